@@ -1,0 +1,74 @@
+import { randomUUID } from 'node:crypto';
+import type { Decider } from '../domain/decider.ts';
+import { metadataFrom, type CommandContext, type DomainEvent, type NewEvent, type RecordedEvent } from '../domain/events.ts';
+import { WrongExpectedRevisionError, type EventStreams } from './ports.ts';
+
+export interface LoadedStream<State> {
+  state: State;
+  /** -1 when the stream does not exist. */
+  revision: number;
+  /** Position of the stream's last event, null when the stream does not exist. */
+  position: string | null;
+  events: RecordedEvent[];
+}
+
+export interface CommandOutcome<State> {
+  state: State;
+  revision: number;
+  position: string | null;
+  appended: NewEvent[];
+}
+
+/** Retries when someone else appended between our read and our write, unless the client pinned a revision. */
+const MAX_RETRIES = 3;
+
+/**
+ * Runs a command against one stream: read, fold, decide, append with the revision read as the expectation.
+ * With `expectedRevision` (If-Match) a stale expectation is a conflict; without it, a concurrent write just
+ * means deciding again on the fresh state.
+ */
+export class CommandHandler {
+  constructor(private readonly streams: EventStreams) {}
+
+  async load<State, Event extends DomainEvent>(
+    streamId: string,
+    decider: Pick<Decider<unknown, State, Event>, 'evolve' | 'initialState'>,
+  ): Promise<LoadedStream<State>> {
+    const events = await this.streams.readStream(streamId);
+    const state = events.reduce((s, e) => decider.evolve(s, e as unknown as Event), decider.initialState);
+    const last = events[events.length - 1];
+    return { state, revision: last ? last.revision : -1, position: last ? last.position : null, events };
+  }
+
+  async handle<Command, State, Event extends DomainEvent>(
+    streamId: string,
+    decider: Decider<Command, State, Event>,
+    command: Command,
+    context: CommandContext,
+    options: { expectedRevision?: number } = {},
+  ): Promise<CommandOutcome<State>> {
+    for (let attempt = 0; ; attempt++) {
+      const { state, revision, position } = await this.load(streamId, decider);
+      // Decide first: a missing entity or one of another tenant is "not found", never a revision conflict.
+      const events = decider.decide(command, state);
+      if (options.expectedRevision !== undefined && options.expectedRevision !== revision) {
+        throw new WrongExpectedRevisionError(streamId, options.expectedRevision, revision < 0 ? 'no_stream' : revision);
+      }
+      if (events.length === 0) return { state, revision, position, appended: [] };
+      const metadata = metadataFrom(context);
+      const appended = events.map((event) => ({ id: randomUUID(), ...event, metadata }) as NewEvent);
+      try {
+        const result = await this.streams.append(streamId, appended, revision < 0 ? 'no_stream' : revision);
+        return {
+          state: events.reduce(decider.evolve, state),
+          revision: result.nextRevision,
+          position: result.position,
+          appended,
+        };
+      } catch (err) {
+        const retry = err instanceof WrongExpectedRevisionError && options.expectedRevision === undefined && attempt < MAX_RETRIES;
+        if (!retry) throw err;
+      }
+    }
+  }
+}

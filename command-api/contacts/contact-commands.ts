@@ -1,0 +1,159 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { contactStream, type Contact, type ContactChanges, type ContactEvent, type ContactFields } from '../../domain/contacts/contact.ts';
+import { contactDecider } from '../../domain/contacts/decide.ts';
+import { NotFoundError } from '../../domain/errors.ts';
+import type { CommandContext } from '../../domain/events.ts';
+import type { CommandHandler, CommandOutcome } from '../command-handling.ts';
+import { claimStreamId, type ValueClaims } from '../uniqueness/value-claims.ts';
+
+export interface NewContact {
+  email: string;
+  firstName?: string | null;
+  lastName?: string | null;
+  phone?: string | null;
+  company?: string | null;
+  title?: string | null;
+  timezone?: string | null;
+  customFields?: Record<string, string | number | boolean>;
+  tags?: string[];
+}
+
+const emailClaimStream = (organizationId: string, email: string) => claimStreamId('contactEmail', organizationId, email);
+
+/**
+ * Contact commands. The email of a live contact is unique within its organization: creating or changing to
+ * an email first claims it (the claim is the rule, enforced by the event store's concurrency check), then
+ * changes the contact, then releases the old email.
+ */
+export class ContactCommands {
+  constructor(
+    private readonly handler: CommandHandler,
+    private readonly claims: ValueClaims,
+    private readonly logger: Logger,
+  ) {}
+
+  async create(context: CommandContext, organizationId: string, input: NewContact): Promise<CommandOutcome<Contact> & { id: string }> {
+    const contactId = randomUUID();
+    const fields: ContactFields = {
+      email: input.email,
+      firstName: input.firstName ?? null,
+      lastName: input.lastName ?? null,
+      phone: input.phone ?? null,
+      company: input.company ?? null,
+      title: input.title ?? null,
+      timezone: input.timezone ?? null,
+      customFields: input.customFields ?? {},
+    };
+    await this.claimEmail(context, organizationId, contactId, fields.email);
+    try {
+      const outcome = await this.handler.handle(
+        contactStream(contactId),
+        contactDecider,
+        { type: 'CreateContact', data: { contactId, organizationId, fields, tags: input.tags ?? [] } },
+        context,
+      );
+      return { ...outcome, id: contactId };
+    } catch (err) {
+      await this.releaseEmail(context, organizationId, contactId, fields.email);
+      throw err;
+    }
+  }
+
+  async update(
+    context: CommandContext,
+    organizationId: string,
+    contactId: string,
+    changes: ContactChanges,
+    expectedRevision?: number,
+  ): Promise<CommandOutcome<Contact>> {
+    const update = () =>
+      this.handler.handle(
+        contactStream(contactId),
+        contactDecider,
+        { type: 'UpdateContact', data: { contactId, organizationId, changes } },
+        context,
+        expectedRevision === undefined ? {} : { expectedRevision },
+      );
+    if (changes.email === undefined) return update();
+
+    const current = await this.handler.load<Contact, ContactEvent>(contactStream(contactId), contactDecider);
+    if (current.state.status !== 'active' || current.state.organizationId !== organizationId) {
+      throw new NotFoundError('Contact');
+    }
+    const previousEmail = current.state.email;
+    if (changes.email === previousEmail) return update();
+
+    await this.claimEmail(context, organizationId, contactId, changes.email);
+    let outcome: CommandOutcome<Contact>;
+    try {
+      outcome = await update();
+    } catch (err) {
+      await this.releaseEmail(context, organizationId, contactId, changes.email);
+      throw err;
+    }
+    await this.releaseEmail(context, organizationId, contactId, previousEmail);
+    return outcome;
+  }
+
+  changeTags(
+    context: CommandContext,
+    organizationId: string,
+    contactId: string,
+    tags: { add: string[]; remove: string[] },
+    expectedRevision?: number,
+  ): Promise<CommandOutcome<Contact>> {
+    return this.handler.handle(
+      contactStream(contactId),
+      contactDecider,
+      { type: 'ChangeContactTags', data: { contactId, organizationId, ...tags } },
+      context,
+      expectedRevision === undefined ? {} : { expectedRevision },
+    );
+  }
+
+  async delete(
+    context: CommandContext,
+    organizationId: string,
+    contactId: string,
+    expectedRevision?: number,
+  ): Promise<CommandOutcome<Contact>> {
+    const outcome = await this.handler.handle(
+      contactStream(contactId),
+      contactDecider,
+      { type: 'DeleteContact', data: { contactId, organizationId } },
+      context,
+      expectedRevision === undefined ? {} : { expectedRevision },
+    );
+    const deleted = outcome.appended.find((event) => event.type === 'ContactDeleted');
+    if (deleted) await this.releaseEmail(context, organizationId, contactId, (deleted.data as { email: string }).email);
+    return outcome;
+  }
+
+  private claimEmail(context: CommandContext, organizationId: string, contactId: string, email: string): Promise<void> {
+    return this.claims.claim(
+      emailClaimStream(organizationId, email),
+      {
+        ownerId: contactId,
+        field: 'email',
+        duplicateMessage: 'Another contact in this organization already has this email',
+        ownerStatus: async (ownerId) => {
+          const { state } = await this.handler.load<Contact, ContactEvent>(contactStream(ownerId), contactDecider);
+          if (state.status === 'absent') return 'absent';
+          const holds = state.status === 'active' && state.organizationId === organizationId && state.email === email;
+          return holds ? 'holds' : 'released';
+        },
+      },
+      context,
+    );
+  }
+
+  /** Never fails the command: a claim left behind is recognised as stale by the next claimant. */
+  private async releaseEmail(context: CommandContext, organizationId: string, contactId: string, email: string): Promise<void> {
+    try {
+      await this.claims.release(emailClaimStream(organizationId, email), contactId, context);
+    } catch (err) {
+      this.logger.warn({ err, contactId }, 'could not release an email claim; the next claimant will find it stale');
+    }
+  }
+}

@@ -1,0 +1,110 @@
+import type { ContactChanges } from '../../domain/contacts/contact.ts';
+import { authOf } from '../../infra/http/authenticate.ts';
+import { commandResultSchema, uuidLike } from '../../infra/http/fields.ts';
+import { ProblemError } from '../../infra/http/problem.ts';
+import { defineRoute, type AnyRoute } from '../../infra/http/routes.ts';
+import { commandContextOf, expectedRevisionFrom, ifMatchHeader, respondWithOutcome } from '../http.ts';
+import type { ContactCommands } from './contact-commands.ts';
+import { changeTagsBody, createContactBody, createContactExample, updateContactBody } from './schemas.ts';
+
+const problems = {
+  400: { description: 'Invalid input; `invalid-params` names each bad field' },
+  401: { description: 'Missing or invalid access token' },
+  404: { description: 'No such contact in your organization' },
+  409: { description: 'Stale If-Match revision, or the email belongs to another contact' },
+  413: { description: 'Body too large' },
+  415: { description: 'Body is not JSON' },
+};
+
+/** Contact ids are UUIDs; anything else cannot name a contact, so it is "not found" (never a 500). */
+function contactIdOf(params: Record<string, string>): string {
+  const id = params.id ?? '';
+  if (!uuidLike.test(id)) throw ProblemError.notFound('Contact');
+  return id.toLowerCase();
+}
+
+export function contactCommandRoutes(commands: ContactCommands): AnyRoute[] {
+  return [
+    defineRoute({
+      method: 'post',
+      path: '/contacts',
+      operationId: 'createContact',
+      summary: 'Create a contact',
+      description: 'The email must be unique among the live contacts of your organization.',
+      tag: 'Contacts',
+      auth: 'bearer',
+      body: createContactBody,
+      bodyExample: createContactExample,
+      responses: {
+        201: { description: 'Created', schema: commandResultSchema, headers: { ETag: 'Revision', Location: 'URL of the contact' } },
+        ...problems,
+      },
+      async handler(ctx, { body }) {
+        const auth = authOf(ctx);
+        const outcome = await commands.create(commandContextOf(ctx), auth.organizationId, body);
+        ctx.set('Location', `/contacts/${outcome.id}`);
+        respondWithOutcome(ctx, outcome.id, outcome, 201);
+      },
+    }),
+    defineRoute({
+      method: 'patch',
+      path: '/contacts/:id',
+      operationId: 'updateContact',
+      summary: 'Change some fields of a contact',
+      description: 'Merge-patch: absent fields stay, null clears a field (or removes a custom field).',
+      tag: 'Contacts',
+      auth: 'bearer',
+      body: updateContactBody,
+      bodyExample: { title: 'CTO', customFields: { leadScore: 92, source: null } },
+      headers: [ifMatchHeader],
+      responses: { 200: { description: 'Changed (or already so)', schema: commandResultSchema }, ...problems },
+      async handler(ctx, { body, params }) {
+        const id = contactIdOf(params);
+        const expected = expectedRevisionFrom(ctx);
+        const outcome = await commands.update(commandContextOf(ctx), authOf(ctx).organizationId, id, body as ContactChanges, expected);
+        respondWithOutcome(ctx, id, outcome);
+      },
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/contacts/:id/tags',
+      operationId: 'changeContactTags',
+      summary: 'Add and/or remove tags',
+      tag: 'Contacts',
+      auth: 'bearer',
+      body: changeTagsBody,
+      bodyExample: { add: ['customer'], remove: ['prospect'] },
+      headers: [ifMatchHeader],
+      responses: { 200: { description: 'Tags changed (or already so)', schema: commandResultSchema }, ...problems },
+      async handler(ctx, { body, params }) {
+        const id = contactIdOf(params);
+        const expected = expectedRevisionFrom(ctx);
+        const outcome = await commands.changeTags(
+          commandContextOf(ctx),
+          authOf(ctx).organizationId,
+          id,
+          { add: body.add ?? [], remove: body.remove ?? [] },
+          expected,
+        );
+        respondWithOutcome(ctx, id, outcome);
+      },
+    }),
+    defineRoute({
+      method: 'delete',
+      path: '/contacts/:id',
+      operationId: 'deleteContact',
+      summary: 'Delete a contact',
+      description: 'Its email becomes free for another contact.',
+      tag: 'Contacts',
+      auth: 'bearer',
+      headers: [ifMatchHeader],
+      responses: { 200: { description: 'Deleted', schema: commandResultSchema }, ...problems },
+      async handler(ctx, { params }) {
+        const id = contactIdOf(params);
+        const expected = expectedRevisionFrom(ctx);
+        const outcome = await commands.delete(commandContextOf(ctx), authOf(ctx).organizationId, id, expected);
+        respondWithOutcome(ctx, id, outcome);
+      },
+    }),
+  ];
+}

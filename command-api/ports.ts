@@ -1,0 +1,54 @@
+import type { NewEvent, RecordedEvent } from '../domain/events.ts';
+
+/**
+ * What the command side needs from the event store: read one stream, append to one stream with an
+ * optimistic-concurrency expectation.
+ *
+ * Revisions are 0-based: after the first event a stream is at revision 0.
+ */
+export type ExpectedRevision =
+  | number
+  /** The stream must not exist yet. */
+  | 'no_stream'
+  /** The stream must have at least one event. */
+  | 'stream_exists'
+  /** No check. */
+  | 'any';
+
+export interface AppendResult {
+  /** Revision of the last event appended (the stream's revision now). */
+  nextRevision: number;
+  /** Global position of the last event appended; opaque. */
+  position: string;
+}
+
+export interface ReadStreamOptions {
+  fromRevision?: number;
+  maxCount?: number;
+}
+
+export interface EventStreams {
+  readStream(streamId: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;
+  append(streamId: string, events: NewEvent[], expectedRevision: ExpectedRevision): Promise<AppendResult>;
+}
+
+/** A stale or otherwise unmet expectation: someone else appended first. */
+export class WrongExpectedRevisionError extends Error {
+  constructor(
+    readonly streamId: string,
+    readonly expected: ExpectedRevision,
+    /** The stream's revision at the time of the append, or 'no_stream'. */
+    readonly actual: number | 'no_stream',
+  ) {
+    super(`Stream ${streamId}: expected revision ${String(expected)} but it is ${String(actual)}`);
+    this.name = 'WrongExpectedRevisionError';
+  }
+}
+
+/** An event id that is already in the store (event ids are unique across the log). */
+export class DuplicateEventIdError extends Error {
+  constructor(readonly streamId: string) {
+    super(`Stream ${streamId}: an event with one of these ids was already appended`);
+    this.name = 'DuplicateEventIdError';
+  }
+}

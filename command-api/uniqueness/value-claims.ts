@@ -1,0 +1,85 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { claimDecider, type ClaimEvent } from '../../domain/uniqueness/claim.ts';
+import { metadataFrom, type CommandContext } from '../../domain/events.ts';
+import type { CommandHandler } from '../command-handling.ts';
+import { WrongExpectedRevisionError, type EventStreams } from '../ports.ts';
+
+/** How long a claim whose owner does not exist yet is respected (the owner is being created). */
+const UNBORN_OWNER_GRACE_MS = 30_000;
+
+export interface ClaimRequest {
+  ownerId: string;
+  field: string;
+  duplicateMessage: string;
+  /**
+   * Whether `currentOwnerId` still holds the value: 'holds', 'released' (deleted, or moved to another value),
+   * or 'absent' (no such owner yet: a claim made just before a crash, or one still being completed).
+   */
+  ownerStatus(currentOwnerId: string): Promise<'holds' | 'released' | 'absent'>;
+}
+
+/** Hashed so stream names carry no personal data (an email in a stream name could never be erased). */
+export function claimStreamId(kind: string, ...parts: string[]): string {
+  return `${kind}-${createHash('sha256').update(parts.join('\n')).digest('hex')}`;
+}
+
+/**
+ * Unique values (emails) enforced by the command side on any event store: a claim stream per value,
+ * appended to with an exact expectation so two concurrent claims cannot both win.
+ */
+export class ValueClaims {
+  constructor(
+    private readonly streams: EventStreams,
+    private readonly handler: CommandHandler,
+  ) {}
+
+  async claim(streamId: string, request: ClaimRequest, context: CommandContext): Promise<void> {
+    // Fast path: a value nobody ever claimed needs no read.
+    try {
+      await this.streams.append(
+        streamId,
+        [{ id: randomUUID(), type: 'ValueClaimed', version: 1, data: { ownerId: request.ownerId }, metadata: metadataFrom(context) }],
+        'no_stream',
+      );
+      return;
+    } catch (err) {
+      if (!(err instanceof WrongExpectedRevisionError)) throw err;
+    }
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.claimExisting(streamId, request, context);
+        return;
+      } catch (err) {
+        // The claim moved between our read and our write: judge again on what is there now.
+        if (!(err instanceof WrongExpectedRevisionError) || attempt >= 2) throw err;
+      }
+    }
+  }
+
+  private async claimExisting(streamId: string, request: ClaimRequest, context: CommandContext): Promise<void> {
+    const claim = await this.handler.load<typeof claimDecider.initialState, ClaimEvent>(streamId, claimDecider);
+    const currentOwner = claim.state.ownerId;
+    let currentOwnerHoldsIt = false;
+    if (currentOwner !== null && currentOwner !== request.ownerId) {
+      const status = await request.ownerStatus(currentOwner);
+      const claimedAt = Date.parse(claim.events[claim.events.length - 1]!.metadata.occurredAt);
+      currentOwnerHoldsIt =
+        status === 'holds' || (status === 'absent' && context.now.getTime() - claimedAt < UNBORN_OWNER_GRACE_MS);
+    }
+    await this.handler.handle(
+      streamId,
+      claimDecider,
+      {
+        type: 'ClaimValue',
+        data: { ownerId: request.ownerId, currentOwnerHoldsIt, duplicateMessage: request.duplicateMessage, field: request.field },
+      },
+      context,
+      { expectedRevision: claim.revision },
+    );
+  }
+
+  /** Best effort: a claim left behind is recognised as stale by the next claimant. */
+  async release(streamId: string, ownerId: string, context: CommandContext): Promise<void> {
+    await this.handler.handle(streamId, claimDecider, { type: 'ReleaseValue', data: { ownerId } }, context);
+  }
+}

@@ -1,0 +1,87 @@
+import type { DomainEvent } from '../events.ts';
+
+/** Values a contact's custom fields may hold; null in an update removes the field. */
+export type CustomFieldValue = string | number | boolean | null;
+
+export interface ContactFields {
+  email: string;
+  firstName: string | null;
+  lastName: string | null;
+  phone: string | null;
+  company: string | null;
+  title: string | null;
+  /** IANA time zone, used by workflows for send windows. */
+  timezone: string | null;
+  customFields: Record<string, Exclude<CustomFieldValue, null>>;
+}
+
+export type ContactChanges = Partial<Omit<ContactFields, 'customFields'>> & {
+  customFields?: Record<string, CustomFieldValue>;
+};
+
+export type ContactCreated = DomainEvent<
+  'ContactCreated',
+  { contactId: string; organizationId: string; tags: string[] } & ContactFields
+>;
+export type ContactUpdated = DomainEvent<'ContactUpdated', { contactId: string; changes: ContactChanges }>;
+export type ContactTagged = DomainEvent<'ContactTagged', { contactId: string; tag: string }>;
+export type ContactUntagged = DomainEvent<'ContactUntagged', { contactId: string; tag: string }>;
+export type ContactDeleted = DomainEvent<'ContactDeleted', { contactId: string; email: string }>;
+
+export type ContactEvent = ContactCreated | ContactUpdated | ContactTagged | ContactUntagged | ContactDeleted;
+
+export const contactEventTypes = [
+  'ContactCreated',
+  'ContactUpdated',
+  'ContactTagged',
+  'ContactUntagged',
+  'ContactDeleted',
+] as const satisfies readonly ContactEvent['type'][];
+
+export type Contact =
+  | { status: 'absent' }
+  | ({ status: 'active'; id: string; organizationId: string; tags: string[] } & ContactFields)
+  | { status: 'deleted'; id: string; organizationId: string; email: string };
+
+export const initialContact: Contact = { status: 'absent' };
+
+export const contactStream = (contactId: string) => `contact-${contactId}`;
+
+export function applyChanges(fields: ContactFields, changes: ContactChanges): ContactFields {
+  const { customFields: customChanges, ...plain } = changes;
+  const next: ContactFields = { ...fields, ...plain };
+  if (customChanges) {
+    const customFields = { ...fields.customFields };
+    for (const [key, value] of Object.entries(customChanges)) {
+      if (value === null) delete customFields[key];
+      else customFields[key] = value;
+    }
+    next.customFields = customFields;
+  }
+  return next;
+}
+
+export function evolveContact(state: Contact, event: ContactEvent): Contact {
+  switch (event.type) {
+    case 'ContactCreated': {
+      const { contactId, ...rest } = event.data;
+      return { status: 'active', id: contactId, ...rest, tags: [...rest.tags] };
+    }
+    case 'ContactUpdated':
+      if (state.status !== 'active') return state;
+      return { ...state, ...applyChanges(state, event.data.changes) };
+    case 'ContactTagged':
+      if (state.status !== 'active' || state.tags.includes(event.data.tag)) return state;
+      return { ...state, tags: [...state.tags, event.data.tag] };
+    case 'ContactUntagged':
+      if (state.status !== 'active') return state;
+      return { ...state, tags: state.tags.filter((t) => t !== event.data.tag) };
+    case 'ContactDeleted':
+      if (state.status !== 'active') return state;
+      return { status: 'deleted', id: state.id, organizationId: state.organizationId, email: state.email };
+    default: {
+      const unknown: never = event;
+      return unknown;
+    }
+  }
+}

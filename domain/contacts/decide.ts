@@ -1,0 +1,107 @@
+import { ConflictError, NotFoundError } from '../errors.ts';
+import type { Decider } from '../decider.ts';
+import {
+  evolveContact,
+  initialContact,
+  type Contact,
+  type ContactChanges,
+  type ContactEvent,
+  type ContactFields,
+} from './contact.ts';
+
+export type CreateContact = {
+  type: 'CreateContact';
+  data: { contactId: string; organizationId: string; fields: ContactFields; tags: string[] };
+};
+export type UpdateContact = {
+  type: 'UpdateContact';
+  data: { contactId: string; organizationId: string; changes: ContactChanges };
+};
+export type ChangeContactTags = {
+  type: 'ChangeContactTags';
+  data: { contactId: string; organizationId: string; add: string[]; remove: string[] };
+};
+export type DeleteContact = { type: 'DeleteContact'; data: { contactId: string; organizationId: string } };
+
+export type ContactCommand = CreateContact | UpdateContact | ChangeContactTags | DeleteContact;
+
+/**
+ * A contact of another organization is reported exactly like a missing one, so ids never leak across
+ * tenants.
+ */
+function requireOwnActive(state: Contact, organizationId: string) {
+  if (state.status !== 'active' || state.organizationId !== organizationId) throw new NotFoundError('Contact');
+  return state;
+}
+
+const unique = (values: string[]) => [...new Set(values)];
+
+export function decideContact(command: ContactCommand, state: Contact): ContactEvent[] {
+  switch (command.type) {
+    case 'CreateContact': {
+      if (state.status !== 'absent') throw new ConflictError('Contact already exists', 'contact_exists');
+      const { contactId, organizationId, fields, tags } = command.data;
+      return [
+        {
+          type: 'ContactCreated',
+          version: 1,
+          data: { contactId, organizationId, ...fields, tags: unique(tags) },
+        },
+      ];
+    }
+    case 'UpdateContact': {
+      const contact = requireOwnActive(state, command.data.organizationId);
+      const changes = effectiveChanges(contact, command.data.changes);
+      if (Object.keys(changes).length === 0) return [];
+      return [{ type: 'ContactUpdated', version: 1, data: { contactId: contact.id, changes } }];
+    }
+    case 'ChangeContactTags': {
+      const contact = requireOwnActive(state, command.data.organizationId);
+      const events: ContactEvent[] = [];
+      let tags = contact.tags;
+      for (const tag of unique(command.data.remove)) {
+        if (!tags.includes(tag)) continue;
+        tags = tags.filter((t) => t !== tag);
+        events.push({ type: 'ContactUntagged', version: 1, data: { contactId: contact.id, tag } });
+      }
+      for (const tag of unique(command.data.add)) {
+        if (tags.includes(tag)) continue;
+        tags = [...tags, tag];
+        events.push({ type: 'ContactTagged', version: 1, data: { contactId: contact.id, tag } });
+      }
+      return events;
+    }
+    case 'DeleteContact': {
+      const contact = requireOwnActive(state, command.data.organizationId);
+      return [{ type: 'ContactDeleted', version: 1, data: { contactId: contact.id, email: contact.email } }];
+    }
+    default: {
+      const unknown: never = command;
+      return unknown;
+    }
+  }
+}
+
+/** Keeps only the changes that differ from the current state, so a no-op update records nothing. */
+function effectiveChanges(contact: ContactFields, requested: ContactChanges): ContactChanges {
+  const changes: ContactChanges = {};
+  const { customFields, ...plain } = requested;
+  for (const [key, value] of Object.entries(plain) as [keyof typeof plain, unknown][]) {
+    if (value !== undefined && contact[key] !== value) (changes as Record<string, unknown>)[key] = value;
+  }
+  if (customFields) {
+    const custom: Record<string, string | number | boolean | null> = {};
+    for (const [key, value] of Object.entries(customFields)) {
+      const current = contact.customFields[key];
+      if (value === null ? current !== undefined : current !== value) custom[key] = value;
+    }
+    if (Object.keys(custom).length > 0) changes.customFields = custom;
+  }
+  return changes;
+}
+
+export const contactDecider: Decider<ContactCommand, Contact, ContactEvent> = {
+  decide: decideContact,
+  evolve: evolveContact,
+  initialState: initialContact,
+};

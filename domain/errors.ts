@@ -1,0 +1,35 @@
+/**
+ * Business-rule failures a decider can report. The HTTP edge maps them to status codes; deciders never
+ * know about HTTP.
+ */
+export class DomainError extends Error {
+  constructor(
+    message: string,
+    /** Stable, machine-readable reason clients can branch on. */
+    readonly code: string,
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** The entity does not exist (or belongs to another tenant, which callers must not be able to tell). */
+export class NotFoundError extends DomainError {
+  constructor(what: string) {
+    super(`${what} not found`, 'not_found');
+  }
+}
+
+/** The command clashes with the current state (duplicate, already deleted, etc.). */
+export class ConflictError extends DomainError {
+  constructor(message: string, code = 'conflict', readonly field?: string) {
+    super(message, code);
+  }
+}
+
+/** The command is well formed but not allowed by a business rule. */
+export class RuleViolationError extends DomainError {
+  constructor(message: string, code: string, readonly field?: string) {
+    super(message, code);
+  }
+}

@@ -1,0 +1,132 @@
+import 'reflect-metadata';
+import { Container } from 'inversify';
+import type { Logger } from 'pino';
+import { commandApiModule } from '../command-api/module.ts';
+import { ProjectorHost } from '../projectors/projector-host.ts';
+import { projections } from '../projectors/read-models.ts';
+import { queryApiModule } from '../query-api/module.ts';
+import { readYourWrites } from '../query-api/read-your-writes.ts';
+import { JwtTokens } from './auth/jwt-tokens.ts';
+import { ScryptPasswordHasher } from './auth/scrypt-password-hasher.ts';
+import { loadConfig, type Config, type Role } from './config/config.ts';
+import { TOKENS } from './di/tokens.ts';
+import { createApp } from './http/app.ts';
+import type { HealthCheck } from './http/health.ts';
+import type { AnyRoute } from './http/routes.ts';
+import { listen, type HttpServer } from './http/server.ts';
+import { createLogger } from './logging.ts';
+import { CHANNEL_CHECKPOINTS } from './notifications/notifications.ts';
+import { startPlatform, type Platform } from './platform.ts';
+import { CheckpointWatcher } from './readmodels/checkpoint-watcher.ts';
+
+export interface ProcessParts {
+  /** Serve command routes (writes). */
+  commands: boolean;
+  /** Serve query routes (reads). */
+  queries: boolean;
+  /** Run the projections. */
+  projectors: boolean;
+}
+
+export interface StartedProcess {
+  config: Config;
+  logger: Logger;
+  container: Container;
+  platform: Platform;
+  server: HttpServer;
+  stop(): Promise<void>;
+}
+
+/**
+ * Builds and starts one process from its parts. Each entry point (main.ts for all-in-one, and each role's
+ * main.ts) is a composition root that calls this with its own choice of parts; adapters are chosen here and
+ * in the platform, nowhere else.
+ */
+export async function startProcess(role: Role, parts: ProcessParts, env: NodeJS.ProcessEnv = process.env): Promise<StartedProcess> {
+  const config = loadConfig(env, role);
+  const logger = createLogger({ level: config.LOG_LEVEL, service: role === 'all' ? 'nexusflow' : role });
+  const platform = await startPlatform(config, logger);
+
+  const container = new Container({ defaultScope: 'Singleton' });
+  container.bind(TOKENS.Config).toConstantValue(config);
+  container.bind(TOKENS.Logger).toConstantValue(logger);
+  container.bind(TOKENS.Platform).toConstantValue(platform);
+  container.bind(TOKENS.EventStreams).toConstantValue(platform.eventStore);
+  container.bind(TOKENS.GlobalEventLog).toConstantValue(platform.eventStore);
+  container.bind(TOKENS.Orm).toConstantValue(platform.orm);
+  container.bind(TOKENS.Notifications).toConstantValue(platform.notifications);
+  container
+    .bind(TOKENS.Tokens)
+    .toConstantValue(new JwtTokens(platform.jwtSecret, config.ACCESS_TOKEN_TTL_SECONDS, config.REFRESH_TOKEN_TTL_SECONDS));
+  container.bind(TOKENS.PasswordHasher).toConstantValue(new ScryptPasswordHasher(config.PASSWORD_HASH_COST));
+  container
+    .bind(TOKENS.CheckpointWatcher)
+    .toDynamicValue(() => new CheckpointWatcher(platform.orm, platform.eventStore, platform.notifications, logger));
+  container
+    .bind(TOKENS.ProjectorHost)
+    .toDynamicValue(
+      (ctx) =>
+        new ProjectorHost(projections, platform.eventStore, platform.orm, logger, {
+          batchSize: config.PROJECTION_BATCH_SIZE,
+          onCheckpoint: (projection, position) => {
+            ctx.container.get<CheckpointWatcher>(TOKENS.CheckpointWatcher).announce(projection, position);
+            if (!platform.embedded) {
+              // Other processes (a separate query API) learn through the database.
+              platform.notifications
+                .notify(CHANNEL_CHECKPOINTS, JSON.stringify({ projection, position }))
+                .catch((err: unknown) => logger.debug({ err }, 'checkpoint notification failed; waiters poll'));
+            }
+          },
+        }),
+    );
+  if (parts.commands) container.load(commandApiModule);
+  if (parts.queries) container.load(queryApiModule);
+
+  const routes: AnyRoute[] = [
+    ...(parts.commands ? container.get<AnyRoute[]>(TOKENS.CommandRoutes) : []),
+    ...(parts.queries ? container.get<AnyRoute[]>(TOKENS.QueryRoutes) : []),
+  ];
+  const healthChecks: HealthCheck[] = [...platform.healthChecks];
+  let projectorHost: ProjectorHost | null = null;
+  if (parts.projectors) {
+    projectorHost = container.get<ProjectorHost>(TOKENS.ProjectorHost);
+    healthChecks.push(projectorHost.healthCheck());
+  }
+  const watcher = parts.queries ? container.get<CheckpointWatcher>(TOKENS.CheckpointWatcher) : null;
+
+  let stopping = false;
+  const app = createApp({
+    service: role === 'all' ? 'nexusflow' : role,
+    logger,
+    routes,
+    health: { checks: healthChecks, isStopping: () => stopping },
+    tokens: container.get(TOKENS.Tokens),
+    bodyLimitBytes: config.BODY_LIMIT_BYTES,
+    ...(watcher ? { beforeHandler: readYourWrites(watcher, config.READ_YOUR_WRITES_TIMEOUT_MS) } : {}),
+  });
+
+  let server: HttpServer;
+  try {
+    await projectorHost?.start();
+    server = await listen(app, { host: config.HOST, port: config.PORT, logger });
+  } catch (err) {
+    await projectorHost?.stop();
+    await platform.close();
+    throw err;
+  }
+
+  return {
+    config,
+    logger,
+    container,
+    platform,
+    server,
+    async stop() {
+      stopping = true;
+      await server.close();
+      await projectorHost?.stop();
+      watcher?.close();
+      await platform.close();
+    },
+  };
+}

@@ -1,0 +1,83 @@
+import { z } from 'zod';
+
+/**
+ * Every setting comes from the environment, is validated once at start, and a bad or missing value is
+ * reported by name with what was expected. `.env.example` lists them all.
+ */
+const port = z.coerce.number().int().min(0).max(65_535);
+const positiveInt = (max: number) => z.coerce.number().int().min(1).max(max);
+
+const schema = z
+  .object({
+    NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+    HOST: z.string().min(1).default('0.0.0.0'),
+    PORT: port.default(3000),
+    DATABASE_URL: z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
+      .optional(),
+    EVENTSTORE_URL: z
+      .string()
+      .regex(/^(esdb|kurrentdb|kurrent)(\+discover)?:\/\//, 'must be an esdb:// (or kurrentdb://) connection string')
+      .optional(),
+    NEXUSFLOW_DATA_DIR: z.string().min(1).default('./.nexusflow'),
+    JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+    ACCESS_TOKEN_TTL_SECONDS: positiveInt(86_400).default(900),
+    REFRESH_TOKEN_TTL_SECONDS: positiveInt(31_536_000).default(2_592_000),
+    PASSWORD_HASH_COST: z.coerce
+      .number()
+      .int()
+      .min(10, 'must be at least 10 (scrypt N = 2^cost)')
+      .max(20)
+      .default(15),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    BODY_LIMIT_BYTES: positiveInt(50 * 1024 * 1024).default(256 * 1024),
+    READ_YOUR_WRITES_TIMEOUT_MS: positiveInt(30_000).default(2_000),
+    PROJECTION_BATCH_SIZE: positiveInt(10_000).default(1_000),
+    DB_POOL_SIZE: positiveInt(200).default(16),
+    SHUTDOWN_TIMEOUT_MS: positiveInt(120_000).default(10_000),
+  })
+  .superRefine((env, ctx) => {
+    if (env.DATABASE_URL && !env.JWT_SECRET) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['JWT_SECRET'],
+        message:
+          'is required when DATABASE_URL is set (every process must verify the same tokens); generate one with `openssl rand -hex 32`',
+      });
+    }
+  });
+
+export type Config = z.infer<typeof schema>;
+
+export type Role = 'all' | 'command-api' | 'query-api' | 'projectors' | 'admin';
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv, role: Role): Config {
+  // Empty strings in .env files mean "not set".
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ''));
+  const result = schema.safeParse(cleaned);
+  if (!result.success) {
+    throw new ConfigError(
+      result.error.issues.map((issue) => {
+        const name = issue.path.join('.') || '(environment)';
+        const raw = cleaned[name];
+        const shown = raw === undefined ? 'not set' : `got ${JSON.stringify(name.includes('SECRET') ? '***' : raw)}`;
+        return `${name}: ${issue.message} (${shown})`;
+      }),
+    );
+  }
+  const config = result.data;
+  if (role !== 'all' && !config.DATABASE_URL) {
+    throw new ConfigError([
+      `DATABASE_URL: is required to run ${role} as its own process (the embedded database lives inside one process; use \`npm start\` for that) (not set)`,
+    ]);
+  }
+  return config;
+}

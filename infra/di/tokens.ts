@@ -1,0 +1,21 @@
+/** Names of what the composition roots bind. Only composition roots and modules use them. */
+export const TOKENS = {
+  Config: Symbol.for('nexusflow.Config'),
+  Logger: Symbol.for('nexusflow.Logger'),
+  Platform: Symbol.for('nexusflow.Platform'),
+  EventStreams: Symbol.for('nexusflow.EventStreams'),
+  GlobalEventLog: Symbol.for('nexusflow.GlobalEventLog'),
+  Orm: Symbol.for('nexusflow.Orm'),
+  Notifications: Symbol.for('nexusflow.Notifications'),
+  Tokens: Symbol.for('nexusflow.Tokens'),
+  PasswordHasher: Symbol.for('nexusflow.PasswordHasher'),
+  CommandHandler: Symbol.for('nexusflow.CommandHandler'),
+  ValueClaims: Symbol.for('nexusflow.ValueClaims'),
+  ContactCommands: Symbol.for('nexusflow.ContactCommands'),
+  Accounts: Symbol.for('nexusflow.Accounts'),
+  CommandRoutes: Symbol.for('nexusflow.CommandRoutes'),
+  QueryRoutes: Symbol.for('nexusflow.QueryRoutes'),
+  ReadModelProgress: Symbol.for('nexusflow.ReadModelProgress'),
+  CheckpointWatcher: Symbol.for('nexusflow.CheckpointWatcher'),
+  ProjectorHost: Symbol.for('nexusflow.ProjectorHost'),
+} as const;

@@ -1,0 +1,226 @@
+import { randomUUID } from 'node:crypto';
+import { expect } from 'chai';
+import pino from 'pino';
+import type { RecordedEvent } from '../../domain/events.ts';
+import { DuplicateEventIdError, WrongExpectedRevisionError, type EventStreams } from '../../command-api/ports.ts';
+import type { GlobalEventLog } from '../../projectors/ports.ts';
+import { subscribeToAll } from '../../projectors/subscription.ts';
+import { eventually, testEvent } from '../../test/support/events.ts';
+
+export type EventStoreUnderTest = EventStreams & GlobalEventLog;
+
+/**
+ * The event-store port's contract. Every implementation runs this same suite: PostgreSQL (server and
+ * embedded) always, EventStoreDB when EVENTSTORE_URL is set. Streams get unique names, so the suite also
+ * works on a store that already holds events.
+ */
+export function eventStoreContract(name: string, open: () => Promise<{ store: EventStoreUnderTest; close(): Promise<void> }>) {
+  describe(`event store contract: ${name}`, function () {
+    this.timeout(60_000);
+    let store: EventStoreUnderTest;
+    let close: () => Promise<void>;
+    const stream = (label: string) => `contract${label}-${randomUUID()}`;
+    const logger = pino({ level: 'silent' });
+
+    before(async () => {
+      ({ store, close } = await open());
+    });
+    after(async () => {
+      await close?.();
+    });
+
+    describe('append and read a stream', () => {
+      it('appends to a new stream and reads the events back in order with 0-based revisions', async () => {
+        const id = stream('A');
+        const events = [testEvent('First', { n: 1 }), testEvent('Second', { n: 2, text: 'quote " and \\ back' })];
+        const result = await store.append(id, events, 'no_stream');
+        expect(result.nextRevision).to.equal(1);
+        const read = await store.readStream(id);
+        expect(read.map((e) => [e.type, e.revision, e.data])).to.deep.equal([
+          ['First', 0, { n: 1 }],
+          ['Second', 1, { n: 2, text: 'quote " and \\ back' }],
+        ]);
+        expect(read[1]!.id).to.equal(events[1]!.id);
+        expect(read[1]!.position).to.equal(result.position);
+        expect(read[0]!.metadata).to.deep.equal(events[0]!.metadata);
+        expect(read[0]!.version).to.equal(1);
+        expect(read[0]!.streamId).to.equal(id);
+        expect(Date.parse(read[0]!.recordedAt)).to.be.a('number').and.not.NaN;
+      });
+
+      it('reads a missing stream as empty', async () => {
+        expect(await store.readStream(stream('Missing'))).to.deep.equal([]);
+      });
+
+      it('reads from a revision and a bounded number of events', async () => {
+        const id = stream('Range');
+        await store.append(id, [1, 2, 3, 4].map((n) => testEvent('N', { n })), 'no_stream');
+        const read = await store.readStream(id, { fromRevision: 1, maxCount: 2 });
+        expect(read.map((e) => e.data)).to.deep.equal([{ n: 2 }, { n: 3 }]);
+      });
+
+      it('keeps the schema version of each event', async () => {
+        const id = stream('Version');
+        await store.append(id, [{ ...testEvent('Versioned'), version: 3 }], 'no_stream');
+        expect((await store.readStream(id))[0]!.version).to.equal(3);
+      });
+    });
+
+    describe('optimistic concurrency', () => {
+      it('accepts the exact current revision and refuses a stale one with a typed conflict', async () => {
+        const id = stream('Occ');
+        await store.append(id, [testEvent()], 'no_stream');
+        await store.append(id, [testEvent()], 0);
+        const error = await store.append(id, [testEvent()], 0).catch((e: unknown) => e);
+        expect(error).to.be.instanceOf(WrongExpectedRevisionError);
+        expect((error as WrongExpectedRevisionError).actual).to.equal(1);
+        expect((error as WrongExpectedRevisionError).streamId).to.equal(id);
+        expect(await store.readStream(id)).to.have.length(2);
+      });
+
+      it("refuses 'no_stream' on an existing stream and 'stream_exists' on a missing one", async () => {
+        const id = stream('Exists');
+        await store.append(id, [testEvent()], 'no_stream');
+        const onExisting = await store.append(id, [testEvent()], 'no_stream').catch((e: unknown) => e);
+        expect(onExisting).to.be.instanceOf(WrongExpectedRevisionError);
+        const onMissing = await store.append(stream('Nope'), [testEvent()], 'stream_exists').catch((e: unknown) => e);
+        expect(onMissing).to.be.instanceOf(WrongExpectedRevisionError);
+        expect((onMissing as WrongExpectedRevisionError).actual).to.equal('no_stream');
+        await store.append(id, [testEvent()], 'stream_exists');
+      });
+
+      it("'any' appends whatever the revision", async () => {
+        const id = stream('Any');
+        await store.append(id, [testEvent()], 'any');
+        const result = await store.append(id, [testEvent()], 'any');
+        expect(result.nextRevision).to.equal(1);
+      });
+
+      it('lets exactly one of many concurrent writers with the same expectation win', async () => {
+        const id = stream('Race');
+        await store.append(id, [testEvent()], 'no_stream');
+        const results = await Promise.allSettled(Array.from({ length: 10 }, () => store.append(id, [testEvent()], 0)));
+        expect(results.filter((r) => r.status === 'fulfilled')).to.have.length(1);
+        for (const r of results.filter((r) => r.status === 'rejected')) {
+          expect((r as PromiseRejectedResult).reason).to.be.instanceOf(WrongExpectedRevisionError);
+        }
+        expect(await store.readStream(id)).to.have.length(2);
+      });
+
+      it('checks each of several concurrent appends on its own: one conflict does not fail the others', async () => {
+        const ids = Array.from({ length: 5 }, () => stream('Independent'));
+        const results = await Promise.allSettled([
+          ...ids.map((id) => store.append(id, [testEvent()], 'no_stream')),
+          store.append(ids[0]!, [testEvent()], 5),
+        ]);
+        expect(results.slice(0, 5).every((r) => r.status === 'fulfilled')).to.equal(true);
+        expect(results[5]!.status).to.equal('rejected');
+      });
+    });
+
+    describe('the global log', () => {
+      it('reads every appended event after a position, in order, in pages', async () => {
+        const start = await store.headPosition();
+        const id = stream('Log');
+        const appended = Array.from({ length: 7 }, (_, n) => testEvent('Logged', { n }));
+        for (const event of appended) await store.append(id, [event], 'any');
+        const seen: RecordedEvent[] = [];
+        let after = start;
+        for (;;) {
+          const page = await store.readAll({ after, maxCount: 3 });
+          expect(page.length).to.be.at.most(3);
+          if (page.length === 0) break;
+          seen.push(...page);
+          after = page[page.length - 1]!.position;
+        }
+        const ours = seen.filter((e) => e.streamId === id);
+        expect(ours.map((e) => e.id)).to.deep.equal(appended.map((e) => e.id));
+        for (let i = 1; i < seen.length; i++) {
+          expect(store.comparePositions(seen[i - 1]!.position, seen[i]!.position)).to.be.below(0);
+        }
+        expect(store.comparePositions(await store.headPosition(), seen[seen.length - 1]!.position)).to.equal(0);
+      });
+
+      it('orders positions with null lowest, and recognises its own positions', async () => {
+        const result = await store.append(stream('Pos'), [testEvent()], 'no_stream');
+        expect(store.comparePositions(null, result.position)).to.be.below(0);
+        expect(store.comparePositions(result.position, null)).to.be.above(0);
+        expect(store.comparePositions(result.position, result.position)).to.equal(0);
+        expect(store.isValidPosition(result.position)).to.equal(true);
+        expect(store.isValidPosition('not a position')).to.equal(false);
+        expect(store.isValidPosition("1; DROP TABLE x")).to.equal(false);
+      });
+
+      it('refuses an event id that is already stored', async () => {
+        const event = testEvent();
+        await store.append(stream('Dup'), [event], 'no_stream');
+        const error = await store.append(stream('Dup'), [event], 'no_stream').catch((e: unknown) => e);
+        expect(error).to.be.instanceOf(DuplicateEventIdError);
+      });
+    });
+
+    describe('catch-up subscription', () => {
+      it('catches up from a checkpoint, turns live, and hands every event once, in order, one batch at a time', async () => {
+        const id = stream('Sub');
+        const start = await store.headPosition();
+        const before = Array.from({ length: 5 }, (_, n) => testEvent('Before', { n }));
+        for (const event of before) await store.append(id, [event], 'any');
+        const received: string[] = [];
+        let running = 0;
+        let overlapped = false;
+        const subscription = subscribeToAll(store, {
+          from: start,
+          batchSize: 2,
+          logger,
+          idlePollMs: 200,
+          handle: async (events) => {
+            running++;
+            if (running > 1) overlapped = true;
+            expect(events.length).to.be.at.most(2);
+            await new Promise((r) => setTimeout(r, 5));
+            for (const e of events) if (e.streamId === id) received.push(e.id);
+            running--;
+          },
+        });
+        try {
+          await eventually(() => received.length, (n) => n === 5);
+          await eventually(() => subscription.caughtUp, Boolean);
+          const live = Array.from({ length: 5 }, (_, n) => testEvent('Live', { n }));
+          for (const event of live) await store.append(id, [event], 'any');
+          await eventually(() => received.length, (n) => n === 10);
+          expect(received).to.deep.equal([...before, ...live].map((e) => e.id));
+          expect(overlapped).to.equal(false);
+        } finally {
+          await subscription.stop();
+        }
+      });
+
+      it('offers a batch again after its handler failed, without skipping it', async () => {
+        const id = stream('Retry');
+        const start = await store.headPosition();
+        await store.append(id, [testEvent('A'), testEvent('B')], 'no_stream');
+        let failures = 0;
+        const received: string[] = [];
+        const subscription = subscribeToAll(store, {
+          from: start,
+          batchSize: 100,
+          logger,
+          handle: async (events) => {
+            if (failures < 2) {
+              failures++;
+              throw new Error('handler failed on purpose');
+            }
+            for (const e of events) if (e.streamId === id) received.push(e.type);
+          },
+        });
+        try {
+          await eventually(() => received, (r) => r.length === 2);
+          expect(received).to.deep.equal(['A', 'B']);
+          expect(failures).to.equal(2);
+        } finally {
+          await subscription.stop();
+        }
+      });
+    });
+  });
+}

@@ -1,0 +1,233 @@
+import type pg from 'pg';
+import type { NewEvent, RecordedEvent } from '../../../domain/events.ts';
+import {
+  DuplicateEventIdError,
+  WrongExpectedRevisionError,
+  type AppendResult,
+  type EventStreams,
+  type ExpectedRevision,
+  type ReadStreamOptions,
+} from '../../../command-api/ports.ts';
+import type { GlobalEventLog } from '../../../projectors/ports.ts';
+import { CHANNEL_EVENTS_APPENDED, type Notifications } from '../../notifications/notifications.ts';
+import { isTransientDatabaseError } from '../../resilience.ts';
+import { compareDecimalPositions } from '../envelope.ts';
+import { AppendBatcher, type PendingAppend } from './append-batcher.ts';
+import { EVENT_STORE_SCHEMA_LOCK, eventStoreSchemaSql } from './schema.ts';
+
+interface AppendRequest {
+  streamId: string;
+  events: NewEvent[];
+  expected: ExpectedRevision;
+}
+
+interface EventRow {
+  position: string;
+  event_id: string;
+  stream_id: string;
+  revision: string;
+  type: string;
+  version: number;
+  data: unknown;
+  metadata: RecordedEvent['metadata'];
+  recorded_at: Date;
+}
+
+const EXPECTED_CODES = { no_stream: -1, any: -2, stream_exists: -3 } as const;
+const COLUMNS = 'position, event_id, stream_id, revision, type, version, data, metadata, recorded_at';
+
+export interface PostgresEventStoreOptions {
+  /** Upper bound of events per group-commit transaction. */
+  maxBatchEvents?: number;
+}
+
+export class PostgresEventStore implements EventStreams, GlobalEventLog {
+  private readonly batcher: AppendBatcher<AppendRequest, AppendResult>;
+  /** Highest position this process has heard of; lets a waiter return at once if it is already behind. */
+  private lastAnnounced: string | null = null;
+  private readonly wakeListeners = new Set<() => void>();
+  private readonly stopListening: () => void;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly notifications: Notifications,
+    options: PostgresEventStoreOptions = {},
+  ) {
+    this.batcher = new AppendBatcher((batch) => this.writeBatch(batch), options.maxBatchEvents ?? 2_000);
+    this.stopListening = notifications.listen(CHANNEL_EVENTS_APPENDED, (payload) => this.onAnnounced(payload));
+  }
+
+  /** Creates the schema if needed. Safe to run from several processes at once. */
+  static async migrate(pool: pg.Pool): Promise<void> {
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('SELECT pg_advisory_xact_lock($1)', [EVENT_STORE_SCHEMA_LOCK]);
+      await client.query(eventStoreSchemaSql);
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  append(streamId: string, events: NewEvent[], expectedRevision: ExpectedRevision): Promise<AppendResult> {
+    if (events.length === 0) {
+      return Promise.reject(new Error('append needs at least one event'));
+    }
+    if (typeof expectedRevision === 'number' && !(Number.isSafeInteger(expectedRevision) && expectedRevision >= 0)) {
+      return Promise.reject(new RangeError(`expected revision must be a non-negative integer: ${expectedRevision}`));
+    }
+    return this.batcher.submit({ streamId, events, expected: expectedRevision }, events.length);
+  }
+
+  async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
+    const { rows } = await this.pool.query<EventRow>(
+      `SELECT ${COLUMNS} FROM nf_events WHERE stream_id = $1 AND revision >= $2 ORDER BY revision LIMIT $3`,
+      [streamId, options.fromRevision ?? 0, options.maxCount ?? null],
+    );
+    return rows.map(toRecorded);
+  }
+
+  async readAll(options: { after: string | null; maxCount: number }): Promise<RecordedEvent[]> {
+    const { rows } = await this.pool.query<EventRow>(
+      `SELECT ${COLUMNS} FROM nf_events WHERE position > $1 ORDER BY position LIMIT $2`,
+      [options.after ?? '0', options.maxCount],
+    );
+    return rows.map(toRecorded);
+  }
+
+  async headPosition(): Promise<string | null> {
+    const { rows } = await this.pool.query<{ position: string }>('SELECT position FROM nf_log_head WHERE id = 1');
+    const position = rows[0]?.position ?? '0';
+    return position === '0' ? null : position;
+  }
+
+  isValidPosition(value: string): boolean {
+    return /^\d{1,19}$/.test(value);
+  }
+
+  comparePositions(a: string | null, b: string | null): number {
+    return compareDecimalPositions(a, b);
+  }
+
+  waitForAppends(after: string | null, timeoutMs: number, signal: AbortSignal): Promise<void> {
+    if (this.lastAnnounced !== null && compareDecimalPositions(this.lastAnnounced, after) > 0) {
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.wakeListeners.delete(done);
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      this.wakeListeners.add(done);
+      signal.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  /** Waits for appends in flight, then stops listening. The pool belongs to the caller. */
+  async close(): Promise<void> {
+    await this.batcher.flushed();
+    this.stopListening();
+    for (const wake of [...this.wakeListeners]) wake();
+  }
+
+  private onAnnounced(payload: string): void {
+    // An empty payload means "notifications may have been lost": wake everyone, they read again.
+    if (payload !== '' && /^\d+$/.test(payload)) {
+      if (compareDecimalPositions(payload, this.lastAnnounced) > 0) this.lastAnnounced = payload;
+    }
+    for (const wake of [...this.wakeListeners]) wake();
+  }
+
+  private async writeBatch(batch: PendingAppend<AppendRequest, AppendResult>[]): Promise<void> {
+    let rows: { o_outcome: string; o_revision: string; o_position: string | null }[];
+    try {
+      rows = (await this.pool.query(APPEND_SQL, toParameters(batch.map((entry) => entry.request)))).rows;
+    } catch (err) {
+      if (batch.length > 1 && !isTransientDatabaseError(err)) {
+        // One bad append must not fail its neighbours: write them one by one to isolate it.
+        for (const entry of batch) await this.writeBatch([entry]);
+        return;
+      }
+      for (const entry of batch) entry.reject(err);
+      return;
+    }
+    let lastPosition: string | null = null;
+    batch.forEach((entry, i) => {
+      const row = rows[i]!;
+      const { streamId, expected } = entry.request;
+      if (row.o_outcome === 'ok') {
+        lastPosition = row.o_position!;
+        entry.resolve({ nextRevision: Number(row.o_revision), position: row.o_position! });
+      } else if (row.o_outcome === 'wrong_expected_revision') {
+        const actual = Number(row.o_revision);
+        entry.reject(new WrongExpectedRevisionError(streamId, expected, actual < 0 ? 'no_stream' : actual));
+      } else {
+        entry.reject(new DuplicateEventIdError(streamId));
+      }
+    });
+    if (lastPosition !== null) this.announce(lastPosition);
+  }
+
+  private announce(position: string): void {
+    this.onAnnounced(position);
+    this.notifications.notify(CHANNEL_EVENTS_APPENDED, position).catch(() => {
+      // Listeners in other processes fall back to polling; nothing is lost.
+    });
+  }
+}
+
+const APPEND_SQL =
+  'SELECT o_outcome, o_revision, o_position FROM nf_append_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)';
+
+function toParameters(requests: AppendRequest[]): unknown[] {
+  const streams: string[] = [];
+  const expected: number[] = [];
+  const counts: number[] = [];
+  const eventAppend: number[] = [];
+  const eventSeq: number[] = [];
+  const eventStreams: string[] = [];
+  const eventTenants: (string | null)[] = [];
+  const ids: string[] = [];
+  const types: string[] = [];
+  const versions: number[] = [];
+  const data: string[] = [];
+  const metadata: string[] = [];
+  requests.forEach(({ streamId, events, expected: exp }, index) => {
+    streams.push(streamId);
+    expected.push(typeof exp === 'number' ? exp : EXPECTED_CODES[exp]);
+    counts.push(events.length);
+    events.forEach((event, seq) => {
+      eventAppend.push(index + 1);
+      eventSeq.push(seq + 1);
+      eventStreams.push(streamId);
+      eventTenants.push(event.metadata.tenantId);
+      ids.push(event.id);
+      types.push(event.type);
+      versions.push(event.version);
+      data.push(JSON.stringify(event.data));
+      metadata.push(JSON.stringify(event.metadata));
+    });
+  });
+  return [streams, expected, counts, eventAppend, eventSeq, eventStreams, eventTenants, ids, types, versions, data, metadata];
+}
+
+function toRecorded(row: EventRow): RecordedEvent {
+  return {
+    id: row.event_id,
+    streamId: row.stream_id,
+    revision: Number(row.revision),
+    position: row.position,
+    type: row.type,
+    version: row.version,
+    data: row.data,
+    metadata: row.metadata,
+    recordedAt: row.recorded_at.toISOString(),
+  };
+}

@@ -1,0 +1,123 @@
+/**
+ * The PostgreSQL event store's schema. Installed idempotently at start (under an advisory lock so several
+ * processes starting together don't race).
+ *
+ * Ordering: every append batch locks the single row of nf_log_head and takes the next positions from it.
+ * The next batch can lock that row only after this one has committed and become visible, so events become
+ * visible in position order. A reader that reads "position > my checkpoint" therefore never skips an event
+ * that commits later with a lower position (the classic sequence-based race), and a rolled-back or crashed
+ * transaction leaves no hole to wait for: its positions are simply reused by the next batch.
+ * Concurrent appends still scale because one process groups them into a single transaction (one fsync), and
+ * each stream keeps its own optimistic-concurrency check inside it.
+ */
+export const EVENT_STORE_SCHEMA_LOCK = 7_240_001;
+
+export const eventStoreSchemaSql = /* sql */ `
+CREATE TABLE IF NOT EXISTS nf_events (
+  position     bigint       PRIMARY KEY,
+  event_id     uuid         NOT NULL UNIQUE,
+  stream_id    text         NOT NULL,
+  revision     bigint       NOT NULL,
+  type         text         NOT NULL,
+  version      integer      NOT NULL,
+  data         jsonb        NOT NULL,
+  metadata     jsonb        NOT NULL,
+  tenant_id    text,
+  recorded_at  timestamptz  NOT NULL DEFAULT now(),
+  CONSTRAINT nf_events_stream_revision UNIQUE (stream_id, revision)
+);
+
+CREATE TABLE IF NOT EXISTS nf_log_head (
+  id        smallint PRIMARY KEY CHECK (id = 1),
+  position  bigint   NOT NULL
+);
+INSERT INTO nf_log_head (id, position) VALUES (1, 0) ON CONFLICT (id) DO NOTHING;
+
+-- Appends a batch of independent appends in one transaction. Each append (stream, expected revision, events)
+-- is checked on its own; a failed check skips that append only. Expected revision codes:
+-- >= 0 exact, -1 no stream, -2 any, -3 stream exists.
+-- Set-based on purpose: indexing variable-width arrays (text[], jsonb[]) element by element is O(n) per access,
+-- so the loop below touches only fixed-width arrays and the events go in with one INSERT ... SELECT unnest().
+DROP FUNCTION IF EXISTS nf_append_batch(text[], bigint[], integer[], text[], uuid[], text[], integer[], jsonb[], jsonb[]);
+CREATE OR REPLACE FUNCTION nf_append_batch(
+  p_streams        text[],     -- per append
+  p_expected       bigint[],   -- per append
+  p_counts         integer[],  -- per append
+  p_event_append   integer[],  -- per event: 1-based index of its append
+  p_event_seq      integer[],  -- per event: 1-based index inside its append
+  p_event_streams  text[],     -- per event
+  p_event_tenants  text[],     -- per event
+  p_ids            uuid[],
+  p_types          text[],
+  p_versions       integer[],
+  p_data           jsonb[],
+  p_metadata       jsonb[]
+) RETURNS TABLE (o_outcome text, o_revision bigint, o_position bigint)
+LANGUAGE plpgsql
+SET lock_timeout = '10s'
+AS $fn$
+DECLARE
+  v_n              integer := coalesce(array_length(p_streams, 1), 0);
+  v_head           bigint;
+  v_current        bigint[];   -- stream revision before the batch, per append
+  v_previous       integer[];  -- previous append to the same stream in this batch (0: none)
+  v_duplicate      boolean[] := array_fill(false, ARRAY[v_n]);
+  v_ok             boolean[] := array_fill(false, ARRAY[v_n]);
+  v_after          bigint[]  := array_fill(0::bigint, ARRAY[v_n]);
+  v_base_revision  bigint[]  := array_fill(0::bigint, ARRAY[v_n]);
+  v_base_position  bigint[]  := array_fill(0::bigint, ARRAY[v_n]);
+  v_revision       bigint;
+  v_expected       bigint;
+  v_i              integer;
+BEGIN
+  SELECT h.position INTO v_head FROM nf_log_head h WHERE h.id = 1 FOR UPDATE;
+
+  SELECT array_agg(coalesce(s.revision, -1) ORDER BY a.ord), array_agg(coalesce(a.prev, 0) ORDER BY a.ord)
+    INTO v_current, v_previous
+  FROM (
+    SELECT t.stream, t.ord, lag(t.ord::integer) OVER (PARTITION BY t.stream ORDER BY t.ord) AS prev
+    FROM unnest(p_streams) WITH ORDINALITY AS t(stream, ord)
+  ) a
+  LEFT JOIN LATERAL (
+    SELECT e.revision FROM nf_events e WHERE e.stream_id = a.stream ORDER BY e.revision DESC LIMIT 1
+  ) s ON true;
+
+  FOR v_i IN
+    SELECT DISTINCT u.a FROM unnest(p_ids, p_event_append) AS u(id, a) JOIN nf_events e ON e.event_id = u.id
+  LOOP
+    v_duplicate[v_i] := true;
+  END LOOP;
+
+  FOR v_i IN 1 .. v_n LOOP
+    v_revision := CASE WHEN v_previous[v_i] > 0 THEN v_after[v_previous[v_i]] ELSE v_current[v_i] END;
+    v_expected := p_expected[v_i];
+    v_after[v_i] := v_revision;
+    CONTINUE WHEN v_duplicate[v_i]
+      OR (v_expected = -1 AND v_revision <> -1)
+      OR (v_expected = -3 AND v_revision = -1)
+      OR (v_expected >= 0 AND v_expected <> v_revision);
+    v_ok[v_i] := true;
+    v_base_revision[v_i] := v_revision;
+    v_base_position[v_i] := v_head;
+    v_head := v_head + p_counts[v_i];
+    v_after[v_i] := v_revision + p_counts[v_i];
+  END LOOP;
+
+  INSERT INTO nf_events (position, event_id, stream_id, revision, type, version, data, metadata, tenant_id)
+  SELECT v_base_position[u.a] + u.k, u.id, u.stream, v_base_revision[u.a] + u.k, u.type, u.version, u.data,
+         u.metadata, u.tenant
+  FROM unnest(p_event_append, p_event_seq, p_event_streams, p_event_tenants, p_ids, p_types, p_versions, p_data,
+              p_metadata) AS u(a, k, stream, tenant, id, type, version, data, metadata)
+  WHERE v_ok[u.a];
+
+  UPDATE nf_log_head SET position = v_head WHERE id = 1;
+
+  RETURN QUERY
+    SELECT CASE WHEN v_ok[g.i] THEN 'ok' WHEN v_duplicate[g.i] THEN 'duplicate_event_id' ELSE 'wrong_expected_revision' END,
+           v_after[g.i],
+           CASE WHEN v_ok[g.i] THEN v_base_position[g.i] + p_counts[g.i] END
+    FROM generate_series(1, v_n) AS g(i)
+    ORDER BY g.i;
+END
+$fn$;
+`;

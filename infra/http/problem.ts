@@ -1,0 +1,128 @@
+import type Koa from 'koa';
+import type { Logger } from 'pino';
+import { ConflictError, DomainError, NotFoundError, RuleViolationError } from '../../domain/errors.ts';
+import { DuplicateEventIdError, WrongExpectedRevisionError } from '../../command-api/ports.ts';
+import { isTransientDatabaseError } from '../resilience.ts';
+
+/** One bad input, named the way the client sent it (body field path, query parameter or header). */
+export interface InvalidParam {
+  name: string;
+  reason: string;
+}
+
+/**
+ * An error with an RFC 9457 problem-details body. Validation problems list every bad field in
+ * `invalid-params` (the member name the RFC's own example uses).
+ */
+export class ProblemError extends Error {
+  constructor(
+    readonly status: number,
+    readonly title: string,
+    readonly detail?: string,
+    readonly extra: Record<string, unknown> = {},
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(detail ?? title);
+    this.name = 'ProblemError';
+  }
+
+  static validation(invalidParams: InvalidParam[], detail = 'The request has invalid fields.'): ProblemError {
+    return new ProblemError(400, 'Invalid request', detail, { code: 'validation_failed', 'invalid-params': invalidParams });
+  }
+
+  static unauthorized(detail: string): ProblemError {
+    return new ProblemError(401, 'Unauthorized', detail, { code: 'unauthorized' }, { 'WWW-Authenticate': 'Bearer' });
+  }
+
+  static notFound(what: string): ProblemError {
+    return new ProblemError(404, 'Not found', `${what} not found`, { code: 'not_found' });
+  }
+}
+
+const PROBLEM_TYPES: Record<number, string> = {
+  400: 'invalid-request',
+  401: 'unauthorized',
+  403: 'forbidden',
+  404: 'not-found',
+  405: 'method-not-allowed',
+  409: 'conflict',
+  413: 'payload-too-large',
+  415: 'unsupported-media-type',
+  422: 'rule-violation',
+  503: 'unavailable',
+};
+
+function typeFor(status: number): string {
+  return `https://docs.nexusflow.io/problems/${PROBLEM_TYPES[status] ?? (status >= 500 ? 'internal-error' : 'error')}`;
+}
+
+/** Turns every error into problem+json; unexpected ones are logged and reported without internals. */
+export function problemHandler(): Koa.Middleware {
+  return async (ctx, next) => {
+    try {
+      await next();
+      if (ctx.status === 404 && ctx.body === undefined) throw ProblemError.notFound(`Route ${ctx.method} ${ctx.path}`);
+      if (ctx.status === 405 && (ctx.body === undefined || typeof ctx.body === 'string')) {
+        throw new ProblemError(405, 'Method not allowed', `${ctx.method} is not allowed on ${ctx.path}`, { code: 'method_not_allowed' }, { Allow: String(ctx.response.get('Allow')) });
+      }
+    } catch (err) {
+      const problem = toProblem(err);
+      const logger: Logger | undefined = ctx.state.logger;
+      if (problem.status >= 500) logger?.error({ err }, 'request failed');
+      for (const [name, value] of Object.entries(problem.headers)) ctx.set(name, value);
+      ctx.status = problem.status;
+      ctx.type = 'application/problem+json';
+      ctx.body = {
+        type: typeFor(problem.status),
+        title: problem.title,
+        status: problem.status,
+        ...(problem.detail ? { detail: problem.detail } : {}),
+        instance: ctx.path,
+        requestId: ctx.state.requestId,
+        ...problem.extra,
+      };
+    }
+  };
+}
+
+export function toProblem(err: unknown): ProblemError {
+  if (err instanceof ProblemError) return err;
+  if (err instanceof WrongExpectedRevisionError) {
+    return new ProblemError(409, 'Conflict', 'The resource was changed by someone else; read it again and retry.', {
+      code: 'revision_conflict',
+      currentRevision: err.actual === 'no_stream' ? null : err.actual,
+    });
+  }
+  if (err instanceof DuplicateEventIdError) {
+    return new ProblemError(409, 'Conflict', 'This change was already recorded.', { code: 'duplicate' });
+  }
+  if (err instanceof NotFoundError) return new ProblemError(404, 'Not found', err.message, { code: err.code });
+  if (err instanceof ConflictError) {
+    return new ProblemError(409, 'Conflict', err.message, {
+      code: err.code,
+      ...(err.field ? { 'invalid-params': [{ name: err.field, reason: err.message }] } : {}),
+    });
+  }
+  if (err instanceof RuleViolationError) {
+    return new ProblemError(422, 'Rule violation', err.message, {
+      code: err.code,
+      ...(err.field ? { 'invalid-params': [{ name: err.field, reason: err.message }] } : {}),
+    });
+  }
+  if (err instanceof DomainError) return new ProblemError(422, 'Rule violation', err.message, { code: err.code });
+  const status = (err as { status?: unknown; statusCode?: unknown }).status ?? (err as { statusCode?: unknown }).statusCode;
+  const expose = (err as { expose?: unknown }).expose === true;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    if (status === 413) {
+      return new ProblemError(413, 'Payload too large', 'The request body exceeds the size limit.', { code: 'payload_too_large' });
+    }
+    if (status === 400 && (err as { type?: string }).type === 'entity.parse.failed') {
+      return new ProblemError(400, 'Invalid request', 'The body is not valid JSON.', { code: 'malformed_json', 'invalid-params': [{ name: 'body', reason: 'is not valid JSON' }] });
+    }
+    return new ProblemError(status, expose && err instanceof Error ? err.message : 'Bad request', expose && err instanceof Error ? err.message : undefined);
+  }
+  if (isTransientDatabaseError(err)) {
+    return new ProblemError(503, 'Service unavailable', 'A backing service is unavailable; retry shortly.', { code: 'unavailable' }, { 'Retry-After': '1' });
+  }
+  return new ProblemError(500, 'Internal error', 'Something went wrong on our side; the request id identifies it.', { code: 'internal' });
+}

@@ -1,0 +1,114 @@
+import { bodyParser } from '@koa/bodyparser';
+import Router from '@koa/router';
+import type Koa from 'koa';
+import { z } from 'zod';
+import { ProblemError, type InvalidParam } from './problem.ts';
+
+export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
+
+export interface HeaderDoc {
+  name: string;
+  description: string;
+  required?: boolean;
+}
+
+export interface ResponseDoc {
+  description: string;
+  schema?: z.ZodType;
+  headers?: Record<string, string>;
+}
+
+/**
+ * One HTTP route: its input schemas drive validation AND the OpenAPI document, so the two cannot drift.
+ * Handlers receive parsed input; they never see an unvalidated body or query.
+ */
+export interface RouteSpec<Body = unknown, Query = unknown> {
+  method: HttpMethod;
+  /** Koa style, e.g. /contacts/:id */
+  path: string;
+  operationId: string;
+  summary: string;
+  description?: string;
+  tag: string;
+  /** 'bearer' routes run behind the authentication middleware. */
+  auth: 'bearer' | 'none';
+  body?: z.ZodType<Body>;
+  bodyExample?: unknown;
+  query?: z.ZodType<Query>;
+  headers?: HeaderDoc[];
+  /**
+   * Read models (projection names) the route reads. Such a route honours X-Min-Position: it answers only
+   * once these read models include that position.
+   */
+  readModels?: string[];
+  responses: Record<number, ResponseDoc>;
+  handler(ctx: Koa.ParameterizedContext, input: { body: Body; query: Query; params: Record<string, string> }): Promise<void>;
+}
+
+export function defineRoute<Body = undefined, Query = undefined>(spec: RouteSpec<Body, Query>): RouteSpec<Body, Query> {
+  return spec;
+}
+
+export type AnyRoute = RouteSpec<any, any>;
+
+/** Mounts routes on a router, with JSON body parsing (size-limited) only where a route takes a body. */
+export function mountRoutes(
+  router: Router,
+  routes: AnyRoute[],
+  options: {
+    bodyLimitBytes: number;
+    authenticate: Koa.Middleware;
+    /** Runs after validation, before the handler (e.g. waiting for read models). */
+    beforeHandler?: (ctx: Koa.ParameterizedContext, route: AnyRoute) => Promise<void>;
+  },
+): Router {
+  const parseJson = bodyParser({ enableTypes: ['json'], jsonLimit: options.bodyLimitBytes, encoding: 'utf-8' });
+  for (const route of routes) {
+    const middleware: Koa.Middleware[] = [];
+    if (route.auth === 'bearer') middleware.push(options.authenticate);
+    if (route.body) middleware.push(requireJson, parseJson);
+    middleware.push(async (ctx) => {
+      const input = {
+        body: route.body ? parseOrThrow(route.body, ctx.request.body ?? {}, 'body') : undefined,
+        query: route.query ? parseOrThrow(route.query, ctx.query, 'query') : undefined,
+        params: ctx.params as Record<string, string>,
+      };
+      await options.beforeHandler?.(ctx, route);
+      await route.handler(ctx, input);
+    });
+    router.register(route.path, [route.method.toUpperCase()], middleware, { name: route.operationId });
+  }
+  return router;
+}
+
+/** A body on a JSON API must say it is JSON; anything else is a 415, not a silently empty body. */
+const requireJson: Koa.Middleware = async (ctx, next) => {
+  const hasBody = Number(ctx.get('Content-Length') || 0) > 0 || ctx.get('Transfer-Encoding') !== '';
+  if (hasBody && !ctx.is('application/json', 'application/*+json')) {
+    throw new ProblemError(415, 'Unsupported media type', 'Send the body as application/json.', {
+      code: 'unsupported_media_type',
+      'invalid-params': [{ name: 'Content-Type', reason: 'must be application/json' }],
+    });
+  }
+  await next();
+};
+
+export function parseOrThrow<T>(schema: z.ZodType<T>, value: unknown, where: 'body' | 'query' | 'header'): T {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  throw ProblemError.validation(toInvalidParams(result.error, where));
+}
+
+export function toInvalidParams(error: z.ZodError, where: 'body' | 'query' | 'header'): InvalidParam[] {
+  return error.issues.map((issue) => {
+    // Unknown keys are reported on the key itself, not on the object holding it.
+    const keys = issue.code === 'unrecognized_keys' ? issue.keys : [undefined];
+    return keys.map((key) => {
+      const path = [...issue.path, ...(key === undefined ? [] : [key])].map(String);
+      return {
+        name: path.length > 0 ? path.join('.') : where,
+        reason: issue.code === 'unrecognized_keys' ? 'is not a known field' : issue.message,
+      };
+    });
+  }).flat();
+}

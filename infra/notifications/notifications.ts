@@ -1,0 +1,13 @@
+/**
+ * Wake-ups between processes: "something committed, read again". Never the data itself, and a missed
+ * notification only delays a reader until its next poll.
+ */
+export interface Notifications {
+  notify(channel: string, payload: string): Promise<void>;
+  /** Returns a function that stops listening. */
+  listen(channel: string, handler: (payload: string) => void): () => void;
+  close(): Promise<void>;
+}
+
+export const CHANNEL_EVENTS_APPENDED = 'nf_events_appended';
+export const CHANNEL_CHECKPOINTS = 'nf_checkpoints';

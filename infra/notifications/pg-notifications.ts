@@ -1,0 +1,102 @@
+import { EventEmitter } from 'node:events';
+import pg from 'pg';
+import type { Logger } from 'pino';
+import type { Notifications } from './notifications.ts';
+import { backoffDelay, sleep } from '../resilience.ts';
+
+/**
+ * LISTEN/NOTIFY on a real PostgreSQL server, so wake-ups cross processes. One dedicated connection
+ * listens; it reconnects with bounded backoff, and after every reconnect tells each listener to read again
+ * (with an empty payload) because notifications sent while it was away are gone.
+ */
+export class PgNotifications implements Notifications {
+  private readonly emitter = new EventEmitter().setMaxListeners(0);
+  private readonly channels = new Set<string>();
+  private client: pg.Client | null = null;
+  private closed = false;
+  private connecting: Promise<void> | null = null;
+
+  constructor(
+    private readonly connectionString: string,
+    private readonly notifyPool: pg.Pool,
+    private readonly logger: Logger,
+  ) {}
+
+  async notify(channel: string, payload: string): Promise<void> {
+    await this.notifyPool.query('SELECT pg_notify($1, $2)', [channel, payload]);
+  }
+
+  listen(channel: string, handler: (payload: string) => void): () => void {
+    this.emitter.on(channel, handler);
+    if (!this.channels.has(channel)) {
+      this.channels.add(channel);
+      if (this.client) {
+        this.client.query(`LISTEN ${pg.escapeIdentifier(channel)}`).catch((err: unknown) => {
+          this.logger.warn({ err, channel }, 'LISTEN failed; will retry on reconnect');
+        });
+      } else {
+        this.ensureConnected();
+      }
+    }
+    return () => this.emitter.off(channel, handler);
+  }
+
+  /** Resolves once the listening connection is up (useful at start-up and in tests). */
+  async ready(): Promise<void> {
+    this.ensureConnected();
+    while (!this.closed && !this.client) await (this.connecting ?? sleep(10));
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.emitter.removeAllListeners();
+    const client = this.client;
+    this.client = null;
+    await client?.end().catch(() => undefined);
+  }
+
+  private ensureConnected(): void {
+    if (this.closed || this.client || this.connecting) return;
+    this.connecting = this.connectLoop().finally(() => {
+      this.connecting = null;
+    });
+  }
+
+  private async connectLoop(): Promise<void> {
+    for (let attempt = 0; !this.closed; attempt++) {
+      const client = new pg.Client({ connectionString: this.connectionString, keepAlive: true });
+      try {
+        client.on('error', (err) => this.onLost(client, err));
+        client.on('end', () => this.onLost(client, new Error('connection ended')));
+        await client.connect();
+        client.on('notification', (msg) => this.emitter.emit(msg.channel, msg.payload ?? ''));
+        for (const channel of this.channels) await client.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+        if (this.closed) {
+          await client.end();
+          return;
+        }
+        this.client = client;
+        if (attempt > 0) this.logger.info({ attempt }, 'notification listener reconnected');
+        // Anything sent while we were away is lost: make every listener read again.
+        for (const channel of this.channels) this.emitter.emit(channel, '');
+        return;
+      } catch (err) {
+        client.removeAllListeners();
+        await client.end().catch(() => undefined);
+        const delay = backoffDelay(attempt);
+        this.logger.warn({ err, attempt, delayMs: delay }, 'notification listener cannot connect; retrying');
+        await sleep(delay);
+      }
+    }
+  }
+
+  private onLost(client: pg.Client, err: Error): void {
+    if (this.client !== client) return;
+    this.client = null;
+    client.removeAllListeners();
+    client.on('error', () => undefined);
+    if (this.closed) return;
+    this.logger.warn({ err }, 'notification listener lost its connection; reconnecting');
+    this.ensureConnected();
+  }
+}

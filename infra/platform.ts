@@ -1,0 +1,130 @@
+import { randomBytes } from 'node:crypto';
+import { chmod, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import pg from 'pg';
+import type { Logger } from 'pino';
+import type { EventStreams } from '../command-api/ports.ts';
+import type { GlobalEventLog } from '../projectors/ports.ts';
+import { readModelEntities } from '../projectors/read-models.ts';
+import type { Config } from './config/config.ts';
+import { PostgresEventStore } from './eventstore/postgres/postgres-event-store.ts';
+import type { HealthCheck } from './http/health.ts';
+import { InProcessNotifications } from './notifications/in-process-notifications.ts';
+import type { Notifications } from './notifications/notifications.ts';
+import { PgNotifications } from './notifications/pg-notifications.ts';
+import { EmbeddedPostgres } from './postgres/embedded-postgres.ts';
+import { migrateReadModels, openReadModels } from './readmodels/orm.ts';
+
+export type EventStore = EventStreams & GlobalEventLog & { close(): Promise<void> };
+
+/** The shared resources of a process, chosen from configuration. */
+export interface Platform {
+  databaseUrl: string;
+  embedded: boolean;
+  pool: pg.Pool;
+  notifications: Notifications;
+  eventStore: EventStore;
+  eventStoreKind: 'postgres' | 'eventstoredb';
+  orm: MikroORM;
+  jwtSecret: string;
+  healthChecks: HealthCheck[];
+  close(): Promise<void>;
+}
+
+export async function startPlatform(config: Config, logger: Logger): Promise<Platform> {
+  const closers: (() => Promise<unknown>)[] = [];
+  const close = async () => {
+    for (const closer of closers.reverse()) {
+      await closer().catch((err: unknown) => logger.warn({ err }, 'error while closing'));
+    }
+  };
+  try {
+    let databaseUrl = config.DATABASE_URL;
+    const embedded = !databaseUrl;
+    if (!databaseUrl) {
+      const database = await EmbeddedPostgres.start(config.NEXUSFLOW_DATA_DIR, logger);
+      closers.push(() => database.stop());
+      databaseUrl = database.url;
+    }
+
+    const pool = new pg.Pool({ connectionString: databaseUrl, max: config.DB_POOL_SIZE, keepAlive: true });
+    // An idle connection that dies (server restart) must not crash the process; the next query reconnects.
+    pool.on('error', (err) => logger.warn({ err }, 'idle database connection lost'));
+    closers.push(() => pool.end());
+
+    const notifications: Notifications = embedded
+      ? new InProcessNotifications()
+      : new PgNotifications(databaseUrl, pool, logger.child({ component: 'notifications' }));
+    closers.push(() => notifications.close());
+
+    let eventStore: EventStore;
+    if (config.EVENTSTORE_URL) {
+      // Loaded only when used: the gRPC client is heavy and most deployments run on PostgreSQL.
+      const { EventStoreDbEventStore } = await import('./eventstore/eventstoredb/eventstoredb-event-store.ts');
+      eventStore = new EventStoreDbEventStore(config.EVENTSTORE_URL);
+    } else {
+      await PostgresEventStore.migrate(pool);
+      eventStore = new PostgresEventStore(pool, notifications);
+    }
+    closers.push(() => eventStore.close());
+
+    const orm = await openReadModels({
+      url: databaseUrl,
+      entities: readModelEntities,
+      poolSize: config.DB_POOL_SIZE,
+      logger: logger.child({ component: 'orm' }),
+    });
+    closers.push(() => orm.close());
+    await migrateReadModels(orm);
+
+    const jwtSecret = config.JWT_SECRET ?? (await embeddedJwtSecret(config.NEXUSFLOW_DATA_DIR));
+
+    const healthChecks: HealthCheck[] = [
+      {
+        name: 'database',
+        check: async () => {
+          await pool.query('SELECT 1');
+          return { ok: true, detail: embedded ? 'embedded' : 'server' };
+        },
+      },
+      {
+        name: 'eventStore',
+        check: async () => ({ ok: true, detail: { kind: config.EVENTSTORE_URL ? 'eventstoredb' : 'postgres', head: await eventStore.headPosition() } }),
+      },
+    ];
+
+    return {
+      databaseUrl,
+      embedded,
+      pool,
+      notifications,
+      eventStore,
+      eventStoreKind: config.EVENTSTORE_URL ? 'eventstoredb' : 'postgres',
+      orm,
+      jwtSecret,
+      healthChecks,
+      close,
+    };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
+
+/**
+ * On the embedded default nobody has to configure a signing secret: one is generated once and kept next to
+ * the data (so tokens survive restarts). In memory, it lives as long as the process.
+ */
+async function embeddedJwtSecret(dataDir: string): Promise<string> {
+  if (dataDir.startsWith('memory://')) return randomBytes(32).toString('hex');
+  const file = path.join(dataDir, 'jwt-secret');
+  try {
+    return (await readFile(file, 'utf8')).trim();
+  } catch {
+    const secret = randomBytes(32).toString('hex');
+    await writeFile(file, secret, { mode: 0o600, flag: 'wx' }).catch(async () => undefined);
+    await chmod(file, 0o600).catch(() => undefined);
+    return (await readFile(file, 'utf8')).trim();
+  }
+}

@@ -1,0 +1,121 @@
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { Logger } from 'pino';
+import type { ReadModelProgress } from '../../query-api/ports.ts';
+import type { GlobalEventLog } from '../../projectors/ports.ts';
+import { CHANNEL_CHECKPOINTS, type Notifications } from '../notifications/notifications.ts';
+
+interface Waiter {
+  projections: readonly string[];
+  position: string;
+  resolve(satisfied: boolean): void;
+}
+
+/** While someone waits, the checkpoint table is also polled: a lost notification then costs this much. */
+const POLL_MS = 25;
+
+/**
+ * Tracks projection checkpoints for read-your-writes. Projectors announce each committed checkpoint (in
+ * this process or, through PostgreSQL NOTIFY, in another); the table is the source of truth and is polled
+ * only while requests are waiting.
+ */
+export class CheckpointWatcher implements ReadModelProgress {
+  private readonly positions = new Map<string, string | null>();
+  private readonly waiters = new Set<Waiter>();
+  private pollTimer: NodeJS.Timeout | null = null;
+  private readonly stopListening: () => void;
+
+  constructor(
+    private readonly orm: MikroORM,
+    private readonly log: Pick<GlobalEventLog, 'comparePositions' | 'isValidPosition'>,
+    notifications: Notifications,
+    private readonly logger: Logger,
+  ) {
+    this.stopListening = notifications.listen(CHANNEL_CHECKPOINTS, (payload) => this.onAnnouncement(payload));
+  }
+
+  isValidPosition(value: string): boolean {
+    return this.log.isValidPosition(value);
+  }
+
+  /** Called by projectors in this process after each committed checkpoint. */
+  announce(projection: string, position: string): void {
+    this.advance(projection, position);
+    this.settle();
+  }
+
+  async waitFor(projections: readonly string[], position: string, timeoutMs: number): Promise<boolean> {
+    if (this.satisfied(projections, position)) return true;
+    await this.refresh();
+    if (this.satisfied(projections, position)) return true;
+    return new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => finish(false), timeoutMs);
+      const waiter: Waiter = { projections, position, resolve: (ok) => finish(ok) };
+      const finish = (ok: boolean) => {
+        clearTimeout(timer);
+        if (!this.waiters.delete(waiter)) return;
+        if (this.waiters.size === 0) this.stopPolling();
+        resolve(ok);
+      };
+      this.waiters.add(waiter);
+      this.startPolling();
+    });
+  }
+
+  close(): void {
+    this.stopListening();
+    this.stopPolling();
+    for (const waiter of [...this.waiters]) waiter.resolve(false);
+  }
+
+  private onAnnouncement(payload: string): void {
+    try {
+      const { projection, position } = JSON.parse(payload) as { projection?: unknown; position?: unknown };
+      if (typeof projection === 'string' && typeof position === 'string') this.advance(projection, position);
+    } catch {
+      // An empty payload (listener reconnected) or junk: the poll covers it.
+    }
+    this.settle();
+  }
+
+  private advance(projection: string, position: string | null): void {
+    const known = this.positions.get(projection) ?? null;
+    if (this.log.comparePositions(position, known) > 0) this.positions.set(projection, position);
+  }
+
+  private satisfied(projections: readonly string[], position: string): boolean {
+    return projections.every((name) => this.log.comparePositions(this.positions.get(name) ?? null, position) >= 0);
+  }
+
+  private settle(): void {
+    for (const waiter of [...this.waiters]) {
+      if (this.satisfied(waiter.projections, waiter.position)) waiter.resolve(true);
+    }
+  }
+
+  private async refresh(): Promise<void> {
+    try {
+      const rows = await this.orm.em
+        .fork()
+        .execute<{ name: string; position: string | null }[]>('SELECT name, position FROM projection_checkpoints');
+      for (const row of rows) this.advance(row.name, row.position);
+    } catch (err) {
+      this.logger.warn({ err }, 'could not read projection checkpoints');
+    }
+  }
+
+  private startPolling(): void {
+    if (this.pollTimer) return;
+    const tick = async () => {
+      await this.refresh();
+      this.settle();
+      if (this.waiters.size > 0) this.pollTimer = setTimeout(tick, POLL_MS);
+      else this.pollTimer = null;
+    };
+    this.pollTimer = setTimeout(tick, POLL_MS);
+  }
+
+  private stopPolling(): void {
+    if (this.pollTimer) clearTimeout(this.pollTimer);
+    this.pollTimer = null;
+  }
+}

@@ -1,0 +1,45 @@
+import { MikroORM, type EntitySchema } from '@mikro-orm/postgresql';
+import { Migrator } from '@mikro-orm/migrations';
+import type { Logger } from 'pino';
+import { readModelMigrations } from './migrations/index.ts';
+
+const MIGRATION_LOCK = 7_240_002;
+
+/**
+ * MikroORM over the read-model database. The global EntityManager is off limits (allowGlobalContext false):
+ * every unit of work forks its own, so one request or batch never sees another's identity map.
+ */
+export async function openReadModels(options: {
+  url: string;
+  entities: EntitySchema<any>[];
+  poolSize: number;
+  logger: Logger;
+}): Promise<MikroORM> {
+  return MikroORM.init({
+    clientUrl: options.url,
+    entities: options.entities,
+    pool: { min: 0, max: options.poolSize },
+    allowGlobalContext: false,
+    forceUtcTimezone: true,
+    extensions: [Migrator],
+    migrations: { migrationsList: readModelMigrations, snapshot: false, transactional: true, allOrNothing: true },
+    discovery: { warnWhenNoEntities: false },
+    logger: (message) => options.logger.debug({ orm: message }),
+    debug: false,
+  });
+}
+
+/** Brings the read-model schema up to date; several processes may start at once, so one at a time. */
+export async function migrateReadModels(orm: MikroORM): Promise<void> {
+  const connection = orm.em.getConnection();
+  const knex = connection.getKnex();
+  // A session-level advisory lock held on a dedicated connection while the migrator works on its own.
+  const lockClient = await knex.client.acquireConnection();
+  try {
+    await lockClient.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    await orm.getMigrator().up();
+  } finally {
+    await lockClient.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => undefined);
+    await knex.client.releaseConnection(lockClient);
+  }
+}

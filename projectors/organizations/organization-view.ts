@@ -1,0 +1,32 @@
+import { EntitySchema } from '@mikro-orm/core';
+import { tenantFilter } from '../tenant-scope.ts';
+
+export interface OrganizationView {
+  id: string;
+  name: string;
+  ownerUserId: string;
+  timezone: string;
+  /** Live contacts; maintained by the projection, so a double-applied event would show here. */
+  contactCount: number;
+  userCount: number;
+  createdAt: Date;
+  updatedAt: Date;
+  revision: number;
+}
+
+export const OrganizationViewSchema = new EntitySchema<OrganizationView>({
+  name: 'OrganizationView',
+  tableName: 'organizations',
+  properties: {
+    id: { type: 'uuid', primary: true },
+    name: { type: 'text' },
+    ownerUserId: { type: 'uuid' },
+    timezone: { type: 'text' },
+    contactCount: { type: 'integer' },
+    userCount: { type: 'integer' },
+    createdAt: { type: 'datetime', columnType: 'timestamptz' },
+    updatedAt: { type: 'datetime', columnType: 'timestamptz' },
+    revision: { type: 'integer' },
+  },
+  filters: tenantFilter('id'),
+});

@@ -1,0 +1,70 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { RecordedEvent } from '../../domain/events.ts';
+import type { OrganizationEvent } from '../../domain/organizations/organization.ts';
+import { ProjectionError, type Projection } from '../runner/projection.ts';
+import { OrganizationViewSchema, type OrganizationView } from './organization-view.ts';
+
+type Handled = OrganizationEvent | RecordedEvent<{ type: 'ContactCreated' | 'ContactDeleted' | 'UserRegistered'; version: number; data: unknown }>;
+
+/** Organizations, with live contact and user counts (kept per event, so a double-apply would show). */
+export const organizationsProjection: Projection = {
+  name: 'organizations',
+  eventTypes: new Set(['OrganizationCreated', 'OrganizationRenamed', 'ContactCreated', 'ContactDeleted', 'UserRegistered']),
+
+  async apply(events: RecordedEvent[], em: EntityManager): Promise<void> {
+    const ids = [...new Set(events.map(organizationOf))];
+    const rows = await em.find(OrganizationViewSchema, { id: { $in: ids } }, { filters: false });
+    const organizations = new Map<string, OrganizationView>(rows.map((row) => [row.id, row]));
+
+    for (const event of events as RecordedEvent<Handled>[]) {
+      const at = new Date(event.metadata.occurredAt);
+      if (event.type === 'OrganizationCreated') {
+        const { organizationId, name, ownerUserId, timezone } = (event as RecordedEvent<OrganizationEvent & { type: 'OrganizationCreated' }>).data;
+        if (organizations.has(organizationId)) throw new ProjectionError(`organization ${organizationId} already exists`);
+        organizations.set(
+          organizationId,
+          em.create(OrganizationViewSchema, {
+            id: organizationId,
+            name,
+            ownerUserId,
+            timezone,
+            contactCount: 0,
+            userCount: 0,
+            createdAt: at,
+            updatedAt: at,
+            revision: event.revision,
+          }),
+        );
+        continue;
+      }
+      const id = organizationOf(event);
+      const view = organizations.get(id);
+      if (!view) throw new ProjectionError(`organization ${id} is not in the read model`);
+      switch (event.type) {
+        case 'OrganizationRenamed':
+          view.name = (event.data as { name: string }).name;
+          view.revision = event.revision;
+          view.updatedAt = at;
+          break;
+        case 'ContactCreated':
+          view.contactCount += 1;
+          break;
+        case 'ContactDeleted':
+          view.contactCount -= 1;
+          break;
+        case 'UserRegistered':
+          view.userCount += 1;
+          break;
+      }
+    }
+  },
+};
+
+function organizationOf(event: RecordedEvent): string {
+  if (event.type === 'OrganizationCreated' || event.type === 'OrganizationRenamed') {
+    return (event.data as { organizationId: string }).organizationId;
+  }
+  const tenantId = event.metadata.tenantId;
+  if (!tenantId) throw new ProjectionError(`${event.type} ${event.id} has no tenant in its metadata`);
+  return tenantId;
+}

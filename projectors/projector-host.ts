@@ -1,0 +1,68 @@
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { Logger } from 'pino';
+import type { HealthCheck } from '../infra/http/health.ts';
+import type { GlobalEventLog } from './ports.ts';
+import type { Projection } from './runner/projection.ts';
+import { ProjectionRunner, type ProjectionStatus } from './runner/projection-runner.ts';
+
+/** Runs every projection of the process, each with its own runner (they progress independently). */
+export class ProjectorHost {
+  private readonly runners: ProjectionRunner[];
+
+  constructor(
+    projections: Projection[],
+    private readonly log: GlobalEventLog,
+    orm: MikroORM,
+    logger: Logger,
+    options: { batchSize: number; onCheckpoint(projection: string, position: string): void },
+  ) {
+    this.runners = projections.map((projection) => new ProjectionRunner(projection, log, orm, logger, options));
+  }
+
+  async start(): Promise<void> {
+    for (const runner of this.runners) await runner.start();
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.runners.map((runner) => runner.stop()));
+  }
+
+  statuses(): ProjectionStatus[] {
+    return this.runners.map((runner) => runner.status());
+  }
+
+  healthCheck(): HealthCheck {
+    return {
+      name: 'projections',
+      check: async () => {
+        const head = await this.log.headPosition();
+        const statuses = this.statuses();
+        return {
+          ok: statuses.every((s) => s.running),
+          detail: Object.fromEntries(
+            statuses.map((s) => [
+              s.name,
+              {
+                position: s.position,
+                behind: this.log.comparePositions(s.position, head) < 0,
+                lag: lagBetween(s.position, head),
+                caughtUp: s.caughtUp,
+                eventsApplied: s.eventsApplied,
+                parked: s.parked,
+                lastError: s.lastError,
+                lastErrorAt: s.lastErrorAt,
+              },
+            ]),
+          ),
+        };
+      },
+    };
+  }
+}
+
+/** Events behind the head when positions are integers (PostgreSQL store); null when not countable. */
+function lagBetween(position: string | null, head: string | null): number | null {
+  if (head === null) return 0;
+  if (!/^\d+$/.test(head) || (position !== null && !/^\d+$/.test(position))) return null;
+  return Number(BigInt(head) - BigInt(position ?? '0'));
+}

@@ -1,0 +1,20 @@
+import { ContactViewSchema } from './contacts/contact-view.ts';
+import { contactsProjection } from './contacts/contacts-projection.ts';
+import { OrganizationViewSchema } from './organizations/organization-view.ts';
+import { organizationsProjection } from './organizations/organizations-projection.ts';
+import { ParkedEventSchema, ProjectionCheckpointSchema } from './runner/runner-tables.ts';
+import { UserViewSchema } from './users/user-view.ts';
+import type { Projection } from './runner/projection.ts';
+import { usersProjection } from './users/users-projection.ts';
+
+/** Every read-model entity the ORM must know about. */
+export const readModelEntities = [
+  ContactViewSchema,
+  OrganizationViewSchema,
+  UserViewSchema,
+  ProjectionCheckpointSchema,
+  ParkedEventSchema,
+];
+
+/** Every projection the projector process runs. */
+export const projections: Projection[] = [contactsProjection, organizationsProjection, usersProjection];

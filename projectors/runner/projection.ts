@@ -1,0 +1,18 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { RecordedEvent } from '../../domain/events.ts';
+
+/**
+ * A read-model projection. `apply` receives a batch of events it subscribed to, in log order, and writes
+ * through `em` inside the transaction that also moves its checkpoint. It should treat the batch as a whole
+ * (load every row it needs once, then change them) because catch-up speed depends on it.
+ */
+export interface Projection {
+  readonly name: string;
+  readonly eventTypes: ReadonlySet<string>;
+  apply(events: RecordedEvent[], em: EntityManager): Promise<void>;
+}
+
+/** Thrown by a projection when an event does not fit the read model (a bug or a gap); the runner parks it. */
+export class ProjectionError extends Error {
+  override name = 'ProjectionError';
+}

@@ -1,0 +1,82 @@
+import type { Logger } from 'pino';
+import type { RecordedEvent } from '../domain/events.ts';
+import { backoffDelay, sleep } from '../infra/resilience.ts';
+import type { GlobalEventLog } from './ports.ts';
+
+export interface CatchUpSubscriptionOptions {
+  /** Position of the last event already handled; null to start at the beginning. */
+  from: string | null;
+  /** Events handed to the handler at once (and the most held in memory). */
+  batchSize: number;
+  /**
+   * Handles one batch. The next batch is read only after this resolves, so a subscription never runs two
+   * handlers at once. If it throws, the same events are offered again after a backoff.
+   */
+  handle(events: RecordedEvent[]): Promise<void>;
+  logger: Logger;
+  /** How long to wait for a wake-up before polling anyway, once caught up. */
+  idlePollMs?: number;
+  /** Called after each handled batch or error, for metrics and health. */
+  onProgress?(state: { position: string | null; caughtUp: boolean; error?: unknown }): void;
+}
+
+export interface Subscription {
+  /** Position of the last event handled. */
+  readonly position: string | null;
+  readonly caughtUp: boolean;
+  /** Stops after the batch in hand (if any) is handled. */
+  stop(): Promise<void>;
+}
+
+/**
+ * A catch-up subscription to the global log: reads pages from the checkpoint, then turns live by waiting
+ * for wake-ups (with a poll as a safety net). Memory stays bounded: one page at a time, and wake-ups are a
+ * flag, never a queue of events. Errors (a dropped connection, a failing handler) are retried with bounded
+ * exponential backoff from the last handled position, so nothing is skipped or handled twice by this loop.
+ */
+export function subscribeToAll(log: GlobalEventLog, options: CatchUpSubscriptionOptions): Subscription {
+  const controller = new AbortController();
+  const idlePollMs = options.idlePollMs ?? 1_000;
+  let position = options.from;
+  let caughtUp = false;
+
+  const loop = (async () => {
+    let failures = 0;
+    while (!controller.signal.aborted) {
+      try {
+        const events = await log.readAll({ after: position, maxCount: options.batchSize });
+        if (events.length === 0) {
+          caughtUp = true;
+          failures = 0;
+          options.onProgress?.({ position, caughtUp });
+          await log.waitForAppends(position, idlePollMs, controller.signal);
+          continue;
+        }
+        caughtUp = false;
+        await options.handle(events);
+        position = events[events.length - 1]!.position;
+        failures = 0;
+        options.onProgress?.({ position, caughtUp: events.length < options.batchSize });
+      } catch (error) {
+        if (controller.signal.aborted) break;
+        const delayMs = backoffDelay(failures++);
+        options.logger.warn({ err: error, position, failures, delayMs }, 'subscription error; retrying');
+        options.onProgress?.({ position, caughtUp: false, error });
+        await sleep(delayMs, controller.signal);
+      }
+    }
+  })();
+
+  return {
+    get position() {
+      return position;
+    },
+    get caughtUp() {
+      return caughtUp;
+    },
+    async stop() {
+      controller.abort();
+      await loop;
+    },
+  };
+}

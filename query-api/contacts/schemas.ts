@@ -1,0 +1,46 @@
+import { z } from 'zod';
+import { emailField } from '../../infra/http/fields.ts';
+
+export const contactSchema = z.object({
+  id: z.string(),
+  email: z.string(),
+  firstName: z.string().nullable(),
+  lastName: z.string().nullable(),
+  phone: z.string().nullable(),
+  company: z.string().nullable(),
+  title: z.string().nullable(),
+  timezone: z.string().nullable(),
+  customFields: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])),
+  tags: z.array(z.string()),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  revision: z.number().int(),
+});
+
+export const sorts = ['createdAt', '-createdAt', 'updatedAt', '-updatedAt', 'email', '-email', 'name', '-name'] as const;
+export type ContactSort = (typeof sorts)[number];
+
+const oneOrMany = z
+  .union([z.string(), z.array(z.string())])
+  .transform((value) => (Array.isArray(value) ? value : [value]));
+
+export const listContactsQuery = z.strictObject({
+  limit: z.coerce.number({ error: 'must be a number' }).int('must be an integer').min(1, 'must be at least 1').max(100, 'must be at most 100').default(25),
+  cursor: z.string().max(1_000).optional().describe('nextCursor of the previous page'),
+  sort: z.enum(sorts, { error: `must be one of ${sorts.join(', ')}` }).default('-createdAt'),
+  tag: oneOrMany.optional().describe('Only contacts with this tag; repeat for contacts with all of them'),
+  updatedSince: z.iso
+    .datetime({ offset: true, error: 'must be an ISO 8601 date-time, e.g. 2026-01-31T09:00:00Z' })
+    .optional()
+    .describe('Only contacts changed at or after this time'),
+  email: emailField.optional().describe('Only the contact with this email'),
+});
+
+export const contactPageSchema = z.object({
+  data: z.array(contactSchema),
+  page: z.object({
+    limit: z.number().int(),
+    hasMore: z.boolean(),
+    nextCursor: z.string().nullable().describe('Pass as `cursor` to get the next page (same sort and filters)'),
+  }),
+});

@@ -1,0 +1,27 @@
+import type Koa from 'koa';
+import { ProblemError } from '../infra/http/problem.ts';
+import type { AnyRoute } from '../infra/http/routes.ts';
+import type { ReadModelProgress } from './ports.ts';
+
+/**
+ * X-Min-Position: answer only once the route's read models include the client's write. Bounded: after
+ * `timeoutMs` the answer is 503 with Retry-After rather than stale data the client asked not to get.
+ */
+export function readYourWrites(progress: ReadModelProgress, timeoutMs: number) {
+  return async (ctx: Koa.ParameterizedContext, route: AnyRoute): Promise<void> => {
+    const position = ctx.get('X-Min-Position').trim();
+    if (!position || !route.readModels?.length) return;
+    if (!progress.isValidPosition(position)) {
+      throw ProblemError.validation([{ name: 'X-Min-Position', reason: 'must be a position returned by a command' }]);
+    }
+    if (!(await progress.waitFor(route.readModels, position, timeoutMs))) {
+      throw new ProblemError(
+        503,
+        'Read models are behind',
+        `The read models did not reach position ${position} within ${timeoutMs} ms; retry shortly.`,
+        { code: 'read_models_behind' },
+        { 'Retry-After': '1' },
+      );
+    }
+  };
+}
