@@ -1,0 +1,229 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { expect } from 'chai';
+import pg from 'pg';
+import { contactStream } from '../../domain/contacts/contact.ts';
+import { organizationStream } from '../../domain/organizations/organization.ts';
+import { eventually } from '../../test/support/events.ts';
+import { facts } from '../../test/support/facts.ts';
+import { createTestDatabase, type TestDatabase } from '../../test/support/postgres.ts';
+import { openStores, silentLogger } from '../../test/support/stores.ts';
+import { ContactViewSchema } from '../contacts/contact-view.ts';
+import { contactsProjection } from '../contacts/contacts-projection.ts';
+import { OrganizationViewSchema } from '../organizations/organization-view.ts';
+import { organizationsProjection } from '../organizations/organizations-projection.ts';
+import { ProjectionRunner } from './projection-runner.ts';
+
+type Stores = Awaited<ReturnType<typeof openStores>>;
+
+async function checkpointOf(pool: pg.Pool, name: string): Promise<string | null> {
+  const { rows } = await pool.query('SELECT position FROM projection_checkpoints WHERE name = $1', [name]);
+  return rows[0]?.position ?? null;
+}
+
+async function contactCount(stores: Stores, organizationId: string): Promise<{ rows: number; counter: number }> {
+  const em = stores.orm.em.fork();
+  const rows = await em.count(ContactViewSchema, { organizationId }, { filters: false });
+  const org = await em.findOne(OrganizationViewSchema, { id: organizationId }, { filters: false });
+  return { rows, counter: org?.contactCount ?? -1 };
+}
+
+function runner(stores: Stores, projection = contactsProjection, batchSize = 100) {
+  return new ProjectionRunner(projection, stores.store, stores.orm, silentLogger, { batchSize });
+}
+
+/** Appends `count` contacts for a new organization, in appends of up to 500 contact streams at once. */
+async function seedContacts(stores: Stores, count: number): Promise<string> {
+  const org = facts.organizationCreated();
+  const organizationId = org.data.organizationId;
+  await stores.store.append(organizationStream(organizationId), [org], 'no_stream');
+  for (let offset = 0; offset < count; offset += 500) {
+    await Promise.all(
+      Array.from({ length: Math.min(500, count - offset) }, () => {
+        const created = facts.contactCreated(organizationId);
+        return stores.store.append(contactStream(created.data.contactId), [created], 'no_stream');
+      }),
+    );
+  }
+  return organizationId;
+}
+
+describe('projection runner', function () {
+  this.timeout(120_000);
+  let database: TestDatabase;
+  let stores: Stores;
+
+  beforeEach(async () => {
+    database = await createTestDatabase();
+    stores = await openStores(database.url);
+  });
+  afterEach(async () => {
+    await stores.close();
+    await database.drop();
+  });
+
+  it('builds the contacts read model from creates, updates, tags and deletes, and stores its checkpoint', async () => {
+    const organizationId = randomUUID();
+    const kept = facts.contactCreated(organizationId, randomUUID(), 'kept@example.com', ['lead']);
+    const removed = facts.contactCreated(organizationId, randomUUID(), 'gone@example.com');
+    const keptId = kept.data.contactId;
+    await stores.store.append(contactStream(keptId), [kept], 'no_stream');
+    await stores.store.append(contactStream(removed.data.contactId), [removed], 'no_stream');
+    const last = await stores.store.append(
+      contactStream(keptId),
+      [
+        facts.contactEvent(organizationId, { type: 'ContactUpdated', data: { contactId: keptId, changes: { title: 'CTO', customFields: { score: 7 } } } }),
+        facts.contactEvent(organizationId, { type: 'ContactTagged', data: { contactId: keptId, tag: 'vip' } }),
+        facts.contactEvent(organizationId, { type: 'ContactUntagged', data: { contactId: keptId, tag: 'lead' } }),
+      ],
+      0,
+    );
+    await stores.store.append(
+      contactStream(removed.data.contactId),
+      [facts.contactEvent(organizationId, { type: 'ContactDeleted', data: { contactId: removed.data.contactId, email: 'gone@example.com' } })],
+      0,
+    );
+    const run = runner(stores);
+    await run.start();
+    try {
+      const head = await stores.store.headPosition();
+      await eventually(() => checkpointOf(stores.pool, 'contacts'), (p) => p === head);
+      const rows = await stores.orm.em.fork().find(ContactViewSchema, {}, { filters: false });
+      expect(rows).to.have.length(1);
+      expect(rows[0]).to.include({ id: keptId, email: 'kept@example.com', title: 'CTO', revision: 3, sortName: 'lovelace ada' });
+      expect(rows[0]!.tags).to.deep.equal(['vip']);
+      expect(rows[0]!.customFields).to.deep.equal({ score: 7 });
+      expect(last.nextRevision).to.equal(3);
+    } finally {
+      await run.stop();
+    }
+  });
+
+  it('resumes from its checkpoint after a restart without applying anything twice', async () => {
+    const organizationId = await seedContacts(stores, 300);
+    const first = runner(stores, organizationsProjection, 50);
+    await first.start();
+    await eventually(() => checkpointOf(stores.pool, 'organizations'), async (p) => p === (await stores.store.headPosition()));
+    await first.stop();
+
+    for (let i = 0; i < 40; i++) {
+      const created = facts.contactCreated(organizationId);
+      await stores.store.append(contactStream(created.data.contactId), [created], 'no_stream');
+    }
+    const second = runner(stores, organizationsProjection, 50);
+    await second.start();
+    try {
+      const head = await stores.store.headPosition();
+      await eventually(() => checkpointOf(stores.pool, 'organizations'), (p) => p === head);
+      const org = await stores.orm.em.fork().findOne(OrganizationViewSchema, { id: organizationId }, { filters: false });
+      expect(org!.contactCount).to.equal(340);
+    } finally {
+      await second.stop();
+    }
+  });
+
+  it('two runners of the same projection (two processes) never apply an event twice', async () => {
+    const organizationId = await seedContacts(stores, 1_000);
+    const other = await openStores(database.url);
+    const a = runner(stores, organizationsProjection, 37);
+    const b = runner(other, organizationsProjection, 53);
+    const c = runner(stores, contactsProjection, 64);
+    const d = runner(other, contactsProjection, 41);
+    await Promise.all([a.start(), b.start(), c.start(), d.start()]);
+    try {
+      const head = await stores.store.headPosition();
+      await eventually(() => checkpointOf(stores.pool, 'organizations'), (p) => p === head);
+      await eventually(() => checkpointOf(stores.pool, 'contacts'), (p) => p === head);
+      expect(await contactCount(stores, organizationId)).to.deep.equal({ rows: 1_000, counter: 1_000 });
+    } finally {
+      await Promise.all([a.stop(), b.stop(), c.stop(), d.stop()]);
+      await other.close();
+    }
+  });
+
+  it('parks an event it cannot apply, with the error, and goes on with the rest', async () => {
+    const organizationId = randomUUID();
+    const before = facts.contactCreated(organizationId);
+    const missingId = randomUUID();
+    const poison = facts.contactEvent(organizationId, { type: 'ContactTagged', data: { contactId: missingId, tag: 'x' } });
+    const after = facts.contactCreated(organizationId);
+    await stores.store.append(contactStream(before.data.contactId), [before], 'no_stream');
+    const poisoned = await stores.store.append(contactStream(missingId), [poison], 'no_stream');
+    await stores.store.append(contactStream(after.data.contactId), [after], 'no_stream');
+    const run = runner(stores);
+    await run.start();
+    try {
+      const head = await stores.store.headPosition();
+      await eventually(() => checkpointOf(stores.pool, 'contacts'), (p) => p === head);
+      const { rows } = await stores.pool.query('SELECT projection, position, event_id, event_type, error, resolved_at FROM parked_events');
+      expect(rows).to.have.length(1);
+      expect(rows[0]).to.include({ projection: 'contacts', position: poisoned.position, event_id: poison.id, event_type: 'ContactTagged', resolved_at: null });
+      expect(rows[0].error).to.match(new RegExp(`contact ${missingId} is not in the read model`));
+      const ids = (await stores.orm.em.fork().find(ContactViewSchema, {}, { filters: false })).map((c) => c.id).sort();
+      expect(ids).to.deep.equal([before.data.contactId, after.data.contactId].sort());
+      expect(run.status()).to.include({ parked: 1 });
+    } finally {
+      await run.stop();
+    }
+  });
+
+  it('backs off while the database drops its connections, then finishes without loss or duplicates', async () => {
+    const organizationId = await seedContacts(stores, 2_000);
+    const head = await stores.store.headPosition();
+    const admin = new pg.Client({ connectionString: database.url });
+    await admin.connect();
+    const run = runner(stores, organizationsProjection, 25);
+    await run.start();
+    try {
+      for (let i = 0; i < 5; i++) {
+        await new Promise((r) => setTimeout(r, 60));
+        await admin.query(
+          'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()',
+        );
+      }
+      // The test's own pool lost its connections too: a probe that meets a dead one just tries again.
+      const probe = () => checkpointOf(stores.pool, 'organizations').catch(() => null);
+      await eventually(probe, (p) => p === head, 60_000);
+      const org = await stores.orm.em.fork().findOne(OrganizationViewSchema, { id: organizationId }, { filters: false });
+      expect(org!.contactCount).to.equal(2_000);
+      const { rows } = await stores.pool.query('SELECT count(*)::int AS n FROM parked_events');
+      expect(rows[0].n, 'an unreachable database is waited out, never parked').to.equal(0);
+    } finally {
+      await run.stop();
+      await admin.end();
+    }
+  });
+
+  it('a projector process killed with SIGKILL mid catch-up resumes after restart with exact counts', async () => {
+    const organizationId = await seedContacts(stores, 20_000);
+    const head = await stores.store.headPosition();
+    const env = {
+      ...process.env,
+      DATABASE_URL: database.url,
+      JWT_SECRET: 'x'.repeat(32),
+      PORT: '0',
+      LOG_LEVEL: 'warn',
+      PROJECTION_BATCH_SIZE: '200',
+    };
+    const start = (): ChildProcess => spawn(process.execPath, ['--import', 'tsx', 'projectors/main.ts'], { env, stdio: 'ignore' });
+
+    const first = start();
+    const exited = new Promise((resolve) => first.once('exit', resolve));
+    // Kill it while it is part-way through: some batches committed, more to come.
+    await eventually(() => checkpointOf(stores.pool, 'contacts'), (p) => p !== null && BigInt(p) > 2_000n, 60_000);
+    first.kill('SIGKILL');
+    await exited;
+    const atKill = await checkpointOf(stores.pool, 'contacts');
+    expect(BigInt(atKill!) < BigInt(head!), 'the kill landed before catch-up finished').to.equal(true);
+
+    const second = start();
+    try {
+      await eventually(() => checkpointOf(stores.pool, 'contacts'), (p) => p === head, 90_000);
+      await eventually(() => checkpointOf(stores.pool, 'organizations'), (p) => p === head, 90_000);
+      expect(await contactCount(stores, organizationId)).to.deep.equal({ rows: 20_000, counter: 20_000 });
+    } finally {
+      second.kill('SIGTERM');
+      await new Promise((resolve) => second.once('exit', resolve));
+    }
+  });
+});
