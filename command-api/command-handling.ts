@@ -45,10 +45,20 @@ export class CommandHandler {
     decider: Decider<Command, State, Event>,
     command: Command,
     context: CommandContext,
-    options: { expectedRevision?: number } = {},
+    options: {
+      expectedRevision?: number;
+      /**
+       * The stream id was generated for this command (a fresh UUID), so there is nothing to read: start from
+       * the initial state and let 'no_stream' catch the impossible collision.
+       */
+      newStream?: boolean;
+    } = {},
   ): Promise<CommandOutcome<State>> {
     for (let attempt = 0; ; attempt++) {
-      const { state, revision, position } = await this.load(streamId, decider);
+      const { state, revision, position } =
+        options.newStream && attempt === 0
+          ? { state: decider.initialState, revision: -1, position: null }
+          : await this.load(streamId, decider);
       // Decide first: a missing entity or one of another tenant is "not found", never a revision conflict.
       const events = decider.decide(command, state);
       if (options.expectedRevision !== undefined && options.expectedRevision !== revision) {

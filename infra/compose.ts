@@ -68,10 +68,11 @@ export async function startProcess(role: Role, parts: ProcessParts, env: NodeJS.
       (ctx) =>
         new ProjectorHost(projections, platform.eventStore, platform.orm, logger, {
           batchSize: config.PROJECTION_BATCH_SIZE,
-          onCheckpoint: (projection, position) => {
+          liveDelayMs: config.PROJECTION_LIVE_DELAY_MS,
+          onCheckpoint: (projection, position, stored) => {
             ctx.container.get<CheckpointWatcher>(TOKENS.CheckpointWatcher).announce(projection, position);
-            if (!platform.embedded) {
-              // Other processes (a separate query API) learn through the database.
+            if (!stored && !platform.embedded) {
+              // A skip is not in the table yet: other processes (a separate query API) hear of it here.
               platform.notifications
                 .notify(CHANNEL_CHECKPOINTS, JSON.stringify({ projection, position }))
                 .catch((err: unknown) => logger.debug({ err }, 'checkpoint notification failed; waiters poll'));

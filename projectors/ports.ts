@@ -11,6 +11,12 @@ import type { RecordedEvent } from '../domain/events.ts';
 export interface GlobalEventLog {
   /** Events strictly after `after` (null: from the beginning), oldest first, at most `maxCount`. */
   readAll(options: { after: string | null; maxCount: number }): Promise<RecordedEvent[]>;
+  /**
+   * One page of the events of the given types (all types when absent) after `after`, and how far the page covers: every event of
+   * those types up to `end` (inclusive) is in `events`. A projection that cares about a few types moves its
+   * checkpoint to `end` without ever receiving the rest. `end` equals `after` when nothing new was scanned.
+   */
+  readPage(options: { after: string | null; maxCount: number; types?: readonly string[] }): Promise<EventPage>;
   /** Position of the newest event, or null when the log is empty. */
   headPosition(): Promise<string | null>;
   /** Whether a client-supplied string is a position of this store (they come back in X-Min-Position). */
@@ -22,4 +28,12 @@ export interface GlobalEventLog {
    * Only a hint: callers read again either way.
    */
   waitForAppends(after: string | null, timeoutMs: number, signal: AbortSignal): Promise<void>;
+}
+
+export interface EventPage {
+  events: RecordedEvent[];
+  /** The position up to which the log was scanned (null: nothing yet). */
+  end: string | null;
+  /** Whether `end` is the head of the log as of this read. */
+  atHead: boolean;
 }

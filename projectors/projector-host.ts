@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { HealthCheck } from '../infra/http/health.ts';
 import type { GlobalEventLog } from './ports.ts';
 import type { Projection } from './runner/projection.ts';
-import { ProjectionRunner, type ProjectionStatus } from './runner/projection-runner.ts';
+import { ProjectionRunner, type ProjectionRunnerOptions, type ProjectionStatus } from './runner/projection-runner.ts';
 
 /** Runs every projection of the process, each with its own runner (they progress independently). */
 export class ProjectorHost {
@@ -14,7 +14,7 @@ export class ProjectorHost {
     private readonly log: GlobalEventLog,
     orm: MikroORM,
     logger: Logger,
-    options: { batchSize: number; onCheckpoint(projection: string, position: string): void },
+    options: ProjectionRunnerOptions,
   ) {
     this.runners = projections.map((projection) => new ProjectionRunner(projection, log, orm, logger, options));
   }

@@ -8,11 +8,19 @@ export interface CatchUpSubscriptionOptions {
   from: string | null;
   /** Events handed to the handler at once (and the most held in memory). */
   batchSize: number;
+  /** The event types wanted (all when absent); the others are skipped by the store, never read. */
+  types?: readonly string[];
   /**
-   * Handles one batch. The next batch is read only after this resolves, so a subscription never runs two
-   * handlers at once. If it throws, the same events are offered again after a backoff.
+   * Handles one batch: the events of the wanted types up to `end`, possibly none (the log moved on with
+   * other types only). The next batch is read only after this resolves, so a subscription never runs two
+   * handlers at once. If it throws, the same batch is offered again after a backoff.
    */
-  handle(events: RecordedEvent[]): Promise<void>;
+  handle(events: RecordedEvent[], end: string): Promise<void>;
+  /**
+   * Once live, how long to let appends accumulate after a wake-up before reading: trades this much latency
+   * for fewer, larger batches under a steady stream of small appends.
+   */
+  liveDelayMs?: number;
   logger: Logger;
   /** How long to wait for a wake-up before polling anyway, once caught up. */
   idlePollMs?: number;
@@ -44,19 +52,27 @@ export function subscribeToAll(log: GlobalEventLog, options: CatchUpSubscription
     let failures = 0;
     while (!controller.signal.aborted) {
       try {
-        const events = await log.readAll({ after: position, maxCount: options.batchSize });
-        if (events.length === 0) {
+        const page = await log.readPage({ after: position, maxCount: options.batchSize, types: options.types });
+        if (page.end === null || log.comparePositions(page.end, position) <= 0) {
           caughtUp = true;
           failures = 0;
           options.onProgress?.({ position, caughtUp });
           await log.waitForAppends(position, idlePollMs, controller.signal);
+          if (options.liveDelayMs) await sleep(options.liveDelayMs, controller.signal);
           continue;
         }
         caughtUp = false;
-        await options.handle(events);
-        position = events[events.length - 1]!.position;
+        await options.handle(page.events, page.end);
+        position = page.end;
         failures = 0;
-        options.onProgress?.({ position, caughtUp: events.length < options.batchSize });
+        caughtUp = page.atHead;
+        options.onProgress?.({ position, caughtUp });
+        if (caughtUp && options.liveDelayMs) {
+          // Live under a steady stream: without a pause every batch would hold the events of one handler's
+          // run time only, and the fixed cost per batch would eat the process.
+          await log.waitForAppends(position, idlePollMs, controller.signal);
+          await sleep(options.liveDelayMs, controller.signal);
+        }
       } catch (error) {
         if (controller.signal.aborted) break;
         const delayMs = backoffDelay(failures++);

@@ -52,6 +52,7 @@ export class ContactCommands {
         contactDecider,
         { type: 'CreateContact', data: { contactId, organizationId, fields, tags: input.tags ?? [] } },
         context,
+        { newStream: true },
       );
       return { ...outcome, id: contactId };
     } catch (err) {

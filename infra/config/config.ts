@@ -34,6 +34,7 @@ const schema = z
     BODY_LIMIT_BYTES: positiveInt(50 * 1024 * 1024).default(256 * 1024),
     READ_YOUR_WRITES_TIMEOUT_MS: positiveInt(30_000).default(2_000),
     PROJECTION_BATCH_SIZE: positiveInt(10_000).default(1_000),
+    PROJECTION_LIVE_DELAY_MS: z.coerce.number().int().min(0).max(1_000).default(10),
     DB_POOL_SIZE: positiveInt(200).default(16),
     SHUTDOWN_TIMEOUT_MS: positiveInt(120_000).default(10_000),
   })

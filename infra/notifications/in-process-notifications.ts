@@ -7,6 +7,7 @@ import type { Notifications } from './notifications.ts';
  */
 export class InProcessNotifications implements Notifications {
   private readonly emitter = new EventEmitter().setMaxListeners(0);
+  readonly hearsDatabaseNotify = false;
 
   async notify(channel: string, payload: string): Promise<void> {
     this.emitter.emit(channel, payload);

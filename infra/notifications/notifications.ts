@@ -3,6 +3,11 @@
  * notification only delays a reader until its next poll.
  */
 export interface Notifications {
+  /**
+   * True when listeners hear PostgreSQL NOTIFY: then a transaction can announce its own commit with
+   * pg_notify(), delivered exactly when it commits and without a round trip of its own.
+   */
+  readonly hearsDatabaseNotify: boolean;
   notify(channel: string, payload: string): Promise<void>;
   /** Returns a function that stops listening. */
   listen(channel: string, handler: (payload: string) => void): () => void;

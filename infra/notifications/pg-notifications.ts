@@ -11,6 +11,7 @@ import { backoffDelay, sleep } from '../resilience.ts';
  */
 export class PgNotifications implements Notifications {
   private readonly emitter = new EventEmitter().setMaxListeners(0);
+  readonly hearsDatabaseNotify = true;
   private readonly channels = new Set<string>();
   private client: pg.Client | null = null;
   private closed = false;

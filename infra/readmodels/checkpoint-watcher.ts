@@ -22,6 +22,9 @@ export class CheckpointWatcher implements ReadModelProgress {
   private readonly positions = new Map<string, string | null>();
   private readonly waiters = new Set<Waiter>();
   private pollTimer: NodeJS.Timeout | null = null;
+  private refreshing: Promise<void> | null = null;
+  /** When the checkpoint table was last read (ms since epoch; 0: never). */
+  private refreshedAt = 0;
   private readonly stopListening: () => void;
 
   constructor(
@@ -45,8 +48,12 @@ export class CheckpointWatcher implements ReadModelProgress {
 
   async waitFor(projections: readonly string[], position: string, timeoutMs: number): Promise<boolean> {
     if (this.satisfied(projections, position)) return true;
-    await this.refresh();
-    if (this.satisfied(projections, position)) return true;
+    // Announcements keep the positions current; the table is read again only when what we know may be
+    // stale (never read, or not for a poll interval), and one read serves every request waiting meanwhile.
+    if (Date.now() - this.refreshedAt > POLL_MS) {
+      await this.refresh();
+      if (this.satisfied(projections, position)) return true;
+    }
     return new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => finish(false), timeoutMs);
       const waiter: Waiter = { projections, position, resolve: (ok) => finish(ok) };
@@ -92,12 +99,21 @@ export class CheckpointWatcher implements ReadModelProgress {
     }
   }
 
-  private async refresh(): Promise<void> {
+  private refresh(): Promise<void> {
+    this.refreshing ??= this.readCheckpoints().finally(() => {
+      this.refreshing = null;
+    });
+    return this.refreshing;
+  }
+
+  private async readCheckpoints(): Promise<void> {
+    const startedAt = Date.now();
     try {
       const rows = await this.orm.em
         .fork()
         .execute<{ name: string; position: string | null }[]>('SELECT name, position FROM projection_checkpoints');
       for (const row of rows) this.advance(row.name, row.position);
+      this.refreshedAt = startedAt;
     } catch (err) {
       this.logger.warn({ err }, 'could not read projection checkpoints');
     }

@@ -9,16 +9,25 @@ export const contactsProjection: Projection = {
   eventTypes: new Set(contactEventTypes),
 
   async apply(events: RecordedEvent[], em: EntityManager): Promise<void> {
-    const ids = [...new Set(events.map((event) => (event.data as { contactId: string }).contactId))];
-    const rows = await em.find(ContactViewSchema, { id: { $in: ids } }, { filters: false });
+    // Contacts created in this batch are folded as plain rows and inserted at once at the end (the bulk of
+    // a catch-up); only contacts that already exist are loaded as entities and changed through the unit of
+    // work. A duplicate create fails the insert, and the runner isolates and parks that event.
+    const createdHere = new Set(
+      events.filter((event) => event.type === 'ContactCreated').map((event) => (event.data as { contactId: string }).contactId),
+    );
+    const existingIds = [...new Set(events.map((event) => (event.data as { contactId: string }).contactId))].filter(
+      (id) => !createdHere.has(id),
+    );
+    const rows = existingIds.length === 0 ? [] : await em.find(ContactViewSchema, { id: { $in: existingIds } }, { filters: false });
     const contacts = new Map<string, ContactView>(rows.map((row) => [row.id, row]));
+    const fresh = new Map<string, ContactView>();
 
     for (const event of events as RecordedEvent<ContactEvent>[]) {
       const at = new Date(event.metadata.occurredAt);
       if (event.type === 'ContactCreated') {
         const { contactId, organizationId, tags, ...fields } = event.data;
-        if (contacts.has(contactId)) throw new ProjectionError(`contact ${contactId} already exists`);
-        const view = em.create(ContactViewSchema, {
+        if (contacts.has(contactId) || fresh.has(contactId)) throw new ProjectionError(`contact ${contactId} already exists`);
+        fresh.set(contactId, {
           id: contactId,
           organizationId,
           ...fields,
@@ -28,10 +37,9 @@ export const contactsProjection: Projection = {
           updatedAt: at,
           revision: event.revision,
         });
-        contacts.set(contactId, view);
         continue;
       }
-      const view = contacts.get(event.data.contactId);
+      const view = fresh.get(event.data.contactId) ?? contacts.get(event.data.contactId);
       if (!view) throw new ProjectionError(`contact ${event.data.contactId} is not in the read model`);
       switch (event.type) {
         case 'ContactUpdated':
@@ -45,6 +53,7 @@ export const contactsProjection: Projection = {
           view.tags = view.tags.filter((tag) => tag !== event.data.tag);
           break;
         case 'ContactDeleted':
+          if (fresh.delete(view.id)) continue;
           em.remove(view);
           contacts.delete(view.id);
           continue;
@@ -52,5 +61,6 @@ export const contactsProjection: Projection = {
       view.updatedAt = at;
       view.revision = event.revision;
     }
+    if (fresh.size > 0) await em.insertMany(ContactViewSchema, [...fresh.values()]);
   },
 };

@@ -103,7 +103,8 @@ describe('projection runner', function () {
     const organizationId = await seedContacts(stores, 300);
     const first = runner(stores, organizationsProjection, 50);
     await first.start();
-    await eventually(() => checkpointOf(stores.pool, 'organizations'), async (p) => p === (await stores.store.headPosition()));
+    const head = await stores.store.headPosition();
+    await eventually(() => checkpointOf(stores.pool, 'organizations'), (p) => p === head);
     await first.stop();
 
     for (let i = 0; i < 40; i++) {

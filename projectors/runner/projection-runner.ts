@@ -1,6 +1,7 @@
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
 import type { RecordedEvent } from '../../domain/events.ts';
+import { CHANNEL_CHECKPOINTS } from '../../infra/notifications/notifications.ts';
 import { backoffDelay, isTransientDatabaseError, sleep } from '../../infra/resilience.ts';
 import type { GlobalEventLog } from '../ports.ts';
 import { subscribeToAll, type Subscription } from '../subscription.ts';
@@ -10,9 +11,21 @@ export interface ProjectionRunnerOptions {
   batchSize: number;
   /** Attempts at one failing event before it is parked. */
   maxAttempts?: number;
-  /** Told after each committed checkpoint (wakes read-your-writes waiters in every process). */
-  onCheckpoint?(projection: string, position: string): void;
+  /**
+   * Told after each checkpoint move (wakes read-your-writes waiters). `stored`: it was committed and the
+   * transaction announced it to other processes itself (NOTIFY nf_checkpoints); otherwise (a skip over
+   * events of other types) it lives in this process's memory only, for now.
+   */
+  onCheckpoint?(projection: string, position: string, stored: boolean): void;
+  /** Once live, how long appends may accumulate before a batch is read (see subscribeToAll). */
+  liveDelayMs?: number;
 }
+
+/**
+ * When the log moves on with events this projection does not handle, the checkpoint moves in memory at
+ * once and reaches the table at most this often: a crash then re-reads only events it skips anyway.
+ */
+const SKIPPED_CHECKPOINT_PERSIST_MS = 1_000;
 
 export interface ProjectionStatus {
   name: string;
@@ -38,6 +51,9 @@ export interface ProjectionStatus {
 export class ProjectionRunner {
   private subscription: Subscription | null = null;
   private readonly state: ProjectionStatus;
+  /** A position reached by skipping only, not yet stored. */
+  private unsavedSkip: string | null = null;
+  private skipTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly projection: Projection,
@@ -74,8 +90,10 @@ export class ProjectionRunner {
     this.subscription = subscribeToAll(this.log, {
       from,
       batchSize: this.options.batchSize,
+      types: [...this.projection.eventTypes],
+      liveDelayMs: this.options.liveDelayMs,
       logger: this.logger,
-      handle: (events) => this.applyOrIsolate(events),
+      handle: (events, end) => (events.length === 0 ? this.skipTo(end) : this.applyOrIsolate(events, end)),
       onProgress: ({ caughtUp, error }) => {
         this.state.caughtUp = caughtUp;
         if (error) this.recordError(error);
@@ -87,7 +105,29 @@ export class ProjectionRunner {
   async stop(): Promise<void> {
     await this.subscription?.stop();
     this.subscription = null;
+    if (this.skipTimer) clearTimeout(this.skipTimer);
+    this.skipTimer = null;
+    await this.saveSkip().catch((err: unknown) => this.logger.warn({ err }, 'could not store the checkpoint on stop'));
     this.state.running = false;
+  }
+
+  /** The log moved on with events of other types only: move the checkpoint without a transaction. */
+  private async skipTo(end: string): Promise<void> {
+    this.state.position = end;
+    this.unsavedSkip = end;
+    this.options.onCheckpoint?.(this.projection.name, end, false);
+    this.skipTimer ??= setTimeout(() => {
+      this.skipTimer = null;
+      this.saveSkip().catch((err: unknown) => this.logger.warn({ err }, 'could not store a skipped-to checkpoint; will retry'));
+    }, SKIPPED_CHECKPOINT_PERSIST_MS);
+    this.skipTimer.unref();
+  }
+
+  private async saveSkip(): Promise<void> {
+    const end = this.unsavedSkip;
+    if (end === null) return;
+    await this.commit([], end, async () => undefined);
+    if (this.unsavedSkip === end) this.unsavedSkip = null;
   }
 
   private async loadCheckpoint(): Promise<string | null> {
@@ -107,36 +147,38 @@ export class ProjectionRunner {
     return rows[0]?.position ?? null;
   }
 
-  private async applyOrIsolate(events: RecordedEvent[]): Promise<void> {
+  /** Applies `events` (all of this projection's events up to `end`) and moves the checkpoint to `end`. */
+  private async applyOrIsolate(events: RecordedEvent[], end: string): Promise<void> {
     try {
-      await this.commit(events, (relevant, em) => this.projection.apply(relevant, em));
+      await this.commit(events, end, (relevant, em) => this.projection.apply(relevant, em));
     } catch (err) {
       if (isTransientDatabaseError(err)) throw err;
       if (events.length > 1) {
         const middle = Math.ceil(events.length / 2);
-        await this.applyOrIsolate(events.slice(0, middle));
-        await this.applyOrIsolate(events.slice(middle));
+        const firstHalf = events.slice(0, middle);
+        await this.applyOrIsolate(firstHalf, firstHalf[firstHalf.length - 1]!.position);
+        await this.applyOrIsolate(events.slice(middle), end);
         return;
       }
-      await this.retryOrPark(events[0]!, err);
+      await this.retryOrPark(events[0]!, end, err);
     }
   }
 
-  private async retryOrPark(event: RecordedEvent, firstError: unknown): Promise<void> {
+  private async retryOrPark(event: RecordedEvent, end: string, firstError: unknown): Promise<void> {
     const maxAttempts = this.options.maxAttempts ?? 3;
     let error = firstError;
     for (let attempt = 1; attempt < maxAttempts; attempt++) {
       this.recordError(error);
       await sleep(backoffDelay(attempt - 1, 50, 1_000));
       try {
-        await this.commit([event], (relevant, em) => this.projection.apply(relevant, em));
+        await this.commit([event], end, (relevant, em) => this.projection.apply(relevant, em));
         return;
       } catch (err) {
         if (isTransientDatabaseError(err)) throw err;
         error = err;
       }
     }
-    await this.commit([event], async (_relevant, em) => {
+    await this.commit([event], end, async (_relevant, em) => {
       await em.execute(
         `INSERT INTO parked_events (projection, position, event_id, stream_id, event_type, error, attempts)
          VALUES (?, ?, ?, ?, ?, ?, ?)`,
@@ -152,35 +194,41 @@ export class ProjectionRunner {
   }
 
   /**
-   * One transaction: lock the checkpoint, drop events it already covers, apply the rest, move it.
+   * One transaction: lock the checkpoint, drop events it already covers, apply the rest, move it to `last`.
    * `work` gets the events this projection subscribes to (possibly none: the checkpoint still moves).
    */
   private async commit(
     events: RecordedEvent[],
+    last: string,
     work: (relevant: RecordedEvent[], em: EntityManager) => Promise<void>,
   ): Promise<void> {
-    const last = events[events.length - 1]!.position;
     let applied = 0;
+    let moved = false;
     await this.orm.em.fork().transactional(async (em) => {
       const rows = await em.execute<{ position: string | null }[]>(
         'SELECT position FROM projection_checkpoints WHERE name = ? FOR UPDATE',
         [this.projection.name],
       );
       const stored = rows[0]?.position ?? null;
+      // Another runner (another process) got further: nothing here is new.
+      if (this.log.comparePositions(last, stored) <= 0) return;
       const fresh = events.filter((event) => this.log.comparePositions(event.position, stored) > 0);
-      if (fresh.length === 0) return;
       const relevant = fresh.filter((event) => this.projection.eventTypes.has(event.type));
-      await work(relevant, em);
+      if (relevant.length > 0) await work(relevant, em);
       await em.flush();
-      await em.execute('UPDATE projection_checkpoints SET position = ?, updated_at = now() WHERE name = ?', [
-        last,
-        this.projection.name,
-      ]);
+      // One statement: move the checkpoint and announce it, heard by other processes exactly at commit.
+      await em.execute(
+        `WITH moved AS (UPDATE projection_checkpoints SET position = ?, updated_at = now() WHERE name = ? RETURNING name)
+         SELECT pg_notify(?, ?) FROM moved`,
+        [last, this.projection.name, CHANNEL_CHECKPOINTS, JSON.stringify({ projection: this.projection.name, position: last })],
+      );
       applied = relevant.length;
+      moved = true;
     });
-    this.state.position = last;
+    if (!moved) return;
+    if (this.log.comparePositions(last, this.state.position) > 0) this.state.position = last;
     this.state.eventsApplied += applied;
-    this.options.onCheckpoint?.(this.projection.name, last);
+    this.options.onCheckpoint?.(this.projection.name, last, true);
   }
 
   private recordError(error: unknown): void {

@@ -8,7 +8,7 @@ import {
   type ExpectedRevision,
   type ReadStreamOptions,
 } from '../../../command-api/ports.ts';
-import type { GlobalEventLog } from '../../../projectors/ports.ts';
+import type { EventPage, GlobalEventLog } from '../../../projectors/ports.ts';
 import { CHANNEL_EVENTS_APPENDED, type Notifications } from '../../notifications/notifications.ts';
 import { isTransientDatabaseError } from '../../resilience.ts';
 import { compareDecimalPositions } from '../envelope.ts';
@@ -84,10 +84,11 @@ export class PostgresEventStore implements EventStreams, GlobalEventLog {
   }
 
   async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
-    const { rows } = await this.pool.query<EventRow>(
-      `SELECT ${COLUMNS} FROM nf_events WHERE stream_id = $1 AND revision >= $2 ORDER BY revision LIMIT $3`,
-      [streamId, options.fromRevision ?? 0, options.maxCount ?? null],
-    );
+    const { rows } = await this.pool.query<EventRow>({
+      name: 'nf_read_stream',
+      text: `SELECT ${COLUMNS} FROM nf_events WHERE stream_id = $1 AND revision >= $2 ORDER BY revision LIMIT $3`,
+      values: [streamId, options.fromRevision ?? 0, options.maxCount ?? null],
+    });
     return rows.map(toRecorded);
   }
 
@@ -97,6 +98,35 @@ export class PostgresEventStore implements EventStreams, GlobalEventLog {
       [options.after ?? '0', options.maxCount],
     );
     return rows.map(toRecorded);
+  }
+
+  async readPage(options: { after: string | null; maxCount: number; types?: readonly string[] }): Promise<EventPage> {
+    const after = options.after ?? '0';
+    // Positions are gapless (see schema.ts), so a window of positions bounds the rows scanned per page even
+    // when few of them match. Head and events come from one statement, hence one snapshot.
+    const window = BigInt(options.maxCount) * 10n;
+    const { rows } = await this.pool.query<EventRow & { head: string }>({
+      name: 'nf_read_page',
+      text: `WITH bound AS (SELECT position AS head, LEAST(position, $1::bigint + $4::bigint) AS upto FROM nf_log_head WHERE id = 1)
+             SELECT b.head, b.upto, e.* FROM bound b
+             LEFT JOIN LATERAL (
+               SELECT ${COLUMNS} FROM nf_events
+               WHERE position > $1::bigint AND position <= b.upto AND ($3::text[] IS NULL OR type = ANY($3::text[]))
+               ORDER BY position LIMIT $2
+             ) e ON true`,
+      values: [after, options.maxCount, options.types ?? null, window.toString()],
+    });
+    const first = rows[0] as unknown as { head: string; upto: string } | undefined;
+    const head = first?.head ?? '0';
+    const upto = first?.upto ?? '0';
+    const events = rows.filter((row) => row.position !== null).map(toRecorded);
+    const full = events.length === options.maxCount;
+    const endPosition = full ? events[events.length - 1]!.position : compareDecimalPositions(upto, after) > 0 ? upto : after;
+    return {
+      events,
+      end: endPosition === '0' ? null : endPosition,
+      atHead: endPosition === head,
+    };
   }
 
   async headPosition(): Promise<string | null> {
@@ -148,7 +178,9 @@ export class PostgresEventStore implements EventStreams, GlobalEventLog {
   private async writeBatch(batch: PendingAppend<AppendRequest, AppendResult>[]): Promise<void> {
     let rows: { o_outcome: string; o_revision: string; o_position: string | null }[];
     try {
-      rows = (await this.pool.query(APPEND_SQL, toParameters(batch.map((entry) => entry.request)))).rows;
+      // Named: each connection parses and plans it once, not on every batch.
+      rows = (await this.pool.query({ name: 'nf_append_batch', text: APPEND_SQL, values: toParameters(batch.map((entry) => entry.request)) }))
+        .rows;
     } catch (err) {
       if (batch.length > 1 && !isTransientDatabaseError(err)) {
         // One bad append must not fail its neighbours: write them one by one to isolate it.
@@ -177,8 +209,10 @@ export class PostgresEventStore implements EventStreams, GlobalEventLog {
 
   private announce(position: string): void {
     this.onAnnounced(position);
+    // With LISTEN/NOTIFY the append transaction announced itself (nf_append_batch calls pg_notify).
+    if (this.notifications.hearsDatabaseNotify) return;
     this.notifications.notify(CHANNEL_EVENTS_APPENDED, position).catch(() => {
-      // Listeners in other processes fall back to polling; nothing is lost.
+      // Listeners elsewhere fall back to polling; nothing is lost.
     });
   }
 }

@@ -55,10 +55,15 @@ CREATE OR REPLACE FUNCTION nf_append_batch(
 ) RETURNS TABLE (o_outcome text, o_revision bigint, o_position bigint)
 LANGUAGE plpgsql
 SET lock_timeout = '10s'
+-- PL/pgSQL caches its plans per connection. Planned while the table was small (a fresh store), the lookups
+-- below would keep a sequential scan as the table grows and every append would get slower. The lookups
+-- are always a handful of keys against a unique index, so the index is always right.
+SET enable_seqscan = off
 AS $fn$
 DECLARE
   v_n              integer := coalesce(array_length(p_streams, 1), 0);
   v_head           bigint;
+  v_start          bigint;
   v_current        bigint[];   -- stream revision before the batch, per append
   v_previous       integer[];  -- previous append to the same stream in this batch (0: none)
   v_duplicate      boolean[] := array_fill(false, ARRAY[v_n]);
@@ -71,6 +76,7 @@ DECLARE
   v_i              integer;
 BEGIN
   SELECT h.position INTO v_head FROM nf_log_head h WHERE h.id = 1 FOR UPDATE;
+  v_start := v_head;
 
   SELECT array_agg(coalesce(s.revision, -1) ORDER BY a.ord), array_agg(coalesce(a.prev, 0) ORDER BY a.ord)
     INTO v_current, v_previous
@@ -111,6 +117,10 @@ BEGIN
   WHERE v_ok[u.a];
 
   UPDATE nf_log_head SET position = v_head WHERE id = 1;
+  -- Delivered when this transaction commits, to every process listening: their subscribers' wake-up.
+  IF v_head > v_start THEN
+    PERFORM pg_notify('nf_events_appended', v_head::text);
+  END IF;
 
   RETURN QUERY
     SELECT CASE WHEN v_ok[g.i] THEN 'ok' WHEN v_duplicate[g.i] THEN 'duplicate_event_id' ELSE 'wrong_expected_revision' END,

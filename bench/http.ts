@@ -1,0 +1,241 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import pg from 'pg';
+import { Pool } from 'undici';
+import { closedLoop, Latencies, mib, note, report } from './stats.ts';
+
+/** A NexusFlow process started the way an operator would, on its own port. */
+class ServerProcess {
+  private constructor(
+    readonly child: ChildProcess,
+    readonly origin: string,
+  ) {}
+
+  static async start(entry: string, env: Record<string, string>): Promise<ServerProcess> {
+    const port = await freePort();
+    // BENCH_SERVER_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=bench-results", profiles the server under load.
+    const extra = process.env.BENCH_SERVER_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+    const child = spawn(process.execPath, [...extra, '--import', 'tsx', entry], {
+      env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', NODE_ENV: 'production' },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    const origin = `http://127.0.0.1:${port}`;
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`${entry} exited with ${child.exitCode} before it was ready`);
+      const ready = await fetch(`${origin}/health/ready`).then((r) => r.ok, () => false);
+      if (ready) return new ServerProcess(child, origin);
+      if (Date.now() > deadline) throw new Error(`${entry} was not ready within 60 s`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
+  /** Peak resident memory of the server process (VmHWM), in bytes. */
+  async peakRss(): Promise<number> {
+    const status = await readFile(`/proc/${this.child.pid}/status`, 'utf8').catch(() => '');
+    const kb = /VmHWM:\s+(\d+) kB/.exec(status)?.[1];
+    return kb ? Number(kb) * 1024 : Number.NaN;
+  }
+
+  /** CPU time the server process has used so far (user + system), in seconds. */
+  async cpuSeconds(): Promise<number> {
+    const stat = await readFile(`/proc/${this.child.pid}/stat`, 'utf8').catch(() => '');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // Fields 14 and 15 of /proc/<pid>/stat (utime, stime), in clock ticks (100 per second on Linux).
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null) return;
+    const exited = new Promise((resolve) => this.child.once('exit', resolve));
+    this.child.kill('SIGTERM');
+    await exited;
+  }
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function json(pool: Pool, method: 'GET' | 'POST', path: string, token: string | null, body?: unknown, headers: Record<string, string> = {}) {
+  const response = await pool.request({
+    method,
+    path,
+    headers: {
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+      ...headers,
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.body.text();
+  if (response.statusCode >= 300) throw new Error(`${method} ${path} answered ${response.statusCode}: ${text.slice(0, 300)}`);
+  return JSON.parse(text) as Record<string, unknown>;
+}
+
+async function register(pool: Pool): Promise<string> {
+  const answer = await json(pool, 'POST', '/auth/register', null, {
+    organizationName: 'Bench Inc',
+    name: 'Bench Owner',
+    email: `owner-${randomUUID()}@bench.example`,
+    password: 'correct horse battery staple',
+  });
+  return answer.accessToken as string;
+}
+
+function newContact() {
+  const id = randomUUID();
+  return { email: `${id}@bench.example`, firstName: 'Grace', lastName: 'Hopper', company: 'Navy', tags: ['bench'] };
+}
+
+/** POST /contacts at concurrency 32 against the command API process, as a client sees it. */
+export async function benchCreateContact(databaseUrl: string, durationMs: number, entry: string): Promise<void> {
+  const server = await ServerProcess.start(entry, { DATABASE_URL: databaseUrl, JWT_SECRET: 'bench-'.repeat(8), PASSWORD_HASH_COST: '12' });
+  const pool = new Pool(server.origin, { connections: 32, pipelining: 1 });
+  try {
+    const token = await register(pool);
+    const cpuBefore = await server.cpuSeconds();
+    const result = await closedLoop({
+      concurrency: 32,
+      durationMs,
+      warmupMs: 1_000,
+      operation: async () => {
+        await json(pool, 'POST', '/contacts', token, newContact());
+      },
+    });
+    if (result.errors) throw new Error(`create contact failed ${result.errors} times: ${String(result.firstError)}`);
+    note(`POST /contacts, 32 connections, ${entry}: ${result.latencies.count} commands in ${durationMs / 1000} s`);
+    report('http.create_contact.c32', result.perSecond, 'commands/s');
+    report('http.create_contact.c32.p50', result.latencies.percentile(50), 'ms');
+    report('http.create_contact.c32.p99', result.latencies.percentile(99), 'ms');
+    report('http.create_contact.server_cpu', (((await server.cpuSeconds()) - cpuBefore) / ((durationMs + 1_000) / 1000)) * 100, '% of one core');
+    report('http.create_contact.server_rss_peak', mib(await server.peakRss()), 'MiB');
+  } finally {
+    await pool.close();
+    await server.stop();
+  }
+}
+
+/**
+ * Command → query visibility under a steady 500 commands/s (open loop: commands are sent on schedule
+ * whether or not earlier ones have answered), all roles in one process (`npm start` with DATABASE_URL).
+ *
+ * The lag of a command runs from the moment its answer reached the client to the moment the contacts read
+ * model committed its position: the bench LISTENs to the checkpoint announcements the projector makes in
+ * the committing transaction, so it observes visibility without adding load. One command in ten is also
+ * read back through GET /contacts/:id with X-Min-Position, which proves the query side serves it and
+ * gives the latency a client reading its own write sees.
+ */
+export async function benchVisibilityLag(
+  databaseUrl: string,
+  durationMs: number,
+  rate: number,
+  topology: 'separate' | 'one-process',
+  prefix: string,
+): Promise<void> {
+  const env = { DATABASE_URL: databaseUrl, JWT_SECRET: 'bench-'.repeat(8), PASSWORD_HASH_COST: '12' };
+  const servers =
+    topology === 'one-process'
+      ? [await ServerProcess.start('main.ts', env)]
+      : [
+          await ServerProcess.start('command-api/main.ts', env),
+          await ServerProcess.start('query-api/main.ts', env),
+          await ServerProcess.start('projectors/main.ts', env),
+        ];
+  const pool = new Pool(servers[0]!.origin, { connections: 64, pipelining: 1 });
+  const queries = topology === 'one-process' ? pool : new Pool(servers[1]!.origin, { connections: 16, pipelining: 1 });
+  const listener = new pg.Client({ connectionString: databaseUrl });
+  try {
+    await listener.connect();
+    await listener.query('LISTEN nf_checkpoints');
+    const token = await register(pool);
+    const lags = new Latencies();
+    const reads = new Latencies();
+    const commandLatencies = new Latencies();
+    let visible = 0n;
+    const waiting = new Map<bigint, number>();
+    listener.on('notification', ({ payload }) => {
+      const { projection, position } = JSON.parse(payload ?? '{}') as { projection?: string; position?: string };
+      if (projection !== 'contacts' || !position) return;
+      const at = performance.now();
+      if (BigInt(position) > visible) visible = BigInt(position);
+      for (const [commandPosition, acknowledgedAt] of waiting) {
+        if (commandPosition <= visible) {
+          lags.add(at - acknowledgedAt);
+          waiting.delete(commandPosition);
+        }
+      }
+    });
+    let failures = 0;
+    let firstFailure: unknown;
+    let sequence = 0;
+    const inFlight = new Set<Promise<void>>();
+    const one = async (measure: boolean, readBack: boolean) => {
+      const sent = performance.now();
+      const created = await json(pool, 'POST', '/contacts', token, newContact());
+      const acknowledged = performance.now();
+      const position = BigInt(String(created.position));
+      if (measure) {
+        commandLatencies.add(acknowledged - sent);
+        // Already visible when the answer arrived: no lag at all.
+        if (position <= visible) lags.add(0);
+        else waiting.set(position, acknowledged);
+      }
+      if (readBack) {
+        const read = await json(queries, 'GET', `/contacts/${String(created.id)}`, token, undefined, { 'x-min-position': String(created.position) });
+        if (read.id !== created.id) throw new Error('read back a different contact');
+        if (measure) reads.add(performance.now() - acknowledged);
+      }
+    };
+    const run = async (ms: number, measure: boolean) => {
+      const started = performance.now();
+      let sent = 0;
+      while (performance.now() - started < ms) {
+        const due = Math.floor(((performance.now() - started) / 1000) * rate);
+        for (; sent < due; sent++) {
+          const p = one(measure, sequence++ % 10 === 0).catch((err: unknown) => {
+            failures++;
+            firstFailure ??= err;
+          });
+          inFlight.add(p);
+          void p.finally(() => inFlight.delete(p));
+        }
+        await new Promise((r) => setTimeout(r, 2));
+      }
+      return sent;
+    };
+    await run(1_000, false);
+    const cpuOf = async () => (await Promise.all(servers.map((server) => server.cpuSeconds()))).reduce((a, b) => a + b, 0);
+    const cpuBefore = await cpuOf();
+    const sent = await run(durationMs, true);
+    await Promise.all(inFlight);
+    const serverCpu = ((await cpuOf()) - cpuBefore) / (durationMs / 1000);
+    const deadline = Date.now() + 5_000;
+    while (waiting.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    if (failures) throw new Error(`${failures} commands or reads failed: ${String(firstFailure)}`);
+    if (waiting.size > 0) throw new Error(`${waiting.size} commands never became visible`);
+    const shape = topology === 'one-process' ? 'all roles in one process (npm start)' : 'command API, query API and projectors in three processes';
+    note(`${sent} commands at ${rate}/s over ${durationMs / 1000} s, ${shape}; lag = command acknowledged → contacts read model committed; 1 in 10 read back with X-Min-Position`);
+    report(`${prefix}.p50`, lags.percentile(50), 'ms');
+    report(`${prefix}.p99`, lags.percentile(99), 'ms');
+    report(`${prefix}.read_your_writes.p50`, reads.percentile(50), 'ms');
+    report(`${prefix}.read_your_writes.p99`, reads.percentile(99), 'ms');
+    report(`${prefix}.command.p99`, commandLatencies.percentile(99), 'ms');
+    report(`${prefix}.server_cpu`, serverCpu * 100, '% of one core');
+    report(`${prefix}.server_rss_peak`, mib(Math.max(...(await Promise.all(servers.map((server) => server.peakRss()))))), 'MiB');
+  } finally {
+    await listener.end().catch(() => undefined);
+    await pool.close();
+    if (queries !== pool) await queries.close();
+    for (const server of servers) await server.stop();
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * `npm run bench`: the figures issue #2 asks for, measured against a real PostgreSQL server.
+ *
+ * DATABASE_URL names the server (default: the local one); each section runs in a fresh database created on
+ * it and dropped afterwards, so figures never depend on what an earlier run left behind.
+ * Options: --only eventstore,http,projection,visibility  --seconds 5  --contacts 40000
+ */
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { benchEventStore } from './eventstore.ts';
+import { benchCreateContact, benchVisibilityLag } from './http.ts';
+import { benchProjectionCatchUp } from './projection.ts';
+import { mib, note, report } from './stats.ts';
+
+const sections = ['eventstore', 'http', 'projection', 'visibility'] as const;
+type Section = (typeof sections)[number];
+
+const { values } = parseArgs({
+  options: {
+    only: { type: 'string' },
+    seconds: { type: 'string', default: '5' },
+    contacts: { type: 'string', default: '40000' },
+    'batch-size': { type: 'string', default: '1000' },
+    rate: { type: 'string', default: '500' },
+    'skip-one-process': { type: 'boolean', default: false },
+  },
+});
+const chosen = (values.only?.split(',') ?? sections) as Section[];
+for (const name of chosen) {
+  if (!sections.includes(name)) throw new Error(`--only: unknown section "${name}" (known: ${sections.join(', ')})`);
+}
+const durationMs = Number(values.seconds) * 1000;
+const serverUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+async function withFreshDatabase(label: string, work: (url: string) => Promise<void>): Promise<void> {
+  const name = `nf_bench_${label}_${randomBytes(3).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: serverUrl });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${pg.escapeIdentifier(name)}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  try {
+    await work(url.toString());
+  } finally {
+    const dropper = new pg.Client({ connectionString: serverUrl });
+    await dropper.connect();
+    await dropper.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`).finally(() => dropper.end());
+  }
+}
+
+async function describeServer(): Promise<string> {
+  const client = new pg.Client({ connectionString: serverUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ version: string; fsync: string; synchronous_commit: string }>(
+      `SELECT current_setting('server_version') AS version, current_setting('fsync') AS fsync,
+              current_setting('synchronous_commit') AS synchronous_commit`,
+    );
+    const row = rows[0]!;
+    return `PostgreSQL ${row.version} (fsync ${row.fsync}, synchronous_commit ${row.synchronous_commit})`;
+  } finally {
+    await client.end();
+  }
+}
+
+const redacted = new URL(serverUrl);
+if (redacted.password) redacted.password = '***';
+note(`NexusFlow bench — ${new Date().toISOString()} — Node ${process.version}, ${os.cpus().length} cores, ${await describeServer()} at ${redacted.host}`);
+
+if (chosen.includes('eventstore')) {
+  note('event store: one event per append, closed loop, through the PostgreSQL adapter (group commit)');
+  await withFreshDatabase('eventstore', (url) => benchEventStore(url, durationMs));
+}
+if (chosen.includes('http')) {
+  note('HTTP: command API in its own process (npm run start:command-api), the load generator in this one');
+  await withFreshDatabase('http', (url) => benchCreateContact(url, durationMs, 'command-api/main.ts'));
+}
+if (chosen.includes('projection')) {
+  await withFreshDatabase('projection', (url) => benchProjectionCatchUp(url, Number(values.contacts), Number(values['batch-size'])));
+}
+if (chosen.includes('visibility')) {
+  await withFreshDatabase('visibility', (url) => benchVisibilityLag(url, durationMs, Number(values.rate), 'separate', 'visibility_lag'));
+  if (!values['skip-one-process']) {
+    await withFreshDatabase('visibility', (url) =>
+      benchVisibilityLag(url, durationMs, Number(values.rate), 'one-process', 'visibility_lag.one_process'),
+    );
+  }
+}
+report('bench.rss_peak', mib(process.resourceUsage().maxRSS * 1024), 'MiB');

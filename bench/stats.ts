@@ -1,0 +1,78 @@
+/** Latency samples in milliseconds and what the bench prints about them. */
+export class Latencies {
+  private readonly samples: number[] = [];
+
+  add(ms: number): void {
+    this.samples.push(ms);
+  }
+
+  get count(): number {
+    return this.samples.length;
+  }
+
+  /** Nearest-rank percentile (p in 0..100). */
+  percentile(p: number): number {
+    if (this.samples.length === 0) return Number.NaN;
+    const sorted = [...this.samples].sort((a, b) => a - b);
+    const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+    return sorted[rank]!;
+  }
+}
+
+/** One figure, printed as `name: value unit` (the format the issue asks for; grep-able by CI). */
+export function report(name: string, value: number, unit: string): void {
+  const digits = value >= 100 ? 0 : value >= 10 ? 1 : 2;
+  console.log(`${name}: ${value.toFixed(digits)} ${unit}`);
+}
+
+export function note(text: string): void {
+  console.log(`# ${text}`);
+}
+
+export function mib(bytes: number): number {
+  return bytes / (1024 * 1024);
+}
+
+/**
+ * Runs `concurrency` closed-loop workers calling `operation` until `durationMs` has passed, after a warm-up
+ * of `warmupMs` whose results are discarded. Returns operations per second and latencies.
+ */
+export async function closedLoop(options: {
+  concurrency: number;
+  durationMs: number;
+  warmupMs: number;
+  operation: (worker: number) => Promise<void>;
+}): Promise<{ perSecond: number; latencies: Latencies; errors: number; firstError?: unknown }> {
+  const latencies = new Latencies();
+  let measuring = false;
+  let stop = false;
+  let done = 0;
+  let errors = 0;
+  let firstError: unknown;
+  const worker = async (index: number) => {
+    while (!stop) {
+      const started = performance.now();
+      try {
+        await options.operation(index);
+      } catch (err) {
+        errors++;
+        firstError ??= err;
+        continue;
+      }
+      if (measuring) {
+        latencies.add(performance.now() - started);
+        done++;
+      }
+    }
+  };
+  const workers = Array.from({ length: options.concurrency }, (_, i) => worker(i));
+  await new Promise((r) => setTimeout(r, options.warmupMs));
+  measuring = true;
+  const started = performance.now();
+  await new Promise((r) => setTimeout(r, options.durationMs));
+  measuring = false;
+  const elapsed = performance.now() - started;
+  stop = true;
+  await Promise.all(workers);
+  return { perSecond: (done / elapsed) * 1000, latencies, errors, firstError };
+}
