@@ -65,7 +65,8 @@ export async function startPlatform(config: Config, logger: Logger): Promise<Pla
       eventStore = new EventStoreDbEventStore(config.EVENTSTORE_URL);
     } else {
       await PostgresEventStore.migrate(pool);
-      eventStore = new PostgresEventStore(pool, notifications);
+      // Embedded: one shared session, so no named statements (see PostgresEventStoreOptions).
+      eventStore = new PostgresEventStore(pool, notifications, { namedStatements: !embedded });
     }
     closers.push(() => eventStore.close());
 

@@ -24,7 +24,7 @@ export class AppendBatcher<Request, Result> {
     /** Writes one batch and settles every entry in it; must not throw. */
     private readonly write: (batch: PendingAppend<Request, Result>[]) => Promise<void>,
     private readonly maxBatchSize: number,
-    private readonly maxInFlight = Number(process.env.NF_APPEND_IN_FLIGHT ?? 2),
+    private readonly maxInFlight = 2,
   ) {}
 
   submit(request: Request, size: number): Promise<Result> {

@@ -1,5 +1,9 @@
+import { randomUUID } from 'node:crypto';
+import { expect } from 'chai';
 import pg from 'pg';
 import pino from 'pino';
+import { DuplicateEventIdError } from '../../../command-api/ports.ts';
+import { testEvent } from '../../../test/support/events.ts';
 import { createTestDatabase } from '../../../test/support/postgres.ts';
 import { InProcessNotifications } from '../../notifications/in-process-notifications.ts';
 import { PgNotifications } from '../../notifications/pg-notifications.ts';
@@ -31,7 +35,7 @@ eventStoreContract('PostgreSQL embedded (PGlite over its socket, in-process wake
   const database = await EmbeddedPostgres.start('memory://', logger);
   const pool = new pg.Pool({ connectionString: database.url, max: 8 });
   await PostgresEventStore.migrate(pool);
-  const store = new PostgresEventStore(pool, new InProcessNotifications());
+  const store = new PostgresEventStore(pool, new InProcessNotifications(), { namedStatements: false });
   return {
     store,
     async close() {
@@ -40,4 +44,23 @@ eventStoreContract('PostgreSQL embedded (PGlite over its socket, in-process wake
       await database.stop();
     },
   };
+});
+
+describe('PostgreSQL event store: event ids', () => {
+  it('refuses an event id already stored in ANY stream (ids are unique across the log)', async () => {
+    const database = await createTestDatabase();
+    const pool = new pg.Pool({ connectionString: database.url, max: 2 });
+    try {
+      await PostgresEventStore.migrate(pool);
+      const store = new PostgresEventStore(pool, new InProcessNotifications());
+      const event = testEvent();
+      await store.append(`dup-${randomUUID()}`, [event], 'no_stream');
+      const error = await store.append(`dup-${randomUUID()}`, [event], 'no_stream').catch((e: unknown) => e);
+      expect(error).to.be.instanceOf(DuplicateEventIdError);
+      await store.close();
+    } finally {
+      await pool.end();
+      await database.drop();
+    }
+  });
 });

@@ -39,6 +39,12 @@ const COLUMNS = 'position, event_id, stream_id, revision, type, version, data, m
 export interface PostgresEventStoreOptions {
   /** Upper bound of events per group-commit transaction. */
   maxBatchEvents?: number;
+  /**
+   * Named (server-side prepared) statements: planned once per connection instead of on every call. Must be
+   * off on the embedded database, where every socket connection shares ONE session: a name one connection
+   * prepared already exists for the next, which the driver cannot know ("prepared statement already exists").
+   */
+  namedStatements?: boolean;
 }
 
 export class PostgresEventStore implements EventStreams, GlobalEventLog {
@@ -47,12 +53,14 @@ export class PostgresEventStore implements EventStreams, GlobalEventLog {
   private lastAnnounced: string | null = null;
   private readonly wakeListeners = new Set<() => void>();
   private readonly stopListening: () => void;
+  private readonly namedStatements: boolean;
 
   constructor(
     private readonly pool: pg.Pool,
     private readonly notifications: Notifications,
     options: PostgresEventStoreOptions = {},
   ) {
+    this.namedStatements = options.namedStatements ?? true;
     this.batcher = new AppendBatcher((batch) => this.writeBatch(batch), options.maxBatchEvents ?? 2_000);
     this.stopListening = notifications.listen(CHANNEL_EVENTS_APPENDED, (payload) => this.onAnnounced(payload));
   }
@@ -85,7 +93,7 @@ export class PostgresEventStore implements EventStreams, GlobalEventLog {
 
   async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
     const { rows } = await this.pool.query<EventRow>({
-      name: 'nf_read_stream',
+      ...this.statement('nf_read_stream'),
       text: `SELECT ${COLUMNS} FROM nf_events WHERE stream_id = $1 AND revision >= $2 ORDER BY revision LIMIT $3`,
       values: [streamId, options.fromRevision ?? 0, options.maxCount ?? null],
     });
@@ -106,7 +114,7 @@ export class PostgresEventStore implements EventStreams, GlobalEventLog {
     // when few of them match. Head and events come from one statement, hence one snapshot.
     const window = BigInt(options.maxCount) * 10n;
     const { rows } = await this.pool.query<EventRow & { head: string }>({
-      name: 'nf_read_page',
+      ...this.statement('nf_read_page'),
       text: `WITH bound AS (SELECT position AS head, LEAST(position, $1::bigint + $4::bigint) AS upto FROM nf_log_head WHERE id = 1)
              SELECT b.head, b.upto, e.* FROM bound b
              LEFT JOIN LATERAL (
@@ -167,6 +175,10 @@ export class PostgresEventStore implements EventStreams, GlobalEventLog {
     for (const wake of [...this.wakeListeners]) wake();
   }
 
+  private statement(name: string): { name?: string } {
+    return this.namedStatements ? { name } : {};
+  }
+
   private onAnnounced(payload: string): void {
     // An empty payload means "notifications may have been lost": wake everyone, they read again.
     if (payload !== '' && /^\d+$/.test(payload)) {
@@ -179,8 +191,8 @@ export class PostgresEventStore implements EventStreams, GlobalEventLog {
     let rows: { o_outcome: string; o_revision: string; o_position: string | null }[];
     try {
       // Named: each connection parses and plans it once, not on every batch.
-      rows = (await this.pool.query({ name: 'nf_append_batch', text: APPEND_SQL, values: toParameters(batch.map((entry) => entry.request)) }))
-        .rows;
+      const values = toParameters(batch.map((entry) => entry.request));
+      rows = (await this.pool.query({ ...this.statement('nf_append_batch'), text: APPEND_SQL, values })).rows;
     } catch (err) {
       if (batch.length > 1 && !isTransientDatabaseError(err)) {
         // One bad append must not fail its neighbours: write them one by one to isolate it.
