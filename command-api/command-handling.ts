@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Decider } from '../domain/decider.ts';
 import { metadataFrom, type CommandContext, type DomainEvent, type NewEvent, type RecordedEvent } from '../domain/events.ts';
-import { WrongExpectedRevisionError, type EventStreams } from './ports.ts';
+import { WrongExpectedRevisionError, type AppendResult, type EventStreams, type StreamAppend } from './ports.ts';
 
 export interface LoadedStream<State> {
   state: State;
@@ -52,6 +52,11 @@ export class CommandHandler {
        * the initial state and let 'no_stream' catch the impossible collision.
        */
       newStream?: boolean;
+      /**
+       * Appends that must be stored with this command's events or not at all (e.g. the claim on a unique
+       * email). A failed expectation on one of them is thrown as is, never retried here.
+       */
+      together?: StreamAppend[];
     } = {},
   ): Promise<CommandOutcome<State>> {
     for (let attempt = 0; ; attempt++) {
@@ -68,7 +73,11 @@ export class CommandHandler {
       const metadata = metadataFrom(context);
       const appended = events.map((event) => ({ id: randomUUID(), ...event, metadata }) as NewEvent);
       try {
-        const result = await this.streams.append(streamId, appended, revision < 0 ? 'no_stream' : revision);
+        const result = await this.appendWith(options.together ?? [], {
+          streamId,
+          events: appended,
+          expectedRevision: revision < 0 ? 'no_stream' : revision,
+        });
         return {
           state: events.reduce(decider.evolve, state),
           revision: result.nextRevision,
@@ -76,9 +85,28 @@ export class CommandHandler {
           appended,
         };
       } catch (err) {
-        const retry = err instanceof WrongExpectedRevisionError && options.expectedRevision === undefined && attempt < MAX_RETRIES;
+        const retry =
+          err instanceof WrongExpectedRevisionError &&
+          err.streamId === streamId &&
+          options.expectedRevision === undefined &&
+          attempt < MAX_RETRIES;
         if (!retry) throw err;
       }
     }
+  }
+
+  /**
+   * One atomic append where the store offers it (one round trip, all or nothing). Otherwise the companions
+   * go first and the command's own events last: if the last append fails, the caller undoes what it must
+   * (a claim left behind is harmless anyway: the next claimant finds it stale).
+   */
+  private async appendWith(together: StreamAppend[], main: StreamAppend): Promise<AppendResult> {
+    if (together.length === 0) return this.streams.append(main.streamId, main.events, main.expectedRevision);
+    if (this.streams.appendAtomically) {
+      const results = await this.streams.appendAtomically([...together, main]);
+      return results[results.length - 1]!;
+    }
+    for (const { streamId, events, expectedRevision } of together) await this.streams.append(streamId, events, expectedRevision);
+    return this.streams.append(main.streamId, main.events, main.expectedRevision);
   }
 }

@@ -27,9 +27,21 @@ export interface ReadStreamOptions {
   maxCount?: number;
 }
 
+export interface StreamAppend {
+  streamId: string;
+  events: NewEvent[];
+  expectedRevision: ExpectedRevision;
+}
+
 export interface EventStreams {
   readStream(streamId: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;
   append(streamId: string, events: NewEvent[], expectedRevision: ExpectedRevision): Promise<AppendResult>;
+  /**
+   * Appends to several streams all or nothing: every expectation holds and every event is stored, or
+   * nothing is and the first unmet expectation is thrown. Optional: a store that cannot do it (EventStoreDB's
+   * client has no multi-stream append) leaves it out, and callers append one stream after the other.
+   */
+  appendAtomically?(appends: StreamAppend[]): Promise<AppendResult[]>;
 }
 
 /** A stale or otherwise unmet expectation: someone else appended first. */

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { RecordedEvent } from '../domain/events.ts';
 import { backoffDelay, sleep } from '../infra/resilience.ts';
-import type { GlobalEventLog } from './ports.ts';
+import type { EventPage, GlobalEventLog } from './ports.ts';
 
 export interface CatchUpSubscriptionOptions {
   /** Position of the last event already handled; null to start at the beginning. */
@@ -48,11 +48,16 @@ export function subscribeToAll(log: GlobalEventLog, options: CatchUpSubscription
   let position = options.from;
   let caughtUp = false;
 
+  const read = (after: string | null) => log.readPage({ after, maxCount: options.batchSize, types: options.types });
+
   const loop = (async () => {
     let failures = 0;
+    /** The page after the one being handled, read meanwhile; at most one, so memory stays at two pages. */
+    let next: Promise<EventPage> | null = null;
     while (!controller.signal.aborted) {
       try {
-        const page = await log.readPage({ after: position, maxCount: options.batchSize, types: options.types });
+        const page = await (next ?? read(position));
+        next = null;
         if (page.end === null || log.comparePositions(page.end, position) <= 0) {
           caughtUp = true;
           failures = 0;
@@ -62,6 +67,11 @@ export function subscribeToAll(log: GlobalEventLog, options: CatchUpSubscription
           continue;
         }
         caughtUp = false;
+        if (!page.atHead) {
+          // Behind: read the next page while this one is handled, so a catch-up reads and writes at once.
+          next = read(page.end);
+          next.catch(() => undefined); // a failed read-ahead is read again, not reported as unhandled
+        }
         await options.handle(page.events, page.end);
         position = page.end;
         failures = 0;
@@ -74,6 +84,7 @@ export function subscribeToAll(log: GlobalEventLog, options: CatchUpSubscription
           await sleep(options.liveDelayMs, controller.signal);
         }
       } catch (error) {
+        next = null; // read from the last handled position again
         if (controller.signal.aborted) break;
         const delayMs = backoffDelay(failures++);
         options.logger.warn({ err: error, position, failures, delayMs }, 'subscription error; retrying');

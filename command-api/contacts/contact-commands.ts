@@ -5,6 +5,7 @@ import { contactDecider } from '../../domain/contacts/decide.ts';
 import { NotFoundError } from '../../domain/errors.ts';
 import type { CommandContext } from '../../domain/events.ts';
 import type { CommandHandler, CommandOutcome } from '../command-handling.ts';
+import { WrongExpectedRevisionError, type StreamAppend } from '../ports.ts';
 import { claimStreamId, type ValueClaims } from '../uniqueness/value-claims.ts';
 
 export interface NewContact {
@@ -45,16 +46,28 @@ export class ContactCommands {
       timezone: input.timezone ?? null,
       customFields: input.customFields ?? {},
     };
-    await this.claimEmail(context, organizationId, contactId, fields.email);
-    try {
-      const outcome = await this.handler.handle(
+    const create = (options: { together?: StreamAppend[] }) =>
+      this.handler.handle(
         contactStream(contactId),
         contactDecider,
         { type: 'CreateContact', data: { contactId, organizationId, fields, tags: input.tags ?? [] } },
         context,
-        { newStream: true },
+        { newStream: true, ...options },
       );
-      return { ...outcome, id: contactId };
+    const claimStream = emailClaimStream(organizationId, fields.email);
+    try {
+      // Usual case, one atomic append: an email never used in this organization is claimed with the contact.
+      return { ...(await create({ together: [this.claims.firstClaim(claimStream, contactId, context)] })), id: contactId };
+    } catch (err) {
+      if (!(err instanceof WrongExpectedRevisionError && err.streamId === claimStream)) {
+        await this.releaseEmail(context, organizationId, contactId, fields.email);
+        throw err;
+      }
+    }
+    // The email was claimed before: by a live contact (409), or one deleted or renamed since (take it over).
+    await this.claimEmail(context, organizationId, contactId, fields.email);
+    try {
+      return { ...(await create({})), id: contactId };
     } catch (err) {
       await this.releaseEmail(context, organizationId, contactId, fields.email);
       throw err;

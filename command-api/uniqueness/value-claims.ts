@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { claimDecider, type ClaimEvent } from '../../domain/uniqueness/claim.ts';
 import { metadataFrom, type CommandContext } from '../../domain/events.ts';
 import type { CommandHandler } from '../command-handling.ts';
-import { WrongExpectedRevisionError, type EventStreams } from '../ports.ts';
+import { WrongExpectedRevisionError, type EventStreams, type StreamAppend } from '../ports.ts';
 
 /** How long a claim whose owner does not exist yet is respected (the owner is being created). */
 const UNBORN_OWNER_GRACE_MS = 30_000;
@@ -33,14 +33,23 @@ export class ValueClaims {
     private readonly handler: CommandHandler,
   ) {}
 
+  /**
+   * The claim on a value nobody ever claimed, to append together with its owner's events: it needs no read,
+   * and it fails with WrongExpectedRevisionError on `streamId` if the value was ever claimed (then use claim()).
+   */
+  firstClaim(streamId: string, ownerId: string, context: CommandContext): StreamAppend {
+    return {
+      streamId,
+      events: [{ id: randomUUID(), type: 'ValueClaimed', version: 1, data: { ownerId }, metadata: metadataFrom(context) }],
+      expectedRevision: 'no_stream',
+    };
+  }
+
   async claim(streamId: string, request: ClaimRequest, context: CommandContext): Promise<void> {
     // Fast path: a value nobody ever claimed needs no read.
+    const first = this.firstClaim(streamId, request.ownerId, context);
     try {
-      await this.streams.append(
-        streamId,
-        [{ id: randomUUID(), type: 'ValueClaimed', version: 1, data: { ownerId: request.ownerId }, metadata: metadataFrom(context) }],
-        'no_stream',
-      );
+      await this.streams.append(first.streamId, first.events, first.expectedRevision);
       return;
     } catch (err) {
       if (!(err instanceof WrongExpectedRevisionError)) throw err;

@@ -14,7 +14,12 @@ export type EventStoreUnderTest = EventStreams & GlobalEventLog;
  * embedded) always, EventStoreDB when EVENTSTORE_URL is set. Streams get unique names, so the suite also
  * works on a store that already holds events.
  */
-export function eventStoreContract(name: string, open: () => Promise<{ store: EventStoreUnderTest; close(): Promise<void> }>) {
+export function eventStoreContract(
+  name: string,
+  open: () => Promise<{ store: EventStoreUnderTest; close(): Promise<void> }>,
+  /** What the store offers beyond the required port (optional methods). */
+  offers: { atomicAppends: boolean },
+) {
   describe(`event store contract: ${name}`, function () {
     this.timeout(60_000);
     let store: EventStoreUnderTest;
@@ -115,6 +120,64 @@ export function eventStoreContract(name: string, open: () => Promise<{ store: Ev
         ]);
         expect(results.slice(0, 5).every((r) => r.status === 'fulfilled')).to.equal(true);
         expect(results[5]!.status).to.equal('rejected');
+      });
+    });
+
+    const atomic = offers.atomicAppends ? describe : describe.skip;
+    atomic(`atomic appends to several streams${offers.atomicAppends ? '' : ' — skipped: this store does not offer appendAtomically'}`, () => {
+      const appendAtomically = (appends: Parameters<NonNullable<EventStoreUnderTest['appendAtomically']>>[0]) =>
+        store.appendAtomically!(appends);
+
+      it('stores every append of the group, each with its own revision and position', async () => {
+        const [a, b] = [stream('AtomA'), stream('AtomB')];
+        await store.append(b, [testEvent('Earlier')], 'no_stream');
+        const results = await appendAtomically([
+          { streamId: a, events: [testEvent('A1'), testEvent('A2')], expectedRevision: 'no_stream' },
+          { streamId: b, events: [testEvent('B1')], expectedRevision: 0 },
+        ]);
+        expect(results.map((r) => r.nextRevision)).to.deep.equal([1, 1]);
+        expect((await store.readStream(a)).map((e) => e.type)).to.deep.equal(['A1', 'A2']);
+        expect((await store.readStream(b)).map((e) => e.type)).to.deep.equal(['Earlier', 'B1']);
+        expect(store.comparePositions(results[0]!.position, results[1]!.position)).to.be.below(0);
+      });
+
+      it('stores nothing when one expectation fails, and names the stream that failed', async () => {
+        const [a, b] = [stream('AtomA'), stream('AtomB')];
+        await store.append(b, [testEvent('Taken')], 'no_stream');
+        const error = await appendAtomically([
+          { streamId: a, events: [testEvent('A1')], expectedRevision: 'no_stream' },
+          { streamId: b, events: [testEvent('B1')], expectedRevision: 'no_stream' },
+        ]).catch((e: unknown) => e);
+        expect(error).to.be.instanceOf(WrongExpectedRevisionError);
+        expect((error as WrongExpectedRevisionError).streamId).to.equal(b);
+        expect((error as WrongExpectedRevisionError).actual).to.equal(0);
+        expect(await store.readStream(a)).to.deep.equal([]);
+        expect((await store.readStream(b)).map((e) => e.type)).to.deep.equal(['Taken']);
+      });
+
+      it('lets exactly one of many concurrent groups claiming the same stream win, without failing unrelated appends', async () => {
+        const claim = stream('AtomClaim');
+        const owners = Array.from({ length: 8 }, () => stream('AtomOwner'));
+        const bystanders = Array.from({ length: 8 }, () => stream('AtomBystander'));
+        const results = await Promise.allSettled([
+          ...owners.map((owner) =>
+            appendAtomically([
+              { streamId: claim, events: [testEvent('Claimed', { owner })], expectedRevision: 'no_stream' },
+              { streamId: owner, events: [testEvent('Created')], expectedRevision: 'no_stream' },
+            ]),
+          ),
+          ...bystanders.map((id) => store.append(id, [testEvent('Unrelated')], 'no_stream')),
+        ]);
+        const groups = results.slice(0, owners.length);
+        expect(groups.filter((r) => r.status === 'fulfilled')).to.have.length(1);
+        for (const r of groups.filter((r) => r.status === 'rejected')) {
+          expect((r as PromiseRejectedResult).reason).to.be.instanceOf(WrongExpectedRevisionError);
+        }
+        expect(results.slice(owners.length).every((r) => r.status === 'fulfilled')).to.equal(true);
+        const claimed = await store.readStream(claim);
+        expect(claimed).to.have.length(1);
+        const winner = (claimed[0]!.data as { owner: string }).owner;
+        for (const owner of owners) expect(await store.readStream(owner)).to.have.length(owner === winner ? 1 : 0);
       });
     });
 

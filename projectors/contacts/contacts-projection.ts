@@ -1,6 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { applyChanges, contactEventTypes, type ContactEvent } from '../../domain/contacts/contact.ts';
 import type { RecordedEvent } from '../../domain/events.ts';
+import { executeBound } from '../../infra/readmodels/orm.ts';
 import { ProjectionError, type Projection } from '../runner/projection.ts';
 import { ContactViewSchema, sortNameOf, type ContactView } from './contact-view.ts';
 
@@ -61,6 +62,45 @@ export const contactsProjection: Projection = {
       view.updatedAt = at;
       view.revision = event.revision;
     }
-    if (fresh.size > 0) await em.insertMany(ContactViewSchema, [...fresh.values()]);
+    if (fresh.size > 0) await insertContacts(em, [...fresh.values()]);
   },
 };
+
+/**
+ * New rows in one statement with one parameter: the batch travels as JSON and the server unpacks it. Much
+ * cheaper than an INSERT with every value inlined into the SQL text, which is what a catch-up spends its
+ * time on otherwise.
+ */
+async function insertContacts(em: EntityManager, rows: ContactView[]): Promise<void> {
+  await executeBound(
+    em,
+    `INSERT INTO contacts (id, organization_id, email, first_name, last_name, phone, company, title, timezone,
+                           custom_fields, tags, sort_name, created_at, updated_at, revision)
+     SELECT id, organization_id, email, first_name, last_name, phone, company, title, timezone,
+            custom_fields, tags, sort_name, created_at, updated_at, revision
+     FROM jsonb_to_recordset(?::jsonb) AS r(id uuid, organization_id uuid, email text, first_name text, last_name text,
+          phone text, company text, title text, timezone text, custom_fields jsonb, tags text[], sort_name text,
+          created_at timestamptz, updated_at timestamptz, revision integer)`,
+    [
+      JSON.stringify(
+        rows.map((row) => ({
+          id: row.id,
+          organization_id: row.organizationId,
+          email: row.email,
+          first_name: row.firstName,
+          last_name: row.lastName,
+          phone: row.phone,
+          company: row.company,
+          title: row.title,
+          timezone: row.timezone,
+          custom_fields: row.customFields,
+          tags: row.tags,
+          sort_name: row.sortName,
+          created_at: row.createdAt.toISOString(),
+          updated_at: row.updatedAt.toISOString(),
+          revision: row.revision,
+        })),
+      ),
+    ],
+  );
+}

@@ -29,7 +29,7 @@ eventStoreContract('PostgreSQL server (pg, LISTEN/NOTIFY wake-ups)', async () =>
       await database.drop();
     },
   };
-});
+}, { atomicAppends: true });
 
 eventStoreContract('PostgreSQL embedded (PGlite over its socket, in-process wake-ups)', async () => {
   const database = await EmbeddedPostgres.start('memory://', logger);
@@ -44,7 +44,7 @@ eventStoreContract('PostgreSQL embedded (PGlite over its socket, in-process wake
       await database.stop();
     },
   };
-});
+}, { atomicAppends: true });
 
 describe('PostgreSQL event store: event ids', () => {
   it('refuses an event id already stored in ANY stream (ids are unique across the log)', async () => {

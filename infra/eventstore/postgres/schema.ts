@@ -33,16 +33,19 @@ CREATE TABLE IF NOT EXISTS nf_log_head (
 );
 INSERT INTO nf_log_head (id, position) VALUES (1, 0) ON CONFLICT (id) DO NOTHING;
 
--- Appends a batch of independent appends in one transaction. Each append (stream, expected revision, events)
--- is checked on its own; a failed check skips that append only. Expected revision codes:
--- >= 0 exact, -1 no stream, -2 any, -3 stream exists.
+-- Appends a batch of appends in one transaction. Each append (stream, expected revision, events) is checked on
+-- its own; a failed check skips that append only, unless it belongs to an atomic group (p_groups > 0: appends
+-- that must all be stored or none, e.g. a unique-email claim and the contact that holds it), in which case the
+-- whole group is skipped. Expected revision codes: >= 0 exact, -1 no stream, -2 any, -3 stream exists.
 -- Set-based on purpose: indexing variable-width arrays (text[], jsonb[]) element by element is O(n) per access,
 -- so the loop below touches only fixed-width arrays and the events go in with one INSERT ... SELECT unnest().
 DROP FUNCTION IF EXISTS nf_append_batch(text[], bigint[], integer[], text[], uuid[], text[], integer[], jsonb[], jsonb[]);
+DROP FUNCTION IF EXISTS nf_append_batch(text[], bigint[], integer[], integer[], integer[], text[], text[], uuid[], text[], integer[], jsonb[], jsonb[]);
 CREATE OR REPLACE FUNCTION nf_append_batch(
   p_streams        text[],     -- per append
   p_expected       bigint[],   -- per append
   p_counts         integer[],  -- per append
+  p_groups         integer[],  -- per append: 0 alone, else the id of its all-or-nothing group
   p_event_append   integer[],  -- per event: 1-based index of its append
   p_event_seq      integer[],  -- per event: 1-based index inside its append
   p_event_streams  text[],     -- per event
@@ -67,16 +70,21 @@ DECLARE
   v_current        bigint[];   -- stream revision before the batch, per append
   v_previous       integer[];  -- previous append to the same stream in this batch (0: none)
   v_duplicate      boolean[] := array_fill(false, ARRAY[v_n]);
-  v_ok             boolean[] := array_fill(false, ARRAY[v_n]);
-  v_after          bigint[]  := array_fill(0::bigint, ARRAY[v_n]);
-  v_base_revision  bigint[]  := array_fill(0::bigint, ARRAY[v_n]);
-  v_base_position  bigint[]  := array_fill(0::bigint, ARRAY[v_n]);
+  v_ok             boolean[];
+  v_after          bigint[];
+  v_base_revision  bigint[];
+  v_base_position  bigint[];
+  -- Appends skipped because another member of their atomic group failed, and why the member failed.
+  v_excluded       boolean[] := array_fill(false, ARRAY[v_n]);
+  v_failure        text[]    := array_fill(NULL::text, ARRAY[v_n]);
+  v_failed_at      bigint[]  := array_fill(0::bigint, ARRAY[v_n]);
+  v_restart        boolean;
   v_revision       bigint;
   v_expected       bigint;
   v_i              integer;
+  v_j              integer;
 BEGIN
-  SELECT h.position INTO v_head FROM nf_log_head h WHERE h.id = 1 FOR UPDATE;
-  v_start := v_head;
+  SELECT h.position INTO v_start FROM nf_log_head h WHERE h.id = 1 FOR UPDATE;
 
   SELECT array_agg(coalesce(s.revision, -1) ORDER BY a.ord), array_agg(coalesce(a.prev, 0) ORDER BY a.ord)
     INTO v_current, v_previous
@@ -94,19 +102,43 @@ BEGIN
     v_duplicate[v_i] := true;
   END LOOP;
 
-  FOR v_i IN 1 .. v_n LOOP
-    v_revision := CASE WHEN v_previous[v_i] > 0 THEN v_after[v_previous[v_i]] ELSE v_current[v_i] END;
-    v_expected := p_expected[v_i];
-    v_after[v_i] := v_revision;
-    CONTINUE WHEN v_duplicate[v_i]
-      OR (v_expected = -1 AND v_revision <> -1)
-      OR (v_expected = -3 AND v_revision = -1)
-      OR (v_expected >= 0 AND v_expected <> v_revision);
-    v_ok[v_i] := true;
-    v_base_revision[v_i] := v_revision;
-    v_base_position[v_i] := v_head;
-    v_head := v_head + p_counts[v_i];
-    v_after[v_i] := v_revision + p_counts[v_i];
+  -- Decide which appends go in. When a member of an atomic group fails, the group is excluded and the
+  -- decision starts over (later appends to the same streams must not build on what the group would have
+  -- written). Each round excludes one more group, so this ends; with no groups it runs once.
+  LOOP
+    v_head := v_start;
+    v_restart := false;
+    v_ok := array_fill(false, ARRAY[v_n]);
+    v_after := array_fill(0::bigint, ARRAY[v_n]);
+    v_base_revision := array_fill(0::bigint, ARRAY[v_n]);
+    v_base_position := array_fill(0::bigint, ARRAY[v_n]);
+    FOR v_i IN 1 .. v_n LOOP
+      v_revision := CASE WHEN v_previous[v_i] > 0 THEN v_after[v_previous[v_i]] ELSE v_current[v_i] END;
+      v_expected := p_expected[v_i];
+      v_after[v_i] := v_revision;
+      CONTINUE WHEN v_excluded[v_i];
+      IF v_duplicate[v_i]
+         OR (v_expected = -1 AND v_revision <> -1)
+         OR (v_expected = -3 AND v_revision = -1)
+         OR (v_expected >= 0 AND v_expected <> v_revision) THEN
+        v_failure[v_i] := CASE WHEN v_duplicate[v_i] THEN 'duplicate_event_id' ELSE 'wrong_expected_revision' END;
+        v_failed_at[v_i] := v_revision;
+        IF p_groups[v_i] > 0 THEN
+          FOR v_j IN 1 .. v_n LOOP
+            IF p_groups[v_j] = p_groups[v_i] THEN v_excluded[v_j] := true; END IF;
+          END LOOP;
+          v_restart := true;
+          EXIT;
+        END IF;
+        CONTINUE;
+      END IF;
+      v_ok[v_i] := true;
+      v_base_revision[v_i] := v_revision;
+      v_base_position[v_i] := v_head;
+      v_head := v_head + p_counts[v_i];
+      v_after[v_i] := v_revision + p_counts[v_i];
+    END LOOP;
+    EXIT WHEN NOT v_restart;
   END LOOP;
 
   INSERT INTO nf_events (position, event_id, stream_id, revision, type, version, data, metadata, tenant_id)
@@ -122,9 +154,10 @@ BEGIN
     PERFORM pg_notify('nf_events_appended', v_head::text);
   END IF;
 
+  -- Outcomes: ok; the member's own failure; 'aborted' for a group member that was fine but whose group failed.
   RETURN QUERY
-    SELECT CASE WHEN v_ok[g.i] THEN 'ok' WHEN v_duplicate[g.i] THEN 'duplicate_event_id' ELSE 'wrong_expected_revision' END,
-           v_after[g.i],
+    SELECT CASE WHEN v_ok[g.i] THEN 'ok' WHEN v_failure[g.i] IS NOT NULL THEN v_failure[g.i] ELSE 'aborted' END,
+           CASE WHEN v_ok[g.i] THEN v_after[g.i] WHEN v_failure[g.i] IS NOT NULL THEN v_failed_at[g.i] ELSE v_after[g.i] END,
            CASE WHEN v_ok[g.i] THEN v_base_position[g.i] + p_counts[g.i] END
     FROM generate_series(1, v_n) AS g(i)
     ORDER BY g.i;
