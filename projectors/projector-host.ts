@@ -3,11 +3,13 @@ import type { Logger } from 'pino';
 import type { HealthCheck } from '../infra/http/health.ts';
 import type { GlobalEventLog } from './ports.ts';
 import type { Projection } from './runner/projection.ts';
+import { SharedPageReader } from './runner/shared-page-reader.ts';
 import { ProjectionRunner, type ProjectionRunnerOptions, type ProjectionStatus } from './runner/projection-runner.ts';
 
 /** Runs every projection of the process, each with its own runner (they progress independently). */
 export class ProjectorHost {
   private readonly runners: ProjectionRunner[];
+  private readonly releases: (() => void)[] = [];
 
   constructor(
     projections: Projection[],
@@ -16,7 +18,13 @@ export class ProjectorHost {
     logger: Logger,
     options: ProjectionRunnerOptions,
   ) {
-    this.runners = projections.map((projection) => new ProjectionRunner(projection, log, orm, logger, options));
+    // Two pages per projection: the one it handles and the one it reads ahead.
+    const shared = new SharedPageReader(log, projections.flatMap((p) => [...p.eventTypes]), projections.length * 2);
+    this.runners = projections.map((projection) => {
+      const view = shared.view();
+      this.releases.push(view.release);
+      return new ProjectionRunner(projection, view, orm, logger, options);
+    });
   }
 
   async start(): Promise<void> {
@@ -25,6 +33,7 @@ export class ProjectorHost {
 
   async stop(): Promise<void> {
     await Promise.all(this.runners.map((runner) => runner.stop()));
+    for (const release of this.releases) release();
   }
 
   statuses(): ProjectionStatus[] {

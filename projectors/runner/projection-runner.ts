@@ -205,12 +205,11 @@ export class ProjectionRunner {
     let applied = 0;
     let moved = false;
     await this.orm.em.fork().transactional(async (em) => {
-      // A read model can always be rebuilt from the log, and the checkpoint commits with it: if a crash loses
-      // this commit, it loses the checkpoint move too and the batch is applied again. So the commit need not
-      // wait for its WAL flush, which is most of a small batch's latency.
-      await em.execute('SET LOCAL synchronous_commit = off');
+      // Asynchronous commit (set in the same round trip): a read model can always be rebuilt from the log, and
+      // the checkpoint commits with it, so if a crash loses this commit it loses the checkpoint move too and the
+      // batch is applied again. The commit then need not wait for its WAL flush.
       const rows = await em.execute<{ position: string | null }[]>(
-        'SELECT position FROM projection_checkpoints WHERE name = ? FOR UPDATE',
+        "SELECT position, set_config('synchronous_commit', 'off', true) FROM projection_checkpoints WHERE name = ? FOR UPDATE",
         [this.projection.name],
       );
       const stored = rows[0]?.position ?? null;

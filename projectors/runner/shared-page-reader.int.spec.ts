@@ -1,0 +1,159 @@
+import { randomUUID } from 'node:crypto';
+import { expect } from 'chai';
+import pg from 'pg';
+import type { RecordedEvent } from '../../domain/events.ts';
+import { PostgresEventStore } from '../../infra/eventstore/postgres/postgres-event-store.ts';
+import { InProcessNotifications } from '../../infra/notifications/in-process-notifications.ts';
+import { testEvent } from '../../test/support/events.ts';
+import { createTestDatabase, type TestDatabase } from '../../test/support/postgres.ts';
+import type { EventPage, GlobalEventLog } from '../ports.ts';
+import { SharedPageReader } from './shared-page-reader.ts';
+
+/** The real store, with every page read from the database counted. */
+function counting(store: GlobalEventLog) {
+  const reads: { after: string | null; types: readonly string[] | undefined }[] = [];
+  const log: GlobalEventLog = {
+    readPage: (options) => {
+      reads.push({ after: options.after, types: options.types });
+      return store.readPage(options);
+    },
+    readAll: (options) => store.readAll(options),
+    headPosition: () => store.headPosition(),
+    isValidPosition: (value) => store.isValidPosition(value),
+    comparePositions: (a, b) => store.comparePositions(a, b),
+    waitForAppends: (after, timeoutMs, signal) => store.waitForAppends(after, timeoutMs, signal),
+  };
+  return { log, reads };
+}
+
+/** Reads pages until the head, as a subscription would. */
+async function walk(view: GlobalEventLog, from: string | null, types: string[], maxCount: number) {
+  const seen: RecordedEvent[] = [];
+  let after = from;
+  for (;;) {
+    const page: EventPage = await view.readPage({ after, maxCount, types });
+    seen.push(...page.events);
+    if (page.end === null || view.comparePositions(page.end, after) <= 0) return seen;
+    after = page.end;
+    if (page.atHead) return seen;
+  }
+}
+
+describe('shared page reader: projections of one process read each page of the log once', function () {
+  this.timeout(30_000);
+  let database: TestDatabase;
+  let pool: pg.Pool;
+  let store: PostgresEventStore;
+  let start: string | null;
+  const stream = `shared-${randomUUID()}`;
+
+  before(async () => {
+    database = await createTestDatabase();
+    pool = new pg.Pool({ connectionString: database.url, max: 4 });
+    await PostgresEventStore.migrate(pool);
+    store = new PostgresEventStore(pool, new InProcessNotifications());
+    start = await store.headPosition();
+    // 30 events alternating two types: A A B A A B ...
+    for (let n = 0; n < 30; n++) await store.append(stream, [testEvent(n % 3 === 2 ? 'B' : 'A', { n })], 'any');
+  });
+  after(async () => {
+    await store.close();
+    await pool.end();
+    await database.drop();
+  });
+
+  it('gives each projection exactly its own types, complete and in order', async () => {
+    const { log } = counting(store);
+    const shared = new SharedPageReader(log, ['A', 'B'], 4);
+    const [a, b] = [shared.view(), shared.view()];
+    const [seenA, seenB] = await Promise.all([walk(a, start, ['A'], 4), walk(b, start, ['B'], 4)]);
+    expect(seenA.map((e) => (e.data as { n: number }).n)).to.deep.equal([...Array(30).keys()].filter((n) => n % 3 !== 2));
+    expect(seenB.map((e) => (e.data as { n: number }).n)).to.deep.equal([...Array(30).keys()].filter((n) => n % 3 === 2));
+  });
+
+  it('reads a page once for projections at the same position, with the union of their types', async () => {
+    const { log, reads } = counting(store);
+    const shared = new SharedPageReader(log, ['A', 'B'], 4);
+    const views = [shared.view(), shared.view(), shared.view()];
+    const pages = await Promise.all(views.map((view, i) => view.readPage({ after: start, maxCount: 5, types: i === 2 ? ['B'] : ['A'] })));
+    expect(reads).to.have.length(1);
+    expect(reads[0]!.types).to.have.members(['A', 'B']);
+    expect(pages[0]!.end).to.equal(pages[2]!.end);
+    expect(pages[2]!.events.every((e) => e.type === 'B')).to.equal(true);
+  });
+
+  it('serves a projection standing inside a page already read from that page (and it keeps in step after)', async () => {
+    const { log, reads } = counting(store);
+    const shared = new SharedPageReader(log, ['A', 'B'], 4);
+    const [ahead, inside] = [shared.view(), shared.view()];
+    const first = await ahead.readPage({ after: start, maxCount: 6, types: ['A', 'B'] });
+    const middle = first.events[2]!.position;
+    const tail = await inside.readPage({ after: middle, maxCount: 6, types: ['A', 'B'] });
+    expect(reads).to.have.length(1);
+    expect(tail.end).to.equal(first.end);
+    expect(tail.events.map((e) => e.id)).to.deep.equal(first.events.slice(3).map((e) => e.id));
+  });
+
+  it('holds at most `keep` pages: a projection that runs ahead waits for the others, then they share', async () => {
+    const { log, reads } = counting(store);
+    const shared = new SharedPageReader(log, ['A', 'B'], 2);
+    const [fast, slow] = [shared.view(), shared.view()];
+    await slow.readPage({ after: start, maxCount: 3 }); // slow registers at the start
+    let fastDone = false;
+    const fastWalk = walk(fast, start, ['A', 'B'], 3).then((seen) => {
+      fastDone = true;
+      return seen;
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(fastDone, 'the fast projection should be waiting for the slow one').to.equal(false);
+    expect(shared.held).to.be.at.most(2);
+    const [seenFast, seenSlow] = await Promise.all([fastWalk, walk(slow, start, ['A', 'B'], 3)]);
+    expect(seenFast).to.have.length(30);
+    expect(seenSlow).to.have.length(30);
+    // Ten pages of three: read once each (the slow one's first page included), not once per projection.
+    expect(reads.length).to.be.at.most(11);
+  });
+
+  it('does not let a silent projection hold the others back for more than a moment', async () => {
+    const { log } = counting(store);
+    const shared = new SharedPageReader(log, ['A', 'B'], 2);
+    const [active, silent] = [shared.view(), shared.view()];
+    await silent.readPage({ after: start, maxCount: 3 }); // then never reads again
+    const seen = await walk(active, start, ['A', 'B'], 3);
+    expect(seen).to.have.length(30);
+    expect(shared.held).to.be.at.most(2);
+  });
+
+  it('never serves "nothing new" again once events were appended after it (live projections stay live)', async () => {
+    const { log } = counting(store);
+    const shared = new SharedPageReader(log, ['A', 'B'], 4);
+    const [a, b] = [shared.view(), shared.view()];
+    const head = await store.headPosition();
+    const empty = await Promise.all([a.readPage({ after: head, maxCount: 5 }), b.readPage({ after: head, maxCount: 5 })]);
+    expect(empty.map((page) => page.events.length)).to.deep.equal([0, 0]);
+    const appended = testEvent('A', { n: 'live' });
+    await store.append(stream, [appended], 'any');
+    const [pageA, pageB] = await Promise.all([a.readPage({ after: head, maxCount: 5 }), b.readPage({ after: head, maxCount: 5 })]);
+    expect(pageA.events.map((e) => e.id)).to.deep.equal([appended.id]);
+    expect(pageB.events.map((e) => e.id)).to.deep.equal([appended.id]);
+  });
+
+  it('reads a page again after a failed read instead of keeping the failure', async () => {
+    let fail = true;
+    const flaky: GlobalEventLog = {
+      ...counting(store).log,
+      readPage: (options) => {
+        if (fail) {
+          fail = false;
+          return Promise.reject(new Error('connection lost'));
+        }
+        return store.readPage(options);
+      },
+    };
+    const view = new SharedPageReader(flaky, ['A'], 2).view();
+    const error = await view.readPage({ after: start, maxCount: 5, types: ['A'] }).catch((e: unknown) => e);
+    expect(error).to.be.instanceOf(Error);
+    const page = await view.readPage({ after: start, maxCount: 5, types: ['A'] });
+    expect(page.events).to.have.length(5);
+  });
+});

@@ -1,0 +1,184 @@
+import type { EventPage, GlobalEventLog } from '../ports.ts';
+
+interface CachedPage {
+  after: string | null;
+  maxCount: number;
+  read: Promise<EventPage>;
+  /** Set once the read succeeded. */
+  page: EventPage | null;
+}
+
+interface Reader {
+  /** The `after` of its latest request: it is done with every page that starts before. */
+  position: string | null | undefined;
+  lastSeen: number;
+}
+
+/** A reader silent this long (a long transaction, an error backoff, stopped) no longer holds pages back. */
+const STALE_MS = 2_000;
+
+/**
+ * The global log as the projections of one process read it: pages of the union of their event types, read
+ * once and shared. Each projection gets its own view, which hands it only its own types.
+ *
+ * Why: live, every projection wakes on the same append and reads from the same head; in a catch-up they
+ * walk the same pages. Reading each page once instead of once per projection halves the work of a catch-up.
+ *
+ * What a projection sees never depends on the sharing: a page of the union covers, up to its `end`, every
+ * event of every type in the union, so its part of a projection's types is complete up to `end` too, and a
+ * page may be served from any position inside it (its tail is then a complete page from that position).
+ *
+ * Memory stays bounded: at most `keep` pages are held. A projection that gets `keep` pages ahead of the
+ * others waits for them (it would only have to read those pages again) unless they have been silent for
+ * STALE_MS, in which case it drops the oldest page and goes on.
+ */
+export class SharedPageReader {
+  private readonly pages = new Map<string, CachedPage>();
+  private readonly readers = new Map<symbol, Reader>();
+  private readonly waiters = new Set<() => void>();
+  private readonly types: readonly string[];
+
+  constructor(
+    private readonly log: GlobalEventLog,
+    types: Iterable<string>,
+    private readonly keep: number,
+  ) {
+    this.types = [...new Set(types)];
+  }
+
+  /** A view for one projection; `release()` when it stops, so it holds nothing back. */
+  view(): GlobalEventLog & { release(): void } {
+    const id = Symbol('reader');
+    this.readers.set(id, { position: undefined, lastSeen: Date.now() });
+    const log = this.log;
+    return {
+      readPage: (options) => this.readPage(id, options),
+      readAll: (options) => log.readAll(options),
+      headPosition: () => log.headPosition(),
+      isValidPosition: (value) => log.isValidPosition(value),
+      comparePositions: (a, b) => log.comparePositions(a, b),
+      waitForAppends: (after, timeoutMs, signal) => log.waitForAppends(after, timeoutMs, signal),
+      release: () => {
+        this.readers.delete(id);
+        this.wake();
+      },
+    };
+  }
+
+  /** Pages held now (for tests and health). */
+  get held(): number {
+    return this.pages.size;
+  }
+
+  private async readPage(
+    id: symbol,
+    options: { after: string | null; maxCount: number; types?: readonly string[] },
+  ): Promise<EventPage> {
+    const reader = this.readers.get(id);
+    if (reader) {
+      reader.position = options.after;
+      reader.lastSeen = Date.now();
+    }
+    this.evictConsumed();
+    this.wake();
+
+    const key = keyOf(options.after, options.maxCount);
+    let page = this.covering(options.after, options.maxCount);
+    if (!page) {
+      let cached = this.pages.get(key);
+      if (!cached) {
+        await this.roomForOne();
+        cached = this.pages.get(key) ?? this.startRead(key, options.after, options.maxCount);
+      }
+      page = await cached.read;
+    }
+    return this.slice(page, options.after, options.types);
+  }
+
+  /** A page read already whose range holds `after` (its tail is the page from `after`). */
+  private covering(after: string | null, maxCount: number): EventPage | null {
+    const exact = this.pages.get(keyOf(after, maxCount))?.page;
+    if (exact) return exact;
+    for (const cached of this.pages.values()) {
+      const page = cached.page;
+      if (!page || page.end === null || cached.maxCount !== maxCount) continue;
+      const starts = this.log.comparePositions(cached.after, after) <= 0;
+      const holds = this.log.comparePositions(after, page.end) < 0;
+      if (starts && holds) return page;
+    }
+    return null;
+  }
+
+  private startRead(key: string, after: string | null, maxCount: number): CachedPage {
+    const cached: CachedPage = { after, maxCount, page: null, read: this.log.readPage({ after, maxCount, types: this.types }) };
+    this.pages.set(key, cached);
+    cached.read.then(
+      (page) => {
+        if (page.end === null || this.log.comparePositions(page.end, after) <= 0) {
+          // Nothing new after `after` yet: true only until the next append, so it is shared by the requests
+          // already waiting for it, never served again.
+          if (this.pages.get(key) === cached) this.pages.delete(key);
+          return;
+        }
+        cached.page = page;
+      },
+      () => {
+        // A failed read is not kept: the next request reads again.
+        if (this.pages.get(key) === cached) this.pages.delete(key);
+        this.wake();
+      },
+    );
+    return cached;
+  }
+
+  private slice(page: EventPage, after: string | null, types: readonly string[] | undefined): EventPage {
+    const wanted = types ? new Set(types) : null;
+    const events = page.events.filter(
+      (event) => (wanted === null || wanted.has(event.type)) && this.log.comparePositions(event.position, after) > 0,
+    );
+    return { events, end: page.end, atHead: page.atHead };
+  }
+
+  /** Drops pages every active reader has moved past. */
+  private evictConsumed(): void {
+    const now = Date.now();
+    const active = [...this.readers.values()].filter((r) => now - r.lastSeen < STALE_MS);
+    for (const [key, cached] of this.pages) {
+      if (cached.page === null) continue; // in flight: someone is about to use it
+      const done = active.every((r) => r.position !== undefined && this.log.comparePositions(r.position, cached.after) > 0);
+      if (done) this.pages.delete(key);
+    }
+  }
+
+  /** Waits until fewer than `keep` pages are held; after STALE_MS the oldest is dropped anyway. */
+  private async roomForOne(): Promise<void> {
+    const deadline = Date.now() + STALE_MS;
+    while (this.pages.size >= this.keep) {
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        const oldest = [...this.pages.entries()].find(([, cached]) => cached.page !== null);
+        if (!oldest) return; // all in flight: they settle soon, and a page more is harmless
+        this.pages.delete(oldest[0]);
+        continue;
+      }
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          this.waiters.delete(done);
+          resolve();
+        };
+        const timer = setTimeout(done, Math.min(left, 100));
+        this.waiters.add(done);
+      });
+      this.evictConsumed();
+    }
+  }
+
+  private wake(): void {
+    for (const wake of [...this.waiters]) wake();
+  }
+}
+
+function keyOf(after: string | null, maxCount: number): string {
+  return `${after ?? ''}/${maxCount}`;
+}
