@@ -28,15 +28,22 @@ export class AppendBatcher<Request, Result> {
   ) {}
 
   submit(request: Request, size: number): Promise<Result> {
-    return new Promise<Result>((resolve, reject) => {
-      this.queue.push({ request, size, resolve, reject });
-      if (this.inFlight === 0) {
-        // Idle: write at once, a lone append should not wait for company.
-        this.startBatch();
-      } else {
-        this.schedule();
-      }
-    });
+    return new Promise<Result>((resolve, reject) => this.enqueue(request, size, resolve, reject));
+  }
+
+  /**
+   * Like submit, settling through the caller's own callbacks. A caller that reshapes the result does it here
+   * rather than in a `.then` after submit: every extra promise hop delays the caller's next append past the
+   * moment the batch finishes, so fewer appends find company and batches shrink (measured: -30% appends/s).
+   */
+  enqueue(request: Request, size: number, resolve: (result: Result) => void, reject: (error: unknown) => void): void {
+    this.queue.push({ request, size, resolve, reject });
+    if (this.inFlight === 0) {
+      // Idle: write at once, a lone append should not wait for company.
+      this.startBatch();
+    } else {
+      this.schedule();
+    }
   }
 
   /** Resolves when everything submitted so far has been written (for graceful shutdown). */

@@ -82,22 +82,16 @@ export class PostgresEventStore implements EventStreams, GlobalEventLog {
     }
   }
 
-  async append(streamId: string, events: NewEvent[], expectedRevision: ExpectedRevision): Promise<AppendResult> {
-    const [result] = await this.appendAtomically([{ streamId, events, expectedRevision }]);
-    return result!;
+  append(streamId: string, events: NewEvent[], expectedRevision: ExpectedRevision): Promise<AppendResult> {
+    return new Promise((resolve, reject) => {
+      const appends = [{ streamId, events, expectedRevision }];
+      const size = checkedSize(appends);
+      this.batcher.enqueue(appends, size, (results) => resolve(results[0]!), reject);
+    });
   }
 
   appendAtomically(appends: StreamAppend[]): Promise<AppendResult[]> {
-    if (appends.length === 0) return Promise.reject(new Error('appendAtomically needs at least one append'));
-    let size = 0;
-    for (const { events, expectedRevision } of appends) {
-      if (events.length === 0) return Promise.reject(new Error('append needs at least one event'));
-      if (typeof expectedRevision === 'number' && !(Number.isSafeInteger(expectedRevision) && expectedRevision >= 0)) {
-        return Promise.reject(new RangeError(`expected revision must be a non-negative integer: ${expectedRevision}`));
-      }
-      size += events.length;
-    }
-    return this.batcher.submit(appends, size);
+    return new Promise((resolve, reject) => this.batcher.enqueue(appends, checkedSize(appends), resolve, reject));
   }
 
   async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
@@ -246,6 +240,20 @@ export class PostgresEventStore implements EventStreams, GlobalEventLog {
 
 const APPEND_SQL =
   'SELECT o_outcome, o_revision, o_position FROM nf_append_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)';
+
+/** Events in the appends; throws (inside the caller's promise) on an append the store must refuse. */
+function checkedSize(appends: StreamAppend[]): number {
+  if (appends.length === 0) throw new Error('appendAtomically needs at least one append');
+  let size = 0;
+  for (const { events, expectedRevision } of appends) {
+    if (events.length === 0) throw new Error('append needs at least one event');
+    if (typeof expectedRevision === 'number' && !(Number.isSafeInteger(expectedRevision) && expectedRevision >= 0)) {
+      throw new RangeError(`expected revision must be a non-negative integer: ${expectedRevision}`);
+    }
+    size += events.length;
+  }
+  return size;
+}
 
 function toParameters(requests: AppendRequest[]): unknown[] {
   const streams: string[] = [];
