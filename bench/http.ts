@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import pg from 'pg';
 import { Pool } from 'undici';
 import { closedLoop, Latencies, mib, note, report } from './stats.ts';
@@ -11,6 +12,7 @@ class ServerProcess {
   private constructor(
     readonly child: ChildProcess,
     readonly origin: string,
+    readonly entry: string,
   ) {}
 
   static async start(entry: string, env: Record<string, string>): Promise<ServerProcess> {
@@ -26,7 +28,7 @@ class ServerProcess {
     for (;;) {
       if (child.exitCode !== null) throw new Error(`${entry} exited with ${child.exitCode} before it was ready`);
       const ready = await fetch(`${origin}/health/ready`).then((r) => r.ok, () => false);
-      if (ready) return new ServerProcess(child, origin);
+      if (ready) return new ServerProcess(child, origin, entry);
       if (Date.now() > deadline) throw new Error(`${entry} was not ready within 60 s`);
       await new Promise((r) => setTimeout(r, 200));
     }
@@ -37,6 +39,12 @@ class ServerProcess {
     const status = await readFile(`/proc/${this.child.pid}/status`, 'utf8').catch(() => '');
     const kb = /VmHWM:\s+(\d+) kB/.exec(status)?.[1];
     return kb ? Number(kb) * 1024 : Number.NaN;
+  }
+
+  /** The server's event-loop delay as its /health reports it (percentiles since start). */
+  async eventLoopDelay(): Promise<{ p50: number; p99: number; max: number } | null> {
+    const health = (await fetch(`${this.origin}/health`).then((r) => r.json(), () => null)) as { eventLoopDelayMs?: { p50: number; p99: number; max: number } } | null;
+    return health?.eventLoopDelayMs ?? null;
   }
 
   /** CPU time the server process has used so far (user + system), in seconds. */
@@ -214,11 +222,17 @@ export async function benchVisibilityLag(
       return sent;
     };
     await run(1_000, false);
-    const cpuOf = async () => (await Promise.all(servers.map((server) => server.cpuSeconds()))).reduce((a, b) => a + b, 0);
+    // The load generator's own lateness bounds how precisely it measures.
+    const benchLoop = monitorEventLoopDelay({ resolution: 10 });
+    benchLoop.enable();
+    const cpuEach = () => Promise.all(servers.map((server) => server.cpuSeconds()));
+    const cpuOf = async () => (await cpuEach()).reduce((a, b) => a + b, 0);
+    const cpuEachBefore = await cpuEach();
     const cpuBefore = await cpuOf();
     const sent = await run(durationMs, true);
     await Promise.all(inFlight);
     const serverCpu = ((await cpuOf()) - cpuBefore) / (durationMs / 1000);
+    const cpuEachAfter = await cpuEach();
     const deadline = Date.now() + 5_000;
     while (waiting.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     if (failures) throw new Error(`${failures} commands or reads failed: ${String(firstFailure)}`);
@@ -231,7 +245,16 @@ export async function benchVisibilityLag(
     report(`${prefix}.read_your_writes.p99`, reads.percentile(99), 'ms');
     report(`${prefix}.command.p99`, commandLatencies.percentile(99), 'ms');
     report(`${prefix}.server_cpu`, serverCpu * 100, '% of one core');
+    if (servers.length > 1) {
+      servers.forEach((server, i) => {
+        const role = server.entry.split('/')[0]!;
+        report(`${prefix}.server_cpu.${role}`, ((cpuEachAfter[i]! - cpuEachBefore[i]!) / (durationMs / 1000)) * 100, '% of one core');
+      });
+    }
     report(`${prefix}.server_rss_peak`, mib(Math.max(...(await Promise.all(servers.map((server) => server.peakRss()))))), 'MiB');
+    const delays = (await Promise.all(servers.map((server) => server.eventLoopDelay()))).filter((d) => d !== null);
+    if (delays.length) report(`${prefix}.server_event_loop_delay.p99`, Math.max(...delays.map((d) => d.p99)), 'ms');
+    report(`${prefix}.bench_event_loop_delay.p99`, benchLoop.percentile(99) / 1e6, 'ms');
   } finally {
     await listener.end().catch(() => undefined);
     await pool.close();

@@ -1,3 +1,4 @@
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type Koa from 'koa';
 
 export interface HealthCheck {
@@ -34,6 +35,9 @@ async function runCheck(check: HealthCheck): Promise<{ name: string; ok: boolean
  * are not shutting down (send traffic). /health: both, with each check's detail, for humans and dashboards.
  */
 export function healthRoutes(service: string, state: HealthState): Koa.Middleware {
+  // How late the event loop runs callbacks: the first thing to look at when latency is high and CPU is not.
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  loopDelay.enable();
   return async (ctx, next) => {
     if (ctx.method !== 'GET' && ctx.method !== 'HEAD') return next();
     if (ctx.path === '/health/live') {
@@ -53,6 +57,11 @@ export function healthRoutes(service: string, state: HealthState): Koa.Middlewar
               stopping: state.isStopping(),
               uptimeSeconds: Math.round(process.uptime()),
               memory: { rssBytes: process.memoryUsage().rss },
+              eventLoopDelayMs: {
+                p50: loopDelay.percentile(50) / 1e6,
+                p99: loopDelay.percentile(99) / 1e6,
+                max: loopDelay.max / 1e6,
+              },
               checks: Object.fromEntries(results.map(({ name, ...rest }) => [name, rest])),
             }
           : { status: ready ? 'ok' : 'unavailable' };

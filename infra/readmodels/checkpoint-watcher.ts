@@ -10,8 +10,13 @@ interface Waiter {
   resolve(satisfied: boolean): void;
 }
 
-/** While someone waits, the checkpoint table is also polled: a lost notification then costs this much. */
-const POLL_MS = 25;
+/**
+ * While someone waits, the checkpoint table is also read this often, a safety net only: announcements
+ * (in-process, or NOTIFY at each checkpoint commit) are what wakes waiters, and a listener that reconnects
+ * (notifications may have been lost meanwhile) makes the watcher read the table at once. Reading on every
+ * wait instead cost a query per request and a tenth of a core under load.
+ */
+const POLL_MS = 250;
 
 /**
  * Tracks projection checkpoints for read-your-writes. Projectors announce each committed checkpoint (in
@@ -79,7 +84,9 @@ export class CheckpointWatcher implements ReadModelProgress {
       const { projection, position } = JSON.parse(payload) as { projection?: unknown; position?: unknown };
       if (typeof projection === 'string' && typeof position === 'string') this.advance(projection, position);
     } catch {
-      // An empty payload (listener reconnected) or junk: the poll covers it.
+      // An empty payload (the listener reconnected: announcements may have been lost) or junk: read the table.
+      void this.refresh().then(() => this.settle());
+      return;
     }
     this.settle();
   }
