@@ -25,6 +25,16 @@ export async function openReadModels(options: {
     migrations: { migrationsList: readModelMigrations, snapshot: false, transactional: true, allOrNothing: true },
     discovery: { warnWhenNoEntities: false },
     logger: (message) => options.logger.debug({ orm: message }),
+    // knex's own warnings ("Connection Error: ..." when the server drops a connection) as structured logs,
+    // not bare console lines.
+    driverOptions: {
+      log: {
+        warn: (message: unknown) => options.logger.warn({ knex: String(message) }, 'database driver warning'),
+        error: (message: unknown) => options.logger.error({ knex: String(message) }, 'database driver error'),
+        deprecate: (message: unknown) => options.logger.debug({ knex: String(message) }, 'database driver deprecation'),
+        debug: (message: unknown) => options.logger.debug({ knex: String(message) }),
+      },
+    },
     debug: false,
   });
 }
