@@ -46,7 +46,11 @@ export const updateContactBody = z
 
 export const changeTagsBody = z
   .strictObject({ add: tags.optional(), remove: tags.optional() })
-  .refine((body) => (body.add?.length ?? 0) + (body.remove?.length ?? 0) > 0, 'must add or remove at least one tag');
+  .refine((body) => (body.add?.length ?? 0) + (body.remove?.length ?? 0) > 0, 'must add or remove at least one tag')
+  .refine((body) => !body.remove?.some((tag) => body.add?.includes(tag)), {
+    message: 'must not name a tag that is also in add',
+    path: ['remove'],
+  });
 
 export const createContactExample = {
   email: 'ada@example.com',

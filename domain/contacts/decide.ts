@@ -1,4 +1,4 @@
-import { ConflictError, NotFoundError } from '../errors.ts';
+import { ConflictError, NotFoundError, RuleViolationError } from '../errors.ts';
 import type { Decider } from '../decider.ts';
 import {
   evolveContact,
@@ -57,6 +57,10 @@ export function decideContact(command: ContactCommand, state: Contact): ContactE
     }
     case 'ChangeContactTags': {
       const contact = requireOwnActive(state, command.data.organizationId);
+      // Adding and removing one tag at once has no order a client could rely on: refuse it.
+      if (command.data.remove.some((tag) => command.data.add.includes(tag))) {
+        throw new RuleViolationError('A tag cannot be both added and removed', 'contradictory_tags', 'remove');
+      }
       const events: ContactEvent[] = [];
       let tags = contact.tags;
       for (const tag of unique(command.data.remove)) {

@@ -1,0 +1,51 @@
+import { expect } from 'chai';
+import { ConfigError, loadConfig } from './config.ts';
+
+function problemsOf(env: NodeJS.ProcessEnv, role: Parameters<typeof loadConfig>[1] = 'all'): string[] {
+  try {
+    loadConfig(env, role);
+  } catch (err) {
+    expect(err).to.be.instanceOf(ConfigError);
+    return (err as ConfigError).problems;
+  }
+  expect.fail('the configuration should have been refused');
+}
+
+describe('Configuration from the environment', () => {
+  it('runs on defaults with nothing set (embedded database, port 3000)', () => {
+    const config = loadConfig({}, 'all');
+    expect(config.PORT).to.equal(3000);
+    expect(config.DATABASE_URL).to.equal(undefined);
+    expect(config.NEXUSFLOW_DATA_DIR).to.equal('./.nexusflow');
+    expect(config.READ_YOUR_WRITES_TIMEOUT_MS).to.equal(2000);
+  });
+
+  it('reads numbers from strings and treats empty values as unset', () => {
+    const config = loadConfig({ PORT: '8080', DATABASE_URL: '', BODY_LIMIT_BYTES: '1024' }, 'all');
+    expect(config.PORT).to.equal(8080);
+    expect(config.DATABASE_URL).to.equal(undefined);
+    expect(config.BODY_LIMIT_BYTES).to.equal(1024);
+  });
+
+  it('names every bad value at once, with what it got', () => {
+    const problems = problemsOf({ PORT: 'eighty', DATABASE_URL: 'mysql://x', LOG_LEVEL: 'loud' });
+    expect(problems).to.have.length(3);
+    expect(problems.find((p) => p.startsWith('PORT:'))).to.include('"eighty"');
+    expect(problems.find((p) => p.startsWith('DATABASE_URL:'))).to.include('postgres://');
+    expect(problems.find((p) => p.startsWith('LOG_LEVEL:'))).to.include('"loud"');
+  });
+
+  it('requires a shared JWT secret once a real database is used, without echoing secrets', () => {
+    const [problem] = problemsOf({ DATABASE_URL: 'postgres://db/nexusflow' });
+    expect(problem).to.match(/^JWT_SECRET: is required when DATABASE_URL is set/);
+    const [short] = problemsOf({ JWT_SECRET: 'too-short-secret' });
+    expect(short).to.include('at least 32').and.include('***').and.not.include('too-short-secret');
+  });
+
+  it('refuses to start one role alone without DATABASE_URL', () => {
+    const [problem] = problemsOf({}, 'query-api');
+    expect(problem).to.match(/^DATABASE_URL: is required to run query-api as its own process/);
+    const config = loadConfig({ DATABASE_URL: 'postgres://db/x', JWT_SECRET: 'x'.repeat(32) }, 'query-api');
+    expect(config.DATABASE_URL).to.equal('postgres://db/x');
+  });
+});
