@@ -71,7 +71,6 @@ export function problemHandler(): Koa.Middleware {
       if (problem.status >= 500) logger?.error({ err }, 'request failed');
       for (const [name, value] of Object.entries(problem.headers)) ctx.set(name, value);
       ctx.status = problem.status;
-      ctx.type = 'application/problem+json';
       ctx.body = {
         type: typeFor(problem.status),
         title: problem.title,
@@ -81,6 +80,8 @@ export function problemHandler(): Koa.Middleware {
         requestId: ctx.state.requestId,
         ...problem.extra,
       };
+      // After the body: Koa types every object body as application/json when it is assigned.
+      ctx.type = 'application/problem+json';
     }
   };
 }
@@ -116,7 +117,8 @@ export function toProblem(err: unknown): ProblemError {
     if (status === 413) {
       return new ProblemError(413, 'Payload too large', 'The request body exceeds the size limit.', { code: 'payload_too_large' });
     }
-    if (status === 400 && (err as { type?: string }).type === 'entity.parse.failed') {
+    // @koa/bodyparser reports malformed JSON as a SyntaxError with status 400 (co-body as entity.parse.failed).
+    if (status === 400 && (err instanceof SyntaxError || (err as { type?: string }).type === 'entity.parse.failed')) {
       return new ProblemError(400, 'Invalid request', 'The body is not valid JSON.', { code: 'malformed_json', 'invalid-params': [{ name: 'body', reason: 'is not valid JSON' }] });
     }
     return new ProblemError(status, expose && err instanceof Error ? err.message : 'Bad request', expose && err instanceof Error ? err.message : undefined);
