@@ -107,7 +107,7 @@ function newContact() {
 
 /** POST /contacts at concurrency 32 against the command API process, as a client sees it. */
 export async function benchCreateContact(databaseUrl: string, durationMs: number, entry: string): Promise<void> {
-  const server = await ServerProcess.start(entry, { DATABASE_URL: databaseUrl, JWT_SECRET: 'bench-'.repeat(8), PASSWORD_HASH_COST: '12' });
+  const server = await ServerProcess.start(entry, { DATABASE_URL: databaseUrl, JWT_SECRET: 'bench-'.repeat(8), REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', PASSWORD_HASH_COST: '12' });
   const pool = new Pool(server.origin, { connections: 32, pipelining: 1 });
   try {
     const token = await register(pool);
@@ -150,7 +150,7 @@ export async function benchVisibilityLag(
   topology: 'separate' | 'one-process',
   prefix: string,
 ): Promise<void> {
-  const env = { DATABASE_URL: databaseUrl, JWT_SECRET: 'bench-'.repeat(8), PASSWORD_HASH_COST: '12' };
+  const env = { DATABASE_URL: databaseUrl, JWT_SECRET: 'bench-'.repeat(8), REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', PASSWORD_HASH_COST: '12' };
   const servers =
     topology === 'one-process'
       ? [await ServerProcess.start('main.ts', env)]

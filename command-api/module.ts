@@ -3,7 +3,8 @@ import type { Logger } from 'pino';
 import { TOKENS } from '../infra/di/tokens.ts';
 import type { AnyRoute } from '../infra/http/routes.ts';
 import { Accounts } from './auth/accounts.ts';
-import type { PasswordHasher, TokenIssuer } from './auth/ports.ts';
+import type { PasswordHasher, SessionRevocations, TokenIssuer } from './auth/ports.ts';
+import { Sessions } from './auth/sessions.ts';
 import { authCommandRoutes } from './auth/routes.ts';
 import { CommandHandler } from './command-handling.ts';
 import { ContactCommands } from './contacts/contact-commands.ts';
@@ -30,6 +31,16 @@ export const commandApiModule = new ContainerModule((bind) => {
         ),
     )
     .inSingletonScope();
+  bind(TOKENS.Sessions)
+    .toDynamicValue(
+      (ctx) =>
+        new Sessions(
+          get(ctx, TOKENS.CommandHandler),
+          get<TokenIssuer>(ctx, TOKENS.Tokens),
+          get<SessionRevocations>(ctx, TOKENS.SessionRevocations),
+        ),
+    )
+    .inSingletonScope();
   bind(TOKENS.Accounts)
     .toDynamicValue(
       (ctx) =>
@@ -37,13 +48,13 @@ export const commandApiModule = new ContainerModule((bind) => {
           get(ctx, TOKENS.CommandHandler),
           get(ctx, TOKENS.ValueClaims),
           get<PasswordHasher>(ctx, TOKENS.PasswordHasher),
-          get<TokenIssuer>(ctx, TOKENS.Tokens),
+          get<Sessions>(ctx, TOKENS.Sessions),
         ),
     )
     .inSingletonScope();
   bind<AnyRoute[]>(TOKENS.CommandRoutes)
     .toDynamicValue((ctx) => [
-      ...authCommandRoutes(get(ctx, TOKENS.Accounts)),
+      ...authCommandRoutes(get(ctx, TOKENS.Accounts), get(ctx, TOKENS.Sessions)),
       ...contactCommandRoutes(get(ctx, TOKENS.ContactCommands)),
     ])
     .inSingletonScope();

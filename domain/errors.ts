@@ -33,3 +33,10 @@ export class RuleViolationError extends DomainError {
     super(message, code);
   }
 }
+
+/** The caller's credentials (a session, a refresh token) are not, or no longer, valid. */
+export class NotAuthenticatedError extends DomainError {
+  constructor(message: string, code = 'not_authenticated') {
+    super(message, code);
+  }
+}

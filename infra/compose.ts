@@ -8,6 +8,7 @@ import { queryApiModule } from '../query-api/module.ts';
 import { readYourWrites } from '../query-api/read-your-writes.ts';
 import { JwtTokens } from './auth/jwt-tokens.ts';
 import { ScryptPasswordHasher } from './auth/scrypt-password-hasher.ts';
+import { SessionRevocations } from './auth/session-revocations.ts';
 import { loadConfig, type Config, type Role } from './config/config.ts';
 import { TOKENS } from './di/tokens.ts';
 import { createApp } from './http/app.ts';
@@ -58,6 +59,10 @@ export async function startProcess(role: Role, parts: ProcessParts, env: NodeJS.
   container
     .bind(TOKENS.Tokens)
     .toConstantValue(new JwtTokens(platform.jwtSecret, config.ACCESS_TOKEN_TTL_SECONDS, config.REFRESH_TOKEN_TTL_SECONDS));
+  container.bind(TOKENS.EphemeralStore).toConstantValue(platform.ephemeral);
+  container
+    .bind(TOKENS.SessionRevocations)
+    .toConstantValue(new SessionRevocations(platform.ephemeral, config.ACCESS_TOKEN_TTL_SECONDS * 1000));
   container.bind(TOKENS.PasswordHasher).toConstantValue(new ScryptPasswordHasher(config.PASSWORD_HASH_COST));
   container
     .bind(TOKENS.CheckpointWatcher)
@@ -102,6 +107,7 @@ export async function startProcess(role: Role, parts: ProcessParts, env: NodeJS.
     routes,
     health: { checks: healthChecks, isStopping: () => stopping },
     tokens: container.get(TOKENS.Tokens),
+    revocations: container.get(TOKENS.SessionRevocations),
     bodyLimitBytes: config.BODY_LIMIT_BYTES,
     ...(watcher ? { beforeHandler: readYourWrites(watcher, config.READ_YOUR_WRITES_TIMEOUT_MS) } : {}),
   });

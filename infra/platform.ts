@@ -13,6 +13,9 @@ import type { HealthCheck } from './http/health.ts';
 import { InProcessNotifications } from './notifications/in-process-notifications.ts';
 import type { Notifications } from './notifications/notifications.ts';
 import { PgNotifications } from './notifications/pg-notifications.ts';
+import type { EphemeralStore } from './ephemeral/ephemeral-store.ts';
+import { InProcessEphemeralStore } from './ephemeral/in-process-ephemeral-store.ts';
+import { RedisEphemeralStore } from './ephemeral/redis-ephemeral-store.ts';
 import { EmbeddedPostgres } from './postgres/embedded-postgres.ts';
 import { migrateReadModels, openReadModels } from './readmodels/orm.ts';
 
@@ -27,6 +30,8 @@ export interface Platform {
   eventStore: EventStore;
   eventStoreKind: 'postgres' | 'eventstoredb';
   orm: MikroORM;
+  /** Redis, or its in-process stand-in when REDIS_URL is unset (one process). */
+  ephemeral: EphemeralStore;
   jwtSecret: string;
   healthChecks: HealthCheck[];
   close(): Promise<void>;
@@ -79,6 +84,16 @@ export async function startPlatform(config: Config, logger: Logger): Promise<Pla
     closers.push(() => orm.close());
     await migrateReadModels(orm);
 
+    let ephemeral: EphemeralStore;
+    let redis: RedisEphemeralStore | null = null;
+    if (config.REDIS_URL) {
+      redis = await RedisEphemeralStore.connect(config.REDIS_URL, logger.child({ component: 'redis' }));
+      ephemeral = redis;
+    } else {
+      ephemeral = new InProcessEphemeralStore();
+    }
+    closers.push(() => ephemeral.close());
+
     const jwtSecret = config.JWT_SECRET ?? (await embeddedJwtSecret(config.NEXUSFLOW_DATA_DIR));
 
     const healthChecks: HealthCheck[] = [
@@ -93,6 +108,13 @@ export async function startPlatform(config: Config, logger: Logger): Promise<Pla
         name: 'eventStore',
         check: async () => ({ ok: true, detail: { kind: config.EVENTSTORE_URL ? 'eventstoredb' : 'postgres', head: await eventStore.headPosition() } }),
       },
+      {
+        name: 'ephemeralStore',
+        check: async () => {
+          await redis?.ping();
+          return { ok: true, detail: redis ? 'redis' : 'in-process' };
+        },
+      },
     ];
 
     return {
@@ -103,6 +125,7 @@ export async function startPlatform(config: Config, logger: Logger): Promise<Pla
       eventStore,
       eventStoreKind: config.EVENTSTORE_URL ? 'eventstoredb' : 'postgres',
       orm,
+      ephemeral,
       jwtSecret,
       healthChecks,
       close,

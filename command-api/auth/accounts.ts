@@ -7,7 +7,8 @@ import type { CommandContext } from '../../domain/events.ts';
 import { ProblemError } from '../../infra/http/problem.ts';
 import type { CommandHandler } from '../command-handling.ts';
 import { claimStreamId, type ValueClaims } from '../uniqueness/value-claims.ts';
-import type { PasswordHasher, TokenIssuer } from './ports.ts';
+import type { PasswordHasher } from './ports.ts';
+import type { Sessions } from './sessions.ts';
 
 export interface Registration {
   organizationName: string;
@@ -43,7 +44,7 @@ export class Accounts {
     private readonly handler: CommandHandler,
     private readonly claims: ValueClaims,
     private readonly hasher: PasswordHasher,
-    private readonly tokens: TokenIssuer,
+    private readonly sessions: Sessions,
   ) {}
 
   async register(request: Registration, context: Omit<CommandContext, 'tenantId' | 'actor'>): Promise<SignedIn & { position: string | null }> {
@@ -84,11 +85,11 @@ export class Accounts {
       },
       ctx,
     );
-    const tokens = await this.tokens.issue({ userId, organizationId, role: 'owner' });
-    return { ...tokens, tokenType: 'Bearer', organizationId, userId, position: user.position };
+    const tokens = await this.sessions.start({ id: userId, organizationId, role: 'owner' }, context);
+    return { ...tokens, position: user.position };
   }
 
-  async login(email: string, password: string): Promise<SignedIn> {
+  async login(email: string, password: string, context: Omit<CommandContext, 'tenantId' | 'actor'>): Promise<SignedIn> {
     const claim = await this.handler.load<Claim, ClaimEvent>(userEmailClaimStream(email), claimDecider);
     const ownerId = claim.state.ownerId;
     const user = ownerId ? (await this.handler.load<User, UserEvent>(userStream(ownerId), userDecider)).state : null;
@@ -98,8 +99,7 @@ export class Accounts {
       throw invalidCredentials();
     }
     if (!(await this.hasher.verify(password, user.passwordHash))) throw invalidCredentials();
-    const tokens = await this.tokens.issue({ userId: user.id, organizationId: user.organizationId, role: user.role });
-    return { ...tokens, tokenType: 'Bearer', organizationId: user.organizationId, userId: user.id };
+    return this.sessions.start(user, context);
   }
 
   private getDummyHash(): Promise<string> {

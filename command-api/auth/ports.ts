@@ -5,9 +5,25 @@ export interface PasswordHasher {
 }
 
 export interface TokenIssuer {
-  issue(claims: { userId: string; organizationId: string; role: string }): Promise<{
-    accessToken: string;
-    refreshToken: string;
-    expiresIn: number;
-  }>;
+  issue(
+    claims: { userId: string; organizationId: string; role: string; sessionId: string },
+    generation?: number,
+    refreshTokenId?: string,
+  ): Promise<{ accessToken: string; refreshToken: string; expiresIn: number; refreshTokenId: string; refreshExpiresAt: Date }>;
+  verifyRefresh(token: string): Promise<{
+    userId: string;
+    organizationId: string;
+    role: string;
+    sessionId: string;
+    generation: number;
+    tokenId: string;
+  } | null>;
+}
+
+/**
+ * Marks that make access tokens of a revoked session (or a deactivated user) fail at once rather than at
+ * expiry. Checked on every authenticated request.
+ */
+export interface SessionRevocations {
+  revokeSession(sessionId: string): Promise<void>;
 }

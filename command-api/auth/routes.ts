@@ -1,8 +1,24 @@
+import type Koa from 'koa';
 import { defineRoute, type AnyRoute } from '../../infra/http/routes.ts';
+import { authOf } from '../../infra/http/authenticate.ts';
 import type { Accounts } from './accounts.ts';
-import { loginBody, registerBody, registeredSchema, signedInSchema } from './schemas.ts';
+import type { Sessions } from './sessions.ts';
+import { commandContextOf } from '../http.ts';
+import { loginBody, refreshBody, registerBody, registeredSchema, signedInSchema } from './schemas.ts';
 
-export function authCommandRoutes(accounts: Accounts): AnyRoute[] {
+/** Who is asking, for the events a request causes before anyone is signed in. */
+function requestContextOf(ctx: Koa.Context) {
+  const userAgent = ctx.get('User-Agent');
+  return {
+    correlationId: ctx.state.correlationId as string,
+    causationId: ctx.state.requestId as string,
+    now: new Date(),
+    ...(ctx.ip ? { ip: ctx.ip } : {}),
+    ...(userAgent ? { userAgent: userAgent.slice(0, 512) } : {}),
+  };
+}
+
+export function authCommandRoutes(accounts: Accounts, sessions: Sessions): AnyRoute[] {
   return [
     defineRoute({
       method: 'post',
@@ -19,14 +35,7 @@ export function authCommandRoutes(accounts: Accounts): AnyRoute[] {
         409: { description: 'An account with this email already exists' },
       },
       async handler(ctx, { body }) {
-        const userAgent = ctx.get('User-Agent');
-        const result = await accounts.register(body, {
-          correlationId: ctx.state.correlationId,
-          causationId: ctx.state.requestId,
-          now: new Date(),
-          ...(ctx.ip ? { ip: ctx.ip } : {}),
-          ...(userAgent ? { userAgent: userAgent.slice(0, 512) } : {}),
-        });
+        const result = await accounts.register(body, requestContextOf(ctx));
         ctx.status = 201;
         ctx.set('Cache-Control', 'no-store');
         ctx.body = result;
@@ -48,7 +57,44 @@ export function authCommandRoutes(accounts: Accounts): AnyRoute[] {
       },
       async handler(ctx, { body }) {
         ctx.set('Cache-Control', 'no-store');
-        ctx.body = await accounts.login(body.email, body.password);
+        ctx.body = await accounts.login(body.email, body.password, requestContextOf(ctx));
+      },
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/auth/refresh',
+      operationId: 'refresh',
+      summary: 'Exchange a refresh token for new tokens (the refresh token rotates)',
+      description:
+        'Each refresh token works once: the answer carries the next one. Presenting a used refresh token again revokes the whole session (every token issued from that sign-in).',
+      tag: 'Auth',
+      auth: 'none',
+      body: refreshBody,
+      bodyExample: { refreshToken: 'eyJ...' },
+      responses: {
+        200: { description: 'New access and refresh tokens', schema: signedInSchema },
+        400: { description: 'Invalid input' },
+        401: { description: 'Invalid, expired, revoked or reused refresh token' },
+      },
+      async handler(ctx, { body }) {
+        ctx.set('Cache-Control', 'no-store');
+        ctx.body = await sessions.refresh(body.refreshToken, requestContextOf(ctx));
+      },
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/auth/logout',
+      operationId: 'logout',
+      summary: 'End this session: its access and refresh tokens stop working at once',
+      tag: 'Auth',
+      auth: 'bearer',
+      responses: {
+        204: { description: 'Signed out' },
+        401: { description: 'Missing or invalid access token' },
+      },
+      async handler(ctx) {
+        await sessions.logout(authOf(ctx).sessionId, commandContextOf(ctx));
+        ctx.status = 204;
       },
     }),
   ];

@@ -19,6 +19,10 @@ export const loginBody = z.strictObject({
   password: z.string({ error: 'must be a string' }).min(1, 'must not be empty').max(256, 'must be at most 256 characters'),
 });
 
+export const refreshBody = z.strictObject({
+  refreshToken: z.string({ error: 'must be a string' }).min(1, 'must not be empty').max(4_096, 'must be at most 4096 characters'),
+});
+
 export const signedInSchema = z.object({
   accessToken: z.string(),
   refreshToken: z.string(),

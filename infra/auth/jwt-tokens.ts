@@ -6,12 +6,25 @@ export interface AccessClaims {
   userId: string;
   organizationId: string;
   role: string;
+  /** The sign-in session the token belongs to (logout and theft detection revoke it). */
+  sessionId: string;
+  /** When the token was issued (seconds since epoch), for marks that condemn older tokens. */
+  issuedAt?: number;
+}
+
+/** What a refresh token says: its session, its generation in the rotation, and its own id. */
+export interface RefreshClaims extends AccessClaims {
+  generation: number;
+  tokenId: string;
 }
 
 export interface IssuedTokens {
   accessToken: string;
   refreshToken: string;
   expiresIn: number;
+  /** The refresh token's id and expiry, recorded in the session. */
+  refreshTokenId: string;
+  refreshExpiresAt: Date;
 }
 
 const ISSUER = 'nexusflow';
@@ -37,10 +50,30 @@ export class JwtTokens {
     ]);
   }
 
-  async issue(claims: AccessClaims): Promise<IssuedTokens> {
-    const accessToken = await this.sign(claims, 'access', this.accessTtlSeconds);
-    const refreshToken = await this.sign(claims, 'refresh', this.refreshTtlSeconds);
-    return { accessToken, refreshToken, expiresIn: this.accessTtlSeconds };
+  /** An access token and the refresh token of `generation` in the session's rotation. */
+  async issue(claims: AccessClaims, generation = 0, refreshTokenId: string = randomUUID()): Promise<IssuedTokens> {
+    const accessToken = await this.sign(claims, 'access', this.accessTtlSeconds, {}, randomUUID());
+    const refreshExpiresAt = new Date(Date.now() + this.refreshTtlSeconds * 1000);
+    const refreshToken = await this.sign(claims, 'refresh', this.refreshTtlSeconds, { gen: generation }, refreshTokenId);
+    return { accessToken, refreshToken, expiresIn: this.accessTtlSeconds, refreshTokenId, refreshExpiresAt };
+  }
+
+  get accessTokenTtlMs(): number {
+    return this.accessTtlSeconds * 1000;
+  }
+
+  /** The claims of a valid refresh token, or null. Never accepts an access token. */
+  async verifyRefresh(token: string): Promise<RefreshClaims | null> {
+    try {
+      const { payload } = await jwtVerify(token, await this.key, { algorithms: ['HS256'], issuer: ISSUER, audience: AUDIENCE, typ: 'rt+jwt' });
+      const { sub, org, role, sid, gen, jti } = payload as Record<string, unknown>;
+      if (typeof sub !== 'string' || typeof org !== 'string' || typeof role !== 'string' || typeof sid !== 'string') return null;
+      if (typeof gen !== 'number' || !Number.isInteger(gen) || gen < 0 || typeof jti !== 'string') return null;
+      return { userId: sub, organizationId: org, role, sessionId: sid, generation: gen, tokenId: jti };
+    } catch (err) {
+      if (err instanceof errors.JOSEError) return null;
+      throw err;
+    }
   }
 
   /**
@@ -61,9 +94,9 @@ export class JwtTokens {
         audience: AUDIENCE,
         typ: 'at+jwt',
       });
-      const { sub, org, role, exp } = payload as { sub?: unknown; org?: unknown; role?: unknown; exp?: unknown };
-      if (typeof sub !== 'string' || typeof org !== 'string' || typeof role !== 'string') return null;
-      const claims = { userId: sub, organizationId: org, role };
+      const { sub, org, role, sid, exp, iat } = payload as Record<string, unknown>;
+      if (typeof sub !== 'string' || typeof org !== 'string' || typeof role !== 'string' || typeof sid !== 'string') return null;
+      const claims: AccessClaims = { userId: sub, organizationId: org, role, sessionId: sid, ...(typeof iat === 'number' ? { issuedAt: iat } : {}) };
       if (typeof exp === 'number') {
         const ttl = exp * 1000 - Date.now();
         if (ttl > 0) this.verified.set(token, claims, { ttl });
@@ -75,16 +108,22 @@ export class JwtTokens {
     }
   }
 
-  private async sign(claims: AccessClaims, type: 'access' | 'refresh', ttlSeconds: number): Promise<string> {
+  private async sign(
+    claims: AccessClaims,
+    type: 'access' | 'refresh',
+    ttlSeconds: number,
+    extra: Record<string, unknown>,
+    tokenId: string,
+  ): Promise<string> {
     const key = await this.key;
-    return new SignJWT({ org: claims.organizationId, role: claims.role })
+    return new SignJWT({ org: claims.organizationId, role: claims.role, sid: claims.sessionId, ...extra })
       .setProtectedHeader({ alg: 'HS256', typ: type === 'access' ? 'at+jwt' : 'rt+jwt' })
       .setSubject(claims.userId)
       .setIssuer(ISSUER)
       .setAudience(AUDIENCE)
       .setIssuedAt()
       .setExpirationTime(`${ttlSeconds}s`)
-      .setJti(randomUUID())
+      .setJti(tokenId)
       .sign(key);
   }
 }

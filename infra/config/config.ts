@@ -20,6 +20,10 @@ const schema = z
       .string()
       .regex(/^(esdb|kurrentdb|kurrent)(\+discover)?:\/\//, 'must be an esdb:// (or kurrentdb://) connection string')
       .optional(),
+    REDIS_URL: z
+      .string()
+      .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
+      .optional(),
     NEXUSFLOW_DATA_DIR: z.string().min(1).default('./.nexusflow'),
     JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
     ACCESS_TOKEN_TTL_SECONDS: positiveInt(86_400).default(900),
@@ -75,10 +79,19 @@ export function loadConfig(env: NodeJS.ProcessEnv, role: Role): Config {
     );
   }
   const config = result.data;
-  if (role !== 'all' && !config.DATABASE_URL) {
-    throw new ConfigError([
-      `DATABASE_URL: is required to run ${role} as its own process (the embedded database lives inside one process; use \`npm start\` for that) (not set)`,
-    ]);
+  if (role !== 'all') {
+    const missing: string[] = [];
+    if (!config.DATABASE_URL) {
+      missing.push(
+        `DATABASE_URL: is required to run ${role} as its own process (the embedded database lives inside one process; use \`npm start\` for that) (not set)`,
+      );
+    }
+    if (!config.REDIS_URL) {
+      missing.push(
+        `REDIS_URL: is required to run ${role} as its own process (sessions revoked in one process must be refused by all; use \`npm start\` for one process) (not set)`,
+      );
+    }
+    if (missing.length > 0) throw new ConfigError(missing);
   }
   return config;
 }

@@ -28,8 +28,9 @@ describe('Configuration from the environment', () => {
   });
 
   it('names every bad value at once, with what it got', () => {
-    const problems = problemsOf({ PORT: 'eighty', DATABASE_URL: 'mysql://x', LOG_LEVEL: 'loud' });
-    expect(problems).to.have.length(3);
+    const problems = problemsOf({ PORT: 'eighty', DATABASE_URL: 'mysql://x', LOG_LEVEL: 'loud', REDIS_URL: 'localhost:6379' });
+    expect(problems).to.have.length(4);
+    expect(problems.find((p) => p.startsWith('REDIS_URL:'))).to.include('redis://');
     expect(problems.find((p) => p.startsWith('PORT:'))).to.include('"eighty"');
     expect(problems.find((p) => p.startsWith('DATABASE_URL:'))).to.include('postgres://');
     expect(problems.find((p) => p.startsWith('LOG_LEVEL:'))).to.include('"loud"');
@@ -43,9 +44,10 @@ describe('Configuration from the environment', () => {
   });
 
   it('refuses to start one role alone without DATABASE_URL', () => {
-    const [problem] = problemsOf({}, 'query-api');
-    expect(problem).to.match(/^DATABASE_URL: is required to run query-api as its own process/);
-    const config = loadConfig({ DATABASE_URL: 'postgres://db/x', JWT_SECRET: 'x'.repeat(32) }, 'query-api');
+    const problems = problemsOf({}, 'query-api');
+    expect(problems[0]).to.match(/^DATABASE_URL: is required to run query-api as its own process/);
+    expect(problems[1]).to.match(/^REDIS_URL: is required to run query-api as its own process/);
+    const config = loadConfig({ DATABASE_URL: 'postgres://db/x', JWT_SECRET: 'x'.repeat(32), REDIS_URL: 'redis://cache:6379' }, 'query-api');
     expect(config.DATABASE_URL).to.equal('postgres://db/x');
   });
 });

@@ -1,7 +1,7 @@
 import Router from '@koa/router';
 import Koa from 'koa';
 import type { Logger } from 'pino';
-import { authenticate, type AccessTokenVerifier } from './authenticate.ts';
+import { authenticate, type AccessTokenVerifier, type RevocationCheck } from './authenticate.ts';
 import { healthRoutes, type HealthState } from './health.ts';
 import { buildOpenApi } from './openapi.ts';
 import { problemHandler } from './problem.ts';
@@ -14,6 +14,7 @@ export interface AppOptions {
   routes: AnyRoute[];
   health: HealthState;
   tokens: AccessTokenVerifier;
+  revocations: RevocationCheck;
   bodyLimitBytes: number;
   /** Runs after a route validated its input, before its handler (e.g. read-your-writes). */
   beforeHandler?: (ctx: Koa.ParameterizedContext, route: AnyRoute) => Promise<void>;
@@ -32,7 +33,7 @@ export function createApp(options: AppOptions): Koa {
   });
   const router = mountRoutes(new Router(), options.routes, {
     bodyLimitBytes: options.bodyLimitBytes,
-    authenticate: authenticate(options.tokens),
+    authenticate: authenticate(options.tokens, options.revocations),
     ...(options.beforeHandler ? { beforeHandler: options.beforeHandler } : {}),
   });
   router.get('/openapi.json', (ctx) => {

@@ -1,6 +1,6 @@
 import type Koa from 'koa';
 import type { Logger } from 'pino';
-import { ConflictError, DomainError, NotFoundError, RuleViolationError } from '../../domain/errors.ts';
+import { ConflictError, DomainError, NotAuthenticatedError, NotFoundError, RuleViolationError } from '../../domain/errors.ts';
 import { DuplicateEventIdError, WrongExpectedRevisionError } from '../../command-api/ports.ts';
 import { isTransientDatabaseError } from '../resilience.ts';
 
@@ -96,6 +96,9 @@ export function toProblem(err: unknown): ProblemError {
   }
   if (err instanceof DuplicateEventIdError) {
     return new ProblemError(409, 'Conflict', 'This change was already recorded.', { code: 'duplicate' });
+  }
+  if (err instanceof NotAuthenticatedError) {
+    return new ProblemError(401, 'Unauthorized', err.message, { code: err.code }, { 'WWW-Authenticate': 'Bearer' });
   }
   if (err instanceof NotFoundError) return new ProblemError(404, 'Not found', err.message, { code: err.code });
   if (err instanceof ConflictError) {

@@ -202,6 +202,7 @@ describe('projection runner', function () {
       ...process.env,
       DATABASE_URL: database.url,
       JWT_SECRET: 'x'.repeat(32),
+      REDIS_URL: process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379/15',
       PORT: '0',
       LOG_LEVEL: 'warn',
       PROJECTION_BATCH_SIZE: '200',

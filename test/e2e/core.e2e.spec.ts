@@ -106,7 +106,7 @@ describe('Core, end to end over HTTP (real PostgreSQL)', function () {
     });
 
     it('lets a user read their organization', async () => {
-      const reply = await http.get('/organizations/current', { token: acme.accessToken });
+      const reply = await http.get('/organizations/current', { token: acme.accessToken, headers: { 'X-Min-Position': acme.position } });
       expect(reply.status).to.equal(200);
       expect(reply.body).to.deep.include({ id: acme.organizationId, name: 'Acme' });
     });

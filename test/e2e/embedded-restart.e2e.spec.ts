@@ -22,6 +22,7 @@ async function startEmbedded(dataDir: string): Promise<RunningSystem> {
   const env: NodeJS.ProcessEnv = { ...process.env, NEXUSFLOW_DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', PASSWORD_HASH_COST: '10' };
   delete env.DATABASE_URL;
   delete env.JWT_SECRET;
+  delete env.REDIS_URL;
   const child = spawn(process.execPath, ['--import', 'tsx', 'main.ts'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const port = await new Promise<number>((resolve, reject) => {

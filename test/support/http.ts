@@ -73,6 +73,8 @@ export async function startTestSystem(
   try {
     started = await startProcess('all', parts, {
       DATABASE_URL: database.url,
+      // The real Redis (sessions' revocation marks, and what later issues keep there).
+      REDIS_URL: process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379/15',
       JWT_SECRET: TEST_JWT_SECRET,
       HOST: '127.0.0.1',
       PORT: '0',
@@ -102,6 +104,8 @@ export interface Account {
   refreshToken: string;
   organizationId: string;
   userId: string;
+  /** Position of the registration: send as X-Min-Position to read the account back at once. */
+  position: string;
   email: string;
   password: string;
 }

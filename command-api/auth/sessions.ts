@@ -1,0 +1,104 @@
+import { randomUUID } from 'node:crypto';
+import { NotAuthenticatedError } from '../../domain/errors.ts';
+import type { CommandContext } from '../../domain/events.ts';
+import { sessionDecider, sessionStream } from '../../domain/sessions/session.ts';
+import { userDecider, userStream, type User, type UserEvent } from '../../domain/users/user.ts';
+import type { CommandHandler } from '../command-handling.ts';
+import type { SessionRevocations, TokenIssuer } from './ports.ts';
+
+export interface SessionTokens {
+  accessToken: string;
+  refreshToken: string;
+  tokenType: 'Bearer';
+  expiresIn: number;
+  organizationId: string;
+  userId: string;
+}
+
+type RequestContext = Omit<CommandContext, 'tenantId' | 'actor'>;
+
+/**
+ * Sign-in sessions: each login starts one, each refresh rotates its refresh token, logout and theft
+ * detection end it. The session's events are the record; revocation marks make its access tokens fail at
+ * once (they are checked on every request).
+ */
+export class Sessions {
+  constructor(
+    private readonly handler: CommandHandler,
+    private readonly tokens: TokenIssuer,
+    private readonly revocations: SessionRevocations,
+  ) {}
+
+  async start(user: { id: string; organizationId: string; role: string }, context: RequestContext): Promise<SessionTokens> {
+    const sessionId = randomUUID();
+    const issued = await this.tokens.issue({ userId: user.id, organizationId: user.organizationId, role: user.role, sessionId });
+    await this.handler.handle(
+      sessionStream(sessionId),
+      sessionDecider,
+      {
+        type: 'StartSession',
+        data: {
+          sessionId,
+          userId: user.id,
+          organizationId: user.organizationId,
+          tokenId: issued.refreshTokenId,
+          expiresAt: issued.refreshExpiresAt.toISOString(),
+        },
+      },
+      { ...context, tenantId: user.organizationId, actor: { type: 'user', id: user.id } },
+      { newStream: true },
+    );
+    return { accessToken: issued.accessToken, refreshToken: issued.refreshToken, tokenType: 'Bearer', expiresIn: issued.expiresIn, organizationId: user.organizationId, userId: user.id };
+  }
+
+  async refresh(refreshToken: string, context: RequestContext): Promise<SessionTokens> {
+    const claims = await this.tokens.verifyRefresh(refreshToken);
+    if (!claims) throw new NotAuthenticatedError('The refresh token is invalid or expired.', 'invalid_refresh_token');
+    const ctx: CommandContext = { ...context, tenantId: claims.organizationId, actor: { type: 'user', id: claims.userId } };
+    // The role may have changed since sign-in, and a deactivated user gets no new tokens: ask the user's stream.
+    const { state: user } = await this.handler.load<User, UserEvent>(userStream(claims.userId), userDecider);
+    if (user.status !== 'active') {
+      await this.revoke(claims.sessionId, 'user_deactivated', ctx);
+      throw new NotAuthenticatedError('The refresh token is invalid or expired.', 'invalid_refresh_token');
+    }
+    const newTokenId = randomUUID();
+    const issued = await this.tokens.issue(
+      { userId: user.id, organizationId: user.organizationId, role: user.role, sessionId: claims.sessionId },
+      claims.generation + 1,
+      newTokenId,
+    );
+    const outcome = await this.handler.handle(
+      sessionStream(claims.sessionId),
+      sessionDecider,
+      {
+        type: 'RefreshSession',
+        data: {
+          sessionId: claims.sessionId,
+          presented: { generation: claims.generation, tokenId: claims.tokenId },
+          newTokenId,
+          newExpiresAt: issued.refreshExpiresAt.toISOString(),
+          now: ctx.now.toISOString(),
+        },
+      },
+      ctx,
+    );
+    if (outcome.appended.some((event) => event.type === 'SessionRevoked')) {
+      await this.revocations.revokeSession(claims.sessionId);
+      throw new NotAuthenticatedError(
+        'This refresh token was already used. The session has been revoked; sign in again.',
+        'refresh_token_reused',
+      );
+    }
+    return { accessToken: issued.accessToken, refreshToken: issued.refreshToken, tokenType: 'Bearer', expiresIn: issued.expiresIn, organizationId: user.organizationId, userId: user.id };
+  }
+
+  async logout(sessionId: string, context: CommandContext): Promise<void> {
+    await this.revoke(sessionId, 'logout', context);
+  }
+
+  /** The mark first: if the append then fails, the session is over for access tokens anyway (fail closed). */
+  private async revoke(sessionId: string, reason: 'logout' | 'user_deactivated', context: CommandContext): Promise<void> {
+    await this.revocations.revokeSession(sessionId);
+    await this.handler.handle(sessionStream(sessionId), sessionDecider, { type: 'RevokeSession', data: { sessionId, reason } }, context);
+  }
+}

@@ -1,0 +1,111 @@
+import { NotAuthenticatedError } from '../errors.ts';
+import type { Decider } from '../decider.ts';
+import type { DomainEvent } from '../events.ts';
+
+/**
+ * A sign-in session: the family of refresh tokens issued from one login. Refresh tokens rotate: each
+ * refresh issues the next generation and the presented one dies. Presenting a dead generation again means
+ * someone kept a copy (theft, or a replayed request): the whole family is revoked, for the thief and the
+ * rightful user alike, who then signs in again.
+ */
+export type RevocationReason = 'logout' | 'refresh_token_reuse' | 'password_changed' | 'user_deactivated';
+
+export type SessionStarted = DomainEvent<
+  'SessionStarted',
+  { sessionId: string; userId: string; organizationId: string; tokenId: string; expiresAt: string }
+>;
+export type SessionRefreshed = DomainEvent<
+  'SessionRefreshed',
+  { sessionId: string; generation: number; tokenId: string; expiresAt: string }
+>;
+export type SessionRevoked = DomainEvent<'SessionRevoked', { sessionId: string; userId: string; reason: RevocationReason }>;
+export type SessionEvent = SessionStarted | SessionRefreshed | SessionRevoked;
+
+export const sessionEventTypes = ['SessionStarted', 'SessionRefreshed', 'SessionRevoked'] as const satisfies readonly SessionEvent['type'][];
+
+export type Session =
+  | { status: 'absent' }
+  | {
+      status: 'active';
+      id: string;
+      userId: string;
+      organizationId: string;
+      /** Generation of the one live refresh token (0 for the token issued at sign-in). */
+      generation: number;
+      tokenId: string;
+      expiresAt: string;
+    }
+  | { status: 'revoked'; id: string; userId: string; reason: RevocationReason };
+
+export type StartSession = { type: 'StartSession'; data: SessionStarted['data'] };
+export type RefreshSession = {
+  type: 'RefreshSession';
+  data: {
+    sessionId: string;
+    /** What the presented refresh token says: its generation and id. */
+    presented: { generation: number; tokenId: string };
+    newTokenId: string;
+    newExpiresAt: string;
+    now: string;
+  };
+};
+export type RevokeSession = { type: 'RevokeSession'; data: { sessionId: string; reason: RevocationReason } };
+export type SessionCommand = StartSession | RefreshSession | RevokeSession;
+
+export const sessionStream = (sessionId: string) => `session-${sessionId}`;
+export const initialSession: Session = { status: 'absent' };
+
+export function evolveSession(state: Session, event: SessionEvent): Session {
+  switch (event.type) {
+    case 'SessionStarted': {
+      const { sessionId, userId, organizationId, tokenId, expiresAt } = event.data;
+      return { status: 'active', id: sessionId, userId, organizationId, generation: 0, tokenId, expiresAt };
+    }
+    case 'SessionRefreshed':
+      if (state.status !== 'active') return state;
+      return { ...state, generation: event.data.generation, tokenId: event.data.tokenId, expiresAt: event.data.expiresAt };
+    case 'SessionRevoked':
+      if (state.status !== 'active') return state;
+      return { status: 'revoked', id: state.id, userId: state.userId, reason: event.data.reason };
+    default: {
+      const unknown: never = event;
+      return unknown;
+    }
+  }
+}
+
+const invalid = () => new NotAuthenticatedError('The refresh token is invalid, expired or revoked.', 'invalid_refresh_token');
+
+export function decideSession(command: SessionCommand, state: Session): SessionEvent[] {
+  switch (command.type) {
+    case 'StartSession':
+      if (state.status !== 'absent') return [];
+      return [{ type: 'SessionStarted', version: 1, data: { ...command.data } }];
+    case 'RefreshSession': {
+      const { sessionId, presented, newTokenId, newExpiresAt, now } = command.data;
+      if (state.status !== 'active' || state.id !== sessionId) throw invalid();
+      if (presented.generation < state.generation) {
+        // A rotated-out token came back: someone holds a copy. Kill the family.
+        return [{ type: 'SessionRevoked', version: 1, data: { sessionId, userId: state.userId, reason: 'refresh_token_reuse' } }];
+      }
+      if (presented.generation !== state.generation || presented.tokenId !== state.tokenId) throw invalid();
+      if (Date.parse(now) >= Date.parse(state.expiresAt)) throw invalid();
+      return [
+        { type: 'SessionRefreshed', version: 1, data: { sessionId, generation: state.generation + 1, tokenId: newTokenId, expiresAt: newExpiresAt } },
+      ];
+    }
+    case 'RevokeSession':
+      if (state.status !== 'active') return [];
+      return [{ type: 'SessionRevoked', version: 1, data: { sessionId: state.id, userId: state.userId, reason: command.data.reason } }];
+    default: {
+      const unknown: never = command;
+      return unknown;
+    }
+  }
+}
+
+export const sessionDecider: Decider<SessionCommand, Session, SessionEvent> = {
+  decide: decideSession,
+  evolve: evolveSession,
+  initialState: initialSession,
+};

@@ -1,0 +1,63 @@
+import { randomUUID } from 'node:crypto';
+import { expect } from 'chai';
+import type { EphemeralStore } from './ephemeral-store.ts';
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The behaviour every EphemeralStore must show: Redis and the in-process stand-in alike. */
+export function ephemeralStoreContract(name: string, open: () => Promise<EphemeralStore>): void {
+  describe(`ephemeral store contract: ${name}`, function () {
+    this.timeout(10_000);
+    let store: EphemeralStore;
+    let key: (name: string) => string;
+    before(async () => {
+      store = await open();
+    });
+    beforeEach(() => {
+      const run = randomUUID();
+      key = (name) => `contract:${run}:${name}`;
+    });
+    after(async () => store?.close());
+
+    it('sets, reads and deletes values, and reads many at once', async () => {
+      expect(await store.get(key('a'))).to.equal(null);
+      expect(await store.set(key('a'), 'one', 10_000)).to.equal(true);
+      await store.set(key('b'), 'two', 10_000);
+      expect(await store.get(key('a'))).to.equal('one');
+      expect(await store.getMany([key('a'), key('missing'), key('b')])).to.deep.equal(['one', null, 'two']);
+      await store.delete(key('a'));
+      expect(await store.get(key('a'))).to.equal(null);
+      expect(await store.getMany([])).to.deep.equal([]);
+    });
+
+    it('forgets a value once its time to live has passed', async () => {
+      await store.set(key('short'), 'x', 60);
+      const ttl = await store.ttl(key('short'));
+      expect(ttl).to.be.a('number').within(1, 60);
+      await pause(120);
+      expect(await store.get(key('short'))).to.equal(null);
+      expect(await store.ttl(key('short'))).to.equal(null);
+    });
+
+    it('sets only if absent when asked, and exactly one of many concurrent callers wins', async () => {
+      const answers = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => store.set(key('once'), `caller-${i}`, 10_000, { onlyIfAbsent: true })),
+      );
+      expect(answers.filter(Boolean)).to.have.length(1);
+      const winner = answers.indexOf(true);
+      expect(await store.get(key('once'))).to.equal(`caller-${winner}`);
+      expect(await store.set(key('once'), 'late', 10_000, { onlyIfAbsent: true })).to.equal(false);
+      expect(await store.set(key('once'), 'overwrite', 10_000)).to.equal(true);
+      expect(await store.get(key('once'))).to.equal('overwrite');
+    });
+
+    it('counts concurrent increments exactly, in a window that later increments do not extend', async () => {
+      const values = await Promise.all(Array.from({ length: 25 }, () => store.increment(key('counter'), 150)));
+      expect([...values].sort((a, b) => a - b)).to.deep.equal(Array.from({ length: 25 }, (_, i) => i + 1));
+      expect(await store.increment(key('counter'), 10_000, 5)).to.equal(30);
+      expect(await store.ttl(key('counter'))).to.be.at.most(150);
+      await pause(250);
+      expect(await store.increment(key('counter'), 10_000)).to.equal(1);
+    });
+  });
+}

@@ -1,0 +1,24 @@
+/**
+ * Short-lived shared state that may be lost without harm to the business record: revocation marks for
+ * tokens, rate-limit windows, idempotency replies, failed-login counters. Redis in production; an
+ * in-process stand-in on the embedded default (one process, so nothing needs sharing). Both pass
+ * ephemeral-store.contract.ts.
+ *
+ * Keys are plain strings; adapters add their own namespace prefix.
+ */
+export interface EphemeralStore {
+  get(key: string): Promise<string | null>;
+  /** Values of several keys at once (one round trip), null for the missing ones. */
+  getMany(keys: readonly string[]): Promise<(string | null)[]>;
+  /** Sets the value, expiring after ttlMs. With `onlyIfAbsent`, leaves an existing key alone and answers false. */
+  set(key: string, value: string, ttlMs: number, options?: { onlyIfAbsent?: boolean }): Promise<boolean>;
+  /**
+   * Adds `by` to a counter and answers the new value; a counter that did not exist starts at 0 and expires
+   * after ttlMs (later increments do not extend it: a fixed window).
+   */
+  increment(key: string, ttlMs: number, by?: number): Promise<number>;
+  /** Milliseconds until the key expires, or null when it does not exist. */
+  ttl(key: string): Promise<number | null>;
+  delete(key: string): Promise<void>;
+  close(): Promise<void>;
+}

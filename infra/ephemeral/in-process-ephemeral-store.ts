@@ -1,0 +1,77 @@
+import type { EphemeralStore } from './ephemeral-store.ts';
+
+interface Entry {
+  value: string;
+  expiresAt: number;
+}
+
+/**
+ * The embedded default's stand-in for Redis: one process, so a map is shared enough. Expired entries are
+ * dropped when touched and by a sweep, so memory stays bounded by what is live.
+ */
+export class InProcessEphemeralStore implements EphemeralStore {
+  private readonly entries = new Map<string, Entry>();
+  private readonly sweeper: NodeJS.Timeout;
+
+  constructor(
+    private readonly now: () => number = Date.now,
+    sweepEveryMs = 60_000,
+  ) {
+    this.sweeper = setInterval(() => this.sweep(), sweepEveryMs);
+    this.sweeper.unref();
+  }
+
+  async get(key: string): Promise<string | null> {
+    return this.live(key)?.value ?? null;
+  }
+
+  async getMany(keys: readonly string[]): Promise<(string | null)[]> {
+    return keys.map((key) => this.live(key)?.value ?? null);
+  }
+
+  async set(key: string, value: string, ttlMs: number, options: { onlyIfAbsent?: boolean } = {}): Promise<boolean> {
+    if (options.onlyIfAbsent && this.live(key)) return false;
+    this.entries.set(key, { value, expiresAt: this.now() + Math.max(1, Math.ceil(ttlMs)) });
+    return true;
+  }
+
+  async increment(key: string, ttlMs: number, by = 1): Promise<number> {
+    const entry = this.live(key);
+    if (entry) {
+      const next = Number(entry.value) + by;
+      entry.value = String(next);
+      return next;
+    }
+    this.entries.set(key, { value: String(by), expiresAt: this.now() + Math.max(1, Math.ceil(ttlMs)) });
+    return by;
+  }
+
+  async ttl(key: string): Promise<number | null> {
+    const entry = this.live(key);
+    return entry ? entry.expiresAt - this.now() : null;
+  }
+
+  async delete(key: string): Promise<void> {
+    this.entries.delete(key);
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.sweeper);
+    this.entries.clear();
+  }
+
+  private live(key: string): Entry | null {
+    const entry = this.entries.get(key);
+    if (!entry) return null;
+    if (entry.expiresAt <= this.now()) {
+      this.entries.delete(key);
+      return null;
+    }
+    return entry;
+  }
+
+  private sweep(): void {
+    const now = this.now();
+    for (const [key, entry] of this.entries) if (entry.expiresAt <= now) this.entries.delete(key);
+  }
+}

@@ -1,0 +1,85 @@
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { EphemeralStore } from './ephemeral-store.ts';
+
+/** Creates the counter with its expiry atomically, so a crash between INCR and PEXPIRE cannot leave it immortal. */
+const INCREMENT = `
+local value = redis.call('INCRBY', KEYS[1], ARGV[1])
+if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return value`;
+
+export class RedisEphemeralStore implements EphemeralStore {
+  private constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+  ) {}
+
+  /** Connects (failing fast with a clear error if Redis cannot be reached) and defines the scripts. */
+  static async connect(url: string, logger: Logger, prefix = 'nf:'): Promise<RedisEphemeralStore> {
+    const redis = new Redis(url, {
+      lazyConnect: true,
+      // Commands wait for a reconnect a short while, then fail (the caller answers 503), never hang.
+      maxRetriesPerRequest: 2,
+      connectTimeout: 5_000,
+      retryStrategy: (attempt) => Math.min(100 * 2 ** attempt, 2_000),
+    });
+    redis.on('error', (err) => logger.warn({ err }, 'redis connection error'));
+    try {
+      await redis.connect();
+    } catch (err) {
+      redis.disconnect();
+      throw new Error(`Redis is not reachable at ${redactUrl(url)}: ${(err as Error).message}`);
+    }
+    redis.defineCommand('nfIncrement', { numberOfKeys: 1, lua: INCREMENT });
+    return new RedisEphemeralStore(redis, prefix);
+  }
+
+  async get(key: string): Promise<string | null> {
+    return this.redis.get(this.prefix + key);
+  }
+
+  async getMany(keys: readonly string[]): Promise<(string | null)[]> {
+    if (keys.length === 0) return [];
+    return this.redis.mget(keys.map((key) => this.prefix + key));
+  }
+
+  async set(key: string, value: string, ttlMs: number, options: { onlyIfAbsent?: boolean } = {}): Promise<boolean> {
+    const ttl = Math.max(1, Math.ceil(ttlMs));
+    const answer = options.onlyIfAbsent
+      ? await this.redis.set(this.prefix + key, value, 'PX', ttl, 'NX')
+      : await this.redis.set(this.prefix + key, value, 'PX', ttl);
+    return answer === 'OK';
+  }
+
+  async increment(key: string, ttlMs: number, by = 1): Promise<number> {
+    const run = (this.redis as unknown as { nfIncrement(key: string, by: number, ttl: number): Promise<number> }).nfIncrement;
+    return Number(await run.call(this.redis, this.prefix + key, by, Math.max(1, Math.ceil(ttlMs))));
+  }
+
+  async ttl(key: string): Promise<number | null> {
+    const ms = await this.redis.pttl(this.prefix + key);
+    return ms < 0 ? (ms === -1 ? Number.POSITIVE_INFINITY : null) : ms;
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.redis.del(this.prefix + key);
+  }
+
+  async ping(): Promise<void> {
+    await this.redis.ping();
+  }
+
+  async close(): Promise<void> {
+    await this.redis.quit().catch(() => this.redis.disconnect());
+  }
+}
+
+function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '(unparseable URL)';
+  }
+}
