@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { TOKENS } from '../infra/di/tokens.ts';
 import type { AnyRoute } from '../infra/http/routes.ts';
 import { Accounts } from './auth/accounts.ts';
-import type { PasswordHasher, SessionRevocations, TokenIssuer } from './auth/ports.ts';
+import type { LoginAttempts, PasswordHasher, SessionRevocations, TokenIssuer } from './auth/ports.ts';
 import { Sessions } from './auth/sessions.ts';
 import { authCommandRoutes } from './auth/routes.ts';
 import { CommandHandler } from './command-handling.ts';
@@ -49,6 +49,7 @@ export const commandApiModule = new ContainerModule((bind) => {
           get(ctx, TOKENS.ValueClaims),
           get<PasswordHasher>(ctx, TOKENS.PasswordHasher),
           get<Sessions>(ctx, TOKENS.Sessions),
+          get<LoginAttempts>(ctx, TOKENS.LoginAttempts),
         ),
     )
     .inSingletonScope();

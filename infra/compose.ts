@@ -9,6 +9,7 @@ import { readYourWrites } from '../query-api/read-your-writes.ts';
 import { JwtTokens } from './auth/jwt-tokens.ts';
 import { ScryptPasswordHasher } from './auth/scrypt-password-hasher.ts';
 import { SessionRevocations } from './auth/session-revocations.ts';
+import { defaultLoginLockoutPolicy, LoginLockout } from './auth/login-lockout.ts';
 import { loadConfig, type Config, type Role } from './config/config.ts';
 import { TOKENS } from './di/tokens.ts';
 import { createApp } from './http/app.ts';
@@ -63,6 +64,13 @@ export async function startProcess(role: Role, parts: ProcessParts, env: NodeJS.
   container
     .bind(TOKENS.SessionRevocations)
     .toConstantValue(new SessionRevocations(platform.ephemeral, config.ACCESS_TOKEN_TTL_SECONDS * 1000));
+  container.bind(TOKENS.LoginAttempts).toConstantValue(
+    new LoginLockout(platform.ephemeral, {
+      ...defaultLoginLockoutPolicy,
+      maxFailures: config.LOGIN_MAX_FAILURES,
+      baseLockMs: config.LOGIN_LOCK_SECONDS * 1000,
+    }),
+  );
   container.bind(TOKENS.PasswordHasher).toConstantValue(new ScryptPasswordHasher(config.PASSWORD_HASH_COST));
   container
     .bind(TOKENS.CheckpointWatcher)

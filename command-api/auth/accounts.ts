@@ -7,7 +7,7 @@ import type { CommandContext } from '../../domain/events.ts';
 import { ProblemError } from '../../infra/http/problem.ts';
 import type { CommandHandler } from '../command-handling.ts';
 import { claimStreamId, type ValueClaims } from '../uniqueness/value-claims.ts';
-import type { PasswordHasher } from './ports.ts';
+import type { LoginAttempts, PasswordHasher } from './ports.ts';
 import type { Sessions } from './sessions.ts';
 
 export interface Registration {
@@ -45,6 +45,7 @@ export class Accounts {
     private readonly claims: ValueClaims,
     private readonly hasher: PasswordHasher,
     private readonly sessions: Sessions,
+    private readonly attempts: LoginAttempts,
   ) {}
 
   async register(request: Registration, context: Omit<CommandContext, 'tenantId' | 'actor'>): Promise<SignedIn & { position: string | null }> {
@@ -90,15 +91,23 @@ export class Accounts {
   }
 
   async login(email: string, password: string, context: Omit<CommandContext, 'tenantId' | 'actor'>): Promise<SignedIn> {
+    // While locked, even the right password is refused: the lock is what stops guessing.
+    const lockedForMs = await this.attempts.lockedForMs(email);
+    if (lockedForMs > 0) throw loginLocked(lockedForMs);
     const claim = await this.handler.load<Claim, ClaimEvent>(userEmailClaimStream(email), claimDecider);
     const ownerId = claim.state.ownerId;
     const user = ownerId ? (await this.handler.load<User, UserEvent>(userStream(ownerId), userDecider)).state : null;
     if (!user || user.status !== 'active' || user.email !== email) {
       // Same work as a real check, so response time does not tell whether the email exists.
       await this.hasher.verify(password, await this.getDummyHash());
+      await this.attempts.recordFailure(email);
       throw invalidCredentials();
     }
-    if (!(await this.hasher.verify(password, user.passwordHash))) throw invalidCredentials();
+    if (!(await this.hasher.verify(password, user.passwordHash))) {
+      await this.attempts.recordFailure(email);
+      throw invalidCredentials();
+    }
+    await this.attempts.recordSuccess(email);
     return this.sessions.start(user, context);
   }
 
@@ -106,6 +115,17 @@ export class Accounts {
     this.dummyHash ??= this.hasher.hash(randomUUID());
     return this.dummyHash;
   }
+}
+
+function loginLocked(lockedForMs: number): ProblemError {
+  const seconds = Math.max(1, Math.ceil(lockedForMs / 1000));
+  return new ProblemError(
+    429,
+    'Too many failed sign-ins',
+    `Sign-in for this email is locked for ${seconds} s after repeated failures.`,
+    { code: 'login_locked' },
+    { 'Retry-After': String(seconds) },
+  );
 }
 
 function invalidCredentials(): ProblemError {

@@ -27,3 +27,10 @@ export interface TokenIssuer {
 export interface SessionRevocations {
   revokeSession(sessionId: string): Promise<void>;
 }
+
+/** Brute-force protection for password sign-in (per login email, existing or not). */
+export interface LoginAttempts {
+  lockedForMs(email: string): Promise<number>;
+  recordFailure(email: string): Promise<void>;
+  recordSuccess(email: string): Promise<void>;
+}

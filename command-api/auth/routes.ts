@@ -54,6 +54,7 @@ export function authCommandRoutes(accounts: Accounts, sessions: Sessions): AnyRo
         200: { description: 'Signed in', schema: signedInSchema },
         400: { description: 'Invalid input' },
         401: { description: 'Invalid email or password' },
+        429: { description: 'Locked after repeated failures (Retry-After says for how long); the same for unknown emails' },
       },
       async handler(ctx, { body }) {
         ctx.set('Cache-Control', 'no-store');

@@ -34,6 +34,8 @@ const schema = z
       .min(10, 'must be at least 10 (scrypt N = 2^cost)')
       .max(20)
       .default(15),
+    LOGIN_MAX_FAILURES: positiveInt(100).default(5),
+    LOGIN_LOCK_SECONDS: positiveInt(86_400).default(30),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     BODY_LIMIT_BYTES: positiveInt(50 * 1024 * 1024).default(256 * 1024),
     READ_YOUR_WRITES_TIMEOUT_MS: positiveInt(30_000).default(2_000),

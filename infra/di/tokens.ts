@@ -14,6 +14,7 @@ export const TOKENS = {
   ContactCommands: Symbol.for('nexusflow.ContactCommands'),
   Accounts: Symbol.for('nexusflow.Accounts'),
   Sessions: Symbol.for('nexusflow.Sessions'),
+  LoginAttempts: Symbol.for('nexusflow.LoginAttempts'),
   SessionRevocations: Symbol.for('nexusflow.SessionRevocations'),
   EphemeralStore: Symbol.for('nexusflow.EphemeralStore'),
   CommandRoutes: Symbol.for('nexusflow.CommandRoutes'),

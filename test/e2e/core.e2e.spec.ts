@@ -74,7 +74,7 @@ describe('Core, end to end over HTTP (real PostgreSQL)', function () {
 
     it('answers a wrong password and an unknown email alike (401)', async () => {
       const wrong = await http.post('/auth/login', { email: acme.email, password: 'wrong password!' });
-      const unknown = await http.post('/auth/login', { email: 'nobody@example.com', password: 'wrong password!' });
+      const unknown = await http.post('/auth/login', { email: `nobody-${Date.now().toString(36)}@example.com`, password: 'wrong password!' });
       expectProblem(wrong, 401);
       expectProblem(unknown, 401);
       expect(wrong.body.detail).to.equal(unknown.body.detail);

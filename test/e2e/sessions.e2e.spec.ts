@@ -90,4 +90,21 @@ describe('Sessions: rotating refresh tokens, theft detection, logout (real Postg
     expect(revoked.userAgent).to.equal('audit-test/1.0');
     expect(revoked.ip).to.be.a('string').and.not.equal('');
   });
+
+  it('locks sign-in after repeated failures, for known and unknown emails alike, even with the right password', async () => {
+    const account = await registerAccount(http, 'Brute');
+    for (const email of [account.email, `nobody-${Date.now().toString(36)}@example.com`]) {
+      for (let i = 0; i < 5; i++) {
+        const wrong = await http.post('/auth/login', { email, password: `wrong password ${i}` });
+        expect(wrong.status, `attempt ${i + 1} for ${email}`).to.equal(401);
+      }
+      const locked = await http.post('/auth/login', { email, password: account.password });
+      expect(locked.status).to.equal(429);
+      expect(locked.body.code).to.equal('login_locked');
+      expect(Number(locked.headers.get('retry-after'))).to.be.within(1, 30);
+    }
+    // Another account is not affected.
+    const other = await registerAccount(http, 'Unaffected');
+    expect((await http.post('/auth/login', { email: other.email, password: other.password })).status).to.equal(200);
+  });
 });
