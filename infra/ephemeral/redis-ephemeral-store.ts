@@ -20,6 +20,8 @@ export class RedisEphemeralStore implements EphemeralStore {
       lazyConnect: true,
       // Commands wait for a reconnect a short while, then fail (the caller answers 503), never hang.
       maxRetriesPerRequest: 2,
+      // Concurrent requests' commands share one write (each authenticated request checks revocation marks).
+      enableAutoPipelining: true,
       connectTimeout: 5_000,
       retryStrategy: (attempt) => Math.min(100 * 2 ** attempt, 2_000),
     });
