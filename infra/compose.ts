@@ -117,6 +117,7 @@ export async function startProcess(role: Role, parts: ProcessParts, env: NodeJS.
     tokens: container.get(TOKENS.Tokens),
     revocations: container.get(TOKENS.SessionRevocations),
     bodyLimitBytes: config.BODY_LIMIT_BYTES,
+    trustProxy: config.TRUST_PROXY,
     ...(watcher ? { beforeHandler: readYourWrites(watcher, config.READ_YOUR_WRITES_TIMEOUT_MS) } : {}),
   });
 

@@ -34,6 +34,10 @@ const schema = z
       .min(10, 'must be at least 10 (scrypt N = 2^cost)')
       .max(20)
       .default(15),
+    TRUST_PROXY: z
+      .enum(['true', 'false'], { error: 'must be true or false' })
+      .default('false')
+      .transform((value) => value === 'true'),
     LOGIN_MAX_FAILURES: positiveInt(100).default(5),
     LOGIN_LOCK_SECONDS: positiveInt(86_400).default(30),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -18,6 +18,7 @@ describe('Configuration from the environment', () => {
     expect(config.DATABASE_URL).to.equal(undefined);
     expect(config.NEXUSFLOW_DATA_DIR).to.equal('./.nexusflow');
     expect(config.READ_YOUR_WRITES_TIMEOUT_MS).to.equal(2000);
+    expect(config.TRUST_PROXY, 'forwarded headers are not trusted unless asked').to.equal(false);
   });
 
   it('reads numbers from strings and treats empty values as unset', () => {

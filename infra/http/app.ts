@@ -16,13 +16,18 @@ export interface AppOptions {
   tokens: AccessTokenVerifier;
   revocations: RevocationCheck;
   bodyLimitBytes: number;
+  /**
+   * Trust X-Forwarded-For/-Proto from a reverse proxy in front. Off by default: otherwise any client could
+   * choose the IP that audit metadata records (and, later, that per-IP limits count).
+   */
+  trustProxy?: boolean;
   /** Runs after a route validated its input, before its handler (e.g. read-your-writes). */
   beforeHandler?: (ctx: Koa.ParameterizedContext, route: AnyRoute) => Promise<void>;
 }
 
 /** A Koa app with the cross-cutting duties every NexusFlow process shares. */
 export function createApp(options: AppOptions): Koa {
-  const app = new Koa({ proxy: true });
+  const app = new Koa({ proxy: options.trustProxy ?? false });
   app.silent = true; // errors are logged by the problem handler, with the request id
   const openapi = buildOpenApi(options.routes, {
     title: 'NexusFlow API',
