@@ -4,18 +4,25 @@ import { authOf } from '../infra/http/authenticate.ts';
 import { ProblemError } from '../infra/http/problem.ts';
 import type { CommandOutcome } from './command-handling.ts';
 
-/** Metadata for the events a request causes: who, from where, and which request. */
-export function commandContextOf(ctx: Koa.Context, tenantOverride?: { tenantId: string; userId: string }): CommandContext {
-  const auth = tenantOverride ? null : authOf(ctx);
+/** Where a request comes from and which request it is: the metadata of the events it causes, bar the actor. */
+export function requestContextOf(ctx: Koa.Context): Omit<CommandContext, 'tenantId' | 'actor'> {
   const userAgent = ctx.get('User-Agent');
   return {
-    tenantId: tenantOverride?.tenantId ?? auth!.organizationId,
-    actor: { type: 'user', id: tenantOverride?.userId ?? auth!.userId },
     correlationId: ctx.state.correlationId,
     causationId: ctx.state.requestId,
     now: new Date(),
     ...(ctx.ip ? { ip: ctx.ip } : {}),
     ...(userAgent ? { userAgent: userAgent.slice(0, 512) } : {}),
+  };
+}
+
+/** Metadata for the events a request causes: who, from where, and which request. */
+export function commandContextOf(ctx: Koa.Context, tenantOverride?: { tenantId: string; userId: string }): CommandContext {
+  const auth = tenantOverride ? null : authOf(ctx);
+  return {
+    ...requestContextOf(ctx),
+    tenantId: tenantOverride?.tenantId ?? auth!.organizationId,
+    actor: { type: 'user', id: tenantOverride?.userId ?? auth!.userId },
   };
 }
 

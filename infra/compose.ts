@@ -60,7 +60,6 @@ export async function startProcess(role: Role, parts: ProcessParts, env: NodeJS.
   container
     .bind(TOKENS.Tokens)
     .toConstantValue(new JwtTokens(platform.jwtSecret, config.ACCESS_TOKEN_TTL_SECONDS, config.REFRESH_TOKEN_TTL_SECONDS));
-  container.bind(TOKENS.EphemeralStore).toConstantValue(platform.ephemeral);
   container
     .bind(TOKENS.SessionRevocations)
     .toConstantValue(new SessionRevocations(platform.ephemeral, config.ACCESS_TOKEN_TTL_SECONDS * 1000));

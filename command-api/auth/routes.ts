@@ -1,22 +1,9 @@
-import type Koa from 'koa';
 import { defineRoute, type AnyRoute } from '../../infra/http/routes.ts';
 import { authOf } from '../../infra/http/authenticate.ts';
 import type { Accounts } from './accounts.ts';
 import type { Sessions } from './sessions.ts';
-import { commandContextOf } from '../http.ts';
+import { commandContextOf, requestContextOf } from '../http.ts';
 import { loginBody, refreshBody, registerBody, registeredSchema, signedInSchema } from './schemas.ts';
-
-/** Who is asking, for the events a request causes before anyone is signed in. */
-function requestContextOf(ctx: Koa.Context) {
-  const userAgent = ctx.get('User-Agent');
-  return {
-    correlationId: ctx.state.correlationId as string,
-    causationId: ctx.state.requestId as string,
-    now: new Date(),
-    ...(ctx.ip ? { ip: ctx.ip } : {}),
-    ...(userAgent ? { userAgent: userAgent.slice(0, 512) } : {}),
-  };
-}
 
 export function authCommandRoutes(accounts: Accounts, sessions: Sessions): AnyRoute[] {
   return [

@@ -48,7 +48,7 @@ export class Sessions {
       { ...context, tenantId: user.organizationId, actor: { type: 'user', id: user.id } },
       { newStream: true },
     );
-    return { accessToken: issued.accessToken, refreshToken: issued.refreshToken, tokenType: 'Bearer', expiresIn: issued.expiresIn, organizationId: user.organizationId, userId: user.id };
+    return signedIn(issued, user);
   }
 
   async refresh(refreshToken: string, context: RequestContext): Promise<SessionTokens> {
@@ -89,7 +89,7 @@ export class Sessions {
         'refresh_token_reused',
       );
     }
-    return { accessToken: issued.accessToken, refreshToken: issued.refreshToken, tokenType: 'Bearer', expiresIn: issued.expiresIn, organizationId: user.organizationId, userId: user.id };
+    return signedIn(issued, user);
   }
 
   async logout(sessionId: string, context: CommandContext): Promise<void> {
@@ -101,4 +101,12 @@ export class Sessions {
     await this.revocations.revokeSession(sessionId);
     await this.handler.handle(sessionStream(sessionId), sessionDecider, { type: 'RevokeSession', data: { sessionId, reason } }, context);
   }
+}
+
+function signedIn(
+  issued: { accessToken: string; refreshToken: string; expiresIn: number },
+  user: { id: string; organizationId: string },
+): SessionTokens {
+  const { accessToken, refreshToken, expiresIn } = issued;
+  return { accessToken, refreshToken, tokenType: 'Bearer', expiresIn, organizationId: user.organizationId, userId: user.id };
 }

@@ -58,10 +58,6 @@ export class JwtTokens {
     return { accessToken, refreshToken, expiresIn: this.accessTtlSeconds, refreshTokenId, refreshExpiresAt };
   }
 
-  get accessTokenTtlMs(): number {
-    return this.accessTtlSeconds * 1000;
-  }
-
   /** The claims of a valid refresh token, or null. Never accepts an access token. */
   async verifyRefresh(token: string): Promise<RefreshClaims | null> {
     try {

@@ -16,7 +16,6 @@ export const TOKENS = {
   Sessions: Symbol.for('nexusflow.Sessions'),
   LoginAttempts: Symbol.for('nexusflow.LoginAttempts'),
   SessionRevocations: Symbol.for('nexusflow.SessionRevocations'),
-  EphemeralStore: Symbol.for('nexusflow.EphemeralStore'),
   CommandRoutes: Symbol.for('nexusflow.CommandRoutes'),
   QueryRoutes: Symbol.for('nexusflow.QueryRoutes'),
   ReadModelProgress: Symbol.for('nexusflow.ReadModelProgress'),
