@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Decider } from '../domain/decider.ts';
+import { NotFoundError } from '../domain/errors.ts';
 import { metadataFrom, type CommandContext, type DomainEvent, type NewEvent, type RecordedEvent } from '../domain/events.ts';
 import { WrongExpectedRevisionError, type AppendResult, type EventStreams, type StreamAppend } from './ports.ts';
 
@@ -60,10 +61,11 @@ export class CommandHandler {
     } = {},
   ): Promise<CommandOutcome<State>> {
     for (let attempt = 0; ; attempt++) {
-      const { state, revision, position } =
+      const { state, revision, position, events: history } =
         options.newStream && attempt === 0
-          ? { state: decider.initialState, revision: -1, position: null }
+          ? { state: decider.initialState, revision: -1, position: null, events: [] }
           : await this.load(streamId, decider);
+      requireSameTenant(streamId, history, context);
       // Decide first: a missing entity or one of another tenant is "not found", never a revision conflict.
       const events = decider.decide(command, state);
       if (options.expectedRevision !== undefined && options.expectedRevision !== revision) {
@@ -95,6 +97,17 @@ export class CommandHandler {
     }
   }
 
+  /** Loads a stream on behalf of a tenant: another tenant's stream is "not found", like a missing one. */
+  async loadFor<State, Event extends DomainEvent>(
+    streamId: string,
+    decider: Pick<Decider<unknown, State, Event>, 'evolve' | 'initialState'>,
+    context: Pick<CommandContext, 'tenantId'>,
+  ): Promise<LoadedStream<State>> {
+    const loaded = await this.load(streamId, decider);
+    requireSameTenant(streamId, loaded.events, context);
+    return loaded;
+  }
+
   /**
    * One atomic append where the store offers it (one round trip, all or nothing). Otherwise the companions
    * go first and the command's own events last: if the last append fails, the caller undoes what it must
@@ -108,5 +121,28 @@ export class CommandHandler {
     }
     for (const { streamId, events, expectedRevision } of together) await this.streams.append(streamId, events, expectedRevision);
     return this.streams.append(main.streamId, main.events, main.expectedRevision);
+  }
+}
+
+const ENTITY_NAMES: Record<string, string> = {
+  contact: 'Contact',
+  organization: 'Organization',
+  user: 'User',
+  session: 'Session',
+  apiKey: 'API key',
+  signup: 'Sign-up',
+};
+
+/**
+ * Tenant isolation on the command side, in ONE place every command goes through: a stream recorded for one
+ * organization is invisible to a command made for another, whatever the decider checks. Platform-level
+ * contexts (tenant null: staff and system work) and platform-level streams (claims on login emails) are
+ * not tenant-bound.
+ */
+function requireSameTenant(streamId: string, events: readonly RecordedEvent[], context: Pick<CommandContext, 'tenantId'>): void {
+  if (context.tenantId === null || events.length === 0) return;
+  const owner = events[0]!.metadata.tenantId;
+  if (owner !== null && owner !== context.tenantId) {
+    throw new NotFoundError(ENTITY_NAMES[streamId.slice(0, streamId.indexOf('-'))] ?? 'Entity');
   }
 }

@@ -1,11 +1,14 @@
 import type Koa from 'koa';
+import { actorOf, type Principal } from '../domain/access/principal.ts';
 import type { CommandContext } from '../domain/events.ts';
 import { authOf } from '../infra/http/authenticate.ts';
 import { ProblemError } from '../infra/http/problem.ts';
 import type { CommandOutcome } from './command-handling.ts';
 
+export type RequestContext = Omit<CommandContext, 'tenantId' | 'actor'>;
+
 /** Where a request comes from and which request it is: the metadata of the events it causes, bar the actor. */
-export function requestContextOf(ctx: Koa.Context): Omit<CommandContext, 'tenantId' | 'actor'> {
+export function requestContextOf(ctx: Koa.Context): RequestContext {
   const userAgent = ctx.get('User-Agent');
   return {
     correlationId: ctx.state.correlationId,
@@ -16,14 +19,13 @@ export function requestContextOf(ctx: Koa.Context): Omit<CommandContext, 'tenant
   };
 }
 
-/** Metadata for the events a request causes: who, from where, and which request. */
-export function commandContextOf(ctx: Koa.Context, tenantOverride?: { tenantId: string; userId: string }): CommandContext {
-  const auth = tenantOverride ? null : authOf(ctx);
-  return {
-    ...requestContextOf(ctx),
-    tenantId: tenantOverride?.tenantId ?? auth!.organizationId,
-    actor: { type: 'user', id: tenantOverride?.userId ?? auth!.userId },
-  };
+/** Metadata for the events an authenticated request causes: the organization, who (user or API key), from where. */
+export function commandContextOf(ctx: Koa.Context): CommandContext {
+  return contextFor(authOf(ctx), requestContextOf(ctx));
+}
+
+export function contextFor(principal: Principal, request: RequestContext): CommandContext {
+  return { ...request, tenantId: principal.organizationId, actor: actorOf(principal) };
 }
 
 /** If-Match: "<revision>" (weak or unquoted accepted); absent or * means "whatever the current revision is". */

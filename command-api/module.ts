@@ -1,45 +1,46 @@
 import { ContainerModule, type interfaces } from 'inversify';
 import type { Logger } from 'pino';
+import type { Config } from '../infra/config/config.ts';
 import { TOKENS } from '../infra/di/tokens.ts';
 import type { AnyRoute } from '../infra/http/routes.ts';
+import { apiKeyCommandRoutes } from './api-keys/routes.ts';
 import { Accounts } from './auth/accounts.ts';
-import type { LoginAttempts, PasswordHasher, SessionRevocations, TokenIssuer } from './auth/ports.ts';
-import { Sessions } from './auth/sessions.ts';
+import { SecondFactors } from './auth/mfa.ts';
 import { authCommandRoutes } from './auth/routes.ts';
-import { CommandHandler } from './command-handling.ts';
+import { Sessions } from './auth/sessions.ts';
 import { ContactCommands } from './contacts/contact-commands.ts';
 import { contactCommandRoutes } from './contacts/routes.ts';
-import type { EventStreams } from './ports.ts';
+import { OrganizationCommands } from './organizations/organization-commands.ts';
+import { OrganizationStatusCache } from './organizations/organization-status.ts';
+import { organizationCommandRoutes } from './organizations/routes.ts';
+import { MembershipCommands } from './users/membership-commands.ts';
+import { userCommandRoutes } from './users/routes.ts';
 import { ValueClaims } from './uniqueness/value-claims.ts';
 
-/** The command side: handlers and routes. Expects EventStreams, Tokens, PasswordHasher, Logger bound. */
+/** Lifetimes of the links and challenges the command side hands out. */
+const SIGNUP_TTL_MS = 24 * 60 * 60_000;
+const RESET_TTL_MS = 60 * 60_000;
+const INVITATION_TTL_MS = 7 * 24 * 60 * 60_000;
+const MFA_CHALLENGE_TTL_SECONDS = 300;
+
+/**
+ * The command side: handlers and routes. Expects the shared parts bound by the composition root
+ * (CommandHandler, EventStreams, Tokens, PasswordHasher, SessionRevocations, LoginAttempts, Mailer, ...).
+ */
 export const commandApiModule = new ContainerModule((bind) => {
   const get = <T>(ctx: interfaces.Context, token: symbol) => ctx.container.get<T>(token);
-  bind(TOKENS.CommandHandler)
-    .toDynamicValue((ctx) => new CommandHandler(get<EventStreams>(ctx, TOKENS.EventStreams)))
-    .inSingletonScope();
+  const config = (ctx: interfaces.Context) => get<Config>(ctx, TOKENS.Config);
+  const logger = (ctx: interfaces.Context, component: string) => get<Logger>(ctx, TOKENS.Logger).child({ component });
+  const appUrl = (ctx: interfaces.Context) => config(ctx).APP_URL ?? `http://localhost:${config(ctx).PORT}`;
+
   bind(TOKENS.ValueClaims)
     .toDynamicValue((ctx) => new ValueClaims(get(ctx, TOKENS.EventStreams), get(ctx, TOKENS.CommandHandler)))
     .inSingletonScope();
   bind(TOKENS.ContactCommands)
-    .toDynamicValue(
-      (ctx) =>
-        new ContactCommands(
-          get(ctx, TOKENS.CommandHandler),
-          get(ctx, TOKENS.ValueClaims),
-          get<Logger>(ctx, TOKENS.Logger).child({ component: 'contacts' }),
-        ),
-    )
+    .toDynamicValue((ctx) => new ContactCommands(get(ctx, TOKENS.CommandHandler), get(ctx, TOKENS.ValueClaims), logger(ctx, 'contacts')))
     .inSingletonScope();
   bind(TOKENS.Sessions)
-    .toDynamicValue(
-      (ctx) =>
-        new Sessions(
-          get(ctx, TOKENS.CommandHandler),
-          get<TokenIssuer>(ctx, TOKENS.Tokens),
-          get<SessionRevocations>(ctx, TOKENS.SessionRevocations),
-        ),
-    )
+    .toDynamicValue((ctx) => new Sessions(get(ctx, TOKENS.CommandHandler), get(ctx, TOKENS.Tokens), get(ctx, TOKENS.SessionRevocations)))
     .inSingletonScope();
   bind(TOKENS.Accounts)
     .toDynamicValue(
@@ -47,15 +48,69 @@ export const commandApiModule = new ContainerModule((bind) => {
         new Accounts(
           get(ctx, TOKENS.CommandHandler),
           get(ctx, TOKENS.ValueClaims),
-          get<PasswordHasher>(ctx, TOKENS.PasswordHasher),
-          get<Sessions>(ctx, TOKENS.Sessions),
-          get<LoginAttempts>(ctx, TOKENS.LoginAttempts),
+          get(ctx, TOKENS.PasswordHasher),
+          get(ctx, TOKENS.Sessions),
+          get(ctx, TOKENS.Tokens),
+          get(ctx, TOKENS.LoginAttempts),
+          get(ctx, TOKENS.SessionRevocations),
+          get(ctx, TOKENS.Mailer),
+          get(ctx, TOKENS.MailThrottle),
+          get(ctx, TOKENS.BackgroundWork),
+          { appUrl: appUrl(ctx), signupTtlMs: SIGNUP_TTL_MS, resetTtlMs: RESET_TTL_MS, challengeTtlSeconds: MFA_CHALLENGE_TTL_SECONDS },
+          logger(ctx, 'accounts'),
         ),
     )
     .inSingletonScope();
+  bind(TOKENS.SecondFactors)
+    .toDynamicValue(
+      (ctx) =>
+        new SecondFactors(
+          get(ctx, TOKENS.CommandHandler),
+          get(ctx, TOKENS.OneTimePasswords),
+          get(ctx, TOKENS.SecretBox),
+          get(ctx, TOKENS.PasswordHasher),
+          get(ctx, TOKENS.Tokens),
+          get(ctx, TOKENS.Sessions),
+          get(ctx, TOKENS.LoginAttempts),
+        ),
+    )
+    .inSingletonScope();
+  bind(TOKENS.MembershipCommands)
+    .toDynamicValue(
+      (ctx) =>
+        new MembershipCommands(
+          get(ctx, TOKENS.CommandHandler),
+          get(ctx, TOKENS.Accounts),
+          get(ctx, TOKENS.Sessions),
+          get(ctx, TOKENS.PasswordHasher),
+          get(ctx, TOKENS.SessionRevocations),
+          get(ctx, TOKENS.Mailer),
+          get(ctx, TOKENS.MailThrottle),
+          { appUrl: appUrl(ctx), invitationTtlMs: INVITATION_TTL_MS },
+          logger(ctx, 'members'),
+        ),
+    )
+    .inSingletonScope();
+  bind(TOKENS.OrganizationStatus)
+    .toDynamicValue(
+      (ctx) =>
+        new OrganizationStatusCache(
+          get(ctx, TOKENS.CommandHandler),
+          get(ctx, TOKENS.Notifications),
+          logger(ctx, 'organization-status'),
+          config(ctx).ORGANIZATION_STATUS_CACHE_MS,
+        ),
+    )
+    .inSingletonScope();
+  bind(TOKENS.OrganizationCommands)
+    .toDynamicValue((ctx) => new OrganizationCommands(get(ctx, TOKENS.CommandHandler), get(ctx, TOKENS.OrganizationStatus)))
+    .inSingletonScope();
   bind<AnyRoute[]>(TOKENS.CommandRoutes)
     .toDynamicValue((ctx) => [
-      ...authCommandRoutes(get(ctx, TOKENS.Accounts), get(ctx, TOKENS.Sessions)),
+      ...authCommandRoutes(get(ctx, TOKENS.Accounts), get(ctx, TOKENS.Sessions), get(ctx, TOKENS.SecondFactors)),
+      ...organizationCommandRoutes(get(ctx, TOKENS.OrganizationCommands)),
+      ...userCommandRoutes(get(ctx, TOKENS.MembershipCommands)),
+      ...apiKeyCommandRoutes(get(ctx, TOKENS.ApiKeyCommands)),
       ...contactCommandRoutes(get(ctx, TOKENS.ContactCommands)),
     ])
     .inSingletonScope();

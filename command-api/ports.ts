@@ -64,3 +64,17 @@ export class DuplicateEventIdError extends Error {
     this.name = 'DuplicateEventIdError';
   }
 }
+
+/** An email the system sends to a person (confirmation, reset and invitation links, notices). */
+export interface OutgoingEmail {
+  to: string;
+  subject: string;
+  text: string;
+  /** Which message this is (e.g. "signup-confirmation"), for logs and for finding it again. */
+  template: string;
+}
+
+/** Sends email. The default transport keeps every message in an outbox directory (see infra/mail). */
+export interface Mailer {
+  send(email: OutgoingEmail): Promise<void>;
+}

@@ -34,6 +34,13 @@ export class RuleViolationError extends DomainError {
   }
 }
 
+/** The caller is known but may not do this (a role or scope rule); answered 403. */
+export class ForbiddenError extends DomainError {
+  constructor(message: string, code = 'forbidden', readonly field?: string) {
+    super(message, code);
+  }
+}
+
 /** The caller's credentials (a session, a refresh token) are not, or no longer, valid. */
 export class NotAuthenticatedError extends DomainError {
   constructor(message: string, code = 'not_authenticated') {

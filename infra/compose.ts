@@ -1,12 +1,23 @@
 import 'reflect-metadata';
+import { randomUUID } from 'node:crypto';
+import os from 'node:os';
+import path from 'node:path';
 import { Container } from 'inversify';
 import type { Logger } from 'pino';
+import { ApiKeyCommands } from '../command-api/api-keys/api-key-commands.ts';
+import { BackgroundWork } from '../command-api/background.ts';
+import { CommandHandler } from '../command-api/command-handling.ts';
 import { commandApiModule } from '../command-api/module.ts';
+import type { OrganizationStatusCache } from '../command-api/organizations/organization-status.ts';
 import { ProjectorHost } from '../projectors/projector-host.ts';
 import { projections } from '../projectors/read-models.ts';
 import { queryApiModule } from '../query-api/module.ts';
 import { readYourWrites } from '../query-api/read-your-writes.ts';
+import { ApiKeyVerifier } from './auth/api-key-verifier.ts';
+import { DataProtection } from './auth/data-protection.ts';
 import { JwtTokens } from './auth/jwt-tokens.ts';
+import { TokenOrApiKeyAuthenticator } from './auth/principal-authenticator.ts';
+import { TotpAuthenticator } from './auth/totp.ts';
 import { ScryptPasswordHasher } from './auth/scrypt-password-hasher.ts';
 import { SessionRevocations } from './auth/session-revocations.ts';
 import { defaultLoginLockoutPolicy, LoginLockout } from './auth/login-lockout.ts';
@@ -17,9 +28,21 @@ import type { HealthCheck } from './http/health.ts';
 import type { AnyRoute } from './http/routes.ts';
 import { listen, type HttpServer } from './http/server.ts';
 import { createLogger } from './logging.ts';
+import { EphemeralMailThrottle } from './mail/mail-throttle.ts';
+import { OutboxMailer } from './mail/outbox-mailer.ts';
+import { SlidingWindowRateLimiter } from './ratelimit/sliding-window-rate-limiter.ts';
 import { CHANNEL_CHECKPOINTS } from './notifications/notifications.ts';
 import { startPlatform, type Platform } from './platform.ts';
 import { CheckpointWatcher } from './readmodels/checkpoint-watcher.ts';
+
+/** How long a verified API key is trusted before its stream is read again (revocation marks cover it). */
+const API_KEY_CACHE_MS = 30_000;
+
+function outboxDirectory(config: Config): string {
+  if (config.MAIL_OUTBOX_DIR) return config.MAIL_OUTBOX_DIR;
+  if (config.NEXUSFLOW_DATA_DIR.startsWith('memory://')) return path.join(os.tmpdir(), 'nexusflow-outbox');
+  return path.join(config.NEXUSFLOW_DATA_DIR, 'outbox');
+}
 
 export interface ProcessParts {
   /** Serve command routes (writes). */
@@ -57,12 +80,13 @@ export async function startProcess(role: Role, parts: ProcessParts, env: NodeJS.
   container.bind(TOKENS.GlobalEventLog).toConstantValue(platform.eventStore);
   container.bind(TOKENS.Orm).toConstantValue(platform.orm);
   container.bind(TOKENS.Notifications).toConstantValue(platform.notifications);
-  container
-    .bind(TOKENS.Tokens)
-    .toConstantValue(new JwtTokens(platform.jwtSecret, config.ACCESS_TOKEN_TTL_SECONDS, config.REFRESH_TOKEN_TTL_SECONDS));
-  container
-    .bind(TOKENS.SessionRevocations)
-    .toConstantValue(new SessionRevocations(platform.ephemeral, config.ACCESS_TOKEN_TTL_SECONDS * 1000));
+  container.bind(TOKENS.Ephemeral).toConstantValue(platform.ephemeral);
+  const commandHandler = new CommandHandler(platform.eventStore);
+  container.bind(TOKENS.CommandHandler).toConstantValue(commandHandler);
+  const tokens = new JwtTokens(platform.jwtSecret, config.ACCESS_TOKEN_TTL_SECONDS, config.REFRESH_TOKEN_TTL_SECONDS);
+  container.bind(TOKENS.Tokens).toConstantValue(tokens);
+  const revocations = new SessionRevocations(platform.ephemeral, config.ACCESS_TOKEN_TTL_SECONDS * 1000, API_KEY_CACHE_MS);
+  container.bind(TOKENS.SessionRevocations).toConstantValue(revocations);
   container.bind(TOKENS.LoginAttempts).toConstantValue(
     new LoginLockout(platform.ephemeral, {
       ...defaultLoginLockoutPolicy,
@@ -70,6 +94,34 @@ export async function startProcess(role: Role, parts: ProcessParts, env: NodeJS.
       baseLockMs: config.LOGIN_LOCK_SECONDS * 1000,
     }),
   );
+  container.bind(TOKENS.SecretBox).toConstantValue(new DataProtection(config.DATA_ENCRYPTION_KEY ?? platform.jwtSecret));
+  container.bind(TOKENS.OneTimePasswords).toConstantValue(new TotpAuthenticator('NexusFlow'));
+  container.bind(TOKENS.Mailer).toConstantValue(new OutboxMailer(outboxDirectory(config), logger.child({ component: 'mail' })));
+  container.bind(TOKENS.MailThrottle).toConstantValue(new EphemeralMailThrottle(platform.ephemeral, config.MAIL_MAX_PER_ADDRESS_PER_HOUR));
+  const background = new BackgroundWork(logger.child({ component: 'background' }));
+  container.bind(TOKENS.BackgroundWork).toConstantValue(background);
+  // API keys work in every process (queries too), and record their use as events.
+  const apiKeyCommands = new ApiKeyCommands(commandHandler, revocations, (keyId) => apiKeyVerifier.forget(keyId));
+  container.bind(TOKENS.ApiKeyCommands).toConstantValue(apiKeyCommands);
+  const apiKeyVerifier: ApiKeyVerifier = new ApiKeyVerifier(
+    platform.eventStore,
+    revocations,
+    platform.ephemeral,
+    (key, request) =>
+      apiKeyCommands.recordUse(key, {
+        tenantId: key.organizationId,
+        actor: { type: 'apiKey', id: key.keyId },
+        correlationId: randomUUID(),
+        causationId: randomUUID(),
+        now: new Date(),
+        ip: request.ip,
+      }),
+    logger.child({ component: 'api-keys' }),
+    { cacheMs: API_KEY_CACHE_MS, usageResolutionMs: config.API_KEY_USAGE_RESOLUTION_SECONDS * 1000 },
+  );
+  container.bind(TOKENS.ApiKeyVerifier).toConstantValue(apiKeyVerifier);
+  container.bind(TOKENS.Authenticator).toConstantValue(new TokenOrApiKeyAuthenticator(tokens, revocations, apiKeyVerifier));
+  container.bind(TOKENS.RateLimiter).toConstantValue(new SlidingWindowRateLimiter(platform.ephemeral));
   container.bind(TOKENS.PasswordHasher).toConstantValue(new ScryptPasswordHasher(config.PASSWORD_HASH_COST));
   container
     .bind(TOKENS.CheckpointWatcher)
@@ -106,6 +158,8 @@ export async function startProcess(role: Role, parts: ProcessParts, env: NodeJS.
     healthChecks.push(projectorHost.healthCheck());
   }
   const watcher = parts.queries ? container.get<CheckpointWatcher>(TOKENS.CheckpointWatcher) : null;
+  const organizationStatus = parts.commands ? container.get<OrganizationStatusCache>(TOKENS.OrganizationStatus) : null;
+  const windowMs = config.RATE_LIMIT_WINDOW_SECONDS * 1000;
 
   let stopping = false;
   const app = createApp({
@@ -113,9 +167,17 @@ export async function startProcess(role: Role, parts: ProcessParts, env: NodeJS.
     logger,
     routes,
     health: { checks: healthChecks, isStopping: () => stopping },
-    tokens: container.get(TOKENS.Tokens),
-    revocations: container.get(TOKENS.SessionRevocations),
+    authenticator: container.get(TOKENS.Authenticator),
     bodyLimitBytes: config.BODY_LIMIT_BYTES,
+    rateLimits: {
+      limiter: container.get(TOKENS.RateLimiter),
+      perIp: { limit: config.RATE_LIMIT_PER_IP, windowMs },
+      perTenant: { limit: config.RATE_LIMIT_PER_TENANT, windowMs },
+    },
+    idempotencyStore: platform.ephemeral,
+    idempotency: { retentionMs: config.IDEMPOTENCY_TTL_SECONDS * 1000, lockMs: 60_000 },
+    corsOrigins: config.CORS_ORIGINS,
+    ...(organizationStatus ? { suspensions: organizationStatus } : {}),
     trustProxy: config.TRUST_PROXY,
     ...(watcher ? { beforeHandler: readYourWrites(watcher, config.READ_YOUR_WRITES_TIMEOUT_MS) } : {}),
   });
@@ -139,8 +201,10 @@ export async function startProcess(role: Role, parts: ProcessParts, env: NodeJS.
     async stop() {
       stopping = true;
       await server.close();
+      await background.drain();
       await projectorHost?.stop();
       watcher?.close();
+      organizationStatus?.close();
       await platform.close();
     },
   };

@@ -1,10 +1,14 @@
+import { ApiKeyViewSchema } from './api-keys/api-key-view.ts';
+import { apiKeysProjection } from './api-keys/api-keys-projection.ts';
 import { ContactViewSchema } from './contacts/contact-view.ts';
 import { contactsProjection } from './contacts/contacts-projection.ts';
 import { OrganizationViewSchema } from './organizations/organization-view.ts';
 import { organizationsProjection } from './organizations/organizations-projection.ts';
 import { ParkedEventSchema, ProjectionCheckpointSchema } from './runner/runner-tables.ts';
-import { UserViewSchema } from './users/user-view.ts';
 import type { Projection } from './runner/projection.ts';
+import { InvitationViewSchema } from './users/invitation-view.ts';
+import { invitationsProjection } from './users/invitations-projection.ts';
+import { UserViewSchema } from './users/user-view.ts';
 import { usersProjection } from './users/users-projection.ts';
 
 /** Every read-model entity the ORM must know about. */
@@ -12,9 +16,17 @@ export const readModelEntities = [
   ContactViewSchema,
   OrganizationViewSchema,
   UserViewSchema,
+  InvitationViewSchema,
+  ApiKeyViewSchema,
   ProjectionCheckpointSchema,
   ParkedEventSchema,
 ];
 
 /** Every projection the projector process runs. */
-export const projections: Projection[] = [contactsProjection, organizationsProjection, usersProjection];
+export const projections: Projection[] = [
+  contactsProjection,
+  organizationsProjection,
+  usersProjection,
+  invitationsProjection,
+  apiKeysProjection,
+];

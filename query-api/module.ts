@@ -2,16 +2,24 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import { ContainerModule } from 'inversify';
 import { TOKENS } from '../infra/di/tokens.ts';
 import type { AnyRoute } from '../infra/http/routes.ts';
+import { apiKeyQueryRoutes } from './api-keys/routes.ts';
 import { authQueryRoutes } from './auth/routes.ts';
 import { contactQueryRoutes } from './contacts/routes.ts';
 import { organizationQueryRoutes } from './organizations/routes.ts';
+import { userQueryRoutes } from './users/routes.ts';
 
 /** The query side's routes. Expects Orm and ReadModelProgress bound. */
 export const queryApiModule = new ContainerModule((bind) => {
   bind<AnyRoute[]>(TOKENS.QueryRoutes)
     .toDynamicValue((ctx) => {
       const orm = ctx.container.get<MikroORM>(TOKENS.Orm);
-      return [...authQueryRoutes(orm), ...organizationQueryRoutes(orm), ...contactQueryRoutes(orm)];
+      return [
+        ...authQueryRoutes(orm),
+        ...organizationQueryRoutes(orm),
+        ...userQueryRoutes(orm),
+        ...apiKeyQueryRoutes(orm),
+        ...contactQueryRoutes(orm),
+      ];
     })
     .inSingletonScope();
 });

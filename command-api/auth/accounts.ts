@@ -1,14 +1,23 @@
 import { randomUUID } from 'node:crypto';
-import { organizationDecider, organizationStream } from '../../domain/organizations/organization.ts';
-import { userDecider, userStream, type User, type UserEvent } from '../../domain/users/user.ts';
-import type { ClaimEvent, Claim } from '../../domain/uniqueness/claim.ts';
-import { claimDecider } from '../../domain/uniqueness/claim.ts';
+import type { Logger } from 'pino';
+import type { Role } from '../../domain/access/permissions.ts';
+import { NotAuthenticatedError } from '../../domain/errors.ts';
 import type { CommandContext } from '../../domain/events.ts';
+import { organizationDecider, organizationStream, type Organization, type OrganizationEvent } from '../../domain/organizations/organization.ts';
+import { signupDecider, signupStream, type Signup, type SignupEvent } from '../../domain/signups/signup.ts';
+import { claimDecider, type Claim, type ClaimEvent } from '../../domain/uniqueness/claim.ts';
+import { userDecider, userStream, type User, type UserEvent } from '../../domain/users/user.ts';
+import { composeToken, newSecret, parseToken, sha256 } from '../../infra/auth/secret-tokens.ts';
 import { ProblemError } from '../../infra/http/problem.ts';
+import type { BackgroundWork } from '../background.ts';
 import type { CommandHandler } from '../command-handling.ts';
+import type { RequestContext } from '../http.ts';
+import type { Mailer } from '../ports.ts';
 import { claimStreamId, type ValueClaims } from '../uniqueness/value-claims.ts';
-import type { LoginAttempts, PasswordHasher } from './ports.ts';
-import type { Sessions } from './sessions.ts';
+import { membershipOf } from '../users/membership.ts';
+import { emails } from './emails.ts';
+import type { LoginAttempts, MailThrottle, PasswordHasher, SessionRevocations, TokenIssuer } from './ports.ts';
+import type { SessionTokens, Sessions } from './sessions.ts';
 
 export interface Registration {
   organizationName: string;
@@ -18,24 +27,39 @@ export interface Registration {
   timezone?: string;
 }
 
-export interface SignedIn {
-  accessToken: string;
-  refreshToken: string;
-  tokenType: 'Bearer';
+export type SignedIn = SessionTokens;
+
+export interface MfaChallenge {
+  mfaRequired: true;
+  challengeToken: string;
   expiresIn: number;
-  organizationId: string;
-  userId: string;
+  methods: ['totp', 'recovery_code'];
+}
+
+export interface AccountPolicy {
+  /** Base URL of the web app, for the links in emails. */
+  appUrl: string;
+  signupTtlMs: number;
+  resetTtlMs: number;
+  challengeTtlSeconds: number;
 }
 
 /** A user's login email is unique across the platform (it is how login finds the account). */
-const userEmailClaimStream = (email: string) => claimStreamId('userEmail', email);
+export const userEmailClaimStream = (email: string) => claimStreamId('userEmail', email);
+
+/** Requests nobody signed in to make: recorded on platform-level streams, with no organization yet. */
+const anonymous = (context: RequestContext): CommandContext => ({
+  ...context,
+  tenantId: null,
+  actor: { type: 'anonymous', id: 'unauthenticated' },
+});
 
 /**
- * Sign-up and sign-in, decided on the command side (the read models may lag; login must not).
+ * Sign-up, sign-in and passwords, decided on the command side (the read models may lag; login must not).
  *
- * Registration touches three streams (email claim, organization, user) and no event store offers a
- * transaction across streams, so the order is chosen so that a crash in between leaves nothing that blocks
- * a retry: the claim is made first and is recognised as stale if its user never came to exist.
+ * No answer here tells whether an email has an account: sign-up and forgot-password answer alike whatever
+ * the email, and only the mailbox learns the outcome; sign-in failures are one message, with the same work
+ * done for unknown emails; lockouts count unknown emails like real ones.
  */
 export class Accounts {
   private dummyHash: Promise<string> | null = null;
@@ -45,17 +69,102 @@ export class Accounts {
     private readonly claims: ValueClaims,
     private readonly hasher: PasswordHasher,
     private readonly sessions: Sessions,
+    private readonly tokens: TokenIssuer,
     private readonly attempts: LoginAttempts,
+    private readonly revocations: SessionRevocations,
+    private readonly mailer: Mailer,
+    private readonly mailThrottle: MailThrottle,
+    private readonly background: BackgroundWork,
+    private readonly policy: AccountPolicy,
+    private readonly logger: Logger,
   ) {}
 
-  async register(request: Registration, context: Omit<CommandContext, 'tenantId' | 'actor'>): Promise<SignedIn & { position: string | null }> {
+  /**
+   * Records the request and mails the address: a confirmation link, or (when the email already has an
+   * account) a note saying so. Both paths hash the password and append one event, so neither the answer nor
+   * its timing differs.
+   */
+  async requestSignup(request: Registration, context: RequestContext): Promise<void> {
     const passwordHash = await this.hasher.hash(request.password);
-    const userId = randomUUID();
-    const organizationId = randomUUID();
+    const signupId = randomUUID();
+    const platform = anonymous(context);
+    if (await this.accountWithEmail(request.email)) {
+      await this.handler.handle(
+        signupStream(signupId),
+        signupDecider,
+        { type: 'NoteTakenEmailSignup', data: { signupId, email: request.email } },
+        platform,
+        { newStream: true },
+      );
+      await this.mail(emails.accountExists(request.email, `${this.policy.appUrl}/login`, `${this.policy.appUrl}/forgot-password`));
+      return;
+    }
+    const secret = newSecret();
+    await this.handler.handle(
+      signupStream(signupId),
+      signupDecider,
+      {
+        type: 'RequestSignup',
+        data: {
+          signupId,
+          organizationId: randomUUID(),
+          userId: randomUUID(),
+          organizationName: request.organizationName,
+          name: request.name,
+          email: request.email,
+          passwordHash,
+          timezone: request.timezone ?? 'UTC',
+          secretHash: sha256(secret),
+          expiresAt: new Date(context.now.getTime() + this.policy.signupTtlMs).toISOString(),
+        },
+      },
+      platform,
+      { newStream: true },
+    );
+    const link = `${this.policy.appUrl}/verify-email?token=${composeToken([signupId], secret)}`;
+    await this.mail(emails.signupConfirmation(request.email, link, Math.round(this.policy.signupTtlMs / 3_600_000)));
+  }
+
+  /**
+   * The confirmation link: creates the organization and its owner, and signs in. Every step is safe to run
+   * again (ids were chosen when the sign-up was requested), so a crash part-way is mended by clicking again.
+   */
+  async completeSignup(token: string, context: RequestContext): Promise<SignedIn & { position: string | null }> {
+    const parsed = parseToken(token, 1);
+    if (!parsed) throw new NotAuthenticatedError('This confirmation link is invalid, expired or already used.', 'invalid_signup_token');
+    const [signupId] = parsed.ids as [string];
+    const platform = anonymous(context);
+    const loaded = await this.handler.load<Signup, SignupEvent>(signupStream(signupId), signupDecider);
+    const complete = { type: 'CompleteSignup' as const, data: { signupId, secretHash: parsed.secretHash, now: context.now.toISOString() } };
+    signupDecider.decide(complete, loaded.state); // refuses a wrong, used or expired link before anything is created
+    const signup = loaded.state as Exclude<Signup, { status: 'absent' } | { status: 'refused' }>;
+    const { organizationId, userId, email } = signup;
     const ctx: CommandContext = { ...context, tenantId: organizationId, actor: { type: 'user', id: userId } };
 
+    await this.claimUserEmail(email, userId, platform);
+    const organization = await this.handler.load<Organization, OrganizationEvent>(organizationStream(organizationId), organizationDecider);
+    if (organization.state.status === 'absent') {
+      await this.handler.handle(
+        organizationStream(organizationId),
+        organizationDecider,
+        {
+          type: 'CreateOrganization',
+          data: { organizationId, name: signup.organizationName, ownerUserId: userId, timezone: signup.timezone, ownerEmail: email },
+        },
+        ctx,
+      );
+    }
+    let position = (await this.registerUser({ userId, organizationId, name: signup.name, email, passwordHash: signup.passwordHash, role: 'owner' }, ctx)).position;
+    const completed = await this.handler.handle(signupStream(signupId), signupDecider, complete, platform, { expectedRevision: loaded.revision });
+    position = completed.position ?? position;
+    const tokens = await this.sessions.start({ id: userId, organizationId, role: 'owner' }, context);
+    return { ...tokens, position };
+  }
+
+  /** The claim on a login email, for a user about to be created (sign-up, accepted invitation). */
+  async claimUserEmail(email: string, userId: string, context: CommandContext): Promise<void> {
     await this.claims.claim(
-      userEmailClaimStream(request.email),
+      userEmailClaimStream(email),
       {
         ownerId: userId,
         field: 'email',
@@ -63,41 +172,29 @@ export class Accounts {
         ownerStatus: async (ownerId) => {
           const { state } = await this.handler.load<User, UserEvent>(userStream(ownerId), userDecider);
           if (state.status === 'absent') return 'absent';
-          return state.email === request.email ? 'holds' : 'released';
+          return state.email === email ? 'holds' : 'released';
         },
       },
-      ctx,
+      { ...context, tenantId: null },
     );
-    await this.handler.handle(
-      organizationStream(organizationId),
-      organizationDecider,
-      {
-        type: 'CreateOrganization',
-        data: { organizationId, name: request.organizationName, ownerUserId: userId, timezone: request.timezone ?? 'UTC' },
-      },
-      ctx,
-    );
-    const user = await this.handler.handle(
-      userStream(userId),
-      userDecider,
-      {
-        type: 'RegisterUser',
-        data: { userId, organizationId, name: request.name, email: request.email, passwordHash, role: 'owner' },
-      },
-      ctx,
-    );
-    const tokens = await this.sessions.start({ id: userId, organizationId, role: 'owner' }, context);
-    return { ...tokens, position: user.position };
   }
 
-  async login(email: string, password: string, context: Omit<CommandContext, 'tenantId' | 'actor'>): Promise<SignedIn> {
+  /** Registers the user unless a previous attempt already did. */
+  async registerUser(
+    data: { userId: string; organizationId: string; name: string; email: string; passwordHash: string; role: Role },
+    context: CommandContext,
+  ): Promise<{ position: string | null }> {
+    const existing = await this.handler.load<User, UserEvent>(userStream(data.userId), userDecider);
+    if (existing.state.status === 'registered') return { position: existing.position };
+    return this.handler.handle(userStream(data.userId), userDecider, { type: 'RegisterUser', data }, context);
+  }
+
+  async login(email: string, password: string, context: RequestContext): Promise<SignedIn | MfaChallenge> {
     // While locked, even the right password is refused: the lock is what stops guessing.
     const lockedForMs = await this.attempts.lockedForMs(email);
     if (lockedForMs > 0) throw loginLocked(lockedForMs);
-    const claim = await this.handler.load<Claim, ClaimEvent>(userEmailClaimStream(email), claimDecider);
-    const ownerId = claim.state.ownerId;
-    const user = ownerId ? (await this.handler.load<User, UserEvent>(userStream(ownerId), userDecider)).state : null;
-    if (!user || user.status !== 'active' || user.email !== email) {
+    const user = await this.accountWithEmail(email);
+    if (!user) {
       // Same work as a real check, so response time does not tell whether the email exists.
       await this.hasher.verify(password, await this.getDummyHash());
       await this.attempts.recordFailure(email);
@@ -107,8 +204,109 @@ export class Accounts {
       await this.attempts.recordFailure(email);
       throw invalidCredentials();
     }
+    const membership = await membershipOf(this.handler, user.organizationId, user.id);
+    // A deactivated member's right password gets the same answer as a wrong one.
+    if (!membership?.active) throw invalidCredentials();
     await this.attempts.recordSuccess(email);
-    return this.sessions.start(user, context);
+    if (user.mfa.status === 'on') {
+      const challengeToken = await this.tokens.issueChallenge(
+        { userId: user.id, organizationId: user.organizationId },
+        this.policy.challengeTtlSeconds,
+      );
+      return { mfaRequired: true, challengeToken, expiresIn: this.policy.challengeTtlSeconds, methods: ['totp', 'recovery_code'] };
+    }
+    return this.sessions.start({ id: user.id, organizationId: user.organizationId, role: membership.role }, context);
+  }
+
+  /**
+   * Answers at once and does the work in the background, so neither the answer nor its timing says whether
+   * the email has an account. Only a registered, active member gets a link.
+   */
+  requestPasswordReset(email: string, context: RequestContext): void {
+    this.background.run('password-reset-request', async () => {
+      const user = await this.accountWithEmail(email);
+      if (!user || !(await membershipOf(this.handler, user.organizationId, user.id))?.active) return;
+      const resetId = randomUUID();
+      const secret = newSecret();
+      await this.handler.handle(
+        userStream(user.id),
+        userDecider,
+        {
+          type: 'RequestPasswordReset',
+          data: { resetId, secretHash: sha256(secret), expiresAt: new Date(context.now.getTime() + this.policy.resetTtlMs).toISOString() },
+        },
+        { ...context, tenantId: user.organizationId, actor: { type: 'anonymous', id: 'unauthenticated' } },
+      );
+      const link = `${this.policy.appUrl}/reset-password?token=${composeToken([user.id, resetId], secret)}`;
+      await this.mail(emails.passwordReset(user.email, link, Math.round(this.policy.resetTtlMs / 60_000)));
+    });
+  }
+
+  /** A reset link sets a new password once; every session of the user ends (the refresh tokens too). */
+  async resetPassword(token: string, password: string, context: RequestContext): Promise<void> {
+    const parsed = parseToken(token, 2);
+    if (!parsed) throw new NotAuthenticatedError('This password reset link is invalid, expired or already used.', 'invalid_reset_token');
+    const [userId, resetId] = parsed.ids as [string, string];
+    const { state: user } = await this.handler.load<User, UserEvent>(userStream(userId), userDecider);
+    if (user.status !== 'registered') {
+      throw new NotAuthenticatedError('This password reset link is invalid, expired or already used.', 'invalid_reset_token');
+    }
+    const passwordHash = await this.hasher.hash(password);
+    await this.handler.handle(
+      userStream(userId),
+      userDecider,
+      { type: 'ResetPassword', data: { resetId, secretHash: parsed.secretHash, passwordHash, now: context.now.toISOString() } },
+      { ...context, tenantId: user.organizationId, actor: { type: 'user', id: userId } },
+    );
+    await this.revocations.revokeUser(userId);
+    // Whoever locked the account guessing does not keep its owner out after a reset.
+    await this.attempts.recordSuccess(user.email);
+    await this.mail(emails.passwordChanged(user.email));
+  }
+
+  /** Needs the current password; ends every session and starts a fresh one for the caller. */
+  async changePassword(
+    user: { userId: string; organizationId: string; role: Role },
+    currentPassword: string,
+    newPassword: string,
+    context: RequestContext,
+  ): Promise<SignedIn> {
+    const { state } = await this.handler.load<User, UserEvent>(userStream(user.userId), userDecider);
+    if (state.status !== 'registered') throw invalidCredentials();
+    const lockedForMs = await this.attempts.lockedForMs(state.email);
+    if (lockedForMs > 0) throw loginLocked(lockedForMs);
+    if (!(await this.hasher.verify(currentPassword, state.passwordHash))) {
+      await this.attempts.recordFailure(state.email);
+      throw ProblemError.validation([{ name: 'currentPassword', reason: 'is not your current password' }]);
+    }
+    const passwordHash = await this.hasher.hash(newPassword);
+    await this.handler.handle(
+      userStream(user.userId),
+      userDecider,
+      { type: 'ChangePassword', data: { passwordHash, now: context.now.toISOString() } },
+      { ...context, tenantId: user.organizationId, actor: { type: 'user', id: user.userId } },
+    );
+    await this.revocations.revokeUser(user.userId);
+    await this.mail(emails.passwordChanged(state.email));
+    return this.sessions.start({ id: user.userId, organizationId: user.organizationId, role: user.role }, context);
+  }
+
+  /** The registered user whose login email this is, or null. */
+  private async accountWithEmail(email: string): Promise<Extract<User, { status: 'registered' }> | null> {
+    const claim = await this.handler.load<Claim, ClaimEvent>(userEmailClaimStream(email), claimDecider);
+    const ownerId = claim.state.ownerId;
+    if (!ownerId) return null;
+    const { state } = await this.handler.load<User, UserEvent>(userStream(ownerId), userDecider);
+    return state.status === 'registered' && state.email === email ? state : null;
+  }
+
+  /** Mail is best effort past the throttle: the record is the event, and a person can ask again. */
+  private async mail(email: Parameters<Mailer['send']>[0]): Promise<void> {
+    if (!(await this.mailThrottle.allow(email.to))) {
+      this.logger.warn({ template: email.template }, 'email not sent: too many to this address this hour');
+      return;
+    }
+    await this.mailer.send(email);
   }
 
   private getDummyHash(): Promise<string> {
@@ -117,17 +315,17 @@ export class Accounts {
   }
 }
 
-function loginLocked(lockedForMs: number): ProblemError {
+export function loginLocked(lockedForMs: number): ProblemError {
   const seconds = Math.max(1, Math.ceil(lockedForMs / 1000));
   return new ProblemError(
     429,
     'Too many failed sign-ins',
-    `Sign-in for this email is locked for ${seconds} s after repeated failures.`,
+    `Sign-in for this account is locked for ${seconds} s after repeated failures.`,
     { code: 'login_locked' },
     { 'Retry-After': String(seconds) },
   );
 }
 
-function invalidCredentials(): ProblemError {
+export function invalidCredentials(): ProblemError {
   return ProblemError.unauthorized('Invalid email or password.');
 }

@@ -18,19 +18,45 @@ export interface TokenIssuer {
     generation: number;
     tokenId: string;
   } | null>;
+  /** A short-lived proof that the password step of a sign-in passed (MFA comes next). */
+  issueChallenge(claims: { userId: string; organizationId: string }, ttlSeconds: number): Promise<string>;
+  verifyChallenge(token: string): Promise<{ userId: string; organizationId: string } | null>;
 }
 
 /**
- * Marks that make access tokens of a revoked session (or a deactivated user) fail at once rather than at
- * expiry. Checked on every authenticated request.
+ * Marks that make access tokens of a revoked session, of a user whose access changed, or a revoked API key
+ * fail at once rather than at expiry. Checked on every authenticated request.
  */
 export interface SessionRevocations {
   revokeSession(sessionId: string): Promise<void>;
+  revokeUser(userId: string): Promise<void>;
+  revokeApiKey(keyId: string): Promise<void>;
 }
 
-/** Brute-force protection for password sign-in (per login email, existing or not). */
+/** Brute-force protection (per login email for passwords, per user for second factors), existing or not. */
 export interface LoginAttempts {
-  lockedForMs(email: string): Promise<number>;
-  recordFailure(email: string): Promise<void>;
-  recordSuccess(email: string): Promise<void>;
+  lockedForMs(key: string): Promise<number>;
+  recordFailure(key: string): Promise<void>;
+  recordSuccess(key: string): Promise<void>;
+}
+
+/** Time-based one-time passwords (RFC 6238). */
+export interface OneTimePasswords {
+  newSecret(): string;
+  uri(secret: string, account: string): string;
+  /** The time step of a valid code, or null. */
+  verify(secret: string, code: string, now: Date): number | null;
+}
+
+/** Encryption and keyed hashes for secrets the server keeps. */
+export interface SecretBox {
+  encrypt(plaintext: string, purpose: string): string;
+  decrypt(sealed: string, purpose: string): string;
+  mac(value: string, purpose: string): string;
+}
+
+/** Caps how many emails one address receives, so nobody can flood a mailbox through our forms. */
+export interface MailThrottle {
+  /** True when one more email to this address is allowed now (and counts it). */
+  allow(address: string): Promise<boolean>;
 }

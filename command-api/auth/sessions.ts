@@ -1,9 +1,12 @@
 import { randomUUID } from 'node:crypto';
+import type { Role } from '../../domain/access/permissions.ts';
 import { NotAuthenticatedError } from '../../domain/errors.ts';
 import type { CommandContext } from '../../domain/events.ts';
-import { sessionDecider, sessionStream } from '../../domain/sessions/session.ts';
+import { sessionDecider, sessionStream, type RevocationReason } from '../../domain/sessions/session.ts';
 import { userDecider, userStream, type User, type UserEvent } from '../../domain/users/user.ts';
 import type { CommandHandler } from '../command-handling.ts';
+import type { RequestContext } from '../http.ts';
+import { membershipOf } from '../users/membership.ts';
 import type { SessionRevocations, TokenIssuer } from './ports.ts';
 
 export interface SessionTokens {
@@ -15,7 +18,7 @@ export interface SessionTokens {
   userId: string;
 }
 
-type RequestContext = Omit<CommandContext, 'tenantId' | 'actor'>;
+const invalidRefresh = () => new NotAuthenticatedError('The refresh token is invalid or expired.', 'invalid_refresh_token');
 
 /**
  * Sign-in sessions: each login starts one, each refresh rotates its refresh token, logout and theft
@@ -29,7 +32,7 @@ export class Sessions {
     private readonly revocations: SessionRevocations,
   ) {}
 
-  async start(user: { id: string; organizationId: string; role: string }, context: RequestContext): Promise<SessionTokens> {
+  async start(user: { id: string; organizationId: string; role: Role }, context: RequestContext): Promise<SessionTokens> {
     const sessionId = randomUUID();
     const issued = await this.tokens.issue({ userId: user.id, organizationId: user.organizationId, role: user.role, sessionId });
     await this.handler.handle(
@@ -43,6 +46,7 @@ export class Sessions {
           organizationId: user.organizationId,
           tokenId: issued.refreshTokenId,
           expiresAt: issued.refreshExpiresAt.toISOString(),
+          startedAt: context.now.toISOString(),
         },
       },
       { ...context, tenantId: user.organizationId, actor: { type: 'user', id: user.id } },
@@ -53,17 +57,18 @@ export class Sessions {
 
   async refresh(refreshToken: string, context: RequestContext): Promise<SessionTokens> {
     const claims = await this.tokens.verifyRefresh(refreshToken);
-    if (!claims) throw new NotAuthenticatedError('The refresh token is invalid or expired.', 'invalid_refresh_token');
+    if (!claims) throw invalidRefresh();
     const ctx: CommandContext = { ...context, tenantId: claims.organizationId, actor: { type: 'user', id: claims.userId } };
-    // The role may have changed since sign-in, and a deactivated user gets no new tokens: ask the user's stream.
+    // The role may have changed since sign-in, and a deactivated user gets no new tokens: ask the streams.
     const { state: user } = await this.handler.load<User, UserEvent>(userStream(claims.userId), userDecider);
-    if (user.status !== 'active') {
+    const membership = user.status === 'registered' ? await membershipOf(this.handler, user.organizationId, user.id) : null;
+    if (user.status !== 'registered' || !membership?.active) {
       await this.revoke(claims.sessionId, 'user_deactivated', ctx);
-      throw new NotAuthenticatedError('The refresh token is invalid or expired.', 'invalid_refresh_token');
+      throw invalidRefresh();
     }
     const newTokenId = randomUUID();
     const issued = await this.tokens.issue(
-      { userId: user.id, organizationId: user.organizationId, role: user.role, sessionId: claims.sessionId },
+      { userId: user.id, organizationId: user.organizationId, role: membership.role, sessionId: claims.sessionId },
       claims.generation + 1,
       newTokenId,
     );
@@ -78,16 +83,21 @@ export class Sessions {
           newTokenId,
           newExpiresAt: issued.refreshExpiresAt.toISOString(),
           now: ctx.now.toISOString(),
+          passwordChangedAt: user.passwordChangedAt,
         },
       },
       ctx,
     );
-    if (outcome.appended.some((event) => event.type === 'SessionRevoked')) {
+    const revoked = outcome.appended.find((event) => event.type === 'SessionRevoked');
+    if (revoked) {
       await this.revocations.revokeSession(claims.sessionId);
-      throw new NotAuthenticatedError(
-        'This refresh token was already used. The session has been revoked; sign in again.',
-        'refresh_token_reused',
-      );
+      if ((revoked.data as { reason: RevocationReason }).reason === 'refresh_token_reuse') {
+        throw new NotAuthenticatedError(
+          'This refresh token was already used. The session has been revoked; sign in again.',
+          'refresh_token_reused',
+        );
+      }
+      throw invalidRefresh();
     }
     return signedIn(issued, user);
   }
@@ -97,7 +107,7 @@ export class Sessions {
   }
 
   /** The mark first: if the append then fails, the session is over for access tokens anyway (fail closed). */
-  private async revoke(sessionId: string, reason: 'logout' | 'user_deactivated', context: CommandContext): Promise<void> {
+  private async revoke(sessionId: string, reason: RevocationReason, context: CommandContext): Promise<void> {
     await this.revocations.revokeSession(sessionId);
     await this.handler.handle(sessionStream(sessionId), sessionDecider, { type: 'RevokeSession', data: { sessionId, reason } }, context);
   }

@@ -1,7 +1,6 @@
 import type { ContactChanges } from '../../domain/contacts/contact.ts';
 import { authOf } from '../../infra/http/authenticate.ts';
-import { commandResultSchema, uuidLike } from '../../infra/http/fields.ts';
-import { ProblemError } from '../../infra/http/problem.ts';
+import { commandResultSchema, entityIdOf } from '../../infra/http/fields.ts';
 import { defineRoute, type AnyRoute } from '../../infra/http/routes.ts';
 import { commandContextOf, expectedRevisionFrom, ifMatchHeader, respondWithOutcome } from '../http.ts';
 import type { ContactCommands } from './contact-commands.ts';
@@ -9,19 +8,13 @@ import { changeTagsBody, createContactBody, createContactExample, updateContactB
 
 const problems = {
   400: { description: 'Invalid input; `invalid-params` names each bad field' },
-  401: { description: 'Missing or invalid access token' },
   404: { description: 'No such contact in your organization' },
   409: { description: 'Stale If-Match revision, or the email belongs to another contact' },
   413: { description: 'Body too large' },
   415: { description: 'Body is not JSON' },
 };
 
-/** Contact ids are UUIDs; anything else cannot name a contact, so it is "not found" (never a 500). */
-function contactIdOf(params: Record<string, string>): string {
-  const id = params.id ?? '';
-  if (!uuidLike.test(id)) throw ProblemError.notFound('Contact');
-  return id.toLowerCase();
-}
+const contactIdOf = (params: Record<string, string>) => entityIdOf(params, 'Contact');
 
 export function contactCommandRoutes(commands: ContactCommands): AnyRoute[] {
   return [
@@ -33,6 +26,7 @@ export function contactCommandRoutes(commands: ContactCommands): AnyRoute[] {
       description: 'The email must be unique among the live contacts of your organization.',
       tag: 'Contacts',
       auth: 'bearer',
+      permission: 'contacts:write',
       body: createContactBody,
       bodyExample: createContactExample,
       responses: {
@@ -54,6 +48,7 @@ export function contactCommandRoutes(commands: ContactCommands): AnyRoute[] {
       description: 'Merge-patch: absent fields stay, null clears a field (or removes a custom field).',
       tag: 'Contacts',
       auth: 'bearer',
+      permission: 'contacts:write',
       body: updateContactBody,
       bodyExample: { title: 'CTO', customFields: { leadScore: 92, source: null } },
       headers: [ifMatchHeader],
@@ -72,6 +67,7 @@ export function contactCommandRoutes(commands: ContactCommands): AnyRoute[] {
       summary: 'Add and/or remove tags',
       tag: 'Contacts',
       auth: 'bearer',
+      permission: 'contacts:write',
       body: changeTagsBody,
       bodyExample: { add: ['customer'], remove: ['prospect'] },
       headers: [ifMatchHeader],
@@ -97,6 +93,7 @@ export function contactCommandRoutes(commands: ContactCommands): AnyRoute[] {
       description: 'Its email becomes free for another contact.',
       tag: 'Contacts',
       auth: 'bearer',
+      permission: 'contacts:write',
       headers: [ifMatchHeader],
       responses: { 200: { description: 'Deleted', schema: commandResultSchema }, ...problems },
       async handler(ctx, { params }) {

@@ -1,41 +1,187 @@
-import { ConflictError, NotFoundError } from '../errors.ts';
+import { roleRank, type Role } from '../access/permissions.ts';
+import { ConflictError, ForbiddenError, NotAuthenticatedError, NotFoundError } from '../errors.ts';
 import type { Decider } from '../decider.ts';
 import type { DomainEvent } from '../events.ts';
 
+/**
+ * An organization (tenant) and its membership: who belongs, with which role, who is invited, and whether
+ * staff suspended it. Membership lives here, in one stream, so that rules spanning members ("the last owner
+ * cannot be removed", "no second invitation for the same email") are checked against one consistent state
+ * under the stream's optimistic concurrency. A user's own stream holds their identity and credentials.
+ */
 export type OrganizationCreated = DomainEvent<
   'OrganizationCreated',
-  { organizationId: string; name: string; ownerUserId: string; timezone: string }
+  {
+    organizationId: string;
+    name: string;
+    ownerUserId: string;
+    timezone: string;
+    /** Since the membership rules: the owner's login email (absent in the first events recorded). */
+    ownerEmail?: string;
+  }
 >;
 export type OrganizationRenamed = DomainEvent<'OrganizationRenamed', { organizationId: string; name: string }>;
-export type OrganizationEvent = OrganizationCreated | OrganizationRenamed;
+export type MemberInvited = DomainEvent<
+  'MemberInvited',
+  {
+    organizationId: string;
+    invitationId: string;
+    email: string;
+    role: Role;
+    /** The id the invitee's user will have: reserved now so that accepting can be retried after a crash. */
+    userId: string;
+    /** SHA-256 of the secret in the invitation link; the secret itself is only ever in the email. */
+    secretHash: string;
+    expiresAt: string;
+    invitedBy: string;
+  }
+>;
+export type InvitationRevoked = DomainEvent<'InvitationRevoked', { organizationId: string; invitationId: string }>;
+export type MemberJoined = DomainEvent<
+  'MemberJoined',
+  { organizationId: string; invitationId: string; userId: string; email: string; role: Role }
+>;
+export type MemberRoleChanged = DomainEvent<
+  'MemberRoleChanged',
+  { organizationId: string; userId: string; role: Role; previousRole: Role }
+>;
+export type MemberDeactivated = DomainEvent<'MemberDeactivated', { organizationId: string; userId: string }>;
+export type MemberReactivated = DomainEvent<'MemberReactivated', { organizationId: string; userId: string }>;
+export type OrganizationSuspended = DomainEvent<'OrganizationSuspended', { organizationId: string; reason: string }>;
+export type OrganizationReactivated = DomainEvent<'OrganizationReactivated', { organizationId: string }>;
+
+export type OrganizationEvent =
+  | OrganizationCreated
+  | OrganizationRenamed
+  | MemberInvited
+  | InvitationRevoked
+  | MemberJoined
+  | MemberRoleChanged
+  | MemberDeactivated
+  | MemberReactivated
+  | OrganizationSuspended
+  | OrganizationReactivated;
 
 export const organizationEventTypes = [
   'OrganizationCreated',
   'OrganizationRenamed',
+  'MemberInvited',
+  'InvitationRevoked',
+  'MemberJoined',
+  'MemberRoleChanged',
+  'MemberDeactivated',
+  'MemberReactivated',
+  'OrganizationSuspended',
+  'OrganizationReactivated',
 ] as const satisfies readonly OrganizationEvent['type'][];
+
+export interface Member {
+  userId: string;
+  /** Null only for an owner recorded before emails were kept here. */
+  email: string | null;
+  role: Role;
+  active: boolean;
+}
+
+export interface PendingInvitation {
+  invitationId: string;
+  email: string;
+  role: Role;
+  userId: string;
+  secretHash: string;
+  expiresAt: string;
+}
 
 export type Organization =
   | { status: 'absent' }
-  | { status: 'active'; id: string; name: string; ownerUserId: string; timezone: string };
+  | {
+      status: 'active' | 'suspended';
+      id: string;
+      name: string;
+      ownerUserId: string;
+      timezone: string;
+      members: Record<string, Member>;
+      invitations: Record<string, PendingInvitation>;
+    };
 
-export type CreateOrganization = {
-  type: 'CreateOrganization';
-  data: { organizationId: string; name: string; ownerUserId: string; timezone: string };
-};
+type Existing = Exclude<Organization, { status: 'absent' }>;
+
+export type CreateOrganization = { type: 'CreateOrganization'; data: OrganizationCreated['data'] };
 export type RenameOrganization = { type: 'RenameOrganization'; data: { organizationId: string; name: string } };
-export type OrganizationCommand = CreateOrganization | RenameOrganization;
+export type InviteMember = {
+  type: 'InviteMember';
+  data: Omit<MemberInvited['data'], 'invitedBy'> & { invitedBy: string; byRole: Role; now: string };
+};
+export type RevokeInvitation = { type: 'RevokeInvitation'; data: { organizationId: string; invitationId: string } };
+export type AcceptInvitation = {
+  type: 'AcceptInvitation';
+  data: { organizationId: string; invitationId: string; secretHash: string; now: string };
+};
+export type ChangeMemberRole = {
+  type: 'ChangeMemberRole';
+  data: { organizationId: string; userId: string; role: Role; byRole: Role };
+};
+export type DeactivateMember = { type: 'DeactivateMember'; data: { organizationId: string; userId: string; byRole: Role } };
+export type ReactivateMember = { type: 'ReactivateMember'; data: { organizationId: string; userId: string; byRole: Role } };
+export type SuspendOrganization = { type: 'SuspendOrganization'; data: { organizationId: string; reason: string } };
+export type ReactivateOrganization = { type: 'ReactivateOrganization'; data: { organizationId: string } };
+
+export type OrganizationCommand =
+  | CreateOrganization
+  | RenameOrganization
+  | InviteMember
+  | RevokeInvitation
+  | AcceptInvitation
+  | ChangeMemberRole
+  | DeactivateMember
+  | ReactivateMember
+  | SuspendOrganization
+  | ReactivateOrganization;
 
 export const organizationStream = (organizationId: string) => `organization-${organizationId}`;
 export const initialOrganization: Organization = { status: 'absent' };
 
 export function evolveOrganization(state: Organization, event: OrganizationEvent): Organization {
+  if (event.type === 'OrganizationCreated') {
+    const { organizationId, name, ownerUserId, timezone, ownerEmail } = event.data;
+    return {
+      status: 'active',
+      id: organizationId,
+      name,
+      ownerUserId,
+      timezone,
+      members: { [ownerUserId]: { userId: ownerUserId, email: ownerEmail ?? null, role: 'owner', active: true } },
+      invitations: {},
+    };
+  }
+  if (state.status === 'absent') return state;
   switch (event.type) {
-    case 'OrganizationCreated': {
-      const { organizationId, ...rest } = event.data;
-      return { status: 'active', id: organizationId, ...rest };
-    }
     case 'OrganizationRenamed':
-      return state.status === 'active' ? { ...state, name: event.data.name } : state;
+      return { ...state, name: event.data.name };
+    case 'MemberInvited': {
+      const { invitationId, email, role, userId, secretHash, expiresAt } = event.data;
+      return { ...state, invitations: { ...state.invitations, [invitationId]: { invitationId, email, role, userId, secretHash, expiresAt } } };
+    }
+    case 'InvitationRevoked':
+      return { ...state, invitations: without(state.invitations, event.data.invitationId) };
+    case 'MemberJoined': {
+      const { userId, email, role, invitationId } = event.data;
+      return {
+        ...state,
+        members: { ...state.members, [userId]: { userId, email, role, active: true } },
+        invitations: without(state.invitations, invitationId),
+      };
+    }
+    case 'MemberRoleChanged':
+      return withMember(state, event.data.userId, { role: event.data.role });
+    case 'MemberDeactivated':
+      return withMember(state, event.data.userId, { active: false });
+    case 'MemberReactivated':
+      return withMember(state, event.data.userId, { active: true });
+    case 'OrganizationSuspended':
+      return { ...state, status: 'suspended' };
+    case 'OrganizationReactivated':
+      return { ...state, status: 'active' };
     default: {
       const unknown: never = event;
       return unknown;
@@ -43,17 +189,122 @@ export function evolveOrganization(state: Organization, event: OrganizationEvent
   }
 }
 
+function without<T>(record: Record<string, T>, key: string): Record<string, T> {
+  const { [key]: _gone, ...rest } = record;
+  return rest;
+}
+
+function withMember(state: Existing, userId: string, change: Partial<Member>): Existing {
+  const member = state.members[userId];
+  if (!member) return state;
+  return { ...state, members: { ...state.members, [userId]: { ...member, ...change } } };
+}
+
+function requireOrganization(state: Organization, organizationId: string): Existing {
+  if (state.status === 'absent' || state.id !== organizationId) throw new NotFoundError('Organization');
+  return state;
+}
+
+function requireMember(state: Existing, userId: string): Member {
+  const member = state.members[userId];
+  if (!member) throw new NotFoundError('User');
+  return member;
+}
+
+const activeOwners = (state: Existing) => Object.values(state.members).filter((m) => m.active && m.role === 'owner');
+
+/** An owner may act on anyone; others only on members ranked below them. */
+function requireOutranks(byRole: Role, target: Member, what: string): void {
+  if (byRole === 'owner') return;
+  if (roleRank[byRole] <= roleRank[target.role]) {
+    throw new ForbiddenError(`Only an owner can ${what} a member with the ${target.role} role`, 'insufficient_role');
+  }
+}
+
+const invalidInvitation = () =>
+  new NotAuthenticatedError('This invitation is invalid, expired, revoked or already used.', 'invalid_invitation');
+
 export function decideOrganization(command: OrganizationCommand, state: Organization): OrganizationEvent[] {
   switch (command.type) {
     case 'CreateOrganization':
       if (state.status !== 'absent') throw new ConflictError('Organization already exists', 'organization_exists');
       return [{ type: 'OrganizationCreated', version: 1, data: { ...command.data } }];
-    case 'RenameOrganization':
-      if (state.status !== 'active' || state.id !== command.data.organizationId) {
-        throw new NotFoundError('Organization');
-      }
-      if (state.name === command.data.name) return [];
+    case 'RenameOrganization': {
+      const organization = requireOrganization(state, command.data.organizationId);
+      if (organization.name === command.data.name) return [];
       return [{ type: 'OrganizationRenamed', version: 1, data: { ...command.data } }];
+    }
+    case 'InviteMember': {
+      const organization = requireOrganization(state, command.data.organizationId);
+      const { byRole, now, ...invitation } = command.data;
+      if (byRole !== 'owner' && roleRank[invitation.role] >= roleRank[byRole]) {
+        throw new ForbiddenError(`Only an owner can invite someone as ${invitation.role}`, 'insufficient_role', 'role');
+      }
+      if (Object.values(organization.members).some((m) => m.email === invitation.email)) {
+        throw new ConflictError('This person is already a member of the organization', 'already_member', 'email');
+      }
+      const pending = Object.values(organization.invitations).find(
+        (i) => i.email === invitation.email && Date.parse(i.expiresAt) > Date.parse(now),
+      );
+      if (pending) throw new ConflictError('This email already has a pending invitation', 'already_invited', 'email');
+      return [{ type: 'MemberInvited', version: 1, data: invitation }];
+    }
+    case 'RevokeInvitation': {
+      const organization = requireOrganization(state, command.data.organizationId);
+      if (!organization.invitations[command.data.invitationId]) throw new NotFoundError('Invitation');
+      return [{ type: 'InvitationRevoked', version: 1, data: { ...command.data } }];
+    }
+    case 'AcceptInvitation': {
+      if (state.status !== 'active' || state.id !== command.data.organizationId) throw invalidInvitation();
+      const invitation = state.invitations[command.data.invitationId];
+      if (!invitation || invitation.secretHash !== command.data.secretHash) throw invalidInvitation();
+      if (Date.parse(command.data.now) >= Date.parse(invitation.expiresAt)) throw invalidInvitation();
+      const { invitationId, userId, email, role } = invitation;
+      return [{ type: 'MemberJoined', version: 1, data: { organizationId: state.id, invitationId, userId, email, role } }];
+    }
+    case 'ChangeMemberRole': {
+      const organization = requireOrganization(state, command.data.organizationId);
+      const member = requireMember(organization, command.data.userId);
+      if (command.data.byRole !== 'owner') throw new ForbiddenError('Only an owner can change roles', 'insufficient_role');
+      if (member.role === command.data.role) return [];
+      if (member.role === 'owner' && member.active && activeOwners(organization).length === 1) {
+        throw new ConflictError('The last owner cannot be demoted; make someone else owner first', 'last_owner', 'role');
+      }
+      return [
+        {
+          type: 'MemberRoleChanged',
+          version: 1,
+          data: { organizationId: organization.id, userId: member.userId, role: command.data.role, previousRole: member.role },
+        },
+      ];
+    }
+    case 'DeactivateMember': {
+      const organization = requireOrganization(state, command.data.organizationId);
+      const member = requireMember(organization, command.data.userId);
+      requireOutranks(command.data.byRole, member, 'deactivate');
+      if (!member.active) return [];
+      if (member.role === 'owner' && activeOwners(organization).length === 1) {
+        throw new ConflictError('The last owner cannot be deactivated; make someone else owner first', 'last_owner');
+      }
+      return [{ type: 'MemberDeactivated', version: 1, data: { organizationId: organization.id, userId: member.userId } }];
+    }
+    case 'ReactivateMember': {
+      const organization = requireOrganization(state, command.data.organizationId);
+      const member = requireMember(organization, command.data.userId);
+      requireOutranks(command.data.byRole, member, 'reactivate');
+      if (member.active) return [];
+      return [{ type: 'MemberReactivated', version: 1, data: { organizationId: organization.id, userId: member.userId } }];
+    }
+    case 'SuspendOrganization': {
+      const organization = requireOrganization(state, command.data.organizationId);
+      if (organization.status === 'suspended') return [];
+      return [{ type: 'OrganizationSuspended', version: 1, data: { ...command.data } }];
+    }
+    case 'ReactivateOrganization': {
+      const organization = requireOrganization(state, command.data.organizationId);
+      if (organization.status === 'active') return [];
+      return [{ type: 'OrganizationReactivated', version: 1, data: { ...command.data } }];
+    }
     default: {
       const unknown: never = command;
       return unknown;

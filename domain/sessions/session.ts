@@ -12,7 +12,15 @@ export type RevocationReason = 'logout' | 'refresh_token_reuse' | 'password_chan
 
 export type SessionStarted = DomainEvent<
   'SessionStarted',
-  { sessionId: string; userId: string; organizationId: string; tokenId: string; expiresAt: string }
+  {
+    sessionId: string;
+    userId: string;
+    organizationId: string;
+    tokenId: string;
+    expiresAt: string;
+    /** Since password changes end older sessions (absent in the first events recorded: treated as oldest). */
+    startedAt?: string;
+  }
 >;
 export type SessionRefreshed = DomainEvent<
   'SessionRefreshed',
@@ -34,6 +42,7 @@ export type Session =
       generation: number;
       tokenId: string;
       expiresAt: string;
+      startedAt: string | null;
     }
   | { status: 'revoked'; id: string; userId: string; reason: RevocationReason };
 
@@ -47,6 +56,8 @@ export type RefreshSession = {
     newTokenId: string;
     newExpiresAt: string;
     now: string;
+    /** When the user's password last changed: a session started before that is over. */
+    passwordChangedAt: string | null;
   };
 };
 export type RevokeSession = { type: 'RevokeSession'; data: { sessionId: string; reason: RevocationReason } };
@@ -58,8 +69,8 @@ export const initialSession: Session = { status: 'absent' };
 export function evolveSession(state: Session, event: SessionEvent): Session {
   switch (event.type) {
     case 'SessionStarted': {
-      const { sessionId, userId, organizationId, tokenId, expiresAt } = event.data;
-      return { status: 'active', id: sessionId, userId, organizationId, generation: 0, tokenId, expiresAt };
+      const { sessionId, userId, organizationId, tokenId, expiresAt, startedAt } = event.data;
+      return { status: 'active', id: sessionId, userId, organizationId, generation: 0, tokenId, expiresAt, startedAt: startedAt ?? null };
     }
     case 'SessionRefreshed':
       if (state.status !== 'active') return state;
@@ -82,8 +93,11 @@ export function decideSession(command: SessionCommand, state: Session): SessionE
       if (state.status !== 'absent') return [];
       return [{ type: 'SessionStarted', version: 1, data: { ...command.data } }];
     case 'RefreshSession': {
-      const { sessionId, presented, newTokenId, newExpiresAt, now } = command.data;
+      const { sessionId, presented, newTokenId, newExpiresAt, now, passwordChangedAt } = command.data;
       if (state.status !== 'active' || state.id !== sessionId) throw invalid();
+      if (passwordChangedAt !== null && (state.startedAt === null || Date.parse(state.startedAt) < Date.parse(passwordChangedAt))) {
+        return [{ type: 'SessionRevoked', version: 1, data: { sessionId, userId: state.userId, reason: 'password_changed' } }];
+      }
       if (presented.generation < state.generation) {
         // A rotated-out token came back: someone holds a copy. Kill the family.
         return [{ type: 'SessionRevoked', version: 1, data: { sessionId, userId: state.userId, reason: 'refresh_token_reuse' } }];

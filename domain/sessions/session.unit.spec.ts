@@ -14,9 +14,9 @@ const refreshed = (generation: number, tokenId: string): SessionEvent => ({
   version: 1,
   data: { sessionId, generation, tokenId, expiresAt: '2026-12-31T00:00:00.000Z' },
 });
-const refresh = (generation: number, tokenId: string, now = '2026-11-24T00:00:00.000Z'): RefreshSession => ({
+const refresh = (generation: number, tokenId: string, now = '2026-11-24T00:00:00.000Z', passwordChangedAt: string | null = null): RefreshSession => ({
   type: 'RefreshSession',
-  data: { sessionId, presented: { generation, tokenId }, newTokenId: 'next', newExpiresAt: '2026-12-31T00:00:00.000Z', now },
+  data: { sessionId, presented: { generation, tokenId }, newTokenId: 'next', newExpiresAt: '2026-12-31T00:00:00.000Z', now, passwordChangedAt },
 });
 const revoked = (reason: 'logout' | 'refresh_token_reuse'): SessionEvent => ({
   type: 'SessionRevoked',

@@ -8,8 +8,14 @@ export interface AccessClaims {
   role: string;
   /** The sign-in session the token belongs to (logout and theft detection revoke it). */
   sessionId: string;
-  /** When the token was issued (seconds since epoch), for marks that condemn older tokens. */
-  issuedAt?: number;
+  /** When the token was issued (ms since epoch), for marks that condemn older tokens. */
+  issuedAtMs?: number;
+}
+
+/** What an MFA challenge says: who passed the password step, to finish with a second factor. */
+export interface ChallengeClaims {
+  userId: string;
+  organizationId: string;
 }
 
 /** What a refresh token says: its session, its generation in the rotation, and its own id. */
@@ -90,14 +96,41 @@ export class JwtTokens {
         audience: AUDIENCE,
         typ: 'at+jwt',
       });
-      const { sub, org, role, sid, exp, iat } = payload as Record<string, unknown>;
+      const { sub, org, role, sid, exp, iat, iat_ms } = payload as Record<string, unknown>;
       if (typeof sub !== 'string' || typeof org !== 'string' || typeof role !== 'string' || typeof sid !== 'string') return null;
-      const claims: AccessClaims = { userId: sub, organizationId: org, role, sessionId: sid, ...(typeof iat === 'number' ? { issuedAt: iat } : {}) };
+      // Milliseconds, so a mark set a moment before a new token was issued does not condemn it.
+      const issuedAtMs = typeof iat_ms === 'number' ? iat_ms : typeof iat === 'number' ? iat * 1000 : undefined;
+      const claims: AccessClaims = { userId: sub, organizationId: org, role, sessionId: sid, ...(issuedAtMs !== undefined ? { issuedAtMs } : {}) };
       if (typeof exp === 'number') {
         const ttl = exp * 1000 - Date.now();
         if (ttl > 0) this.verified.set(token, claims, { ttl });
       }
       return claims;
+    } catch (err) {
+      if (err instanceof errors.JOSEError) return null;
+      throw err;
+    }
+  }
+
+  /** A short-lived token that proves the password step of a sign-in, to be finished with a second factor. */
+  async issueChallenge(claims: ChallengeClaims, ttlSeconds: number): Promise<string> {
+    return new SignJWT({ org: claims.organizationId })
+      .setProtectedHeader({ alg: 'HS256', typ: 'mfa+jwt' })
+      .setSubject(claims.userId)
+      .setIssuer(ISSUER)
+      .setAudience(AUDIENCE)
+      .setIssuedAt()
+      .setExpirationTime(`${ttlSeconds}s`)
+      .setJti(randomUUID())
+      .sign(await this.key);
+  }
+
+  async verifyChallenge(token: string): Promise<ChallengeClaims | null> {
+    try {
+      const { payload } = await jwtVerify(token, await this.key, { algorithms: ['HS256'], issuer: ISSUER, audience: AUDIENCE, typ: 'mfa+jwt' });
+      const { sub, org } = payload as Record<string, unknown>;
+      if (typeof sub !== 'string' || typeof org !== 'string') return null;
+      return { userId: sub, organizationId: org };
     } catch (err) {
       if (err instanceof errors.JOSEError) return null;
       throw err;
@@ -112,7 +145,8 @@ export class JwtTokens {
     tokenId: string,
   ): Promise<string> {
     const key = await this.key;
-    return new SignJWT({ org: claims.organizationId, role: claims.role, sid: claims.sessionId, ...extra })
+    const issuedAt = type === 'access' ? { iat_ms: Date.now() } : {};
+    return new SignJWT({ org: claims.organizationId, role: claims.role, sid: claims.sessionId, ...issuedAt, ...extra })
       .setProtectedHeader({ alg: 'HS256', typ: type === 'access' ? 'at+jwt' : 'rt+jwt' })
       .setSubject(claims.userId)
       .setIssuer(ISSUER)

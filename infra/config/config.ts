@@ -38,6 +38,23 @@ const schema = z
       .enum(['true', 'false'], { error: 'must be true or false' })
       .default('false')
       .transform((value) => value === 'true'),
+    DATA_ENCRYPTION_KEY: z.string().min(32, 'must be at least 32 characters').optional(),
+    APP_URL: z.url({ error: 'must be a URL, e.g. https://app.nexusflow.io' }).optional(),
+    MAIL_OUTBOX_DIR: z.string().min(1).optional(),
+    MAIL_MAX_PER_ADDRESS_PER_HOUR: positiveInt(1_000).default(5),
+    CORS_ORIGINS: z
+      .string()
+      .default('')
+      .transform((value) => value.split(',').map((origin) => origin.trim()).filter(Boolean))
+      .pipe(z.array(z.url({ error: 'must be a comma-separated list of origins such as https://app.example.com' })))
+      // What browsers send in Origin: scheme, host and port, no path or trailing slash.
+      .transform((urls) => urls.map((url) => new URL(url).origin)),
+    RATE_LIMIT_PER_IP: positiveInt(100_000_000).default(600),
+    RATE_LIMIT_PER_TENANT: positiveInt(100_000_000).default(3_000),
+    RATE_LIMIT_WINDOW_SECONDS: positiveInt(86_400).default(60),
+    IDEMPOTENCY_TTL_SECONDS: positiveInt(7 * 86_400).default(86_400),
+    API_KEY_USAGE_RESOLUTION_SECONDS: positiveInt(86_400).default(60),
+    ORGANIZATION_STATUS_CACHE_MS: positiveInt(600_000).default(5_000),
     LOGIN_MAX_FAILURES: positiveInt(100).default(5),
     LOGIN_LOCK_SECONDS: positiveInt(86_400).default(30),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -1,31 +1,47 @@
 import Router from '@koa/router';
 import Koa from 'koa';
 import type { Logger } from 'pino';
-import { authenticate, type AccessTokenVerifier, type RevocationCheck } from './authenticate.ts';
+import type { EphemeralStore } from '../ephemeral/ephemeral-store.ts';
+import { authenticate, type PrincipalAuthenticator } from './authenticate.ts';
+import { corsFor } from './cors.ts';
 import { healthRoutes, type HealthState } from './health.ts';
+import { idempotency, type IdempotencyOptions } from './idempotency.ts';
 import { buildOpenApi } from './openapi.ts';
 import { problemHandler } from './problem.ts';
+import { enforceTenantRateLimit, perIpRateLimit, type RateLimits } from './rate-limits.ts';
 import { requestContext, securityHeaders } from './request-context.ts';
-import { mountRoutes, type AnyRoute } from './routes.ts';
+import { mountRoutes, type AnyRoute, type SuspensionCheck } from './routes.ts';
 
 export interface AppOptions {
   service: string;
   logger: Logger;
   routes: AnyRoute[];
   health: HealthState;
-  tokens: AccessTokenVerifier;
-  revocations: RevocationCheck;
+  authenticator: PrincipalAuthenticator;
   bodyLimitBytes: number;
+  /** Per-IP and per-organization limits (sliding windows in the ephemeral store). */
+  rateLimits: RateLimits;
+  /** Where Idempotency-Key answers are kept (Redis, or the in-process stand-in). */
+  idempotencyStore: EphemeralStore;
+  idempotency: IdempotencyOptions;
+  /** Origins browsers may call the API from (CORS); empty: none. */
+  corsOrigins: readonly string[];
+  /** Refuses writes of suspended organizations; absent where no commands are served. */
+  suspensions?: SuspensionCheck;
   /**
    * Trust X-Forwarded-For/-Proto from a reverse proxy in front. Off by default: otherwise any client could
-   * choose the IP that audit metadata records (and, later, that per-IP limits count).
+   * choose the IP that audit metadata records and that per-IP limits count.
    */
   trustProxy?: boolean;
   /** Runs after a route validated its input, before its handler (e.g. read-your-writes). */
   beforeHandler?: (ctx: Koa.ParameterizedContext, route: AnyRoute) => Promise<void>;
 }
 
-/** A Koa app with the cross-cutting duties every NexusFlow process shares. */
+/**
+ * A Koa app with the cross-cutting duties every NexusFlow process shares: request ids and logs, security
+ * headers, CORS, problem+json errors, health, per-IP and per-organization rate limits, authentication and
+ * permissions, Idempotency-Key on commands, body limits.
+ */
 export function createApp(options: AppOptions): Koa {
   const app = new Koa({ proxy: options.trustProxy ?? false });
   app.silent = true; // errors are logged by the problem handler, with the request id
@@ -34,11 +50,16 @@ export function createApp(options: AppOptions): Koa {
     version: '0.1.0',
     description:
       'Event-sourced sales-engagement backend. Commands answer {id, revision, position}; send the position as ' +
-      'X-Min-Position on a query to read your own writes. Errors are application/problem+json.',
+      'X-Min-Position on a query to read your own writes. Errors are application/problem+json. Authenticate ' +
+      'with a session access token or an API key (`Authorization: Bearer ...`); every operation names the ' +
+      'permission it needs in `x-permission`. Commands accept `Idempotency-Key`.',
   });
   const router = mountRoutes(new Router(), options.routes, {
     bodyLimitBytes: options.bodyLimitBytes,
-    authenticate: authenticate(options.tokens, options.revocations),
+    authenticate: authenticate(options.authenticator),
+    afterAuthentication: (ctx, principal) => enforceTenantRateLimit(ctx, options.rateLimits, principal.organizationId),
+    aroundCommand: idempotency(options.idempotencyStore, options.idempotency),
+    ...(options.suspensions ? { suspensions: options.suspensions } : {}),
     ...(options.beforeHandler ? { beforeHandler: options.beforeHandler } : {}),
   });
   router.get('/openapi.json', (ctx) => {
@@ -47,8 +68,10 @@ export function createApp(options: AppOptions): Koa {
 
   app.use(requestContext(options.logger));
   app.use(securityHeaders());
+  app.use(corsFor(options.corsOrigins));
   app.use(problemHandler());
   app.use(healthRoutes(options.service, options.health));
+  app.use(perIpRateLimit(options.rateLimits));
   app.use(router.routes());
   app.use(router.allowedMethods());
   return app;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { NotFoundError } from '../../domain/errors.ts';
 
 /** Field validators shared by the HTTP edges. Messages read as "<field> <message>". */
 
@@ -40,3 +41,10 @@ export const commandResultSchema = z.object({
     .nullable()
     .describe('Position of the last event in the global log; send it as X-Min-Position to read your own write'),
 });
+
+/** Ids are UUIDs; anything else cannot name an entity, so it is "not found" (never a 500, never a 400 that tells more). */
+export function entityIdOf(params: Record<string, string>, what: string, name = 'id'): string {
+  const id = params[name] ?? '';
+  if (!uuidLike.test(id)) throw new NotFoundError(what);
+  return id.toLowerCase();
+}

@@ -42,6 +42,14 @@ export function buildOpenApi(routes: AnyRoute[], info: { title: string; version:
     }));
     const queryParams = route.query ? queryParameters(route.query) : [];
     const headers = [...(route.headers ?? [])];
+    if (route.method !== 'get') {
+      headers.push({
+        name: 'Idempotency-Key',
+        description:
+          'A unique key (a UUID) per intended operation. A retry with the same key and body gets the first answer again ' +
+          '(Idempotent-Replayed: true) instead of repeating the command; the same key with another body is 422. Kept 24 h.',
+      });
+    }
     if (route.readModels) {
       headers.push({
         name: 'X-Min-Position',
@@ -59,6 +67,12 @@ export function buildOpenApi(routes: AnyRoute[], info: { title: string; version:
     }));
     const responses: Record<string, unknown> = {};
     const documented = { ...route.responses };
+    if (route.auth === 'bearer') {
+      documented[401] ??= { description: 'Missing, invalid, expired or revoked access token or API key' };
+      documented[403] ??= { description: `The caller lacks the ${route.permission} permission${route.method !== 'get' ? ", or the organization is suspended" : ''}` };
+    }
+    documented[429] ??= { description: 'Rate limit reached (per IP, and per organization); see Retry-After and the RateLimit-* headers' };
+    if (route.method !== 'get') documented[422] ??= { description: 'Idempotency-Key reused with a different request, or a business rule refused the command' };
     if (route.readModels) documented[503] ??= { description: 'Read models did not reach X-Min-Position in time; retry after Retry-After' };
     for (const [status, doc] of Object.entries(documented)) {
       const isProblem = Number(status) >= 400;
@@ -79,7 +93,9 @@ export function buildOpenApi(routes: AnyRoute[], info: { title: string; version:
       summary: route.summary,
       ...(route.description ? { description: route.description } : {}),
       tags: [route.tag],
-      ...(route.auth === 'bearer' ? { security: [{ bearerAuth: [] }] } : { security: [] }),
+      ...(route.auth === 'bearer'
+        ? { security: [{ bearerAuth: [] }, { apiKeyHeader: [] }], 'x-permission': route.permission }
+        : { security: [] }),
       parameters: [...pathParams, ...queryParams, ...headerParams],
       ...(route.body
         ? {
@@ -102,7 +118,14 @@ export function buildOpenApi(routes: AnyRoute[], info: { title: string; version:
     info,
     paths,
     components: {
-      securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
+      securitySchemes: {
+        bearerAuth: {
+          type: 'http',
+          scheme: 'bearer',
+          description: 'A session access token (POST /auth/login), or an API key (nfk_...) in its place',
+        },
+        apiKeyHeader: { type: 'apiKey', in: 'header', name: 'X-API-Key', description: 'An API key (nfk_...)' },
+      },
       schemas: { Problem: problemSchema },
     },
   };

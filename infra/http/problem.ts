@@ -1,6 +1,6 @@
 import type Koa from 'koa';
 import type { Logger } from 'pino';
-import { ConflictError, DomainError, NotAuthenticatedError, NotFoundError, RuleViolationError } from '../../domain/errors.ts';
+import { ConflictError, DomainError, ForbiddenError, NotAuthenticatedError, NotFoundError, RuleViolationError } from '../../domain/errors.ts';
 import { DuplicateEventIdError, WrongExpectedRevisionError } from '../../command-api/ports.ts';
 import { isTransientDatabaseError } from '../resilience.ts';
 
@@ -34,6 +34,10 @@ export class ProblemError extends Error {
     return new ProblemError(401, 'Unauthorized', detail, { code: 'unauthorized' }, { 'WWW-Authenticate': 'Bearer' });
   }
 
+  static forbidden(detail: string, code = 'forbidden', extra: Record<string, unknown> = {}): ProblemError {
+    return new ProblemError(403, 'Forbidden', detail, { code, ...extra });
+  }
+
   static notFound(what: string): ProblemError {
     return new ProblemError(404, 'Not found', `${what} not found`, { code: 'not_found' });
   }
@@ -49,6 +53,7 @@ const PROBLEM_TYPES: Record<number, string> = {
   413: 'payload-too-large',
   415: 'unsupported-media-type',
   422: 'rule-violation',
+  429: 'too-many-requests',
   503: 'unavailable',
 };
 
@@ -99,6 +104,9 @@ export function toProblem(err: unknown): ProblemError {
   }
   if (err instanceof NotAuthenticatedError) {
     return new ProblemError(401, 'Unauthorized', err.message, { code: err.code }, { 'WWW-Authenticate': 'Bearer' });
+  }
+  if (err instanceof ForbiddenError) {
+    return ProblemError.forbidden(err.message, err.code, err.field ? { 'invalid-params': [{ name: err.field, reason: err.message }] } : {});
   }
   if (err instanceof NotFoundError) return new ProblemError(404, 'Not found', err.message, { code: err.code });
   if (err instanceof ConflictError) {

@@ -2,6 +2,8 @@ import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
 import type Koa from 'koa';
 import { z } from 'zod';
+import { isWrite, type Permission } from '../../domain/access/permissions.ts';
+import { holds, type Principal } from '../../domain/access/principal.ts';
 import { ProblemError, type InvalidParam } from './problem.ts';
 
 export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
@@ -19,10 +21,18 @@ export interface ResponseDoc {
 }
 
 /**
+ * Who may call a route. A route that needs a caller names the ONE permission it needs (the type makes it
+ * impossible to forget); the edge refuses everyone else with 403 before the handler runs.
+ */
+export type RouteAccess = { auth: 'none'; permission?: never } | { auth: 'bearer'; permission: Permission };
+
+/**
  * One HTTP route: its input schemas drive validation AND the OpenAPI document, so the two cannot drift.
  * Handlers receive parsed input; they never see an unvalidated body or query.
  */
-export interface RouteSpec<Body = unknown, Query = unknown> {
+export type RouteSpec<Body = unknown, Query = unknown> = RouteDefinition<Body, Query> & RouteAccess;
+
+interface RouteDefinition<Body, Query> {
   method: HttpMethod;
   /** Koa style, e.g. /contacts/:id */
   path: string;
@@ -30,8 +40,6 @@ export interface RouteSpec<Body = unknown, Query = unknown> {
   summary: string;
   description?: string;
   tag: string;
-  /** 'bearer' routes run behind the authentication middleware. */
-  auth: 'bearer' | 'none';
   body?: z.ZodType<Body>;
   bodyExample?: unknown;
   query?: z.ZodType<Query>;
@@ -51,22 +59,38 @@ export function defineRoute<Body = undefined, Query = undefined>(spec: RouteSpec
 
 export type AnyRoute = RouteSpec<any, any>;
 
-/** Mounts routes on a router, with JSON body parsing (size-limited) only where a route takes a body. */
-export function mountRoutes(
-  router: Router,
-  routes: AnyRoute[],
-  options: {
-    bodyLimitBytes: number;
-    authenticate: Koa.Middleware;
-    /** Runs after validation, before the handler (e.g. waiting for read models). */
-    beforeHandler?: (ctx: Koa.ParameterizedContext, route: AnyRoute) => Promise<void>;
-  },
-): Router {
+/** Whether writes of an organization are refused because staff suspended it. */
+export interface SuspensionCheck {
+  isSuspended(organizationId: string): Promise<boolean>;
+}
+
+export interface MountOptions {
+  bodyLimitBytes: number;
+  authenticate: Koa.Middleware;
+  /** Runs once the caller is known (e.g. the organization's rate limit). */
+  afterAuthentication?: (ctx: Koa.ParameterizedContext, principal: Principal) => Promise<void>;
+  /** Refuses writes of suspended organizations (processes that serve no commands have none). */
+  suspensions?: SuspensionCheck;
+  /** Wraps every command (non-GET) route once its body is parsed (e.g. Idempotency-Key). */
+  aroundCommand?: Koa.Middleware;
+  /** Runs after validation, before the handler (e.g. waiting for read models). */
+  beforeHandler?: (ctx: Koa.ParameterizedContext, route: AnyRoute) => Promise<void>;
+}
+
+/**
+ * Mounts routes on a router. Per route, in order: authentication, permission (403), suspension (403 for
+ * writes), JSON body parsing (size-limited, only where a route takes a body), command wrapping, validation,
+ * handler.
+ */
+export function mountRoutes(router: Router, routes: AnyRoute[], options: MountOptions): Router {
   const parseJson = bodyParser({ enableTypes: ['json'], jsonLimit: options.bodyLimitBytes, encoding: 'utf-8' });
   for (const route of routes) {
     const middleware: Koa.Middleware[] = [];
-    if (route.auth === 'bearer') middleware.push(options.authenticate);
+    if (route.auth === 'bearer') {
+      middleware.push(options.authenticate, authorize(route.permission, options));
+    }
     if (route.body) middleware.push(requireJson, parseJson);
+    if (route.method !== 'get' && options.aroundCommand) middleware.push(options.aroundCommand);
     middleware.push(async (ctx) => {
       const input = {
         body: route.body ? parseOrThrow(route.body, ctx.request.body ?? {}, 'body') : undefined,
@@ -79,6 +103,27 @@ export function mountRoutes(
     router.register(route.path, [route.method.toUpperCase()], middleware, { name: route.operationId });
   }
   return router;
+}
+
+function authorize(permission: Permission, options: MountOptions): Koa.Middleware {
+  const write = isWrite(permission);
+  return async (ctx, next) => {
+    const principal = ctx.state.auth as Principal;
+    await options.afterAuthentication?.(ctx, principal);
+    if (!holds(principal, permission)) {
+      throw ProblemError.forbidden(
+        principal.kind === 'user'
+          ? `Your role (${principal.role}) does not allow this (it needs the ${permission} permission).`
+          : `This API key does not have the ${permission} scope.`,
+        'insufficient_permission',
+        { permission },
+      );
+    }
+    if (write && options.suspensions && (await options.suspensions.isSuspended(principal.organizationId))) {
+      throw ProblemError.forbidden('Your organization is suspended: it can read its data but not change it. Contact support.', 'organization_suspended');
+    }
+    await next();
+  };
 }
 
 /** A body on a JSON API must say it is JSON; anything else is a 415, not a silently empty body. */

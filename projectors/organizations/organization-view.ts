@@ -6,6 +6,7 @@ export interface OrganizationView {
   name: string;
   ownerUserId: string;
   timezone: string;
+  status: 'active' | 'suspended';
   /** Live contacts; maintained by the projection, so a double-applied event would show here. */
   contactCount: number;
   userCount: number;
@@ -22,6 +23,7 @@ export const OrganizationViewSchema = new EntitySchema<OrganizationView>({
     name: { type: 'text' },
     ownerUserId: { type: 'uuid' },
     timezone: { type: 'text' },
+    status: { type: 'text' },
     contactCount: { type: 'integer' },
     userCount: { type: 'integer' },
     createdAt: { type: 'datetime', columnType: 'timestamptz' },

@@ -9,7 +9,15 @@ type Handled = OrganizationEvent | RecordedEvent<{ type: 'ContactCreated' | 'Con
 /** Organizations, with live contact and user counts (kept per event, so a double-apply would show). */
 export const organizationsProjection: Projection = {
   name: 'organizations',
-  eventTypes: new Set(['OrganizationCreated', 'OrganizationRenamed', 'ContactCreated', 'ContactDeleted', 'UserRegistered']),
+  eventTypes: new Set([
+    'OrganizationCreated',
+    'OrganizationRenamed',
+    'OrganizationSuspended',
+    'OrganizationReactivated',
+    'ContactCreated',
+    'ContactDeleted',
+    'UserRegistered',
+  ]),
 
   async apply(events: RecordedEvent[], em: EntityManager): Promise<void> {
     const ids = [...new Set(events.map(organizationOf))];
@@ -28,6 +36,7 @@ export const organizationsProjection: Projection = {
             name,
             ownerUserId,
             timezone,
+            status: 'active',
             contactCount: 0,
             userCount: 0,
             createdAt: at,
@@ -46,6 +55,12 @@ export const organizationsProjection: Projection = {
           view.revision = event.revision;
           view.updatedAt = at;
           break;
+        case 'OrganizationSuspended':
+        case 'OrganizationReactivated':
+          view.status = event.type === 'OrganizationSuspended' ? 'suspended' : 'active';
+          view.revision = event.revision;
+          view.updatedAt = at;
+          break;
         case 'ContactCreated':
           view.contactCount += 1;
           break;
@@ -61,7 +76,7 @@ export const organizationsProjection: Projection = {
 };
 
 function organizationOf(event: RecordedEvent): string {
-  if (event.type === 'OrganizationCreated' || event.type === 'OrganizationRenamed') {
+  if (event.type.startsWith('Organization')) {
     return (event.data as { organizationId: string }).organizationId;
   }
   const tenantId = event.metadata.tenantId;

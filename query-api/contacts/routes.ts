@@ -15,12 +15,12 @@ export function contactQueryRoutes(orm: MikroORM): AnyRoute[] {
       summary: 'List contacts, a page at a time',
       tag: 'Contacts',
       auth: 'bearer',
+      permission: 'contacts:read',
       query: listContactsQuery,
       readModels: ['contacts'],
       responses: {
         200: { description: 'A page of contacts', schema: contactPageSchema },
         400: { description: 'Invalid query parameter (named in `invalid-params`)' },
-        401: { description: 'Missing or invalid access token' },
       },
       async handler(ctx, { query }) {
         ctx.body = await listContacts(scopedEntityManager(orm, ctx), query);
@@ -33,11 +33,11 @@ export function contactQueryRoutes(orm: MikroORM): AnyRoute[] {
       summary: 'Get one contact',
       tag: 'Contacts',
       auth: 'bearer',
+      permission: 'contacts:read',
       readModels: ['contacts'],
       responses: {
         200: { description: 'The contact', schema: contactSchema, headers: { ETag: 'Revision, for If-Match on commands' } },
         304: { description: 'Not modified since the ETag in If-None-Match' },
-        401: { description: 'Missing or invalid access token' },
         404: { description: 'No such contact in your organization' },
       },
       async handler(ctx, { params }) {

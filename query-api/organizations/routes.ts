@@ -10,6 +10,7 @@ const organizationSchema = z.object({
   id: z.string(),
   name: z.string(),
   timezone: z.string(),
+  status: z.enum(['active', 'suspended']).describe('A suspended organization can read but not write'),
   ownerUserId: z.string(),
   contactCount: z.number().int(),
   userCount: z.number().int(),
@@ -27,10 +28,10 @@ export function organizationQueryRoutes(orm: MikroORM): AnyRoute[] {
       summary: "The caller's organization",
       tag: 'Organizations',
       auth: 'bearer',
+      permission: 'organization:read',
       readModels: ['organizations'],
       responses: {
         200: { description: 'The organization', schema: organizationSchema },
-        401: { description: 'Missing or invalid access token' },
         404: { description: 'Not in the read models yet (send X-Min-Position to wait for it)' },
       },
       async handler(ctx) {
@@ -41,6 +42,7 @@ export function organizationQueryRoutes(orm: MikroORM): AnyRoute[] {
           id: org.id,
           name: org.name,
           timezone: org.timezone,
+          status: org.status,
           ownerUserId: org.ownerUserId,
           contactCount: org.contactCount,
           userCount: org.userCount,

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { SignJWT } from 'jose';
-import { registerAccount, startTestSystem, TEST_JWT_SECRET, type Account, type HttpClient, type Reply, type TestSystem } from '../support/http.ts';
+import { Mailbox, registerAccount, startTestSystem, TEST_JWT_SECRET, type Account, type HttpClient, type Reply, type TestSystem } from '../support/http.ts';
 
 const ada = { email: 'ada@example.com', firstName: 'Ada', lastName: 'Lovelace', company: 'Analytical', tags: ['vip'] };
 
@@ -28,43 +28,54 @@ describe('Core, end to end over HTTP (real PostgreSQL)', function () {
   before(async () => {
     system = await startTestSystem();
     http = system.http;
-    acme = await registerAccount(http, 'Acme');
-    globex = await registerAccount(http, 'Globex');
+    acme = await registerAccount(system, 'Acme');
+    globex = await registerAccount(system, 'Globex');
   });
   after(async () => system?.stop());
 
   describe('auth', () => {
-    it('registers an organization with its owner and signs in', async () => {
+    it('registers an organization with its owner once the email is confirmed, and signs in', async () => {
       const reply = await http.post('/auth/register', {
         organizationName: 'Initech',
         name: 'Peter',
         email: 'peter@initech.test',
         password: 'correct horse battery',
       });
-      expect(reply.status).to.equal(201);
-      expect(reply.body).to.include.keys('accessToken', 'refreshToken', 'organizationId', 'userId');
+      expect(reply.status, JSON.stringify(reply.body)).to.equal(202);
+      expect((await http.post('/auth/login', { email: 'peter@initech.test', password: 'correct horse battery' })).status, 'no account before confirming').to.equal(401);
+
+      const confirmation = await system.mailbox.latest('peter@initech.test', 'signup-confirmation');
+      const verified = await http.post('/auth/verify-email', { token: Mailbox.tokenIn(confirmation) });
+      expect(verified.status, JSON.stringify(verified.body)).to.equal(201);
+      expect(verified.body).to.include.keys('accessToken', 'refreshToken', 'organizationId', 'userId', 'position');
       const me = await http.get('/auth/me', {
-        token: reply.body.accessToken,
-        headers: { 'X-Min-Position': reply.body.position },
+        token: verified.body.accessToken,
+        headers: { 'X-Min-Position': verified.body.position },
       });
       expect(me.status).to.equal(200);
-      expect(me.body).to.deep.include({ id: reply.body.userId, email: 'peter@initech.test', role: 'owner' });
-      expect(me.body.organization).to.deep.equal({ id: reply.body.organizationId, name: 'Initech' });
+      expect(me.body).to.deep.include({ id: verified.body.userId, email: 'peter@initech.test', role: 'owner', status: 'active', mfaEnabled: false });
+      expect(me.body.organization).to.deep.equal({ id: verified.body.organizationId, name: 'Initech', status: 'active' });
+      expect(me.body.permissions).to.include.members(['roles:manage', 'billing:manage', 'contacts:write']);
       expect(JSON.stringify(me.body)).not.to.match(/password/i);
 
+      // The link works once.
+      expectProblem(await http.post('/auth/verify-email', { token: Mailbox.tokenIn(confirmation) }), 401);
       const login = await http.post('/auth/login', { email: 'Peter@Initech.test', password: 'correct horse battery' });
       expect(login.status).to.equal(200);
-      expect(login.body.userId).to.equal(reply.body.userId);
+      expect(login.body.userId).to.equal(verified.body.userId);
     });
 
-    it('refuses a second account with the same email (409), whatever its case', async () => {
-      const reply = await http.post('/auth/register', {
-        organizationName: 'Other',
-        name: 'Other',
-        email: acme.email.toUpperCase(),
-        password: 'correct horse battery',
-      });
-      expectProblem(reply, 409);
+    it('answers a registration with a taken email exactly like a new one, tells only the mailbox, and makes no second account', async () => {
+      const body = (email: string) => ({ organizationName: 'Other', name: 'Other', email, password: 'correct horse battery' });
+      const taken = await http.post('/auth/register', body(acme.email.toUpperCase()));
+      const fresh = await http.post('/auth/register', body(`fresh-${Date.now().toString(36)}@example.com`));
+      expect(taken.status).to.equal(202);
+      expect(taken.body).to.deep.equal(fresh.body);
+      const notice = await system.mailbox.latest(acme.email, 'signup-account-exists');
+      expect(notice.text).to.include('already has an account');
+      const confirmations = (await system.mailbox.all(acme.email)).filter((m) => m.template === 'signup-confirmation');
+      expect(confirmations, 'only the confirmation of the original sign-up').to.have.length(1);
+      expect((await http.post('/auth/login', { email: acme.email, password: acme.password })).body.userId).to.equal(acme.userId);
     });
 
     it('names every bad field of a registration', async () => {
@@ -108,7 +119,7 @@ describe('Core, end to end over HTTP (real PostgreSQL)', function () {
     it('lets a user read their organization', async () => {
       const reply = await http.get('/organizations/current', { token: acme.accessToken, headers: { 'X-Min-Position': acme.position } });
       expect(reply.status).to.equal(200);
-      expect(reply.body).to.deep.include({ id: acme.organizationId, name: 'Acme' });
+      expect(reply.body).to.deep.include({ id: acme.organizationId, name: 'Acme', status: 'active' });
     });
   });
 
@@ -162,7 +173,7 @@ describe('Core, end to end over HTTP (real PostgreSQL)', function () {
     });
 
     it('names each invalid field (400 problem+json) and writes nothing', async () => {
-      const owner = await registerAccount(http, 'Validation');
+      const owner = await registerAccount(system, 'Validation');
       const reply = await http.post(
         '/contacts',
         { email: 'nope', firstName: 42, timezone: 'Mars/Olympus', customFields: { '1bad': 'x' }, tags: 'vip', unknown: true },
@@ -240,7 +251,7 @@ describe('Core, end to end over HTTP (real PostgreSQL)', function () {
     });
 
     it('lists with tag and updated-since filters, sorts, and pages with a cursor', async () => {
-      const owner = await registerAccount(http, 'Lister');
+      const owner = await registerAccount(system, 'Lister');
       let position = '';
       for (let i = 0; i < 7; i++) {
         const reply = await http.post(
@@ -336,7 +347,7 @@ describe('Read-your-writes without projectors running (real PostgreSQL)', functi
   after(async () => system?.stop());
 
   it('waits a bounded time, then answers 503 with Retry-After rather than stale data', async () => {
-    const account = await registerAccount(system.http, 'Stalled');
+    const account = await registerAccount(system, 'Stalled');
     const created = await system.http.post('/contacts', { email: 'later@example.com' }, { token: account.accessToken });
     expect(created.status).to.equal(201);
     const started = Date.now();

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { once } from 'node:events';
 import { expect } from 'chai';
-import { HttpClient, type Account } from '../support/http.ts';
+import { HttpClient, Mailbox, type Account } from '../support/http.ts';
 
 const root = path.resolve(import.meta.dirname, '../..');
 
@@ -72,8 +72,12 @@ describe('Embedded default (no DATABASE_URL): data survives a restart', function
       email: 'em@embedded.test',
       password: 'correct horse battery',
     });
-    expect(registered.status, JSON.stringify(registered.body)).to.equal(201);
-    const account = registered.body as Account;
+    expect(registered.status, JSON.stringify(registered.body)).to.equal(202);
+    // The default mail transport keeps the confirmation in the data directory's outbox.
+    const confirmation = await new Mailbox(path.join(dataDir, 'outbox')).latest('em@embedded.test', 'signup-confirmation');
+    const verified = await running.http.post('/auth/verify-email', { token: Mailbox.tokenIn(confirmation) });
+    expect(verified.status, JSON.stringify(verified.body)).to.equal(201);
+    const account = verified.body as Account;
     const created = await running.http.post('/contacts', { email: 'kept@example.com', tags: ['durable'] }, { token: account.accessToken });
     expect(created.status).to.equal(201);
     const read = await running.http.get(`/contacts/${created.body.id}`, {

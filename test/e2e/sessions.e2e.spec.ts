@@ -12,7 +12,7 @@ describe('Sessions: rotating refresh tokens, theft detection, logout (real Postg
   after(async () => system?.stop());
 
   it('rotates the refresh token: the new pair works, the old refresh token is dead', async () => {
-    const account = await registerAccount(http, 'Rotate');
+    const account = await registerAccount(system, 'Rotate');
     const first = await http.post('/auth/refresh', { refreshToken: account.refreshToken });
     expect(first.status, JSON.stringify(first.body)).to.equal(200);
     expect(first.headers.get('cache-control')).to.equal('no-store');
@@ -26,7 +26,7 @@ describe('Sessions: rotating refresh tokens, theft detection, logout (real Postg
   });
 
   it('revokes the whole family when a used refresh token comes back, and says so', async () => {
-    const account = await registerAccount(http, 'Theft');
+    const account = await registerAccount(system, 'Theft');
     const rotated = await http.post('/auth/refresh', { refreshToken: account.refreshToken });
     expect(rotated.status).to.equal(200);
 
@@ -48,7 +48,7 @@ describe('Sessions: rotating refresh tokens, theft detection, logout (real Postg
   });
 
   it('lets exactly one of several concurrent refreshes with the same token win', async () => {
-    const account = await registerAccount(http, 'Race');
+    const account = await registerAccount(system, 'Race');
     const answers = await Promise.all(Array.from({ length: 5 }, () => http.post('/auth/refresh', { refreshToken: account.refreshToken })));
     const statuses = answers.map((a) => a.status);
     // One rotation; the others present a token that was just rotated out, which revokes the family.
@@ -57,7 +57,7 @@ describe('Sessions: rotating refresh tokens, theft detection, logout (real Postg
   });
 
   it('logs out: the access token and the refresh token of that session stop working at once, other sessions go on', async () => {
-    const account = await registerAccount(http, 'Logout');
+    const account = await registerAccount(system, 'Logout');
     const other = await http.post('/auth/login', { email: account.email, password: account.password });
     const out = await http.post('/auth/logout', undefined, { token: account.accessToken });
     expect(out.status).to.equal(204);
@@ -70,7 +70,7 @@ describe('Sessions: rotating refresh tokens, theft detection, logout (real Postg
   });
 
   it('refuses an access token as a refresh token, junk, and a missing field (400 naming it)', async () => {
-    const account = await registerAccount(http, 'Junk');
+    const account = await registerAccount(system, 'Junk');
     expect((await http.post('/auth/refresh', { refreshToken: account.accessToken })).status).to.equal(401);
     expect((await http.post('/auth/refresh', { refreshToken: 'junk' })).status).to.equal(401);
     const missing = await http.post('/auth/refresh', {});
@@ -79,7 +79,7 @@ describe('Sessions: rotating refresh tokens, theft detection, logout (real Postg
   });
 
   it('records the session events with the actor, IP and user agent', async () => {
-    const account = await registerAccount(http, 'Audit');
+    const account = await registerAccount(system, 'Audit');
     // A client cannot choose the IP the audit trail records (no proxy is trusted by default).
     await http.post('/auth/logout', undefined, {
       token: account.accessToken,
@@ -96,7 +96,7 @@ describe('Sessions: rotating refresh tokens, theft detection, logout (real Postg
   });
 
   it('locks sign-in after repeated failures, for known and unknown emails alike, even with the right password', async () => {
-    const account = await registerAccount(http, 'Brute');
+    const account = await registerAccount(system, 'Brute');
     for (const email of [account.email, `nobody-${Date.now().toString(36)}@example.com`]) {
       for (let i = 0; i < 5; i++) {
         const wrong = await http.post('/auth/login', { email, password: `wrong password ${i}` });
@@ -108,7 +108,7 @@ describe('Sessions: rotating refresh tokens, theft detection, logout (real Postg
       expect(Number(locked.headers.get('retry-after'))).to.be.within(1, 30);
     }
     // Another account is not affected.
-    const other = await registerAccount(http, 'Unaffected');
+    const other = await registerAccount(system, 'Unaffected');
     expect((await http.post('/auth/login', { email: other.email, password: other.password })).status).to.equal(200);
   });
 });

@@ -1,4 +1,9 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { startProcess, type ProcessParts, type StartedProcess } from '../../infra/compose.ts';
+import { readOutbox, type StoredEmail } from '../../infra/mail/outbox-mailer.ts';
+import { eventually } from './events.ts';
 import { createTestDatabase, type TestDatabase } from './postgres.ts';
 
 export interface Reply<T = any> {
@@ -46,8 +51,37 @@ export class HttpClient {
   patch<T = any>(path: string, body?: unknown, options: RequestOptions = {}) {
     return this.request<T>('PATCH', path, { ...options, body });
   }
+  put<T = any>(path: string, body?: unknown, options: RequestOptions = {}) {
+    return this.request<T>('PUT', path, { ...options, body });
+  }
   delete<T = any>(path: string, options?: RequestOptions) {
     return this.request<T>('DELETE', path, options);
+  }
+}
+
+/** The emails the system sent, read from its outbox directory as a person would read their inbox. */
+export class Mailbox {
+  constructor(readonly directory: string) {}
+
+  async all(to?: string): Promise<StoredEmail[]> {
+    const emails = await readOutbox(this.directory);
+    return to ? emails.filter((email) => email.to === to.toLowerCase()) : emails;
+  }
+
+  /** The newest email of `template` to `to`, waiting for it (background work sends some). */
+  async latest(to: string, template: string, after = 0): Promise<StoredEmail> {
+    const found = await eventually(
+      async () => (await this.all(to)).filter((email) => email.template === template),
+      (emails) => emails.length > after,
+    );
+    return found[found.length - 1]!;
+  }
+
+  /** The token of the link in an email. */
+  static tokenIn(email: StoredEmail): string {
+    const match = /[?&]token=([^\s&]+)/.exec(email.text);
+    if (!match) throw new Error(`no link with a token in: ${email.text}`);
+    return decodeURIComponent(match[1]!);
   }
 }
 
@@ -55,6 +89,7 @@ export interface TestSystem {
   http: HttpClient;
   process: StartedProcess;
   database: TestDatabase;
+  mailbox: Mailbox;
   stop(): Promise<void>;
 }
 
@@ -69,6 +104,7 @@ export async function startTestSystem(
   env: NodeJS.ProcessEnv = {},
 ): Promise<TestSystem> {
   const database = await createTestDatabase('nf_e2e');
+  const outbox = await mkdtemp(path.join(os.tmpdir(), 'nf-outbox-'));
   let started: StartedProcess;
   try {
     started = await startProcess('all', parts, {
@@ -82,19 +118,27 @@ export async function startTestSystem(
       // The cheapest scrypt cost the configuration accepts: tests register many users.
       PASSWORD_HASH_COST: '10',
       DB_POOL_SIZE: '8',
+      MAIL_OUTBOX_DIR: outbox,
+      // Suites send hundreds of requests from one address; the rate-limit suite sets its own limits.
+      RATE_LIMIT_PER_IP: '1000000',
+      RATE_LIMIT_PER_TENANT: '1000000',
+      MAIL_MAX_PER_ADDRESS_PER_HOUR: '1000',
       ...env,
     });
   } catch (err) {
     await database.drop();
+    await rm(outbox, { recursive: true, force: true });
     throw err;
   }
   return {
     http: new HttpClient(`http://127.0.0.1:${started.server.port}`),
     process: started,
     database,
+    mailbox: new Mailbox(outbox),
     async stop() {
       await started.stop();
       await database.drop();
+      await rm(outbox, { recursive: true, force: true });
     },
   };
 }
@@ -112,11 +156,35 @@ export interface Account {
 
 let accounts = 0;
 
-/** Registers a new organization with its owner and returns the signed-in account. */
-export async function registerAccount(http: HttpClient, organizationName = 'Acme'): Promise<Account> {
-  const email = `owner${++accounts}-${Date.now().toString(36)}@example.com`;
+export function uniqueEmail(label = 'user'): string {
+  return `${label}${++accounts}-${Date.now().toString(36)}@example.com`;
+}
+
+/**
+ * Signs up as a person does: register, open the confirmation email, follow its link. Returns the signed-in
+ * owner of the new organization.
+ */
+export async function registerAccount(system: Pick<TestSystem, 'http' | 'mailbox'>, organizationName = 'Acme'): Promise<Account> {
+  const email = uniqueEmail('owner');
   const password = 'correct horse battery staple';
-  const reply = await http.post('/auth/register', { organizationName, name: 'Owner', email, password });
-  if (reply.status !== 201) throw new Error(`register failed: ${reply.status} ${JSON.stringify(reply.body)}`);
-  return { ...reply.body, email, password };
+  const reply = await system.http.post('/auth/register', { organizationName, name: 'Owner', email, password });
+  if (reply.status !== 202) throw new Error(`register failed: ${reply.status} ${JSON.stringify(reply.body)}`);
+  const confirmation = await system.mailbox.latest(email, 'signup-confirmation');
+  const verified = await system.http.post('/auth/verify-email', { token: Mailbox.tokenIn(confirmation) });
+  if (verified.status !== 201) throw new Error(`verify-email failed: ${verified.status} ${JSON.stringify(verified.body)}`);
+  return { ...verified.body, email, password };
+}
+
+/**
+ * Invites someone into `owner`'s organization with a role, accepts as them, and returns them signed in.
+ */
+export async function inviteMember(system: Pick<TestSystem, 'http' | 'mailbox'>, owner: Account, role: string): Promise<Account> {
+  const email = uniqueEmail(role);
+  const password = 'correct horse battery staple';
+  const invited = await system.http.post('/invitations', { email, role }, { token: owner.accessToken });
+  if (invited.status !== 201) throw new Error(`invite failed: ${invited.status} ${JSON.stringify(invited.body)}`);
+  const invitation = await system.mailbox.latest(email, 'invitation');
+  const accepted = await system.http.post('/invitations/accept', { token: Mailbox.tokenIn(invitation), name: `A ${role}`, password });
+  if (accepted.status !== 201) throw new Error(`accept failed: ${accepted.status} ${JSON.stringify(accepted.body)}`);
+  return { ...accepted.body, email, password };
 }

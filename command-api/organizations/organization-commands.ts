@@ -1,0 +1,47 @@
+import type { CommandContext } from '../../domain/events.ts';
+import { organizationDecider, organizationStream, type Organization } from '../../domain/organizations/organization.ts';
+import type { CommandHandler, CommandOutcome } from '../command-handling.ts';
+import type { OrganizationStatusCache } from './organization-status.ts';
+
+/**
+ * Commands on an organization itself. Renaming is for its own managers; suspending and reactivating are
+ * staff actions (the admin console dispatches them through here, with a staff actor).
+ */
+export class OrganizationCommands {
+  constructor(
+    private readonly handler: CommandHandler,
+    private readonly status: OrganizationStatusCache,
+  ) {}
+
+  rename(context: CommandContext, organizationId: string, name: string, expectedRevision?: number): Promise<CommandOutcome<Organization>> {
+    return this.handler.handle(
+      organizationStream(organizationId),
+      organizationDecider,
+      { type: 'RenameOrganization', data: { organizationId, name } },
+      context,
+      expectedRevision === undefined ? {} : { expectedRevision },
+    );
+  }
+
+  async suspend(context: CommandContext, organizationId: string, reason: string): Promise<CommandOutcome<Organization>> {
+    const outcome = await this.handler.handle(
+      organizationStream(organizationId),
+      organizationDecider,
+      { type: 'SuspendOrganization', data: { organizationId, reason } },
+      context,
+    );
+    await this.status.changed(organizationId);
+    return outcome;
+  }
+
+  async reactivate(context: CommandContext, organizationId: string): Promise<CommandOutcome<Organization>> {
+    const outcome = await this.handler.handle(
+      organizationStream(organizationId),
+      organizationDecider,
+      { type: 'ReactivateOrganization', data: { organizationId } },
+      context,
+    );
+    await this.status.changed(organizationId);
+    return outcome;
+  }
+}

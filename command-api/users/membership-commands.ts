@@ -1,0 +1,159 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Role } from '../../domain/access/permissions.ts';
+import { actingRole, type Principal } from '../../domain/access/principal.ts';
+import { NotAuthenticatedError } from '../../domain/errors.ts';
+import type { CommandContext } from '../../domain/events.ts';
+import {
+  organizationDecider,
+  organizationStream,
+  type Organization,
+  type OrganizationEvent,
+  type PendingInvitation,
+} from '../../domain/organizations/organization.ts';
+import { composeToken, newSecret, parseToken, sha256 } from '../../infra/auth/secret-tokens.ts';
+import type { Accounts, SignedIn } from '../auth/accounts.ts';
+import { emails } from '../auth/emails.ts';
+import type { MailThrottle, PasswordHasher, SessionRevocations } from '../auth/ports.ts';
+import type { Sessions } from '../auth/sessions.ts';
+import type { CommandHandler, CommandOutcome } from '../command-handling.ts';
+import type { RequestContext } from '../http.ts';
+import type { Mailer } from '../ports.ts';
+
+export interface MembershipPolicy {
+  appUrl: string;
+  invitationTtlMs: number;
+}
+
+const invalidInvitation = () =>
+  new NotAuthenticatedError('This invitation is invalid, expired, revoked or already used.', 'invalid_invitation');
+
+/**
+ * Members of an organization: invitations (a link by email, accepted with a name and a password), roles,
+ * deactivation. Who may do what to whom is the organization decider's rule; a change to someone's access
+ * also condemns their outstanding access tokens, so it takes effect at once rather than at token expiry.
+ */
+export class MembershipCommands {
+  constructor(
+    private readonly handler: CommandHandler,
+    private readonly accounts: Accounts,
+    private readonly sessions: Sessions,
+    private readonly hasher: PasswordHasher,
+    private readonly revocations: SessionRevocations,
+    private readonly mailer: Mailer,
+    private readonly mailThrottle: MailThrottle,
+    private readonly policy: MembershipPolicy,
+    private readonly logger: Logger,
+  ) {}
+
+  async invite(
+    principal: Principal,
+    context: CommandContext,
+    invitation: { email: string; role: Role },
+  ): Promise<CommandOutcome<Organization> & { id: string; expiresAt: string }> {
+    const invitationId = randomUUID();
+    const secret = newSecret();
+    const expiresAt = new Date(context.now.getTime() + this.policy.invitationTtlMs).toISOString();
+    const outcome = await this.handler.handle(
+      organizationStream(principal.organizationId),
+      organizationDecider,
+      {
+        type: 'InviteMember',
+        data: {
+          organizationId: principal.organizationId,
+          invitationId,
+          email: invitation.email,
+          role: invitation.role,
+          userId: randomUUID(),
+          secretHash: sha256(secret),
+          expiresAt,
+          invitedBy: context.actor.id,
+          byRole: actingRole(principal),
+          now: context.now.toISOString(),
+        },
+      },
+      context,
+    );
+    const organization = outcome.state as Exclude<Organization, { status: 'absent' }>;
+    const link = `${this.policy.appUrl}/accept-invitation?token=${composeToken([principal.organizationId, invitationId], secret)}`;
+    if (await this.mailThrottle.allow(invitation.email)) {
+      await this.mailer.send(
+        emails.invitation(invitation.email, organization.name, invitation.role, link, Math.round(this.policy.invitationTtlMs / 86_400_000)),
+      );
+    } else {
+      this.logger.warn({ invitationId }, 'invitation email not sent: too many to this address this hour');
+    }
+    return { ...outcome, id: invitationId, expiresAt };
+  }
+
+  revokeInvitation(principal: Principal, context: CommandContext, invitationId: string): Promise<CommandOutcome<Organization>> {
+    return this.handler.handle(
+      organizationStream(principal.organizationId),
+      organizationDecider,
+      { type: 'RevokeInvitation', data: { organizationId: principal.organizationId, invitationId } },
+      context,
+    );
+  }
+
+  /**
+   * The invitee chooses a name and password: their user is created and joins with the invited role, and
+   * they are signed in. Each step is safe to repeat, so a crash part-way is mended by accepting again.
+   */
+  async accept(token: string, account: { name: string; password: string }, context: RequestContext): Promise<SignedIn & { position: string | null }> {
+    const parsed = parseToken(token, 2);
+    if (!parsed) throw invalidInvitation();
+    const [organizationId, invitationId] = parsed.ids as [string, string];
+    const loaded = await this.handler.load<Organization, OrganizationEvent>(organizationStream(organizationId), organizationDecider);
+    const accept = {
+      type: 'AcceptInvitation' as const,
+      data: { organizationId, invitationId, secretHash: parsed.secretHash, now: context.now.toISOString() },
+    };
+    organizationDecider.decide(accept, loaded.state); // a wrong, used, revoked or expired link creates nothing
+    const invitation = (loaded.state as Exclude<Organization, { status: 'absent' }>).invitations[invitationId] as PendingInvitation;
+    const ctx: CommandContext = { ...context, tenantId: organizationId, actor: { type: 'user', id: invitation.userId } };
+
+    await this.accounts.claimUserEmail(invitation.email, invitation.userId, ctx);
+    const passwordHash = await this.hasher.hash(account.password);
+    await this.accounts.registerUser(
+      { userId: invitation.userId, organizationId, name: account.name, email: invitation.email, passwordHash, role: invitation.role },
+      ctx,
+    );
+    const joined = await this.handler.handle(organizationStream(organizationId), organizationDecider, accept, ctx);
+    const tokens = await this.sessions.start({ id: invitation.userId, organizationId, role: invitation.role }, context);
+    return { ...tokens, position: joined.position };
+  }
+
+  async changeRole(principal: Principal, context: CommandContext, userId: string, role: Role): Promise<CommandOutcome<Organization>> {
+    const outcome = await this.handler.handle(
+      organizationStream(principal.organizationId),
+      organizationDecider,
+      { type: 'ChangeMemberRole', data: { organizationId: principal.organizationId, userId, role, byRole: actingRole(principal) } },
+      context,
+    );
+    // Tokens carry the role: the old ones must not outlive the change (a refresh gets the new role).
+    if (outcome.appended.length > 0) await this.revocations.revokeUser(userId);
+    return outcome;
+  }
+
+  async deactivate(principal: Principal, context: CommandContext, userId: string): Promise<CommandOutcome<Organization>> {
+    const outcome = await this.handler.handle(
+      organizationStream(principal.organizationId),
+      organizationDecider,
+      { type: 'DeactivateMember', data: { organizationId: principal.organizationId, userId, byRole: actingRole(principal) } },
+      context,
+    );
+    // Access tokens already issued stop working now (refreshes are refused by the membership itself). If
+    // the ephemeral store is down this fails the request, and so does every authenticated request meanwhile.
+    if (outcome.appended.length > 0) await this.revocations.revokeUser(userId);
+    return outcome;
+  }
+
+  reactivate(principal: Principal, context: CommandContext, userId: string): Promise<CommandOutcome<Organization>> {
+    return this.handler.handle(
+      organizationStream(principal.organizationId),
+      organizationDecider,
+      { type: 'ReactivateMember', data: { organizationId: principal.organizationId, userId, byRole: actingRole(principal) } },
+      context,
+    );
+  }
+}

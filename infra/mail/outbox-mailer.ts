@@ -1,0 +1,48 @@
+import { randomUUID } from 'node:crypto';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import type { Mailer, OutgoingEmail } from '../../command-api/ports.ts';
+
+export interface StoredEmail extends OutgoingEmail {
+  id: string;
+  sentAt: string;
+}
+
+/**
+ * The default mail transport: each message is written as a JSON file into an outbox directory (and named
+ * in the log), where a developer, a test or an operator can read it. Nothing leaves the machine; a
+ * production deployment plugs an SMTP or provider transport into the same port.
+ */
+export class OutboxMailer implements Mailer {
+  private ready: Promise<unknown> | null = null;
+
+  constructor(
+    readonly directory: string,
+    private readonly logger: Logger,
+  ) {}
+
+  async send(email: OutgoingEmail): Promise<void> {
+    this.ready ??= mkdir(this.directory, { recursive: true, mode: 0o700 });
+    await this.ready;
+    const sentAt = new Date().toISOString();
+    const id = randomUUID();
+    const file = path.join(this.directory, `${sentAt.replace(/[:.]/g, '-')}-${id}.json`);
+    const stored: StoredEmail = { id, sentAt, ...email };
+    // The file holds live links: readable by this user only.
+    await writeFile(file, `${JSON.stringify(stored, null, 2)}\n`, { mode: 0o600 });
+    this.logger.info({ to: email.to, subject: email.subject, template: email.template, file }, 'email written to the outbox');
+  }
+}
+
+/** Every message in an outbox directory, oldest first. */
+export async function readOutbox(directory: string): Promise<StoredEmail[]> {
+  let names: string[];
+  try {
+    names = (await readdir(directory)).filter((name) => name.endsWith('.json')).sort();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+  return Promise.all(names.map(async (name) => JSON.parse(await readFile(path.join(directory, name), 'utf8')) as StoredEmail));
+}
