@@ -87,7 +87,7 @@ export async function startPlatform(config: Config, logger: Logger): Promise<Pla
     let ephemeral: EphemeralStore;
     let redis: RedisEphemeralStore | null = null;
     if (config.REDIS_URL) {
-      redis = await RedisEphemeralStore.connect(config.REDIS_URL, logger.child({ component: 'redis' }));
+      redis = await RedisEphemeralStore.connect(config.REDIS_URL, logger.child({ component: 'redis' }), config.REDIS_KEY_PREFIX);
       ephemeral = redis;
     } else {
       ephemeral = new InProcessEphemeralStore();

@@ -40,8 +40,8 @@ export class ApiKeyCommands {
       throw new ForbiddenError(`You cannot grant permissions you do not hold: ${beyond.join(', ')}`, 'scope_not_allowed', 'scopes');
     }
     const keyId = randomUUID();
-    const key = composeApiKey(keyId, newSecret());
-    const secret = key.slice(key.lastIndexOf('_') + 1);
+    const secret = newSecret();
+    const key = composeApiKey(keyId, secret);
     const prefix = key.slice(0, 12);
     const outcome = await this.handler.handle(
       apiKeyStream(keyId),

@@ -1,35 +1,159 @@
-import { ConflictError, NotFoundError } from '../errors.ts';
+import { ConflictError, ForbiddenError, NotAuthenticatedError, NotFoundError } from '../errors.ts';
 import { deciderSpec } from '../../test/support/decider-spec.ts';
-import { organizationDecider, type OrganizationCreated } from './organization.ts';
+import { organizationDecider, type MemberInvited, type OrganizationCreated, type OrganizationEvent } from './organization.ts';
 
 const spec = deciderSpec(organizationDecider);
+const org = 'org-a';
 const created: OrganizationCreated = {
   type: 'OrganizationCreated',
   version: 1,
-  data: { organizationId: 'org-a', name: 'Acme', ownerUserId: 'u-1', timezone: 'UTC' },
+  data: { organizationId: org, name: 'Acme', ownerUserId: 'owner-1', timezone: 'UTC', ownerEmail: 'owner@acme.test' },
 };
+const invited = (invitationId: string, email: string, role: MemberInvited['data']['role'], expiresAt = '2026-12-08T00:00:00.000Z'): MemberInvited => ({
+  type: 'MemberInvited',
+  version: 1,
+  data: { organizationId: org, invitationId, email, role, userId: `user-of-${invitationId}`, secretHash: `hash-${invitationId}`, expiresAt, invitedBy: 'owner-1' },
+});
+const joined = (invitationId: string, email: string, role: MemberInvited['data']['role']): OrganizationEvent => ({
+  type: 'MemberJoined',
+  version: 1,
+  data: { organizationId: org, invitationId, userId: `user-of-${invitationId}`, email, role },
+});
+const now = '2026-12-01T12:00:00.000Z';
+const invite = (email: string, role: MemberInvited['data']['role'], byRole: 'owner' | 'admin' | 'member' | 'viewer' = 'owner') => ({
+  type: 'InviteMember' as const,
+  data: { ...invited('i-new', email, role).data, byRole, now },
+});
 
 describe('Organization decider', () => {
-  it('creates an organization with its owner', () => {
-    spec.given().when({ type: 'CreateOrganization', data: { ...created.data } }).then([created]);
+  describe('When absent', () => {
+    it('creates an organization, its owner its first member', () => {
+      spec.given().when({ type: 'CreateOrganization', data: { ...created.data } }).then([created]);
+      const state = spec.given(created).state();
+      if (state.status === 'absent') throw new Error('expected an organization');
+      spec.given(created).when({ type: 'CreateOrganization', data: { ...created.data } }).thenError(ConflictError, { code: 'organization_exists' });
+    });
+
+    it('cannot rename, invite or suspend a missing organization', () => {
+      spec.given().when({ type: 'RenameOrganization', data: { organizationId: org, name: 'X' } }).thenError(NotFoundError);
+      spec.given().when(invite('ada@acme.test', 'member')).thenError(NotFoundError);
+      spec.given().when({ type: 'SuspendOrganization', data: { organizationId: org, reason: 'x' } }).thenError(NotFoundError);
+    });
   });
 
-  it('refuses to create one that exists', () => {
-    spec
-      .given(created)
-      .when({ type: 'CreateOrganization', data: { ...created.data } })
-      .thenError(ConflictError, { code: 'organization_exists' });
+  describe('When created', () => {
+    it('renames, and records nothing for the same name', () => {
+      spec
+        .given(created)
+        .when({ type: 'RenameOrganization', data: { organizationId: org, name: 'Acme Ltd' } })
+        .then([{ type: 'OrganizationRenamed', version: 1, data: { organizationId: org, name: 'Acme Ltd' } }]);
+      spec.given(created).when({ type: 'RenameOrganization', data: { organizationId: org, name: 'Acme' } }).thenNothing();
+    });
+
+    it('invites; an admin may invite members and viewers but not admins or owners', () => {
+      spec.given(created).when(invite('ada@acme.test', 'owner')).then([invited('i-new', 'ada@acme.test', 'owner')]);
+      spec.given(created).when(invite('ada@acme.test', 'member', 'admin')).then([invited('i-new', 'ada@acme.test', 'member')]);
+      spec.given(created).when(invite('ada@acme.test', 'admin', 'admin')).thenError(ForbiddenError, { code: 'insufficient_role', field: 'role' });
+      spec.given(created).when(invite('ada@acme.test', 'owner', 'admin')).thenError(ForbiddenError);
+    });
+
+    it('refuses to invite a member again, or an email with a pending invitation; an expired one can be replaced', () => {
+      spec.given(created).when(invite('owner@acme.test', 'member')).thenError(ConflictError, { code: 'already_member', field: 'email' });
+      spec.given(created, invited('i-1', 'ada@acme.test', 'member')).when(invite('ada@acme.test', 'viewer')).thenError(ConflictError, { code: 'already_invited' });
+      spec
+        .given(created, invited('i-1', 'ada@acme.test', 'member', '2026-12-01T00:00:00.000Z'))
+        .when(invite('ada@acme.test', 'viewer'))
+        .then([invited('i-new', 'ada@acme.test', 'viewer')]);
+    });
+
+    it('accepts an invitation once, with the right secret, before it expires', () => {
+      const accept = (secretHash: string, at = now) => ({ type: 'AcceptInvitation' as const, data: { organizationId: org, invitationId: 'i-1', secretHash, now: at } });
+      const pending = [created, invited('i-1', 'ada@acme.test', 'admin')];
+      spec.given(...pending).when(accept('hash-i-1')).then([joined('i-1', 'ada@acme.test', 'admin')]);
+      spec.given(...pending).when(accept('forged')).thenError(NotAuthenticatedError, { code: 'invalid_invitation' });
+      spec.given(...pending).when(accept('hash-i-1', '2026-12-09T00:00:00.000Z')).thenError(NotAuthenticatedError);
+      spec.given(...pending, joined('i-1', 'ada@acme.test', 'admin')).when(accept('hash-i-1')).thenError(NotAuthenticatedError);
+      spec
+        .given(...pending, { type: 'InvitationRevoked', version: 1, data: { organizationId: org, invitationId: 'i-1' } })
+        .when(accept('hash-i-1'))
+        .thenError(NotAuthenticatedError);
+    });
   });
 
-  it('renames, and records nothing for the same name', () => {
-    spec
-      .given(created)
-      .when({ type: 'RenameOrganization', data: { organizationId: 'org-a', name: 'Acme Ltd' } })
-      .then([{ type: 'OrganizationRenamed', version: 1, data: { organizationId: 'org-a', name: 'Acme Ltd' } }]);
-    spec.given(created).when({ type: 'RenameOrganization', data: { organizationId: 'org-a', name: 'Acme' } }).thenNothing();
-  });
+  describe('When it has members', () => {
+    const team = [
+      created,
+      invited('i-admin', 'admin@acme.test', 'admin'),
+      joined('i-admin', 'admin@acme.test', 'admin'),
+      invited('i-member', 'member@acme.test', 'member'),
+      joined('i-member', 'member@acme.test', 'member'),
+    ];
+    const admin = 'user-of-i-admin';
+    const member = 'user-of-i-member';
 
-  it('cannot rename a missing organization', () => {
-    spec.given().when({ type: 'RenameOrganization', data: { organizationId: 'org-a', name: 'X' } }).thenError(NotFoundError);
+    it('lets only owners change roles', () => {
+      spec
+        .given(...team)
+        .when({ type: 'ChangeMemberRole', data: { organizationId: org, userId: member, role: 'viewer', byRole: 'owner' } })
+        .then([{ type: 'MemberRoleChanged', version: 1, data: { organizationId: org, userId: member, role: 'viewer', previousRole: 'member' } }]);
+      spec
+        .given(...team)
+        .when({ type: 'ChangeMemberRole', data: { organizationId: org, userId: member, role: 'viewer', byRole: 'admin' } })
+        .thenError(ForbiddenError);
+      spec
+        .given(...team)
+        .when({ type: 'ChangeMemberRole', data: { organizationId: org, userId: member, role: 'member', byRole: 'owner' } })
+        .thenNothing();
+      spec
+        .given(...team)
+        .when({ type: 'ChangeMemberRole', data: { organizationId: org, userId: 'stranger', role: 'member', byRole: 'owner' } })
+        .thenError(NotFoundError);
+    });
+
+    it('never leaves the organization without an active owner', () => {
+      spec
+        .given(...team)
+        .when({ type: 'ChangeMemberRole', data: { organizationId: org, userId: 'owner-1', role: 'admin', byRole: 'owner' } })
+        .thenError(ConflictError, { code: 'last_owner' });
+      spec
+        .given(...team)
+        .when({ type: 'DeactivateMember', data: { organizationId: org, userId: 'owner-1', byRole: 'owner' } })
+        .thenError(ConflictError, { code: 'last_owner' });
+      // With a second owner, the first may step down.
+      const twoOwners = [...team, { type: 'MemberRoleChanged', version: 1, data: { organizationId: org, userId: admin, role: 'owner', previousRole: 'admin' } } as OrganizationEvent];
+      spec
+        .given(...twoOwners)
+        .when({ type: 'DeactivateMember', data: { organizationId: org, userId: 'owner-1', byRole: 'owner' } })
+        .then([{ type: 'MemberDeactivated', version: 1, data: { organizationId: org, userId: 'owner-1' } }]);
+      // But a deactivated owner does not count as the other owner.
+      spec
+        .given(...twoOwners, { type: 'MemberDeactivated', version: 1, data: { organizationId: org, userId: 'owner-1' } })
+        .when({ type: 'ChangeMemberRole', data: { organizationId: org, userId: admin, role: 'member', byRole: 'owner' } })
+        .thenError(ConflictError, { code: 'last_owner' });
+    });
+
+    it('lets admins deactivate those below them only; deactivating twice records nothing; reactivates', () => {
+      const deactivate = (userId: string, byRole: 'owner' | 'admin') => ({ type: 'DeactivateMember' as const, data: { organizationId: org, userId, byRole } });
+      const deactivated: OrganizationEvent = { type: 'MemberDeactivated', version: 1, data: { organizationId: org, userId: member } };
+      spec.given(...team).when(deactivate(member, 'admin')).then([deactivated]);
+      spec.given(...team).when(deactivate(admin, 'admin')).thenError(ForbiddenError, { code: 'insufficient_role' });
+      spec.given(...team).when(deactivate('owner-1', 'admin')).thenError(ForbiddenError);
+      spec.given(...team, deactivated).when(deactivate(member, 'owner')).thenNothing();
+      spec
+        .given(...team, deactivated)
+        .when({ type: 'ReactivateMember', data: { organizationId: org, userId: member, byRole: 'admin' } })
+        .then([{ type: 'MemberReactivated', version: 1, data: { organizationId: org, userId: member } }]);
+    });
+
+    it('suspends and reactivates once each', () => {
+      const suspended: OrganizationEvent = { type: 'OrganizationSuspended', version: 1, data: { organizationId: org, reason: 'unpaid' } };
+      spec.given(...team).when({ type: 'SuspendOrganization', data: { organizationId: org, reason: 'unpaid' } }).then([suspended]);
+      spec.given(...team, suspended).when({ type: 'SuspendOrganization', data: { organizationId: org, reason: 'again' } }).thenNothing();
+      spec
+        .given(...team, suspended)
+        .when({ type: 'ReactivateOrganization', data: { organizationId: org } })
+        .then([{ type: 'OrganizationReactivated', version: 1, data: { organizationId: org } }]);
+      spec.given(...team).when({ type: 'ReactivateOrganization', data: { organizationId: org } }).thenNothing();
+    });
   });
 });

@@ -46,6 +46,19 @@ describe('Session decider (rotating refresh tokens)', () => {
     spec.given(started).when(refresh(0, 't0', '2027-01-01T00:00:00.000Z')).thenError(NotAuthenticatedError);
   });
 
+  it('ends a session started before the password changed, and keeps one started after', () => {
+    const startedAt = (at: string): SessionEvent => ({ ...started, data: { ...started.data, startedAt: at } } as SessionEvent);
+    spec
+      .given(startedAt('2026-11-20T00:00:00.000Z'))
+      .when(refresh(0, 't0', undefined, '2026-11-21T00:00:00.000Z'))
+      .then([{ type: 'SessionRevoked', version: 1, data: { sessionId, userId: 'u-1', reason: 'password_changed' } }]);
+    spec.given(startedAt('2026-11-22T00:00:00.000Z')).when(refresh(0, 't0', undefined, '2026-11-21T00:00:00.000Z')).then([refreshed(1, 'next')]);
+    // Sessions recorded before sign-in times were kept count as the oldest.
+    spec.given(started).when(refresh(0, 't0', undefined, '2026-11-21T00:00:00.000Z')).then([
+      { type: 'SessionRevoked', version: 1, data: { sessionId, userId: 'u-1', reason: 'password_changed' } },
+    ]);
+  });
+
   it('logs out once; logging out again records nothing', () => {
     spec.given(started).when({ type: 'RevokeSession', data: { sessionId, reason: 'logout' } }).then([revoked('logout')]);
     spec.given(started, revoked('logout')).when({ type: 'RevokeSession', data: { sessionId, reason: 'logout' } }).thenNothing();

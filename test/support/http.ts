@@ -111,6 +111,8 @@ export async function startTestSystem(
       DATABASE_URL: database.url,
       // The real Redis (sessions' revocation marks, and what later issues keep there).
       REDIS_URL: process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379/15',
+      // Each system its own keys, as separate deployments sharing one Redis would have.
+      REDIS_KEY_PREFIX: `nf-test-${database.name}:`,
       JWT_SECRET: TEST_JWT_SECRET,
       HOST: '127.0.0.1',
       PORT: '0',
