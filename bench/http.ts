@@ -1,14 +1,23 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { createServer } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import pg from 'pg';
 import { Pool } from 'undici';
+import { readOutbox } from '../infra/mail/outbox-mailer.ts';
 import { closedLoop, Latencies, mib, note, report } from './stats.ts';
 
+/** Where every server of one bench run writes its mail, so the bench can follow confirmation links. */
+const benchOutbox = mkdtempSync(path.join(os.tmpdir(), 'nf-bench-outbox-'));
+const benchRedisPrefix = `nf-bench-${randomUUID().slice(0, 8)}:`;
+process.on('exit', () => rmSync(benchOutbox, { recursive: true, force: true }));
+
 /** A NexusFlow process started the way an operator would, on its own port. */
-class ServerProcess {
+export class ServerProcess {
   private constructor(
     readonly child: ChildProcess,
     readonly origin: string,
@@ -17,6 +26,15 @@ class ServerProcess {
 
   static async start(entry: string, env: Record<string, string>): Promise<ServerProcess> {
     const port = await freePort();
+    env = {
+      MAIL_OUTBOX_DIR: benchOutbox,
+      REDIS_KEY_PREFIX: benchRedisPrefix,
+      // The load comes from one address and one organization: limits would measure the limiter's refusals.
+      RATE_LIMIT_PER_IP: '100000000',
+      RATE_LIMIT_PER_TENANT: '100000000',
+      MAIL_MAX_PER_ADDRESS_PER_HOUR: '1000',
+      ...env,
+    };
     // BENCH_SERVER_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=bench-results", profiles the server under load.
     const extra = process.env.BENCH_SERVER_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
     const child = spawn(process.execPath, [...extra, '--import', 'tsx', entry], {
@@ -63,7 +81,7 @@ class ServerProcess {
   }
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);
@@ -74,7 +92,7 @@ async function freePort(): Promise<number> {
   });
 }
 
-async function json(pool: Pool, method: 'GET' | 'POST', path: string, token: string | null, body?: unknown, headers: Record<string, string> = {}) {
+export async function json(pool: Pool, method: 'GET' | 'POST', path: string, token: string | null, body?: unknown, headers: Record<string, string> = {}) {
   const response = await pool.request({
     method,
     path,
@@ -90,14 +108,25 @@ async function json(pool: Pool, method: 'GET' | 'POST', path: string, token: str
   return JSON.parse(text) as Record<string, unknown>;
 }
 
+/** Signs up as a person does: register, read the confirmation email in the outbox, follow its link. */
+export async function signUp(pool: Pool, password = 'correct horse battery staple'): Promise<{ accessToken: string; email: string; password: string }> {
+  const email = `owner-${randomUUID()}@bench.example`;
+  await json(pool, 'POST', '/auth/register', null, { organizationName: 'Bench Inc', name: 'Bench Owner', email, password });
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const mail = (await readOutbox(benchOutbox)).find((m) => m.to === email && m.template === 'signup-confirmation');
+    if (mail) {
+      const token = decodeURIComponent(/[?&]token=([^\s&]+)/.exec(mail.text)![1]!);
+      const answer = await json(pool, 'POST', '/auth/verify-email', null, { token });
+      return { accessToken: answer.accessToken as string, email, password };
+    }
+    if (Date.now() > deadline) throw new Error(`no confirmation email for ${email} in ${benchOutbox}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 async function register(pool: Pool): Promise<string> {
-  const answer = await json(pool, 'POST', '/auth/register', null, {
-    organizationName: 'Bench Inc',
-    name: 'Bench Owner',
-    email: `owner-${randomUUID()}@bench.example`,
-    password: 'correct horse battery staple',
-  });
-  return answer.accessToken as string;
+  return (await signUp(pool)).accessToken;
 }
 
 function newContact() {

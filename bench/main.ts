@@ -1,20 +1,21 @@
 /**
- * `npm run bench`: the figures issue #2 asks for, measured against a real PostgreSQL server.
+ * `npm run bench`: the figures issues #2 and #3 ask for, measured against a real PostgreSQL server.
  *
  * DATABASE_URL names the server (default: the local one); each section runs in a fresh database created on
  * it and dropped afterwards, so figures never depend on what an earlier run left behind.
- * Options: --only eventstore,http,projection,visibility  --seconds 5  --contacts 40000
+ * Options: --only eventstore,http,projection,visibility,auth  --seconds 5  --contacts 40000
  */
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
+import { benchAuth } from './auth.ts';
 import { benchEventStore } from './eventstore.ts';
 import { benchCreateContact, benchVisibilityLag } from './http.ts';
 import { benchProjectionCatchUp } from './projection.ts';
 import { mib, note, report } from './stats.ts';
 
-const sections = ['eventstore', 'http', 'projection', 'visibility'] as const;
+const sections = ['eventstore', 'http', 'projection', 'visibility', 'auth'] as const;
 type Section = (typeof sections)[number];
 
 const { values } = parseArgs({
@@ -91,5 +92,8 @@ if (chosen.includes('visibility')) {
       benchVisibilityLag(url, durationMs, Number(values.rate), 'one-process', 'visibility_lag.one_process'),
     );
   }
+}
+if (chosen.includes('auth')) {
+  await withFreshDatabase('auth', (url) => benchAuth(url, durationMs));
 }
 report('bench.rss_peak', mib(process.resourceUsage().maxRSS * 1024), 'MiB');

@@ -59,5 +59,12 @@ export function ephemeralStoreContract(name: string, open: () => Promise<Ephemer
       await pause(250);
       expect(await store.increment(key('counter'), 10_000)).to.equal(1);
     });
+
+    it('increments and reads another key in one call', async () => {
+      expect(await store.incrementAndPeek(key('window-2'), 10_000, key('window-1'))).to.deep.equal([1, null]);
+      await store.set(key('window-1'), '7', 10_000);
+      expect(await store.incrementAndPeek(key('window-2'), 10_000, key('window-1'))).to.deep.equal([2, '7']);
+      expect(await store.ttl(key('window-2'))).to.be.within(1, 10_000);
+    });
   });
 }

@@ -17,6 +17,11 @@ export interface EphemeralStore {
    * after ttlMs (later increments do not extend it: a fixed window).
    */
   increment(key: string, ttlMs: number, by?: number): Promise<number>;
+  /**
+   * increment(), and the value of `peekKey` read in the same round trip (what a sliding window needs: this
+   * window's count and the previous window's).
+   */
+  incrementAndPeek(key: string, ttlMs: number, peekKey: string): Promise<[count: number, peeked: string | null]>;
   /** Milliseconds until the key expires, or null when it does not exist. */
   ttl(key: string): Promise<number | null>;
   delete(key: string): Promise<void>;

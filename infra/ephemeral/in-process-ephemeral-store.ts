@@ -46,6 +46,10 @@ export class InProcessEphemeralStore implements EphemeralStore {
     return by;
   }
 
+  async incrementAndPeek(key: string, ttlMs: number, peekKey: string): Promise<[number, string | null]> {
+    return [await this.increment(key, ttlMs), this.live(peekKey)?.value ?? null];
+  }
+
   async ttl(key: string): Promise<number | null> {
     const entry = this.live(key);
     return entry ? entry.expiresAt - this.now() : null;

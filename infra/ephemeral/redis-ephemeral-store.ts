@@ -8,6 +8,12 @@ local value = redis.call('INCRBY', KEYS[1], ARGV[1])
 if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return value`;
 
+/** INCREMENT, plus the value of a second key, in one round trip. */
+const INCREMENT_AND_PEEK = `
+local value = redis.call('INCR', KEYS[1])
+if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return {value, redis.call('GET', KEYS[2])}`;
+
 export class RedisEphemeralStore implements EphemeralStore {
   private constructor(
     private readonly redis: Redis,
@@ -33,6 +39,7 @@ export class RedisEphemeralStore implements EphemeralStore {
       throw new Error(`Redis is not reachable at ${redactUrl(url)}: ${(err as Error).message}`);
     }
     redis.defineCommand('nfIncrement', { numberOfKeys: 1, lua: INCREMENT });
+    redis.defineCommand('nfIncrementAndPeek', { numberOfKeys: 2, lua: INCREMENT_AND_PEEK });
     return new RedisEphemeralStore(redis, prefix);
   }
 
@@ -56,6 +63,14 @@ export class RedisEphemeralStore implements EphemeralStore {
   async increment(key: string, ttlMs: number, by = 1): Promise<number> {
     const run = (this.redis as unknown as { nfIncrement(key: string, by: number, ttl: number): Promise<number> }).nfIncrement;
     return Number(await run.call(this.redis, this.prefix + key, by, Math.max(1, Math.ceil(ttlMs))));
+  }
+
+  async incrementAndPeek(key: string, ttlMs: number, peekKey: string): Promise<[number, string | null]> {
+    const run = (this.redis as unknown as { nfIncrementAndPeek(key: string, peek: string, ttl: number): Promise<[number, string | false | null]> })
+      .nfIncrementAndPeek;
+    const [count, peeked] = await run.call(this.redis, this.prefix + key, this.prefix + peekKey, Math.max(1, Math.ceil(ttlMs)));
+    // A Lua false (missing key) arrives as null in the array reply.
+    return [Number(count), typeof peeked === 'string' ? peeked : null];
   }
 
   async ttl(key: string): Promise<number | null> {

@@ -38,11 +38,8 @@ export class SlidingWindowRateLimiter {
     const index = Math.floor(now / windowMs);
     const elapsed = (now - index * windowMs) / windowMs;
     const currentKey = `rl:${key}:${index}`;
-    // Each window's counter is needed during the next one too.
-    const [current, previousValue] = await Promise.all([
-      this.store.increment(currentKey, 2 * windowMs),
-      this.store.get(`rl:${key}:${index - 1}`),
-    ]);
+    // Each window's counter is needed during the next one too. One round trip for both.
+    const [current, previousValue] = await this.store.incrementAndPeek(currentKey, 2 * windowMs, `rl:${key}:${index - 1}`);
     const previous = Number(previousValue ?? 0);
     const weighted = previous * (1 - elapsed) + current;
     const resetSeconds = Math.max(1, Math.ceil(((1 - elapsed) * windowMs) / 1000));
