@@ -3,14 +3,9 @@ import { expect } from 'chai';
 import { roleGrants, roles, type Role } from '../../domain/access/permissions.ts';
 import { eventually } from '../support/events.ts';
 import { operationsOf } from '../support/openapi.ts';
-import { inviteMember, Mailbox, registerAccount, startTestSystem, uniqueEmail, type Account, type HttpClient, type Reply, type TestSystem } from '../support/http.ts';
+import { inviteMember, Mailbox, registerAccount, startTestSystem, uniqueEmail, type Account, type HttpClient, type TestSystem } from '../support/http.ts';
+import { expectProblem } from '../support/problems.ts';
 
-function expectProblem(reply: Reply, status: number, fields: string[] = []) {
-  expect(reply.status, JSON.stringify(reply.body)).to.equal(status);
-  expect(reply.contentType).to.match(/^application\/problem\+json/);
-  const named = (reply.body['invalid-params'] ?? []).map((p: { name: string }) => p.name);
-  for (const field of fields) expect(named, `invalid-params should name ${field}`).to.include(field);
-}
 
 describe('Members, roles and API keys, end to end (real PostgreSQL and Redis)', function () {
   this.timeout(120_000);

@@ -1,14 +1,9 @@
 import { expect } from 'chai';
-import { Mailbox, registerAccount, startTestSystem, type HttpClient, type Reply, type TestSystem } from '../support/http.ts';
+import { Mailbox, registerAccount, startTestSystem, type HttpClient, type TestSystem } from '../support/http.ts';
+import { expectProblem } from '../support/problems.ts';
 import { eventually } from '../support/events.ts';
 import { totpCode } from '../support/totp.ts';
 
-function expectProblem(reply: Reply, status: number, fields: string[] = []) {
-  expect(reply.status, JSON.stringify(reply.body)).to.equal(status);
-  expect(reply.contentType).to.match(/^application\/problem\+json/);
-  const named = (reply.body['invalid-params'] ?? []).map((p: { name: string }) => p.name);
-  for (const field of fields) expect(named, `invalid-params should name ${field}`).to.include(field);
-}
 
 describe('Auth flows end to end: passwords and the second factor (real PostgreSQL and Redis)', function () {
   this.timeout(60_000);

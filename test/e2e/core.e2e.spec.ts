@@ -1,17 +1,10 @@
 import { expect } from 'chai';
 import { SignJWT } from 'jose';
 import { Mailbox, registerAccount, startTestSystem, TEST_JWT_SECRET, type Account, type HttpClient, type Reply, type TestSystem } from '../support/http.ts';
+import { expectProblem } from '../support/problems.ts';
 
 const ada = { email: 'ada@example.com', firstName: 'Ada', lastName: 'Lovelace', company: 'Analytical', tags: ['vip'] };
 
-function expectProblem(reply: Reply, status: number, fields: string[] = []) {
-  expect(reply.status, JSON.stringify(reply.body)).to.equal(status);
-  expect(reply.contentType).to.match(/^application\/problem\+json/);
-  expect(reply.body.status).to.equal(status);
-  expect(reply.body.title).to.be.a('string');
-  const named = (reply.body['invalid-params'] ?? []).map((p: { name: string }) => p.name);
-  for (const field of fields) expect(named, `invalid-params should name ${field}`).to.include(field);
-}
 
 /** Reads a contact back once the read model includes the write that produced `position`. */
 async function readAfter(http: HttpClient, account: Account, path: string, position: string) {

@@ -2,14 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import type { OrganizationCommands } from '../../command-api/organizations/organization-commands.ts';
 import { TOKENS } from '../../infra/di/tokens.ts';
-import { registerAccount, startTestSystem, uniqueEmail, type HttpClient, type Reply, type TestSystem } from '../support/http.ts';
+import { registerAccount, startTestSystem, uniqueEmail, type HttpClient, type TestSystem } from '../support/http.ts';
+import { expectProblem } from '../support/problems.ts';
 
-function expectProblem(reply: Reply, status: number, fields: string[] = []) {
-  expect(reply.status, JSON.stringify(reply.body)).to.equal(status);
-  expect(reply.contentType).to.match(/^application\/problem\+json/);
-  const named = (reply.body['invalid-params'] ?? []).map((p: { name: string }) => p.name);
-  for (const field of fields) expect(named, `invalid-params should name ${field}`).to.include(field);
-}
 
 describe('Gateway duties: rate limits (real Redis)', function () {
   this.timeout(60_000);
