@@ -80,7 +80,6 @@ export async function startProcess(role: Role, parts: ProcessParts, env: NodeJS.
   container.bind(TOKENS.GlobalEventLog).toConstantValue(platform.eventStore);
   container.bind(TOKENS.Orm).toConstantValue(platform.orm);
   container.bind(TOKENS.Notifications).toConstantValue(platform.notifications);
-  container.bind(TOKENS.Ephemeral).toConstantValue(platform.ephemeral);
   const commandHandler = new CommandHandler(platform.eventStore);
   container.bind(TOKENS.CommandHandler).toConstantValue(commandHandler);
   const tokens = new JwtTokens(platform.jwtSecret, config.ACCESS_TOKEN_TTL_SECONDS, config.REFRESH_TOKEN_TTL_SECONDS);
@@ -119,7 +118,6 @@ export async function startProcess(role: Role, parts: ProcessParts, env: NodeJS.
     logger.child({ component: 'api-keys' }),
     { cacheMs: API_KEY_CACHE_MS, usageResolutionMs: config.API_KEY_USAGE_RESOLUTION_SECONDS * 1000 },
   );
-  container.bind(TOKENS.ApiKeyVerifier).toConstantValue(apiKeyVerifier);
   container.bind(TOKENS.Authenticator).toConstantValue(new TokenOrApiKeyAuthenticator(tokens, revocations, apiKeyVerifier));
   container.bind(TOKENS.RateLimiter).toConstantValue(new SlidingWindowRateLimiter(platform.ephemeral));
   container.bind(TOKENS.PasswordHasher).toConstantValue(new ScryptPasswordHasher(config.PASSWORD_HASH_COST));
