@@ -25,7 +25,7 @@ COPY . .
 
 # Non-root at run time. The sources stay root-owned (read-only to the app); only the embedded database's
 # default data directory (NEXUSFLOW_DATA_DIR=./.nexusflow) is writable. Mount a volume there to keep it.
-RUN mkdir -p /app/.nexusflow && chown node:node /app/.nexusflow
+RUN mkdir -p /app/.nexusflow/outbox && chown -R node:node /app/.nexusflow
 USER node
 
 EXPOSE 3000

@@ -39,10 +39,11 @@ export class ApiKeyVerifier {
   }
 
   async verify(token: string, request: { ip: string }): Promise<ApiKeyPrincipal | null> {
-    const parsed = parseApiKey(token);
-    if (!parsed) return null;
+    // The cache is keyed by the whole key, so a hit needs neither parsing nor hashing.
     let known = this.verified.get(token);
     if (!known) {
+      const parsed = parseApiKey(token);
+      if (!parsed) return null;
       const events = await this.streams.readStream(apiKeyStream(parsed.keyId));
       const key = fold(apiKeyDecider, events as unknown as ApiKeyEvent[]);
       if (key.status !== 'active' || !sameHash(parsed.secretHash, key.secretHash)) return null;
