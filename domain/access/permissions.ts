@@ -23,6 +23,11 @@ export const permissionTable = {
   'roles:manage': owners,
   'contacts:read': everyone,
   'contacts:write': writers,
+  'workflows:read': everyone,
+  /** Create, edit, pause, resume and delete workflows. */
+  'workflows:write': writers,
+  /** Start executions, and pause, resume or cancel them. */
+  'workflows:run': writers,
   'apiKeys:read': managers,
   'apiKeys:manage': managers,
   'billing:read': managers,

@@ -28,7 +28,23 @@ export type ContactTagged = DomainEvent<'ContactTagged', { contactId: string; ta
 export type ContactUntagged = DomainEvent<'ContactUntagged', { contactId: string; tag: string }>;
 export type ContactDeleted = DomainEvent<'ContactDeleted', { contactId: string; email: string }>;
 
-export type ContactEvent = ContactCreated | ContactUpdated | ContactTagged | ContactUntagged | ContactDeleted;
+/** How a contact answered outreach (from the mail provider, the CRM or a person): exit rules watch these. */
+export type EngagementKind = 'replied' | 'bounced' | 'unsubscribed' | 'out_of_office';
+export type ContactEngagementRecorded = DomainEvent<
+  'ContactEngagementRecorded',
+  { contactId: string; kind: EngagementKind; at: string; /** out_of_office: back on */ until?: string }
+>;
+
+export type ContactEvent = ContactCreated | ContactUpdated | ContactTagged | ContactUntagged | ContactDeleted | ContactEngagementRecorded;
+
+export interface Engagement {
+  repliedAt: string | null;
+  bouncedAt: string | null;
+  unsubscribedAt: string | null;
+  outOfOfficeUntil: string | null;
+}
+
+export const noEngagement: Engagement = { repliedAt: null, bouncedAt: null, unsubscribedAt: null, outOfOfficeUntil: null };
 
 export const contactEventTypes = [
   'ContactCreated',
@@ -36,11 +52,12 @@ export const contactEventTypes = [
   'ContactTagged',
   'ContactUntagged',
   'ContactDeleted',
+  'ContactEngagementRecorded',
 ] as const satisfies readonly ContactEvent['type'][];
 
 export type Contact =
   | { status: 'absent' }
-  | ({ status: 'active'; id: string; organizationId: string; tags: string[] } & ContactFields)
+  | ({ status: 'active'; id: string; organizationId: string; tags: string[]; engagement: Engagement } & ContactFields)
   | { status: 'deleted'; id: string; organizationId: string; email: string };
 
 export const initialContact: Contact = { status: 'absent' };
@@ -65,7 +82,7 @@ export function evolveContact(state: Contact, event: ContactEvent): Contact {
   switch (event.type) {
     case 'ContactCreated': {
       const { contactId, ...rest } = event.data;
-      return { status: 'active', id: contactId, ...rest, tags: [...rest.tags] };
+      return { status: 'active', id: contactId, ...rest, tags: [...rest.tags], engagement: noEngagement };
     }
     case 'ContactUpdated':
       if (state.status !== 'active') return state;
@@ -79,6 +96,12 @@ export function evolveContact(state: Contact, event: ContactEvent): Contact {
     case 'ContactDeleted':
       if (state.status !== 'active') return state;
       return { status: 'deleted', id: state.id, organizationId: state.organizationId, email: state.email };
+    case 'ContactEngagementRecorded': {
+      if (state.status !== 'active') return state;
+      const { kind, at, until } = event.data;
+      const field = { replied: 'repliedAt', bounced: 'bouncedAt', unsubscribed: 'unsubscribedAt', out_of_office: 'outOfOfficeUntil' } as const;
+      return { ...state, engagement: { ...state.engagement, [field[kind]]: kind === 'out_of_office' ? (until ?? at) : at } };
+    }
     default: {
       const unknown: never = event;
       return unknown;

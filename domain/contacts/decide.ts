@@ -7,6 +7,7 @@ import {
   type ContactChanges,
   type ContactEvent,
   type ContactFields,
+  type EngagementKind,
 } from './contact.ts';
 
 export type CreateContact = {
@@ -23,7 +24,12 @@ export type ChangeContactTags = {
 };
 export type DeleteContact = { type: 'DeleteContact'; data: { contactId: string; organizationId: string } };
 
-export type ContactCommand = CreateContact | UpdateContact | ChangeContactTags | DeleteContact;
+export type RecordEngagement = {
+  type: 'RecordEngagement';
+  data: { contactId: string; organizationId: string; kind: EngagementKind; at: string; until?: string };
+};
+
+export type ContactCommand = CreateContact | UpdateContact | ChangeContactTags | DeleteContact | RecordEngagement;
 
 /**
  * A contact of another organization is reported exactly like a missing one, so ids never leak across
@@ -78,6 +84,12 @@ export function decideContact(command: ContactCommand, state: Contact): ContactE
     case 'DeleteContact': {
       const contact = requireOwnActive(state, command.data.organizationId);
       return [{ type: 'ContactDeleted', version: 1, data: { contactId: contact.id, email: contact.email } }];
+    }
+    case 'RecordEngagement': {
+      const contact = requireOwnActive(state, command.data.organizationId);
+      const { kind, at, until } = command.data;
+      if (kind === 'out_of_office' && !until) throw new RuleViolationError('Out of office needs the date the contact is back', 'until_required', 'until');
+      return [{ type: 'ContactEngagementRecorded', version: 1, data: { contactId: contact.id, kind, at, ...(until ? { until } : {}) } }];
     }
     default: {
       const unknown: never = command;

@@ -1,0 +1,141 @@
+import { ConflictError, NotFoundError } from '../errors.ts';
+import { deciderSpec } from '../../test/support/decider-spec.ts';
+import { executionDecider, NotRunnableError, type ExecutionEvent } from './execution.ts';
+
+const spec = deciderSpec(executionDecider);
+const id = 'e-1';
+const t = (minutes: number) => new Date(Date.UTC(2026, 11, 1, 12, minutes)).toISOString();
+const started: ExecutionEvent = {
+  type: 'ExecutionStarted',
+  version: 1,
+  data: { executionId: id, organizationId: 'org-a', workflowId: 'w-1', version: 1, contactId: 'c-1', cause: { type: 'manual', id: 'r-1' }, entryStepId: 'a', startedAt: t(0) },
+};
+const stepStarted = (stepId: string, attempt = 1, visit = 1, at = t(0), takeover = false): ExecutionEvent => ({
+  type: 'StepStarted',
+  version: 1,
+  data: { executionId: id, stepId, stepType: 'send_email', attempt, idempotencyKey: `${id}:${stepId}:${visit}`, startedAt: at, takeover },
+});
+const begin = (stepId: string, now = t(0)) => ({ type: 'BeginStep' as const, data: { stepId, stepType: 'send_email', now } });
+const complete = (stepId: string, nextStepId: string | null, extra: { attempt?: number; waitUntil?: string; now?: string } = {}) => ({
+  type: 'CompleteStep' as const,
+  data: { stepId, stepType: 'send_email', attempt: extra.attempt ?? 1, output: {}, nextStepId, now: extra.now ?? t(0), ...(extra.waitUntil ? { waitUntil: extra.waitUntil } : {}) },
+});
+const completed = (stepId: string, nextStepId: string | null, attempt = 1, at = t(0)): ExecutionEvent => ({
+  type: 'StepCompleted',
+  version: 1,
+  data: { executionId: id, stepId, stepType: 'send_email', attempt, output: {}, nextStepId, completedAt: at },
+});
+const fail = (attempt: number, retryable = true) => ({
+  type: 'FailStep' as const,
+  data: { stepId: 'a', stepType: 'send_email', attempt, error: { code: 'http_503', message: 'down' }, retryable, maxAttempts: 3, retryAt: t(5), now: t(1) },
+});
+
+describe('Execution decider', () => {
+  describe('When started', () => {
+    it('begins the entry step, with an idempotency key stable for the visit', () => {
+      spec.given(started).when(begin('a')).then([stepStarted('a')]);
+    });
+
+    it('refuses another step, or a step before it is due', () => {
+      spec.given(started).when(begin('b')).thenError(NotRunnableError);
+      spec
+        .given(started, stepStarted('a'), completed('a', 'b'), { type: 'ExecutionWaiting', version: 1, data: { executionId: id, stepId: 'b', until: t(30), reason: 'wait' } })
+        .when(begin('b', t(10)))
+        .thenError(NotRunnableError);
+    });
+  });
+
+  describe('When a step is in flight', () => {
+    it('completes it and moves to the next step; a wait makes the next one due later; no next ends the execution', () => {
+      spec.given(started, stepStarted('a')).when(complete('a', 'b')).then([completed('a', 'b')]);
+      spec
+        .given(started, stepStarted('a'))
+        .when(complete('a', 'b', { waitUntil: t(60) }))
+        .then([completed('a', 'b'), { type: 'ExecutionWaiting', version: 1, data: { executionId: id, stepId: 'b', until: t(60), reason: 'wait' } }]);
+      spec
+        .given(started, stepStarted('a'))
+        .when(complete('a', null))
+        .then([completed('a', null), { type: 'ExecutionCompleted', version: 1, data: { executionId: id, completedAt: t(0) } }]);
+    });
+
+    it('is taken over, same attempt and key, when its runner died', () => {
+      spec.given(started, stepStarted('a')).when(begin('a', t(2))).then([stepStarted('a', 1, 1, t(2), true)]);
+    });
+
+    it('refuses a completion for an attempt that is not in flight (a stale runner)', () => {
+      spec.given(started, stepStarted('a')).when(complete('a', 'b', { attempt: 2 })).thenError(NotRunnableError);
+      spec.given(started).when(complete('a', 'b')).thenError(NotRunnableError);
+    });
+  });
+
+  describe('retries', () => {
+    const failed = (attempt: number): ExecutionEvent => ({
+      type: 'StepFailed',
+      version: 1,
+      data: { executionId: id, stepId: 'a', stepType: 'send_email', attempt, error: { code: 'http_503', message: 'down' }, retryable: true, failedAt: t(1) },
+    });
+    it('schedules the next attempt after a retryable failure', () => {
+      spec
+        .given(started, stepStarted('a'))
+        .when(fail(1))
+        .then([failed(1), { type: 'RetryScheduled', version: 1, data: { executionId: id, stepId: 'a', attempt: 2, retryAt: t(5) } }]);
+    });
+
+    it('keeps the idempotency key across attempts and fails the execution when attempts run out', () => {
+      const retried: ExecutionEvent = { type: 'RetryScheduled', version: 1, data: { executionId: id, stepId: 'a', attempt: 2, retryAt: t(5) } };
+      spec.given(started, stepStarted('a'), failed(1), retried).when(begin('a', t(6))).then([stepStarted('a', 2, 1, t(6))]);
+      const third: ExecutionEvent = { type: 'RetryScheduled', version: 1, data: { executionId: id, stepId: 'a', attempt: 3, retryAt: t(5) } };
+      spec
+        .given(started, stepStarted('a'), failed(1), retried, stepStarted('a', 2), failed(2), third, stepStarted('a', 3))
+        .when(fail(3))
+        .then([
+          failed(3),
+          { type: 'ExecutionFailed', version: 1, data: { executionId: id, stepId: 'a', error: { code: 'http_503', message: 'down (gave up after 3 attempts)' }, failedAt: t(1) } },
+        ]);
+    });
+
+    it('fails at once on a failure that retrying cannot fix', () => {
+      const events = executionDecider.decide(fail(1, false), [started, stepStarted('a')].reduce(executionDecider.evolve, executionDecider.initialState));
+      if (events.map((e) => e.type).join() !== 'StepFailed,ExecutionFailed') throw new Error(JSON.stringify(events));
+    });
+  });
+
+  describe('pause, resume, cancel, exit', () => {
+    const waiting: ExecutionEvent = { type: 'ExecutionWaiting', version: 1, data: { executionId: id, stepId: 'b', until: t(30), reason: 'wait' } };
+    const paused: ExecutionEvent = { type: 'ExecutionPaused', version: 1, data: { executionId: id, by: 'user', reason: 'holiday', pausedAt: t(10) } };
+    it('keeps the rest of a wait when resumed early, and runs at once when resumed late', () => {
+      spec.given(started, stepStarted('a'), completed('a', 'b'), waiting).when({ type: 'PauseExecution', data: { by: 'user', reason: 'holiday', now: t(10) } }).then([paused]);
+      spec
+        .given(started, stepStarted('a'), completed('a', 'b'), waiting, paused)
+        .when({ type: 'ResumeExecution', data: { now: t(20) } })
+        .then([{ type: 'ExecutionResumed', version: 1, data: { executionId: id, dueAt: t(30), resumedAt: t(20) } }]);
+      spec
+        .given(started, stepStarted('a'), completed('a', 'b'), waiting, paused)
+        .when({ type: 'ResumeExecution', data: { now: t(40) } })
+        .then([{ type: 'ExecutionResumed', version: 1, data: { executionId: id, dueAt: t(40), resumedAt: t(40) } }]);
+      spec.given(started, paused).when(begin('a', t(50))).thenError(NotRunnableError);
+    });
+
+    it('resumes for the workflow only what the workflow paused', () => {
+      spec.given(started, paused).when({ type: 'ResumeExecution', data: { now: t(20), onlyIfPausedBy: 'workflow' } }).thenNothing();
+    });
+
+    it('cancels once; an ended execution refuses', () => {
+      const cancelled: ExecutionEvent = { type: 'ExecutionCancelled', version: 1, data: { executionId: id, reason: 'by user', cancelledAt: t(3) } };
+      spec.given(started).when({ type: 'CancelExecution', data: { reason: 'by user', now: t(3) } }).then([cancelled]);
+      spec.given(started, cancelled).when({ type: 'CancelExecution', data: { reason: 'again', now: t(4) } }).thenError(ConflictError, { code: 'execution_ended' });
+      spec.given().when({ type: 'CancelExecution', data: { reason: 'x', now: t(4) } }).thenError(NotFoundError);
+    });
+
+    it('exits on an exit rule, or pauses, with the reason', () => {
+      spec
+        .given(started)
+        .when({ type: 'ExitExecution', data: { reason: 'replied', action: 'stop', stepId: 'a', now: t(3) } })
+        .then([{ type: 'ExecutionExited', version: 1, data: { executionId: id, reason: 'replied', stepId: 'a', exitedAt: t(3) } }]);
+      spec
+        .given(started)
+        .when({ type: 'ExitExecution', data: { reason: 'out_of_office', action: 'pause', stepId: 'a', now: t(3) } })
+        .then([{ type: 'ExecutionPaused', version: 1, data: { executionId: id, by: 'exit_rule', reason: 'out_of_office', pausedAt: t(3) } }]);
+    });
+  });
+});
