@@ -8,14 +8,15 @@ import { Accounts } from './auth/accounts.ts';
 import { SecondFactors } from './auth/mfa.ts';
 import { authCommandRoutes } from './auth/routes.ts';
 import { Sessions } from './auth/sessions.ts';
-import { ContactCommands } from './contacts/contact-commands.ts';
 import { contactCommandRoutes } from './contacts/routes.ts';
 import { OrganizationCommands } from './organizations/organization-commands.ts';
 import { OrganizationStatusCache } from './organizations/organization-status.ts';
 import { organizationCommandRoutes } from './organizations/routes.ts';
 import { MembershipCommands } from './users/membership-commands.ts';
 import { userCommandRoutes } from './users/routes.ts';
-import { ValueClaims } from './uniqueness/value-claims.ts';
+import { ExecutionCommands } from './workflows/execution-commands.ts';
+import { workflowCommandRoutes } from './workflows/routes.ts';
+import { WorkflowCommands } from './workflows/workflow-commands.ts';
 
 /** Lifetimes of the links and challenges the command side hands out. */
 const SIGNUP_TTL_MS = 24 * 60 * 60_000;
@@ -25,7 +26,8 @@ const MFA_CHALLENGE_TTL_SECONDS = 300;
 
 /**
  * The command side: handlers and routes. Expects the shared parts bound by the composition root
- * (CommandHandler, EventStreams, Tokens, PasswordHasher, SessionRevocations, LoginAttempts, Mailer, ...).
+ * (CommandHandler, ValueClaims, ContactCommands, ExecutionStarter, Tokens, PasswordHasher, SessionRevocations,
+ * LoginAttempts, Mailer, ...): the projectors' reactors and the workflow runner use some of them too.
  */
 export const commandApiModule = new ContainerModule((bind) => {
   const get = <T>(ctx: interfaces.Context, token: symbol) => ctx.container.get<T>(token);
@@ -33,11 +35,11 @@ export const commandApiModule = new ContainerModule((bind) => {
   const logger = (ctx: interfaces.Context, component: string) => get<Logger>(ctx, TOKENS.Logger).child({ component });
   const appUrl = (ctx: interfaces.Context) => config(ctx).APP_URL ?? `http://localhost:${config(ctx).PORT}`;
 
-  bind(TOKENS.ValueClaims)
-    .toDynamicValue((ctx) => new ValueClaims(get(ctx, TOKENS.EventStreams), get(ctx, TOKENS.CommandHandler)))
+  bind(TOKENS.WorkflowCommands)
+    .toDynamicValue((ctx) => new WorkflowCommands(get(ctx, TOKENS.CommandHandler)))
     .inSingletonScope();
-  bind(TOKENS.ContactCommands)
-    .toDynamicValue((ctx) => new ContactCommands(get(ctx, TOKENS.CommandHandler), get(ctx, TOKENS.ValueClaims), logger(ctx, 'contacts')))
+  bind(TOKENS.ExecutionCommands)
+    .toDynamicValue((ctx) => new ExecutionCommands(get(ctx, TOKENS.CommandHandler)))
     .inSingletonScope();
   bind(TOKENS.Sessions)
     .toDynamicValue((ctx) => new Sessions(get(ctx, TOKENS.CommandHandler), get(ctx, TOKENS.Tokens), get(ctx, TOKENS.SessionRevocations)))
@@ -112,6 +114,7 @@ export const commandApiModule = new ContainerModule((bind) => {
       ...userCommandRoutes(get(ctx, TOKENS.MembershipCommands)),
       ...apiKeyCommandRoutes(get(ctx, TOKENS.ApiKeyCommands)),
       ...contactCommandRoutes(get(ctx, TOKENS.ContactCommands)),
+      ...workflowCommandRoutes(get(ctx, TOKENS.WorkflowCommands), get(ctx, TOKENS.ExecutionStarter), get(ctx, TOKENS.ExecutionCommands)),
     ])
     .inSingletonScope();
 });

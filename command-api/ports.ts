@@ -72,6 +72,10 @@ export interface OutgoingEmail {
   text: string;
   /** Which message this is (e.g. "signup-confirmation"), for logs and for finding it again. */
   template: string;
+  /** The sender, when not the system's own address (a workflow's mailbox). */
+  from?: string;
+  /** Sending twice with the same key sends once (a retried or taken-over workflow step). */
+  idempotencyKey?: string;
 }
 
 /** Sends email. The default transport keeps every message in an outbox directory (see infra/mail). */

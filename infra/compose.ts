@@ -7,6 +7,9 @@ import type { Logger } from 'pino';
 import { ApiKeyCommands } from '../command-api/api-keys/api-key-commands.ts';
 import { BackgroundWork } from '../command-api/background.ts';
 import { CommandHandler } from '../command-api/command-handling.ts';
+import { ContactCommands } from '../command-api/contacts/contact-commands.ts';
+import { ValueClaims } from '../command-api/uniqueness/value-claims.ts';
+import { ExecutionStarter } from '../command-api/workflows/execution-starter.ts';
 import { commandApiModule } from '../command-api/module.ts';
 import type { OrganizationStatusCache } from '../command-api/organizations/organization-status.ts';
 import { ProjectorHost } from '../projectors/projector-host.ts';
@@ -31,6 +34,10 @@ import { createLogger } from './logging.ts';
 import { EphemeralMailThrottle } from './mail/mail-throttle.ts';
 import { OutboxMailer } from './mail/outbox-mailer.ts';
 import { SlidingWindowRateLimiter } from './ratelimit/sliding-window-rate-limiter.ts';
+import { MailboxThrottle } from './workflows/mailbox-throttle.ts';
+import { fetchHttpPort, mailerEmailPort, offlineComposer, offlineCrm } from './workflows/step-ports.ts';
+import { ExecutionQueue } from '../projectors/workflows/runner/execution-queue.ts';
+import { WorkflowRunner } from '../projectors/workflows/runner/workflow-runner.ts';
 import { CHANNEL_CHECKPOINTS } from './notifications/notifications.ts';
 import { startPlatform, type Platform } from './platform.ts';
 import { CheckpointWatcher } from './readmodels/checkpoint-watcher.ts';
@@ -82,6 +89,11 @@ export async function startProcess(role: Role, parts: ProcessParts, env: NodeJS.
   container.bind(TOKENS.Notifications).toConstantValue(platform.notifications);
   const commandHandler = new CommandHandler(platform.eventStore);
   container.bind(TOKENS.CommandHandler).toConstantValue(commandHandler);
+  // Shared by the command API and the workflow runner and reactors.
+  const valueClaims = new ValueClaims(platform.eventStore, commandHandler);
+  container.bind(TOKENS.ValueClaims).toConstantValue(valueClaims);
+  container.bind(TOKENS.ContactCommands).toConstantValue(new ContactCommands(commandHandler, valueClaims, logger.child({ component: 'contacts' })));
+  container.bind(TOKENS.ExecutionStarter).toConstantValue(new ExecutionStarter(commandHandler, valueClaims));
   const tokens = new JwtTokens(platform.jwtSecret, config.ACCESS_TOKEN_TTL_SECONDS, config.REFRESH_TOKEN_TTL_SECONDS);
   container.bind(TOKENS.Tokens).toConstantValue(tokens);
   const revocations = new SessionRevocations(platform.ephemeral, config.ACCESS_TOKEN_TTL_SECONDS * 1000, API_KEY_CACHE_MS);
@@ -133,6 +145,7 @@ export async function startProcess(role: Role, parts: ProcessParts, env: NodeJS.
           liveDelayMs: config.PROJECTION_LIVE_DELAY_MS,
           onCheckpoint: (projection, position, stored) => {
             ctx.container.get<CheckpointWatcher>(TOKENS.CheckpointWatcher).announce(projection, position);
+            if (projection === 'executions' && parts.projectors) ctx.container.get<WorkflowRunner>(TOKENS.WorkflowRunner).wake();
             if (!stored && !platform.embedded) {
               // A skip is not in the table yet: other processes (a separate query API) hear of it here.
               platform.notifications
@@ -141,6 +154,30 @@ export async function startProcess(role: Role, parts: ProcessParts, env: NodeJS.
             }
           },
         }),
+    );
+  container
+    .bind(TOKENS.WorkflowRunner)
+    .toDynamicValue(
+      (ctx) =>
+        new WorkflowRunner(
+          new ExecutionQueue(platform.pool),
+          commandHandler,
+          ctx.container.get(TOKENS.ContactCommands),
+          {
+            email: mailerEmailPort(ctx.container.get(TOKENS.Mailer)),
+            http: fetchHttpPort,
+            ai: offlineComposer,
+            crm: offlineCrm,
+          },
+          new MailboxThrottle(platform.ephemeral, { perMinute: config.MAILBOX_MAX_PER_MINUTE, perDay: config.MAILBOX_MAX_PER_DAY }),
+          logger.child({ component: 'workflow-runner' }),
+          {
+            concurrency: config.WORKFLOW_RUNNER_CONCURRENCY,
+            leaseMs: config.WORKFLOW_LEASE_MS,
+            pollMs: config.WORKFLOW_POLL_MS,
+            maxStepsPerClaim: 50,
+          },
+        ),
     );
   if (parts.commands) container.load(commandApiModule);
   if (parts.queries) container.load(queryApiModule);
@@ -151,9 +188,18 @@ export async function startProcess(role: Role, parts: ProcessParts, env: NodeJS.
   ];
   const healthChecks: HealthCheck[] = [...platform.healthChecks];
   let projectorHost: ProjectorHost | null = null;
+  let runner: WorkflowRunner | null = null;
+  let unlistenRunner: (() => void) | null = null;
   if (parts.projectors) {
     projectorHost = container.get<ProjectorHost>(TOKENS.ProjectorHost);
     healthChecks.push(projectorHost.healthCheck());
+    runner = container.get<WorkflowRunner>(TOKENS.WorkflowRunner);
+    const wake = runner;
+    // Another process's projector may move the queue: its checkpoint announcements wake this runner too.
+    unlistenRunner = platform.notifications.listen(CHANNEL_CHECKPOINTS, (payload) => {
+      if (!payload || payload.includes('"executions"')) wake.wake();
+    });
+    healthChecks.push({ name: 'workflowRunner', check: async () => ({ ok: true, detail: wake.stats }) });
   }
   const watcher = parts.queries ? container.get<CheckpointWatcher>(TOKENS.CheckpointWatcher) : null;
   const organizationStatus = parts.commands ? container.get<OrganizationStatusCache>(TOKENS.OrganizationStatus) : null;
@@ -183,8 +229,11 @@ export async function startProcess(role: Role, parts: ProcessParts, env: NodeJS.
   let server: HttpServer;
   try {
     await projectorHost?.start();
+    runner?.start();
     server = await listen(app, { host: config.HOST, port: config.PORT, logger });
   } catch (err) {
+    unlistenRunner?.();
+    await runner?.stop();
     await projectorHost?.stop();
     await platform.close();
     throw err;
@@ -200,6 +249,8 @@ export async function startProcess(role: Role, parts: ProcessParts, env: NodeJS.
       stopping = true;
       await server.close();
       await background.drain();
+      unlistenRunner?.();
+      await runner?.stop();
       await projectorHost?.stop();
       watcher?.close();
       organizationStatus?.close();

@@ -10,6 +10,9 @@ import { InvitationViewSchema } from './users/invitation-view.ts';
 import { invitationsProjection } from './users/invitations-projection.ts';
 import { UserViewSchema } from './users/user-view.ts';
 import { usersProjection } from './users/users-projection.ts';
+import { executionsProjection } from './workflows/executions-projection.ts';
+import { ExecutionQueueSchema, ExecutionStepViewSchema, ExecutionViewSchema, WorkflowViewSchema } from './workflows/workflow-views.ts';
+import { workflowsProjection } from './workflows/workflows-projection.ts';
 
 /** Every read-model entity the ORM must know about. */
 export const readModelEntities = [
@@ -18,6 +21,10 @@ export const readModelEntities = [
   UserViewSchema,
   InvitationViewSchema,
   ApiKeyViewSchema,
+  WorkflowViewSchema,
+  ExecutionViewSchema,
+  ExecutionStepViewSchema,
+  ExecutionQueueSchema,
   ProjectionCheckpointSchema,
   ParkedEventSchema,
 ];
@@ -29,4 +36,6 @@ export const projections: Projection[] = [
   usersProjection,
   invitationsProjection,
   apiKeysProjection,
+  workflowsProjection,
+  executionsProjection,
 ];

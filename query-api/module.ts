@@ -7,6 +7,7 @@ import { authQueryRoutes } from './auth/routes.ts';
 import { contactQueryRoutes } from './contacts/routes.ts';
 import { organizationQueryRoutes } from './organizations/routes.ts';
 import { userQueryRoutes } from './users/routes.ts';
+import { workflowQueryRoutes } from './workflows/routes.ts';
 
 /** The query side's routes. Expects Orm and ReadModelProgress bound. */
 export const queryApiModule = new ContainerModule((bind) => {
@@ -19,6 +20,7 @@ export const queryApiModule = new ContainerModule((bind) => {
         ...userQueryRoutes(orm),
         ...apiKeyQueryRoutes(orm),
         ...contactQueryRoutes(orm),
+        ...workflowQueryRoutes(orm),
       ];
     })
     .inSingletonScope();

@@ -22,20 +22,22 @@ export const pageSchema = z.object({
 const cursorSchema = z.object({ t: z.iso.datetime(), id: z.uuid() });
 
 /**
- * A page of rows in creation order, with an opaque keyset cursor (createdAt, id): stable while rows are
- * added, and validated on the way in so a tampered cursor is a 400, never SQL.
+ * A page of rows in time order (creation by default), with an opaque keyset cursor (time, id): stable
+ * while rows are added, and validated on the way in so a tampered cursor is a 400, never SQL.
  */
-export async function pageByCreation<T extends { id: string; createdAt: Date }>(
+export async function pageByTime<T extends { id: string }, F extends keyof T & string>(
   em: EntityManager,
   entity: EntityName<T>,
   where: FilterQuery<T>,
   request: { limit: number; cursor?: string | undefined },
+  field: F,
+  direction: 'asc' | 'desc' = 'asc',
 ): Promise<{ items: T[]; page: z.infer<typeof pageSchema> }> {
-  let after: { createdAt: Date; id: string } | undefined;
+  let after: Record<string, unknown> | undefined;
   if (request.cursor) {
     try {
       const parsed = cursorSchema.parse(JSON.parse(Buffer.from(request.cursor, 'base64url').toString('utf8')));
-      after = { createdAt: new Date(parsed.t), id: parsed.id };
+      after = { [field]: new Date(parsed.t), id: parsed.id };
     } catch {
       throw ProblemError.validation([{ name: 'cursor', reason: 'is not a cursor this API returned' }]);
     }
@@ -43,12 +45,23 @@ export async function pageByCreation<T extends { id: string; createdAt: Date }>(
   const page = await em.findByCursor(entity, where, {
     first: request.limit,
     ...(after ? { after: after as never } : {}),
-    orderBy: { createdAt: 'asc', id: 'asc' } as never,
+    orderBy: { [field]: direction, id: direction } as never,
     includeCount: false,
   });
   const items = page.items as T[];
   const last = items[items.length - 1];
   const nextCursor =
-    page.hasNextPage && last ? Buffer.from(JSON.stringify({ t: last.createdAt.toISOString(), id: last.id })).toString('base64url') : null;
+    page.hasNextPage && last
+      ? Buffer.from(JSON.stringify({ t: (last[field] as unknown as Date).toISOString(), id: last.id })).toString('base64url')
+      : null;
   return { items, page: { limit: request.limit, hasMore: page.hasNextPage, nextCursor } };
+}
+
+export function pageByCreation<T extends { id: string; createdAt: Date }>(
+  em: EntityManager,
+  entity: EntityName<T>,
+  where: FilterQuery<T>,
+  request: { limit: number; cursor?: string | undefined },
+) {
+  return pageByTime(em, entity, where, request, 'createdAt' as keyof T & string);
 }

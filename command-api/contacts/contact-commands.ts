@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { contactStream, type Contact, type ContactChanges, type ContactEvent, type ContactFields } from '../../domain/contacts/contact.ts';
+import { contactStream, type Contact, type ContactChanges, type ContactEvent, type ContactFields, type EngagementKind } from '../../domain/contacts/contact.ts';
 import { contactDecider } from '../../domain/contacts/decide.ts';
 import { NotFoundError } from '../../domain/errors.ts';
 import type { CommandContext } from '../../domain/events.ts';
@@ -123,6 +123,20 @@ export class ContactCommands {
       { type: 'ChangeContactTags', data: { contactId, organizationId, ...tags } },
       context,
       expectedRevision === undefined ? {} : { expectedRevision },
+    );
+  }
+
+  recordEngagement(
+    context: CommandContext,
+    organizationId: string,
+    contactId: string,
+    engagement: { kind: EngagementKind; at: string; until?: string },
+  ): Promise<CommandOutcome<Contact>> {
+    return this.handler.handle(
+      contactStream(contactId),
+      contactDecider,
+      { type: 'RecordEngagement', data: { contactId, organizationId, ...engagement } },
+      context,
     );
   }
 

@@ -4,6 +4,7 @@ import { commandResultSchema, entityIdOf } from '../../infra/http/fields.ts';
 import { defineRoute, type AnyRoute } from '../../infra/http/routes.ts';
 import { commandContextOf, expectedRevisionFrom, ifMatchHeader, respondWithOutcome } from '../http.ts';
 import type { ContactCommands } from './contact-commands.ts';
+import { engagementBody } from '../workflows/schemas.ts';
 import { changeTagsBody, createContactBody, createContactExample, updateContactBody } from './schemas.ts';
 
 const problems = {
@@ -82,6 +83,29 @@ export function contactCommandRoutes(commands: ContactCommands): AnyRoute[] {
           { add: body.add ?? [], remove: body.remove ?? [] },
           expected,
         );
+        respondWithOutcome(ctx, id, outcome);
+      },
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/contacts/:id/engagement',
+      operationId: 'recordContactEngagement',
+      summary: 'Record that the contact replied, bounced, unsubscribed or is out of office',
+      description: "Workflows whose exit rules name it stop (or pause) the contact's executions at their next step.",
+      tag: 'Contacts',
+      auth: 'bearer',
+      permission: 'contacts:write',
+      body: engagementBody,
+      bodyExample: { type: 'replied' },
+      responses: { 200: { description: 'Recorded', schema: commandResultSchema }, ...problems, 422: { description: 'out_of_office without until' } },
+      async handler(ctx, { body, params }) {
+        const id = contactIdOf(params);
+        const context = commandContextOf(ctx);
+        const outcome = await commands.recordEngagement(context, authOf(ctx).organizationId, id, {
+          kind: body.type,
+          at: body.at ? new Date(body.at).toISOString() : context.now.toISOString(),
+          ...(body.until ? { until: new Date(body.until).toISOString() } : {}),
+        });
         respondWithOutcome(ctx, id, outcome);
       },
     }),

@@ -34,7 +34,17 @@ export type ExecutionStarted = DomainEvent<
 >;
 export type StepStarted = DomainEvent<
   'StepStarted',
-  { executionId: string; stepId: string; stepType: string; attempt: number; idempotencyKey: string; startedAt: string; takeover: boolean }
+  {
+    executionId: string;
+    stepId: string;
+    stepType: string;
+    attempt: number;
+    idempotencyKey: string;
+    startedAt: string;
+    takeover: boolean;
+    /** The step's configuration as it ran (for the history). */
+    input?: Record<string, unknown>;
+  }
 >;
 export type StepCompleted = DomainEvent<
   'StepCompleted',
@@ -127,7 +137,7 @@ export type Ended = Common & { status: 'completed' | 'failed' | 'cancelled' | 'e
 export type Execution = { status: 'absent' } | Active | Ended;
 
 export type StartExecution = { type: 'StartExecution'; data: ExecutionStarted['data'] };
-export type BeginStep = { type: 'BeginStep'; data: { stepId: string; stepType: string; now: string } };
+export type BeginStep = { type: 'BeginStep'; data: { stepId: string; stepType: string; input?: Record<string, unknown>; now: string } };
 export type CompleteStep = {
   type: 'CompleteStep';
   data: {
@@ -273,7 +283,7 @@ export function decideExecution(command: ExecutionCommand, state: Execution): Ex
       if (state.status !== 'absent') return [];
       return [{ type: 'ExecutionStarted', version: 1, data: { ...command.data } }];
     case 'BeginStep': {
-      const { stepId, stepType, now } = command.data;
+      const { stepId, stepType, input, now } = command.data;
       const execution = requireRunnable(state, stepId);
       if (Date.parse(execution.dueAt) > Date.parse(now)) throw new NotRunnableError(`not due before ${execution.dueAt}`);
       // A step started but never finished: its runner died (its lease ran out). Run it again, same attempt
@@ -284,7 +294,16 @@ export function decideExecution(command: ExecutionCommand, state: Execution): Ex
         {
           type: 'StepStarted',
           version: 1,
-          data: { executionId: execution.id, stepId, stepType, attempt: execution.attempt, idempotencyKey: idempotencyKeyOf(execution, stepId), startedAt: now, takeover },
+          data: {
+            executionId: execution.id,
+            stepId,
+            stepType,
+            attempt: execution.attempt,
+            idempotencyKey: idempotencyKeyOf(execution, stepId),
+            startedAt: now,
+            takeover,
+            ...(input ? { input } : {}),
+          },
         },
       ];
     }

@@ -22,6 +22,9 @@ export const TOKENS = {
   SecondFactors: Symbol.for('nexusflow.SecondFactors'),
   MembershipCommands: Symbol.for('nexusflow.MembershipCommands'),
   ApiKeyCommands: Symbol.for('nexusflow.ApiKeyCommands'),
+  WorkflowCommands: Symbol.for('nexusflow.WorkflowCommands'),
+  ExecutionStarter: Symbol.for('nexusflow.ExecutionStarter'),
+  ExecutionCommands: Symbol.for('nexusflow.ExecutionCommands'),
   OrganizationCommands: Symbol.for('nexusflow.OrganizationCommands'),
   OrganizationStatus: Symbol.for('nexusflow.OrganizationStatus'),
   LoginAttempts: Symbol.for('nexusflow.LoginAttempts'),
@@ -32,4 +35,5 @@ export const TOKENS = {
   QueryRoutes: Symbol.for('nexusflow.QueryRoutes'),
   CheckpointWatcher: Symbol.for('nexusflow.CheckpointWatcher'),
   ProjectorHost: Symbol.for('nexusflow.ProjectorHost'),
+  WorkflowRunner: Symbol.for('nexusflow.WorkflowRunner'),
 } as const;

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
@@ -26,11 +26,17 @@ export class OutboxMailer implements Mailer {
     this.ready ??= mkdir(this.directory, { recursive: true, mode: 0o700 });
     await this.ready;
     const sentAt = new Date().toISOString();
-    const id = randomUUID();
-    const file = path.join(this.directory, `${sentAt.replace(/[:.]/g, '-')}-${id}.json`);
+    // With an idempotency key the file is named by it and created exclusively: a second send is a no-op.
+    const id = email.idempotencyKey ? createHash('sha256').update(email.idempotencyKey).digest('hex').slice(0, 32) : randomUUID();
+    const file = path.join(this.directory, email.idempotencyKey ? `key-${id}.json` : `${sentAt.replace(/[:.]/g, '-')}-${id}.json`);
     const stored: StoredEmail = { id, sentAt, ...email };
-    // The file holds live links: readable by this user only.
-    await writeFile(file, `${JSON.stringify(stored, null, 2)}\n`, { mode: 0o600 });
+    try {
+      // The file holds live links: readable by this user only.
+      await writeFile(file, `${JSON.stringify(stored, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST' && email.idempotencyKey) return;
+      throw err;
+    }
     this.logger.info({ to: email.to, subject: email.subject, template: email.template, file }, 'email written to the outbox');
   }
 }
@@ -39,10 +45,11 @@ export class OutboxMailer implements Mailer {
 export async function readOutbox(directory: string): Promise<StoredEmail[]> {
   let names: string[];
   try {
-    names = (await readdir(directory)).filter((name) => name.endsWith('.json')).sort();
+    names = (await readdir(directory)).filter((name) => name.endsWith('.json'));
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw err;
   }
-  return Promise.all(names.map(async (name) => JSON.parse(await readFile(path.join(directory, name), 'utf8')) as StoredEmail));
+  const emails = await Promise.all(names.map(async (name) => JSON.parse(await readFile(path.join(directory, name), 'utf8')) as StoredEmail));
+  return emails.sort((a, b) => a.sentAt.localeCompare(b.sentAt) || a.id.localeCompare(b.id));
 }

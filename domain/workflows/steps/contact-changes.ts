@@ -1,17 +1,26 @@
 import { z } from 'zod';
+import { isTimeZone } from '../time.ts';
 import { defineStep } from './step-type.ts';
 
 const tag = z.string().trim().min(1).max(64);
+const text = (max: number) => z.string().trim().min(1).max(max).nullable().optional();
 
 export const updateContact = defineStep({
   type: 'update_contact',
-  summary: 'Change fields of the contact (merge-patch: null clears a field)',
+  summary: 'Change fields of the contact (merge-patch: null clears a field); the email is not changed by workflows',
   config: z.strictObject({
     changes: z
-      .record(
-        z.string().regex(/^(firstName|lastName|phone|company|title|timezone|customFields)$/, 'must be a contact field'),
-        z.unknown(),
-      )
+      .strictObject({
+        firstName: text(200),
+        lastName: text(200),
+        phone: text(50),
+        company: text(200),
+        title: text(200),
+        timezone: z.string().refine(isTimeZone, 'must be an IANA time zone').nullable().optional(),
+        customFields: z
+          .record(z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,63}$/), z.union([z.string().max(2_000), z.number(), z.boolean(), z.null()]))
+          .optional(),
+      })
       .refine((changes) => Object.keys(changes).length > 0, 'must change at least one field'),
   }),
   async run(config, context) {

@@ -1,0 +1,380 @@
+import { randomUUID } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
+import type { Logger } from 'pino';
+import type { CommandHandler } from '../../../command-api/command-handling.ts';
+import type { ContactCommands } from '../../../command-api/contacts/contact-commands.ts';
+import { WrongExpectedRevisionError } from '../../../command-api/ports.ts';
+import { contactDecider } from '../../../domain/contacts/decide.ts';
+import { contactStream, type Contact, type ContactEvent } from '../../../domain/contacts/contact.ts';
+import { DomainError } from '../../../domain/errors.ts';
+import type { CommandContext } from '../../../domain/events.ts';
+import { retryPolicyOf, stepOf, type ExitReason, type StepDefinition, type WorkflowDefinition } from '../../../domain/workflows/definition.ts';
+import {
+  executionDecider,
+  executionStream,
+  isActive,
+  NotRunnableError,
+  type Active,
+  type Execution,
+  type ExecutionCommand,
+  type ExecutionEvent,
+} from '../../../domain/workflows/execution.ts';
+import { stepTypes } from '../../../domain/workflows/steps/index.ts';
+import { StepError, type ContactSnapshot, type StepContext, type StepPorts } from '../../../domain/workflows/steps/step-type.ts';
+import { nextSendOpportunity } from '../../../domain/workflows/time.ts';
+import { workflowDecider, workflowStream, type Workflow, type WorkflowEvent } from '../../../domain/workflows/workflow.ts';
+import type { MailboxThrottle } from '../../../infra/workflows/mailbox-throttle.ts';
+import { sleep } from '../../../infra/resilience.ts';
+import type { ClaimedExecution, ExecutionQueue } from './execution-queue.ts';
+
+export interface WorkflowRunnerOptions {
+  /** Executions worked on at once by this runner. */
+  concurrency: number;
+  /** How long a claim holds before another runner may take the execution over. */
+  leaseMs: number;
+  /** The longest the runner sleeps when nothing is due (it is also woken when the queue changes). */
+  pollMs: number;
+  /** Steps run back to back for one execution before it goes back to the queue (fairness). */
+  maxStepsPerClaim: number;
+  /** Identifies this runner's leases. */
+  owner?: string;
+}
+
+export interface RunnerPorts {
+  email: StepPorts['email'];
+  http: StepPorts['http'];
+  ai: StepPorts['ai'];
+  crm: StepPorts['crm'];
+}
+
+type Registered = Exclude<Workflow, { status: 'absent' }>;
+
+/**
+ * Runs workflow executions. It claims due executions from the queue (a lease per execution, so several
+ * runners in several processes share the work), and for each runs steps until the execution waits, pauses
+ * or ends:
+ *
+ * - StepStarted is recorded before a step's side effect, with the revision the runner read as expectation:
+ *   of two runners that claimed the same execution (a lease that ran out), only one can start the step.
+ * - A runner that dies mid-step leaves the step in flight; once its lease runs out another runner takes it
+ *   over and runs it again with the same idempotency key, which every side effect deduplicates on.
+ * - Waits, retries (exponential backoff with jitter), send windows and mailbox throttles are recorded as a
+ *   later due time; the queue projection turns that into the moment the execution is claimed again, so a
+ *   timer survives any restart and fires once.
+ */
+export class WorkflowRunner {
+  private readonly owner: string;
+  private readonly controller = new AbortController();
+  private readonly active = new Set<Promise<void>>();
+  private wakeUp: (() => void) | null = null;
+  private loop: Promise<void> | null = null;
+  private readonly workflows = new LRUCache<string, Registered>({ max: 5_000, ttl: 2_000 });
+  /** What the runner has done since start (for health and tests). */
+  readonly stats = { claimed: 0, stepsRun: 0, takeovers: 0, conflicts: 0, errors: 0 };
+
+  constructor(
+    private readonly queue: ExecutionQueue,
+    private readonly handler: CommandHandler,
+    private readonly contacts: ContactCommands,
+    private readonly ports: RunnerPorts,
+    private readonly throttle: MailboxThrottle,
+    private readonly logger: Logger,
+    private readonly options: WorkflowRunnerOptions,
+    private readonly now: () => Date = () => new Date(),
+  ) {
+    this.owner = options.owner ?? `runner-${randomUUID().slice(0, 8)}`;
+  }
+
+  start(): void {
+    this.loop ??= this.run();
+  }
+
+  /** Something may have become due (the queue's projection moved): look now instead of at the next poll. */
+  wake(): void {
+    this.wakeUp?.();
+  }
+
+  async stop(): Promise<void> {
+    this.controller.abort();
+    this.wake();
+    await this.loop;
+    await Promise.all([...this.active]);
+  }
+
+  private async run(): Promise<void> {
+    const signal = this.controller.signal;
+    let failures = 0;
+    while (!signal.aborted) {
+      try {
+        const free = this.options.concurrency - this.active.size;
+        const claimed = free > 0 ? await this.queue.claim(this.owner, this.now(), free, this.options.leaseMs) : [];
+        failures = 0;
+        for (const entry of claimed) {
+          this.stats.claimed++;
+          const work = this.work(entry).finally(() => {
+            this.active.delete(work);
+            this.wake();
+          });
+          this.active.add(work);
+        }
+        if (claimed.length === free && free > 0) continue; // more may be due
+        await this.idle(free === 0);
+      } catch (err) {
+        if (signal.aborted) break;
+        failures++;
+        this.logger.warn({ err, failures }, 'workflow runner: could not claim work; retrying');
+        await sleep(Math.min(5_000, 100 * 2 ** failures), signal).catch(() => undefined);
+      }
+    }
+  }
+
+  /** Sleeps until the next due time, a wake-up, a slot freeing, or the poll interval. */
+  private async idle(full: boolean): Promise<void> {
+    let delay = this.options.pollMs;
+    if (!full) {
+      const next = await this.queue.nextDueAt();
+      if (next) delay = Math.max(0, Math.min(delay, next.getTime() - this.now().getTime()));
+    }
+    if (delay === 0) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, delay);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wakeUp = done;
+    });
+    this.wakeUp = null;
+  }
+
+  private async work(entry: ClaimedExecution): Promise<void> {
+    const renewEvery = Math.max(50, Math.floor(this.options.leaseMs / 3));
+    const renewal = setInterval(() => {
+      this.queue.renew(entry.executionId, this.owner, this.options.leaseMs).catch((err: unknown) => this.logger.warn({ err }, 'could not renew a lease'));
+    }, renewEvery);
+    try {
+      for (let steps = 0; steps < this.options.maxStepsPerClaim; steps++) {
+        if (!(await this.advance(entry.executionId))) break;
+      }
+    } catch (err) {
+      this.stats.errors++;
+      this.logger.error({ err, executionId: entry.executionId }, 'workflow runner: execution step failed unexpectedly; it will be retried');
+    } finally {
+      clearInterval(renewal);
+      await this.queue.release(entry.executionId, this.owner, 250).catch((err: unknown) => this.logger.warn({ err }, 'could not release a lease'));
+    }
+  }
+
+  /** Runs the execution's next step if it is due. True when another step may be due at once. */
+  private async advance(executionId: string): Promise<boolean> {
+    const loaded = await this.handler.load<Execution, ExecutionEvent>(executionStream(executionId), executionDecider);
+    const execution = loaded.state;
+    if (!isActive(execution) || execution.status === 'paused') return false;
+    const now = this.now();
+    if (Date.parse(execution.dueAt) > now.getTime()) return false;
+    const context = this.contextFor(execution, now);
+
+    const workflow = await this.workflow(execution.workflowId);
+    if (!workflow || workflow.status === 'deleted') return this.record(executionId, { type: 'CancelExecution', data: { reason: 'workflow deleted', now: iso(now) } }, context);
+    if (workflow.status === 'paused') {
+      return this.record(executionId, { type: 'PauseExecution', data: { by: 'workflow', reason: 'workflow paused', now: iso(now) } }, context);
+    }
+    const definition = workflow.versions[execution.version];
+    const step = definition ? stepOf(definition, execution.nextStepId) : undefined;
+    const type = step ? stepTypes.get(step.type) : undefined;
+    if (!definition || !step || !type) {
+      // Cannot happen with a definition validated on save; if it does, stop rather than spin.
+      const reason = `step ${execution.nextStepId} of workflow version ${execution.version} is unknown`;
+      this.logger.error({ executionId, reason }, 'workflow runner: cancelling an execution it cannot run');
+      return this.record(executionId, { type: 'CancelExecution', data: { reason, now: iso(now) } }, context);
+    }
+
+    if (execution.queuedBehind && !execution.inFlight && (await this.stillRunning(execution.queuedBehind))) {
+      return this.record(executionId, { type: 'DeferStep', data: { stepId: step.id, until: iso(new Date(now.getTime() + 60_000)), reason: 'queued' } }, context);
+    }
+    const contact = await this.contact(execution);
+    if (!contact) return this.record(executionId, { type: 'CancelExecution', data: { reason: 'contact deleted', now: iso(now) } }, context);
+    const zone = contact.timezone ?? definition.settings.timezone;
+
+    if (type.sends && !execution.inFlight) {
+      const exit = exitReasonFor(contact, definition, execution, now);
+      if (exit) {
+        return this.record(executionId, { type: 'ExitExecution', data: { reason: exit, action: definition.settings.exitAction, stepId: step.id, now: iso(now) } }, context);
+      }
+      if (definition.settings.sendWindow) {
+        const opening = nextSendOpportunity(now, definition.settings.sendWindow, zone);
+        if (opening.getTime() > now.getTime()) {
+          return this.record(executionId, { type: 'DeferStep', data: { stepId: step.id, until: iso(opening), reason: 'send_window' } }, context);
+        }
+      }
+      const slot = await this.throttle.reserve(definition.settings.mailbox, now);
+      if (!slot.ok) return this.record(executionId, { type: 'DeferStep', data: { stepId: step.id, until: iso(slot.retryAt), reason: 'throttle' } }, context);
+    }
+
+    // Only one runner can record the start: the append expects the revision read above.
+    let startedOutcome;
+    try {
+      startedOutcome = await this.handler.handle(
+        executionStream(executionId),
+        executionDecider,
+        { type: 'BeginStep', data: { stepId: step.id, stepType: step.type, input: step.config, now: iso(now) } },
+        context,
+        { expectedRevision: loaded.revision },
+      );
+    } catch (err) {
+      if (err instanceof WrongExpectedRevisionError || err instanceof NotRunnableError) {
+        this.stats.conflicts++;
+        return false;
+      }
+      throw err;
+    }
+    const started = startedOutcome.appended[0]!.data as { attempt: number; idempotencyKey: string; takeover: boolean };
+    if (started.takeover) this.stats.takeovers++;
+    this.stats.stepsRun++;
+
+    const stepContext: StepContext = {
+      executionId,
+      workflowId: execution.workflowId,
+      organizationId: execution.organizationId,
+      stepId: step.id,
+      idempotencyKey: started.idempotencyKey,
+      now,
+      contact,
+      settings: definition.settings,
+      zone,
+      ports: { ...this.ports, contacts: this.contactPort(execution, context) },
+    };
+    let outcome;
+    try {
+      outcome = await type.run(step.config, stepContext);
+    } catch (err) {
+      const retryable = err instanceof StepError ? err.retryable : !(err instanceof DomainError);
+      const code = err instanceof StepError ? err.code : err instanceof DomainError ? err.code : 'step_error';
+      return this.fail(executionId, step, started.attempt, { code, message: (err as Error).message.slice(0, 1_000) }, retryable, context);
+    }
+    const nextStepId = outcome.kind === 'done' && outcome.branch !== undefined ? (step.branches?.[outcome.branch] ?? null) : (step.next ?? null);
+    const finishedAt = this.now();
+    const completed = await this.handler.handle(
+      executionStream(executionId),
+      executionDecider,
+      {
+        type: 'CompleteStep',
+        data: {
+          stepId: step.id,
+          stepType: step.type,
+          attempt: started.attempt,
+          output: outcome.output ?? {},
+          nextStepId,
+          ...(outcome.kind === 'wait' ? { waitUntil: iso(outcome.until) } : {}),
+          now: iso(finishedAt),
+        },
+      },
+      { ...context, now: finishedAt },
+    );
+    const state = completed.state;
+    return isActive(state) && state.status === 'running' && Date.parse(state.dueAt) <= this.now().getTime();
+  }
+
+  private async fail(
+    executionId: string,
+    step: StepDefinition,
+    attempt: number,
+    error: { code: string; message: string },
+    retryable: boolean,
+    context: CommandContext,
+  ): Promise<boolean> {
+    const now = this.now();
+    const policy = retryPolicyOf(step);
+    // Exponential backoff with "equal jitter": half the delay fixed, half random, so retries spread out.
+    const base = Math.min(policy.maxDelayMs, policy.initialDelayMs * 2 ** (attempt - 1));
+    const delay = base / 2 + Math.random() * (base / 2);
+    return this.record(
+      executionId,
+      {
+        type: 'FailStep',
+        data: {
+          stepId: step.id,
+          stepType: step.type,
+          attempt,
+          error,
+          retryable,
+          maxAttempts: policy.maxAttempts,
+          retryAt: iso(new Date(now.getTime() + delay)),
+          now: iso(now),
+        },
+      },
+      { ...context, now },
+    );
+  }
+
+  /** Appends a decision (retrying on a concurrent change, judged again by the decider). */
+  private async record(executionId: string, command: ExecutionCommand, context: CommandContext): Promise<boolean> {
+    try {
+      const outcome = await this.handler.handle(executionStream(executionId), executionDecider, command, context);
+      const state = outcome.state;
+      return isActive(state) && state.status === 'running' && Date.parse(state.dueAt) <= this.now().getTime();
+    } catch (err) {
+      if (err instanceof NotRunnableError || (err instanceof DomainError && err.code === 'execution_ended')) return false;
+      throw err;
+    }
+  }
+
+  private contextFor(execution: Active, now: Date): CommandContext {
+    return {
+      tenantId: execution.organizationId,
+      actor: { type: 'system', id: 'workflow-runner' },
+      correlationId: execution.id,
+      causationId: randomUUID(),
+      now,
+    };
+  }
+
+  private async workflow(workflowId: string): Promise<Registered | null> {
+    const known = this.workflows.get(workflowId);
+    if (known) return known;
+    const { state } = await this.handler.load<Workflow, WorkflowEvent>(workflowStream(workflowId), workflowDecider);
+    if (state.status === 'absent') return null;
+    this.workflows.set(workflowId, state);
+    return state;
+  }
+
+  private async contact(execution: Active): Promise<ContactSnapshot | null> {
+    const { state } = await this.handler.load<Contact, ContactEvent>(contactStream(execution.contactId), contactDecider);
+    if (state.status !== 'active' || state.organizationId !== execution.organizationId) return null;
+    const { id, email, firstName, lastName, phone, company, title, timezone, customFields, tags, engagement } = state;
+    return { id, email, firstName, lastName, phone, company, title, timezone, customFields, tags, engagement };
+  }
+
+  private async stillRunning(executionId: string): Promise<boolean> {
+    const { state } = await this.handler.load<Execution, ExecutionEvent>(executionStream(executionId), executionDecider);
+    return isActive(state);
+  }
+
+  /** Contact changes a step makes, as the workflow runner (a system actor) in the execution's organization. */
+  private contactPort(execution: Active, context: CommandContext): StepPorts['contacts'] {
+    return {
+      update: async (changes) => {
+        await this.contacts.update(context, execution.organizationId, execution.contactId, changes);
+      },
+      changeTags: async (tags) => {
+        await this.contacts.changeTags(context, execution.organizationId, execution.contactId, tags);
+      },
+    };
+  }
+}
+
+function iso(date: Date): string {
+  return date.toISOString();
+}
+
+/** Which engagement, if any, ends this execution before its next send. */
+function exitReasonFor(contact: ContactSnapshot, definition: WorkflowDefinition, execution: Active, now: Date): ExitReason | null {
+  const rules = new Set(definition.settings.exitOn);
+  const { repliedAt, bouncedAt, unsubscribedAt, outOfOfficeUntil } = contact.engagement;
+  const since = (at: string | null) => at !== null && Date.parse(at) >= Date.parse(execution.startedAt);
+  if (rules.has('unsubscribed') && unsubscribedAt !== null) return 'unsubscribed';
+  if (rules.has('bounced') && bouncedAt !== null) return 'bounced';
+  if (rules.has('replied') && since(repliedAt)) return 'replied';
+  if (rules.has('out_of_office') && outOfOfficeUntil !== null && Date.parse(outOfOfficeUntil) > now.getTime()) return 'out_of_office';
+  return null;
+}
