@@ -37,6 +37,11 @@ import { SlidingWindowRateLimiter } from './ratelimit/sliding-window-rate-limite
 import { MailboxThrottle } from './workflows/mailbox-throttle.ts';
 import { fetchHttpPort, mailerEmailPort, offlineComposer, offlineCrm } from './workflows/step-ports.ts';
 import { ExecutionQueue } from '../projectors/workflows/runner/execution-queue.ts';
+import { contactEventReactor, workflowLifecycleReactor } from '../projectors/workflows/reactors.ts';
+import { workflowEventsPublisher } from '../projectors/integration-events/workflow-events-publisher.ts';
+import type { IntegrationEventBus } from '../projectors/integration-events/integration-event-bus.ts';
+import { InProcessEventBus } from './messaging/in-process-event-bus.ts';
+import { RabbitMqEventBus } from './messaging/rabbitmq-event-bus.ts';
 import { WorkflowRunner } from '../projectors/workflows/runner/workflow-runner.ts';
 import { CHANNEL_CHECKPOINTS } from './notifications/notifications.ts';
 import { startPlatform, type Platform } from './platform.ts';
@@ -188,11 +193,33 @@ export async function startProcess(role: Role, parts: ProcessParts, env: NodeJS.
   ];
   const healthChecks: HealthCheck[] = [...platform.healthChecks];
   let projectorHost: ProjectorHost | null = null;
+  let reactorHost: ProjectorHost | null = null;
+  let bus: IntegrationEventBus | null = null;
   let runner: WorkflowRunner | null = null;
   let unlistenRunner: (() => void) | null = null;
   if (parts.projectors) {
     projectorHost = container.get<ProjectorHost>(TOKENS.ProjectorHost);
     healthChecks.push(projectorHost.healthCheck());
+    // Reactors and the integration-event publisher have side effects and wait on the read models: they run
+    // apart from the projections (their own page reader), so a reactor waiting never holds a projection back.
+    bus = config.RABBITMQ_URL
+      ? RabbitMqEventBus.create(config.RABBITMQ_URL, logger.child({ component: 'rabbitmq' }), config.RABBITMQ_EXCHANGE)
+      : new InProcessEventBus();
+    container.bind(TOKENS.IntegrationEventBus).toConstantValue(bus);
+    const reactorDeps = {
+      handler: commandHandler,
+      starter: container.get<ExecutionStarter>(TOKENS.ExecutionStarter),
+      progress: container.get<CheckpointWatcher>(TOKENS.CheckpointWatcher),
+      logger: logger.child({ component: 'reactors' }),
+    };
+    reactorHost = new ProjectorHost(
+      [workflowEventsPublisher(bus), contactEventReactor(reactorDeps), workflowLifecycleReactor(reactorDeps)],
+      platform.eventStore,
+      platform.orm,
+      logger,
+      { batchSize: config.PROJECTION_BATCH_SIZE, liveDelayMs: config.PROJECTION_LIVE_DELAY_MS },
+    );
+    healthChecks.push({ ...reactorHost.healthCheck(), name: 'reactors' });
     runner = container.get<WorkflowRunner>(TOKENS.WorkflowRunner);
     const wake = runner;
     // Another process's projector may move the queue: its checkpoint announcements wake this runner too.
@@ -201,7 +228,7 @@ export async function startProcess(role: Role, parts: ProcessParts, env: NodeJS.
     });
     healthChecks.push({ name: 'workflowRunner', check: async () => ({ ok: true, detail: wake.stats }) });
   }
-  const watcher = parts.queries ? container.get<CheckpointWatcher>(TOKENS.CheckpointWatcher) : null;
+  const watcher = parts.queries || parts.projectors ? container.get<CheckpointWatcher>(TOKENS.CheckpointWatcher) : null;
   const organizationStatus = parts.commands ? container.get<OrganizationStatusCache>(TOKENS.OrganizationStatus) : null;
   const windowMs = config.RATE_LIMIT_WINDOW_SECONDS * 1000;
 
@@ -223,18 +250,21 @@ export async function startProcess(role: Role, parts: ProcessParts, env: NodeJS.
     corsOrigins: config.CORS_ORIGINS,
     ...(organizationStatus ? { suspensions: organizationStatus } : {}),
     trustProxy: config.TRUST_PROXY,
-    ...(watcher ? { beforeHandler: readYourWrites(watcher, config.READ_YOUR_WRITES_TIMEOUT_MS) } : {}),
+    ...(watcher && parts.queries ? { beforeHandler: readYourWrites(watcher, config.READ_YOUR_WRITES_TIMEOUT_MS) } : {}),
   });
 
   let server: HttpServer;
   try {
     await projectorHost?.start();
+    await reactorHost?.start();
     runner?.start();
     server = await listen(app, { host: config.HOST, port: config.PORT, logger });
   } catch (err) {
     unlistenRunner?.();
     await runner?.stop();
+    await reactorHost?.stop();
     await projectorHost?.stop();
+    await bus?.close();
     await platform.close();
     throw err;
   }
@@ -251,7 +281,9 @@ export async function startProcess(role: Role, parts: ProcessParts, env: NodeJS.
       await background.drain();
       unlistenRunner?.();
       await runner?.stop();
+      await reactorHost?.stop();
       await projectorHost?.stop();
+      await bus?.close();
       watcher?.close();
       organizationStatus?.close();
       await platform.close();

@@ -50,6 +50,7 @@ export type StepCompleted = DomainEvent<
   'StepCompleted',
   {
     executionId: string;
+    workflowId: string;
     stepId: string;
     stepType: string;
     attempt: number;
@@ -70,8 +71,11 @@ export type ExecutionWaiting = DomainEvent<
 export type ExecutionPaused = DomainEvent<'ExecutionPaused', { executionId: string; by: PausedBy; reason: string; pausedAt: string }>;
 export type ExecutionResumed = DomainEvent<'ExecutionResumed', { executionId: string; dueAt: string; resumedAt: string }>;
 export type ExecutionCancelled = DomainEvent<'ExecutionCancelled', { executionId: string; reason: string; cancelledAt: string }>;
-export type ExecutionCompleted = DomainEvent<'ExecutionCompleted', { executionId: string; completedAt: string }>;
-export type ExecutionFailed = DomainEvent<'ExecutionFailed', { executionId: string; stepId: string; error: StepErrorInfo; failedAt: string }>;
+export type ExecutionCompleted = DomainEvent<'ExecutionCompleted', { executionId: string; workflowId: string; completedAt: string }>;
+export type ExecutionFailed = DomainEvent<
+  'ExecutionFailed',
+  { executionId: string; workflowId: string; stepId: string; error: StepErrorInfo; failedAt: string }
+>;
 export type ExecutionExited = DomainEvent<'ExecutionExited', { executionId: string; reason: ExitReason; stepId: string; exitedAt: string }>;
 
 export type ExecutionEvent =
@@ -313,9 +317,9 @@ export function decideExecution(command: ExecutionCommand, state: Execution): Ex
         throw new NotRunnableError(`step ${stepId} attempt ${attempt} is not in flight`);
       }
       const events: ExecutionEvent[] = [
-        { type: 'StepCompleted', version: 1, data: { executionId: state.id, stepId, stepType, attempt, output, nextStepId, completedAt: now } },
+        { type: 'StepCompleted', version: 1, data: { executionId: state.id, workflowId: state.workflowId, stepId, stepType, attempt, output, nextStepId, completedAt: now } },
       ];
-      if (nextStepId === null) events.push({ type: 'ExecutionCompleted', version: 1, data: { executionId: state.id, completedAt: now } });
+      if (nextStepId === null) events.push({ type: 'ExecutionCompleted', version: 1, data: { executionId: state.id, workflowId: state.workflowId, completedAt: now } });
       else if (waitUntil && Date.parse(waitUntil) > Date.parse(now)) {
         events.push({ type: 'ExecutionWaiting', version: 1, data: { executionId: state.id, stepId: nextStepId, until: waitUntil, reason: 'wait' } });
       }
@@ -331,7 +335,7 @@ export function decideExecution(command: ExecutionCommand, state: Execution): Ex
         return [failed, { type: 'RetryScheduled', version: 1, data: { executionId: state.id, stepId, attempt: attempt + 1, retryAt } }];
       }
       const final = retryable ? { ...error, message: `${error.message} (gave up after ${attempt} attempts)` } : error;
-      return [failed, { type: 'ExecutionFailed', version: 1, data: { executionId: state.id, stepId, error: final, failedAt: now } }];
+      return [failed, { type: 'ExecutionFailed', version: 1, data: { executionId: state.id, workflowId: state.workflowId, stepId, error: final, failedAt: now } }];
     }
     case 'DeferStep': {
       const execution = requireRunnable(state, command.data.stepId);

@@ -23,7 +23,7 @@ const complete = (stepId: string, nextStepId: string | null, extra: { attempt?: 
 const completed = (stepId: string, nextStepId: string | null, attempt = 1, at = t(0)): ExecutionEvent => ({
   type: 'StepCompleted',
   version: 1,
-  data: { executionId: id, stepId, stepType: 'send_email', attempt, output: {}, nextStepId, completedAt: at },
+  data: { executionId: id, workflowId: 'w-1', stepId, stepType: 'send_email', attempt, output: {}, nextStepId, completedAt: at },
 });
 const fail = (attempt: number, retryable = true) => ({
   type: 'FailStep' as const,
@@ -55,7 +55,7 @@ describe('Execution decider', () => {
       spec
         .given(started, stepStarted('a'))
         .when(complete('a', null))
-        .then([completed('a', null), { type: 'ExecutionCompleted', version: 1, data: { executionId: id, completedAt: t(0) } }]);
+        .then([completed('a', null), { type: 'ExecutionCompleted', version: 1, data: { executionId: id, workflowId: 'w-1', completedAt: t(0) } }]);
     });
 
     it('is taken over, same attempt and key, when its runner died', () => {
@@ -90,7 +90,7 @@ describe('Execution decider', () => {
         .when(fail(3))
         .then([
           failed(3),
-          { type: 'ExecutionFailed', version: 1, data: { executionId: id, stepId: 'a', error: { code: 'http_503', message: 'down (gave up after 3 attempts)' }, failedAt: t(1) } },
+          { type: 'ExecutionFailed', version: 1, data: { executionId: id, workflowId: 'w-1', stepId: 'a', error: { code: 'http_503', message: 'down (gave up after 3 attempts)' }, failedAt: t(1) } },
         ]);
     });
 

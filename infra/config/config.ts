@@ -28,6 +28,11 @@ const schema = z
       .string()
       .regex(/^[A-Za-z0-9:_-]{1,64}$/, 'must be 1 to 64 letters, digits, ":", "_" or "-"')
       .default('nf:'),
+    RABBITMQ_URL: z
+      .string()
+      .regex(/^amqps?:\/\//, 'must be an amqp:// or amqps:// URL')
+      .optional(),
+    RABBITMQ_EXCHANGE: z.string().regex(/^[A-Za-z0-9._:-]{1,255}$/, 'must be an exchange name').default('nexusflow.events'),
     NEXUSFLOW_DATA_DIR: z.string().min(1).default('./.nexusflow'),
     JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
     ACCESS_TOKEN_TTL_SECONDS: positiveInt(86_400).default(900),

@@ -36,4 +36,5 @@ export const TOKENS = {
   CheckpointWatcher: Symbol.for('nexusflow.CheckpointWatcher'),
   ProjectorHost: Symbol.for('nexusflow.ProjectorHost'),
   WorkflowRunner: Symbol.for('nexusflow.WorkflowRunner'),
+  IntegrationEventBus: Symbol.for('nexusflow.IntegrationEventBus'),
 } as const;

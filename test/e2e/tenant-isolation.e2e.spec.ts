@@ -31,7 +31,16 @@ describe('Tenant isolation: tenant B tries every tenant-A id on every route (rea
     const invitation = await http.post('/invitations', { email: uniqueEmail('a-invitee'), role: 'viewer' }, { token: a.accessToken });
     const key = await http.post('/api-keys', { name: 'A job' }, { token: a.accessToken });
     const bApiKey = await http.post('/api-keys', { name: 'B job' }, { token: b.accessToken });
-    for (const reply of [contact, invitation, key, bApiKey]) expect(reply.status, JSON.stringify(reply.body)).to.equal(201);
+    const workflow = await http.post(
+      '/workflows',
+      { name: 'A flow', steps: [{ id: 'pause', type: 'wait', config: { duration: 'PT1H' }, next: 'mark' }, { id: 'mark', type: 'add_tag', config: { tag: 'x' }, next: null }] },
+      { token: a.accessToken },
+    );
+    for (const reply of [contact, invitation, key, bApiKey, workflow]) expect(reply.status, JSON.stringify(reply.body)).to.equal(201);
+    const execution = await http.post(`/workflows/${workflow.body.id}/run`, { contactId: contact.body.id }, { token: a.accessToken });
+    expect(execution.status, JSON.stringify(execution.body)).to.equal(202);
+    aIds.workflows = workflow.body.id;
+    aIds.executions = execution.body.executionId;
     aIds.contacts = contact.body.id;
     aIds.users = aMember.userId;
     aIds.invitations = invitation.body.id;
@@ -39,15 +48,14 @@ describe('Tenant isolation: tenant B tries every tenant-A id on every route (rea
     aKey = key.body.key;
     bKey = bApiKey.body.key;
     aSecrets.push(contactEmail, a.email, aMember.email, a.organizationId, a.userId, ...Object.values(aIds));
-    position = bApiKey.body.position;
+    position = execution.body.position;
   });
   after(async () => system?.stop());
 
-  /** Which of A's ids a path parameter takes, by the collection the path starts with. */
-  function idFor(path: string): string {
-    const collection = path.split('/')[1]!;
-    const id = aIds[collection];
-    if (!id) throw new Error(`${path}: the isolation suite does not know which tenant-A id to try here; add its collection to aIds`);
+  /** Which of A's ids a path parameter takes: by its name, else by the collection the path starts with. */
+  function idFor(path: string, param: string): string {
+    const id = param === 'execId' ? aIds.executions : aIds[path.split('/')[1]!];
+    if (!id) throw new Error(`${path} {${param}}: the isolation suite does not know which tenant-A id to try here; add it to aIds`);
     return id;
   }
 
@@ -58,7 +66,7 @@ describe('Tenant isolation: tenant B tries every tenant-A id on every route (rea
       expect(withIds.length).to.be.greaterThan(8);
       const tried: string[] = [];
       for (const operation of withIds) {
-        const path = operation.path.replace(/\{[^}]+\}/g, () => idFor(operation.path));
+        const path = operation.path.replace(/\{([^}]+)\}/g, (_match, param: string) => idFor(operation.path, param));
         const reply = await http.request(operation.method, path, {
           token: token(),
           ...(operation.hasBody ? { body: operation.example } : {}),
@@ -73,7 +81,19 @@ describe('Tenant isolation: tenant B tries every tenant-A id on every route (rea
         for (const secret of aSecrets) expect(JSON.stringify(answer), where).not.to.include(secret);
         tried.push(`${operation.method} ${operation.path}`);
       }
-      expect(tried).to.include.members(['GET /contacts/{id}', 'PATCH /contacts/{id}', 'DELETE /contacts/{id}', 'PUT /users/{id}/role', 'DELETE /api-keys/{id}']);
+      expect(tried).to.include.members([
+        'GET /contacts/{id}',
+        'PATCH /contacts/{id}',
+        'DELETE /contacts/{id}',
+        'PUT /users/{id}/role',
+        'DELETE /api-keys/{id}',
+        'POST /workflows/{id}/run',
+        'GET /workflows/{id}/executions/{execId}',
+        'POST /workflows/{id}/executions/{execId}/cancel',
+      ]);
+      const execution = await http.get(`/workflows/${aIds.workflows}/executions/${aIds.executions}`, { token: a.accessToken });
+      expect(execution.body.status, "A's execution is untouched").to.be.oneOf(['running', 'waiting']);
+      expect((await http.get(`/workflows/${aIds.workflows}`, { token: a.accessToken })).body.status).to.equal('active');
 
       // A's data is as it was.
       const contact = await http.get(`/contacts/${aIds.contacts}`, { token: a.accessToken });
@@ -90,7 +110,7 @@ describe('Tenant isolation: tenant B tries every tenant-A id on every route (rea
     it(`shows B's ${credential} nothing of A on any list or other read`, async () => {
       const token = credential === 'API key' ? bKey : b.accessToken;
       const reads = (await operationsOf(http)).filter((op) => op.method === 'GET' && !op.path.includes('{'));
-      expect(reads.map((op) => op.path)).to.include.members(['/contacts', '/users', '/invitations', '/api-keys', '/organizations/current']);
+      expect(reads.map((op) => op.path)).to.include.members(['/contacts', '/users', '/invitations', '/api-keys', '/organizations/current', '/workflows']);
       for (const operation of reads) {
         const reply = await http.get(operation.path, { token, headers: { 'X-Min-Position': position } });
         const where = `${credential}: GET ${operation.path} answered ${reply.status}`;

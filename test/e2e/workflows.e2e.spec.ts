@@ -226,4 +226,159 @@ describe('Workflow engine end to end (real PostgreSQL and Redis)', function () {
     expect(read.status).to.equal(200);
     expect(read.body.status).to.be.oneOf(['running', 'waiting', 'completed']);
   });
+
+  describe('triggers, exit rules, windows and the workflow lifecycle', () => {
+    it('starts a workflow on a matching contact event, with the event as its cause', async () => {
+      const workflowId = await workflow({
+        trigger: { type: 'event', event: 'contact.tag_added', tag: 'demo-requested', filter: { match: 'all', rules: [{ field: 'company', operator: 'exists' }] } },
+        steps: [{ id: 'mark', type: 'add_tag', config: { tag: 'demo-booked' }, next: null }],
+      });
+      const withCompany = await contact([], { company: 'Initech' });
+      const withoutCompany = await contact();
+      for (const id of [withCompany, withoutCompany]) {
+        expect((await http.post(`/contacts/${id}/tags`, { add: ['demo-requested'] }, { token: owner.accessToken })).status).to.equal(200);
+        expect((await http.post(`/contacts/${id}/tags`, { add: ['other-tag'] }, { token: owner.accessToken })).status).to.equal(200);
+      }
+      const executions = await eventually(
+        () => http.get(`/workflows/${workflowId}/executions`, { token: owner.accessToken }),
+        (r) => r.body.data?.length >= 1 && r.body.data.every((e: { status: string }) => e.status === 'completed'),
+      );
+      await new Promise((r) => setTimeout(r, 500));
+      const again = await http.get(`/workflows/${workflowId}/executions`, { token: owner.accessToken });
+      expect(again.body.data).to.have.length(1);
+      expect(again.body.data[0]).to.deep.include({ contactId: withCompany });
+      expect(again.body.data[0].cause.type).to.equal('event');
+      expect(executions.body.data[0].cause.id).to.be.a('string');
+      expect((await http.get(`/contacts/${withCompany}`, { token: owner.accessToken })).body.tags).to.include('demo-booked');
+    });
+
+    it('stops an execution when the contact replies, with the reason in its history, and sends nothing more', async () => {
+      const workflowId = await workflow({
+        settings: { mailbox, exitOn: ['replied', 'unsubscribed'] },
+        steps: [
+          { id: 'first', type: 'send_email', config: { subject: 'First touch', body: 'Hi' }, next: 'pause' },
+          { id: 'pause', type: 'wait', config: { duration: 'PT3S' }, next: 'second' },
+          { id: 'second', type: 'send_email', config: { subject: 'Second touch', body: 'Hi again' }, next: null },
+        ],
+      });
+      const contactId = await contact();
+      const executionId = await run(workflowId, contactId);
+      await settled(workflowId, executionId, ['waiting']);
+      expect((await http.post(`/contacts/${contactId}/engagement`, { type: 'replied' }, { token: owner.accessToken })).status).to.equal(200);
+      const exited = await settled(workflowId, executionId);
+      expect(exited.status).to.equal('exited');
+      expect(exited.exitReason).to.equal('replied');
+      expect(exited.timeline.map((t: { type: string }) => t.type)).to.include('exited');
+      await new Promise((r) => setTimeout(r, 3_500));
+      const contactEmail = (await http.get(`/contacts/${contactId}`, { token: owner.accessToken })).body.email;
+      const sent = (await system.mailbox.all(contactEmail)).map((m) => m.subject);
+      expect(sent).to.deep.equal(['First touch']);
+      expectProblem(await http.post(`/contacts/${contactId}/engagement`, { type: 'out_of_office' }, { token: owner.accessToken }), 422, ['until']);
+    });
+
+    it('holds an email outside the send window until the next opening in the contact time zone', async () => {
+      // A window that is never now: one hour, two hours from now, on today's weekday only.
+      const zone = 'Asia/Tokyo';
+      const local = new Date(new Date().toLocaleString('en-US', { timeZone: zone }));
+      const start = (local.getHours() + 2) % 24;
+      if (start >= 22) return; // too close to midnight in Tokyo to build a same-day window; the unit tests cover it
+      const hh = (h: number) => `${String(h).padStart(2, '0')}:00`;
+      const day = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'][local.getDay()];
+      const workflowId = await workflow({
+        settings: { mailbox, exitOn: [], timezone: 'UTC', sendWindow: { days: [day], start: hh(start), end: hh(start + 1) } },
+        steps: [{ id: 'hello', type: 'send_email', config: { subject: 'In hours', body: 'Hi' }, next: null }],
+      });
+      const executionId = await run(workflowId, await contact([], { timezone: zone }));
+      const held = await settled(workflowId, executionId, ['waiting']);
+      expect(held.waitReason).to.equal('send_window');
+      const opening = new Date(held.dueAt);
+      expect(new Intl.DateTimeFormat('en-GB', { timeZone: zone, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(opening)).to.equal(hh(start));
+      expect(opening.getTime() - Date.now()).to.be.within(60 * 60_000, 2 * 60 * 60_000 + 60_000);
+    });
+
+    it('pauses the running executions of a paused workflow and refuses new runs; resuming continues them; deleting cancels', async () => {
+      const steps = [
+        { id: 'pause', type: 'wait', config: { duration: 'PT2S' }, next: 'mark' },
+        { id: 'mark', type: 'add_tag', config: { tag: 'done' }, next: null },
+      ];
+      const workflowId = await workflow({ steps });
+      const executionId = await run(workflowId, await contact());
+      await settled(workflowId, executionId, ['waiting']);
+      expect((await http.post(`/workflows/${workflowId}/pause`, {}, { token: owner.accessToken })).status).to.equal(200);
+      const paused = await settled(workflowId, executionId, ['paused']);
+      expect(paused.timeline.find((t: { type: string }) => t.type === 'paused').by).to.equal('workflow');
+      expectProblem(await http.post(`/workflows/${workflowId}/run`, { contactId: await contact() }, { token: owner.accessToken }), 409);
+      await new Promise((r) => setTimeout(r, 2_200));
+      expect((await http.get(`/workflows/${workflowId}/executions/${executionId}`, { token: owner.accessToken })).body.status).to.equal('paused');
+      expect((await http.post(`/workflows/${workflowId}/resume`, {}, { token: owner.accessToken })).status).to.equal(200);
+      expect((await settled(workflowId, executionId)).status).to.equal('completed');
+
+      const other = await workflow({
+        steps: [
+          { id: 'pause', type: 'wait', config: { duration: 'PT30S' }, next: 'mark' },
+          { id: 'mark', type: 'add_tag', config: { tag: 'never' }, next: null },
+        ],
+      });
+      const long = await run(other, await contact());
+      await settled(other, long, ['waiting']);
+      expect((await http.delete(`/workflows/${other}`, { token: owner.accessToken })).status).to.equal(200);
+      const cancelled = await eventually(
+        () => system.process.platform.eventStore.readStream(`execution-${long}`),
+        (events) => events.some((e) => e.type === 'ExecutionCancelled'),
+      );
+      expect(cancelled.at(-1)!.type).to.equal('ExecutionCancelled');
+      expectProblem(await http.get(`/workflows/${other}`, { token: owner.accessToken }), 404);
+    });
+
+    it('reports runs, success rate and median duration', async () => {
+      const workflowId = await workflow({ steps: [{ id: 'mark', type: 'add_tag', config: { tag: 'stat' }, next: null }] });
+      const ids = [await run(workflowId, await contact()), await run(workflowId, await contact()), await run(workflowId, await contact())];
+      for (const id of ids) await settled(workflowId, id);
+      const stats = await http.get(`/workflows/${workflowId}/stats`, { token: owner.accessToken });
+      expect(stats.status).to.equal(200);
+      expect(stats.body).to.deep.include({ runs: 3, successRate: 1 });
+      expect(stats.body.byStatus.completed).to.equal(3);
+      expect(stats.body.medianDurationMs).to.be.a('number').at.least(0);
+      const filtered = await http.get(`/workflows/${workflowId}/executions?status=completed&limit=2`, { token: owner.accessToken });
+      expect(filtered.body.data).to.have.length(2);
+      expect(filtered.body.page.hasMore).to.equal(true);
+      const next = await http.get(`/workflows/${workflowId}/executions?status=completed&limit=2&cursor=${filtered.body.page.nextCursor}`, { token: owner.accessToken });
+      expect(next.body.data).to.have.length(1);
+      expectProblem(await http.get(`/workflows/${workflowId}/executions?status=sleeping`, { token: owner.accessToken }), 400, ['status']);
+    });
+  });
+});
+
+describe('Workflow mailbox throttles (real PostgreSQL and Redis)', function () {
+  this.timeout(60_000);
+  let system: TestSystem;
+  before(async () => {
+    system = await startTestSystem(undefined, { WORKFLOW_POLL_MS: '200', MAILBOX_MAX_PER_MINUTE: '2' });
+  });
+  after(async () => system?.stop());
+
+  it('sends at most the limit per mailbox per minute; the rest wait for the next minute instead of failing', async () => {
+    const owner = await registerAccount(system, 'Throttled');
+    const created = await system.http.post(
+      '/workflows',
+      { name: 'Blast', settings: { mailbox: `blast-${Date.now()}@acme.test`, exitOn: [] }, steps: [{ id: 'hi', type: 'send_email', config: { subject: 'Hi', body: 'x' }, next: null }] },
+      { token: owner.accessToken },
+    );
+    const ids: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const c = await system.http.post('/contacts', { email: uniqueEmail('t') }, { token: owner.accessToken });
+      ids.push((await system.http.post(`/workflows/${created.body.id}/run`, { contactId: c.body.id }, { token: owner.accessToken })).body.executionId);
+    }
+    const list = await eventually(
+      () => system.http.get(`/workflows/${created.body.id}/executions`, { token: owner.accessToken }),
+      (r) => r.body.data?.length === 4 && r.body.data.every((e: { status: string; waitReason: string | null }) => e.status === 'completed' || e.waitReason === 'throttle'),
+    );
+    const statuses = list.body.data.map((e: { status: string }) => e.status).sort();
+    const completed = statuses.filter((s: string) => s === 'completed').length;
+    // Two in this minute; if the minute turned during the test, up to two more.
+    expect(completed).to.be.within(2, 4);
+    for (const waiting of list.body.data.filter((e: { status: string }) => e.status === 'waiting')) {
+      expect(Date.parse(waiting.dueAt) % 60_000, 'due at the start of a minute').to.equal(0);
+    }
+  });
 });
