@@ -38,6 +38,8 @@ import { MailboxThrottle } from './workflows/mailbox-throttle.ts';
 import { fetchHttpPort, mailerEmailPort, offlineComposer, offlineCrm } from './workflows/step-ports.ts';
 import { ExecutionQueue } from '../projectors/workflows/runner/execution-queue.ts';
 import { contactEventReactor, workflowLifecycleReactor } from '../projectors/workflows/reactors.ts';
+import { ScheduleFirer } from '../projectors/workflows/scheduler/schedule-firer.ts';
+import { Scheduler } from '../projectors/workflows/scheduler/scheduler.ts';
 import { workflowEventsPublisher } from '../projectors/integration-events/workflow-events-publisher.ts';
 import type { IntegrationEventBus } from '../projectors/integration-events/integration-event-bus.ts';
 import { InProcessEventBus } from './messaging/in-process-event-bus.ts';
@@ -196,6 +198,7 @@ export async function startProcess(role: Role, parts: ProcessParts, env: NodeJS.
   let reactorHost: ProjectorHost | null = null;
   let bus: IntegrationEventBus | null = null;
   let runner: WorkflowRunner | null = null;
+  let scheduler: Scheduler | null = null;
   let unlistenRunner: (() => void) | null = null;
   if (parts.projectors) {
     projectorHost = container.get<ProjectorHost>(TOKENS.ProjectorHost);
@@ -206,12 +209,21 @@ export async function startProcess(role: Role, parts: ProcessParts, env: NodeJS.
       ? RabbitMqEventBus.create(config.RABBITMQ_URL, logger.child({ component: 'rabbitmq' }), config.RABBITMQ_EXCHANGE)
       : new InProcessEventBus();
     container.bind(TOKENS.IntegrationEventBus).toConstantValue(bus);
+    const starter = container.get<ExecutionStarter>(TOKENS.ExecutionStarter);
+    const firer = new ScheduleFirer(platform.orm, starter, logger.child({ component: 'scheduler' }));
     const reactorDeps = {
       handler: commandHandler,
-      starter: container.get<ExecutionStarter>(TOKENS.ExecutionStarter),
+      starter,
       progress: container.get<CheckpointWatcher>(TOKENS.CheckpointWatcher),
+      firer,
       logger: logger.child({ component: 'reactors' }),
     };
+    scheduler = new Scheduler(platform.pool, commandHandler, firer, logger.child({ component: 'scheduler' }), {
+      pollMs: config.WORKFLOW_POLL_MS * 5,
+      leaseMs: 5 * 60_000,
+    });
+    const schedulerStats = scheduler.stats;
+    healthChecks.push({ name: 'scheduler', check: async () => ({ ok: true, detail: schedulerStats }) });
     reactorHost = new ProjectorHost(
       [workflowEventsPublisher(bus), contactEventReactor(reactorDeps), workflowLifecycleReactor(reactorDeps)],
       platform.eventStore,
@@ -258,9 +270,11 @@ export async function startProcess(role: Role, parts: ProcessParts, env: NodeJS.
     await projectorHost?.start();
     await reactorHost?.start();
     runner?.start();
+    scheduler?.start();
     server = await listen(app, { host: config.HOST, port: config.PORT, logger });
   } catch (err) {
     unlistenRunner?.();
+    await scheduler?.stop();
     await runner?.stop();
     await reactorHost?.stop();
     await projectorHost?.stop();
@@ -280,6 +294,7 @@ export async function startProcess(role: Role, parts: ProcessParts, env: NodeJS.
       await server.close();
       await background.drain();
       unlistenRunner?.();
+      await scheduler?.stop();
       await runner?.stop();
       await reactorHost?.stop();
       await projectorHost?.stop();

@@ -11,7 +11,8 @@ import { invitationsProjection } from './users/invitations-projection.ts';
 import { UserViewSchema } from './users/user-view.ts';
 import { usersProjection } from './users/users-projection.ts';
 import { executionsProjection } from './workflows/executions-projection.ts';
-import { ExecutionQueueSchema, ExecutionStepViewSchema, ExecutionViewSchema, WorkflowViewSchema } from './workflows/workflow-views.ts';
+import { ExecutionQueueSchema, ExecutionStepViewSchema, ExecutionViewSchema, ScheduleSchema, WorkflowViewSchema } from './workflows/workflow-views.ts';
+import { schedulesProjection } from './workflows/schedules-projection.ts';
 import { workflowsProjection } from './workflows/workflows-projection.ts';
 
 /** Every read-model entity the ORM must know about. */
@@ -25,6 +26,7 @@ export const readModelEntities = [
   ExecutionViewSchema,
   ExecutionStepViewSchema,
   ExecutionQueueSchema,
+  ScheduleSchema,
   ProjectionCheckpointSchema,
   ParkedEventSchema,
 ];
@@ -38,4 +40,5 @@ export const projections: Projection[] = [
   apiKeysProjection,
   workflowsProjection,
   executionsProjection,
+  schedulesProjection,
 ];

@@ -6,7 +6,7 @@ import { commandContextOf, expectedRevisionFrom, ifMatchHeader, respondWithOutco
 import { exampleWorkflow } from './example.ts';
 import type { ExecutionCommands } from './execution-commands.ts';
 import type { ExecutionStarter } from './execution-starter.ts';
-import { runBody, workflowBody } from './schemas.ts';
+import { backfillBody, runBody, workflowBody } from './schemas.ts';
 import type { WorkflowCommands, WorkflowOutcome } from './workflow-commands.ts';
 
 const problems = {
@@ -130,6 +130,27 @@ export function workflowCommandRoutes(workflows: WorkflowCommands, starter: Exec
         ctx.status = 202;
         ctx.set('Location', `/workflows/${workflowId}/executions/${started.executionId}`);
         ctx.body = { executionId: started.executionId, position: started.position };
+      },
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/workflows/:id/backfill',
+      operationId: 'backfillWorkflow',
+      summary: "Make a scheduled workflow's firings in a past range (e.g. after downtime beyond the catch-up window)",
+      description: 'Firings that already happened start nothing again: each (firing, contact) starts at most one execution.',
+      tag: 'Workflows',
+      auth: 'bearer',
+      permission: 'workflows:run',
+      body: backfillBody,
+      bodyExample: { from: '2026-11-30T00:00:00Z', to: '2026-12-01T00:00:00Z' },
+      responses: {
+        202: { description: 'Accepted; the firings are made in the background', schema: versionedResult },
+        ...problems,
+        422: { description: 'Not a scheduled workflow, or a range in the future' },
+      },
+      async handler(ctx, { body, params }) {
+        const id = entityIdOf(params, 'Workflow');
+        respondWithVersion(ctx, await workflows.backfill(commandContextOf(ctx), authOf(ctx).organizationId, id, body), 202);
       },
     }),
     executionAction('pause', 'Pause one execution (a wait keeps its remaining time)'),

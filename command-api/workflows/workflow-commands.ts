@@ -55,6 +55,19 @@ export class WorkflowCommands {
     return { ...outcome, id: workflowId, version: versionOf(outcome) };
   }
 
+  async backfill(context: CommandContext, organizationId: string, workflowId: string, range: { from: string; to: string }): Promise<WorkflowOutcome> {
+    const outcome = await this.handler.handle(
+      workflowStream(workflowId),
+      workflowDecider,
+      {
+        type: 'BackfillSchedule',
+        data: { workflowId, organizationId, from: new Date(range.from).toISOString(), to: new Date(range.to).toISOString(), now: context.now.toISOString() },
+      },
+      context,
+    );
+    return { ...outcome, id: workflowId, version: versionOf(outcome) };
+  }
+
   async change(context: CommandContext, organizationId: string, workflowId: string, change: 'PauseWorkflow' | 'ResumeWorkflow' | 'DeleteWorkflow'): Promise<WorkflowOutcome> {
     const outcome = await this.handler.handle(workflowStream(workflowId), workflowDecider, { type: change, data: { workflowId, organizationId } }, context);
     return { ...outcome, id: workflowId, version: versionOf(outcome) };

@@ -1,4 +1,4 @@
-import { ConflictError, NotFoundError } from '../errors.ts';
+import { ConflictError, NotFoundError, RuleViolationError } from '../errors.ts';
 import type { Decider } from '../decider.ts';
 import type { DomainEvent } from '../events.ts';
 import type { WorkflowDefinition } from './definition.ts';
@@ -18,7 +18,9 @@ export type WorkflowUpdated = DomainEvent<
 export type WorkflowPaused = DomainEvent<'WorkflowPaused', { workflowId: string; organizationId: string }>;
 export type WorkflowResumed = DomainEvent<'WorkflowResumed', { workflowId: string; organizationId: string }>;
 export type WorkflowDeleted = DomainEvent<'WorkflowDeleted', { workflowId: string; organizationId: string }>;
-export type WorkflowEvent = WorkflowCreated | WorkflowUpdated | WorkflowPaused | WorkflowResumed | WorkflowDeleted;
+/** Firings of a schedule in a past range, to be made now (those that already happened start nothing new). */
+export type WorkflowBackfillRequested = DomainEvent<'WorkflowBackfillRequested', { workflowId: string; organizationId: string; from: string; to: string }>;
+export type WorkflowEvent = WorkflowCreated | WorkflowUpdated | WorkflowPaused | WorkflowResumed | WorkflowDeleted | WorkflowBackfillRequested;
 
 export const workflowEventTypes = [
   'WorkflowCreated',
@@ -26,6 +28,7 @@ export const workflowEventTypes = [
   'WorkflowPaused',
   'WorkflowResumed',
   'WorkflowDeleted',
+  'WorkflowBackfillRequested',
 ] as const satisfies readonly WorkflowEvent['type'][];
 
 export type Workflow =
@@ -51,7 +54,8 @@ export type UpdateWorkflow = {
 export type PauseWorkflow = { type: 'PauseWorkflow'; data: { workflowId: string; organizationId: string } };
 export type ResumeWorkflow = { type: 'ResumeWorkflow'; data: { workflowId: string; organizationId: string } };
 export type DeleteWorkflow = { type: 'DeleteWorkflow'; data: { workflowId: string; organizationId: string } };
-export type WorkflowCommand = CreateWorkflow | UpdateWorkflow | PauseWorkflow | ResumeWorkflow | DeleteWorkflow;
+export type BackfillSchedule = { type: 'BackfillSchedule'; data: WorkflowBackfillRequested['data'] & { now: string } };
+export type WorkflowCommand = CreateWorkflow | UpdateWorkflow | PauseWorkflow | ResumeWorkflow | DeleteWorkflow | BackfillSchedule;
 
 export const workflowStream = (workflowId: string) => `workflow-${workflowId}`;
 export const initialWorkflow: Workflow = { status: 'absent' };
@@ -77,6 +81,8 @@ export function evolveWorkflow(state: Workflow, event: WorkflowEvent): Workflow 
       return state.status === 'paused' ? { ...state, status: 'active' } : state;
     case 'WorkflowDeleted':
       return state.status === 'absent' ? state : { ...state, status: 'deleted' };
+    case 'WorkflowBackfillRequested':
+      return state;
     default: {
       const unknown: never = event;
       return unknown;
@@ -114,6 +120,15 @@ export function decideWorkflow(command: WorkflowCommand, state: Workflow): Workf
     case 'DeleteWorkflow':
       requireLive(state, command.data.organizationId);
       return [{ type: 'WorkflowDeleted', version: 1, data: { ...command.data } }];
+    case 'BackfillSchedule': {
+      const workflow = requireLive(state, command.data.organizationId);
+      if (workflow.versions[workflow.version]!.trigger.type !== 'schedule') {
+        throw new RuleViolationError('Only a workflow with a schedule trigger can be backfilled', 'not_scheduled');
+      }
+      const { now, ...data } = command.data;
+      if (Date.parse(data.to) > Date.parse(now)) throw new RuleViolationError('A backfill covers the past only', 'backfill_in_future', 'to');
+      return [{ type: 'WorkflowBackfillRequested', version: 1, data }];
+    }
     default: {
       const unknown: never = command;
       return unknown;

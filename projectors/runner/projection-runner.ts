@@ -204,6 +204,15 @@ export class ProjectionRunner {
   ): Promise<void> {
     let applied = 0;
     let moved = false;
+    let reacted: RecordedEvent[] | null = null;
+    if (this.projection.reactor) {
+      const em = this.orm.em.fork();
+      const rows = await em.execute<{ position: string | null }[]>('SELECT position FROM projection_checkpoints WHERE name = ?', [this.projection.name]);
+      const stored = rows[0]?.position ?? null;
+      if (this.log.comparePositions(last, stored) <= 0) return;
+      reacted = events.filter((event) => this.log.comparePositions(event.position, stored) > 0 && this.projection.eventTypes.has(event.type));
+      if (reacted.length > 0) await work(reacted, em);
+    }
     await this.orm.em.fork().transactional(async (em) => {
       // Asynchronous commit (set in the same round trip): a read model can always be rebuilt from the log, and
       // the checkpoint commits with it, so if a crash loses this commit it loses the checkpoint move too and the
@@ -216,8 +225,8 @@ export class ProjectionRunner {
       // Another runner (another process) got further: nothing here is new.
       if (this.log.comparePositions(last, stored) <= 0) return;
       const fresh = events.filter((event) => this.log.comparePositions(event.position, stored) > 0);
-      const relevant = fresh.filter((event) => this.projection.eventTypes.has(event.type));
-      if (relevant.length > 0) await work(relevant, em);
+      const relevant = reacted ?? fresh.filter((event) => this.projection.eventTypes.has(event.type));
+      if (relevant.length > 0 && reacted === null) await work(relevant, em);
       await em.flush();
       // One statement: move the checkpoint and announce it, heard by other processes exactly at commit.
       await em.execute(

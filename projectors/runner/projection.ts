@@ -10,6 +10,13 @@ export interface Projection {
   readonly name: string;
   readonly eventTypes: ReadonlySet<string>;
   apply(events: RecordedEvent[], em: EntityManager): Promise<void>;
+  /**
+   * A reactor: `apply` causes effects elsewhere (appends to the event store, calls out) rather than writing
+   * the read models. It then runs outside the checkpoint's transaction, which moves only after it succeeded:
+   * at least once, so its effects must be idempotent. (Holding a transaction while appending through another
+   * connection would freeze the embedded database, which has one session for all connections.)
+   */
+  readonly reactor?: boolean;
 }
 
 /** Thrown by a projection when an event does not fit the read model (a bug or a gap); the runner parks it. */

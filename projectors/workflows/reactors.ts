@@ -12,6 +12,9 @@ import { executionDecider, executionStream, type ExecutionCommand } from '../../
 import type { ContactSnapshot } from '../../domain/workflows/steps/step-type.ts';
 import { DependencyUnavailableError } from '../../infra/resilience.ts';
 import { ProjectionError, type Projection } from '../runner/projection.ts';
+import { occurrences } from '../../domain/workflows/schedule.ts';
+import { workflowDecider, workflowStream, type Workflow, type WorkflowEvent } from '../../domain/workflows/workflow.ts';
+import type { ScheduleFirer } from './scheduler/schedule-firer.ts';
 import { ExecutionViewSchema, WorkflowViewSchema } from './workflow-views.ts';
 
 /** Read models a reactor consults must include the event it reacts to, or it would miss recent changes. */
@@ -23,6 +26,7 @@ export interface ReactorDependencies {
   handler: CommandHandler;
   starter: ExecutionStarter;
   progress: ReadModelProgress;
+  firer: ScheduleFirer;
   logger: Logger;
 }
 
@@ -77,6 +81,7 @@ function triggerOf(event: RecordedEvent): { event: 'contact.created' | 'contact.
 export function contactEventReactor(deps: ReactorDependencies): Projection {
   return {
     name: 'workflow-contact-reactor',
+    reactor: true,
     eventTypes: new Set(['ContactCreated', 'ContactTagged', 'ContactUpdated', 'ContactEngagementRecorded']),
     async apply(events: RecordedEvent[], em: EntityManager): Promise<void> {
       for (const event of events) {
@@ -138,6 +143,18 @@ async function exitOnEngagement(deps: ReactorDependencies, em: EntityManager, ev
   }
 }
 
+async function backfill(deps: ReactorDependencies, event: RecordedEvent, workflowId: string, organizationId: string): Promise<void> {
+  const { from, to } = event.data as { from: string; to: string };
+  const { state } = await deps.handler.load<Workflow, WorkflowEvent>(workflowStream(workflowId), workflowDecider);
+  if (state.status !== 'active') return;
+  const trigger = state.versions[state.version]!.trigger;
+  if (trigger.type !== 'schedule') return;
+  // The range includes its start: occurrences() counts strictly after its first argument.
+  for (const fireAt of occurrences(trigger.cron, trigger.timezone, new Date(Date.parse(from) - 1), new Date(to), 1_000)) {
+    await deps.firer.fire({ id: workflowId, organizationId }, trigger, fireAt);
+  }
+}
+
 async function act(deps: ReactorDependencies, executionId: string, event: RecordedEvent, organizationId: string, command: ExecutionCommand): Promise<void> {
   try {
     await deps.handler.handle(executionStream(executionId), executionDecider, command, contextFrom(event, organizationId, 'workflow-lifecycle'));
@@ -151,15 +168,20 @@ async function act(deps: ReactorDependencies, executionId: string, event: Record
 /**
  * A workflow paused, resumed or deleted acts on its executions: pausing pauses the active ones (the runner
  * also refuses to advance any of a paused workflow), resuming resumes those its pause paused, deleting
- * cancels them.
+ * cancels them. A backfill makes a schedule's firings in a past range (each execution at most once).
  */
 export function workflowLifecycleReactor(deps: ReactorDependencies): Projection {
   return {
     name: 'workflow-lifecycle-reactor',
-    eventTypes: new Set(['WorkflowPaused', 'WorkflowResumed', 'WorkflowDeleted']),
+    reactor: true,
+    eventTypes: new Set(['WorkflowPaused', 'WorkflowResumed', 'WorkflowDeleted', 'WorkflowBackfillRequested']),
     async apply(events: RecordedEvent[], em: EntityManager): Promise<void> {
       for (const event of events) {
         const { workflowId, organizationId } = event.data as { workflowId: string; organizationId: string };
+        if (event.type === 'WorkflowBackfillRequested') {
+          await backfill(deps, event, workflowId, organizationId);
+          continue;
+        }
         await readModelsAt(deps.progress, ['executions'], event);
         const now = new Date().toISOString();
         const statuses = event.type === 'WorkflowResumed' ? ['paused'] : activeStatuses;

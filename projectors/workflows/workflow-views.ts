@@ -152,3 +152,36 @@ export const ExecutionQueueSchema = new EntitySchema<ExecutionQueueEntry>({
     leaseUntil: { type: 'datetime', columnType: 'timestamptz', nullable: true },
   },
 });
+
+/**
+ * Workflows with a schedule trigger and when each fires next, for the scheduler. The projection sets the
+ * schedule (and its first firing after the event that set it); schedulers move `nextFireAt` as they fire.
+ */
+export interface ScheduleEntry {
+  workflowId: string;
+  organizationId: string;
+  cron: string;
+  timezone: string;
+  status: 'active' | 'paused' | 'deleted';
+  nextFireAt: Date | null;
+  lastFiredAt: Date | null;
+  /** A scheduler firing it holds it until then. */
+  leaseUntil: Date | null;
+  revision: number;
+}
+
+export const ScheduleSchema = new EntitySchema<ScheduleEntry>({
+  name: 'ScheduleEntry',
+  tableName: 'workflow_schedules',
+  properties: {
+    workflowId: { type: 'uuid', primary: true },
+    organizationId: { type: 'uuid' },
+    cron: { type: 'text' },
+    timezone: { type: 'text' },
+    status: { type: 'text' },
+    nextFireAt: { type: 'datetime', columnType: 'timestamptz', nullable: true },
+    lastFiredAt: { type: 'datetime', columnType: 'timestamptz', nullable: true },
+    leaseUntil: { type: 'datetime', columnType: 'timestamptz', nullable: true },
+    revision: { type: 'integer' },
+  },
+});

@@ -1,10 +1,12 @@
 import { Migration20261122000001 } from './Migration20261122000001.ts';
 import { Migration20261201000001 } from './Migration20261201000001.ts';
 import { Migration20261201000002 } from './Migration20261201000002.ts';
+import { Migration20261201000003 } from './Migration20261201000003.ts';
 
 /** Listed explicitly (no file globbing) so migrations run the same under tsx, in tests and in containers. */
 export const readModelMigrations = [
   { name: 'Migration20261122000001', class: Migration20261122000001 },
   { name: 'Migration20261201000001', class: Migration20261201000001 },
   { name: 'Migration20261201000002', class: Migration20261201000002 },
+  { name: 'Migration20261201000003', class: Migration20261201000003 },
 ];
