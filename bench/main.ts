@@ -3,7 +3,8 @@
  *
  * DATABASE_URL names the server (default: the local one); each section runs in a fresh database created on
  * it and dropped afterwards, so figures never depend on what an earlier run left behind.
- * Options: --only eventstore,http,projection,visibility,auth  --seconds 5  --contacts 40000
+ * Options: --only eventstore,http,projection,visibility,auth,workflows  --seconds 5  --contacts 40000
+ *          --executions 2000 --timers 10000 --waiting 100000
  */
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
@@ -13,9 +14,10 @@ import { benchAuth } from './auth.ts';
 import { benchEventStore } from './eventstore.ts';
 import { benchCreateContact, benchVisibilityLag } from './http.ts';
 import { benchProjectionCatchUp } from './projection.ts';
+import { benchExecutions, benchTimerLateness, benchWaitingMemory } from './workflows.ts';
 import { mib, note, report } from './stats.ts';
 
-const sections = ['eventstore', 'http', 'projection', 'visibility', 'auth'] as const;
+const sections = ['eventstore', 'http', 'projection', 'visibility', 'auth', 'workflows'] as const;
 type Section = (typeof sections)[number];
 
 const { values } = parseArgs({
@@ -26,6 +28,9 @@ const { values } = parseArgs({
     'batch-size': { type: 'string', default: '1000' },
     rate: { type: 'string', default: '500' },
     'skip-one-process': { type: 'boolean', default: false },
+    executions: { type: 'string', default: '2000' },
+    timers: { type: 'string', default: '10000' },
+    waiting: { type: 'string', default: '100000' },
   },
 });
 const chosen = (values.only?.split(',') ?? sections) as Section[];
@@ -95,5 +100,10 @@ if (chosen.includes('visibility')) {
 }
 if (chosen.includes('auth')) {
   await withFreshDatabase('auth', (url) => benchAuth(url, durationMs));
+}
+if (chosen.includes('workflows')) {
+  await withFreshDatabase('executions', (url) => benchExecutions(url, Number(values.executions)));
+  await withFreshDatabase('timers', (url) => benchTimerLateness(url, Number(values.timers)));
+  await withFreshDatabase('waiting', (url) => benchWaitingMemory(url, Number(values.waiting)));
 }
 report('bench.rss_peak', mib(process.resourceUsage().maxRSS * 1024), 'MiB');

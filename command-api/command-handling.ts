@@ -58,13 +58,22 @@ export class CommandHandler {
        * email). A failed expectation on one of them is thrown as is, never retried here.
        */
       together?: StreamAppend[];
+      /**
+       * The stream as the caller last saw it (a process manager that just wrote it): decided on without a
+       * read; if the stream moved on since, the append fails its expectation and the handler reads and
+       * decides again (or throws, with expectedRevision).
+       */
+      known?: { state: State; revision: number; position: string | null };
     } = {},
   ): Promise<CommandOutcome<State>> {
     for (let attempt = 0; ; attempt++) {
       const { state, revision, position, events: history } =
         options.newStream && attempt === 0
           ? { state: decider.initialState, revision: -1, position: null, events: [] }
-          : await this.load(streamId, decider);
+          : options.known && attempt === 0
+            ? { ...options.known, events: [] }
+            : await this.load(streamId, decider);
+      // A known state was read for this tenant by the caller already (with load/loadFor).
       requireSameTenant(streamId, history, context);
       // Decide first: a missing entity or one of another tenant is "not found", never a revision conflict.
       const events = decider.decide(command, state);

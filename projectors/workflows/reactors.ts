@@ -15,7 +15,7 @@ import { ProjectionError, type Projection } from '../runner/projection.ts';
 import { occurrences } from '../../domain/workflows/schedule.ts';
 import { workflowDecider, workflowStream, type Workflow, type WorkflowEvent } from '../../domain/workflows/workflow.ts';
 import type { ScheduleFirer } from './scheduler/schedule-firer.ts';
-import { ExecutionViewSchema, WorkflowViewSchema } from './workflow-views.ts';
+import { ExecutionViewSchema, WorkflowViewSchema, type WorkflowView } from './workflow-views.ts';
 
 /** Read models a reactor consults must include the event it reacts to, or it would miss recent changes. */
 export interface ReadModelProgress {
@@ -84,6 +84,14 @@ export function contactEventReactor(deps: ReactorDependencies): Projection {
     reactor: true,
     eventTypes: new Set(['ContactCreated', 'ContactTagged', 'ContactUpdated', 'ContactEngagementRecorded']),
     async apply(events: RecordedEvent[], em: EntityManager): Promise<void> {
+      // One look at the workflows for the whole batch: most contact events match no trigger at all.
+      const triggering = events.filter((event) => triggerOf(event) !== null);
+      const organizations = [...new Set(triggering.map((event) => event.metadata.tenantId).filter((id): id is string => id !== null))];
+      let candidates: WorkflowView[] = [];
+      if (organizations.length > 0) {
+        await readModelsAt(deps.progress, ['workflows'], triggering[triggering.length - 1]!);
+        candidates = await em.find(WorkflowViewSchema, { organizationId: { $in: organizations }, status: 'active', triggerType: 'event' }, { filters: false });
+      }
       for (const event of events) {
         const organizationId = event.metadata.tenantId;
         if (!organizationId) throw new ProjectionError(`${event.type} ${event.id} has no tenant`);
@@ -94,9 +102,8 @@ export function contactEventReactor(deps: ReactorDependencies): Projection {
         }
         const trigger = triggerOf(event);
         if (!trigger) continue;
-        await readModelsAt(deps.progress, ['workflows'], event);
-        const candidates = await em.find(WorkflowViewSchema, { organizationId, status: 'active', triggerType: 'event' }, { filters: false });
         const matching = candidates.filter((workflow) => {
+          if (workflow.organizationId !== organizationId) return false;
           const t = (workflow.definition as unknown as WorkflowDefinition).trigger;
           if (t.type !== 'event' || t.event !== trigger.event) return false;
           if (t.tag && t.tag !== trigger.tag) return false;

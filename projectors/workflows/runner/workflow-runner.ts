@@ -49,6 +49,9 @@ export interface RunnerPorts {
 
 type Registered = Exclude<Workflow, { status: 'absent' }>;
 
+/** The execution as this runner last wrote it: the next step decides on it without reading it again. */
+type Known = { state: Execution; revision: number; position: string | null };
+
 /**
  * Runs workflow executions. It claims due executions from the queue (a lease per execution, so several
  * runners in several processes share the work), and for each runs steps until the execution waits, pauses
@@ -153,8 +156,10 @@ export class WorkflowRunner {
       this.queue.renew(entry.executionId, this.owner, this.options.leaseMs).catch((err: unknown) => this.logger.warn({ err }, 'could not renew a lease'));
     }, renewEvery);
     try {
+      let known: Known | null = null;
       for (let steps = 0; steps < this.options.maxStepsPerClaim; steps++) {
-        if (!(await this.advance(entry.executionId))) break;
+        known = await this.advance(entry.executionId, known);
+        if (!known) break;
       }
     } catch (err) {
       this.stats.errors++;
@@ -165,20 +170,22 @@ export class WorkflowRunner {
     }
   }
 
-  /** Runs the execution's next step if it is due. True when another step may be due at once. */
-  private async advance(executionId: string): Promise<boolean> {
-    const loaded = await this.handler.load<Execution, ExecutionEvent>(executionStream(executionId), executionDecider);
+  /**
+   * Runs the execution's next step if it is due. Answers the execution as it left it when another step may
+   * be due at once (null: nothing more to do now).
+   */
+  private async advance(executionId: string, known: Known | null): Promise<Known | null> {
+    const loaded = known ?? (await this.handler.load<Execution, ExecutionEvent>(executionStream(executionId), executionDecider));
     const execution = loaded.state;
-    if (!isActive(execution) || execution.status === 'paused') return false;
+    if (!isActive(execution) || execution.status === 'paused') return null;
     const now = this.now();
-    if (Date.parse(execution.dueAt) > now.getTime()) return false;
+    if (Date.parse(execution.dueAt) > now.getTime()) return null;
     const context = this.contextFor(execution, now);
+    const record = (command: ExecutionCommand) => this.record(executionId, command, context, loaded);
 
     const workflow = await this.workflow(execution.workflowId);
-    if (!workflow || workflow.status === 'deleted') return this.record(executionId, { type: 'CancelExecution', data: { reason: 'workflow deleted', now: iso(now) } }, context);
-    if (workflow.status === 'paused') {
-      return this.record(executionId, { type: 'PauseExecution', data: { by: 'workflow', reason: 'workflow paused', now: iso(now) } }, context);
-    }
+    if (!workflow || workflow.status === 'deleted') return record({ type: 'CancelExecution', data: { reason: 'workflow deleted', now: iso(now) } });
+    if (workflow.status === 'paused') return record({ type: 'PauseExecution', data: { by: 'workflow', reason: 'workflow paused', now: iso(now) } });
     const definition = workflow.versions[execution.version];
     const step = definition ? stepOf(definition, execution.nextStepId) : undefined;
     const type = step ? stepTypes.get(step.type) : undefined;
@@ -186,29 +193,29 @@ export class WorkflowRunner {
       // Cannot happen with a definition validated on save; if it does, stop rather than spin.
       const reason = `step ${execution.nextStepId} of workflow version ${execution.version} is unknown`;
       this.logger.error({ executionId, reason }, 'workflow runner: cancelling an execution it cannot run');
-      return this.record(executionId, { type: 'CancelExecution', data: { reason, now: iso(now) } }, context);
+      return record({ type: 'CancelExecution', data: { reason, now: iso(now) } });
     }
 
     if (execution.queuedBehind && !execution.inFlight && (await this.stillRunning(execution.queuedBehind))) {
-      return this.record(executionId, { type: 'DeferStep', data: { stepId: step.id, until: iso(new Date(now.getTime() + 60_000)), reason: 'queued' } }, context);
+      return record({ type: 'DeferStep', data: { stepId: step.id, until: iso(new Date(now.getTime() + 60_000)), reason: 'queued' } });
     }
     const contact = await this.contact(execution);
-    if (!contact) return this.record(executionId, { type: 'CancelExecution', data: { reason: 'contact deleted', now: iso(now) } }, context);
+    if (!contact) return record({ type: 'CancelExecution', data: { reason: 'contact deleted', now: iso(now) } });
     const zone = contact.timezone ?? definition.settings.timezone;
 
     if (type.sends && !execution.inFlight) {
       const exit = exitReasonFor(contact, definition, execution, now);
       if (exit) {
-        return this.record(executionId, { type: 'ExitExecution', data: { reason: exit, action: definition.settings.exitAction, stepId: step.id, now: iso(now) } }, context);
+        return record({ type: 'ExitExecution', data: { reason: exit, action: definition.settings.exitAction, stepId: step.id, now: iso(now) } });
       }
       if (definition.settings.sendWindow) {
         const opening = nextSendOpportunity(now, definition.settings.sendWindow, zone);
         if (opening.getTime() > now.getTime()) {
-          return this.record(executionId, { type: 'DeferStep', data: { stepId: step.id, until: iso(opening), reason: 'send_window' } }, context);
+          return record({ type: 'DeferStep', data: { stepId: step.id, until: iso(opening), reason: 'send_window' } });
         }
       }
       const slot = await this.throttle.reserve(definition.settings.mailbox, now);
-      if (!slot.ok) return this.record(executionId, { type: 'DeferStep', data: { stepId: step.id, until: iso(slot.retryAt), reason: 'throttle' } }, context);
+      if (!slot.ok) return record({ type: 'DeferStep', data: { stepId: step.id, until: iso(slot.retryAt), reason: 'throttle' } });
     }
 
     // Only one runner can record the start: the append expects the revision read above.
@@ -219,15 +226,16 @@ export class WorkflowRunner {
         executionDecider,
         { type: 'BeginStep', data: { stepId: step.id, stepType: step.type, input: step.config, now: iso(now) } },
         context,
-        { expectedRevision: loaded.revision },
+        { expectedRevision: loaded.revision, known: loaded },
       );
     } catch (err) {
       if (err instanceof WrongExpectedRevisionError || err instanceof NotRunnableError) {
         this.stats.conflicts++;
-        return false;
+        return null;
       }
       throw err;
     }
+    const afterStart: Known = { state: startedOutcome.state, revision: startedOutcome.revision, position: startedOutcome.position };
     const started = startedOutcome.appended[0]!.data as { attempt: number; idempotencyKey: string; takeover: boolean };
     if (started.takeover) this.stats.takeovers++;
     this.stats.stepsRun++;
@@ -250,7 +258,7 @@ export class WorkflowRunner {
     } catch (err) {
       const retryable = err instanceof StepError ? err.retryable : !(err instanceof DomainError);
       const code = err instanceof StepError ? err.code : err instanceof DomainError ? err.code : 'step_error';
-      return this.fail(executionId, step, started.attempt, { code, message: (err as Error).message.slice(0, 1_000) }, retryable, context);
+      return this.fail(executionId, step, started.attempt, { code, message: (err as Error).message.slice(0, 1_000) }, retryable, context, afterStart);
     }
     const nextStepId = outcome.kind === 'done' && outcome.branch !== undefined ? (step.branches?.[outcome.branch] ?? null) : (step.next ?? null);
     const finishedAt = this.now();
@@ -270,9 +278,16 @@ export class WorkflowRunner {
         },
       },
       { ...context, now: finishedAt },
+      { known: afterStart },
     );
-    const state = completed.state;
-    return isActive(state) && state.status === 'running' && Date.parse(state.dueAt) <= this.now().getTime();
+    return this.continuation(completed);
+  }
+
+  /** The execution as a command left it, when its next step is due at once. */
+  private continuation(outcome: { state: Execution; revision: number; position: string | null }): Known | null {
+    const state = outcome.state;
+    const runnable = isActive(state) && state.status === 'running' && Date.parse(state.dueAt) <= this.now().getTime();
+    return runnable ? { state, revision: outcome.revision, position: outcome.position } : null;
   }
 
   private async fail(
@@ -282,7 +297,8 @@ export class WorkflowRunner {
     error: { code: string; message: string },
     retryable: boolean,
     context: CommandContext,
-  ): Promise<boolean> {
+    known: Known,
+  ): Promise<Known | null> {
     const now = this.now();
     const policy = retryPolicyOf(step);
     // Exponential backoff with "equal jitter": half the delay fixed, half random, so retries spread out.
@@ -304,17 +320,16 @@ export class WorkflowRunner {
         },
       },
       { ...context, now },
+      known,
     );
   }
 
   /** Appends a decision (retrying on a concurrent change, judged again by the decider). */
-  private async record(executionId: string, command: ExecutionCommand, context: CommandContext): Promise<boolean> {
+  private async record(executionId: string, command: ExecutionCommand, context: CommandContext, known: Known): Promise<Known | null> {
     try {
-      const outcome = await this.handler.handle(executionStream(executionId), executionDecider, command, context);
-      const state = outcome.state;
-      return isActive(state) && state.status === 'running' && Date.parse(state.dueAt) <= this.now().getTime();
+      return this.continuation(await this.handler.handle(executionStream(executionId), executionDecider, command, context, { known }));
     } catch (err) {
-      if (err instanceof NotRunnableError || (err instanceof DomainError && err.code === 'execution_ended')) return false;
+      if (err instanceof NotRunnableError || (err instanceof DomainError && err.code === 'execution_ended')) return null;
       throw err;
     }
   }

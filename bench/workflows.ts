@@ -1,0 +1,222 @@
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import pino from 'pino';
+import { Pool } from 'undici';
+import type { NewEvent } from '../domain/events.ts';
+import { PostgresEventStore } from '../infra/eventstore/postgres/postgres-event-store.ts';
+import { PgNotifications } from '../infra/notifications/pg-notifications.ts';
+import { json, ServerProcess, signUp } from './http.ts';
+import { Latencies, mib, note, report } from './stats.ts';
+
+const env = (databaseUrl: string) => ({
+  DATABASE_URL: databaseUrl,
+  JWT_SECRET: 'bench-'.repeat(8),
+  REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+  PASSWORD_HASH_COST: '12',
+  WORKFLOW_RUNNER_CONCURRENCY: '32',
+  WORKFLOW_POLL_MS: '250',
+  // The engine's throughput, not a provider's sending limit: the mailbox throttle would pace the emails.
+  MAILBOX_MAX_PER_MINUTE: '100000',
+  MAILBOX_MAX_PER_DAY: '10000000',
+});
+
+async function createContacts(pool: Pool, token: string, count: number): Promise<string[]> {
+  const ids: string[] = [];
+  const workers = Array.from({ length: 16 }, async () => {
+    while (ids.length < count) {
+      const created = await json(pool, 'POST', '/contacts', token, { email: `${randomUUID()}@bench.example`, firstName: 'Grace' });
+      ids.push(created.id as string);
+    }
+  });
+  await Promise.all(workers);
+  return ids.slice(0, count);
+}
+
+async function startAll(pool: Pool, token: string, workflowId: string, contacts: string[], concurrency: number): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < contacts.length) {
+        const contactId = contacts[next++]!;
+        await json(pool, 'POST', `/workflows/${workflowId}/run`, token, { contactId });
+      }
+    }),
+  );
+}
+
+async function countEvents(db: pg.Pool, type: string): Promise<number> {
+  const { rows } = await db.query<{ n: string }>('SELECT count(*) AS n FROM nf_events WHERE type = $1', [type]);
+  return Number(rows[0]!.n);
+}
+
+async function until(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`${what}: not reached within ${timeoutMs / 1000} s`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/**
+ * Executions per second of a three-step workflow without waits: commands (POST /workflows/:id/run) in the
+ * command API's process, the runner and projections in the projectors' process, like a deployment.
+ * Throughput counts from the first run request to the last ExecutionCompleted in the log; latency is each
+ * execution's start to completion as its own events record it.
+ */
+export async function benchExecutions(databaseUrl: string, executions: number): Promise<void> {
+  const api = await ServerProcess.start('command-api/main.ts', env(databaseUrl));
+  const runner = await ServerProcess.start('projectors/main.ts', env(databaseUrl));
+  const pool = new Pool(api.origin, { connections: 32, pipelining: 1 });
+  const db = new pg.Pool({ connectionString: databaseUrl, max: 2 });
+  try {
+    const { accessToken } = await signUp(pool);
+    const workflow = await json(pool, 'POST', '/workflows', accessToken, {
+      name: 'Bench: three steps',
+      settings: { mailbox: `bench-${randomUUID()}@bench.example`, exitOn: [] },
+      steps: [
+        { id: 'tag', type: 'add_tag', config: { tag: 'bench' }, next: 'hello' },
+        { id: 'hello', type: 'send_email', config: { subject: 'Hello {{contact.firstName}}', body: 'Bench.' }, next: 'untag' },
+        { id: 'untag', type: 'remove_tag', config: { tag: 'bench' }, next: null },
+      ],
+    });
+    const contacts = await createContacts(pool, accessToken, executions);
+    const cpuBefore = (await api.cpuSeconds()) + (await runner.cpuSeconds());
+    const started = performance.now();
+    await startAll(pool, accessToken, workflow.id as string, contacts, 32);
+    await until(async () => (await countEvents(db, 'ExecutionCompleted')) >= executions, 600_000, 'executions completed');
+    const seconds = (performance.now() - started) / 1000;
+    const cpu = (await api.cpuSeconds()) + (await runner.cpuSeconds()) - cpuBefore;
+    const { rows } = await db.query<{ ms: string }>(
+      `SELECT extract(epoch FROM (c.data->>'completedAt')::timestamptz - (s.data->>'startedAt')::timestamptz) * 1000 AS ms
+         FROM nf_events s JOIN nf_events c ON c.stream_id = s.stream_id AND c.type = 'ExecutionCompleted'
+        WHERE s.type = 'ExecutionStarted'`,
+    );
+    const latencies = new Latencies();
+    for (const row of rows) latencies.add(Number(row.ms));
+    note(`${executions} executions of a 3-step workflow (add_tag, send_email, remove_tag), started over HTTP at concurrency 32; runner in the projectors process`);
+    report('workflows.executions', executions / seconds, 'executions/s');
+    report('workflows.execution_latency.p50', latencies.percentile(50), 'ms');
+    report('workflows.execution_latency.p99', latencies.percentile(99), 'ms');
+    report('workflows.server_cpu_per_execution', (cpu / executions) * 1000, 'ms');
+    report('workflows.runner_rss_peak', mib(await runner.peakRss()), 'MiB');
+  } finally {
+    await pool.close();
+    await db.end();
+    await runner.stop();
+    await api.stop();
+  }
+}
+
+/**
+ * Timer lateness: `count` executions all waiting until the same instant (a wait "until HH:MM"), then the
+ * moment the step after the wait starts, compared to that instant.
+ */
+export async function benchTimerLateness(databaseUrl: string, count: number): Promise<void> {
+  const api = await ServerProcess.start('command-api/main.ts', env(databaseUrl));
+  const runner = await ServerProcess.start('projectors/main.ts', env(databaseUrl));
+  const pool = new Pool(api.origin, { connections: 32, pipelining: 1 });
+  const db = new pg.Pool({ connectionString: databaseUrl, max: 2 });
+  try {
+    const { accessToken } = await signUp(pool);
+    const contacts = await createContacts(pool, accessToken, count);
+    // Far enough ahead for every execution to reach its wait first.
+    const setupMinutes = Math.max(2, Math.ceil(count / 2_000));
+    const due = new Date(Math.ceil((Date.now() + setupMinutes * 60_000) / 60_000) * 60_000);
+    const hhmm = due.toISOString().slice(11, 16);
+    const workflow = await json(pool, 'POST', '/workflows', accessToken, {
+      name: 'Bench: one instant',
+      settings: { timezone: 'UTC', mailbox: 'timers@bench.example', exitOn: [] },
+      steps: [
+        { id: 'hold', type: 'wait', config: { until: hhmm }, next: 'after' },
+        { id: 'after', type: 'add_tag', config: { tag: 'woken' }, next: null },
+      ],
+    });
+    await startAll(pool, accessToken, workflow.id as string, contacts, 32);
+    await until(async () => (await countEvents(db, 'ExecutionWaiting')) >= count, 600_000, 'every execution waiting');
+    const early = due.getTime() - Date.now();
+    if (early < 5_000) throw new Error(`set-up took too long: only ${early} ms left before the waits are due`);
+    await until(async () => (await countEvents(db, 'ExecutionCompleted')) >= count, 600_000, 'every execution woken');
+    const { rows } = await db.query<{ ms: string }>(
+      `SELECT extract(epoch FROM (data->>'startedAt')::timestamptz - $1::timestamptz) * 1000 AS ms FROM nf_events WHERE type = 'StepStarted' AND data->>'stepId' = 'after'`,
+      [due],
+    );
+    const lateness = new Latencies();
+    for (const row of rows) lateness.add(Number(row.ms));
+    note(`${count} executions waiting until ${due.toISOString()}; lateness = step after the wait started − that instant`);
+    report('workflows.timer_lateness.p50', lateness.percentile(50), 'ms');
+    report('workflows.timer_lateness.p99', lateness.percentile(99), 'ms');
+    report('workflows.timer_lateness.max', lateness.percentile(100), 'ms');
+  } finally {
+    await pool.close();
+    await db.end();
+    await runner.stop();
+    await api.stop();
+  }
+}
+
+/**
+ * Memory of a runner with `count` executions waiting: their events are written straight to the store
+ * (as the runner itself would have), the projections build the queue, then a runner process runs over it.
+ */
+export async function benchWaitingMemory(databaseUrl: string, count: number): Promise<void> {
+  const db = new pg.Pool({ connectionString: databaseUrl, max: 16 });
+  await PostgresEventStore.migrate(db);
+  const notifications = new PgNotifications(databaseUrl, db, pino({ level: 'silent' }));
+  const store = new PostgresEventStore(db, notifications);
+  const runner = await ServerProcess.start('projectors/main.ts', env(databaseUrl));
+  try {
+    const organizationId = randomUUID();
+    const workflowId = randomUUID();
+    const meta = () => ({ tenantId: organizationId, actor: { type: 'system' as const, id: 'bench' }, correlationId: randomUUID(), causationId: randomUUID(), occurredAt: new Date().toISOString() });
+    const definition = {
+      trigger: { type: 'manual' },
+      settings: { timezone: 'UTC', exitOn: [], exitAction: 'stop', mailbox: 'memory@bench.example' },
+      steps: [
+        { id: 'hold', type: 'wait', config: { duration: 'P30D' }, next: 'after' },
+        { id: 'after', type: 'add_tag', config: { tag: 'woken' }, next: null },
+      ],
+    };
+    await store.append(
+      `workflow-${workflowId}`,
+      [{ id: randomUUID(), type: 'WorkflowCreated', version: 1, data: { workflowId, organizationId, name: 'Bench: memory', description: null, version: 1, definition }, metadata: meta() } as NewEvent],
+      'no_stream',
+    );
+    const until30d = new Date(Date.now() + 30 * 86_400_000).toISOString();
+    let written = 0;
+    await Promise.all(
+      Array.from({ length: 32 }, async () => {
+        while (written < count) {
+          written++;
+          const executionId = randomUUID();
+          const now = new Date().toISOString();
+          const e = (type: string, data: Record<string, unknown>) => ({ id: randomUUID(), type, version: 1, data: { executionId, ...data }, metadata: meta() }) as NewEvent;
+          await store.append(
+            `execution-${executionId}`,
+            [
+              e('ExecutionStarted', { organizationId, workflowId, version: 1, contactId: randomUUID(), cause: { type: 'manual', id: executionId }, entryStepId: 'hold', startedAt: now }),
+              e('StepStarted', { stepId: 'hold', stepType: 'wait', attempt: 1, idempotencyKey: `${executionId}:hold:1`, startedAt: now, takeover: false }),
+              e('StepCompleted', { workflowId, stepId: 'hold', stepType: 'wait', attempt: 1, output: {}, nextStepId: 'after', completedAt: now }),
+              e('ExecutionWaiting', { stepId: 'after', until: until30d, reason: 'wait' }),
+            ],
+            'no_stream',
+          );
+        }
+      }),
+    );
+    await until(async () => {
+      const { rows } = await db.query<{ n: string }>('SELECT count(*) AS n FROM workflow_execution_queue WHERE due_at IS NOT NULL');
+      return Number(rows[0]!.n) >= count;
+    }, 900_000, 'queue built');
+    // Let the runner idle over the full queue for a while.
+    await new Promise((r) => setTimeout(r, 5_000));
+    const health = (await fetch(`${runner.origin}/health`).then((r) => r.json())) as { memory: { rssBytes: number } };
+    note(`${count} executions waiting (30 days) in the queue; the runner process (with the projections) idle over them`);
+    report('workflows.runner_rss_with_waiting', mib(health.memory.rssBytes), 'MiB');
+    report('workflows.runner_rss_peak_with_waiting', mib(await runner.peakRss()), 'MiB');
+  } finally {
+    await runner.stop();
+    await store.close();
+    await notifications.close();
+    await db.end();
+  }
+}
