@@ -13,6 +13,13 @@ export interface LoadedStream<State> {
   events: RecordedEvent[];
 }
 
+/** A stream as its last writer left it (see the `known` option of CommandHandler.handle). */
+export interface KnownStream<State> {
+  state: State;
+  revision: number;
+  position: string | null;
+}
+
 export interface CommandOutcome<State> {
   state: State;
   revision: number;
@@ -63,7 +70,7 @@ export class CommandHandler {
        * read; if the stream moved on since, the append fails its expectation and the handler reads and
        * decides again (or throws, with expectedRevision).
        */
-      known?: { state: State; revision: number; position: string | null };
+      known?: KnownStream<State>;
     } = {},
   ): Promise<CommandOutcome<State>> {
     for (let attempt = 0; ; attempt++) {

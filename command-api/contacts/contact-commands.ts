@@ -4,7 +4,7 @@ import { contactStream, type Contact, type ContactChanges, type ContactEvent, ty
 import { contactDecider } from '../../domain/contacts/decide.ts';
 import { NotFoundError } from '../../domain/errors.ts';
 import type { CommandContext } from '../../domain/events.ts';
-import type { CommandHandler, CommandOutcome } from '../command-handling.ts';
+import type { CommandHandler, CommandOutcome, KnownStream } from '../command-handling.ts';
 import { WrongExpectedRevisionError, type StreamAppend } from '../ports.ts';
 import { claimStreamId, type ValueClaims } from '../uniqueness/value-claims.ts';
 
@@ -80,6 +80,7 @@ export class ContactCommands {
     contactId: string,
     changes: ContactChanges,
     expectedRevision?: number,
+    known?: KnownStream<Contact>,
   ): Promise<CommandOutcome<Contact>> {
     const update = () =>
       this.handler.handle(
@@ -87,7 +88,7 @@ export class ContactCommands {
         contactDecider,
         { type: 'UpdateContact', data: { contactId, organizationId, changes } },
         context,
-        expectedRevision === undefined ? {} : { expectedRevision },
+        { ...(expectedRevision === undefined ? {} : { expectedRevision }), ...(known ? { known } : {}) },
       );
     if (changes.email === undefined) return update();
 
@@ -116,13 +117,14 @@ export class ContactCommands {
     contactId: string,
     tags: { add: string[]; remove: string[] },
     expectedRevision?: number,
+    known?: KnownStream<Contact>,
   ): Promise<CommandOutcome<Contact>> {
     return this.handler.handle(
       contactStream(contactId),
       contactDecider,
       { type: 'ChangeContactTags', data: { contactId, organizationId, ...tags } },
       context,
-      expectedRevision === undefined ? {} : { expectedRevision },
+      { ...(expectedRevision === undefined ? {} : { expectedRevision }), ...(known ? { known } : {}) },
     );
   }
 

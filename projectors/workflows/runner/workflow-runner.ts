@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
-import type { CommandHandler } from '../../../command-api/command-handling.ts';
+import type { CommandHandler, KnownStream } from '../../../command-api/command-handling.ts';
 import type { ContactCommands } from '../../../command-api/contacts/contact-commands.ts';
 import { WrongExpectedRevisionError } from '../../../command-api/ports.ts';
 import { contactDecider } from '../../../domain/contacts/decide.ts';
@@ -50,7 +50,13 @@ export interface RunnerPorts {
 type Registered = Exclude<Workflow, { status: 'absent' }>;
 
 /** The execution as this runner last wrote it: the next step decides on it without reading it again. */
-type Known = { state: Execution; revision: number; position: string | null };
+type Known = KnownStream<Execution>;
+
+/** What a runner knows while it holds one claim. */
+interface ClaimSession {
+  /** The contact as last read or written during this claim (re-read before every send, for exit rules). */
+  contact: KnownStream<Contact> | null;
+}
 
 /**
  * Runs workflow executions. It claims due executions from the queue (a lease per execution, so several
@@ -157,8 +163,9 @@ export class WorkflowRunner {
     }, renewEvery);
     try {
       let known: Known | null = null;
+      const session: ClaimSession = { contact: null };
       for (let steps = 0; steps < this.options.maxStepsPerClaim; steps++) {
-        known = await this.advance(entry.executionId, known);
+        known = await this.advance(entry.executionId, known, session);
         if (!known) break;
       }
     } catch (err) {
@@ -174,7 +181,7 @@ export class WorkflowRunner {
    * Runs the execution's next step if it is due. Answers the execution as it left it when another step may
    * be due at once (null: nothing more to do now).
    */
-  private async advance(executionId: string, known: Known | null): Promise<Known | null> {
+  private async advance(executionId: string, known: Known | null, session: ClaimSession): Promise<Known | null> {
     const loaded = known ?? (await this.handler.load<Execution, ExecutionEvent>(executionStream(executionId), executionDecider));
     const execution = loaded.state;
     if (!isActive(execution) || execution.status === 'paused') return null;
@@ -199,7 +206,8 @@ export class WorkflowRunner {
     if (execution.queuedBehind && !execution.inFlight && (await this.stillRunning(execution.queuedBehind))) {
       return record({ type: 'DeferStep', data: { stepId: step.id, until: iso(new Date(now.getTime() + 60_000)), reason: 'queued' } });
     }
-    const contact = await this.contact(execution);
+    if (type.sends || !session.contact) session.contact = await this.handler.load<Contact, ContactEvent>(contactStream(execution.contactId), contactDecider);
+    const contact = snapshotOf(session.contact.state, execution);
     if (!contact) return record({ type: 'CancelExecution', data: { reason: 'contact deleted', now: iso(now) } });
     const zone = contact.timezone ?? definition.settings.timezone;
 
@@ -250,7 +258,7 @@ export class WorkflowRunner {
       contact,
       settings: definition.settings,
       zone,
-      ports: { ...this.ports, contacts: this.contactPort(execution, context) },
+      ports: { ...this.ports, contacts: this.contactPort(execution, context, session) },
     };
     let outcome;
     try {
@@ -353,29 +361,34 @@ export class WorkflowRunner {
     return state;
   }
 
-  private async contact(execution: Active): Promise<ContactSnapshot | null> {
-    const { state } = await this.handler.load<Contact, ContactEvent>(contactStream(execution.contactId), contactDecider);
-    if (state.status !== 'active' || state.organizationId !== execution.organizationId) return null;
-    const { id, email, firstName, lastName, phone, company, title, timezone, customFields, tags, engagement } = state;
-    return { id, email, firstName, lastName, phone, company, title, timezone, customFields, tags, engagement };
-  }
-
   private async stillRunning(executionId: string): Promise<boolean> {
     const { state } = await this.handler.load<Execution, ExecutionEvent>(executionStream(executionId), executionDecider);
     return isActive(state);
   }
 
-  /** Contact changes a step makes, as the workflow runner (a system actor) in the execution's organization. */
-  private contactPort(execution: Active, context: CommandContext): StepPorts['contacts'] {
+  /**
+   * Contact changes a step makes, as the workflow runner (a system actor) in the execution's organization,
+   * decided on the contact as this claim knows it (re-read only if someone else changed it meanwhile).
+   */
+  private contactPort(execution: Active, context: CommandContext, session: ClaimSession): StepPorts['contacts'] {
+    const remember = (outcome: { state: Contact; revision: number; position: string | null }) => {
+      session.contact = { state: outcome.state, revision: outcome.revision, position: outcome.position };
+    };
     return {
       update: async (changes) => {
-        await this.contacts.update(context, execution.organizationId, execution.contactId, changes);
+        remember(await this.contacts.update(context, execution.organizationId, execution.contactId, changes, undefined, session.contact ?? undefined));
       },
       changeTags: async (tags) => {
-        await this.contacts.changeTags(context, execution.organizationId, execution.contactId, tags);
+        remember(await this.contacts.changeTags(context, execution.organizationId, execution.contactId, tags, undefined, session.contact ?? undefined));
       },
     };
   }
+}
+
+function snapshotOf(state: Contact, execution: Active): ContactSnapshot | null {
+  if (state.status !== 'active' || state.organizationId !== execution.organizationId) return null;
+  const { id, email, firstName, lastName, phone, company, title, timezone, customFields, tags, engagement } = state;
+  return { id, email, firstName, lastName, phone, company, title, timezone, customFields, tags, engagement };
 }
 
 function iso(date: Date): string {
