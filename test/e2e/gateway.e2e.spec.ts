@@ -187,7 +187,7 @@ describe('Gateway duties: idempotency, CORS, headers, suspension (real PostgreSQ
       expect(refused.body.code).to.equal('organization_suspended');
       expectProblem(await http.post('/contacts', { email: uniqueEmail('after') }, { token: key.body.key }), 403);
       expectProblem(await http.patch(`/contacts/${before.body.id}`, { title: 'x' }, { token: suspended.accessToken }), 403);
-      const read = await http.get(`/contacts/${before.body.id}`, { token: suspended.accessToken });
+      const read = await http.get(`/contacts/${before.body.id}`, { token: suspended.accessToken, headers: { 'X-Min-Position': before.body.position } });
       expect(read.status).to.equal(200);
       const org = await http.get('/organizations/current', { token: suspended.accessToken, headers: { 'X-Min-Position': outcome.position! } });
       expect(org.body.status).to.equal('suspended');
