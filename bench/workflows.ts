@@ -20,6 +20,31 @@ const env = (databaseUrl: string) => ({
   MAILBOX_MAX_PER_DAY: '10000000',
 });
 
+interface WorkflowSystem {
+  api: ServerProcess;
+  runner: ServerProcess;
+  pool: Pool;
+  db: pg.Pool;
+  token: string;
+}
+
+/** A command API and a projectors process (runner, projections) on one database, with a signed-up owner. */
+async function withWorkflowSystem(databaseUrl: string, work: (system: WorkflowSystem) => Promise<void>): Promise<void> {
+  const api = await ServerProcess.start('command-api/main.ts', env(databaseUrl));
+  const runner = await ServerProcess.start('projectors/main.ts', env(databaseUrl));
+  const pool = new Pool(api.origin, { connections: 32, pipelining: 1 });
+  const db = new pg.Pool({ connectionString: databaseUrl, max: 2 });
+  try {
+    const { accessToken } = await signUp(pool);
+    await work({ api, runner, pool, db, token: accessToken });
+  } finally {
+    await pool.close();
+    await db.end();
+    await runner.stop();
+    await api.stop();
+  }
+}
+
 async function createContacts(pool: Pool, token: string, count: number): Promise<string[]> {
   const ids: string[] = [];
   const workers = Array.from({ length: 16 }, async () => {
@@ -64,12 +89,7 @@ async function until(check: () => Promise<boolean>, timeoutMs: number, what: str
  * execution's start to completion as its own events record it.
  */
 export async function benchExecutions(databaseUrl: string, executions: number): Promise<void> {
-  const api = await ServerProcess.start('command-api/main.ts', env(databaseUrl));
-  const runner = await ServerProcess.start('projectors/main.ts', env(databaseUrl));
-  const pool = new Pool(api.origin, { connections: 32, pipelining: 1 });
-  const db = new pg.Pool({ connectionString: databaseUrl, max: 2 });
-  try {
-    const { accessToken } = await signUp(pool);
+  await withWorkflowSystem(databaseUrl, async ({ api, runner, pool, db, token: accessToken }) => {
     const workflow = await json(pool, 'POST', '/workflows', accessToken, {
       name: 'Bench: three steps',
       settings: { mailbox: `bench-${randomUUID()}@bench.example`, exitOn: [] },
@@ -99,12 +119,7 @@ export async function benchExecutions(databaseUrl: string, executions: number): 
     report('workflows.execution_latency.p99', latencies.percentile(99), 'ms');
     report('workflows.server_cpu_per_execution', (cpu / executions) * 1000, 'ms');
     report('workflows.runner_rss_peak', mib(await runner.peakRss()), 'MiB');
-  } finally {
-    await pool.close();
-    await db.end();
-    await runner.stop();
-    await api.stop();
-  }
+  });
 }
 
 /**
@@ -112,12 +127,7 @@ export async function benchExecutions(databaseUrl: string, executions: number): 
  * moment the step after the wait starts, compared to that instant.
  */
 export async function benchTimerLateness(databaseUrl: string, count: number): Promise<void> {
-  const api = await ServerProcess.start('command-api/main.ts', env(databaseUrl));
-  const runner = await ServerProcess.start('projectors/main.ts', env(databaseUrl));
-  const pool = new Pool(api.origin, { connections: 32, pipelining: 1 });
-  const db = new pg.Pool({ connectionString: databaseUrl, max: 2 });
-  try {
-    const { accessToken } = await signUp(pool);
+  await withWorkflowSystem(databaseUrl, async ({ pool, db, token: accessToken }) => {
     const contacts = await createContacts(pool, accessToken, count);
     // Far enough ahead for every execution to reach its wait first.
     const setupMinutes = Math.max(2, Math.ceil(count / 2_000));
@@ -146,12 +156,7 @@ export async function benchTimerLateness(databaseUrl: string, count: number): Pr
     report('workflows.timer_lateness.p50', lateness.percentile(50), 'ms');
     report('workflows.timer_lateness.p99', lateness.percentile(99), 'ms');
     report('workflows.timer_lateness.max', lateness.percentile(100), 'ms');
-  } finally {
-    await pool.close();
-    await db.end();
-    await runner.stop();
-    await api.stop();
-  }
+  });
 }
 
 /**

@@ -9,7 +9,7 @@ import type { CommandContext, RecordedEvent } from '../../domain/events.ts';
 import { conditionsHold } from '../../domain/workflows/conditions.ts';
 import type { WorkflowDefinition } from '../../domain/workflows/definition.ts';
 import { executionDecider, executionStream, type ExecutionCommand } from '../../domain/workflows/execution.ts';
-import type { ContactSnapshot } from '../../domain/workflows/steps/step-type.ts';
+import { contactSnapshotOf } from '../../domain/workflows/steps/step-type.ts';
 import { DependencyUnavailableError } from '../../infra/resilience.ts';
 import { ProjectionError, type Projection } from '../runner/projection.ts';
 import { occurrences } from '../../domain/workflows/schedule.ts';
@@ -47,11 +47,6 @@ function contextFrom(event: RecordedEvent, organizationId: string, actor: string
     causationId: event.id,
     now: new Date(),
   };
-}
-
-function snapshotOf(contact: Extract<Contact, { status: 'active' }>): ContactSnapshot {
-  const { id, email, firstName, lastName, phone, company, title, timezone, customFields, tags, engagement } = contact;
-  return { id, email, firstName, lastName, phone, company, title, timezone, customFields, tags, engagement };
 }
 
 /** Which event trigger an event is, and what it carries for the trigger's own filter. */
@@ -115,7 +110,7 @@ export function contactEventReactor(deps: ReactorDependencies): Projection {
         if (contact.status !== 'active') continue;
         for (const workflow of matching) {
           const filter = ((workflow.definition as unknown as WorkflowDefinition).trigger as { filter?: Parameters<typeof conditionsHold>[1] }).filter;
-          if (filter && !conditionsHold(snapshotOf(contact), filter)) continue;
+          if (filter && !conditionsHold(contactSnapshotOf(contact), filter)) continue;
           try {
             await deps.starter.start(contextFrom(event, organizationId, 'workflow-triggers'), {
               organizationId,

@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import type { Contact } from '../../contacts/contact.ts';
 import type { WorkflowSettings } from '../definition.ts';
 
 /** The contact an execution runs for, as the runner read it from the contact's stream. */
@@ -15,6 +16,12 @@ export interface ContactSnapshot {
   tags: string[];
   /** Engagement that exit rules look at (when it last happened, or null). */
   engagement: { repliedAt: string | null; bouncedAt: string | null; unsubscribedAt: string | null; outOfOfficeUntil: string | null };
+}
+
+/** The snapshot of a live contact (what steps, conditions and exit rules read). */
+export function contactSnapshotOf(contact: Extract<Contact, { status: 'active' }>): ContactSnapshot {
+  const { id, email, firstName, lastName, phone, company, title, timezone, customFields, tags, engagement } = contact;
+  return { id, email, firstName, lastName, phone, company, title, timezone, customFields, tags, engagement };
 }
 
 /**

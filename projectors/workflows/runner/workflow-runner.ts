@@ -20,7 +20,7 @@ import {
   type ExecutionEvent,
 } from '../../../domain/workflows/execution.ts';
 import { stepTypes } from '../../../domain/workflows/steps/index.ts';
-import { StepError, type ContactSnapshot, type StepContext, type StepPorts } from '../../../domain/workflows/steps/step-type.ts';
+import { contactSnapshotOf, StepError, type ContactSnapshot, type StepContext, type StepPorts } from '../../../domain/workflows/steps/step-type.ts';
 import { nextSendOpportunity } from '../../../domain/workflows/time.ts';
 import { workflowDecider, workflowStream, type Workflow, type WorkflowEvent } from '../../../domain/workflows/workflow.ts';
 import type { MailboxThrottle } from '../../../infra/workflows/mailbox-throttle.ts';
@@ -387,8 +387,7 @@ export class WorkflowRunner {
 
 function snapshotOf(state: Contact, execution: Active): ContactSnapshot | null {
   if (state.status !== 'active' || state.organizationId !== execution.organizationId) return null;
-  const { id, email, firstName, lastName, phone, company, title, timezone, customFields, tags, engagement } = state;
-  return { id, email, firstName, lastName, phone, company, title, timezone, customFields, tags, engagement };
+  return contactSnapshotOf(state);
 }
 
 function iso(date: Date): string {
