@@ -55,11 +55,9 @@ export const commandApiModule = new ContainerModule((bind) => {
           get(ctx, TOKENS.Tokens),
           get(ctx, TOKENS.LoginAttempts),
           get(ctx, TOKENS.SessionRevocations),
-          get(ctx, TOKENS.Mailer),
-          get(ctx, TOKENS.MailThrottle),
+          get(ctx, TOKENS.AccountMailer),
           get(ctx, TOKENS.BackgroundWork),
           { appUrl: appUrl(ctx), signupTtlMs: SIGNUP_TTL_MS, resetTtlMs: RESET_TTL_MS, challengeTtlSeconds: MFA_CHALLENGE_TTL_SECONDS },
-          logger(ctx, 'accounts'),
         ),
     )
     .inSingletonScope();
@@ -86,10 +84,8 @@ export const commandApiModule = new ContainerModule((bind) => {
           get(ctx, TOKENS.Sessions),
           get(ctx, TOKENS.PasswordHasher),
           get(ctx, TOKENS.SessionRevocations),
-          get(ctx, TOKENS.Mailer),
-          get(ctx, TOKENS.MailThrottle),
+          get(ctx, TOKENS.AccountMailer),
           { appUrl: appUrl(ctx), invitationTtlMs: INVITATION_TTL_MS },
-          logger(ctx, 'members'),
         ),
     )
     .inSingletonScope();

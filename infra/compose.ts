@@ -31,7 +31,7 @@ import type { HealthCheck } from './http/health.ts';
 import type { AnyRoute } from './http/routes.ts';
 import { listen, type HttpServer } from './http/server.ts';
 import { createLogger } from './logging.ts';
-import { EphemeralMailThrottle } from './mail/mail-throttle.ts';
+import { ThrottledMailer } from './mail/mail-throttle.ts';
 import { OutboxMailer } from './mail/outbox-mailer.ts';
 import { SlidingWindowRateLimiter } from './ratelimit/sliding-window-rate-limiter.ts';
 import { MailboxThrottle } from './workflows/mailbox-throttle.ts';
@@ -114,8 +114,11 @@ export async function startProcess(role: Role, parts: ProcessParts, env: NodeJS.
   );
   container.bind(TOKENS.SecretBox).toConstantValue(new DataProtection(config.DATA_ENCRYPTION_KEY ?? platform.jwtSecret));
   container.bind(TOKENS.OneTimePasswords).toConstantValue(new TotpAuthenticator('NexusFlow'));
-  container.bind(TOKENS.Mailer).toConstantValue(new OutboxMailer(outboxDirectory(config), logger.child({ component: 'mail' })));
-  container.bind(TOKENS.MailThrottle).toConstantValue(new EphemeralMailThrottle(platform.ephemeral, config.MAIL_MAX_PER_ADDRESS_PER_HOUR));
+  const mailer = new OutboxMailer(outboxDirectory(config), logger.child({ component: 'mail' }));
+  container.bind(TOKENS.Mailer).toConstantValue(mailer);
+  container
+    .bind(TOKENS.AccountMailer)
+    .toConstantValue(new ThrottledMailer(mailer, platform.ephemeral, config.MAIL_MAX_PER_ADDRESS_PER_HOUR, logger.child({ component: 'mail' })));
   const background = new BackgroundWork(logger.child({ component: 'background' }));
   container.bind(TOKENS.BackgroundWork).toConstantValue(background);
   // API keys work in every process (queries too), and record their use as events.

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import type { Logger } from 'pino';
 import type { Role } from '../../domain/access/permissions.ts';
 import { NotAuthenticatedError } from '../../domain/errors.ts';
 import type { CommandContext } from '../../domain/events.ts';
@@ -16,7 +15,7 @@ import type { Mailer } from '../ports.ts';
 import { claimStreamId, type ValueClaims } from '../uniqueness/value-claims.ts';
 import { membershipOf } from '../users/membership.ts';
 import { emails } from './emails.ts';
-import type { LoginAttempts, MailThrottle, PasswordHasher, SessionRevocations, TokenIssuer } from './ports.ts';
+import type { LoginAttempts, PasswordHasher, SessionRevocations, TokenIssuer } from './ports.ts';
 import type { SessionTokens, Sessions } from './sessions.ts';
 
 export interface Registration {
@@ -72,11 +71,10 @@ export class Accounts {
     private readonly tokens: TokenIssuer,
     private readonly attempts: LoginAttempts,
     private readonly revocations: SessionRevocations,
+    /** Throttled per address (see ThrottledMailer). */
     private readonly mailer: Mailer,
-    private readonly mailThrottle: MailThrottle,
     private readonly background: BackgroundWork,
     private readonly policy: AccountPolicy,
-    private readonly logger: Logger,
   ) {}
 
   /**
@@ -96,7 +94,7 @@ export class Accounts {
         platform,
         { newStream: true },
       );
-      await this.mail(emails.accountExists(request.email, `${this.policy.appUrl}/login`, `${this.policy.appUrl}/forgot-password`));
+      await this.mailer.send(emails.accountExists(request.email, `${this.policy.appUrl}/login`, `${this.policy.appUrl}/forgot-password`));
       return;
     }
     const secret = newSecret();
@@ -122,7 +120,7 @@ export class Accounts {
       { newStream: true },
     );
     const link = `${this.policy.appUrl}/verify-email?token=${composeToken([signupId], secret)}`;
-    await this.mail(emails.signupConfirmation(request.email, link, Math.round(this.policy.signupTtlMs / 3_600_000)));
+    await this.mailer.send(emails.signupConfirmation(request.email, link, Math.round(this.policy.signupTtlMs / 3_600_000)));
   }
 
   /**
@@ -238,7 +236,7 @@ export class Accounts {
         { ...context, tenantId: user.organizationId, actor: { type: 'anonymous', id: 'unauthenticated' } },
       );
       const link = `${this.policy.appUrl}/reset-password?token=${composeToken([user.id, resetId], secret)}`;
-      await this.mail(emails.passwordReset(user.email, link, Math.round(this.policy.resetTtlMs / 60_000)));
+      await this.mailer.send(emails.passwordReset(user.email, link, Math.round(this.policy.resetTtlMs / 60_000)));
     });
   }
 
@@ -261,7 +259,7 @@ export class Accounts {
     await this.revocations.revokeUser(userId);
     // Whoever locked the account guessing does not keep its owner out after a reset.
     await this.attempts.recordSuccess(user.email);
-    await this.mail(emails.passwordChanged(user.email));
+    await this.mailer.send(emails.passwordChanged(user.email));
   }
 
   /** Needs the current password; ends every session and starts a fresh one for the caller. */
@@ -287,7 +285,7 @@ export class Accounts {
       { ...context, tenantId: user.organizationId, actor: { type: 'user', id: user.userId } },
     );
     await this.revocations.revokeUser(user.userId);
-    await this.mail(emails.passwordChanged(state.email));
+    await this.mailer.send(emails.passwordChanged(state.email));
     return this.sessions.start({ id: user.userId, organizationId: user.organizationId, role: user.role }, context);
   }
 
@@ -298,15 +296,6 @@ export class Accounts {
     if (!ownerId) return null;
     const { state } = await this.handler.load<User, UserEvent>(userStream(ownerId), userDecider);
     return state.status === 'registered' && state.email === email ? state : null;
-  }
-
-  /** Mail is best effort past the throttle: the record is the event, and a person can ask again. */
-  private async mail(email: Parameters<Mailer['send']>[0]): Promise<void> {
-    if (!(await this.mailThrottle.allow(email.to))) {
-      this.logger.warn({ template: email.template }, 'email not sent: too many to this address this hour');
-      return;
-    }
-    await this.mailer.send(email);
   }
 
   private getDummyHash(): Promise<string> {

@@ -55,8 +55,3 @@ export interface SecretBox {
   mac(value: string, purpose: string): string;
 }
 
-/** Caps how many emails one address receives, so nobody can flood a mailbox through our forms. */
-export interface MailThrottle {
-  /** True when one more email to this address is allowed now (and counts it). */
-  allow(address: string): Promise<boolean>;
-}

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import type { Logger } from 'pino';
 import type { Role } from '../../domain/access/permissions.ts';
 import { actingRole, type Principal } from '../../domain/access/principal.ts';
 import { NotAuthenticatedError } from '../../domain/errors.ts';
@@ -14,7 +13,7 @@ import {
 import { composeToken, newSecret, parseToken, sha256 } from '../../infra/auth/secret-tokens.ts';
 import type { Accounts, SignedIn } from '../auth/accounts.ts';
 import { emails } from '../auth/emails.ts';
-import type { MailThrottle, PasswordHasher, SessionRevocations } from '../auth/ports.ts';
+import type { PasswordHasher, SessionRevocations } from '../auth/ports.ts';
 import type { Sessions } from '../auth/sessions.ts';
 import type { CommandHandler, CommandOutcome } from '../command-handling.ts';
 import type { RequestContext } from '../http.ts';
@@ -40,10 +39,9 @@ export class MembershipCommands {
     private readonly sessions: Sessions,
     private readonly hasher: PasswordHasher,
     private readonly revocations: SessionRevocations,
+    /** Throttled per address (see ThrottledMailer). */
     private readonly mailer: Mailer,
-    private readonly mailThrottle: MailThrottle,
     private readonly policy: MembershipPolicy,
-    private readonly logger: Logger,
   ) {}
 
   async invite(
@@ -76,13 +74,9 @@ export class MembershipCommands {
     );
     const organization = outcome.state as Exclude<Organization, { status: 'absent' }>;
     const link = `${this.policy.appUrl}/accept-invitation?token=${composeToken([principal.organizationId, invitationId], secret)}`;
-    if (await this.mailThrottle.allow(invitation.email)) {
-      await this.mailer.send(
-        emails.invitation(invitation.email, organization.name, invitation.role, link, Math.round(this.policy.invitationTtlMs / 86_400_000)),
-      );
-    } else {
-      this.logger.warn({ invitationId }, 'invitation email not sent: too many to this address this hour');
-    }
+    await this.mailer.send(
+      emails.invitation(invitation.email, organization.name, invitation.role, link, Math.round(this.policy.invitationTtlMs / 86_400_000)),
+    );
     return { ...outcome, id: invitationId, expiresAt };
   }
 

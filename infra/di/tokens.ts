@@ -12,7 +12,8 @@ export const TOKENS = {
   SecretBox: Symbol.for('nexusflow.SecretBox'),
   OneTimePasswords: Symbol.for('nexusflow.OneTimePasswords'),
   Mailer: Symbol.for('nexusflow.Mailer'),
-  MailThrottle: Symbol.for('nexusflow.MailThrottle'),
+  /** Mail to people about their accounts: throttled per address. */
+  AccountMailer: Symbol.for('nexusflow.AccountMailer'),
   BackgroundWork: Symbol.for('nexusflow.BackgroundWork'),
   CommandHandler: Symbol.for('nexusflow.CommandHandler'),
   ValueClaims: Symbol.for('nexusflow.ValueClaims'),
