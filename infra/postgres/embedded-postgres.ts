@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
+import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 import lockfile from 'proper-lockfile';
 import type { Logger } from 'pino';
@@ -52,7 +53,8 @@ export class EmbeddedPostgres {
     }
     try {
       const started = Date.now();
-      const db = await PGlite.create(pgDir);
+      // Extensions must be named on every open, or tables indexed with them fail even on a plain SELECT.
+      const db = await PGlite.create(pgDir, { extensions: { pg_trgm } });
       // Every socket connection shares this one session, so session settings are set once, here.
       await db.exec("SET TIME ZONE 'UTC'");
       const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections });

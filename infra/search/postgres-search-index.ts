@@ -1,0 +1,305 @@
+import type pg from 'pg';
+import type { SearchIndexWriter } from '../../projectors/search/ports.ts';
+import { contactName, type Collection, type ContactDocument, type ExecutionDocument, type SearchDocuments } from '../../projectors/search/search-documents.ts';
+import {
+  InvalidCursorError,
+  looksLikeEmail,
+  queryWords,
+  typoBudget,
+  type ContactSearchQuery,
+  type ExecutionSearchQuery,
+  type SearchReader,
+  type SearchResult,
+} from '../../query-api/search/ports.ts';
+import { decodeCursor, encodeCursor, highlightsFor } from './search-support.ts';
+
+/**
+ * Search on PostgreSQL: the embedded default and what CI runs. Each word of the query must match a word of
+ * the names, either as its prefix ("ali" → Alice) or within a typo budget like Elasticsearch's fuzziness
+ * AUTO (an optimal-string-alignment distance, so a swap of two letters is one typo: "jonh" → John). A
+ * trigram index finds the candidates for both; an email address matches the email column exactly.
+ */
+export class PostgresSearchIndex implements SearchIndexWriter, SearchReader {
+  constructor(private readonly pool: pg.Pool) {}
+
+  static async migrate(pool: pg.Pool): Promise<void> {
+    // One statement per call: the embedded server takes one at a time through the extended protocol.
+    for (const statement of schema) await pool.query(statement);
+  }
+
+  async get<C extends Collection>(collection: C, ids: readonly string[]): Promise<Map<string, SearchDocuments[C]>> {
+    const found = new Map<string, SearchDocuments[C]>();
+    if (ids.length === 0) return found;
+    const { rows } = await this.pool.query<{ doc: SearchDocuments[C] }>(`SELECT doc FROM ${tables[collection]} WHERE id = ANY($1::uuid[])`, [ids]);
+    for (const row of rows) found.set(row.doc.id, row.doc);
+    return found;
+  }
+
+  async upsert<C extends Collection>(collection: C, docs: readonly SearchDocuments[C][]): Promise<void> {
+    if (docs.length === 0) return;
+    // Within one batch only the newest version of a document counts (ON CONFLICT cannot touch a row twice).
+    const newest = new Map<string, SearchDocuments[C]>();
+    for (const doc of docs) if ((newest.get(doc.id)?.version ?? -1) < doc.version) newest.set(doc.id, doc);
+    const rows = [...newest.values()].map((doc) => (collection === 'contacts' ? contactRow(doc as ContactDocument) : executionRow(doc as ExecutionDocument)));
+    await this.pool.query(upsertSql[collection], [JSON.stringify(rows)]);
+  }
+
+  async searchContacts(query: ContactSearchQuery): Promise<SearchResult<ContactDocument>> {
+    const sql = new Params([query.tenantId]);
+    const where = ['tenant_id = $1', 'NOT deleted'];
+    let score = '0';
+    const words = query.q ? queryWords(query.q) : [];
+    if (query.q && looksLikeEmail(query.q)) {
+      where.push(`email = ${sql.add(query.q.trim().toLowerCase())}`);
+    } else if (words.length > 0) {
+      ({ score } = wordMatches(words, sql, where));
+    }
+    if (query.tags?.length) where.push(`tags @> ${sql.add(query.tags)}::text[]`);
+    if (query.created?.from) where.push(`created_at >= ${sql.add(query.created.from)}::timestamptz`);
+    if (query.created?.to) where.push(`created_at <= ${sql.add(query.created.to)}::timestamptz`);
+    const sort = query.sort === 'relevance' && words.length === 0 ? '-createdAt' : query.sort;
+    const key = { relevance: 'score', createdAt: 'created_at', '-createdAt': 'created_at', name: 'sort_name', '-name': 'sort_name' }[sort];
+    const result = await this.page<ContactDocument>('search_contacts', where, score, sql, sort, key, sort.startsWith('-') ? 'desc' : sort === 'relevance' ? 'desc' : 'asc', query);
+    const fields = (doc: ContactDocument) => ({ name: contactName(doc), email: doc.email, company: doc.company, title: doc.title });
+    return withHighlights(result, words, query.q, fields);
+  }
+
+  async searchExecutions(query: ExecutionSearchQuery): Promise<SearchResult<ExecutionDocument>> {
+    const sql = new Params([query.tenantId]);
+    const where = ['tenant_id = $1', 'NOT deleted'];
+    let score = '0';
+    const words = query.q ? queryWords(query.q) : [];
+    const text = query.q?.trim() ?? '';
+    if (text && looksLikeEmail(text)) {
+      where.push(`contact_email = ${sql.add(text.toLowerCase())}`);
+    } else if (/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(text)) {
+      const id = sql.add(text.toLowerCase());
+      where.push(`(id = ${id}::uuid OR workflow_id = ${id}::uuid OR contact_id = ${id}::uuid)`);
+    } else if (words.length > 0) {
+      ({ score } = wordMatches(words, sql, where));
+    }
+    if (query.status?.length) where.push(`status = ANY(${sql.add(query.status)}::text[])`);
+    if (query.workflowId) where.push(`workflow_id = ${sql.add(query.workflowId)}::uuid`);
+    if (query.contactId) where.push(`contact_id = ${sql.add(query.contactId)}::uuid`);
+    if (query.started?.from) where.push(`started_at >= ${sql.add(query.started.from)}::timestamptz`);
+    if (query.started?.to) where.push(`started_at <= ${sql.add(query.started.to)}::timestamptz`);
+    const sort = query.sort === 'relevance' && (words.length === 0 || score === '0') ? '-startedAt' : query.sort;
+    const key = { relevance: 'score', startedAt: 'started_at', '-startedAt': 'started_at' }[sort];
+    const result = await this.page<ExecutionDocument>('search_executions', where, score, sql, sort, key, sort === 'startedAt' ? 'asc' : 'desc', query);
+    const fields = (doc: ExecutionDocument) => ({ workflowName: doc.workflowName, contactName: doc.contactName, contactEmail: doc.contactEmail, error: doc.error });
+    return withHighlights(result, words, query.q, fields);
+  }
+
+  /** One keyset page: matches with their score and the total, ordered by `key` then id. */
+  private async page<D extends { id: string }>(
+    table: string,
+    where: string[],
+    score: string,
+    sql: Params,
+    sort: string,
+    key: string,
+    direction: 'asc' | 'desc',
+    query: { limit: number; cursor?: string },
+  ): Promise<SearchResult<D>> {
+    const outer: string[] = [];
+    if (query.cursor) {
+      const after = decodeCursor(query.cursor, sort);
+      const value = sql.add(after.value);
+      const cast = key === 'score' ? '::float8' : key.endsWith('_at') ? '::timestamptz' : '::text';
+      const id = sql.add(after.id);
+      // Keyset: strictly after the cursor's (key, id) in this order; ids always ascend to break ties.
+      outer.push(`(${key} ${direction === 'desc' ? '<' : '>'} ${value}${cast} OR (${key} = ${value}${cast} AND id > ${id}::uuid))`);
+    }
+    const limit = sql.add(query.limit + 1);
+    const text = `
+      SELECT doc, score, total, ${key} AS sort_value FROM (
+        SELECT doc, id, created_at, ${table === 'search_contacts' ? 'sort_name,' : 'started_at,'}
+               round((${score})::numeric, 6)::float8 AS score, count(*) OVER () AS total
+        FROM ${table} WHERE ${where.join(' AND ')}
+      ) matches
+      ${outer.length ? `WHERE ${outer.join(' AND ')}` : ''}
+      ORDER BY ${key} ${direction}, id ASC
+      LIMIT ${limit}`;
+    const client = await this.pool.connect();
+    try {
+      // The trigram operator <% finds typo candidates at this word-similarity threshold (set for this
+      // transaction only); the edit-distance check then decides.
+      await client.query('BEGIN');
+      await client.query("SELECT set_config('pg_trgm.word_similarity_threshold', '0.3', true)");
+      const { rows } = await client.query<{ doc: D; score: number; total: string; sort_value: unknown }>(text, sql.values);
+      await client.query('COMMIT');
+      const more = rows.length > query.limit;
+      const page = rows.slice(0, query.limit);
+      const last = page[page.length - 1];
+      let total = Number(page[0]?.total ?? 0);
+      if (query.cursor && page.length === 0) total = await this.count(table, where, sql, client);
+      return {
+        total,
+        hits: page.map((row) => ({ document: row.doc, score: sort === 'relevance' ? row.score : null, highlights: {} })),
+        nextCursor:
+          more && last ? encodeCursor(sort, last.sort_value instanceof Date ? last.sort_value.toISOString() : (last.sort_value as string | number), last.doc.id) : null,
+      };
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      if (err instanceof InvalidCursorError) throw err;
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  /** The total when a page past the end has no row to carry it (the cursor's condition is not part of it). */
+  private async count(table: string, where: string[], sql: Params, client: pg.PoolClient): Promise<number> {
+    await client.query('BEGIN');
+    await client.query("SELECT set_config('pg_trgm.word_similarity_threshold', '0.3', true)");
+    const used = Math.max(0, ...[...where.join(' ').matchAll(/\$(\d+)/g)].map((m) => Number(m[1])));
+    const { rows } = await client.query<{ total: string }>(`SELECT count(*) AS total FROM ${table} WHERE ${where.join(' AND ')}`, sql.values.slice(0, used));
+    await client.query('COMMIT');
+    return Number(rows[0]?.total ?? 0);
+  }
+}
+
+/** Positional parameters, numbered as they are added. */
+class Params {
+  constructor(readonly values: unknown[] = []) {}
+  add(value: unknown): string {
+    this.values.push(value);
+    return `$${this.values.length}`;
+  }
+}
+
+/**
+ * Every word must match a word of `words`: as a prefix, or within its typo budget. Candidates come from the
+ * trigram index on `names` (LIKE for prefixes, <% for typos); the score ranks prefix matches above typos.
+ */
+function wordMatches(words: string[], sql: Params, where: string[]): { score: string } {
+  const scores: string[] = [];
+  for (const word of words) {
+    const w = sql.add(word);
+    const like = sql.add(`%${word.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
+    const prefix = `EXISTS (SELECT 1 FROM unnest(words) x WHERE left(x, length(${w})) = ${w})`;
+    const budget = typoBudget(word);
+    const typo =
+      budget === 0 ? 'false' : `(${w} <% names AND EXISTS (SELECT 1 FROM unnest(words) x WHERE nf_typo_distance(x, ${w}) <= ${budget}))`;
+    where.push(`((names LIKE ${like} AND ${prefix}) OR ${typo})`);
+    scores.push(`(CASE WHEN ${prefix} THEN 2 ELSE 1 END + word_similarity(${w}, names))`);
+  }
+  return { score: scores.join(' + ') };
+}
+
+function withHighlights<D>(
+  result: SearchResult<D>,
+  words: string[],
+  q: string | undefined,
+  fields: (doc: D) => Record<string, string | null>,
+): SearchResult<D> {
+  if (!q) return result;
+  return { ...result, hits: result.hits.map((hit) => ({ ...hit, highlights: highlightsFor(fields(hit.document), words, q) })) };
+}
+
+function nameWords(...parts: (string | null)[]): string[] {
+  return [...new Set(parts.flatMap((part) => queryWordsAll(part ?? '')))];
+}
+
+function queryWordsAll(text: string): string[] {
+  return text.toLowerCase().split(/[^\p{L}\p{N}]+/u).filter(Boolean);
+}
+
+function contactRow(doc: ContactDocument) {
+  const words = nameWords(doc.firstName, doc.lastName, doc.company, doc.title);
+  return {
+    id: doc.id,
+    tenant_id: doc.tenantId,
+    version: doc.version,
+    deleted: doc.deleted,
+    doc,
+    names: words.join(' '),
+    words,
+    email: doc.email.toLowerCase(),
+    tags: doc.tags,
+    created_at: doc.createdAt,
+    sort_name: [doc.lastName, doc.firstName].filter(Boolean).join(' ').toLowerCase(),
+  };
+}
+
+function executionRow(doc: ExecutionDocument) {
+  const words = nameWords(doc.workflowName, doc.contactName, doc.error);
+  return {
+    id: doc.id,
+    tenant_id: doc.tenantId,
+    version: doc.version,
+    deleted: doc.deleted,
+    doc,
+    names: words.join(' '),
+    words,
+    contact_email: doc.contactEmail?.toLowerCase() ?? null,
+    workflow_id: doc.workflowId,
+    contact_id: doc.contactId,
+    status: doc.status,
+    created_at: doc.startedAt,
+    started_at: doc.startedAt,
+  };
+}
+
+const tables: Record<Collection, string> = { contacts: 'search_contacts', executions: 'search_executions' };
+
+// A row is written only when it is new or its version is higher than the stored one.
+const upsertSql: Record<Collection, string> = {
+  contacts: `
+    INSERT INTO search_contacts (id, tenant_id, version, deleted, doc, names, words, email, tags, created_at, sort_name)
+    SELECT id, tenant_id, version, deleted, doc, names, words, email, tags, created_at, sort_name
+    FROM jsonb_to_recordset($1::jsonb) AS r(id uuid, tenant_id uuid, version bigint, deleted boolean, doc jsonb, names text,
+         words text[], email text, tags text[], created_at timestamptz, sort_name text)
+    ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, deleted = EXCLUDED.deleted, doc = EXCLUDED.doc,
+      names = EXCLUDED.names, words = EXCLUDED.words, email = EXCLUDED.email, tags = EXCLUDED.tags, sort_name = EXCLUDED.sort_name
+    WHERE search_contacts.version < EXCLUDED.version`,
+  executions: `
+    INSERT INTO search_executions (id, tenant_id, version, deleted, doc, names, words, contact_email, workflow_id, contact_id, status, created_at, started_at)
+    SELECT id, tenant_id, version, deleted, doc, names, words, contact_email, workflow_id, contact_id, status, created_at, started_at
+    FROM jsonb_to_recordset($1::jsonb) AS r(id uuid, tenant_id uuid, version bigint, deleted boolean, doc jsonb, names text,
+         words text[], contact_email text, workflow_id uuid, contact_id uuid, status text, created_at timestamptz, started_at timestamptz)
+    ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, deleted = EXCLUDED.deleted, doc = EXCLUDED.doc,
+      names = EXCLUDED.names, words = EXCLUDED.words, contact_email = EXCLUDED.contact_email, status = EXCLUDED.status
+    WHERE search_executions.version < EXCLUDED.version`,
+};
+
+const schema = [
+  'CREATE EXTENSION IF NOT EXISTS pg_trgm',
+  `CREATE TABLE IF NOT EXISTS search_contacts (
+     id uuid PRIMARY KEY, tenant_id uuid NOT NULL, version bigint NOT NULL, deleted boolean NOT NULL, doc jsonb NOT NULL,
+     names text NOT NULL, words text[] NOT NULL, email text NOT NULL, tags text[] NOT NULL,
+     created_at timestamptz NOT NULL, sort_name text NOT NULL)`,
+  'CREATE INDEX IF NOT EXISTS search_contacts_names ON search_contacts USING gin (names gin_trgm_ops)',
+  'CREATE INDEX IF NOT EXISTS search_contacts_tags ON search_contacts USING gin (tags)',
+  'CREATE INDEX IF NOT EXISTS search_contacts_created ON search_contacts (tenant_id, created_at, id)',
+  'CREATE INDEX IF NOT EXISTS search_contacts_name_sort ON search_contacts (tenant_id, sort_name, id)',
+  'CREATE INDEX IF NOT EXISTS search_contacts_email ON search_contacts (tenant_id, email)',
+  `CREATE TABLE IF NOT EXISTS search_executions (
+     id uuid PRIMARY KEY, tenant_id uuid NOT NULL, version bigint NOT NULL, deleted boolean NOT NULL, doc jsonb NOT NULL,
+     names text NOT NULL, words text[] NOT NULL, contact_email text, workflow_id uuid NOT NULL, contact_id uuid NOT NULL,
+     status text NOT NULL, created_at timestamptz NOT NULL, started_at timestamptz NOT NULL)`,
+  'CREATE INDEX IF NOT EXISTS search_executions_names ON search_executions USING gin (names gin_trgm_ops)',
+  'CREATE INDEX IF NOT EXISTS search_executions_started ON search_executions (tenant_id, started_at, id)',
+  'CREATE INDEX IF NOT EXISTS search_executions_workflow ON search_executions (tenant_id, workflow_id, started_at)',
+  'CREATE INDEX IF NOT EXISTS search_executions_contact ON search_executions (tenant_id, contact_id)',
+  // Optimal string alignment distance (Levenshtein plus adjacent swaps), capped: 3 means "more than 2".
+  `CREATE OR REPLACE FUNCTION nf_typo_distance(a text, b text) RETURNS int LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $fn$
+   DECLARE la int := length(a); lb int := length(b); w int := length(b) + 1; d int[]; i int; j int; cost int;
+   BEGIN
+     IF abs(la - lb) > 2 THEN RETURN 3; END IF;
+     IF la = 0 OR lb = 0 THEN RETURN greatest(la, lb); END IF;
+     d := array_fill(0, ARRAY[(la + 1) * w]);
+     FOR i IN 0..la LOOP d[i * w + 1] := i; END LOOP;
+     FOR j IN 0..lb LOOP d[j + 1] := j; END LOOP;
+     FOR i IN 1..la LOOP
+       FOR j IN 1..lb LOOP
+         cost := CASE WHEN substr(a, i, 1) = substr(b, j, 1) THEN 0 ELSE 1 END;
+         d[i * w + j + 1] := least(d[(i - 1) * w + j + 1] + 1, d[i * w + j] + 1, d[(i - 1) * w + j] + cost);
+         IF i > 1 AND j > 1 AND substr(a, i, 1) = substr(b, j - 1, 1) AND substr(a, i - 1, 1) = substr(b, j, 1) THEN
+           d[i * w + j + 1] := least(d[i * w + j + 1], d[(i - 2) * w + j - 1] + 1);
+         END IF;
+       END LOOP;
+     END LOOP;
+     RETURN least(d[la * w + lb + 1], 3);
+   END $fn$`,
+];
