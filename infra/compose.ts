@@ -45,6 +45,7 @@ import type { IntegrationEventBus } from '../projectors/integration-events/integ
 import { InProcessEventBus } from './messaging/in-process-event-bus.ts';
 import { RabbitMqEventBus } from './messaging/rabbitmq-event-bus.ts';
 import { WorkflowRunner } from '../projectors/workflows/runner/workflow-runner.ts';
+import { searchProjection } from '../projectors/search/search-projection.ts';
 import { CHANNEL_CHECKPOINTS } from './notifications/notifications.ts';
 import { startPlatform, type Platform } from './platform.ts';
 import { CheckpointWatcher } from './readmodels/checkpoint-watcher.ts';
@@ -94,6 +95,7 @@ export async function startProcess(role: Role, parts: ProcessParts, env: NodeJS.
   container.bind(TOKENS.GlobalEventLog).toConstantValue(platform.eventStore);
   container.bind(TOKENS.Orm).toConstantValue(platform.orm);
   container.bind(TOKENS.Notifications).toConstantValue(platform.notifications);
+  container.bind(TOKENS.SearchReader).toConstantValue(platform.search);
   const commandHandler = new CommandHandler(platform.eventStore);
   container.bind(TOKENS.CommandHandler).toConstantValue(commandHandler);
   // Shared by the command API and the workflow runner and reactors.
@@ -228,11 +230,22 @@ export async function startProcess(role: Role, parts: ProcessParts, env: NodeJS.
     const schedulerStats = scheduler.stats;
     healthChecks.push({ name: 'scheduler', check: async () => ({ ok: true, detail: schedulerStats }) });
     reactorHost = new ProjectorHost(
-      [workflowEventsPublisher(bus), contactEventReactor(reactorDeps), workflowLifecycleReactor(reactorDeps)],
+      [
+        workflowEventsPublisher(bus),
+        contactEventReactor(reactorDeps),
+        workflowLifecycleReactor(reactorDeps),
+        // Writes to another store and waits on the workflows read model: like a reactor, never holding projections back.
+        searchProjection(platform.search, reactorDeps.progress),
+      ],
       platform.eventStore,
       platform.orm,
       logger,
-      { batchSize: config.PROJECTION_BATCH_SIZE, liveDelayMs: config.PROJECTION_LIVE_DELAY_MS },
+      {
+        batchSize: config.PROJECTION_BATCH_SIZE,
+        liveDelayMs: config.PROJECTION_LIVE_DELAY_MS,
+        // The search index serves read-your-writes (X-Min-Position) like the other read models.
+        onCheckpoint: (projection, position) => reactorDeps.progress.announce(projection, position),
+      },
     );
     healthChecks.push({ ...reactorHost.healthCheck(), name: 'reactors' });
     runner = container.get<WorkflowRunner>(TOKENS.WorkflowRunner);

@@ -18,6 +18,11 @@ import { InProcessEphemeralStore } from './ephemeral/in-process-ephemeral-store.
 import { RedisEphemeralStore } from './ephemeral/redis-ephemeral-store.ts';
 import { EmbeddedPostgres } from './postgres/embedded-postgres.ts';
 import { migrateReadModels, openReadModels } from './readmodels/orm.ts';
+import { PostgresSearchIndex } from './search/postgres-search-index.ts';
+import type { SearchIndexWriter } from '../projectors/search/ports.ts';
+import type { SearchReader } from '../query-api/search/ports.ts';
+
+export type SearchIndex = SearchIndexWriter & SearchReader;
 
 export type EventStore = EventStreams & GlobalEventLog & { close(): Promise<void> };
 
@@ -33,6 +38,9 @@ export interface Platform {
   /** Redis, or its in-process stand-in when REDIS_URL is unset (one process). */
   ephemeral: EphemeralStore;
   jwtSecret: string;
+  /** Elasticsearch when ELASTICSEARCH_URL is set, else PostgreSQL full text in the read-model database. */
+  search: SearchIndex;
+  searchKind: 'postgres' | 'elasticsearch';
   healthChecks: HealthCheck[];
   close(): Promise<void>;
 }
@@ -94,9 +102,22 @@ export async function startPlatform(config: Config, logger: Logger): Promise<Pla
     }
     closers.push(() => ephemeral.close());
 
+    let search: SearchIndex;
+    if (config.ELASTICSEARCH_URL) {
+      const { ElasticsearchSearchIndex } = await import('./search/elasticsearch-search-index.ts');
+      const elasticsearch = new ElasticsearchSearchIndex(config.ELASTICSEARCH_URL, config.ELASTICSEARCH_INDEX_PREFIX);
+      closers.push(() => elasticsearch.close());
+      await elasticsearch.ensureIndexes();
+      search = elasticsearch;
+    } else {
+      await PostgresSearchIndex.migrate(pool);
+      search = new PostgresSearchIndex(pool);
+    }
+
     const jwtSecret = config.JWT_SECRET ?? (await embeddedJwtSecret(config.NEXUSFLOW_DATA_DIR));
 
     const healthChecks: HealthCheck[] = [
+      { name: 'search', check: async () => ({ ok: true, detail: config.ELASTICSEARCH_URL ? 'elasticsearch' : 'postgres' }) },
       {
         name: 'database',
         check: async () => {
@@ -127,6 +148,8 @@ export async function startPlatform(config: Config, logger: Logger): Promise<Pla
       orm,
       ephemeral,
       jwtSecret,
+      search,
+      searchKind: config.ELASTICSEARCH_URL ? 'elasticsearch' : 'postgres',
       healthChecks,
       close,
     };

@@ -8,6 +8,8 @@ import { contactQueryRoutes } from './contacts/routes.ts';
 import { organizationQueryRoutes } from './organizations/routes.ts';
 import { userQueryRoutes } from './users/routes.ts';
 import { workflowQueryRoutes } from './workflows/routes.ts';
+import { searchQueryRoutes } from './search/routes.ts';
+import type { SearchReader } from './search/ports.ts';
 
 /** The query side's routes. Expects Orm and ReadModelProgress bound. */
 export const queryApiModule = new ContainerModule((bind) => {
@@ -21,6 +23,7 @@ export const queryApiModule = new ContainerModule((bind) => {
         ...apiKeyQueryRoutes(orm),
         ...contactQueryRoutes(orm),
         ...workflowQueryRoutes(orm),
+        ...searchQueryRoutes(ctx.container.get<SearchReader>(TOKENS.SearchReader)),
       ];
     })
     .inSingletonScope();

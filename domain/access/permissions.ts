@@ -28,6 +28,8 @@ export const permissionTable = {
   'workflows:write': writers,
   /** Start executions, and pause, resume or cancel them. */
   'workflows:run': writers,
+  /** Dashboards, usage metrics and exports of the organization's own activity. */
+  'analytics:read': everyone,
   'apiKeys:read': managers,
   'apiKeys:manage': managers,
   'billing:read': managers,

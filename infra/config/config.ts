@@ -33,6 +33,10 @@ const schema = z
       .regex(/^amqps?:\/\//, 'must be an amqp:// or amqps:// URL')
       .optional(),
     RABBITMQ_EXCHANGE: z.string().regex(/^[A-Za-z0-9._:-]{1,255}$/, 'must be an exchange name').default('nexusflow.events'),
+    ELASTICSEARCH_URL: z.url({ error: 'must be an http(s):// URL of an Elasticsearch 8 node' }).optional(),
+    ELASTICSEARCH_INDEX_PREFIX: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'must be lower-case letters, digits, ".", "_" or "-"').default('nexusflow-'),
+    CLICKHOUSE_URL: z.url({ error: 'must be an http(s):// URL of a ClickHouse server' }).optional(),
+    CLICKHOUSE_DATABASE: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'must be a database name (letters, digits, "_")').default('nexusflow'),
     NEXUSFLOW_DATA_DIR: z.string().min(1).default('./.nexusflow'),
     JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
     ACCESS_TOKEN_TTL_SECONDS: positiveInt(86_400).default(900),

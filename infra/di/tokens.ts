@@ -38,4 +38,6 @@ export const TOKENS = {
   ProjectorHost: Symbol.for('nexusflow.ProjectorHost'),
   WorkflowRunner: Symbol.for('nexusflow.WorkflowRunner'),
   IntegrationEventBus: Symbol.for('nexusflow.IntegrationEventBus'),
+  SearchReader: Symbol.for('nexusflow.SearchReader'),
+  AnalyticsReader: Symbol.for('nexusflow.AnalyticsReader'),
 } as const;
