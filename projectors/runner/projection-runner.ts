@@ -5,7 +5,7 @@ import { CHANNEL_CHECKPOINTS } from '../../infra/notifications/notifications.ts'
 import { backoffDelay, isTransientDatabaseError, sleep } from '../../infra/resilience.ts';
 import type { GlobalEventLog } from '../ports.ts';
 import { subscribeToAll, type Subscription } from '../subscription.ts';
-import type { Projection } from './projection.ts';
+import { handles, type Projection } from './projection.ts';
 
 export interface ProjectionRunnerOptions {
   batchSize: number;
@@ -90,7 +90,7 @@ export class ProjectionRunner {
     this.subscription = subscribeToAll(this.log, {
       from,
       batchSize: this.options.batchSize,
-      types: [...this.projection.eventTypes],
+      ...(this.projection.eventTypes === 'all' ? {} : { types: [...this.projection.eventTypes] }),
       liveDelayMs: this.options.liveDelayMs,
       logger: this.logger,
       handle: (events, end) => (events.length === 0 ? this.skipTo(end) : this.applyOrIsolate(events, end)),
@@ -210,7 +210,7 @@ export class ProjectionRunner {
       const rows = await em.execute<{ position: string | null }[]>('SELECT position FROM projection_checkpoints WHERE name = ?', [this.projection.name]);
       const stored = rows[0]?.position ?? null;
       if (this.log.comparePositions(last, stored) <= 0) return;
-      reacted = events.filter((event) => this.log.comparePositions(event.position, stored) > 0 && this.projection.eventTypes.has(event.type));
+      reacted = events.filter((event) => this.log.comparePositions(event.position, stored) > 0 && handles(this.projection, event.type));
       if (reacted.length > 0) await work(reacted, em);
     }
     await this.orm.em.fork().transactional(async (em) => {
@@ -225,7 +225,7 @@ export class ProjectionRunner {
       // Another runner (another process) got further: nothing here is new.
       if (this.log.comparePositions(last, stored) <= 0) return;
       const fresh = events.filter((event) => this.log.comparePositions(event.position, stored) > 0);
-      const relevant = reacted ?? fresh.filter((event) => this.projection.eventTypes.has(event.type));
+      const relevant = reacted ?? fresh.filter((event) => handles(this.projection, event.type));
       if (relevant.length > 0 && reacted === null) await work(relevant, em);
       await em.flush();
       // One statement: move the checkpoint and announce it, heard by other processes exactly at commit.

@@ -8,7 +8,8 @@ import type { RecordedEvent } from '../../domain/events.ts';
  */
 export interface Projection {
   readonly name: string;
-  readonly eventTypes: ReadonlySet<string>;
+  /** The event types it handles, or 'all' (analytics tracks every event). */
+  readonly eventTypes: ReadonlySet<string> | 'all';
   apply(events: RecordedEvent[], em: EntityManager): Promise<void>;
   /**
    * A reactor: `apply` causes effects elsewhere (appends to the event store, calls out) rather than writing
@@ -17,6 +18,10 @@ export interface Projection {
    * connection would freeze the embedded database, which has one session for all connections.)
    */
   readonly reactor?: boolean;
+}
+
+export function handles(projection: Pick<Projection, 'eventTypes'>, type: string): boolean {
+  return projection.eventTypes === 'all' || projection.eventTypes.has(type);
 }
 
 /** Thrown by a projection when an event does not fit the read model (a bug or a gap); the runner parks it. */

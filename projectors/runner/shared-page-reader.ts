@@ -36,14 +36,15 @@ export class SharedPageReader {
   private readonly pages = new Map<string, CachedPage>();
   private readonly readers = new Map<symbol, Reader>();
   private readonly waiters = new Set<() => void>();
-  private readonly types: readonly string[];
+  /** undefined: every type (some projection tracks them all). */
+  private readonly types: readonly string[] | undefined;
 
   constructor(
     private readonly log: GlobalEventLog,
-    types: Iterable<string>,
+    types: Iterable<string> | undefined,
     private readonly keep: number,
   ) {
-    this.types = [...new Set(types)];
+    this.types = types ? [...new Set(types)] : undefined;
   }
 
   /** A view for one projection; `release()` when it stops, so it holds nothing back. */
@@ -110,7 +111,7 @@ export class SharedPageReader {
   }
 
   private startRead(key: string, after: string | null, maxCount: number): CachedPage {
-    const cached: CachedPage = { after, maxCount, page: null, read: this.log.readPage({ after, maxCount, types: this.types }) };
+    const cached: CachedPage = { after, maxCount, page: null, read: this.log.readPage({ after, maxCount, ...(this.types ? { types: this.types } : {}) }) };
     this.pages.set(key, cached);
     cached.read.then(
       (page) => {

@@ -1,0 +1,85 @@
+import type { RecordedEvent } from '../events.ts';
+
+/**
+ * The usage metrics dashboards show. Each is a sum of `quantity` over facts carrying that metric; every
+ * other event is tracked too (metric ''), for event counts and activity.
+ */
+export const metrics = ['executions', 'executions_completed', 'executions_failed', 'emails_sent', 'api_calls', 'ai_tokens', 'integration_syncs', 'logins', 'users_joined'] as const;
+export type Metric = (typeof metrics)[number];
+
+/** One row of the analytics store per domain event of a tenant: what happened, who did it, what it counts for. */
+export interface AnalyticsFact {
+  eventId: string;
+  tenantId: string;
+  type: string;
+  metric: Metric | '';
+  /** ISO 8601 instant of the fact (the event's occurredAt). */
+  occurredAt: string;
+  actorType: string;
+  actorId: string;
+  /** The user a users_joined fact is about (for cohorts), else ''. */
+  userId: string;
+  workflowId: string;
+  executionId: string;
+  contactId: string;
+  stepType: string;
+  quantity: number;
+}
+
+type Counted = Pick<AnalyticsFact, 'metric' | 'quantity'> & Partial<Pick<AnalyticsFact, 'workflowId' | 'executionId' | 'contactId' | 'stepType' | 'userId'>>;
+
+const stepMetrics: Record<string, Metric> = { send_email: 'emails_sent', crm_action: 'integration_syncs', ai_compose_email: 'ai_tokens' };
+
+/** What an event counts for, if anything beyond being tracked. */
+function countedAs(event: RecordedEvent): Counted | null {
+  const data = event.data as Record<string, unknown>;
+  const str = (key: string) => (typeof data[key] === 'string' ? (data[key] as string) : '');
+  switch (event.type) {
+    case 'ExecutionStarted':
+      return { metric: 'executions', quantity: 1, workflowId: str('workflowId'), executionId: str('executionId'), contactId: str('contactId') };
+    case 'ExecutionCompleted':
+      return { metric: 'executions_completed', quantity: 1, workflowId: str('workflowId'), executionId: str('executionId') };
+    case 'ExecutionFailed':
+      return { metric: 'executions_failed', quantity: 1, workflowId: str('workflowId'), executionId: str('executionId') };
+    case 'StepCompleted': {
+      const stepType = str('stepType');
+      const metric = stepMetrics[stepType];
+      const ids = { workflowId: str('workflowId'), executionId: str('executionId'), stepType };
+      if (!metric) return { metric: '', quantity: 1, ...ids };
+      const tokens = Number((data.output as Record<string, unknown> | undefined)?.tokens ?? 0);
+      return { metric, quantity: metric === 'ai_tokens' ? (Number.isFinite(tokens) && tokens > 0 ? Math.round(tokens) : 0) : 1, ...ids };
+    }
+    case 'ApiCallsCounted':
+      return { metric: 'api_calls', quantity: Math.max(0, Math.round(Number(data.calls ?? 0))) };
+    case 'SessionStarted':
+      return { metric: 'logins', quantity: 1, userId: str('userId') };
+    case 'OrganizationCreated':
+      return { metric: 'users_joined', quantity: 1, userId: str('ownerUserId') };
+    case 'MemberJoined':
+      return { metric: 'users_joined', quantity: 1, userId: str('userId') };
+    default:
+      return null;
+  }
+}
+
+/** The analytics fact of an event; null for platform events that belong to no tenant. */
+export function analyticsFactOf(event: RecordedEvent): AnalyticsFact | null {
+  const tenantId = event.metadata.tenantId;
+  if (!tenantId) return null;
+  const counted = countedAs(event);
+  return {
+    eventId: event.id,
+    tenantId,
+    type: event.type,
+    metric: counted?.metric ?? '',
+    occurredAt: event.metadata.occurredAt,
+    actorType: event.metadata.actor.type,
+    actorId: event.metadata.actor.id,
+    userId: counted?.userId ?? (event.metadata.actor.type === 'user' ? event.metadata.actor.id : ''),
+    workflowId: counted?.workflowId ?? '',
+    executionId: counted?.executionId ?? '',
+    contactId: counted?.contactId ?? '',
+    stepType: counted?.stepType ?? '',
+    quantity: counted?.quantity ?? 1,
+  };
+}

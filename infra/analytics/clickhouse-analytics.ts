@@ -1,0 +1,205 @@
+import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import { metrics, type AnalyticsFact, type Metric } from '../../domain/analytics/analytics-facts.ts';
+import type { AnalyticsWriter } from '../../projectors/analytics/ports.ts';
+import type { AnalyticsReader, AnalyticsScope, Cohort, Interval, SeriesPoint, WorkflowOutcomes } from '../../query-api/analytics/ports.ts';
+import { cohortsFrom } from '../../query-api/analytics/retention.ts';
+import { DependencyUnavailableError } from '../resilience.ts';
+import { ident, raw, sql, type Sql } from './clickhouse-sql.ts';
+
+/**
+ * Analytics on ClickHouse, within what both Debian's 18.16 (CI) and current servers accept: one
+ * ReplacingMergeTree keyed by the event id (ORDER BY ends with it), so a fact inserted twice is one row once
+ * merged, and reads use FINAL so they count it once before that too. No query parameters on 18.16: every
+ * value goes through the `sql` helper. Instants are kept as DateTime (seconds, for partitions and buckets)
+ * and as UInt64 milliseconds (for exact range bounds).
+ */
+export class ClickHouseAnalytics implements AnalyticsWriter, AnalyticsReader {
+  private readonly client: ClickHouseClient;
+  private readonly table: Sql;
+
+  constructor(
+    url: string,
+    private readonly database: string,
+    tableName = 'analytics_events',
+  ) {
+    this.client = createClient({
+      url,
+      request_timeout: 60_000,
+      // Without it an error half-way through a result arrives as a truncated stream, not an error.
+      clickhouse_settings: { wait_end_of_query: 1 },
+    });
+    this.table = sql`${ident(database)}.${ident(tableName)}`;
+  }
+
+  async migrate(): Promise<void> {
+    await this.command(sql`CREATE DATABASE IF NOT EXISTS ${ident(this.database)}`);
+    await this.command(sql`
+      CREATE TABLE IF NOT EXISTS ${this.table} (
+        event_id String, tenant_id String, type String, metric String,
+        occurred_at DateTime, occurred_ms UInt64,
+        actor_type String, actor_id String, user_id String,
+        workflow_id String, execution_id String, contact_id String, step_type String,
+        quantity UInt64
+      ) ENGINE = ReplacingMergeTree()
+      PARTITION BY toYYYYMM(occurred_at)
+      ORDER BY (tenant_id, occurred_at, event_id)`);
+  }
+
+  async drop(): Promise<void> {
+    await this.command(sql`DROP TABLE IF EXISTS ${this.table}`);
+  }
+
+  async close(): Promise<void> {
+    await this.client.close();
+  }
+
+  async insert(facts: readonly AnalyticsFact[]): Promise<void> {
+    if (facts.length === 0) return;
+    const values = facts.map((fact) => {
+      const ms = Date.parse(fact.occurredAt);
+      return {
+        event_id: fact.eventId,
+        tenant_id: fact.tenantId,
+        type: fact.type,
+        metric: fact.metric,
+        occurred_at: Math.floor(ms / 1000),
+        occurred_ms: ms,
+        actor_type: fact.actorType,
+        actor_id: fact.actorId,
+        user_id: fact.userId,
+        workflow_id: fact.workflowId,
+        execution_id: fact.executionId,
+        contact_id: fact.contactId,
+        step_type: fact.stepType,
+        quantity: fact.quantity,
+      };
+    });
+    await this.call(() => this.client.insert({ table: this.table.text, values, format: 'JSONEachRow' }));
+  }
+
+  async totals(scope: AnalyticsScope): Promise<Record<Metric, number>> {
+    const rows = await this.rows<{ metric: Metric; value: string }>(sql`
+      SELECT metric, sum(quantity) AS value FROM ${this.table} FINAL
+      WHERE ${this.where(scope)} AND metric != '' GROUP BY metric`);
+    const totals = Object.fromEntries(metrics.map((metric) => [metric, 0])) as Record<Metric, number>;
+    for (const row of rows) if (row.metric in totals) totals[row.metric] = Number(row.value);
+    return totals;
+  }
+
+  async series(scope: AnalyticsScope, metric: Metric | 'events', interval: Interval, timezone: string): Promise<SeriesPoint[]> {
+    const value = metric === 'events' ? raw('count()') : raw('sum(quantity)');
+    const filter = metric === 'events' ? raw('1') : sql`metric = ${metric}`;
+    const rows = await this.rows<{ bucket: string; value: string }>(sql`
+      SELECT toString(${bucketOf(interval, timezone)}) AS bucket, ${value} AS value FROM ${this.table} FINAL
+      WHERE ${this.where(scope)} AND ${filter} GROUP BY bucket ORDER BY bucket`);
+    return rows.map((row) => ({ bucket: row.bucket, value: Number(row.value) }));
+  }
+
+  async workflowOutcomes(scope: AnalyticsScope, limit: number): Promise<WorkflowOutcomes[]> {
+    const rows = await this.rows<{ workflow_id: string; started: string; completed: string; failed: string }>(sql`
+      SELECT workflow_id,
+             sumIf(quantity, metric = 'executions') AS started,
+             sumIf(quantity, metric = 'executions_completed') AS completed,
+             sumIf(quantity, metric = 'executions_failed') AS failed
+      FROM ${this.table} FINAL
+      WHERE ${this.where(scope)} AND metric IN ${['executions', 'executions_completed', 'executions_failed']} AND workflow_id != ''
+      GROUP BY workflow_id ORDER BY started DESC, workflow_id LIMIT ${Math.trunc(limit)}`);
+    return rows.map((row) => ({ workflowId: row.workflow_id, started: Number(row.started), completed: Number(row.completed), failed: Number(row.failed) }));
+  }
+
+  async eventCounts(scope: AnalyticsScope): Promise<{ type: string; count: number }[]> {
+    const rows = await this.rows<{ type: string; count: string }>(sql`
+      SELECT type, count() AS count FROM ${this.table} FINAL WHERE ${this.where(scope)} GROUP BY type ORDER BY count DESC, type`);
+    return rows.map((row) => ({ type: row.type, count: Number(row.count) }));
+  }
+
+  async retention(scope: AnalyticsScope, interval: Interval, timezone: string): Promise<Cohort[]> {
+    const bucket = bucketOf(interval, timezone);
+    const joined = await this.rows<{ user_id: string; bucket: string }>(sql`
+      SELECT user_id, toString(min(${bucket})) AS bucket FROM ${this.table} FINAL
+      WHERE ${this.where(scope)} AND metric = 'users_joined' AND user_id != '' GROUP BY user_id`);
+    const active = await this.rows<{ user_id: string; bucket: string }>(sql`
+      SELECT DISTINCT user_id, toString(${bucket}) AS bucket FROM ${this.table} FINAL
+      WHERE ${this.where(scope)} AND user_id != ''`);
+    return cohortsFrom(
+      joined.map((row) => ({ userId: row.user_id, bucket: row.bucket })),
+      active.map((row) => ({ userId: row.user_id, bucket: row.bucket })),
+      interval,
+    );
+  }
+
+  async *facts(scope: AnalyticsScope): AsyncIterable<AnalyticsFact> {
+    const result = await this.call(() =>
+      this.client.query({
+        query: sql`
+          SELECT event_id, tenant_id, type, metric, occurred_ms, actor_type, actor_id, user_id, workflow_id, execution_id,
+                 contact_id, step_type, quantity
+          FROM ${this.table} FINAL WHERE ${this.where(scope)} ORDER BY occurred_at, occurred_ms, event_id`.text,
+        format: 'JSONEachRow',
+      }),
+    );
+    for await (const rows of result.stream()) {
+      for (const row of rows) {
+        const r = row.json<Record<string, string>>();
+        yield {
+          eventId: r.event_id!,
+          tenantId: r.tenant_id!,
+          type: r.type!,
+          metric: r.metric as Metric | '',
+          occurredAt: new Date(Number(r.occurred_ms)).toISOString(),
+          actorType: r.actor_type!,
+          actorId: r.actor_id!,
+          userId: r.user_id!,
+          workflowId: r.workflow_id!,
+          executionId: r.execution_id!,
+          contactId: r.contact_id!,
+          stepType: r.step_type!,
+          quantity: Number(r.quantity),
+        };
+      }
+    }
+  }
+
+  /** The tenant and the range: seconds for partition pruning, milliseconds for the exact bounds. */
+  private where(scope: AnalyticsScope): Sql {
+    const from = Date.parse(scope.from);
+    const to = Date.parse(scope.to);
+    return sql`tenant_id = ${scope.tenantId}
+      AND occurred_at >= ${new Date(from)} AND occurred_at <= ${new Date(to)}
+      AND occurred_ms >= ${from} AND occurred_ms < ${to}`;
+  }
+
+  private async rows<T>(query: Sql): Promise<T[]> {
+    const result = await this.call(() => this.client.query({ query: query.text, format: 'JSONEachRow' }));
+    return result.json<T>();
+  }
+
+  private async command(query: Sql): Promise<void> {
+    await this.call(() => this.client.command({ query: query.text }));
+  }
+
+  /** Unreachable server: an outage (the projector backs off, the query side answers 503), not a bad event. */
+  private async call<T>(request: () => Promise<T>): Promise<T> {
+    try {
+      return await request();
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'ETIMEDOUT' || /socket hang up|Timeout error/i.test(String((err as Error).message))) {
+        throw new DependencyUnavailableError('clickhouse', (err as Error).message);
+      }
+      throw err;
+    }
+  }
+}
+
+/** The bucket's first local date in `timezone`, as a Date (weeks start on Monday). */
+function bucketOf(interval: Interval, timezone: string): Sql {
+  switch (interval) {
+    case 'day':
+      return sql`toDate(occurred_at, ${timezone})`;
+    case 'week':
+      return sql`toMonday(occurred_at, ${timezone})`;
+    case 'month':
+      return sql`toStartOfMonth(occurred_at, ${timezone})`;
+  }
+}
