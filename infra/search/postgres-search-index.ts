@@ -2,10 +2,10 @@ import type pg from 'pg';
 import type { SearchIndexWriter } from '../../projectors/search/ports.ts';
 import { contactName, type Collection, type ContactDocument, type ExecutionDocument, type SearchDocuments } from '../../projectors/search/search-documents.ts';
 import {
-  InvalidCursorError,
   looksLikeEmail,
   queryWords,
   typoBudget,
+  wordsOf,
   type ContactSearchQuery,
   type ExecutionSearchQuery,
   type SearchReader,
@@ -141,7 +141,6 @@ export class PostgresSearchIndex implements SearchIndexWriter, SearchReader {
       };
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined);
-      if (err instanceof InvalidCursorError) throw err;
       throw err;
     } finally {
       client.release();
@@ -198,11 +197,7 @@ function withHighlights<D>(
 }
 
 function nameWords(...parts: (string | null)[]): string[] {
-  return [...new Set(parts.flatMap((part) => queryWordsAll(part ?? '')))];
-}
-
-function queryWordsAll(text: string): string[] {
-  return text.toLowerCase().split(/[^\p{L}\p{N}]+/u).filter(Boolean);
+  return [...new Set(parts.flatMap((part) => wordsOf(part ?? '')))];
 }
 
 function contactRow(doc: ContactDocument) {

@@ -36,6 +36,7 @@ export function searchProjection(index: SearchIndexWriter, progress: ReadModelPr
     async apply(events: RecordedEvent[], em: EntityManager): Promise<void> {
       const contactEvents = events.filter((event) => contactTypes.has(event.type)) as RecordedEvent<ContactEvent>[];
       const executionEvents = events.filter((event) => !contactTypes.has(event.type)) as RecordedEvent<ExecutionEvent>[];
+      // Documents these events change, and the contacts new executions are shown with: loaded once per batch.
       const starts = executionEvents.filter((event) => event.type === 'ExecutionStarted');
 
       const contactIds = new Set(contactEvents.map((event) => event.data.contactId));

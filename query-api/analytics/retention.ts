@@ -12,11 +12,10 @@ export function cohortsFrom(joined: { userId: string; bucket: string }[], active
     if (!known || bucket < known) cohortOf.set(userId, bucket);
   }
   const cohorts = new Map<string, { size: number; active: Map<number, Set<string>> }>();
-  for (const [userId, cohort] of cohortOf) {
+  for (const cohort of cohortOf.values()) {
     const entry = cohorts.get(cohort) ?? { size: 0, active: new Map() };
     entry.size++;
     cohorts.set(cohort, entry);
-    void userId;
   }
   for (const { userId, bucket } of active) {
     const cohort = cohortOf.get(userId);

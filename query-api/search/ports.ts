@@ -63,13 +63,14 @@ export function looksLikeEmail(text: string): boolean {
   return /^[^\s@]+@[^\s@]+$/.test(text.trim());
 }
 
-/** Lower-cased words of free text, at most 8, so one query cannot ask for unbounded work. */
+/** Lower-cased words of a text, split as indexes split names. */
+export function wordsOf(text: string): string[] {
+  return text.toLowerCase().split(/[^\p{L}\p{N}]+/u).filter(Boolean);
+}
+
+/** The words of a query, at most 8, so one query cannot ask for unbounded work. */
 export function queryWords(text: string): string[] {
-  return text
-    .toLowerCase()
-    .split(/[^\p{L}\p{N}]+/u)
-    .filter(Boolean)
-    .slice(0, 8);
+  return wordsOf(text).slice(0, 8);
 }
 
 /** Typo budget per word, as Elasticsearch's fuzziness AUTO: 0 for 1–2 characters, 1 for 3–5, 2 beyond. */
