@@ -6,6 +6,8 @@ import { Container } from 'inversify';
 import type { Logger } from 'pino';
 import { ApiKeyCommands } from '../command-api/api-keys/api-key-commands.ts';
 import { BackgroundWork } from '../command-api/background.ts';
+import { ApiUsageMeter } from '../command-api/usage/api-usage-meter.ts';
+import type { Principal } from '../domain/access/principal.ts';
 import { CommandHandler } from '../command-api/command-handling.ts';
 import { ContactCommands } from '../command-api/contacts/contact-commands.ts';
 import { ValueClaims } from '../command-api/uniqueness/value-claims.ts';
@@ -45,7 +47,9 @@ import type { IntegrationEventBus } from '../projectors/integration-events/integ
 import { InProcessEventBus } from './messaging/in-process-event-bus.ts';
 import { RabbitMqEventBus } from './messaging/rabbitmq-event-bus.ts';
 import { WorkflowRunner } from '../projectors/workflows/runner/workflow-runner.ts';
-import { searchProjection } from '../projectors/search/search-projection.ts';
+import { GenerationalProjector } from '../projectors/rebuild/generational-projector.ts';
+import { rebuildableReadModels } from '../projectors/rebuild/read-models.ts';
+import { generationalProgress } from './readmodels/generations.ts';
 import { CHANNEL_CHECKPOINTS } from './notifications/notifications.ts';
 import { startPlatform, type Platform } from './platform.ts';
 import { CheckpointWatcher } from './readmodels/checkpoint-watcher.ts';
@@ -96,6 +100,7 @@ export async function startProcess(role: Role, parts: ProcessParts, env: NodeJS.
   container.bind(TOKENS.Orm).toConstantValue(platform.orm);
   container.bind(TOKENS.Notifications).toConstantValue(platform.notifications);
   container.bind(TOKENS.SearchReader).toConstantValue(platform.search);
+  container.bind(TOKENS.AnalyticsReader).toConstantValue(platform.analytics);
   const commandHandler = new CommandHandler(platform.eventStore);
   container.bind(TOKENS.CommandHandler).toConstantValue(commandHandler);
   // Shared by the command API and the workflow runner and reactors.
@@ -103,7 +108,10 @@ export async function startProcess(role: Role, parts: ProcessParts, env: NodeJS.
   container.bind(TOKENS.ValueClaims).toConstantValue(valueClaims);
   container.bind(TOKENS.ContactCommands).toConstantValue(new ContactCommands(commandHandler, valueClaims, logger.child({ component: 'contacts' })));
   container.bind(TOKENS.ExecutionStarter).toConstantValue(new ExecutionStarter(commandHandler, valueClaims));
-  const tokens = new JwtTokens(platform.jwtSecret, config.ACCESS_TOKEN_TTL_SECONDS, config.REFRESH_TOKEN_TTL_SECONDS);
+  // Configuration makes every process on a server set JWT_SECRET; on the embedded default there is always one.
+  const jwtSecret = platform.jwtSecret;
+  if (!jwtSecret) throw new Error('no token signing secret: set JWT_SECRET');
+  const tokens = new JwtTokens(jwtSecret, config.ACCESS_TOKEN_TTL_SECONDS, config.REFRESH_TOKEN_TTL_SECONDS);
   container.bind(TOKENS.Tokens).toConstantValue(tokens);
   const revocations = new SessionRevocations(platform.ephemeral, config.ACCESS_TOKEN_TTL_SECONDS * 1000, API_KEY_CACHE_MS);
   container.bind(TOKENS.SessionRevocations).toConstantValue(revocations);
@@ -114,7 +122,7 @@ export async function startProcess(role: Role, parts: ProcessParts, env: NodeJS.
       baseLockMs: config.LOGIN_LOCK_SECONDS * 1000,
     }),
   );
-  container.bind(TOKENS.SecretBox).toConstantValue(new DataProtection(config.DATA_ENCRYPTION_KEY ?? platform.jwtSecret));
+  container.bind(TOKENS.SecretBox).toConstantValue(new DataProtection(config.DATA_ENCRYPTION_KEY ?? jwtSecret));
   container.bind(TOKENS.OneTimePasswords).toConstantValue(new TotpAuthenticator('NexusFlow'));
   const mailer = new OutboxMailer(outboxDirectory(config), logger.child({ component: 'mail' }));
   container.bind(TOKENS.Mailer).toConstantValue(mailer);
@@ -201,6 +209,7 @@ export async function startProcess(role: Role, parts: ProcessParts, env: NodeJS.
   const healthChecks: HealthCheck[] = [...platform.healthChecks];
   let projectorHost: ProjectorHost | null = null;
   let reactorHost: ProjectorHost | null = null;
+  const generational: GenerationalProjector[] = [];
   let bus: IntegrationEventBus | null = null;
   let runner: WorkflowRunner | null = null;
   let scheduler: Scheduler | null = null;
@@ -234,8 +243,6 @@ export async function startProcess(role: Role, parts: ProcessParts, env: NodeJS.
         workflowEventsPublisher(bus),
         contactEventReactor(reactorDeps),
         workflowLifecycleReactor(reactorDeps),
-        // Writes to another store and waits on the workflows read model: like a reactor, never holding projections back.
-        searchProjection(platform.search, reactorDeps.progress),
       ],
       platform.eventStore,
       platform.orm,
@@ -248,6 +255,24 @@ export async function startProcess(role: Role, parts: ProcessParts, env: NodeJS.
       },
     );
     healthChecks.push({ ...reactorHost.healthCheck(), name: 'reactors' });
+    // Search and analytics live in other stores and can be rebuilt into a new generation (npx nexusflow
+    // projections rebuild): each runs apart, like a reactor, and follows the generation switches.
+    for (const model of rebuildableReadModels({ search: platform.search, analytics: platform.analytics, progress: reactorDeps.progress })) {
+      const projector = new GenerationalProjector(
+        model,
+        platform.generations,
+        (projection) =>
+          new ProjectorHost([projection], platform.eventStore, platform.orm, logger, {
+            batchSize: config.PROJECTION_BATCH_SIZE,
+            liveDelayMs: config.PROJECTION_LIVE_DELAY_MS,
+            // These read models serve read-your-writes (X-Min-Position) like the others.
+            onCheckpoint: (name, position) => reactorDeps.progress.announce(name, position),
+          }),
+        logger.child({ component: 'generations' }),
+      );
+      generational.push(projector);
+      healthChecks.push(projector.healthCheck());
+    }
     runner = container.get<WorkflowRunner>(TOKENS.WorkflowRunner);
     const wake = runner;
     // Another process's projector may move the queue: its checkpoint announcements wake this runner too.
@@ -259,6 +284,9 @@ export async function startProcess(role: Role, parts: ProcessParts, env: NodeJS.
   const watcher = parts.queries || parts.projectors ? container.get<CheckpointWatcher>(TOKENS.CheckpointWatcher) : null;
   const organizationStatus = parts.commands ? container.get<OrganizationStatusCache>(TOKENS.OrganizationStatus) : null;
   const windowMs = config.RATE_LIMIT_WINDOW_SECONDS * 1000;
+
+  // Every process that serves the API counts its authenticated requests (usage metrics).
+  const apiUsage = routes.length > 0 ? new ApiUsageMeter(platform.eventStore, logger.child({ component: 'api-usage' }), config.API_USAGE_FLUSH_SECONDS * 1000) : null;
 
   let stopping = false;
   const app = createApp({
@@ -278,20 +306,26 @@ export async function startProcess(role: Role, parts: ProcessParts, env: NodeJS.
     corsOrigins: config.CORS_ORIGINS,
     ...(organizationStatus ? { suspensions: organizationStatus } : {}),
     trustProxy: config.TRUST_PROXY,
-    ...(watcher && parts.queries ? { beforeHandler: readYourWrites(watcher, config.READ_YOUR_WRITES_TIMEOUT_MS) } : {}),
+    ...(apiUsage ? { onAuthenticated: (principal: Principal) => apiUsage.count(principal.organizationId) } : {}),
+    ...(watcher && parts.queries
+      ? { beforeHandler: readYourWrites(generationalProgress(watcher, platform.generations), config.READ_YOUR_WRITES_TIMEOUT_MS) }
+      : {}),
   });
 
   let server: HttpServer;
   try {
     await projectorHost?.start();
     await reactorHost?.start();
+    for (const projector of generational) await projector.start();
     runner?.start();
     scheduler?.start();
+    apiUsage?.start();
     server = await listen(app, { host: config.HOST, port: config.PORT, logger });
   } catch (err) {
     unlistenRunner?.();
     await scheduler?.stop();
     await runner?.stop();
+    for (const projector of generational) await projector.stop();
     await reactorHost?.stop();
     await projectorHost?.stop();
     await bus?.close();
@@ -309,9 +343,11 @@ export async function startProcess(role: Role, parts: ProcessParts, env: NodeJS.
       stopping = true;
       await server.close();
       await background.drain();
+      await apiUsage?.stop();
       unlistenRunner?.();
       await scheduler?.stop();
       await runner?.stop();
+      for (const projector of generational) await projector.stop();
       await reactorHost?.stop();
       await projectorHost?.stop();
       await bus?.close();

@@ -21,8 +21,15 @@ import { migrateReadModels, openReadModels } from './readmodels/orm.ts';
 import { PostgresSearchIndex } from './search/postgres-search-index.ts';
 import type { SearchIndexWriter } from '../projectors/search/ports.ts';
 import type { SearchReader } from '../query-api/search/ports.ts';
+import type { AnalyticsWriter } from '../projectors/analytics/ports.ts';
+import type { GenerationalStore } from '../projectors/rebuild/ports.ts';
+import type { AnalyticsReader } from '../query-api/analytics/ports.ts';
+import { PostgresAnalytics } from './analytics/postgres-analytics.ts';
+import { ReadModelGenerations } from './readmodels/generations.ts';
 
-export type SearchIndex = SearchIndexWriter & SearchReader;
+/** Reads follow the served generation; writers of one generation come from writerFor (projections, rebuilds). */
+export type SearchIndex = SearchIndexWriter & SearchReader & GenerationalStore<SearchIndexWriter>;
+export type AnalyticsStore = AnalyticsWriter & AnalyticsReader & GenerationalStore<AnalyticsWriter>;
 
 export type EventStore = EventStreams & GlobalEventLog & { close(): Promise<void> };
 
@@ -37,10 +44,19 @@ export interface Platform {
   orm: MikroORM;
   /** Redis, or its in-process stand-in when REDIS_URL is unset (one process). */
   ephemeral: EphemeralStore;
-  jwtSecret: string;
+  /**
+   * The token signing secret: JWT_SECRET, or on the embedded default one kept beside the data. Null only for
+   * the command line against a server without JWT_SECRET (it signs and verifies nothing).
+   */
+  jwtSecret: string | null;
   /** Elasticsearch when ELASTICSEARCH_URL is set, else PostgreSQL full text in the read-model database. */
   search: SearchIndex;
   searchKind: 'postgres' | 'elasticsearch';
+  /** ClickHouse when CLICKHOUSE_URL is set, else tables in the read-model database. */
+  analytics: AnalyticsStore;
+  analyticsKind: 'postgres' | 'clickhouse';
+  /** Which generation of each rebuildable read model (search, analytics) is served. */
+  generations: ReadModelGenerations;
   healthChecks: HealthCheck[];
   close(): Promise<void>;
 }
@@ -102,22 +118,44 @@ export async function startPlatform(config: Config, logger: Logger): Promise<Pla
     }
     closers.push(() => ephemeral.close());
 
+    const generations = await ReadModelGenerations.open(pool, notifications, logger.child({ component: 'generations' }));
+    closers.push(async () => generations.close());
+    const served = (readModel: string) => () => generations.generation(readModel);
+
     let search: SearchIndex;
     if (config.ELASTICSEARCH_URL) {
       const { ElasticsearchSearchIndex } = await import('./search/elasticsearch-search-index.ts');
-      const elasticsearch = new ElasticsearchSearchIndex(config.ELASTICSEARCH_URL, config.ELASTICSEARCH_INDEX_PREFIX);
+      const elasticsearch = new ElasticsearchSearchIndex(config.ELASTICSEARCH_URL, config.ELASTICSEARCH_INDEX_PREFIX, false, served('search'));
       closers.push(() => elasticsearch.close());
-      await elasticsearch.ensureIndexes();
       search = elasticsearch;
     } else {
-      await PostgresSearchIndex.migrate(pool);
-      search = new PostgresSearchIndex(pool);
+      search = new PostgresSearchIndex(pool, served('search'));
     }
+    await search.ensureGeneration(generations.generation('search'));
 
-    const jwtSecret = config.JWT_SECRET ?? (await embeddedJwtSecret(config.NEXUSFLOW_DATA_DIR));
+    let analytics: AnalyticsStore;
+    let clickhouse: { ping(): Promise<void> } | null = null;
+    if (config.CLICKHOUSE_URL) {
+      const { ClickHouseAnalytics } = await import('./analytics/clickhouse-analytics.ts');
+      const store = new ClickHouseAnalytics(config.CLICKHOUSE_URL, config.CLICKHOUSE_DATABASE, served('analytics'));
+      closers.push(() => store.close());
+      analytics = clickhouse = store;
+    } else {
+      analytics = new PostgresAnalytics(pool, served('analytics'));
+    }
+    await analytics.ensureGeneration(generations.generation('analytics'));
+
+    const jwtSecret = config.JWT_SECRET ?? (embedded ? await embeddedJwtSecret(config.NEXUSFLOW_DATA_DIR) : null);
 
     const healthChecks: HealthCheck[] = [
       { name: 'search', check: async () => ({ ok: true, detail: config.ELASTICSEARCH_URL ? 'elasticsearch' : 'postgres' }) },
+      {
+        name: 'analytics',
+        check: async () => {
+          await clickhouse?.ping();
+          return { ok: true, detail: clickhouse ? 'clickhouse' : 'postgres' };
+        },
+      },
       {
         name: 'database',
         check: async () => {
@@ -150,6 +188,9 @@ export async function startPlatform(config: Config, logger: Logger): Promise<Pla
       jwtSecret,
       search,
       searchKind: config.ELASTICSEARCH_URL ? 'elasticsearch' : 'postgres',
+      analytics,
+      analyticsKind: clickhouse ? 'clickhouse' : 'postgres',
+      generations,
       healthChecks,
       close,
     };

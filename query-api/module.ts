@@ -10,6 +10,8 @@ import { userQueryRoutes } from './users/routes.ts';
 import { workflowQueryRoutes } from './workflows/routes.ts';
 import { searchQueryRoutes } from './search/routes.ts';
 import type { SearchReader } from './search/ports.ts';
+import { analyticsQueryRoutes } from './analytics/routes.ts';
+import type { AnalyticsReader } from './analytics/ports.ts';
 
 /** The query side's routes. Expects Orm and ReadModelProgress bound. */
 export const queryApiModule = new ContainerModule((bind) => {
@@ -24,6 +26,7 @@ export const queryApiModule = new ContainerModule((bind) => {
         ...contactQueryRoutes(orm),
         ...workflowQueryRoutes(orm),
         ...searchQueryRoutes(ctx.container.get<SearchReader>(TOKENS.SearchReader)),
+        ...analyticsQueryRoutes(ctx.container.get<AnalyticsReader>(TOKENS.AnalyticsReader), orm),
       ];
     })
     .inSingletonScope();

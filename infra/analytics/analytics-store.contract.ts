@@ -3,9 +3,10 @@ import { expect } from 'chai';
 import { analyticsFactOf, type AnalyticsFact } from '../../domain/analytics/analytics-facts.ts';
 import type { Actor, RecordedEvent } from '../../domain/events.ts';
 import type { AnalyticsWriter } from '../../projectors/analytics/ports.ts';
+import type { GenerationalStore } from '../../projectors/rebuild/ports.ts';
 import type { AnalyticsReader } from '../../query-api/analytics/ports.ts';
 
-export type AnalyticsStoreUnderTest = AnalyticsWriter & AnalyticsReader;
+export type AnalyticsStoreUnderTest = AnalyticsWriter & AnalyticsReader & GenerationalStore<AnalyticsWriter>;
 
 let position = 0;
 function event(tenantId: string, type: string, data: Record<string, unknown>, occurredAt: string, actor: Actor = { type: 'user', id: 'u-1' }): RecordedEvent {
@@ -29,12 +30,17 @@ const facts = (events: RecordedEvent[]) => events.map(analyticsFactOf).filter((f
  * What every analytics store behind the analytics port must answer, checked against counts made from the
  * events themselves. Each test works in a tenant of its own.
  */
-export function analyticsStoreContract(name: string, open: () => Promise<{ store: AnalyticsStoreUnderTest; close(): Promise<void> }>): void {
+export function analyticsStoreContract(
+  name: string,
+  /** `served`: the generation the store under test serves, as the generation registry would tell it. */
+  open: (served: () => number) => Promise<{ store: AnalyticsStoreUnderTest; close(): Promise<void> }>,
+): void {
   describe(`analytics store contract: ${name}`, function () {
     this.timeout(30_000);
+    let served = 1;
     let store: AnalyticsStoreUnderTest;
     let close: () => Promise<void>;
-    before(async () => ({ store, close } = await open()));
+    before(async () => ({ store, close } = await open(() => served)));
     after(async () => close?.());
 
     const tenant = randomUUID();
@@ -176,6 +182,27 @@ export function analyticsStoreContract(name: string, open: () => Promise<{ store
       expect(await store.series(empty, 'events', 'day', 'UTC')).to.deep.equal([]);
       expect(await store.workflowOutcomes(empty, 10)).to.deep.equal([]);
       expect(await store.retention(empty, 'month', 'UTC')).to.deep.equal([]);
+    });
+
+    // Last: it moves the store under test to another generation.
+    it('fills a new generation beside the served one, which answers alone until the switch; the old one can go', async () => {
+      const before = await store.totals(range);
+      const next = served + 1;
+      await store.dropGeneration(next);
+      await store.ensureGeneration(next);
+      await store.ensureGeneration(next);
+      const rebuilt = store.writerFor(next);
+      // A rebuild delivers the log again from the start (twice here, as a crashed rebuild resumed would).
+      await rebuilt.insert(facts(events).slice(0, 10));
+      expect(await store.totals(range), 'the served generation, untouched').to.deep.equal(before);
+      await rebuilt.insert(facts(events));
+      await store.promoteGeneration(next);
+      const previous = served;
+      served = next;
+      expect(await store.totals(range)).to.deep.equal(before);
+      await store.dropGeneration(previous);
+      expect(await store.totals(range), 'dropping the previous generation takes nothing from the served one').to.deep.equal(before);
+      expect(await store.workflowOutcomes(range, 10)).to.have.length(2);
     });
   });
 }

@@ -25,10 +25,10 @@ async function reachableClickHouse(): Promise<void> {
   }
 }
 
-analyticsStoreContract('PostgreSQL server', async () => {
+analyticsStoreContract('PostgreSQL server', async (served) => {
   const database = await createTestDatabase('nf_analytics');
   const pool = new pg.Pool({ connectionString: database.url, max: 4 });
-  const store = new PostgresAnalytics(pool);
+  const store = new PostgresAnalytics(pool, served);
   await store.migrate();
   return {
     store,
@@ -39,10 +39,10 @@ analyticsStoreContract('PostgreSQL server', async () => {
   };
 });
 
-analyticsStoreContract('embedded PostgreSQL (PGlite, the default without servers)', async () => {
+analyticsStoreContract('embedded PostgreSQL (PGlite, the default without servers)', async (served) => {
   const database = await EmbeddedPostgres.start('memory://', silentLogger);
   const pool = new pg.Pool({ connectionString: database.url, max: 4 });
-  const store = new PostgresAnalytics(pool);
+  const store = new PostgresAnalytics(pool, served);
   await store.migrate();
   return {
     store,
@@ -55,10 +55,10 @@ analyticsStoreContract('embedded PostgreSQL (PGlite, the default without servers
 
 const testDatabase = () => `nf_test_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
 
-analyticsStoreContract(`ClickHouse at ${CLICKHOUSE_URL}`, async () => {
+analyticsStoreContract(`ClickHouse at ${CLICKHOUSE_URL}`, async (served) => {
   await reachableClickHouse();
   const database = testDatabase();
-  const store = new ClickHouseAnalytics(CLICKHOUSE_URL, database);
+  const store = new ClickHouseAnalytics(CLICKHOUSE_URL, database, served);
   await store.migrate();
   return {
     store,

@@ -1,6 +1,7 @@
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import { metrics, type AnalyticsFact, type Metric } from '../../domain/analytics/analytics-facts.ts';
 import type { AnalyticsWriter } from '../../projectors/analytics/ports.ts';
+import type { GenerationalStore } from '../../projectors/rebuild/ports.ts';
 import type { AnalyticsReader, AnalyticsScope, Cohort, Interval, SeriesPoint, WorkflowOutcomes } from '../../query-api/analytics/ports.ts';
 import { cohortsFrom } from '../../query-api/analytics/retention.ts';
 import { DependencyUnavailableError } from '../resilience.ts';
@@ -13,28 +14,63 @@ import { ident, raw, sql, type Sql } from './clickhouse-sql.ts';
  * value goes through the `sql` helper. Instants are kept as DateTime (seconds, for partitions and buckets)
  * and as UInt64 milliseconds (for exact range bounds).
  */
-export class ClickHouseAnalytics implements AnalyticsWriter, AnalyticsReader {
+export class ClickHouseAnalytics implements AnalyticsWriter, AnalyticsReader, GenerationalStore<AnalyticsWriter> {
   private readonly client: ClickHouseClient;
-  private readonly table: Sql;
 
+  /**
+   * @param generation the generation read and written: the served one (a function, so readers follow a
+   *   rebuild's switch), or a fixed one for a rebuild's writer.
+   */
   constructor(
-    url: string,
+    url: string | ClickHouseClient,
     private readonly database: string,
-    tableName = 'analytics_events',
+    private readonly generation: () => number = () => 1,
   ) {
-    this.client = createClient({
-      url,
-      request_timeout: 60_000,
-      // Without it an error half-way through a result arrives as a truncated stream, not an error.
-      clickhouse_settings: { wait_end_of_query: 1 },
-    });
-    this.table = sql`${ident(database)}.${ident(tableName)}`;
+    this.client =
+      typeof url === 'string'
+        ? createClient({
+            url,
+            request_timeout: 60_000,
+            // Without it an error half-way through a result arrives as a truncated stream, not an error.
+            clickhouse_settings: { wait_end_of_query: 1 },
+          })
+        : url;
+    ident(database);
+  }
+
+  private get table(): Sql {
+    return this.tableOf(this.generation());
+  }
+
+  /** Generation 1 keeps the original name; later generations (rebuilds) get a suffix. */
+  private tableOf(generation: number): Sql {
+    if (!Number.isInteger(generation) || generation < 1) throw new TypeError(`not a generation: ${generation}`);
+    return sql`${ident(this.database)}.${ident(generation === 1 ? 'analytics_events' : `analytics_events_g${generation}`)}`;
   }
 
   async migrate(): Promise<void> {
+    await this.ensureGeneration(this.generation());
+  }
+
+  async drop(): Promise<void> {
+    await this.dropGeneration(this.generation());
+  }
+
+  async dropGeneration(generation: number): Promise<void> {
+    await this.command(sql`DROP TABLE IF EXISTS ${this.tableOf(generation)}`);
+  }
+
+  /** Readers pick the generation's table per query: nothing to move. */
+  async promoteGeneration(): Promise<void> {}
+
+  writerFor(generation: number): ClickHouseAnalytics {
+    return new ClickHouseAnalytics(this.client, this.database, () => generation);
+  }
+
+  async ensureGeneration(generation: number): Promise<void> {
     await this.command(sql`CREATE DATABASE IF NOT EXISTS ${ident(this.database)}`);
     await this.command(sql`
-      CREATE TABLE IF NOT EXISTS ${this.table} (
+      CREATE TABLE IF NOT EXISTS ${this.tableOf(generation)} (
         event_id String, tenant_id String, type String, metric String,
         occurred_at DateTime, occurred_ms UInt64,
         actor_type String, actor_id String, user_id String,
@@ -45,8 +81,10 @@ export class ClickHouseAnalytics implements AnalyticsWriter, AnalyticsReader {
       ORDER BY (tenant_id, occurred_at, event_id)`);
   }
 
-  async drop(): Promise<void> {
-    await this.command(sql`DROP TABLE IF EXISTS ${this.table}`);
+  /** Throws (DependencyUnavailableError when unreachable) unless the server answers. */
+  async ping(): Promise<void> {
+    const result = await this.client.ping();
+    if (!result.success) throw new DependencyUnavailableError('clickhouse', String((result as { error?: Error }).error?.message ?? 'no answer'));
   }
 
   async close(): Promise<void> {
@@ -115,11 +153,12 @@ export class ClickHouseAnalytics implements AnalyticsWriter, AnalyticsReader {
 
   async retention(scope: AnalyticsScope, interval: Interval, timezone: string): Promise<Cohort[]> {
     const bucket = bucketOf(interval, timezone);
+    const table = this.table;
     const joined = await this.rows<{ user_id: string; bucket: string }>(sql`
-      SELECT user_id, toString(min(${bucket})) AS bucket FROM ${this.table} FINAL
+      SELECT user_id, toString(min(${bucket})) AS bucket FROM ${table} FINAL
       WHERE ${this.where(scope)} AND metric = 'users_joined' AND user_id != '' GROUP BY user_id`);
     const active = await this.rows<{ user_id: string; bucket: string }>(sql`
-      SELECT DISTINCT user_id, toString(${bucket}) AS bucket FROM ${this.table} FINAL
+      SELECT DISTINCT user_id, toString(${bucket}) AS bucket FROM ${table} FINAL
       WHERE ${this.where(scope)} AND user_id != ''`);
     return cohortsFrom(
       joined.map((row) => ({ userId: row.user_id, bucket: row.bucket })),

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { metrics, type AnalyticsFact, type Metric } from '../../domain/analytics/analytics-facts.ts';
 import type { AnalyticsWriter } from '../../projectors/analytics/ports.ts';
+import type { GenerationalStore } from '../../projectors/rebuild/ports.ts';
 import type { AnalyticsReader, AnalyticsScope, Cohort, Interval, SeriesPoint, WorkflowOutcomes } from '../../query-api/analytics/ports.ts';
 import { cohortsFrom } from '../../query-api/analytics/retention.ts';
 
@@ -8,27 +9,49 @@ import { cohortsFrom } from '../../query-api/analytics/retention.ts';
  * Analytics on PostgreSQL: the embedded default and deployments without ClickHouse. One row per event (the
  * event id is the key, so a replay inserts nothing new); every query is parameterized.
  */
-export class PostgresAnalytics implements AnalyticsWriter, AnalyticsReader {
+export class PostgresAnalytics implements AnalyticsWriter, AnalyticsReader, GenerationalStore<AnalyticsWriter> {
+  /**
+   * @param generation the generation read and written: the served one (a function, so readers follow a
+   *   rebuild's switch), or a fixed one for a rebuild's writer.
+   */
   constructor(
     private readonly pool: pg.Pool,
-    private readonly table = 'analytics_events',
-  ) {
-    if (!/^[a-z_][a-z0-9_]*$/.test(table)) throw new TypeError(`not a table name: ${table}`);
+    private readonly generation: () => number = () => 1,
+  ) {}
+
+  private get table(): string {
+    return tableOf(this.generation());
   }
 
   async migrate(): Promise<void> {
+    await this.ensureGeneration(this.generation());
+  }
+
+  async drop(): Promise<void> {
+    await this.dropGeneration(this.generation());
+  }
+
+  async ensureGeneration(generation: number): Promise<void> {
+    const table = tableOf(generation);
     await this.pool.query(`
-      CREATE TABLE IF NOT EXISTS ${this.table} (
+      CREATE TABLE IF NOT EXISTS ${table} (
         event_id uuid PRIMARY KEY, tenant_id uuid NOT NULL, type text NOT NULL, metric text NOT NULL,
         occurred_at timestamptz NOT NULL, actor_type text NOT NULL, actor_id text NOT NULL, user_id text NOT NULL,
         workflow_id text NOT NULL, execution_id text NOT NULL, contact_id text NOT NULL, step_type text NOT NULL,
         quantity bigint NOT NULL)`);
-    await this.pool.query(`CREATE INDEX IF NOT EXISTS ${this.table}_tenant_time ON ${this.table} (tenant_id, occurred_at)`);
-    await this.pool.query(`CREATE INDEX IF NOT EXISTS ${this.table}_tenant_metric ON ${this.table} (tenant_id, metric, occurred_at)`);
+    await this.pool.query(`CREATE INDEX IF NOT EXISTS ${table}_tenant_time ON ${table} (tenant_id, occurred_at)`);
+    await this.pool.query(`CREATE INDEX IF NOT EXISTS ${table}_tenant_metric ON ${table} (tenant_id, metric, occurred_at)`);
   }
 
-  async drop(): Promise<void> {
-    await this.pool.query(`DROP TABLE IF EXISTS ${this.table}`);
+  async dropGeneration(generation: number): Promise<void> {
+    await this.pool.query(`DROP TABLE IF EXISTS ${tableOf(generation)}`);
+  }
+
+  /** Readers pick the generation's table per query: nothing to move. */
+  async promoteGeneration(): Promise<void> {}
+
+  writerFor(generation: number): PostgresAnalytics {
+    return new PostgresAnalytics(this.pool, () => generation);
   }
 
   async insert(facts: readonly AnalyticsFact[]): Promise<void> {
@@ -114,13 +137,14 @@ export class PostgresAnalytics implements AnalyticsWriter, AnalyticsReader {
 
   async retention(scope: AnalyticsScope, interval: Interval, timezone: string): Promise<Cohort[]> {
     const { where, values } = this.scoped(scope);
+    const table = this.table;
     const joined = await this.pool.query<{ user_id: string; bucket: string }>(
-      `SELECT user_id, min(${bucketOf('$4', '$5')}) AS bucket FROM ${this.table}
+      `SELECT user_id, min(${bucketOf('$4', '$5')}) AS bucket FROM ${table}
        WHERE ${where} AND metric = 'users_joined' AND user_id <> '' GROUP BY user_id`,
       [...values, interval, timezone],
     );
     const active = await this.pool.query<{ user_id: string; bucket: string }>(
-      `SELECT DISTINCT user_id, ${bucketOf('$4', '$5')} AS bucket FROM ${this.table} WHERE ${where} AND user_id <> ''`,
+      `SELECT DISTINCT user_id, ${bucketOf('$4', '$5')} AS bucket FROM ${table} WHERE ${where} AND user_id <> ''`,
       [...values, interval, timezone],
     );
     return cohortsFrom(
@@ -132,12 +156,13 @@ export class PostgresAnalytics implements AnalyticsWriter, AnalyticsReader {
 
   /** Keyset pages of 5,000: constant memory however long the range. */
   async *facts(scope: AnalyticsScope): AsyncIterable<AnalyticsFact> {
+    const table = this.table;
     let after: { at: string; id: string } | null = null;
     for (;;) {
       const result: pg.QueryResult<Record<string, string>> = await this.pool.query<Record<string, string>>(
         `SELECT event_id, tenant_id, type, metric, to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS occurred_at,
                 occurred_at AS at, actor_type, actor_id, user_id, workflow_id, execution_id, contact_id, step_type, quantity
-         FROM ${this.table}
+         FROM ${table}
          WHERE tenant_id = $1 AND occurred_at >= $2 AND occurred_at < $3 ${after ? 'AND (occurred_at, event_id) > ($4::timestamptz, $5::uuid)' : ''}
          ORDER BY occurred_at, event_id LIMIT 5000`,
         [scope.tenantId, scope.from, scope.to, ...(after ? [after.at, after.id] : [])],
@@ -165,6 +190,12 @@ export class PostgresAnalytics implements AnalyticsWriter, AnalyticsReader {
       after = { at: (last.at as unknown as Date).toISOString(), id: last.event_id! };
     }
   }
+}
+
+/** Generation 1 keeps the original name; later generations (rebuilds) get a suffix. */
+function tableOf(generation: number): string {
+  if (!Number.isInteger(generation) || generation < 1) throw new TypeError(`not a generation: ${generation}`);
+  return generation === 1 ? 'analytics_events' : `analytics_events_g${generation}`;
 }
 
 /** The bucket's first local date (YYYY-MM-DD) in the zone; date_trunc('week') starts on Monday, as toMonday. */

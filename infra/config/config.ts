@@ -67,6 +67,7 @@ const schema = z
     RATE_LIMIT_WINDOW_SECONDS: positiveInt(86_400).default(60),
     IDEMPOTENCY_TTL_SECONDS: positiveInt(7 * 86_400).default(86_400),
     API_KEY_USAGE_RESOLUTION_SECONDS: positiveInt(86_400).default(60),
+    API_USAGE_FLUSH_SECONDS: positiveInt(3_600).default(60),
     ORGANIZATION_STATUS_CACHE_MS: positiveInt(600_000).default(5_000),
     WORKFLOW_RUNNER_CONCURRENCY: positiveInt(1_000).default(16),
     WORKFLOW_LEASE_MS: positiveInt(600_000).default(30_000),
@@ -82,21 +83,12 @@ const schema = z
     PROJECTION_LIVE_DELAY_MS: z.coerce.number().int().min(0).max(1_000).default(10),
     DB_POOL_SIZE: positiveInt(200).default(16),
     SHUTDOWN_TIMEOUT_MS: positiveInt(120_000).default(10_000),
-  })
-  .superRefine((env, ctx) => {
-    if (env.DATABASE_URL && !env.JWT_SECRET) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['JWT_SECRET'],
-        message:
-          'is required when DATABASE_URL is set (every process must verify the same tokens); generate one with `openssl rand -hex 32`',
-      });
-    }
   });
 
 export type Config = z.infer<typeof schema>;
 
-export type Role = 'all' | 'command-api' | 'query-api' | 'projectors' | 'admin';
+/** Which process reads the configuration: a role, or the operator's command line (which serves nobody). */
+export type Role = 'all' | 'command-api' | 'query-api' | 'projectors' | 'admin' | 'cli';
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -120,7 +112,12 @@ export function loadConfig(env: NodeJS.ProcessEnv, role: Role): Config {
     );
   }
   const config = result.data;
-  if (role !== 'all') {
+  if (config.DATABASE_URL && !config.JWT_SECRET && role !== 'cli') {
+    throw new ConfigError([
+      'JWT_SECRET: is required when DATABASE_URL is set (every process must verify the same tokens); generate one with `openssl rand -hex 32` (not set)',
+    ]);
+  }
+  if (role !== 'all' && role !== 'cli') {
     const missing: string[] = [];
     if (!config.DATABASE_URL) {
       missing.push(

@@ -2,6 +2,7 @@ import Router from '@koa/router';
 import Koa from 'koa';
 import type { Logger } from 'pino';
 import type { EphemeralStore } from '../ephemeral/ephemeral-store.ts';
+import type { Principal } from '../../domain/access/principal.ts';
 import { authenticate, type PrincipalAuthenticator } from './authenticate.ts';
 import { corsFor } from './cors.ts';
 import { healthRoutes, type HealthState } from './health.ts';
@@ -33,6 +34,8 @@ export interface AppOptions {
    * choose the IP that audit metadata records and that per-IP limits count.
    */
   trustProxy?: boolean;
+  /** Told of every authenticated request (API usage metering). */
+  onAuthenticated?: (principal: Principal) => void;
   /** Runs after a route validated its input, before its handler (e.g. read-your-writes). */
   beforeHandler?: (ctx: Koa.ParameterizedContext, route: AnyRoute) => Promise<void>;
 }
@@ -57,7 +60,10 @@ export function createApp(options: AppOptions): Koa {
   const router = mountRoutes(new Router(), options.routes, {
     bodyLimitBytes: options.bodyLimitBytes,
     authenticate: authenticate(options.authenticator),
-    afterAuthentication: (ctx, principal) => enforceTenantRateLimit(ctx, options.rateLimits, principal.organizationId),
+    afterAuthentication: (ctx, principal) => {
+      options.onAuthenticated?.(principal);
+      return enforceTenantRateLimit(ctx, options.rateLimits, principal.organizationId);
+    },
     aroundCommand: idempotency(options.idempotencyStore, options.idempotency),
     ...(options.suspensions ? { suspensions: options.suspensions } : {}),
     ...(options.beforeHandler ? { beforeHandler: options.beforeHandler } : {}),

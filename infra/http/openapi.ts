@@ -83,9 +83,11 @@ export function buildOpenApi(routes: AnyRoute[], info: { title: string; version:
           : {}),
         ...(isProblem
           ? { content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } }
-          : doc.schema
-            ? { content: { 'application/json': { schema: jsonSchema(doc.schema, 'output') } } }
-            : {}),
+          : doc.contentType
+            ? { content: { [doc.contentType]: { schema: doc.schema ? jsonSchema(doc.schema, 'output') : { type: 'string' } } } }
+            : doc.schema
+              ? { content: { 'application/json': { schema: jsonSchema(doc.schema, 'output') } } }
+              : {}),
       };
     }
     (paths[path] ??= {})[route.method] = {

@@ -17,6 +17,8 @@ export interface HeaderDoc {
 export interface ResponseDoc {
   description: string;
   schema?: z.ZodType;
+  /** A body other than JSON (e.g. text/csv); documented as a string unless `schema` says more. */
+  contentType?: string;
   headers?: Record<string, string>;
 }
 

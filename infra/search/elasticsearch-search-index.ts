@@ -1,4 +1,5 @@
 import { Client, errors, type estypes } from '@elastic/elasticsearch';
+import type { GenerationalStore } from '../../projectors/rebuild/ports.ts';
 import type { SearchIndexWriter } from '../../projectors/search/ports.ts';
 import { contactName, type Collection, type ContactDocument, type ExecutionDocument, type SearchDocuments } from '../../projectors/search/search-documents.ts';
 import {
@@ -13,24 +14,29 @@ import { DependencyUnavailableError } from '../resilience.ts';
 import { decodeCursor, encodeCursor } from './search-support.ts';
 
 /**
- * Search on Elasticsearch 8. Each collection is a concrete index (`<prefix>contacts-v1`) reached through two
- * aliases: reads go through `<prefix>contacts`, writes through `<prefix>contacts-write`, so a reindex can
- * fill a new index and swap the read alias in one atomic `_aliases` call with no downtime. The log position is
- * the external version of every document: Elasticsearch itself refuses a write older than what it holds.
+ * Search on Elasticsearch 8. Each collection has one concrete index per generation
+ * (`<prefix>contacts-v1`, `-v2` after a rebuild) and two aliases: reads go through `<prefix>contacts`,
+ * `<prefix>contacts-write` names the served generation for outside tools. A rebuild fills the next
+ * generation's index while the aliases keep pointing at the served one, then moves both in one atomic
+ * `_aliases` call: no downtime. The projection of a generation writes its concrete index, in bulk batches,
+ * with the log position as the external version: Elasticsearch itself refuses a write older than what it
+ * holds, so a replayed or out-of-order event never overwrites newer data.
  *
  * Matching mirrors the PostgreSQL implementation (the same contract suite runs on both): every query word
  * must match a name word by prefix or fuzzily (fuzziness AUTO, transpositions), an email matches exactly.
  */
-export class ElasticsearchSearchIndex implements SearchIndexWriter, SearchReader {
+export class ElasticsearchSearchIndex implements SearchIndexWriter, SearchReader, GenerationalStore<SearchIndexWriter> {
   private readonly client: Client;
 
   constructor(
-    url: string,
+    url: string | Client,
     private readonly prefix = 'nexusflow-',
     /** Tests make writes visible at once; production relies on the refresh interval (1 s). */
     private readonly refresh: boolean | 'wait_for' = false,
+    /** The generation this instance writes (and reads by id): the served one, or a rebuild's. */
+    private readonly generation: () => number = () => 1,
   ) {
-    this.client = new Client({ node: url, requestTimeout: 30_000 });
+    this.client = typeof url === 'string' ? new Client({ node: url, requestTimeout: 30_000 }) : url;
   }
 
   async close(): Promise<void> {
@@ -45,17 +51,34 @@ export class ElasticsearchSearchIndex implements SearchIndexWriter, SearchReader
     return `${this.prefix}${collection}-write`;
   }
 
-  /** Creates each collection's first index with its mapping and both aliases, unless the read alias exists. */
+  private concreteIndex(collection: Collection, generation = this.generation()): string {
+    if (!Number.isInteger(generation) || generation < 1) throw new TypeError(`not a generation: ${generation}`);
+    return `${this.readAlias(collection)}-v${generation}`;
+  }
+
+  /** Creates the served generation's indexes (and the aliases, on a new cluster). */
   async ensureIndexes(): Promise<void> {
-    for (const collection of ['contacts', 'executions'] as const) {
-      if (await this.client.indices.existsAlias({ name: this.readAlias(collection) })) continue;
+    await this.ensureGeneration(this.generation());
+  }
+
+  /**
+   * Creates each collection's index of `generation` with its mapping unless it exists. On a cluster without
+   * the read alias yet (the first start), the aliases point at it at once.
+   */
+  async ensureGeneration(generation: number): Promise<void> {
+    for (const collection of collections) {
+      const index = this.concreteIndex(collection, generation);
+      const fresh = !(await this.call(() => this.client.indices.existsAlias({ name: this.readAlias(collection) })));
+      if (await this.call(() => this.client.indices.exists({ index }))) continue;
       try {
-        await this.client.indices.create({
-          index: `${this.readAlias(collection)}-v1`,
-          settings: analysis,
-          mappings: mappings[collection],
-          aliases: { [this.readAlias(collection)]: {}, [this.writeAlias(collection)]: { is_write_index: true } },
-        });
+        await this.call(() =>
+          this.client.indices.create({
+            index,
+            settings: analysis,
+            mappings: mappings[collection],
+            ...(fresh ? { aliases: { [this.readAlias(collection)]: {}, [this.writeAlias(collection)]: { is_write_index: true } } } : {}),
+          }),
+        );
       } catch (err) {
         // Another process created it first.
         if (!(err instanceof errors.ResponseError && err.body?.error?.type === 'resource_already_exists_exception')) throw err;
@@ -63,10 +86,37 @@ export class ElasticsearchSearchIndex implements SearchIndexWriter, SearchReader
     }
   }
 
+  async dropGeneration(generation: number): Promise<void> {
+    for (const collection of collections) {
+      await this.call(() => this.client.indices.delete({ index: this.concreteIndex(collection, generation), ignore_unavailable: true }));
+    }
+  }
+
+  /** Both aliases of each collection move to `generation`'s index in one atomic call. */
+  async promoteGeneration(generation: number): Promise<void> {
+    const actions: estypes.IndicesUpdateAliasesAction[] = [];
+    for (const collection of collections) {
+      const target = this.concreteIndex(collection, generation);
+      for (const alias of [this.readAlias(collection), this.writeAlias(collection)]) {
+        const holders = await this.call(() => this.client.indices.getAlias({ name: alias }, { ignore: [404] }));
+        for (const index of Object.keys(holders ?? {})) {
+          if (index !== target && index.startsWith(`${this.readAlias(collection)}-v`)) actions.push({ remove: { index, alias } });
+        }
+      }
+      actions.push({ add: { index: target, alias: this.readAlias(collection) } });
+      actions.push({ add: { index: target, alias: this.writeAlias(collection), is_write_index: true } });
+    }
+    await this.call(() => this.client.indices.updateAliases({ actions }));
+  }
+
+  writerFor(generation: number): ElasticsearchSearchIndex {
+    return new ElasticsearchSearchIndex(this.client, this.prefix, this.refresh, () => generation);
+  }
+
   async get<C extends Collection>(collection: C, ids: readonly string[]): Promise<Map<string, SearchDocuments[C]>> {
     const found = new Map<string, SearchDocuments[C]>();
     if (ids.length === 0) return found;
-    const response = await this.call(() => this.client.mget<Stored<C>>({ index: this.writeAlias(collection), ids: [...ids], realtime: true }));
+    const response = await this.call(() => this.client.mget<Stored<C>>({ index: this.concreteIndex(collection), ids: [...ids], realtime: true }));
     for (const doc of response.docs) {
       if ('found' in doc && doc.found && doc._source) found.set(doc._id, strip(collection, doc._source));
     }
@@ -74,19 +124,21 @@ export class ElasticsearchSearchIndex implements SearchIndexWriter, SearchReader
   }
 
   async upsert<C extends Collection>(collection: C, docs: readonly SearchDocuments[C][]): Promise<void> {
-    if (docs.length === 0) return;
-    const operations = docs.flatMap((doc) => [
-      { index: { _index: this.writeAlias(collection), _id: doc.id, version: doc.version, version_type: 'external' as const } },
-      stored(collection, doc),
-    ]);
-    const response = await this.call(() => this.client.bulk({ operations, refresh: this.refresh }));
-    if (!response.errors) return;
-    // 409: the index already holds this version or a newer one, which is the point of external versions.
-    const failures = response.items
-      .map((item) => item.index)
-      .filter((result) => result?.error && result.status !== 409)
-      .map((result) => `${result!._id}: ${result!.error!.type} ${result!.error!.reason ?? ''}`);
-    if (failures.length > 0) throw new Error(`Elasticsearch refused ${failures.length} document(s): ${failures.slice(0, 3).join('; ')}`);
+    const index = this.concreteIndex(collection);
+    for (let offset = 0; offset < docs.length; offset += BULK_BATCH) {
+      const operations = docs.slice(offset, offset + BULK_BATCH).flatMap((doc) => [
+        { index: { _index: index, _id: doc.id, version: doc.version, version_type: 'external' as const } },
+        stored(collection, doc),
+      ]);
+      const response = await this.call(() => this.client.bulk({ operations, refresh: this.refresh }));
+      if (!response.errors) continue;
+      // 409: the index already holds this version or a newer one, which is the point of external versions.
+      const failures = response.items
+        .map((item) => item.index)
+        .filter((result) => result?.error && result.status !== 409)
+        .map((result) => `${result!._id}: ${result!.error!.type} ${result!.error!.reason ?? ''}`);
+      if (failures.length > 0) throw new Error(`Elasticsearch refused ${failures.length} document(s): ${failures.slice(0, 3).join('; ')}`);
+    }
   }
 
   async searchContacts(query: ContactSearchQuery): Promise<SearchResult<ContactDocument>> {
@@ -186,6 +238,11 @@ export class ElasticsearchSearchIndex implements SearchIndexWriter, SearchReader
     }
   }
 }
+
+const collections = ['contacts', 'executions'] as const;
+
+/** Documents per bulk request: large enough to amortize the round trip, small enough to stay well under request limits. */
+const BULK_BATCH = 500;
 
 type Stored<C extends Collection> = SearchDocuments[C] & { name?: string | null; sortName?: string };
 

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import type { GenerationalStore } from '../../projectors/rebuild/ports.ts';
 import type { SearchIndexWriter } from '../../projectors/search/ports.ts';
 import { contactName, type Collection, type ContactDocument, type ExecutionDocument, type SearchDocuments } from '../../projectors/search/search-documents.ts';
 import {
@@ -19,18 +20,46 @@ import { decodeCursor, encodeCursor, highlightsFor } from './search-support.ts';
  * AUTO (an optimal-string-alignment distance, so a swap of two letters is one typo: "jonh" → John). A
  * trigram index finds the candidates for both; an email address matches the email column exactly.
  */
-export class PostgresSearchIndex implements SearchIndexWriter, SearchReader {
-  constructor(private readonly pool: pg.Pool) {}
+export class PostgresSearchIndex implements SearchIndexWriter, SearchReader, GenerationalStore<SearchIndexWriter> {
+  /**
+   * @param generation the generation this instance reads and writes: the served one (a function, so a
+   *   reader follows a rebuild's switch), or a fixed one for a rebuild's writer.
+   */
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly generation: () => number = () => 1,
+  ) {}
 
-  static async migrate(pool: pg.Pool): Promise<void> {
+  /** Creates generation `generation`'s tables and indexes if missing. */
+  static async migrate(pool: pg.Pool, generation = 1): Promise<void> {
     // One statement per call: the embedded server takes one at a time through the extended protocol.
-    for (const statement of schema) await pool.query(statement);
+    for (const statement of schema(tablesOf(generation))) await pool.query(statement);
+  }
+
+  ensureGeneration(generation: number): Promise<void> {
+    return PostgresSearchIndex.migrate(this.pool, generation);
+  }
+
+  async dropGeneration(generation: number): Promise<void> {
+    const tables = tablesOf(generation);
+    await this.pool.query(`DROP TABLE IF EXISTS ${tables.contacts}, ${tables.executions}`);
+  }
+
+  /** Readers pick the generation's tables per query: nothing to move. */
+  async promoteGeneration(): Promise<void> {}
+
+  writerFor(generation: number): PostgresSearchIndex {
+    return new PostgresSearchIndex(this.pool, () => generation);
+  }
+
+  private get tables(): Record<Collection, string> {
+    return tablesOf(this.generation());
   }
 
   async get<C extends Collection>(collection: C, ids: readonly string[]): Promise<Map<string, SearchDocuments[C]>> {
     const found = new Map<string, SearchDocuments[C]>();
     if (ids.length === 0) return found;
-    const { rows } = await this.pool.query<{ doc: SearchDocuments[C] }>(`SELECT doc FROM ${tables[collection]} WHERE id = ANY($1::uuid[])`, [ids]);
+    const { rows } = await this.pool.query<{ doc: SearchDocuments[C] }>(`SELECT doc FROM ${this.tables[collection]} WHERE id = ANY($1::uuid[])`, [ids]);
     for (const row of rows) found.set(row.doc.id, row.doc);
     return found;
   }
@@ -41,7 +70,7 @@ export class PostgresSearchIndex implements SearchIndexWriter, SearchReader {
     const newest = new Map<string, SearchDocuments[C]>();
     for (const doc of docs) if ((newest.get(doc.id)?.version ?? -1) < doc.version) newest.set(doc.id, doc);
     const rows = [...newest.values()].map((doc) => (collection === 'contacts' ? contactRow(doc as ContactDocument) : executionRow(doc as ExecutionDocument)));
-    await this.pool.query(upsertSql[collection], [JSON.stringify(rows)]);
+    await this.pool.query(upsertSql(collection, this.tables[collection]), [JSON.stringify(rows)]);
   }
 
   async searchContacts(query: ContactSearchQuery): Promise<SearchResult<ContactDocument>> {
@@ -59,7 +88,7 @@ export class PostgresSearchIndex implements SearchIndexWriter, SearchReader {
     if (query.created?.to) where.push(`created_at <= ${sql.add(query.created.to)}::timestamptz`);
     const sort = query.sort === 'relevance' && words.length === 0 ? '-createdAt' : query.sort;
     const key = { relevance: 'score', createdAt: 'created_at', '-createdAt': 'created_at', name: 'sort_name', '-name': 'sort_name' }[sort];
-    const result = await this.page<ContactDocument>('search_contacts', where, score, sql, sort, key, sort.startsWith('-') ? 'desc' : sort === 'relevance' ? 'desc' : 'asc', query);
+    const result = await this.page<ContactDocument>('contacts', where, score, sql, sort, key, sort.startsWith('-') ? 'desc' : sort === 'relevance' ? 'desc' : 'asc', query);
     const fields = (doc: ContactDocument) => ({ name: contactName(doc), email: doc.email, company: doc.company, title: doc.title });
     return withHighlights(result, words, query.q, fields);
   }
@@ -85,14 +114,14 @@ export class PostgresSearchIndex implements SearchIndexWriter, SearchReader {
     if (query.started?.to) where.push(`started_at <= ${sql.add(query.started.to)}::timestamptz`);
     const sort = query.sort === 'relevance' && (words.length === 0 || score === '0') ? '-startedAt' : query.sort;
     const key = { relevance: 'score', startedAt: 'started_at', '-startedAt': 'started_at' }[sort];
-    const result = await this.page<ExecutionDocument>('search_executions', where, score, sql, sort, key, sort === 'startedAt' ? 'asc' : 'desc', query);
+    const result = await this.page<ExecutionDocument>('executions', where, score, sql, sort, key, sort === 'startedAt' ? 'asc' : 'desc', query);
     const fields = (doc: ExecutionDocument) => ({ workflowName: doc.workflowName, contactName: doc.contactName, contactEmail: doc.contactEmail, error: doc.error });
     return withHighlights(result, words, query.q, fields);
   }
 
   /** One keyset page: matches with their score and the total, ordered by `key` then id. */
   private async page<D extends { id: string }>(
-    table: string,
+    collection: Collection,
     where: string[],
     score: string,
     sql: Params,
@@ -101,6 +130,8 @@ export class PostgresSearchIndex implements SearchIndexWriter, SearchReader {
     direction: 'asc' | 'desc',
     query: { limit: number; cursor?: string },
   ): Promise<SearchResult<D>> {
+    // One generation for the whole query, even if a rebuild switches meanwhile.
+    const table = this.tables[collection];
     const outer: string[] = [];
     if (query.cursor) {
       const after = decodeCursor(query.cursor, sort);
@@ -113,7 +144,7 @@ export class PostgresSearchIndex implements SearchIndexWriter, SearchReader {
     const limit = sql.add(query.limit + 1);
     const text = `
       SELECT doc, score, total, ${key} AS sort_value FROM (
-        SELECT doc, id, created_at, ${table === 'search_contacts' ? 'sort_name,' : 'started_at,'}
+        SELECT doc, id, created_at, ${collection === 'contacts' ? 'sort_name,' : 'started_at,'}
                round((${score})::numeric, 6)::float8 AS score, count(*) OVER () AS total
         FROM ${table} WHERE ${where.join(' AND ')}
       ) matches
@@ -236,47 +267,54 @@ function executionRow(doc: ExecutionDocument) {
   };
 }
 
-const tables: Record<Collection, string> = { contacts: 'search_contacts', executions: 'search_executions' };
+/** Generation 1 keeps the original names; later generations (rebuilds) get a suffix. */
+function tablesOf(generation: number): Record<Collection, string> {
+  if (!Number.isInteger(generation) || generation < 1) throw new TypeError(`not a generation: ${generation}`);
+  const suffix = generation === 1 ? '' : `_g${generation}`;
+  return { contacts: `search_contacts${suffix}`, executions: `search_executions${suffix}` };
+}
 
 // A row is written only when it is new or its version is higher than the stored one.
-const upsertSql: Record<Collection, string> = {
-  contacts: `
-    INSERT INTO search_contacts (id, tenant_id, version, deleted, doc, names, words, email, tags, created_at, sort_name)
-    SELECT id, tenant_id, version, deleted, doc, names, words, email, tags, created_at, sort_name
-    FROM jsonb_to_recordset($1::jsonb) AS r(id uuid, tenant_id uuid, version bigint, deleted boolean, doc jsonb, names text,
-         words text[], email text, tags text[], created_at timestamptz, sort_name text)
-    ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, deleted = EXCLUDED.deleted, doc = EXCLUDED.doc,
-      names = EXCLUDED.names, words = EXCLUDED.words, email = EXCLUDED.email, tags = EXCLUDED.tags, sort_name = EXCLUDED.sort_name
-    WHERE search_contacts.version < EXCLUDED.version`,
-  executions: `
-    INSERT INTO search_executions (id, tenant_id, version, deleted, doc, names, words, contact_email, workflow_id, contact_id, status, created_at, started_at)
-    SELECT id, tenant_id, version, deleted, doc, names, words, contact_email, workflow_id, contact_id, status, created_at, started_at
-    FROM jsonb_to_recordset($1::jsonb) AS r(id uuid, tenant_id uuid, version bigint, deleted boolean, doc jsonb, names text,
-         words text[], contact_email text, workflow_id uuid, contact_id uuid, status text, created_at timestamptz, started_at timestamptz)
-    ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, deleted = EXCLUDED.deleted, doc = EXCLUDED.doc,
-      names = EXCLUDED.names, words = EXCLUDED.words, contact_email = EXCLUDED.contact_email, status = EXCLUDED.status
-    WHERE search_executions.version < EXCLUDED.version`,
-};
+function upsertSql(collection: Collection, table: string): string {
+  return {
+    contacts: `
+      INSERT INTO ${table} (id, tenant_id, version, deleted, doc, names, words, email, tags, created_at, sort_name)
+      SELECT id, tenant_id, version, deleted, doc, names, words, email, tags, created_at, sort_name
+      FROM jsonb_to_recordset($1::jsonb) AS r(id uuid, tenant_id uuid, version bigint, deleted boolean, doc jsonb, names text,
+           words text[], email text, tags text[], created_at timestamptz, sort_name text)
+      ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, deleted = EXCLUDED.deleted, doc = EXCLUDED.doc,
+        names = EXCLUDED.names, words = EXCLUDED.words, email = EXCLUDED.email, tags = EXCLUDED.tags, sort_name = EXCLUDED.sort_name
+      WHERE ${table}.version < EXCLUDED.version`,
+    executions: `
+      INSERT INTO ${table} (id, tenant_id, version, deleted, doc, names, words, contact_email, workflow_id, contact_id, status, created_at, started_at)
+      SELECT id, tenant_id, version, deleted, doc, names, words, contact_email, workflow_id, contact_id, status, created_at, started_at
+      FROM jsonb_to_recordset($1::jsonb) AS r(id uuid, tenant_id uuid, version bigint, deleted boolean, doc jsonb, names text,
+           words text[], contact_email text, workflow_id uuid, contact_id uuid, status text, created_at timestamptz, started_at timestamptz)
+      ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, deleted = EXCLUDED.deleted, doc = EXCLUDED.doc,
+        names = EXCLUDED.names, words = EXCLUDED.words, contact_email = EXCLUDED.contact_email, status = EXCLUDED.status
+      WHERE ${table}.version < EXCLUDED.version`,
+  }[collection];
+}
 
-const schema = [
+const schema = (t: Record<Collection, string>) => [
   'CREATE EXTENSION IF NOT EXISTS pg_trgm',
-  `CREATE TABLE IF NOT EXISTS search_contacts (
+  `CREATE TABLE IF NOT EXISTS ${t.contacts} (
      id uuid PRIMARY KEY, tenant_id uuid NOT NULL, version bigint NOT NULL, deleted boolean NOT NULL, doc jsonb NOT NULL,
      names text NOT NULL, words text[] NOT NULL, email text NOT NULL, tags text[] NOT NULL,
      created_at timestamptz NOT NULL, sort_name text NOT NULL)`,
-  'CREATE INDEX IF NOT EXISTS search_contacts_names ON search_contacts USING gin (names gin_trgm_ops)',
-  'CREATE INDEX IF NOT EXISTS search_contacts_tags ON search_contacts USING gin (tags)',
-  'CREATE INDEX IF NOT EXISTS search_contacts_created ON search_contacts (tenant_id, created_at, id)',
-  'CREATE INDEX IF NOT EXISTS search_contacts_name_sort ON search_contacts (tenant_id, sort_name, id)',
-  'CREATE INDEX IF NOT EXISTS search_contacts_email ON search_contacts (tenant_id, email)',
-  `CREATE TABLE IF NOT EXISTS search_executions (
+  `CREATE INDEX IF NOT EXISTS ${t.contacts}_names ON ${t.contacts} USING gin (names gin_trgm_ops)`,
+  `CREATE INDEX IF NOT EXISTS ${t.contacts}_tags ON ${t.contacts} USING gin (tags)`,
+  `CREATE INDEX IF NOT EXISTS ${t.contacts}_created ON ${t.contacts} (tenant_id, created_at, id)`,
+  `CREATE INDEX IF NOT EXISTS ${t.contacts}_name_sort ON ${t.contacts} (tenant_id, sort_name, id)`,
+  `CREATE INDEX IF NOT EXISTS ${t.contacts}_email ON ${t.contacts} (tenant_id, email)`,
+  `CREATE TABLE IF NOT EXISTS ${t.executions} (
      id uuid PRIMARY KEY, tenant_id uuid NOT NULL, version bigint NOT NULL, deleted boolean NOT NULL, doc jsonb NOT NULL,
      names text NOT NULL, words text[] NOT NULL, contact_email text, workflow_id uuid NOT NULL, contact_id uuid NOT NULL,
      status text NOT NULL, created_at timestamptz NOT NULL, started_at timestamptz NOT NULL)`,
-  'CREATE INDEX IF NOT EXISTS search_executions_names ON search_executions USING gin (names gin_trgm_ops)',
-  'CREATE INDEX IF NOT EXISTS search_executions_started ON search_executions (tenant_id, started_at, id)',
-  'CREATE INDEX IF NOT EXISTS search_executions_workflow ON search_executions (tenant_id, workflow_id, started_at)',
-  'CREATE INDEX IF NOT EXISTS search_executions_contact ON search_executions (tenant_id, contact_id)',
+  `CREATE INDEX IF NOT EXISTS ${t.executions}_names ON ${t.executions} USING gin (names gin_trgm_ops)`,
+  `CREATE INDEX IF NOT EXISTS ${t.executions}_started ON ${t.executions} (tenant_id, started_at, id)`,
+  `CREATE INDEX IF NOT EXISTS ${t.executions}_workflow ON ${t.executions} (tenant_id, workflow_id, started_at)`,
+  `CREATE INDEX IF NOT EXISTS ${t.executions}_contact ON ${t.executions} (tenant_id, contact_id)`,
   // Optimal string alignment distance (Levenshtein plus adjacent swaps), capped: 3 means "more than 2".
   `CREATE OR REPLACE FUNCTION nf_typo_distance(a text, b text) RETURNS int LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $fn$
    DECLARE la int := length(a); lb int := length(b); w int := length(b) + 1; d int[]; i int; j int; cost int;

@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
+import type { GenerationalStore } from '../../projectors/rebuild/ports.ts';
 import type { SearchIndexWriter } from '../../projectors/search/ports.ts';
 import type { ContactDocument, ExecutionDocument } from '../../projectors/search/search-documents.ts';
 import { InvalidCursorError, type SearchReader } from '../../query-api/search/ports.ts';
 
-export type SearchIndexUnderTest = SearchIndexWriter & SearchReader;
+export type SearchIndexUnderTest = SearchIndexWriter & SearchReader & GenerationalStore<SearchIndexWriter>;
 
 let version = 1_000;
 const nextVersion = () => ++version;
@@ -53,9 +54,14 @@ const emails = (hits: { document: { email: string } }[]) => hits.map((hit) => hi
  * What every search engine behind the search port must do, as a user of /search sees it. Each test works in
  * tenants of its own, so the suite needs no clean-up and proves tenant scoping as it goes.
  */
-export function searchIndexContract(name: string, open: () => Promise<{ index: SearchIndexUnderTest; close(): Promise<void> }>): void {
+export function searchIndexContract(
+  name: string,
+  /** `served`: the generation the index under test serves, as the generation registry would tell it. */
+  open: (served: () => number) => Promise<{ index: SearchIndexUnderTest; close(): Promise<void> }>,
+): void {
   describe(`search index contract: ${name}`, function () {
     this.timeout(30_000);
+    let served = 1;
     let index: SearchIndexUnderTest;
     let close: () => Promise<void>;
     const tenant = randomUUID();
@@ -71,7 +77,7 @@ export function searchIndexContract(name: string, open: () => Promise<{ index: S
     };
 
     before(async () => {
-      ({ index, close } = await open());
+      ({ index, close } = await open(() => served));
       await index.upsert('contacts', Object.values(contacts));
     });
     after(async () => close?.());
@@ -222,6 +228,33 @@ export function searchIndexContract(name: string, open: () => Promise<{ index: S
       it('keeps the newest status when an older version arrives late', async () => {
         await index.upsert('executions', [{ ...runs.renewal, status: 'running', version: runs.renewal.version - 1 }]);
         expect((await find({ status: ['waiting'] })).hits.map((hit) => hit.document.id)).to.include(runs.renewal.id);
+      });
+    });
+
+    // Last: it moves the index under test to another generation.
+    describe('generations (rebuilds)', () => {
+      it('fills a new generation beside the served one, which answers alone until the switch; the old one can go', async () => {
+        const own = randomUUID();
+        const before = contact(own, { email: 'kept@gen.test', firstName: 'Generational', lastName: 'Kept' });
+        await index.upsert('contacts', [before]);
+        const next = served + 1;
+        await index.dropGeneration(next);
+        await index.ensureGeneration(next);
+        await index.ensureGeneration(next);
+        const rebuilt = index.writerFor(next);
+        const added = contact(own, { email: 'added@gen.test', firstName: 'Generational', lastName: 'Added' });
+        await rebuilt.upsert('contacts', [before, added]);
+        expect((await rebuilt.get('contacts', [added.id])).get(added.id)?.email).to.equal('added@gen.test');
+
+        const find = () => index.searchContacts({ tenantId: own, q: 'generational', sort: 'name', limit: 10 });
+        expect(emails((await find()).hits), 'the served generation, untouched').to.deep.equal(['kept@gen.test']);
+        await index.promoteGeneration(next);
+        const previous = served;
+        served = next;
+        expect(emails((await find()).hits)).to.deep.equal(['added@gen.test', 'kept@gen.test']);
+        await index.dropGeneration(previous);
+        expect((await find()).total, 'dropping the previous generation takes nothing from the served one').to.equal(2);
+        expect((await index.searchContacts({ tenantId: tenant, q: 'alice', sort: 'relevance', limit: 10 })).total, 'data of before the rebuild is not in it').to.equal(0);
       });
     });
   });

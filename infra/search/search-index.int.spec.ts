@@ -7,12 +7,12 @@ import { ElasticsearchSearchIndex } from './elasticsearch-search-index.ts';
 import { PostgresSearchIndex } from './postgres-search-index.ts';
 import { searchIndexContract } from './search-index.contract.ts';
 
-searchIndexContract('PostgreSQL server (full text + trigram)', async () => {
+searchIndexContract('PostgreSQL server (full text + trigram)', async (served) => {
   const database = await createTestDatabase('nf_search');
   const pool = new pg.Pool({ connectionString: database.url, max: 4 });
   await PostgresSearchIndex.migrate(pool);
   return {
-    index: new PostgresSearchIndex(pool),
+    index: new PostgresSearchIndex(pool, served),
     async close() {
       await pool.end();
       await database.drop();
@@ -20,12 +20,12 @@ searchIndexContract('PostgreSQL server (full text + trigram)', async () => {
   };
 });
 
-searchIndexContract('embedded PostgreSQL (PGlite, the default without servers)', async () => {
+searchIndexContract('embedded PostgreSQL (PGlite, the default without servers)', async (served) => {
   const database = await EmbeddedPostgres.start('memory://', silentLogger);
   const pool = new pg.Pool({ connectionString: database.url, max: 4 });
   await PostgresSearchIndex.migrate(pool);
   return {
-    index: new PostgresSearchIndex(pool),
+    index: new PostgresSearchIndex(pool, served),
     async close() {
       await pool.end();
       await database.stop();
@@ -35,11 +35,18 @@ searchIndexContract('embedded PostgreSQL (PGlite, the default without servers)',
 
 const elasticsearchUrl = process.env.ELASTICSEARCH_URL;
 if (elasticsearchUrl) {
-  searchIndexContract(`Elasticsearch at ${elasticsearchUrl.replace(/\/\/[^@]*@/, '//***@')}`, async () => {
+  searchIndexContract(`Elasticsearch at ${elasticsearchUrl.replace(/\/\/[^@]*@/, '//***@')}`, async (served) => {
     // Indexes of this run only (a random prefix), written with refresh=wait_for so reads see them at once.
-    const index = new ElasticsearchSearchIndex(elasticsearchUrl, `nf-test-${randomBytes(4).toString('hex')}-`, 'wait_for');
+    const prefix = `nf-test-${randomBytes(4).toString('hex')}-`;
+    const index = new ElasticsearchSearchIndex(elasticsearchUrl, prefix, 'wait_for', served);
     await index.ensureIndexes();
-    return { index, close: () => index.close() };
+    return {
+      index,
+      async close() {
+        for (let generation = 1; generation <= served(); generation++) await index.dropGeneration(generation);
+        await index.close();
+      },
+    };
   });
 } else {
   describe.skip('search index contract: Elasticsearch — skipped: ELASTICSEARCH_URL is not set (Elasticsearch cannot run on this machine)', () => {

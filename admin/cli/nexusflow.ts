@@ -1,0 +1,30 @@
+/**
+ * `npx nexusflow <command>`: the operator's command line. Each command opens the platform the environment
+ * names (like the processes: DATABASE_URL, or the embedded data directory), does its work, and exits with a
+ * code scripts can trust (see ExitCode). `--json` prints one JSON document on stdout.
+ */
+import { Command, CommanderError } from 'commander';
+import { projectionCommands } from './projections.ts';
+import { CliError, ExitCode, stdout } from './support.ts';
+
+const program = new Command('nexusflow')
+  .description('NexusFlow operations: projections and read models')
+  .showHelpAfterError()
+  .exitOverride();
+projectionCommands(program, stdout);
+
+try {
+  await program.parseAsync(process.argv);
+  process.exitCode = ExitCode.Ok;
+} catch (err) {
+  if (err instanceof CommanderError) {
+    // Help and version are not failures; a bad command line is.
+    process.exitCode = err.exitCode === 0 ? ExitCode.Ok : ExitCode.Usage;
+  } else if (err instanceof CliError) {
+    process.stderr.write(`nexusflow: ${err.message}\n`);
+    process.exitCode = err.exitCode;
+  } else {
+    process.stderr.write(`nexusflow: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = ExitCode.Failure;
+  }
+}

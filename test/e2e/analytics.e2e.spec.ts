@@ -1,0 +1,263 @@
+import { createClient } from '@clickhouse/client';
+import { expect } from 'chai';
+import pino from 'pino';
+import { analyticsFactOf, metrics, type AnalyticsFact } from '../../domain/analytics/analytics-facts.ts';
+import type { RecordedEvent } from '../../domain/events.ts';
+import { ident, sql } from '../../infra/analytics/clickhouse-sql.ts';
+import { rebuilding } from '../../infra/readmodels/rebuilding.ts';
+import { eventually } from '../support/events.ts';
+import { inviteMember, registerAccount, startTestSystem, uniqueEmail, type Account, type HttpClient, type TestSystem } from '../support/http.ts';
+import { expectProblem } from '../support/problems.ts';
+
+const CLICKHOUSE_URL = process.env.TEST_CLICKHOUSE_URL ?? 'http://127.0.0.1:8123';
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function reachableClickHouse(): Promise<void> {
+  const client = createClient({ url: CLICKHOUSE_URL });
+  try {
+    const ping = await client.ping();
+    if (!ping.success) throw ping.error;
+  } catch (err) {
+    throw new Error(`ClickHouse is not reachable at ${CLICKHOUSE_URL} (${(err as Error).message}). Start it with \`scripts/clickhouse.sh start\` or set TEST_CLICKHOUSE_URL.`);
+  } finally {
+    await client.close();
+  }
+}
+
+/**
+ * Analytics over HTTP, on each analytics store the system can run with: every number the API answers is
+ * checked against a count made from the events in the log, and the read models (analytics and search) are
+ * rebuilt into a new generation while queries keep being answered.
+ */
+for (const store of ['postgres', 'clickhouse'] as const) {
+  describe(`Analytics over HTTP (${store === 'postgres' ? 'PostgreSQL analytics tables' : `real ClickHouse at ${CLICKHOUSE_URL}`}, real PostgreSQL and Redis)`, function () {
+    this.timeout(120_000);
+    let system: TestSystem;
+    let http: HttpClient;
+    let owner: Account;
+    let rival: Account;
+    let workflowA: string;
+    let workflowB: string;
+    const clickhouseDatabase = `nf_test_e2e_${Date.now().toString(36)}`;
+    /** Where the numbers are counted up to: API usage keeps being recorded after it, with later times. */
+    let until: string;
+    let head: string;
+
+    before(async () => {
+      if (store === 'clickhouse') await reachableClickHouse();
+      system = await startTestSystem(undefined, {
+        WORKFLOW_POLL_MS: '200',
+        API_USAGE_FLUSH_SECONDS: '1',
+        ...(store === 'clickhouse' ? { CLICKHOUSE_URL, CLICKHOUSE_DATABASE: clickhouseDatabase } : {}),
+      });
+      expect(system.process.platform.analyticsKind).to.equal(store);
+      http = system.http;
+      owner = await registerAccount(system, 'Counted');
+      rival = await registerAccount(system, 'Rivals');
+      await inviteMember(system, owner, 'member');
+
+      const contacts: string[] = [];
+      for (let i = 0; i < 4; i++) {
+        const created = await http.post('/contacts', { email: uniqueEmail('lead'), firstName: `Lead${i}`, lastName: 'Tester', tags: i % 2 ? ['vip'] : [] }, { token: owner.accessToken });
+        expect(created.status, JSON.stringify(created.body)).to.equal(201);
+        contacts.push(created.body.id);
+      }
+      const workflow = async (name: string, steps: unknown[]) => {
+        const created = await http.post('/workflows', { name, settings: { mailbox: 'sales@counted.test', exitOn: [] }, steps }, { token: owner.accessToken });
+        expect(created.status, JSON.stringify(created.body)).to.equal(201);
+        return created.body.id as string;
+      };
+      workflowA = await workflow('Welcome and sync', [
+        { id: 'hello', type: 'send_email', config: { subject: 'Hello {{contact.firstName}}', body: 'Welcome!' }, next: 'compose' },
+        { id: 'compose', type: 'ai_compose_email', config: { instructions: 'Thank them for signing up.' }, next: 'sync' },
+        { id: 'sync', type: 'crm_action', config: { provider: 'hubspot', action: 'upsert_contact' }, next: null },
+      ]);
+      // Refused connections on a port nobody listens on: fails at once, with no retry.
+      workflowB = await workflow('Broken webhook', [
+        { id: 'notify', type: 'http_request', config: { url: 'http://127.0.0.1:9/hook', timeoutMs: 1000 }, retry: { maxAttempts: 1 }, next: null },
+      ]);
+      const runs = [...contacts.map((c) => [workflowA, c]), [workflowB, contacts[0]!]] as const;
+      for (const [workflowId, contactId] of runs) {
+        const started = await http.post(`/workflows/${workflowId}/run`, { contactId }, { token: owner.accessToken });
+        expect(started.status, JSON.stringify(started.body)).to.equal(202);
+        await eventually(
+          () => http.get(`/workflows/${workflowId}/executions/${started.body.executionId}`, { token: owner.accessToken }),
+          (r) => r.status === 200 && ['completed', 'failed'].includes(r.body.status),
+          30_000,
+        );
+      }
+      const rivalContact = await http.post('/contacts', { email: uniqueEmail('rival') }, { token: rival.accessToken });
+      expect(rivalContact.status).to.equal(201);
+
+      until = new Date().toISOString();
+      // Long enough for the API usage window that ends before `until` to be in the log.
+      await sleep(2_500);
+      head = (await system.process.platform.eventStore.headPosition())!;
+    });
+    after(async () => {
+      await system?.stop();
+      if (store === 'clickhouse') {
+        const admin = createClient({ url: CLICKHOUSE_URL });
+        await admin.command({ query: sql`DROP DATABASE IF EXISTS ${ident(clickhouseDatabase)}`.text });
+        await admin.close();
+      }
+    });
+
+    /** The facts of `account`'s organization before `until`, straight from the log. */
+    async function factsFromTheLog(account: Account): Promise<AnalyticsFact[]> {
+      const events: RecordedEvent[] = [];
+      let after: string | null = null;
+      for (;;) {
+        const page: RecordedEvent[] = await system.process.platform.eventStore.readAll({ after, maxCount: 1_000 });
+        events.push(...page);
+        if (page.length < 1_000) break;
+        after = page[page.length - 1]!.position;
+      }
+      return events
+        .map(analyticsFactOf)
+        .filter((fact): fact is AnalyticsFact => fact !== null && fact.tenantId === account.organizationId && fact.occurredAt < until);
+    }
+
+    const get = (account: Account, path: string) => http.get(path, { token: account.accessToken, headers: { 'X-Min-Position': head } });
+    const range = () => `from=${encodeURIComponent(new Date(Date.parse(until) - 86_400_000).toISOString())}&to=${encodeURIComponent(until)}`;
+
+    it('totals usage metrics exactly as the events count them, API calls included, per organization', async () => {
+      for (const account of [owner, rival]) {
+        const facts = await factsFromTheLog(account);
+        const expected = Object.fromEntries(metrics.map((m) => [m, facts.filter((f) => f.metric === m).reduce((sum, f) => sum + f.quantity, 0)]));
+        const usage = await get(account, `/analytics/usage?${range()}`);
+        expect(usage.status, JSON.stringify(usage.body)).to.equal(200);
+        expect(usage.body.metrics).to.deep.equal(expected);
+      }
+      const usage = (await get(owner, `/analytics/usage?${range()}`)).body;
+      expect(usage.metrics.api_calls, 'authenticated requests were recorded').to.be.greaterThan(10);
+      expect(usage.metrics).to.include({ executions: 5, executions_completed: 4, executions_failed: 1, emails_sent: 4, integration_syncs: 4, users_joined: 2 });
+      expect(usage.metrics.ai_tokens).to.be.greaterThan(0);
+      expect(usage.successRate).to.equal(0.8);
+    });
+
+    it('counts events by type, and gives daily series whose buckets add up to the totals', async () => {
+      const facts = await factsFromTheLog(owner);
+      const byType = new Map<string, number>();
+      for (const fact of facts) byType.set(fact.type, (byType.get(fact.type) ?? 0) + 1);
+      const events = await get(owner, `/analytics/events?${range()}`);
+      expect(events.status).to.equal(200);
+      expect(Object.fromEntries(events.body.data.map((row: { type: string; count: number }) => [row.type, row.count]))).to.deep.equal(Object.fromEntries(byType));
+      expect(events.body.total).to.equal(facts.length);
+
+      const series = await get(owner, `/analytics/series?metric=events&interval=day&timezone=Pacific/Auckland&${range()}`);
+      expect(series.status, JSON.stringify(series.body)).to.equal(200);
+      expect(series.body.timezone).to.equal('Pacific/Auckland');
+      // A one-day range touches two local days somewhere; every bucket is listed, zeros included.
+      expect(series.body.points.length).to.be.within(1, 2);
+      expect(series.body.points.reduce((sum: number, p: { value: number }) => sum + p.value, 0)).to.equal(facts.length);
+      const executions = await get(owner, `/analytics/series?metric=executions&interval=month&${range()}`);
+      expect(executions.body.timezone, "the organization's zone by default").to.be.a('string');
+      expect(executions.body.points.reduce((sum: number, p: { value: number }) => sum + p.value, 0)).to.equal(5);
+    });
+
+    it('ranks workflows with their success rates and names', async () => {
+      const top = await get(owner, `/analytics/workflows?${range()}`);
+      expect(top.status).to.equal(200);
+      expect(top.body.data).to.deep.equal([
+        { workflowId: workflowA, name: 'Welcome and sync', started: 4, completed: 4, failed: 0, successRate: 1 },
+        { workflowId: workflowB, name: 'Broken webhook', started: 1, completed: 0, failed: 1, successRate: 0 },
+      ]);
+      expect((await get(rival, `/analytics/workflows?${range()}`)).body.data).to.deep.equal([]);
+    });
+
+    it('builds the sign-up cohort table', async () => {
+      const retention = await get(owner, `/analytics/retention?interval=week&${range()}`);
+      expect(retention.status).to.equal(200);
+      expect(retention.body.cohorts).to.have.length(1);
+      expect(retention.body.cohorts[0]).to.include({ size: 2 });
+      expect(retention.body.cohorts[0].active[0]).to.equal(2);
+      expect(retention.body.cohorts[0].rates[0]).to.equal(1);
+    });
+
+    it('exports every fact of the range as CSV (and JSON lines), one row per event', async () => {
+      const facts = await factsFromTheLog(owner);
+      const csv = await get(owner, `/analytics/export?${range()}`);
+      expect(csv.status).to.equal(200);
+      expect(csv.contentType).to.contain('text/csv');
+      expect(csv.headers.get('content-disposition')).to.match(/attachment; filename="nexusflow-analytics-.*\.csv"/);
+      const lines = (csv.body as string).trim().split('\n');
+      expect(lines[0]).to.equal('event_id,occurred_at,type,metric,quantity,actor_type,actor_id,user_id,workflow_id,execution_id,contact_id,step_type');
+      expect(lines.slice(1).map((line) => line.split(',')[0]).sort()).to.deep.equal(facts.map((f) => f.eventId).sort());
+      const jsonl = await fetch(`${http.baseUrl}/analytics/export?format=jsonl&${range()}`, { headers: { authorization: `Bearer ${owner.accessToken}` } });
+      expect(jsonl.headers.get('content-type')).to.contain('application/x-ndjson');
+      const rows = (await jsonl.text()).trim().split('\n').map((line) => JSON.parse(line));
+      expect(rows).to.have.length(facts.length);
+      expect(rows.every((row) => facts.some((f) => f.eventId === row.event_id && f.type === row.type))).to.equal(true);
+      const empty = await get(rival, `/analytics/export?from=2020-01-01T00:00:00Z&to=2020-01-02T00:00:00Z`);
+      expect(empty.status).to.equal(200);
+      expect(empty.body, 'the header alone').to.equal(`${lines[0]}\n`);
+    });
+
+    it('answers bad parameters with a problem naming each one', async () => {
+      const token = { token: owner.accessToken };
+      expectProblem(await http.get('/analytics/series?metric=revenue', token), 400, ['metric']);
+      expectProblem(await http.get('/analytics/series?timezone=Mars/Olympus', token), 400, ['timezone']);
+      expectProblem(await http.get('/analytics/series?interval=day&from=2020-01-01T00:00:00Z&to=2021-06-01T00:00:00Z&timezone=UTC', token), 400, ['from']);
+      expectProblem(await http.get('/analytics/usage?from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z', token), 400, ['to']);
+      expectProblem(await http.get('/analytics/usage?from=yesterday', token), 400, ['from']);
+      expectProblem(await http.get('/analytics/workflows?limit=1000', token), 400, ['limit']);
+      expectProblem(await http.get('/analytics/export?format=xlsx', token), 400, ['format']);
+      expectProblem(await http.get('/analytics/usage?tenant=someone-else', token), 400, ['tenant']);
+    });
+
+    it('rebuilds analytics and search into a new generation while every query is answered, then follows new writes', async () => {
+      const tools = rebuilding(system.process.platform, system.process.config, pino({ level: 'silent' }));
+      try {
+        const usageBefore = (await get(owner, `/analytics/usage?${range()}`)).body;
+        const searchBefore = (await get(owner, '/search/contacts?q=tester&sort=name')).body;
+        expect(searchBefore.total).to.equal(4);
+        let stop = false;
+        let reads = 0;
+        const failures: string[] = [];
+        const load = (async () => {
+          while (!stop) {
+            const [usage, search] = await Promise.all([get(owner, `/analytics/usage?${range()}`), get(owner, '/search/contacts?q=tester&sort=name')]);
+            reads++;
+            if (usage.status !== 200 || JSON.stringify(usage.body) !== JSON.stringify(usageBefore)) failures.push(`usage ${usage.status} ${JSON.stringify(usage.body)}`);
+            if (search.status !== 200 || JSON.stringify(search.body.data) !== JSON.stringify(searchBefore.data)) failures.push(`search ${search.status} ${JSON.stringify(search.body).slice(0, 300)}`);
+          }
+        })();
+        const results = [];
+        try {
+          for (const model of tools.readModels) results.push(await tools.rebuilder.rebuild(model));
+          // Reads after the switch, too.
+          await sleep(300);
+        } finally {
+          stop = true;
+          await load;
+        }
+        expect(failures).to.deep.equal([]);
+        expect(reads).to.be.greaterThan(1);
+        expect(results.map((r) => [r.readModel, r.from, r.to])).to.deep.equal([
+          ['search', 1, 2],
+          ['analytics', 1, 2],
+        ]);
+        expect(results.every((r) => r.eventsApplied > 0 && r.parked === 0)).to.equal(true);
+        expect(system.process.platform.generations.generation('analytics')).to.equal(2);
+
+        // The projector process carries generation 2 on: a new write shows up in both, read-your-writes.
+        const created = await http.post('/contacts', { email: uniqueEmail('after'), firstName: 'Fresh', lastName: 'Tester' }, { token: owner.accessToken });
+        expect(created.status).to.equal(201);
+        const found = await http.get('/search/contacts?q=fresh', { token: owner.accessToken, headers: { 'X-Min-Position': created.body.position } });
+        expect(found.status).to.equal(200);
+        expect(found.body.data.map((c: { id: string }) => c.id)).to.deep.equal([created.body.id]);
+        const counted = await http.get('/analytics/events', { token: owner.accessToken, headers: { 'X-Min-Position': created.body.position } });
+        const contactsCreated = counted.body.data.find((row: { type: string }) => row.type === 'ContactCreated');
+        expect(contactsCreated.count).to.equal(5);
+
+        // A second rebuild moves on to generation 3 (and drops generation 1).
+        const again = await tools.rebuilder.rebuild(tools.readModels.find((m) => m.name === 'analytics')!);
+        expect([again.from, again.to]).to.deep.equal([2, 3]);
+        expect((await get(owner, `/analytics/usage?${range()}`)).body).to.deep.equal(usageBefore);
+      } finally {
+        tools.close();
+      }
+    });
+  });
+}
