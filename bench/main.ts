@@ -1,23 +1,29 @@
 /**
- * `npm run bench`: the figures issues #2 and #3 ask for, measured against a real PostgreSQL server.
+ * `npm run bench`: the figures issues #2 and #3 ask for (and search and analytics), measured against a real
+ * PostgreSQL server (and the ClickHouse server at CLICKHOUSE_URL for `analytics`; Elasticsearch at
+ * ELASTICSEARCH_URL for `search` when set).
  *
  * DATABASE_URL names the server (default: the local one); each section runs in a fresh database created on
  * it and dropped afterwards, so figures never depend on what an earlier run left behind.
- * Options: --only eventstore,http,projection,visibility,auth,workflows  --seconds 5  --contacts 40000
+ * Options: --only eventstore,http,projection,visibility,auth,workflows,search,analytics  --seconds 5  --contacts 40000
  *          --executions 2000 --timers 10000 --waiting 100000
+ *          --search-contacts 100000 (search)  --analytics-events 200000 --analytics-rows 1000000 (analytics)
+ *          --batch-size 1000 (projection batches: projection, search, analytics)
  */
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
+import { benchAnalyticsDashboard, benchAnalyticsProjection } from './analytics.ts';
 import { benchAuth } from './auth.ts';
 import { benchEventStore } from './eventstore.ts';
 import { benchCreateContact, benchVisibilityLag } from './http.ts';
 import { benchProjectionCatchUp } from './projection.ts';
+import { benchSearch } from './search.ts';
 import { benchExecutions, benchTimerLateness, benchWaitingMemory } from './workflows.ts';
 import { mib, note, report } from './stats.ts';
 
-const sections = ['eventstore', 'http', 'projection', 'visibility', 'auth', 'workflows'] as const;
+const sections = ['eventstore', 'http', 'projection', 'visibility', 'auth', 'workflows', 'search', 'analytics'] as const;
 type Section = (typeof sections)[number];
 
 const { values } = parseArgs({
@@ -31,6 +37,9 @@ const { values } = parseArgs({
     executions: { type: 'string', default: '2000' },
     timers: { type: 'string', default: '10000' },
     waiting: { type: 'string', default: '100000' },
+    'search-contacts': { type: 'string', default: '100000' },
+    'analytics-events': { type: 'string', default: '200000' },
+    'analytics-rows': { type: 'string', default: '1000000' },
   },
 });
 const chosen = (values.only?.split(',') ?? sections) as Section[];
@@ -105,5 +114,16 @@ if (chosen.includes('workflows')) {
   await withFreshDatabase('executions', (url) => benchExecutions(url, Number(values.executions)));
   await withFreshDatabase('timers', (url) => benchTimerLateness(url, Number(values.timers)));
   await withFreshDatabase('waiting', (url) => benchWaitingMemory(url, Number(values.waiting)));
+}
+if (chosen.includes('search')) {
+  await withFreshDatabase('search', (url) =>
+    benchSearch(url, { contacts: Number(values['search-contacts']), durationMs, batchSize: Number(values['batch-size']) }),
+  );
+}
+if (chosen.includes('analytics')) {
+  await withFreshDatabase('analytics', (url) =>
+    benchAnalyticsProjection(url, { events: Number(values['analytics-events']), batchSize: Number(values['batch-size']) }),
+  );
+  await withFreshDatabase('dashboard', (url) => benchAnalyticsDashboard(url, { rows: Number(values['analytics-rows']), durationMs }));
 }
 report('bench.rss_peak', mib(process.resourceUsage().maxRSS * 1024), 'MiB');
