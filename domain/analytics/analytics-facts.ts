@@ -83,3 +83,22 @@ export function analyticsFactOf(event: RecordedEvent): AnalyticsFact | null {
     quantity: counted?.quantity ?? 1,
   };
 }
+
+/** A fact as one row with snake_case columns (the analytics tables, the export); `occurred_at` as ISO 8601. */
+export function analyticsRow(fact: AnalyticsFact) {
+  return {
+    event_id: fact.eventId,
+    occurred_at: fact.occurredAt,
+    type: fact.type,
+    metric: fact.metric,
+    quantity: fact.quantity,
+    tenant_id: fact.tenantId,
+    actor_type: fact.actorType,
+    actor_id: fact.actorId,
+    user_id: fact.userId,
+    workflow_id: fact.workflowId,
+    execution_id: fact.executionId,
+    contact_id: fact.contactId,
+    step_type: fact.stepType,
+  };
+}

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { createClient } from '@clickhouse/client';
 import { expect } from 'chai';
 import pg from 'pg';
+import { CLICKHOUSE_URL, reachableClickHouse } from '../../test/support/clickhouse.ts';
 import { createTestDatabase } from '../../test/support/postgres.ts';
 import { silentLogger } from '../../test/support/stores.ts';
 import { EmbeddedPostgres } from '../postgres/embedded-postgres.ts';
@@ -9,21 +10,6 @@ import { analyticsStoreContract } from './analytics-store.contract.ts';
 import { ClickHouseAnalytics } from './clickhouse-analytics.ts';
 import { ident, sql } from './clickhouse-sql.ts';
 import { PostgresAnalytics } from './postgres-analytics.ts';
-
-/** The real ClickHouse every dev machine and CI runs (scripts/clickhouse.sh); unreachable is a failure, never a skip. */
-const CLICKHOUSE_URL = process.env.TEST_CLICKHOUSE_URL ?? 'http://127.0.0.1:8123';
-
-async function reachableClickHouse(): Promise<void> {
-  const client = createClient({ url: CLICKHOUSE_URL });
-  try {
-    const ping = await client.ping();
-    if (!ping.success) throw ping.error;
-  } catch (err) {
-    throw new Error(`ClickHouse is not reachable at ${CLICKHOUSE_URL} (${(err as Error).message}). Start it with \`scripts/clickhouse.sh start\` or set TEST_CLICKHOUSE_URL.`);
-  } finally {
-    await client.close();
-  }
-}
 
 analyticsStoreContract('PostgreSQL server', async (served) => {
   const database = await createTestDatabase('nf_analytics');

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { metrics, type AnalyticsFact, type Metric } from '../../domain/analytics/analytics-facts.ts';
+import { analyticsRow, metrics, type AnalyticsFact, type Metric } from '../../domain/analytics/analytics-facts.ts';
 import type { AnalyticsWriter } from '../../projectors/analytics/ports.ts';
 import type { GenerationalStore } from '../../projectors/rebuild/ports.ts';
 import type { AnalyticsReader, AnalyticsScope, Cohort, Interval, SeriesPoint, WorkflowOutcomes } from '../../query-api/analytics/ports.ts';
@@ -62,25 +62,7 @@ export class PostgresAnalytics implements AnalyticsWriter, AnalyticsReader, Gene
        SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(event_id uuid, tenant_id uuid, type text, metric text, occurred_at timestamptz,
             actor_type text, actor_id text, user_id text, workflow_id text, execution_id text, contact_id text, step_type text, quantity bigint)
        ON CONFLICT (event_id) DO NOTHING`,
-      [
-        JSON.stringify(
-          facts.map((f) => ({
-            event_id: f.eventId,
-            tenant_id: f.tenantId,
-            type: f.type,
-            metric: f.metric,
-            occurred_at: f.occurredAt,
-            actor_type: f.actorType,
-            actor_id: f.actorId,
-            user_id: f.userId,
-            workflow_id: f.workflowId,
-            execution_id: f.executionId,
-            contact_id: f.contactId,
-            step_type: f.stepType,
-            quantity: f.quantity,
-          })),
-        ),
-      ],
+      [JSON.stringify(facts.map(analyticsRow))],
     );
   }
 

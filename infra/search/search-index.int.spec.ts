@@ -7,7 +7,7 @@ import { ElasticsearchSearchIndex } from './elasticsearch-search-index.ts';
 import { PostgresSearchIndex } from './postgres-search-index.ts';
 import { searchIndexContract } from './search-index.contract.ts';
 
-searchIndexContract('PostgreSQL server (full text + trigram)', async (served) => {
+searchIndexContract('PostgreSQL server (term dictionary + GIN)', async (served) => {
   const database = await createTestDatabase('nf_search');
   const pool = new pg.Pool({ connectionString: database.url, max: 4 });
   await PostgresSearchIndex.migrate(pool);

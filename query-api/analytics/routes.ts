@@ -3,7 +3,7 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import { stringify } from 'csv-stringify';
 import { DateTime, IANAZone } from 'luxon';
 import { z } from 'zod';
-import { metrics, type AnalyticsFact, type Metric } from '../../domain/analytics/analytics-facts.ts';
+import { analyticsRow, metrics, type AnalyticsFact, type Metric } from '../../domain/analytics/analytics-facts.ts';
 import { authOf } from '../../infra/http/authenticate.ts';
 import { ProblemError } from '../../infra/http/problem.ts';
 import { defineRoute, type AnyRoute } from '../../infra/http/routes.ts';
@@ -77,21 +77,10 @@ const exportColumns = [
   'step_type',
 ] as const;
 
+/** The export's row: the analytics row without the tenant (every row is the caller's). */
 function exportRow(fact: AnalyticsFact): Record<(typeof exportColumns)[number], string | number> {
-  return {
-    event_id: fact.eventId,
-    occurred_at: fact.occurredAt,
-    type: fact.type,
-    metric: fact.metric,
-    quantity: fact.quantity,
-    actor_type: fact.actorType,
-    actor_id: fact.actorId,
-    user_id: fact.userId,
-    workflow_id: fact.workflowId,
-    execution_id: fact.executionId,
-    contact_id: fact.contactId,
-    step_type: fact.stepType,
-  };
+  const { tenant_id: _tenant, ...row } = analyticsRow(fact);
+  return row;
 }
 
 /**

@@ -8,21 +8,9 @@ import { rebuilding } from '../../infra/readmodels/rebuilding.ts';
 import { eventually } from '../support/events.ts';
 import { inviteMember, registerAccount, startTestSystem, uniqueEmail, type Account, type HttpClient, type TestSystem } from '../support/http.ts';
 import { expectProblem } from '../support/problems.ts';
+import { CLICKHOUSE_URL, reachableClickHouse } from '../support/clickhouse.ts';
 
-const CLICKHOUSE_URL = process.env.TEST_CLICKHOUSE_URL ?? 'http://127.0.0.1:8123';
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function reachableClickHouse(): Promise<void> {
-  const client = createClient({ url: CLICKHOUSE_URL });
-  try {
-    const ping = await client.ping();
-    if (!ping.success) throw ping.error;
-  } catch (err) {
-    throw new Error(`ClickHouse is not reachable at ${CLICKHOUSE_URL} (${(err as Error).message}). Start it with \`scripts/clickhouse.sh start\` or set TEST_CLICKHOUSE_URL.`);
-  } finally {
-    await client.close();
-  }
-}
 
 /**
  * Analytics over HTTP, on each analytics store the system can run with: every number the API answers is
@@ -42,6 +30,8 @@ for (const store of ['postgres', 'clickhouse'] as const) {
     /** Where the numbers are counted up to: API usage keeps being recorded after it, with later times. */
     let until: string;
     let head: string;
+    /** Every authenticated request each organization made before `until`: what api_calls must say. */
+    const calls = { owner: 0, rival: 0 };
 
     before(async () => {
       if (store === 'clickhouse') await reachableClickHouse();
@@ -55,15 +45,20 @@ for (const store of ['postgres', 'clickhouse'] as const) {
       owner = await registerAccount(system, 'Counted');
       rival = await registerAccount(system, 'Rivals');
       await inviteMember(system, owner, 'member');
+      calls.owner++; // POST /invitations (the acceptance is the invitee's, unauthenticated)
+      const post = (path: string, body: unknown) => {
+        calls.owner++;
+        return http.post(path, body, { token: owner.accessToken });
+      };
 
       const contacts: string[] = [];
       for (let i = 0; i < 4; i++) {
-        const created = await http.post('/contacts', { email: uniqueEmail('lead'), firstName: `Lead${i}`, lastName: 'Tester', tags: i % 2 ? ['vip'] : [] }, { token: owner.accessToken });
+        const created = await post('/contacts', { email: uniqueEmail('lead'), firstName: `Lead${i}`, lastName: 'Tester', tags: i % 2 ? ['vip'] : [] });
         expect(created.status, JSON.stringify(created.body)).to.equal(201);
         contacts.push(created.body.id);
       }
       const workflow = async (name: string, steps: unknown[]) => {
-        const created = await http.post('/workflows', { name, settings: { mailbox: 'sales@counted.test', exitOn: [] }, steps }, { token: owner.accessToken });
+        const created = await post('/workflows', { name, settings: { mailbox: 'sales@counted.test', exitOn: [] }, steps });
         expect(created.status, JSON.stringify(created.body)).to.equal(201);
         return created.body.id as string;
       };
@@ -78,17 +73,23 @@ for (const store of ['postgres', 'clickhouse'] as const) {
       ]);
       const runs = [...contacts.map((c) => [workflowA, c]), [workflowB, contacts[0]!]] as const;
       for (const [workflowId, contactId] of runs) {
-        const started = await http.post(`/workflows/${workflowId}/run`, { contactId }, { token: owner.accessToken });
+        const started = await post(`/workflows/${workflowId}/run`, { contactId });
         expect(started.status, JSON.stringify(started.body)).to.equal(202);
         await eventually(
-          () => http.get(`/workflows/${workflowId}/executions/${started.body.executionId}`, { token: owner.accessToken }),
+          () => {
+            calls.owner++;
+            return http.get(`/workflows/${workflowId}/executions/${started.body.executionId}`, { token: owner.accessToken });
+          },
           (r) => r.status === 200 && ['completed', 'failed'].includes(r.body.status),
           30_000,
         );
       }
       const rivalContact = await http.post('/contacts', { email: uniqueEmail('rival') }, { token: rival.accessToken });
+      calls.rival++;
       expect(rivalContact.status).to.equal(201);
 
+      // Every window holding those requests closes (API_USAGE_FLUSH_SECONDS=1) before `until`.
+      await sleep(1_500);
       until = new Date().toISOString();
       // Long enough for the API usage window that ends before `until` to be in the log.
       await sleep(2_500);
@@ -130,7 +131,8 @@ for (const store of ['postgres', 'clickhouse'] as const) {
         expect(usage.body.metrics).to.deep.equal(expected);
       }
       const usage = (await get(owner, `/analytics/usage?${range()}`)).body;
-      expect(usage.metrics.api_calls, 'authenticated requests were recorded').to.be.greaterThan(10);
+      expect(usage.metrics.api_calls, 'every authenticated request of the organization, once').to.equal(calls.owner);
+      expect((await get(rival, `/analytics/usage?${range()}`)).body.metrics.api_calls).to.equal(calls.rival);
       expect(usage.metrics).to.include({ executions: 5, executions_completed: 4, executions_failed: 1, emails_sent: 4, integration_syncs: 4, users_joined: 2 });
       expect(usage.metrics.ai_tokens).to.be.greaterThan(0);
       expect(usage.successRate).to.equal(0.8);

@@ -119,4 +119,22 @@ describe('The Auth Service works as /openapi.json documents it (real PostgreSQL 
     asDocumented('DELETE', '/api-keys/{id}', await http.delete(`/api-keys/${key.id}`, { token }));
     asDocumented('GET', '/organizations/current', await http.get('/organizations/current', { token }));
   });
+
+  it('answers search and analytics as documented', async () => {
+    const owner = await registerAccount(system, 'Docs analytics');
+    const token = owner.accessToken;
+    const created = asDocumented('POST', '/contacts', await http.post('/contacts', { email: uniqueEmail('doc-search'), firstName: 'Documented' }, { token })).body;
+    const fresh = { token, headers: { 'X-Min-Position': created.position } };
+    asDocumented('GET', '/search/contacts', await http.get('/search/contacts?q=documen', fresh));
+    asDocumented('GET', '/search/contacts', await http.get('/search/contacts?limit=0', fresh));
+    asDocumented('GET', '/search/executions', await http.get('/search/executions?q=nothing', fresh));
+    asDocumented('GET', '/analytics/usage', await http.get('/analytics/usage', fresh));
+    asDocumented('GET', '/analytics/usage', await http.get('/analytics/usage?from=tomorrow', fresh));
+    asDocumented('GET', '/analytics/series', await http.get('/analytics/series?metric=events&interval=week', fresh));
+    asDocumented('GET', '/analytics/workflows', await http.get('/analytics/workflows', fresh));
+    asDocumented('GET', '/analytics/events', await http.get('/analytics/events', fresh));
+    asDocumented('GET', '/analytics/retention', await http.get('/analytics/retention?interval=month', fresh));
+    asDocumented('GET', '/analytics/export', await http.get('/analytics/export', fresh));
+    expect(checked).to.include.members(['GET /search/contacts 200', 'GET /search/contacts 400', 'GET /analytics/usage 200', 'GET /analytics/usage 400', 'GET /analytics/export 200']);
+  });
 });
