@@ -62,10 +62,16 @@ function countedAs(event: RecordedEvent): Counted | null {
   }
 }
 
-/** The analytics fact of an event; null for platform events that belong to no tenant. */
+/**
+ * Claims on unique values (an email within an organization) are how the event store arbitrates uniqueness:
+ * bookkeeping that comes with the real change (ContactCreated, …), not activity of their own.
+ */
+const bookkeeping = new Set(['ValueClaimed', 'ValueReleased']);
+
+/** The analytics fact of an event; null for platform events that belong to no tenant, and for bookkeeping. */
 export function analyticsFactOf(event: RecordedEvent): AnalyticsFact | null {
   const tenantId = event.metadata.tenantId;
-  if (!tenantId) return null;
+  if (!tenantId || bookkeeping.has(event.type)) return null;
   const counted = countedAs(event);
   return {
     eventId: event.id,

@@ -146,6 +146,9 @@ for (const store of ['postgres', 'clickhouse'] as const) {
       expect(events.status).to.equal(200);
       expect(Object.fromEntries(events.body.data.map((row: { type: string; count: number }) => [row.type, row.count]))).to.deep.equal(Object.fromEntries(byType));
       expect(events.body.total).to.equal(facts.length);
+      const answered = events.body.data.map((row: { type: string }) => row.type);
+      expect(answered).to.include.members(['ContactCreated', 'WorkflowCreated', 'ExecutionStarted', 'StepCompleted', 'ApiCallsCounted', 'MemberJoined']);
+      expect(answered, 'uniqueness bookkeeping is not activity').not.to.include('ValueClaimed');
 
       const series = await get(owner, `/analytics/series?metric=events&interval=day&timezone=Pacific/Auckland&${range()}`);
       expect(series.status, JSON.stringify(series.body)).to.equal(200);
