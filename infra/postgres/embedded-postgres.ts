@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
+import { btree_gin } from '@electric-sql/pglite/contrib/btree_gin';
 import { fuzzystrmatch } from '@electric-sql/pglite/contrib/fuzzystrmatch';
 import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
@@ -56,7 +57,7 @@ export class EmbeddedPostgres {
       const started = Date.now();
       // Extensions must be named on every open, or tables indexed with them fail even on a plain SELECT.
       // (pg_trgm: data directories of before the search term dictionary still have trigram indexes.)
-      const db = await PGlite.create(pgDir, { extensions: { pg_trgm, fuzzystrmatch } });
+      const db = await PGlite.create(pgDir, { extensions: { pg_trgm, fuzzystrmatch, btree_gin } });
       // Every socket connection shares this one session, so session settings are set once, here.
       await db.exec("SET TIME ZONE 'UTC'");
       const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections });
