@@ -49,7 +49,7 @@ export interface Platform {
    * the command line against a server without JWT_SECRET (it signs and verifies nothing).
    */
   jwtSecret: string | null;
-  /** Elasticsearch when ELASTICSEARCH_URL is set, else PostgreSQL full text in the read-model database. */
+  /** Elasticsearch when ELASTICSEARCH_URL is set, else PostgreSQL tables in the read-model database. */
   search: SearchIndex;
   searchKind: 'postgres' | 'elasticsearch';
   /** ClickHouse when CLICKHOUSE_URL is set, else tables in the read-model database. */

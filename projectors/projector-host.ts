@@ -71,7 +71,7 @@ export class ProjectorHost {
 }
 
 /** Events behind the head when positions are integers (PostgreSQL store); null when not countable. */
-function lagBetween(position: string | null, head: string | null): number | null {
+export function lagBetween(position: string | null, head: string | null): number | null {
   if (head === null) return 0;
   if (!/^\d+$/.test(head) || (position !== null && !/^\d+$/.test(position))) return null;
   return Number(BigInt(head) - BigInt(position ?? '0'));

@@ -1,5 +1,6 @@
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
+import { lagBetween } from '../../projectors/projector-host.ts';
 import { projections } from '../../projectors/read-models.ts';
 import { rebuildableNames } from '../../projectors/rebuild/read-models.ts';
 import { RebuildInProgressError, type RebuildProgress } from '../../projectors/rebuild/rebuild.ts';
@@ -49,7 +50,7 @@ export function projectionCommands(program: Command, output: Output): void {
             generation: isRebuildable(readModel!) ? own : null,
             served: !isRebuildable(readModel!) || own === rebuildable,
             position: row.position,
-            lag: lagOf(row.position, head),
+            lag: lagBetween(row.position, head),
             parked: Number(row.parked),
             updatedAt: row.updated_at?.toISOString() ?? null,
           };
@@ -128,12 +129,6 @@ export function projectionCommands(program: Command, output: Output): void {
         }
       });
     });
-}
-
-function lagOf(position: string | null, head: string | null): number | null {
-  if (head === null) return 0;
-  if (!/^\d+$/.test(head) || (position !== null && !/^\d+$/.test(position))) return null;
-  return Number(BigInt(head) - BigInt(position ?? '0'));
 }
 
 const isRebuildable = (name: string) => (rebuildableNames as readonly string[]).includes(name);

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import { generationName } from '../../projectors/rebuild/ports.ts';
+import { generationName, type ServedGenerations } from '../../projectors/rebuild/ports.ts';
 import type { ReadModelProgress } from '../../query-api/ports.ts';
 import type { Notifications } from '../notifications/notifications.ts';
 
@@ -20,7 +20,7 @@ type Queryable = Pick<pg.Pool, 'query'>;
  * memory: a switch is announced (NOTIFY across processes, in-process on the embedded database), and the
  * table is read again every `pollMs` in case an announcement was lost.
  */
-export class ReadModelGenerations {
+export class ReadModelGenerations implements ServedGenerations {
   private readonly active = new Map<string, number>();
   private readonly listeners = new Set<(readModel: string, generation: number) => void>();
   private readonly stopListening: () => void;
@@ -98,7 +98,6 @@ export class ReadModelGenerations {
   }
 
   private set(readModel: string, generation: number): void {
-    if (this.generation(readModel) === generation && this.active.has(readModel)) return;
     const changed = this.generation(readModel) !== generation;
     this.active.set(readModel, generation);
     if (!changed) return;

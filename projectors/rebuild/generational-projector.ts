@@ -1,9 +1,8 @@
 import type { Logger } from 'pino';
 import type { HealthCheck } from '../../infra/http/health.ts';
-import type { ReadModelGenerations } from '../../infra/readmodels/generations.ts';
 import type { ProjectorHost } from '../projector-host.ts';
 import type { Projection } from '../runner/projection.ts';
-import type { RebuildableReadModel } from './ports.ts';
+import type { RebuildableReadModel, ServedGenerations } from './ports.ts';
 
 /**
  * Keeps the served generation of a rebuildable read model current: runs its projection, and when a rebuild
@@ -21,7 +20,7 @@ export class GenerationalProjector {
 
   constructor(
     private readonly model: RebuildableReadModel,
-    private readonly generations: ReadModelGenerations,
+    private readonly generations: ServedGenerations,
     private readonly hostFor: (projection: Projection) => ProjectorHost,
     private readonly logger: Logger,
   ) {}

@@ -26,6 +26,17 @@ export interface RebuildableReadModel {
   projection(generation: number): Projection;
 }
 
+/** Which generation of each rebuildable read model is served, and the switch from one to the next. */
+export interface ServedGenerations {
+  generation(readModel: string): number;
+  /** Called after each switch (made here or in another process). Returns a function that stops listening. */
+  onSwitch(listener: (readModel: string, generation: number) => void): () => void;
+  /** Reads the pointers again (another process may have switched). */
+  refresh(): Promise<void>;
+  /** Makes `to` the served generation if `from` still is; throws when another switch came first. */
+  switchTo(readModel: string, from: number, to: number): Promise<void>;
+}
+
 /**
  * The projection (and checkpoint) name of generation `generation` of a read model. Generation 1 keeps the
  * plain name, so read models built before generations existed are generation 1 as they are.

@@ -1,11 +1,11 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import type { ReadModelGenerations } from '../../infra/readmodels/generations.ts';
 import { sleep } from '../../infra/resilience.ts';
 import type { GlobalEventLog } from '../ports.ts';
+import { lagBetween } from '../projector-host.ts';
 import { ProjectionRunner } from '../runner/projection-runner.ts';
-import { generationName, type RebuildableReadModel } from './ports.ts';
+import { generationName, type RebuildableReadModel, type ServedGenerations } from './ports.ts';
 
 export interface RebuildProgress {
   readModel: string;
@@ -41,7 +41,7 @@ export interface RebuilderDependencies {
   orm: MikroORM;
   /** A connection of the read-model database, to hold the rebuild lock on. */
   pool: pg.Pool;
-  generations: ReadModelGenerations;
+  generations: ServedGenerations;
   logger: Logger;
   batchSize: number;
 }
@@ -166,9 +166,10 @@ export class ReadModelRebuilder {
   }
 }
 
+/** Share of the log done when positions count events (PostgreSQL store); null when they do not. */
 function fractionDone(position: string | null, head: string | null): number | null {
-  if (head === null) return 1;
-  if (!/^\d+$/.test(head) || (position !== null && !/^\d+$/.test(position))) return null;
-  const total = Number(head);
-  return total === 0 ? 1 : Math.min(1, Number(position ?? '0') / total);
+  const lag = lagBetween(position, head);
+  if (lag === null) return null;
+  const total = Number(head ?? 0);
+  return total === 0 ? 1 : Math.min(1, (total - lag) / total);
 }
