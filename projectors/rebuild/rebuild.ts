@@ -101,6 +101,7 @@ export class ReadModelRebuilder {
       };
 
       await runner.start();
+      let promoted = false;
       try {
         for (;;) {
           if (options.signal?.aborted) throw options.signal.reason ?? new Error('rebuild aborted');
@@ -113,9 +114,12 @@ export class ReadModelRebuilder {
         }
         await report('switching');
         await model.store.promoteGeneration(to);
+        promoted = true;
         await generations.switchTo(model.name, from, to);
       } catch (err) {
         await runner.stop();
+        // Store-side pointers (Elasticsearch's aliases) go back before the generation they point at is dropped.
+        if (promoted) await model.store.promoteGeneration(from);
         // Not switched: the half-built generation goes, the served one was never touched.
         await model.store.dropGeneration(to).catch((dropErr: unknown) => logger.warn({ err: dropErr }, 'could not drop an unfinished generation'));
         throw err;
