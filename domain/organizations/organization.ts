@@ -1,5 +1,6 @@
 import { roleRank, type Role } from '../access/permissions.ts';
-import { ConflictError, ForbiddenError, NotAuthenticatedError, NotFoundError } from '../errors.ts';
+import { ConflictError, ForbiddenError, NotAuthenticatedError, NotFoundError, RuleViolationError } from '../errors.ts';
+import type { PlanStatus } from '../plans/plan.ts';
 import type { Decider } from '../decider.ts';
 import type { DomainEvent } from '../events.ts';
 
@@ -49,6 +50,23 @@ export type MemberDeactivated = DomainEvent<'MemberDeactivated', { organizationI
 export type MemberReactivated = DomainEvent<'MemberReactivated', { organizationId: string; userId: string }>;
 export type OrganizationSuspended = DomainEvent<'OrganizationSuspended', { organizationId: string; reason: string }>;
 export type OrganizationReactivated = DomainEvent<'OrganizationReactivated', { organizationId: string }>;
+/** Staff moved the organization onto a plan of the catalog. */
+export type OrganizationPlanChanged = DomainEvent<
+  'OrganizationPlanChanged',
+  { organizationId: string; planId: string; previousPlanId: string | null }
+>;
+export type TrialExtended = DomainEvent<
+  'TrialExtended',
+  { organizationId: string; trialEndsAt: string; previousTrialEndsAt: string | null }
+>;
+/**
+ * A staff member was given read-only access to the organization's data (support looking at what the
+ * customer sees). Recorded in the organization's own stream so that its audit trail shows it.
+ */
+export type ImpersonationStarted = DomainEvent<
+  'ImpersonationStarted',
+  { organizationId: string; impersonationId: string; staffId: string; expiresAt: string; reason: string }
+>;
 
 export type OrganizationEvent =
   | OrganizationCreated
@@ -60,7 +78,10 @@ export type OrganizationEvent =
   | MemberDeactivated
   | MemberReactivated
   | OrganizationSuspended
-  | OrganizationReactivated;
+  | OrganizationReactivated
+  | OrganizationPlanChanged
+  | TrialExtended
+  | ImpersonationStarted;
 
 export const organizationEventTypes = [
   'OrganizationCreated',
@@ -73,6 +94,9 @@ export const organizationEventTypes = [
   'MemberReactivated',
   'OrganizationSuspended',
   'OrganizationReactivated',
+  'OrganizationPlanChanged',
+  'TrialExtended',
+  'ImpersonationStarted',
 ] as const satisfies readonly OrganizationEvent['type'][];
 
 export interface Member {
@@ -102,6 +126,9 @@ export type Organization =
       timezone: string;
       members: Record<string, Member>;
       invitations: Record<string, PendingInvitation>;
+      /** The catalog plan it is on; null until staff put it on one. */
+      planId: string | null;
+      trialEndsAt: string | null;
     };
 
 type Existing = Exclude<Organization, { status: 'absent' }>;
@@ -125,6 +152,13 @@ export type DeactivateMember = { type: 'DeactivateMember'; data: { organizationI
 export type ReactivateMember = { type: 'ReactivateMember'; data: { organizationId: string; userId: string; byRole: Role } };
 export type SuspendOrganization = { type: 'SuspendOrganization'; data: { organizationId: string; reason: string } };
 export type ReactivateOrganization = { type: 'ReactivateOrganization'; data: { organizationId: string } };
+export type ChangeOrganizationPlan = {
+  type: 'ChangeOrganizationPlan';
+  /** `plan` is the target plan's status as its own stream says (loaded by the handler). */
+  data: { organizationId: string; planId: string; plan: PlanStatus | 'absent' };
+};
+export type ExtendTrial = { type: 'ExtendTrial'; data: { organizationId: string; trialEndsAt: string; now: string } };
+export type StartImpersonation = { type: 'StartImpersonation'; data: ImpersonationStarted['data'] & { now: string } };
 
 export type OrganizationCommand =
   | CreateOrganization
@@ -136,7 +170,10 @@ export type OrganizationCommand =
   | DeactivateMember
   | ReactivateMember
   | SuspendOrganization
-  | ReactivateOrganization;
+  | ReactivateOrganization
+  | ChangeOrganizationPlan
+  | ExtendTrial
+  | StartImpersonation;
 
 export const organizationStream = (organizationId: string) => `organization-${organizationId}`;
 export const initialOrganization: Organization = { status: 'absent' };
@@ -152,6 +189,8 @@ export function evolveOrganization(state: Organization, event: OrganizationEvent
       timezone,
       members: { [ownerUserId]: { userId: ownerUserId, email: ownerEmail ?? null, role: 'owner', active: true } },
       invitations: {},
+      planId: null,
+      trialEndsAt: null,
     };
   }
   if (state.status === 'absent') return state;
@@ -182,6 +221,12 @@ export function evolveOrganization(state: Organization, event: OrganizationEvent
       return { ...state, status: 'suspended' };
     case 'OrganizationReactivated':
       return { ...state, status: 'active' };
+    case 'OrganizationPlanChanged':
+      return { ...state, planId: event.data.planId };
+    case 'TrialExtended':
+      return { ...state, trialEndsAt: event.data.trialEndsAt };
+    case 'ImpersonationStarted':
+      return state;
     default: {
       const unknown: never = event;
       return unknown;
@@ -210,6 +255,9 @@ function requireMember(state: Existing, userId: string): Member {
   if (!member) throw new NotFoundError('User');
   return member;
 }
+
+/** How far ahead staff may push a trial's end. */
+const MAX_TRIAL_AHEAD_MS = 366 * 24 * 3600_000;
 
 const activeOwners = (state: Existing) => Object.values(state.members).filter((m) => m.active && m.role === 'owner');
 
@@ -304,6 +352,35 @@ export function decideOrganization(command: OrganizationCommand, state: Organiza
       const organization = requireOrganization(state, command.data.organizationId);
       if (organization.status === 'active') return [];
       return [{ type: 'OrganizationReactivated', version: 1, data: { ...command.data } }];
+    }
+    case 'ChangeOrganizationPlan': {
+      const organization = requireOrganization(state, command.data.organizationId);
+      const { planId, plan } = command.data;
+      if (plan === 'absent') throw new RuleViolationError('There is no such plan', 'unknown_plan', 'planId');
+      if (organization.planId === planId) return [];
+      if (plan !== 'active') throw new RuleViolationError(`Organizations can only be put on an active plan; this one is ${plan}`, 'plan_not_active', 'planId');
+      return [{ type: 'OrganizationPlanChanged', version: 1, data: { organizationId: organization.id, planId, previousPlanId: organization.planId } }];
+    }
+    case 'ExtendTrial': {
+      const organization = requireOrganization(state, command.data.organizationId);
+      const until = Date.parse(command.data.trialEndsAt);
+      const now = Date.parse(command.data.now);
+      if (Number.isNaN(until)) throw new RuleViolationError('The trial end must be a date and time', 'invalid_date', 'trialEndsAt');
+      if (until <= now) throw new RuleViolationError('The trial end must be in the future', 'trial_end_in_past', 'trialEndsAt');
+      if (until > now + MAX_TRIAL_AHEAD_MS) throw new RuleViolationError('A trial can run at most a year ahead', 'trial_too_long', 'trialEndsAt');
+      const current = organization.trialEndsAt;
+      if (current !== null && until <= Date.parse(current)) {
+        throw new RuleViolationError(`An extension must end after the current trial end (${current})`, 'not_an_extension', 'trialEndsAt');
+      }
+      const trialEndsAt = new Date(until).toISOString();
+      return [{ type: 'TrialExtended', version: 1, data: { organizationId: organization.id, trialEndsAt, previousTrialEndsAt: current } }];
+    }
+    case 'StartImpersonation': {
+      const organization = requireOrganization(state, command.data.organizationId);
+      const { now, ...started } = command.data;
+      if (Date.parse(started.expiresAt) <= Date.parse(now)) throw new RuleViolationError('An impersonation must end in the future', 'invalid_expiry', 'expiresAt');
+      if (started.reason.trim() === '') throw new RuleViolationError('Say why you need to see this organization', 'reason_required', 'reason');
+      return [{ type: 'ImpersonationStarted', version: 1, data: { ...started, organizationId: organization.id } }];
     }
     default: {
       const unknown: never = command;

@@ -1,4 +1,4 @@
-import { ConflictError, ForbiddenError, NotAuthenticatedError, NotFoundError } from '../errors.ts';
+import { ConflictError, ForbiddenError, NotAuthenticatedError, NotFoundError, RuleViolationError } from '../errors.ts';
 import { deciderSpec } from '../../test/support/decider-spec.ts';
 import { organizationDecider, type MemberInvited, type OrganizationCreated, type OrganizationEvent } from './organization.ts';
 
@@ -154,6 +154,47 @@ describe('Organization decider', () => {
         .when({ type: 'ReactivateOrganization', data: { organizationId: org } })
         .then([{ type: 'OrganizationReactivated', version: 1, data: { organizationId: org } }]);
       spec.given(...team).when({ type: 'ReactivateOrganization', data: { organizationId: org } }).thenNothing();
+    });
+    it('moves onto an active plan only, and records nothing for the plan it is already on', () => {
+      const onGrowth: OrganizationEvent = { type: 'OrganizationPlanChanged', version: 1, data: { organizationId: org, planId: 'growth', previousPlanId: null } };
+      const change = (planId: string, plan: 'draft' | 'active' | 'retired' | 'absent') => ({
+        type: 'ChangeOrganizationPlan' as const,
+        data: { organizationId: org, planId, plan },
+      });
+      spec.given(created).when(change('growth', 'active')).then([onGrowth]);
+      spec.given(created, onGrowth).when(change('growth', 'active')).thenNothing();
+      spec
+        .given(created, onGrowth)
+        .when(change('scale', 'active'))
+        .then([{ type: 'OrganizationPlanChanged', version: 1, data: { organizationId: org, planId: 'scale', previousPlanId: 'growth' } }]);
+      spec.given(created).when(change('draft-plan', 'draft')).thenError(RuleViolationError, { code: 'plan_not_active', field: 'planId' });
+      spec.given(created).when(change('old', 'retired')).thenError(RuleViolationError, { code: 'plan_not_active', field: 'planId' });
+      spec.given(created).when(change('nope', 'absent')).thenError(RuleViolationError, { code: 'unknown_plan', field: 'planId' });
+      spec.given().when(change('growth', 'active')).thenError(NotFoundError);
+    });
+
+    it('extends a trial only forward, into the future, at most a year ahead', () => {
+      const extend = (trialEndsAt: string) => ({ type: 'ExtendTrial' as const, data: { organizationId: org, trialEndsAt, now } });
+      const extended: OrganizationEvent = {
+        type: 'TrialExtended',
+        version: 1,
+        data: { organizationId: org, trialEndsAt: '2026-12-20T00:00:00.000Z', previousTrialEndsAt: null },
+      };
+      spec.given(created).when(extend('2026-12-20T00:00:00Z')).then([extended]);
+      spec
+        .given(created, extended)
+        .when(extend('2027-01-05T00:00:00.000Z'))
+        .then([{ type: 'TrialExtended', version: 1, data: { organizationId: org, trialEndsAt: '2027-01-05T00:00:00.000Z', previousTrialEndsAt: '2026-12-20T00:00:00.000Z' } }]);
+      spec.given(created, extended).when(extend('2026-12-10T00:00:00.000Z')).thenError(RuleViolationError, { code: 'not_an_extension', field: 'trialEndsAt' });
+      spec.given(created).when(extend('2026-11-30T00:00:00.000Z')).thenError(RuleViolationError, { code: 'trial_end_in_past', field: 'trialEndsAt' });
+      spec.given(created).when(extend('2028-06-01T00:00:00.000Z')).thenError(RuleViolationError, { code: 'trial_too_long' });
+      spec.given(created).when(extend('soon')).thenError(RuleViolationError, { code: 'invalid_date' });
+    });
+
+    it('records an impersonation with who, why and until when; it needs a reason', () => {
+      const data = { organizationId: org, impersonationId: 'imp-1', staffId: 'staff-1', expiresAt: '2026-12-01T12:15:00.000Z', reason: 'ticket 42' };
+      spec.given(created).when({ type: 'StartImpersonation', data: { ...data, now } }).then([{ type: 'ImpersonationStarted', version: 1, data }]);
+      spec.given(created).when({ type: 'StartImpersonation', data: { ...data, reason: ' ', now } }).thenError(RuleViolationError, { field: 'reason' });
     });
   });
 });
