@@ -4,6 +4,10 @@ import { ContactViewSchema } from './contacts/contact-view.ts';
 import { contactsProjection } from './contacts/contacts-projection.ts';
 import { OrganizationViewSchema } from './organizations/organization-view.ts';
 import { organizationsProjection } from './organizations/organizations-projection.ts';
+import { PlanViewSchema } from './plans/plan-view.ts';
+import { plansProjection } from './plans/plans-projection.ts';
+import { StaffViewSchema } from './staff/staff-view.ts';
+import { staffProjection } from './staff/staff-projection.ts';
 import { ParkedEventSchema, ProjectionCheckpointSchema } from './runner/runner-tables.ts';
 import type { Projection } from './runner/projection.ts';
 import { InvitationViewSchema } from './users/invitation-view.ts';
@@ -29,6 +33,8 @@ export const readModelEntities = [
   ScheduleSchema,
   ProjectionCheckpointSchema,
   ParkedEventSchema,
+  PlanViewSchema,
+  StaffViewSchema,
 ];
 
 /** Every projection the projector process runs. */
@@ -41,4 +47,6 @@ export const projections: Projection[] = [
   workflowsProjection,
   executionsProjection,
   schedulesProjection,
+  plansProjection,
+  staffProjection,
 ];

@@ -1,5 +1,6 @@
 import type { CommandContext } from '../../domain/events.ts';
 import { organizationDecider, organizationStream, type Organization } from '../../domain/organizations/organization.ts';
+import { planDecider, planStream } from '../../domain/plans/plan.ts';
 import type { CommandHandler, CommandOutcome } from '../command-handling.ts';
 import type { OrganizationStatusCache } from './organization-status.ts';
 
@@ -43,5 +44,37 @@ export class OrganizationCommands {
     );
     await this.status.changed(organizationId);
     return outcome;
+  }
+
+  /** The target plan's status is read from its own stream (the catalog's truth), then the decider judges. */
+  async changePlan(context: CommandContext, organizationId: string, planId: string): Promise<CommandOutcome<Organization>> {
+    const plan = await this.handler.load(planStream(planId), planDecider);
+    return this.handler.handle(
+      organizationStream(organizationId),
+      organizationDecider,
+      { type: 'ChangeOrganizationPlan', data: { organizationId, planId, plan: plan.state.status } },
+      context,
+    );
+  }
+
+  extendTrial(context: CommandContext, organizationId: string, trialEndsAt: string): Promise<CommandOutcome<Organization>> {
+    return this.handler.handle(
+      organizationStream(organizationId),
+      organizationDecider,
+      { type: 'ExtendTrial', data: { organizationId, trialEndsAt, now: context.now.toISOString() } },
+      context,
+    );
+  }
+
+  startImpersonation(
+    context: CommandContext,
+    started: { organizationId: string; impersonationId: string; staffId: string; expiresAt: string; reason: string },
+  ): Promise<CommandOutcome<Organization>> {
+    return this.handler.handle(
+      organizationStream(started.organizationId),
+      organizationDecider,
+      { type: 'StartImpersonation', data: { ...started, now: context.now.toISOString() } },
+      context,
+    );
   }
 }

@@ -64,6 +64,14 @@ export class JwtTokens {
     return { accessToken, refreshToken, expiresIn: this.accessTtlSeconds, refreshTokenId, refreshExpiresAt };
   }
 
+  /**
+   * An access token alone, with no refresh token: it cannot outlive its time to live (a staff member's
+   * read-only look into an organization).
+   */
+  async issueAccessOnly(claims: AccessClaims): Promise<{ accessToken: string; expiresIn: number }> {
+    return { accessToken: await this.sign(claims, 'access', this.accessTtlSeconds, {}, randomUUID()), expiresIn: this.accessTtlSeconds };
+  }
+
   /** The claims of a valid refresh token, or null. Never accepts an access token. */
   async verifyRefresh(token: string): Promise<RefreshClaims | null> {
     try {

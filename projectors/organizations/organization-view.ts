@@ -9,6 +9,9 @@ export interface OrganizationView {
   status: 'active' | 'suspended';
   /** Live contacts; maintained by the projection, so a double-applied event would show here. */
   contactCount: number;
+  /** The catalog plan it is on (staff console); null until staff put it on one. */
+  planId: string | null;
+  trialEndsAt: Date | null;
   userCount: number;
   createdAt: Date;
   updatedAt: Date;
@@ -25,6 +28,8 @@ export const OrganizationViewSchema = new EntitySchema<OrganizationView>({
     timezone: { type: 'text' },
     status: { type: 'text' },
     contactCount: { type: 'integer' },
+    planId: { type: 'uuid', nullable: true },
+    trialEndsAt: { type: 'datetime', columnType: 'timestamptz', nullable: true },
     userCount: { type: 'integer' },
     createdAt: { type: 'datetime', columnType: 'timestamptz' },
     updatedAt: { type: 'datetime', columnType: 'timestamptz' },

@@ -14,6 +14,8 @@ export const organizationsProjection: Projection = {
     'OrganizationRenamed',
     'OrganizationSuspended',
     'OrganizationReactivated',
+    'OrganizationPlanChanged',
+    'TrialExtended',
     'ContactCreated',
     'ContactDeleted',
     'UserRegistered',
@@ -38,6 +40,8 @@ export const organizationsProjection: Projection = {
             timezone,
             status: 'active',
             contactCount: 0,
+            planId: null,
+            trialEndsAt: null,
             userCount: 0,
             createdAt: at,
             updatedAt: at,
@@ -61,6 +65,16 @@ export const organizationsProjection: Projection = {
           view.revision = event.revision;
           view.updatedAt = at;
           break;
+        case 'OrganizationPlanChanged':
+          view.planId = (event.data as { planId: string }).planId;
+          view.revision = event.revision;
+          view.updatedAt = at;
+          break;
+        case 'TrialExtended':
+          view.trialEndsAt = new Date((event.data as { trialEndsAt: string }).trialEndsAt);
+          view.revision = event.revision;
+          view.updatedAt = at;
+          break;
         case 'ContactCreated':
           view.contactCount += 1;
           break;
@@ -76,7 +90,7 @@ export const organizationsProjection: Projection = {
 };
 
 function organizationOf(event: RecordedEvent): string {
-  if (event.type.startsWith('Organization')) {
+  if (event.type.startsWith('Organization') || event.type === 'TrialExtended') {
     return (event.data as { organizationId: string }).organizationId;
   }
   const tenantId = event.metadata.tenantId;

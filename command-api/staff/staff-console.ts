@@ -1,0 +1,121 @@
+import { randomUUID } from 'node:crypto';
+import type { CommandContext } from '../../domain/events.ts';
+import { operationsDecider, parkedEventStream, readModelStream } from '../../domain/operations/operations.ts';
+import type { DraftPlan, RevisePlan } from '../../domain/plans/plan.ts';
+import { requireStaffPermission, type StaffPermission } from '../../domain/staff/staff-permissions.ts';
+import type { ParkedEventRetryOutcome } from '../../projectors/runner/parked-events.ts';
+import type { CommandHandler } from '../command-handling.ts';
+import type { OrganizationCommands } from '../organizations/organization-commands.ts';
+import type { PlanCommands } from '../plans/plan-commands.ts';
+import type { SignedInStaff } from './staff-accounts.ts';
+
+/** Who asks, from where: a signed-in staff member's request to the console. */
+export interface StaffRequest {
+  staff: SignedInStaff;
+  correlationId: string;
+  ip?: string;
+  userAgent?: string;
+}
+
+export interface ParkedEventRetrier {
+  retry(parkedEventId: string): Promise<ParkedEventRetryOutcome>;
+}
+
+export interface RebuildStarter {
+  requireStartable(readModel: string): unknown;
+  start(readModel: string): unknown;
+}
+
+export interface ImpersonationTokens {
+  issueAccessOnly(claims: { userId: string; organizationId: string; role: string; sessionId: string }): Promise<{ accessToken: string; expiresIn: number }>;
+}
+
+/**
+ * Everything staff can change, as commands through the same handlers the API uses. Each method checks the
+ * staff role first (the console only hides what a role may not do; this refuses it), and every fact
+ * recorded carries the staff member as its actor.
+ */
+export class StaffConsole {
+  constructor(
+    private readonly handler: CommandHandler,
+    private readonly organizations: OrganizationCommands,
+    private readonly plans: PlanCommands,
+    private readonly parked: ParkedEventRetrier,
+    private readonly rebuilds: RebuildStarter,
+    private readonly tokens: ImpersonationTokens,
+  ) {}
+
+  suspend(request: StaffRequest, organizationId: string, reason: string) {
+    return this.organizations.suspend(this.context(request, 'tenants:suspend', organizationId), organizationId, reason);
+  }
+
+  reactivate(request: StaffRequest, organizationId: string) {
+    return this.organizations.reactivate(this.context(request, 'tenants:suspend', organizationId), organizationId);
+  }
+
+  changePlan(request: StaffRequest, organizationId: string, planId: string) {
+    return this.organizations.changePlan(this.context(request, 'tenants:changePlan', organizationId), organizationId, planId);
+  }
+
+  extendTrial(request: StaffRequest, organizationId: string, trialEndsAt: string) {
+    return this.organizations.extendTrial(this.context(request, 'tenants:extendTrial', organizationId), organizationId, trialEndsAt);
+  }
+
+  /**
+   * Read-only access to an organization's data through the API: recorded in the organization's own stream
+   * first, then an access token of the viewer role, with no refresh token, for the staff member.
+   */
+  async impersonate(request: StaffRequest, organizationId: string, reason: string): Promise<{ accessToken: string; expiresAt: string; impersonationId: string }> {
+    const context = this.context(request, 'tenants:impersonate', organizationId);
+    const impersonationId = randomUUID();
+    const probe = await this.tokens.issueAccessOnly({ userId: request.staff.id, organizationId, role: 'viewer', sessionId: impersonationId });
+    const expiresAt = new Date(context.now.getTime() + probe.expiresIn * 1000).toISOString();
+    await this.organizations.startImpersonation(context, { organizationId, impersonationId, staffId: request.staff.id, expiresAt, reason });
+    return { accessToken: probe.accessToken, expiresAt, impersonationId };
+  }
+
+  draftPlan(request: StaffRequest, terms: Omit<DraftPlan['data'], 'planId'>) {
+    return this.plans.draft(this.context(request, 'plans:manage', null), terms);
+  }
+
+  revisePlan(request: StaffRequest, changes: RevisePlan['data'], expectedRevision?: number) {
+    return this.plans.revise(this.context(request, 'plans:manage', null), changes, expectedRevision);
+  }
+
+  activatePlan(request: StaffRequest, planId: string) {
+    return this.plans.activate(this.context(request, 'plans:manage', null), planId);
+  }
+
+  retirePlan(request: StaffRequest, planId: string) {
+    return this.plans.retire(this.context(request, 'plans:manage', null), planId);
+  }
+
+  /** Retries the event, then records what happened (resolved or the new error) with the staff actor. */
+  async retryParkedEvent(request: StaffRequest, parkedEventId: string): Promise<ParkedEventRetryOutcome> {
+    const context = this.context(request, 'parkedEvents:retry', null);
+    const outcome = await this.parked.retry(parkedEventId);
+    await this.handler.handle(parkedEventStream(parkedEventId), operationsDecider, { type: 'RecordParkedEventRetry', data: outcome }, context);
+    return outcome;
+  }
+
+  async rebuild(request: StaffRequest, readModel: string): Promise<void> {
+    const context = this.context(request, 'projections:rebuild', null);
+    this.rebuilds.requireStartable(readModel);
+    await this.handler.handle(readModelStream(readModel), operationsDecider, { type: 'RecordRebuildStarted', data: { readModel } }, context);
+    this.rebuilds.start(readModel);
+  }
+
+  /** Tenant-level facts carry the organization as their tenant, so its own audit trail shows staff actions. */
+  private context(request: StaffRequest, permission: StaffPermission, tenantId: string | null): CommandContext {
+    requireStaffPermission(request.staff.role, permission);
+    return {
+      tenantId,
+      actor: { type: 'staff', id: request.staff.id },
+      correlationId: request.correlationId,
+      causationId: randomUUID(),
+      now: new Date(),
+      ...(request.ip ? { ip: request.ip } : {}),
+      ...(request.userAgent ? { userAgent: request.userAgent } : {}),
+    };
+  }
+}
