@@ -6,6 +6,6 @@ import { startProcess } from './infra/compose.ts';
 import { runProcess } from './infra/process.ts';
 
 await runProcess('nexusflow', async () => {
-  const started = await startProcess('all', { commands: true, queries: true, projectors: true });
+  const started = await startProcess('all', { commands: true, queries: true, projectors: true, admin: true });
   return { running: started, logger: started.logger, shutdownTimeoutMs: started.config.SHUTDOWN_TIMEOUT_MS };
 });

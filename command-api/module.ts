@@ -9,8 +9,6 @@ import { SecondFactors } from './auth/mfa.ts';
 import { authCommandRoutes } from './auth/routes.ts';
 import { Sessions } from './auth/sessions.ts';
 import { contactCommandRoutes } from './contacts/routes.ts';
-import { OrganizationCommands } from './organizations/organization-commands.ts';
-import { OrganizationStatusCache } from './organizations/organization-status.ts';
 import { organizationCommandRoutes } from './organizations/routes.ts';
 import { MembershipCommands } from './users/membership-commands.ts';
 import { userCommandRoutes } from './users/routes.ts';
@@ -88,20 +86,6 @@ export const commandApiModule = new ContainerModule((bind) => {
           { appUrl: appUrl(ctx), invitationTtlMs: INVITATION_TTL_MS },
         ),
     )
-    .inSingletonScope();
-  bind(TOKENS.OrganizationStatus)
-    .toDynamicValue(
-      (ctx) =>
-        new OrganizationStatusCache(
-          get(ctx, TOKENS.CommandHandler),
-          get(ctx, TOKENS.Notifications),
-          logger(ctx, 'organization-status'),
-          config(ctx).ORGANIZATION_STATUS_CACHE_MS,
-        ),
-    )
-    .inSingletonScope();
-  bind(TOKENS.OrganizationCommands)
-    .toDynamicValue((ctx) => new OrganizationCommands(get(ctx, TOKENS.CommandHandler), get(ctx, TOKENS.OrganizationStatus)))
     .inSingletonScope();
   bind<AnyRoute[]>(TOKENS.CommandRoutes)
     .toDynamicValue((ctx) => [

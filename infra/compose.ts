@@ -13,7 +13,9 @@ import { ContactCommands } from '../command-api/contacts/contact-commands.ts';
 import { ValueClaims } from '../command-api/uniqueness/value-claims.ts';
 import { ExecutionStarter } from '../command-api/workflows/execution-starter.ts';
 import { commandApiModule } from '../command-api/module.ts';
-import type { OrganizationStatusCache } from '../command-api/organizations/organization-status.ts';
+import { OrganizationStatusCache } from '../command-api/organizations/organization-status.ts';
+import { OrganizationCommands } from '../command-api/organizations/organization-commands.ts';
+import type { AdminConsole } from '../admin/console/admin-console.ts';
 import { ProjectorHost } from '../projectors/projector-host.ts';
 import { projections } from '../projectors/read-models.ts';
 import { queryApiModule } from '../query-api/module.ts';
@@ -70,6 +72,8 @@ export interface ProcessParts {
   queries: boolean;
   /** Run the projections. */
   projectors: boolean;
+  /** Serve the staff console at /admin. */
+  admin?: boolean;
 }
 
 export interface StartedProcess {
@@ -199,6 +203,13 @@ export async function startProcess(role: Role, parts: ProcessParts, env: NodeJS.
           },
         ),
     );
+  // Organization commands and their suspension cache serve the command API and the staff console alike.
+  container
+    .bind(TOKENS.OrganizationStatus)
+    .toDynamicValue(() => new OrganizationStatusCache(commandHandler, platform.notifications, logger.child({ component: 'organization-status' }), config.ORGANIZATION_STATUS_CACHE_MS));
+  container
+    .bind(TOKENS.OrganizationCommands)
+    .toDynamicValue((ctx) => new OrganizationCommands(commandHandler, ctx.container.get(TOKENS.OrganizationStatus)));
   if (parts.commands) container.load(commandApiModule);
   if (parts.queries) container.load(queryApiModule);
 
@@ -282,7 +293,7 @@ export async function startProcess(role: Role, parts: ProcessParts, env: NodeJS.
     healthChecks.push({ name: 'workflowRunner', check: async () => ({ ok: true, detail: wake.stats }) });
   }
   const watcher = parts.queries || parts.projectors ? container.get<CheckpointWatcher>(TOKENS.CheckpointWatcher) : null;
-  const organizationStatus = parts.commands ? container.get<OrganizationStatusCache>(TOKENS.OrganizationStatus) : null;
+  const organizationStatus = parts.commands || parts.admin ? container.get<OrganizationStatusCache>(TOKENS.OrganizationStatus) : null;
   const windowMs = config.RATE_LIMIT_WINDOW_SECONDS * 1000;
 
   // Every process that serves the API counts its authenticated requests (usage metrics).
@@ -304,7 +315,7 @@ export async function startProcess(role: Role, parts: ProcessParts, env: NodeJS.
     idempotencyStore: platform.ephemeral,
     idempotency: { retentionMs: config.IDEMPOTENCY_TTL_SECONDS * 1000, lockMs: 60_000 },
     corsOrigins: config.CORS_ORIGINS,
-    ...(organizationStatus ? { suspensions: organizationStatus } : {}),
+    ...(organizationStatus && parts.commands ? { suspensions: organizationStatus } : {}),
     trustProxy: config.TRUST_PROXY,
     ...(apiUsage ? { onAuthenticated: (principal: Principal) => apiUsage.count(principal.organizationId) } : {}),
     ...(watcher && parts.queries
@@ -313,15 +324,30 @@ export async function startProcess(role: Role, parts: ProcessParts, env: NodeJS.
   });
 
   let server: HttpServer;
+  let adminConsole: AdminConsole | null = null;
   try {
+    if (parts.admin) {
+      // Loaded only here: AdminJS costs a second and about 100 MB to import.
+      const { startAdminConsole } = await import('../admin/console/start-console.ts');
+      adminConsole = await startAdminConsole({
+        config,
+        logger,
+        platform,
+        handler: commandHandler,
+        organizations: container.get(TOKENS.OrganizationCommands),
+        tokens,
+        progress: container.get<CheckpointWatcher>(TOKENS.CheckpointWatcher),
+      });
+    }
     await projectorHost?.start();
     await reactorHost?.start();
     for (const projector of generational) await projector.start();
     runner?.start();
     scheduler?.start();
     apiUsage?.start();
-    server = await listen(app, { host: config.HOST, port: config.PORT, logger });
+    server = await listen(app, { host: config.HOST, port: config.PORT, logger, mounts: adminConsole ? [{ prefix: '/admin', app: adminConsole.app }] : [] });
   } catch (err) {
+    await adminConsole?.close();
     unlistenRunner?.();
     await scheduler?.stop();
     await runner?.stop();
@@ -342,6 +368,7 @@ export async function startProcess(role: Role, parts: ProcessParts, env: NodeJS.
     async stop() {
       stopping = true;
       await server.close();
+      await adminConsole?.close();
       await background.drain();
       await apiUsage?.stop();
       unlistenRunner?.();

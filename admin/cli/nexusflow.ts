@@ -5,13 +5,15 @@
  */
 import { Command, CommanderError } from 'commander';
 import { projectionCommands } from './projections.ts';
+import { staffCommands } from './staff.ts';
 import { CliError, ExitCode, stdout } from './support.ts';
 
 const program = new Command('nexusflow')
-  .description('NexusFlow operations: projections and read models')
+  .description('NexusFlow operations: projections and read models, staff accounts')
   .showHelpAfterError()
   .exitOverride();
 projectionCommands(program, stdout);
+staffCommands(program, stdout);
 
 try {
   await program.parseAsync(process.argv);

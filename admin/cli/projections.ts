@@ -1,23 +1,10 @@
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
-import { lagBetween } from '../../projectors/projector-host.ts';
-import { projections } from '../../projectors/read-models.ts';
-import { rebuildableNames } from '../../projectors/rebuild/read-models.ts';
 import { RebuildInProgressError, type RebuildProgress } from '../../projectors/rebuild/rebuild.ts';
 import { GenerationConflictError } from '../../infra/readmodels/generations.ts';
+import { projectionStatuses } from '../../infra/readmodels/projection-status.ts';
 import { rebuilding } from '../../infra/readmodels/rebuilding.ts';
 import { CliError, ExitCode, withPlatform, type Output } from './support.ts';
-
-interface ProjectionRow {
-  name: string;
-  /** For rebuildable read models: the generation served now. */
-  generation: number | null;
-  served: boolean;
-  position: string | null;
-  lag: number | null;
-  parked: number;
-  updatedAt: string | null;
-}
 
 /** `nexusflow projections …`: where each projection is, and rebuilds of the search and analytics read models. */
 export function projectionCommands(program: Command, output: Output): void {
@@ -29,32 +16,7 @@ export function projectionCommands(program: Command, output: Output): void {
     .option('--json', 'one JSON document on stdout')
     .action(async (options: { json?: boolean }) => {
       await withPlatform(async ({ platform }) => {
-        const head = await platform.eventStore.headPosition();
-        const { rows } = await platform.pool.query<{ name: string; position: string | null; updated_at: Date | null; parked: string }>(
-          `SELECT c.name, c.position, c.updated_at,
-                  (SELECT count(*) FROM parked_events p WHERE p.projection = c.name AND p.resolved_at IS NULL) AS parked
-           FROM projection_checkpoints c ORDER BY c.name`,
-        );
-        // Projections that never ran have no checkpoint yet: listed too, at the start of the log.
-        const known = [...projections.map((p) => p.name), ...rebuildableNames.map((name) => platform.generations.projectionName(name))];
-        for (const name of known) {
-          if (!rows.some((row) => row.name === name)) rows.push({ name, position: null, updated_at: null, parked: '0' });
-        }
-        rows.sort((a, b) => (a.name < b.name ? -1 : 1));
-        const list: ProjectionRow[] = rows.map((row) => {
-          const [readModel, generation] = row.name.split('@');
-          const rebuildable = platform.generations.generation(readModel!);
-          const own = generation ? Number(generation) : 1;
-          return {
-            name: row.name,
-            generation: isRebuildable(readModel!) ? own : null,
-            served: !isRebuildable(readModel!) || own === rebuildable,
-            position: row.position,
-            lag: lagBetween(row.position, head),
-            parked: Number(row.parked),
-            updatedAt: row.updated_at?.toISOString() ?? null,
-          };
-        });
+        const { head, projections: list } = await projectionStatuses(platform);
         if (options.json) return output.json({ head, projections: list });
         output.table(
           ['projection', 'generation', 'position', 'lag', 'parked', 'updated'],
@@ -130,5 +92,3 @@ export function projectionCommands(program: Command, output: Output): void {
       });
     });
 }
-
-const isRebuildable = (name: string) => (rebuildableNames as readonly string[]).includes(name);

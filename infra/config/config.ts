@@ -76,6 +76,9 @@ const schema = z
     MAILBOX_MAX_PER_DAY: positiveInt(10_000_000).default(2_000),
     LOGIN_MAX_FAILURES: positiveInt(100).default(5),
     LOGIN_LOCK_SECONDS: positiveInt(86_400).default(30),
+    /** Staff console sessions end after this much inactivity, and after ADMIN_SESSION_MAX_HOURS in any case. */
+    ADMIN_SESSION_IDLE_MINUTES: positiveInt(24 * 60).default(60),
+    ADMIN_SESSION_MAX_HOURS: positiveInt(24 * 7).default(12),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     BODY_LIMIT_BYTES: positiveInt(50 * 1024 * 1024).default(256 * 1024),
     READ_YOUR_WRITES_TIMEOUT_MS: positiveInt(30_000).default(2_000),

@@ -9,8 +9,20 @@ export interface HttpServer {
   close(): Promise<void>;
 }
 
-export async function listen(app: Koa, options: { host: string; port: number; logger: Logger }): Promise<HttpServer> {
-  const server = http.createServer(app.callback());
+/** Another app served under a path prefix on the same port (the staff console under /admin). */
+export interface MountedApp {
+  prefix: string;
+  app: Koa;
+}
+
+export async function listen(app: Koa, options: { host: string; port: number; logger: Logger; mounts?: MountedApp[] }): Promise<HttpServer> {
+  const main = app.callback();
+  const mounts = (options.mounts ?? []).map((mount) => ({ prefix: mount.prefix, handle: mount.app.callback() }));
+  const server = http.createServer((request, response) => {
+    const url = request.url ?? '/';
+    const mount = mounts.find(({ prefix }) => url === prefix || url.startsWith(`${prefix}/`) || url.startsWith(`${prefix}?`));
+    return (mount ? mount.handle : main)(request, response);
+  });
   server.keepAliveTimeout = 65_000; // longer than common load-balancer idle timeouts
   server.headersTimeout = 66_000;
   server.requestTimeout = 60_000;
