@@ -111,6 +111,8 @@ export async function createAdminConsole(deps: AdminConsoleDependencies): Promis
 
   const app = new Koa({ proxy: deps.trustProxy });
   app.silent = true;
+  // Failures after the middleware (a response that cannot be serialized) are reported here.
+  app.on('error', (err: unknown) => deps.logger.error({ err, component: 'admin-console' }, 'console response failed'));
   app.use(requestContext(deps.logger.child({ component: 'admin-console' })));
   app.use(consoleHeaders());
   app.use(errorPages(deps.logger));

@@ -102,6 +102,12 @@ function wholeNumberOrNull(value: unknown): number | null {
   return Number.isFinite(number) ? number : Number.NaN;
 }
 
+/** A date field as AdminJS hands it over (a Date, or the text typed): ISO text, or the text as typed. */
+function dateParam(value: unknown): string {
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? 'invalid' : value.toISOString();
+  return typeof value === 'string' ? value : '';
+}
+
 const limitPaths: Record<keyof PlanLimits, string> = {
   contacts: 'contactsLimit',
   activeWorkflows: 'activeWorkflowsLimit',
@@ -150,7 +156,7 @@ export function consoleResources(deps: ConsoleResourceDeps): ResourceWithOptions
         if (planId !== '' && planId !== current.planId) {
           position = (await staffConsole.changePlan(request, id, planId)).position ?? position;
         }
-        const trialEndsAt = typeof params.trialEndsAt === 'string' ? params.trialEndsAt : '';
+        const trialEndsAt = dateParam(params.trialEndsAt);
         if (trialEndsAt !== '' && Date.parse(trialEndsAt) !== Date.parse(String(current.trialEndsAt ?? ''))) {
           position = (await staffConsole.extendTrial(request, id, trialEndsAt)).position ?? position;
         }
@@ -167,13 +173,13 @@ export function consoleResources(deps: ConsoleResourceDeps): ResourceWithOptions
       { path: 'id', type: 'uuid', isId: true },
       { path: 'name', type: 'string' },
       { path: 'status', type: 'string' },
-      { path: 'monthlyPriceCents', type: 'number' },
+      { path: 'monthlyPriceCents', type: 'number', asText: true },
       { path: 'currency', type: 'string' },
-      { path: 'contactsLimit', type: 'number' },
-      { path: 'activeWorkflowsLimit', type: 'number' },
-      { path: 'executionsPerMonthLimit', type: 'number' },
-      { path: 'aiTokensPerMonthLimit', type: 'number' },
-      { path: 'seatsLimit', type: 'number' },
+      { path: 'contactsLimit', type: 'number', asText: true },
+      { path: 'activeWorkflowsLimit', type: 'number', asText: true },
+      { path: 'executionsPerMonthLimit', type: 'number', asText: true },
+      { path: 'aiTokensPerMonthLimit', type: 'number', asText: true },
+      { path: 'seatsLimit', type: 'number', asText: true },
       { path: 'createdAt', type: 'datetime' },
       { path: 'updatedAt', type: 'datetime' },
       { path: 'revision', type: 'number' },

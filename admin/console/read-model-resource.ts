@@ -10,6 +10,11 @@ export interface PropertySpec {
   path: string;
   type: PropertyType;
   isId?: boolean;
+  /**
+   * Shown and sent as text although stored as a number: AdminJS turns an empty number field into 0, and
+   * empty must stay empty (an unlimited limit).
+   */
+  asText?: boolean;
   /** For 'reference': the id of the resource it points to. */
   reference?: string;
   isSortable?: boolean;
@@ -37,7 +42,7 @@ export interface ReadModelResourceOptions {
 
 class Property extends BaseProperty {
   constructor(private readonly spec: PropertySpec, position: number) {
-    super({ path: spec.path, type: spec.type === 'uuid' ? 'string' : spec.type, isId: spec.isId ?? false, isSortable: spec.isSortable ?? true, position });
+    super({ path: spec.path, type: spec.type === 'uuid' || spec.asText ? 'string' : spec.type, isId: spec.isId ?? false, isSortable: spec.isSortable ?? true, position });
   }
 
   override reference(): string | null {
@@ -167,7 +172,7 @@ export class ReadModelResource extends BaseResource {
     for (const spec of this.options.properties) {
       const value = (row as Record<string, unknown>)[spec.path];
       if (value instanceof Date) params[spec.path] = value.toISOString();
-      else if (spec.type === 'number' && typeof value === 'string') params[spec.path] = Number(value);
+      else if (typeof value === 'bigint' || (spec.type === 'number' && typeof value === 'string')) params[spec.path] = Number(value);
       else if (spec.type === 'mixed' && value !== null && typeof value === 'object') params[spec.path] = JSON.stringify(value);
       else params[spec.path] = value ?? null;
     }

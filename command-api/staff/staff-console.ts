@@ -45,19 +45,19 @@ export class StaffConsole {
     private readonly tokens: ImpersonationTokens,
   ) {}
 
-  suspend(request: StaffRequest, organizationId: string, reason: string) {
+  async suspend(request: StaffRequest, organizationId: string, reason: string) {
     return this.organizations.suspend(this.context(request, 'tenants:suspend', organizationId), organizationId, reason);
   }
 
-  reactivate(request: StaffRequest, organizationId: string) {
+  async reactivate(request: StaffRequest, organizationId: string) {
     return this.organizations.reactivate(this.context(request, 'tenants:suspend', organizationId), organizationId);
   }
 
-  changePlan(request: StaffRequest, organizationId: string, planId: string) {
+  async changePlan(request: StaffRequest, organizationId: string, planId: string) {
     return this.organizations.changePlan(this.context(request, 'tenants:changePlan', organizationId), organizationId, planId);
   }
 
-  extendTrial(request: StaffRequest, organizationId: string, trialEndsAt: string) {
+  async extendTrial(request: StaffRequest, organizationId: string, trialEndsAt: string) {
     return this.organizations.extendTrial(this.context(request, 'tenants:extendTrial', organizationId), organizationId, trialEndsAt);
   }
 
@@ -74,19 +74,19 @@ export class StaffConsole {
     return { accessToken: probe.accessToken, expiresAt, impersonationId };
   }
 
-  draftPlan(request: StaffRequest, terms: Omit<DraftPlan['data'], 'planId'>) {
+  async draftPlan(request: StaffRequest, terms: Omit<DraftPlan['data'], 'planId'>) {
     return this.plans.draft(this.context(request, 'plans:manage', null), terms);
   }
 
-  revisePlan(request: StaffRequest, changes: RevisePlan['data'], expectedRevision?: number) {
+  async revisePlan(request: StaffRequest, changes: RevisePlan['data'], expectedRevision?: number) {
     return this.plans.revise(this.context(request, 'plans:manage', null), changes, expectedRevision);
   }
 
-  activatePlan(request: StaffRequest, planId: string) {
+  async activatePlan(request: StaffRequest, planId: string) {
     return this.plans.activate(this.context(request, 'plans:manage', null), planId);
   }
 
-  retirePlan(request: StaffRequest, planId: string) {
+  async retirePlan(request: StaffRequest, planId: string) {
     return this.plans.retire(this.context(request, 'plans:manage', null), planId);
   }
 
