@@ -1,6 +1,7 @@
-import { BaseProperty, BaseRecord, BaseResource, Filter, ForbiddenError, type ParamsType } from 'adminjs';
+import type { Filter, ParamsType } from 'adminjs';
 import type { ProjectionStatus } from '../../infra/readmodels/projection-status.ts';
 import type { RebuildJob } from '../../projectors/rebuild/rebuild-jobs.ts';
+import { VirtualResource } from './virtual-resource.ts';
 
 export interface ProjectionsSource {
   statuses(): Promise<{ head: string | null; projections: ProjectionStatus[] }>;
@@ -9,83 +10,29 @@ export interface ProjectionsSource {
   rebuildable(): string[];
 }
 
-const specs: [path: string, type: 'string' | 'number' | 'boolean' | 'datetime'][] = [
-  ['name', 'string'],
-  ['readModel', 'string'],
-  ['generation', 'number'],
-  ['served', 'boolean'],
-  ['position', 'string'],
-  ['lag', 'number'],
-  ['parked', 'number'],
-  ['updatedAt', 'datetime'],
-  ['rebuildable', 'boolean'],
-  ['rebuild', 'string'],
-];
-
 /** Every projection, where it is and how far behind; the search and analytics ones can be rebuilt. */
-export class ProjectionsResource extends BaseResource {
-  private readonly props = specs.map(([path, type], index) => new BaseProperty({ path, type, isId: path === 'name', isSortable: false, position: index + 1 }));
-
+export class ProjectionsResource extends VirtualResource {
   constructor(private readonly source: ProjectionsSource) {
-    super('Projections');
+    super(
+      'Projections',
+      [
+        ['name', 'string'],
+        ['readModel', 'string'],
+        ['generation', 'number'],
+        ['served', 'boolean'],
+        ['position', 'string'],
+        ['lag', 'number'],
+        ['parked', 'number'],
+        ['updatedAt', 'datetime'],
+        ['rebuildable', 'boolean'],
+        ['rebuild', 'string'],
+      ],
+      'name',
+      'Projections are defined in code',
+    );
   }
 
-  static override isAdapterFor(): boolean {
-    return false;
-  }
-
-  override databaseName(): string {
-    return 'operations';
-  }
-
-  override databaseType(): string {
-    return 'operations';
-  }
-
-  override id(): string {
-    return 'Projections';
-  }
-
-  override properties(): BaseProperty[] {
-    return this.props;
-  }
-
-  override property(path: string): BaseProperty | null {
-    return this.props.find((p) => p.path() === path) ?? null;
-  }
-
-  override async count(filter: Filter): Promise<number> {
-    return (await this.rows(filter)).length;
-  }
-
-  override async find(filter: Filter, options: { limit?: number; offset?: number }): Promise<BaseRecord[]> {
-    const offset = options.offset ?? 0;
-    return (await this.rows(filter)).slice(offset, offset + (options.limit ?? 10)).map((row) => new BaseRecord(row, this));
-  }
-
-  override async findOne(id: string): Promise<BaseRecord | null> {
-    const row = (await this.rows()).find((r) => r.name === id);
-    return row ? new BaseRecord(row, this) : null;
-  }
-
-  override async findMany(ids: (string | number)[]): Promise<BaseRecord[]> {
-    const rows = await this.rows();
-    return rows.filter((r) => ids.map(String).includes(String(r.name))).map((row) => new BaseRecord(row, this));
-  }
-
-  override async create(): Promise<ParamsType> {
-    throw new ForbiddenError('Projections are defined in code');
-  }
-
-  override async update(): Promise<ParamsType> {
-    throw new ForbiddenError('Projections are defined in code');
-  }
-
-  override async delete(): Promise<void> {
-    throw new ForbiddenError('Projections are defined in code');
-  }
-
-  private async rows(filter?: Filter): Promise<ParamsType[]> {
+  protected override async rows(filter?: Filter): Promise<ParamsType[]> {
     const { projections } = await this.source.statuses();
     const rebuildable = this.source.rebuildable();
     const wanted = filter?.filters?.name?.value;

@@ -1,6 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { RecordedEvent } from '../../domain/events.ts';
-import type { OrganizationEvent } from '../../domain/organizations/organization.ts';
+import { organizationStream, type OrganizationEvent } from '../../domain/organizations/organization.ts';
 import { ProjectionError, type Projection } from '../runner/projection.ts';
 import { OrganizationViewSchema, type OrganizationView } from './organization-view.ts';
 
@@ -56,24 +56,16 @@ export const organizationsProjection: Projection = {
       switch (event.type) {
         case 'OrganizationRenamed':
           view.name = (event.data as { name: string }).name;
-          view.revision = event.revision;
-          view.updatedAt = at;
           break;
         case 'OrganizationSuspended':
         case 'OrganizationReactivated':
           view.status = event.type === 'OrganizationSuspended' ? 'suspended' : 'active';
-          view.revision = event.revision;
-          view.updatedAt = at;
           break;
         case 'OrganizationPlanChanged':
           view.planId = (event.data as { planId: string }).planId;
-          view.revision = event.revision;
-          view.updatedAt = at;
           break;
         case 'TrialExtended':
           view.trialEndsAt = new Date((event.data as { trialEndsAt: string }).trialEndsAt);
-          view.revision = event.revision;
-          view.updatedAt = at;
           break;
         case 'ContactCreated':
           view.contactCount += 1;
@@ -84,6 +76,11 @@ export const organizationsProjection: Projection = {
         case 'UserRegistered':
           view.userCount += 1;
           break;
+      }
+      // A change of the organization's own stream (the counts come from other streams).
+      if (event.streamId === organizationStream(id)) {
+        view.revision = event.revision;
+        view.updatedAt = at;
       }
     }
   },

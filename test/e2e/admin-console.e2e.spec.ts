@@ -7,7 +7,7 @@ import { StaffConsole } from '../../command-api/staff/staff-console.ts';
 import { ForbiddenError } from '../../domain/errors.ts';
 import { TOKENS } from '../../infra/di/tokens.ts';
 import { staffAccountsOn } from '../../infra/auth/staff-accounts-composition.ts';
-import { eventually } from '../support/events.ts';
+import { eventually, testEvent } from '../support/events.ts';
 import { registerAccount, startTestSystem, uniqueEmail, type Account, type TestSystem } from '../support/http.ts';
 import { expectProblem } from '../support/problems.ts';
 import { ConsoleClient, createStaff, STAFF_PASSWORD } from '../support/staff-console.ts';
@@ -237,6 +237,63 @@ describe('The staff console over HTTP (real PostgreSQL and Redis)', function () 
       const fact = await lastOrgEvent(tenant.organizationId);
       expect(fact.type).to.equal('ImpersonationStarted');
       expect(fact.data).to.deep.include({ staffId: admin.id, organizationId: tenant.organizationId });
+    });
+  });
+
+  describe('operations', () => {
+    it('rebuilds a read model from the console, with progress in the projections list, and records who started it', async () => {
+      const started = await adminClient.api('GET', '/resources/Projections/records/search/rebuild');
+      expect(started.body.notice, JSON.stringify(started.body)).to.deep.include({ type: 'success' });
+      const done = await eventually(
+        () => adminClient.api('GET', '/resources/Projections/actions/list?perPage=50'),
+        (r) => r.body.records.some((p: { params: { name: string; rebuild: string } }) => p.params.name === 'search' && p.params.rebuild.startsWith('done')),
+        60_000,
+      );
+      const search = done.body.records.find((p: { params: { name: string } }) => p.params.name === 'search').params;
+      expect(search.rebuild).to.match(/^done: generation 2 serves \(\d+ events, \d+ events\/s\)$/);
+      expect(system.process.platform.generations.generation('search')).to.equal(2);
+      const served = await eventually(() => adminClient.api('GET', '/resources/Projections/actions/list?perPage=50'), (r) =>
+        r.body.records.some((p: { params: { name: string; served: boolean } }) => p.params.name === 'search@2' && p.params.served),
+      );
+      expect(served.status).to.equal(200);
+      const audit = await system.process.platform.eventStore.readStream('readModel-search');
+      expect(audit.map((e) => e.type)).to.deep.equal(['ProjectionRebuildStarted']);
+      expect(audit[0]!.metadata.actor).to.deep.equal({ type: 'staff', id: admin.id });
+      // Search still answers, from the new generation.
+      expect((await system.http.get('/search/contacts?q=a', { token: tenant.accessToken })).status).to.equal(200);
+    });
+
+    it('retries a parked event that still fails: the row keeps waiting with the new error, and the attempt is recorded', async () => {
+      const organizationId = crypto.randomUUID();
+      await system.process.platform.eventStore.append(
+        `organization-${organizationId}`,
+        [testEvent('OrganizationRenamed', { organizationId, name: 'Never created' }, { tenantId: organizationId })],
+        'no_stream',
+      );
+      const parked = await eventually(
+        () => system.process.platform.pool.query<{ id: string; attempts: number }>('SELECT id, attempts FROM parked_events WHERE stream_id = $1', [`organization-${organizationId}`]),
+        (r) => r.rowCount === 1,
+      );
+      const { id, attempts } = parked.rows[0]!;
+      const retried = await supportClient.api('GET', `/resources/ParkedEvent/records/${id}/retry`);
+      expect(retried.body.notice.message).to.match(/^Failed again: ProjectionError: organization .* is not in the read model$/);
+      expect(retried.body.record.params.attempts).to.equal(attempts + 1);
+      expect(retried.body.record.params.resolvedAt).to.equal(null);
+      const audit = await system.process.platform.eventStore.readStream(`parkedEvent-${id}`);
+      expect(audit[0]!.data).to.deep.include({ resolved: false, projection: 'organizations' });
+      expect(audit[0]!.metadata.actor).to.deep.equal({ type: 'staff', id: support.id });
+    });
+
+    it('serves the dashboard: lag per projection, parked events, queue depths, events/s and recent failures', async () => {
+      const dashboard = await supportClient.api('GET', '/dashboard');
+      expect(dashboard.status).to.equal(200);
+      const data = dashboard.body;
+      expect(data.projections.map((p: { name: string }) => p.name)).to.include.members(['contacts', 'organizations', 'plans', 'staff', 'search@2']);
+      for (const projection of data.projections) expect(projection.lag === null || projection.lag >= 0).to.equal(true);
+      expect(data.parkedTotal).to.be.greaterThan(0);
+      expect(data.queues.map((q: { name: string }) => q.name)).to.include('workflow executions ready');
+      expect(data.recentFailures[0]).to.deep.include({ kind: 'parked event' });
+      expect(data.head).to.be.a('string');
     });
   });
 
