@@ -8,6 +8,7 @@ import type { EventStreams } from '../command-api/ports.ts';
 import type { GlobalEventLog } from '../projectors/ports.ts';
 import { readModelEntities } from '../projectors/read-models.ts';
 import type { Config } from './config/config.ts';
+import { HashChainedEventStore } from './eventstore/hash-chain.ts';
 import { PostgresEventStore } from './eventstore/postgres/postgres-event-store.ts';
 import type { HealthCheck } from './http/health.ts';
 import { InProcessNotifications } from './notifications/in-process-notifications.ts';
@@ -87,16 +88,18 @@ export async function startPlatform(config: Config, logger: Logger): Promise<Pla
       : new PgNotifications(databaseUrl, pool, logger.child({ component: 'notifications' }));
     closers.push(() => notifications.close());
 
-    let eventStore: EventStore;
+    let store: EventStore;
     if (config.EVENTSTORE_URL) {
       // Loaded only when used: the gRPC client is heavy and most deployments run on PostgreSQL.
       const { EventStoreDbEventStore } = await import('./eventstore/eventstoredb/eventstoredb-event-store.ts');
-      eventStore = new EventStoreDbEventStore(config.EVENTSTORE_URL);
+      store = new EventStoreDbEventStore(config.EVENTSTORE_URL);
     } else {
       await PostgresEventStore.migrate(pool);
       // Embedded: one shared session, so no named statements (see PostgresEventStoreOptions).
-      eventStore = new PostgresEventStore(pool, notifications, { namedStatements: !embedded });
+      store = new PostgresEventStore(pool, notifications, { namedStatements: !embedded });
     }
+    // Every event appended by any process links to the one before it in its stream (tamper evidence).
+    const eventStore: EventStore = new HashChainedEventStore(store);
     closers.push(() => eventStore.close());
 
     const orm = await openReadModels({

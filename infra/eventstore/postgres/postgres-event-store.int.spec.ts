@@ -9,6 +9,7 @@ import { InProcessNotifications } from '../../notifications/in-process-notificat
 import { PgNotifications } from '../../notifications/pg-notifications.ts';
 import { EmbeddedPostgres } from '../../postgres/embedded-postgres.ts';
 import { eventStoreContract } from '../event-store.contract.ts';
+import { HashChainedEventStore } from '../hash-chain.ts';
 import { PostgresEventStore } from './postgres-event-store.ts';
 
 const logger = pino({ level: 'silent' });
@@ -45,6 +46,24 @@ eventStoreContract('PostgreSQL embedded (PGlite over its socket, in-process wake
     },
   };
 }, { atomicAppends: true });
+
+eventStoreContract('PostgreSQL server behind the hash chain (what the processes use)', async () => {
+  const database = await createTestDatabase();
+  const pool = new pg.Pool({ connectionString: database.url, max: 8 });
+  await PostgresEventStore.migrate(pool);
+  const notifications = new PgNotifications(database.url, pool, logger);
+  const store = new HashChainedEventStore(new PostgresEventStore(pool, notifications));
+  await notifications.ready();
+  return {
+    store,
+    async close() {
+      await store.close();
+      await notifications.close();
+      await pool.end();
+      await database.drop();
+    },
+  };
+}, { atomicAppends: true, stampedMetadata: ['previousHash'] });
 
 describe('PostgreSQL event store: event ids', () => {
   it('refuses an event id already stored in ANY stream (ids are unique across the log)', async () => {

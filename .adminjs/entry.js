@@ -1,0 +1,3 @@
+AdminJS.UserComponents = {}
+import NexusFlowDashboard from '../admin/console/components/dashboard'
+AdminJS.UserComponents.NexusFlowDashboard = NexusFlowDashboard
