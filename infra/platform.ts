@@ -8,6 +8,8 @@ import type { EventStreams } from '../command-api/ports.ts';
 import type { GlobalEventLog } from '../projectors/ports.ts';
 import { readModelEntities } from '../projectors/read-models.ts';
 import type { Config } from './config/config.ts';
+import { upcast } from '../domain/upcasting.ts';
+import { EventStoreLayer } from './eventstore/event-store-layer.ts';
 import { HashChainedEventStore } from './eventstore/hash-chain.ts';
 import { PostgresEventStore } from './eventstore/postgres/postgres-event-store.ts';
 import type { HealthCheck } from './http/health.ts';
@@ -40,7 +42,10 @@ export interface Platform {
   embedded: boolean;
   pool: pg.Pool;
   notifications: Notifications;
+  /** The event store as the application sees it: events upgraded to their newest version, chained on append. */
   eventStore: EventStore;
+  /** The log as stored (what was written, links included): for verifying the hash chains. */
+  storedLog: EventStore;
   eventStoreKind: 'postgres' | 'eventstoredb';
   orm: MikroORM;
   /** Redis, or its in-process stand-in when REDIS_URL is unset (one process). */
@@ -98,8 +103,10 @@ export async function startPlatform(config: Config, logger: Logger): Promise<Pla
       // Embedded: one shared session, so no named statements (see PostgresEventStoreOptions).
       store = new PostgresEventStore(pool, notifications, { namedStatements: !embedded });
     }
-    // Every event appended by any process links to the one before it in its stream (tamper evidence).
-    const eventStore: EventStore = new HashChainedEventStore(store);
+    // Every event appended by any process links to the one before it in its stream (tamper evidence); on
+    // the way out, old versions of events are upgraded (domain/upcasting.ts).
+    const storedLog = new HashChainedEventStore(store);
+    const eventStore: EventStore = new EventStoreLayer(storedLog, { onRead: (events) => events.map(upcast) });
     closers.push(() => eventStore.close());
 
     const orm = await openReadModels({
@@ -185,6 +192,7 @@ export async function startPlatform(config: Config, logger: Logger): Promise<Pla
       pool,
       notifications,
       eventStore,
+      storedLog,
       eventStoreKind: config.EVENTSTORE_URL ? 'eventstoredb' : 'postgres',
       orm,
       ephemeral,

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Role } from '../../domain/access/permissions.ts';
 import { NotAuthenticatedError } from '../../domain/errors.ts';
 import type { CommandContext } from '../../domain/events.ts';
-import { organizationDecider, organizationStream, type Organization, type OrganizationEvent } from '../../domain/organizations/organization.ts';
+import { TRIAL_DAYS, organizationDecider, organizationStream, type Organization, type OrganizationEvent } from '../../domain/organizations/organization.ts';
 import { signupDecider, signupStream, type Signup, type SignupEvent } from '../../domain/signups/signup.ts';
 import { claimDecider, type Claim, type ClaimEvent } from '../../domain/uniqueness/claim.ts';
 import { userDecider, userStream, type User, type UserEvent } from '../../domain/users/user.ts';
@@ -147,7 +147,14 @@ export class Accounts {
         organizationDecider,
         {
           type: 'CreateOrganization',
-          data: { organizationId, name: signup.organizationName, ownerUserId: userId, timezone: signup.timezone, ownerEmail: email },
+          data: {
+            organizationId,
+            name: signup.organizationName,
+            ownerUserId: userId,
+            timezone: signup.timezone,
+            ownerEmail: email,
+            trialEndsAt: new Date(context.now.getTime() + TRIAL_DAYS * 86_400_000).toISOString(),
+          },
         },
         ctx,
       );

@@ -10,6 +10,10 @@ import type { DomainEvent } from '../events.ts';
  * cannot be removed", "no second invitation for the same email") are checked against one consistent state
  * under the stream's optimistic concurrency. A user's own stream holds their identity and credentials.
  */
+/**
+ * Version 2. Version 1 (still in the log, upcast on read: domain/upcasting.ts) had an optional `ownerEmail`
+ * (absent in the first events recorded) and no trial; version 2 always says both, null when unknown or none.
+ */
 export type OrganizationCreated = DomainEvent<
   'OrganizationCreated',
   {
@@ -17,10 +21,15 @@ export type OrganizationCreated = DomainEvent<
     name: string;
     ownerUserId: string;
     timezone: string;
-    /** Since the membership rules: the owner's login email (absent in the first events recorded). */
-    ownerEmail?: string;
+    /** The owner's login email; null in organizations created before the membership rules. */
+    ownerEmail: string | null;
+    /** When the free trial a sign-up starts ends; null for organizations created before trials. */
+    trialEndsAt: string | null;
   }
 >;
+
+/** How long the trial a sign-up starts lasts. */
+export const TRIAL_DAYS = 14;
 export type OrganizationRenamed = DomainEvent<'OrganizationRenamed', { organizationId: string; name: string }>;
 export type MemberInvited = DomainEvent<
   'MemberInvited',
@@ -180,17 +189,17 @@ export const initialOrganization: Organization = { status: 'absent' };
 
 export function evolveOrganization(state: Organization, event: OrganizationEvent): Organization {
   if (event.type === 'OrganizationCreated') {
-    const { organizationId, name, ownerUserId, timezone, ownerEmail } = event.data;
+    const { organizationId, name, ownerUserId, timezone, ownerEmail, trialEndsAt } = event.data;
     return {
       status: 'active',
       id: organizationId,
       name,
       ownerUserId,
       timezone,
-      members: { [ownerUserId]: { userId: ownerUserId, email: ownerEmail ?? null, role: 'owner', active: true } },
+      members: { [ownerUserId]: { userId: ownerUserId, email: ownerEmail, role: 'owner', active: true } },
       invitations: {},
       planId: null,
-      trialEndsAt: null,
+      trialEndsAt,
     };
   }
   if (state.status === 'absent') return state;
@@ -276,7 +285,7 @@ export function decideOrganization(command: OrganizationCommand, state: Organiza
   switch (command.type) {
     case 'CreateOrganization':
       if (state.status !== 'absent') throw new ConflictError('Organization already exists', 'organization_exists');
-      return [{ type: 'OrganizationCreated', version: 1, data: { ...command.data } }];
+      return [{ type: 'OrganizationCreated', version: 2, data: { ...command.data } }];
     case 'RenameOrganization': {
       const organization = requireOrganization(state, command.data.organizationId);
       if (organization.name === command.data.name) return [];

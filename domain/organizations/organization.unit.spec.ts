@@ -6,8 +6,8 @@ const spec = deciderSpec(organizationDecider);
 const org = 'org-a';
 const created: OrganizationCreated = {
   type: 'OrganizationCreated',
-  version: 1,
-  data: { organizationId: org, name: 'Acme', ownerUserId: 'owner-1', timezone: 'UTC', ownerEmail: 'owner@acme.test' },
+  version: 2,
+  data: { organizationId: org, name: 'Acme', ownerUserId: 'owner-1', timezone: 'UTC', ownerEmail: 'owner@acme.test', trialEndsAt: null },
 };
 const invited = (invitationId: string, email: string, role: MemberInvited['data']['role'], expiresAt = '2026-12-08T00:00:00.000Z'): MemberInvited => ({
   type: 'MemberInvited',

@@ -29,7 +29,7 @@ export const organizationsProjection: Projection = {
     for (const event of events as RecordedEvent<Handled>[]) {
       const at = new Date(event.metadata.occurredAt);
       if (event.type === 'OrganizationCreated') {
-        const { organizationId, name, ownerUserId, timezone } = (event as RecordedEvent<OrganizationEvent & { type: 'OrganizationCreated' }>).data;
+        const { organizationId, name, ownerUserId, timezone, trialEndsAt } = (event as RecordedEvent<OrganizationEvent & { type: 'OrganizationCreated' }>).data;
         if (organizations.has(organizationId)) throw new ProjectionError(`organization ${organizationId} already exists`);
         organizations.set(
           organizationId,
@@ -41,7 +41,7 @@ export const organizationsProjection: Projection = {
             status: 'active',
             contactCount: 0,
             planId: null,
-            trialEndsAt: null,
+            trialEndsAt: trialEndsAt ? new Date(trialEndsAt) : null,
             userCount: 0,
             createdAt: at,
             updatedAt: at,

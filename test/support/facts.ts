@@ -10,8 +10,8 @@ export const facts = {
     return {
       id: randomUUID(),
       type: 'OrganizationCreated',
-      version: 1,
-      data: { organizationId, name, ownerUserId: randomUUID(), timezone: 'UTC' },
+      version: 2,
+      data: { organizationId, name, ownerUserId: randomUUID(), timezone: 'UTC', ownerEmail: null, trialEndsAt: null },
       metadata: testMetadata({ tenantId: organizationId }),
     };
   },
