@@ -1,3 +1,4 @@
+import { auditLogProjection } from './audit/audit-log-projection.ts';
 import { ApiKeyViewSchema } from './api-keys/api-key-view.ts';
 import { apiKeysProjection } from './api-keys/api-keys-projection.ts';
 import { ContactViewSchema } from './contacts/contact-view.ts';
@@ -49,4 +50,5 @@ export const projections: Projection[] = [
   schedulesProjection,
   plansProjection,
   staffProjection,
+  auditLogProjection,
 ];

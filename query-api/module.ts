@@ -12,6 +12,8 @@ import { searchQueryRoutes } from './search/routes.ts';
 import type { SearchReader } from './search/ports.ts';
 import { analyticsQueryRoutes } from './analytics/routes.ts';
 import type { AnalyticsReader } from './analytics/ports.ts';
+import { auditQueryRoutes } from './audit/routes.ts';
+import type { EventStore } from '../infra/platform.ts';
 
 /** The query side's routes. Expects Orm and ReadModelProgress bound. */
 export const queryApiModule = new ContainerModule((bind) => {
@@ -27,6 +29,8 @@ export const queryApiModule = new ContainerModule((bind) => {
         ...workflowQueryRoutes(orm),
         ...searchQueryRoutes(ctx.container.get<SearchReader>(TOKENS.SearchReader)),
         ...analyticsQueryRoutes(ctx.container.get<AnalyticsReader>(TOKENS.AnalyticsReader), orm),
+        // One entity's stream for point-in-time state; lists come from the audit read model.
+        ...auditQueryRoutes(orm, ctx.container.get<EventStore>(TOKENS.EventStreams)),
       ];
     })
     .inSingletonScope();

@@ -6,14 +6,16 @@
 import { Command, CommanderError } from 'commander';
 import { projectionCommands } from './projections.ts';
 import { staffCommands } from './staff.ts';
+import { auditCommands } from './audit.ts';
 import { CliError, ExitCode, stdout } from './support.ts';
 
 const program = new Command('nexusflow')
-  .description('NexusFlow operations: projections and read models, staff accounts')
+  .description('NexusFlow operations: projections and read models, staff accounts, replay and audit')
   .showHelpAfterError()
   .exitOverride();
 projectionCommands(program, stdout);
 staffCommands(program, stdout);
+auditCommands(program, stdout);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,4 +1,5 @@
 import { BaseRecord, type Filter, type ParamsType } from 'adminjs';
+import { redactSecrets } from '../../domain/audit/entities.ts';
 import type { RecordedEvent } from '../../domain/events.ts';
 import { VirtualResource } from './virtual-resource.ts';
 
@@ -62,20 +63,11 @@ function paramsOf(event: RecordedEvent): ParamsType {
     type: event.type,
     occurredAt,
     actor: `${actor.type}:${actor.id}`,
-    data: JSON.stringify(redacted(event.data), null, 2),
+    data: JSON.stringify(redactSecrets(event.data), null, 2),
     version: event.version,
     position: event.position,
     correlationId,
     causationId,
     eventId: event.id,
   };
-}
-
-/** Secrets recorded in events (hashes, sealed secrets) are not for staff eyes, even hashed. */
-function redacted(data: unknown): unknown {
-  if (Array.isArray(data)) return data.map(redacted);
-  if (data === null || typeof data !== 'object') return data;
-  return Object.fromEntries(
-    Object.entries(data).map(([key, value]) => [key, /hash|secret|sealed|token/i.test(key) ? '[redacted]' : redacted(value)]),
-  );
 }

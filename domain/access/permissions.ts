@@ -30,6 +30,8 @@ export const permissionTable = {
   'workflows:run': writers,
   /** Dashboards, usage metrics and exports of the organization's own activity. */
   'analytics:read': everyone,
+  /** The organization's audit trail: who did what and when, point-in-time states, exports. */
+  'audit:read': managers,
   'apiKeys:read': managers,
   'apiKeys:manage': managers,
   'billing:read': managers,

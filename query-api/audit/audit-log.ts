@@ -1,0 +1,95 @@
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { z } from 'zod';
+
+export const auditLogEntrySchema = z.object({
+  position: z.string(),
+  occurredAt: z.string(),
+  eventType: z.string(),
+  eventVersion: z.number().int(),
+  eventId: z.string(),
+  streamId: z.string(),
+  entity: z.object({ type: z.string().nullable(), id: z.string().nullable() }),
+  actor: z.object({ type: z.string(), id: z.string() }),
+  correlationId: z.string(),
+});
+
+export type AuditLogEntry = z.infer<typeof auditLogEntrySchema>;
+
+export interface AuditLogFilter {
+  entity?: string | undefined;
+  actor?: string | undefined;
+  type?: string | undefined;
+  from?: string | undefined;
+  to?: string | undefined;
+  limit: number;
+  cursor?: string | undefined;
+}
+
+/**
+ * A page of the audit log of one tenant (null: platform-level entries), newest first. The cursor is the
+ * sequence of the last entry seen, so pages stay stable while new entries arrive.
+ */
+export async function auditLogPage(
+  orm: MikroORM,
+  tenantId: string | null,
+  filter: AuditLogFilter,
+): Promise<{ data: AuditLogEntry[]; page: { limit: number; hasMore: boolean; nextCursor: string | null } }> {
+  const conditions = [tenantId === null ? 'tenant_id IS NULL' : 'tenant_id = ?'];
+  const values: unknown[] = tenantId === null ? [] : [tenantId];
+  if (filter.entity) {
+    conditions.push('(entity_id = ? OR stream_id = ?)');
+    values.push(filter.entity, filter.entity);
+  }
+  if (filter.actor) {
+    conditions.push('actor_id = ?');
+    values.push(filter.actor);
+  }
+  if (filter.type) {
+    conditions.push('event_type = ?');
+    values.push(filter.type);
+  }
+  if (filter.from) {
+    conditions.push('occurred_at >= ?');
+    values.push(filter.from);
+  }
+  if (filter.to) {
+    conditions.push('occurred_at < ?');
+    values.push(filter.to);
+  }
+  if (filter.cursor) {
+    conditions.push('seq < ?');
+    values.push(filter.cursor);
+  }
+  const rows = await orm.em.fork().execute<
+    {
+      seq: string;
+      position: string;
+      occurred_at: Date;
+      event_type: string;
+      event_version: number;
+      event_id: string;
+      stream_id: string;
+      entity_type: string | null;
+      entity_id: string | null;
+      actor_type: string;
+      actor_id: string;
+      correlation_id: string;
+    }[]
+  >(`SELECT * FROM audit_log WHERE ${conditions.join(' AND ')} ORDER BY seq DESC LIMIT ?`, [...values, filter.limit + 1]);
+  const hasMore = rows.length > filter.limit;
+  const page = rows.slice(0, filter.limit);
+  return {
+    data: page.map((row) => ({
+      position: row.position,
+      occurredAt: new Date(row.occurred_at).toISOString(),
+      eventType: row.event_type,
+      eventVersion: row.event_version,
+      eventId: row.event_id,
+      streamId: row.stream_id,
+      entity: { type: row.entity_type, id: row.entity_id },
+      actor: { type: row.actor_type, id: row.actor_id },
+      correlationId: row.correlation_id,
+    })),
+    page: { limit: filter.limit, hasMore, nextCursor: hasMore ? String(page[page.length - 1]!.seq) : null },
+  };
+}
