@@ -11,6 +11,8 @@ import type { Config } from './config/config.ts';
 import { upcast } from '../domain/upcasting.ts';
 import { EventStoreLayer } from './eventstore/event-store-layer.ts';
 import { HashChainedEventStore } from './eventstore/hash-chain.ts';
+import { DataProtection } from './auth/data-protection.ts';
+import { PersonalDataKeys, personalDataSealing } from './privacy/personal-data-sealing.ts';
 import { PostgresEventStore } from './eventstore/postgres/postgres-event-store.ts';
 import type { HealthCheck } from './http/health.ts';
 import { InProcessNotifications } from './notifications/in-process-notifications.ts';
@@ -46,6 +48,8 @@ export interface Platform {
   eventStore: EventStore;
   /** The log as stored (what was written, links included): for verifying the hash chains. */
   storedLog: EventStore;
+  /** Each person's key for their data in the log; erasing destroys it. */
+  personalDataKeys: PersonalDataKeys;
   eventStoreKind: 'postgres' | 'eventstoredb';
   orm: MikroORM;
   /** Redis, or its in-process stand-in when REDIS_URL is unset (one process). */
@@ -103,10 +107,17 @@ export async function startPlatform(config: Config, logger: Logger): Promise<Pla
       // Embedded: one shared session, so no named statements (see PostgresEventStoreOptions).
       store = new PostgresEventStore(pool, notifications, { namedStatements: !embedded });
     }
-    // Every event appended by any process links to the one before it in its stream (tamper evidence); on
-    // the way out, old versions of events are upgraded (domain/upcasting.ts).
+    const jwtSecret = config.JWT_SECRET ?? (embedded ? await embeddedJwtSecret(config.NEXUSFLOW_DATA_DIR) : null);
+    const dataKey = config.DATA_ENCRYPTION_KEY ?? jwtSecret;
+    const personalDataKeys = new PersonalDataKeys(pool, dataKey ? new DataProtection(dataKey) : null, notifications);
+    closers.push(async () => personalDataKeys.close());
+    // The layers every event passes, from the store up: every appended event links to the one before it in
+    // its stream (tamper evidence); personal data is sealed with its person's key (erasure destroys the key);
+    // old versions of events are upgraded on the way out (domain/upcasting.ts).
     const storedLog = new HashChainedEventStore(store);
-    const eventStore: EventStore = new EventStoreLayer(storedLog, { onRead: (events) => events.map(upcast) });
+    const eventStore: EventStore = new EventStoreLayer(new EventStoreLayer(storedLog, personalDataSealing(personalDataKeys)), {
+      onRead: (events) => events.map(upcast),
+    });
     closers.push(() => eventStore.close());
 
     const orm = await openReadModels({
@@ -155,8 +166,6 @@ export async function startPlatform(config: Config, logger: Logger): Promise<Pla
     }
     await analytics.ensureGeneration(generations.generation('analytics'));
 
-    const jwtSecret = config.JWT_SECRET ?? (embedded ? await embeddedJwtSecret(config.NEXUSFLOW_DATA_DIR) : null);
-
     const healthChecks: HealthCheck[] = [
       { name: 'search', check: async () => ({ ok: true, detail: config.ELASTICSEARCH_URL ? 'elasticsearch' : 'postgres' }) },
       {
@@ -193,6 +202,7 @@ export async function startPlatform(config: Config, logger: Logger): Promise<Pla
       notifications,
       eventStore,
       storedLog,
+      personalDataKeys,
       eventStoreKind: config.EVENTSTORE_URL ? 'eventstoredb' : 'postgres',
       orm,
       ephemeral,

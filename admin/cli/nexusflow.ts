@@ -7,6 +7,7 @@ import { Command, CommanderError } from 'commander';
 import { projectionCommands } from './projections.ts';
 import { staffCommands } from './staff.ts';
 import { auditCommands } from './audit.ts';
+import { gdprCommands } from './gdpr.ts';
 import { CliError, ExitCode, stdout } from './support.ts';
 
 const program = new Command('nexusflow')
@@ -16,6 +17,7 @@ const program = new Command('nexusflow')
 projectionCommands(program, stdout);
 staffCommands(program, stdout);
 auditCommands(program, stdout);
+gdprCommands(program, stdout);
 
 try {
   await program.parseAsync(process.argv);

@@ -27,6 +27,11 @@ export type ContactUpdated = DomainEvent<'ContactUpdated', { contactId: string; 
 export type ContactTagged = DomainEvent<'ContactTagged', { contactId: string; tag: string }>;
 export type ContactUntagged = DomainEvent<'ContactUntagged', { contactId: string; tag: string }>;
 export type ContactDeleted = DomainEvent<'ContactDeleted', { contactId: string; email: string }>;
+/**
+ * The person's data was erased (GDPR): their key is destroyed, so every earlier event of theirs reads as
+ * "[erased]" from now on; this fact itself holds no personal data.
+ */
+export type ContactErased = DomainEvent<'ContactErased', { contactId: string; organizationId: string }>;
 
 /** How a contact answered outreach (from the mail provider, the CRM or a person): exit rules watch these. */
 export type EngagementKind = 'replied' | 'bounced' | 'unsubscribed' | 'out_of_office';
@@ -35,7 +40,7 @@ export type ContactEngagementRecorded = DomainEvent<
   { contactId: string; kind: EngagementKind; at: string; /** out_of_office: back on */ until?: string }
 >;
 
-export type ContactEvent = ContactCreated | ContactUpdated | ContactTagged | ContactUntagged | ContactDeleted | ContactEngagementRecorded;
+export type ContactEvent = ContactCreated | ContactUpdated | ContactTagged | ContactUntagged | ContactDeleted | ContactEngagementRecorded | ContactErased;
 
 export interface Engagement {
   repliedAt: string | null;
@@ -53,12 +58,14 @@ export const contactEventTypes = [
   'ContactUntagged',
   'ContactDeleted',
   'ContactEngagementRecorded',
+  'ContactErased',
 ] as const satisfies readonly ContactEvent['type'][];
 
 export type Contact =
   | { status: 'absent' }
   | ({ status: 'active'; id: string; organizationId: string; tags: string[]; engagement: Engagement } & ContactFields)
-  | { status: 'deleted'; id: string; organizationId: string; email: string };
+  | { status: 'deleted'; id: string; organizationId: string; email: string }
+  | { status: 'erased'; id: string; organizationId: string };
 
 export const initialContact: Contact = { status: 'absent' };
 
@@ -96,6 +103,8 @@ export function evolveContact(state: Contact, event: ContactEvent): Contact {
     case 'ContactDeleted':
       if (state.status !== 'active') return state;
       return { status: 'deleted', id: state.id, organizationId: state.organizationId, email: state.email };
+    case 'ContactErased':
+      return { status: 'erased', id: event.data.contactId, organizationId: event.data.organizationId };
     case 'ContactEngagementRecorded': {
       if (state.status !== 'active') return state;
       const { kind, at, until } = event.data;

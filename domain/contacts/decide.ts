@@ -29,7 +29,9 @@ export type RecordEngagement = {
   data: { contactId: string; organizationId: string; kind: EngagementKind; at: string; until?: string };
 };
 
-export type ContactCommand = CreateContact | UpdateContact | ChangeContactTags | DeleteContact | RecordEngagement;
+/** Erasure of a deleted contact's personal data (delete first: the claim on the email is released then). */
+export type EraseContact = { type: 'EraseContact'; data: { contactId: string } };
+export type ContactCommand = CreateContact | UpdateContact | ChangeContactTags | DeleteContact | RecordEngagement | EraseContact;
 
 /**
  * A contact of another organization is reported exactly like a missing one, so ids never leak across
@@ -84,6 +86,12 @@ export function decideContact(command: ContactCommand, state: Contact): ContactE
     case 'DeleteContact': {
       const contact = requireOwnActive(state, command.data.organizationId);
       return [{ type: 'ContactDeleted', version: 1, data: { contactId: contact.id, email: contact.email } }];
+    }
+    case 'EraseContact': {
+      if (state.status === 'absent') throw new NotFoundError('Contact');
+      if (state.status === 'erased') return [];
+      if (state.status === 'active') throw new ConflictError('Delete the contact before erasing it', 'contact_active');
+      return [{ type: 'ContactErased', version: 1, data: { contactId: state.id, organizationId: state.organizationId } }];
     }
     case 'RecordEngagement': {
       const contact = requireOwnActive(state, command.data.organizationId);

@@ -40,6 +40,13 @@ export const contactsProjection: Projection = {
         });
         continue;
       }
+      if (event.type === 'ContactErased') {
+        // Deleted already (erasure follows deletion); a row still here goes too.
+        const left = fresh.get(event.data.contactId) ?? contacts.get(event.data.contactId);
+        if (left && !fresh.delete(left.id)) em.remove(left);
+        contacts.delete(event.data.contactId);
+        continue;
+      }
       const view = fresh.get(event.data.contactId) ?? contacts.get(event.data.contactId);
       if (!view) throw new ProjectionError(`contact ${event.data.contactId} is not in the read model`);
       switch (event.type) {

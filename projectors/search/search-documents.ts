@@ -1,4 +1,6 @@
 import type { ContactEvent } from '../../domain/contacts/contact.ts';
+import { ERASED } from '../../domain/privacy/personal-data.ts';
+export { ERASED };
 import type { RecordedEvent } from '../../domain/events.ts';
 import type { ExecutionEvent } from '../../domain/workflows/execution.ts';
 
@@ -103,6 +105,9 @@ export function foldContact(doc: ContactDocument | null, event: RecordedEvent<Co
       return { ...next, tags: doc.tags.filter((tag) => tag !== event.data.tag) };
     case 'ContactDeleted':
       return { ...next, deleted: true };
+    case 'ContactErased':
+      // The tombstone keeps no trace of the person.
+      return { ...next, email: ERASED, firstName: null, lastName: null, company: null, title: null, deleted: true };
     default:
       return { ...doc, version };
   }

@@ -5,11 +5,13 @@ import type { ExecutionEvent } from '../../domain/workflows/execution.ts';
 import { DependencyUnavailableError } from '../../infra/resilience.ts';
 import { ProjectionError, type Projection } from '../runner/projection.ts';
 import type { ReadModelProgress } from '../workflows/reactors.ts';
-import { WorkflowViewSchema } from '../workflows/workflow-views.ts';
+import { ExecutionViewSchema, WorkflowViewSchema } from '../workflows/workflow-views.ts';
 import type { SearchIndexWriter } from './ports.ts';
 import {
   contactName,
+  ERASED,
   executionSearchEventTypes,
+  versionOf,
   foldContact,
   foldExecution,
   type ContactDocument,
@@ -81,6 +83,20 @@ export function searchProjection(index: SearchIndexWriter, progress: ReadModelPr
         if (!folded) throw new ProjectionError(`execution ${id} is not in the search index`);
         executions.set(id, folded);
         changedExecutions.set(id, folded);
+      }
+      // An erased person's name and email leave the executions shown with them too.
+      const erased = contactEvents.filter((event) => event.type === 'ContactErased');
+      if (erased.length > 0) {
+        const last = erased[erased.length - 1]!;
+        if (!(await progress.waitFor(['executions'], last.position, 10_000))) {
+          throw new DependencyUnavailableError('read model executions', `not at ${last.position} yet`);
+        }
+        const rows = await em.find(ExecutionViewSchema, { contactId: { $in: erased.map((e) => e.data.contactId) } }, { filters: false, fields: ['id'] });
+        const shown = await index.get('executions', rows.map((row) => row.id).filter((id) => !changedExecutions.has(id)));
+        for (const doc of [...shown.values(), ...changedExecutions.values()]) {
+          if (!erased.some((e) => e.data.contactId === doc.contactId)) continue;
+          changedExecutions.set(doc.id, { ...doc, contactEmail: ERASED, contactName: null, version: Math.max(doc.version, versionOf(last.position)) });
+        }
       }
       await index.upsert('contacts', [...changedContacts.values()]);
       await index.upsert('executions', [...changedExecutions.values()]);

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { expect } from 'chai';
 import pg from 'pg';
-import { registerAccount, startTestSystem, uniqueEmail, type Account, type TestSystem } from '../support/http.ts';
+import { registerAccount, startTestSystem, TEST_JWT_SECRET, uniqueEmail, type Account, type TestSystem } from '../support/http.ts';
 
 interface Run {
   code: number | null;
@@ -36,7 +36,8 @@ describe('The nexusflow command line against a running system (real PostgreSQL a
       expect(created.status).to.equal(201);
     }
     // No JWT_SECRET: the command line verifies no tokens, so it does not need the processes' secret.
-    env = { DATABASE_URL: system.database.url, LOG_LEVEL: 'warn', JWT_SECRET: '', NEXUSFLOW_DATA_DIR: '/nonexistent' };
+    // The command line reads sealed personal data with the processes' data key; it needs no token secret.
+    env = { DATABASE_URL: system.database.url, LOG_LEVEL: 'warn', JWT_SECRET: '', DATA_ENCRYPTION_KEY: TEST_JWT_SECRET, NEXUSFLOW_DATA_DIR: '/nonexistent' };
   });
   after(async () => system?.stop());
 
