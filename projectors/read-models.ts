@@ -52,3 +52,18 @@ export const projections: Projection[] = [
   staffProjection,
   auditLogProjection,
 ];
+
+/** The tables each read-model projection alone writes: what `nexusflow projections reset` empties. */
+export const projectionTables: Readonly<Record<string, readonly string[]>> = {
+  contacts: ['contacts'],
+  organizations: ['organizations'],
+  users: ['users'],
+  invitations: ['invitations'],
+  apiKeys: ['api_keys'],
+  workflows: ['workflows'],
+  executions: ['workflow_execution_steps', 'workflow_execution_queue', 'workflow_executions'],
+  'workflow-schedules': ['workflow_schedules'],
+  plans: ['plans'],
+  staff: ['staff_members'],
+  audit: ['audit_log'],
+};

@@ -217,8 +217,7 @@ export function auditCommands(program: Command, output: Output): void {
               : `BROKEN: the heads digest changed (${report.headsDigest}): the newest event of some stream was altered`,
           );
         }
-        if (!intact) process.exitCode = ExitCode.Failure;
+        if (!intact) throw new CliError('the log does not verify', ExitCode.Failure);
       });
-      if (process.exitCode === ExitCode.Failure) throw new CliError('the log does not verify', ExitCode.Failure);
     });
 }

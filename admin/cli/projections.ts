@@ -3,7 +3,14 @@ import type { Command } from 'commander';
 import { RebuildInProgressError, type RebuildProgress } from '../../projectors/rebuild/rebuild.ts';
 import { GenerationConflictError } from '../../infra/readmodels/generations.ts';
 import { projectionStatuses } from '../../infra/readmodels/projection-status.ts';
-import { rebuilding } from '../../infra/readmodels/rebuilding.ts';
+import { projectionByName, rebuilding } from '../../infra/readmodels/rebuilding.ts';
+import { projectionTables } from '../../projectors/read-models.ts';
+import { rebuildableNames } from '../../projectors/rebuild/read-models.ts';
+import { ParkedEvents } from '../../projectors/runner/parked-events.ts';
+import { CommandHandler } from '../../command-api/command-handling.ts';
+import { ParkedEventRetries } from '../../command-api/operations/parked-event-retries.ts';
+import { DomainError } from '../../domain/errors.ts';
+import { randomUUID } from 'node:crypto';
 import { CliError, ExitCode, withPlatform, type Output } from './support.ts';
 
 /** `nexusflow projections …`: where each projection is, and rebuilds of the search and analytics read models. */
@@ -86,6 +93,98 @@ export function projectionCommands(program: Command, output: Output): void {
             if (err instanceof RebuildInProgressError || err instanceof GenerationConflictError) throw new CliError(err.message, ExitCode.Conflict);
             throw err;
           }
+        } finally {
+          tools.close();
+        }
+      });
+    });
+
+  command
+    .command('reset')
+    .argument('<name>', 'a read-model projection (see `projections list`); search and analytics are rebuilt instead')
+    .option('--yes', 'really empty it: stop the projectors process first, or it carries on from where it was')
+    .option('--json', 'one JSON document on stdout')
+    .description("Empty a projection's tables, its parked events and its checkpoint, so that it is built again from the first event")
+    .action(async (name: string, options: { yes?: boolean; json?: boolean }) => {
+      if ((rebuildableNames as readonly string[]).includes(name)) {
+        throw new CliError(`${name} is rebuilt without downtime instead: nexusflow projections rebuild ${name}`, ExitCode.Usage);
+      }
+      const tables = projectionTables[name];
+      if (!tables) throw new CliError(`unknown projection "${name}": choose one of ${Object.keys(projectionTables).join(', ')}`, ExitCode.Usage);
+      if (!options.yes) {
+        throw new CliError(`this empties ${tables.join(', ')}: stop the projectors process, then run again with --yes`, ExitCode.Usage);
+      }
+      await withPlatform(async ({ platform }) => {
+        const client = await platform.pool.connect();
+        try {
+          await client.query('BEGIN');
+          // One transaction: readers see the full old read model or the empty one, never half of it.
+          await client.query(`TRUNCATE ${tables.map((t) => `"${t}"`).join(', ')}`);
+          const parked = await client.query('DELETE FROM parked_events WHERE projection = $1', [name]);
+          await client.query('UPDATE projection_checkpoints SET position = NULL, updated_at = now() WHERE name = $1', [name]);
+          await client.query('COMMIT');
+          const result = { projection: name, tables, parkedDropped: parked.rowCount ?? 0 };
+          if (options.json) return output.json(result);
+          output.line(`${name}: emptied ${tables.join(', ')} and its checkpoint (${result.parkedDropped} parked event(s) dropped); it is built again from the first event when the projectors start`);
+        } catch (err) {
+          await client.query('ROLLBACK').catch(() => undefined);
+          throw err;
+        } finally {
+          client.release();
+        }
+      });
+    });
+
+  command
+    .command('parked')
+    .description('Events projections could not apply and parked (unresolved ones)')
+    .option('--projection <name>', 'one projection')
+    .option('--json', 'one JSON document on stdout')
+    .action(async (options: { projection?: string; json?: boolean }) => {
+      await withPlatform(async ({ platform }) => {
+        const { rows } = await platform.pool.query<{ id: string; projection: string; event_type: string; stream_id: string; position: string; attempts: number; error: string; parked_at: Date }>(
+          `SELECT id, projection, event_type, stream_id, position, attempts, error, parked_at FROM parked_events
+           WHERE resolved_at IS NULL AND ($1::text IS NULL OR projection = $1) ORDER BY id`,
+          [options.projection ?? null],
+        );
+        const parked = rows.map((r) => ({ id: String(r.id), projection: r.projection, eventType: r.event_type, streamId: r.stream_id, position: r.position, attempts: r.attempts, error: r.error, parkedAt: r.parked_at.toISOString() }));
+        if (options.json) return output.json({ parked });
+        output.table(['id', 'projection', 'event', 'stream', 'attempts', 'error'], parked.map((p) => [p.id, p.projection, p.eventType, p.streamId, String(p.attempts), p.error.slice(0, 80)]));
+      });
+    });
+
+  command
+    .command('replay-parked')
+    .argument('[ids...]', 'parked event ids (see `projections parked`)')
+    .option('--all', 'every unresolved parked event')
+    .option('--json', 'one JSON document on stdout')
+    .description('Apply parked events again (after the fix); each retry is recorded with its outcome')
+    .action(async (ids: string[], options: { all?: boolean; json?: boolean }) => {
+      if (ids.length === 0 && !options.all) throw new CliError('name parked event ids, or --all', ExitCode.Usage);
+      if (ids.some((id) => !/^\d{1,18}$/.test(id))) throw new CliError('parked event ids are numbers', ExitCode.Usage);
+      await withPlatform(async ({ platform, config, logger }) => {
+        const tools = rebuilding(platform, config, logger);
+        try {
+          const handler = new CommandHandler(platform.eventStore);
+          const retries = new ParkedEventRetries(handler, new ParkedEvents(platform.orm, platform.eventStore, projectionByName(tools.readModels)));
+          const wanted = options.all
+            ? (await platform.pool.query<{ id: string }>('SELECT id FROM parked_events WHERE resolved_at IS NULL ORDER BY id')).rows.map((r) => String(r.id))
+            : ids;
+          const outcomes = [];
+          for (const id of wanted) {
+            const correlation = randomUUID();
+            const context = { tenantId: null, actor: { type: 'system' as const, id: 'nexusflow-cli' }, correlationId: correlation, causationId: correlation, now: new Date() };
+            try {
+              outcomes.push(await retries.retry(context, id));
+            } catch (err) {
+              if (!(err instanceof DomainError)) throw err;
+              outcomes.push({ parkedEventId: id, resolved: false, error: err.message });
+            }
+          }
+          const failed = outcomes.filter((o) => !o.resolved).length;
+          if (options.json) output.json({ outcomes, resolved: outcomes.length - failed, failed });
+          else for (const o of outcomes) output.line(`${o.parkedEventId}: ${o.resolved ? 'resolved' : `still failing: ${o.error}`}`);
+          if (failed > 0) throw new CliError(`${failed} parked event(s) still fail`, ExitCode.Failure);
         } finally {
           tools.close();
         }

@@ -1,17 +1,16 @@
 import type { Logger } from 'pino';
 import type { CommandHandler } from '../../command-api/command-handling.ts';
 import type { OrganizationCommands } from '../../command-api/organizations/organization-commands.ts';
+import { ParkedEventRetries } from '../../command-api/operations/parked-event-retries.ts';
 import { PlanCommands } from '../../command-api/plans/plan-commands.ts';
 import { StaffConsole, type ImpersonationTokens } from '../../command-api/staff/staff-console.ts';
 import { staffAccountsOn } from '../../infra/auth/staff-accounts-composition.ts';
 import type { Config } from '../../infra/config/config.ts';
 import type { Platform } from '../../infra/platform.ts';
 import { projectionStatuses } from '../../infra/readmodels/projection-status.ts';
-import { rebuilding } from '../../infra/readmodels/rebuilding.ts';
-import { projections } from '../../projectors/read-models.ts';
+import { projectionByName, rebuilding } from '../../infra/readmodels/rebuilding.ts';
 import { RebuildJobs } from '../../projectors/rebuild/rebuild-jobs.ts';
 import { ParkedEvents } from '../../projectors/runner/parked-events.ts';
-import type { Projection } from '../../projectors/runner/projection.ts';
 import type { ReadModelProgress } from '../../projectors/workflows/reactors.ts';
 import { createAdminConsole, type AdminConsole } from './admin-console.ts';
 import { Dashboard } from './dashboard.ts';
@@ -37,18 +36,12 @@ export async function startAdminConsole(parts: ConsoleParts): Promise<AdminConso
   const { config, logger, platform, handler } = parts;
   const rebuildTools = rebuilding(platform, config, logger.child({ component: 'rebuild' }));
   const rebuildJobs = new RebuildJobs(rebuildTools.rebuilder, rebuildTools.readModels, logger.child({ component: 'rebuild' }));
-  const projectionNamed = (name: string): Projection | null => {
-    const own = projections.find((p) => p.name === name);
-    if (own) return own;
-    const [readModel, generation] = name.split('@');
-    const model = rebuildTools.readModels.find((m) => m.name === readModel);
-    return model ? model.projection(generation ? Number(generation) : 1) : null;
-  };
+  const projectionNamed = projectionByName(rebuildTools.readModels);
   const staffConsole = new StaffConsole(
     handler,
     parts.organizations,
     new PlanCommands(handler),
-    new ParkedEvents(platform.orm, platform.eventStore, projectionNamed),
+    new ParkedEventRetries(handler, new ParkedEvents(platform.orm, platform.eventStore, projectionNamed)),
     rebuildJobs,
     parts.tokens,
   );

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { CommandContext } from '../../domain/events.ts';
-import { operationsDecider, parkedEventStream, readModelStream } from '../../domain/operations/operations.ts';
+import { operationsDecider, readModelStream } from '../../domain/operations/operations.ts';
+import type { ParkedEventRetries } from '../operations/parked-event-retries.ts';
 import type { DraftPlan, RevisePlan } from '../../domain/plans/plan.ts';
 import { requireStaffPermission, type StaffPermission } from '../../domain/staff/staff-permissions.ts';
 import type { ParkedEventRetryOutcome } from '../../projectors/runner/parked-events.ts';
@@ -15,10 +16,6 @@ export interface StaffRequest {
   correlationId: string;
   ip?: string;
   userAgent?: string;
-}
-
-export interface ParkedEventRetrier {
-  retry(parkedEventId: string): Promise<ParkedEventRetryOutcome>;
 }
 
 export interface RebuildStarter {
@@ -40,7 +37,7 @@ export class StaffConsole {
     private readonly handler: CommandHandler,
     private readonly organizations: OrganizationCommands,
     private readonly plans: PlanCommands,
-    private readonly parked: ParkedEventRetrier,
+    private readonly parked: Pick<ParkedEventRetries, 'retry'>,
     private readonly rebuilds: RebuildStarter,
     private readonly tokens: ImpersonationTokens,
   ) {}
@@ -92,10 +89,7 @@ export class StaffConsole {
 
   /** Retries the event, then records what happened (resolved or the new error) with the staff actor. */
   async retryParkedEvent(request: StaffRequest, parkedEventId: string): Promise<ParkedEventRetryOutcome> {
-    const context = this.context(request, 'parkedEvents:retry', null);
-    const outcome = await this.parked.retry(parkedEventId);
-    await this.handler.handle(parkedEventStream(parkedEventId), operationsDecider, { type: 'RecordParkedEventRetry', data: outcome }, context);
-    return outcome;
+    return this.parked.retry(this.context(request, 'parkedEvents:retry', null), parkedEventId);
   }
 
   async rebuild(request: StaffRequest, readModel: string): Promise<void> {

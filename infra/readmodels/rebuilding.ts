@@ -1,5 +1,7 @@
 import type { Logger } from 'pino';
 import type { RebuildableReadModel } from '../../projectors/rebuild/ports.ts';
+import { projections } from '../../projectors/read-models.ts';
+import type { Projection } from '../../projectors/runner/projection.ts';
 import { rebuildableReadModels } from '../../projectors/rebuild/read-models.ts';
 import { ReadModelRebuilder } from '../../projectors/rebuild/rebuild.ts';
 import type { Config } from '../config/config.ts';
@@ -28,5 +30,19 @@ export function rebuilding(platform: Platform, config: Pick<Config, 'PROJECTION_
     }),
     readModels: rebuildableReadModels({ search: platform.search, analytics: platform.analytics, progress }),
     close: () => progress.close(),
+  };
+}
+
+/**
+ * The projection that runs under a (checkpoint) name: a read-model projection, or a generation of a
+ * rebuildable read model (`search@2`); null for reactors and unknown names.
+ */
+export function projectionByName(readModels: readonly RebuildableReadModel[]): (name: string) => Projection | null {
+  return (name) => {
+    const own = projections.find((p) => p.name === name);
+    if (own) return own;
+    const [readModel, generation] = name.split('@');
+    const model = readModels.find((m) => m.name === readModel);
+    return model ? model.projection(generation ? Number(generation) : 1) : null;
   };
 }

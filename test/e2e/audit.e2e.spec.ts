@@ -246,6 +246,39 @@ describe('Replay and audit: point-in-time state, the audit log, exports, tamper 
     });
   });
 
+  describe('projections from the command line', () => {
+    it('lists parked events and replays them: still failing exits 1, fixed ones resolve; reset refuses without --yes', async () => {
+      const organizationId = randomUUID();
+      const stream = `organization-${organizationId}`;
+      const renamed = { id: randomUUID(), type: 'OrganizationRenamed', version: 1, data: { organizationId, name: 'Late' }, metadata: { tenantId: organizationId, actor: { type: 'system', id: 'test' }, correlationId: 'c', causationId: 'c', occurredAt: new Date().toISOString() } };
+      await system.process.platform.eventStore.append(stream, [renamed] as never, 'no_stream');
+      const parked = await eventually(
+        async () => JSON.parse((await nexusflow(['projections', 'parked', '--projection', 'organizations', '--json'], env)).stdout).parked as { id: string; streamId: string }[],
+        (list) => list.some((p) => p.streamId === stream),
+        30_000,
+      );
+      const id = parked.find((p) => p.streamId === stream)!.id;
+      const still = await nexusflow(['projections', 'replay-parked', id, '--json'], env);
+      expect(still.code).to.equal(1);
+      expect(JSON.parse(still.stdout).outcomes[0]).to.include({ resolved: false });
+
+      const created = { ...renamed, id: randomUUID(), type: 'OrganizationCreated', version: 2, data: { organizationId, name: 'Early', ownerUserId: randomUUID(), timezone: 'UTC', ownerEmail: null, trialEndsAt: null } };
+      await system.process.platform.eventStore.append(stream, [created] as never, 0);
+      await eventually(() => system.process.platform.pool.query('SELECT 1 FROM organizations WHERE id = $1', [organizationId]), (r) => r.rowCount === 1);
+      const fixed = await nexusflow(['projections', 'replay-parked', '--all', '--json'], env);
+      expect(fixed.code, fixed.stdout + fixed.stderr).to.equal(0);
+      const row = await system.process.platform.pool.query<{ name: string }>('SELECT name FROM organizations WHERE id = $1', [organizationId]);
+      expect(row.rows[0]!.name).to.equal('Late');
+      const audit = await system.process.platform.eventStore.readStream(`parkedEvent-${id}`);
+      expect(audit.map((e) => (e.data as { resolved: boolean }).resolved)).to.deep.equal([false, true]);
+
+      const unsafe = await nexusflow(['projections', 'reset', 'contacts'], env);
+      expect(unsafe.code).to.equal(2);
+      expect(unsafe.stderr).to.include('--yes');
+      expect((await nexusflow(['projections', 'reset', 'search', '--yes'], env)).stderr).to.include('projections rebuild search');
+    });
+  });
+
   describe('tamper evidence', () => {
     it('verifies the log, then finds an event edited behind the system’s back', async () => {
       const clean = await nexusflow(['audit', 'verify', '--json'], env);

@@ -1,0 +1,25 @@
+import type { CommandContext } from '../../domain/events.ts';
+import { operationsDecider, parkedEventStream } from '../../domain/operations/operations.ts';
+import type { ParkedEventRetryOutcome } from '../../projectors/runner/parked-events.ts';
+import type { CommandHandler } from '../command-handling.ts';
+
+export interface ParkedEventRetrier {
+  retry(parkedEventId: string): Promise<ParkedEventRetryOutcome>;
+}
+
+/**
+ * A retry of a parked event, from the console or the command line: the event is applied again, then what
+ * happened (resolved, or the new error) is recorded in the parked event's own stream with who asked.
+ */
+export class ParkedEventRetries {
+  constructor(
+    private readonly handler: CommandHandler,
+    private readonly retrier: ParkedEventRetrier,
+  ) {}
+
+  async retry(context: CommandContext, parkedEventId: string): Promise<ParkedEventRetryOutcome> {
+    const outcome = await this.retrier.retry(parkedEventId);
+    await this.handler.handle(parkedEventStream(parkedEventId), operationsDecider, { type: 'RecordParkedEventRetry', data: outcome }, context);
+    return outcome;
+  }
+}
