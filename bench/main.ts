@@ -5,16 +5,18 @@
  *
  * DATABASE_URL names the server (default: the local one); each section runs in a fresh database created on
  * it and dropped afterwards, so figures never depend on what an earlier run left behind.
- * Options: --only eventstore,http,projection,visibility,auth,workflows,search,analytics  --seconds 5  --contacts 40000
+ * Options: --only eventstore,http,projection,visibility,auth,workflows,search,analytics,audit  --seconds 5  --contacts 40000
  *          --executions 2000 --timers 10000 --waiting 100000
  *          --search-contacts 100000 (search)  --analytics-events 200000 --analytics-rows 1000000 (analytics)
  *          --batch-size 1000 (projection batches: projection, search, analytics)
+ *          --stream-events 100000 --audit-contacts 50000 (audit: one long stream, then contacts to rebuild and export)
  */
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { benchAnalyticsDashboard, benchAnalyticsProjection } from './analytics.ts';
+import { benchAudit } from './audit.ts';
 import { benchAuth } from './auth.ts';
 import { benchEventStore } from './eventstore.ts';
 import { benchCreateContact, benchVisibilityLag } from './http.ts';
@@ -23,7 +25,7 @@ import { benchSearch } from './search.ts';
 import { benchExecutions, benchTimerLateness, benchWaitingMemory } from './workflows.ts';
 import { mib, note, report } from './stats.ts';
 
-const sections = ['eventstore', 'http', 'projection', 'visibility', 'auth', 'workflows', 'search', 'analytics'] as const;
+const sections = ['eventstore', 'http', 'projection', 'visibility', 'auth', 'workflows', 'search', 'analytics', 'audit'] as const;
 type Section = (typeof sections)[number];
 
 const { values } = parseArgs({
@@ -40,6 +42,8 @@ const { values } = parseArgs({
     'search-contacts': { type: 'string', default: '100000' },
     'analytics-events': { type: 'string', default: '200000' },
     'analytics-rows': { type: 'string', default: '1000000' },
+    'stream-events': { type: 'string', default: '100000' },
+    'audit-contacts': { type: 'string', default: '50000' },
   },
 });
 const chosen = (values.only?.split(',') ?? sections) as Section[];
@@ -125,5 +129,8 @@ if (chosen.includes('analytics')) {
     benchAnalyticsProjection(url, { events: Number(values['analytics-events']), batchSize: Number(values['batch-size']) }),
   );
   await withFreshDatabase('dashboard', (url) => benchAnalyticsDashboard(url, { rows: Number(values['analytics-rows']), durationMs }));
+}
+if (chosen.includes('audit')) {
+  await withFreshDatabase('audit', (url) => benchAudit(url, { streamEvents: Number(values['stream-events']), contacts: Number(values['audit-contacts']) }));
 }
 report('bench.rss_peak', mib(process.resourceUsage().maxRSS * 1024), 'MiB');

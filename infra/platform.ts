@@ -9,6 +9,7 @@ import type { GlobalEventLog } from '../projectors/ports.ts';
 import { readModelEntities } from '../projectors/read-models.ts';
 import type { Config } from './config/config.ts';
 import { upcast } from '../domain/upcasting.ts';
+import type { RecordedEvent } from '../domain/events.ts';
 import { EventStoreLayer } from './eventstore/event-store-layer.ts';
 import { HashChainedEventStore } from './eventstore/hash-chain.ts';
 import { DataProtection } from './auth/data-protection.ts';
@@ -48,6 +49,8 @@ export interface Platform {
   eventStore: EventStore;
   /** The log as stored (what was written, links included): for verifying the hash chains. */
   storedLog: EventStore;
+  /** Stored events as the application reads them (personal data opened, old versions upgraded). */
+  readable(events: RecordedEvent[]): Promise<RecordedEvent[]>;
   /** Each person's key for their data in the log; erasing destroys it. */
   personalDataKeys: PersonalDataKeys;
   eventStoreKind: 'postgres' | 'eventstoredb';
@@ -115,9 +118,9 @@ export async function startPlatform(config: Config, logger: Logger): Promise<Pla
     // its stream (tamper evidence); personal data is sealed with its person's key (erasure destroys the key);
     // old versions of events are upgraded on the way out (domain/upcasting.ts).
     const storedLog = new HashChainedEventStore(store);
-    const eventStore: EventStore = new EventStoreLayer(new EventStoreLayer(storedLog, personalDataSealing(personalDataKeys)), {
-      onRead: (events) => events.map(upcast),
-    });
+    const sealing = personalDataSealing(personalDataKeys);
+    const readable = async (events: RecordedEvent[]) => (await sealing.onRead!(events)).map(upcast);
+    const eventStore: EventStore = new EventStoreLayer(storedLog, { onAppend: sealing.onAppend!, onRead: readable });
     closers.push(() => eventStore.close());
 
     const orm = await openReadModels({
@@ -202,6 +205,7 @@ export async function startPlatform(config: Config, logger: Logger): Promise<Pla
       notifications,
       eventStore,
       storedLog,
+      readable,
       personalDataKeys,
       eventStoreKind: config.EVENTSTORE_URL ? 'eventstoredb' : 'postgres',
       orm,

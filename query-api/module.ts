@@ -13,13 +13,14 @@ import type { SearchReader } from './search/ports.ts';
 import { analyticsQueryRoutes } from './analytics/routes.ts';
 import type { AnalyticsReader } from './analytics/ports.ts';
 import { auditQueryRoutes } from './audit/routes.ts';
-import type { EventStore } from '../infra/platform.ts';
+import type { Platform } from '../infra/platform.ts';
 
 /** The query side's routes. Expects Orm and ReadModelProgress bound. */
 export const queryApiModule = new ContainerModule((bind) => {
   bind<AnyRoute[]>(TOKENS.QueryRoutes)
     .toDynamicValue((ctx) => {
       const orm = ctx.container.get<MikroORM>(TOKENS.Orm);
+      const platform = ctx.container.get<Platform>(TOKENS.Platform);
       return [
         ...authQueryRoutes(orm),
         ...organizationQueryRoutes(orm),
@@ -30,7 +31,7 @@ export const queryApiModule = new ContainerModule((bind) => {
         ...searchQueryRoutes(ctx.container.get<SearchReader>(TOKENS.SearchReader)),
         ...analyticsQueryRoutes(ctx.container.get<AnalyticsReader>(TOKENS.AnalyticsReader), orm),
         // One entity's stream for point-in-time state; lists come from the audit read model.
-        ...auditQueryRoutes(orm, ctx.container.get<EventStore>(TOKENS.EventStreams)),
+        ...auditQueryRoutes(orm, platform.eventStore, { log: platform.storedLog, readable: platform.readable }),
       ];
     })
     .inSingletonScope();

@@ -137,7 +137,7 @@ export function auditCommands(program: Command, output: Output): void {
         bar?.start(100, 0, { done: 0 });
         if (options.format === 'csv') await write(stringify([[...auditColumns]]));
         const range = { tenantId: options.tenant, from: new Date(options.from).toISOString(), to: new Date(options.to).toISOString() };
-        const events = auditEvents(platform.eventStore, range, {
+        const events = auditEvents({ log: platform.storedLog, readable: platform.readable }, range, {
           onPage: (position, head) => {
             const behind = lagBetween(position, head);
             const total = lagBetween(null, head);

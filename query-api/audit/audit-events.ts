@@ -65,30 +65,40 @@ export function auditRecordOf(event: RecordedEvent): AuditRecord {
   };
 }
 
+/** Where an export reads from: the log as stored, and how stored events become readable. */
+export interface AuditSource {
+  log: Pick<GlobalEventLog, 'readAll' | 'headPosition' | 'comparePositions'>;
+  /** Opens personal data and upgrades old versions (only the events the export keeps pay for it). */
+  readable(events: RecordedEvent[]): Promise<RecordedEvent[]>;
+}
+
 /**
  * The tenant's events that happened in the range, in log order, read page by page up to the head of the log
- * as it was when the export began: memory stays constant however many events there are.
+ * as it was when the export began: memory stays constant however many events there are. Pages are filtered
+ * on their metadata as stored, and only the tenant's events are opened.
  */
 export async function* auditEvents(
-  log: Pick<GlobalEventLog, 'readAll' | 'headPosition' | 'comparePositions'>,
+  source: AuditSource,
   range: AuditRange,
   options: { after?: string | null; pageSize?: number; onPage?(position: string | null, head: string | null): void } = {},
 ): AsyncGenerator<RecordedEvent> {
+  const { log } = source;
   const head = await log.headPosition();
   const from = Date.parse(range.from);
   const to = Date.parse(range.to);
   let after = options.after ?? null;
   while (head !== null && log.comparePositions(after, head) < 0) {
-    const page = await log.readAll({ after, maxCount: options.pageSize ?? 1_000 });
+    const page = await log.readAll({ after, maxCount: options.pageSize ?? 2_000 });
     if (page.length === 0) break;
-    for (const event of page) {
-      if (log.comparePositions(event.position, head) > 0) return;
-      if (event.metadata.tenantId !== range.tenantId) continue;
+    const kept = page.filter((event) => {
+      if (log.comparePositions(event.position, head) > 0 || event.metadata.tenantId !== range.tenantId) return false;
       const at = Date.parse(event.metadata.occurredAt);
-      if (at >= from && at < to) yield event;
-    }
+      return at >= from && at < to;
+    });
+    if (kept.length > 0) yield* await source.readable(kept);
     after = page[page.length - 1]!.position;
     options.onPage?.(after, head);
+    if (log.comparePositions(after, head) >= 0) return;
   }
 }
 

@@ -9,7 +9,7 @@ import { ProblemError } from '../../infra/http/problem.ts';
 import { defineRoute, type AnyRoute } from '../../infra/http/routes.ts';
 import type { GlobalEventLog } from '../../projectors/ports.ts';
 import { pageSchema } from '../paging.ts';
-import { auditColumns, auditEvents, auditRecordOf } from './audit-events.ts';
+import { auditColumns, auditEvents, auditRecordOf, type AuditSource } from './audit-events.ts';
 import { auditLogPage, auditLogEntrySchema } from './audit-log.ts';
 
 const DAY_MS = 86_400_000;
@@ -24,7 +24,11 @@ const tenantTypes = Object.entries(auditedEntities)
  * The organization's audit trail (owners and admins): the log of who did what and when, from the audit read
  * model; one entity's state at any moment, replayed from its stream; and the whole trail as a file.
  */
-export function auditQueryRoutes(orm: MikroORM, log: Pick<EventStreams, 'readStream'> & Pick<GlobalEventLog, 'readAll' | 'headPosition' | 'comparePositions' | 'isValidPosition'>): AnyRoute[] {
+export function auditQueryRoutes(
+  orm: MikroORM,
+  log: Pick<EventStreams, 'readStream'> & Pick<GlobalEventLog, 'comparePositions' | 'isValidPosition'>,
+  exports: AuditSource,
+): AnyRoute[] {
   return [
     defineRoute({
       method: 'get',
@@ -138,7 +142,7 @@ export function auditQueryRoutes(orm: MikroORM, log: Pick<EventStreams, 'readStr
         if (from >= to) throw ProblemError.validation([{ name: query.to ? 'to' : 'from', reason: 'must be after from' }]);
         if (to.getTime() - from.getTime() > MAX_EXPORT_DAYS * DAY_MS) throw ProblemError.validation([{ name: 'from', reason: `the range may span at most ${MAX_EXPORT_DAYS} days` }]);
         const range = { tenantId: authOf(ctx).organizationId, from: from.toISOString(), to: to.toISOString() };
-        const events = auditEvents(log, range);
+        const events = auditEvents(exports, range);
         // The first event is read before answering: a store that is down is a 503, not a 200 cut short.
         const first = await events.next();
         const format = query.format;
