@@ -112,7 +112,7 @@ export async function startPlatform(config: Config, logger: Logger): Promise<Pla
     }
     const jwtSecret = config.JWT_SECRET ?? (embedded ? await embeddedJwtSecret(config.NEXUSFLOW_DATA_DIR) : null);
     const dataKey = config.DATA_ENCRYPTION_KEY ?? jwtSecret;
-    const personalDataKeys = new PersonalDataKeys(pool, dataKey ? new DataProtection(dataKey) : null, notifications);
+    const personalDataKeys = new PersonalDataKeys(pool, dataKey ? new DataProtection(dataKey) : null, notifications, !config.EVENTSTORE_URL);
     closers.push(async () => personalDataKeys.close());
     // The layers every event passes, from the store up: every appended event links to the one before it in
     // its stream (tamper evidence); personal data is sealed with its person's key (erasure destroys the key);

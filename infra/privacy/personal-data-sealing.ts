@@ -6,13 +6,17 @@ import { erasedValue, personalData } from '../../domain/privacy/personal-data.ts
 import type { EventTransforms } from '../eventstore/event-store-layer.ts';
 import type { Notifications } from '../notifications/notifications.ts';
 
-/** A sealed field as the log stores it: the field's JSON, encrypted with its person's key. */
-interface SealedField {
-  $sealed: string;
+/**
+ * An event's personal data as the log stores it, under `$personal`: which fields were taken out (their
+ * names are no personal data) and their values, encrypted together with the person's key (one cipher per
+ * event, not per field).
+ */
+interface SealedFields {
+  fields: string[];
+  sealed: string;
 }
 
-const isSealed = (value: unknown): value is SealedField =>
-  typeof value === 'object' && value !== null && typeof (value as SealedField).$sealed === 'string' && Object.keys(value).length === 1;
+const PERSONAL = '$personal';
 
 export const CHANNEL_PERSONAL_DATA_ERASED = 'nf_personal_data_erased';
 /** How long a process trusts its copy of a key (an erasure is also announced to every process at once). */
@@ -38,6 +42,12 @@ export class PersonalDataKeys {
     private readonly pool: pg.Pool,
     private readonly sealer: KeySealer | null,
     private readonly notifications: Notifications,
+    /**
+     * The events are stored in this same PostgreSQL database: a new key may then commit without waiting for
+     * its own WAL flush, because the append that uses it commits after it and flushes the WAL up to itself,
+     * the key included. (With EventStoreDB holding the events, every key commits durably first.)
+     */
+    private readonly eventsInSameDatabase = false,
   ) {
     this.unlisten = notifications.listen(CHANNEL_PERSONAL_DATA_ERASED, (subject) => {
       if (subject) this.cache.delete(subject);
@@ -45,16 +55,62 @@ export class PersonalDataKeys {
     });
   }
 
-  /** The person's key, made on first use; 'erased' once they were erased. */
+  /**
+   * The person's key, made on first use; 'erased' once they were erased. Keys asked for at the same time are
+   * made in one statement (under load, many new contacts at once), like appends are grouped.
+   */
   async keyFor(subject: string): Promise<CachedKey> {
     const cached = this.cache.get(subject);
     if (cached) return cached;
-    const sealer = this.requireSealer();
-    await this.pool.query('INSERT INTO personal_data_keys (subject_id, sealed_key) VALUES ($1, $2) ON CONFLICT (subject_id) DO NOTHING', [
-      subject,
-      sealer.encrypt(randomBytes(32).toString('base64'), 'personal-data-key'),
-    ]);
-    return (await this.load([subject])).get(subject)!;
+    return new Promise<CachedKey>((resolve, reject) => {
+      const waiting = this.pending.get(subject);
+      if (waiting) waiting.push({ resolve, reject });
+      else this.pending.set(subject, [{ resolve, reject }]);
+      if (!this.flushing) {
+        this.flushing = true;
+        setImmediate(() => void this.createPending());
+      }
+    });
+  }
+
+  private readonly pending = new Map<string, { resolve(key: CachedKey): void; reject(err: unknown): void }[]>();
+  private flushing = false;
+
+  private async createPending(): Promise<void> {
+    const batch = new Map(this.pending);
+    this.pending.clear();
+    this.flushing = false;
+    try {
+      const sealer = this.requireSealer();
+      const subjects = [...batch.keys()];
+      const fresh = subjects.map(() => randomBytes(32));
+      const { rows } = await this.pool.query<{ subject_id: string; inserted: boolean; existing: string | null; erased: boolean | null }>(
+        `WITH input AS (SELECT * FROM unnest($1::text[], $2::text[]) AS t(subject_id, sealed_key)),
+              inserted AS (
+                INSERT INTO personal_data_keys (subject_id, sealed_key) SELECT subject_id, sealed_key FROM input
+                ON CONFLICT (subject_id) DO NOTHING RETURNING subject_id
+              ),
+              commit_mode AS (SELECT set_config('synchronous_commit', $3, true) AS mode)
+         SELECT i.subject_id, ins.subject_id IS NOT NULL AS inserted, k.sealed_key AS existing, k.erased_at IS NOT NULL AS erased
+         FROM input i
+         LEFT JOIN inserted ins ON ins.subject_id = i.subject_id
+         LEFT JOIN personal_data_keys k ON k.subject_id = i.subject_id
+         CROSS JOIN commit_mode`,
+        [subjects, fresh.map((key) => sealer.encrypt(key.toString('base64'), 'personal-data-key')), this.eventsInSameDatabase ? 'off' : 'on'],
+      );
+      for (const row of rows) {
+        const index = subjects.indexOf(row.subject_id);
+        const key: CachedKey = row.inserted
+          ? fresh[index]!
+          : row.erased || row.existing === null
+            ? 'erased'
+            : Buffer.from(sealer.decrypt(row.existing, 'personal-data-key'), 'base64');
+        this.cache.set(row.subject_id, key);
+        for (const waiter of batch.get(row.subject_id) ?? []) waiter.resolve(key);
+      }
+    } catch (err) {
+      for (const waiters of batch.values()) for (const waiter of waiters) waiter.reject(err);
+    }
   }
 
   /** The keys of these people; absent for people who never had a key. */
@@ -100,28 +156,40 @@ export class PersonalDataKeys {
   }
 }
 
-function encryptField(key: Buffer, value: unknown): SealedField {
+function encrypt(key: Buffer, value: unknown): string {
   const iv = randomBytes(12);
   const cipher = createCipheriv('aes-256-gcm', key, iv);
   const body = Buffer.concat([cipher.update(JSON.stringify(value), 'utf8'), cipher.final()]);
-  return { $sealed: Buffer.concat([iv, cipher.getAuthTag(), body]).toString('base64') };
+  return Buffer.concat([iv, cipher.getAuthTag(), body]).toString('base64');
 }
 
-function decryptField(key: Buffer, sealed: SealedField): unknown {
-  const raw = Buffer.from(sealed.$sealed, 'base64');
+function decrypt(key: Buffer, sealed: string): unknown {
+  const raw = Buffer.from(sealed, 'base64');
   const decipher = createDecipheriv('aes-256-gcm', key, raw.subarray(0, 12));
   decipher.setAuthTag(raw.subarray(12, 28));
   return JSON.parse(Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]).toString('utf8'));
 }
 
-/** Applies `change` to the value at `path` (dot-separated) of a copy of `data`, when the path exists. */
-function mapField(data: Record<string, unknown>, path: string, change: (value: unknown) => unknown): Record<string, unknown> {
+/** The value at a dot-separated path, or undefined. */
+function valueAt(data: Record<string, unknown>, path: string): unknown {
+  let current: unknown = data;
+  for (const part of path.split('.')) {
+    if (typeof current !== 'object' || current === null) return undefined;
+    current = (current as Record<string, unknown>)[part];
+  }
+  return current;
+}
+
+/** A copy of `data` with the value at `path` replaced (or removed, for undefined); parents are copied. */
+function withValueAt(data: Record<string, unknown>, path: string, value: unknown): Record<string, unknown> {
   const [head, ...rest] = path.split('.');
-  if (!(head! in data)) return data;
-  const value = data[head!];
-  if (rest.length === 0) return value === null || value === undefined ? data : { ...data, [head!]: change(value) };
-  if (typeof value !== 'object' || value === null) return data;
-  return { ...data, [head!]: mapField(value as Record<string, unknown>, rest.join('.'), change) };
+  if (rest.length === 0) {
+    const { [head!]: _old, ...others } = data;
+    return value === undefined ? others : { ...others, [head!]: value };
+  }
+  const child = data[head!];
+  if (typeof child !== 'object' || child === null) return data;
+  return { ...data, [head!]: withValueAt(child as Record<string, unknown>, rest.join('.'), value) };
 }
 
 /**
@@ -132,43 +200,46 @@ function mapField(data: Record<string, unknown>, path: string, change: (value: u
 export function personalDataSealing(keys: PersonalDataKeys): EventTransforms {
   return {
     async onAppend(_streamId: string, events: NewEvent[]): Promise<NewEvent[]> {
-      const sealed: NewEvent[] = [];
-      for (const event of events) {
-        const location = personalData[event.type];
-        if (!location) {
-          sealed.push(event);
-          continue;
-        }
-        let data = event.data as Record<string, unknown>;
-        const key = await keys.keyFor(location.subject(data));
-        if (key === 'erased') throw new Error(`the person ${location.subject(data)} was erased: no personal data of theirs can be recorded`);
-        for (const field of location.fields) data = mapField(data, field, (value) => encryptField(key, value));
-        sealed.push({ ...event, data } as NewEvent);
-      }
-      return sealed;
+      return Promise.all(
+        events.map(async (event) => {
+          const location = personalData[event.type];
+          if (!location) return event;
+          let data = event.data as Record<string, unknown>;
+          const values: Record<string, unknown> = {};
+          for (const field of location.fields) {
+            const value = valueAt(data, field);
+            if (value === undefined || value === null) continue;
+            values[field] = value;
+            data = withValueAt(data, field, undefined);
+          }
+          const fields = Object.keys(values);
+          if (fields.length === 0) return event;
+          const key = await keys.keyFor(location.subject(data));
+          if (key === 'erased') throw new Error(`the person ${location.subject(data)} was erased: no personal data of theirs can be recorded`);
+          const personal: SealedFields = { fields, sealed: encrypt(key, values) };
+          return { ...event, data: { ...data, [PERSONAL]: personal } } as NewEvent;
+        }),
+      );
     },
 
     async onRead(events: RecordedEvent[]): Promise<RecordedEvent[]> {
       const subjects = new Set<string>();
       for (const event of events) {
         const location = personalData[event.type];
-        if (location) subjects.add(location.subject(event.data as Record<string, unknown>));
+        if (location && PERSONAL in (event.data as object)) subjects.add(location.subject(event.data as Record<string, unknown>));
       }
       if (subjects.size === 0) return events;
       const found = await keys.load([...subjects]);
       return events.map((event) => {
         const location = personalData[event.type];
-        if (!location) return event;
-        const key = found.get(location.subject(event.data as Record<string, unknown>));
-        let data = event.data as Record<string, unknown>;
-        for (const field of location.fields) {
-          data = mapField(data, field, (value) => {
-            if (!isSealed(value)) return value;
-            if (key === undefined) throw new Error(`no key for the sealed personal data of event ${event.id}`);
-            return key === 'erased' ? erasedValue(field) : decryptField(key, value);
-          });
-        }
-        return data === event.data ? event : ({ ...event, data } as RecordedEvent);
+        const { [PERSONAL]: personal, ...data } = event.data as Record<string, unknown> & { [PERSONAL]?: SealedFields };
+        if (!location || !personal) return event;
+        const key = found.get(location.subject(data));
+        if (key === undefined) throw new Error(`no key for the sealed personal data of event ${event.id}`);
+        const values = key === 'erased' ? null : (decrypt(key, personal.sealed) as Record<string, unknown>);
+        let opened: Record<string, unknown> = data;
+        for (const field of personal.fields) opened = withValueAt(opened, field, values ? values[field] : erasedValue(field));
+        return { ...event, data: opened } as RecordedEvent;
       });
     },
   };

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -6,25 +5,12 @@ import { expect } from 'chai';
 import type { Page } from 'playwright-core';
 import { organizationStream } from '../../domain/organizations/organization.ts';
 import { chromiumInstalled, launchChromium } from '../support/browser.ts';
+import { nexusflow } from '../support/cli.ts';
 import { eventually, testEvent } from '../support/events.ts';
 import { registerAccount, startTestSystem, uniqueEmail, type Account, type TestSystem } from '../support/http.ts';
 import { expectProblem } from '../support/problems.ts';
 import { ConsoleClient } from '../support/staff-console.ts';
 
-/** `npx nexusflow staff create …` as an operator types it, in its own process, against the system's database. */
-function createFirstAdmin(databaseUrl: string, email: string, password: string): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('npx', ['nexusflow', 'staff', 'create', '--email', email, '--password', password, '--role', 'admin'], {
-      env: { ...process.env, DATABASE_URL: databaseUrl, JWT_SECRET: '', PASSWORD_HASH_COST: '10', LOG_LEVEL: 'warn', NEXUSFLOW_DATA_DIR: '/nonexistent' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout.on('data', (chunk) => (output += chunk));
-    child.stderr.on('data', (chunk) => (output += chunk));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, output }));
-  });
-}
 
 const available = chromiumInstalled() || process.env.CI === 'true';
 const title = 'The staff console in a browser (Debian Chromium, real PostgreSQL and Redis)';
@@ -58,8 +44,14 @@ const title = 'The staff console in a browser (Debian Chromium, real PostgreSQL 
 
   before(async () => {
     system = await startTestSystem({ commands: true, queries: true, projectors: true, admin: true });
-    const created = await createFirstAdmin(system.database.url, email, password);
-    expect(created.code, created.output).to.equal(0);
+    const created = await nexusflow(['staff', 'create', '--email', email, '--password', password, '--role', 'admin'], {
+      DATABASE_URL: system.database.url,
+      JWT_SECRET: '',
+      PASSWORD_HASH_COST: '10',
+      LOG_LEVEL: 'warn',
+      NEXUSFLOW_DATA_DIR: '/nonexistent',
+    });
+    expect(created.code, created.stderr).to.equal(0);
     tenant = await registerAccount(system, 'Browsed');
     bystander = await registerAccount(system, 'Bystander');
 

@@ -1,9 +1,9 @@
-import { spawn } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
+import { nexusflow } from '../support/cli.ts';
 import { readFileSync } from 'node:fs';
 import type { OrganizationCommands } from '../../command-api/organizations/organization-commands.ts';
 import { contactDecider } from '../../domain/contacts/decide.ts';
@@ -12,24 +12,6 @@ import { eventually } from '../support/events.ts';
 import { inviteMember, registerAccount, startTestSystem, TEST_JWT_SECRET, uniqueEmail, type Account, type TestSystem } from '../support/http.ts';
 import { expectProblem } from '../support/problems.ts';
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** `npx nexusflow …` as an operator types it, in its own process, against the test system's database. */
-function nexusflow(args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('npx', ['nexusflow', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => (stdout += chunk));
-    child.stderr.on('data', (chunk) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 /** The export's heap limit in the constant-memory test (the process's baseline is about 40 MB of heap). */
 const HEAP_CAP_MB = 80;
@@ -215,7 +197,7 @@ describe('Replay and audit: point-in-time state, the audit log, exports, tamper 
       const raw = stored.rows.map((r) => r.data).join();
       expect(raw).not.to.include('Zenobia');
       expect(raw).not.to.include(email);
-      expect(raw).to.include('$sealed');
+      expect(raw).to.include('$personal');
       const found = await system.http.get('/search/contacts?q=Zenobia', { token: owner.accessToken, headers: { 'X-Min-Position': created.body.position } });
       expect(found.body.data.map((c: { id: string }) => c.id)).to.include(id);
 

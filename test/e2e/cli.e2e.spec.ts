@@ -1,26 +1,8 @@
-import { spawn } from 'node:child_process';
 import { expect } from 'chai';
+import { nexusflow } from '../support/cli.ts';
 import pg from 'pg';
 import { registerAccount, startTestSystem, TEST_JWT_SECRET, uniqueEmail, type Account, type TestSystem } from '../support/http.ts';
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** `npx nexusflow …` as an operator types it, in its own process, against the test system's database. */
-function nexusflow(args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('npx', ['nexusflow', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => (stdout += chunk));
-    child.stderr.on('data', (chunk) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 describe('The nexusflow command line against a running system (real PostgreSQL and Redis)', function () {
   this.timeout(120_000);

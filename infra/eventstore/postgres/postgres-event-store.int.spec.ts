@@ -8,18 +8,19 @@ import { createTestDatabase } from '../../../test/support/postgres.ts';
 import { InProcessNotifications } from '../../notifications/in-process-notifications.ts';
 import { PgNotifications } from '../../notifications/pg-notifications.ts';
 import { EmbeddedPostgres } from '../../postgres/embedded-postgres.ts';
-import { eventStoreContract } from '../event-store.contract.ts';
+import { eventStoreContract, type EventStoreUnderTest } from '../event-store.contract.ts';
 import { HashChainedEventStore } from '../hash-chain.ts';
 import { PostgresEventStore } from './postgres-event-store.ts';
 
 const logger = pino({ level: 'silent' });
 
-eventStoreContract('PostgreSQL server (pg, LISTEN/NOTIFY wake-ups)', async () => {
+/** A PostgreSQL server store in a database of its own, as the processes open it (optionally wrapped). */
+async function serverStore(wrap: (store: PostgresEventStore) => EventStoreUnderTest & { close(): Promise<void> } = (store) => store) {
   const database = await createTestDatabase();
   const pool = new pg.Pool({ connectionString: database.url, max: 8 });
   await PostgresEventStore.migrate(pool);
   const notifications = new PgNotifications(database.url, pool, logger);
-  const store = new PostgresEventStore(pool, notifications);
+  const store = wrap(new PostgresEventStore(pool, notifications));
   await notifications.ready();
   return {
     store,
@@ -30,7 +31,9 @@ eventStoreContract('PostgreSQL server (pg, LISTEN/NOTIFY wake-ups)', async () =>
       await database.drop();
     },
   };
-}, { atomicAppends: true });
+}
+
+eventStoreContract('PostgreSQL server (pg, LISTEN/NOTIFY wake-ups)', () => serverStore(), { atomicAppends: true });
 
 eventStoreContract('PostgreSQL embedded (PGlite over its socket, in-process wake-ups)', async () => {
   const database = await EmbeddedPostgres.start('memory://', logger);
@@ -47,23 +50,10 @@ eventStoreContract('PostgreSQL embedded (PGlite over its socket, in-process wake
   };
 }, { atomicAppends: true });
 
-eventStoreContract('PostgreSQL server behind the hash chain (what the processes use)', async () => {
-  const database = await createTestDatabase();
-  const pool = new pg.Pool({ connectionString: database.url, max: 8 });
-  await PostgresEventStore.migrate(pool);
-  const notifications = new PgNotifications(database.url, pool, logger);
-  const store = new HashChainedEventStore(new PostgresEventStore(pool, notifications));
-  await notifications.ready();
-  return {
-    store,
-    async close() {
-      await store.close();
-      await notifications.close();
-      await pool.end();
-      await database.drop();
-    },
-  };
-}, { atomicAppends: true, stampedMetadata: ['previousHash'] });
+eventStoreContract('PostgreSQL server behind the hash chain (what the processes use)', () => serverStore((store) => new HashChainedEventStore(store)), {
+  atomicAppends: true,
+  stampedMetadata: ['previousHash'],
+});
 
 describe('PostgreSQL event store: event ids', () => {
   it('refuses an event id already stored in ANY stream (ids are unique across the log)', async () => {
