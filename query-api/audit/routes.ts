@@ -102,7 +102,7 @@ export function auditQueryRoutes(
         }
         const events = await log.readStream(entity.stream(params.id!));
         // Another organization's entity is "not found", exactly like a missing one.
-        if (events.length === 0 || events[0]!.metadata.tenantId !== organizationId) throw ProblemError.notFound(`${params.type} ${params.id}`);
+        if (events.length === 0 || events[0]!.metadata.tenantId !== organizationId) throw ProblemError.notFound(params.type!.charAt(0).toUpperCase() + params.type!.slice(1));
         const steps = replay(entity.fold, events, limit);
         const last = steps[steps.length - 1];
         if (!last) throw new ProblemError(404, 'Not found', `${params.type} ${params.id} did not exist yet at ${query.at}`, { code: 'not_yet' });

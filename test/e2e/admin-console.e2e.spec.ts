@@ -316,7 +316,8 @@ describe('The staff console over HTTP (real PostgreSQL and Redis)', function () 
       expect(staffList.body.notice.type).to.equal('error');
       expect((await orgEvents(target.organizationId)).length).to.equal(before);
 
-      const trialEndsAt = new Date(Date.now() + 10 * 86_400_000).toISOString();
+      // Sign-ups start a 14-day trial: the extension goes beyond it.
+      const trialEndsAt = new Date(Date.now() + 30 * 86_400_000).toISOString();
       const extended = await supportClient.api('POST', `/resources/Organization/records/${target.organizationId}/edit`, { form: new URLSearchParams({ trialEndsAt }) });
       expect(extended.body.record.errors ?? {}, JSON.stringify(extended.body)).to.deep.equal({});
       expect(extended.body.record.params.trialEndsAt).to.equal(trialEndsAt);
@@ -324,7 +325,7 @@ describe('The staff console over HTTP (real PostgreSQL and Redis)', function () 
       expect(fact).to.deep.include({ type: 'TrialExtended' });
       expect(fact.metadata.actor).to.deep.equal({ type: 'staff', id: support.id });
       const shorter = await supportClient.api('POST', `/resources/Organization/records/${target.organizationId}/edit`, {
-        form: new URLSearchParams({ trialEndsAt: new Date(Date.now() + 86_400_000).toISOString() }),
+        form: new URLSearchParams({ trialEndsAt: new Date(Date.now() + 20 * 86_400_000).toISOString() }),
       });
       expect(shorter.body.record.errors.trialEndsAt.message).to.match(/after the current trial end/);
     });

@@ -38,7 +38,8 @@ export class HttpClient {
     const text = await response.text();
     const contentType = response.headers.get('content-type') ?? '';
     let parsed: unknown = text;
-    if (contentType.includes('json') && text) parsed = JSON.parse(text);
+    // JSON documents only: JSON lines (application/x-ndjson) stay text for the caller to split.
+    if (/application\/(?:[\w.-]+\+)?json\b/.test(contentType) && text) parsed = JSON.parse(text);
     return { status: response.status, headers: response.headers, body: parsed as T, contentType };
   }
 
