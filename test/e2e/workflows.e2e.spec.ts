@@ -277,15 +277,17 @@ describe('Workflow engine end to end (real PostgreSQL and Redis)', function () {
     });
 
     it('holds an email outside the send window until the next opening in the contact time zone', async () => {
-      // A window that is never now: one hour, two hours from now, on today's weekday only.
+      // A window that is never now: it opens at the top of the hour two hours from now in Tokyo, on that
+      // day only (tomorrow there when that is past midnight), for one hour.
       const zone = 'Asia/Tokyo';
       const local = new Date(new Date().toLocaleString('en-US', { timeZone: zone }));
-      const start = (local.getHours() + 2) % 24;
-      if (start >= 22) return; // too close to midnight in Tokyo to build a same-day window; the unit tests cover it
+      const opensAt = local.getHours() + 2;
+      const start = opensAt % 24;
       const hh = (h: number) => `${String(h).padStart(2, '0')}:00`;
-      const day = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'][local.getDay()];
+      const day = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'][(local.getDay() + (opensAt >= 24 ? 1 : 0)) % 7];
+      const end = start === 23 ? '23:59' : hh(start + 1);
       const workflowId = await workflow({
-        settings: { mailbox, exitOn: [], timezone: 'UTC', sendWindow: { days: [day], start: hh(start), end: hh(start + 1) } },
+        settings: { mailbox, exitOn: [], timezone: 'UTC', sendWindow: { days: [day], start: hh(start), end } },
         steps: [{ id: 'hello', type: 'send_email', config: { subject: 'In hours', body: 'Hi' }, next: null }],
       });
       const executionId = await run(workflowId, await contact([], { timezone: zone }));
