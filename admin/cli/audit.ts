@@ -10,15 +10,10 @@ import { verifyChains } from '../../infra/eventstore/chain-verification.ts';
 import { lagBetween } from '../../projectors/projector-host.ts';
 import { auditColumns, auditEvents, auditRecordOf, ExportDigest } from '../../query-api/audit/audit-events.ts';
 import { auditLogPage } from '../../query-api/audit/audit-log.ts';
-import { CliError, ExitCode, withPlatform, type Output } from './support.ts';
+import { CliError, ExitCode, parseOrUsage, withPlatform, type Output } from './support.ts';
 
 const instant = z.iso.datetime({ offset: true });
 
-function parseOrUsage<T>(schema: z.ZodType<T>, value: unknown): T {
-  const parsed = schema.safeParse(value);
-  if (!parsed.success) throw new CliError(parsed.error.issues.map((issue) => `--${issue.path.join('.')} ${issue.message}`).join('; '), ExitCode.Usage);
-  return parsed.data;
-}
 
 /** A progress bar on a terminal; elsewhere (CI, pipes) nothing, the result says it all. */
 function progressBar(label: string, json: boolean | undefined): SingleBar | null {

@@ -5,7 +5,7 @@ import { ConflictError, DomainError } from '../../domain/errors.ts';
 import type { CommandContext } from '../../domain/events.ts';
 import { staffRoles } from '../../domain/staff/staff-permissions.ts';
 import { staffAccountsOn } from '../../infra/auth/staff-accounts-composition.ts';
-import { CliError, ExitCode, withPlatform, type Output } from './support.ts';
+import { CliError, ExitCode, parseOrUsage, withPlatform, type Output } from './support.ts';
 
 const createOptions = z.object({
   email: z.email({ error: 'must be an email address' }),
@@ -21,9 +21,6 @@ function cliContext(): CommandContext {
   return { tenantId: null, actor: { type: 'system', id: 'nexusflow-cli' }, correlationId: id, causationId: id, now: new Date() };
 }
 
-function usage(error: z.ZodError): CliError {
-  return new CliError(error.issues.map((issue) => `--${issue.path.join('.')} ${issue.message}`).join('; '), ExitCode.Usage);
-}
 
 /** `nexusflow staff …`: staff accounts of the console, created here so that none ever has a default password. */
 export function staffCommands(program: Command, output: Output): void {
@@ -38,9 +35,7 @@ export function staffCommands(program: Command, output: Output): void {
     .option('--name <name>', 'display name (default: the email)')
     .option('--json', 'one JSON document on stdout')
     .action(async (raw: Record<string, unknown>) => {
-      const parsed = createOptions.safeParse({ ...raw, password: raw.password ?? process.env.NEXUSFLOW_STAFF_PASSWORD });
-      if (!parsed.success) throw usage(parsed.error);
-      const options = parsed.data;
+      const options = parseOrUsage(createOptions, { ...raw, password: raw.password ?? process.env.NEXUSFLOW_STAFF_PASSWORD });
       await withPlatform(async ({ platform, config }) => {
         const accounts = staffAccountsOn(platform, config);
         try {

@@ -1,4 +1,5 @@
 import pino, { type Logger } from 'pino';
+import type { z } from 'zod';
 import { ConfigError, loadConfig, type Config } from '../../infra/config/config.ts';
 import { startPlatform, type Platform } from '../../infra/platform.ts';
 
@@ -21,6 +22,13 @@ export class CliError extends Error {
     super(message);
     this.name = 'CliError';
   }
+}
+
+/** Options checked against a schema; every problem named by its option, exit 2 (nothing was done). */
+export function parseOrUsage<T>(schema: z.ZodType<T>, value: unknown): T {
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) throw new CliError(parsed.error.issues.map((issue) => `--${issue.path.join('.')} ${issue.message}`).join('; '), ExitCode.Usage);
+  return parsed.data;
 }
 
 /** Results on stdout (JSON with --json, text otherwise); progress and logs go to stderr. */

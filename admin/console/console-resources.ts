@@ -1,3 +1,5 @@
+// First: where AdminJS keeps its bundle is read when AdminJS loads (see adminjs-environment.ts).
+import './adminjs-environment.ts';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { ActionContext, ActionRequest, ParamsType, RecordActionResponse, ResourceWithOptions } from 'adminjs';
 import { ValidationError } from 'adminjs';

@@ -1,3 +1,5 @@
+// First: where AdminJS keeps its bundle is read when AdminJS loads (see adminjs-environment.ts).
+import './adminjs-environment.ts';
 import { BaseRecord, type Filter, type ParamsType } from 'adminjs';
 import { redactSecrets } from '../../domain/audit/entities.ts';
 import type { RecordedEvent } from '../../domain/events.ts';

@@ -1,3 +1,5 @@
+// First: where AdminJS keeps its bundle is read when AdminJS loads (see adminjs-environment.ts).
+import './adminjs-environment.ts';
 import type { Filter, ParamsType } from 'adminjs';
 import type { ProjectionStatus } from '../../infra/readmodels/projection-status.ts';
 import type { RebuildJob } from '../../projectors/rebuild/rebuild-jobs.ts';

@@ -1,3 +1,5 @@
+// First: where AdminJS keeps its bundle is read when AdminJS loads (see adminjs-environment.ts).
+import './adminjs-environment.ts';
 import type { EntitySchema, FilterQuery } from '@mikro-orm/core';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { BaseProperty, BaseRecord, BaseResource, Filter, ForbiddenError as AdminForbiddenError, ValidationError, type ActionContext, type ParamsType } from 'adminjs';

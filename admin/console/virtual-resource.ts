@@ -1,3 +1,5 @@
+// First: where AdminJS keeps its bundle is read when AdminJS loads (see adminjs-environment.ts).
+import './adminjs-environment.ts';
 import { BaseProperty, BaseRecord, BaseResource, Filter, ForbiddenError, type ParamsType, type PropertyType } from 'adminjs';
 
 /**

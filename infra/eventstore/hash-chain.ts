@@ -3,6 +3,7 @@ import { LRUCache } from 'lru-cache';
 import type { NewEvent, RecordedEvent } from '../../domain/events.ts';
 import { WrongExpectedRevisionError, type AppendResult, type ExpectedRevision, type StreamAppend } from '../../command-api/ports.ts';
 import type { EventStore } from '../platform.ts';
+import { EventStoreLayer } from './event-store-layer.ts';
 
 /**
  * JSON with object keys sorted at every level: the same value always gives the same text, whatever order
@@ -42,12 +43,14 @@ interface StreamTip {
  * An expectation of 'any' or 'stream_exists' is turned into the exact revision read, retried on conflict,
  * because a link must name one predecessor.
  */
-export class HashChainedEventStore implements EventStore {
+export class HashChainedEventStore extends EventStoreLayer {
   private readonly tips = new LRUCache<string, StreamTip>({ max: 50_000 });
 
-  constructor(private readonly store: EventStore) {}
+  constructor(private readonly store: EventStore) {
+    super(store, {});
+  }
 
-  async append(streamId: string, events: NewEvent[], expectedRevision: ExpectedRevision): Promise<AppendResult> {
+  override async append(streamId: string, events: NewEvent[], expectedRevision: ExpectedRevision): Promise<AppendResult> {
     for (let attempt = 0; ; attempt++) {
       const { expected, previous } = await this.tipFor(streamId, expectedRevision);
       try {
@@ -63,8 +66,11 @@ export class HashChainedEventStore implements EventStore {
     }
   }
 
-  async appendAtomically(appends: StreamAppend[]): Promise<AppendResult[]> {
-    if (!this.store.appendAtomically) throw new Error('the underlying event store cannot append atomically');
+  override get appendAtomically(): EventStore['appendAtomically'] {
+    return this.store.appendAtomically ? (appends) => this.chainedAtomically(appends) : undefined;
+  }
+
+  private async chainedAtomically(appends: StreamAppend[]): Promise<AppendResult[]> {
     const prepared: StreamAppend[] = [];
     const lasts: string[] = [];
     for (const append of appends) {
@@ -74,38 +80,13 @@ export class HashChainedEventStore implements EventStore {
       lasts.push(chained.last);
     }
     try {
-      const results = await this.store.appendAtomically(prepared);
+      const results = await this.store.appendAtomically!(prepared);
       results.forEach((result, i) => this.tips.set(prepared[i]!.streamId, { revision: result.nextRevision, hash: lasts[i]! }));
       return results;
     } catch (err) {
       for (const append of appends) this.tips.delete(append.streamId);
       throw err;
     }
-  }
-
-  readStream(...args: Parameters<EventStore['readStream']>) {
-    return this.store.readStream(...args);
-  }
-  readAll(...args: Parameters<EventStore['readAll']>) {
-    return this.store.readAll(...args);
-  }
-  readPage(...args: Parameters<EventStore['readPage']>) {
-    return this.store.readPage(...args);
-  }
-  headPosition() {
-    return this.store.headPosition();
-  }
-  isValidPosition(value: string) {
-    return this.store.isValidPosition(value);
-  }
-  comparePositions(a: string | null, b: string | null) {
-    return this.store.comparePositions(a, b);
-  }
-  waitForAppends(...args: Parameters<EventStore['waitForAppends']>) {
-    return this.store.waitForAppends(...args);
-  }
-  close() {
-    return this.store.close();
   }
 
   private chain(streamId: string, events: NewEvent[], expected: ExpectedRevision, previous: string | null): { events: NewEvent[]; last: string } {

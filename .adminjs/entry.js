@@ -1,3 +1,0 @@
-AdminJS.UserComponents = {}
-import NexusFlowDashboard from '../admin/console/components/dashboard'
-AdminJS.UserComponents.NexusFlowDashboard = NexusFlowDashboard
