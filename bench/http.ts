@@ -17,6 +17,9 @@ const benchRedisPrefix = `nf-bench-${randomUUID().slice(0, 8)}:`;
 process.on('exit', () => rmSync(benchOutbox, { recursive: true, force: true }));
 
 /** A NexusFlow process started the way an operator would, on its own port. */
+/** The operator token bench servers are started with (their detailed health reports event-loop delay and memory). */
+export const benchOperatorToken = 'bench-operator-0123456789abcdef0123456789abcdef';
+
 export class ServerProcess {
   private constructor(
     readonly child: ChildProcess,
@@ -33,6 +36,7 @@ export class ServerProcess {
       RATE_LIMIT_PER_IP: '100000000',
       RATE_LIMIT_PER_TENANT: '100000000',
       MAIL_MAX_PER_ADDRESS_PER_HOUR: '1000',
+      OPERATOR_TOKEN: benchOperatorToken,
       ...env,
     };
     // BENCH_SERVER_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=bench-results", profiles the server under load.
@@ -61,8 +65,13 @@ export class ServerProcess {
 
   /** The server's event-loop delay as its /health reports it (percentiles since start). */
   async eventLoopDelay(): Promise<{ p50: number; p99: number; max: number } | null> {
-    const health = (await fetch(`${this.origin}/health`).then((r) => r.json(), () => null)) as { eventLoopDelayMs?: { p50: number; p99: number; max: number } } | null;
+    const health = (await this.operatorHealth()) as { eventLoopDelayMs?: { p50: number; p99: number; max: number } } | null;
     return health?.eventLoopDelayMs ?? null;
+  }
+
+  /** The operator's detailed health (/health/ready?verbose with the operator token), or null. */
+  async operatorHealth(): Promise<Record<string, any> | null> {
+    return fetch(`${this.origin}/health/ready?verbose`, { headers: { Authorization: `Bearer ${benchOperatorToken}` } }).then((r) => r.json() as Promise<Record<string, any>>, () => null);
   }
 
   /** CPU time the server process has used so far (user + system), in seconds. */

@@ -5,11 +5,12 @@
  *
  * DATABASE_URL names the server (default: the local one); each section runs in a fresh database created on
  * it and dropped afterwards, so figures never depend on what an earlier run left behind.
- * Options: --only eventstore,http,projection,visibility,auth,workflows,search,analytics,audit  --seconds 5  --contacts 40000
+ * Options: --only eventstore,http,projection,visibility,auth,workflows,search,analytics,audit,fuzz  --seconds 5  --contacts 40000
  *          --executions 2000 --timers 10000 --waiting 100000
  *          --search-contacts 100000 (search)  --analytics-events 200000 --analytics-rows 1000000 (analytics)
  *          --batch-size 1000 (projection batches: projection, search, analytics)
  *          --stream-events 100000 --audit-contacts 50000 (audit: one long stream, then contacts to rebuild and export)
+ *          --fuzz-requests 5000 (fuzz: the API fuzz suite's pace, and the text rule's cost per request)
  */
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
@@ -19,13 +20,14 @@ import { benchAnalyticsDashboard, benchAnalyticsProjection } from './analytics.t
 import { benchAudit } from './audit.ts';
 import { benchAuth } from './auth.ts';
 import { benchEventStore } from './eventstore.ts';
+import { benchFuzz } from './fuzz.ts';
 import { benchCreateContact, benchVisibilityLag } from './http.ts';
 import { benchProjectionCatchUp } from './projection.ts';
 import { benchSearch } from './search.ts';
 import { benchExecutions, benchTimerLateness, benchWaitingMemory } from './workflows.ts';
 import { mib, note, report } from './stats.ts';
 
-const sections = ['eventstore', 'http', 'projection', 'visibility', 'auth', 'workflows', 'search', 'analytics', 'audit'] as const;
+const sections = ['eventstore', 'http', 'projection', 'visibility', 'auth', 'workflows', 'search', 'analytics', 'audit', 'fuzz'] as const;
 type Section = (typeof sections)[number];
 
 const { values } = parseArgs({
@@ -44,6 +46,7 @@ const { values } = parseArgs({
     'analytics-rows': { type: 'string', default: '1000000' },
     'stream-events': { type: 'string', default: '100000' },
     'audit-contacts': { type: 'string', default: '50000' },
+    'fuzz-requests': { type: 'string', default: '5000' },
   },
 });
 const chosen = (values.only?.split(',') ?? sections) as Section[];
@@ -132,5 +135,8 @@ if (chosen.includes('analytics')) {
 }
 if (chosen.includes('audit')) {
   await withFreshDatabase('audit', (url) => benchAudit(url, { streamEvents: Number(values['stream-events']), contacts: Number(values['audit-contacts']) }));
+}
+if (chosen.includes('fuzz')) {
+  await withFreshDatabase('fuzz', (url) => benchFuzz(url, Number(values['fuzz-requests'])));
 }
 report('bench.rss_peak', mib(process.resourceUsage().maxRSS * 1024), 'MiB');

@@ -19,10 +19,10 @@ export class Latencies {
   }
 }
 
-/** One figure, printed as `name: value unit` (the format the issue asks for; grep-able by CI). */
-export function report(name: string, value: number, unit: string): void {
+/** One figure, printed as `name: value unit` and its target when it has one (grep-able by CI). */
+export function report(name: string, value: number, unit: string, target?: string): void {
   const digits = value >= 100 ? 0 : value >= 10 ? 1 : 2;
-  console.log(`${name}: ${value.toFixed(digits)} ${unit}`);
+  console.log(`${name}: ${value.toFixed(digits)} ${unit}${target ? `   (target: ${target})` : ''}`);
 }
 
 export function note(text: string): void {

@@ -214,7 +214,7 @@ export async function benchWaitingMemory(databaseUrl: string, count: number): Pr
     }, 900_000, 'queue built');
     // Let the runner idle over the full queue for a while.
     await new Promise((r) => setTimeout(r, 5_000));
-    const health = (await fetch(`${runner.origin}/health`).then((r) => r.json())) as { memory: { rssBytes: number } };
+    const health = (await runner.operatorHealth()) as { memory: { rssBytes: number } };
     note(`${count} executions waiting (30 days) in the queue; the runner process (with the projections) idle over them`);
     report('workflows.runner_rss_with_waiting', mib(health.memory.rssBytes), 'MiB');
     report('workflows.runner_rss_peak_with_waiting', mib(await runner.peakRss()), 'MiB');

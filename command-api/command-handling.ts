@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Decider } from '../domain/decider.ts';
-import { NotFoundError } from '../domain/errors.ts';
+import { NotFoundError, UnstorableTextError } from '../domain/errors.ts';
+import { unstorableTextIn } from '../domain/text.ts';
 import { metadataFrom, type CommandContext, type DomainEvent, type NewEvent, type RecordedEvent } from '../domain/events.ts';
 import { WrongExpectedRevisionError, type AppendResult, type EventStreams, type StreamAppend } from './ports.ts';
 
@@ -88,6 +89,7 @@ export class CommandHandler {
         throw new WrongExpectedRevisionError(streamId, options.expectedRevision, revision < 0 ? 'no_stream' : revision);
       }
       if (events.length === 0) return { state, revision, position, appended: [] };
+      requireStorable(events);
       const metadata = metadataFrom(context);
       const appended = events.map((event) => ({ id: randomUUID(), ...event, metadata }) as NewEvent);
       try {
@@ -137,6 +139,14 @@ export class CommandHandler {
     }
     for (const { streamId, events, expectedRevision } of together) await this.streams.append(streamId, events, expectedRevision);
     return this.streams.append(main.streamId, main.events, main.expectedRevision);
+  }
+}
+
+/** Nothing is appended that a projection could not store (it would be parked, or worse, stall the read model). */
+function requireStorable(events: readonly DomainEvent[]): void {
+  for (const event of events) {
+    const field = unstorableTextIn(event.data);
+    if (field !== null) throw new UnstorableTextError(event.type, field);
   }
 }
 

@@ -1,8 +1,11 @@
 import { ContainerModule, type interfaces } from 'inversify';
 import type { Logger } from 'pino';
+import type { DataProtection } from '../infra/auth/data-protection.ts';
+import { SealedRecentRotations } from '../infra/auth/recent-rotations.ts';
 import type { Config } from '../infra/config/config.ts';
 import { TOKENS } from '../infra/di/tokens.ts';
 import type { AnyRoute } from '../infra/http/routes.ts';
+import type { Platform } from '../infra/platform.ts';
 import { apiKeyCommandRoutes } from './api-keys/routes.ts';
 import { Accounts } from './auth/accounts.ts';
 import { SecondFactors } from './auth/mfa.ts';
@@ -40,7 +43,19 @@ export const commandApiModule = new ContainerModule((bind) => {
     .toDynamicValue((ctx) => new ExecutionCommands(get(ctx, TOKENS.CommandHandler)))
     .inSingletonScope();
   bind(TOKENS.Sessions)
-    .toDynamicValue((ctx) => new Sessions(get(ctx, TOKENS.CommandHandler), get(ctx, TOKENS.Tokens), get(ctx, TOKENS.SessionRevocations)))
+    .toDynamicValue(
+      (ctx) =>
+        new Sessions(
+          get(ctx, TOKENS.CommandHandler),
+          get(ctx, TOKENS.Tokens),
+          get(ctx, TOKENS.SessionRevocations),
+          new SealedRecentRotations(
+            get<Platform>(ctx, TOKENS.Platform).ephemeral,
+            get<DataProtection>(ctx, TOKENS.SecretBox),
+            config(ctx).REFRESH_REUSE_GRACE_SECONDS * 1000,
+          ),
+        ),
+    )
     .inSingletonScope();
   bind(TOKENS.Accounts)
     .toDynamicValue(

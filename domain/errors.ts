@@ -47,3 +47,17 @@ export class NotAuthenticatedError extends DomainError {
     super(message, code);
   }
 }
+
+/**
+ * A command would record text no read model can store (a NUL, an unpaired surrogate). The HTTP edge refuses
+ * such input first; this is the line below it, so that no event can ever stop a projection.
+ */
+export class UnstorableTextError extends DomainError {
+  constructor(
+    readonly eventType: string,
+    /** Where in the event's data, as a dotted path (usually the field the client sent). */
+    readonly field: string,
+  ) {
+    super(`${field} must be valid text without NUL characters or unpaired surrogates`, 'unstorable_text');
+  }
+}

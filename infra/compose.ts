@@ -5,12 +5,14 @@ import path from 'node:path';
 import { Container } from 'inversify';
 import type { Logger } from 'pino';
 import { ApiKeyCommands } from '../command-api/api-keys/api-key-commands.ts';
+import type { PasswordHasher } from '../command-api/auth/ports.ts';
 import { BackgroundWork } from '../command-api/background.ts';
 import { ApiUsageMeter } from '../command-api/usage/api-usage-meter.ts';
 import type { Principal } from '../domain/access/principal.ts';
 import { CommandHandler } from '../command-api/command-handling.ts';
 import { ContactCommands } from '../command-api/contacts/contact-commands.ts';
 import { ValueClaims } from '../command-api/uniqueness/value-claims.ts';
+import { membershipOf } from '../command-api/users/membership.ts';
 import { ExecutionStarter } from '../command-api/workflows/execution-starter.ts';
 import { commandApiModule } from '../command-api/module.ts';
 import { OrganizationStatusCache } from '../command-api/organizations/organization-status.ts';
@@ -39,7 +41,9 @@ import { ThrottledMailer } from './mail/mail-throttle.ts';
 import { OutboxMailer } from './mail/outbox-mailer.ts';
 import { SlidingWindowRateLimiter } from './ratelimit/sliding-window-rate-limiter.ts';
 import { MailboxThrottle } from './workflows/mailbox-throttle.ts';
-import { fetchHttpPort, mailerEmailPort, offlineComposer, offlineCrm } from './workflows/step-ports.ts';
+import { guardedHttpPort, mailerEmailPort, offlineComposer, offlineCrm } from './workflows/step-ports.ts';
+import { AddressPolicy } from './outbound/address-policy.ts';
+import { GuardedHttpClient } from './outbound/guarded-http.ts';
 import { ExecutionQueue } from '../projectors/workflows/runner/execution-queue.ts';
 import { contactEventReactor, workflowLifecycleReactor } from '../projectors/workflows/reactors.ts';
 import { ScheduleFirer } from '../projectors/workflows/scheduler/schedule-firer.ts';
@@ -76,6 +80,12 @@ export interface ProcessParts {
   admin?: boolean;
 }
 
+/** Where a test may wrap an adapter the composition root builds (to observe it, not to replace it). */
+export interface ProcessSeams {
+  /** E.g. a wrapper counting password hash checks around the real hasher. */
+  wrapPasswordHasher?: (hasher: PasswordHasher) => PasswordHasher;
+}
+
 export interface StartedProcess {
   config: Config;
   logger: Logger;
@@ -90,7 +100,12 @@ export interface StartedProcess {
  * main.ts) is a composition root that calls this with its own choice of parts; adapters are chosen here and
  * in the platform, nowhere else.
  */
-export async function startProcess(role: Role, parts: ProcessParts, env: NodeJS.ProcessEnv = process.env): Promise<StartedProcess> {
+export async function startProcess(
+  role: Role,
+  parts: ProcessParts,
+  env: NodeJS.ProcessEnv = process.env,
+  seams: ProcessSeams = {},
+): Promise<StartedProcess> {
   const config = loadConfig(env, role);
   const logger = createLogger({ level: config.LOG_LEVEL, service: role === 'all' ? 'nexusflow' : role });
   const platform = await startPlatform(config, logger);
@@ -142,6 +157,8 @@ export async function startProcess(role: Role, parts: ProcessParts, env: NodeJS.
     platform.eventStore,
     revocations,
     platform.ephemeral,
+    // A key acts with at most its creator's current role, while the creator is an active member.
+    (organizationId, userId) => membershipOf(commandHandler, organizationId, userId),
     (key, request) =>
       apiKeyCommands.recordUse(key, {
         tenantId: key.organizationId,
@@ -156,7 +173,8 @@ export async function startProcess(role: Role, parts: ProcessParts, env: NodeJS.
   );
   container.bind(TOKENS.Authenticator).toConstantValue(new TokenOrApiKeyAuthenticator(tokens, revocations, apiKeyVerifier));
   container.bind(TOKENS.RateLimiter).toConstantValue(new SlidingWindowRateLimiter(platform.ephemeral));
-  container.bind(TOKENS.PasswordHasher).toConstantValue(new ScryptPasswordHasher(config.PASSWORD_HASH_COST));
+  const passwordHasher = new ScryptPasswordHasher(config.PASSWORD_HASH_COST);
+  container.bind(TOKENS.PasswordHasher).toConstantValue(seams.wrapPasswordHasher?.(passwordHasher) ?? passwordHasher);
   container
     .bind(TOKENS.CheckpointWatcher)
     .toDynamicValue(() => new CheckpointWatcher(platform.orm, platform.eventStore, platform.notifications, logger));
@@ -189,7 +207,8 @@ export async function startProcess(role: Role, parts: ProcessParts, env: NodeJS.
           ctx.container.get(TOKENS.ContactCommands),
           {
             email: mailerEmailPort(ctx.container.get(TOKENS.Mailer)),
-            http: fetchHttpPort,
+            // Tenant-chosen URLs: only public addresses, plus what the operator's OUTBOUND_ALLOW_CIDRS opens.
+            http: guardedHttpPort(new GuardedHttpClient({ policy: new AddressPolicy(config.OUTBOUND_ALLOW_CIDRS) })),
             ai: offlineComposer,
             crm: offlineCrm,
           },
@@ -200,6 +219,7 @@ export async function startProcess(role: Role, parts: ProcessParts, env: NodeJS.
             leaseMs: config.WORKFLOW_LEASE_MS,
             pollMs: config.WORKFLOW_POLL_MS,
             maxStepsPerClaim: 50,
+            maxStepsPerExecution: config.WORKFLOW_MAX_STEPS_PER_EXECUTION,
           },
         ),
     );
@@ -304,7 +324,7 @@ export async function startProcess(role: Role, parts: ProcessParts, env: NodeJS.
     service: role === 'all' ? 'nexusflow' : role,
     logger,
     routes,
-    health: { checks: healthChecks, isStopping: () => stopping },
+    health: { checks: healthChecks, isStopping: () => stopping, operatorToken: config.OPERATOR_TOKEN ?? null },
     authenticator: container.get(TOKENS.Authenticator),
     bodyLimitBytes: config.BODY_LIMIT_BYTES,
     rateLimits: {

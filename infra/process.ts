@@ -17,6 +17,7 @@ export async function runProcess(
   start: () => Promise<{ running: RunningProcess; logger: Logger; shutdownTimeoutMs: number }>,
 ): Promise<void> {
   let started: Awaited<ReturnType<typeof start>>;
+  restrictNewFiles();
   try {
     // A .env file in the working directory fills in variables the environment does not already set.
     if (existsSync('.env')) process.loadEnvFile('.env');
@@ -64,4 +65,12 @@ export async function runProcess(
     logger.fatal({ err }, 'uncaught exception');
     void shutdown('uncaughtException', 1);
   });
+}
+
+/**
+ * Files and directories this process creates (the embedded database, the mail outbox, exports, the signing
+ * secret) are its user's alone: 0600 and 0700, whatever the umask it inherited (containers often start at 0).
+ */
+export function restrictNewFiles(): void {
+  process.umask(0o077);
 }

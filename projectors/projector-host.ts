@@ -6,6 +6,9 @@ import type { Projection } from './runner/projection.ts';
 import { SharedPageReader } from './runner/shared-page-reader.ts';
 import { ProjectionRunner, type ProjectionRunnerOptions, type ProjectionStatus } from './runner/projection-runner.ts';
 
+/** A projection failing this long without progress (an unreachable database) makes the process not ready. */
+const STALLED_AFTER_MS = 30_000;
+
 /** Runs every projection of the process, each with its own runner (they progress independently). */
 export class ProjectorHost {
   private readonly runners: ProjectionRunner[];
@@ -47,8 +50,10 @@ export class ProjectorHost {
       check: async () => {
         const head = await this.log.headPosition();
         const statuses = this.statuses();
+        const stalled = (s: ProjectionStatus) => s.failingSince !== null && Date.now() - Date.parse(s.failingSince) > STALLED_AFTER_MS;
         return {
-          ok: statuses.every((s) => s.running),
+          // Not ready while a projection cannot progress: its read-your-writes reads would only time out.
+          ok: statuses.every((s) => s.running && !stalled(s)),
           detail: Object.fromEntries(
             statuses.map((s) => [
               s.name,
@@ -59,6 +64,9 @@ export class ProjectorHost {
                 caughtUp: s.caughtUp,
                 eventsApplied: s.eventsApplied,
                 parked: s.parked,
+                recentlyParked: s.recentlyParked,
+                stalled: stalled(s),
+                failingSince: s.failingSince,
                 lastError: s.lastError,
                 lastErrorAt: s.lastErrorAt,
               },

@@ -4,4 +4,6 @@ export interface ReadModelProgress {
   isValidPosition(value: string): boolean;
   /** Resolves true once every named projection has applied `position`, false after `timeoutMs`. */
   waitFor(projections: readonly string[], position: string, timeoutMs: number): Promise<boolean>;
+  /** Whether no event has (yet) been committed at `position`: no command can have answered it. */
+  isBeyondHead(position: string): Promise<boolean>;
 }

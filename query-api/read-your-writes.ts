@@ -14,6 +14,12 @@ export function readYourWrites(progress: ReadModelProgress, timeoutMs: number) {
     if (!progress.isValidPosition(position)) {
       throw ProblemError.validation([{ name: 'X-Min-Position', reason: 'must be a position returned by a command' }]);
     }
+    if (await progress.waitFor(route.readModels, position, 0)) return;
+    // Not there yet. A position the log has not reached was never answered by a command: waiting for it
+    // could only time out, so it is the client's mistake (checked only here, off the usual path).
+    if (await progress.isBeyondHead(position)) {
+      throw ProblemError.validation([{ name: 'X-Min-Position', reason: 'is beyond the newest position of the log: send a position a command answered' }]);
+    }
     if (!(await progress.waitFor(route.readModels, position, timeoutMs))) {
       throw new ProblemError(
         503,

@@ -123,7 +123,7 @@ export function auditCommands(program: Command, output: Output): void {
         const digest = new ExportDigest();
         // Written beside the target and renamed at the end: a failed export never leaves a plausible file.
         const partial = `${options.output}.partial`;
-        const file = createWriteStream(partial);
+        const file = createWriteStream(partial, { mode: 0o600 });
         const write = async (chunk: string) => {
           digest.add(chunk);
           if (!file.write(chunk)) await once(file, 'drain');
@@ -166,7 +166,7 @@ export function auditCommands(program: Command, output: Output): void {
           seconds,
           peakRssBytes: process.resourceUsage().maxRSS * 1024,
         };
-        await writeFile(`${options.output}.manifest.json`, `${JSON.stringify(manifest, null, 2)}\n`);
+        await writeFile(`${options.output}.manifest.json`, `${JSON.stringify(manifest, null, 2)}\n`, { mode: 0o600 });
         if (options.json) return output.json(manifest);
         output.line(
           `${manifest.events} events, ${manifest.bytes} bytes in ${seconds.toFixed(1)} s (${(manifest.bytes / 1e6 / Math.max(seconds, 0.001)).toFixed(1)} MB/s) → ${options.output}\n` +

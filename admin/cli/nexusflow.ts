@@ -9,6 +9,10 @@ import { staffCommands } from './staff.ts';
 import { auditCommands } from './audit.ts';
 import { gdprCommands } from './gdpr.ts';
 import { CliError, ExitCode, stdout } from './support.ts';
+import { restrictNewFiles } from '../../infra/process.ts';
+
+// Exports and the embedded database hold tenants' data: files the command line creates are the operator's alone.
+restrictNewFiles();
 
 const program = new Command('nexusflow')
   .description('NexusFlow operations: projections and read models, staff accounts, replay and audit')

@@ -23,7 +23,11 @@ export interface CreatedApiKey extends CommandOutcome<ApiKey> {
   scopes: Permission[];
 }
 
-/** API keys for machine clients: created with scopes (never beyond the creator's), revocable at once. */
+/**
+ * API keys for machine clients: created with scopes (never beyond what the creator holds at that moment: a
+ * user's role, or for a key its effective scopes, already narrowed to what its own creator holds now),
+ * revocable at once. Using a key narrows it again to its creator's current grant (see ApiKeyVerifier).
+ */
 export class ApiKeyCommands {
   constructor(
     private readonly handler: CommandHandler,

@@ -38,8 +38,13 @@ export function apiKeyCommandRoutes(apiKeys: ApiKeyCommands): AnyRoute[] {
       path: '/api-keys',
       operationId: 'createApiKey',
       summary: 'Create an API key for a machine client (shown once)',
+      description:
+        'The key acts with at most its scopes, narrowed by what its creator may do at the time of each request: a key ' +
+        "made by a user, by that user's current role (and only while they are an active member: otherwise 401); a key " +
+        'made by a key, by what that key may do then. Idempotency-Key is ignored here: the key is never kept for a replay.',
       tag: 'API keys',
       auth: 'bearer',
+      credentials: true,
       permission: 'apiKeys:manage',
       body: createApiKeyBody,
       bodyExample: { name: 'Nightly CRM export', scopes: ['contacts:read'] },
@@ -50,7 +55,6 @@ export function apiKeyCommandRoutes(apiKeys: ApiKeyCommands): AnyRoute[] {
       async handler(ctx, { body }) {
         const created = await apiKeys.create(authOf(ctx), commandContextOf(ctx), body);
         ctx.status = 201;
-        ctx.set('Cache-Control', 'no-store');
         ctx.set('Location', `/api-keys/${created.id}`);
         ctx.body = { id: created.id, key: created.key, prefix: created.prefix, scopes: created.scopes, revision: created.revision, position: created.position };
       },

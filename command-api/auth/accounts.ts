@@ -8,10 +8,11 @@ import { claimDecider, type Claim, type ClaimEvent } from '../../domain/uniquene
 import { userDecider, userStream, type User, type UserEvent } from '../../domain/users/user.ts';
 import { composeToken, newSecret, parseToken, sha256 } from '../../infra/auth/secret-tokens.ts';
 import { ProblemError } from '../../infra/http/problem.ts';
+import { backoffDelay, sleep } from '../../infra/resilience.ts';
 import type { BackgroundWork } from '../background.ts';
 import type { CommandHandler } from '../command-handling.ts';
 import type { RequestContext } from '../http.ts';
-import type { Mailer } from '../ports.ts';
+import { WrongExpectedRevisionError, type Mailer } from '../ports.ts';
 import { claimStreamId, type ValueClaims } from '../uniqueness/value-claims.ts';
 import { membershipOf } from '../users/membership.ts';
 import { emails } from './emails.ts';
@@ -195,24 +196,21 @@ export class Accounts {
   }
 
   async login(email: string, password: string, context: RequestContext): Promise<SignedIn | MfaChallenge> {
-    // While locked, even the right password is refused: the lock is what stops guessing.
-    const lockedForMs = await this.attempts.lockedForMs(email);
+    // Counted before the hash runs (a failure needs no further step): past the limit, and while locked, even
+    // the right password is refused without being checked. The lock is what stops guessing.
+    const lockedForMs = await this.attempts.begin(email);
     if (lockedForMs > 0) throw loginLocked(lockedForMs);
     const user = await this.accountWithEmail(email);
     if (!user) {
       // Same work as a real check, so response time does not tell whether the email exists.
       await this.hasher.verify(password, await this.getDummyHash());
-      await this.attempts.recordFailure(email);
       throw invalidCredentials();
     }
-    if (!(await this.hasher.verify(password, user.passwordHash))) {
-      await this.attempts.recordFailure(email);
-      throw invalidCredentials();
-    }
+    if (!(await this.hasher.verify(password, user.passwordHash))) throw invalidCredentials();
     const membership = await membershipOf(this.handler, user.organizationId, user.id);
-    // A deactivated member's right password gets the same answer as a wrong one.
+    // A deactivated member's right password gets the same answer as a wrong one (and counts like one).
     if (!membership?.active) throw invalidCredentials();
-    await this.attempts.recordSuccess(email);
+    await this.attempts.clear(email);
     if (user.mfa.status === 'on') {
       const challengeToken = await this.tokens.issueChallenge(
         { userId: user.id, organizationId: user.organizationId },
@@ -233,14 +231,18 @@ export class Accounts {
       if (!user || !(await membershipOf(this.handler, user.organizationId, user.id))?.active) return;
       const resetId = randomUUID();
       const secret = newSecret();
-      await this.handler.handle(
-        userStream(user.id),
-        userDecider,
-        {
-          type: 'RequestPasswordReset',
-          data: { resetId, secretHash: sha256(secret), expiresAt: new Date(context.now.getTime() + this.policy.resetTtlMs).toISOString() },
-        },
-        { ...context, tenantId: user.organizationId, actor: { type: 'anonymous', id: 'unauthenticated' } },
+      // Nobody waits for this work to retry it: when the user's stream keeps moving (other requests for the
+      // same account) beyond the handler's own retries, try again after a pause, a bounded number of times.
+      await retryOnConflict(() =>
+        this.handler.handle(
+          userStream(user.id),
+          userDecider,
+          {
+            type: 'RequestPasswordReset',
+            data: { resetId, secretHash: sha256(secret), expiresAt: new Date(context.now.getTime() + this.policy.resetTtlMs).toISOString() },
+          },
+          { ...context, tenantId: user.organizationId, actor: { type: 'anonymous', id: 'unauthenticated' } },
+        ),
       );
       const link = `${this.policy.appUrl}/reset-password?token=${composeToken([user.id, resetId], secret)}`;
       await this.mailer.send(emails.passwordReset(user.email, link, Math.round(this.policy.resetTtlMs / 60_000)));
@@ -264,8 +266,8 @@ export class Accounts {
       { ...context, tenantId: user.organizationId, actor: { type: 'user', id: userId } },
     );
     await this.revocations.revokeUser(userId);
-    // Whoever locked the account guessing does not keep its owner out after a reset.
-    await this.attempts.recordSuccess(user.email);
+    // Whoever locked the account guessing does not keep its owner out after a reset: the lock is lifted.
+    await this.attempts.clear(user.email);
     await this.mailer.send(emails.passwordChanged(user.email));
   }
 
@@ -278,12 +280,13 @@ export class Accounts {
   ): Promise<SignedIn> {
     const { state } = await this.handler.load<User, UserEvent>(userStream(user.userId), userDecider);
     if (state.status !== 'registered') throw invalidCredentials();
-    const lockedForMs = await this.attempts.lockedForMs(state.email);
+    // The same lock as sign-in: a stolen access token must not become a way to guess the password.
+    const lockedForMs = await this.attempts.begin(state.email);
     if (lockedForMs > 0) throw loginLocked(lockedForMs);
     if (!(await this.hasher.verify(currentPassword, state.passwordHash))) {
-      await this.attempts.recordFailure(state.email);
       throw ProblemError.validation([{ name: 'currentPassword', reason: 'is not your current password' }]);
     }
+    await this.attempts.clear(state.email);
     const passwordHash = await this.hasher.hash(newPassword);
     await this.handler.handle(
       userStream(user.userId),
@@ -308,6 +311,21 @@ export class Accounts {
   private getDummyHash(): Promise<string> {
     this.dummyHash ??= this.hasher.hash(randomUUID());
     return this.dummyHash;
+  }
+}
+
+/** Attempts of work nobody waits for, when the stream it appends to keeps moving. */
+const CONFLICT_ATTEMPTS = 6;
+
+/** Runs `work` again (after a growing, jittered pause) when it lost a race on a stream, a bounded number of times. */
+export async function retryOnConflict<T>(work: () => Promise<T>, attempts = CONFLICT_ATTEMPTS): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await work();
+    } catch (err) {
+      if (!(err instanceof WrongExpectedRevisionError) || attempt + 1 >= attempts) throw err;
+      await sleep(backoffDelay(attempt, 50, 2_000));
+    }
   }
 }
 

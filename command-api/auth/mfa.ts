@@ -74,9 +74,13 @@ export class SecondFactors {
   /** Turning the second factor off needs the password and a current code (or a recovery code). */
   async disable(user: SignedInUser, password: string, code: string, context: RequestContext): Promise<void> {
     const { state } = await this.load(user.userId);
+    // The sign-in lock guards this password check too (a stolen access token must not guess with it).
+    const lockedForMs = await this.attempts.begin(state.email);
+    if (lockedForMs > 0) throw loginLocked(lockedForMs);
     if (!(await this.hasher.verify(password, state.passwordHash))) {
       throw ProblemError.validation([{ name: 'password', reason: 'is not your current password' }]);
     }
+    await this.attempts.clear(state.email);
     if (state.mfa.status === 'on') await this.verifySecondFactor(state, code, contextOf(user, context));
     await this.handler.handle(userStream(user.userId), userDecider, { type: 'DisableMfa', data: {} }, contextOf(user, context));
   }
@@ -90,6 +94,9 @@ export class SecondFactors {
     if (!membership?.active || state.mfa.status !== 'on') throw invalidCredentials();
     const ctx: CommandContext = { ...context, tenantId: state.organizationId, actor: { type: 'user', id: state.id } };
     await this.verifySecondFactor(state, code, ctx);
+    // Password and second factor both proven: whoever has been guessing the password meanwhile does not
+    // keep the owner out of their next sign-in.
+    await this.attempts.clear(state.email);
     return this.sessions.start({ id: state.id, organizationId: state.organizationId, role: membership.role }, context);
   }
 
@@ -111,14 +118,16 @@ export class SecondFactors {
     await this.handler.handle(userStream(user.id), userDecider, { type: 'RecordSecondFactor', data: proof }, ctx);
   }
 
-  /** Lockout around a code check: locked users are refused before checking, failures are counted. */
+  /**
+   * Lockout around a code check: each attempt is counted before the check (so concurrent guesses cannot all
+   * be checked), locked users are refused without one, a success clears the count and the lock.
+   */
   private async checked<T>(userId: string, check: () => T | null): Promise<T | null> {
     const key = `mfa:${userId}`;
-    const lockedForMs = await this.attempts.lockedForMs(key);
+    const lockedForMs = await this.attempts.begin(key);
     if (lockedForMs > 0) throw loginLocked(lockedForMs);
     const result = check();
-    if (result === null) await this.attempts.recordFailure(key);
-    else await this.attempts.recordSuccess(key);
+    if (result !== null) await this.attempts.clear(key);
     return result;
   }
 

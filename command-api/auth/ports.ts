@@ -33,11 +33,31 @@ export interface SessionRevocations {
   revokeApiKey(keyId: string): Promise<void>;
 }
 
-/** Brute-force protection (per login email for passwords, per user for second factors), existing or not. */
+/**
+ * Brute-force protection (per login email for passwords, per user for second factors), existing or not.
+ * An attempt is counted BEFORE its secret is checked, atomically, so concurrent guesses cannot all slip in
+ * before the lock: past the limit they are refused without running the (slow) check.
+ */
 export interface LoginAttempts {
-  lockedForMs(key: string): Promise<number>;
-  recordFailure(key: string): Promise<void>;
-  recordSuccess(key: string): Promise<void>;
+  /**
+   * Counts an attempt about to be checked. 0: go ahead and check (a failure needs no further call: it was
+   * counted); more: locked for that many milliseconds, do not check.
+   */
+  begin(key: string): Promise<number>;
+  /** The attempt succeeded, or the owner proved themselves otherwise (a reset, a full sign-in): forget the failures and lift the lock. */
+  clear(key: string): Promise<void>;
+}
+
+/**
+ * What a refresh answered, kept sealed for the reuse grace, keyed by a hash of the refresh token presented:
+ * the same token presented again within the grace gets the same answer.
+ */
+export interface RecentRotations {
+  /** How long after a rotation its retired token may come back (0: never). */
+  readonly graceMs: number;
+  remember(presentedToken: string, answer: object): Promise<void>;
+  /** The answer kept for this token, waiting a moment for a concurrent first use to keep it; null when none. */
+  recall(presentedToken: string): Promise<object | null>;
 }
 
 /** Time-based one-time passwords (RFC 6238). */

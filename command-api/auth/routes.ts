@@ -22,7 +22,6 @@ import {
   verifyEmailBody,
 } from './schemas.ts';
 
-const signedInHeaders = { 'Cache-Control': 'no-store' };
 const badInput = { 400: { description: 'Invalid input; `invalid-params` names each bad field' } };
 
 export function authCommandRoutes(accounts: Accounts, sessions: Sessions, secondFactors: SecondFactors): AnyRoute[] {
@@ -36,6 +35,7 @@ export function authCommandRoutes(accounts: Accounts, sessions: Sessions, second
         'Always answers 202, whether or not the email already has an account (the answer must not tell). The address ' +
         'receives a confirmation link (POST its token to /auth/verify-email), or a note that it already has an account.',
       tag: 'Auth',
+      credentials: true,
       auth: 'none',
       body: registerBody,
       bodyExample: { organizationName: 'Acme Inc', name: 'Grace Hopper', email: 'grace@acme.test', password: 'correct horse battery' },
@@ -52,6 +52,7 @@ export function authCommandRoutes(accounts: Accounts, sessions: Sessions, second
       operationId: 'verifyEmail',
       summary: 'Confirm the email of a sign-up: creates the organization and its owner, and signs in',
       tag: 'Auth',
+      credentials: true,
       auth: 'none',
       body: verifyEmailBody,
       bodyExample: { token: '6f1c2a4e-0000-4000-8000-000000000000.Q2hvb3NlIGEgZ29vZCBzZWNyZXQgaGVyZSBwbGVhc2U' },
@@ -64,7 +65,6 @@ export function authCommandRoutes(accounts: Accounts, sessions: Sessions, second
       async handler(ctx, { body }) {
         const result = await accounts.completeSignup(body.token, requestContextOf(ctx));
         ctx.status = 201;
-        ctx.set(signedInHeaders);
         ctx.body = result;
       },
     }),
@@ -75,6 +75,7 @@ export function authCommandRoutes(accounts: Accounts, sessions: Sessions, second
       summary: 'Sign in with email and password',
       description: 'With two-factor authentication on, the answer is a challenge to finish with POST /auth/mfa/verify.',
       tag: 'Auth',
+      credentials: true,
       auth: 'none',
       body: loginBody,
       bodyExample: { email: 'grace@acme.test', password: 'correct horse battery' },
@@ -85,7 +86,6 @@ export function authCommandRoutes(accounts: Accounts, sessions: Sessions, second
         429: { description: 'Locked after repeated failures (Retry-After says for how long); the same for unknown emails' },
       },
       async handler(ctx, { body }) {
-        ctx.set(signedInHeaders);
         ctx.body = await accounts.login(body.email, body.password, requestContextOf(ctx));
       },
     }),
@@ -95,6 +95,7 @@ export function authCommandRoutes(accounts: Accounts, sessions: Sessions, second
       operationId: 'verifyMfa',
       summary: 'Finish a sign-in with a second factor: a code from the authenticator app, or a recovery code',
       tag: 'Auth',
+      credentials: true,
       auth: 'none',
       body: mfaVerifyBody,
       bodyExample: { challengeToken: 'eyJ...', code: '123456' },
@@ -105,7 +106,6 @@ export function authCommandRoutes(accounts: Accounts, sessions: Sessions, second
         429: { description: 'Locked after repeated wrong codes' },
       },
       async handler(ctx, { body }) {
-        ctx.set(signedInHeaders);
         ctx.body = await secondFactors.completeSignIn(body.challengeToken, body.code, requestContextOf(ctx));
       },
     }),
@@ -118,6 +118,7 @@ export function authCommandRoutes(accounts: Accounts, sessions: Sessions, second
         'Without a code: answers a new secret and its otpauth:// URI for the authenticator app (as a QR code). With a code ' +
         'from the app: turns MFA on and answers ten one-time recovery codes, shown this once.',
       tag: 'Auth',
+      credentials: true,
       auth: 'bearer',
       permission: 'account:self',
       body: mfaEnableBody,
@@ -135,7 +136,6 @@ export function authCommandRoutes(accounts: Accounts, sessions: Sessions, second
         409: { description: 'Already enabled, or no enrollment started' },
       },
       async handler(ctx, { body }) {
-        ctx.set(signedInHeaders);
         ctx.body = await secondFactors.enable(userOf(ctx), body.code, requestContextOf(ctx));
       },
     }),
@@ -145,6 +145,7 @@ export function authCommandRoutes(accounts: Accounts, sessions: Sessions, second
       operationId: 'disableMfa',
       summary: 'Turn off two-factor authentication (needs the password and a code)',
       tag: 'Auth',
+      credentials: true,
       auth: 'bearer',
       permission: 'account:self',
       body: mfaDisableBody,
@@ -161,8 +162,13 @@ export function authCommandRoutes(accounts: Accounts, sessions: Sessions, second
       operationId: 'refresh',
       summary: 'Exchange a refresh token for new tokens (the refresh token rotates)',
       description:
-        'Each refresh token works once: the answer carries the next one. Presenting a used refresh token again revokes the whole session (every token issued from that sign-in).',
+        'Each refresh token works once: the answer carries the next one. The token just rotated out, presented again ' +
+        'within REFRESH_REUSE_GRACE_SECONDS (default 10 s) of its first use (tabs refreshing together, a retry after ' +
+        'a lost answer), gets the same answer as its first use. Later, presenting a used refresh token again revokes ' +
+        'the whole session (every token issued from that sign-in). Idempotency-Key is ignored here, as on every ' +
+        'route that takes or hands out credentials.',
       tag: 'Auth',
+      credentials: true,
       auth: 'none',
       body: refreshBody,
       bodyExample: { refreshToken: 'eyJ...' },
@@ -172,7 +178,6 @@ export function authCommandRoutes(accounts: Accounts, sessions: Sessions, second
         401: { description: 'Invalid, expired, revoked or reused refresh token' },
       },
       async handler(ctx, { body }) {
-        ctx.set(signedInHeaders);
         ctx.body = await sessions.refresh(body.refreshToken, requestContextOf(ctx));
       },
     }),
@@ -182,6 +187,7 @@ export function authCommandRoutes(accounts: Accounts, sessions: Sessions, second
       operationId: 'logout',
       summary: 'End this session: its access and refresh tokens stop working at once',
       tag: 'Auth',
+      credentials: true,
       auth: 'bearer',
       permission: 'account:self',
       responses: { 204: { description: 'Signed out' } },
@@ -197,6 +203,7 @@ export function authCommandRoutes(accounts: Accounts, sessions: Sessions, second
       summary: 'Email a password reset link',
       description: 'Always answers 202, whether or not the email has an account; only an account holder receives a link.',
       tag: 'Auth',
+      credentials: true,
       auth: 'none',
       body: forgotPasswordBody,
       bodyExample: { email: 'grace@acme.test' },
@@ -214,6 +221,7 @@ export function authCommandRoutes(accounts: Accounts, sessions: Sessions, second
       summary: 'Choose a new password with the token of a reset link (it works once)',
       description: 'Every session of the account ends: sign in again with the new password.',
       tag: 'Auth',
+      credentials: true,
       auth: 'none',
       body: resetPasswordBody,
       bodyExample: { token: '<userId>.<resetId>.<secret>', password: 'a new correct horse' },
@@ -229,13 +237,13 @@ export function authCommandRoutes(accounts: Accounts, sessions: Sessions, second
       operationId: 'changePassword',
       summary: 'Change your password (needs the current one); other sessions end, you get fresh tokens',
       tag: 'Auth',
+      credentials: true,
       auth: 'bearer',
       permission: 'account:self',
       body: changePasswordBody,
       bodyExample: { currentPassword: 'correct horse battery', newPassword: 'an even better horse' },
       responses: { 200: { description: 'Changed; new tokens for this client', schema: signedInSchema }, ...badInput },
       async handler(ctx, { body }) {
-        ctx.set(signedInHeaders);
         ctx.body = await accounts.changePassword(userOf(ctx), body.currentPassword, body.newPassword, requestContextOf(ctx));
       },
     }),

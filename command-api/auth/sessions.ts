@@ -7,7 +7,7 @@ import { userDecider, userStream, type User, type UserEvent } from '../../domain
 import type { CommandHandler } from '../command-handling.ts';
 import type { RequestContext } from '../http.ts';
 import { membershipOf } from '../users/membership.ts';
-import type { SessionRevocations, TokenIssuer } from './ports.ts';
+import type { RecentRotations, SessionRevocations, TokenIssuer } from './ports.ts';
 
 export interface SessionTokens {
   accessToken: string;
@@ -24,12 +24,17 @@ const invalidRefresh = () => new NotAuthenticatedError('The refresh token is inv
  * Sign-in sessions: each login starts one, each refresh rotates its refresh token, logout and theft
  * detection end it. The session's events are the record; revocation marks make its access tokens fail at
  * once (they are checked on every request).
+ *
+ * The refresh token a rotation retired, presented again within the reuse grace (tabs refreshing at once, a
+ * retry after a lost answer), gets the pair its first use produced (kept sealed in the ephemeral store for
+ * the grace only), so concurrent refreshes with one token all get the same pair and the session lives on.
  */
 export class Sessions {
   constructor(
     private readonly handler: CommandHandler,
     private readonly tokens: TokenIssuer,
     private readonly revocations: SessionRevocations,
+    private readonly recent: RecentRotations,
   ) {}
 
   async start(user: { id: string; organizationId: string; role: Role }, context: RequestContext): Promise<SessionTokens> {
@@ -84,10 +89,19 @@ export class Sessions {
           newExpiresAt: issued.refreshExpiresAt.toISOString(),
           now: ctx.now.toISOString(),
           passwordChangedAt: user.passwordChangedAt,
+          reuseGraceMs: this.recent.graceMs,
         },
       },
       ctx,
     );
+    if (outcome.appended.length === 0) {
+      // The token rotated out last, back within the grace: answer what its first use got. Without that
+      // answer (lost, or its first use died before keeping it) the client signs in again; the session is
+      // not revoked, nothing says it was stolen.
+      const first = await this.recent.recall(refreshToken);
+      if (!first) throw invalidRefresh();
+      return first as SessionTokens;
+    }
     const revoked = outcome.appended.find((event) => event.type === 'SessionRevoked');
     if (revoked) {
       await this.revocations.revokeSession(claims.sessionId);
@@ -99,7 +113,11 @@ export class Sessions {
       }
       throw invalidRefresh();
     }
-    return signedIn(issued, user);
+    const answer = signedIn(issued, user);
+    // If it cannot be kept (the ephemeral store is down), this client still gets its pair; another
+    // presentation of the same token within the grace is then refused (401) and signs in again.
+    await this.recent.remember(refreshToken, answer).catch(() => undefined);
+    return answer;
   }
 
   async logout(sessionId: string, context: CommandContext): Promise<void> {

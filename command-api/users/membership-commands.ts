@@ -142,12 +142,16 @@ export class MembershipCommands {
     return outcome;
   }
 
-  reactivate(principal: Principal, context: CommandContext, userId: string): Promise<CommandOutcome<Organization>> {
-    return this.handler.handle(
+  async reactivate(principal: Principal, context: CommandContext, userId: string): Promise<CommandOutcome<Organization>> {
+    const outcome = await this.handler.handle(
       organizationStream(principal.organizationId),
       organizationDecider,
       { type: 'ReactivateMember', data: { organizationId: principal.organizationId, userId, byRole: actingRole(principal) } },
       context,
     );
+    // The mark is how the API keys this member made learn at once that they work again (it condemns only
+    // tokens issued before now, and a deactivated member has none that still work).
+    if (outcome.appended.length > 0) await this.revocations.revokeUser(userId);
+    return outcome;
   }
 }

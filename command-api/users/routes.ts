@@ -57,6 +57,7 @@ export function userCommandRoutes(members: MembershipCommands): AnyRoute[] {
       summary: 'Accept an invitation: choose a name and password, join, and sign in',
       tag: 'Users',
       auth: 'none',
+      credentials: true,
       body: acceptInvitationBody,
       bodyExample: { token: '<organizationId>.<invitationId>.<secret>', name: 'Ada Lovelace', password: 'correct horse battery' },
       responses: {
@@ -68,7 +69,6 @@ export function userCommandRoutes(members: MembershipCommands): AnyRoute[] {
       async handler(ctx, { body }) {
         const result = await members.accept(body.token, body, requestContextOf(ctx));
         ctx.status = 201;
-        ctx.set('Cache-Control', 'no-store');
         ctx.body = result;
       },
     }),

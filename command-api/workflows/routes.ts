@@ -6,7 +6,7 @@ import { commandContextOf, expectedRevisionFrom, ifMatchHeader, respondWithOutco
 import { exampleWorkflow } from './example.ts';
 import type { ExecutionCommands } from './execution-commands.ts';
 import type { ExecutionStarter } from './execution-starter.ts';
-import { backfillBody, runBody, workflowBody } from './schemas.ts';
+import { backfillBody, runBody, workflowBody, workflowFreeText } from './schemas.ts';
 import type { WorkflowCommands, WorkflowOutcome } from './workflow-commands.ts';
 
 const problems = {
@@ -70,6 +70,7 @@ export function workflowCommandRoutes(workflows: WorkflowCommands, starter: Exec
       auth: 'bearer',
       permission: 'workflows:write',
       body: workflowBody,
+      freeText: workflowFreeText,
       bodyExample: exampleWorkflow,
       responses: { 201: { description: 'Created', schema: versionedResult, headers: { Location: 'URL of the workflow' } }, 400: problems[400] },
       async handler(ctx, { body }) {
@@ -87,6 +88,7 @@ export function workflowCommandRoutes(workflows: WorkflowCommands, starter: Exec
       auth: 'bearer',
       permission: 'workflows:write',
       body: workflowBody,
+      freeText: workflowFreeText,
       bodyExample: exampleWorkflow,
       headers: [ifMatchHeader],
       responses: { 200: { description: 'Saved as a new version (or unchanged)', schema: versionedResult }, ...problems, 409: { description: 'Stale If-Match revision' } },

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { exitReasons } from '../../domain/workflows/definition.ts';
+import { stepTypes } from '../../domain/workflows/steps/index.ts';
 import { definitionSchema } from '../../domain/workflows/validation.ts';
 import { textField, uuidLike } from '../../infra/http/fields.ts';
 
@@ -11,6 +12,12 @@ export const workflowBody = definitionSchema.extend({
   name: textField(200),
   description: z.string().max(2_000).nullable().optional(),
 });
+
+/** The workflow fields that may span lines: its description, and what each step type declares (bodies, instructions). */
+export const workflowFreeText: readonly string[] = [
+  'description',
+  ...new Set([...stepTypes.values()].flatMap((step) => (step.freeText ?? []).map((field) => `steps.*.config.${field}`))),
+];
 
 export const runBody = z.strictObject({
   contactId: z.string().regex(uuidLike, 'must be the id of a contact'),

@@ -129,6 +129,12 @@ export type Active = Common & {
   attempt: number;
   /** Completed visits per step: the idempotency key of a visit is stable across its retries. */
   visits: Record<string, number>;
+  /**
+   * Step visits started so far, every step type and every pass through a cycle: what the per-execution step
+   * budget counts. Retries and takeovers of a visit do not count again (retries are bounded per visit by the
+   * step's retry.maxAttempts; a takeover finishes a visit that was already counted).
+   */
+  stepsStarted: number;
   /** A step recorded as started whose outcome is not recorded yet (a runner is on it, or died on it). */
   inFlight: { stepId: string; attempt: number } | null;
   dueAt: string;
@@ -141,7 +147,17 @@ export type Ended = Common & { status: 'completed' | 'failed' | 'cancelled' | 'e
 export type Execution = { status: 'absent' } | Active | Ended;
 
 export type StartExecution = { type: 'StartExecution'; data: ExecutionStarted['data'] };
-export type BeginStep = { type: 'BeginStep'; data: { stepId: string; stepType: string; input?: Record<string, unknown>; now: string } };
+export type BeginStep = {
+  type: 'BeginStep';
+  data: {
+    stepId: string;
+    stepType: string;
+    input?: Record<string, unknown>;
+    now: string;
+    /** The step budget: an execution that has started this many step visits fails instead of starting another. */
+    maxStepsPerExecution: number;
+  };
+};
 export type CompleteStep = {
   type: 'CompleteStep';
   data: {
@@ -214,6 +230,7 @@ export function evolveExecution(state: Execution, event: ExecutionEvent): Execut
       nextStepId: entryStepId,
       attempt: 1,
       visits: {},
+      stepsStarted: 0,
       inFlight: null,
       dueAt: startedAt,
       waitReason: null,
@@ -223,8 +240,15 @@ export function evolveExecution(state: Execution, event: ExecutionEvent): Execut
   if (!isActive(state)) return state;
   const keepPaused = (next: Active['status']): Active['status'] => (state.status === 'paused' ? 'paused' : next);
   switch (event.type) {
-    case 'StepStarted':
-      return { ...state, status: keepPaused('running'), inFlight: { stepId: event.data.stepId, attempt: event.data.attempt } };
+    case 'StepStarted': {
+      const newVisit = !event.data.takeover && event.data.attempt === 1;
+      return {
+        ...state,
+        status: keepPaused('running'),
+        inFlight: { stepId: event.data.stepId, attempt: event.data.attempt },
+        stepsStarted: state.stepsStarted + (newVisit ? 1 : 0),
+      };
+    }
     case 'StepCompleted': {
       const { stepId, nextStepId, completedAt } = event.data;
       const visits = { ...state.visits, [stepId]: (state.visits[stepId] ?? 0) + 1 };
@@ -277,6 +301,8 @@ function requireRunnable(state: Execution, stepId: string): Active {
   return state;
 }
 
+const stepCount = (n: number) => `${n.toLocaleString('en-US')} step${n === 1 ? '' : 's'}`;
+
 export function idempotencyKeyOf(state: Active, stepId: string): string {
   return `${state.id}:${stepId}:${(state.visits[stepId] ?? 0) + 1}`;
 }
@@ -287,13 +313,19 @@ export function decideExecution(command: ExecutionCommand, state: Execution): Ex
       if (state.status !== 'absent') return [];
       return [{ type: 'ExecutionStarted', version: 1, data: { ...command.data } }];
     case 'BeginStep': {
-      const { stepId, stepType, input, now } = command.data;
+      const { stepId, stepType, input, now, maxStepsPerExecution } = command.data;
       const execution = requireRunnable(state, stepId);
       if (Date.parse(execution.dueAt) > Date.parse(now)) throw new NotRunnableError(`not due before ${execution.dueAt}`);
       // A step started but never finished: its runner died (its lease ran out). Run it again, same attempt
       // and same idempotency key, so the side effect it may already have done is not done twice.
       const takeover = execution.inFlight !== null;
       if (execution.inFlight && execution.inFlight.stepId !== stepId) throw new NotRunnableError(`step ${execution.inFlight.stepId} is in flight`);
+      // The step budget: however the workflow cycles (through waits), an execution ends. A new visit past
+      // the budget fails the execution instead; a retry or a takeover finishes a visit already counted.
+      if (!takeover && execution.attempt === 1 && execution.stepsStarted >= maxStepsPerExecution) {
+        const error = { code: 'step_budget_exhausted', message: `ran ${stepCount(execution.stepsStarted)}, the limit per execution` };
+        return [{ type: 'ExecutionFailed', version: 1, data: { executionId: execution.id, workflowId: execution.workflowId, stepId, error, failedAt: now } }];
+      }
       return [
         {
           type: 'StepStarted',

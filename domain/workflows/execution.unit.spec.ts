@@ -15,7 +15,7 @@ const stepStarted = (stepId: string, attempt = 1, visit = 1, at = t(0), takeover
   version: 1,
   data: { executionId: id, stepId, stepType: 'send_email', attempt, idempotencyKey: `${id}:${stepId}:${visit}`, startedAt: at, takeover },
 });
-const begin = (stepId: string, now = t(0)) => ({ type: 'BeginStep' as const, data: { stepId, stepType: 'send_email', now } });
+const begin = (stepId: string, now = t(0), maxStepsPerExecution = 1_000) => ({ type: 'BeginStep' as const, data: { stepId, stepType: 'send_email', now, maxStepsPerExecution } });
 const complete = (stepId: string, nextStepId: string | null, extra: { attempt?: number; waitUntil?: string; now?: string } = {}) => ({
   type: 'CompleteStep' as const,
   data: { stepId, stepType: 'send_email', attempt: extra.attempt ?? 1, output: {}, nextStepId, now: extra.now ?? t(0), ...(extra.waitUntil ? { waitUntil: extra.waitUntil } : {}) },
@@ -97,6 +97,60 @@ describe('Execution decider', () => {
     it('fails at once on a failure that retrying cannot fix', () => {
       const events = executionDecider.decide(fail(1, false), [started, stepStarted('a')].reduce(executionDecider.evolve, executionDecider.initialState));
       if (events.map((e) => e.type).join() !== 'StepFailed,ExecutionFailed') throw new Error(JSON.stringify(events));
+    });
+  });
+
+  describe('the step budget', () => {
+    // A cycle a → w (a wait of one minute) → a …, gone round twice: four visits started, a is due at t(2).
+    const waited = (stepId: string, until: string): ExecutionEvent => ({ type: 'ExecutionWaiting', version: 1, data: { executionId: id, stepId, until, reason: 'wait' } });
+    const twiceRound = [
+      started,
+      stepStarted('a', 1, 1, t(0)),
+      completed('a', 'w', 1, t(0)),
+      stepStarted('w', 1, 1, t(0)),
+      completed('w', 'a', 1, t(0)),
+      waited('a', t(1)),
+      stepStarted('a', 1, 2, t(1)),
+      completed('a', 'w', 1, t(1)),
+      stepStarted('w', 1, 2, t(1)),
+      completed('w', 'a', 1, t(1)),
+      waited('a', t(2)),
+    ];
+    const budgetSpent = (stepId: string, at: string, count: string): ExecutionEvent => ({
+      type: 'ExecutionFailed',
+      version: 1,
+      data: { executionId: id, workflowId: 'w-1', stepId, error: { code: 'step_budget_exhausted', message: `ran ${count}, the limit per execution` }, failedAt: at },
+    });
+
+    it('fails an execution that has started the budget of step visits, with the reason, instead of starting another', () => {
+      // Given four visits through a cycle with a wait, When the next is due with a budget of four, Then the
+      // execution fails with the reason and nothing starts
+      spec.given(...twiceRound).when(begin('a', t(2), 4)).then([budgetSpent('a', t(2), '4 steps')]);
+      // Given the default budget of 1,000 spent (a step that leads to itself), Then the reason says so
+      const many: ExecutionEvent[] = [started];
+      for (let visit = 1; visit <= 1_000; visit++) many.push(stepStarted('a', 1, visit, t(0)), completed('a', 'a', 1, t(0)));
+      spec.given(...many).when(begin('a', t(0), 1_000)).then([budgetSpent('a', t(0), '1,000 steps')]);
+    });
+
+    it('starts the next step while under the budget', () => {
+      spec.given(...twiceRound).when(begin('a', t(2), 5)).then([stepStarted('a', 1, 3, t(2))]);
+    });
+
+    it('lets a retry or a takeover finish a visit already counted, even at the budget', () => {
+      const failed: ExecutionEvent = {
+        type: 'StepFailed',
+        version: 1,
+        data: { executionId: id, stepId: 'w', stepType: 'send_email', attempt: 1, error: { code: 'http_503', message: 'down' }, retryable: true, failedAt: t(2) },
+      };
+      const retry: ExecutionEvent = { type: 'RetryScheduled', version: 1, data: { executionId: id, stepId: 'w', attempt: 2, retryAt: t(3) } };
+      // Given the sixth visit (w) started with a budget of six
+      const sixth = [...twiceRound, stepStarted('a', 1, 3, t(2)), completed('a', 'w', 1, t(2)), stepStarted('w', 1, 3, t(2))];
+      // When it failed and its second attempt is due, Then that attempt starts (same visit, same key)
+      spec.given(...sixth, failed, retry).when(begin('w', t(3), 6)).then([stepStarted('w', 2, 3, t(3))]);
+      // When its runner died, Then it is taken over
+      spec.given(...sixth).when(begin('w', t(3), 6)).then([stepStarted('w', 1, 3, t(3), true)]);
+      // When it completed and the cycle goes on, Then the next visit is refused
+      spec.given(...sixth, completed('w', 'a', 1, t(2)), waited('a', t(3))).when(begin('a', t(3), 6)).then([budgetSpent('a', t(3), '6 steps')]);
     });
   });
 

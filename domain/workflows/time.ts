@@ -12,6 +12,26 @@ export function durationMs(iso: string): number | null {
   return Number.isFinite(ms) && ms > 0 ? ms : null;
 }
 
+/**
+ * The shortest and the longest wait a workflow may ask for. At least a second: a zero or sub-second wait in a
+ * cycle would run it hot (the per-execution step budget ends such a cycle, but it should not spin until
+ * then). At most a year, counted as 365 days (a month as 30): longer is not a nurture sequence, and far
+ * enough out the due date cannot even be represented.
+ */
+export const minWaitMs = 1_000;
+export const maxWaitMs = 365 * 86_400_000;
+
+/** Why `iso` is not a duration a wait may ask for, or null when it is one (1 second to 1 year, no negative parts). */
+export function waitDurationProblem(iso: string): string | null {
+  const duration = Duration.fromISO(iso);
+  if (!duration.isValid) return 'must be an ISO 8601 duration such as PT30M or P2D';
+  if (Object.values(duration.toObject()).some((part) => part < 0)) return 'must not have negative parts';
+  const ms = duration.as('milliseconds');
+  if (!(ms >= minWaitMs)) return 'must be at least 1 second (PT1S)';
+  if (ms > maxWaitMs) return 'must be at most 1 year (P1Y, or 365 days)';
+  return null;
+}
+
 /** "HH:MM" → minutes after midnight, or null. */
 export function minutesOfDay(hhmm: string): number | null {
   const match = /^([01]\d|2[0-3]):([0-5]\d)$/.exec(hhmm);

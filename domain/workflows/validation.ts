@@ -2,7 +2,8 @@ import { CronExpressionParser } from 'cron-parser';
 import { z } from 'zod';
 import { conditionSet } from './steps/condition.ts';
 import { stepTypes } from './steps/index.ts';
-import { contactEventTriggers, exitReasons, weekdays, type WorkflowDefinition } from './definition.ts';
+import { templateProblem } from './steps/templates.ts';
+import { contactEventTriggers, defaultRetry, exitReasons, weekdays, type WorkflowDefinition } from './definition.ts';
 import { isTimeZone, minutesOfDay } from './time.ts';
 
 /** A problem with a definition, named by the path of the field the author wrote. */
@@ -52,12 +53,12 @@ const trigger = z.discriminatedUnion(
 const settings = z.strictObject({
   timezone: timeZone.default('UTC'),
   sendWindow: z
-    .strictObject({ days: z.array(z.enum(weekdays)).min(1), start: hhmm, end: hhmm })
+    .strictObject({ days: z.array(z.enum(weekdays)).min(1).max(weekdays.length), start: hhmm, end: hhmm })
     .refine((w) => minutesOfDay(w.start)! < minutesOfDay(w.end)!, { message: 'start must be before end', path: ['end'] })
     .optional(),
-  exitOn: z.array(z.enum(exitReasons)).default(['replied', 'bounced', 'unsubscribed']),
+  exitOn: z.array(z.enum(exitReasons)).max(exitReasons.length).default(['replied', 'bounced', 'unsubscribed']),
   exitAction: z.enum(['stop', 'pause']).default('stop'),
-  mailbox: z.email({ error: 'must be an email address' }).default('outreach@nexusflow.local'),
+  mailbox: z.email({ error: 'must be an email address' }).max(254).default('outreach@nexusflow.local'),
 });
 
 const step = z.strictObject({
@@ -67,11 +68,20 @@ const step = z.strictObject({
   config: z.record(z.string(), z.unknown()).default({}),
   next: target.optional(),
   branches: z.record(z.string(), target).optional(),
+  // Attempts 1 to 20; delays from 100 ms (an immediate retry only hammers what just failed) to a day for the
+  // first and a week for the longest, the longest no shorter than the first (defaults fill what is absent).
   retry: z
     .strictObject({
       maxAttempts: z.number().int().min(1).max(20).optional(),
-      initialDelayMs: z.number().int().min(0).max(86_400_000).optional(),
-      maxDelayMs: z.number().int().min(0).max(7 * 86_400_000).optional(),
+      initialDelayMs: z.number().int().min(100).max(86_400_000).optional(),
+      maxDelayMs: z.number().int().min(100).max(7 * 86_400_000).optional(),
+    })
+    .superRefine((retry, ctx) => {
+      const initial = retry.initialDelayMs ?? defaultRetry.initialDelayMs;
+      const max = retry.maxDelayMs ?? defaultRetry.maxDelayMs;
+      if (initial <= max) return;
+      if (retry.maxDelayMs !== undefined) ctx.addIssue({ code: 'custom', path: ['maxDelayMs'], message: `must be at least initialDelayMs (${initial})` });
+      else ctx.addIssue({ code: 'custom', path: ['initialDelayMs'], message: `must be at most maxDelayMs (${max} unless set)` });
     })
     .optional(),
 });
@@ -83,9 +93,10 @@ export const definitionSchema = z.strictObject({
 });
 
 /**
- * Parses and checks a definition as a graph: known step types with valid configuration, every `next` and
- * branch pointing at a step that exists, every step reachable from the first, and no cycle that does not
- * pass through a wait (it would spin forever). Problems are named by path, e.g. `steps.2.next`.
+ * Parses and checks a definition as a graph: known step types with valid configuration (bounded numbers,
+ * durations, lists and texts; templates that compile), every `next` and branch pointing at a step that
+ * exists, every step reachable from the first, and no cycle that does not pass through a wait (it would spin
+ * forever). Problems are named by path, e.g. `steps.2.next`.
  */
 export function validateDefinition(input: unknown, path: (string | number)[] = []): { definition: WorkflowDefinition } | { problems: DefinitionProblem[] } {
   const name = (...parts: (string | number)[]) => [...path, ...parts].join('.');
@@ -115,8 +126,15 @@ export function validateDefinition(input: unknown, path: (string | number)[] = [
       return;
     }
     const config = type.config.safeParse(s.config);
-    if (config.success) s.config = config.data as Record<string, unknown>;
-    else {
+    if (config.success) {
+      s.config = config.data as Record<string, unknown>;
+      // A template that does not compile would fail every run: refuse it now, named by its field.
+      for (const field of type.templates ?? []) {
+        const template = s.config[field];
+        const problem = typeof template === 'string' ? templateProblem(template) : null;
+        if (problem) problems.push({ name: name('steps', i, 'config', field), reason: problem });
+      }
+    } else {
       for (const issue of config.error.issues) {
         problems.push({ name: name('steps', i, 'config', ...(issue.path as (string | number)[])), reason: issue.message });
       }

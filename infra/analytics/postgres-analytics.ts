@@ -5,6 +5,9 @@ import type { GenerationalStore } from '../../projectors/rebuild/ports.ts';
 import type { AnalyticsReader, AnalyticsScope, Cohort, Interval, SeriesPoint, WorkflowOutcomes } from '../../query-api/analytics/ports.ts';
 import { cohortsFrom } from '../../query-api/analytics/retention.ts';
 
+/** Advisory lock key serializing the analytics schema's migration (see the event store's and the ORM's). */
+const ANALYTICS_SCHEMA_LOCK = 7_240_004;
+
 /**
  * Analytics on PostgreSQL: the embedded default and deployments without ClickHouse. One row per event (the
  * event id is the key, so a replay inserts nothing new); every query is parameterized.
@@ -33,14 +36,30 @@ export class PostgresAnalytics implements AnalyticsWriter, AnalyticsReader, Gene
 
   async ensureGeneration(generation: number): Promise<void> {
     const table = tableOf(generation);
-    await this.pool.query(`
+    // Serialized across processes: two starting at once would race on CREATE TABLE IF NOT EXISTS.
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('SELECT pg_advisory_xact_lock($1)', [ANALYTICS_SCHEMA_LOCK]);
+      await this.createGeneration(client, table);
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  private async createGeneration(client: pg.PoolClient, table: string): Promise<void> {
+    await client.query(`
       CREATE TABLE IF NOT EXISTS ${table} (
         event_id uuid PRIMARY KEY, tenant_id uuid NOT NULL, type text NOT NULL, metric text NOT NULL,
         occurred_at timestamptz NOT NULL, actor_type text NOT NULL, actor_id text NOT NULL, user_id text NOT NULL,
         workflow_id text NOT NULL, execution_id text NOT NULL, contact_id text NOT NULL, step_type text NOT NULL,
         quantity bigint NOT NULL)`);
-    await this.pool.query(`CREATE INDEX IF NOT EXISTS ${table}_tenant_time ON ${table} (tenant_id, occurred_at)`);
-    await this.pool.query(`CREATE INDEX IF NOT EXISTS ${table}_tenant_metric ON ${table} (tenant_id, metric, occurred_at)`);
+    await client.query(`CREATE INDEX IF NOT EXISTS ${table}_tenant_time ON ${table} (tenant_id, occurred_at)`);
+    await client.query(`CREATE INDEX IF NOT EXISTS ${table}_tenant_metric ON ${table} (tenant_id, metric, occurred_at)`);
   }
 
   async dropGeneration(generation: number): Promise<void> {

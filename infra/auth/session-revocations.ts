@@ -3,7 +3,8 @@ import type { EphemeralStore } from '../ephemeral/ephemeral-store.ts';
 /**
  * Revocation marks, in the ephemeral store. An access token is self-contained and lives minutes; a mark
  * only has to outlive the tokens it condemns, so it expires with the longest of them. API keys are checked
- * against their stream too (see ApiKeyVerifier); their mark only has to outlive that check's cache. The
+ * against their stream too (see ApiKeyVerifier); their mark only has to outlive that check's cache, and a
+ * user's mark (which outlives it too) tells that cache to read again the role of the keys' creator. The
  * business record of every revocation is an event; the marks are the fast path every request checks, in one
  * round trip.
  */
@@ -41,5 +42,19 @@ export class SessionRevocations {
 
   async isApiKeyRevoked(keyId: string): Promise<boolean> {
     return (await this.store.get(`revoked:apiKey:${keyId}`)) !== null;
+  }
+
+  /**
+   * What an API key's use depends on, in one round trip: whether any key of its chain (the key, the key that
+   * created it, ...) was revoked, and the access-change mark of the user at the root of the chain (its value
+   * changes whenever that user's role or status changes).
+   */
+  async apiKeyMarks(keyIds: readonly string[], userId: string | null): Promise<{ keyRevoked: boolean; userMark: string | null }> {
+    const keys = keyIds.map((keyId) => `revoked:apiKey:${keyId}`);
+    const values = await this.store.getMany(userId === null ? keys : [...keys, `revoked:user:${userId}`]);
+    return {
+      keyRevoked: values.slice(0, keys.length).some((value) => value !== null),
+      userMark: userId === null ? null : (values[keys.length] ?? null),
+    };
   }
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isAllowEntry } from '../outbound/address-policy.ts';
 
 /**
  * Every setting comes from the environment, is validated once at start, and a bad or missing value is
@@ -6,6 +7,7 @@ import { z } from 'zod';
  */
 const port = z.coerce.number().int().min(0).max(65_535);
 const positiveInt = (max: number) => z.coerce.number().int().min(1).max(max);
+const entriesOf = (list: string) => list.split(',').map((entry) => entry.trim()).filter(Boolean);
 
 const schema = z
   .object({
@@ -41,6 +43,8 @@ const schema = z
     JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
     ACCESS_TOKEN_TTL_SECONDS: positiveInt(86_400).default(900),
     REFRESH_TOKEN_TTL_SECONDS: positiveInt(31_536_000).default(2_592_000),
+    /** How long a rotated-out refresh token may come back and get the same new pair (0: reuse is always theft). */
+    REFRESH_REUSE_GRACE_SECONDS: z.coerce.number().int().min(0).max(300).default(10),
     PASSWORD_HASH_COST: z.coerce
       .number()
       .int()
@@ -52,6 +56,8 @@ const schema = z
       .default('false')
       .transform((value) => value === 'true'),
     DATA_ENCRYPTION_KEY: z.string().min(32, 'must be at least 32 characters').optional(),
+    /** Opens operator-only answers (detailed health); unset: they are not served over HTTP. */
+    OPERATOR_TOKEN: z.string().min(32, 'must be at least 32 characters').optional(),
     APP_URL: z.url({ error: 'must be a URL, e.g. https://app.nexusflow.io' }).optional(),
     MAIL_OUTBOX_DIR: z.string().min(1).optional(),
     MAIL_MAX_PER_ADDRESS_PER_HOUR: positiveInt(1_000).default(5),
@@ -72,6 +78,20 @@ const schema = z
     WORKFLOW_RUNNER_CONCURRENCY: positiveInt(1_000).default(16),
     WORKFLOW_LEASE_MS: positiveInt(600_000).default(30_000),
     WORKFLOW_POLL_MS: positiveInt(60_000).default(1_000),
+    /** Step visits one execution may start (cycles through waits included) before it fails with step_budget_exhausted. */
+    WORKFLOW_MAX_STEPS_PER_EXECUTION: positiveInt(1_000_000).default(1_000),
+    /**
+     * Addresses and CIDR ranges (comma-separated) that tenant-chosen outbound targets (http_request steps, …)
+     * may reach although they are not public: loopback, private, link-local. Cloud metadata stays refused.
+     */
+    OUTBOUND_ALLOW_CIDRS: z
+      .string()
+      .default('')
+      .superRefine((value, ctx) => {
+        const bad = entriesOf(value).filter((entry) => !isAllowEntry(entry));
+        if (bad.length > 0) ctx.addIssue({ code: 'custom', message: `must be comma-separated IP addresses or CIDR ranges such as 10.0.0.0/8 or fd12:3456::/48 (not ${bad.join(', ')})` });
+      })
+      .transform(entriesOf),
     MAILBOX_MAX_PER_MINUTE: positiveInt(100_000).default(60),
     MAILBOX_MAX_PER_DAY: positiveInt(10_000_000).default(2_000),
     LOGIN_MAX_FAILURES: positiveInt(100).default(5),
@@ -109,7 +129,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, role: Role): Config {
       result.error.issues.map((issue) => {
         const name = issue.path.join('.') || '(environment)';
         const raw = cleaned[name];
-        const shown = raw === undefined ? 'not set' : `got ${JSON.stringify(name.includes('SECRET') ? '***' : raw)}`;
+        const shown = raw === undefined ? 'not set' : `got ${JSON.stringify(/SECRET|TOKEN|KEY|PASSWORD/.test(name) ? '***' : raw)}`;
         return `${name}: ${issue.message} (${shown})`;
       }),
     );

@@ -55,7 +55,10 @@ export function createApp(options: AppOptions): Koa {
       'Event-sourced sales-engagement backend. Commands answer {id, revision, position}; send the position as ' +
       'X-Min-Position on a query to read your own writes. Errors are application/problem+json. Authenticate ' +
       'with a session access token or an API key (`Authorization: Bearer ...`); every operation names the ' +
-      'permission it needs in `x-permission`. Commands accept `Idempotency-Key`.',
+      'permission it needs in `x-permission`. Commands accept `Idempotency-Key`. Text: no string (body field, ' +
+      'key, query or path parameter) may contain control characters other than tab and line breaks, nor unpaired ' +
+      'surrogates; line breaks only in the body fields an operation lists in `x-free-text`. Such input is a 400 ' +
+      'naming the field. Error answers list at most 50 invalid params.',
   });
   const router = mountRoutes(new Router(), options.routes, {
     bodyLimitBytes: options.bodyLimitBytes,

@@ -14,12 +14,15 @@ const problemSchema = {
     code: { type: 'string', description: 'Stable machine-readable reason' },
     'invalid-params': {
       type: 'array',
+      maxItems: 50,
+      description: 'Each bad input (at most 50; the number left out is in invalid-params-omitted)',
       items: {
         type: 'object',
         properties: { name: { type: 'string' }, reason: { type: 'string' } },
         required: ['name', 'reason'],
       },
     },
+    'invalid-params-omitted': { type: 'integer', description: 'How many more bad inputs there were' },
   },
   required: ['type', 'title', 'status'],
 };
@@ -42,7 +45,8 @@ export function buildOpenApi(routes: AnyRoute[], info: { title: string; version:
     }));
     const queryParams = route.query ? queryParameters(route.query) : [];
     const headers = [...(route.headers ?? [])];
-    if (route.method !== 'get') {
+    // Routes that take or hand out credentials ignore it: their answers are never kept (see RouteSpec.credentials).
+    if (route.method !== 'get' && !route.credentials) {
       headers.push({
         name: 'Idempotency-Key',
         description:
@@ -99,6 +103,7 @@ export function buildOpenApi(routes: AnyRoute[], info: { title: string; version:
         ? { security: [{ bearerAuth: [] }, { apiKeyHeader: [] }], 'x-permission': route.permission }
         : { security: [] }),
       parameters: [...pathParams, ...queryParams, ...headerParams],
+      ...(route.freeText?.length ? { 'x-free-text': route.freeText } : {}),
       ...(route.body
         ? {
             requestBody: {

@@ -1,8 +1,17 @@
 import type Koa from 'koa';
 import type { Logger } from 'pino';
-import { ConflictError, DomainError, ForbiddenError, NotAuthenticatedError, NotFoundError, RuleViolationError } from '../../domain/errors.ts';
+import {
+  ConflictError,
+  DomainError,
+  ForbiddenError,
+  NotAuthenticatedError,
+  NotFoundError,
+  RuleViolationError,
+  UnstorableTextError,
+} from '../../domain/errors.ts';
 import { DuplicateEventIdError, WrongExpectedRevisionError } from '../../command-api/ports.ts';
 import { isTransientDatabaseError } from '../resilience.ts';
+import { MAX_INVALID_PARAMS } from './text-rule.ts';
 
 /** One bad input, named the way the client sent it (body field path, query parameter or header). */
 export interface InvalidParam {
@@ -76,7 +85,7 @@ export function problemHandler(): Koa.Middleware {
       if (problem.status >= 500) logger?.error({ err }, 'request failed');
       for (const [name, value] of Object.entries(problem.headers)) ctx.set(name, value);
       ctx.status = problem.status;
-      ctx.body = {
+      ctx.body = bounded({
         type: typeFor(problem.status),
         title: problem.title,
         status: problem.status,
@@ -84,11 +93,33 @@ export function problemHandler(): Koa.Middleware {
         instance: ctx.path,
         requestId: ctx.state.requestId,
         ...problem.extra,
-      };
+      });
       // After the body: Koa types every object body as application/json when it is assigned.
       ctx.type = 'application/problem+json';
     }
   };
+}
+
+/** Longest text of a problem member (names and reasons echo what the client sent, which may be huge). */
+const MAX_PROBLEM_TEXT = 200;
+/** No error answer is larger than this, whatever the request was. */
+export const MAX_PROBLEM_BYTES = 16 * 1024;
+
+/**
+ * Every error answer stays small: at most MAX_INVALID_PARAMS entries, each name and reason and every other
+ * text member cut to MAX_PROBLEM_TEXT characters, and entries dropped from the end until the whole answer
+ * fits in MAX_PROBLEM_BYTES. `invalid-params-omitted` says how many were left out.
+ */
+function bounded(body: Record<string, unknown>): Record<string, unknown> {
+  const cut = (value: unknown) => (typeof value === 'string' && value.length > MAX_PROBLEM_TEXT ? `${value.slice(0, MAX_PROBLEM_TEXT).toWellFormed()}…` : value);
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(body)) out[key] = cut(value);
+  const params = body['invalid-params'];
+  if (!Array.isArray(params)) return out;
+  const kept = params.slice(0, MAX_INVALID_PARAMS).map((param: InvalidParam) => ({ name: cut(param.name), reason: cut(param.reason) }));
+  const withParams = () => ({ ...out, 'invalid-params': kept, ...(kept.length < params.length ? { 'invalid-params-omitted': params.length - kept.length } : {}) });
+  while (kept.length > 1 && Buffer.byteLength(JSON.stringify(withParams())) > MAX_PROBLEM_BYTES) kept.pop();
+  return withParams();
 }
 
 export function toProblem(err: unknown): ProblemError {
@@ -121,6 +152,7 @@ export function toProblem(err: unknown): ProblemError {
       ...(err.field ? { 'invalid-params': [{ name: err.field, reason: err.message }] } : {}),
     });
   }
+  if (err instanceof UnstorableTextError) return ProblemError.validation([{ name: err.field, reason: err.message }]);
   if (err instanceof DomainError) return new ProblemError(422, 'Rule violation', err.message, { code: err.code });
   const status = (err as { status?: unknown; statusCode?: unknown }).status ?? (err as { statusCode?: unknown }).statusCode;
   const expose = (err as { expose?: unknown }).expose === true;

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { isWrite, type Permission } from '../../domain/access/permissions.ts';
 import { holds, type Principal } from '../../domain/access/principal.ts';
 import { ProblemError, type InvalidParam } from './problem.ts';
+import { FreeTextFields, MAX_INVALID_PARAMS, textProblemsIn } from './text-rule.ts';
 
 export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
 
@@ -44,7 +45,20 @@ interface RouteDefinition<Body, Query> {
   tag: string;
   body?: z.ZodType<Body>;
   bodyExample?: unknown;
+  /**
+   * Body fields that may hold line breaks (dotted paths, `*` for any key or index: `steps.*.config.body`).
+   * Every other string the route accepts is single-line; no string anywhere may hold control characters or
+   * unpaired surrogates (domain/text.ts).
+   */
+  freeText?: readonly string[];
   query?: z.ZodType<Query>;
+  /**
+   * The route takes or hands out credentials (passwords, tokens, codes, keys): sign-in, refresh, sign-up,
+   * resets... Its answers are never stored anywhere: `Idempotency-Key` is ignored (a replay would hand a
+   * spent token's answer out again, and the answer would sit in Redis), and every answer, errors included,
+   * carries `Cache-Control: no-store` and `Pragma: no-cache`.
+   */
+  credentials?: true;
   headers?: HeaderDoc[];
   /**
    * Read models (projection names) the route reads. Such a route honours X-Min-Position: it answers only
@@ -87,13 +101,22 @@ export interface MountOptions {
 export function mountRoutes(router: Router, routes: AnyRoute[], options: MountOptions): Router {
   const parseJson = bodyParser({ enableTypes: ['json'], jsonLimit: options.bodyLimitBytes, encoding: 'utf-8' });
   for (const route of routes) {
+    const freeText = new FreeTextFields(route.freeText);
     const middleware: Koa.Middleware[] = [];
     if (route.auth === 'bearer') {
       middleware.push(options.authenticate, authorize(route.permission, options));
     }
+    if (route.credentials) middleware.unshift(neverStored);
     if (route.body) middleware.push(requireJson, parseJson);
-    if (route.method !== 'get' && options.aroundCommand) middleware.push(options.aroundCommand);
+    if (route.method !== 'get' && options.aroundCommand && !route.credentials) middleware.push(options.aroundCommand);
     middleware.push(async (ctx) => {
+      // The text rule first, on everything the client sent (keys too), whatever the route's schemas say.
+      const textProblems = [
+        ...textProblemsIn(ctx.params),
+        ...textProblemsIn(ctx.query),
+        ...(route.body ? textProblemsIn(ctx.request.body ?? {}, freeText) : []),
+      ];
+      if (textProblems.length > 0) throw ProblemError.validation(textProblems);
       const input = {
         body: route.body ? parseOrThrow(route.body, ctx.request.body ?? {}, 'body') : undefined,
         query: route.query ? parseOrThrow(route.query, ctx.query, 'query') : undefined,
@@ -128,6 +151,12 @@ function authorize(permission: Permission, options: MountOptions): Koa.Middlewar
   };
 }
 
+/** Answers that carry credentials are kept by no cache, shared or private (HTTP/1.0 ones included). */
+const neverStored: Koa.Middleware = async (ctx, next) => {
+  ctx.set({ 'Cache-Control': 'no-store', Pragma: 'no-cache' });
+  await next();
+};
+
 /** A body on a JSON API must say it is JSON; anything else is a 415, not a silently empty body. */
 const requireJson: Koa.Middleware = async (ctx, next) => {
   const hasBody = Number(ctx.get('Content-Length') || 0) > 0 || ctx.get('Transfer-Encoding') !== '';
@@ -147,7 +176,8 @@ export function parseOrThrow<T>(schema: z.ZodType<T>, value: unknown, where: 'bo
 }
 
 export function toInvalidParams(error: z.ZodError, where: 'body' | 'query' | 'header'): InvalidParam[] {
-  return error.issues.map((issue) => {
+  // A body with 100,000 bad items has as many issues; the answer names the first ones (see problemHandler).
+  return error.issues.slice(0, MAX_INVALID_PARAMS).map((issue) => {
     // Unknown keys are reported on the key itself, not on the object holding it.
     const keys = issue.code === 'unrecognized_keys' ? issue.keys : [undefined];
     return keys.map((key) => {

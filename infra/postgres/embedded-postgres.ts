@@ -1,4 +1,4 @@
-import { mkdir } from 'node:fs/promises';
+import { chmod, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { btree_gin } from '@electric-sql/pglite/contrib/btree_gin';
@@ -31,7 +31,9 @@ export class EmbeddedPostgres {
     let releaseLock: (() => Promise<void>) | null = null;
     let pgDir = dataDir;
     if (!inMemory) {
-      await mkdir(dataDir, { recursive: true });
+      // The data (and the signing secret kept beside it) are the operator's alone: 0700, whatever existed.
+      await mkdir(dataDir, { recursive: true, mode: 0o700 });
+      await chmod(dataDir, 0o700);
       try {
         releaseLock = await lockfile.lock(dataDir, {
           lockfilePath: path.join(dataDir, 'nexusflow.lock'),

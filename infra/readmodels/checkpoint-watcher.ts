@@ -34,7 +34,7 @@ export class CheckpointWatcher implements ReadModelProgress {
 
   constructor(
     private readonly orm: MikroORM,
-    private readonly log: Pick<GlobalEventLog, 'comparePositions' | 'isValidPosition'>,
+    private readonly log: Pick<GlobalEventLog, 'comparePositions' | 'isValidPosition' | 'headPosition'>,
     notifications: Notifications,
     private readonly logger: Logger,
   ) {
@@ -43,6 +43,10 @@ export class CheckpointWatcher implements ReadModelProgress {
 
   isValidPosition(value: string): boolean {
     return this.log.isValidPosition(value);
+  }
+
+  async isBeyondHead(position: string): Promise<boolean> {
+    return this.log.comparePositions(position, await this.log.headPosition()) > 0;
   }
 
   /** Called by projectors in this process after each committed checkpoint. */

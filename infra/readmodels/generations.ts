@@ -113,6 +113,7 @@ export class ReadModelGenerations implements ServedGenerations {
 export function generationalProgress(progress: ReadModelProgress, generations: Pick<ReadModelGenerations, 'projectionName'>): ReadModelProgress {
   return {
     isValidPosition: (value) => progress.isValidPosition(value),
+    isBeyondHead: (position) => progress.isBeyondHead(position),
     waitFor: (projections, position, timeoutMs) =>
       progress.waitFor(
         projections.map((name) => generations.projectionName(name)),

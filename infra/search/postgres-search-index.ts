@@ -21,6 +21,9 @@ import { decodeCursor, encodeCursor, highlightsFor } from './search-support.ts';
  * search engine does, it keeps a term dictionary per tenant: a query word becomes the terms it matches, and
  * a GIN index over (tenant, words) finds the documents. An email address matches its column exactly.
  */
+/** Advisory lock key serializing the search schema's migration (arbitrary, distinct from the others). */
+const SEARCH_SCHEMA_LOCK = 7_240_003;
+
 export class PostgresSearchIndex implements SearchIndexWriter, SearchReader, GenerationalStore<SearchIndexWriter> {
   /**
    * @param generation the generation this instance reads and writes: the served one (a function, so a
@@ -33,8 +36,20 @@ export class PostgresSearchIndex implements SearchIndexWriter, SearchReader, Gen
 
   /** Creates generation `generation`'s tables and indexes if missing. */
   static async migrate(pool: pg.Pool, generation = 1): Promise<void> {
-    // One statement per call: the embedded server takes one at a time through the extended protocol.
-    for (const statement of schema(tablesOf(generation))) await pool.query(statement);
+    // Serialized across processes (two starting at once would race on CREATE EXTENSION: "tuple concurrently
+    // updated"). One statement per call: the embedded server takes one at a time through the extended protocol.
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('SELECT pg_advisory_xact_lock($1)', [SEARCH_SCHEMA_LOCK]);
+      for (const statement of schema(tablesOf(generation))) await client.query(statement);
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
   }
 
   ensureGeneration(generation: number): Promise<void> {

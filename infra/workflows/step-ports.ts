@@ -1,8 +1,11 @@
 import { createHash } from 'node:crypto';
 import type { Mailer } from '../../command-api/ports.ts';
+import { HttpTargetRefused } from '../../domain/workflows/steps/http-request.ts';
 import type { ContactSnapshot, StepPorts } from '../../domain/workflows/steps/step-type.ts';
+import { OutboundRefusedError, type GuardedHttpClient } from '../outbound/guarded-http.ts';
 
-const MAX_RESPONSE_BODY = 64 * 1024;
+/** The step keeps at most 1,000 characters of an answer: a few KiB of it are plenty. */
+const MAX_RESPONSE_BODY = 16 * 1024;
 
 /** Workflow email through the mail port, deduplicated on the step's idempotency key. */
 export function mailerEmailPort(mailer: Mailer): StepPorts['email'] {
@@ -11,7 +14,8 @@ export function mailerEmailPort(mailer: Mailer): StepPorts['email'] {
       await mailer.send({
         to: message.to,
         from: message.from,
-        subject: message.subject,
+        // A header is one line, whatever a template rendered (data saved before the text rule could hold a break).
+        subject: message.subject.replace(/[\r\n\u0085\u2028\u2029]+/g, ' '),
         text: message.text,
         template: 'workflow',
         idempotencyKey: message.idempotencyKey,
@@ -21,20 +25,35 @@ export function mailerEmailPort(mailer: Mailer): StepPorts['email'] {
   };
 }
 
-/** Webhooks over fetch, with the timeout as an abort and the step's key as Idempotency-Key. */
-export const fetchHttpPort: StepPorts['http'] = {
-  async request({ method, url, headers, body, timeoutMs, idempotencyKey }) {
-    const response = await fetch(url, {
-      method,
-      headers: { 'user-agent': 'NexusFlow-Workflows/1', ...headers, 'idempotency-key': idempotencyKey },
-      ...(body !== undefined ? { body } : {}),
-      signal: AbortSignal.timeout(timeoutMs),
-      redirect: 'manual',
-    });
-    const text = (await response.text()).slice(0, MAX_RESPONSE_BODY);
-    return { status: response.status, body: text };
-  },
-};
+/**
+ * Webhooks through the guarded outbound client (a tenant chooses the URL: no loopback, private or metadata
+ * address unless the operator's allow-list opens it), with the step's key as Idempotency-Key. A refused
+ * target is reported as HttpTargetRefused; the answer's body comes back bounded and decoded as UTF-8.
+ */
+export function guardedHttpPort(client: GuardedHttpClient): StepPorts['http'] {
+  return {
+    async request({ method, url, headers, body, timeoutMs, idempotencyKey }) {
+      // Header names are case-insensitive: the step's key replaces whatever the configuration spelt.
+      const sent: Record<string, string> = { 'user-agent': 'NexusFlow-Workflows/1' };
+      for (const [name, value] of Object.entries(headers)) sent[name.toLowerCase()] = value;
+      sent['idempotency-key'] = idempotencyKey;
+      try {
+        const response = await client.request({
+          method,
+          url,
+          headers: sent,
+          ...(body !== undefined ? { body } : {}),
+          timeoutMs,
+          maxResponseBytes: MAX_RESPONSE_BODY,
+        });
+        return { status: response.status, body: new TextDecoder().decode(response.body) };
+      } catch (err) {
+        if (err instanceof OutboundRefusedError) throw new HttpTargetRefused(err.message);
+        throw err;
+      }
+    },
+  };
+}
 
 /**
  * The AI port's offline default (until the AI issue plugs in a model): a deterministic composition from the

@@ -13,6 +13,9 @@ import { contactsProjection } from '../contacts/contacts-projection.ts';
 import { OrganizationViewSchema } from '../organizations/organization-view.ts';
 import { organizationsProjection } from '../organizations/organizations-projection.ts';
 import { ProjectionRunner } from './projection-runner.ts';
+import { DataProtection } from '../../infra/auth/data-protection.ts';
+import { EventStoreLayer } from '../../infra/eventstore/event-store-layer.ts';
+import { PersonalDataKeys, personalDataSealing } from '../../infra/privacy/personal-data-sealing.ts';
 
 type Stores = Awaited<ReturnType<typeof openStores>>;
 
@@ -165,6 +168,40 @@ describe('projection runner', function () {
       expect(run.status()).to.include({ parked: 1 });
     } finally {
       await run.stop();
+    }
+  });
+
+  it('parks at once an event the read model cannot store (a NUL sealed into the log) and projects the next one', async () => {
+    // How the poison got in before the edge refused it: personal data is sealed (ciphertext in the log), so the
+    // store took a NUL in a title that only the read model, opening it, could not store (PostgreSQL 22021/22P05).
+    const keys = new PersonalDataKeys(stores.pool, new DataProtection('test-data-key-0123456789abcdef0123456789'), stores.notifications, true);
+    const sealed = new EventStoreLayer(stores.store, personalDataSealing(keys));
+    const organizationId = randomUUID();
+    const poisoned = facts.contactCreated(organizationId);
+    poisoned.data = { ...poisoned.data, title: 'x\u0000' } as typeof poisoned.data;
+    const next = facts.contactCreated(organizationId);
+    const stored = await sealed.append(contactStream(poisoned.data.contactId), [poisoned], 'no_stream');
+    await sealed.append(contactStream(next.data.contactId), [next], 'no_stream');
+    const run = new ProjectionRunner(contactsProjection, sealed, stores.orm, silentLogger, { batchSize: 100, maxAttempts: 1_000 });
+    await run.start();
+    try {
+      const head = await stores.store.headPosition();
+      await eventually(() => checkpointOf(stores.pool, 'contacts'), (p) => p === head);
+      const { rows } = await stores.pool.query('SELECT position, event_type, error, attempts FROM parked_events');
+      // Parked on the first failure although 1,000 attempts were allowed: the data decides a data error.
+      expect(rows).to.have.length(1);
+      expect(rows[0]).to.include({ position: stored.position, event_type: 'ContactCreated', attempts: 1 });
+      const ids = (await stores.orm.em.fork().find(ContactViewSchema, {}, { filters: false })).map((c) => c.id);
+      expect(ids).to.deep.equal([next.data.contactId]);
+      const status = run.status();
+      expect(status.parked).to.equal(1);
+      expect(status.recentlyParked[0]).to.include({ position: stored.position, eventType: 'ContactCreated' });
+      // What operators see names the class of error, never the statement or the tenant's values.
+      expect(status.recentlyParked[0]!.error).to.match(/SQLSTATE 22/);
+      expect(`${status.lastError} ${status.recentlyParked[0]!.error}`).not.to.match(/insert|values|Ada|Lovelace|\\u0000/i);
+    } finally {
+      await run.stop();
+      keys.close();
     }
   });
 

@@ -1,11 +1,12 @@
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
 import type { RecordedEvent } from '../../domain/events.ts';
+import { operatorSafeError } from '../../infra/http/health.ts';
 import { CHANNEL_CHECKPOINTS } from '../../infra/notifications/notifications.ts';
-import { backoffDelay, isTransientDatabaseError, sleep } from '../../infra/resilience.ts';
+import { backoffDelay, isDataError, isTransientDatabaseError, sleep } from '../../infra/resilience.ts';
 import type { GlobalEventLog } from '../ports.ts';
 import { subscribeToAll, type Subscription } from '../subscription.ts';
-import { handles, type Projection } from './projection.ts';
+import { handles, ProjectionError, type Projection } from './projection.ts';
 
 export interface ProjectionRunnerOptions {
   batchSize: number;
@@ -34,9 +35,17 @@ export interface ProjectionStatus {
   running: boolean;
   eventsApplied: number;
   parked: number;
+  /** The newest events parked since the process started (position, type and error class: no tenant data). */
+  recentlyParked: { position: string; eventType: string; error: string; at: string }[];
+  /** The last error, as operators may see it (class and SQLSTATE, never the statement or its values). */
   lastError: string | null;
   lastErrorAt: string | null;
+  /** Since when batches fail without progress (the database is unreachable); null while it progresses. */
+  failingSince: string | null;
 }
+
+/** How many parked events each runner remembers for the health answer (the table keeps them all). */
+const RECENTLY_PARKED = 5;
 
 /**
  * Runs one projection: reads the global log from its checkpoint in batches and applies each batch in one
@@ -45,8 +54,11 @@ export interface ProjectionStatus {
  * row and drops events the row says are already applied.
  *
  * A batch that fails for a reason other than the database being unreachable is split in halves until the
- * failing event is found; that event is retried, then parked with its error (table parked_events, and an
- * error log), and the projection moves on. Unreachable database: the subscription backs off and retries.
+ * failing event is found. An event the read model cannot take (a data error: bad text, a number out of range,
+ * a broken constraint; see isDataError) is parked at once with its error (table parked_events, and an error
+ * log); any other failure (a bug in the projection) is retried a few times first. Either way the projection
+ * moves on: one bad event never holds back the other tenants. Only an unreachable database stops it: the
+ * subscription backs off and retries.
  */
 export class ProjectionRunner {
   private subscription: Subscription | null = null;
@@ -69,8 +81,10 @@ export class ProjectionRunner {
       running: false,
       eventsApplied: 0,
       parked: 0,
+      recentlyParked: [],
       lastError: null,
       lastErrorAt: null,
+      failingSince: null,
     };
     this.logger = logger.child({ projection: projection.name });
   }
@@ -80,7 +94,7 @@ export class ProjectionRunner {
   }
 
   status(): ProjectionStatus {
-    return { ...this.state };
+    return { ...this.state, recentlyParked: [...this.state.recentlyParked] };
   }
 
   async start(): Promise<void> {
@@ -96,7 +110,12 @@ export class ProjectionRunner {
       handle: (events, end) => (events.length === 0 ? this.skipTo(end) : this.applyOrIsolate(events, end)),
       onProgress: ({ caughtUp, error }) => {
         this.state.caughtUp = caughtUp;
-        if (error) this.recordError(error);
+        if (error) {
+          this.recordError(error);
+          this.state.failingSince ??= new Date().toISOString();
+        } else {
+          this.state.failingSince = null;
+        }
       },
     });
     this.logger.info({ from }, 'projection started');
@@ -165,11 +184,14 @@ export class ProjectionRunner {
   }
 
   private async retryOrPark(event: RecordedEvent, end: string, firstError: unknown): Promise<void> {
-    const maxAttempts = this.options.maxAttempts ?? 3;
+    // The data decides a data error: trying again cannot help.
+    const maxAttempts = isDataError(firstError) || firstError instanceof ProjectionError ? 1 : (this.options.maxAttempts ?? 3);
+    let attempts = 1;
     let error = firstError;
     for (let attempt = 1; attempt < maxAttempts; attempt++) {
       this.recordError(error);
       await sleep(backoffDelay(attempt - 1, 50, 1_000));
+      attempts++;
       try {
         await this.commit([event], end, (relevant, em) => this.projection.apply(relevant, em));
         return;
@@ -182,11 +204,15 @@ export class ProjectionRunner {
       await em.execute(
         `INSERT INTO parked_events (projection, position, event_id, stream_id, event_type, error, attempts)
          VALUES (?, ?, ?, ?, ?, ?, ?)`,
-        [this.projection.name, event.position, event.id, event.streamId, event.type, describe(error), maxAttempts],
+        [this.projection.name, event.position, event.id, event.streamId, event.type, describe(error), attempts],
       );
     });
     this.state.parked++;
     this.recordError(error);
+    this.state.recentlyParked = [
+      { position: event.position, eventType: event.type, error: operatorSafeError(error), at: new Date().toISOString() },
+      ...this.state.recentlyParked,
+    ].slice(0, RECENTLY_PARKED);
     this.logger.error(
       { err: error, position: event.position, eventId: event.id, eventType: event.type, streamId: event.streamId },
       'event parked: the projection could not apply it and moved on',
@@ -244,7 +270,7 @@ export class ProjectionRunner {
   }
 
   private recordError(error: unknown): void {
-    this.state.lastError = describe(error);
+    this.state.lastError = operatorSafeError(error);
     this.state.lastErrorAt = new Date().toISOString();
   }
 }

@@ -67,7 +67,7 @@ for (const store of ['postgres', 'clickhouse'] as const) {
         { id: 'compose', type: 'ai_compose_email', config: { instructions: 'Thank them for signing up.' }, next: 'sync' },
         { id: 'sync', type: 'crm_action', config: { provider: 'hubspot', action: 'upsert_contact' }, next: null },
       ]);
-      // Refused connections on a port nobody listens on: fails at once, with no retry.
+      // A loopback target, which the outbound guard refuses (no OUTBOUND_ALLOW_CIDRS here): fails at once, with no retry.
       workflowB = await workflow('Broken webhook', [
         { id: 'notify', type: 'http_request', config: { url: 'http://127.0.0.1:9/hook', timeoutMs: 1000 }, retry: { maxAttempts: 1 }, next: null },
       ]);

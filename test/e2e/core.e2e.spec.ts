@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { SignJWT } from 'jose';
-import { Mailbox, registerAccount, startTestSystem, TEST_JWT_SECRET, type Account, type HttpClient, type Reply, type TestSystem } from '../support/http.ts';
+import { Mailbox, operatorHealth, registerAccount, startTestSystem, TEST_JWT_SECRET, type Account, type HttpClient, type Reply, type TestSystem } from '../support/http.ts';
 import { expectProblem } from '../support/problems.ts';
 
 const ada = { email: 'ada@example.com', firstName: 'Ada', lastName: 'Lovelace', company: 'Analytical', tags: ['vip'] };
@@ -298,11 +298,18 @@ describe('Core, end to end over HTTP (real PostgreSQL)', function () {
       expectProblem(await http.get('/contacts', { token: acme.accessToken, headers: { 'X-Min-Position': 'soon' } }), 400, ['X-Min-Position']);
     });
 
-    it('answers health on /health, /health/live and /health/ready', async () => {
+    it('answers health on /health, /health/live and /health/ready with the status only; details need the operator token', async () => {
       for (const path of ['/health', '/health/live', '/health/ready']) {
         const reply = await http.get(path);
         expect(reply.status, path).to.equal(200);
+        expect(reply.body, path).to.deep.equal({ status: 'ok', service: 'nexusflow' });
       }
+      expect((await http.get('/health/ready?verbose')).status).to.equal(401);
+      expect((await http.get('/health/ready?verbose', { headers: { Authorization: 'Bearer not-the-operator-token-but-long-enough' } })).status).to.equal(401);
+      const verbose = await http.get(operatorHealth.path, { headers: operatorHealth.headers });
+      expect(verbose.status).to.equal(200);
+      expect(verbose.body.checks).to.include.keys('database', 'eventStore', 'projections');
+      expect(verbose.body.checks.projections.detail.contacts).to.include.keys('position', 'lag', 'parked', 'recentlyParked', 'stalled');
     });
 
     it('describes every route in /openapi.json', async () => {

@@ -127,13 +127,15 @@ describe('Gateway duties: idempotency, CORS, headers, suspension (real PostgreSQ
       ]);
     });
 
-    it('replays sign-in answers too, so a retried refresh does not look like token theft', async () => {
+    it('keeps no sign-in answers: a retried refresh gets its pair from the reuse grace, not from a replay', async () => {
       const account = await registerAccount(system, 'Flaky network');
       const key = randomUUID();
       const first = await http.post('/auth/refresh', { refreshToken: account.refreshToken }, { headers: { 'Idempotency-Key': key } });
       const retried = await http.post('/auth/refresh', { refreshToken: account.refreshToken }, { headers: { 'Idempotency-Key': key } });
       expect(first.status).to.equal(200);
-      expect(retried.body).to.deep.equal(first.body);
+      expect(retried.status).to.equal(200);
+      expect(retried.headers.get('idempotent-replayed'), 'Idempotency-Key is ignored on routes that hand out credentials').to.equal(null);
+      expect(retried.body, 'the same pair: within the grace the token rotated out last gets its first answer').to.deep.equal(first.body);
       expect((await http.post('/auth/refresh', { refreshToken: first.body.refreshToken })).status, 'the session lives on').to.equal(200);
     });
   });

@@ -4,7 +4,7 @@ import { promisify } from 'node:util';
 import { expect } from 'chai';
 import type { RecordedEvent } from '../../domain/events.ts';
 import { eventually } from '../support/events.ts';
-import { registerAccount, startTestSystem, uniqueEmail, type Account, type TestSystem } from '../support/http.ts';
+import { operatorHealth, registerAccount, startTestSystem, uniqueEmail, type Account, type TestSystem } from '../support/http.ts';
 import { RABBITMQ_URL, rabbitConsumer } from '../support/rabbitmq.ts';
 
 const run = promisify(execFile);
@@ -61,7 +61,7 @@ describe('Integration events on RabbitMQ: at least once, nothing lost when the b
         for (const id of during) await eventually(() => system.process.platform.eventStore.readStream(`execution-${id}`), completedIn, 30_000);
         // The publisher notices (and backs off); its checkpoint stays where the outage began.
         await eventually(
-          () => system.http.get('/health'),
+          () => system.http.get(operatorHealth.path, { headers: operatorHealth.headers }),
           (health) => /RabbitMQ is unavailable/.test(health.body.checks?.reactors?.detail?.['integration-events']?.lastError ?? ''),
           30_000,
         );

@@ -27,6 +27,8 @@ describe('Workflow runners in separate processes: sharing work, killed and taken
       WORKFLOW_POLL_MS: '200',
       WORKFLOW_RUNNER_CONCURRENCY: '8',
       PASSWORD_HASH_COST: '10',
+      // The webhook of the takeover test listens on 127.0.0.1, which the outbound guard opens only on request.
+      OUTBOUND_ALLOW_CIDRS: '127.0.0.1/32',
     }).then((runner) => {
       runners.push(runner);
       return runner;

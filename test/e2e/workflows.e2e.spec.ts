@@ -37,7 +37,9 @@ describe('Workflow engine end to end (real PostgreSQL and Redis)', function () {
   let owner: Account;
 
   before(async () => {
-    system = await startTestSystem(undefined, { WORKFLOW_POLL_MS: '200' });
+    // The webhook receivers below listen on 127.0.0.1: the operator's allow-list opens it (the outbound
+    // guard refuses loopback otherwise, see outbound-guard.e2e.spec.ts).
+    system = await startTestSystem(undefined, { WORKFLOW_POLL_MS: '200', OUTBOUND_ALLOW_CIDRS: '127.0.0.1/32' });
     http = system.http;
     owner = await registerAccount(system, 'Flows');
   });
@@ -148,6 +150,39 @@ describe('Workflow engine end to end (real PostgreSQL and Redis)', function () {
     } finally {
       await down.stop();
       await refusing.stop();
+    }
+  });
+
+  it("keeps the status and a bounded, storable slice of a webhook's answer, whatever bytes it sent", async () => {
+    // PostgreSQL's jsonb refuses a NUL and an unpaired surrogate: the answers carry NULs, and a surrogate pair
+    // that the 1,000-character (output) and 200-character (error message) cuts split in two.
+    const server: Server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.setHeader('content-type', 'text/plain; charset=utf-8');
+        res.statusCode = req.url === '/fail' ? 500 : 200;
+        res.end(req.url === '/fail' ? `bad\u0000news ${'b'.repeat(190)}😀 and more` : `${'a'.repeat(999)}😀\u0000${'z'.repeat(5_000)}`);
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const ok = await workflow({ steps: [{ id: 'notify', type: 'http_request', config: { url: `${base}/ok`, timeoutMs: 2000 }, next: null }] });
+      const failing = await workflow({ steps: [{ id: 'notify', type: 'http_request', config: { url: `${base}/fail`, timeoutMs: 2000 }, retry: { maxAttempts: 1 }, next: null }] });
+      const [done, failed] = await Promise.all([settled(ok, await run(ok, await contact())), settled(failing, await run(failing, await contact()))]);
+
+      expect(done.status).to.equal('completed');
+      const { status, body } = done.steps[0].output as { status: number; body: string };
+      expect(status).to.equal(200);
+      expect(body).to.have.length(1_000);
+      expect(body).to.equal(`${'a'.repeat(999)}\uFFFD`);
+
+      expect(failed.status).to.equal('failed');
+      expect(failed.steps[0].error.code).to.equal('http_500');
+      expect(failed.steps[0].error.message).to.equal(`answered 500: bad\uFFFDnews ${'b'.repeat(190)}\uFFFD`);
+      expect(failed.error.message.isWellFormed() && !failed.error.message.includes('\u0000')).to.equal(true);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
     }
   });
 

@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { startProcess, type ProcessParts, type StartedProcess } from '../../infra/compose.ts';
+import { startProcess, type ProcessParts, type ProcessSeams, type StartedProcess } from '../../infra/compose.ts';
 import { readOutbox, type StoredEmail } from '../../infra/mail/outbox-mailer.ts';
 import { eventually } from './events.ts';
 import { createTestDatabase, type TestDatabase } from './postgres.ts';
@@ -95,6 +95,10 @@ export interface TestSystem {
 }
 
 export const TEST_JWT_SECRET = 'test-secret-0123456789abcdef0123456789abcdef';
+/** Opens /health/ready?verbose (the operator's detailed health) in test systems. */
+export const TEST_OPERATOR_TOKEN = 'test-operator-0123456789abcdef0123456789abcdef';
+/** The operator's view of a process's health: every check with its detail. */
+export const operatorHealth = { path: '/health/ready?verbose', headers: { Authorization: `Bearer ${TEST_OPERATOR_TOKEN}` } };
 
 /**
  * The whole system in this process on a fresh database of the real PostgreSQL server, on a free port.
@@ -103,18 +107,44 @@ export const TEST_JWT_SECRET = 'test-secret-0123456789abcdef0123456789abcdef';
 export async function startTestSystem(
   parts: ProcessParts = { commands: true, queries: true, projectors: true },
   env: NodeJS.ProcessEnv = {},
+  seams: ProcessSeams = {},
 ): Promise<TestSystem> {
   const database = await createTestDatabase('nf_e2e');
+  try {
+    const system = await startTestSystemOn(database.url, env, parts, seams, database.name);
+    return {
+      ...system,
+      database,
+      async stop() {
+        await system.stop();
+        await database.drop();
+      },
+    };
+  } catch (err) {
+    await database.drop();
+    throw err;
+  }
+}
+
+/** The same system on a database someone else made (and will drop): the bench's. */
+export async function startTestSystemOn(
+  databaseUrl: string,
+  env: NodeJS.ProcessEnv = {},
+  parts: ProcessParts = { commands: true, queries: true, projectors: true },
+  seams: ProcessSeams = {},
+  name = new URL(databaseUrl).pathname.slice(1),
+): Promise<Omit<TestSystem, 'database'>> {
   const outbox = await mkdtemp(path.join(os.tmpdir(), 'nf-outbox-'));
   let started: StartedProcess;
   try {
     started = await startProcess('all', parts, {
-      DATABASE_URL: database.url,
+      DATABASE_URL: databaseUrl,
       // The real Redis (sessions' revocation marks, and what later issues keep there).
       REDIS_URL: process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379/15',
       // Each system its own keys, as separate deployments sharing one Redis would have.
-      REDIS_KEY_PREFIX: `nf-test-${database.name}:`,
+      REDIS_KEY_PREFIX: `nf-test-${name}:`,
       JWT_SECRET: TEST_JWT_SECRET,
+      OPERATOR_TOKEN: TEST_OPERATOR_TOKEN,
       HOST: '127.0.0.1',
       PORT: '0',
       LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
@@ -127,20 +157,57 @@ export async function startTestSystem(
       RATE_LIMIT_PER_TENANT: '1000000',
       MAIL_MAX_PER_ADDRESS_PER_HOUR: '1000',
       ...env,
-    });
+    }, seams);
   } catch (err) {
-    await database.drop();
     await rm(outbox, { recursive: true, force: true });
     throw err;
   }
   return {
     http: new HttpClient(`http://127.0.0.1:${started.server.port}`),
     process: started,
-    database,
     mailbox: new Mailbox(outbox),
     async stop() {
       await started.stop();
-      await database.drop();
+      await rm(outbox, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The whole system in this process on the embedded default (PGlite in memory, in-process stand-ins). */
+export interface EmbeddedTestSystem {
+  http: HttpClient;
+  process: StartedProcess;
+  mailbox: Mailbox;
+  stop(): Promise<void>;
+}
+
+export async function startEmbeddedTestSystem(env: NodeJS.ProcessEnv = {}): Promise<EmbeddedTestSystem> {
+  const outbox = await mkdtemp(path.join(os.tmpdir(), 'nf-outbox-'));
+  let started: StartedProcess;
+  try {
+    started = await startProcess('all', { commands: true, queries: true, projectors: true }, {
+      NEXUSFLOW_DATA_DIR: `memory://embedded-${Date.now().toString(36)}`,
+      OPERATOR_TOKEN: TEST_OPERATOR_TOKEN,
+      HOST: '127.0.0.1',
+      PORT: '0',
+      LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+      PASSWORD_HASH_COST: '10',
+      MAIL_OUTBOX_DIR: outbox,
+      RATE_LIMIT_PER_IP: '1000000',
+      RATE_LIMIT_PER_TENANT: '1000000',
+      MAIL_MAX_PER_ADDRESS_PER_HOUR: '1000',
+      ...env,
+    });
+  } catch (err) {
+    await rm(outbox, { recursive: true, force: true });
+    throw err;
+  }
+  return {
+    http: new HttpClient(`http://127.0.0.1:${started.server.port}`),
+    process: started,
+    mailbox: new Mailbox(outbox),
+    async stop() {
+      await started.stop();
       await rm(outbox, { recursive: true, force: true });
     },
   };

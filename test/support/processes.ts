@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import path from 'node:path';
+import { operatorHealth, TEST_OPERATOR_TOKEN } from './http.ts';
 
 const root = path.resolve(import.meta.dirname, '../..');
 
@@ -15,7 +16,7 @@ export class RoleProcess {
   static async start(entry: string, env: NodeJS.ProcessEnv): Promise<RoleProcess> {
     const child = spawn(process.execPath, ['--import', 'tsx', entry], {
       cwd: root,
-      env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
+      env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', OPERATOR_TOKEN: TEST_OPERATOR_TOKEN, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
@@ -39,8 +40,9 @@ export class RoleProcess {
     return new RoleProcess(child, `http://127.0.0.1:${port}`, () => output);
   }
 
+  /** The operator's detailed health (the process must have been started with OPERATOR_TOKEN = TEST_OPERATOR_TOKEN). */
   async health(): Promise<Record<string, any>> {
-    return (await fetch(`${this.origin}/health`)).json() as Promise<Record<string, any>>;
+    return (await fetch(`${this.origin}${operatorHealth.path}`, { headers: operatorHealth.headers })).json() as Promise<Record<string, any>>;
   }
 
   /** The end no graceful shutdown gets: the process is gone mid-whatever. */

@@ -5,6 +5,7 @@ export const aiComposeEmail = defineStep({
   type: 'ai_compose_email',
   summary: 'Have the AI write an email to the contact from instructions, and send it',
   sends: true,
+  freeText: ['instructions'],
   config: z.strictObject({
     instructions: z.string().min(1, 'must not be empty').max(4_000),
   }),

@@ -19,6 +19,7 @@ export const updateContact = defineStep({
         timezone: z.string().refine(isTimeZone, 'must be an IANA time zone').nullable().optional(),
         customFields: z
           .record(z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,63}$/), z.union([z.string().max(2_000), z.number(), z.boolean(), z.null()]))
+          .refine((fields) => Object.keys(fields).length <= 100, 'at most 100 custom fields')
           .optional(),
       })
       .refine((changes) => Object.keys(changes).length > 0, 'must change at least one field'),

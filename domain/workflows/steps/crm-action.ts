@@ -7,7 +7,10 @@ export const crmAction = defineStep({
   config: z.strictObject({
     provider: z.enum(['salesforce', 'hubspot', 'pipedrive']),
     action: z.enum(['upsert_contact', 'log_activity', 'create_deal']),
-    fields: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).default({}),
+    fields: z
+      .record(z.string().min(1).max(100), z.union([z.string().max(2_000), z.number(), z.boolean()]))
+      .refine((fields) => Object.keys(fields).length <= 100, 'at most 100 fields')
+      .default({}),
   }),
   async run(config, context) {
     const { reference } = await context.ports.crm.perform({

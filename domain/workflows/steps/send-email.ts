@@ -6,6 +6,8 @@ export const sendEmail = defineStep({
   type: 'send_email',
   summary: 'Send an email to the contact, from the workflow mailbox; {{contact.field}} placeholders are filled in',
   sends: true,
+  templates: ['subject', 'body'],
+  freeText: ['body'],
   config: z.strictObject({
     subject: z.string({ error: 'must be a string' }).min(1, 'must not be empty').max(500),
     body: z.string({ error: 'must be a string' }).min(1, 'must not be empty').max(50_000),

@@ -108,6 +108,10 @@ export interface StepType<Config = any> {
   waits?: boolean;
   /** Sends to the contact: subject to the send window, mailbox throttles and exit rules. */
   sends?: boolean;
+  /** Configuration fields rendered as templates (./templates.ts): each must compile when the workflow is saved. */
+  templates?: readonly string[];
+  /** Configuration fields that may span lines (bodies, instructions); every other string is single-line. */
+  freeText?: readonly string[];
   run(config: Config, context: StepContext): Promise<StepOutcome>;
 }
 

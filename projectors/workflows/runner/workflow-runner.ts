@@ -36,6 +36,11 @@ export interface WorkflowRunnerOptions {
   pollMs: number;
   /** Steps run back to back for one execution before it goes back to the queue (fairness). */
   maxStepsPerClaim: number;
+  /**
+   * The step budget: an execution that has started this many step visits (retries and takeovers of a visit
+   * not counted again) fails with `step_budget_exhausted` instead of starting another.
+   */
+  maxStepsPerExecution: number;
   /** Identifies this runner's leases. */
   owner?: string;
 }
@@ -232,7 +237,7 @@ export class WorkflowRunner {
       startedOutcome = await this.handler.handle(
         executionStream(executionId),
         executionDecider,
-        { type: 'BeginStep', data: { stepId: step.id, stepType: step.type, input: step.config, now: iso(now) } },
+        { type: 'BeginStep', data: { stepId: step.id, stepType: step.type, input: step.config, now: iso(now), maxStepsPerExecution: this.options.maxStepsPerExecution } },
         context,
         { expectedRevision: loaded.revision, known: loaded },
       );
@@ -243,6 +248,8 @@ export class WorkflowRunner {
       }
       throw err;
     }
+    // The decider failed the execution instead (its step budget is spent): nothing to run.
+    if (startedOutcome.appended[0]?.type !== 'StepStarted') return this.continuation(startedOutcome);
     const afterStart: Known = { state: startedOutcome.state, revision: startedOutcome.revision, position: startedOutcome.position };
     const started = startedOutcome.appended[0]!.data as { attempt: number; idempotencyKey: string; takeover: boolean };
     if (started.takeover) this.stats.takeovers++;
