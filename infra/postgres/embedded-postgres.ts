@@ -1,4 +1,4 @@
-import { chmod, mkdir } from 'node:fs/promises';
+import { chmod, mkdir, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { btree_gin } from '@electric-sql/pglite/contrib/btree_gin';
@@ -60,6 +60,9 @@ export class EmbeddedPostgres {
       // Extensions must be named on every open, or tables indexed with them fail even on a plain SELECT.
       // (pg_trgm: data directories of before the search term dictionary still have trigram indexes.)
       const db = await PGlite.create(pgDir, { extensions: { pg_trgm, fuzzystrmatch, btree_gin } });
+      // PGlite's initdb lays the data directory out with the modes of its in-memory file system (0666); files
+      // it creates afterwards follow the process umask. The data is the operator's alone: 0600 and 0700.
+      if (!inMemory) await restrictTree(pgDir);
       // Every socket connection shares this one session, so session settings are set once, here.
       await db.exec("SET TIME ZONE 'UTC'");
       const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections });
@@ -78,6 +81,16 @@ export class EmbeddedPostgres {
     await this.server.stop();
     await this.db.close();
     await this.releaseLock?.();
+  }
+}
+
+/** Every file under `dir` 0600, every directory 0700 (symlinks left alone). */
+async function restrictTree(dir: string): Promise<void> {
+  await chmod(dir, 0o700);
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) await restrictTree(full);
+    else if (entry.isFile()) await chmod(full, 0o600);
   }
 }
 
