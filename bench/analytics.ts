@@ -164,8 +164,20 @@ class ActivityGenerator {
           streamId: `organization-${tenant.id}`,
           events: [
             join.owner
-              ? this.event(tenant, 'OrganizationCreated', { organizationId: tenant.id, name: 'Bench org', ownerUserId: userId, timezone: 'Europe/Paris' }, join.at, actor)
-              : this.event(tenant, 'MemberJoined', { organizationId: tenant.id, invitationId: seededUuid(random), userId, email: `${userId}@bench.example`, role: 'member' }, join.at, actor),
+              ? this.event(
+                  tenant,
+                  'OrganizationCreated',
+                  { organizationId: tenant.id, name: 'Bench org', ownerUserId: userId, timezone: 'Europe/Paris' },
+                  join.at,
+                  actor,
+                )
+              : this.event(
+                  tenant,
+                  'MemberJoined',
+                  { organizationId: tenant.id, invitationId: seededUuid(random), userId, email: `${userId}@bench.example`, role: 'member' },
+                  join.at,
+                  actor,
+                ),
           ],
         };
       } else {
@@ -184,7 +196,16 @@ class ActivityGenerator {
             this.event(
               tenant,
               'ExecutionStarted',
-              { executionId, organizationId: tenant.id, workflowId, version: 1, contactId: seededUuid(random), cause: { type: 'event', id: seededUuid(random) }, entryStepId: 's1', startedAt: new Date(at).toISOString() },
+              {
+                executionId,
+                organizationId: tenant.id,
+                workflowId,
+                version: 1,
+                contactId: seededUuid(random),
+                cause: { type: 'event', id: seededUuid(random) },
+                entryStepId: 's1',
+                startedAt: new Date(at).toISOString(),
+              },
               at,
               runner,
             ),
@@ -192,23 +213,66 @@ class ActivityGenerator {
           const steps = 1 + Math.floor(random() * 4);
           for (let s = 1; s <= steps; s++) {
             const stepType = stepTypes[Math.floor(random() * stepTypes.length)]!;
-            events.push(this.event(tenant, 'StepStarted', { executionId, stepId: `s${s}`, stepType, attempt: 1, startedAt: new Date(later()).toISOString() }, at, runner));
+            events.push(
+              this.event(
+                tenant,
+                'StepStarted',
+                { executionId, stepId: `s${s}`, stepType, attempt: 1, startedAt: new Date(later()).toISOString() },
+                at,
+                runner,
+              ),
+            );
             const output = stepType === 'ai_compose_email' ? { tokens: 150 + Math.floor(random() * 1_500) } : {};
             events.push(
               this.event(
                 tenant,
                 'StepCompleted',
-                { executionId, workflowId, stepId: `s${s}`, stepType, attempt: 1, output, nextStepId: s < steps ? `s${s + 1}` : null, completedAt: new Date(later()).toISOString() },
+                {
+                  executionId,
+                  workflowId,
+                  stepId: `s${s}`,
+                  stepType,
+                  attempt: 1,
+                  output,
+                  nextStepId: s < steps ? `s${s + 1}` : null,
+                  completedAt: new Date(later()).toISOString(),
+                },
                 at,
                 runner,
               ),
             );
           }
           const end = random();
-          if (end < 0.85) events.push(this.event(tenant, 'ExecutionCompleted', { executionId, workflowId, completedAt: new Date(later()).toISOString() }, at, runner));
+          if (end < 0.85)
+            events.push(
+              this.event(tenant, 'ExecutionCompleted', { executionId, workflowId, completedAt: new Date(later()).toISOString() }, at, runner),
+            );
           else if (end < 0.95)
-            events.push(this.event(tenant, 'ExecutionFailed', { executionId, workflowId, stepId: `s${steps}`, error: { code: 'provider_error', message: 'The mail provider refused the message' }, failedAt: new Date(later()).toISOString() }, at, runner));
-          else events.push(this.event(tenant, 'ExecutionWaiting', { executionId, stepId: `s${steps}`, until: new Date(at + 3 * DAY_MS).toISOString(), reason: 'wait' }, later(), runner));
+            events.push(
+              this.event(
+                tenant,
+                'ExecutionFailed',
+                {
+                  executionId,
+                  workflowId,
+                  stepId: `s${steps}`,
+                  error: { code: 'provider_error', message: 'The mail provider refused the message' },
+                  failedAt: new Date(later()).toISOString(),
+                },
+                at,
+                runner,
+              ),
+            );
+          else
+            events.push(
+              this.event(
+                tenant,
+                'ExecutionWaiting',
+                { executionId, stepId: `s${steps}`, until: new Date(at + 3 * DAY_MS).toISOString(), reason: 'wait' },
+                later(),
+                runner,
+              ),
+            );
           episode = { streamId: `execution-${executionId}`, events };
         } else if (kind < 0.5) {
           const contactId = seededUuid(random);
@@ -216,7 +280,19 @@ class ActivityGenerator {
             this.event(
               tenant,
               'ContactCreated',
-              { contactId, organizationId: tenant.id, email: `${contactId}@bench.example`, firstName: 'Ada', lastName: 'Lovelace', phone: null, company: null, title: null, timezone: null, customFields: {}, tags: [] },
+              {
+                contactId,
+                organizationId: tenant.id,
+                email: `${contactId}@bench.example`,
+                firstName: 'Ada',
+                lastName: 'Lovelace',
+                phone: null,
+                company: null,
+                title: null,
+                timezone: null,
+                customFields: {},
+                tags: [],
+              },
               t,
               userActor,
             ),
@@ -232,7 +308,14 @@ class ActivityGenerator {
               this.event(
                 tenant,
                 'SessionStarted',
-                { sessionId, userId: user, organizationId: tenant.id, tokenId: seededUuid(random), expiresAt: new Date(t + 30 * DAY_MS).toISOString(), startedAt: new Date(t).toISOString() },
+                {
+                  sessionId,
+                  userId: user,
+                  organizationId: tenant.id,
+                  tokenId: seededUuid(random),
+                  expiresAt: new Date(t + 30 * DAY_MS).toISOString(),
+                  startedAt: new Date(t).toISOString(),
+                },
                 t,
                 { type: 'anonymous', id: '203.0.113.7' },
               ),
@@ -240,11 +323,17 @@ class ActivityGenerator {
           };
         } else if (kind < 0.9) {
           const calls = 1 + Math.floor(random() ** 3 * 2_000);
-          episode = { streamId: `apiUsage-${tenant.id}`, events: [this.event(tenant, 'ApiCallsCounted', { organizationId: tenant.id, calls }, t, { type: 'system', id: 'api-meter' })] };
+          episode = {
+            streamId: `apiUsage-${tenant.id}`,
+            events: [this.event(tenant, 'ApiCallsCounted', { organizationId: tenant.id, calls }, t, { type: 'system', id: 'api-meter' })],
+          };
         } else {
           const workflowId = tenant.workflows[Math.floor(random() * tenant.workflows.length)]!;
           const type = random() < 0.5 ? 'WorkflowPaused' : 'WorkflowResumed';
-          episode = { streamId: `workflow-${workflowId}`, events: [this.event(tenant, type, { workflowId, organizationId: tenant.id }, t, userActor)] };
+          episode = {
+            streamId: `workflow-${workflowId}`,
+            events: [this.event(tenant, type, { workflowId, organizationId: tenant.id }, t, userActor)],
+          };
         }
       }
       if (emitted + episode.events.length > total) episode = { ...episode, events: episode.events.slice(0, total - emitted) };
@@ -258,7 +347,13 @@ class ActivityGenerator {
     let batch: AnalyticsFact[] = [];
     for (const episode of this.episodes()) {
       for (const event of episode.events) {
-        const fact = analyticsFactOf({ ...event, streamId: episode.streamId, revision: 0, position: '0', recordedAt: event.metadata.occurredAt } as RecordedEvent);
+        const fact = analyticsFactOf({
+          ...event,
+          streamId: episode.streamId,
+          revision: 0,
+          position: '0',
+          recordedAt: event.metadata.occurredAt,
+        } as RecordedEvent);
         if (!fact) throw new Error(`generated event ${event.type} has no tenant`);
         batch.push(fact);
         if (batch.length === size) {
@@ -305,7 +400,9 @@ export async function benchAnalyticsProjection(databaseUrl: string, options: { e
       }
     }
     await Promise.all(chunk);
-    const { rows: typeRows } = await pool.query<{ type: string; n: string }>('SELECT type, count(*) AS n FROM nf_events GROUP BY type ORDER BY 2 DESC');
+    const { rows: typeRows } = await pool.query<{ type: string; n: string }>(
+      'SELECT type, count(*) AS n FROM nf_events GROUP BY type ORDER BY 2 DESC',
+    );
     note(
       `analytics projection: ${appended} events of 50 tenants (30% in one) over 13 months appended in ${((performance.now() - appendStarted) / 1000).toFixed(1)} s: ` +
         typeRows.map((row) => `${row.type} ${row.n}`).join(', '),
@@ -340,7 +437,9 @@ export async function benchAnalyticsProjection(databaseUrl: string, options: { e
     peakRss = Math.max(peakRss, caught.peakRss);
     const { rows } = await pool.query<{ n: string }>('SELECT count(*) AS n FROM analytics_events');
     if (Number(rows[0]!.n) !== appended) throw new Error(`PostgreSQL holds ${rows[0]!.n} analytics rows after the catch-up, expected ${appended}`);
-    note(`into PostgreSQL (the same server as the event store; one INSERT … ON CONFLICT DO NOTHING per batch of ${options.batchSize}): ${(caught.elapsedMs / 1000).toFixed(2)} s`);
+    note(
+      `into PostgreSQL (the same server as the event store; one INSERT … ON CONFLICT DO NOTHING per batch of ${options.batchSize}): ${(caught.elapsedMs / 1000).toFixed(2)} s`,
+    );
     report('analytics.projection.postgres', (appended / caught.elapsedMs) * 1000, 'rows/s');
     report('analytics.projection.rss_peak', mib(peakRss), 'MiB');
   } finally {
@@ -366,7 +465,11 @@ type DashboardQuery = keyof typeof dashboardQueries;
 const queryNames = Object.keys(dashboardQueries) as DashboardQuery[];
 
 /** `rows` facts straight into the store, 10,000 per insert, one insert at a time; insert time only. */
-async function load(store: DashboardStore, rows: number, range: { fromMs: number; toMs: number }): Promise<{ elapsedMs: number; generator: ActivityGenerator }> {
+async function load(
+  store: DashboardStore,
+  rows: number,
+  range: { fromMs: number; toMs: number },
+): Promise<{ elapsedMs: number; generator: ActivityGenerator }> {
   const generator = new ActivityGenerator({ seed: 7, total: rows, tenants: 50, bigShare: 0.3, ...range });
   let elapsedMs = 0;
   let loaded = 0;
@@ -392,7 +495,8 @@ async function benchDashboard(store: AnalyticsReader, name: string, scopes: Anal
         await operation(scopes[next++ % scopes.length]!);
       },
     });
-    if (result.errors > 0) throw new Error(`analytics dashboard ${name} ${kind}: ${result.errors} failed queries; first: ${String(result.firstError)}`);
+    if (result.errors > 0)
+      throw new Error(`analytics dashboard ${name} ${kind}: ${result.errors} failed queries; first: ${String(result.firstError)}`);
     report(`analytics.dashboard.${name}.${kind}.p50`, result.latencies.percentile(50), 'ms');
     report(`analytics.dashboard.${name}.${kind}.p99`, result.latencies.percentile(99), 'ms');
     return result.latencies.count;
@@ -422,7 +526,9 @@ export async function benchAnalyticsDashboard(databaseUrl: string, options: { ro
     }));
   const answers = new Map<string, string>();
   const sample = async (store: AnalyticsReader, scope: AnalyticsScope) =>
-    Object.fromEntries(await Promise.all(queryNames.map(async (kind) => [kind, JSON.stringify(await dashboardQueries[kind](store, scope))] as const)));
+    Object.fromEntries(
+      await Promise.all(queryNames.map(async (kind) => [kind, JSON.stringify(await dashboardQueries[kind](store, scope))] as const)),
+    );
 
   await withClickHouseDatabase(clickHouseUrl, 'dashboard', async (database) => {
     const clickhouse = new ClickHouseAnalytics(clickHouseUrl, database);
@@ -430,12 +536,19 @@ export async function benchAnalyticsDashboard(databaseUrl: string, options: { ro
       await clickhouse.migrate();
       const { elapsedMs, generator } = await load(clickhouse, options.rows, range);
       const big = generator.bigTenant;
-      const bigRows = await clickHouseScalar(clickHouseUrl, sql`SELECT count() AS n FROM ${ident(database)}.${ident('analytics_events')} WHERE tenant_id = ${big}`.text);
+      const bigRows = await clickHouseScalar(
+        clickHouseUrl,
+        sql`SELECT count() AS n FROM ${ident(database)}.${ident('analytics_events')} WHERE tenant_id = ${big}`.text,
+      );
       const inRange = await clickHouseScalar(
         clickHouseUrl,
-        sql`SELECT count() AS n FROM ${ident(database)}.${ident('analytics_events')} WHERE tenant_id = ${big} AND occurred_ms >= ${Date.parse(scopes(big)[0]!.from)}`.text,
+        sql`SELECT count() AS n FROM ${ident(database)}.${ident('analytics_events')} WHERE tenant_id = ${big} AND occurred_ms >= ${Date.parse(scopes(big)[0]!.from)}`
+          .text,
       );
-      const parts = await clickHouseScalar(clickHouseUrl, sql`SELECT count() AS n FROM system.parts WHERE database = ${database} AND table = 'analytics_events' AND active`.text);
+      const parts = await clickHouseScalar(
+        clickHouseUrl,
+        sql`SELECT count() AS n FROM system.parts WHERE database = ${database} AND table = 'analytics_events' AND active`.text,
+      );
       note(
         `analytics dashboard: ${options.rows} facts of 50 tenants over 13 months (the big tenant: ${bigRows}, ${inRange} in its last 90 days), ` +
           `inserted 10,000 per insert (generation not timed); ClickHouse ${version}: ${(elapsedMs / 1000).toFixed(2)} s, ${parts} active parts when the reads start`,
@@ -457,14 +570,17 @@ export async function benchAnalyticsDashboard(databaseUrl: string, options: { ro
     // The state autovacuum would leave a table in: planner statistics and the visibility map.
     await pool.query('VACUUM ANALYZE analytics_events');
     const { rows } = await pool.query<{ bytes: string }>("SELECT pg_total_relation_size('analytics_events') AS bytes");
-    note(`PostgreSQL: ${(elapsedMs / 1000).toFixed(2)} s (then VACUUM ANALYZE), table with its indexes ${mib(Number(rows[0]!.bytes)).toFixed(0)} MiB`);
+    note(
+      `PostgreSQL: ${(elapsedMs / 1000).toFixed(2)} s (then VACUUM ANALYZE), table with its indexes ${mib(Number(rows[0]!.bytes)).toFixed(0)} MiB`,
+    );
     report('analytics.load.postgres', (options.rows / elapsedMs) * 1000, 'rows/s');
     const big = generator.bigTenant;
     // Both stores were given the same facts: their answers must agree.
     const second = await sample(postgres, scopes(big)[0]!);
     const differing = queryNames.filter((kind) => second[kind] !== answers.get(kind));
     if (differing.length > 0) {
-      for (const kind of differing) note(`ANSWERS DIFFER for ${kind}: ClickHouse ${answers.get(kind)!.slice(0, 300)} — PostgreSQL ${second[kind]!.slice(0, 300)}`);
+      for (const kind of differing)
+        note(`ANSWERS DIFFER for ${kind}: ClickHouse ${answers.get(kind)!.slice(0, 300)} — PostgreSQL ${second[kind]!.slice(0, 300)}`);
       throw new Error(`ClickHouse and PostgreSQL answer differently on the same facts: ${differing.join(', ')}`);
     }
     const parsed = Object.fromEntries(queryNames.map((kind) => [kind, JSON.parse(second[kind]!) as unknown]));

@@ -73,7 +73,9 @@ export async function benchAuth(databaseUrl: string, durationMs: number): Promis
     const figures = Object.fromEntries(
       Object.entries(samples).map(([name, s]) => [name, { cpuMicros: median(s.cpuMicros), p50: median(s.p50), perSecond: median(s.perSecond) }]),
     );
-    note(`gateway path to validation (400) at 16 concurrent clients, ${rounds} interleaved rounds (medians): unauthenticated vs access token vs API key`);
+    note(
+      `gateway path to validation (400) at 16 concurrent clients, ${rounds} interleaved rounds (medians): unauthenticated vs access token vs API key`,
+    );
     for (const [name, figure] of Object.entries(figures)) {
       report(`auth.request.${name}`, figure.perSecond, 'requests/s');
       report(`auth.request.${name}.p50`, figure.p50, 'ms');

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { migrateDatabase } from '../infra/di/container.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -39,6 +40,8 @@ export class ServerProcess {
       OPERATOR_TOKEN: benchOperatorToken,
       ...env,
     };
+    // Processes refuse a database whose schema is not theirs: migrate it first, as an operator does.
+    if (env.DATABASE_URL) await migrateDatabase({ ...process.env, ...env, LOG_LEVEL: 'warn' });
     // BENCH_SERVER_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=bench-results", profiles the server under load.
     const extra = process.env.BENCH_SERVER_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
     const child = spawn(process.execPath, [...extra, '--import', 'tsx', entry], {
@@ -49,7 +52,10 @@ export class ServerProcess {
     const deadline = Date.now() + 60_000;
     for (;;) {
       if (child.exitCode !== null) throw new Error(`${entry} exited with ${child.exitCode} before it was ready`);
-      const ready = await fetch(`${origin}/health/ready`).then((r) => r.ok, () => false);
+      const ready = await fetch(`${origin}/health/ready`).then(
+        (r) => r.ok,
+        () => false,
+      );
       if (ready) return new ServerProcess(child, origin, entry);
       if (Date.now() > deadline) throw new Error(`${entry} was not ready within 60 s`);
       await new Promise((r) => setTimeout(r, 200));
@@ -71,7 +77,10 @@ export class ServerProcess {
 
   /** The operator's detailed health (/health/ready?verbose with the operator token), or null. */
   async operatorHealth(): Promise<Record<string, any> | null> {
-    return fetch(`${this.origin}/health/ready?verbose`, { headers: { Authorization: `Bearer ${benchOperatorToken}` } }).then((r) => r.json() as Promise<Record<string, any>>, () => null);
+    return fetch(`${this.origin}/health/ready?verbose`, { headers: { Authorization: `Bearer ${benchOperatorToken}` } }).then(
+      (r) => r.json() as Promise<Record<string, any>>,
+      () => null,
+    );
   }
 
   /** CPU time the server process has used so far (user + system), in seconds. */
@@ -101,7 +110,14 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function json(pool: Pool, method: 'GET' | 'POST', path: string, token: string | null, body?: unknown, headers: Record<string, string> = {}) {
+export async function json(
+  pool: Pool,
+  method: 'GET' | 'POST',
+  path: string,
+  token: string | null,
+  body?: unknown,
+  headers: Record<string, string> = {},
+) {
   const response = await pool.request({
     method,
     path,
@@ -118,7 +134,10 @@ export async function json(pool: Pool, method: 'GET' | 'POST', path: string, tok
 }
 
 /** Signs up as a person does: register, read the confirmation email in the outbox, follow its link. */
-export async function signUp(pool: Pool, password = 'correct horse battery staple'): Promise<{ accessToken: string; email: string; password: string }> {
+export async function signUp(
+  pool: Pool,
+  password = 'correct horse battery staple',
+): Promise<{ accessToken: string; email: string; password: string }> {
   const email = `owner-${randomUUID()}@bench.example`;
   await json(pool, 'POST', '/auth/register', null, { organizationName: 'Bench Inc', name: 'Bench Owner', email, password });
   const deadline = Date.now() + 10_000;
@@ -145,7 +164,12 @@ function newContact() {
 
 /** POST /contacts at concurrency 32 against the command API process, as a client sees it. */
 export async function benchCreateContact(databaseUrl: string, durationMs: number, entry: string): Promise<void> {
-  const server = await ServerProcess.start(entry, { DATABASE_URL: databaseUrl, JWT_SECRET: 'bench-'.repeat(8), REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', PASSWORD_HASH_COST: '12' });
+  const server = await ServerProcess.start(entry, {
+    DATABASE_URL: databaseUrl,
+    JWT_SECRET: 'bench-'.repeat(8),
+    REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+    PASSWORD_HASH_COST: '12',
+  });
   const pool = new Pool(server.origin, { connections: 32, pipelining: 1 });
   try {
     const token = await register(pool);
@@ -188,7 +212,12 @@ export async function benchVisibilityLag(
   topology: 'separate' | 'one-process',
   prefix: string,
 ): Promise<void> {
-  const env = { DATABASE_URL: databaseUrl, JWT_SECRET: 'bench-'.repeat(8), REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', PASSWORD_HASH_COST: '12' };
+  const env = {
+    DATABASE_URL: databaseUrl,
+    JWT_SECRET: 'bench-'.repeat(8),
+    REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+    PASSWORD_HASH_COST: '12',
+  };
   const servers =
     topology === 'one-process'
       ? [await ServerProcess.start('main.ts', env)]
@@ -276,7 +305,9 @@ export async function benchVisibilityLag(
     if (failures) throw new Error(`${failures} commands or reads failed: ${String(firstFailure)}`);
     if (waiting.size > 0) throw new Error(`${waiting.size} commands never became visible`);
     const shape = topology === 'one-process' ? 'all roles in one process (npm start)' : 'command API, query API and projectors in three processes';
-    note(`${sent} commands at ${rate}/s over ${durationMs / 1000} s, ${shape}; lag = command acknowledged → contacts read model committed; 1 in 10 read back with X-Min-Position`);
+    note(
+      `${sent} commands at ${rate}/s over ${durationMs / 1000} s, ${shape}; lag = command acknowledged → contacts read model committed; 1 in 10 read back with X-Min-Position`,
+    );
     report(`${prefix}.p50`, lags.percentile(50), 'ms');
     report(`${prefix}.p99`, lags.percentile(99), 'ms');
     report(`${prefix}.read_your_writes.p50`, reads.percentile(50), 'ms');

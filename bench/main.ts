@@ -93,7 +93,9 @@ async function describeServer(): Promise<string> {
 
 const redacted = new URL(serverUrl);
 if (redacted.password) redacted.password = '***';
-note(`NexusFlow bench — ${new Date().toISOString()} — Node ${process.version}, ${os.cpus().length} cores, ${await describeServer()} at ${redacted.host}`);
+note(
+  `NexusFlow bench — ${new Date().toISOString()} — Node ${process.version}, ${os.cpus().length} cores, ${await describeServer()} at ${redacted.host}`,
+);
 
 if (chosen.includes('eventstore')) {
   note('event store: one event per append, closed loop, through the PostgreSQL adapter (group commit)');
@@ -134,7 +136,9 @@ if (chosen.includes('analytics')) {
   await withFreshDatabase('dashboard', (url) => benchAnalyticsDashboard(url, { rows: Number(values['analytics-rows']), durationMs }));
 }
 if (chosen.includes('audit')) {
-  await withFreshDatabase('audit', (url) => benchAudit(url, { streamEvents: Number(values['stream-events']), contacts: Number(values['audit-contacts']) }));
+  await withFreshDatabase('audit', (url) =>
+    benchAudit(url, { streamEvents: Number(values['stream-events']), contacts: Number(values['audit-contacts']) }),
+  );
 }
 if (chosen.includes('fuzz')) {
   await withFreshDatabase('fuzz', (url) => benchFuzz(url, Number(values['fuzz-requests'])));

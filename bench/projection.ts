@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import pino from 'pino';
 import { contactStream, type ContactEvent } from '../domain/contacts/contact.ts';
@@ -33,7 +32,9 @@ async function seed(store: PostgresEventStore, contacts: number): Promise<number
       const contactId = created.data.contactId;
       const stream: NewEvent<ContactEvent>[] = [created];
       if (i % 3 === 0) {
-        stream.push(facts.contactEvent(organizationId, { type: 'ContactUpdated', data: { contactId, changes: { company: 'Initech', title: 'CTO' } } }));
+        stream.push(
+          facts.contactEvent(organizationId, { type: 'ContactUpdated', data: { contactId, changes: { company: 'Initech', title: 'CTO' } } }),
+        );
       }
       if (i % 5 === 0) {
         stream.push(facts.contactEvent(organizationId, { type: 'ContactTagged', data: { contactId, tag: 'vip' } }));
@@ -78,7 +79,9 @@ export async function benchProjectionCatchUp(databaseUrl: string, contacts: numb
     await allCaughtUp;
     const elapsed = performance.now() - started;
     await host.stop();
-    note(`catch-up of ${seeded} events (${contacts} contacts, 20 organizations) through ${projections.length} projections, batch ${batchSize}: ${(elapsed / 1000).toFixed(2)} s`);
+    note(
+      `catch-up of ${seeded} events (${contacts} contacts, 20 organizations) through ${projections.length} projections, batch ${batchSize}: ${(elapsed / 1000).toFixed(2)} s`,
+    );
     report('projection.catchup', (seeded / elapsed) * 1000, 'events/s');
     report('projection.catchup.rss_peak', mib(peakRss), 'MiB');
   } finally {

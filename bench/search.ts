@@ -73,7 +73,8 @@ export async function catchUp(
       peakRss = Math.max(peakRss, process.memoryUsage().rss);
       const status = runner.status();
       if (status.parked > 0) reject(new Error(`projection ${projection.name}: ${status.parked} event(s) parked; last error: ${status.lastError}`));
-      else if (performance.now() - lastMove > 60_000) reject(new Error(`projection ${projection.name}: no progress for 60 s; last error: ${status.lastError ?? 'none'}`));
+      else if (performance.now() - lastMove > 60_000)
+        reject(new Error(`projection ${projection.name}: no progress for 60 s; last error: ${status.lastError ?? 'none'}`));
     }, 100);
   });
   const started = performance.now();
@@ -92,48 +93,323 @@ export async function catchUp(
 // Names as a sales team's contact list has them: common first and last names (skewed: some are far more
 // frequent than others), real-sounding companies and titles.
 const firstNames = [
-  'James', 'Mary', 'John', 'Patricia', 'Robert', 'Jennifer', 'Michael', 'Linda', 'David', 'Elizabeth', 'William', 'Barbara',
-  'Richard', 'Susan', 'Joseph', 'Jessica', 'Thomas', 'Sarah', 'Christopher', 'Karen', 'Charles', 'Lisa', 'Daniel', 'Nancy',
-  'Matthew', 'Sandra', 'Anthony', 'Betty', 'Mark', 'Ashley', 'Steven', 'Emily', 'Paul', 'Kimberly', 'Andrew', 'Margaret',
-  'Joshua', 'Donna', 'Kevin', 'Michelle', 'Brian', 'Carol', 'George', 'Amanda', 'Timothy', 'Melissa', 'Ronald', 'Deborah',
-  'Jason', 'Stephanie', 'Edward', 'Rebecca', 'Jeffrey', 'Laura', 'Ryan', 'Helen', 'Jacob', 'Sharon', 'Gary', 'Cynthia',
-  'Alice', 'Alicia', 'Alison', 'Ali', 'Alina', 'Alistair', 'Maria', 'Marie', 'Mario', 'Marco', 'Martin', 'Marta',
-  'Jonathan', 'Jon', 'Joanna', 'Johanna', 'Sofia', 'Lucas', 'Louis', 'Lucia', 'Emma', 'Olivia', 'Noah', 'Liam',
-  'Chloe', 'Camille', 'Hugo', 'Léa', 'Zoé', 'Élodie', 'François', 'Jürgen', 'Björn', 'Søren', 'Anders', 'Ingrid',
-  'Priya', 'Arjun', 'Rahul', 'Ananya', 'Wei', 'Li', 'Hiroshi', 'Yuki', 'Ahmed', 'Fatima', 'Omar', 'Aisha',
-  'Carlos', 'Diego', 'Lucía', 'Valentina', 'Mateo', 'Isabella', 'Katherine', 'Kate', 'Catherine', 'Nathan', 'Natalie', 'Grace',
+  'James',
+  'Mary',
+  'John',
+  'Patricia',
+  'Robert',
+  'Jennifer',
+  'Michael',
+  'Linda',
+  'David',
+  'Elizabeth',
+  'William',
+  'Barbara',
+  'Richard',
+  'Susan',
+  'Joseph',
+  'Jessica',
+  'Thomas',
+  'Sarah',
+  'Christopher',
+  'Karen',
+  'Charles',
+  'Lisa',
+  'Daniel',
+  'Nancy',
+  'Matthew',
+  'Sandra',
+  'Anthony',
+  'Betty',
+  'Mark',
+  'Ashley',
+  'Steven',
+  'Emily',
+  'Paul',
+  'Kimberly',
+  'Andrew',
+  'Margaret',
+  'Joshua',
+  'Donna',
+  'Kevin',
+  'Michelle',
+  'Brian',
+  'Carol',
+  'George',
+  'Amanda',
+  'Timothy',
+  'Melissa',
+  'Ronald',
+  'Deborah',
+  'Jason',
+  'Stephanie',
+  'Edward',
+  'Rebecca',
+  'Jeffrey',
+  'Laura',
+  'Ryan',
+  'Helen',
+  'Jacob',
+  'Sharon',
+  'Gary',
+  'Cynthia',
+  'Alice',
+  'Alicia',
+  'Alison',
+  'Ali',
+  'Alina',
+  'Alistair',
+  'Maria',
+  'Marie',
+  'Mario',
+  'Marco',
+  'Martin',
+  'Marta',
+  'Jonathan',
+  'Jon',
+  'Joanna',
+  'Johanna',
+  'Sofia',
+  'Lucas',
+  'Louis',
+  'Lucia',
+  'Emma',
+  'Olivia',
+  'Noah',
+  'Liam',
+  'Chloe',
+  'Camille',
+  'Hugo',
+  'Léa',
+  'Zoé',
+  'Élodie',
+  'François',
+  'Jürgen',
+  'Björn',
+  'Søren',
+  'Anders',
+  'Ingrid',
+  'Priya',
+  'Arjun',
+  'Rahul',
+  'Ananya',
+  'Wei',
+  'Li',
+  'Hiroshi',
+  'Yuki',
+  'Ahmed',
+  'Fatima',
+  'Omar',
+  'Aisha',
+  'Carlos',
+  'Diego',
+  'Lucía',
+  'Valentina',
+  'Mateo',
+  'Isabella',
+  'Katherine',
+  'Kate',
+  'Catherine',
+  'Nathan',
+  'Natalie',
+  'Grace',
 ];
 const lastNames = [
-  'Smith', 'Johnson', 'Williams', 'Brown', 'Jones', 'Garcia', 'Miller', 'Davis', 'Rodriguez', 'Martinez', 'Hernandez', 'Lopez',
-  'Gonzalez', 'Wilson', 'Anderson', 'Thomas', 'Taylor', 'Moore', 'Jackson', 'Martin', 'Lee', 'Perez', 'Thompson', 'White',
-  'Harris', 'Sanchez', 'Clark', 'Ramirez', 'Lewis', 'Robinson', 'Walker', 'Young', 'Allen', 'King', 'Wright', 'Scott',
-  'Torres', 'Nguyen', 'Hill', 'Flores', 'Green', 'Adams', 'Nelson', 'Baker', 'Hall', 'Rivera', 'Campbell', 'Mitchell',
-  'Carter', 'Roberts', 'Müller', 'Schmidt', 'Schneider', 'Fischer', 'Weber', 'Meyer', 'Dubois', 'Durand', 'Lefebvre', 'Moreau',
-  'Laurent', 'Simon', 'Michel', 'Rossi', 'Russo', 'Ferrari', 'Esposito', 'Bianchi', 'Romano', 'Colombo', 'Jansen', 'de Vries',
-  'van den Berg', 'Bakker', 'Visser', 'Nielsen', 'Hansen', 'Larsen', 'Johansson', 'Lindqvist', 'Kowalski', 'Nowak', 'Novák', 'Horváth',
-  'Patel', 'Sharma', 'Singh', 'Kumar', 'Gupta', 'Wang', 'Zhang', 'Chen', 'Liu', 'Tanaka', 'Suzuki', 'Sato',
-  'Kim', 'Park', 'Choi', "O'Brien", 'Murphy', 'Kelly', 'MacDonald', 'Alvarez', 'Ali', 'Khan', 'Hussain', 'Cohen',
+  'Smith',
+  'Johnson',
+  'Williams',
+  'Brown',
+  'Jones',
+  'Garcia',
+  'Miller',
+  'Davis',
+  'Rodriguez',
+  'Martinez',
+  'Hernandez',
+  'Lopez',
+  'Gonzalez',
+  'Wilson',
+  'Anderson',
+  'Thomas',
+  'Taylor',
+  'Moore',
+  'Jackson',
+  'Martin',
+  'Lee',
+  'Perez',
+  'Thompson',
+  'White',
+  'Harris',
+  'Sanchez',
+  'Clark',
+  'Ramirez',
+  'Lewis',
+  'Robinson',
+  'Walker',
+  'Young',
+  'Allen',
+  'King',
+  'Wright',
+  'Scott',
+  'Torres',
+  'Nguyen',
+  'Hill',
+  'Flores',
+  'Green',
+  'Adams',
+  'Nelson',
+  'Baker',
+  'Hall',
+  'Rivera',
+  'Campbell',
+  'Mitchell',
+  'Carter',
+  'Roberts',
+  'Müller',
+  'Schmidt',
+  'Schneider',
+  'Fischer',
+  'Weber',
+  'Meyer',
+  'Dubois',
+  'Durand',
+  'Lefebvre',
+  'Moreau',
+  'Laurent',
+  'Simon',
+  'Michel',
+  'Rossi',
+  'Russo',
+  'Ferrari',
+  'Esposito',
+  'Bianchi',
+  'Romano',
+  'Colombo',
+  'Jansen',
+  'de Vries',
+  'van den Berg',
+  'Bakker',
+  'Visser',
+  'Nielsen',
+  'Hansen',
+  'Larsen',
+  'Johansson',
+  'Lindqvist',
+  'Kowalski',
+  'Nowak',
+  'Novák',
+  'Horváth',
+  'Patel',
+  'Sharma',
+  'Singh',
+  'Kumar',
+  'Gupta',
+  'Wang',
+  'Zhang',
+  'Chen',
+  'Liu',
+  'Tanaka',
+  'Suzuki',
+  'Sato',
+  'Kim',
+  'Park',
+  'Choi',
+  "O'Brien",
+  'Murphy',
+  'Kelly',
+  'MacDonald',
+  'Alvarez',
+  'Ali',
+  'Khan',
+  'Hussain',
+  'Cohen',
 ];
 const companies = [
-  'Initech', 'Globex', 'Umbrella Health', 'Stark Industries', 'Wayne Enterprises', 'Acme Corporation', 'Hooli', 'Pied Piper',
-  'Soylent', 'Vandelay Industries', 'Cyberdyne Systems', 'Tyrell', 'Massive Dynamic', 'Oscorp', 'Wonka Industries', 'Gringotts',
-  'Monarch Solutions', 'Northwind Traders', 'Contoso', 'Fabrikam', 'Adventure Works', 'Blue Yonder Airlines', 'Litware', 'Proseware',
-  'Alpine Ski House', 'Coho Winery', 'Tailspin Toys', 'Wide World Importers', 'Lucerne Publishing', 'Margie Travel', 'Datum Analytics',
-  'Bluebird Logistics', 'Redwood Capital', 'Silverline Software', 'Brightwave Media', 'Ironclad Security', 'Evergreen Energy', 'Nimbus Cloud',
-  'Quantum Dynamics', 'Summit Partners', 'Atlas Robotics', 'Helios Solar', 'Orion Biotech', 'Zenith Bank', 'Apex Consulting', 'Marlin Marine',
-  'Alibi Labs', 'Alder & Finch', 'Marigold Foods', 'Jonquil Retail',
+  'Initech',
+  'Globex',
+  'Umbrella Health',
+  'Stark Industries',
+  'Wayne Enterprises',
+  'Acme Corporation',
+  'Hooli',
+  'Pied Piper',
+  'Soylent',
+  'Vandelay Industries',
+  'Cyberdyne Systems',
+  'Tyrell',
+  'Massive Dynamic',
+  'Oscorp',
+  'Wonka Industries',
+  'Gringotts',
+  'Monarch Solutions',
+  'Northwind Traders',
+  'Contoso',
+  'Fabrikam',
+  'Adventure Works',
+  'Blue Yonder Airlines',
+  'Litware',
+  'Proseware',
+  'Alpine Ski House',
+  'Coho Winery',
+  'Tailspin Toys',
+  'Wide World Importers',
+  'Lucerne Publishing',
+  'Margie Travel',
+  'Datum Analytics',
+  'Bluebird Logistics',
+  'Redwood Capital',
+  'Silverline Software',
+  'Brightwave Media',
+  'Ironclad Security',
+  'Evergreen Energy',
+  'Nimbus Cloud',
+  'Quantum Dynamics',
+  'Summit Partners',
+  'Atlas Robotics',
+  'Helios Solar',
+  'Orion Biotech',
+  'Zenith Bank',
+  'Apex Consulting',
+  'Marlin Marine',
+  'Alibi Labs',
+  'Alder & Finch',
+  'Marigold Foods',
+  'Jonquil Retail',
 ];
 const titles = [
-  'CEO', 'CTO', 'CFO', 'COO', 'VP Sales', 'VP Marketing', 'Head of Growth', 'Sales Manager', 'Account Executive', 'SDR',
-  'Marketing Manager', 'Product Manager', 'Software Engineer', 'Engineering Manager', 'Procurement Lead', 'Operations Manager',
-  'Customer Success Manager', 'Founder', 'Partner', 'Director of IT', 'Office Manager', 'Data Analyst',
+  'CEO',
+  'CTO',
+  'CFO',
+  'COO',
+  'VP Sales',
+  'VP Marketing',
+  'Head of Growth',
+  'Sales Manager',
+  'Account Executive',
+  'SDR',
+  'Marketing Manager',
+  'Product Manager',
+  'Software Engineer',
+  'Engineering Manager',
+  'Procurement Lead',
+  'Operations Manager',
+  'Customer Success Manager',
+  'Founder',
+  'Partner',
+  'Director of IT',
+  'Office Manager',
+  'Data Analyst',
 ];
 const freeMail = ['gmail.com', 'outlook.com', 'yahoo.com', 'proton.me', 'icloud.com'];
 
 /** A skewed pick: early entries of the list are much more frequent, as real names are. */
 const skewed = <T>(random: () => number, list: readonly T[]): T => list[Math.floor(list.length * random() ** 1.8)]!;
 const uniform = <T>(random: () => number, list: readonly T[]): T => list[Math.floor(list.length * random())]!;
-const slug = (text: string) => text.normalize('NFD').replace(/[^A-Za-z]/g, '').toLowerCase();
+const slug = (text: string) =>
+  text
+    .normalize('NFD')
+    .replace(/[^A-Za-z]/g, '')
+    .toLowerCase();
 
 interface Seeded {
   events: number;
@@ -173,11 +449,7 @@ async function seed(store: PostgresEventStore, contacts: number): Promise<Seeded
       const title = random() < 0.7 ? uniform(random, titles) : null;
       const domain = company ? `${slug(company)}.com` : uniform(random, freeMail);
       const email = `${slug(firstName)}.${slug(lastName)}${i}@${domain}`;
-      const tags = [
-        ...(random() < 0.25 ? ['customer'] : []),
-        ...(random() < 0.35 ? ['lead'] : []),
-        ...(random() < 0.3 ? ['newsletter'] : []),
-      ];
+      const tags = [...(random() < 0.25 ? ['customer'] : []), ...(random() < 0.35 ? ['lead'] : []), ...(random() < 0.3 ? ['newsletter'] : [])];
       const created = facts.contactCreated(organizationId, seededUuid(random), email, tags);
       const contactId = (created.data as { contactId: string }).contactId;
       const withNames = { ...created, data: { ...created.data, firstName, lastName, company, title } } as NewEvent<ContactEvent>;
@@ -206,7 +478,18 @@ const queryKinds: QueryKind[] = ['prefix', 'typo', 'two_words', 'email', 'tag_so
 // names (a swap, a missing or doubled letter); first name with (a prefix of) a last name, or with a company.
 const prefixes = ['ali', 'mar', 'jo', 'dav', 'sar', 'chr', 'mic', 'kat', 'jen', 'wil', 'gar', 'init', 'smi', 'lu', 'an'];
 const typos = ['jonh', 'micheal', 'sarha', 'willaims', 'garcai', 'jenifer', 'tomas', 'katherin', 'andersen', 'robret', 'elizabht', 'smtih'];
-const twoWords = ['maria garcia', 'john smi', 'james johnson', 'mary will', 'robert brown', 'jennifer initech', 'michael globex', 'david mil', 'sarah jones', 'ali khan'];
+const twoWords = [
+  'maria garcia',
+  'john smi',
+  'james johnson',
+  'mary will',
+  'robert brown',
+  'jennifer initech',
+  'michael globex',
+  'david mil',
+  'sarah jones',
+  'ali khan',
+];
 
 /** The queries of one kind for one tenant (rotated by the closed loop); page 2 needs page 1's cursor first. */
 async function queriesFor(reader: SearchReader, kind: QueryKind, tenantId: string, emails: string[]): Promise<ContactSearchQuery[]> {
@@ -221,7 +504,10 @@ async function queriesFor(reader: SearchReader, kind: QueryKind, tenantId: strin
     case 'email': {
       if (emails.length === 0) throw new Error('no emails sampled for the exact-email queries');
       const step = Math.max(1, Math.floor(emails.length / 50));
-      return emails.filter((_, i) => i % step === 0).slice(0, 50).map((q) => ({ ...base, q: q.toUpperCase(), sort: 'relevance' }));
+      return emails
+        .filter((_, i) => i % step === 0)
+        .slice(0, 50)
+        .map((q) => ({ ...base, q: q.toUpperCase(), sort: 'relevance' }));
     }
     case 'tag_sort_name':
       return [['vip'], ['customer'], ['lead'], ['vip', 'customer'], ['newsletter']].map((tags) => ({ ...base, tags, sort: 'name' }));
@@ -272,7 +558,8 @@ async function benchQueries(
         const query = queries[next++ % queries.length]!;
         const found = await reader.searchContacts(query);
         if (kind === 'email' && found.total !== 1) throw new Error(`exact email ${query.q}: ${found.total} matches, expected 1`);
-        if (found.hits.some((hit) => hit.document.tenantId !== options.tenantId)) throw new Error(`query ${JSON.stringify(query)} returned another tenant's contact`);
+        if (found.hits.some((hit) => hit.document.tenantId !== options.tenantId))
+          throw new Error(`query ${JSON.stringify(query)} returned another tenant's contact`);
         matches += found.total;
         answered++;
       },
@@ -331,9 +618,27 @@ export async function benchSearch(databaseUrl: string, options: { contacts: numb
       const common = { durationMs: options.durationMs };
       const bigEmails = seeded.emails.get(big)!;
       const bigSize = seeded.perTenant.get(big)!;
-      note(`${engine} queries: 20 hits per page, ${(options.durationMs / 1000).toFixed(0)} s closed loop per kind; kinds: ${queryKinds.map((k) => describeKind[k]).join('; ')}`);
-      await benchQueries(reader, { ...common, label: `${engine}, big tenant (${bigSize} contacts), concurrency 1`, prefix, tenantId: big, emails: bigEmails, concurrency: 1, suffix: '' });
-      await benchQueries(reader, { ...common, label: `${engine}, big tenant (${bigSize} contacts), concurrency 8`, prefix, tenantId: big, emails: bigEmails, concurrency: 8, suffix: '.c8' });
+      note(
+        `${engine} queries: 20 hits per page, ${(options.durationMs / 1000).toFixed(0)} s closed loop per kind; kinds: ${queryKinds.map((k) => describeKind[k]).join('; ')}`,
+      );
+      await benchQueries(reader, {
+        ...common,
+        label: `${engine}, big tenant (${bigSize} contacts), concurrency 1`,
+        prefix,
+        tenantId: big,
+        emails: bigEmails,
+        concurrency: 1,
+        suffix: '',
+      });
+      await benchQueries(reader, {
+        ...common,
+        label: `${engine}, big tenant (${bigSize} contacts), concurrency 8`,
+        prefix,
+        tenantId: big,
+        emails: bigEmails,
+        concurrency: 8,
+        suffix: '.c8',
+      });
       const smallSize = seeded.perTenant.get(small)!;
       await benchQueries(reader, {
         ...common,
@@ -379,15 +684,23 @@ async function benchElasticsearch(
     let after = '00000000-0000-0000-0000-000000000000';
     const started = performance.now();
     for (;;) {
-      const { rows } = await pool.query<{ id: string; doc: ContactDocument }>('SELECT id, doc FROM search_contacts WHERE id > $1 ORDER BY id LIMIT 1000', [after]);
+      const { rows } = await pool.query<{ id: string; doc: ContactDocument }>(
+        'SELECT id, doc FROM search_contacts WHERE id > $1 ORDER BY id LIMIT 1000',
+        [after],
+      );
       if (rows.length === 0) break;
-      await elasticsearch.upsert('contacts', rows.map((row) => row.doc));
+      await elasticsearch.upsert(
+        'contacts',
+        rows.map((row) => row.doc),
+      );
       copied += rows.length;
       after = rows[rows.length - 1]!.id;
     }
     await admin.indices.refresh({ index: `${prefix}contacts` });
     const elapsed = performance.now() - started;
-    note(`Elasticsearch ${info.version.number} at ${new URL(url).host}: ${copied} contact documents upserted in pages of 1,000 (then one refresh): ${(elapsed / 1000).toFixed(2)} s`);
+    note(
+      `Elasticsearch ${info.version.number} at ${new URL(url).host}: ${copied} contact documents upserted in pages of 1,000 (then one refresh): ${(elapsed / 1000).toFixed(2)} s`,
+    );
     report('search.elasticsearch.upsert', (copied / elapsed) * 1000, 'docs/s');
     await runQueries(elasticsearch, 'search.elasticsearch.query', 'Elasticsearch');
   } finally {

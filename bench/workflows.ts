@@ -113,7 +113,9 @@ export async function benchExecutions(databaseUrl: string, executions: number): 
     );
     const latencies = new Latencies();
     for (const row of rows) latencies.add(Number(row.ms));
-    note(`${executions} executions of a 3-step workflow (add_tag, send_email, remove_tag), started over HTTP at concurrency 32; runner in the projectors process`);
+    note(
+      `${executions} executions of a 3-step workflow (add_tag, send_email, remove_tag), started over HTTP at concurrency 32; runner in the projectors process`,
+    );
     report('workflows.executions', executions / seconds, 'executions/s');
     report('workflows.execution_latency.p50', latencies.percentile(50), 'ms');
     report('workflows.execution_latency.p99', latencies.percentile(99), 'ms');
@@ -172,7 +174,13 @@ export async function benchWaitingMemory(databaseUrl: string, count: number): Pr
   try {
     const organizationId = randomUUID();
     const workflowId = randomUUID();
-    const meta = () => ({ tenantId: organizationId, actor: { type: 'system' as const, id: 'bench' }, correlationId: randomUUID(), causationId: randomUUID(), occurredAt: new Date().toISOString() });
+    const meta = () => ({
+      tenantId: organizationId,
+      actor: { type: 'system' as const, id: 'bench' },
+      correlationId: randomUUID(),
+      causationId: randomUUID(),
+      occurredAt: new Date().toISOString(),
+    });
     const definition = {
       trigger: { type: 'manual' },
       settings: { timezone: 'UTC', exitOn: [], exitAction: 'stop', mailbox: 'memory@bench.example' },
@@ -183,7 +191,15 @@ export async function benchWaitingMemory(databaseUrl: string, count: number): Pr
     };
     await store.append(
       `workflow-${workflowId}`,
-      [{ id: randomUUID(), type: 'WorkflowCreated', version: 1, data: { workflowId, organizationId, name: 'Bench: memory', description: null, version: 1, definition }, metadata: meta() } as NewEvent],
+      [
+        {
+          id: randomUUID(),
+          type: 'WorkflowCreated',
+          version: 1,
+          data: { workflowId, organizationId, name: 'Bench: memory', description: null, version: 1, definition },
+          metadata: meta(),
+        } as NewEvent,
+      ],
       'no_stream',
     );
     const until30d = new Date(Date.now() + 30 * 86_400_000).toISOString();
@@ -194,12 +210,28 @@ export async function benchWaitingMemory(databaseUrl: string, count: number): Pr
           written++;
           const executionId = randomUUID();
           const now = new Date().toISOString();
-          const e = (type: string, data: Record<string, unknown>) => ({ id: randomUUID(), type, version: 1, data: { executionId, ...data }, metadata: meta() }) as NewEvent;
+          const e = (type: string, data: Record<string, unknown>) =>
+            ({ id: randomUUID(), type, version: 1, data: { executionId, ...data }, metadata: meta() }) as NewEvent;
           await store.append(
             `execution-${executionId}`,
             [
-              e('ExecutionStarted', { organizationId, workflowId, version: 1, contactId: randomUUID(), cause: { type: 'manual', id: executionId }, entryStepId: 'hold', startedAt: now }),
-              e('StepStarted', { stepId: 'hold', stepType: 'wait', attempt: 1, idempotencyKey: `${executionId}:hold:1`, startedAt: now, takeover: false }),
+              e('ExecutionStarted', {
+                organizationId,
+                workflowId,
+                version: 1,
+                contactId: randomUUID(),
+                cause: { type: 'manual', id: executionId },
+                entryStepId: 'hold',
+                startedAt: now,
+              }),
+              e('StepStarted', {
+                stepId: 'hold',
+                stepType: 'wait',
+                attempt: 1,
+                idempotencyKey: `${executionId}:hold:1`,
+                startedAt: now,
+                takeover: false,
+              }),
               e('StepCompleted', { workflowId, stepId: 'hold', stepType: 'wait', attempt: 1, output: {}, nextStepId: 'after', completedAt: now }),
               e('ExecutionWaiting', { stepId: 'after', until: until30d, reason: 'wait' }),
             ],
@@ -208,10 +240,14 @@ export async function benchWaitingMemory(databaseUrl: string, count: number): Pr
         }
       }),
     );
-    await until(async () => {
-      const { rows } = await db.query<{ n: string }>('SELECT count(*) AS n FROM workflow_execution_queue WHERE due_at IS NOT NULL');
-      return Number(rows[0]!.n) >= count;
-    }, 900_000, 'queue built');
+    await until(
+      async () => {
+        const { rows } = await db.query<{ n: string }>('SELECT count(*) AS n FROM workflow_execution_queue WHERE due_at IS NOT NULL');
+        return Number(rows[0]!.n) >= count;
+      },
+      900_000,
+      'queue built',
+    );
     // Let the runner idle over the full queue for a while.
     await new Promise((r) => setTimeout(r, 5_000));
     const health = (await runner.operatorHealth()) as { memory: { rssBytes: number } };

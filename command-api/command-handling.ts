@@ -1,8 +1,11 @@
+import { TOKENS } from '../infra/di/tokens.ts';
+import { inject, injectable } from 'inversify';
 import { randomUUID } from 'node:crypto';
 import type { Decider } from '../domain/decider.ts';
 import { NotFoundError, UnstorableTextError } from '../domain/errors.ts';
 import { unstorableTextIn } from '../domain/text.ts';
 import { metadataFrom, type CommandContext, type DomainEvent, type NewEvent, type RecordedEvent } from '../domain/events.ts';
+import { retryPolicies, retrying } from '../infra/retry.ts';
 import { WrongExpectedRevisionError, type AppendResult, type EventStreams, type StreamAppend } from './ports.ts';
 
 export interface LoadedStream<State> {
@@ -28,16 +31,34 @@ export interface CommandOutcome<State> {
   appended: NewEvent[];
 }
 
-/** Retries when someone else appended between our read and our write, unless the client pinned a revision. */
-const MAX_RETRIES = 3;
+export interface HandleOptions<State> {
+  expectedRevision?: number;
+  /**
+   * The stream id was generated for this command (a fresh UUID), so there is nothing to read: start from
+   * the initial state and let 'no_stream' catch the impossible collision.
+   */
+  newStream?: boolean;
+  /**
+   * Appends that must be stored with this command's events or not at all (e.g. the claim on a unique
+   * email). A failed expectation on one of them is thrown as is, never retried here.
+   */
+  together?: StreamAppend[];
+  /**
+   * The stream as the caller last saw it (a process manager that just wrote it): decided on without a
+   * read; if the stream moved on since, the append fails its expectation and the handler reads and
+   * decides again (or throws, with expectedRevision).
+   */
+  known?: KnownStream<State>;
+}
 
 /**
  * Runs a command against one stream: read, fold, decide, append with the revision read as the expectation.
  * With `expectedRevision` (If-Match) a stale expectation is a conflict; without it, a concurrent write just
  * means deciding again on the fresh state.
  */
+@injectable()
 export class CommandHandler {
-  constructor(private readonly streams: EventStreams) {}
+  constructor(@inject(TOKENS.EventStore) private readonly streams: EventStreams) {}
 
   async load<State, Event extends DomainEvent>(
     streamId: string,
@@ -54,65 +75,52 @@ export class CommandHandler {
     decider: Decider<Command, State, Event>,
     command: Command,
     context: CommandContext,
-    options: {
-      expectedRevision?: number;
-      /**
-       * The stream id was generated for this command (a fresh UUID), so there is nothing to read: start from
-       * the initial state and let 'no_stream' catch the impossible collision.
-       */
-      newStream?: boolean;
-      /**
-       * Appends that must be stored with this command's events or not at all (e.g. the claim on a unique
-       * email). A failed expectation on one of them is thrown as is, never retried here.
-       */
-      together?: StreamAppend[];
-      /**
-       * The stream as the caller last saw it (a process manager that just wrote it): decided on without a
-       * read; if the stream moved on since, the append fails its expectation and the handler reads and
-       * decides again (or throws, with expectedRevision).
-       */
-      known?: KnownStream<State>;
-    } = {},
+    options: HandleOptions<State> = {},
   ): Promise<CommandOutcome<State>> {
-    for (let attempt = 0; ; attempt++) {
-      const { state, revision, position, events: history } =
-        options.newStream && attempt === 0
-          ? { state: decider.initialState, revision: -1, position: null, events: [] }
-          : options.known && attempt === 0
-            ? { ...options.known, events: [] }
-            : await this.load(streamId, decider);
-      // A known state was read for this tenant by the caller already (with load/loadFor).
-      requireSameTenant(streamId, history, context);
-      // Decide first: a missing entity or one of another tenant is "not found", never a revision conflict.
-      const events = decider.decide(command, state);
-      if (options.expectedRevision !== undefined && options.expectedRevision !== revision) {
-        throw new WrongExpectedRevisionError(streamId, options.expectedRevision, revision < 0 ? 'no_stream' : revision);
-      }
-      if (events.length === 0) return { state, revision, position, appended: [] };
-      requireStorable(events);
-      const metadata = metadataFrom(context);
-      const appended = events.map((event) => ({ id: randomUUID(), ...event, metadata }) as NewEvent);
-      try {
-        const result = await this.appendWith(options.together ?? [], {
-          streamId,
-          events: appended,
-          expectedRevision: revision < 0 ? 'no_stream' : revision,
-        });
-        return {
-          state: events.reduce(decider.evolve, state),
-          revision: result.nextRevision,
-          position: result.position,
-          appended,
-        };
-      } catch (err) {
-        const retry =
-          err instanceof WrongExpectedRevisionError &&
-          err.streamId === streamId &&
-          options.expectedRevision === undefined &&
-          attempt < MAX_RETRIES;
-        if (!retry) throw err;
-      }
+    // Without a pinned revision, a concurrent append to this stream just means deciding again on the fresh state.
+    const lostTheRace = (err: unknown) =>
+      err instanceof WrongExpectedRevisionError && err.streamId === streamId && options.expectedRevision === undefined;
+    return retrying(retryPolicies.conflict, (attempt) => this.decideAndAppend(streamId, decider, command, context, options, attempt === 1), {
+      retryIf: lostTheRace,
+    });
+  }
+
+  /** One try: read (unless the first try may start from what the caller knows), decide, append. */
+  private async decideAndAppend<Command, State, Event extends DomainEvent>(
+    streamId: string,
+    decider: Decider<Command, State, Event>,
+    command: Command,
+    context: CommandContext,
+    options: HandleOptions<State>,
+    firstTry: boolean,
+  ): Promise<CommandOutcome<State>> {
+    const {
+      state,
+      revision,
+      position,
+      events: history,
+    } = options.newStream && firstTry
+      ? { state: decider.initialState, revision: -1, position: null, events: [] }
+      : options.known && firstTry
+        ? { ...options.known, events: [] }
+        : await this.load(streamId, decider);
+    // A known state was read for this tenant by the caller already (with load/loadFor).
+    requireSameTenant(streamId, history, context);
+    // Decide first: a missing entity or one of another tenant is "not found", never a revision conflict.
+    const events = decider.decide(command, state);
+    if (options.expectedRevision !== undefined && options.expectedRevision !== revision) {
+      throw new WrongExpectedRevisionError(streamId, options.expectedRevision, revision < 0 ? 'no_stream' : revision);
     }
+    if (events.length === 0) return { state, revision, position, appended: [] };
+    requireStorable(events);
+    const metadata = metadataFrom(context);
+    const appended = events.map((event) => ({ id: randomUUID(), ...event, metadata }) as NewEvent);
+    const result = await this.appendWith(options.together ?? [], {
+      streamId,
+      events: appended,
+      expectedRevision: revision < 0 ? 'no_stream' : revision,
+    });
+    return { state: events.reduce(decider.evolve, state), revision: result.nextRevision, position: result.position, appended };
   }
 
   /** Loads a stream on behalf of a tenant: another tenant's stream is "not found", like a missing one. */

@@ -1,8 +1,8 @@
 import type Koa from 'koa';
 import { actorOf, type Principal } from '../domain/access/principal.ts';
+import { ValidationError } from '../domain/errors.ts';
 import type { CommandContext } from '../domain/events.ts';
 import { authOf } from '../infra/http/authenticate.ts';
-import { ProblemError } from '../infra/http/problem.ts';
 import type { CommandOutcome } from './command-handling.ts';
 
 export type RequestContext = Omit<CommandContext, 'tenantId' | 'actor'>;
@@ -34,7 +34,7 @@ export function expectedRevisionFrom(ctx: Koa.Context): number | undefined {
   if (header === '' || header === '*') return undefined;
   const match = /^(?:W\/)?"?(\d{1,15})"?$/.exec(header);
   if (!match) {
-    throw ProblemError.validation([{ name: 'If-Match', reason: 'must be an entity tag holding a revision, such as "3"' }]);
+    throw new ValidationError([{ name: 'If-Match', reason: 'must be an entity tag holding a revision, such as "3"' }]);
   }
   return Number(match[1]);
 }

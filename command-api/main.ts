@@ -1,8 +1,10 @@
-/** The command API alone: validates commands, decides, appends events. Needs DATABASE_URL. */
-import { startProcess } from '../infra/compose.ts';
+/** The command API alone: validates commands, decides, appends events. Needs DATABASE_URL and a migrated schema. */
+import { startRole } from '../infra/di/container.ts';
+import { httpModule } from '../infra/http/module.ts';
 import { runProcess } from '../infra/process.ts';
+import { commandApiModules } from './modules.ts';
 
 await runProcess('command-api', async () => {
-  const started = await startProcess('command-api', { commands: true, queries: false, projectors: false });
+  const started = await startRole('command-api', [...commandApiModules, httpModule('command-api')]);
   return { running: started, logger: started.logger, shutdownTimeoutMs: started.config.SHUTDOWN_TIMEOUT_MS };
 });

@@ -34,7 +34,11 @@ export const latestVersions: ReadonlyMap<string, number> = upcasters.reduce(
 /** The event in its newest version (the same object when it already is). */
 export function upcast<E extends Pick<DomainEvent, 'type' | 'version' | 'data'>>(event: E): E {
   let current = event;
-  for (let upcaster = byTypeAndVersion.get(`${current.type}@${current.version}`); upcaster; upcaster = byTypeAndVersion.get(`${current.type}@${current.version}`)) {
+  for (
+    let upcaster = byTypeAndVersion.get(`${current.type}@${current.version}`);
+    upcaster;
+    upcaster = byTypeAndVersion.get(`${current.type}@${current.version}`)
+  ) {
     current = { ...current, version: current.version + 1, data: upcaster.upcast(current.data as Record<string, unknown>) };
   }
   return current;

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { ConfigError } from './config/config.ts';
+import { SchemaMismatchError } from './migrations/schema.ts';
 
 export interface RunningProcess {
   /** Stops taking new work, finishes work in hand, releases resources. */
@@ -23,7 +24,7 @@ export async function runProcess(
     if (existsSync('.env')) process.loadEnvFile('.env');
     started = await start();
   } catch (err) {
-    if (err instanceof ConfigError) {
+    if (err instanceof ConfigError || err instanceof SchemaMismatchError) {
       process.stderr.write(`${name}: ${err.message}\n`);
       process.exit(78); // EX_CONFIG
     }

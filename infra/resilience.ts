@@ -1,9 +1,3 @@
-/** Exponential backoff with full jitter, bounded: attempt 0 → up to initialMs, never above maxMs. */
-export function backoffDelay(attempt: number, initialMs = 100, maxMs = 5_000): number {
-  const ceiling = Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 20));
-  return Math.max(initialMs / 2, Math.round(Math.random() * ceiling));
-}
-
 /** Sleeps, waking early (without throwing) if the signal aborts. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
@@ -37,7 +31,21 @@ export class DependencyUnavailableError extends Error {
  * connection failures (class 08, except 08P01), resource exhaustion (53), shutdowns and cancellations (57P01-3,
  * 57014), serialization failures and deadlocks (40001, 40P01), lock timeouts (55P03), system I/O (58).
  */
-const TRANSIENT_PG_CODES = new Set(['08000', '08001', '08003', '08004', '08006', '08007', '57P01', '57P02', '57P03', '57014', '40001', '40P01', '55P03']);
+const TRANSIENT_PG_CODES = new Set([
+  '08000',
+  '08001',
+  '08003',
+  '08004',
+  '08006',
+  '08007',
+  '57P01',
+  '57P02',
+  '57P03',
+  '57014',
+  '40001',
+  '40P01',
+  '55P03',
+]);
 const TRANSIENT_PG_CLASSES = ['53', '58'];
 const TRANSIENT_NODE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
 

@@ -5,7 +5,23 @@ const withCode = (code: string, message = 'failed') => Object.assign(new Error(m
 
 describe('Classifying failures: wait and retry, or park the event', () => {
   it('waits out connection loss, shutdowns, exhaustion, lock and serialization failures', () => {
-    for (const code of ['08000', '08003', '08006', '08001', '57P01', '57P03', '53300', '53100', '58030', '40001', '40P01', '55P03', 'ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT']) {
+    for (const code of [
+      '08000',
+      '08003',
+      '08006',
+      '08001',
+      '57P01',
+      '57P03',
+      '53300',
+      '53100',
+      '58030',
+      '40001',
+      '40P01',
+      '55P03',
+      'ECONNRESET',
+      'ECONNREFUSED',
+      'ETIMEDOUT',
+    ]) {
       expect(isTransientDatabaseError(withCode(code)), code).to.equal(true);
       expect(isDataError(withCode(code)), code).to.equal(false);
     }

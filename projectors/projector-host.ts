@@ -22,7 +22,9 @@ export class ProjectorHost {
     options: ProjectionRunnerOptions,
   ) {
     // Two pages per projection: the one it handles and the one it reads ahead.
-    const types = projections.some((p) => p.eventTypes === 'all') ? undefined : projections.flatMap((p) => [...(p.eventTypes as ReadonlySet<string>)]);
+    const types = projections.some((p) => p.eventTypes === 'all')
+      ? undefined
+      : projections.flatMap((p) => [...(p.eventTypes as ReadonlySet<string>)]);
     const shared = new SharedPageReader(log, types, projections.length * 2);
     this.runners = projections.map((projection) => {
       const view = shared.view();

@@ -16,7 +16,13 @@ import { invitationsProjection } from './users/invitations-projection.ts';
 import { UserViewSchema } from './users/user-view.ts';
 import { usersProjection } from './users/users-projection.ts';
 import { executionsProjection } from './workflows/executions-projection.ts';
-import { ExecutionQueueSchema, ExecutionStepViewSchema, ExecutionViewSchema, ScheduleSchema, WorkflowViewSchema } from './workflows/workflow-views.ts';
+import {
+  ExecutionQueueSchema,
+  ExecutionStepViewSchema,
+  ExecutionViewSchema,
+  ScheduleSchema,
+  WorkflowViewSchema,
+} from './workflows/workflow-views.ts';
 import { schedulesProjection } from './workflows/schedules-projection.ts';
 import { workflowsProjection } from './workflows/workflows-projection.ts';
 

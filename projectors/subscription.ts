@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { RecordedEvent } from '../domain/events.ts';
-import { backoffDelay, sleep } from '../infra/resilience.ts';
+import { sleep } from '../infra/resilience.ts';
+import { retryPolicies, retrying } from '../infra/retry.ts';
 import type { EventPage, GlobalEventLog } from './ports.ts';
 
 export interface CatchUpSubscriptionOptions {
@@ -39,8 +40,8 @@ export interface Subscription {
 /**
  * A catch-up subscription to the global log: reads pages from the checkpoint, then turns live by waiting
  * for wake-ups (with a poll as a safety net). Memory stays bounded: one page at a time, and wake-ups are a
- * flag, never a queue of events. Errors (a dropped connection, a failing handler) are retried with bounded
- * exponential backoff from the last handled position, so nothing is skipped or handled twice by this loop.
+ * flag, never a queue of events. Errors (a dropped connection, a failing handler) are retried under the outage
+ * policy (bounded exponential backoff) from the last handled position, so nothing is skipped or handled twice.
  */
 export function subscribeToAll(log: GlobalEventLog, options: CatchUpSubscriptionOptions): Subscription {
   const controller = new AbortController();
@@ -50,47 +51,59 @@ export function subscribeToAll(log: GlobalEventLog, options: CatchUpSubscription
 
   const read = (after: string | null) => log.readPage({ after, maxCount: options.batchSize, types: options.types });
 
+  /** The page after the one being handled, read meanwhile; at most one, so memory stays at two pages. */
+  let next: Promise<EventPage> | null = null;
+
+  /** Reads a page (or waits for one) and hands it to the handler. */
+  const step = async (): Promise<void> => {
+    const page = await (next ?? read(position));
+    next = null;
+    if (page.end === null || log.comparePositions(page.end, position) <= 0) {
+      caughtUp = true;
+      options.onProgress?.({ position, caughtUp });
+      await log.waitForAppends(position, idlePollMs, controller.signal);
+      if (options.liveDelayMs) await sleep(options.liveDelayMs, controller.signal);
+      return;
+    }
+    caughtUp = false;
+    if (!page.atHead) {
+      // Behind: read the next page while this one is handled, so a catch-up reads and writes at once.
+      next = read(page.end);
+      next.catch(() => undefined); // a failed read-ahead is read again, not reported as unhandled
+    }
+    await options.handle(page.events, page.end);
+    position = page.end;
+    caughtUp = page.atHead;
+    options.onProgress?.({ position, caughtUp });
+    if (caughtUp && options.liveDelayMs) {
+      // Live under a steady stream: without a pause every batch would hold the events of one handler's
+      // run time only, and the fixed cost per batch would eat the process.
+      await log.waitForAppends(position, idlePollMs, controller.signal);
+      await sleep(options.liveDelayMs, controller.signal);
+    }
+  };
+
   const loop = (async () => {
-    let failures = 0;
-    /** The page after the one being handled, read meanwhile; at most one, so memory stays at two pages. */
-    let next: Promise<EventPage> | null = null;
     while (!controller.signal.aborted) {
-      try {
-        const page = await (next ?? read(position));
-        next = null;
-        if (page.end === null || log.comparePositions(page.end, position) <= 0) {
-          caughtUp = true;
-          failures = 0;
-          options.onProgress?.({ position, caughtUp });
-          await log.waitForAppends(position, idlePollMs, controller.signal);
-          if (options.liveDelayMs) await sleep(options.liveDelayMs, controller.signal);
-          continue;
-        }
-        caughtUp = false;
-        if (!page.atHead) {
-          // Behind: read the next page while this one is handled, so a catch-up reads and writes at once.
-          next = read(page.end);
-          next.catch(() => undefined); // a failed read-ahead is read again, not reported as unhandled
-        }
-        await options.handle(page.events, page.end);
-        position = page.end;
-        failures = 0;
-        caughtUp = page.atHead;
-        options.onProgress?.({ position, caughtUp });
-        if (caughtUp && options.liveDelayMs) {
-          // Live under a steady stream: without a pause every batch would hold the events of one handler's
-          // run time only, and the fixed cost per batch would eat the process.
-          await log.waitForAppends(position, idlePollMs, controller.signal);
-          await sleep(options.liveDelayMs, controller.signal);
-        }
-      } catch (error) {
-        next = null; // read from the last handled position again
-        if (controller.signal.aborted) break;
-        const delayMs = backoffDelay(failures++);
-        options.logger.warn({ err: error, position, failures, delayMs }, 'subscription error; retrying');
-        options.onProgress?.({ position, caughtUp: false, error });
-        await sleep(delayMs, controller.signal);
-      }
+      // A failed step is tried again from the last handled position until it succeeds; only stopping ends the tries.
+      await retrying(
+        retryPolicies.outage,
+        () =>
+          step().catch((error: unknown) => {
+            next = null; // read from the last handled position again
+            throw error;
+          }),
+        {
+          signal: controller.signal,
+          retryIf: () => !controller.signal.aborted,
+          onRetry: (error, failures) => {
+            options.logger.warn({ err: error, position, failures }, 'subscription error; retrying');
+            options.onProgress?.({ position, caughtUp: false, error });
+          },
+        },
+      ).catch((error: unknown) => {
+        if (!controller.signal.aborted) throw error;
+      });
     }
   })();
 

@@ -1,6 +1,6 @@
 import type { EntityManager, EntityName, FilterQuery } from '@mikro-orm/postgresql';
 import { z } from 'zod';
-import { ProblemError } from '../infra/http/problem.ts';
+import { ValidationError } from '../domain/errors.ts';
 
 /** limit and cursor, as every oldest-first list takes them. */
 export const pageQuery = {
@@ -39,7 +39,7 @@ export async function pageByTime<T extends { id: string }, F extends keyof T & s
       const parsed = cursorSchema.parse(JSON.parse(Buffer.from(request.cursor, 'base64url').toString('utf8')));
       after = { [field]: new Date(parsed.t), id: parsed.id };
     } catch {
-      throw ProblemError.validation([{ name: 'cursor', reason: 'is not a cursor this API returned' }]);
+      throw new ValidationError([{ name: 'cursor', reason: 'is not a cursor this API returned' }]);
     }
   }
   const page = await em.findByCursor(entity, where, {

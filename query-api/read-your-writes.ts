@@ -18,7 +18,9 @@ export function readYourWrites(progress: ReadModelProgress, timeoutMs: number) {
     // Not there yet. A position the log has not reached was never answered by a command: waiting for it
     // could only time out, so it is the client's mistake (checked only here, off the usual path).
     if (await progress.isBeyondHead(position)) {
-      throw ProblemError.validation([{ name: 'X-Min-Position', reason: 'is beyond the newest position of the log: send a position a command answered' }]);
+      throw ProblemError.validation([
+        { name: 'X-Min-Position', reason: 'is beyond the newest position of the log: send a position a command answered' },
+      ]);
     }
     if (!(await progress.waitFor(route.readModels, position, timeoutMs))) {
       throw new ProblemError(

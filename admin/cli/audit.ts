@@ -14,7 +14,6 @@ import { CliError, ExitCode, parseOrUsage, withPlatform, type Output } from './s
 
 const instant = z.iso.datetime({ offset: true });
 
-
 /** A progress bar on a terminal; elsewhere (CI, pipes) nothing, the result says it all. */
 function progressBar(label: string, json: boolean | undefined): SingleBar | null {
   if (json || !process.stderr.isTTY) return null;
@@ -34,13 +33,17 @@ export function auditCommands(program: Command, output: Output): void {
     .action(async (stream: string, options: { until?: string; json?: boolean }) => {
       const entity = entityOfStream(stream);
       if (!entity || !isAuditedEntityType(entity.type)) {
-        throw new CliError(`cannot replay "${stream}": streams of ${Object.keys(auditedEntities).join(', ')} can be replayed (<type>-<id>)`, ExitCode.Usage);
+        throw new CliError(
+          `cannot replay "${stream}": streams of ${Object.keys(auditedEntities).join(', ')} can be replayed (<type>-<id>)`,
+          ExitCode.Usage,
+        );
       }
       await withPlatform(async ({ platform }) => {
         let limit: ReplayLimit = null;
         if (options.until !== undefined) {
           if (instant.safeParse(options.until).success) limit = { at: new Date(options.until) };
-          else if (platform.eventStore.isValidPosition(options.until)) limit = { position: options.until, compare: (a, b) => platform.eventStore.comparePositions(a, b) };
+          else if (platform.eventStore.isValidPosition(options.until))
+            limit = { position: options.until, compare: (a, b) => platform.eventStore.comparePositions(a, b) };
           else throw new CliError('--until must be an ISO 8601 date-time or a log position', ExitCode.Usage);
         }
         const events = await platform.eventStore.readStream(stream);
@@ -52,7 +55,11 @@ export function auditCommands(program: Command, output: Output): void {
           steps.map((s) => [String(s.revision), s.position, s.occurredAt, `${s.type} v${s.version}`, `${s.actor.type}:${s.actor.id}`]),
         );
         const last = steps[steps.length - 1];
-        output.line(last ? `state after revision ${last.revision}:\n${JSON.stringify(last.state, null, 2)}` : `the entity did not exist yet at ${options.until}`);
+        output.line(
+          last
+            ? `state after revision ${last.revision}:\n${JSON.stringify(last.state, null, 2)}`
+            : `the entity did not exist yet at ${options.until}`,
+        );
       });
     });
 
@@ -76,11 +83,17 @@ export function auditCommands(program: Command, output: Output): void {
           tenant: z.uuid({ error: 'must be an organization id' }).optional(),
           entity: z.string().max(300).optional(),
           actor: z.string().max(200).optional(),
-          type: z.string().regex(/^[A-Za-z]{1,100}$/, 'must be an event type').optional(),
+          type: z
+            .string()
+            .regex(/^[A-Za-z]{1,100}$/, 'must be an event type')
+            .optional(),
           from: instant.optional(),
           to: instant.optional(),
           limit: z.coerce.number().int().min(1).max(1_000),
-          cursor: z.string().regex(/^\d{1,19}$/, 'must be a cursor printed by a previous page').optional(),
+          cursor: z
+            .string()
+            .regex(/^\d{1,19}$/, 'must be a cursor printed by a previous page')
+            .optional(),
           json: z.boolean().optional(),
         }),
         raw,
@@ -90,7 +103,13 @@ export function auditCommands(program: Command, output: Output): void {
         if (options.json) return output.json(page);
         output.table(
           ['occurred', 'event', 'entity', 'actor', 'position'],
-          page.data.map((e) => [e.occurredAt, e.eventType, `${e.entity.type ?? '?'}:${e.entity.id ?? e.streamId}`, `${e.actor.type}:${e.actor.id}`, e.position]),
+          page.data.map((e) => [
+            e.occurredAt,
+            e.eventType,
+            `${e.entity.type ?? '?'}:${e.entity.id ?? e.streamId}`,
+            `${e.actor.type}:${e.actor.id}`,
+            e.position,
+          ]),
         );
         if (page.page.nextCursor) output.line(`more: --cursor ${page.page.nextCursor}`);
       });
@@ -142,7 +161,11 @@ export function auditCommands(program: Command, output: Output): void {
         for await (const event of events) {
           const record = auditRecordOf(event);
           digest.count(record);
-          await write(options.format === 'csv' ? stringify([auditColumns.map((c) => (c === 'data' ? JSON.stringify(record.data) : record[c]))]) : `${JSON.stringify(record)}\n`);
+          await write(
+            options.format === 'csv'
+              ? stringify([auditColumns.map((c) => (c === 'data' ? JSON.stringify(record.data) : record[c]))])
+              : `${JSON.stringify(record)}\n`,
+          );
         }
         file.end();
         await once(file, 'finish');
@@ -183,7 +206,14 @@ export function auditCommands(program: Command, output: Output): void {
     .option('--json', 'one JSON document on stdout')
     .action(async (raw: Record<string, string | boolean | undefined>) => {
       const options = parseOrUsage(
-        z.object({ tenant: z.uuid({ error: 'must be an organization id' }).optional(), expectHeads: z.string().regex(/^[0-9a-f]{64}$/, 'must be a digest printed by an earlier run').optional(), json: z.boolean().optional() }),
+        z.object({
+          tenant: z.uuid({ error: 'must be an organization id' }).optional(),
+          expectHeads: z
+            .string()
+            .regex(/^[0-9a-f]{64}$/, 'must be a digest printed by an earlier run')
+            .optional(),
+          json: z.boolean().optional(),
+        }),
         raw,
       );
       await withPlatform(async ({ platform }) => {
@@ -203,7 +233,10 @@ export function auditCommands(program: Command, output: Output): void {
         const headsChanged = options.expectHeads !== undefined && !options.tenant && options.expectHeads !== report.headsDigest;
         const intact = report.brokenLinks === 0 && !headsChanged;
         if (options.json) output.json({ intact, headsChanged, ...report });
-        else if (intact) output.line(`intact: ${report.events} events in ${report.streams} streams (${report.unchained} from before chaining); heads digest ${report.headsDigest}`);
+        else if (intact)
+          output.line(
+            `intact: ${report.events} events in ${report.streams} streams (${report.unchained} from before chaining); heads digest ${report.headsDigest}`,
+          );
         else {
           const broken = report.firstBroken;
           output.line(

@@ -1,10 +1,5 @@
-import { randomUUID } from 'node:crypto';
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { CommandHandler } from '../../command-api/command-handling.ts';
-import { ContactCommands } from '../../command-api/contacts/contact-commands.ts';
-import { PersonalDataErasure } from '../../command-api/privacy/erasure.ts';
-import { ValueClaims } from '../../command-api/uniqueness/value-claims.ts';
 import { DomainError, NotFoundError } from '../../domain/errors.ts';
 import { CliError, ExitCode, withPlatform, type Output } from './support.ts';
 
@@ -16,21 +11,18 @@ export function gdprCommands(program: Command, output: Output): void {
     .command('erase')
     .argument('<contactId>', 'the contact to erase')
     .option('--tenant <organizationId>', 'refuse unless the contact belongs to this organization')
+    .option('--yes', 'really erase: it cannot be undone (required)')
     .option('--json', 'one JSON document on stdout')
-    .description('Erase a contact: delete them, record the erasure, destroy their key; the log and its hash chains stay')
-    .action(async (contactId: string, options: { tenant?: string; json?: boolean }) => {
+    .description('Erase a contact: delete them, record the erasure, destroy their key; the log and its hash chains stay. Irreversible: needs --yes')
+    .action(async (contactId: string, options: { tenant?: string; yes?: boolean; json?: boolean }) => {
       if (!z.uuid().safeParse(contactId).success) throw new CliError('<contactId> must be a contact id (a UUID)', ExitCode.Usage);
-      if (options.tenant !== undefined && !z.uuid().safeParse(options.tenant).success) throw new CliError('--tenant must be an organization id', ExitCode.Usage);
-      await withPlatform(async ({ platform, logger }) => {
-        const handler = new CommandHandler(platform.eventStore);
-        const erasure = new PersonalDataErasure(handler, new ContactCommands(handler, new ValueClaims(platform.eventStore, handler), logger), platform.personalDataKeys);
-        const id = randomUUID();
+      if (options.tenant !== undefined && !z.uuid().safeParse(options.tenant).success)
+        throw new CliError('--tenant must be an organization id', ExitCode.Usage);
+      if (!options.yes) throw new CliError(`erasing contact ${contactId} cannot be undone: run again with --yes`, ExitCode.Usage);
+      await withPlatform(async ({ services, operator }) => {
+        const erasure = await services.erasure();
         try {
-          const outcome = await erasure.eraseContact(
-            { tenantId: null, actor: { type: 'system', id: 'nexusflow-cli' }, correlationId: id, causationId: id, now: new Date() },
-            contactId,
-            options.tenant,
-          );
+          const outcome = await erasure.eraseContact(operator.context(), contactId, options.tenant);
           if (options.json) return output.json(outcome);
           output.line(
             outcome.erased
@@ -38,7 +30,8 @@ export function gdprCommands(program: Command, output: Output): void {
               : `contact ${contactId} was erased already; their key is gone`,
           );
         } catch (err) {
-          if (err instanceof NotFoundError) throw new CliError(`no contact ${contactId}${options.tenant ? ` in organization ${options.tenant}` : ''}`, ExitCode.Failure);
+          if (err instanceof NotFoundError)
+            throw new CliError(`no contact ${contactId}${options.tenant ? ` in organization ${options.tenant}` : ''}`, ExitCode.Failure);
           if (err instanceof DomainError) throw new CliError(err.message, ExitCode.Conflict);
           throw err;
         }

@@ -3,14 +3,8 @@ import type { Command } from 'commander';
 import { RebuildInProgressError, type RebuildProgress } from '../../projectors/rebuild/rebuild.ts';
 import { GenerationConflictError } from '../../infra/readmodels/generations.ts';
 import { projectionStatuses } from '../../infra/readmodels/projection-status.ts';
-import { projectionByName, rebuilding } from '../../infra/readmodels/rebuilding.ts';
 import { projectionTables } from '../../projectors/read-models.ts';
-import { rebuildableNames } from '../../projectors/rebuild/read-models.ts';
-import { ParkedEvents } from '../../projectors/runner/parked-events.ts';
-import { CommandHandler } from '../../command-api/command-handling.ts';
-import { ParkedEventRetries } from '../../command-api/operations/parked-event-retries.ts';
 import { DomainError } from '../../domain/errors.ts';
-import { randomUUID } from 'node:crypto';
 import { CliError, ExitCode, withPlatform, type Output } from './support.ts';
 
 /** `nexusflow projections …`: where each projection is, and rebuilds of the search and analytics read models. */
@@ -22,8 +16,12 @@ export function projectionCommands(program: Command, output: Output): void {
     .description('Every projection: its position in the log, how far behind the head it is, its parked events')
     .option('--json', 'one JSON document on stdout')
     .action(async (options: { json?: boolean }) => {
-      await withPlatform(async ({ platform }) => {
-        const { head, projections: list } = await projectionStatuses(platform);
+      await withPlatform(async ({ platform, services }) => {
+        const known = {
+          projections: (await services.projections()).map((p) => p.name),
+          rebuildable: (await services.rebuildableReadModels()).map((m) => m.name),
+        };
+        const { head, projections: list } = await projectionStatuses(platform, known);
         if (options.json) return output.json({ head, projections: list });
         output.table(
           ['projection', 'generation', 'position', 'lag', 'parked', 'updated'],
@@ -48,18 +46,21 @@ export function projectionCommands(program: Command, output: Output): void {
     )
     .option('--json', 'no progress bar; the result as one JSON document on stdout')
     .action(async (name: string, options: { json?: boolean }) => {
-      await withPlatform(async ({ platform, config, logger }) => {
-        const tools = rebuilding(platform, config, logger);
-        try {
-          const model = tools.readModels.find((m) => m.name === name);
+      await withPlatform(async ({ services }) => {
+        const readModels = await services.rebuildableReadModels();
+        {
+          const model = readModels.find((m) => m.name === name);
           if (!model) {
-            throw new CliError(`unknown read model "${name}": choose one of ${tools.readModels.map((m) => m.name).join(', ')}`, ExitCode.Usage);
+            throw new CliError(`unknown read model "${name}": choose one of ${readModels.map((m) => m.name).join(', ')}`, ExitCode.Usage);
           }
-          const bar = options.json || !process.stderr.isTTY ? null : new SingleBar({
-            format: `${name} → generation {generation} [{bar}] {percentage}% | {events} events | {rate} events/s | {phase}`,
-            hideCursor: true,
-            stream: process.stderr,
-          });
+          const bar =
+            options.json || !process.stderr.isTTY
+              ? null
+              : new SingleBar({
+                  format: `${name} → generation {generation} [{bar}] {percentage}% | {events} events | {rate} events/s | {phase}`,
+                  hideCursor: true,
+                  stream: process.stderr,
+                });
           const started = Date.now();
           let lastLine = 0;
           const onProgress = (progress: RebuildProgress) => {
@@ -75,11 +76,13 @@ export function projectionCommands(program: Command, output: Output): void {
             } else if (!options.json && Date.now() - lastLine > 2_000) {
               // Not a terminal (CI, a pipe): a line every two seconds instead of a redrawn bar.
               lastLine = Date.now();
-              output.line(`${name} → generation ${payload.generation}: ${progress.fraction === null ? '' : `${Math.floor(progress.fraction * 100)}% `}${payload.events} events, ${payload.rate} events/s, ${payload.phase}`);
+              output.line(
+                `${name} → generation ${payload.generation}: ${progress.fraction === null ? '' : `${Math.floor(progress.fraction * 100)}% `}${payload.events} events, ${payload.rate} events/s, ${payload.phase}`,
+              );
             }
           };
           try {
-            const result = await tools.rebuilder.rebuild(model, { onProgress });
+            const result = await (await services.rebuilder()).rebuild(model, { onProgress });
             bar?.update(100, { phase: 'done' });
             bar?.stop();
             if (options.json) return output.json(result);
@@ -93,8 +96,6 @@ export function projectionCommands(program: Command, output: Output): void {
             if (err instanceof RebuildInProgressError || err instanceof GenerationConflictError) throw new CliError(err.message, ExitCode.Conflict);
             throw err;
           }
-        } finally {
-          tools.close();
         }
       });
     });
@@ -106,7 +107,7 @@ export function projectionCommands(program: Command, output: Output): void {
     .option('--json', 'one JSON document on stdout')
     .description("Empty a projection's tables, its parked events and its checkpoint, so that it is built again from the first event")
     .action(async (name: string, options: { yes?: boolean; json?: boolean }) => {
-      if ((rebuildableNames as readonly string[]).includes(name)) {
+      if (['search', 'analytics'].includes(name)) {
         throw new CliError(`${name} is rebuilt without downtime instead: nexusflow projections rebuild ${name}`, ExitCode.Usage);
       }
       const tables = projectionTables[name];
@@ -125,7 +126,9 @@ export function projectionCommands(program: Command, output: Output): void {
           await client.query('COMMIT');
           const result = { projection: name, tables, parkedDropped: parked.rowCount ?? 0 };
           if (options.json) return output.json(result);
-          output.line(`${name}: emptied ${tables.join(', ')} and its checkpoint (${result.parkedDropped} parked event(s) dropped); it is built again from the first event when the projectors start`);
+          output.line(
+            `${name}: emptied ${tables.join(', ')} and its checkpoint (${result.parkedDropped} parked event(s) dropped); it is built again from the first event when the projectors start`,
+          );
         } catch (err) {
           await client.query('ROLLBACK').catch(() => undefined);
           throw err;
@@ -142,14 +145,35 @@ export function projectionCommands(program: Command, output: Output): void {
     .option('--json', 'one JSON document on stdout')
     .action(async (options: { projection?: string; json?: boolean }) => {
       await withPlatform(async ({ platform }) => {
-        const { rows } = await platform.pool.query<{ id: string; projection: string; event_type: string; stream_id: string; position: string; attempts: number; error: string; parked_at: Date }>(
+        const { rows } = await platform.pool.query<{
+          id: string;
+          projection: string;
+          event_type: string;
+          stream_id: string;
+          position: string;
+          attempts: number;
+          error: string;
+          parked_at: Date;
+        }>(
           `SELECT id, projection, event_type, stream_id, position, attempts, error, parked_at FROM parked_events
            WHERE resolved_at IS NULL AND ($1::text IS NULL OR projection = $1) ORDER BY id`,
           [options.projection ?? null],
         );
-        const parked = rows.map((r) => ({ id: String(r.id), projection: r.projection, eventType: r.event_type, streamId: r.stream_id, position: r.position, attempts: r.attempts, error: r.error, parkedAt: r.parked_at.toISOString() }));
+        const parked = rows.map((r) => ({
+          id: String(r.id),
+          projection: r.projection,
+          eventType: r.event_type,
+          streamId: r.stream_id,
+          position: r.position,
+          attempts: r.attempts,
+          error: r.error,
+          parkedAt: r.parked_at.toISOString(),
+        }));
         if (options.json) return output.json({ parked });
-        output.table(['id', 'projection', 'event', 'stream', 'attempts', 'error'], parked.map((p) => [p.id, p.projection, p.eventType, p.streamId, String(p.attempts), p.error.slice(0, 80)]));
+        output.table(
+          ['id', 'projection', 'event', 'stream', 'attempts', 'error'],
+          parked.map((p) => [p.id, p.projection, p.eventType, p.streamId, String(p.attempts), p.error.slice(0, 80)]),
+        );
       });
     });
 
@@ -162,20 +186,18 @@ export function projectionCommands(program: Command, output: Output): void {
     .action(async (ids: string[], options: { all?: boolean; json?: boolean }) => {
       if (ids.length === 0 && !options.all) throw new CliError('name parked event ids, or --all', ExitCode.Usage);
       if (ids.some((id) => !/^\d{1,18}$/.test(id))) throw new CliError('parked event ids are numbers', ExitCode.Usage);
-      await withPlatform(async ({ platform, config, logger }) => {
-        const tools = rebuilding(platform, config, logger);
-        try {
-          const handler = new CommandHandler(platform.eventStore);
-          const retries = new ParkedEventRetries(handler, new ParkedEvents(platform.orm, platform.eventStore, projectionByName(tools.readModels)));
+      await withPlatform(async ({ platform, services, operator }) => {
+        {
+          const retries = await services.parkedEventRetries();
           const wanted = options.all
-            ? (await platform.pool.query<{ id: string }>('SELECT id FROM parked_events WHERE resolved_at IS NULL ORDER BY id')).rows.map((r) => String(r.id))
+            ? (await platform.pool.query<{ id: string }>('SELECT id FROM parked_events WHERE resolved_at IS NULL ORDER BY id')).rows.map((r) =>
+                String(r.id),
+              )
             : ids;
           const outcomes = [];
           for (const id of wanted) {
-            const correlation = randomUUID();
-            const context = { tenantId: null, actor: { type: 'system' as const, id: 'nexusflow-cli' }, correlationId: correlation, causationId: correlation, now: new Date() };
             try {
-              outcomes.push(await retries.retry(context, id));
+              outcomes.push(await retries.retry(operator.context(), id));
             } catch (err) {
               if (!(err instanceof DomainError)) throw err;
               outcomes.push({ parkedEventId: id, resolved: false, error: err.message });
@@ -185,8 +207,6 @@ export function projectionCommands(program: Command, output: Output): void {
           if (options.json) output.json({ outcomes, resolved: outcomes.length - failed, failed });
           else for (const o of outcomes) output.line(`${o.parkedEventId}: ${o.resolved ? 'resolved' : `still failing: ${o.error}`}`);
           if (failed > 0) throw new CliError(`${failed} parked event(s) still fail`, ExitCode.Failure);
-        } finally {
-          tools.close();
         }
       });
     });

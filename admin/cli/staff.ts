@@ -1,10 +1,7 @@
-import { randomUUID } from 'node:crypto';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { ConflictError, DomainError } from '../../domain/errors.ts';
-import type { CommandContext } from '../../domain/events.ts';
 import { staffRoles } from '../../domain/staff/staff-permissions.ts';
-import { staffAccountsOn } from '../../infra/auth/staff-accounts-composition.ts';
 import { CliError, ExitCode, parseOrUsage, withPlatform, type Output } from './support.ts';
 
 const createOptions = z.object({
@@ -14,13 +11,6 @@ const createOptions = z.object({
   name: z.string().trim().min(1).max(200).optional(),
   json: z.boolean().optional(),
 });
-
-/** Who acts from the command line: the operator at the machine, recorded as the system with a CLI id. */
-function cliContext(): CommandContext {
-  const id = randomUUID();
-  return { tenantId: null, actor: { type: 'system', id: 'nexusflow-cli' }, correlationId: id, causationId: id, now: new Date() };
-}
-
 
 /** `nexusflow staff …`: staff accounts of the console, created here so that none ever has a default password. */
 export function staffCommands(program: Command, output: Output): void {
@@ -36,10 +26,15 @@ export function staffCommands(program: Command, output: Output): void {
     .option('--json', 'one JSON document on stdout')
     .action(async (raw: Record<string, unknown>) => {
       const options = parseOrUsage(createOptions, { ...raw, password: raw.password ?? process.env.NEXUSFLOW_STAFF_PASSWORD });
-      await withPlatform(async ({ platform, config }) => {
-        const accounts = staffAccountsOn(platform, config);
+      await withPlatform(async ({ services, operator }) => {
+        const accounts = await services.staffAccounts();
         try {
-          const staff = await accounts.create(cliContext(), { email: options.email, password: options.password, role: options.role, name: options.name ?? options.email });
+          const staff = await accounts.create(operator.context(), {
+            email: options.email,
+            password: options.password,
+            role: options.role,
+            name: options.name ?? options.email,
+          });
           if (options.json) return output.json(staff);
           output.line(`staff member ${staff.email} created (${staff.role}), id ${staff.id}`);
         } catch (err) {
@@ -56,10 +51,10 @@ export function staffCommands(program: Command, output: Output): void {
     .requiredOption('--email <email>', 'the staff member')
     .option('--json', 'one JSON document on stdout')
     .action(async (options: { email: string; json?: boolean }) => {
-      await withPlatform(async ({ platform, config }) => {
-        const accounts = staffAccountsOn(platform, config);
+      await withPlatform(async ({ services, operator }) => {
+        const accounts = await services.staffAccounts();
         try {
-          const { secret, otpauthUri } = await accounts.enableTotp(cliContext(), options.email);
+          const { secret, otpauthUri } = await accounts.enableTotp(operator.context(), options.email);
           if (options.json) return output.json({ email: options.email, secret, otpauthUri });
           output.line(`two-factor sign-in is on for ${options.email}. Add this to an authenticator app (shown once):`);
           output.line(`  secret: ${secret}`);

@@ -2,29 +2,26 @@ import './adminjs-environment.ts';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
-import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
-import AdminJS, { AppController, ComponentLoader, type ActionContext } from 'adminjs';
+import AdminJS, { AppController, ComponentLoader } from 'adminjs';
 import AdminJSKoa from '@adminjs/koa';
 import Koa from 'koa';
 import type { Logger } from 'pino';
 import type { StaffAccounts, SignedInStaff } from '../../command-api/staff/staff-accounts.ts';
-import { StaffSignInLockedError } from '../../command-api/staff/staff-accounts.ts';
 import type { StaffConsole, StaffRequest } from '../../command-api/staff/staff-console.ts';
-import { DomainError } from '../../domain/errors.ts';
 import type { RecordedEvent } from '../../domain/events.ts';
 import type { EphemeralStore } from '../../infra/ephemeral/ephemeral-store.ts';
 import { requestContext } from '../../infra/http/request-context.ts';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { componentsDirectory } from './adminjs-environment.ts';
-import { consoleResources } from './console-resources.ts';
+import { consoleResources, type ConsoleResourceDeps } from './resources/index.ts';
 import type { Dashboard } from './dashboard.ts';
 import type { ProjectionsSource } from './projections-resource.ts';
 import { CSRF_HEADER, fromAnotherSite, sameToken, StaffSessions, type StaffSession } from './staff-sessions.ts';
-import { escapeHtml, impersonationPage, loginPage } from './pages.ts';
+import { addSignInRoutes } from './staff-sign-in.ts';
+import { escapeHtml, impersonationPage } from './pages.ts';
 
 export const ADMIN_ROOT = '/admin';
-const LOGIN_COOKIE = 'nf_staff_login';
 const IMPERSONATION_HOLD_MS = 2 * 60_000;
 
 export interface AdminConsoleDependencies {
@@ -58,21 +55,60 @@ export interface AdminConsole {
  */
 export async function createAdminConsole(deps: AdminConsoleDependencies): Promise<AdminConsole> {
   const sessions = new StaffSessions(deps.ephemeral, { ...deps.session, secure: deps.production, path: ADMIN_ROOT });
-  const componentLoader = new ComponentLoader();
-  const dashboardComponent = componentLoader.add('NexusFlowDashboard', path.join(componentsDirectory, 'dashboard.jsx'));
-
   // AdminJS's action context does not carry the request; its id, IP and agent go into event metadata.
   const currentRequest = new AsyncLocalStorage<Koa.Context>();
-  const requestOf = (_context: ActionContext, staff: SignedInStaff): StaffRequest => {
-    const koa = currentRequest.getStore();
-    return {
-      staff,
-      correlationId: (koa?.state.correlationId as string | undefined) ?? randomBytes(16).toString('hex'),
-      ...(koa ? { ip: koa.ip, userAgent: koa.get('User-Agent') } : {}),
-    };
-  };
+  const admin = adminJsFor(deps, (_context, staff) => staffRequestOf(currentRequest.getStore(), staff));
 
-  const admin = new AdminJS({
+  const app = new Koa({ proxy: deps.trustProxy });
+  app.silent = true;
+  // Failures after the middleware (a response that cannot be serialized) are reported here.
+  app.on('error', (err: unknown) => deps.logger.error({ err, component: 'admin-console' }, 'console response failed'));
+  app.use(requestContext(deps.logger.child({ component: 'admin-console' })));
+  app.use(consoleHeaders());
+  app.use(errorPages(deps.logger));
+
+  // Our own routes first: sign-in, sign-out, the one-time impersonation page. Everything else needs a session.
+  const guard = sessionGuard(sessions, deps.staffAccounts);
+  const own = new Router({ prefix: ADMIN_ROOT });
+  addSignInRoutes(own, { root: ADMIN_ROOT, staffAccounts: deps.staffAccounts, sessions, secure: deps.production });
+  const logout = async (ctx: Koa.Context) => {
+    await sessions.end(ctx);
+    ctx.redirect(`${ADMIN_ROOT}/login`);
+  };
+  own.get('/logout', guard, logout);
+  own.post('/logout', guard, logout);
+  own.get('/impersonations/:handle', guard, (ctx) => showImpersonation(ctx, deps.ephemeral));
+  app.use(own.routes());
+  app.use(own.allowedMethods());
+
+  const adminRouter = new Router({ prefix: ADMIN_ROOT });
+  adminRouter.use(guard);
+  adminRouter.use((ctx, next) => currentRequest.run(ctx, next));
+  app.use(assetsForStaffOnly(sessions));
+  AdminJSKoa.buildRouter(admin, app, adminRouter, { maxFileSize: 1024 * 1024, multiples: false });
+  app.use(adminRouter.routes());
+  app.use(adminRouter.allowedMethods());
+
+  // Bundle our components now rather than on the first page view (AdminJS keeps the bundle on disk).
+  const bundling = new AppController({ admin }, null)
+    .bundleComponents()
+    .catch((err: unknown) => deps.logger.error({ err }, 'could not bundle the console components'));
+
+  return {
+    app,
+    admin,
+    async close() {
+      await bundling;
+      deps.dashboard.close();
+    },
+  };
+}
+
+/** AdminJS with our dashboard, resources and action names. */
+function adminJsFor(deps: AdminConsoleDependencies, requestOf: ConsoleResourceDeps['requestOf']): AdminJS {
+  const componentLoader = new ComponentLoader();
+  const dashboardComponent = componentLoader.add('NexusFlowDashboard', path.join(componentsDirectory, 'dashboard.jsx'));
+  return new AdminJS({
     rootPath: ADMIN_ROOT,
     loginPath: `${ADMIN_ROOT}/login`,
     logoutPath: `${ADMIN_ROOT}/logout`,
@@ -108,79 +144,27 @@ export async function createAdminConsole(deps: AdminConsoleDependencies): Promis
       },
     },
   });
+}
 
-  const app = new Koa({ proxy: deps.trustProxy });
-  app.silent = true;
-  // Failures after the middleware (a response that cannot be serialized) are reported here.
-  app.on('error', (err: unknown) => deps.logger.error({ err, component: 'admin-console' }, 'console response failed'));
-  app.use(requestContext(deps.logger.child({ component: 'admin-console' })));
-  app.use(consoleHeaders());
-  app.use(errorPages(deps.logger));
-
-  // Our own routes first: sign-in, sign-out, the one-time impersonation page. Everything else needs a session.
-  const own = new Router({ prefix: ADMIN_ROOT });
-  const form = bodyParser({ enableTypes: ['form'], formLimit: '16kb', encoding: 'utf-8' });
-  own.get('/login', async (ctx) => {
-    const token = randomBytes(32).toString('base64url');
-    ctx.cookies.set(LOGIN_COOKIE, token, { path: `${ADMIN_ROOT}/login`, httpOnly: true, sameSite: 'strict', secure: deps.production, overwrite: true });
-    ctx.type = 'html';
-    ctx.body = loginPage({ action: `${ADMIN_ROOT}/login`, csrf: token, error: null });
-  });
-  own.post('/login', form, async (ctx) => {
-    const body = (ctx.request.body ?? {}) as Record<string, string | undefined>;
-    if (fromAnotherSite(ctx) || !sameToken(ctx.cookies.get(LOGIN_COOKIE) ?? '', body._csrf) || !ctx.cookies.get(LOGIN_COOKIE)) {
-      ctx.status = 403;
-      ctx.type = 'html';
-      ctx.body = loginPage({ action: `${ADMIN_ROOT}/login`, csrf: '', error: 'This form expired or was not sent from the console. Reload the page and sign in again.' });
-      return;
-    }
-    const retry = () => {
-      const token = randomBytes(32).toString('base64url');
-      ctx.cookies.set(LOGIN_COOKIE, token, { path: `${ADMIN_ROOT}/login`, httpOnly: true, sameSite: 'strict', secure: deps.production, overwrite: true });
-      return token;
-    };
-    try {
-      const staff = await deps.staffAccounts.signIn(
-        {
-          tenantId: null,
-          actor: { type: 'anonymous', id: 'staff-sign-in' },
-          correlationId: String(ctx.state.correlationId),
-          causationId: String(ctx.state.requestId),
-          now: new Date(),
-          ip: ctx.ip,
-          userAgent: ctx.get('User-Agent'),
-        },
-        { email: body.email ?? '', password: body.password ?? '', ...(body.code ? { code: body.code } : {}) },
-      );
-      await sessions.start(ctx, staff);
-      ctx.cookies.set(LOGIN_COOKIE, null, { path: `${ADMIN_ROOT}/login` });
-      ctx.state.logger.info({ staffId: staff.id, role: staff.role }, 'staff signed in');
-      ctx.redirect(ADMIN_ROOT);
-    } catch (err) {
-      if (!(err instanceof DomainError)) throw err;
-      ctx.status = err instanceof StaffSignInLockedError ? 429 : 401;
-      if (err instanceof StaffSignInLockedError) ctx.set('Retry-After', String(Math.ceil(err.retryAfterMs / 1000)));
-      ctx.type = 'html';
-      ctx.body = loginPage({
-        action: `${ADMIN_ROOT}/login`,
-        csrf: retry(),
-        error: err instanceof StaffSignInLockedError ? 'Too many failed attempts. Try again later.' : 'Invalid email, password or code.',
-        email: body.email ?? '',
-      });
-    }
-  });
-  const logout = async (ctx: Koa.Context) => {
-    await sessions.end(ctx);
-    ctx.redirect(`${ADMIN_ROOT}/login`);
+/** Who acts, and the console request an action runs in (its correlation id, IP and agent), for event metadata. */
+function staffRequestOf(koa: Koa.Context | undefined, staff: SignedInStaff): StaffRequest {
+  return {
+    staff,
+    correlationId: (koa?.state.correlationId as string | undefined) ?? randomBytes(16).toString('hex'),
+    ...(koa ? { ip: koa.ip, userAgent: koa.get('User-Agent') } : {}),
   };
+}
 
-  // Everything else: a live session of a staff member who is still active, and for API calls and
-  // state-changing requests, the session's CSRF token and no sign of another site.
-  const guard: Koa.Middleware = async (ctx, next) => {
+/**
+ * Everything but sign-in: a live session of a staff member who is still active, and for API calls and
+ * state-changing requests, the session's CSRF token and no sign of another site.
+ */
+function sessionGuard(sessions: StaffSessions, staffAccounts: StaffAccounts): Koa.Middleware {
+  return async (ctx, next) => {
     const session = await sessions.load(ctx);
     const isApi = ctx.path.startsWith(`${ADMIN_ROOT}/api/`);
     const changesState = !['GET', 'HEAD', 'OPTIONS'].includes(ctx.method);
-    const staff = session ? await deps.staffAccounts.current(session.adminUser.id) : null;
+    const staff = session ? await staffAccounts.current(session.adminUser.id) : null;
     if (!session || !staff) {
       if (session) await sessions.end(ctx);
       if (isApi || changesState) {
@@ -203,32 +187,29 @@ export async function createAdminConsole(deps: AdminConsoleDependencies): Promis
     sessions.reissueCsrfCookie(ctx, current);
     await next();
   };
-  own.get('/logout', guard, logout);
-  own.post('/logout', guard, logout);
-  own.get('/impersonations/:handle', guard, async (ctx) => {
-    const key = `impersonation:${ctx.params.handle}`;
-    const held = await deps.ephemeral.get(key);
-    const staff = (ctx.session as unknown as StaffSession).adminUser;
-    const grant = held ? (JSON.parse(held) as { staffId: string; organizationId: string; accessToken: string; expiresAt: string }) : null;
-    ctx.type = 'html';
-    ctx.set('Cache-Control', 'no-store');
-    if (!grant || grant.staffId !== staff.id) {
-      ctx.status = 404;
-      ctx.body = impersonationPage(null);
-      return;
-    }
-    // Shown once: the token is in this page only.
-    await deps.ephemeral.delete(key);
-    ctx.body = impersonationPage(grant);
-  });
-  app.use(own.routes());
-  app.use(own.allowedMethods());
+}
 
-  const adminRouter = new Router({ prefix: ADMIN_ROOT });
-  adminRouter.use(guard);
-  adminRouter.use((ctx, next) => currentRequest.run(ctx, next));
-  app.use(async (ctx, next) => {
-    // AdminJS's static assets are mounted on the app; they too are for signed-in staff only.
+/** The page that shows an impersonation token, once, to the staff member who asked for it. */
+async function showImpersonation(ctx: Koa.Context, ephemeral: EphemeralStore): Promise<void> {
+  const key = `impersonation:${ctx.params.handle}`;
+  const held = await ephemeral.get(key);
+  const staff = (ctx.session as unknown as StaffSession).adminUser;
+  const grant = held ? (JSON.parse(held) as { staffId: string; organizationId: string; accessToken: string; expiresAt: string }) : null;
+  ctx.type = 'html';
+  ctx.set('Cache-Control', 'no-store');
+  if (!grant || grant.staffId !== staff.id) {
+    ctx.status = 404;
+    ctx.body = impersonationPage(null);
+    return;
+  }
+  // Shown once: the token is in this page only.
+  await ephemeral.delete(key);
+  ctx.body = impersonationPage(grant);
+}
+
+/** AdminJS's static assets are mounted on the app; they too are for signed-in staff only. */
+function assetsForStaffOnly(sessions: StaffSessions): Koa.Middleware {
+  return async (ctx, next) => {
     if (ctx.path.startsWith(`${ADMIN_ROOT}/frontend/`)) {
       const session = await sessions.load(ctx);
       if (!session) {
@@ -237,21 +218,6 @@ export async function createAdminConsole(deps: AdminConsoleDependencies): Promis
       }
     }
     await next();
-  });
-  AdminJSKoa.buildRouter(admin, app, adminRouter, { maxFileSize: 1024 * 1024, multiples: false });
-  app.use(adminRouter.routes());
-  app.use(adminRouter.allowedMethods());
-
-  // Bundle our components now rather than on the first page view (AdminJS keeps the bundle on disk).
-  const bundling = new AppController({ admin }, null).bundleComponents().catch((err: unknown) => deps.logger.error({ err }, 'could not bundle the console components'));
-
-  return {
-    app,
-    admin,
-    async close() {
-      await bundling;
-      deps.dashboard.close();
-    },
   };
 }
 
@@ -277,7 +243,7 @@ function errorPages(logger: Logger): Koa.Middleware {
     try {
       await next();
     } catch (err) {
-      (ctx.state.logger as Logger | undefined ?? logger).error({ err }, 'console request failed');
+      ((ctx.state.logger as Logger | undefined) ?? logger).error({ err }, 'console request failed');
       ctx.status = 500;
       if (ctx.path.startsWith(`${ADMIN_ROOT}/api/`)) ctx.body = { error: 'The console failed to answer; the error is in its log' };
       else {

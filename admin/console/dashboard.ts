@@ -29,7 +29,10 @@ export class Dashboard {
   private readonly samples: { at: number; head: string | null }[] = [];
   private readonly timer: NodeJS.Timeout;
 
-  constructor(private readonly sources: DashboardSources, sampleEveryMs = 5_000) {
+  constructor(
+    private readonly sources: DashboardSources,
+    sampleEveryMs = 5_000,
+  ) {
     this.timer = setInterval(() => void this.sample().catch(() => undefined), sampleEveryMs);
     this.timer.unref();
   }
@@ -53,7 +56,13 @@ export class Dashboard {
     ]);
     const counts = queue.rows[0] ?? { ready: '0', waiting: '0', leased: '0' };
     const recentFailures = [
-      ...parked.rows.map((row) => ({ kind: 'parked event', id: String(row.id), what: `${row.projection}: ${row.event_type}`, error: row.error, at: row.parked_at.toISOString() })),
+      ...parked.rows.map((row) => ({
+        kind: 'parked event',
+        id: String(row.id),
+        what: `${row.projection}: ${row.event_type}`,
+        error: row.error,
+        at: row.parked_at.toISOString(),
+      })),
       ...failures.rows.map((row) => ({
         kind: 'failed execution',
         id: row.id,

@@ -2,7 +2,16 @@
 import './adminjs-environment.ts';
 import type { EntitySchema, FilterQuery } from '@mikro-orm/core';
 import type { MikroORM } from '@mikro-orm/postgresql';
-import { BaseProperty, BaseRecord, BaseResource, Filter, ForbiddenError as AdminForbiddenError, ValidationError, type ActionContext, type ParamsType } from 'adminjs';
+import {
+  BaseProperty,
+  BaseRecord,
+  BaseResource,
+  Filter,
+  ForbiddenError as AdminForbiddenError,
+  ValidationError,
+  type ActionContext,
+  type ParamsType,
+} from 'adminjs';
 import { DomainError, ForbiddenError, NotFoundError } from '../../domain/errors.ts';
 import type { SignedInStaff } from '../../command-api/staff/staff-accounts.ts';
 
@@ -33,6 +42,7 @@ export interface ReadModelResourceOptions {
   /** The resource's id in the console (URLs, references). */
   id: string;
   orm: MikroORM;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- one resource class serves every read model's entity
   entity: EntitySchema<any>;
   properties: PropertySpec[];
   writes?: ResourceWrites;
@@ -43,8 +53,17 @@ export interface ReadModelResourceOptions {
 }
 
 class Property extends BaseProperty {
-  constructor(private readonly spec: PropertySpec, position: number) {
-    super({ path: spec.path, type: spec.type === 'uuid' || spec.asText ? 'string' : spec.type, isId: spec.isId ?? false, isSortable: spec.isSortable ?? true, position });
+  constructor(
+    private readonly spec: PropertySpec,
+    position: number,
+  ) {
+    super({
+      path: spec.path,
+      type: spec.type === 'uuid' || spec.asText ? 'string' : spec.type,
+      isId: spec.isId ?? false,
+      isSortable: spec.isSortable ?? true,
+      position,
+    });
   }
 
   override reference(): string | null {
@@ -102,7 +121,10 @@ export class ReadModelResource extends BaseResource {
     return this.em().count(this.options.entity, where, { filters: false });
   }
 
-  override async find(filter: Filter, options: { limit?: number; offset?: number; sort?: { sortBy?: string; direction?: 'asc' | 'desc' } }): Promise<BaseRecord[]> {
+  override async find(
+    filter: Filter,
+    options: { limit?: number; offset?: number; sort?: { sortBy?: string; direction?: 'asc' | 'desc' } },
+  ): Promise<BaseRecord[]> {
     const where = this.where(filter);
     if (where === null) return [];
     const sortBy = options.sort?.sortBy && this.property(options.sort.sortBy)?.isSortable() ? options.sort.sortBy : null;
@@ -182,6 +204,7 @@ export class ReadModelResource extends BaseResource {
   }
 
   /** The list filter as ORM conditions; null when a value can match nothing (a malformed id). */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the entity differs per resource (see `entity`)
   private where(filter: Filter): FilterQuery<any> | null {
     const conditions: Record<string, unknown>[] = [];
     for (const element of Object.values(filter.filters ?? {})) {
@@ -246,7 +269,8 @@ export async function commandOf<T>(run: () => Promise<T>, fieldNames: Record<str
       throw new ValidationError(field ? { [field]: { message: err.message, type: err.code } } : {}, { message: err.message, type: err.code });
     }
     if (err instanceof ValidationError || err instanceof AdminForbiddenError) throw err;
-    if (isConflict(err)) throw new ValidationError({}, { message: 'Someone else changed this record meanwhile; reload and try again', type: 'conflict' });
+    if (isConflict(err))
+      throw new ValidationError({}, { message: 'Someone else changed this record meanwhile; reload and try again', type: 'conflict' });
     throw err;
   }
 }

@@ -56,7 +56,14 @@ export function apiKeyCommandRoutes(apiKeys: ApiKeyCommands): AnyRoute[] {
         const created = await apiKeys.create(authOf(ctx), commandContextOf(ctx), body);
         ctx.status = 201;
         ctx.set('Location', `/api-keys/${created.id}`);
-        ctx.body = { id: created.id, key: created.key, prefix: created.prefix, scopes: created.scopes, revision: created.revision, position: created.position };
+        ctx.body = {
+          id: created.id,
+          key: created.key,
+          prefix: created.prefix,
+          scopes: created.scopes,
+          revision: created.revision,
+          position: created.position,
+        };
       },
     }),
     defineRoute({
@@ -67,7 +74,10 @@ export function apiKeyCommandRoutes(apiKeys: ApiKeyCommands): AnyRoute[] {
       tag: 'API keys',
       auth: 'bearer',
       permission: 'apiKeys:manage',
-      responses: { 200: { description: 'Revoked (or already)', schema: commandResultSchema }, 404: { description: 'No such API key in your organization' } },
+      responses: {
+        200: { description: 'Revoked (or already)', schema: commandResultSchema },
+        404: { description: 'No such API key in your organization' },
+      },
       async handler(ctx, { params }) {
         const id = entityIdOf(params, 'API key');
         respondWithOutcome(ctx, id, await apiKeys.revoke(authOf(ctx), commandContextOf(ctx), id));

@@ -1,14 +1,21 @@
+import { TOKENS } from '../../infra/di/tokens.ts';
+import { inject, injectable } from 'inversify';
 import { randomUUID } from 'node:crypto';
 import type { Role } from '../../domain/access/permissions.ts';
-import { NotAuthenticatedError } from '../../domain/errors.ts';
+import { NotAuthenticatedError, SignInLockedError, ValidationError } from '../../domain/errors.ts';
 import type { CommandContext } from '../../domain/events.ts';
-import { TRIAL_DAYS, organizationDecider, organizationStream, type Organization, type OrganizationEvent } from '../../domain/organizations/organization.ts';
+import {
+  TRIAL_DAYS,
+  organizationDecider,
+  organizationStream,
+  type Organization,
+  type OrganizationEvent,
+} from '../../domain/organizations/organization.ts';
 import { signupDecider, signupStream, type Signup, type SignupEvent } from '../../domain/signups/signup.ts';
 import { claimDecider, type Claim, type ClaimEvent } from '../../domain/uniqueness/claim.ts';
 import { userDecider, userStream, type User, type UserEvent } from '../../domain/users/user.ts';
 import { composeToken, newSecret, parseToken, sha256 } from '../../infra/auth/secret-tokens.ts';
-import { ProblemError } from '../../infra/http/problem.ts';
-import { backoffDelay, sleep } from '../../infra/resilience.ts';
+import { retryPolicies, retrying } from '../../infra/retry.ts';
 import type { BackgroundWork } from '../background.ts';
 import type { CommandHandler } from '../command-handling.ts';
 import type { RequestContext } from '../http.ts';
@@ -61,21 +68,22 @@ const anonymous = (context: RequestContext): CommandContext => ({
  * the email, and only the mailbox learns the outcome; sign-in failures are one message, with the same work
  * done for unknown emails; lockouts count unknown emails like real ones.
  */
+@injectable()
 export class Accounts {
   private dummyHash: Promise<string> | null = null;
 
   constructor(
-    private readonly handler: CommandHandler,
-    private readonly claims: ValueClaims,
-    private readonly hasher: PasswordHasher,
-    private readonly sessions: Sessions,
-    private readonly tokens: TokenIssuer,
-    private readonly attempts: LoginAttempts,
-    private readonly revocations: SessionRevocations,
+    @inject(TOKENS.CommandHandler) private readonly handler: CommandHandler,
+    @inject(TOKENS.ValueClaims) private readonly claims: ValueClaims,
+    @inject(TOKENS.PasswordHasher) private readonly hasher: PasswordHasher,
+    @inject(TOKENS.Sessions) private readonly sessions: Sessions,
+    @inject(TOKENS.Tokens) private readonly tokens: TokenIssuer,
+    @inject(TOKENS.LoginAttempts) private readonly attempts: LoginAttempts,
+    @inject(TOKENS.SessionRevocations) private readonly revocations: SessionRevocations,
     /** Throttled per address (see ThrottledMailer). */
-    private readonly mailer: Mailer,
-    private readonly background: BackgroundWork,
-    private readonly policy: AccountPolicy,
+    @inject(TOKENS.AccountMailer) private readonly mailer: Mailer,
+    @inject(TOKENS.BackgroundWork) private readonly background: BackgroundWork,
+    @inject(TOKENS.AccountPolicy) private readonly policy: AccountPolicy,
   ) {}
 
   /**
@@ -160,7 +168,9 @@ export class Accounts {
         ctx,
       );
     }
-    let position = (await this.registerUser({ userId, organizationId, name: signup.name, email, passwordHash: signup.passwordHash, role: 'owner' }, ctx)).position;
+    let position = (
+      await this.registerUser({ userId, organizationId, name: signup.name, email, passwordHash: signup.passwordHash, role: 'owner' }, ctx)
+    ).position;
     const completed = await this.handler.handle(signupStream(signupId), signupDecider, complete, platform, { expectedRevision: loaded.revision });
     position = completed.position ?? position;
     const tokens = await this.sessions.start({ id: userId, organizationId, role: 'owner' }, context);
@@ -199,7 +209,7 @@ export class Accounts {
     // Counted before the hash runs (a failure needs no further step): past the limit, and while locked, even
     // the right password is refused without being checked. The lock is what stops guessing.
     const lockedForMs = await this.attempts.begin(email);
-    if (lockedForMs > 0) throw loginLocked(lockedForMs);
+    if (lockedForMs > 0) throw new SignInLockedError(lockedForMs);
     const user = await this.accountWithEmail(email);
     if (!user) {
       // Same work as a real check, so response time does not tell whether the email exists.
@@ -233,16 +243,19 @@ export class Accounts {
       const secret = newSecret();
       // Nobody waits for this work to retry it: when the user's stream keeps moving (other requests for the
       // same account) beyond the handler's own retries, try again after a pause, a bounded number of times.
-      await retryOnConflict(() =>
-        this.handler.handle(
-          userStream(user.id),
-          userDecider,
-          {
-            type: 'RequestPasswordReset',
-            data: { resetId, secretHash: sha256(secret), expiresAt: new Date(context.now.getTime() + this.policy.resetTtlMs).toISOString() },
-          },
-          { ...context, tenantId: user.organizationId, actor: { type: 'anonymous', id: 'unauthenticated' } },
-        ),
+      await retrying(
+        retryPolicies.backgroundConflict,
+        () =>
+          this.handler.handle(
+            userStream(user.id),
+            userDecider,
+            {
+              type: 'RequestPasswordReset',
+              data: { resetId, secretHash: sha256(secret), expiresAt: new Date(context.now.getTime() + this.policy.resetTtlMs).toISOString() },
+            },
+            { ...context, tenantId: user.organizationId, actor: { type: 'anonymous', id: 'unauthenticated' } },
+          ),
+        { retryIf: (err) => err instanceof WrongExpectedRevisionError },
       );
       const link = `${this.policy.appUrl}/reset-password?token=${composeToken([user.id, resetId], secret)}`;
       await this.mailer.send(emails.passwordReset(user.email, link, Math.round(this.policy.resetTtlMs / 60_000)));
@@ -282,9 +295,9 @@ export class Accounts {
     if (state.status !== 'registered') throw invalidCredentials();
     // The same lock as sign-in: a stolen access token must not become a way to guess the password.
     const lockedForMs = await this.attempts.begin(state.email);
-    if (lockedForMs > 0) throw loginLocked(lockedForMs);
+    if (lockedForMs > 0) throw new SignInLockedError(lockedForMs);
     if (!(await this.hasher.verify(currentPassword, state.passwordHash))) {
-      throw ProblemError.validation([{ name: 'currentPassword', reason: 'is not your current password' }]);
+      throw new ValidationError([{ name: 'currentPassword', reason: 'is not your current password' }]);
     }
     await this.attempts.clear(state.email);
     const passwordHash = await this.hasher.hash(newPassword);
@@ -314,32 +327,7 @@ export class Accounts {
   }
 }
 
-/** Attempts of work nobody waits for, when the stream it appends to keeps moving. */
-const CONFLICT_ATTEMPTS = 6;
-
-/** Runs `work` again (after a growing, jittered pause) when it lost a race on a stream, a bounded number of times. */
-export async function retryOnConflict<T>(work: () => Promise<T>, attempts = CONFLICT_ATTEMPTS): Promise<T> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await work();
-    } catch (err) {
-      if (!(err instanceof WrongExpectedRevisionError) || attempt + 1 >= attempts) throw err;
-      await sleep(backoffDelay(attempt, 50, 2_000));
-    }
-  }
-}
-
-export function loginLocked(lockedForMs: number): ProblemError {
-  const seconds = Math.max(1, Math.ceil(lockedForMs / 1000));
-  return new ProblemError(
-    429,
-    'Too many failed sign-ins',
-    `Sign-in for this account is locked for ${seconds} s after repeated failures.`,
-    { code: 'login_locked' },
-    { 'Retry-After': String(seconds) },
-  );
-}
-
-export function invalidCredentials(): ProblemError {
-  return ProblemError.unauthorized('Invalid email or password.');
+/** Every failed sign-in gets this one answer, whatever failed (no answer tells whether an email has an account). */
+export function invalidCredentials(): NotAuthenticatedError {
+  return new NotAuthenticatedError('Invalid email or password.', 'unauthorized');
 }

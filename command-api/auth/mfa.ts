@@ -1,13 +1,14 @@
+import { TOKENS } from '../../infra/di/tokens.ts';
+import { inject, injectable } from 'inversify';
 import { randomInt } from 'node:crypto';
 import type { Role } from '../../domain/access/permissions.ts';
-import { NotAuthenticatedError } from '../../domain/errors.ts';
+import { NotAuthenticatedError, SignInLockedError, ValidationError, WrongCodeError } from '../../domain/errors.ts';
 import type { CommandContext } from '../../domain/events.ts';
 import { userDecider, userStream, type User, type UserEvent } from '../../domain/users/user.ts';
-import { ProblemError } from '../../infra/http/problem.ts';
 import type { CommandHandler } from '../command-handling.ts';
 import type { RequestContext } from '../http.ts';
 import { membershipOf } from '../users/membership.ts';
-import { invalidCredentials, loginLocked, type SignedIn } from './accounts.ts';
+import { invalidCredentials, type SignedIn } from './accounts.ts';
 import type { LoginAttempts, OneTimePasswords, PasswordHasher, SecretBox, TokenIssuer } from './ports.ts';
 import type { Sessions } from './sessions.ts';
 
@@ -28,15 +29,16 @@ export type MfaEnabledAnswer = { status: 'enabled'; recoveryCodes: string[] };
  * does sign-in start asking for them. A code is accepted once; repeated wrong codes lock the user's second
  * step for a growing interval, like passwords.
  */
+@injectable()
 export class SecondFactors {
   constructor(
-    private readonly handler: CommandHandler,
-    private readonly otp: OneTimePasswords,
-    private readonly box: SecretBox,
-    private readonly hasher: PasswordHasher,
-    private readonly tokens: TokenIssuer,
-    private readonly sessions: Sessions,
-    private readonly attempts: LoginAttempts,
+    @inject(TOKENS.CommandHandler) private readonly handler: CommandHandler,
+    @inject(TOKENS.OneTimePasswords) private readonly otp: OneTimePasswords,
+    @inject(TOKENS.SecretBox) private readonly box: SecretBox,
+    @inject(TOKENS.PasswordHasher) private readonly hasher: PasswordHasher,
+    @inject(TOKENS.Tokens) private readonly tokens: TokenIssuer,
+    @inject(TOKENS.Sessions) private readonly sessions: Sessions,
+    @inject(TOKENS.LoginAttempts) private readonly attempts: LoginAttempts,
   ) {}
 
   async enable(user: SignedInUser, code: string | undefined, context: RequestContext): Promise<EnrollmentStarted | MfaEnabledAnswer> {
@@ -76,9 +78,9 @@ export class SecondFactors {
     const { state } = await this.load(user.userId);
     // The sign-in lock guards this password check too (a stolen access token must not guess with it).
     const lockedForMs = await this.attempts.begin(state.email);
-    if (lockedForMs > 0) throw loginLocked(lockedForMs);
+    if (lockedForMs > 0) throw new SignInLockedError(lockedForMs);
     if (!(await this.hasher.verify(password, state.passwordHash))) {
-      throw ProblemError.validation([{ name: 'password', reason: 'is not your current password' }]);
+      throw new ValidationError([{ name: 'password', reason: 'is not your current password' }]);
     }
     await this.attempts.clear(state.email);
     if (state.mfa.status === 'on') await this.verifySecondFactor(state, code, contextOf(user, context));
@@ -125,7 +127,7 @@ export class SecondFactors {
   private async checked<T>(userId: string, check: () => T | null): Promise<T | null> {
     const key = `mfa:${userId}`;
     const lockedForMs = await this.attempts.begin(key);
-    if (lockedForMs > 0) throw loginLocked(lockedForMs);
+    if (lockedForMs > 0) throw new SignInLockedError(lockedForMs);
     const result = check();
     if (result !== null) await this.attempts.clear(key);
     return result;
@@ -142,11 +144,8 @@ function contextOf(user: SignedInUser, context: RequestContext): CommandContext 
   return { ...context, tenantId: user.organizationId, actor: { type: 'user', id: user.userId } };
 }
 
-function wrongCode(field: string): ProblemError {
-  return new ProblemError(401, 'Unauthorized', 'The code is wrong or expired.', {
-    code: 'invalid_mfa_code',
-    'invalid-params': [{ name: field, reason: 'is not a current code of your authenticator app, nor an unused recovery code' }],
-  });
+function wrongCode(field: string): WrongCodeError {
+  return new WrongCodeError(field, 'is not a current code of your authenticator app, nor an unused recovery code');
 }
 
 /** Codes are typed by people: spaces, dashes and capitals do not matter. */

@@ -74,4 +74,3 @@ export interface SecretBox {
   decrypt(sealed: string, purpose: string): string;
   mac(value: string, purpose: string): string;
 }
-

@@ -1,3 +1,5 @@
+import { TOKENS } from '../../infra/di/tokens.ts';
+import { inject, injectable } from 'inversify';
 import { randomUUID } from 'node:crypto';
 import type { Role } from '../../domain/access/permissions.ts';
 import { NotAuthenticatedError } from '../../domain/errors.ts';
@@ -29,12 +31,13 @@ const invalidRefresh = () => new NotAuthenticatedError('The refresh token is inv
  * retry after a lost answer), gets the pair its first use produced (kept sealed in the ephemeral store for
  * the grace only), so concurrent refreshes with one token all get the same pair and the session lives on.
  */
+@injectable()
 export class Sessions {
   constructor(
-    private readonly handler: CommandHandler,
-    private readonly tokens: TokenIssuer,
-    private readonly revocations: SessionRevocations,
-    private readonly recent: RecentRotations,
+    @inject(TOKENS.CommandHandler) private readonly handler: CommandHandler,
+    @inject(TOKENS.Tokens) private readonly tokens: TokenIssuer,
+    @inject(TOKENS.SessionRevocations) private readonly revocations: SessionRevocations,
+    @inject(TOKENS.RecentRotations) private readonly recent: RecentRotations,
   ) {}
 
   async start(user: { id: string; organizationId: string; role: Role }, context: RequestContext): Promise<SessionTokens> {
@@ -106,10 +109,7 @@ export class Sessions {
     if (revoked) {
       await this.revocations.revokeSession(claims.sessionId);
       if ((revoked.data as { reason: RevocationReason }).reason === 'refresh_token_reuse') {
-        throw new NotAuthenticatedError(
-          'This refresh token was already used. The session has been revoked; sign in again.',
-          'refresh_token_reused',
-        );
+        throw new NotAuthenticatedError('This refresh token was already used. The session has been revoked; sign in again.', 'refresh_token_reused');
       }
       throw invalidRefresh();
     }

@@ -1,24 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { contactStream, type Contact, type ContactChanges, type ContactEvent, type ContactFields, type EngagementKind } from '../../domain/contacts/contact.ts';
+import { contactStream, type Contact, type ContactChanges, type ContactEvent, type EngagementKind } from '../../domain/contacts/contact.ts';
 import { contactDecider } from '../../domain/contacts/decide.ts';
+import { contactFieldsOf, type NewContact } from '../../domain/contacts/fields.ts';
 import { NotFoundError } from '../../domain/errors.ts';
 import type { CommandContext } from '../../domain/events.ts';
 import type { CommandHandler, CommandOutcome, KnownStream } from '../command-handling.ts';
 import { WrongExpectedRevisionError, type StreamAppend } from '../ports.ts';
 import { claimStreamId, type ValueClaims } from '../uniqueness/value-claims.ts';
-
-export interface NewContact {
-  email: string;
-  firstName?: string | null;
-  lastName?: string | null;
-  phone?: string | null;
-  company?: string | null;
-  title?: string | null;
-  timezone?: string | null;
-  customFields?: Record<string, string | number | boolean>;
-  tags?: string[];
-}
 
 const emailClaimStream = (organizationId: string, email: string) => claimStreamId('contactEmail', organizationId, email);
 
@@ -36,16 +25,7 @@ export class ContactCommands {
 
   async create(context: CommandContext, organizationId: string, input: NewContact): Promise<CommandOutcome<Contact> & { id: string }> {
     const contactId = randomUUID();
-    const fields: ContactFields = {
-      email: input.email,
-      firstName: input.firstName ?? null,
-      lastName: input.lastName ?? null,
-      phone: input.phone ?? null,
-      company: input.company ?? null,
-      title: input.title ?? null,
-      timezone: input.timezone ?? null,
-      customFields: input.customFields ?? {},
-    };
+    const fields = contactFieldsOf(input);
     const create = (options: { together?: StreamAppend[] }) =>
       this.handler.handle(
         contactStream(contactId),
@@ -142,12 +122,7 @@ export class ContactCommands {
     );
   }
 
-  async delete(
-    context: CommandContext,
-    organizationId: string,
-    contactId: string,
-    expectedRevision?: number,
-  ): Promise<CommandOutcome<Contact>> {
+  async delete(context: CommandContext, organizationId: string, contactId: string, expectedRevision?: number): Promise<CommandOutcome<Contact>> {
     const outcome = await this.handler.handle(
       contactStream(contactId),
       contactDecider,

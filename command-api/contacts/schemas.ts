@@ -1,48 +1,38 @@
 import { z } from 'zod';
+import { contactFieldNames, customFieldKeyPattern, mapContactFields, type ContactFieldSpec } from '../../domain/contacts/fields.ts';
 import { emailField, textField, timeZoneField } from '../../infra/http/fields.ts';
 
-const customFieldKey = z
-  .string()
-  .regex(/^[A-Za-z][A-Za-z0-9_]{0,63}$/, 'must start with a letter and use letters, digits or _ (at most 64)');
-const customFieldValue = z.union([z.string().max(2_000), z.number().finite(), z.boolean()], {
-  error: 'must be a string (at most 2000 characters), a number or a boolean',
-});
+const customFieldKey = z.string().regex(customFieldKeyPattern, 'must start with a letter and use letters, digits or _ (at most 64)');
+const customFieldValue = (spec: Extract<ContactFieldSpec, { kind: 'custom' }>) =>
+  z.union([z.string().max(spec.maxTextLength), z.number().finite(), z.boolean()], {
+    error: `must be a string (at most ${spec.maxTextLength} characters), a number or a boolean`,
+  });
+const customFields = <V extends z.ZodType>(spec: Extract<ContactFieldSpec, { kind: 'custom' }>, value: V) =>
+  z.record(customFieldKey, value).refine((fields) => Object.keys(fields).length <= spec.maxKeys, `at most ${spec.maxKeys} custom fields`);
+
 const tag = textField(64);
 const tags = z.array(tag, { error: 'must be an array of strings' }).max(50, 'at most 50 tags at once');
 
-const optionalText = (max: number) => textField(max).nullable().optional();
-
-export const createContactBody = z.strictObject({
-  email: emailField,
-  firstName: optionalText(200),
-  lastName: optionalText(200),
-  phone: optionalText(50),
-  company: optionalText(200),
-  title: optionalText(200),
-  timezone: timeZoneField.nullable().optional(),
-  customFields: z
-    .record(customFieldKey, customFieldValue)
-    .refine((fields) => Object.keys(fields).length <= 100, 'at most 100 custom fields')
-    .optional(),
-  tags: tags.optional(),
+/** The contact's fields as a create body takes them (domain/contacts/fields.ts): the email, the rest optional. */
+const createFields = mapContactFields(contactFieldNames, {
+  email: () => emailField,
+  text: (spec) => textField(spec.maxLength).nullable().optional(),
+  timeZone: () => timeZoneField.nullable().optional(),
+  custom: (spec) => customFields(spec, customFieldValue(spec)).optional(),
 });
 
+/** As a merge-patch takes them: each optional, null clears (a custom field: null removes its key). */
+const updateFields = mapContactFields(contactFieldNames, {
+  email: () => emailField.optional(),
+  text: (spec) => textField(spec.maxLength).nullable().optional(),
+  timeZone: () => timeZoneField.nullable().optional(),
+  custom: (spec) => customFields(spec, customFieldValue(spec).nullable()).optional(),
+});
+
+export const createContactBody = z.strictObject({ ...createFields, tags: tags.optional() });
+
 /** JSON merge-patch semantics: an absent field is unchanged, null clears it (custom fields: null removes the key). */
-export const updateContactBody = z
-  .strictObject({
-    email: emailField.optional(),
-    firstName: optionalText(200),
-    lastName: optionalText(200),
-    phone: optionalText(50),
-    company: optionalText(200),
-    title: optionalText(200),
-    timezone: timeZoneField.nullable().optional(),
-    customFields: z
-      .record(customFieldKey, customFieldValue.nullable())
-      .refine((fields) => Object.keys(fields).length <= 100, 'at most 100 custom fields')
-      .optional(),
-  })
-  .refine((body) => Object.keys(body).length > 0, 'must change at least one field');
+export const updateContactBody = z.strictObject(updateFields).refine((body) => Object.keys(body).length > 0, 'must change at least one field');
 
 export const changeTagsBody = z
   .strictObject({ add: tags.optional(), remove: tags.optional() })

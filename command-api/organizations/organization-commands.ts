@@ -1,3 +1,5 @@
+import { TOKENS } from '../../infra/di/tokens.ts';
+import { inject, injectable } from 'inversify';
 import type { CommandContext } from '../../domain/events.ts';
 import { organizationDecider, organizationStream, type Organization } from '../../domain/organizations/organization.ts';
 import { planDecider, planStream } from '../../domain/plans/plan.ts';
@@ -8,10 +10,11 @@ import type { OrganizationStatusCache } from './organization-status.ts';
  * Commands on an organization itself. Renaming is for its own managers; suspending and reactivating are
  * staff actions (the admin console dispatches them through here, with a staff actor).
  */
+@injectable()
 export class OrganizationCommands {
   constructor(
-    private readonly handler: CommandHandler,
-    private readonly status: OrganizationStatusCache,
+    @inject(TOKENS.CommandHandler) private readonly handler: CommandHandler,
+    @inject(TOKENS.OrganizationStatus) private readonly status: OrganizationStatusCache,
   ) {}
 
   rename(context: CommandContext, organizationId: string, name: string, expectedRevision?: number): Promise<CommandOutcome<Organization>> {

@@ -44,7 +44,9 @@ export class OrganizationStatusCache implements SuspensionCheck {
     this.cache.delete(organizationId);
     await this.notifications
       .notify(CHANNEL_ORGANIZATION_STATUS, organizationId)
-      .catch((err: unknown) => this.logger.warn({ err, organizationId }, 'could not announce an organization status change; other processes see it within the cache TTL'));
+      .catch((err: unknown) =>
+        this.logger.warn({ err, organizationId }, 'could not announce an organization status change; other processes see it within the cache TTL'),
+      );
   }
 
   close(): void {

@@ -1,20 +1,31 @@
+import { TOKENS } from '../../infra/di/tokens.ts';
+import { inject, injectable } from 'inversify';
 import { randomUUID } from 'node:crypto';
 import type { CommandContext } from '../../domain/events.ts';
 import { planDecider, planStream, type DraftPlan, type Plan, type RevisePlan } from '../../domain/plans/plan.ts';
 import type { CommandHandler, CommandOutcome } from '../command-handling.ts';
 
 /** The plan catalog's commands (staff only: the staff console is the one caller). */
+@injectable()
 export class PlanCommands {
-  constructor(private readonly handler: CommandHandler) {}
+  constructor(@inject(TOKENS.CommandHandler) private readonly handler: CommandHandler) {}
 
   async draft(context: CommandContext, terms: Omit<DraftPlan['data'], 'planId'>): Promise<CommandOutcome<Plan> & { planId: string }> {
     const planId = randomUUID();
-    const outcome = await this.handler.handle(planStream(planId), planDecider, { type: 'DraftPlan', data: { planId, ...terms } }, context, { newStream: true });
+    const outcome = await this.handler.handle(planStream(planId), planDecider, { type: 'DraftPlan', data: { planId, ...terms } }, context, {
+      newStream: true,
+    });
     return { ...outcome, planId };
   }
 
   revise(context: CommandContext, changes: RevisePlan['data'], expectedRevision?: number): Promise<CommandOutcome<Plan>> {
-    return this.handler.handle(planStream(changes.planId), planDecider, { type: 'RevisePlan', data: changes }, context, expectedRevision === undefined ? {} : { expectedRevision });
+    return this.handler.handle(
+      planStream(changes.planId),
+      planDecider,
+      { type: 'RevisePlan', data: changes },
+      context,
+      expectedRevision === undefined ? {} : { expectedRevision },
+    );
   }
 
   activate(context: CommandContext, planId: string): Promise<CommandOutcome<Plan>> {

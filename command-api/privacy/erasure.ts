@@ -1,3 +1,5 @@
+import { TOKENS } from '../../infra/di/tokens.ts';
+import { inject, injectable } from 'inversify';
 import { contactDecider } from '../../domain/contacts/decide.ts';
 import { contactStream, type Contact, type ContactEvent } from '../../domain/contacts/contact.ts';
 import { NotFoundError } from '../../domain/errors.ts';
@@ -24,11 +26,12 @@ export interface ErasureOutcome {
  * theirs reads as "[erased]" while the log and its hash chains stay as they were. The projections scrub the
  * read models, search and analytics when they meet the erasure. Safe to run again after a crash.
  */
+@injectable()
 export class PersonalDataErasure {
   constructor(
-    private readonly handler: CommandHandler,
-    private readonly contacts: ContactCommands,
-    private readonly keys: PersonalDataKeyStore,
+    @inject(TOKENS.CommandHandler) private readonly handler: CommandHandler,
+    @inject(TOKENS.ContactCommands) private readonly contacts: ContactCommands,
+    @inject(TOKENS.PersonalDataKeys) private readonly keys: PersonalDataKeyStore,
   ) {}
 
   async eraseContact(context: CommandContext, contactId: string, organizationId?: string): Promise<ErasureOutcome> {

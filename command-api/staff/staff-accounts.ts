@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { claimDecider, type Claim, type ClaimEvent } from '../../domain/uniqueness/claim.ts';
-import { NotAuthenticatedError } from '../../domain/errors.ts';
+import { NotAuthenticatedError, SignInLockedError } from '../../domain/errors.ts';
 import type { CommandContext } from '../../domain/events.ts';
 import { staffMemberDecider, staffStream, type StaffMember } from '../../domain/staff/staff-member.ts';
 import type { StaffRole } from '../../domain/staff/staff-permissions.ts';
@@ -36,9 +36,9 @@ export interface StaffSignInAttempts {
   recordSuccess(key: string): Promise<void>;
 }
 
-export class StaffSignInLockedError extends NotAuthenticatedError {
+export class StaffSignInLockedError extends SignInLockedError {
   constructor(readonly retryAfterMs: number) {
-    super('Too many failed sign-ins; try again later', 'staff_sign_in_locked');
+    super(retryAfterMs, 'Too many failed sign-ins; try again later', 'staff_sign_in_locked');
   }
 }
 
@@ -115,16 +115,23 @@ export class StaffAccounts {
     if (!staff || staff.status !== 'active' || !passwordOk) return fail();
     let totpStep: number | null = null;
     if (staff.sealedTotpSecret !== null) {
-      totpStep = credentials.code ? this.otp.verify(this.secrets.decrypt(staff.sealedTotpSecret, TOTP_PURPOSE), credentials.code.replace(/\s/g, ''), context.now) : null;
+      totpStep = credentials.code
+        ? this.otp.verify(this.secrets.decrypt(staff.sealedTotpSecret, TOTP_PURPOSE), credentials.code.replace(/\s/g, ''), context.now)
+        : null;
       if (totpStep === null) return fail();
     }
     try {
       // The stream's concurrency makes a replayed code lose against the sign-in that used it first.
-      await this.handler.handle(staffStream(staff.id), staffMemberDecider, { type: 'RecordStaffSignIn', data: { staffId: staff.id, totpStep } }, {
-        ...context,
-        tenantId: null,
-        actor: { type: 'staff', id: staff.id },
-      });
+      await this.handler.handle(
+        staffStream(staff.id),
+        staffMemberDecider,
+        { type: 'RecordStaffSignIn', data: { staffId: staff.id, totpStep } },
+        {
+          ...context,
+          tenantId: null,
+          actor: { type: 'staff', id: staff.id },
+        },
+      );
     } catch (err) {
       if (err instanceof NotAuthenticatedError) return fail();
       throw err;

@@ -1,3 +1,5 @@
+import { TOKENS } from '../../infra/di/tokens.ts';
+import { inject, injectable } from 'inversify';
 import { randomUUID } from 'node:crypto';
 import type { CommandContext } from '../../domain/events.ts';
 import { operationsDecider, readModelStream } from '../../domain/operations/operations.ts';
@@ -24,7 +26,12 @@ export interface RebuildStarter {
 }
 
 export interface ImpersonationTokens {
-  issueAccessOnly(claims: { userId: string; organizationId: string; role: string; sessionId: string }): Promise<{ accessToken: string; expiresIn: number }>;
+  issueAccessOnly(claims: {
+    userId: string;
+    organizationId: string;
+    role: string;
+    sessionId: string;
+  }): Promise<{ accessToken: string; expiresIn: number }>;
 }
 
 /**
@@ -32,14 +39,15 @@ export interface ImpersonationTokens {
  * staff role first (the console only hides what a role may not do; this refuses it), and every fact
  * recorded carries the staff member as its actor.
  */
+@injectable()
 export class StaffConsole {
   constructor(
-    private readonly handler: CommandHandler,
-    private readonly organizations: OrganizationCommands,
-    private readonly plans: PlanCommands,
-    private readonly parked: Pick<ParkedEventRetries, 'retry'>,
-    private readonly rebuilds: RebuildStarter,
-    private readonly tokens: ImpersonationTokens,
+    @inject(TOKENS.CommandHandler) private readonly handler: CommandHandler,
+    @inject(TOKENS.OrganizationCommands) private readonly organizations: OrganizationCommands,
+    @inject(TOKENS.PlanCommands) private readonly plans: PlanCommands,
+    @inject(TOKENS.ParkedEventRetries) private readonly parked: Pick<ParkedEventRetries, 'retry'>,
+    @inject(TOKENS.RebuildJobs) private readonly rebuilds: RebuildStarter,
+    @inject(TOKENS.Tokens) private readonly tokens: ImpersonationTokens,
   ) {}
 
   async suspend(request: StaffRequest, organizationId: string, reason: string) {
@@ -62,7 +70,11 @@ export class StaffConsole {
    * Read-only access to an organization's data through the API: recorded in the organization's own stream
    * first, then an access token of the viewer role, with no refresh token, for the staff member.
    */
-  async impersonate(request: StaffRequest, organizationId: string, reason: string): Promise<{ accessToken: string; expiresAt: string; impersonationId: string }> {
+  async impersonate(
+    request: StaffRequest,
+    organizationId: string,
+    reason: string,
+  ): Promise<{ accessToken: string; expiresAt: string; impersonationId: string }> {
     const context = this.context(request, 'tenants:impersonate', organizationId);
     const impersonationId = randomUUID();
     const probe = await this.tokens.issueAccessOnly({ userId: request.staff.id, organizationId, role: 'viewer', sessionId: impersonationId });

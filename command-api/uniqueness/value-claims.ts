@@ -1,6 +1,9 @@
+import { TOKENS } from '../../infra/di/tokens.ts';
+import { inject, injectable } from 'inversify';
 import { createHash, randomUUID } from 'node:crypto';
 import { claimDecider, type ClaimEvent } from '../../domain/uniqueness/claim.ts';
 import { metadataFrom, type CommandContext } from '../../domain/events.ts';
+import { retryPolicies, retrying } from '../../infra/retry.ts';
 import type { CommandHandler } from '../command-handling.ts';
 import { WrongExpectedRevisionError, type EventStreams, type StreamAppend } from '../ports.ts';
 
@@ -27,10 +30,11 @@ export function claimStreamId(kind: string, ...parts: string[]): string {
  * Unique values (emails) enforced by the command side on any event store: a claim stream per value,
  * appended to with an exact expectation so two concurrent claims cannot both win.
  */
+@injectable()
 export class ValueClaims {
   constructor(
-    private readonly streams: EventStreams,
-    private readonly handler: CommandHandler,
+    @inject(TOKENS.EventStore) private readonly streams: EventStreams,
+    @inject(TOKENS.CommandHandler) private readonly handler: CommandHandler,
   ) {}
 
   /**
@@ -46,23 +50,17 @@ export class ValueClaims {
   }
 
   async claim(streamId: string, request: ClaimRequest, context: CommandContext): Promise<void> {
-    // Fast path: a value nobody ever claimed needs no read.
-    const first = this.firstClaim(streamId, request.ownerId, context);
-    try {
-      await this.streams.append(first.streamId, first.events, first.expectedRevision);
-      return;
-    } catch (err) {
-      if (!(err instanceof WrongExpectedRevisionError)) throw err;
-    }
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await this.claimExisting(streamId, request, context);
-        return;
-      } catch (err) {
-        // The claim moved between our read and our write: judge again on what is there now.
-        if (!(err instanceof WrongExpectedRevisionError) || attempt >= 2) throw err;
-      }
-    }
+    // The first try is the fast path: a value nobody ever claimed needs no read. Each later one judges the
+    // claim on what its stream holds now (it moved between our read and our write, or was there already).
+    await retrying(
+      retryPolicies.conflict,
+      async (attempt) => {
+        if (attempt > 1) return this.claimExisting(streamId, request, context);
+        const first = this.firstClaim(streamId, request.ownerId, context);
+        await this.streams.append(first.streamId, first.events, first.expectedRevision);
+      },
+      { retryIf: (err) => err instanceof WrongExpectedRevisionError },
+    );
   }
 
   private async claimExisting(streamId: string, request: ClaimRequest, context: CommandContext): Promise<void> {
@@ -72,8 +70,7 @@ export class ValueClaims {
     if (currentOwner !== null && currentOwner !== request.ownerId) {
       const status = await request.ownerStatus(currentOwner);
       const claimedAt = Date.parse(claim.events[claim.events.length - 1]!.metadata.occurredAt);
-      currentOwnerHoldsIt =
-        status === 'holds' || (status === 'absent' && context.now.getTime() - claimedAt < UNBORN_OWNER_GRACE_MS);
+      currentOwnerHoldsIt = status === 'holds' || (status === 'absent' && context.now.getTime() - claimedAt < UNBORN_OWNER_GRACE_MS);
     }
     await this.handler.handle(
       streamId,

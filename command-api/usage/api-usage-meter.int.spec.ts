@@ -75,6 +75,9 @@ describe('API usage meter (real PostgreSQL event store)', function () {
     expect(callsOf(await recorded(organizationId))).to.equal(7);
     meter.count(organizationId);
     await meter.stop();
-    expect((await recorded(organizationId)).map((event) => (event.data as { calls: number }).calls), 'the failed window, then the last one').to.deep.equal([7, 2, 1]);
+    expect(
+      (await recorded(organizationId)).map((event) => (event.data as { calls: number }).calls),
+      'the failed window, then the last one',
+    ).to.deep.equal([7, 2, 1]);
   });
 });

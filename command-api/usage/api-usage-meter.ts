@@ -55,7 +55,9 @@ export class ApiUsageMeter {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     await this.flushing?.catch(() => undefined);
-    await this.flush().catch((err: unknown) => this.logger.error({ err, windows: this.unsent.length }, 'API usage of the last window(s) could not be recorded'));
+    await this.flush().catch((err: unknown) =>
+      this.logger.error({ err, windows: this.unsent.length }, 'API usage of the last window(s) could not be recorded'),
+    );
   }
 
   private async record(): Promise<void> {

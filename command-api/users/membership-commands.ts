@@ -1,3 +1,5 @@
+import { TOKENS } from '../../infra/di/tokens.ts';
+import { inject, injectable } from 'inversify';
 import { randomUUID } from 'node:crypto';
 import type { Role } from '../../domain/access/permissions.ts';
 import { actingRole, type Principal } from '../../domain/access/principal.ts';
@@ -24,24 +26,24 @@ export interface MembershipPolicy {
   invitationTtlMs: number;
 }
 
-const invalidInvitation = () =>
-  new NotAuthenticatedError('This invitation is invalid, expired, revoked or already used.', 'invalid_invitation');
+const invalidInvitation = () => new NotAuthenticatedError('This invitation is invalid, expired, revoked or already used.', 'invalid_invitation');
 
 /**
  * Members of an organization: invitations (a link by email, accepted with a name and a password), roles,
  * deactivation. Who may do what to whom is the organization decider's rule; a change to someone's access
  * also condemns their outstanding access tokens, so it takes effect at once rather than at token expiry.
  */
+@injectable()
 export class MembershipCommands {
   constructor(
-    private readonly handler: CommandHandler,
-    private readonly accounts: Accounts,
-    private readonly sessions: Sessions,
-    private readonly hasher: PasswordHasher,
-    private readonly revocations: SessionRevocations,
+    @inject(TOKENS.CommandHandler) private readonly handler: CommandHandler,
+    @inject(TOKENS.Accounts) private readonly accounts: Accounts,
+    @inject(TOKENS.Sessions) private readonly sessions: Sessions,
+    @inject(TOKENS.PasswordHasher) private readonly hasher: PasswordHasher,
+    @inject(TOKENS.SessionRevocations) private readonly revocations: SessionRevocations,
     /** Throttled per address (see ThrottledMailer). */
-    private readonly mailer: Mailer,
-    private readonly policy: MembershipPolicy,
+    @inject(TOKENS.AccountMailer) private readonly mailer: Mailer,
+    @inject(TOKENS.MembershipPolicy) private readonly policy: MembershipPolicy,
   ) {}
 
   async invite(

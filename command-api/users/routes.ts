@@ -77,13 +77,17 @@ export function userCommandRoutes(members: MembershipCommands): AnyRoute[] {
       path: '/users/:id/role',
       operationId: 'changeUserRole',
       summary: "Change a member's role (owners only)",
-      description: 'The last owner cannot be demoted. The member\'s current access tokens stop working; a refresh gets the new role.',
+      description: "The last owner cannot be demoted. The member's current access tokens stop working; a refresh gets the new role.",
       tag: 'Users',
       auth: 'bearer',
       permission: 'roles:manage',
       body: changeRoleBody,
       bodyExample: { role: 'admin' },
-      responses: { 200: { description: 'Changed (or already so)', schema: commandResultSchema }, ...problems, 409: { description: 'The last owner' } },
+      responses: {
+        200: { description: 'Changed (or already so)', schema: commandResultSchema },
+        ...problems,
+        409: { description: 'The last owner' },
+      },
       async handler(ctx, { body, params }) {
         const id = entityIdOf(params, 'User');
         respondWithOutcome(ctx, id, await members.changeRole(authOf(ctx), commandContextOf(ctx), id, body.role));
@@ -98,7 +102,11 @@ export function userCommandRoutes(members: MembershipCommands): AnyRoute[] {
       tag: 'Users',
       auth: 'bearer',
       permission: 'users:manage',
-      responses: { 200: { description: 'Deactivated (or already)', schema: commandResultSchema }, ...problems, 409: { description: 'The last owner' } },
+      responses: {
+        200: { description: 'Deactivated (or already)', schema: commandResultSchema },
+        ...problems,
+        409: { description: 'The last owner' },
+      },
       async handler(ctx, { params }) {
         const id = entityIdOf(params, 'User');
         respondWithOutcome(ctx, id, await members.deactivate(authOf(ctx), commandContextOf(ctx), id));

@@ -1,11 +1,14 @@
+import { TOKENS } from '../../infra/di/tokens.ts';
+import { inject, injectable } from 'inversify';
 import type { CommandContext } from '../../domain/events.ts';
 import { NotFoundError } from '../../domain/errors.ts';
 import { executionDecider, executionStream, type Execution, type ExecutionCommand, type ExecutionEvent } from '../../domain/workflows/execution.ts';
 import type { CommandHandler, CommandOutcome } from '../command-handling.ts';
 
 /** A person pausing, resuming or cancelling one execution. */
+@injectable()
 export class ExecutionCommands {
-  constructor(private readonly handler: CommandHandler) {}
+  constructor(@inject(TOKENS.CommandHandler) private readonly handler: CommandHandler) {}
 
   async act(
     context: CommandContext,

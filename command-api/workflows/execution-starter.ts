@@ -1,3 +1,5 @@
+import { TOKENS } from '../../infra/di/tokens.ts';
+import { inject, injectable } from 'inversify';
 import { randomUUID } from 'node:crypto';
 import { contactDecider } from '../../domain/contacts/decide.ts';
 import { contactStream, type Contact, type ContactEvent } from '../../domain/contacts/contact.ts';
@@ -30,16 +32,18 @@ export interface Started {
  * firing) starts at most one execution of a workflow: a claim on the cause is appended together with the
  * execution's first event, so a trigger delivered twice, or two schedulers firing the same minute, start one.
  */
+@injectable()
 export class ExecutionStarter {
   constructor(
-    private readonly handler: CommandHandler,
-    private readonly claims: ValueClaims,
+    @inject(TOKENS.CommandHandler) private readonly handler: CommandHandler,
+    @inject(TOKENS.ValueClaims) private readonly claims: ValueClaims,
   ) {}
 
   async start(context: CommandContext, request: StartRequest): Promise<Started> {
     const { organizationId, workflowId, contactId, cause } = request;
     const workflow = (await this.handler.loadFor<Workflow, WorkflowEvent>(workflowStream(workflowId), workflowDecider, context)).state;
-    if (workflow.status === 'absent' || workflow.status === 'deleted' || workflow.organizationId !== organizationId) throw new NotFoundError('Workflow');
+    if (workflow.status === 'absent' || workflow.status === 'deleted' || workflow.organizationId !== organizationId)
+      throw new NotFoundError('Workflow');
     if (workflow.status === 'paused') throw new ConflictError('The workflow is paused: resume it to start executions', 'workflow_paused');
     const contact = (await this.handler.loadFor<Contact, ContactEvent>(contactStream(contactId), contactDecider, context)).state;
     if (contact.status !== 'active' || contact.organizationId !== organizationId) throw new NotFoundError('Contact');

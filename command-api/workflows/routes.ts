@@ -21,7 +21,13 @@ function respondWithVersion(ctx: Parameters<AnyRoute['handler']>[0], outcome: Wo
 }
 
 export function workflowCommandRoutes(workflows: WorkflowCommands, starter: ExecutionStarter, executions: ExecutionCommands): AnyRoute[] {
-  const change = (path: string, operationId: string, summary: string, command: 'PauseWorkflow' | 'ResumeWorkflow' | 'DeleteWorkflow', method: 'post' | 'delete') =>
+  const change = (
+    path: string,
+    operationId: string,
+    summary: string,
+    command: 'PauseWorkflow' | 'ResumeWorkflow' | 'DeleteWorkflow',
+    method: 'post' | 'delete',
+  ) =>
     defineRoute({
       method,
       path,
@@ -53,7 +59,13 @@ export function workflowCommandRoutes(workflows: WorkflowCommands, starter: Exec
       async handler(ctx, { params }) {
         const workflowId = entityIdOf(params, 'Workflow');
         const executionId = entityIdOf(params, 'Execution', 'execId');
-        const outcome = await executions.act(commandContextOf(ctx), workflowId, executionId, action, `${action} by ${authOf(ctx).kind === 'user' ? 'a user' : 'an API key'}`);
+        const outcome = await executions.act(
+          commandContextOf(ctx),
+          workflowId,
+          executionId,
+          action,
+          `${action} by ${authOf(ctx).kind === 'user' ? 'a user' : 'an API key'}`,
+        );
         respondWithOutcome(ctx, executionId, outcome);
       },
     });
@@ -91,7 +103,11 @@ export function workflowCommandRoutes(workflows: WorkflowCommands, starter: Exec
       freeText: workflowFreeText,
       bodyExample: exampleWorkflow,
       headers: [ifMatchHeader],
-      responses: { 200: { description: 'Saved as a new version (or unchanged)', schema: versionedResult }, ...problems, 409: { description: 'Stale If-Match revision' } },
+      responses: {
+        200: { description: 'Saved as a new version (or unchanged)', schema: versionedResult },
+        ...problems,
+        409: { description: 'Stale If-Match revision' },
+      },
       async handler(ctx, { body, params }) {
         const id = entityIdOf(params, 'Workflow');
         respondWithVersion(ctx, await workflows.update(commandContextOf(ctx), authOf(ctx).organizationId, id, body, expectedRevisionFrom(ctx)));
@@ -105,7 +121,8 @@ export function workflowCommandRoutes(workflows: WorkflowCommands, starter: Exec
       path: '/workflows/:id/run',
       operationId: 'runWorkflow',
       summary: 'Run the workflow for one contact',
-      description: 'Answers 202 with the execution id at once; the runner takes it from there. Follow it with GET /workflows/{id}/executions/{executionId}.',
+      description:
+        'Answers 202 with the execution id at once; the runner takes it from there. Follow it with GET /workflows/{id}/executions/{executionId}.',
       tag: 'Workflows',
       auth: 'bearer',
       permission: 'workflows:run',
@@ -114,7 +131,10 @@ export function workflowCommandRoutes(workflows: WorkflowCommands, starter: Exec
       responses: {
         202: {
           description: 'Started',
-          schema: z.object({ executionId: z.string(), position: z.string().nullable().describe('Send as X-Min-Position to read the execution back') }),
+          schema: z.object({
+            executionId: z.string(),
+            position: z.string().nullable().describe('Send as X-Min-Position to read the execution back'),
+          }),
           headers: { Location: 'URL of the execution' },
         },
         ...problems,

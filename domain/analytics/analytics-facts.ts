@@ -4,7 +4,17 @@ import type { RecordedEvent } from '../events.ts';
  * The usage metrics dashboards show. Each is a sum of `quantity` over facts carrying that metric; every
  * other event is tracked too (metric ''), for event counts and activity.
  */
-export const metrics = ['executions', 'executions_completed', 'executions_failed', 'emails_sent', 'api_calls', 'ai_tokens', 'integration_syncs', 'logins', 'users_joined'] as const;
+export const metrics = [
+  'executions',
+  'executions_completed',
+  'executions_failed',
+  'emails_sent',
+  'api_calls',
+  'ai_tokens',
+  'integration_syncs',
+  'logins',
+  'users_joined',
+] as const;
 export type Metric = (typeof metrics)[number];
 
 /** One row of the analytics store per domain event of a tenant: what happened, who did it, what it counts for. */
@@ -26,7 +36,8 @@ export interface AnalyticsFact {
   quantity: number;
 }
 
-type Counted = Pick<AnalyticsFact, 'metric' | 'quantity'> & Partial<Pick<AnalyticsFact, 'workflowId' | 'executionId' | 'contactId' | 'stepType' | 'userId'>>;
+type Counted = Pick<AnalyticsFact, 'metric' | 'quantity'> &
+  Partial<Pick<AnalyticsFact, 'workflowId' | 'executionId' | 'contactId' | 'stepType' | 'userId'>>;
 
 const stepMetrics: Record<string, Metric> = { send_email: 'emails_sent', crm_action: 'integration_syncs', ai_compose_email: 'ai_tokens' };
 

@@ -4,7 +4,12 @@ import type { Actor, RecordedEvent } from '../events.ts';
 import { analyticsFactOf } from './analytics-facts.ts';
 
 const tenant = randomUUID();
-function recorded(type: string, data: Record<string, unknown>, actor: Actor = { type: 'user', id: 'u-1' }, tenantId: string | null = tenant): RecordedEvent {
+function recorded(
+  type: string,
+  data: Record<string, unknown>,
+  actor: Actor = { type: 'user', id: 'u-1' },
+  tenantId: string | null = tenant,
+): RecordedEvent {
   return {
     id: randomUUID(),
     type,
@@ -24,14 +29,29 @@ const counted = (event: RecordedEvent) => {
 
 describe('What each event counts for in analytics', () => {
   it('counts executions started, completed and failed, with their workflow', () => {
-    const started = analyticsFactOf(recorded('ExecutionStarted', { executionId: 'e', workflowId: 'w', contactId: 'c' }, { type: 'system', id: 'runner' }));
-    expect(started).to.include({ metric: 'executions', quantity: 1, workflowId: 'w', executionId: 'e', contactId: 'c', tenantId: tenant, actorType: 'system', userId: '' });
-    expect(counted(recorded('ExecutionCompleted', { executionId: 'e', workflowId: 'w' }))).to.deep.equal({ metric: 'executions_completed', quantity: 1 });
+    const started = analyticsFactOf(
+      recorded('ExecutionStarted', { executionId: 'e', workflowId: 'w', contactId: 'c' }, { type: 'system', id: 'runner' }),
+    );
+    expect(started).to.include({
+      metric: 'executions',
+      quantity: 1,
+      workflowId: 'w',
+      executionId: 'e',
+      contactId: 'c',
+      tenantId: tenant,
+      actorType: 'system',
+      userId: '',
+    });
+    expect(counted(recorded('ExecutionCompleted', { executionId: 'e', workflowId: 'w' }))).to.deep.equal({
+      metric: 'executions_completed',
+      quantity: 1,
+    });
     expect(counted(recorded('ExecutionFailed', { executionId: 'e', workflowId: 'w' }))).to.deep.equal({ metric: 'executions_failed', quantity: 1 });
   });
 
   it('counts completed steps by what they did: emails, AI tokens, CRM syncs; other steps are only tracked', () => {
-    const step = (stepType: string, output: Record<string, unknown> = {}) => counted(recorded('StepCompleted', { executionId: 'e', workflowId: 'w', stepType, output }));
+    const step = (stepType: string, output: Record<string, unknown> = {}) =>
+      counted(recorded('StepCompleted', { executionId: 'e', workflowId: 'w', stepType, output }));
     expect(step('send_email')).to.deep.equal({ metric: 'emails_sent', quantity: 1 });
     expect(step('ai_compose_email', { tokens: 137.4 })).to.deep.equal({ metric: 'ai_tokens', quantity: 137 });
     expect(step('ai_compose_email', { tokens: 'lots' }), 'a malformed count is no tokens').to.deep.equal({ metric: 'ai_tokens', quantity: 0 });
@@ -40,15 +60,26 @@ describe('What each event counts for in analytics', () => {
   });
 
   it('counts API calls by the recorded number, sign-ins, and who joined (for cohorts)', () => {
-    expect(counted(recorded('ApiCallsCounted', { organizationId: tenant, calls: 42 }, { type: 'system', id: 'api-usage-meter' }))).to.deep.equal({ metric: 'api_calls', quantity: 42 });
+    expect(counted(recorded('ApiCallsCounted', { organizationId: tenant, calls: 42 }, { type: 'system', id: 'api-usage-meter' }))).to.deep.equal({
+      metric: 'api_calls',
+      quantity: 42,
+    });
     expect(counted(recorded('ApiCallsCounted', { calls: -5 }))).to.deep.equal({ metric: 'api_calls', quantity: 0 });
-    expect(analyticsFactOf(recorded('SessionStarted', { userId: 'u-9' }, { type: 'anonymous', id: 'ip' }))).to.include({ metric: 'logins', userId: 'u-9' });
+    expect(analyticsFactOf(recorded('SessionStarted', { userId: 'u-9' }, { type: 'anonymous', id: 'ip' }))).to.include({
+      metric: 'logins',
+      userId: 'u-9',
+    });
     expect(analyticsFactOf(recorded('OrganizationCreated', { ownerUserId: 'owner' }))).to.include({ metric: 'users_joined', userId: 'owner' });
     expect(analyticsFactOf(recorded('MemberJoined', { userId: 'm' }))).to.include({ metric: 'users_joined', userId: 'm' });
   });
 
   it('tracks every other tenant event once, as activity of the user who acted', () => {
-    expect(analyticsFactOf(recorded('ContactTagged', { contactId: 'c', tag: 'vip' }, { type: 'user', id: 'u-2' }))).to.include({ type: 'ContactTagged', metric: '', quantity: 1, userId: 'u-2' });
+    expect(analyticsFactOf(recorded('ContactTagged', { contactId: 'c', tag: 'vip' }, { type: 'user', id: 'u-2' }))).to.include({
+      type: 'ContactTagged',
+      metric: '',
+      quantity: 1,
+      userId: 'u-2',
+    });
     expect(analyticsFactOf(recorded('ContactTagged', {}, { type: 'apiKey', id: 'k' }))).to.include({ userId: '', actorType: 'apiKey', actorId: 'k' });
   });
 

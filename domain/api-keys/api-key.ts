@@ -29,9 +29,7 @@ export type ApiKeyEvent = ApiKeyCreated | ApiKeyUsed | ApiKeyRevoked;
 
 export const apiKeyEventTypes = ['ApiKeyCreated', 'ApiKeyUsed', 'ApiKeyRevoked'] as const satisfies readonly ApiKeyEvent['type'][];
 
-export type ApiKey =
-  | { status: 'absent' }
-  | ({ status: 'active' | 'revoked'; id: string } & Omit<ApiKeyCreated['data'], 'keyId'>);
+export type ApiKey = { status: 'absent' } | ({ status: 'active' | 'revoked'; id: string } & Omit<ApiKeyCreated['data'], 'keyId'>);
 
 export type CreateApiKey = { type: 'CreateApiKey'; data: ApiKeyCreated['data'] };
 export type RecordApiKeyUse = { type: 'RecordApiKeyUse'; data: { keyId: string; organizationId: string } };

@@ -21,8 +21,14 @@ const created: ApiKeyCreated = {
 describe('API key decider', () => {
   it('records use of a live key, and nothing for a revoked one', () => {
     const use = { type: 'RecordApiKeyUse' as const, data: { keyId: 'k-1', organizationId: 'org-a' } };
-    spec.given(created).when(use).then([{ type: 'ApiKeyUsed', version: 1, data: { keyId: 'k-1', organizationId: 'org-a' } }]);
-    spec.given(created, { type: 'ApiKeyRevoked', version: 1, data: { keyId: 'k-1', organizationId: 'org-a' } }).when(use).thenNothing();
+    spec
+      .given(created)
+      .when(use)
+      .then([{ type: 'ApiKeyUsed', version: 1, data: { keyId: 'k-1', organizationId: 'org-a' } }]);
+    spec
+      .given(created, { type: 'ApiKeyRevoked', version: 1, data: { keyId: 'k-1', organizationId: 'org-a' } })
+      .when(use)
+      .thenNothing();
   });
 
   it('revokes once', () => {
@@ -33,7 +39,13 @@ describe('API key decider', () => {
   });
 
   it("reports another organization's key exactly like a missing one", () => {
-    spec.given(created).when({ type: 'RevokeApiKey', data: { keyId: 'k-1', organizationId: 'org-b' } }).thenError(NotFoundError);
-    spec.given().when({ type: 'RevokeApiKey', data: { keyId: 'k-1', organizationId: 'org-a' } }).thenError(NotFoundError);
+    spec
+      .given(created)
+      .when({ type: 'RevokeApiKey', data: { keyId: 'k-1', organizationId: 'org-b' } })
+      .thenError(NotFoundError);
+    spec
+      .given()
+      .when({ type: 'RevokeApiKey', data: { keyId: 'k-1', organizationId: 'org-a' } })
+      .thenError(NotFoundError);
   });
 });

@@ -103,5 +103,7 @@ const SECRET_KEY = /hash|secret|sealed|token/i;
 export function redactSecrets(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(redactSecrets);
   if (value === null || typeof value !== 'object') return value;
-  return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, SECRET_KEY.test(key) && item !== null ? '[redacted]' : redactSecrets(item)]));
+  return Object.fromEntries(
+    Object.entries(value).map(([key, item]) => [key, SECRET_KEY.test(key) && item !== null ? '[redacted]' : redactSecrets(item)]),
+  );
 }

@@ -1,28 +1,14 @@
 import type { DomainEvent } from '../events.ts';
+import type { ContactFields, CustomFieldValue } from './fields.ts';
 
-/** Values a contact's custom fields may hold; null in an update removes the field. */
-export type CustomFieldValue = string | number | boolean | null;
+export type { ContactFields, CustomFieldValue } from './fields.ts';
 
-export interface ContactFields {
-  email: string;
-  firstName: string | null;
-  lastName: string | null;
-  phone: string | null;
-  company: string | null;
-  title: string | null;
-  /** IANA time zone, used by workflows for send windows. */
-  timezone: string | null;
-  customFields: Record<string, Exclude<CustomFieldValue, null>>;
-}
-
+/** Merge-patch of a contact's fields: absent unchanged, null clears (a custom field: null removes its key). */
 export type ContactChanges = Partial<Omit<ContactFields, 'customFields'>> & {
   customFields?: Record<string, CustomFieldValue>;
 };
 
-export type ContactCreated = DomainEvent<
-  'ContactCreated',
-  { contactId: string; organizationId: string; tags: string[] } & ContactFields
->;
+export type ContactCreated = DomainEvent<'ContactCreated', { contactId: string; organizationId: string; tags: string[] } & ContactFields>;
 export type ContactUpdated = DomainEvent<'ContactUpdated', { contactId: string; changes: ContactChanges }>;
 export type ContactTagged = DomainEvent<'ContactTagged', { contactId: string; tag: string }>;
 export type ContactUntagged = DomainEvent<'ContactUntagged', { contactId: string; tag: string }>;
@@ -40,7 +26,8 @@ export type ContactEngagementRecorded = DomainEvent<
   { contactId: string; kind: EngagementKind; at: string; /** out_of_office: back on */ until?: string }
 >;
 
-export type ContactEvent = ContactCreated | ContactUpdated | ContactTagged | ContactUntagged | ContactDeleted | ContactEngagementRecorded | ContactErased;
+export type ContactEvent =
+  ContactCreated | ContactUpdated | ContactTagged | ContactUntagged | ContactDeleted | ContactEngagementRecorded | ContactErased;
 
 export interface Engagement {
   repliedAt: string | null;

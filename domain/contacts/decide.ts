@@ -96,7 +96,8 @@ export function decideContact(command: ContactCommand, state: Contact): ContactE
     case 'RecordEngagement': {
       const contact = requireOwnActive(state, command.data.organizationId);
       const { kind, at, until } = command.data;
-      if (kind === 'out_of_office' && !until) throw new RuleViolationError('Out of office needs the date the contact is back', 'until_required', 'until');
+      if (kind === 'out_of_office' && !until)
+        throw new RuleViolationError('Out of office needs the date the contact is back', 'until_required', 'until');
       return [{ type: 'ContactEngagementRecorded', version: 1, data: { contactId: contact.id, kind, at, ...(until ? { until } : {}) } }];
     }
     default: {

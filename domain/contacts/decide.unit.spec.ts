@@ -76,8 +76,7 @@ describe('Contact decider', () => {
     });
 
     it('answers not found for a missing, deleted or other-tenant contact', () => {
-      const update = (org: string) =>
-        ({ type: 'UpdateContact', data: { contactId, organizationId: org, changes: { title: 'x' } } }) as const;
+      const update = (org: string) => ({ type: 'UpdateContact', data: { contactId, organizationId: org, changes: { title: 'x' } } }) as const;
       spec.given().when(update(organizationId)).thenError(NotFoundError);
       spec.given(created, deleted).when(update(organizationId)).thenError(NotFoundError);
       spec.given(created).when(update('org-b')).thenError(NotFoundError);

@@ -9,10 +9,24 @@ const created: OrganizationCreated = {
   version: 2,
   data: { organizationId: org, name: 'Acme', ownerUserId: 'owner-1', timezone: 'UTC', ownerEmail: 'owner@acme.test', trialEndsAt: null },
 };
-const invited = (invitationId: string, email: string, role: MemberInvited['data']['role'], expiresAt = '2026-12-08T00:00:00.000Z'): MemberInvited => ({
+const invited = (
+  invitationId: string,
+  email: string,
+  role: MemberInvited['data']['role'],
+  expiresAt = '2026-12-08T00:00:00.000Z',
+): MemberInvited => ({
   type: 'MemberInvited',
   version: 1,
-  data: { organizationId: org, invitationId, email, role, userId: `user-of-${invitationId}`, secretHash: `hash-${invitationId}`, expiresAt, invitedBy: 'owner-1' },
+  data: {
+    organizationId: org,
+    invitationId,
+    email,
+    role,
+    userId: `user-of-${invitationId}`,
+    secretHash: `hash-${invitationId}`,
+    expiresAt,
+    invitedBy: 'owner-1',
+  },
 });
 const joined = (invitationId: string, email: string, role: MemberInvited['data']['role']): OrganizationEvent => ({
   type: 'MemberJoined',
@@ -28,16 +42,28 @@ const invite = (email: string, role: MemberInvited['data']['role'], byRole: 'own
 describe('Organization decider', () => {
   describe('When absent', () => {
     it('creates an organization, its owner its first member', () => {
-      spec.given().when({ type: 'CreateOrganization', data: { ...created.data } }).then([created]);
+      spec
+        .given()
+        .when({ type: 'CreateOrganization', data: { ...created.data } })
+        .then([created]);
       const state = spec.given(created).state();
       if (state.status === 'absent') throw new Error('expected an organization');
-      spec.given(created).when({ type: 'CreateOrganization', data: { ...created.data } }).thenError(ConflictError, { code: 'organization_exists' });
+      spec
+        .given(created)
+        .when({ type: 'CreateOrganization', data: { ...created.data } })
+        .thenError(ConflictError, { code: 'organization_exists' });
     });
 
     it('cannot rename, invite or suspend a missing organization', () => {
-      spec.given().when({ type: 'RenameOrganization', data: { organizationId: org, name: 'X' } }).thenError(NotFoundError);
+      spec
+        .given()
+        .when({ type: 'RenameOrganization', data: { organizationId: org, name: 'X' } })
+        .thenError(NotFoundError);
       spec.given().when(invite('ada@acme.test', 'member')).thenError(NotFoundError);
-      spec.given().when({ type: 'SuspendOrganization', data: { organizationId: org, reason: 'x' } }).thenError(NotFoundError);
+      spec
+        .given()
+        .when({ type: 'SuspendOrganization', data: { organizationId: org, reason: 'x' } })
+        .thenError(NotFoundError);
     });
   });
 
@@ -47,19 +73,37 @@ describe('Organization decider', () => {
         .given(created)
         .when({ type: 'RenameOrganization', data: { organizationId: org, name: 'Acme Ltd' } })
         .then([{ type: 'OrganizationRenamed', version: 1, data: { organizationId: org, name: 'Acme Ltd' } }]);
-      spec.given(created).when({ type: 'RenameOrganization', data: { organizationId: org, name: 'Acme' } }).thenNothing();
+      spec
+        .given(created)
+        .when({ type: 'RenameOrganization', data: { organizationId: org, name: 'Acme' } })
+        .thenNothing();
     });
 
     it('invites; an admin may invite members and viewers but not admins or owners', () => {
-      spec.given(created).when(invite('ada@acme.test', 'owner')).then([invited('i-new', 'ada@acme.test', 'owner')]);
-      spec.given(created).when(invite('ada@acme.test', 'member', 'admin')).then([invited('i-new', 'ada@acme.test', 'member')]);
-      spec.given(created).when(invite('ada@acme.test', 'admin', 'admin')).thenError(ForbiddenError, { code: 'insufficient_role', field: 'role' });
-      spec.given(created).when(invite('ada@acme.test', 'owner', 'admin')).thenError(ForbiddenError);
+      spec
+        .given(created)
+        .when(invite('ada@acme.test', 'owner'))
+        .then([invited('i-new', 'ada@acme.test', 'owner')]);
+      spec
+        .given(created)
+        .when(invite('ada@acme.test', 'member', 'admin'))
+        .then([invited('i-new', 'ada@acme.test', 'member')]);
+      spec
+        .given(created)
+        .when(invite('ada@acme.test', 'admin', 'admin'))
+        .thenError(ForbiddenError, { code: 'insufficient_role', field: 'role' });
+      spec
+        .given(created)
+        .when(invite('ada@acme.test', 'owner', 'admin'))
+        .thenError(ForbiddenError);
     });
 
     it('refuses to invite a member again, or an email with a pending invitation; an expired one can be replaced', () => {
       spec.given(created).when(invite('owner@acme.test', 'member')).thenError(ConflictError, { code: 'already_member', field: 'email' });
-      spec.given(created, invited('i-1', 'ada@acme.test', 'member')).when(invite('ada@acme.test', 'viewer')).thenError(ConflictError, { code: 'already_invited' });
+      spec
+        .given(created, invited('i-1', 'ada@acme.test', 'member'))
+        .when(invite('ada@acme.test', 'viewer'))
+        .thenError(ConflictError, { code: 'already_invited' });
       spec
         .given(created, invited('i-1', 'ada@acme.test', 'member', '2026-12-01T00:00:00.000Z'))
         .when(invite('ada@acme.test', 'viewer'))
@@ -67,12 +111,27 @@ describe('Organization decider', () => {
     });
 
     it('accepts an invitation once, with the right secret, before it expires', () => {
-      const accept = (secretHash: string, at = now) => ({ type: 'AcceptInvitation' as const, data: { organizationId: org, invitationId: 'i-1', secretHash, now: at } });
+      const accept = (secretHash: string, at = now) => ({
+        type: 'AcceptInvitation' as const,
+        data: { organizationId: org, invitationId: 'i-1', secretHash, now: at },
+      });
       const pending = [created, invited('i-1', 'ada@acme.test', 'admin')];
-      spec.given(...pending).when(accept('hash-i-1')).then([joined('i-1', 'ada@acme.test', 'admin')]);
-      spec.given(...pending).when(accept('forged')).thenError(NotAuthenticatedError, { code: 'invalid_invitation' });
-      spec.given(...pending).when(accept('hash-i-1', '2026-12-09T00:00:00.000Z')).thenError(NotAuthenticatedError);
-      spec.given(...pending, joined('i-1', 'ada@acme.test', 'admin')).when(accept('hash-i-1')).thenError(NotAuthenticatedError);
+      spec
+        .given(...pending)
+        .when(accept('hash-i-1'))
+        .then([joined('i-1', 'ada@acme.test', 'admin')]);
+      spec
+        .given(...pending)
+        .when(accept('forged'))
+        .thenError(NotAuthenticatedError, { code: 'invalid_invitation' });
+      spec
+        .given(...pending)
+        .when(accept('hash-i-1', '2026-12-09T00:00:00.000Z'))
+        .thenError(NotAuthenticatedError);
+      spec
+        .given(...pending, joined('i-1', 'ada@acme.test', 'admin'))
+        .when(accept('hash-i-1'))
+        .thenError(NotAuthenticatedError);
       spec
         .given(...pending, { type: 'InvitationRevoked', version: 1, data: { organizationId: org, invitationId: 'i-1' } })
         .when(accept('hash-i-1'))
@@ -120,7 +179,14 @@ describe('Organization decider', () => {
         .when({ type: 'DeactivateMember', data: { organizationId: org, userId: 'owner-1', byRole: 'owner' } })
         .thenError(ConflictError, { code: 'last_owner' });
       // With a second owner, the first may step down.
-      const twoOwners = [...team, { type: 'MemberRoleChanged', version: 1, data: { organizationId: org, userId: admin, role: 'owner', previousRole: 'admin' } } as OrganizationEvent];
+      const twoOwners = [
+        ...team,
+        {
+          type: 'MemberRoleChanged',
+          version: 1,
+          data: { organizationId: org, userId: admin, role: 'owner', previousRole: 'admin' },
+        } as OrganizationEvent,
+      ];
       spec
         .given(...twoOwners)
         .when({ type: 'DeactivateMember', data: { organizationId: org, userId: 'owner-1', byRole: 'owner' } })
@@ -133,12 +199,27 @@ describe('Organization decider', () => {
     });
 
     it('lets admins deactivate those below them only; deactivating twice records nothing; reactivates', () => {
-      const deactivate = (userId: string, byRole: 'owner' | 'admin') => ({ type: 'DeactivateMember' as const, data: { organizationId: org, userId, byRole } });
+      const deactivate = (userId: string, byRole: 'owner' | 'admin') => ({
+        type: 'DeactivateMember' as const,
+        data: { organizationId: org, userId, byRole },
+      });
       const deactivated: OrganizationEvent = { type: 'MemberDeactivated', version: 1, data: { organizationId: org, userId: member } };
-      spec.given(...team).when(deactivate(member, 'admin')).then([deactivated]);
-      spec.given(...team).when(deactivate(admin, 'admin')).thenError(ForbiddenError, { code: 'insufficient_role' });
-      spec.given(...team).when(deactivate('owner-1', 'admin')).thenError(ForbiddenError);
-      spec.given(...team, deactivated).when(deactivate(member, 'owner')).thenNothing();
+      spec
+        .given(...team)
+        .when(deactivate(member, 'admin'))
+        .then([deactivated]);
+      spec
+        .given(...team)
+        .when(deactivate(admin, 'admin'))
+        .thenError(ForbiddenError, { code: 'insufficient_role' });
+      spec
+        .given(...team)
+        .when(deactivate('owner-1', 'admin'))
+        .thenError(ForbiddenError);
+      spec
+        .given(...team, deactivated)
+        .when(deactivate(member, 'owner'))
+        .thenNothing();
       spec
         .given(...team, deactivated)
         .when({ type: 'ReactivateMember', data: { organizationId: org, userId: member, byRole: 'admin' } })
@@ -147,16 +228,29 @@ describe('Organization decider', () => {
 
     it('suspends and reactivates once each', () => {
       const suspended: OrganizationEvent = { type: 'OrganizationSuspended', version: 1, data: { organizationId: org, reason: 'unpaid' } };
-      spec.given(...team).when({ type: 'SuspendOrganization', data: { organizationId: org, reason: 'unpaid' } }).then([suspended]);
-      spec.given(...team, suspended).when({ type: 'SuspendOrganization', data: { organizationId: org, reason: 'again' } }).thenNothing();
+      spec
+        .given(...team)
+        .when({ type: 'SuspendOrganization', data: { organizationId: org, reason: 'unpaid' } })
+        .then([suspended]);
+      spec
+        .given(...team, suspended)
+        .when({ type: 'SuspendOrganization', data: { organizationId: org, reason: 'again' } })
+        .thenNothing();
       spec
         .given(...team, suspended)
         .when({ type: 'ReactivateOrganization', data: { organizationId: org } })
         .then([{ type: 'OrganizationReactivated', version: 1, data: { organizationId: org } }]);
-      spec.given(...team).when({ type: 'ReactivateOrganization', data: { organizationId: org } }).thenNothing();
+      spec
+        .given(...team)
+        .when({ type: 'ReactivateOrganization', data: { organizationId: org } })
+        .thenNothing();
     });
     it('moves onto an active plan only, and records nothing for the plan it is already on', () => {
-      const onGrowth: OrganizationEvent = { type: 'OrganizationPlanChanged', version: 1, data: { organizationId: org, planId: 'growth', previousPlanId: null } };
+      const onGrowth: OrganizationEvent = {
+        type: 'OrganizationPlanChanged',
+        version: 1,
+        data: { organizationId: org, planId: 'growth', previousPlanId: null },
+      };
       const change = (planId: string, plan: 'draft' | 'active' | 'retired' | 'absent') => ({
         type: 'ChangeOrganizationPlan' as const,
         data: { organizationId: org, planId, plan },
@@ -184,8 +278,17 @@ describe('Organization decider', () => {
       spec
         .given(created, extended)
         .when(extend('2027-01-05T00:00:00.000Z'))
-        .then([{ type: 'TrialExtended', version: 1, data: { organizationId: org, trialEndsAt: '2027-01-05T00:00:00.000Z', previousTrialEndsAt: '2026-12-20T00:00:00.000Z' } }]);
-      spec.given(created, extended).when(extend('2026-12-10T00:00:00.000Z')).thenError(RuleViolationError, { code: 'not_an_extension', field: 'trialEndsAt' });
+        .then([
+          {
+            type: 'TrialExtended',
+            version: 1,
+            data: { organizationId: org, trialEndsAt: '2027-01-05T00:00:00.000Z', previousTrialEndsAt: '2026-12-20T00:00:00.000Z' },
+          },
+        ]);
+      spec
+        .given(created, extended)
+        .when(extend('2026-12-10T00:00:00.000Z'))
+        .thenError(RuleViolationError, { code: 'not_an_extension', field: 'trialEndsAt' });
       spec.given(created).when(extend('2026-11-30T00:00:00.000Z')).thenError(RuleViolationError, { code: 'trial_end_in_past', field: 'trialEndsAt' });
       spec.given(created).when(extend('2028-06-01T00:00:00.000Z')).thenError(RuleViolationError, { code: 'trial_too_long' });
       spec.given(created).when(extend('soon')).thenError(RuleViolationError, { code: 'invalid_date' });
@@ -193,8 +296,14 @@ describe('Organization decider', () => {
 
     it('records an impersonation with who, why and until when; it needs a reason', () => {
       const data = { organizationId: org, impersonationId: 'imp-1', staffId: 'staff-1', expiresAt: '2026-12-01T12:15:00.000Z', reason: 'ticket 42' };
-      spec.given(created).when({ type: 'StartImpersonation', data: { ...data, now } }).then([{ type: 'ImpersonationStarted', version: 1, data }]);
-      spec.given(created).when({ type: 'StartImpersonation', data: { ...data, reason: ' ', now } }).thenError(RuleViolationError, { field: 'reason' });
+      spec
+        .given(created)
+        .when({ type: 'StartImpersonation', data: { ...data, now } })
+        .then([{ type: 'ImpersonationStarted', version: 1, data }]);
+      spec
+        .given(created)
+        .when({ type: 'StartImpersonation', data: { ...data, reason: ' ', now } })
+        .thenError(RuleViolationError, { field: 'reason' });
     });
   });
 });

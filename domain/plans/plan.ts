@@ -16,7 +16,13 @@ export interface PlanLimits {
   seats: number | null;
 }
 
-export const planLimitNames = ['contacts', 'activeWorkflows', 'executionsPerMonth', 'aiTokensPerMonth', 'seats'] as const satisfies readonly (keyof PlanLimits)[];
+export const planLimitNames = [
+  'contacts',
+  'activeWorkflows',
+  'executionsPerMonth',
+  'aiTokensPerMonth',
+  'seats',
+] as const satisfies readonly (keyof PlanLimits)[];
 
 export type PlanStatus = 'draft' | 'active' | 'retired';
 
@@ -30,7 +36,10 @@ export interface PlanTerms {
 
 export type PlanDrafted = DomainEvent<'PlanDrafted', { planId: string } & PlanTerms>;
 /** Only what changed; absent fields kept their value. */
-export type PlanRevised = DomainEvent<'PlanRevised', { planId: string; changes: Partial<Omit<PlanTerms, 'limits'>> & { limits?: Partial<PlanLimits> } }>;
+export type PlanRevised = DomainEvent<
+  'PlanRevised',
+  { planId: string; changes: Partial<Omit<PlanTerms, 'limits'>> & { limits?: Partial<PlanLimits> } }
+>;
 export type PlanActivated = DomainEvent<'PlanActivated', { planId: string }>;
 export type PlanRetired = DomainEvent<'PlanRetired', { planId: string }>;
 
@@ -88,7 +97,11 @@ function checkTerms(terms: Partial<Omit<PlanTerms, 'limits'>> & { limits?: Parti
   }
   for (const [name, value] of Object.entries(terms.limits ?? {})) {
     if (value !== null && value !== undefined && (!Number.isSafeInteger(value) || value < 0)) {
-      throw new RuleViolationError(`The ${name} limit must be a whole, non-negative number (or empty for unlimited)`, 'invalid_limit', `limits.${name}`);
+      throw new RuleViolationError(
+        `The ${name} limit must be a whole, non-negative number (or empty for unlimited)`,
+        'invalid_limit',
+        `limits.${name}`,
+      );
     }
   }
 }
@@ -108,7 +121,8 @@ export function decidePlan(command: PlanCommand, state: Plan): PlanEvent[] {
       checkTerms(command.data);
       const changes: PlanRevised['data']['changes'] = {};
       if (terms.name !== undefined && terms.name.trim() !== plan.name) changes.name = terms.name.trim();
-      if (terms.monthlyPriceCents !== undefined && terms.monthlyPriceCents !== plan.monthlyPriceCents) changes.monthlyPriceCents = terms.monthlyPriceCents;
+      if (terms.monthlyPriceCents !== undefined && terms.monthlyPriceCents !== plan.monthlyPriceCents)
+        changes.monthlyPriceCents = terms.monthlyPriceCents;
       if (terms.currency !== undefined && terms.currency !== plan.currency) changes.currency = terms.currency;
       const changedLimits = Object.fromEntries(
         Object.entries(limits ?? {}).filter(([name, value]) => value !== undefined && plan.limits[name as keyof PlanLimits] !== value),

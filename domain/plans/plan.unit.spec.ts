@@ -15,15 +15,30 @@ const retired = { type: 'PlanRetired' as const, version: 1, data: { planId: 'p1'
 
 describe('Plan decider', () => {
   it('drafts a plan with its price and limits; a second draft of the same id is a conflict', () => {
-    spec.given().when({ type: 'DraftPlan', data: { ...drafted.data, name: '  Growth ' } }).then([drafted]);
+    spec
+      .given()
+      .when({ type: 'DraftPlan', data: { ...drafted.data, name: '  Growth ' } })
+      .then([drafted]);
     spec.given(drafted).when({ type: 'DraftPlan', data: drafted.data }).thenError(ConflictError, { code: 'plan_exists' });
   });
 
   it('refuses bad terms, naming the field', () => {
-    spec.given().when({ type: 'DraftPlan', data: { ...drafted.data, name: ' ' } }).thenError(RuleViolationError, { field: 'name' });
-    spec.given().when({ type: 'DraftPlan', data: { ...drafted.data, monthlyPriceCents: -1 } }).thenError(RuleViolationError, { field: 'monthlyPriceCents' });
-    spec.given().when({ type: 'DraftPlan', data: { ...drafted.data, monthlyPriceCents: 9.5 } }).thenError(RuleViolationError, { field: 'monthlyPriceCents' });
-    spec.given().when({ type: 'DraftPlan', data: { ...drafted.data, currency: 'usd' } }).thenError(RuleViolationError, { field: 'currency' });
+    spec
+      .given()
+      .when({ type: 'DraftPlan', data: { ...drafted.data, name: ' ' } })
+      .thenError(RuleViolationError, { field: 'name' });
+    spec
+      .given()
+      .when({ type: 'DraftPlan', data: { ...drafted.data, monthlyPriceCents: -1 } })
+      .thenError(RuleViolationError, { field: 'monthlyPriceCents' });
+    spec
+      .given()
+      .when({ type: 'DraftPlan', data: { ...drafted.data, monthlyPriceCents: 9.5 } })
+      .thenError(RuleViolationError, { field: 'monthlyPriceCents' });
+    spec
+      .given()
+      .when({ type: 'DraftPlan', data: { ...drafted.data, currency: 'usd' } })
+      .thenError(RuleViolationError, { field: 'currency' });
     spec
       .given()
       .when({ type: 'DraftPlan', data: { ...drafted.data, limits: { ...limits, seats: -2 } } })
@@ -35,25 +50,50 @@ describe('Plan decider', () => {
       .given(drafted, activated)
       .when({ type: 'RevisePlan', data: { planId: 'p1', name: 'Growth', monthlyPriceCents: 12_900, limits: { seats: 10, contacts: 5_000 } } })
       .then([{ type: 'PlanRevised', version: 1, data: { planId: 'p1', changes: { monthlyPriceCents: 12_900, limits: { seats: 10 } } } }]);
-    spec.given(drafted).when({ type: 'RevisePlan', data: { planId: 'p1', name: 'Growth', limits } }).thenNothing();
-    const state = spec
-      .given(drafted, { type: 'PlanRevised', version: 1, data: { planId: 'p1', changes: { limits: { seats: null } } } })
-      .state();
+    spec
+      .given(drafted)
+      .when({ type: 'RevisePlan', data: { planId: 'p1', name: 'Growth', limits } })
+      .thenNothing();
+    const state = spec.given(drafted, { type: 'PlanRevised', version: 1, data: { planId: 'p1', changes: { limits: { seats: null } } } }).state();
     expect(state).to.include({ status: 'draft', monthlyPriceCents: 9_900 });
     expect(state).to.have.deep.property('limits', { ...limits, seats: null });
   });
 
   it('activates a draft once; retires; a retired plan cannot be revised or activated again', () => {
-    spec.given(drafted).when({ type: 'ActivatePlan', data: { planId: 'p1' } }).then([activated]);
-    spec.given(drafted, activated).when({ type: 'ActivatePlan', data: { planId: 'p1' } }).thenNothing();
-    spec.given(drafted, activated).when({ type: 'RetirePlan', data: { planId: 'p1' } }).then([retired]);
-    spec.given(drafted, retired).when({ type: 'RetirePlan', data: { planId: 'p1' } }).thenNothing();
-    spec.given(drafted, retired).when({ type: 'ActivatePlan', data: { planId: 'p1' } }).thenError(ConflictError, { code: 'plan_retired' });
-    spec.given(drafted, retired).when({ type: 'RevisePlan', data: { planId: 'p1', name: 'Old' } }).thenError(ConflictError, { code: 'plan_retired' });
+    spec
+      .given(drafted)
+      .when({ type: 'ActivatePlan', data: { planId: 'p1' } })
+      .then([activated]);
+    spec
+      .given(drafted, activated)
+      .when({ type: 'ActivatePlan', data: { planId: 'p1' } })
+      .thenNothing();
+    spec
+      .given(drafted, activated)
+      .when({ type: 'RetirePlan', data: { planId: 'p1' } })
+      .then([retired]);
+    spec
+      .given(drafted, retired)
+      .when({ type: 'RetirePlan', data: { planId: 'p1' } })
+      .thenNothing();
+    spec
+      .given(drafted, retired)
+      .when({ type: 'ActivatePlan', data: { planId: 'p1' } })
+      .thenError(ConflictError, { code: 'plan_retired' });
+    spec
+      .given(drafted, retired)
+      .when({ type: 'RevisePlan', data: { planId: 'p1', name: 'Old' } })
+      .thenError(ConflictError, { code: 'plan_retired' });
   });
 
   it('knows no plan that was never drafted', () => {
-    spec.given().when({ type: 'ActivatePlan', data: { planId: 'p1' } }).thenError(NotFoundError);
-    spec.given().when({ type: 'RevisePlan', data: { planId: 'p1', name: 'X' } }).thenError(NotFoundError);
+    spec
+      .given()
+      .when({ type: 'ActivatePlan', data: { planId: 'p1' } })
+      .thenError(NotFoundError);
+    spec
+      .given()
+      .when({ type: 'RevisePlan', data: { planId: 'p1', name: 'X' } })
+      .thenError(NotFoundError);
   });
 });

@@ -1,3 +1,5 @@
+import { contactFieldNames, contactFieldSpecs } from '../contacts/fields.ts';
+
 /**
  * Where personal data sits in events, and whose it is. Fields listed here are sealed with the person's own
  * key before they reach the log (infra/privacy); erasing the person destroys the key, so the log keeps every
@@ -10,7 +12,8 @@ export interface PersonalDataLocation {
   fields: readonly string[];
 }
 
-const contactFields = ['email', 'firstName', 'lastName', 'phone', 'company', 'title', 'customFields'] as const;
+/** A contact's fields that hold personal data (domain/contacts/fields.ts: all but the time zone). */
+const contactFields = contactFieldNames.filter((name) => contactFieldSpecs[name].personal);
 const contactSubject = (data: Record<string, unknown>) => String(data.contactId);
 
 export const personalData: Readonly<Record<string, PersonalDataLocation>> = {

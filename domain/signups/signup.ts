@@ -30,7 +30,11 @@ export type SignupAttemptedWithTakenEmail = DomainEvent<'SignupAttemptedWithTake
 export type SignupCompleted = DomainEvent<'SignupCompleted', { signupId: string; organizationId: string; userId: string }>;
 export type SignupEvent = SignupRequested | SignupAttemptedWithTakenEmail | SignupCompleted;
 
-export const signupEventTypes = ['SignupRequested', 'SignupAttemptedWithTakenEmail', 'SignupCompleted'] as const satisfies readonly SignupEvent['type'][];
+export const signupEventTypes = [
+  'SignupRequested',
+  'SignupAttemptedWithTakenEmail',
+  'SignupCompleted',
+] as const satisfies readonly SignupEvent['type'][];
 
 export type Signup =
   | { status: 'absent' }

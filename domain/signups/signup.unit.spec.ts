@@ -19,7 +19,10 @@ const requested: SignupRequested = {
     expiresAt: '2026-12-02T12:00:00.000Z',
   },
 };
-const complete = (secretHash: string, now = '2026-12-01T12:00:00.000Z') => ({ type: 'CompleteSignup' as const, data: { signupId: 's-1', secretHash, now } });
+const complete = (secretHash: string, now = '2026-12-01T12:00:00.000Z') => ({
+  type: 'CompleteSignup' as const,
+  data: { signupId: 's-1', secretHash, now },
+});
 
 describe('Sign-up decider', () => {
   it('completes with the secret of the link, before it expires, once', () => {

@@ -19,7 +19,13 @@ export type StaffMemberDisabled = DomainEvent<'StaffMemberDisabled', { staffId: 
 export type StaffSignedIn = DomainEvent<'StaffSignedIn', { staffId: string; totpStep: number | null }>;
 
 export type StaffEvent = StaffMemberCreated | StaffTotpEnabled | StaffPasswordChanged | StaffMemberDisabled | StaffSignedIn;
-export const staffEventTypes = ['StaffMemberCreated', 'StaffTotpEnabled', 'StaffPasswordChanged', 'StaffMemberDisabled', 'StaffSignedIn'] as const satisfies readonly StaffEvent['type'][];
+export const staffEventTypes = [
+  'StaffMemberCreated',
+  'StaffTotpEnabled',
+  'StaffPasswordChanged',
+  'StaffMemberDisabled',
+  'StaffSignedIn',
+] as const satisfies readonly StaffEvent['type'][];
 
 export type StaffMember =
   | { status: 'absent' }
@@ -96,8 +102,10 @@ export function decideStaffMember(command: StaffCommand, state: StaffMember): St
       const staff = requireStaff(state, command.data.staffId);
       if (staff.status === 'disabled') throw new NotAuthenticatedError('This staff account is disabled', 'staff_disabled');
       const { totpStep } = command.data;
-      if (staff.sealedTotpSecret !== null && totpStep === null) throw new NotAuthenticatedError('A code from the authenticator app is required', 'totp_required');
-      if (totpStep !== null && totpStep <= staff.lastTotpStep) throw new NotAuthenticatedError('This code was already used; wait for the next one', 'totp_replayed');
+      if (staff.sealedTotpSecret !== null && totpStep === null)
+        throw new NotAuthenticatedError('A code from the authenticator app is required', 'totp_required');
+      if (totpStep !== null && totpStep <= staff.lastTotpStep)
+        throw new NotAuthenticatedError('This code was already used; wait for the next one', 'totp_replayed');
       return [{ type: 'StaffSignedIn', version: 1, data: { staffId: staff.id, totpStep } }];
     }
     default: {

@@ -12,7 +12,10 @@ const released = (ownerId: string): ClaimEvent => ({ type: 'ValueReleased', vers
 
 describe('Unique value claim decider', () => {
   it('claims a free value', () => {
-    spec.given().when(claim('a', false)).then([claimed('a')]);
+    spec
+      .given()
+      .when(claim('a', false))
+      .then([claimed('a')]);
   });
 
   it('refuses a value another owner still holds, naming the field', () => {
@@ -20,7 +23,10 @@ describe('Unique value claim decider', () => {
   });
 
   it('lets a new owner take over a stale claim (its owner never got created or was deleted)', () => {
-    spec.given(claimed('a')).when(claim('b', false)).then([claimed('b')]);
+    spec
+      .given(claimed('a'))
+      .when(claim('b', false))
+      .then([claimed('b')]);
   });
 
   it('is idempotent for the owner that already holds it', () => {
@@ -28,11 +34,20 @@ describe('Unique value claim decider', () => {
   });
 
   it('frees a released value for the next owner', () => {
-    spec.given(claimed('a'), released('a')).when(claim('b', false)).then([claimed('b')]);
+    spec
+      .given(claimed('a'), released('a'))
+      .when(claim('b', false))
+      .then([claimed('b')]);
   });
 
   it('ignores a release by someone who does not hold the value', () => {
-    spec.given(claimed('a')).when({ type: 'ReleaseValue', data: { ownerId: 'b' } }).thenNothing();
-    spec.given(claimed('a')).when({ type: 'ReleaseValue', data: { ownerId: 'a' } }).then([released('a')]);
+    spec
+      .given(claimed('a'))
+      .when({ type: 'ReleaseValue', data: { ownerId: 'b' } })
+      .thenNothing();
+    spec
+      .given(claimed('a'))
+      .when({ type: 'ReleaseValue', data: { ownerId: 'a' } })
+      .then([released('a')]);
   });
 });

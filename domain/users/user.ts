@@ -57,13 +57,7 @@ export type SecondFactorVerified = DomainEvent<
 >;
 
 export type UserEvent =
-  | UserRegistered
-  | PasswordResetRequested
-  | PasswordChanged
-  | MfaEnrollmentStarted
-  | MfaEnabled
-  | MfaDisabled
-  | SecondFactorVerified;
+  UserRegistered | PasswordResetRequested | PasswordChanged | MfaEnrollmentStarted | MfaEnabled | MfaDisabled | SecondFactorVerified;
 
 export const userEventTypes = [
   'UserRegistered',
@@ -120,14 +114,7 @@ export type RecordSecondFactor = {
   data: { method: 'totp'; step: number } | { method: 'recovery_code'; codeIndex: number };
 };
 export type UserCommand =
-  | RegisterUser
-  | RequestPasswordReset
-  | ResetPassword
-  | ChangePassword
-  | StartMfaEnrollment
-  | EnableMfa
-  | DisableMfa
-  | RecordSecondFactor;
+  RegisterUser | RequestPasswordReset | ResetPassword | ChangePassword | StartMfaEnrollment | EnableMfa | DisableMfa | RecordSecondFactor;
 
 export const userStream = (userId: string) => `user-${userId}`;
 export const initialUser: User = { status: 'absent' };

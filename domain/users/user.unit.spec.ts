@@ -40,14 +40,24 @@ describe('User decider', () => {
       spec.given(registered, resetRequested).when(reset('h-1')).then([passwordReset]);
       spec.given(registered, resetRequested).when(reset('wrong')).thenError(NotAuthenticatedError, { code: 'invalid_reset_token' });
       spec.given(registered, resetRequested).when(reset('h-1', '2026-12-01T13:00:00.000Z')).thenError(NotAuthenticatedError);
-      spec.given(registered, resetRequested).when(reset('h-1', undefined, 'r-unknown')).thenError(NotAuthenticatedError);
+      spec
+        .given(registered, resetRequested)
+        .when(reset('h-1', undefined, 'r-unknown'))
+        .thenError(NotAuthenticatedError);
     });
 
     it('works once, and a password change kills every other outstanding link', () => {
       spec.given(registered, resetRequested, passwordReset).when(reset('h-1')).thenError(NotAuthenticatedError);
       const second: UserEvent = { ...resetRequested, data: { ...resetRequested.data, resetId: 'r-2', secretHash: 'h-2' } } as UserEvent;
-      const changed: UserEvent = { type: 'PasswordChanged', version: 1, data: { userId: 'u-1', passwordHash: 'x', via: 'change', changedAt: '2026-12-01T12:10:00.000Z' } };
-      spec.given(registered, resetRequested, second, changed).when(reset('h-2', undefined, 'r-2')).thenError(NotAuthenticatedError);
+      const changed: UserEvent = {
+        type: 'PasswordChanged',
+        version: 1,
+        data: { userId: 'u-1', passwordHash: 'x', via: 'change', changedAt: '2026-12-01T12:10:00.000Z' },
+      };
+      spec
+        .given(registered, resetRequested, second, changed)
+        .when(reset('h-2', undefined, 'r-2'))
+        .thenError(NotAuthenticatedError);
     });
 
     it('records when the password changed, which ends older sessions', () => {
@@ -63,12 +73,18 @@ describe('User decider', () => {
       spec.given(registered).when(enable).thenError(ConflictError, { code: 'mfa_not_enrolling' });
       spec.given(registered, enrolled).when(enable).then([enabled]);
       spec.given(registered, enrolled, enabled).when(enable).thenError(ConflictError, { code: 'mfa_already_enabled' });
-      spec.given(registered, enrolled, enabled).when({ type: 'StartMfaEnrollment', data: { encryptedSecret: 'x' } }).thenError(ConflictError);
+      spec
+        .given(registered, enrolled, enabled)
+        .when({ type: 'StartMfaEnrollment', data: { encryptedSecret: 'x' } })
+        .thenError(ConflictError);
     });
 
     it('accepts each TOTP step once, and never an older one', () => {
       const totp = (step: number) => ({ type: 'RecordSecondFactor' as const, data: { method: 'totp' as const, step } });
-      spec.given(registered, enrolled, enabled).when(totp(101)).then([{ type: 'SecondFactorVerified', version: 1, data: { userId: 'u-1', method: 'totp', step: 101 } }]);
+      spec
+        .given(registered, enrolled, enabled)
+        .when(totp(101))
+        .then([{ type: 'SecondFactorVerified', version: 1, data: { userId: 'u-1', method: 'totp', step: 101 } }]);
       spec.given(registered, enrolled, enabled).when(totp(100)).thenError(NotAuthenticatedError, { code: 'mfa_code_reused' });
       const used: UserEvent = { type: 'SecondFactorVerified', version: 1, data: { userId: 'u-1', method: 'totp', step: 105 } };
       spec.given(registered, enrolled, enabled, used).when(totp(104)).thenError(NotAuthenticatedError);
@@ -79,13 +95,22 @@ describe('User decider', () => {
       const usedFirst: UserEvent = { type: 'SecondFactorVerified', version: 1, data: { userId: 'u-1', method: 'recovery_code', codeIndex: 0 } };
       spec.given(registered, enrolled, enabled).when(recovery(0)).then([usedFirst]);
       spec.given(registered, enrolled, enabled, usedFirst).when(recovery(0)).thenError(NotAuthenticatedError, { code: 'invalid_mfa_code' });
-      spec.given(registered, enrolled, enabled, usedFirst).when(recovery(1)).then([{ ...usedFirst, data: { ...usedFirst.data, codeIndex: 1 } } as UserEvent]);
+      spec
+        .given(registered, enrolled, enabled, usedFirst)
+        .when(recovery(1))
+        .then([{ ...usedFirst, data: { ...usedFirst.data, codeIndex: 1 } } as UserEvent]);
     });
 
     it('disables once; without MFA a second factor is refused', () => {
-      spec.given(registered, enrolled, enabled).when({ type: 'DisableMfa', data: {} }).then([{ type: 'MfaDisabled', version: 1, data: { userId: 'u-1' } }]);
+      spec
+        .given(registered, enrolled, enabled)
+        .when({ type: 'DisableMfa', data: {} })
+        .then([{ type: 'MfaDisabled', version: 1, data: { userId: 'u-1' } }]);
       spec.given(registered).when({ type: 'DisableMfa', data: {} }).thenNothing();
-      spec.given(registered).when({ type: 'RecordSecondFactor', data: { method: 'totp', step: 1 } }).thenError(NotAuthenticatedError, { code: 'mfa_not_enabled' });
+      spec
+        .given(registered)
+        .when({ type: 'RecordSecondFactor', data: { method: 'totp', step: 1 } })
+        .thenError(NotAuthenticatedError, { code: 'mfa_not_enabled' });
     });
   });
 });

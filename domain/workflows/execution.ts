@@ -191,15 +191,7 @@ export type ResumeExecution = { type: 'ResumeExecution'; data: { now: string; on
 export type CancelExecution = { type: 'CancelExecution'; data: { reason: string; now: string } };
 export type ExitExecution = { type: 'ExitExecution'; data: { reason: ExitReason; action: 'stop' | 'pause'; stepId: string; now: string } };
 export type ExecutionCommand =
-  | StartExecution
-  | BeginStep
-  | CompleteStep
-  | FailStep
-  | DeferStep
-  | PauseExecution
-  | ResumeExecution
-  | CancelExecution
-  | ExitExecution;
+  StartExecution | BeginStep | CompleteStep | FailStep | DeferStep | PauseExecution | ResumeExecution | CancelExecution | ExitExecution;
 
 export const executionStream = (executionId: string) => `execution-${executionId}`;
 export const initialExecution: Execution = { status: 'absent' };
@@ -252,7 +244,16 @@ export function evolveExecution(state: Execution, event: ExecutionEvent): Execut
     case 'StepCompleted': {
       const { stepId, nextStepId, completedAt } = event.data;
       const visits = { ...state.visits, [stepId]: (state.visits[stepId] ?? 0) + 1 };
-      return { ...state, status: keepPaused('running'), visits, inFlight: null, nextStepId: nextStepId ?? stepId, attempt: 1, dueAt: completedAt, waitReason: null };
+      return {
+        ...state,
+        status: keepPaused('running'),
+        visits,
+        inFlight: null,
+        nextStepId: nextStepId ?? stepId,
+        attempt: 1,
+        dueAt: completedAt,
+        waitReason: null,
+      };
     }
     case 'StepFailed':
       return { ...state, inFlight: null };
@@ -290,7 +291,8 @@ export class NotRunnableError extends ConflictError {
 
 function requireActive(state: Execution): Active {
   if (state.status === 'absent') throw new NotFoundError('Execution');
-  if (!isActive(state)) throw new ConflictError(`The execution has already ${state.status === 'exited' ? 'exited' : state.status}`, 'execution_ended');
+  if (!isActive(state))
+    throw new ConflictError(`The execution has already ${state.status === 'exited' ? 'exited' : state.status}`, 'execution_ended');
   return state;
 }
 
@@ -324,7 +326,13 @@ export function decideExecution(command: ExecutionCommand, state: Execution): Ex
       // the budget fails the execution instead; a retry or a takeover finishes a visit already counted.
       if (!takeover && execution.attempt === 1 && execution.stepsStarted >= maxStepsPerExecution) {
         const error = { code: 'step_budget_exhausted', message: `ran ${stepCount(execution.stepsStarted)}, the limit per execution` };
-        return [{ type: 'ExecutionFailed', version: 1, data: { executionId: execution.id, workflowId: execution.workflowId, stepId, error, failedAt: now } }];
+        return [
+          {
+            type: 'ExecutionFailed',
+            version: 1,
+            data: { executionId: execution.id, workflowId: execution.workflowId, stepId, error, failedAt: now },
+          },
+        ];
       }
       return [
         {
@@ -349,9 +357,14 @@ export function decideExecution(command: ExecutionCommand, state: Execution): Ex
         throw new NotRunnableError(`step ${stepId} attempt ${attempt} is not in flight`);
       }
       const events: ExecutionEvent[] = [
-        { type: 'StepCompleted', version: 1, data: { executionId: state.id, workflowId: state.workflowId, stepId, stepType, attempt, output, nextStepId, completedAt: now } },
+        {
+          type: 'StepCompleted',
+          version: 1,
+          data: { executionId: state.id, workflowId: state.workflowId, stepId, stepType, attempt, output, nextStepId, completedAt: now },
+        },
       ];
-      if (nextStepId === null) events.push({ type: 'ExecutionCompleted', version: 1, data: { executionId: state.id, workflowId: state.workflowId, completedAt: now } });
+      if (nextStepId === null)
+        events.push({ type: 'ExecutionCompleted', version: 1, data: { executionId: state.id, workflowId: state.workflowId, completedAt: now } });
       else if (waitUntil && Date.parse(waitUntil) > Date.parse(now)) {
         events.push({ type: 'ExecutionWaiting', version: 1, data: { executionId: state.id, stepId: nextStepId, until: waitUntil, reason: 'wait' } });
       }
@@ -362,12 +375,19 @@ export function decideExecution(command: ExecutionCommand, state: Execution): Ex
       if (!isActive(state) || state.inFlight?.stepId !== stepId || state.inFlight.attempt !== attempt) {
         throw new NotRunnableError(`step ${stepId} attempt ${attempt} is not in flight`);
       }
-      const failed: ExecutionEvent = { type: 'StepFailed', version: 1, data: { executionId: state.id, stepId, stepType, attempt, error, retryable, failedAt: now } };
+      const failed: ExecutionEvent = {
+        type: 'StepFailed',
+        version: 1,
+        data: { executionId: state.id, stepId, stepType, attempt, error, retryable, failedAt: now },
+      };
       if (retryable && attempt < maxAttempts) {
         return [failed, { type: 'RetryScheduled', version: 1, data: { executionId: state.id, stepId, attempt: attempt + 1, retryAt } }];
       }
       const final = retryable ? { ...error, message: `${error.message} (gave up after ${attempt} attempts)` } : error;
-      return [failed, { type: 'ExecutionFailed', version: 1, data: { executionId: state.id, workflowId: state.workflowId, stepId, error: final, failedAt: now } }];
+      return [
+        failed,
+        { type: 'ExecutionFailed', version: 1, data: { executionId: state.id, workflowId: state.workflowId, stepId, error: final, failedAt: now } },
+      ];
     }
     case 'DeferStep': {
       const execution = requireRunnable(state, command.data.stepId);
@@ -377,7 +397,13 @@ export function decideExecution(command: ExecutionCommand, state: Execution): Ex
     case 'PauseExecution': {
       const execution = requireActive(state);
       if (execution.status === 'paused') return [];
-      return [{ type: 'ExecutionPaused', version: 1, data: { executionId: execution.id, by: command.data.by, reason: command.data.reason, pausedAt: command.data.now } }];
+      return [
+        {
+          type: 'ExecutionPaused',
+          version: 1,
+          data: { executionId: execution.id, by: command.data.by, reason: command.data.reason, pausedAt: command.data.now },
+        },
+      ];
     }
     case 'ResumeExecution': {
       const execution = requireActive(state);
@@ -388,7 +414,9 @@ export function decideExecution(command: ExecutionCommand, state: Execution): Ex
     }
     case 'CancelExecution': {
       const execution = requireActive(state);
-      return [{ type: 'ExecutionCancelled', version: 1, data: { executionId: execution.id, reason: command.data.reason, cancelledAt: command.data.now } }];
+      return [
+        { type: 'ExecutionCancelled', version: 1, data: { executionId: execution.id, reason: command.data.reason, cancelledAt: command.data.now } },
+      ];
     }
     case 'ExitExecution': {
       const execution = requireActive(state);

@@ -8,17 +8,37 @@ const t = (minutes: number) => new Date(Date.UTC(2026, 11, 1, 12, minutes)).toIS
 const started: ExecutionEvent = {
   type: 'ExecutionStarted',
   version: 1,
-  data: { executionId: id, organizationId: 'org-a', workflowId: 'w-1', version: 1, contactId: 'c-1', cause: { type: 'manual', id: 'r-1' }, entryStepId: 'a', startedAt: t(0) },
+  data: {
+    executionId: id,
+    organizationId: 'org-a',
+    workflowId: 'w-1',
+    version: 1,
+    contactId: 'c-1',
+    cause: { type: 'manual', id: 'r-1' },
+    entryStepId: 'a',
+    startedAt: t(0),
+  },
 };
 const stepStarted = (stepId: string, attempt = 1, visit = 1, at = t(0), takeover = false): ExecutionEvent => ({
   type: 'StepStarted',
   version: 1,
   data: { executionId: id, stepId, stepType: 'send_email', attempt, idempotencyKey: `${id}:${stepId}:${visit}`, startedAt: at, takeover },
 });
-const begin = (stepId: string, now = t(0), maxStepsPerExecution = 1_000) => ({ type: 'BeginStep' as const, data: { stepId, stepType: 'send_email', now, maxStepsPerExecution } });
+const begin = (stepId: string, now = t(0), maxStepsPerExecution = 1_000) => ({
+  type: 'BeginStep' as const,
+  data: { stepId, stepType: 'send_email', now, maxStepsPerExecution },
+});
 const complete = (stepId: string, nextStepId: string | null, extra: { attempt?: number; waitUntil?: string; now?: string } = {}) => ({
   type: 'CompleteStep' as const,
-  data: { stepId, stepType: 'send_email', attempt: extra.attempt ?? 1, output: {}, nextStepId, now: extra.now ?? t(0), ...(extra.waitUntil ? { waitUntil: extra.waitUntil } : {}) },
+  data: {
+    stepId,
+    stepType: 'send_email',
+    attempt: extra.attempt ?? 1,
+    output: {},
+    nextStepId,
+    now: extra.now ?? t(0),
+    ...(extra.waitUntil ? { waitUntil: extra.waitUntil } : {}),
+  },
 });
 const completed = (stepId: string, nextStepId: string | null, attempt = 1, at = t(0)): ExecutionEvent => ({
   type: 'StepCompleted',
@@ -27,19 +47,35 @@ const completed = (stepId: string, nextStepId: string | null, attempt = 1, at = 
 });
 const fail = (attempt: number, retryable = true) => ({
   type: 'FailStep' as const,
-  data: { stepId: 'a', stepType: 'send_email', attempt, error: { code: 'http_503', message: 'down' }, retryable, maxAttempts: 3, retryAt: t(5), now: t(1) },
+  data: {
+    stepId: 'a',
+    stepType: 'send_email',
+    attempt,
+    error: { code: 'http_503', message: 'down' },
+    retryable,
+    maxAttempts: 3,
+    retryAt: t(5),
+    now: t(1),
+  },
 });
 
 describe('Execution decider', () => {
   describe('When started', () => {
     it('begins the entry step, with an idempotency key stable for the visit', () => {
-      spec.given(started).when(begin('a')).then([stepStarted('a')]);
+      spec
+        .given(started)
+        .when(begin('a'))
+        .then([stepStarted('a')]);
     });
 
     it('refuses another step, or a step before it is due', () => {
       spec.given(started).when(begin('b')).thenError(NotRunnableError);
       spec
-        .given(started, stepStarted('a'), completed('a', 'b'), { type: 'ExecutionWaiting', version: 1, data: { executionId: id, stepId: 'b', until: t(30), reason: 'wait' } })
+        .given(started, stepStarted('a'), completed('a', 'b'), {
+          type: 'ExecutionWaiting',
+          version: 1,
+          data: { executionId: id, stepId: 'b', until: t(30), reason: 'wait' },
+        })
         .when(begin('b', t(10)))
         .thenError(NotRunnableError);
     });
@@ -47,7 +83,10 @@ describe('Execution decider', () => {
 
   describe('When a step is in flight', () => {
     it('completes it and moves to the next step; a wait makes the next one due later; no next ends the execution', () => {
-      spec.given(started, stepStarted('a')).when(complete('a', 'b')).then([completed('a', 'b')]);
+      spec
+        .given(started, stepStarted('a'))
+        .when(complete('a', 'b'))
+        .then([completed('a', 'b')]);
       spec
         .given(started, stepStarted('a'))
         .when(complete('a', 'b', { waitUntil: t(60) }))
@@ -59,11 +98,17 @@ describe('Execution decider', () => {
     });
 
     it('is taken over, same attempt and key, when its runner died', () => {
-      spec.given(started, stepStarted('a')).when(begin('a', t(2))).then([stepStarted('a', 1, 1, t(2), true)]);
+      spec
+        .given(started, stepStarted('a'))
+        .when(begin('a', t(2)))
+        .then([stepStarted('a', 1, 1, t(2), true)]);
     });
 
     it('refuses a completion for an attempt that is not in flight (a stale runner)', () => {
-      spec.given(started, stepStarted('a')).when(complete('a', 'b', { attempt: 2 })).thenError(NotRunnableError);
+      spec
+        .given(started, stepStarted('a'))
+        .when(complete('a', 'b', { attempt: 2 }))
+        .thenError(NotRunnableError);
       spec.given(started).when(complete('a', 'b')).thenError(NotRunnableError);
     });
   });
@@ -72,7 +117,15 @@ describe('Execution decider', () => {
     const failed = (attempt: number): ExecutionEvent => ({
       type: 'StepFailed',
       version: 1,
-      data: { executionId: id, stepId: 'a', stepType: 'send_email', attempt, error: { code: 'http_503', message: 'down' }, retryable: true, failedAt: t(1) },
+      data: {
+        executionId: id,
+        stepId: 'a',
+        stepType: 'send_email',
+        attempt,
+        error: { code: 'http_503', message: 'down' },
+        retryable: true,
+        failedAt: t(1),
+      },
     });
     it('schedules the next attempt after a retryable failure', () => {
       spec
@@ -83,26 +136,46 @@ describe('Execution decider', () => {
 
     it('keeps the idempotency key across attempts and fails the execution when attempts run out', () => {
       const retried: ExecutionEvent = { type: 'RetryScheduled', version: 1, data: { executionId: id, stepId: 'a', attempt: 2, retryAt: t(5) } };
-      spec.given(started, stepStarted('a'), failed(1), retried).when(begin('a', t(6))).then([stepStarted('a', 2, 1, t(6))]);
+      spec
+        .given(started, stepStarted('a'), failed(1), retried)
+        .when(begin('a', t(6)))
+        .then([stepStarted('a', 2, 1, t(6))]);
       const third: ExecutionEvent = { type: 'RetryScheduled', version: 1, data: { executionId: id, stepId: 'a', attempt: 3, retryAt: t(5) } };
       spec
         .given(started, stepStarted('a'), failed(1), retried, stepStarted('a', 2), failed(2), third, stepStarted('a', 3))
         .when(fail(3))
         .then([
           failed(3),
-          { type: 'ExecutionFailed', version: 1, data: { executionId: id, workflowId: 'w-1', stepId: 'a', error: { code: 'http_503', message: 'down (gave up after 3 attempts)' }, failedAt: t(1) } },
+          {
+            type: 'ExecutionFailed',
+            version: 1,
+            data: {
+              executionId: id,
+              workflowId: 'w-1',
+              stepId: 'a',
+              error: { code: 'http_503', message: 'down (gave up after 3 attempts)' },
+              failedAt: t(1),
+            },
+          },
         ]);
     });
 
     it('fails at once on a failure that retrying cannot fix', () => {
-      const events = executionDecider.decide(fail(1, false), [started, stepStarted('a')].reduce(executionDecider.evolve, executionDecider.initialState));
+      const events = executionDecider.decide(
+        fail(1, false),
+        [started, stepStarted('a')].reduce(executionDecider.evolve, executionDecider.initialState),
+      );
       if (events.map((e) => e.type).join() !== 'StepFailed,ExecutionFailed') throw new Error(JSON.stringify(events));
     });
   });
 
   describe('the step budget', () => {
     // A cycle a → w (a wait of one minute) → a …, gone round twice: four visits started, a is due at t(2).
-    const waited = (stepId: string, until: string): ExecutionEvent => ({ type: 'ExecutionWaiting', version: 1, data: { executionId: id, stepId, until, reason: 'wait' } });
+    const waited = (stepId: string, until: string): ExecutionEvent => ({
+      type: 'ExecutionWaiting',
+      version: 1,
+      data: { executionId: id, stepId, until, reason: 'wait' },
+    });
     const twiceRound = [
       started,
       stepStarted('a', 1, 1, t(0)),
@@ -119,38 +192,70 @@ describe('Execution decider', () => {
     const budgetSpent = (stepId: string, at: string, count: string): ExecutionEvent => ({
       type: 'ExecutionFailed',
       version: 1,
-      data: { executionId: id, workflowId: 'w-1', stepId, error: { code: 'step_budget_exhausted', message: `ran ${count}, the limit per execution` }, failedAt: at },
+      data: {
+        executionId: id,
+        workflowId: 'w-1',
+        stepId,
+        error: { code: 'step_budget_exhausted', message: `ran ${count}, the limit per execution` },
+        failedAt: at,
+      },
     });
 
     it('fails an execution that has started the budget of step visits, with the reason, instead of starting another', () => {
       // Given four visits through a cycle with a wait, When the next is due with a budget of four, Then the
       // execution fails with the reason and nothing starts
-      spec.given(...twiceRound).when(begin('a', t(2), 4)).then([budgetSpent('a', t(2), '4 steps')]);
+      spec
+        .given(...twiceRound)
+        .when(begin('a', t(2), 4))
+        .then([budgetSpent('a', t(2), '4 steps')]);
       // Given the default budget of 1,000 spent (a step that leads to itself), Then the reason says so
       const many: ExecutionEvent[] = [started];
       for (let visit = 1; visit <= 1_000; visit++) many.push(stepStarted('a', 1, visit, t(0)), completed('a', 'a', 1, t(0)));
-      spec.given(...many).when(begin('a', t(0), 1_000)).then([budgetSpent('a', t(0), '1,000 steps')]);
+      spec
+        .given(...many)
+        .when(begin('a', t(0), 1_000))
+        .then([budgetSpent('a', t(0), '1,000 steps')]);
     });
 
     it('starts the next step while under the budget', () => {
-      spec.given(...twiceRound).when(begin('a', t(2), 5)).then([stepStarted('a', 1, 3, t(2))]);
+      spec
+        .given(...twiceRound)
+        .when(begin('a', t(2), 5))
+        .then([stepStarted('a', 1, 3, t(2))]);
     });
 
     it('lets a retry or a takeover finish a visit already counted, even at the budget', () => {
       const failed: ExecutionEvent = {
         type: 'StepFailed',
         version: 1,
-        data: { executionId: id, stepId: 'w', stepType: 'send_email', attempt: 1, error: { code: 'http_503', message: 'down' }, retryable: true, failedAt: t(2) },
+        data: {
+          executionId: id,
+          stepId: 'w',
+          stepType: 'send_email',
+          attempt: 1,
+          error: { code: 'http_503', message: 'down' },
+          retryable: true,
+          failedAt: t(2),
+        },
       };
       const retry: ExecutionEvent = { type: 'RetryScheduled', version: 1, data: { executionId: id, stepId: 'w', attempt: 2, retryAt: t(3) } };
       // Given the sixth visit (w) started with a budget of six
       const sixth = [...twiceRound, stepStarted('a', 1, 3, t(2)), completed('a', 'w', 1, t(2)), stepStarted('w', 1, 3, t(2))];
       // When it failed and its second attempt is due, Then that attempt starts (same visit, same key)
-      spec.given(...sixth, failed, retry).when(begin('w', t(3), 6)).then([stepStarted('w', 2, 3, t(3))]);
+      spec
+        .given(...sixth, failed, retry)
+        .when(begin('w', t(3), 6))
+        .then([stepStarted('w', 2, 3, t(3))]);
       // When its runner died, Then it is taken over
-      spec.given(...sixth).when(begin('w', t(3), 6)).then([stepStarted('w', 1, 3, t(3), true)]);
+      spec
+        .given(...sixth)
+        .when(begin('w', t(3), 6))
+        .then([stepStarted('w', 1, 3, t(3), true)]);
       // When it completed and the cycle goes on, Then the next visit is refused
-      spec.given(...sixth, completed('w', 'a', 1, t(2)), waited('a', t(3))).when(begin('a', t(3), 6)).then([budgetSpent('a', t(3), '6 steps')]);
+      spec
+        .given(...sixth, completed('w', 'a', 1, t(2)), waited('a', t(3)))
+        .when(begin('a', t(3), 6))
+        .then([budgetSpent('a', t(3), '6 steps')]);
     });
   });
 
@@ -158,7 +263,10 @@ describe('Execution decider', () => {
     const waiting: ExecutionEvent = { type: 'ExecutionWaiting', version: 1, data: { executionId: id, stepId: 'b', until: t(30), reason: 'wait' } };
     const paused: ExecutionEvent = { type: 'ExecutionPaused', version: 1, data: { executionId: id, by: 'user', reason: 'holiday', pausedAt: t(10) } };
     it('keeps the rest of a wait when resumed early, and runs at once when resumed late', () => {
-      spec.given(started, stepStarted('a'), completed('a', 'b'), waiting).when({ type: 'PauseExecution', data: { by: 'user', reason: 'holiday', now: t(10) } }).then([paused]);
+      spec
+        .given(started, stepStarted('a'), completed('a', 'b'), waiting)
+        .when({ type: 'PauseExecution', data: { by: 'user', reason: 'holiday', now: t(10) } })
+        .then([paused]);
       spec
         .given(started, stepStarted('a'), completed('a', 'b'), waiting, paused)
         .when({ type: 'ResumeExecution', data: { now: t(20) } })
@@ -167,18 +275,33 @@ describe('Execution decider', () => {
         .given(started, stepStarted('a'), completed('a', 'b'), waiting, paused)
         .when({ type: 'ResumeExecution', data: { now: t(40) } })
         .then([{ type: 'ExecutionResumed', version: 1, data: { executionId: id, dueAt: t(40), resumedAt: t(40) } }]);
-      spec.given(started, paused).when(begin('a', t(50))).thenError(NotRunnableError);
+      spec
+        .given(started, paused)
+        .when(begin('a', t(50)))
+        .thenError(NotRunnableError);
     });
 
     it('resumes for the workflow only what the workflow paused', () => {
-      spec.given(started, paused).when({ type: 'ResumeExecution', data: { now: t(20), onlyIfPausedBy: 'workflow' } }).thenNothing();
+      spec
+        .given(started, paused)
+        .when({ type: 'ResumeExecution', data: { now: t(20), onlyIfPausedBy: 'workflow' } })
+        .thenNothing();
     });
 
     it('cancels once; an ended execution refuses', () => {
       const cancelled: ExecutionEvent = { type: 'ExecutionCancelled', version: 1, data: { executionId: id, reason: 'by user', cancelledAt: t(3) } };
-      spec.given(started).when({ type: 'CancelExecution', data: { reason: 'by user', now: t(3) } }).then([cancelled]);
-      spec.given(started, cancelled).when({ type: 'CancelExecution', data: { reason: 'again', now: t(4) } }).thenError(ConflictError, { code: 'execution_ended' });
-      spec.given().when({ type: 'CancelExecution', data: { reason: 'x', now: t(4) } }).thenError(NotFoundError);
+      spec
+        .given(started)
+        .when({ type: 'CancelExecution', data: { reason: 'by user', now: t(3) } })
+        .then([cancelled]);
+      spec
+        .given(started, cancelled)
+        .when({ type: 'CancelExecution', data: { reason: 'again', now: t(4) } })
+        .thenError(ConflictError, { code: 'execution_ended' });
+      spec
+        .given()
+        .when({ type: 'CancelExecution', data: { reason: 'x', now: t(4) } })
+        .thenError(NotFoundError);
     });
 
     it('exits on an exit rule, or pauses, with the reason', () => {

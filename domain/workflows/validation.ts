@@ -44,7 +44,12 @@ const trigger = z.discriminatedUnion(
       timezone: timeZone,
       audienceTag: z.string().min(1).max(64),
       overlap: z.enum(['skip', 'queue', 'allow']).default('skip'),
-      catchUpWindowMinutes: z.number().int().min(0).max(7 * 24 * 60).default(60),
+      catchUpWindowMinutes: z
+        .number()
+        .int()
+        .min(0)
+        .max(7 * 24 * 60)
+        .default(60),
     }),
   ],
   { error: 'must be {type: manual}, {type: event, event, ...} or {type: schedule, cron, timezone, audienceTag, ...}' },
@@ -74,13 +79,19 @@ const step = z.strictObject({
     .strictObject({
       maxAttempts: z.number().int().min(1).max(20).optional(),
       initialDelayMs: z.number().int().min(100).max(86_400_000).optional(),
-      maxDelayMs: z.number().int().min(100).max(7 * 86_400_000).optional(),
+      maxDelayMs: z
+        .number()
+        .int()
+        .min(100)
+        .max(7 * 86_400_000)
+        .optional(),
     })
     .superRefine((retry, ctx) => {
       const initial = retry.initialDelayMs ?? defaultRetry.initialDelayMs;
       const max = retry.maxDelayMs ?? defaultRetry.maxDelayMs;
       if (initial <= max) return;
-      if (retry.maxDelayMs !== undefined) ctx.addIssue({ code: 'custom', path: ['maxDelayMs'], message: `must be at least initialDelayMs (${initial})` });
+      if (retry.maxDelayMs !== undefined)
+        ctx.addIssue({ code: 'custom', path: ['maxDelayMs'], message: `must be at least initialDelayMs (${initial})` });
       else ctx.addIssue({ code: 'custom', path: ['initialDelayMs'], message: `must be at most maxDelayMs (${max} unless set)` });
     })
     .optional(),
@@ -98,7 +109,10 @@ export const definitionSchema = z.strictObject({
  * exists, every step reachable from the first, and no cycle that does not pass through a wait (it would spin
  * forever). Problems are named by path, e.g. `steps.2.next`.
  */
-export function validateDefinition(input: unknown, path: (string | number)[] = []): { definition: WorkflowDefinition } | { problems: DefinitionProblem[] } {
+export function validateDefinition(
+  input: unknown,
+  path: (string | number)[] = [],
+): { definition: WorkflowDefinition } | { problems: DefinitionProblem[] } {
   const name = (...parts: (string | number)[]) => [...path, ...parts].join('.');
   const parsed = definitionSchema.safeParse(input);
   if (!parsed.success) {
@@ -143,11 +157,13 @@ export function validateDefinition(input: unknown, path: (string | number)[] = [
     if (type.branches) {
       if (s.next !== undefined) problems.push({ name: name('steps', i, 'next'), reason: `a ${s.type} step continues through branches, not next` });
       for (const branch of type.branches) {
-        if (!s.branches || !(branch in s.branches)) problems.push({ name: name('steps', i, 'branches', branch), reason: 'is required (a step id, or null to end)' });
+        if (!s.branches || !(branch in s.branches))
+          problems.push({ name: name('steps', i, 'branches', branch), reason: 'is required (a step id, or null to end)' });
         else targets.push(s.branches[branch]!);
       }
       for (const branch of Object.keys(s.branches ?? {})) {
-        if (!type.branches.includes(branch)) problems.push({ name: name('steps', i, 'branches', branch), reason: `is not a branch of ${s.type} (${type.branches.join(', ')})` });
+        if (!type.branches.includes(branch))
+          problems.push({ name: name('steps', i, 'branches', branch), reason: `is not a branch of ${s.type} (${type.branches.join(', ')})` });
       }
     } else {
       if (s.branches !== undefined) problems.push({ name: name('steps', i, 'branches'), reason: `a ${s.type} step does not branch; use next` });
@@ -157,7 +173,10 @@ export function validateDefinition(input: unknown, path: (string | number)[] = [
     for (const to of targets) {
       if (to !== null && !index.has(to)) problems.push({ name: name('steps', i, field), reason: `refers to unknown step "${to}"` });
     }
-    edges.set(s.id, targets.filter((to): to is string => to !== null && index.has(to)));
+    edges.set(
+      s.id,
+      targets.filter((to): to is string => to !== null && index.has(to)),
+    );
   });
   if (problems.length > 0) return { problems };
 

@@ -7,7 +7,12 @@ const problemsOf = (input: unknown): DefinitionProblem[] => {
 };
 const names = (input: unknown) => problemsOf(input).map((p) => p.name);
 
-const email = (id: string, next: string | null = null) => ({ id, type: 'send_email', config: { subject: 'Hi {{contact.firstName}}', body: 'Hello' }, next });
+const email = (id: string, next: string | null = null) => ({
+  id,
+  type: 'send_email',
+  config: { subject: 'Hi {{contact.firstName}}', body: 'Hello' },
+  next,
+});
 
 describe('Workflow definitions are validated as graphs', () => {
   it('accepts a multi-step workflow with a branch and a wait, filling in defaults', () => {
@@ -15,7 +20,12 @@ describe('Workflow definitions are validated as graphs', () => {
       steps: [
         email('welcome', 'pause'),
         { id: 'pause', type: 'wait', config: { duration: 'P2D' }, next: 'vip' },
-        { id: 'vip', type: 'condition', config: { rules: [{ field: 'tags', operator: 'contains', value: 'vip' }] }, branches: { true: 'tag', false: null } },
+        {
+          id: 'vip',
+          type: 'condition',
+          config: { rules: [{ field: 'tags', operator: 'contains', value: 'vip' }] },
+          branches: { true: 'tag', false: null },
+        },
         { id: 'tag', type: 'add_tag', config: { tag: 'hot' } },
       ],
     });
@@ -28,7 +38,10 @@ describe('Workflow definitions are validated as graphs', () => {
 
   it('names unknown step types and bad configuration by path', () => {
     expect(names({ steps: [{ id: 'a', type: 'teleport', config: {} }] })).to.deep.equal(['steps.0.type']);
-    expect(names({ steps: [{ id: 'a', type: 'send_email', config: { subject: '' } }] })).to.include.members(['steps.0.config.subject', 'steps.0.config.body']);
+    expect(names({ steps: [{ id: 'a', type: 'send_email', config: { subject: '' } }] })).to.include.members([
+      'steps.0.config.subject',
+      'steps.0.config.body',
+    ]);
     expect(names({ steps: [{ id: 'a', type: 'wait', config: { duration: 'soon' } }] })).to.deep.equal(['steps.0.config.duration']);
     expect(names({ steps: [] })).to.deep.equal(['steps']);
     expect(names({ steps: [email('a')], extra: 1 })).to.deep.equal(['extra']);
@@ -36,14 +49,23 @@ describe('Workflow definitions are validated as graphs', () => {
 
   it('refuses dangling next and branches, missing branches, and duplicate ids', () => {
     expect(names({ steps: [email('a', 'nowhere')] })).to.deep.equal(['steps.0.next']);
-    expect(names({ steps: [{ id: 'c', type: 'condition', config: { rules: [{ field: 'email', operator: 'exists' }] }, branches: { true: 'x' } }] })).to.include.members([
-      'steps.0.branches',
-      'steps.0.branches.false',
-    ]);
+    expect(
+      names({ steps: [{ id: 'c', type: 'condition', config: { rules: [{ field: 'email', operator: 'exists' }] }, branches: { true: 'x' } }] }),
+    ).to.include.members(['steps.0.branches', 'steps.0.branches.false']);
     expect(names({ steps: [email('a', 'b'), email('a')] })).to.include('steps.1.id');
-    expect(names({ steps: [{ id: 'c', type: 'condition', config: { rules: [{ field: 'email', operator: 'exists' }] }, next: null, branches: { true: null, false: null } }] })).to.deep.equal([
-      'steps.0.next',
-    ]);
+    expect(
+      names({
+        steps: [
+          {
+            id: 'c',
+            type: 'condition',
+            config: { rules: [{ field: 'email', operator: 'exists' }] },
+            next: null,
+            branches: { true: null, false: null },
+          },
+        ],
+      }),
+    ).to.deep.equal(['steps.0.next']);
   });
 
   it('refuses a cycle without a wait, and accepts one through a wait', () => {
@@ -77,7 +99,9 @@ describe('Workflow definitions are bounded on save', () => {
 
   it('refuses a wait longer than a year, named by its path', () => {
     for (const duration of ['P300000Y', 'P366D', 'P1Y1D', 'P53W', 'PT8761H']) {
-      expect(problemsOf(waitFor(duration)), duration).to.deep.equal([{ name: 'steps.0.config.duration', reason: 'must be at most 1 year (P1Y, or 365 days)' }]);
+      expect(problemsOf(waitFor(duration)), duration).to.deep.equal([
+        { name: 'steps.0.config.duration', reason: 'must be at most 1 year (P1Y, or 365 days)' },
+      ]);
     }
   });
 
@@ -121,10 +145,13 @@ describe('Workflow definitions are bounded on save', () => {
   });
 
   it('refuses partials (none are given: they would render nothing), and accepts sections that close', () => {
-    expect(problemsOf({ steps: [{ id: 'a', type: 'send_email', config: { subject: 'Hi', body: 'Hi\n{{#contact}}{{> signature}}{{/contact}}' } }] })).to.deep.equal([
-      { name: 'steps.0.config.body', reason: 'Partials are not supported ("signature" at 15)' },
-    ]);
-    const fine = { subject: 'Hi{{#contact.firstName}} {{contact.firstName}}{{/contact.firstName}}', body: '{{^contact.company}}No company{{/contact.company}}{{#contact.tags}}- {{.}}\n{{/contact.tags}}' };
+    expect(
+      problemsOf({ steps: [{ id: 'a', type: 'send_email', config: { subject: 'Hi', body: 'Hi\n{{#contact}}{{> signature}}{{/contact}}' } }] }),
+    ).to.deep.equal([{ name: 'steps.0.config.body', reason: 'Partials are not supported ("signature" at 15)' }]);
+    const fine = {
+      subject: 'Hi{{#contact.firstName}} {{contact.firstName}}{{/contact.firstName}}',
+      body: '{{^contact.company}}No company{{/contact.company}}{{#contact.tags}}- {{.}}\n{{/contact.tags}}',
+    };
     expect(names({ steps: [{ id: 'a', type: 'send_email', config: fine }] })).to.deep.equal([]);
   });
 
@@ -143,18 +170,26 @@ describe('Workflow definitions are bounded on save', () => {
 
   it('bounds lists and maps in settings and step configurations', () => {
     const steps = [email('a')];
-    expect(names({ settings: { sendWindow: { days: ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun', 'mon'], start: '09:00', end: '17:00' } }, steps })).to.deep.equal([
-      'settings.sendWindow.days',
+    expect(
+      names({ settings: { sendWindow: { days: ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun', 'mon'], start: '09:00', end: '17:00' } }, steps }),
+    ).to.deep.equal(['settings.sendWindow.days']);
+    expect(names({ settings: { exitOn: ['replied', 'bounced', 'unsubscribed', 'out_of_office', 'replied'] }, steps })).to.deep.equal([
+      'settings.exitOn',
     ]);
-    expect(names({ settings: { exitOn: ['replied', 'bounced', 'unsubscribed', 'out_of_office', 'replied'] }, steps })).to.deep.equal(['settings.exitOn']);
-    expect(names({ steps: [{ id: 'w', type: 'wait', config: { until: '09:00', days: ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun', 'mon'] } }] })).to.deep.equal([
-      'steps.0.config.days',
-    ]);
+    expect(
+      names({ steps: [{ id: 'w', type: 'wait', config: { until: '09:00', days: ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun', 'mon'] } }] }),
+    ).to.deep.equal(['steps.0.config.days']);
     const many = Object.fromEntries(Array.from({ length: 101 }, (_, i) => [`f${i}`, 'x']));
-    expect(names({ steps: [{ id: 'c', type: 'crm_action', config: { provider: 'hubspot', action: 'upsert_contact', fields: many } }] })).to.deep.equal(['steps.0.config.fields']);
-    expect(names({ steps: [{ id: 'c', type: 'crm_action', config: { provider: 'hubspot', action: 'log_activity', fields: { note: 'x'.repeat(2_001) } } }] })).to.deep.equal([
-      'steps.0.config.fields.note',
+    expect(
+      names({ steps: [{ id: 'c', type: 'crm_action', config: { provider: 'hubspot', action: 'upsert_contact', fields: many } }] }),
+    ).to.deep.equal(['steps.0.config.fields']);
+    expect(
+      names({
+        steps: [{ id: 'c', type: 'crm_action', config: { provider: 'hubspot', action: 'log_activity', fields: { note: 'x'.repeat(2_001) } } }],
+      }),
+    ).to.deep.equal(['steps.0.config.fields.note']);
+    expect(names({ steps: [{ id: 'u', type: 'update_contact', config: { changes: { customFields: many } } }] })).to.deep.equal([
+      'steps.0.config.changes.customFields',
     ]);
-    expect(names({ steps: [{ id: 'u', type: 'update_contact', config: { changes: { customFields: many } } }] })).to.deep.equal(['steps.0.config.changes.customFields']);
   });
 });

@@ -19,7 +19,10 @@ export type WorkflowPaused = DomainEvent<'WorkflowPaused', { workflowId: string;
 export type WorkflowResumed = DomainEvent<'WorkflowResumed', { workflowId: string; organizationId: string }>;
 export type WorkflowDeleted = DomainEvent<'WorkflowDeleted', { workflowId: string; organizationId: string }>;
 /** Firings of a schedule in a past range, to be made now (those that already happened start nothing new). */
-export type WorkflowBackfillRequested = DomainEvent<'WorkflowBackfillRequested', { workflowId: string; organizationId: string; from: string; to: string }>;
+export type WorkflowBackfillRequested = DomainEvent<
+  'WorkflowBackfillRequested',
+  { workflowId: string; organizationId: string; from: string; to: string }
+>;
 export type WorkflowEvent = WorkflowCreated | WorkflowUpdated | WorkflowPaused | WorkflowResumed | WorkflowDeleted | WorkflowBackfillRequested;
 
 export const workflowEventTypes = [
@@ -106,7 +109,8 @@ export function decideWorkflow(command: WorkflowCommand, state: Workflow): Workf
     case 'UpdateWorkflow': {
       const workflow = requireLive(state, command.data.organizationId);
       const { name, description, definition } = command.data;
-      if (workflow.name === name && workflow.description === description && sameDefinition(workflow.versions[workflow.version], definition)) return [];
+      if (workflow.name === name && workflow.description === description && sameDefinition(workflow.versions[workflow.version], definition))
+        return [];
       return [{ type: 'WorkflowUpdated', version: 1, data: { ...command.data, version: workflow.version + 1 } }];
     }
     case 'PauseWorkflow': {

@@ -21,7 +21,10 @@ const update = (subject: string, organizationId = 'org-a') => ({
 
 describe('Workflow decider', () => {
   it('versions every change and records nothing for an identical save', () => {
-    spec.given(created).when(update('v2')).then([{ type: 'WorkflowUpdated', version: 1, data: { ...update('v2').data, version: 2 } }]);
+    spec
+      .given(created)
+      .when(update('v2'))
+      .then([{ type: 'WorkflowUpdated', version: 1, data: { ...update('v2').data, version: 2 } }]);
     spec.given(created).when(update('v1')).thenNothing();
     const state = spec.given(created, { type: 'WorkflowUpdated', version: 1, data: { ...update('v2').data, version: 2 } }).state();
     if (state.status === 'absent' || state.versions[1]!.steps[0]!.config.subject !== 'v1') throw new Error('version 1 must stay as it was');
@@ -29,7 +32,10 @@ describe('Workflow decider', () => {
 
   it('pauses and resumes once each, and a deleted workflow is gone', () => {
     const ids = { workflowId: 'w-1', organizationId: 'org-a' };
-    spec.given(created).when({ type: 'PauseWorkflow', data: ids }).then([{ type: 'WorkflowPaused', version: 1, data: ids }]);
+    spec
+      .given(created)
+      .when({ type: 'PauseWorkflow', data: ids })
+      .then([{ type: 'WorkflowPaused', version: 1, data: ids }]);
     spec.given(created, { type: 'WorkflowPaused', version: 1, data: ids }).when({ type: 'PauseWorkflow', data: ids }).thenNothing();
     spec.given(created).when({ type: 'ResumeWorkflow', data: ids }).thenNothing();
     spec.given(created, { type: 'WorkflowDeleted', version: 1, data: ids }).when(update('v2')).thenError(NotFoundError);

@@ -9,7 +9,13 @@ import type { AnalyticsReader } from '../../query-api/analytics/ports.ts';
 export type AnalyticsStoreUnderTest = AnalyticsWriter & AnalyticsReader & GenerationalStore<AnalyticsWriter>;
 
 let position = 0;
-function event(tenantId: string, type: string, data: Record<string, unknown>, occurredAt: string, actor: Actor = { type: 'user', id: 'u-1' }): RecordedEvent {
+function event(
+  tenantId: string,
+  type: string,
+  data: Record<string, unknown>,
+  occurredAt: string,
+  actor: Actor = { type: 'user', id: 'u-1' },
+): RecordedEvent {
   position++;
   return {
     id: randomUUID(),
@@ -48,10 +54,21 @@ export function analyticsStoreContract(
     const wfA = randomUUID();
     const wfB = randomUUID();
     const range = { tenantId: tenant, from: '2026-11-01T00:00:00.000Z', to: '2026-12-01T00:00:00.000Z' };
-    const started = (wf: string, at: string) => event(tenant, 'ExecutionStarted', { executionId: randomUUID(), workflowId: wf, contactId: randomUUID(), organizationId: tenant }, at, { type: 'system', id: 'runner' });
-    const ended = (type: 'ExecutionCompleted' | 'ExecutionFailed', wf: string, at: string) => event(tenant, type, { executionId: randomUUID(), workflowId: wf }, at, { type: 'system', id: 'runner' });
+    const started = (wf: string, at: string) =>
+      event(tenant, 'ExecutionStarted', { executionId: randomUUID(), workflowId: wf, contactId: randomUUID(), organizationId: tenant }, at, {
+        type: 'system',
+        id: 'runner',
+      });
+    const ended = (type: 'ExecutionCompleted' | 'ExecutionFailed', wf: string, at: string) =>
+      event(tenant, type, { executionId: randomUUID(), workflowId: wf }, at, { type: 'system', id: 'runner' });
     const step = (stepType: string, at: string, output: Record<string, unknown> = {}) =>
-      event(tenant, 'StepCompleted', { executionId: randomUUID(), workflowId: wfA, stepId: 's', stepType, attempt: 1, output, nextStepId: null }, at, { type: 'system', id: 'runner' });
+      event(
+        tenant,
+        'StepCompleted',
+        { executionId: randomUUID(), workflowId: wfA, stepId: 's', stepType, attempt: 1, output, nextStepId: null },
+        at,
+        { type: 'system', id: 'runner' },
+      );
     const events: RecordedEvent[] = [
       started(wfA, '2026-11-02T10:00:00.000Z'),
       started(wfA, '2026-11-02T23:30:00.000Z'), // 3 November in Paris, 2 November in UTC
@@ -72,9 +89,21 @@ export function analyticsStoreContract(
       // Outside the range (its end is exclusive): counted nowhere.
       event(tenant, 'ApiCallsCounted', { organizationId: tenant, calls: 1000 }, '2026-12-01T00:00:00.000Z', { type: 'system', id: 'meter' }),
       // Cohorts: the owner joins in week 45 (2–8 Nov), a member in week 46; activity in later weeks.
-      event(tenant, 'OrganizationCreated', { organizationId: tenant, ownerUserId: 'owner', name: 'x', timezone: 'UTC' }, '2026-11-02T09:00:00.000Z', { type: 'user', id: 'owner' }),
-      event(tenant, 'SessionStarted', { userId: 'owner', organizationId: tenant, sessionId: 's1' }, '2026-11-02T09:01:00.000Z', { type: 'anonymous', id: 'ip' }),
-      event(tenant, 'MemberJoined', { organizationId: tenant, userId: 'member', invitationId: 'i', email: 'm@x.test', role: 'member' }, '2026-11-10T09:00:00.000Z', { type: 'user', id: 'member' }),
+      event(tenant, 'OrganizationCreated', { organizationId: tenant, ownerUserId: 'owner', name: 'x', timezone: 'UTC' }, '2026-11-02T09:00:00.000Z', {
+        type: 'user',
+        id: 'owner',
+      }),
+      event(tenant, 'SessionStarted', { userId: 'owner', organizationId: tenant, sessionId: 's1' }, '2026-11-02T09:01:00.000Z', {
+        type: 'anonymous',
+        id: 'ip',
+      }),
+      event(
+        tenant,
+        'MemberJoined',
+        { organizationId: tenant, userId: 'member', invitationId: 'i', email: 'm@x.test', role: 'member' },
+        '2026-11-10T09:00:00.000Z',
+        { type: 'user', id: 'member' },
+      ),
       event(tenant, 'ContactCreated', { contactId: randomUUID() }, '2026-11-17T09:00:00.000Z', { type: 'user', id: 'owner' }),
       event(tenant, 'ContactCreated', { contactId: randomUUID() }, '2026-11-18T09:00:00.000Z', { type: 'user', id: 'member' }),
       // Another tenant's facts: never counted for `tenant`.
@@ -173,7 +202,14 @@ export function analyticsStoreContract(
       const times = streamed.map((f) => f.occurredAt);
       expect(times).to.deep.equal([...times].sort());
       const ai = streamed.find((f) => f.quantity === 120)!;
-      expect(ai).to.include({ tenantId: tenant, type: 'StepCompleted', metric: 'ai_tokens', stepType: 'ai_compose_email', workflowId: wfA, occurredAt: '2026-11-09T08:02:00.000Z' });
+      expect(ai).to.include({
+        tenantId: tenant,
+        type: 'StepCompleted',
+        metric: 'ai_tokens',
+        stepType: 'ai_compose_email',
+        workflowId: wfA,
+        occurredAt: '2026-11-09T08:02:00.000Z',
+      });
     });
 
     it('answers zeros and empty lists for a tenant with no facts', async () => {

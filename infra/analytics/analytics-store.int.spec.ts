@@ -67,7 +67,7 @@ describe('ClickHouse SQL values against a real server: injection attempts stay v
     "x'; DROP TABLE facts; --",
     'back\\slash',
     "\\' OR 1=1 --",
-    "trailing backslash \\",
+    'trailing backslash \\',
     'new\nline and\r\ttabs',
     'null\0byte',
     '`backtick` "double"',
@@ -79,14 +79,18 @@ describe('ClickHouse SQL values against a real server: injection attempts stay v
     await reachableClickHouse();
     await client.command({ query: sql`CREATE DATABASE IF NOT EXISTS ${ident(database)}`.text });
     await client.command({ query: sql`CREATE TABLE ${table} (tenant_id String, n UInt64) ENGINE = MergeTree() ORDER BY tenant_id`.text });
-    await client.insert({ table: table.text, values: [{ tenant_id: 'a', n: 1 }, { tenant_id: 'b', n: 2 }, ...nasty.map((t, i) => ({ tenant_id: t, n: 100 + i }))], format: 'JSONEachRow' });
+    await client.insert({
+      table: table.text,
+      values: [{ tenant_id: 'a', n: 1 }, { tenant_id: 'b', n: 2 }, ...nasty.map((t, i) => ({ tenant_id: t, n: 100 + i }))],
+      format: 'JSONEachRow',
+    });
   });
   after(async () => {
     await client.command({ query: sql`DROP DATABASE IF EXISTS ${ident(database)}`.text });
     await client.close();
   });
 
-  const select = async (text: string) => (await (await client.query({ query: text, format: 'JSONEachRow' })).json<Record<string, string>>());
+  const select = async (text: string) => await (await client.query({ query: text, format: 'JSONEachRow' })).json<Record<string, string>>();
 
   it('round-trips every nasty string unchanged as a literal', async () => {
     for (const value of nasty) {

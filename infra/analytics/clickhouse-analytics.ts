@@ -143,7 +143,12 @@ export class ClickHouseAnalytics implements AnalyticsWriter, AnalyticsReader, Ge
         GROUP BY event_id
       )
       GROUP BY workflow ORDER BY started DESC, workflow LIMIT ${Math.trunc(limit)}`);
-    return rows.map((row) => ({ workflowId: row.workflow, started: Number(row.started), completed: Number(row.completed), failed: Number(row.failed) }));
+    return rows.map((row) => ({
+      workflowId: row.workflow,
+      started: Number(row.started),
+      completed: Number(row.completed),
+      failed: Number(row.failed),
+    }));
   }
 
   async eventCounts(scope: AnalyticsScope): Promise<{ type: string; count: number }[]> {
@@ -224,7 +229,12 @@ export class ClickHouseAnalytics implements AnalyticsWriter, AnalyticsReader, Ge
       return await request();
     } catch (err) {
       const code = (err as { code?: string }).code;
-      if (code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'ETIMEDOUT' || /socket hang up|Timeout error/i.test(String((err as Error).message))) {
+      if (
+        code === 'ECONNREFUSED' ||
+        code === 'ECONNRESET' ||
+        code === 'ETIMEDOUT' ||
+        /socket hang up|Timeout error/i.test(String((err as Error).message))
+      ) {
         throw new DependencyUnavailableError('clickhouse', (err as Error).message);
       }
       throw err;

@@ -52,14 +52,7 @@ export class PostgresAnalytics implements AnalyticsWriter, AnalyticsReader, Gene
   }
 
   private async createGeneration(client: pg.PoolClient, table: string): Promise<void> {
-    await client.query(`
-      CREATE TABLE IF NOT EXISTS ${table} (
-        event_id uuid PRIMARY KEY, tenant_id uuid NOT NULL, type text NOT NULL, metric text NOT NULL,
-        occurred_at timestamptz NOT NULL, actor_type text NOT NULL, actor_id text NOT NULL, user_id text NOT NULL,
-        workflow_id text NOT NULL, execution_id text NOT NULL, contact_id text NOT NULL, step_type text NOT NULL,
-        quantity bigint NOT NULL)`);
-    await client.query(`CREATE INDEX IF NOT EXISTS ${table}_tenant_time ON ${table} (tenant_id, occurred_at)`);
-    await client.query(`CREATE INDEX IF NOT EXISTS ${table}_tenant_metric ON ${table} (tenant_id, metric, occurred_at)`);
+    for (const statement of analyticsTableSql(table)) await client.query(statement);
   }
 
   async dropGeneration(generation: number): Promise<void> {
@@ -124,7 +117,12 @@ export class PostgresAnalytics implements AnalyticsWriter, AnalyticsReader, Gene
        GROUP BY workflow_id ORDER BY started DESC, workflow_id LIMIT $4`,
       [...values, limit],
     );
-    return rows.map((row) => ({ workflowId: row.workflow_id, started: Number(row.started), completed: Number(row.completed), failed: Number(row.failed) }));
+    return rows.map((row) => ({
+      workflowId: row.workflow_id,
+      started: Number(row.started),
+      completed: Number(row.completed),
+      failed: Number(row.failed),
+    }));
   }
 
   async eventCounts(scope: AnalyticsScope): Promise<{ type: string; count: number }[]> {
@@ -202,4 +200,17 @@ function tableOf(generation: number): string {
 /** The bucket's first local date (YYYY-MM-DD) in the zone; date_trunc('week') starts on Monday, as toMonday. */
 function bucketOf(intervalParam: string, zoneParam: string): string {
   return `to_char(date_trunc(${intervalParam}::text, occurred_at AT TIME ZONE ${zoneParam}::text), 'YYYY-MM-DD')`;
+}
+
+/** The statements that create one generation's table (also part of the schema version: infra/migrations). */
+export function analyticsTableSql(table: string): string[] {
+  return [
+    `CREATE TABLE IF NOT EXISTS ${table} (
+        event_id uuid PRIMARY KEY, tenant_id uuid NOT NULL, type text NOT NULL, metric text NOT NULL,
+        occurred_at timestamptz NOT NULL, actor_type text NOT NULL, actor_id text NOT NULL, user_id text NOT NULL,
+        workflow_id text NOT NULL, execution_id text NOT NULL, contact_id text NOT NULL, step_type text NOT NULL,
+        quantity bigint NOT NULL)`,
+    `CREATE INDEX IF NOT EXISTS ${table}_tenant_time ON ${table} (tenant_id, occurred_at)`,
+    `CREATE INDEX IF NOT EXISTS ${table}_tenant_metric ON ${table} (tenant_id, metric, occurred_at)`,
+  ];
 }

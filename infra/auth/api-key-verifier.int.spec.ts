@@ -58,7 +58,7 @@ class CountingStore implements EphemeralStore {
   }
 }
 
-describe('API key verifier: a key follows its creator\'s grant, in one ephemeral-store round trip per request (real PostgreSQL)', function () {
+describe("API key verifier: a key follows its creator's grant, in one ephemeral-store round trip per request (real PostgreSQL)", function () {
   this.timeout(30_000);
   let database: TestDatabase;
   let stores: Awaited<ReturnType<typeof openStores>>;
@@ -107,13 +107,27 @@ describe('API key verifier: a key follows its creator\'s grant, in one ephemeral
     const invitationId = randomUUID();
     const now = new Date().toISOString();
     await organization(
-      { type: 'CreateOrganization', data: { organizationId, name: 'Keys', ownerUserId: randomUUID(), timezone: 'UTC', ownerEmail: 'owner@example.com', trialEndsAt: null } },
+      {
+        type: 'CreateOrganization',
+        data: { organizationId, name: 'Keys', ownerUserId: randomUUID(), timezone: 'UTC', ownerEmail: 'owner@example.com', trialEndsAt: null },
+      },
       organizationId,
     );
     await organization(
       {
         type: 'InviteMember',
-        data: { organizationId, invitationId, email: `${memberId}@example.com`, role, userId: memberId, secretHash: sha256('s'), expiresAt: new Date(Date.now() + 3_600_000).toISOString(), invitedBy: 'owner', byRole: 'owner', now },
+        data: {
+          organizationId,
+          invitationId,
+          email: `${memberId}@example.com`,
+          role,
+          userId: memberId,
+          secretHash: sha256('s'),
+          expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
+          invitedBy: 'owner',
+          byRole: 'owner',
+          now,
+        },
       },
       organizationId,
     );
@@ -128,7 +142,10 @@ describe('API key verifier: a key follows its creator\'s grant, in one ephemeral
     await handler.handle(
       apiKeyStream(keyId),
       apiKeyDecider,
-      { type: 'CreateApiKey', data: { keyId, organizationId, name: 'k', scopes, secretHash: sha256(secret), prefix: key.slice(0, 12), createdBy, expiresAt: null } },
+      {
+        type: 'CreateApiKey',
+        data: { keyId, organizationId, name: 'k', scopes, secretHash: sha256(secret), prefix: key.slice(0, 12), createdBy, expiresAt: null },
+      },
       context(organizationId, createdBy),
       { newStream: true },
     );
@@ -142,7 +159,7 @@ describe('API key verifier: a key follows its creator\'s grant, in one ephemeral
     return { scopes: principal?.scopes ?? null, calls: ephemeral.calls };
   }
 
-  it('narrows a key to its creator\'s current role at once, and refuses it while the creator is deactivated, with one round trip per request', async () => {
+  it("narrows a key to its creator's current role at once, and refuses it while the creator is deactivated, with one round trip per request", async () => {
     const { organizationId, memberId } = await team('admin');
     const { key } = await createKey(organizationId, { type: 'user', id: memberId }, ['contacts:read', 'contacts:write', 'apiKeys:manage']);
 

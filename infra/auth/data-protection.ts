@@ -30,7 +30,9 @@ export class DataProtection {
 
   /** HMAC-SHA256: a stolen copy of the log cannot be brute-forced without the server's key. */
   mac(value: string, purpose: string): string {
-    return createHmac('sha256', this.key(`mac:${purpose}`)).update(value).digest('hex');
+    return createHmac('sha256', this.key(`mac:${purpose}`))
+      .update(value)
+      .digest('hex');
   }
 
   private key(info: string): Buffer {

@@ -50,10 +50,7 @@ export class JwtTokens {
     private readonly accessTtlSeconds: number,
     private readonly refreshTtlSeconds: number,
   ) {
-    this.key = webcrypto.subtle.importKey('raw', new TextEncoder().encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, [
-      'sign',
-      'verify',
-    ]);
+    this.key = webcrypto.subtle.importKey('raw', new TextEncoder().encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign', 'verify']);
   }
 
   /** An access token and the refresh token of `generation` in the session's rotation. */

@@ -1,3 +1,5 @@
+import { TOKENS } from '../di/tokens.ts';
+import { inject, injectable } from 'inversify';
 import type { Principal } from '../../domain/access/principal.ts';
 import { isRole } from '../../domain/access/permissions.ts';
 import type { PrincipalAuthenticator } from '../http/authenticate.ts';
@@ -7,11 +9,12 @@ import { isApiKeyShaped } from './secret-tokens.ts';
 import type { SessionRevocations } from './session-revocations.ts';
 
 /** Bearer credentials: an API key (nfk_...) or a session's access token (a JWT). */
+@injectable()
 export class TokenOrApiKeyAuthenticator implements PrincipalAuthenticator {
   constructor(
-    private readonly tokens: Pick<JwtTokens, 'verifyAccess'>,
-    private readonly revocations: SessionRevocations,
-    private readonly apiKeys: ApiKeyVerifier,
+    @inject(TOKENS.Tokens) private readonly tokens: Pick<JwtTokens, 'verifyAccess'>,
+    @inject(TOKENS.SessionRevocations) private readonly revocations: SessionRevocations,
+    @inject(TOKENS.ApiKeyVerifier) private readonly apiKeys: ApiKeyVerifier,
   ) {}
 
   async authenticate(credential: { bearer: string } | { apiKey: string }, request: { ip: string }): Promise<Principal | null> {

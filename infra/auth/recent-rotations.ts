@@ -1,6 +1,7 @@
 import type { RecentRotations } from '../../command-api/auth/ports.ts';
 import type { EphemeralStore } from '../ephemeral/ephemeral-store.ts';
 import { sleep } from '../resilience.ts';
+import { backoffDelayMs, retryPolicies } from '../retry.ts';
 import type { DataProtection } from './data-protection.ts';
 import { sha256 } from './secret-tokens.ts';
 
@@ -45,9 +46,10 @@ export class SealedRecentRotations implements RecentRotations {
         return kept.digest === digest ? kept.answer : null;
       }
       // The first use appends its rotation, then keeps its answer: a concurrent presentation that saw the
-      // rotation may be a round trip ahead of it.
+      // rotation may be a round trip ahead of it. Looked for again until the deadline (a poll, not a retry of
+      // a failure: bounded by time, not by a count), paced by the shared backoff.
       if (Date.now() >= deadline) return null;
-      await sleep(Math.min(5 * 2 ** attempt, 100));
+      await sleep(backoffDelayMs(retryPolicies.concurrentAnswer, attempt + 1));
     }
   }
 

@@ -7,106 +7,122 @@ import { isAllowEntry } from '../outbound/address-policy.ts';
  */
 const port = z.coerce.number().int().min(0).max(65_535);
 const positiveInt = (max: number) => z.coerce.number().int().min(1).max(max);
-const entriesOf = (list: string) => list.split(',').map((entry) => entry.trim()).filter(Boolean);
+const entriesOf = (list: string) =>
+  list
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter(Boolean);
 
-const schema = z
-  .object({
-    NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
-    HOST: z.string().min(1).default('0.0.0.0'),
-    PORT: port.default(3000),
-    DATABASE_URL: z
-      .string()
-      .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
-      .optional(),
-    EVENTSTORE_URL: z
-      .string()
-      .regex(/^(esdb|kurrentdb|kurrent)(\+discover)?:\/\//, 'must be an esdb:// (or kurrentdb://) connection string')
-      .optional(),
-    REDIS_URL: z
-      .string()
-      .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
-      .optional(),
-    REDIS_KEY_PREFIX: z
-      .string()
-      .regex(/^[A-Za-z0-9:_-]{1,64}$/, 'must be 1 to 64 letters, digits, ":", "_" or "-"')
-      .default('nf:'),
-    RABBITMQ_URL: z
-      .string()
-      .regex(/^amqps?:\/\//, 'must be an amqp:// or amqps:// URL')
-      .optional(),
-    RABBITMQ_EXCHANGE: z.string().regex(/^[A-Za-z0-9._:-]{1,255}$/, 'must be an exchange name').default('nexusflow.events'),
-    ELASTICSEARCH_URL: z.url({ error: 'must be an http(s):// URL of an Elasticsearch 8 node' }).optional(),
-    ELASTICSEARCH_INDEX_PREFIX: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'must be lower-case letters, digits, ".", "_" or "-"').default('nexusflow-'),
-    CLICKHOUSE_URL: z.url({ error: 'must be an http(s):// URL of a ClickHouse server' }).optional(),
-    CLICKHOUSE_DATABASE: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'must be a database name (letters, digits, "_")').default('nexusflow'),
-    NEXUSFLOW_DATA_DIR: z.string().min(1).default('./.nexusflow'),
-    JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
-    ACCESS_TOKEN_TTL_SECONDS: positiveInt(86_400).default(900),
-    REFRESH_TOKEN_TTL_SECONDS: positiveInt(31_536_000).default(2_592_000),
-    /** How long a rotated-out refresh token may come back and get the same new pair (0: reuse is always theft). */
-    REFRESH_REUSE_GRACE_SECONDS: z.coerce.number().int().min(0).max(300).default(10),
-    PASSWORD_HASH_COST: z.coerce
-      .number()
-      .int()
-      .min(10, 'must be at least 10 (scrypt N = 2^cost)')
-      .max(20)
-      .default(15),
-    TRUST_PROXY: z
-      .enum(['true', 'false'], { error: 'must be true or false' })
-      .default('false')
-      .transform((value) => value === 'true'),
-    DATA_ENCRYPTION_KEY: z.string().min(32, 'must be at least 32 characters').optional(),
-    /** Opens operator-only answers (detailed health); unset: they are not served over HTTP. */
-    OPERATOR_TOKEN: z.string().min(32, 'must be at least 32 characters').optional(),
-    APP_URL: z.url({ error: 'must be a URL, e.g. https://app.nexusflow.io' }).optional(),
-    MAIL_OUTBOX_DIR: z.string().min(1).optional(),
-    MAIL_MAX_PER_ADDRESS_PER_HOUR: positiveInt(1_000).default(5),
-    CORS_ORIGINS: z
-      .string()
-      .default('')
-      .transform((value) => value.split(',').map((origin) => origin.trim()).filter(Boolean))
-      .pipe(z.array(z.url({ error: 'must be a comma-separated list of origins such as https://app.example.com' })))
-      // What browsers send in Origin: scheme, host and port, no path or trailing slash.
-      .transform((urls) => urls.map((url) => new URL(url).origin)),
-    RATE_LIMIT_PER_IP: positiveInt(100_000_000).default(600),
-    RATE_LIMIT_PER_TENANT: positiveInt(100_000_000).default(3_000),
-    RATE_LIMIT_WINDOW_SECONDS: positiveInt(86_400).default(60),
-    IDEMPOTENCY_TTL_SECONDS: positiveInt(7 * 86_400).default(86_400),
-    API_KEY_USAGE_RESOLUTION_SECONDS: positiveInt(86_400).default(60),
-    API_USAGE_FLUSH_SECONDS: positiveInt(3_600).default(60),
-    ORGANIZATION_STATUS_CACHE_MS: positiveInt(600_000).default(5_000),
-    WORKFLOW_RUNNER_CONCURRENCY: positiveInt(1_000).default(16),
-    WORKFLOW_LEASE_MS: positiveInt(600_000).default(30_000),
-    WORKFLOW_POLL_MS: positiveInt(60_000).default(1_000),
-    /** Step visits one execution may start (cycles through waits included) before it fails with step_budget_exhausted. */
-    WORKFLOW_MAX_STEPS_PER_EXECUTION: positiveInt(1_000_000).default(1_000),
-    /**
-     * Addresses and CIDR ranges (comma-separated) that tenant-chosen outbound targets (http_request steps, …)
-     * may reach although they are not public: loopback, private, link-local. Cloud metadata stays refused.
-     */
-    OUTBOUND_ALLOW_CIDRS: z
-      .string()
-      .default('')
-      .superRefine((value, ctx) => {
-        const bad = entriesOf(value).filter((entry) => !isAllowEntry(entry));
-        if (bad.length > 0) ctx.addIssue({ code: 'custom', message: `must be comma-separated IP addresses or CIDR ranges such as 10.0.0.0/8 or fd12:3456::/48 (not ${bad.join(', ')})` });
-      })
-      .transform(entriesOf),
-    MAILBOX_MAX_PER_MINUTE: positiveInt(100_000).default(60),
-    MAILBOX_MAX_PER_DAY: positiveInt(10_000_000).default(2_000),
-    LOGIN_MAX_FAILURES: positiveInt(100).default(5),
-    LOGIN_LOCK_SECONDS: positiveInt(86_400).default(30),
-    /** Staff console sessions end after this much inactivity, and after ADMIN_SESSION_MAX_HOURS in any case. */
-    ADMIN_SESSION_IDLE_MINUTES: positiveInt(24 * 60).default(60),
-    ADMIN_SESSION_MAX_HOURS: positiveInt(24 * 7).default(12),
-    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-    BODY_LIMIT_BYTES: positiveInt(50 * 1024 * 1024).default(256 * 1024),
-    READ_YOUR_WRITES_TIMEOUT_MS: positiveInt(30_000).default(2_000),
-    PROJECTION_BATCH_SIZE: positiveInt(10_000).default(1_000),
-    PROJECTION_LIVE_DELAY_MS: z.coerce.number().int().min(0).max(1_000).default(10),
-    DB_POOL_SIZE: positiveInt(200).default(16),
-    SHUTDOWN_TIMEOUT_MS: positiveInt(120_000).default(10_000),
-  });
+const schema = z.object({
+  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  PORT: port.default(3000),
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
+    .optional(),
+  EVENTSTORE_URL: z
+    .string()
+    .regex(/^(esdb|kurrentdb|kurrent)(\+discover)?:\/\//, 'must be an esdb:// (or kurrentdb://) connection string')
+    .optional(),
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
+    .optional(),
+  REDIS_KEY_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9:_-]{1,64}$/, 'must be 1 to 64 letters, digits, ":", "_" or "-"')
+    .default('nf:'),
+  RABBITMQ_URL: z
+    .string()
+    .regex(/^amqps?:\/\//, 'must be an amqp:// or amqps:// URL')
+    .optional(),
+  RABBITMQ_EXCHANGE: z
+    .string()
+    .regex(/^[A-Za-z0-9._:-]{1,255}$/, 'must be an exchange name')
+    .default('nexusflow.events'),
+  ELASTICSEARCH_URL: z.url({ error: 'must be an http(s):// URL of an Elasticsearch 8 node' }).optional(),
+  ELASTICSEARCH_INDEX_PREFIX: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'must be lower-case letters, digits, ".", "_" or "-"')
+    .default('nexusflow-'),
+  CLICKHOUSE_URL: z.url({ error: 'must be an http(s):// URL of a ClickHouse server' }).optional(),
+  CLICKHOUSE_DATABASE: z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'must be a database name (letters, digits, "_")')
+    .default('nexusflow'),
+  NEXUSFLOW_DATA_DIR: z.string().min(1).default('./.nexusflow'),
+  JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  ACCESS_TOKEN_TTL_SECONDS: positiveInt(86_400).default(900),
+  REFRESH_TOKEN_TTL_SECONDS: positiveInt(31_536_000).default(2_592_000),
+  /** How long a rotated-out refresh token may come back and get the same new pair (0: reuse is always theft). */
+  REFRESH_REUSE_GRACE_SECONDS: z.coerce.number().int().min(0).max(300).default(10),
+  PASSWORD_HASH_COST: z.coerce.number().int().min(10, 'must be at least 10 (scrypt N = 2^cost)').max(20).default(15),
+  TRUST_PROXY: z
+    .enum(['true', 'false'], { error: 'must be true or false' })
+    .default('false')
+    .transform((value) => value === 'true'),
+  DATA_ENCRYPTION_KEY: z.string().min(32, 'must be at least 32 characters').optional(),
+  /** Opens operator-only answers (detailed health); unset: they are not served over HTTP. */
+  OPERATOR_TOKEN: z.string().min(32, 'must be at least 32 characters').optional(),
+  APP_URL: z.url({ error: 'must be a URL, e.g. https://app.nexusflow.io' }).optional(),
+  MAIL_OUTBOX_DIR: z.string().min(1).optional(),
+  MAIL_MAX_PER_ADDRESS_PER_HOUR: positiveInt(1_000).default(5),
+  CORS_ORIGINS: z
+    .string()
+    .default('')
+    .transform((value) =>
+      value
+        .split(',')
+        .map((origin) => origin.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(z.url({ error: 'must be a comma-separated list of origins such as https://app.example.com' })))
+    // What browsers send in Origin: scheme, host and port, no path or trailing slash.
+    .transform((urls) => urls.map((url) => new URL(url).origin)),
+  RATE_LIMIT_PER_IP: positiveInt(100_000_000).default(600),
+  RATE_LIMIT_PER_TENANT: positiveInt(100_000_000).default(3_000),
+  RATE_LIMIT_WINDOW_SECONDS: positiveInt(86_400).default(60),
+  IDEMPOTENCY_TTL_SECONDS: positiveInt(7 * 86_400).default(86_400),
+  API_KEY_USAGE_RESOLUTION_SECONDS: positiveInt(86_400).default(60),
+  API_USAGE_FLUSH_SECONDS: positiveInt(3_600).default(60),
+  ORGANIZATION_STATUS_CACHE_MS: positiveInt(600_000).default(5_000),
+  WORKFLOW_RUNNER_CONCURRENCY: positiveInt(1_000).default(16),
+  WORKFLOW_LEASE_MS: positiveInt(600_000).default(30_000),
+  WORKFLOW_POLL_MS: positiveInt(60_000).default(1_000),
+  /** Step visits one execution may start (cycles through waits included) before it fails with step_budget_exhausted. */
+  WORKFLOW_MAX_STEPS_PER_EXECUTION: positiveInt(1_000_000).default(1_000),
+  /**
+   * Addresses and CIDR ranges (comma-separated) that tenant-chosen outbound targets (http_request steps, …)
+   * may reach although they are not public: loopback, private, link-local. Cloud metadata stays refused.
+   */
+  OUTBOUND_ALLOW_CIDRS: z
+    .string()
+    .default('')
+    .superRefine((value, ctx) => {
+      const bad = entriesOf(value).filter((entry) => !isAllowEntry(entry));
+      if (bad.length > 0)
+        ctx.addIssue({
+          code: 'custom',
+          message: `must be comma-separated IP addresses or CIDR ranges such as 10.0.0.0/8 or fd12:3456::/48 (not ${bad.join(', ')})`,
+        });
+    })
+    .transform(entriesOf),
+  MAILBOX_MAX_PER_MINUTE: positiveInt(100_000).default(60),
+  MAILBOX_MAX_PER_DAY: positiveInt(10_000_000).default(2_000),
+  LOGIN_MAX_FAILURES: positiveInt(100).default(5),
+  LOGIN_LOCK_SECONDS: positiveInt(86_400).default(30),
+  /** Staff console sessions end after this much inactivity, and after ADMIN_SESSION_MAX_HOURS in any case. */
+  ADMIN_SESSION_IDLE_MINUTES: positiveInt(24 * 60).default(60),
+  ADMIN_SESSION_MAX_HOURS: positiveInt(24 * 7).default(12),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  BODY_LIMIT_BYTES: positiveInt(50 * 1024 * 1024).default(256 * 1024),
+  READ_YOUR_WRITES_TIMEOUT_MS: positiveInt(30_000).default(2_000),
+  PROJECTION_BATCH_SIZE: positiveInt(10_000).default(1_000),
+  PROJECTION_LIVE_DELAY_MS: z.coerce.number().int().min(0).max(1_000).default(10),
+  DB_POOL_SIZE: positiveInt(200).default(16),
+  SHUTDOWN_TIMEOUT_MS: positiveInt(120_000).default(10_000),
+});
 
 export type Config = z.infer<typeof schema>;
 

@@ -1,43 +1,111 @@
-/** Names of what the composition roots bind. Only composition roots and modules use them. */
+// Loaded first by every module that declares what it needs (inversify's decorators keep it in this registry).
+import 'reflect-metadata';
+
+/**
+ * Names of what the container modules bind. Modules and composition roots use them; a class the container
+ * builds names its dependencies with them (`@inject(TOKENS.X)`).
+ */
 export const TOKENS = {
+  // The process
   Config: Symbol.for('nexusflow.Config'),
   Logger: Symbol.for('nexusflow.Logger'),
-  Platform: Symbol.for('nexusflow.Platform'),
-  EventStreams: Symbol.for('nexusflow.EventStreams'),
-  GlobalEventLog: Symbol.for('nexusflow.GlobalEventLog'),
-  Orm: Symbol.for('nexusflow.Orm'),
+  /** Start and stop hooks of what the container built (see Lifecycle). */
+  Lifecycle: Symbol.for('nexusflow.Lifecycle'),
+  /** The checks /health/ready runs, registered by what the container built. */
+  HealthChecks: Symbol.for('nexusflow.HealthChecks'),
+  /** What a role runs (projections, the workflow runner, the scheduler...): made at start, they register their start and stop. */
+  Services: Symbol.for('nexusflow.Services'),
+
+  // Adapter families (infra/adapters.ts chooses the implementation of each)
+  /** The PostgreSQL database: a server, or the embedded one. */
+  Database: Symbol.for('nexusflow.Database'),
   Notifications: Symbol.for('nexusflow.Notifications'),
-  Tokens: Symbol.for('nexusflow.Tokens'),
-  PasswordHasher: Symbol.for('nexusflow.PasswordHasher'),
-  SecretBox: Symbol.for('nexusflow.SecretBox'),
-  OneTimePasswords: Symbol.for('nexusflow.OneTimePasswords'),
+  /** The token signing secret and the data key. */
+  Secrets: Symbol.for('nexusflow.Secrets'),
+  /** The event store as stored (PostgreSQL or EventStoreDB), before the layers. */
+  StoredEvents: Symbol.for('nexusflow.StoredEvents'),
+  /** The event store as the application sees it (chained, sealed, upcast). */
+  EventStore: Symbol.for('nexusflow.EventStore'),
+  /** The log as stored (links included), and how to open it: for audit exports and chain verification. */
+  StoredLog: Symbol.for('nexusflow.StoredLog'),
+  PersonalDataKeys: Symbol.for('nexusflow.PersonalDataKeys'),
+  Orm: Symbol.for('nexusflow.Orm'),
+  Generations: Symbol.for('nexusflow.Generations'),
+  SearchIndex: Symbol.for('nexusflow.SearchIndex'),
+  AnalyticsStore: Symbol.for('nexusflow.AnalyticsStore'),
+  Ephemeral: Symbol.for('nexusflow.Ephemeral'),
+  IntegrationEventBus: Symbol.for('nexusflow.IntegrationEventBus'),
   Mailer: Symbol.for('nexusflow.Mailer'),
   /** Mail to people about their accounts: throttled per address. */
   AccountMailer: Symbol.for('nexusflow.AccountMailer'),
-  BackgroundWork: Symbol.for('nexusflow.BackgroundWork'),
+  /** The client for targets tenants choose (SSRF-guarded). */
+  OutboundHttp: Symbol.for('nexusflow.OutboundHttp'),
+
+  // Access (every process that serves the API)
+  Tokens: Symbol.for('nexusflow.Tokens'),
+  SessionRevocations: Symbol.for('nexusflow.SessionRevocations'),
+  ApiKeyVerifier: Symbol.for('nexusflow.ApiKeyVerifier'),
+  Authenticator: Symbol.for('nexusflow.Authenticator'),
+  RateLimiter: Symbol.for('nexusflow.RateLimiter'),
+  ApiUsageMeter: Symbol.for('nexusflow.ApiUsageMeter'),
+  PasswordHasher: Symbol.for('nexusflow.PasswordHasher'),
+  LoginAttempts: Symbol.for('nexusflow.LoginAttempts'),
+  SecretBox: Symbol.for('nexusflow.SecretBox'),
+  OneTimePasswords: Symbol.for('nexusflow.OneTimePasswords'),
+
+  // HTTP
+  /** Routes of the API, one binding per capability and side (each an array). */
+  Routes: Symbol.for('nexusflow.Routes'),
+  /** Other apps served under a path prefix on the same port (the staff console). */
+  MountedApps: Symbol.for('nexusflow.MountedApps'),
+  /** Refuses writes of suspended organizations: bound where commands are served. */
+  Suspensions: Symbol.for('nexusflow.Suspensions'),
+  /** Waits for X-Min-Position: bound where queries are served. */
+  BeforeHandler: Symbol.for('nexusflow.BeforeHandler'),
+  HttpServer: Symbol.for('nexusflow.HttpServer'),
+
+  // The command side
   CommandHandler: Symbol.for('nexusflow.CommandHandler'),
   ValueClaims: Symbol.for('nexusflow.ValueClaims'),
-  ContactCommands: Symbol.for('nexusflow.ContactCommands'),
+  BackgroundWork: Symbol.for('nexusflow.BackgroundWork'),
   Accounts: Symbol.for('nexusflow.Accounts'),
+  /** Lifetimes of sign-up links, reset links and second-factor challenges, and the app's URL for the links. */
+  AccountPolicy: Symbol.for('nexusflow.AccountPolicy'),
+  MembershipPolicy: Symbol.for('nexusflow.MembershipPolicy'),
+  /** Refresh answers kept for the reuse grace (sealed, in the ephemeral store). */
+  RecentRotations: Symbol.for('nexusflow.RecentRotations'),
   Sessions: Symbol.for('nexusflow.Sessions'),
   SecondFactors: Symbol.for('nexusflow.SecondFactors'),
+  OrganizationCommands: Symbol.for('nexusflow.OrganizationCommands'),
+  OrganizationStatus: Symbol.for('nexusflow.OrganizationStatus'),
   MembershipCommands: Symbol.for('nexusflow.MembershipCommands'),
   ApiKeyCommands: Symbol.for('nexusflow.ApiKeyCommands'),
+  ContactCommands: Symbol.for('nexusflow.ContactCommands'),
   WorkflowCommands: Symbol.for('nexusflow.WorkflowCommands'),
   ExecutionStarter: Symbol.for('nexusflow.ExecutionStarter'),
   ExecutionCommands: Symbol.for('nexusflow.ExecutionCommands'),
-  OrganizationCommands: Symbol.for('nexusflow.OrganizationCommands'),
-  OrganizationStatus: Symbol.for('nexusflow.OrganizationStatus'),
-  LoginAttempts: Symbol.for('nexusflow.LoginAttempts'),
-  SessionRevocations: Symbol.for('nexusflow.SessionRevocations'),
-  Authenticator: Symbol.for('nexusflow.Authenticator'),
-  RateLimiter: Symbol.for('nexusflow.RateLimiter'),
-  CommandRoutes: Symbol.for('nexusflow.CommandRoutes'),
-  QueryRoutes: Symbol.for('nexusflow.QueryRoutes'),
+  PlanCommands: Symbol.for('nexusflow.PlanCommands'),
+  StaffAccounts: Symbol.for('nexusflow.StaffAccounts'),
+  StaffConsole: Symbol.for('nexusflow.StaffConsole'),
+  ParkedEventRetries: Symbol.for('nexusflow.ParkedEventRetries'),
+  PersonalDataErasure: Symbol.for('nexusflow.PersonalDataErasure'),
+
+  // Read models and projections
+  /** How far each projection has got (read-your-writes; reactors wait on it). */
   CheckpointWatcher: Symbol.for('nexusflow.CheckpointWatcher'),
-  ProjectorHost: Symbol.for('nexusflow.ProjectorHost'),
+  /** Read-model projections, one binding each (the projector host runs them all). */
+  Projections: Symbol.for('nexusflow.Projections'),
+  /** Reactors (effects: workflow starts, integration events), one binding each. */
+  Reactors: Symbol.for('nexusflow.Reactors'),
+  /** Read models kept in other stores and rebuilt into generations (search, analytics), one binding each. */
+  RebuildableReadModels: Symbol.for('nexusflow.RebuildableReadModels'),
+  ReadModelRebuilder: Symbol.for('nexusflow.ReadModelRebuilder'),
+  RebuildJobs: Symbol.for('nexusflow.RebuildJobs'),
+  ParkedEvents: Symbol.for('nexusflow.ParkedEvents'),
   WorkflowRunner: Symbol.for('nexusflow.WorkflowRunner'),
-  IntegrationEventBus: Symbol.for('nexusflow.IntegrationEventBus'),
-  SearchReader: Symbol.for('nexusflow.SearchReader'),
-  AnalyticsReader: Symbol.for('nexusflow.AnalyticsReader'),
+  Scheduler: Symbol.for('nexusflow.Scheduler'),
+  ScheduleFirer: Symbol.for('nexusflow.ScheduleFirer'),
+
+  // Staff console
+  AdminConsole: Symbol.for('nexusflow.AdminConsole'),
 } as const;

@@ -1,8 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
+import { eventually } from '../../test/support/events.ts';
 import type { EphemeralStore } from './ephemeral-store.ts';
 
-const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/**
+ * Waits until the clock is past `instant`. Letting a time to live run out IS these scenarios: the deadline
+ * is taken just after the write was answered, so the store's own expiry (Redis on this machine's clock, or
+ * the stand-in on this process's) is at or before it, and both check expiry on every read: no race.
+ */
+const untilPast = (instant: number) =>
+  eventually(
+    () => Date.now(),
+    (now) => now > instant,
+  );
 
 /** The behaviour every EphemeralStore must show: Redis and the in-process stand-in alike. */
 export function ephemeralStoreContract(name: string, open: () => Promise<EphemeralStore>): void {
@@ -32,17 +42,16 @@ export function ephemeralStoreContract(name: string, open: () => Promise<Ephemer
 
     it('forgets a value once its time to live has passed', async () => {
       await store.set(key('short'), 'x', 60);
+      const expiredBy = Date.now() + 60;
       const ttl = await store.ttl(key('short'));
       expect(ttl).to.be.a('number').within(1, 60);
-      await pause(120);
+      await untilPast(expiredBy);
       expect(await store.get(key('short'))).to.equal(null);
       expect(await store.ttl(key('short'))).to.equal(null);
     });
 
     it('sets only if absent when asked, and exactly one of many concurrent callers wins', async () => {
-      const answers = await Promise.all(
-        Array.from({ length: 20 }, (_, i) => store.set(key('once'), `caller-${i}`, 10_000, { onlyIfAbsent: true })),
-      );
+      const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => store.set(key('once'), `caller-${i}`, 10_000, { onlyIfAbsent: true })));
       expect(answers.filter(Boolean)).to.have.length(1);
       const winner = answers.indexOf(true);
       expect(await store.get(key('once'))).to.equal(`caller-${winner}`);
@@ -53,10 +62,11 @@ export function ephemeralStoreContract(name: string, open: () => Promise<Ephemer
 
     it('counts concurrent increments exactly, in a window that later increments do not extend', async () => {
       const values = await Promise.all(Array.from({ length: 25 }, () => store.increment(key('counter'), 150)));
+      const windowEndedBy = Date.now() + 150;
       expect([...values].sort((a, b) => a - b)).to.deep.equal(Array.from({ length: 25 }, (_, i) => i + 1));
       expect(await store.increment(key('counter'), 10_000, 5)).to.equal(30);
       expect(await store.ttl(key('counter'))).to.be.at.most(150);
-      await pause(250);
+      await untilPast(windowEndedBy);
       expect(await store.increment(key('counter'), 10_000)).to.equal(1);
     });
 

@@ -1,7 +1,7 @@
 import type { NewEvent, RecordedEvent } from '../../domain/events.ts';
 import type { AppendResult, ExpectedRevision, ReadStreamOptions, StreamAppend } from '../../command-api/ports.ts';
 import type { EventPage } from '../../projectors/ports.ts';
-import type { EventStore } from '../platform.ts';
+import type { EventStore } from './event-store.ts';
 
 /** What a layer does to events on their way in and out; either side may be left as is. */
 export interface EventTransforms {

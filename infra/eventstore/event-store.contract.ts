@@ -20,7 +20,8 @@ export function eventStoreContract(
   /** What the store offers beyond the required port (optional methods). */
   offers: { atomicAppends: boolean; /** Metadata keys the store adds on append (the hash chain's link). */ stampedMetadata?: string[] },
 ) {
-  const asAppended = (metadata: object) => Object.fromEntries(Object.entries(metadata).filter(([key]) => !(offers.stampedMetadata ?? []).includes(key)));
+  const asAppended = (metadata: object) =>
+    Object.fromEntries(Object.entries(metadata).filter(([key]) => !(offers.stampedMetadata ?? []).includes(key)));
   describe(`event store contract: ${name}`, function () {
     this.timeout(60_000);
     let store: EventStoreUnderTest;
@@ -60,7 +61,11 @@ export function eventStoreContract(
 
       it('reads from a revision and a bounded number of events', async () => {
         const id = stream('Range');
-        await store.append(id, [1, 2, 3, 4].map((n) => testEvent('N', { n })), 'no_stream');
+        await store.append(
+          id,
+          [1, 2, 3, 4].map((n) => testEvent('N', { n })),
+          'no_stream',
+        );
         const read = await store.readStream(id, { fromRevision: 1, maxCount: 2 });
         expect(read.map((e) => e.data)).to.deep.equal([{ n: 2 }, { n: 3 }]);
       });
@@ -126,8 +131,7 @@ export function eventStoreContract(
 
     const atomic = offers.atomicAppends ? describe : describe.skip;
     atomic(`atomic appends to several streams${offers.atomicAppends ? '' : ' — skipped: this store does not offer appendAtomically'}`, () => {
-      const appendAtomically = (appends: Parameters<NonNullable<EventStoreUnderTest['appendAtomically']>>[0]) =>
-        store.appendAtomically!(appends);
+      const appendAtomically = (appends: Parameters<NonNullable<EventStoreUnderTest['appendAtomically']>>[0]) => store.appendAtomically!(appends);
 
       it('stores every append of the group, each with its own revision and position', async () => {
         const [a, b] = [stream('AtomA'), stream('AtomB')];
@@ -212,7 +216,7 @@ export function eventStoreContract(
         expect(store.comparePositions(result.position, result.position)).to.equal(0);
         expect(store.isValidPosition(result.position)).to.equal(true);
         expect(store.isValidPosition('not a position')).to.equal(false);
-        expect(store.isValidPosition("1; DROP TABLE x")).to.equal(false);
+        expect(store.isValidPosition('1; DROP TABLE x')).to.equal(false);
       });
 
       // A client that lost the answer to an append sends it again. Stores differ in HOW they make that safe
@@ -246,17 +250,25 @@ export function eventStoreContract(
             running++;
             if (running > 1) overlapped = true;
             expect(events.length).to.be.at.most(2);
+            // A handler that takes a while IS the scenario: a second batch handed over meanwhile would overlap
+            // this one. Nothing waits on it; the test waits for what it receives by condition.
             await new Promise((r) => setTimeout(r, 5));
             for (const e of events) if (e.streamId === id) received.push(e.id);
             running--;
           },
         });
         try {
-          await eventually(() => received.length, (n) => n === 5);
+          await eventually(
+            () => received.length,
+            (n) => n === 5,
+          );
           await eventually(() => subscription.caughtUp, Boolean);
           const live = Array.from({ length: 5 }, (_, n) => testEvent('Live', { n }));
           for (const event of live) await store.append(id, [event], 'any');
-          await eventually(() => received.length, (n) => n === 10);
+          await eventually(
+            () => received.length,
+            (n) => n === 10,
+          );
           expect(received).to.deep.equal([...before, ...live].map((e) => e.id));
           expect(overlapped).to.equal(false);
         } finally {
@@ -283,7 +295,10 @@ export function eventStoreContract(
           },
         });
         try {
-          await eventually(() => received, (r) => r.length === 2);
+          await eventually(
+            () => received,
+            (r) => r.length === 2,
+          );
           expect(received).to.deep.equal(['A', 'B']);
           expect(failures).to.equal(2);
         } finally {

@@ -81,7 +81,15 @@ describe('Hash-chained event streams and their verification (real PostgreSQL)', 
 
   it('finds a removed event (a gap in revisions) and reports per tenant', async () => {
     const stream = `gap-${randomUUID()}`;
-    await store.append(stream, [testEvent('One', {}, { tenantId: 'tenant-a' }), testEvent('Two', {}, { tenantId: 'tenant-a' }), testEvent('Three', {}, { tenantId: 'tenant-a' })], 'no_stream');
+    await store.append(
+      stream,
+      [
+        testEvent('One', {}, { tenantId: 'tenant-a' }),
+        testEvent('Two', {}, { tenantId: 'tenant-a' }),
+        testEvent('Three', {}, { tenantId: 'tenant-a' }),
+      ],
+      'no_stream',
+    );
     await store.append(`other-${randomUUID()}`, [testEvent('Elsewhere', {}, { tenantId: 'tenant-b' })], 'no_stream');
     await pool.query('DELETE FROM nf_events WHERE stream_id = $1 AND revision = 1', [stream]);
     const report = await verifyChains(raw, { tenantId: 'tenant-a' });

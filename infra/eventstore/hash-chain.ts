@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { NewEvent, RecordedEvent } from '../../domain/events.ts';
 import { WrongExpectedRevisionError, type AppendResult, type ExpectedRevision, type StreamAppend } from '../../command-api/ports.ts';
-import type { EventStore } from '../platform.ts';
+import type { EventStore } from './event-store.ts';
+import { retryPolicies, retrying } from '../retry.ts';
 import { EventStoreLayer } from './event-store-layer.ts';
 
 /**
@@ -51,19 +52,26 @@ export class HashChainedEventStore extends EventStoreLayer {
   }
 
   override async append(streamId: string, events: NewEvent[], expectedRevision: ExpectedRevision): Promise<AppendResult> {
-    for (let attempt = 0; ; attempt++) {
-      const { expected, previous } = await this.tipFor(streamId, expectedRevision);
-      try {
-        const chained = this.chain(streamId, events, expected, previous);
-        const result = await this.store.append(streamId, chained.events, expected);
-        this.tips.set(streamId, { revision: result.nextRevision, hash: chained.last });
-        return result;
-      } catch (err) {
-        if (err instanceof WrongExpectedRevisionError) this.tips.delete(streamId);
-        // Only an expectation we made exact ourselves is retried: the caller's own stays the caller's.
-        if (!(err instanceof WrongExpectedRevisionError) || typeof expectedRevision === 'number' || expectedRevision === 'no_stream' || attempt >= 5) throw err;
-      }
-    }
+    // Only an expectation we made exact ourselves is tried again: the caller's own stays the caller's. And
+    // 'stream_exists' on a missing stream is the caller's answer, not a lost race (we append with exact ones).
+    const ours = typeof expectedRevision !== 'number' && expectedRevision !== 'no_stream';
+    const lostTheTip = (err: unknown) => ours && err instanceof WrongExpectedRevisionError && err.expected !== 'stream_exists';
+    return retrying(
+      retryPolicies.chainTip,
+      async () => {
+        const { expected, previous } = await this.tipFor(streamId, expectedRevision);
+        try {
+          const chained = this.chain(streamId, events, expected, previous);
+          const result = await this.store.append(streamId, chained.events, expected);
+          this.tips.set(streamId, { revision: result.nextRevision, hash: chained.last });
+          return result;
+        } catch (err) {
+          if (err instanceof WrongExpectedRevisionError) this.tips.delete(streamId);
+          throw err;
+        }
+      },
+      { retryIf: lostTheTip },
+    );
   }
 
   override get appendAtomically(): EventStore['appendAtomically'] {

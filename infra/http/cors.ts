@@ -15,7 +15,17 @@ export function corsFor(allowedOrigins: readonly string[]): Koa.Middleware {
       return allowed.has(origin) ? origin : '';
     },
     allowMethods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
-    allowHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key', 'If-Match', 'If-None-Match', 'X-API-Key', 'X-Correlation-Id', 'X-Min-Position', 'X-Request-Id'],
+    allowHeaders: [
+      'Authorization',
+      'Content-Type',
+      'Idempotency-Key',
+      'If-Match',
+      'If-None-Match',
+      'X-API-Key',
+      'X-Correlation-Id',
+      'X-Min-Position',
+      'X-Request-Id',
+    ],
     exposeHeaders: [
       'ETag',
       'Location',

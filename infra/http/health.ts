@@ -100,7 +100,13 @@ function requireOperator(ctx: Koa.Context, expected: Buffer | null): void {
   }
   const presented = /^Bearer (.+)$/i.exec(ctx.get('Authorization'))?.[1];
   if (!presented || !timingSafeEqual(digest(presented), expected)) {
-    throw new ProblemError(401, 'Unauthorized', 'Detailed health needs the operator token.', { code: 'unauthorized' }, { 'WWW-Authenticate': 'Bearer' });
+    throw new ProblemError(
+      401,
+      'Unauthorized',
+      'Detailed health needs the operator token.',
+      { code: 'unauthorized' },
+      { 'WWW-Authenticate': 'Bearer' },
+    );
   }
 }
 

@@ -46,9 +46,7 @@ export function idempotency(store: EphemeralStore, options: IdempotencyOptions):
       throw ProblemError.validation([{ name: 'Idempotency-Key', reason: 'must be 1 to 255 visible ASCII characters (a UUID is a good choice)' }]);
     }
     const principal = ctx.state.auth as Principal | undefined;
-    const scope = principal
-      ? `${principal.organizationId}:${principal.kind === 'user' ? principal.userId : principal.keyId}`
-      : `anonymous:${ctx.ip}`;
+    const scope = principal ? `${principal.organizationId}:${principal.kind === 'user' ? principal.userId : principal.keyId}` : `anonymous:${ctx.ip}`;
     const storeKey = `idem:${scope}:${sha256(key)}`;
     const rawBody = (ctx.request as { rawBody?: string }).rawBody ?? '';
     const fingerprint = sha256(`${ctx.method} ${ctx.url}\n${rawBody}`);
@@ -60,7 +58,13 @@ export function idempotency(store: EphemeralStore, options: IdempotencyOptions):
       const stored = await store.get(storeKey);
       const earlier = stored ? (JSON.parse(stored) as InProgress | Done) : null;
       if (!earlier) {
-        throw new ProblemError(409, 'Conflict', 'A request with this Idempotency-Key just finished; retry.', { code: 'idempotency_key_busy' }, { 'Retry-After': '1' });
+        throw new ProblemError(
+          409,
+          'Conflict',
+          'A request with this Idempotency-Key just finished; retry.',
+          { code: 'idempotency_key_busy' },
+          { 'Retry-After': '1' },
+        );
       }
       if (earlier.fingerprint !== fingerprint) {
         throw new ProblemError(422, 'Idempotency key reused', 'This Idempotency-Key was used for a different request.', {

@@ -73,10 +73,13 @@ export function buildOpenApi(routes: AnyRoute[], info: { title: string; version:
     const documented = { ...route.responses };
     if (route.auth === 'bearer') {
       documented[401] ??= { description: 'Missing, invalid, expired or revoked access token or API key' };
-      documented[403] ??= { description: `The caller lacks the ${route.permission} permission${route.method !== 'get' ? ", or the organization is suspended" : ''}` };
+      documented[403] ??= {
+        description: `The caller lacks the ${route.permission} permission${route.method !== 'get' ? ', or the organization is suspended' : ''}`,
+      };
     }
     documented[429] ??= { description: 'Rate limit reached (per IP, and per organization); see Retry-After and the RateLimit-* headers' };
-    if (route.method !== 'get') documented[422] ??= { description: 'Idempotency-Key reused with a different request, or a business rule refused the command' };
+    if (route.method !== 'get')
+      documented[422] ??= { description: 'Idempotency-Key reused with a different request, or a business rule refused the command' };
     if (route.readModels) documented[503] ??= { description: 'Read models did not reach X-Min-Position in time; retry after Retry-After' };
     for (const [status, doc] of Object.entries(documented)) {
       const isProblem = Number(status) >= 400;
@@ -99,9 +102,7 @@ export function buildOpenApi(routes: AnyRoute[], info: { title: string; version:
       summary: route.summary,
       ...(route.description ? { description: route.description } : {}),
       tags: [route.tag],
-      ...(route.auth === 'bearer'
-        ? { security: [{ bearerAuth: [] }, { apiKeyHeader: [] }], 'x-permission': route.permission }
-        : { security: [] }),
+      ...(route.auth === 'bearer' ? { security: [{ bearerAuth: [] }, { apiKeyHeader: [] }], 'x-permission': route.permission } : { security: [] }),
       parameters: [...pathParams, ...queryParams, ...headerParams],
       ...(route.freeText?.length ? { 'x-free-text': route.freeText } : {}),
       ...(route.body

@@ -7,17 +7,17 @@ import {
   NotAuthenticatedError,
   NotFoundError,
   RuleViolationError,
+  SignInLockedError,
   UnstorableTextError,
+  ValidationError,
+  WrongCodeError,
+  type InvalidParam,
 } from '../../domain/errors.ts';
 import { DuplicateEventIdError, WrongExpectedRevisionError } from '../../command-api/ports.ts';
 import { isTransientDatabaseError } from '../resilience.ts';
 import { MAX_INVALID_PARAMS } from './text-rule.ts';
 
-/** One bad input, named the way the client sent it (body field path, query parameter or header). */
-export interface InvalidParam {
-  name: string;
-  reason: string;
-}
+export type { InvalidParam };
 
 /**
  * An error with an RFC 9457 problem-details body. Validation problems list every bad field in
@@ -77,7 +77,13 @@ export function problemHandler(): Koa.Middleware {
       await next();
       if (ctx.status === 404 && ctx.body === undefined) throw ProblemError.notFound(`Route ${ctx.method} ${ctx.path}`);
       if (ctx.status === 405 && (ctx.body === undefined || typeof ctx.body === 'string')) {
-        throw new ProblemError(405, 'Method not allowed', `${ctx.method} is not allowed on ${ctx.path}`, { code: 'method_not_allowed' }, { Allow: String(ctx.response.get('Allow')) });
+        throw new ProblemError(
+          405,
+          'Method not allowed',
+          `${ctx.method} is not allowed on ${ctx.path}`,
+          { code: 'method_not_allowed' },
+          { Allow: String(ctx.response.get('Allow')) },
+        );
       }
     } catch (err) {
       const problem = toProblem(err);
@@ -111,19 +117,33 @@ export const MAX_PROBLEM_BYTES = 16 * 1024;
  * fits in MAX_PROBLEM_BYTES. `invalid-params-omitted` says how many were left out.
  */
 function bounded(body: Record<string, unknown>): Record<string, unknown> {
-  const cut = (value: unknown) => (typeof value === 'string' && value.length > MAX_PROBLEM_TEXT ? `${value.slice(0, MAX_PROBLEM_TEXT).toWellFormed()}…` : value);
+  const cut = (value: unknown) =>
+    typeof value === 'string' && value.length > MAX_PROBLEM_TEXT ? `${value.slice(0, MAX_PROBLEM_TEXT).toWellFormed()}…` : value;
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(body)) out[key] = cut(value);
   const params = body['invalid-params'];
   if (!Array.isArray(params)) return out;
   const kept = params.slice(0, MAX_INVALID_PARAMS).map((param: InvalidParam) => ({ name: cut(param.name), reason: cut(param.reason) }));
-  const withParams = () => ({ ...out, 'invalid-params': kept, ...(kept.length < params.length ? { 'invalid-params-omitted': params.length - kept.length } : {}) });
+  const withParams = () => ({
+    ...out,
+    'invalid-params': kept,
+    ...(kept.length < params.length ? { 'invalid-params-omitted': params.length - kept.length } : {}),
+  });
   while (kept.length > 1 && Buffer.byteLength(JSON.stringify(withParams())) > MAX_PROBLEM_BYTES) kept.pop();
   return withParams();
 }
 
+/**
+ * The one mapping from what went wrong to the answer: HTTP problems raised at the edge pass through, domain
+ * errors (which know nothing of HTTP) get their status, members and headers here, anything else is a 4xx
+ * from the framework, a 503 for an unreachable backing service, or a 500 that tells nothing.
+ */
 export function toProblem(err: unknown): ProblemError {
   if (err instanceof ProblemError) return err;
+  return storeProblem(err) ?? domainProblem(err) ?? frameworkProblem(err) ?? unexpectedProblem(err);
+}
+
+function storeProblem(err: unknown): ProblemError | null {
   if (err instanceof WrongExpectedRevisionError) {
     return new ProblemError(409, 'Conflict', 'The resource was changed by someone else; read it again and retry.', {
       code: 'revision_conflict',
@@ -133,41 +153,65 @@ export function toProblem(err: unknown): ProblemError {
   if (err instanceof DuplicateEventIdError) {
     return new ProblemError(409, 'Conflict', 'This change was already recorded.', { code: 'duplicate' });
   }
+  return null;
+}
+
+/** `invalid-params` naming the one field a domain error is about, when it names one. */
+const fieldParam = (err: DomainError & { field?: string | undefined }) =>
+  err.field ? { 'invalid-params': [{ name: err.field, reason: err.message }] } : {};
+
+function domainProblem(err: unknown): ProblemError | null {
+  if (!(err instanceof DomainError)) return null;
+  if (err instanceof ValidationError) return ProblemError.validation([...err.invalidParams], err.message);
+  if (err instanceof UnstorableTextError) return ProblemError.validation([{ name: err.field, reason: err.message }]);
   if (err instanceof NotAuthenticatedError) {
     return new ProblemError(401, 'Unauthorized', err.message, { code: err.code }, { 'WWW-Authenticate': 'Bearer' });
   }
-  if (err instanceof ForbiddenError) {
-    return ProblemError.forbidden(err.message, err.code, err.field ? { 'invalid-params': [{ name: err.field, reason: err.message }] } : {});
+  // Not a matter of the credentials the request was sent with: no new ones are asked for (no WWW-Authenticate).
+  if (err instanceof WrongCodeError) {
+    return new ProblemError(401, 'Unauthorized', err.message, { code: err.code, 'invalid-params': [{ name: err.field, reason: err.reason }] });
   }
+  if (err instanceof SignInLockedError) {
+    return new ProblemError(429, 'Too many failed sign-ins', err.message, { code: err.code }, { 'Retry-After': String(err.retryAfterSeconds) });
+  }
+  if (err instanceof ForbiddenError) return ProblemError.forbidden(err.message, err.code, fieldParam(err));
   if (err instanceof NotFoundError) return new ProblemError(404, 'Not found', err.message, { code: err.code });
-  if (err instanceof ConflictError) {
-    return new ProblemError(409, 'Conflict', err.message, {
-      code: err.code,
-      ...(err.field ? { 'invalid-params': [{ name: err.field, reason: err.message }] } : {}),
-    });
-  }
-  if (err instanceof RuleViolationError) {
-    return new ProblemError(422, 'Rule violation', err.message, {
-      code: err.code,
-      ...(err.field ? { 'invalid-params': [{ name: err.field, reason: err.message }] } : {}),
-    });
-  }
-  if (err instanceof UnstorableTextError) return ProblemError.validation([{ name: err.field, reason: err.message }]);
-  if (err instanceof DomainError) return new ProblemError(422, 'Rule violation', err.message, { code: err.code });
+  if (err instanceof ConflictError) return new ProblemError(409, 'Conflict', err.message, { code: err.code, ...fieldParam(err) });
+  if (err instanceof RuleViolationError) return new ProblemError(422, 'Rule violation', err.message, { code: err.code, ...fieldParam(err) });
+  return new ProblemError(422, 'Rule violation', err.message, { code: err.code });
+}
+
+/** Errors Koa and its body parser raise with a 4xx status of their own. */
+function frameworkProblem(err: unknown): ProblemError | null {
   const status = (err as { status?: unknown; statusCode?: unknown }).status ?? (err as { statusCode?: unknown }).statusCode;
-  const expose = (err as { expose?: unknown }).expose === true;
-  if (typeof status === 'number' && status >= 400 && status < 500) {
-    if (status === 413) {
-      return new ProblemError(413, 'Payload too large', 'The request body exceeds the size limit.', { code: 'payload_too_large' });
-    }
-    // @koa/bodyparser reports malformed JSON as a SyntaxError with status 400 (co-body as entity.parse.failed).
-    if (status === 400 && (err instanceof SyntaxError || (err as { type?: string }).type === 'entity.parse.failed')) {
-      return new ProblemError(400, 'Invalid request', 'The body is not valid JSON.', { code: 'malformed_json', 'invalid-params': [{ name: 'body', reason: 'is not valid JSON' }] });
-    }
-    return new ProblemError(status, expose && err instanceof Error ? err.message : 'Bad request', expose && err instanceof Error ? err.message : undefined);
+  if (typeof status !== 'number' || status < 400 || status >= 500) return null;
+  if (status === 413) {
+    return new ProblemError(413, 'Payload too large', 'The request body exceeds the size limit.', { code: 'payload_too_large' });
   }
+  // @koa/bodyparser reports malformed JSON as a SyntaxError with status 400 (co-body as entity.parse.failed).
+  if (status === 400 && (err instanceof SyntaxError || (err as { type?: string }).type === 'entity.parse.failed')) {
+    return new ProblemError(400, 'Invalid request', 'The body is not valid JSON.', {
+      code: 'malformed_json',
+      'invalid-params': [{ name: 'body', reason: 'is not valid JSON' }],
+    });
+  }
+  const expose = (err as { expose?: unknown }).expose === true;
+  return new ProblemError(
+    status,
+    expose && err instanceof Error ? err.message : 'Bad request',
+    expose && err instanceof Error ? err.message : undefined,
+  );
+}
+
+function unexpectedProblem(err: unknown): ProblemError {
   if (isTransientDatabaseError(err)) {
-    return new ProblemError(503, 'Service unavailable', 'A backing service is unavailable; retry shortly.', { code: 'unavailable' }, { 'Retry-After': '1' });
+    return new ProblemError(
+      503,
+      'Service unavailable',
+      'A backing service is unavailable; retry shortly.',
+      { code: 'unavailable' },
+      { 'Retry-After': '1' },
+    );
   }
   return new ProblemError(500, 'Internal error', 'Something went wrong on our side; the request id identifies it.', { code: 'internal' });
 }

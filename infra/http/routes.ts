@@ -73,6 +73,7 @@ export function defineRoute<Body = undefined, Query = undefined>(spec: RouteSpec
   return spec;
 }
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a list of routes, each with its own body and query types
 export type AnyRoute = RouteSpec<any, any>;
 
 /** Whether writes of an organization are refused because staff suspended it. */
@@ -145,7 +146,10 @@ function authorize(permission: Permission, options: MountOptions): Koa.Middlewar
       );
     }
     if (write && options.suspensions && (await options.suspensions.isSuspended(principal.organizationId))) {
-      throw ProblemError.forbidden('Your organization is suspended: it can read its data but not change it. Contact support.', 'organization_suspended');
+      throw ProblemError.forbidden(
+        'Your organization is suspended: it can read its data but not change it. Contact support.',
+        'organization_suspended',
+      );
     }
     await next();
   };
@@ -177,15 +181,18 @@ export function parseOrThrow<T>(schema: z.ZodType<T>, value: unknown, where: 'bo
 
 export function toInvalidParams(error: z.ZodError, where: 'body' | 'query' | 'header'): InvalidParam[] {
   // A body with 100,000 bad items has as many issues; the answer names the first ones (see problemHandler).
-  return error.issues.slice(0, MAX_INVALID_PARAMS).map((issue) => {
-    // Unknown keys are reported on the key itself, not on the object holding it.
-    const keys = issue.code === 'unrecognized_keys' ? issue.keys : [undefined];
-    return keys.map((key) => {
-      const path = [...issue.path, ...(key === undefined ? [] : [key])].map(String);
-      return {
-        name: path.length > 0 ? path.join('.') : where,
-        reason: issue.code === 'unrecognized_keys' ? 'is not a known field' : issue.message,
-      };
-    });
-  }).flat();
+  return error.issues
+    .slice(0, MAX_INVALID_PARAMS)
+    .map((issue) => {
+      // Unknown keys are reported on the key itself, not on the object holding it.
+      const keys = issue.code === 'unrecognized_keys' ? issue.keys : [undefined];
+      return keys.map((key) => {
+        const path = [...issue.path, ...(key === undefined ? [] : [key])].map(String);
+        return {
+          name: path.length > 0 ? path.join('.') : where,
+          reason: issue.code === 'unrecognized_keys' ? 'is not a known field' : issue.message,
+        };
+      });
+    })
+    .flat();
 }

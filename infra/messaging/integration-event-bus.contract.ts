@@ -37,10 +37,20 @@ export function integrationEventBusContract(name: string, open: () => Promise<Bu
         const step = message('workflow.step.completed', { stepId: 's' });
         const completed = message('workflow.execution.completed', { executionId: 'e-1' });
         await subject.bus.publish([started, step, completed]);
-        await eventually(() => everything.received.length, (n) => n >= 3);
-        await eventually(() => executions.received.length, (n) => n >= 2);
+        await eventually(
+          () => everything.received.length,
+          (n) => n >= 3,
+        );
+        await eventually(
+          () => executions.received.length,
+          (n) => n >= 2,
+        );
         expect(executions.received.map((m) => m.id).sort()).to.deep.equal([started.id, completed.id].sort());
-        expect(everything.received.map((m) => m.type).sort()).to.deep.equal(['workflow.execution.completed', 'workflow.execution.started', 'workflow.step.completed']);
+        expect(everything.received.map((m) => m.type).sort()).to.deep.equal([
+          'workflow.execution.completed',
+          'workflow.execution.started',
+          'workflow.step.completed',
+        ]);
         expect(everything.received.find((m) => m.id === step.id)).to.deep.equal(step);
       } finally {
         await executions.close();

@@ -2,11 +2,12 @@ import { EventEmitter } from 'node:events';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import type { Notifications } from './notifications.ts';
-import { backoffDelay, sleep } from '../resilience.ts';
+import { sleep } from '../resilience.ts';
+import { retryPolicies, retrying } from '../retry.ts';
 
 /**
  * LISTEN/NOTIFY on a real PostgreSQL server, so wake-ups cross processes. One dedicated connection
- * listens; it reconnects with bounded backoff, and after every reconnect tells each listener to read again
+ * listens; it reconnects under the outage retry policy, and after every reconnect tells each listener to read again
  * (with an empty payload) because notifications sent while it was away are gone.
  */
 export class PgNotifications implements Notifications {
@@ -63,31 +64,35 @@ export class PgNotifications implements Notifications {
     });
   }
 
+  /** Connects under the outage policy: tries until connected, or until closed. */
   private async connectLoop(): Promise<void> {
-    for (let attempt = 0; !this.closed; attempt++) {
-      const client = new pg.Client({ connectionString: this.connectionString, keepAlive: true });
-      try {
-        client.on('error', (err) => this.onLost(client, err));
-        client.on('end', () => this.onLost(client, new Error('connection ended')));
-        await client.connect();
-        client.on('notification', (msg) => this.emitter.emit(msg.channel, msg.payload ?? ''));
-        for (const channel of this.channels) await client.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
-        if (this.closed) {
-          await client.end();
-          return;
-        }
-        this.client = client;
-        if (attempt > 0) this.logger.info({ attempt }, 'notification listener reconnected');
-        // Anything sent while we were away is lost: make every listener read again.
-        for (const channel of this.channels) this.emitter.emit(channel, '');
+    await retrying(retryPolicies.outage, (attempt) => this.connect(attempt), {
+      retryIf: () => !this.closed,
+      onRetry: (err, attempt) => this.logger.warn({ err, attempt }, 'notification listener cannot connect; retrying'),
+    }).catch(() => undefined); // a failure ends the tries only once closed: nothing to connect for any more
+  }
+
+  private async connect(attempt: number): Promise<void> {
+    if (this.closed) return;
+    const client = new pg.Client({ connectionString: this.connectionString, keepAlive: true });
+    try {
+      client.on('error', (err) => this.onLost(client, err));
+      client.on('end', () => this.onLost(client, new Error('connection ended')));
+      await client.connect();
+      client.on('notification', (msg) => this.emitter.emit(msg.channel, msg.payload ?? ''));
+      for (const channel of this.channels) await client.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+      if (this.closed) {
+        await client.end();
         return;
-      } catch (err) {
-        client.removeAllListeners();
-        await client.end().catch(() => undefined);
-        const delay = backoffDelay(attempt);
-        this.logger.warn({ err, attempt, delayMs: delay }, 'notification listener cannot connect; retrying');
-        await sleep(delay);
       }
+      this.client = client;
+      if (attempt > 1) this.logger.info({ attempt }, 'notification listener reconnected');
+      // Anything sent while we were away is lost: make every listener read again.
+      for (const channel of this.channels) this.emitter.emit(channel, '');
+    } catch (err) {
+      client.removeAllListeners();
+      await client.end().catch(() => undefined);
+      throw err;
     }
   }
 

@@ -15,7 +15,19 @@ describe('Outbound address policy', () => {
   const allowed = (address: string, by = policy) => expect(by.check(address).allowed, `${address} should be allowed`).to.equal(true);
 
   it('refuses loopback in every spelling a URL can carry', () => {
-    for (const spelling of ['127.0.0.1', '127.1', '2130706433', '0x7f000001', '0177.0.0.1', '127.0.0.1.', '0x7f.1', '[::ffff:127.0.0.1]', '[::ffff:7f00:1]', '[::1]', '[0:0:0:0:0:0:0:1]']) {
+    for (const spelling of [
+      '127.0.0.1',
+      '127.1',
+      '2130706433',
+      '0x7f000001',
+      '0177.0.0.1',
+      '127.0.0.1.',
+      '0x7f.1',
+      '[::ffff:127.0.0.1]',
+      '[::ffff:7f00:1]',
+      '[::1]',
+      '[0:0:0:0:0:0:0:1]',
+    ]) {
       refused(hostOf(spelling), 'loopback');
     }
     refused('127.255.255.254', 'a loopback address');
@@ -33,7 +45,8 @@ describe('Outbound address policy', () => {
   });
 
   it('refuses cloud metadata addresses, even inside an allow-listed range', () => {
-    for (const address of ['169.254.169.254', 'fd00:ec2::254', '100.100.100.200', '192.0.0.192', '168.63.129.16', '169.254.170.2']) refused(address, 'cloud metadata');
+    for (const address of ['169.254.169.254', 'fd00:ec2::254', '100.100.100.200', '192.0.0.192', '168.63.129.16', '169.254.170.2'])
+      refused(address, 'cloud metadata');
     const open = new AddressPolicy(['169.254.0.0/16', '100.64.0.0/10', 'fd00::/8', '168.63.0.0/16']);
     for (const address of ['169.254.169.254', 'fd00:ec2::254', '100.100.100.200', '168.63.129.16', '::ffff:169.254.169.254']) {
       expect(open.check(address).allowed, address).to.equal(false);
@@ -77,7 +90,17 @@ describe('Outbound address policy', () => {
   });
 
   it('allows globally routable unicast addresses', () => {
-    for (const address of ['93.184.216.34', '8.8.8.8', '1.1.1.1', '172.32.0.1', '100.128.0.1', '169.253.255.255', '2606:4700:4700::1111', '2a00:1450:4001:82b::200e']) allowed(address);
+    for (const address of [
+      '93.184.216.34',
+      '8.8.8.8',
+      '1.1.1.1',
+      '172.32.0.1',
+      '100.128.0.1',
+      '169.253.255.255',
+      '2606:4700:4700::1111',
+      '2a00:1450:4001:82b::200e',
+    ])
+      allowed(address);
   });
 
   it('refuses what is not an IP address (names are resolved first, never judged as text)', () => {
@@ -102,10 +125,15 @@ describe('Outbound address policy', () => {
 
   it('accepts only plain addresses and CIDR ranges in the allow-list, and the configuration says which entry is wrong', () => {
     for (const entry of ['10.0.0.0/8', '192.168.1.5', 'fd00::/8', '::1', '0.0.0.0/0']) expect(isAllowEntry(entry), entry).to.equal(true);
-    for (const entry of ['10.1', '0x7f000001', '10.0.0.0/33', '10.0.0.0/', 'fd00::/129', 'example.com', '10.0.0.0/8/8', '10.0.0.0/+8']) expect(isAllowEntry(entry), entry).to.equal(false);
+    for (const entry of ['10.1', '0x7f000001', '10.0.0.0/33', '10.0.0.0/', 'fd00::/129', 'example.com', '10.0.0.0/8/8', '10.0.0.0/+8'])
+      expect(isAllowEntry(entry), entry).to.equal(false);
 
     expect(loadConfig({}, 'all').OUTBOUND_ALLOW_CIDRS).to.deep.equal([]);
-    expect(loadConfig({ OUTBOUND_ALLOW_CIDRS: ' 10.0.0.0/8, 127.0.0.1 ,,fd00::/8' }, 'all').OUTBOUND_ALLOW_CIDRS).to.deep.equal(['10.0.0.0/8', '127.0.0.1', 'fd00::/8']);
+    expect(loadConfig({ OUTBOUND_ALLOW_CIDRS: ' 10.0.0.0/8, 127.0.0.1 ,,fd00::/8' }, 'all').OUTBOUND_ALLOW_CIDRS).to.deep.equal([
+      '10.0.0.0/8',
+      '127.0.0.1',
+      'fd00::/8',
+    ]);
     expect(() => loadConfig({ OUTBOUND_ALLOW_CIDRS: '10.0.0.0/8,intranet' }, 'all'))
       .to.throw(ConfigError)
       .with.property('message')

@@ -92,7 +92,19 @@ describe('Guarded outbound HTTP client (real sockets)', function () {
 
   it('refuses every spelling of a loopback or unspecified address without connecting', async () => {
     const guarded = client();
-    const hosts = ['127.0.0.1', 'localhost', '127.1', '2130706433', '0x7f000001', '[::ffff:127.0.0.1]', '0.0.0.0', '[::1]', '[::ffff:7f00:1]', '[::]', '127.0.0.1.'];
+    const hosts = [
+      '127.0.0.1',
+      'localhost',
+      '127.1',
+      '2130706433',
+      '0x7f000001',
+      '[::ffff:127.0.0.1]',
+      '0.0.0.0',
+      '[::1]',
+      '[::ffff:7f00:1]',
+      '[::]',
+      '127.0.0.1.',
+    ];
     for (const host of hosts) {
       const err = await refusal(guarded, { url: `http://${host}:${listener.port}/hook` });
       expect(err.message, host).to.match(/^refused: .*(a loopback address|an unspecified address)/);
@@ -108,8 +120,12 @@ describe('Guarded outbound HTTP client (real sockets)', function () {
       looked.push(hostname);
       return [{ address: '169.254.169.254', family: 4 }];
     });
-    expect((await refusal(guarded, { url: 'http://169.254.169.254/latest/meta-data/' })).message).to.equal('refused: 169.254.169.254 is a cloud metadata address');
-    expect((await refusal(guarded, { url: 'http://[::ffff:169.254.169.254]/latest/meta-data/' })).message).to.match(/carries 169\.254\.169\.254, a cloud metadata address/);
+    expect((await refusal(guarded, { url: 'http://169.254.169.254/latest/meta-data/' })).message).to.equal(
+      'refused: 169.254.169.254 is a cloud metadata address',
+    );
+    expect((await refusal(guarded, { url: 'http://[::ffff:169.254.169.254]/latest/meta-data/' })).message).to.match(
+      /carries 169\.254\.169\.254, a cloud metadata address/,
+    );
     expect((await refusal(guarded, { url: 'http://[fd00:ec2::254]/latest/meta-data/' })).message).to.match(/cloud metadata/);
     expect(looked, 'IP literals are never looked up').to.deep.equal([]);
     expect((await refusal(guarded, { url: 'http://metadata.test/latest/meta-data/' })).message).to.equal(
@@ -135,7 +151,12 @@ describe('Guarded outbound HTTP client (real sockets)', function () {
 
   it('connects to the addresses it vetted itself (its own resolution, no second one by the socket)', async () => {
     const guarded = client(['127.0.0.1/32'], async (hostname) => (hostname === 'hook.test' ? [{ address: '127.0.0.1', family: 4 }] : []));
-    const answer = await guarded.request({ method: 'GET', url: `http://hook.test:${listener.port}/vetted`, timeoutMs: 5_000, maxResponseBytes: 1_000 });
+    const answer = await guarded.request({
+      method: 'GET',
+      url: `http://hook.test:${listener.port}/vetted`,
+      timeoutMs: 5_000,
+      maxResponseBytes: 1_000,
+    });
     expect(answer.status).to.equal(200);
     expect(answer.body.toString()).to.equal('hello');
     expect(listener.requests).to.deep.equal([{ host: `hook.test:${listener.port}`, url: '/vetted' }]);
@@ -148,7 +169,13 @@ describe('Guarded outbound HTTP client (real sockets)', function () {
     expect(big.body.length).to.equal(1_000);
     expect(big.truncated).to.equal(true);
     expect(big.headers['content-type']).to.equal('text/plain');
-    const small = await guarded.request({ method: 'POST', url: `http://127.0.0.1:${listener.port}/small`, body: '{}', timeoutMs: 5_000, maxResponseBytes: 1_000 });
+    const small = await guarded.request({
+      method: 'POST',
+      url: `http://127.0.0.1:${listener.port}/small`,
+      body: '{}',
+      timeoutMs: 5_000,
+      maxResponseBytes: 1_000,
+    });
     expect(small.body.toString()).to.equal('hello');
     expect(small.truncated).to.equal(false);
     expect(listener.connections).to.be.at.least(1);
@@ -159,7 +186,9 @@ describe('Guarded outbound HTTP client (real sockets)', function () {
       { address: '127.0.0.1', family: 4 },
       { address: '::1', family: 6 },
     ]);
-    expect((await refusal(dualStack, { url: `http://localhost:${listener.port}/` })).message).to.equal('refused: localhost resolves to ::1, a loopback address');
+    expect((await refusal(dualStack, { url: `http://localhost:${listener.port}/` })).message).to.equal(
+      'refused: localhost resolves to ::1, a loopback address',
+    );
     expect(listener.connections).to.equal(0);
   });
 
@@ -173,7 +202,12 @@ describe('Guarded outbound HTTP client (real sockets)', function () {
       // 127.0.0.1 is open to the operator's service; the [::1] listener is not.
       const guarded = client(['127.0.0.1/32']);
       for (const path of ['/to-loopback', '/to-metadata']) {
-        const answer = await guarded.request({ method: 'GET', url: `http://127.0.0.1:${redirecting.port}${path}`, timeoutMs: 5_000, maxResponseBytes: 1_000 });
+        const answer = await guarded.request({
+          method: 'GET',
+          url: `http://127.0.0.1:${redirecting.port}${path}`,
+          timeoutMs: 5_000,
+          maxResponseBytes: 1_000,
+        });
         expect(answer.status).to.equal(302);
         // A caller that chose to follow it would go through the same guard:
         await refusal(guarded, { url: String(answer.headers.location) });

@@ -77,7 +77,9 @@ export class OutboundRefusedError extends Error {
   static forAddress(target: string, address: string, reason: string, how: 'is' | 'resolves to' | 'connected to' = 'is'): OutboundRefusedError {
     const carries = reason.startsWith('carries ');
     const message =
-      how === 'is' ? `refused: ${address} ${carries ? reason : `is ${reason}`}` : `refused: ${target} ${how} ${address}, ${carries ? `which ${reason}` : reason}`;
+      how === 'is'
+        ? `refused: ${address} ${carries ? reason : `is ${reason}`}`
+        : `refused: ${target} ${how} ${address}, ${carries ? `which ${reason}` : reason}`;
     return new OutboundRefusedError(message, target, address);
   }
 }
@@ -172,8 +174,10 @@ export class GuardedHttpClient {
     } catch {
       throw new OutboundRefusedError('refused: not a valid URL', '', null);
     }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new OutboundRefusedError(`refused: ${url.protocol} URLs are not allowed (only http and https)`, url.hostname, null);
-    if (url.username !== '' || url.password !== '') throw new OutboundRefusedError('refused: a URL with credentials (send them in a header instead)', url.hostname, null);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:')
+      throw new OutboundRefusedError(`refused: ${url.protocol} URLs are not allowed (only http and https)`, url.hostname, null);
+    if (url.username !== '' || url.password !== '')
+      throw new OutboundRefusedError('refused: a URL with credentials (send them in a header instead)', url.hostname, null);
     return url;
   }
 

@@ -127,7 +127,8 @@ export class PersonalDataKeys {
         [missing],
       );
       for (const row of rows) {
-        const key: CachedKey = row.sealed_key === null ? 'erased' : Buffer.from(this.requireSealer().decrypt(row.sealed_key, 'personal-data-key'), 'base64');
+        const key: CachedKey =
+          row.sealed_key === null ? 'erased' : Buffer.from(this.requireSealer().decrypt(row.sealed_key, 'personal-data-key'), 'base64');
         this.cache.set(row.subject_id, key);
         found.set(row.subject_id, key);
       }

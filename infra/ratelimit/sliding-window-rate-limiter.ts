@@ -1,3 +1,5 @@
+import { TOKENS } from '../di/tokens.ts';
+import { inject, injectable } from 'inversify';
 import type { EphemeralStore } from '../ephemeral/ephemeral-store.ts';
 
 export interface RateLimitPolicy {
@@ -26,9 +28,10 @@ export interface RateLimitDecision {
  *
  * (rate-limiter-flexible, the usual library, counts fixed windows only; this is the part it lacks.)
  */
+@injectable()
 export class SlidingWindowRateLimiter {
   constructor(
-    private readonly store: EphemeralStore,
+    @inject(TOKENS.Ephemeral) private readonly store: EphemeralStore,
     private readonly now: () => number = Date.now,
   ) {}
 

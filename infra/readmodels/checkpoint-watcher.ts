@@ -31,6 +31,7 @@ export class CheckpointWatcher implements ReadModelProgress {
   /** When the checkpoint table was last read (ms since epoch; 0: never). */
   private refreshedAt = 0;
   private readonly stopListening: () => void;
+  private readonly advanceListeners = new Set<(projection: string, position: string) => void>();
 
   constructor(
     private readonly orm: MikroORM,
@@ -95,9 +96,17 @@ export class CheckpointWatcher implements ReadModelProgress {
     this.settle();
   }
 
+  /** Told whenever a projection's known position moves (here or, through NOTIFY, in another process). */
+  onAdvance(listener: (projection: string, position: string) => void): () => void {
+    this.advanceListeners.add(listener);
+    return () => this.advanceListeners.delete(listener);
+  }
+
   private advance(projection: string, position: string | null): void {
     const known = this.positions.get(projection) ?? null;
-    if (this.log.comparePositions(position, known) > 0) this.positions.set(projection, position);
+    if (position === null || this.log.comparePositions(position, known) <= 0) return;
+    this.positions.set(projection, position);
+    for (const listener of this.advanceListeners) listener(projection, position);
   }
 
   private satisfied(projections: readonly string[], position: string): boolean {
@@ -120,9 +129,7 @@ export class CheckpointWatcher implements ReadModelProgress {
   private async readCheckpoints(): Promise<void> {
     const startedAt = Date.now();
     try {
-      const rows = await this.orm.em
-        .fork()
-        .execute<{ name: string; position: string | null }[]>('SELECT name, position FROM projection_checkpoints');
+      const rows = await this.orm.em.fork().execute<{ name: string; position: string | null }[]>('SELECT name, position FROM projection_checkpoints');
       for (const row of rows) this.advance(row.name, row.position);
       this.refreshedAt = startedAt;
     } catch (err) {

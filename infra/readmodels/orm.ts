@@ -9,12 +9,8 @@ const MIGRATION_LOCK = 7_240_002;
  * MikroORM over the read-model database. The global EntityManager is off limits (allowGlobalContext false):
  * every unit of work forks its own, so one request or batch never sees another's identity map.
  */
-export async function openReadModels(options: {
-  url: string;
-  entities: EntitySchema<any>[];
-  poolSize: number;
-  logger: Logger;
-}): Promise<MikroORM> {
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- every read model's entity, each of its own type
+export async function openReadModels(options: { url: string; entities: EntitySchema<any>[]; poolSize: number; logger: Logger }): Promise<MikroORM> {
   return MikroORM.init({
     clientUrl: options.url,
     entities: options.entities,

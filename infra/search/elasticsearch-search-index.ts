@@ -1,7 +1,13 @@
 import { Client, errors, type estypes } from '@elastic/elasticsearch';
 import type { GenerationalStore } from '../../projectors/rebuild/ports.ts';
 import type { SearchIndexWriter } from '../../projectors/search/ports.ts';
-import { contactName, type Collection, type ContactDocument, type ExecutionDocument, type SearchDocuments } from '../../projectors/search/search-documents.ts';
+import {
+  contactName,
+  type Collection,
+  type ContactDocument,
+  type ExecutionDocument,
+  type SearchDocuments,
+} from '../../projectors/search/search-documents.ts';
 import {
   looksLikeEmail,
   queryWords,
@@ -126,10 +132,12 @@ export class ElasticsearchSearchIndex implements SearchIndexWriter, SearchReader
   async upsert<C extends Collection>(collection: C, docs: readonly SearchDocuments[C][]): Promise<void> {
     const index = this.concreteIndex(collection);
     for (let offset = 0; offset < docs.length; offset += BULK_BATCH) {
-      const operations = docs.slice(offset, offset + BULK_BATCH).flatMap((doc) => [
-        { index: { _index: index, _id: doc.id, version: doc.version, version_type: 'external' as const } },
-        stored(collection, doc),
-      ]);
+      const operations = docs
+        .slice(offset, offset + BULK_BATCH)
+        .flatMap((doc) => [
+          { index: { _index: index, _id: doc.id, version: doc.version, version_type: 'external' as const } },
+          stored(collection, doc),
+        ]);
       const response = await this.call(() => this.client.bulk({ operations, refresh: this.refresh }));
       if (!response.errors) continue;
       // 409: the index already holds this version or a newer one, which is the point of external versions.
@@ -166,7 +174,18 @@ export class ElasticsearchSearchIndex implements SearchIndexWriter, SearchReader
     const text = query.q?.trim() ?? '';
     const isId = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(text);
     const must = isId
-      ? [{ bool: { should: [{ term: { id: text.toLowerCase() } }, { term: { workflowId: text.toLowerCase() } }, { term: { contactId: text.toLowerCase() } }], minimum_should_match: 1 } }]
+      ? [
+          {
+            bool: {
+              should: [
+                { term: { id: text.toLowerCase() } },
+                { term: { workflowId: text.toLowerCase() } },
+                { term: { contactId: text.toLowerCase() } },
+              ],
+              minimum_should_match: 1,
+            },
+          },
+        ]
       : textQuery(query.q, 'contactEmail');
     const sort = query.sort === 'relevance' && (!query.q || isId || looksLikeEmail(text)) ? '-startedAt' : query.sort;
     const sortClause = {
@@ -249,7 +268,11 @@ type Stored<C extends Collection> = SearchDocuments[C] & { name?: string | null;
 function stored<C extends Collection>(collection: C, doc: SearchDocuments[C]): Stored<C> {
   if (collection !== 'contacts') return doc as Stored<C>;
   const contact = doc as ContactDocument;
-  return { ...contact, name: contactName(contact), sortName: [contact.lastName, contact.firstName].filter(Boolean).join(' ').toLowerCase() } as unknown as Stored<C>;
+  return {
+    ...contact,
+    name: contactName(contact),
+    sortName: [contact.lastName, contact.firstName].filter(Boolean).join(' ').toLowerCase(),
+  } as unknown as Stored<C>;
 }
 
 function strip<C extends Collection>(collection: C, source: Stored<C>): SearchDocuments[C] {
@@ -329,4 +352,3 @@ const mappings: Record<Collection, estypes.MappingTypeMapping> = {
     },
   },
 };
-

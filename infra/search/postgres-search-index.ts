@@ -1,7 +1,13 @@
 import type pg from 'pg';
 import type { GenerationalStore } from '../../projectors/rebuild/ports.ts';
 import type { SearchIndexWriter } from '../../projectors/search/ports.ts';
-import { contactName, type Collection, type ContactDocument, type ExecutionDocument, type SearchDocuments } from '../../projectors/search/search-documents.ts';
+import {
+  contactName,
+  type Collection,
+  type ContactDocument,
+  type ExecutionDocument,
+  type SearchDocuments,
+} from '../../projectors/search/search-documents.ts';
 import {
   looksLikeEmail,
   queryWords,
@@ -75,7 +81,9 @@ export class PostgresSearchIndex implements SearchIndexWriter, SearchReader, Gen
   async get<C extends Collection>(collection: C, ids: readonly string[]): Promise<Map<string, SearchDocuments[C]>> {
     const found = new Map<string, SearchDocuments[C]>();
     if (ids.length === 0) return found;
-    const { rows } = await this.pool.query<{ doc: SearchDocuments[C] }>(`SELECT doc FROM ${this.tables[collection]} WHERE id = ANY($1::uuid[])`, [ids]);
+    const { rows } = await this.pool.query<{ doc: SearchDocuments[C] }>(`SELECT doc FROM ${this.tables[collection]} WHERE id = ANY($1::uuid[])`, [
+      ids,
+    ]);
     for (const row of rows) found.set(row.doc.id, row.doc);
     return found;
   }
@@ -85,7 +93,9 @@ export class PostgresSearchIndex implements SearchIndexWriter, SearchReader, Gen
     // Within one batch only the newest version of a document counts (ON CONFLICT cannot touch a row twice).
     const newest = new Map<string, SearchDocuments[C]>();
     for (const doc of docs) if ((newest.get(doc.id)?.version ?? -1) < doc.version) newest.set(doc.id, doc);
-    const rows = [...newest.values()].map((doc) => (collection === 'contacts' ? contactRow(doc as ContactDocument) : executionRow(doc as ExecutionDocument)));
+    const rows = [...newest.values()].map((doc) =>
+      collection === 'contacts' ? contactRow(doc as ContactDocument) : executionRow(doc as ExecutionDocument),
+    );
     await this.pool.query(upsertSql(collection, this.tables[collection]), [JSON.stringify(rows)]);
   }
 
@@ -107,7 +117,16 @@ export class PostgresSearchIndex implements SearchIndexWriter, SearchReader, Gen
     if (query.created?.to) where.push(`created_at <= ${sql.add(query.created.to)}::timestamptz`);
     const sort = query.sort === 'relevance' && words.length === 0 ? '-createdAt' : query.sort;
     const key = { relevance: 'score', createdAt: 'created_at', '-createdAt': 'created_at', name: 'sort_name', '-name': 'sort_name' }[sort];
-    const result = await this.page<ContactDocument>(table, where, score, sql, sort, key, sort.startsWith('-') ? 'desc' : sort === 'relevance' ? 'desc' : 'asc', query);
+    const result = await this.page<ContactDocument>(
+      table,
+      where,
+      score,
+      sql,
+      sort,
+      key,
+      sort.startsWith('-') ? 'desc' : sort === 'relevance' ? 'desc' : 'asc',
+      query,
+    );
     const fields = (doc: ContactDocument) => ({ name: contactName(doc), email: doc.email, company: doc.company, title: doc.title });
     return withHighlights(result, words, query.q, fields);
   }
@@ -137,7 +156,12 @@ export class PostgresSearchIndex implements SearchIndexWriter, SearchReader, Gen
     const sort = query.sort === 'relevance' && score === '0' ? '-startedAt' : query.sort;
     const key = { relevance: 'score', startedAt: 'started_at', '-startedAt': 'started_at' }[sort];
     const result = await this.page<ExecutionDocument>(table, where, score, sql, sort, key, sort === 'startedAt' ? 'asc' : 'desc', query);
-    const fields = (doc: ExecutionDocument) => ({ workflowName: doc.workflowName, contactName: doc.contactName, contactEmail: doc.contactEmail, error: doc.error });
+    const fields = (doc: ExecutionDocument) => ({
+      workflowName: doc.workflowName,
+      contactName: doc.contactName,
+      contactEmail: doc.contactEmail,
+      error: doc.error,
+    });
     return withHighlights(result, words, query.q, fields);
   }
 
@@ -227,7 +251,9 @@ export class PostgresSearchIndex implements SearchIndexWriter, SearchReader, Gen
       total: Number(rows[0]?.total ?? 0),
       hits: page.map((row) => ({ document: row.doc!, score: sort === 'relevance' ? row.score : null, highlights: {} })),
       nextCursor:
-        more && last ? encodeCursor(sort, last.sort_value instanceof Date ? last.sort_value.toISOString() : (last.sort_value as string | number), last.doc!.id) : null,
+        more && last
+          ? encodeCursor(sort, last.sort_value instanceof Date ? last.sort_value.toISOString() : (last.sort_value as string | number), last.doc!.id)
+          : null,
     };
   }
 }
@@ -375,3 +401,6 @@ const schema = (t: Record<Collection, string>) => [
      RETURN least(d[la * w + lb + 1], 3);
    END $fn$`,
 ];
+
+/** The statements of generation 1's tables: part of the schema version (infra/migrations). */
+export const searchSchemaSql = (): string => schema(tablesOf(1)).join(';\n');

@@ -67,10 +67,37 @@ export function searchIndexContract(
     const tenant = randomUUID();
     const other = randomUUID();
     const contacts = {
-      alice: contact(tenant, { email: 'alice.martin@acme.test', firstName: 'Alice', lastName: 'Martin', company: 'Acme Corp', tags: ['vip', 'emea'], createdAt: '2026-11-01T09:00:00.000Z' }),
-      alicia: contact(tenant, { email: 'alicia@globex.test', firstName: 'Alicia', lastName: 'Keyes', company: 'Globex', tags: ['emea'], createdAt: '2026-11-02T09:00:00.000Z' }),
-      john: contact(tenant, { email: 'john.smith@initech.test', firstName: 'John', lastName: 'Smith', company: 'Initech', tags: ['vip'], createdAt: '2026-11-03T09:00:00.000Z' }),
-      bob: contact(tenant, { email: 'bob@example.com', firstName: 'Robert', lastName: 'Brown', company: 'Example', createdAt: '2026-11-04T09:00:00.000Z' }),
+      alice: contact(tenant, {
+        email: 'alice.martin@acme.test',
+        firstName: 'Alice',
+        lastName: 'Martin',
+        company: 'Acme Corp',
+        tags: ['vip', 'emea'],
+        createdAt: '2026-11-01T09:00:00.000Z',
+      }),
+      alicia: contact(tenant, {
+        email: 'alicia@globex.test',
+        firstName: 'Alicia',
+        lastName: 'Keyes',
+        company: 'Globex',
+        tags: ['emea'],
+        createdAt: '2026-11-02T09:00:00.000Z',
+      }),
+      john: contact(tenant, {
+        email: 'john.smith@initech.test',
+        firstName: 'John',
+        lastName: 'Smith',
+        company: 'Initech',
+        tags: ['vip'],
+        createdAt: '2026-11-03T09:00:00.000Z',
+      }),
+      bob: contact(tenant, {
+        email: 'bob@example.com',
+        firstName: 'Robert',
+        lastName: 'Brown',
+        company: 'Example',
+        createdAt: '2026-11-04T09:00:00.000Z',
+      }),
       bobOrg: contact(tenant, { email: 'bob@example.org', firstName: 'Bob', lastName: 'Stone', createdAt: '2026-11-05T09:00:00.000Z' }),
       // Same names in another tenant: never seen from `tenant`.
       otherAlice: contact(other, { email: 'alice@other.test', firstName: 'Alice', lastName: 'Martin', tags: ['vip'] }),
@@ -191,9 +218,31 @@ export function searchIndexContract(
     describe('executions', () => {
       const workflowA = randomUUID();
       const runs = {
-        welcome: execution(tenant, { workflowId: workflowA, workflowName: 'Welcome sequence', contactName: 'Alice Martin', contactEmail: 'alice.martin@acme.test', status: 'completed', startedAt: '2026-11-10T10:00:00.000Z', endedAt: '2026-11-10T11:00:00.000Z' }),
-        welcome2: execution(tenant, { workflowId: workflowA, workflowName: 'Welcome sequence', contactName: 'John Smith', contactEmail: 'john.smith@initech.test', status: 'failed', error: 'http_status: webhook answered 500', startedAt: '2026-11-11T10:00:00.000Z' }),
-        renewal: execution(tenant, { workflowName: 'Renewal reminder', contactName: 'Robert Brown', contactEmail: 'bob@example.com', status: 'waiting', startedAt: '2026-11-12T10:00:00.000Z' }),
+        welcome: execution(tenant, {
+          workflowId: workflowA,
+          workflowName: 'Welcome sequence',
+          contactName: 'Alice Martin',
+          contactEmail: 'alice.martin@acme.test',
+          status: 'completed',
+          startedAt: '2026-11-10T10:00:00.000Z',
+          endedAt: '2026-11-10T11:00:00.000Z',
+        }),
+        welcome2: execution(tenant, {
+          workflowId: workflowA,
+          workflowName: 'Welcome sequence',
+          contactName: 'John Smith',
+          contactEmail: 'john.smith@initech.test',
+          status: 'failed',
+          error: 'http_status: webhook answered 500',
+          startedAt: '2026-11-11T10:00:00.000Z',
+        }),
+        renewal: execution(tenant, {
+          workflowName: 'Renewal reminder',
+          contactName: 'Robert Brown',
+          contactEmail: 'bob@example.com',
+          status: 'waiting',
+          startedAt: '2026-11-12T10:00:00.000Z',
+        }),
         foreign: execution(other, { workflowId: workflowA, workflowName: 'Welcome sequence', status: 'completed' }),
       };
       before(async () => index.upsert('executions', Object.values(runs)));
@@ -254,7 +303,10 @@ export function searchIndexContract(
         expect(emails((await find()).hits)).to.deep.equal(['added@gen.test', 'kept@gen.test']);
         await index.dropGeneration(previous);
         expect((await find()).total, 'dropping the previous generation takes nothing from the served one').to.equal(2);
-        expect((await index.searchContacts({ tenantId: tenant, q: 'alice', sort: 'relevance', limit: 10 })).total, 'data of before the rebuild is not in it').to.equal(0);
+        expect(
+          (await index.searchContacts({ tenantId: tenant, q: 'alice', sort: 'relevance', limit: 10 })).total,
+          'data of before the rebuild is not in it',
+        ).to.equal(0);
       });
     });
   });

@@ -44,7 +44,15 @@ export function highlightsFor(fields: Record<string, string | null>, words: stri
       marked = true;
       return `\u0000${token.slice(0, word.length)}\u0001${token.slice(word.length)}`;
     });
-    if (marked) highlights[name] = [escapeHtml(html).replace(/\u0000/g, '<em>').replace(/\u0001/g, '</em>')];
+    if (marked)
+      highlights[name] = [
+        escapeHtml(html)
+          // The highlighter marks matches with U+0000 and U+0001, which no stored text contains (domain/text.ts).
+          // eslint-disable-next-line no-control-regex
+          .replace(/\u0000/g, '<em>')
+          // eslint-disable-next-line no-control-regex
+          .replace(/\u0001/g, '</em>'),
+      ];
   }
   return highlights;
 }

@@ -20,4 +20,3 @@ export function analyticsProjection(writer: AnalyticsWriter, name = 'analytics')
     },
   };
 }
-

@@ -22,7 +22,20 @@ export const auditLogProjection: Projection = {
       for (const event of chunk) {
         const entity = entityOfStream(event.streamId);
         const { tenantId, actor, occurredAt, correlationId } = event.metadata;
-        values.push(event.position, event.id, tenantId, event.streamId, entity?.type ?? null, entity?.id ?? null, event.type, event.version, actor.type, actor.id, occurredAt, correlationId);
+        values.push(
+          event.position,
+          event.id,
+          tenantId,
+          event.streamId,
+          entity?.type ?? null,
+          entity?.id ?? null,
+          event.type,
+          event.version,
+          actor.type,
+          actor.id,
+          occurredAt,
+          correlationId,
+        );
       }
       await em.execute(
         `INSERT INTO audit_log (position, event_id, tenant_id, stream_id, entity_type, entity_id, event_type, event_version, actor_type, actor_id, occurred_at, correlation_id)

@@ -1,18 +1,11 @@
 import { EntitySchema } from '@mikro-orm/core';
+import { contactFieldNames, mapContactFields, type ContactFields } from '../../domain/contacts/fields.ts';
 import { tenantFilter } from '../tenant-scope.ts';
 
-/** One row per live contact; deleted contacts are removed. */
-export interface ContactView {
+/** One row per live contact; deleted contacts are removed. Its fields are the contact's (domain/contacts/fields.ts). */
+export interface ContactView extends ContactFields {
   id: string;
   organizationId: string;
-  email: string;
-  firstName: string | null;
-  lastName: string | null;
-  phone: string | null;
-  company: string | null;
-  title: string | null;
-  timezone: string | null;
-  customFields: Record<string, string | number | boolean>;
   tags: string[];
   /** Lower-cased "last first" (never null), so sorting by name pages with a stable keyset cursor. */
   sortName: string;
@@ -26,20 +19,21 @@ export function sortNameOf(contact: { firstName: string | null; lastName: string
   return [contact.lastName, contact.firstName].filter(Boolean).join(' ').toLowerCase();
 }
 
+/** A column per field, named after it (first_name); the table itself is made by a migration (infra/readmodels). */
+const fieldProperties = mapContactFields(contactFieldNames, {
+  email: () => ({ type: 'text' }),
+  text: () => ({ type: 'text', nullable: true }),
+  timeZone: () => ({ type: 'text', nullable: true }),
+  custom: () => ({ type: 'json' }),
+});
+
 export const ContactViewSchema = new EntitySchema<ContactView>({
   name: 'ContactView',
   tableName: 'contacts',
   properties: {
     id: { type: 'uuid', primary: true },
     organizationId: { type: 'uuid' },
-    email: { type: 'text' },
-    firstName: { type: 'text', nullable: true },
-    lastName: { type: 'text', nullable: true },
-    phone: { type: 'text', nullable: true },
-    company: { type: 'text', nullable: true },
-    title: { type: 'text', nullable: true },
-    timezone: { type: 'text', nullable: true },
-    customFields: { type: 'json' },
+    ...fieldProperties,
     tags: { type: 'text[]' },
     sortName: { type: 'text' },
     createdAt: { type: 'datetime', columnType: 'timestamptz' },

@@ -16,9 +16,7 @@ export const contactsProjection: Projection = {
     const createdHere = new Set(
       events.filter((event) => event.type === 'ContactCreated').map((event) => (event.data as { contactId: string }).contactId),
     );
-    const existingIds = [...new Set(events.map((event) => (event.data as { contactId: string }).contactId))].filter(
-      (id) => !createdHere.has(id),
-    );
+    const existingIds = [...new Set(events.map((event) => (event.data as { contactId: string }).contactId))].filter((id) => !createdHere.has(id));
     const rows = existingIds.length === 0 ? [] : await em.find(ContactViewSchema, { id: { $in: existingIds } }, { filters: false });
     const contacts = new Map<string, ContactView>(rows.map((row) => [row.id, row]));
     const fresh = new Map<string, ContactView>();

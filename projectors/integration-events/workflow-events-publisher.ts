@@ -6,17 +6,28 @@ import type { IntegrationEventBus, IntegrationMessage } from './integration-even
 
 type Published = Extract<
   WorkflowEvent | ExecutionEvent,
-  { type: 'WorkflowCreated' | 'WorkflowUpdated' | 'WorkflowDeleted' | 'ExecutionStarted' | 'ExecutionCompleted' | 'ExecutionFailed' | 'StepCompleted' }
+  {
+    type: 'WorkflowCreated' | 'WorkflowUpdated' | 'WorkflowDeleted' | 'ExecutionStarted' | 'ExecutionCompleted' | 'ExecutionFailed' | 'StepCompleted';
+  }
 >;
 
 /** Our events → the integration events the product documents (Workflow Engine, "Events Published"). */
 export function toIntegrationMessage(event: RecordedEvent<Published>): IntegrationMessage {
-  const base = { id: event.id, organizationId: event.metadata.tenantId ?? '', occurredAt: event.metadata.occurredAt, correlationId: event.metadata.correlationId };
+  const base = {
+    id: event.id,
+    organizationId: event.metadata.tenantId ?? '',
+    occurredAt: event.metadata.occurredAt,
+    correlationId: event.metadata.correlationId,
+  };
   switch (event.type) {
     case 'WorkflowCreated':
     case 'WorkflowUpdated': {
       const { workflowId, name, version, definition } = event.data;
-      return { ...base, type: event.type === 'WorkflowCreated' ? 'workflow.created' : 'workflow.updated', data: { workflowId, name, version, trigger: definition.trigger.type } };
+      return {
+        ...base,
+        type: event.type === 'WorkflowCreated' ? 'workflow.created' : 'workflow.updated',
+        data: { workflowId, name, version, trigger: definition.trigger.type },
+      };
     }
     case 'WorkflowDeleted':
       return { ...base, type: 'workflow.deleted', data: { workflowId: event.data.workflowId } };
@@ -45,7 +56,15 @@ export function toIntegrationMessage(event: RecordedEvent<Published>): Integrati
 export function workflowEventsPublisher(bus: IntegrationEventBus): Projection {
   return {
     name: 'integration-events',
-    eventTypes: new Set(['WorkflowCreated', 'WorkflowUpdated', 'WorkflowDeleted', 'ExecutionStarted', 'ExecutionCompleted', 'ExecutionFailed', 'StepCompleted']),
+    eventTypes: new Set([
+      'WorkflowCreated',
+      'WorkflowUpdated',
+      'WorkflowDeleted',
+      'ExecutionStarted',
+      'ExecutionCompleted',
+      'ExecutionFailed',
+      'StepCompleted',
+    ]),
     async apply(events: RecordedEvent[]): Promise<void> {
       await bus.publish((events as RecordedEvent<Published>[]).map(toIntegrationMessage));
     },

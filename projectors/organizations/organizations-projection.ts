@@ -1,10 +1,24 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { RecordedEvent } from '../../domain/events.ts';
-import { organizationStream, type OrganizationEvent } from '../../domain/organizations/organization.ts';
+import { organizationEventTypes, organizationStream, type OrganizationEvent } from '../../domain/organizations/organization.ts';
 import { ProjectionError, type Projection } from '../runner/projection.ts';
 import { OrganizationViewSchema, type OrganizationView } from './organization-view.ts';
 
 type Handled = OrganizationEvent | RecordedEvent<{ type: 'ContactCreated' | 'ContactDeleted' | 'UserRegistered'; version: number; data: unknown }>;
+
+/**
+ * Events of the organization's stream that change nothing the row shows: they move its revision only, which
+ * must stay the stream's (it is the ETag that If-Match on the organization's commands is compared with).
+ */
+const revisionOnly = new Set<string>([
+  'MemberInvited',
+  'InvitationRevoked',
+  'MemberJoined',
+  'MemberRoleChanged',
+  'MemberDeactivated',
+  'MemberReactivated',
+  'ImpersonationStarted',
+]);
 
 /** Organizations, with live contact and user counts (kept per event, so a double-apply would show). */
 export const organizationsProjection: Projection = {
@@ -19,6 +33,7 @@ export const organizationsProjection: Projection = {
     'ContactCreated',
     'ContactDeleted',
     'UserRegistered',
+    ...revisionOnly,
   ]),
 
   async apply(events: RecordedEvent[], em: EntityManager): Promise<void> {
@@ -29,7 +44,9 @@ export const organizationsProjection: Projection = {
     for (const event of events as RecordedEvent<Handled>[]) {
       const at = new Date(event.metadata.occurredAt);
       if (event.type === 'OrganizationCreated') {
-        const { organizationId, name, ownerUserId, timezone, trialEndsAt } = (event as RecordedEvent<OrganizationEvent & { type: 'OrganizationCreated' }>).data;
+        const { organizationId, name, ownerUserId, timezone, trialEndsAt } = (
+          event as RecordedEvent<OrganizationEvent & { type: 'OrganizationCreated' }>
+        ).data;
         if (organizations.has(organizationId)) throw new ProjectionError(`organization ${organizationId} already exists`);
         organizations.set(
           organizationId,
@@ -80,14 +97,14 @@ export const organizationsProjection: Projection = {
       // A change of the organization's own stream (the counts come from other streams).
       if (event.streamId === organizationStream(id)) {
         view.revision = event.revision;
-        view.updatedAt = at;
+        if (!revisionOnly.has(event.type)) view.updatedAt = at;
       }
     }
   },
 };
 
 function organizationOf(event: RecordedEvent): string {
-  if (event.type.startsWith('Organization') || event.type === 'TrialExtended') {
+  if ((organizationEventTypes as readonly string[]).includes(event.type)) {
     return (event.data as { organizationId: string }).organizationId;
   }
   const tenantId = event.metadata.tenantId;

@@ -52,7 +52,12 @@ export class RebuildJobs {
       })
       .catch((err: unknown) => {
         job.state = 'failed';
-        job.error = err instanceof RebuildInProgressError ? `${readModel} is being rebuilt by another process` : err instanceof Error ? err.message : String(err);
+        job.error =
+          err instanceof RebuildInProgressError
+            ? `${readModel} is being rebuilt by another process`
+            : err instanceof Error
+              ? err.message
+              : String(err);
         this.logger.error({ err, readModel }, 'rebuild failed');
       });
     this.running.add(run);

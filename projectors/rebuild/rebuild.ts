@@ -150,7 +150,9 @@ export class ReadModelRebuilder {
     running.add(readModel);
     const client = await this.deps.pool.connect();
     try {
-      const { rows } = await client.query<{ locked: boolean }>("SELECT pg_try_advisory_lock(hashtext('nf_rebuild:' || $1::text)) AS locked", [readModel]);
+      const { rows } = await client.query<{ locked: boolean }>("SELECT pg_try_advisory_lock(hashtext('nf_rebuild:' || $1::text)) AS locked", [
+        readModel,
+      ]);
       if (!rows[0]?.locked) throw new RebuildInProgressError(`${readModel} is being rebuilt already (by another process)`);
     } catch (err) {
       client.release();

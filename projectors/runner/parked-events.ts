@@ -29,10 +29,12 @@ export class ParkedEvents {
 
   async retry(parkedEventId: string): Promise<ParkedEventRetryOutcome> {
     if (!/^\d{1,18}$/.test(parkedEventId)) throw new NotFoundError('Parked event');
-    const rows = await this.orm.em.fork().execute<{ projection: string; event_id: string; stream_id: string; resolved_at: Date | null }[]>(
-      'SELECT projection, event_id, stream_id, resolved_at FROM parked_events WHERE id = ?',
-      [parkedEventId],
-    );
+    const rows = await this.orm.em
+      .fork()
+      .execute<{ projection: string; event_id: string; stream_id: string; resolved_at: Date | null }[]>(
+        'SELECT projection, event_id, stream_id, resolved_at FROM parked_events WHERE id = ?',
+        [parkedEventId],
+      );
     const parked = rows[0];
     if (!parked) throw new NotFoundError('Parked event');
     if (parked.resolved_at) throw new ConflictError('This parked event was already retried successfully', 'already_resolved');
@@ -47,7 +49,9 @@ export class ParkedEvents {
       let resolvedHere = false;
       await this.orm.em.fork().transactional(async (em) => {
         // Locked and checked again: two staff retrying at once apply the event once.
-        const locked = await em.execute<{ resolved_at: Date | null }[]>('SELECT resolved_at FROM parked_events WHERE id = ? FOR UPDATE', [parkedEventId]);
+        const locked = await em.execute<{ resolved_at: Date | null }[]>('SELECT resolved_at FROM parked_events WHERE id = ? FOR UPDATE', [
+          parkedEventId,
+        ]);
         if (locked[0]?.resolved_at) return;
         await projection.apply([event], em);
         await em.flush();

@@ -3,7 +3,8 @@ import type { Logger } from 'pino';
 import type { RecordedEvent } from '../../domain/events.ts';
 import { operatorSafeError } from '../../infra/http/health.ts';
 import { CHANNEL_CHECKPOINTS } from '../../infra/notifications/notifications.ts';
-import { backoffDelay, isDataError, isTransientDatabaseError, sleep } from '../../infra/resilience.ts';
+import { isDataError, isTransientDatabaseError } from '../../infra/resilience.ts';
+import { retryPolicies, retrying } from '../../infra/retry.ts';
 import type { GlobalEventLog } from '../ports.ts';
 import { subscribeToAll, type Subscription } from '../subscription.ts';
 import { handles, ProjectionError, type Projection } from './projection.ts';
@@ -151,55 +152,58 @@ export class ProjectionRunner {
 
   private async loadCheckpoint(): Promise<string | null> {
     const em = this.orm.em.fork();
-    await em.execute('INSERT INTO projection_checkpoints (name, position) VALUES (?, NULL) ON CONFLICT (name) DO NOTHING', [
+    await em.execute('INSERT INTO projection_checkpoints (name, position) VALUES (?, NULL) ON CONFLICT (name) DO NOTHING', [this.projection.name]);
+    const rows = await em.execute<{ position: string | null }[]>('SELECT position FROM projection_checkpoints WHERE name = ?', [
       this.projection.name,
     ]);
-    const rows = await em.execute<{ position: string | null }[]>(
-      'SELECT position FROM projection_checkpoints WHERE name = ?',
-      [this.projection.name],
-    );
-    const count = await em.execute<{ count: string }[]>(
-      'SELECT count(*) AS count FROM parked_events WHERE projection = ? AND resolved_at IS NULL',
-      [this.projection.name],
-    );
+    const count = await em.execute<{ count: string }[]>('SELECT count(*) AS count FROM parked_events WHERE projection = ? AND resolved_at IS NULL', [
+      this.projection.name,
+    ]);
     this.state.parked = Number(count[0]?.count ?? 0);
     return rows[0]?.position ?? null;
   }
 
   /** Applies `events` (all of this projection's events up to `end`) and moves the checkpoint to `end`. */
   private async applyOrIsolate(events: RecordedEvent[], end: string): Promise<void> {
+    if (events.length === 1) return this.applyOrPark(events[0]!, end);
     try {
-      await this.commit(events, end, (relevant, em) => this.projection.apply(relevant, em));
+      await this.apply(events, end);
     } catch (err) {
       if (isTransientDatabaseError(err)) throw err;
-      if (events.length > 1) {
-        const middle = Math.ceil(events.length / 2);
-        const firstHalf = events.slice(0, middle);
-        await this.applyOrIsolate(firstHalf, firstHalf[firstHalf.length - 1]!.position);
-        await this.applyOrIsolate(events.slice(middle), end);
-        return;
-      }
-      await this.retryOrPark(events[0]!, end, err);
+      const middle = Math.ceil(events.length / 2);
+      const firstHalf = events.slice(0, middle);
+      await this.applyOrIsolate(firstHalf, firstHalf[firstHalf.length - 1]!.position);
+      await this.applyOrIsolate(events.slice(middle), end);
     }
   }
 
-  private async retryOrPark(event: RecordedEvent, end: string, firstError: unknown): Promise<void> {
-    // The data decides a data error: trying again cannot help.
-    const maxAttempts = isDataError(firstError) || firstError instanceof ProjectionError ? 1 : (this.options.maxAttempts ?? 3);
-    let attempts = 1;
-    let error = firstError;
-    for (let attempt = 1; attempt < maxAttempts; attempt++) {
-      this.recordError(error);
-      await sleep(backoffDelay(attempt - 1, 50, 1_000));
-      attempts++;
-      try {
-        await this.commit([event], end, (relevant, em) => this.projection.apply(relevant, em));
-        return;
-      } catch (err) {
-        if (isTransientDatabaseError(err)) throw err;
-        error = err;
-      }
+  /**
+   * One event: applied, or tried again under the parking policy when a bug failed it, or parked. The data
+   * decides a data error (trying again cannot help: parked at once); an unreachable database is not the
+   * event's fault: the subscription waits it out and offers the batch again.
+   */
+  private async applyOrPark(event: RecordedEvent, end: string): Promise<void> {
+    const policy = { ...retryPolicies.parking, attempts: Math.max(1, this.options.maxAttempts ?? retryPolicies.parking.attempts) };
+    let attempts = 0;
+    try {
+      await retrying(
+        policy,
+        async (attempt) => {
+          attempts = attempt;
+          await this.apply([event], end);
+        },
+        {
+          retryIf: (err, attempt) => !isTransientDatabaseError(err) && (attempt > 1 || !(isDataError(err) || err instanceof ProjectionError)),
+          onRetry: (err) => this.recordError(err),
+        },
+      );
+    } catch (err) {
+      if (isTransientDatabaseError(err)) throw err;
+      await this.park(event, end, err, attempts);
     }
+  }
+
+  private async park(event: RecordedEvent, end: string, error: unknown, attempts: number): Promise<void> {
     await this.commit([event], end, async (_relevant, em) => {
       await em.execute(
         `INSERT INTO parked_events (projection, position, event_id, stream_id, event_type, error, attempts)
@@ -219,21 +223,23 @@ export class ProjectionRunner {
     );
   }
 
+  private apply(events: RecordedEvent[], end: string): Promise<void> {
+    return this.commit(events, end, (relevant, em) => this.projection.apply(relevant, em));
+  }
+
   /**
    * One transaction: lock the checkpoint, drop events it already covers, apply the rest, move it to `last`.
    * `work` gets the events this projection subscribes to (possibly none: the checkpoint still moves).
    */
-  private async commit(
-    events: RecordedEvent[],
-    last: string,
-    work: (relevant: RecordedEvent[], em: EntityManager) => Promise<void>,
-  ): Promise<void> {
+  private async commit(events: RecordedEvent[], last: string, work: (relevant: RecordedEvent[], em: EntityManager) => Promise<void>): Promise<void> {
     let applied = 0;
     let moved = false;
     let reacted: RecordedEvent[] | null = null;
     if (this.projection.reactor) {
       const em = this.orm.em.fork();
-      const rows = await em.execute<{ position: string | null }[]>('SELECT position FROM projection_checkpoints WHERE name = ?', [this.projection.name]);
+      const rows = await em.execute<{ position: string | null }[]>('SELECT position FROM projection_checkpoints WHERE name = ?', [
+        this.projection.name,
+      ]);
       const stored = rows[0]?.position ?? null;
       if (this.log.comparePositions(last, stored) <= 0) return;
       reacted = events.filter((event) => this.log.comparePositions(event.position, stored) > 0 && handles(this.projection, event.type));

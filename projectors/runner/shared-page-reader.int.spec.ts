@@ -4,7 +4,7 @@ import pg from 'pg';
 import type { RecordedEvent } from '../../domain/events.ts';
 import { PostgresEventStore } from '../../infra/eventstore/postgres/postgres-event-store.ts';
 import { InProcessNotifications } from '../../infra/notifications/in-process-notifications.ts';
-import { testEvent } from '../../test/support/events.ts';
+import { eventually, testEvent } from '../../test/support/events.ts';
 import { createTestDatabase, type TestDatabase } from '../../test/support/postgres.ts';
 import type { EventPage, GlobalEventLog } from '../ports.ts';
 import { SharedPageReader } from './shared-page-reader.ts';
@@ -104,7 +104,12 @@ describe('shared page reader: projections of one process read each page of the l
       fastDone = true;
       return seen;
     });
-    await new Promise((r) => setTimeout(r, 300));
+    // The fast one has read its second page (the first it shares with the slow one): with two pages held it
+    // can read no third until the slow one moves, or until the slow one has been silent for two seconds.
+    await eventually(
+      () => [reads.length, shared.held],
+      ([count, held]) => count === 2 && held === 2,
+    );
     expect(fastDone, 'the fast projection should be waiting for the slow one').to.equal(false);
     expect(shared.held).to.be.at.most(2);
     const [seenFast, seenSlow] = await Promise.all([fastWalk, walk(slow, start, ['A', 'B'], 3)]);

@@ -71,10 +71,7 @@ export class SharedPageReader {
     return this.pages.size;
   }
 
-  private async readPage(
-    id: symbol,
-    options: { after: string | null; maxCount: number; types?: readonly string[] },
-  ): Promise<EventPage> {
+  private async readPage(id: symbol, options: { after: string | null; maxCount: number; types?: readonly string[] }): Promise<EventPage> {
     const reader = this.readers.get(id);
     if (reader) {
       reader.position = options.after;
@@ -111,7 +108,12 @@ export class SharedPageReader {
   }
 
   private startRead(key: string, after: string | null, maxCount: number): CachedPage {
-    const cached: CachedPage = { after, maxCount, page: null, read: this.log.readPage({ after, maxCount, ...(this.types ? { types: this.types } : {}) }) };
+    const cached: CachedPage = {
+      after,
+      maxCount,
+      page: null,
+      read: this.log.readPage({ after, maxCount, ...(this.types ? { types: this.types } : {}) }),
+    };
     this.pages.set(key, cached);
     cached.read.then(
       (page) => {
@@ -134,9 +136,7 @@ export class SharedPageReader {
 
   private slice(page: EventPage, after: string | null, types: readonly string[] | undefined): EventPage {
     const wanted = types ? new Set(types) : null;
-    const events = page.events.filter(
-      (event) => (wanted === null || wanted.has(event.type)) && this.log.comparePositions(event.position, after) > 0,
-    );
+    const events = page.events.filter((event) => (wanted === null || wanted.has(event.type)) && this.log.comparePositions(event.position, after) > 0);
     return { events, end: page.end, atHead: page.atHead };
   }
 

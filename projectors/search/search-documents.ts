@@ -1,8 +1,13 @@
 import type { ContactEvent } from '../../domain/contacts/contact.ts';
+import type { ContactFields } from '../../domain/contacts/fields.ts';
 import { ERASED } from '../../domain/privacy/personal-data.ts';
 export { ERASED };
 import type { RecordedEvent } from '../../domain/events.ts';
 import type { ExecutionEvent } from '../../domain/workflows/execution.ts';
+
+/** The contact fields a contact's search document holds (of domain/contacts/fields.ts). */
+export const searchedContactFields = ['email', 'firstName', 'lastName', 'company', 'title'] as const satisfies readonly (keyof ContactFields)[];
+export type SearchedContactField = (typeof searchedContactFields)[number];
 
 /**
  * What the search indexes hold: one document per contact and per workflow execution, folded from their
@@ -10,14 +15,9 @@ import type { ExecutionEvent } from '../../domain/workflows/execution.ts';
  * equal version never replaces a document (a replayed or late batch cannot overwrite newer data), and a
  * deleted contact stays as a tombstone (`deleted`) for the same reason.
  */
-export interface ContactDocument {
+export interface ContactDocument extends Pick<ContactFields, SearchedContactField> {
   id: string;
   tenantId: string;
-  email: string;
-  firstName: string | null;
-  lastName: string | null;
-  company: string | null;
-  title: string | null;
   tags: string[];
   createdAt: string;
   updatedAt: string;

@@ -91,11 +91,23 @@ export function searchProjection(index: SearchIndexWriter, progress: ReadModelPr
         if (!(await progress.waitFor(['executions'], last.position, 10_000))) {
           throw new DependencyUnavailableError('read model executions', `not at ${last.position} yet`);
         }
-        const rows = await em.find(ExecutionViewSchema, { contactId: { $in: erased.map((e) => e.data.contactId) } }, { filters: false, fields: ['id'] });
-        const shown = await index.get('executions', rows.map((row) => row.id).filter((id) => !changedExecutions.has(id)));
+        const rows = await em.find(
+          ExecutionViewSchema,
+          { contactId: { $in: erased.map((e) => e.data.contactId) } },
+          { filters: false, fields: ['id'] },
+        );
+        const shown = await index.get(
+          'executions',
+          rows.map((row) => row.id).filter((id) => !changedExecutions.has(id)),
+        );
         for (const doc of [...shown.values(), ...changedExecutions.values()]) {
           if (!erased.some((e) => e.data.contactId === doc.contactId)) continue;
-          changedExecutions.set(doc.id, { ...doc, contactEmail: ERASED, contactName: null, version: Math.max(doc.version, versionOf(last.position)) });
+          changedExecutions.set(doc.id, {
+            ...doc,
+            contactEmail: ERASED,
+            contactName: null,
+            version: Math.max(doc.version, versionOf(last.position)),
+          });
         }
       }
       await index.upsert('contacts', [...changedContacts.values()]);

@@ -21,7 +21,17 @@ export const staffProjection: Projection = {
         if (staff.has(staffId)) throw new ProjectionError(`staff member ${staffId} already exists`);
         staff.set(
           staffId,
-          em.create(StaffViewSchema, { id: staffId, email, name, role, status: 'active', totpEnabled: false, lastSignInAt: null, createdAt: at, revision: event.revision }),
+          em.create(StaffViewSchema, {
+            id: staffId,
+            email,
+            name,
+            role,
+            status: 'active',
+            totpEnabled: false,
+            lastSignInAt: null,
+            createdAt: at,
+            revision: event.revision,
+          }),
         );
         continue;
       }

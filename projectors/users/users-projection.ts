@@ -32,9 +32,7 @@ export const usersProjection: Projection = {
   async apply(events: RecordedEvent[], em: EntityManager): Promise<void> {
     const handled = events as RecordedEvent<Handled>[];
     const ids = [...new Set(handled.map(userOf))];
-    const users = new Map<string, UserView>(
-      (await em.find(UserViewSchema, { id: { $in: ids } }, { filters: false })).map((u) => [u.id, u]),
-    );
+    const users = new Map<string, UserView>((await em.find(UserViewSchema, { id: { $in: ids } }, { filters: false })).map((u) => [u.id, u]));
     for (const event of handled) {
       const at = new Date(event.metadata.occurredAt);
       if (event.type === 'UserRegistered') {

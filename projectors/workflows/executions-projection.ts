@@ -67,7 +67,10 @@ export const executionsProjection: Projection = {
             revision: event.revision,
           }),
         );
-        queue.set(executionId, em.create(ExecutionQueueSchema, { executionId, organizationId, dueAt: new Date(startedAt), leaseOwner: null, leaseUntil: null }));
+        queue.set(
+          executionId,
+          em.create(ExecutionQueueSchema, { executionId, organizationId, dueAt: new Date(startedAt), leaseOwner: null, leaseUntil: null }),
+        );
         continue;
       }
       const execution = executions.get(event.data.executionId);
@@ -176,9 +179,12 @@ export const executionsProjection: Projection = {
                   ? event.data.cancelledAt
                   : (event.data as { exitedAt: string }).exitedAt,
           );
-          execution.status = { ExecutionCompleted: 'completed', ExecutionFailed: 'failed', ExecutionCancelled: 'cancelled', ExecutionExited: 'exited' }[
-            event.type as 'ExecutionCompleted'
-          ];
+          execution.status = {
+            ExecutionCompleted: 'completed',
+            ExecutionFailed: 'failed',
+            ExecutionCancelled: 'cancelled',
+            ExecutionExited: 'exited',
+          }[event.type as 'ExecutionCompleted'];
           if (event.type === 'ExecutionFailed') execution.error = event.data.error;
           if (event.type === 'ExecutionExited') execution.exitReason = event.data.reason;
           if (event.type === 'ExecutionCancelled') note('cancelled', { reason: event.data.reason });

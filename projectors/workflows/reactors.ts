@@ -50,7 +50,9 @@ function contextFrom(event: RecordedEvent, organizationId: string, actor: string
 }
 
 /** Which event trigger an event is, and what it carries for the trigger's own filter. */
-function triggerOf(event: RecordedEvent): { event: 'contact.created' | 'contact.tag_added' | 'contact.field_changed'; tag?: string; fields?: string[] } | null {
+function triggerOf(
+  event: RecordedEvent,
+): { event: 'contact.created' | 'contact.tag_added' | 'contact.field_changed'; tag?: string; fields?: string[] } | null {
   switch (event.type) {
     case 'ContactCreated':
       return { event: 'contact.created' };
@@ -85,7 +87,11 @@ export function contactEventReactor(deps: ReactorDependencies): Projection {
       let candidates: WorkflowView[] = [];
       if (organizations.length > 0) {
         await readModelsAt(deps.progress, ['workflows'], triggering[triggering.length - 1]!);
-        candidates = await em.find(WorkflowViewSchema, { organizationId: { $in: organizations }, status: 'active', triggerType: 'event' }, { filters: false });
+        candidates = await em.find(
+          WorkflowViewSchema,
+          { organizationId: { $in: organizations }, status: 'active', triggerType: 'event' },
+          { filters: false },
+        );
       }
       for (const event of events) {
         const organizationId = event.metadata.tenantId;
@@ -129,7 +135,14 @@ export function contactEventReactor(deps: ReactorDependencies): Projection {
   };
 }
 
-async function exitOnEngagement(deps: ReactorDependencies, em: EntityManager, event: RecordedEvent, organizationId: string, contactId: string, kind: EngagementKind): Promise<void> {
+async function exitOnEngagement(
+  deps: ReactorDependencies,
+  em: EntityManager,
+  event: RecordedEvent,
+  organizationId: string,
+  contactId: string,
+  kind: EngagementKind,
+): Promise<void> {
   await readModelsAt(deps.progress, ['workflows', 'executions'], event);
   const executions = await em.find(ExecutionViewSchema, { organizationId, contactId, status: { $in: activeStatuses } }, { filters: false });
   for (const execution of executions) {
@@ -157,7 +170,13 @@ async function backfill(deps: ReactorDependencies, event: RecordedEvent, workflo
   }
 }
 
-async function act(deps: ReactorDependencies, executionId: string, event: RecordedEvent, organizationId: string, command: ExecutionCommand): Promise<void> {
+async function act(
+  deps: ReactorDependencies,
+  executionId: string,
+  event: RecordedEvent,
+  organizationId: string,
+  command: ExecutionCommand,
+): Promise<void> {
   try {
     await deps.handler.handle(executionStream(executionId), executionDecider, command, contextFrom(event, organizationId, 'workflow-lifecycle'));
   } catch (err) {
@@ -187,7 +206,11 @@ export function workflowLifecycleReactor(deps: ReactorDependencies): Projection 
         await readModelsAt(deps.progress, ['executions'], event);
         const now = new Date().toISOString();
         const statuses = event.type === 'WorkflowResumed' ? ['paused'] : activeStatuses;
-        const executions = await em.find(ExecutionViewSchema, { organizationId, workflowId, status: { $in: statuses } }, { filters: false, fields: ['id'] });
+        const executions = await em.find(
+          ExecutionViewSchema,
+          { organizationId, workflowId, status: { $in: statuses } },
+          { filters: false, fields: ['id'] },
+        );
         const command: ExecutionCommand =
           event.type === 'WorkflowPaused'
             ? { type: 'PauseExecution', data: { by: 'workflow', reason: 'workflow paused', now } }

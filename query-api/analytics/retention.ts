@@ -5,7 +5,11 @@ import type { Cohort, Interval } from './ports.ts';
  * Cohorts from the two facts the stores give: the period each user joined in, and each (user, period) where
  * the user did something. Shared by every analytics store so the table means the same everywhere.
  */
-export function cohortsFrom(joined: { userId: string; bucket: string }[], active: { userId: string; bucket: string }[], interval: Interval): Cohort[] {
+export function cohortsFrom(
+  joined: { userId: string; bucket: string }[],
+  active: { userId: string; bucket: string }[],
+  interval: Interval,
+): Cohort[] {
   const cohortOf = new Map<string, string>();
   for (const { userId, bucket } of joined) {
     const known = cohortOf.get(userId);

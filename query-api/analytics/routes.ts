@@ -3,9 +3,9 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import { stringify } from 'csv-stringify';
 import { DateTime, IANAZone } from 'luxon';
 import { z } from 'zod';
+import { ValidationError } from '../../domain/errors.ts';
 import { analyticsRow, metrics, type AnalyticsFact, type Metric } from '../../domain/analytics/analytics-facts.ts';
 import { authOf } from '../../infra/http/authenticate.ts';
-import { ProblemError } from '../../infra/http/problem.ts';
 import { defineRoute, type AnyRoute } from '../../infra/http/routes.ts';
 import { OrganizationViewSchema } from '../../projectors/organizations/organization-view.ts';
 import { WorkflowViewSchema } from '../../projectors/workflows/workflow-views.ts';
@@ -39,9 +39,9 @@ const metricValues = z.object(Object.fromEntries(metrics.map((metric) => [metric
 function rangeOf(tenantId: string, query: { from?: string | undefined; to?: string | undefined }): AnalyticsScope {
   const to = query.to ? new Date(query.to) : new Date();
   const from = query.from ? new Date(query.from) : new Date(to.getTime() - 30 * DAY_MS);
-  if (from.getTime() >= to.getTime()) throw ProblemError.validation([{ name: query.to ? 'to' : 'from', reason: 'must be after from' }]);
+  if (from.getTime() >= to.getTime()) throw new ValidationError([{ name: query.to ? 'to' : 'from', reason: 'must be after from' }]);
   if (to.getTime() - from.getTime() > MAX_RANGE_DAYS * DAY_MS) {
-    throw ProblemError.validation([{ name: 'from', reason: `the range may span at most ${MAX_RANGE_DAYS} days` }]);
+    throw new ValidationError([{ name: 'from', reason: `the range may span at most ${MAX_RANGE_DAYS} days` }]);
   }
   return { tenantId, from: from.toISOString(), to: to.toISOString() };
 }
@@ -108,7 +108,11 @@ export function analyticsQueryRoutes(analytics: AnalyticsReader, orm: MikroORM):
       responses: {
         200: {
           description: 'Totals per metric, and the share of finished executions that completed',
-          schema: z.object({ ...rangeSchema, metrics: metricValues, successRate: z.number().nullable().describe('completed / (completed + failed); null when none finished') }),
+          schema: z.object({
+            ...rangeSchema,
+            metrics: metricValues,
+            successRate: z.number().nullable().describe('completed / (completed + failed); null when none finished'),
+          }),
         },
         400: { description: 'Invalid range (named in `invalid-params`)' },
       },
@@ -116,7 +120,12 @@ export function analyticsQueryRoutes(analytics: AnalyticsReader, orm: MikroORM):
         const scope = rangeOf(authOf(ctx).organizationId, query);
         const totals = await analytics.totals(scope);
         ctx.set('Cache-Control', 'private, no-cache');
-        ctx.body = { from: scope.from, to: scope.to, metrics: totals, successRate: successRate(totals.executions_completed, totals.executions_failed) };
+        ctx.body = {
+          from: scope.from,
+          to: scope.to,
+          metrics: totals,
+          successRate: successRate(totals.executions_completed, totals.executions_failed),
+        };
       },
     }),
     defineRoute({
@@ -174,7 +183,12 @@ export function analyticsQueryRoutes(analytics: AnalyticsReader, orm: MikroORM):
       readModels: ['analytics'],
       query: z.strictObject({
         ...rangeQuery,
-        limit: z.coerce.number({ error: 'must be a number' }).int('must be an integer').min(1, 'must be at least 1').max(100, 'must be at most 100').default(10),
+        limit: z.coerce
+          .number({ error: 'must be a number' })
+          .int('must be an integer')
+          .min(1, 'must be at least 1')
+          .max(100, 'must be at most 100')
+          .default(10),
       }),
       responses: {
         200: {

@@ -1,7 +1,7 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { z } from 'zod';
+import { NotFoundError } from '../../domain/errors.ts';
 import { entityIdOf } from '../../infra/http/fields.ts';
-import { ProblemError } from '../../infra/http/problem.ts';
 import { defineRoute, type AnyRoute } from '../../infra/http/routes.ts';
 import { ApiKeyViewSchema, type ApiKeyView } from '../../projectors/api-keys/api-key-view.ts';
 import { pageByCreation, pageQuery, pageSchema } from '../paging.ts';
@@ -74,7 +74,7 @@ export function apiKeyQueryRoutes(orm: MikroORM): AnyRoute[] {
       responses: { 200: { description: 'The API key', schema: apiKeySchema }, 404: { description: 'No such API key in your organization' } },
       async handler(ctx, { params }) {
         const key = await scopedEntityManager(orm, ctx).findOne(ApiKeyViewSchema, { id: entityIdOf(params, 'API key') });
-        if (!key) throw ProblemError.notFound('API key');
+        if (!key) throw new NotFoundError('API key');
         ctx.body = toApiKeyResponse(key, new Date());
       },
     }),

@@ -2,10 +2,10 @@ import { Readable } from 'node:stream';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { stringify } from 'csv-stringify';
 import { z } from 'zod';
+import { NotFoundError, ValidationError } from '../../domain/errors.ts';
 import { auditedEntities, isAuditedEntityType, replay, type ReplayLimit } from '../../domain/audit/entities.ts';
 import type { EventStreams } from '../../command-api/ports.ts';
 import { authOf } from '../../infra/http/authenticate.ts';
-import { ProblemError } from '../../infra/http/problem.ts';
 import { defineRoute, type AnyRoute } from '../../infra/http/routes.ts';
 import type { GlobalEventLog } from '../../projectors/ports.ts';
 import { pageSchema } from '../paging.ts';
@@ -42,18 +42,30 @@ export function auditQueryRoutes(
       query: z.strictObject({
         entity: z.string().min(1).max(300).optional().describe('An entity id, or a stream id such as contact-<id>'),
         actor: z.string().min(1).max(200).optional().describe('The id of the user, API key or staff member who acted'),
-        type: z.string().regex(/^[A-Za-z]{1,100}$/, 'must be an event type such as ContactCreated').optional(),
+        type: z
+          .string()
+          .regex(/^[A-Za-z]{1,100}$/, 'must be an event type such as ContactCreated')
+          .optional(),
         from: instant('from').optional().describe('Happened at or after'),
         to: instant('to').optional().describe('Happened before'),
-        limit: z.coerce.number({ error: 'must be a number' }).int('must be an integer').min(1, 'must be at least 1').max(200, 'must be at most 200').default(50),
-        cursor: z.string().regex(/^\d{1,19}$/, 'must be the nextCursor of a previous page').optional(),
+        limit: z.coerce
+          .number({ error: 'must be a number' })
+          .int('must be an integer')
+          .min(1, 'must be at least 1')
+          .max(200, 'must be at most 200')
+          .default(50),
+        cursor: z
+          .string()
+          .regex(/^\d{1,19}$/, 'must be the nextCursor of a previous page')
+          .optional(),
       }),
       responses: {
         200: { description: 'A page of audit entries, newest first', schema: z.object({ data: z.array(auditLogEntrySchema), page: pageSchema }) },
         400: { description: 'Invalid parameter (named in `invalid-params`)' },
       },
       async handler(ctx, { query }) {
-        if (query.from && query.to && Date.parse(query.from) >= Date.parse(query.to)) throw ProblemError.validation([{ name: 'to', reason: 'must be after from' }]);
+        if (query.from && query.to && Date.parse(query.from) >= Date.parse(query.to))
+          throw new ValidationError([{ name: 'to', reason: 'must be after from' }]);
         ctx.body = await auditLogPage(orm, authOf(ctx).organizationId, query);
       },
     }),
@@ -90,22 +102,23 @@ export function auditQueryRoutes(
       async handler(ctx, { params, query }) {
         const organizationId = authOf(ctx).organizationId;
         if (!isAuditedEntityType(params.type!) || !tenantTypes.includes(params.type)) {
-          throw ProblemError.validation([{ name: 'type', reason: `must be one of ${tenantTypes.join(', ')}` }]);
+          throw new ValidationError([{ name: 'type', reason: `must be one of ${tenantTypes.join(', ')}` }]);
         }
-        if (!/^[A-Za-z0-9._:-]{1,200}$/.test(params.id!)) throw ProblemError.validation([{ name: 'id', reason: 'must be an id' }]);
+        if (!/^[A-Za-z0-9._:-]{1,200}$/.test(params.id!)) throw new ValidationError([{ name: 'id', reason: 'must be an id' }]);
         const entity = auditedEntities[params.type];
         let limit: ReplayLimit = null;
         if (query.at !== undefined) {
           if (z.iso.datetime({ offset: true }).safeParse(query.at).success) limit = { at: new Date(query.at) };
           else if (log.isValidPosition(query.at)) limit = { position: query.at, compare: (a, b) => log.comparePositions(a, b) };
-          else throw ProblemError.validation([{ name: 'at', reason: 'must be an ISO 8601 date-time or a log position' }]);
+          else throw new ValidationError([{ name: 'at', reason: 'must be an ISO 8601 date-time or a log position' }]);
         }
         const events = await log.readStream(entity.stream(params.id!));
         // Another organization's entity is "not found", exactly like a missing one.
-        if (events.length === 0 || events[0]!.metadata.tenantId !== organizationId) throw ProblemError.notFound(params.type!.charAt(0).toUpperCase() + params.type!.slice(1));
+        if (events.length === 0 || events[0]!.metadata.tenantId !== organizationId)
+          throw new NotFoundError(params.type!.charAt(0).toUpperCase() + params.type!.slice(1));
         const steps = replay(entity.fold, events, limit);
         const last = steps[steps.length - 1];
-        if (!last) throw new ProblemError(404, 'Not found', `${params.type} ${params.id} did not exist yet at ${query.at}`, { code: 'not_yet' });
+        if (!last) throw new NotFoundError(params.type!, `${params.type} ${params.id} did not exist yet at ${query.at}`, 'not_yet');
         ctx.body = {
           type: params.type,
           id: params.id,
@@ -139,8 +152,9 @@ export function auditQueryRoutes(
       async handler(ctx, { query }) {
         const to = query.to ? new Date(query.to) : new Date();
         const from = query.from ? new Date(query.from) : new Date(to.getTime() - 30 * DAY_MS);
-        if (from >= to) throw ProblemError.validation([{ name: query.to ? 'to' : 'from', reason: 'must be after from' }]);
-        if (to.getTime() - from.getTime() > MAX_EXPORT_DAYS * DAY_MS) throw ProblemError.validation([{ name: 'from', reason: `the range may span at most ${MAX_EXPORT_DAYS} days` }]);
+        if (from >= to) throw new ValidationError([{ name: query.to ? 'to' : 'from', reason: 'must be after from' }]);
+        if (to.getTime() - from.getTime() > MAX_EXPORT_DAYS * DAY_MS)
+          throw new ValidationError([{ name: 'from', reason: `the range may span at most ${MAX_EXPORT_DAYS} days` }]);
         const range = { tenantId: authOf(ctx).organizationId, from: from.toISOString(), to: to.toISOString() };
         const events = auditEvents(exports, range);
         // The first event is read before answering: a store that is down is a 503, not a 200 cut short.

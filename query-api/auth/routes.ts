@@ -1,8 +1,8 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { z } from 'zod';
+import { NotFoundError } from '../../domain/errors.ts';
 import { permissionsOf } from '../../domain/access/permissions.ts';
 import { userOf } from '../../infra/http/authenticate.ts';
-import { ProblemError } from '../../infra/http/problem.ts';
 import { defineRoute, type AnyRoute } from '../../infra/http/routes.ts';
 import { OrganizationViewSchema } from '../../projectors/organizations/organization-view.ts';
 import { UserViewSchema } from '../../projectors/users/user-view.ts';
@@ -34,7 +34,7 @@ export function authQueryRoutes(orm: MikroORM): AnyRoute[] {
         const em = scopedEntityManager(orm, ctx);
         const user = await em.findOne(UserViewSchema, { id: me.userId });
         const org = await em.findOne(OrganizationViewSchema, { id: me.organizationId });
-        if (!user || !org) throw ProblemError.notFound('User');
+        if (!user || !org) throw new NotFoundError('User');
         ctx.set('Cache-Control', 'private, no-cache');
         ctx.body = {
           ...toUserResponse(user),

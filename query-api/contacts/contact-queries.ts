@@ -1,5 +1,6 @@
 import type { EntityManager, FilterQuery } from '@mikro-orm/postgresql';
 import { z } from 'zod';
+import { pickContactFields } from '../../domain/contacts/fields.ts';
 import { ContactViewSchema, type ContactView } from '../../projectors/contacts/contact-view.ts';
 import { ProblemError } from '../../infra/http/problem.ts';
 import type { ContactSort } from './schemas.ts';
@@ -85,14 +86,7 @@ export async function getContact(em: EntityManager, id: string): Promise<Contact
 export function toContactResponse(view: ContactView) {
   return {
     id: view.id,
-    email: view.email,
-    firstName: view.firstName,
-    lastName: view.lastName,
-    phone: view.phone,
-    company: view.company,
-    title: view.title,
-    timezone: view.timezone,
-    customFields: view.customFields,
+    ...pickContactFields(view),
     tags: view.tags,
     createdAt: view.createdAt.toISOString(),
     updatedAt: view.updatedAt.toISOString(),

@@ -1,16 +1,18 @@
 import { z } from 'zod';
+import { contactFieldNames, mapContactFields } from '../../domain/contacts/fields.ts';
 import { emailField } from '../../infra/http/fields.ts';
+
+/** A contact's fields as answers show them (domain/contacts/fields.ts): every one present, empty ones null. */
+export const contactFieldsAnswer = mapContactFields(contactFieldNames, {
+  email: () => z.string(),
+  text: () => z.string().nullable(),
+  timeZone: () => z.string().nullable(),
+  custom: () => z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])),
+});
 
 export const contactSchema = z.object({
   id: z.string(),
-  email: z.string(),
-  firstName: z.string().nullable(),
-  lastName: z.string().nullable(),
-  phone: z.string().nullable(),
-  company: z.string().nullable(),
-  title: z.string().nullable(),
-  timezone: z.string().nullable(),
-  customFields: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])),
+  ...contactFieldsAnswer,
   tags: z.array(z.string()),
   createdAt: z.string(),
   updatedAt: z.string(),
@@ -20,12 +22,15 @@ export const contactSchema = z.object({
 export const sorts = ['createdAt', '-createdAt', 'updatedAt', '-updatedAt', 'email', '-email', 'name', '-name'] as const;
 export type ContactSort = (typeof sorts)[number];
 
-const oneOrMany = z
-  .union([z.string(), z.array(z.string())])
-  .transform((value) => (Array.isArray(value) ? value : [value]));
+const oneOrMany = z.union([z.string(), z.array(z.string())]).transform((value) => (Array.isArray(value) ? value : [value]));
 
 export const listContactsQuery = z.strictObject({
-  limit: z.coerce.number({ error: 'must be a number' }).int('must be an integer').min(1, 'must be at least 1').max(100, 'must be at most 100').default(25),
+  limit: z.coerce
+    .number({ error: 'must be a number' })
+    .int('must be an integer')
+    .min(1, 'must be at least 1')
+    .max(100, 'must be at most 100')
+    .default(25),
   cursor: z.string().max(1_000).optional().describe('nextCursor of the previous page'),
   sort: z.enum(sorts, { error: `must be one of ${sorts.join(', ')}` }).default('-createdAt'),
   tag: oneOrMany.optional().describe('Only contacts with this tag; repeat for contacts with all of them'),

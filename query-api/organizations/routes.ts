@@ -1,7 +1,7 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { z } from 'zod';
+import { NotFoundError } from '../../domain/errors.ts';
 import { authOf } from '../../infra/http/authenticate.ts';
-import { ProblemError } from '../../infra/http/problem.ts';
 import { defineRoute, type AnyRoute } from '../../infra/http/routes.ts';
 import { OrganizationViewSchema } from '../../projectors/organizations/organization-view.ts';
 import { scopedEntityManager } from '../scoped-entity-manager.ts';
@@ -36,7 +36,7 @@ export function organizationQueryRoutes(orm: MikroORM): AnyRoute[] {
       },
       async handler(ctx) {
         const org = await scopedEntityManager(orm, ctx).findOne(OrganizationViewSchema, { id: authOf(ctx).organizationId });
-        if (!org) throw ProblemError.notFound('Organization');
+        if (!org) throw new NotFoundError('Organization');
         ctx.set('ETag', `"${org.revision}"`);
         ctx.body = {
           id: org.id,

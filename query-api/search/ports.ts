@@ -65,7 +65,10 @@ export function looksLikeEmail(text: string): boolean {
 
 /** Lower-cased words of a text, split as indexes split names. */
 export function wordsOf(text: string): string[] {
-  return text.toLowerCase().split(/[^\p{L}\p{N}]+/u).filter(Boolean);
+  return text
+    .toLowerCase()
+    .split(/[^\p{L}\p{N}]+/u)
+    .filter(Boolean);
 }
 
 /** The words of a query, at most 8, so one query cannot ask for unbounded work. */

@@ -1,8 +1,9 @@
 import { z } from 'zod';
+import { ValidationError } from '../../domain/errors.ts';
 import { authOf } from '../../infra/http/authenticate.ts';
-import { ProblemError } from '../../infra/http/problem.ts';
 import { defineRoute, type AnyRoute } from '../../infra/http/routes.ts';
-import type { ContactDocument, ExecutionDocument } from '../../projectors/search/search-documents.ts';
+import { searchedContactFields, type ContactDocument, type ExecutionDocument } from '../../projectors/search/search-documents.ts';
+import { contactFieldsAnswer } from '../contacts/schemas.ts';
 import { InvalidCursorError, type SearchReader, type SearchResult } from './ports.ts';
 
 const executionStatuses = ['running', 'waiting', 'paused', 'completed', 'failed', 'cancelled', 'exited'] as const;
@@ -12,14 +13,28 @@ const list = <T extends z.ZodType<unknown, string>>(item: T, max: number) =>
   z
     .string()
     .max(2_000)
-    .transform((value) => value.split(',').map((part) => part.trim()).filter(Boolean))
+    .transform((value) =>
+      value
+        .split(',')
+        .map((part) => part.trim())
+        .filter(Boolean),
+    )
     .pipe(z.array(item).max(max, `at most ${max} values`));
 
 const searchQuery = {
   q: z.string().trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters').optional().describe('Free text'),
-  limit: z.coerce.number({ error: 'must be a number' }).int('must be an integer').min(1, 'must be at least 1').max(100, 'must be at most 100').default(20),
+  limit: z.coerce
+    .number({ error: 'must be a number' })
+    .int('must be an integer')
+    .min(1, 'must be at least 1')
+    .max(100, 'must be at most 100')
+    .default(20),
   cursor: z.string().max(1_000).optional().describe('nextCursor of the previous page (same query)'),
 };
+
+/** The entries of `shape` named in `keys`, in their order. */
+const pickShape = <T extends object, K extends keyof T>(shape: T, keys: readonly K[]) =>
+  Object.fromEntries(keys.map((key) => [key, shape[key]])) as Pick<T, K>;
 
 const hitMeta = {
   score: z.number().nullable().describe('Relevance when sorted by relevance'),
@@ -27,11 +42,7 @@ const hitMeta = {
 };
 const contactHit = z.object({
   id: z.string(),
-  email: z.string(),
-  firstName: z.string().nullable(),
-  lastName: z.string().nullable(),
-  company: z.string().nullable(),
-  title: z.string().nullable(),
+  ...pickShape(contactFieldsAnswer, searchedContactFields),
   tags: z.array(z.string()),
   createdAt: z.string(),
   updatedAt: z.string(),
@@ -104,7 +115,7 @@ async function answering<T>(search: () => Promise<T>): Promise<T> {
   try {
     return await search();
   } catch (err) {
-    if (err instanceof InvalidCursorError) throw ProblemError.validation([{ name: 'cursor', reason: err.message }]);
+    if (err instanceof InvalidCursorError) throw new ValidationError([{ name: 'cursor', reason: err.message }]);
     throw err;
   }
 }
@@ -165,12 +176,17 @@ export function searchQueryRoutes(search: SearchReader): AnyRoute[] {
       readModels: ['search'],
       query: z.strictObject({
         ...searchQuery,
-        status: list(z.enum(executionStatuses, { error: `must be among ${executionStatuses.join(', ')}` }), 7).optional().describe('Comma-separated'),
+        status: list(z.enum(executionStatuses, { error: `must be among ${executionStatuses.join(', ')}` }), 7)
+          .optional()
+          .describe('Comma-separated'),
         workflowId: z.uuid({ error: 'must be a workflow id' }).optional(),
         contactId: z.uuid({ error: 'must be a contact id' }).optional(),
         startedFrom: instant('startedFrom').optional(),
         startedTo: instant('startedTo').optional(),
-        sort: z.enum(['relevance', 'startedAt', '-startedAt'], { error: 'must be relevance, startedAt or -startedAt' }).optional().describe('Default: relevance with q, else -startedAt'),
+        sort: z
+          .enum(['relevance', 'startedAt', '-startedAt'], { error: 'must be relevance, startedAt or -startedAt' })
+          .optional()
+          .describe('Default: relevance with q, else -startedAt'),
       }),
       responses: {
         200: { description: 'Matching executions', schema: resultPage(executionHit) },

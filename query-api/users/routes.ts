@@ -1,8 +1,8 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { z } from 'zod';
+import { NotFoundError } from '../../domain/errors.ts';
 import { roles } from '../../domain/access/permissions.ts';
 import { entityIdOf } from '../../infra/http/fields.ts';
-import { ProblemError } from '../../infra/http/problem.ts';
 import { defineRoute, type AnyRoute } from '../../infra/http/routes.ts';
 import { InvitationViewSchema, type InvitationView } from '../../projectors/users/invitation-view.ts';
 import { UserViewSchema, type UserView } from '../../projectors/users/user-view.ts';
@@ -98,7 +98,7 @@ export function userQueryRoutes(orm: MikroORM): AnyRoute[] {
       responses: { 200: { description: 'The member', schema: userSchema }, 404: { description: 'No such user in your organization' } },
       async handler(ctx, { params }) {
         const user = await scopedEntityManager(orm, ctx).findOne(UserViewSchema, { id: entityIdOf(params, 'User') });
-        if (!user) throw ProblemError.notFound('User');
+        if (!user) throw new NotFoundError('User');
         ctx.set('Cache-Control', 'private, no-cache');
         ctx.body = toUserResponse(user);
       },

@@ -1,9 +1,15 @@
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { z } from 'zod';
+import { NotFoundError } from '../../domain/errors.ts';
 import { entityIdOf } from '../../infra/http/fields.ts';
-import { ProblemError } from '../../infra/http/problem.ts';
 import { defineRoute, type AnyRoute } from '../../infra/http/routes.ts';
-import { ExecutionStepViewSchema, ExecutionViewSchema, WorkflowViewSchema, type ExecutionView, type WorkflowView } from '../../projectors/workflows/workflow-views.ts';
+import {
+  ExecutionStepViewSchema,
+  ExecutionViewSchema,
+  WorkflowViewSchema,
+  type ExecutionView,
+  type WorkflowView,
+} from '../../projectors/workflows/workflow-views.ts';
 import { pageByCreation, pageByTime, pageQuery, pageSchema } from '../paging.ts';
 import { scopedEntityManager } from '../scoped-entity-manager.ts';
 
@@ -92,7 +98,7 @@ function toExecutionSummary(e: ExecutionView) {
 
 async function liveWorkflow(em: EntityManager, id: string): Promise<WorkflowView> {
   const workflow = await em.findOne(WorkflowViewSchema, { id, status: { $ne: 'deleted' } });
-  if (!workflow) throw ProblemError.notFound('Workflow');
+  if (!workflow) throw new NotFoundError('Workflow');
   return workflow;
 }
 
@@ -127,7 +133,10 @@ export function workflowQueryRoutes(orm: MikroORM): AnyRoute[] {
       auth: 'bearer',
       permission: 'workflows:read',
       readModels: ['workflows'],
-      responses: { 200: { description: 'The workflow', schema: workflowSchema, headers: { ETag: 'Revision, for If-Match on PUT' } }, 404: { description: 'No such workflow in your organization' } },
+      responses: {
+        200: { description: 'The workflow', schema: workflowSchema, headers: { ETag: 'Revision, for If-Match on PUT' } },
+        404: { description: 'No such workflow in your organization' },
+      },
       async handler(ctx, { params }) {
         const workflow = await liveWorkflow(scopedEntityManager(orm, ctx), entityIdOf(params, 'Workflow'));
         ctx.set('ETag', `"${workflow.revision}"`);
@@ -181,12 +190,15 @@ export function workflowQueryRoutes(orm: MikroORM): AnyRoute[] {
       auth: 'bearer',
       permission: 'workflows:read',
       readModels: ['executions'],
-      responses: { 200: { description: 'The execution', schema: executionDetail }, 404: { description: 'No such execution of this workflow in your organization' } },
+      responses: {
+        200: { description: 'The execution', schema: executionDetail },
+        404: { description: 'No such execution of this workflow in your organization' },
+      },
       async handler(ctx, { params }) {
         const em = scopedEntityManager(orm, ctx);
         const workflowId = entityIdOf(params, 'Workflow');
         const execution = await em.findOne(ExecutionViewSchema, { id: entityIdOf(params, 'Execution', 'execId'), workflowId });
-        if (!execution) throw ProblemError.notFound('Execution');
+        if (!execution) throw new NotFoundError('Execution');
         const steps = await em.find(ExecutionStepViewSchema, { executionId: execution.id }, { orderBy: { seq: 'asc' } });
         ctx.set('Cache-Control', 'private, no-cache');
         ctx.body = {
@@ -240,9 +252,14 @@ export function workflowQueryRoutes(orm: MikroORM): AnyRoute[] {
         const completed = byStatus.completed!;
         const failed = byStatus.failed!;
         // The median through the same scoped EntityManager (no raw SQL around the tenant filter).
-        const middle = completed > 0
-          ? await em.find(ExecutionViewSchema, { workflowId: workflow.id, status: 'completed' }, { orderBy: { durationMs: 'asc' }, offset: Math.floor((completed - 1) / 2), limit: 2 - (completed % 2), fields: ['durationMs'] })
-          : [];
+        const middle =
+          completed > 0
+            ? await em.find(
+                ExecutionViewSchema,
+                { workflowId: workflow.id, status: 'completed' },
+                { orderBy: { durationMs: 'asc' }, offset: Math.floor((completed - 1) / 2), limit: 2 - (completed % 2), fields: ['durationMs'] },
+              )
+            : [];
         const medianDurationMs = middle.length > 0 ? middle.reduce((sum, e) => sum + Number(e.durationMs), 0) / middle.length : null;
         ctx.body = {
           runs: counts.reduce((a, b) => a + b, 0),

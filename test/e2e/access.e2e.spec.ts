@@ -3,9 +3,17 @@ import { expect } from 'chai';
 import { roleGrants, roles, type Role } from '../../domain/access/permissions.ts';
 import { eventually } from '../support/events.ts';
 import { operationsOf } from '../support/openapi.ts';
-import { inviteMember, Mailbox, registerAccount, startTestSystem, uniqueEmail, type Account, type HttpClient, type TestSystem } from '../support/http.ts';
+import {
+  inviteMember,
+  Mailbox,
+  registerAccount,
+  startTestSystem,
+  uniqueEmail,
+  type Account,
+  type HttpClient,
+  type TestSystem,
+} from '../support/http.ts';
 import { expectProblem } from '../support/problems.ts';
-
 
 describe('Members, roles and API keys, end to end (real PostgreSQL and Redis)', function () {
   this.timeout(120_000);
@@ -37,7 +45,10 @@ describe('Members, roles and API keys, end to end (real PostgreSQL and Redis)', 
       const email = uniqueEmail('invitee');
       const invited = await http.post('/invitations', { email, role: 'member' }, { token: owner.accessToken });
       expect(invited.status, JSON.stringify(invited.body)).to.equal(201);
-      const pending = await http.get('/invitations?status=pending', { token: owner.accessToken, headers: { 'X-Min-Position': invited.body.position } });
+      const pending = await http.get('/invitations?status=pending', {
+        token: owner.accessToken,
+        headers: { 'X-Min-Position': invited.body.position },
+      });
       expect(pending.body.data.map((i: { id: string }) => i.id)).to.include(invited.body.id);
       expect(JSON.stringify(pending.body), 'no secret in the list').not.to.match(/secret|hash/i);
 
@@ -55,7 +66,10 @@ describe('Members, roles and API keys, end to end (real PostgreSQL and Redis)', 
       const users = await http.get('/users', { token: owner.accessToken, headers: { 'X-Min-Position': accepted.body.position } });
       expect(users.body.data.find((u: { email: string }) => u.email === email)).to.deep.include({ role: 'member', name: 'Ada' });
       const after = await http.get('/invitations', { token: owner.accessToken, headers: { 'X-Min-Position': accepted.body.position } });
-      expect(after.body.data.find((i: { id: string }) => i.id === invited.body.id)).to.deep.include({ status: 'accepted', userId: accepted.body.userId });
+      expect(after.body.data.find((i: { id: string }) => i.id === invited.body.id)).to.deep.include({
+        status: 'accepted',
+        userId: accepted.body.userId,
+      });
     });
 
     it('refuses to invite a member again or twice, and a revoked invitation cannot be accepted', async () => {
@@ -70,8 +84,12 @@ describe('Members, roles and API keys, end to end (real PostgreSQL and Redis)', 
     });
 
     it('lets admins invite members and viewers but not admins or owners', async () => {
-      expect((await http.post('/invitations', { email: uniqueEmail('by-admin'), role: 'viewer' }, { token: team.admin.accessToken })).status).to.equal(201);
-      expectProblem(await http.post('/invitations', { email: uniqueEmail('by-admin'), role: 'admin' }, { token: team.admin.accessToken }), 403, ['role']);
+      expect(
+        (await http.post('/invitations', { email: uniqueEmail('by-admin'), role: 'viewer' }, { token: team.admin.accessToken })).status,
+      ).to.equal(201);
+      expectProblem(await http.post('/invitations', { email: uniqueEmail('by-admin'), role: 'admin' }, { token: team.admin.accessToken }), 403, [
+        'role',
+      ]);
       expectProblem(await http.post('/invitations', { email: uniqueEmail('by-admin'), role: 'owner' }, { token: team.admin.accessToken }), 403);
       expectProblem(await http.post('/invitations', { email: uniqueEmail('by-member'), role: 'viewer' }, { token: team.member.accessToken }), 403);
     });
@@ -116,7 +134,10 @@ describe('Members, roles and API keys, end to end (real PostgreSQL and Redis)', 
       expectProblem(await http.post('/contacts', { email: 'x@example.com' }, { token: leaving.accessToken }), 401);
       expectProblem(await http.post('/auth/refresh', { refreshToken: leaving.refreshToken }), 401);
       expectProblem(await http.post('/auth/login', { email: leaving.email, password: leaving.password }), 401);
-      const listed = await http.get(`/users/${leaving.userId}`, { token: owner.accessToken, headers: { 'X-Min-Position': deactivated.body.position } });
+      const listed = await http.get(`/users/${leaving.userId}`, {
+        token: owner.accessToken,
+        headers: { 'X-Min-Position': deactivated.body.position },
+      });
       expect(listed.body.status).to.equal('deactivated');
 
       expect((await http.post(`/users/${leaving.userId}/reactivate`, undefined, { token: owner.accessToken })).status).to.equal(200);

@@ -1,16 +1,19 @@
 import { expect } from 'chai';
 import { TOTP } from 'otpauth';
-import { CommandHandler } from '../../command-api/command-handling.ts';
+import type { CommandHandler } from '../../command-api/command-handling.ts';
+import { commandCoreModule } from '../../command-api/module.ts';
+import { organizationServicesModule } from '../../command-api/organizations/module.ts';
 import type { OrganizationCommands } from '../../command-api/organizations/organization-commands.ts';
-import { PlanCommands } from '../../command-api/plans/plan-commands.ts';
+import { planCommandsModule } from '../../command-api/plans/module.ts';
+import type { PlanCommands } from '../../command-api/plans/plan-commands.ts';
 import { StaffConsole } from '../../command-api/staff/staff-console.ts';
 import { ForbiddenError } from '../../domain/errors.ts';
 import { TOKENS } from '../../infra/di/tokens.ts';
-import { staffAccountsOn } from '../../infra/auth/staff-accounts-composition.ts';
 import { eventually, testEvent } from '../support/events.ts';
 import { registerAccount, startTestSystem, uniqueEmail, type Account, type TestSystem } from '../support/http.ts';
 import { expectProblem } from '../support/problems.ts';
-import { ConsoleClient, createStaff, STAFF_PASSWORD } from '../support/staff-console.ts';
+import { withServices } from '../support/services.ts';
+import { ConsoleClient, createStaff, STAFF_PASSWORD, withStaffAccounts } from '../support/staff-console.ts';
 
 type Staff = Awaited<ReturnType<typeof createStaff>>;
 
@@ -67,7 +70,10 @@ describe('The staff console over HTTP (real PostgreSQL and Redis)', function () 
       expect(signedIn.headers.get('location')).to.equal('/admin');
       const cookies = signedIn.headers.getSetCookie();
       const session = cookies.find((c) => c.startsWith('nf_staff_session='))!;
-      expect(session).to.match(/httponly/i).and.to.match(/samesite=strict/i).and.to.match(/path=\/admin/i);
+      expect(session)
+        .to.match(/httponly/i)
+        .and.to.match(/samesite=strict/i)
+        .and.to.match(/path=\/admin/i);
       // Not in production: plain HTTP. (NODE_ENV=production adds Secure.)
       expect(session).not.to.match(/secure/i);
       expect(cookies.find((c) => c.startsWith('XSRF-TOKEN='))).to.match(/samesite=strict/i);
@@ -82,9 +88,10 @@ describe('The staff console over HTTP (real PostgreSQL and Redis)', function () 
 
     it('needs a code from the authenticator once two-factor sign-in is on, and takes each code once', async () => {
       const staff = await createStaff(system, 'support');
-      const accounts = staffAccountsOn(system.process.platform, system.process.config);
       const id = 'totp-test';
-      const { secret } = await accounts.enableTotp({ tenantId: null, actor: { type: 'system', id }, correlationId: id, causationId: id, now: new Date() }, staff.email);
+      const { secret } = await withStaffAccounts(system, (accounts) =>
+        accounts.enableTotp({ tenantId: null, actor: { type: 'system', id }, correlationId: id, causationId: id, now: new Date() }, staff.email),
+      );
       const code = new TOTP({ secret, digits: 6, period: 30, algorithm: 'SHA1' }).generate();
 
       expect((await new ConsoleClient(base()).signIn(staff.email, STAFF_PASSWORD)).status).to.equal(401);
@@ -172,13 +179,23 @@ describe('The staff console over HTTP (real PostgreSQL and Redis)', function () 
       const draft = await planThroughConsole(`Draft ${Date.now()}`, 'draft');
       const growth = await planThroughConsole(`Growth ${Date.now()}`, 'active');
       const plan = await adminClient.api('GET', `/resources/Plan/records/${growth}/show`);
-      expect(plan.body.record.params).to.deep.include({ status: 'active', monthlyPriceCents: 4900, currency: 'USD', contactsLimit: 1000, seatsLimit: null });
+      expect(plan.body.record.params).to.deep.include({
+        status: 'active',
+        monthlyPriceCents: 4900,
+        currency: 'USD',
+        contactsLimit: 1000,
+        seatsLimit: null,
+      });
 
-      const refused = await adminClient.api('POST', `/resources/Organization/records/${tenant.organizationId}/edit`, { form: new URLSearchParams({ planId: draft }) });
+      const refused = await adminClient.api('POST', `/resources/Organization/records/${tenant.organizationId}/edit`, {
+        form: new URLSearchParams({ planId: draft }),
+      });
       expect(refused.body.record?.errors?.planId?.message, refused.status + refused.text.slice(0, 500)).to.match(/only be put on an active plan/);
       expect(refused.body.notice.type).to.equal('error');
 
-      const changed = await adminClient.api('POST', `/resources/Organization/records/${tenant.organizationId}/edit`, { form: new URLSearchParams({ planId: growth }) });
+      const changed = await adminClient.api('POST', `/resources/Organization/records/${tenant.organizationId}/edit`, {
+        form: new URLSearchParams({ planId: growth }),
+      });
       expect(changed.body.record.errors ?? {}).to.deep.equal({});
       expect(changed.body.record.params.planId).to.equal(growth);
       const fact = await lastOrgEvent(tenant.organizationId);
@@ -197,14 +214,19 @@ describe('The staff console over HTTP (real PostgreSQL and Redis)', function () 
       const id = await planThroughConsole(`Scale ${Date.now()}`, 'draft');
       const limits = await adminClient.api('POST', `/resources/Plan/records/${id}/edit`, { form: new URLSearchParams({ seatsLimit: '-1' }) });
       expect(limits.body.record.errors.seatsLimit.message).to.match(/seats limit/);
-      const revised = await adminClient.api('POST', `/resources/Plan/records/${id}/edit`, { form: new URLSearchParams({ seatsLimit: '25', status: 'active' }) });
+      const revised = await adminClient.api('POST', `/resources/Plan/records/${id}/edit`, {
+        form: new URLSearchParams({ seatsLimit: '25', status: 'active' }),
+      });
       expect(revised.body.record.params).to.deep.include({ seatsLimit: 25, status: 'active' });
       const retired = await adminClient.api('POST', `/resources/Plan/records/${id}/delete`);
       expect(retired.status).to.equal(200);
       const stream = await system.process.platform.eventStore.readStream(`plan-${id}`);
       expect(stream.map((e) => e.type)).to.deep.equal(['PlanDrafted', 'PlanRevised', 'PlanActivated', 'PlanRetired']);
       expect(new Set(stream.map((e) => e.metadata.actor.id))).to.deep.equal(new Set([admin.id]));
-      await eventually(() => adminClient.api('GET', `/resources/Plan/records/${id}/show`), (r) => r.body.record.params.status === 'retired');
+      await eventually(
+        () => adminClient.api('GET', `/resources/Plan/records/${id}/show`),
+        (r) => r.body.record.params.status === 'retired',
+      );
     });
 
     it('shows a record’s history: its stream’s events, newest first, with who did it', async () => {
@@ -246,14 +268,18 @@ describe('The staff console over HTTP (real PostgreSQL and Redis)', function () 
       expect(started.body.notice, JSON.stringify(started.body)).to.deep.include({ type: 'success' });
       const done = await eventually(
         () => adminClient.api('GET', '/resources/Projections/actions/list?perPage=50'),
-        (r) => r.body.records.some((p: { params: { name: string; rebuild: string } }) => p.params.name === 'search' && p.params.rebuild.startsWith('done')),
+        (r) =>
+          r.body.records.some(
+            (p: { params: { name: string; rebuild: string } }) => p.params.name === 'search' && p.params.rebuild.startsWith('done'),
+          ),
         60_000,
       );
       const search = done.body.records.find((p: { params: { name: string } }) => p.params.name === 'search').params;
       expect(search.rebuild).to.match(/^done: generation 2 serves \(\d+ events, \d+ events\/s\)$/);
       expect(system.process.platform.generations.generation('search')).to.equal(2);
-      const served = await eventually(() => adminClient.api('GET', '/resources/Projections/actions/list?perPage=50'), (r) =>
-        r.body.records.some((p: { params: { name: string; served: boolean } }) => p.params.name === 'search@2' && p.params.served),
+      const served = await eventually(
+        () => adminClient.api('GET', '/resources/Projections/actions/list?perPage=50'),
+        (r) => r.body.records.some((p: { params: { name: string; served: boolean } }) => p.params.name === 'search@2' && p.params.served),
       );
       expect(served.status).to.equal(200);
       const audit = await system.process.platform.eventStore.readStream('readModel-search');
@@ -271,7 +297,10 @@ describe('The staff console over HTTP (real PostgreSQL and Redis)', function () 
         'no_stream',
       );
       const parked = await eventually(
-        () => system.process.platform.pool.query<{ id: string; attempts: number }>('SELECT id, attempts FROM parked_events WHERE stream_id = $1', [`organization-${organizationId}`]),
+        () =>
+          system.process.platform.pool.query<{ id: string; attempts: number }>('SELECT id, attempts FROM parked_events WHERE stream_id = $1', [
+            `organization-${organizationId}`,
+          ]),
         (r) => r.rowCount === 1,
       );
       const { id, attempts } = parked.rows[0]!;
@@ -307,9 +336,14 @@ describe('The staff console over HTTP (real PostgreSQL and Redis)', function () 
       expect(suspend.body.notice.type).to.equal('error');
       const plan = await adminClient.api('GET', '/resources/Plan/actions/list?filters.status=active');
       const planId = plan.body.records[0].params.id as string;
-      const changePlan = await supportClient.api('POST', `/resources/Organization/records/${target.organizationId}/edit`, { form: new URLSearchParams({ planId }) });
+      const changePlan = await supportClient.api('POST', `/resources/Organization/records/${target.organizationId}/edit`, {
+        form: new URLSearchParams({ planId }),
+      });
       expect(changePlan.body.notice.type).to.equal('error');
-      expect((await supportClient.api('POST', '/resources/Plan/actions/new', { form: new URLSearchParams({ name: 'Sneaky', monthlyPriceCents: '0' }) })).body.notice.type).to.equal('error');
+      expect(
+        (await supportClient.api('POST', '/resources/Plan/actions/new', { form: new URLSearchParams({ name: 'Sneaky', monthlyPriceCents: '0' }) }))
+          .body.notice.type,
+      ).to.equal('error');
       expect((await supportClient.api('GET', '/resources/Projections/records/search/rebuild')).body.notice.type).to.equal('error');
       const staffList = await supportClient.api('GET', '/resources/Staff/actions/list');
       expect(staffList.body.records).to.deep.equal([]);
@@ -318,7 +352,9 @@ describe('The staff console over HTTP (real PostgreSQL and Redis)', function () 
 
       // Sign-ups start a 14-day trial: the extension goes beyond it.
       const trialEndsAt = new Date(Date.now() + 30 * 86_400_000).toISOString();
-      const extended = await supportClient.api('POST', `/resources/Organization/records/${target.organizationId}/edit`, { form: new URLSearchParams({ trialEndsAt }) });
+      const extended = await supportClient.api('POST', `/resources/Organization/records/${target.organizationId}/edit`, {
+        form: new URLSearchParams({ trialEndsAt }),
+      });
       expect(extended.body.record.errors ?? {}, JSON.stringify(extended.body)).to.deep.equal({});
       expect(extended.body.record.params.trialEndsAt).to.equal(trialEndsAt);
       const fact = await lastOrgEvent(target.organizationId);
@@ -331,26 +367,33 @@ describe('The staff console over HTTP (real PostgreSQL and Redis)', function () 
     });
 
     it('is refused by the staff commands themselves, whatever a console would show', async () => {
-      const handler = new CommandHandler(system.process.platform.eventStore);
-      const staffConsole = new StaffConsole(
-        handler,
-        system.process.container.get<OrganizationCommands>(TOKENS.OrganizationCommands),
-        new PlanCommands(handler),
-        { retry: async () => Promise.reject(new Error('not reached')) },
-        { requireStartable: () => undefined, start: () => undefined },
-        { issueAccessOnly: async () => Promise.reject(new Error('not reached')) },
-      );
-      const request = { staff: support, correlationId: 'test' };
-      for (const attempt of [
-        () => staffConsole.suspend(request, tenant.organizationId, 'x'),
-        () => staffConsole.changePlan(request, tenant.organizationId, tenant.organizationId),
-        () => staffConsole.draftPlan(request, { name: 'X', monthlyPriceCents: 0, currency: 'USD', limits: { contacts: null, activeWorkflows: null, executionsPerMonth: null, aiTokensPerMonth: null, seats: null } }),
-        () => staffConsole.rebuild(request, 'search'),
-      ]) {
-        let caught: unknown;
-        await attempt().catch((err: unknown) => (caught = err));
-        expect(caught).to.be.instanceOf(ForbiddenError);
-      }
+      await withServices(system, [commandCoreModule, organizationServicesModule, planCommandsModule], async (services) => {
+        const staffConsole = new StaffConsole(
+          await services.get<CommandHandler>(TOKENS.CommandHandler),
+          await services.get<OrganizationCommands>(TOKENS.OrganizationCommands),
+          await services.get<PlanCommands>(TOKENS.PlanCommands),
+          { retry: async () => Promise.reject(new Error('not reached')) },
+          { requireStartable: () => undefined, start: () => undefined },
+          { issueAccessOnly: async () => Promise.reject(new Error('not reached')) },
+        );
+        const request = { staff: support, correlationId: 'test' };
+        for (const attempt of [
+          () => staffConsole.suspend(request, tenant.organizationId, 'x'),
+          () => staffConsole.changePlan(request, tenant.organizationId, tenant.organizationId),
+          () =>
+            staffConsole.draftPlan(request, {
+              name: 'X',
+              monthlyPriceCents: 0,
+              currency: 'USD',
+              limits: { contacts: null, activeWorkflows: null, executionsPerMonth: null, aiTokensPerMonth: null, seats: null },
+            }),
+          () => staffConsole.rebuild(request, 'search'),
+        ]) {
+          let caught: unknown;
+          await attempt().catch((err: unknown) => (caught = err));
+          expect(caught).to.be.instanceOf(ForbiddenError);
+        }
+      });
     });
   });
 });

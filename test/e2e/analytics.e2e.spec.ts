@@ -1,16 +1,27 @@
 import { createClient } from '@clickhouse/client';
 import { expect } from 'chai';
-import pino from 'pino';
 import { analyticsFactOf, metrics, type AnalyticsFact } from '../../domain/analytics/analytics-facts.ts';
 import type { RecordedEvent } from '../../domain/events.ts';
 import { ident, sql } from '../../infra/analytics/clickhouse-sql.ts';
-import { rebuilding } from '../../infra/readmodels/rebuilding.ts';
+import { TOKENS } from '../../infra/di/tokens.ts';
+import { projectionModules } from '../../projectors/modules.ts';
+import { readModelOperationsModule } from '../../projectors/rebuild/module.ts';
+import type { RebuildableReadModel } from '../../projectors/rebuild/ports.ts';
+import type { ReadModelRebuilder } from '../../projectors/rebuild/rebuild.ts';
+import { openServices } from '../support/services.ts';
 import { eventually } from '../support/events.ts';
-import { inviteMember, registerAccount, startTestSystem, uniqueEmail, type Account, type HttpClient, type TestSystem } from '../support/http.ts';
+import {
+  inviteMember,
+  operatorHealth,
+  registerAccount,
+  startTestSystem,
+  uniqueEmail,
+  type Account,
+  type HttpClient,
+  type TestSystem,
+} from '../support/http.ts';
 import { expectProblem } from '../support/problems.ts';
 import { CLICKHOUSE_URL, reachableClickHouse } from '../support/clickhouse.ts';
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * Analytics over HTTP, on each analytics store the system can run with: every number the API answers is
@@ -40,7 +51,8 @@ for (const store of ['postgres', 'clickhouse'] as const) {
         API_USAGE_FLUSH_SECONDS: '1',
         ...(store === 'clickhouse' ? { CLICKHOUSE_URL, CLICKHOUSE_DATABASE: clickhouseDatabase } : {}),
       });
-      expect(system.process.platform.analyticsKind).to.equal(store);
+      const health = await system.http.get(operatorHealth.path, { headers: operatorHealth.headers });
+      expect(health.body.checks.analytics.detail).to.equal(store);
       http = system.http;
       owner = await registerAccount(system, 'Counted');
       rival = await registerAccount(system, 'Rivals');
@@ -53,7 +65,12 @@ for (const store of ['postgres', 'clickhouse'] as const) {
 
       const contacts: string[] = [];
       for (let i = 0; i < 4; i++) {
-        const created = await post('/contacts', { email: uniqueEmail('lead'), firstName: `Lead${i}`, lastName: 'Tester', tags: i % 2 ? ['vip'] : [] });
+        const created = await post('/contacts', {
+          email: uniqueEmail('lead'),
+          firstName: `Lead${i}`,
+          lastName: 'Tester',
+          tags: i % 2 ? ['vip'] : [],
+        });
         expect(created.status, JSON.stringify(created.body)).to.equal(201);
         contacts.push(created.body.id);
       }
@@ -88,11 +105,15 @@ for (const store of ['postgres', 'clickhouse'] as const) {
       calls.rival++;
       expect(rivalContact.status).to.equal(201);
 
-      // Every window holding those requests closes (API_USAGE_FLUSH_SECONDS=1) before `until`.
-      await sleep(1_500);
-      until = new Date().toISOString();
-      // Long enough for the API usage window that ends before `until` to be in the log.
-      await sleep(2_500);
+      // Every window holding those requests is closed (API_USAGE_FLUSH_SECONDS=1) and recorded in the log
+      // before `until`; no authenticated request is made from here until the tests read, so no later window
+      // holds any (the meter records no empty window).
+      await eventually(
+        () => Promise.all([recordedCalls(owner), recordedCalls(rival)]),
+        ([ownerCalls, rivalCalls]) => ownerCalls >= calls.owner && rivalCalls >= calls.rival,
+        30_000,
+      );
+      until = new Date(Date.now() + 1).toISOString();
       head = (await system.process.platform.eventStore.headPosition())!;
     });
     after(async () => {
@@ -104,8 +125,7 @@ for (const store of ['postgres', 'clickhouse'] as const) {
       }
     });
 
-    /** The facts of `account`'s organization before `until`, straight from the log. */
-    async function factsFromTheLog(account: Account): Promise<AnalyticsFact[]> {
+    async function theWholeLog(): Promise<RecordedEvent[]> {
       const events: RecordedEvent[] = [];
       let after: string | null = null;
       for (;;) {
@@ -114,7 +134,19 @@ for (const store of ['postgres', 'clickhouse'] as const) {
         if (page.length < 1_000) break;
         after = page[page.length - 1]!.position;
       }
-      return events
+      return events;
+    }
+
+    /** The API calls of `account`'s organization the meter has recorded in the log so far. */
+    async function recordedCalls(account: Account): Promise<number> {
+      return (await theWholeLog())
+        .filter((event) => event.type === 'ApiCallsCounted' && event.metadata.tenantId === account.organizationId)
+        .reduce((sum, event) => sum + (event.data as { calls: number }).calls, 0);
+    }
+
+    /** The facts of `account`'s organization before `until`, straight from the log. */
+    async function factsFromTheLog(account: Account): Promise<AnalyticsFact[]> {
+      return (await theWholeLog())
         .map(analyticsFactOf)
         .filter((fact): fact is AnalyticsFact => fact !== null && fact.tenantId === account.organizationId && fact.occurredAt < until);
     }
@@ -133,7 +165,14 @@ for (const store of ['postgres', 'clickhouse'] as const) {
       const usage = (await get(owner, `/analytics/usage?${range()}`)).body;
       expect(usage.metrics.api_calls, 'every authenticated request of the organization, once').to.equal(calls.owner);
       expect((await get(rival, `/analytics/usage?${range()}`)).body.metrics.api_calls).to.equal(calls.rival);
-      expect(usage.metrics).to.include({ executions: 5, executions_completed: 4, executions_failed: 1, emails_sent: 4, integration_syncs: 4, users_joined: 2 });
+      expect(usage.metrics).to.include({
+        executions: 5,
+        executions_completed: 4,
+        executions_failed: 1,
+        emails_sent: 4,
+        integration_syncs: 4,
+        users_joined: 2,
+      });
       expect(usage.metrics.ai_tokens).to.be.greaterThan(0);
       expect(usage.successRate).to.equal(0.8);
     });
@@ -144,10 +183,19 @@ for (const store of ['postgres', 'clickhouse'] as const) {
       for (const fact of facts) byType.set(fact.type, (byType.get(fact.type) ?? 0) + 1);
       const events = await get(owner, `/analytics/events?${range()}`);
       expect(events.status).to.equal(200);
-      expect(Object.fromEntries(events.body.data.map((row: { type: string; count: number }) => [row.type, row.count]))).to.deep.equal(Object.fromEntries(byType));
+      expect(Object.fromEntries(events.body.data.map((row: { type: string; count: number }) => [row.type, row.count]))).to.deep.equal(
+        Object.fromEntries(byType),
+      );
       expect(events.body.total).to.equal(facts.length);
       const answered = events.body.data.map((row: { type: string }) => row.type);
-      expect(answered).to.include.members(['ContactCreated', 'WorkflowCreated', 'ExecutionStarted', 'StepCompleted', 'ApiCallsCounted', 'MemberJoined']);
+      expect(answered).to.include.members([
+        'ContactCreated',
+        'WorkflowCreated',
+        'ExecutionStarted',
+        'StepCompleted',
+        'ApiCallsCounted',
+        'MemberJoined',
+      ]);
       expect(answered, 'uniqueness bookkeeping is not activity').not.to.include('ValueClaimed');
 
       const series = await get(owner, `/analytics/series?metric=events&interval=day&timezone=Pacific/Auckland&${range()}`);
@@ -187,11 +235,23 @@ for (const store of ['postgres', 'clickhouse'] as const) {
       expect(csv.contentType).to.contain('text/csv');
       expect(csv.headers.get('content-disposition')).to.match(/attachment; filename="nexusflow-analytics-.*\.csv"/);
       const lines = (csv.body as string).trim().split('\n');
-      expect(lines[0]).to.equal('event_id,occurred_at,type,metric,quantity,actor_type,actor_id,user_id,workflow_id,execution_id,contact_id,step_type');
-      expect(lines.slice(1).map((line) => line.split(',')[0]).sort()).to.deep.equal(facts.map((f) => f.eventId).sort());
-      const jsonl = await fetch(`${http.baseUrl}/analytics/export?format=jsonl&${range()}`, { headers: { authorization: `Bearer ${owner.accessToken}` } });
+      expect(lines[0]).to.equal(
+        'event_id,occurred_at,type,metric,quantity,actor_type,actor_id,user_id,workflow_id,execution_id,contact_id,step_type',
+      );
+      expect(
+        lines
+          .slice(1)
+          .map((line) => line.split(',')[0])
+          .sort(),
+      ).to.deep.equal(facts.map((f) => f.eventId).sort());
+      const jsonl = await fetch(`${http.baseUrl}/analytics/export?format=jsonl&${range()}`, {
+        headers: { authorization: `Bearer ${owner.accessToken}` },
+      });
       expect(jsonl.headers.get('content-type')).to.contain('application/x-ndjson');
-      const rows = (await jsonl.text()).trim().split('\n').map((line) => JSON.parse(line));
+      const rows = (await jsonl.text())
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line));
       expect(rows).to.have.length(facts.length);
       expect(rows.every((row) => facts.some((f) => f.eventId === row.event_id && f.type === row.type))).to.equal(true);
       const empty = await get(rival, `/analytics/export?from=2020-01-01T00:00:00Z&to=2020-01-02T00:00:00Z`);
@@ -203,7 +263,9 @@ for (const store of ['postgres', 'clickhouse'] as const) {
       const token = { token: owner.accessToken };
       expectProblem(await http.get('/analytics/series?metric=revenue', token), 400, ['metric']);
       expectProblem(await http.get('/analytics/series?timezone=Mars/Olympus', token), 400, ['timezone']);
-      expectProblem(await http.get('/analytics/series?interval=day&from=2020-01-01T00:00:00Z&to=2021-06-01T00:00:00Z&timezone=UTC', token), 400, ['from']);
+      expectProblem(await http.get('/analytics/series?interval=day&from=2020-01-01T00:00:00Z&to=2021-06-01T00:00:00Z&timezone=UTC', token), 400, [
+        'from',
+      ]);
       expectProblem(await http.get('/analytics/usage?from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z', token), 400, ['to']);
       expectProblem(await http.get('/analytics/usage?from=yesterday', token), 400, ['from']);
       expectProblem(await http.get('/analytics/workflows?limit=1000', token), 400, ['limit']);
@@ -212,7 +274,12 @@ for (const store of ['postgres', 'clickhouse'] as const) {
     });
 
     it('rebuilds analytics and search into a new generation while every query is answered, then follows new writes', async () => {
-      const tools = rebuilding(system.process.platform, system.process.config, pino({ level: 'silent' }));
+      // A rebuild as the operator starts one (`nexusflow projections rebuild`): the same modules, its own process.
+      const operations = openServices(system, [readModelOperationsModule, ...projectionModules]);
+      const tools = {
+        rebuilder: await operations.get<ReadModelRebuilder>(TOKENS.ReadModelRebuilder),
+        readModels: await operations.all<RebuildableReadModel>(TOKENS.RebuildableReadModels),
+      };
       try {
         const usageBefore = (await get(owner, `/analytics/usage?${range()}`)).body;
         const searchBefore = (await get(owner, '/search/contacts?q=tester&sort=name')).body;
@@ -224,15 +291,21 @@ for (const store of ['postgres', 'clickhouse'] as const) {
           while (!stop) {
             const [usage, search] = await Promise.all([get(owner, `/analytics/usage?${range()}`), get(owner, '/search/contacts?q=tester&sort=name')]);
             reads++;
-            if (usage.status !== 200 || JSON.stringify(usage.body) !== JSON.stringify(usageBefore)) failures.push(`usage ${usage.status} ${JSON.stringify(usage.body)}`);
-            if (search.status !== 200 || JSON.stringify(search.body.data) !== JSON.stringify(searchBefore.data)) failures.push(`search ${search.status} ${JSON.stringify(search.body).slice(0, 300)}`);
+            if (usage.status !== 200 || JSON.stringify(usage.body) !== JSON.stringify(usageBefore))
+              failures.push(`usage ${usage.status} ${JSON.stringify(usage.body)}`);
+            if (search.status !== 200 || JSON.stringify(search.body.data) !== JSON.stringify(searchBefore.data))
+              failures.push(`search ${search.status} ${JSON.stringify(search.body).slice(0, 300)}`);
           }
         })();
         const results = [];
         try {
           for (const model of tools.readModels) results.push(await tools.rebuilder.rebuild(model));
-          // Reads after the switch, too.
-          await sleep(300);
+          // Reads after the switch, too: at least one whole round of them started after it.
+          const readsAtSwitch = reads;
+          await eventually(
+            () => reads,
+            (n) => n >= readsAtSwitch + 2,
+          );
         } finally {
           stop = true;
           await load;
@@ -247,7 +320,11 @@ for (const store of ['postgres', 'clickhouse'] as const) {
         expect(system.process.platform.generations.generation('analytics')).to.equal(2);
 
         // The projector process carries generation 2 on: a new write shows up in both, read-your-writes.
-        const created = await http.post('/contacts', { email: uniqueEmail('after'), firstName: 'Fresh', lastName: 'Tester' }, { token: owner.accessToken });
+        const created = await http.post(
+          '/contacts',
+          { email: uniqueEmail('after'), firstName: 'Fresh', lastName: 'Tester' },
+          { token: owner.accessToken },
+        );
         expect(created.status).to.equal(201);
         const found = await http.get('/search/contacts?q=fresh', { token: owner.accessToken, headers: { 'X-Min-Position': created.body.position } });
         expect(found.status).to.equal(200);
@@ -261,7 +338,7 @@ for (const store of ['postgres', 'clickhouse'] as const) {
         expect([again.from, again.to]).to.deep.equal([2, 3]);
         expect((await get(owner, `/analytics/usage?${range()}`)).body).to.deep.equal(usageBefore);
       } finally {
-        tools.close();
+        await operations.close();
       }
     });
   });

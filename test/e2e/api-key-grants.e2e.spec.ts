@@ -8,7 +8,7 @@ import { expectProblem } from '../support/problems.ts';
  * the creator is an active member, and a change takes effect at once, even for a key the process has just
  * verified (and keeps in its cache).
  */
-describe('API keys follow their grant: the creator\'s current role and status (real PostgreSQL and Redis)', function () {
+describe("API keys follow their grant: the creator's current role and status (real PostgreSQL and Redis)", function () {
   this.timeout(120_000);
   let system: TestSystem;
   let http: HttpClient;
@@ -40,10 +40,12 @@ describe('API keys follow their grant: the creator\'s current role and status (r
     return { ...account, accessToken: reply.body.accessToken, refreshToken: reply.body.refreshToken };
   }
 
-  it('acts with at most the creator\'s current role: an admin demoted to viewer leaves a key that reads but cannot write nor mint', async () => {
+  it("acts with at most the creator's current role: an admin demoted to viewer leaves a key that reads but cannot write nor mint", async () => {
     const admin = await inviteMember(system, owner, 'admin');
     const { key } = await createKey(admin.accessToken, { name: 'sync', scopes: ['contacts:read', 'contacts:write', 'apiKeys:manage', 'users:read'] });
-    expect((await http.post('/contacts', { email: uniqueEmail('before') }, { token: key })).status, 'works while its creator is an admin').to.equal(201);
+    expect((await http.post('/contacts', { email: uniqueEmail('before') }, { token: key })).status, 'works while its creator is an admin').to.equal(
+      201,
+    );
     expect((await http.get('/contacts', { token: key })).status).to.equal(200);
 
     await setRole(admin.userId, 'viewer');
@@ -65,7 +67,7 @@ describe('API keys follow their grant: the creator\'s current role and status (r
   it('is refused (401) while its creator is deactivated, and works again once they are reactivated', async () => {
     const admin = await inviteMember(system, owner, 'admin');
     const { key } = await createKey(admin.accessToken, { name: 'theirs', scopes: ['contacts:read', 'contacts:write'] });
-    const { key: ownersKey } = await createKey(owner.accessToken, { name: 'the owner\'s', scopes: ['contacts:read'] });
+    const { key: ownersKey } = await createKey(owner.accessToken, { name: "the owner's", scopes: ['contacts:read'] });
     expect((await http.get('/contacts', { token: key })).status).to.equal(200);
 
     const deactivated = await http.post(`/users/${admin.userId}/deactivate`, undefined, { token: owner.accessToken });
@@ -88,7 +90,7 @@ describe('API keys follow their grant: the creator\'s current role and status (r
     const { key: parent, id: parentId } = await createKey(coOwner.accessToken, { name: 'provisioner' });
     const { key: child } = await createKey(parent, { name: 'child', scopes: ['contacts:read', 'contacts:write', 'roles:manage'] });
     const target = await inviteMember(system, owner, 'viewer');
-    expect((await http.put(`/users/${target.userId}/role`, { role: 'member' }, { token: child })).status, 'an owner\'s grant').to.equal(200);
+    expect((await http.put(`/users/${target.userId}/role`, { role: 'member' }, { token: child })).status, "an owner's grant").to.equal(200);
 
     await setRole(coOwner.userId, 'admin');
     const beyond = await http.post('/api-keys', { name: 'too much', scopes: ['contacts:read', 'roles:manage', 'billing:manage'] }, { token: parent });

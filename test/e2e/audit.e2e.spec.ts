@@ -7,16 +7,33 @@ import { nexusflow } from '../support/cli.ts';
 import { readFileSync } from 'node:fs';
 import type { OrganizationCommands } from '../../command-api/organizations/organization-commands.ts';
 import { contactDecider } from '../../domain/contacts/decide.ts';
+import { commandCoreModule } from '../../command-api/module.ts';
+import { organizationServicesModule } from '../../command-api/organizations/module.ts';
 import { TOKENS } from '../../infra/di/tokens.ts';
+import { withServices } from '../support/services.ts';
 import { eventually } from '../support/events.ts';
 import { inviteMember, registerAccount, startTestSystem, TEST_JWT_SECRET, uniqueEmail, type Account, type TestSystem } from '../support/http.ts';
 import { expectProblem } from '../support/problems.ts';
 
-
 /** The export's heap limit in the constant-memory test (the process's baseline is about 40 MB of heap). */
 const HEAP_CAP_MB = 80;
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/**
+ * An instant strictly after everything done so far and strictly before anything done next (the system runs
+ * in this process, on this clock): waits until the millisecond clock has moved on, on both sides.
+ */
+async function momentBetween(): Promise<string> {
+  const done = Date.now();
+  const at = await eventually(
+    () => Date.now(),
+    (now) => now > done,
+  );
+  await eventually(
+    () => Date.now(),
+    (now) => now > at,
+  );
+  return new Date(at).toISOString();
+}
 
 describe('Replay and audit: point-in-time state, the audit log, exports, tamper evidence (real PostgreSQL)', function () {
   this.timeout(300_000);
@@ -35,18 +52,24 @@ describe('Replay and audit: point-in-time state, the audit log, exports, tamper 
     owner = await registerAccount(system, 'Audited');
     member = await inviteMember(system, owner, 'member');
     // The command line reads sealed personal data with the processes' data key; it needs no token secret.
-    env = { DATABASE_URL: system.database.url, LOG_LEVEL: 'warn', JWT_SECRET: '', DATA_ENCRYPTION_KEY: TEST_JWT_SECRET, NEXUSFLOW_DATA_DIR: '/nonexistent' };
+    env = {
+      DATABASE_URL: system.database.url,
+      LOG_LEVEL: 'warn',
+      JWT_SECRET: '',
+      DATA_ENCRYPTION_KEY: TEST_JWT_SECRET,
+      NEXUSFLOW_DATA_DIR: '/nonexistent',
+    };
     outputDir = await mkdtemp(path.join(os.tmpdir(), 'nf-audit-'));
 
-    const created = await system.http.post('/contacts', { email: uniqueEmail('ada'), firstName: 'Ada', tags: ['lead'] }, { token: owner.accessToken });
+    const created = await system.http.post(
+      '/contacts',
+      { email: uniqueEmail('ada'), firstName: 'Ada', tags: ['lead'] },
+      { token: owner.accessToken },
+    );
     contactId = created.body.id;
-    await sleep(15);
-    moments.push({ at: new Date().toISOString(), firstName: 'Ada', title: null, tags: ['lead'] });
-    await sleep(15);
+    moments.push({ at: await momentBetween(), firstName: 'Ada', title: null, tags: ['lead'] });
     expect((await system.http.patch(`/contacts/${contactId}`, { title: 'CTO' }, { token: member.accessToken })).status).to.equal(200);
-    await sleep(15);
-    moments.push({ at: new Date().toISOString(), firstName: 'Ada', title: 'CTO', tags: ['lead'] });
-    await sleep(15);
+    moments.push({ at: await momentBetween(), firstName: 'Ada', title: 'CTO', tags: ['lead'] });
     expect((await system.http.post(`/contacts/${contactId}/tags`, { add: ['vip'] }, { token: owner.accessToken })).status).to.equal(200);
     const renamed = await system.http.patch(`/contacts/${contactId}`, { firstName: 'Augusta' }, { token: owner.accessToken });
     lastPosition = renamed.body.position;
@@ -99,7 +122,12 @@ describe('Replay and audit: point-in-time state, the audit log, exports, tamper 
       const read = (query: string) => system.http.get(`/audit?${query}`, { token: owner.accessToken, headers: { 'X-Min-Position': lastPosition } });
       const byEntity = await read(`entity=${contactId}`);
       expect(byEntity.status).to.equal(200);
-      expect(byEntity.body.data.map((e: { eventType: string }) => e.eventType)).to.deep.equal(['ContactUpdated', 'ContactTagged', 'ContactUpdated', 'ContactCreated']);
+      expect(byEntity.body.data.map((e: { eventType: string }) => e.eventType)).to.deep.equal([
+        'ContactUpdated',
+        'ContactTagged',
+        'ContactUpdated',
+        'ContactCreated',
+      ]);
       expect(byEntity.body.data[2].actor).to.deep.equal({ type: 'user', id: member.userId });
       const byActor = await read(`actor=${member.userId}&type=ContactUpdated`);
       expect(byActor.body.data).to.have.length(1);
@@ -125,14 +153,21 @@ describe('Replay and audit: point-in-time state, the audit log, exports, tamper 
       const response = await fetch(`${system.http.baseUrl}/audit/export`, { headers: { Authorization: `Bearer ${owner.accessToken}` } });
       expect(response.status).to.equal(200);
       expect(response.headers.get('content-type')).to.include('application/x-ndjson');
-      const lines = (await response.text()).trim().split('\n').map((line) => JSON.parse(line));
-      expect(lines.every((l: { streamId: string }) => !l.streamId.startsWith('organization-') || l.streamId === `organization-${owner.organizationId}`)).to.equal(true);
+      const lines = (await response.text())
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line));
+      expect(
+        lines.every((l: { streamId: string }) => !l.streamId.startsWith('organization-') || l.streamId === `organization-${owner.organizationId}`),
+      ).to.equal(true);
       expect(lines.some((l: { streamId: string }) => l.streamId === `contact-${contactId}`)).to.equal(true);
       // Secrets are not exported, even hashed.
       expect(JSON.stringify(lines)).not.to.match(/scrypt\$/);
       const csv = await fetch(`${system.http.baseUrl}/audit/export?format=csv`, { headers: { Authorization: `Bearer ${owner.accessToken}` } });
       const rows = (await csv.text()).trim().split('\n');
-      expect(rows[0]).to.equal('position,eventId,streamId,revision,type,version,occurredAt,recordedAt,actorType,actorId,correlationId,causationId,previousHash,data');
+      expect(rows[0]).to.equal(
+        'position,eventId,streamId,revision,type,version,occurredAt,recordedAt,actorType,actorId,correlationId,causationId,previousHash,data',
+      );
       expect(rows).to.have.length(lines.length + 1);
     });
 
@@ -149,7 +184,13 @@ describe('Replay and audit: point-in-time state, the audit log, exports, tamper 
                 type: 'ContactNoted',
                 version: 1,
                 data: { note: `note ${done + s * 50 + i}`, padding: 'x'.repeat(200) },
-                metadata: { tenantId: tenant, actor: { type: 'system' as const, id: 'bulk' }, correlationId: 'bulk', causationId: 'bulk', occurredAt },
+                metadata: {
+                  tenantId: tenant,
+                  actor: { type: 'system' as const, id: 'bulk' },
+                  correlationId: 'bulk',
+                  causationId: 'bulk',
+                  occurredAt,
+                },
               }));
               await store.append(`note-${randomUUID()}`, events as never, 'no_stream');
             }),
@@ -158,11 +199,33 @@ describe('Replay and audit: point-in-time state, the audit log, exports, tamper 
       };
       const exportTo = async (file: string, extra: NodeJS.ProcessEnv = {}) => {
         const run = await nexusflow(
-          ['audit', 'export', '--tenant', tenant, '--from', '2026-01-01T00:00:00Z', '--to', '2027-01-01T00:00:00Z', '--format', 'jsonl', '--output', file, '--json'],
+          [
+            'audit',
+            'export',
+            '--tenant',
+            tenant,
+            '--from',
+            '2026-01-01T00:00:00Z',
+            '--to',
+            '2027-01-01T00:00:00Z',
+            '--format',
+            'jsonl',
+            '--output',
+            file,
+            '--json',
+          ],
           { ...env, ...extra },
         );
         expect(run.code, run.stderr).to.equal(0);
-        return JSON.parse(run.stdout) as { events: number; bytes: number; sha256: string; firstPosition: string; lastPosition: string; peakRssBytes: number; types: Record<string, number> };
+        return JSON.parse(run.stdout) as {
+          events: number;
+          bytes: number;
+          sha256: string;
+          firstPosition: string;
+          lastPosition: string;
+          peakRssBytes: number;
+          types: Record<string, number>;
+        };
       };
       await append(10_000);
       const small = await exportTo(path.join(outputDir, 'small.jsonl'));
@@ -189,41 +252,70 @@ describe('Replay and audit: point-in-time state, the audit log, exports, tamper 
   describe('erasure that keeps the log', () => {
     it('seals a person’s data in the log; erasing destroys their key: replays show them erased, read models forget them, chains stay valid', async () => {
       const email = uniqueEmail('zenobia');
-      const created = await system.http.post('/contacts', { email, firstName: 'Zenobia', lastName: 'Quarrington', tags: ['gdpr'] }, { token: owner.accessToken });
+      const created = await system.http.post(
+        '/contacts',
+        { email, firstName: 'Zenobia', lastName: 'Quarrington', tags: ['gdpr'] },
+        { token: owner.accessToken },
+      );
       const id = created.body.id as string;
       await system.http.patch(`/contacts/${id}`, { title: 'Queen of Palmyra' }, { token: owner.accessToken });
       // In the log, the person's data is sealed: not even the stored JSON holds it.
-      const stored = await system.process.platform.pool.query<{ data: string }>('SELECT data::text AS data FROM nf_events WHERE stream_id = $1', [`contact-${id}`]);
+      const stored = await system.process.platform.pool.query<{ data: string }>('SELECT data::text AS data FROM nf_events WHERE stream_id = $1', [
+        `contact-${id}`,
+      ]);
       const raw = stored.rows.map((r) => r.data).join();
       expect(raw).not.to.include('Zenobia');
       expect(raw).not.to.include(email);
       expect(raw).to.include('$personal');
-      const found = await system.http.get('/search/contacts?q=Zenobia', { token: owner.accessToken, headers: { 'X-Min-Position': created.body.position } });
+      const found = await system.http.get('/search/contacts?q=Zenobia', {
+        token: owner.accessToken,
+        headers: { 'X-Min-Position': created.body.position },
+      });
       expect(found.body.data.map((c: { id: string }) => c.id)).to.include(id);
 
-      const run = await nexusflow(['gdpr', 'erase', id, '--tenant', owner.organizationId, '--json'], env);
+      const unconfirmed = await nexusflow(['gdpr', 'erase', id, '--tenant', owner.organizationId, '--json'], env);
+      expect(unconfirmed.code, 'irreversible: refused without --yes').to.equal(2);
+      expect(unconfirmed.stderr).to.include('--yes');
+      const run = await nexusflow(['gdpr', 'erase', id, '--tenant', owner.organizationId, '--yes', '--json', '--as', 'dpo@acme.test'], env);
       expect(run.code, run.stderr).to.equal(0);
       const outcome = JSON.parse(run.stdout);
       expect(outcome).to.include({ contactId: id, erased: true, deletedNow: true });
 
       expectProblem(await system.http.get(`/contacts/${id}`, { token: owner.accessToken, headers: { 'X-Min-Position': outcome.position } }), 404);
-      const searched = await system.http.get('/search/contacts?q=Zenobia', { token: owner.accessToken, headers: { 'X-Min-Position': outcome.position } });
+      const searched = await system.http.get('/search/contacts?q=Zenobia', {
+        token: owner.accessToken,
+        headers: { 'X-Min-Position': outcome.position },
+      });
       expect(searched.body.data).to.deep.equal([]);
 
       const replayed = JSON.parse((await nexusflow(['replay', 'stream', `contact-${id}`, '--json'], env)).stdout);
-      expect(replayed.steps.map((s: { type: string }) => s.type)).to.deep.equal(['ContactCreated', 'ContactUpdated', 'ContactDeleted', 'ContactErased']);
+      expect(replayed.steps.map((s: { type: string }) => s.type)).to.deep.equal([
+        'ContactCreated',
+        'ContactUpdated',
+        'ContactDeleted',
+        'ContactErased',
+      ]);
       expect(replayed.steps[1].state).to.include({ email: '[erased]', firstName: '[erased]', lastName: '[erased]', title: '[erased]' });
       expect(replayed.steps[3].state).to.deep.equal({ status: 'erased', id, organizationId: owner.organizationId });
+      // The operator who ran it is the recorded actor.
+      expect(replayed.steps[3].actor).to.deep.equal({ type: 'system', id: 'operator:dpo@acme.test' });
       expect(JSON.stringify(replayed)).not.to.include('Zenobia');
-      const at = await system.http.get(`/audit/entities/contact/${id}?at=${encodeURIComponent(new Date(Date.now() - 1).toISOString())}`, { token: owner.accessToken });
+      const at = await system.http.get(`/audit/entities/contact/${id}?at=${encodeURIComponent(new Date(Date.now() - 1).toISOString())}`, {
+        token: owner.accessToken,
+      });
       expect(JSON.stringify(at.body)).not.to.include('Zenobia');
 
       const verify = await nexusflow(['audit', 'verify', '--tenant', owner.organizationId, '--json'], env);
       expect(verify.code, verify.stdout).to.equal(0);
       const trail = await system.http.get(`/audit?entity=${id}`, { token: owner.accessToken, headers: { 'X-Min-Position': outcome.position } });
-      expect(trail.body.data.map((e: { eventType: string }) => e.eventType)).to.deep.equal(['ContactErased', 'ContactDeleted', 'ContactUpdated', 'ContactCreated']);
+      expect(trail.body.data.map((e: { eventType: string }) => e.eventType)).to.deep.equal([
+        'ContactErased',
+        'ContactDeleted',
+        'ContactUpdated',
+        'ContactCreated',
+      ]);
       // Erasing again changes nothing; the email is free for a new contact.
-      expect(JSON.parse((await nexusflow(['gdpr', 'erase', id, '--json'], env)).stdout)).to.include({ erased: false });
+      expect(JSON.parse((await nexusflow(['gdpr', 'erase', id, '--yes', '--json'], env)).stdout)).to.include({ erased: false });
       expect((await system.http.post('/contacts', { email }, { token: owner.accessToken })).status).to.equal(201);
     });
   });
@@ -232,10 +324,26 @@ describe('Replay and audit: point-in-time state, the audit log, exports, tamper 
     it('lists parked events and replays them: still failing exits 1, fixed ones resolve; reset refuses without --yes', async () => {
       const organizationId = randomUUID();
       const stream = `organization-${organizationId}`;
-      const renamed = { id: randomUUID(), type: 'OrganizationRenamed', version: 1, data: { organizationId, name: 'Late' }, metadata: { tenantId: organizationId, actor: { type: 'system', id: 'test' }, correlationId: 'c', causationId: 'c', occurredAt: new Date().toISOString() } };
+      const renamed = {
+        id: randomUUID(),
+        type: 'OrganizationRenamed',
+        version: 1,
+        data: { organizationId, name: 'Late' },
+        metadata: {
+          tenantId: organizationId,
+          actor: { type: 'system', id: 'test' },
+          correlationId: 'c',
+          causationId: 'c',
+          occurredAt: new Date().toISOString(),
+        },
+      };
       await system.process.platform.eventStore.append(stream, [renamed] as never, 'no_stream');
       const parked = await eventually(
-        async () => JSON.parse((await nexusflow(['projections', 'parked', '--projection', 'organizations', '--json'], env)).stdout).parked as { id: string; streamId: string }[],
+        async () =>
+          JSON.parse((await nexusflow(['projections', 'parked', '--projection', 'organizations', '--json'], env)).stdout).parked as {
+            id: string;
+            streamId: string;
+          }[],
         (list) => list.some((p) => p.streamId === stream),
         30_000,
       );
@@ -244,9 +352,18 @@ describe('Replay and audit: point-in-time state, the audit log, exports, tamper 
       expect(still.code).to.equal(1);
       expect(JSON.parse(still.stdout).outcomes[0]).to.include({ resolved: false });
 
-      const created = { ...renamed, id: randomUUID(), type: 'OrganizationCreated', version: 2, data: { organizationId, name: 'Early', ownerUserId: randomUUID(), timezone: 'UTC', ownerEmail: null, trialEndsAt: null } };
+      const created = {
+        ...renamed,
+        id: randomUUID(),
+        type: 'OrganizationCreated',
+        version: 2,
+        data: { organizationId, name: 'Early', ownerUserId: randomUUID(), timezone: 'UTC', ownerEmail: null, trialEndsAt: null },
+      };
       await system.process.platform.eventStore.append(stream, [created] as never, 0);
-      await eventually(() => system.process.platform.pool.query('SELECT 1 FROM organizations WHERE id = $1', [organizationId]), (r) => r.rowCount === 1);
+      await eventually(
+        () => system.process.platform.pool.query('SELECT 1 FROM organizations WHERE id = $1', [organizationId]),
+        (r) => r.rowCount === 1,
+      );
       const fixed = await nexusflow(['projections', 'replay-parked', '--all', '--json'], env);
       expect(fixed.code, fixed.stdout + fixed.stderr).to.equal(0);
       const row = await system.process.platform.pool.query<{ name: string }>('SELECT name FROM organizations WHERE id = $1', [organizationId]);
@@ -291,7 +408,11 @@ describe('Replay and audit: point-in-time state, the audit log, exports, tamper 
       // Stored as written then, beneath the layer that upgrades on read.
       await system.process.platform.storedLog.append(stream, fixture.events.map((e) => ({ ...e, id: randomUUID() })) as never, 'no_stream');
       await eventually(
-        () => system.process.platform.pool.query<{ name: string; trial_ends_at: Date | null }>('SELECT name, trial_ends_at FROM organizations WHERE id = $1', [fixture.streamSuffix]),
+        () =>
+          system.process.platform.pool.query<{ name: string; trial_ends_at: Date | null }>(
+            'SELECT name, trial_ends_at FROM organizations WHERE id = $1',
+            [fixture.streamSuffix],
+          ),
         (r) => r.rows[0]?.name === 'Founders Group',
       );
       const run = await nexusflow(['replay', 'stream', stream, '--json'], env);
@@ -302,12 +423,13 @@ describe('Replay and audit: point-in-time state, the audit log, exports, tamper 
       const stored = await system.process.platform.storedLog.readStream(stream);
       expect(stored[0]!.version).to.equal(1);
       // Today's deciders act on it: a command decided on the upgraded history appends after it.
-      const organizations = system.process.container.get<OrganizationCommands>(TOKENS.OrganizationCommands);
       const id = randomUUID();
-      const outcome = await organizations.suspend(
-        { tenantId: fixture.streamSuffix, actor: { type: 'staff', id: 'staff-1' }, correlationId: id, causationId: id, now: new Date() },
-        fixture.streamSuffix,
-        'dormant since 2024',
+      const outcome = await withServices(system, [commandCoreModule, organizationServicesModule], async (services) =>
+        (await services.get<OrganizationCommands>(TOKENS.OrganizationCommands)).suspend(
+          { tenantId: fixture.streamSuffix, actor: { type: 'staff', id: 'staff-1' }, correlationId: id, causationId: id, now: new Date() },
+          fixture.streamSuffix,
+          'dormant since 2024',
+        ),
       );
       expect(outcome.appended.map((e) => e.type)).to.deep.equal(['OrganizationSuspended']);
       expect(outcome.revision).to.equal(3);

@@ -4,7 +4,6 @@ import { expectProblem } from '../support/problems.ts';
 import { eventually } from '../support/events.ts';
 import { totpCode } from '../support/totp.ts';
 
-
 describe('Auth flows end to end: passwords and the second factor (real PostgreSQL and Redis)', function () {
   this.timeout(60_000);
   let system: TestSystem;
@@ -69,9 +68,17 @@ describe('Auth flows end to end: passwords and the second factor (real PostgreSQ
   describe('change password', () => {
     it('needs the current password, ends the other sessions and answers fresh tokens', async () => {
       const account = await registerAccount(system, 'Changer');
-      const wrong = await http.post('/auth/change-password', { currentPassword: 'not it at all', newPassword: 'a better password' }, { token: account.accessToken });
+      const wrong = await http.post(
+        '/auth/change-password',
+        { currentPassword: 'not it at all', newPassword: 'a better password' },
+        { token: account.accessToken },
+      );
       expectProblem(wrong, 400, ['currentPassword']);
-      const changed = await http.post('/auth/change-password', { currentPassword: account.password, newPassword: 'a better password' }, { token: account.accessToken });
+      const changed = await http.post(
+        '/auth/change-password',
+        { currentPassword: account.password, newPassword: 'a better password' },
+        { token: account.accessToken },
+      );
       expect(changed.status, JSON.stringify(changed.body)).to.equal(200);
       expectProblem(await http.get('/contacts', { token: account.accessToken }), 401);
       expect((await http.get('/contacts', { token: changed.body.accessToken })).status).to.equal(200);
@@ -88,7 +95,9 @@ describe('Auth flows end to end: passwords and the second factor (real PostgreSQ
       expect(started.status, JSON.stringify(started.body)).to.equal(200);
       expect(started.body.status).to.equal('pending');
       const secret: string = started.body.secret;
-      expect(started.body.otpauthUri).to.match(/^otpauth:\/\/totp\//).and.include(`secret=${secret}`);
+      expect(started.body.otpauthUri)
+        .to.match(/^otpauth:\/\/totp\//)
+        .and.include(`secret=${secret}`);
       // Not on yet: sign-in still needs only the password.
       expect((await http.post('/auth/login', { email: account.email, password: account.password })).body).to.have.property('accessToken');
 
@@ -135,8 +144,16 @@ describe('Auth flows end to end: passwords and the second factor (real PostgreSQ
       expect(me.status).to.equal(200);
 
       // Turning it off needs the password and a code.
-      expectProblem(await http.post('/auth/mfa/disable', { password: 'wrong password', code: recoveryCodes[1] }, { token: verified.body.accessToken }), 400, ['password']);
-      const disabled = await http.post('/auth/mfa/disable', { password: account.password, code: recoveryCodes[1] }, { token: verified.body.accessToken });
+      expectProblem(
+        await http.post('/auth/mfa/disable', { password: 'wrong password', code: recoveryCodes[1] }, { token: verified.body.accessToken }),
+        400,
+        ['password'],
+      );
+      const disabled = await http.post(
+        '/auth/mfa/disable',
+        { password: account.password, code: recoveryCodes[1] },
+        { token: verified.body.accessToken },
+      );
       expect(disabled.status, JSON.stringify(disabled.body)).to.equal(204);
       expect((await http.post('/auth/login', { email: account.email, password: account.password })).body).to.have.property('accessToken');
     });

@@ -3,7 +3,6 @@ import { nexusflow } from '../support/cli.ts';
 import pg from 'pg';
 import { registerAccount, startTestSystem, TEST_JWT_SECRET, uniqueEmail, type Account, type TestSystem } from '../support/http.ts';
 
-
 describe('The nexusflow command line against a running system (real PostgreSQL and Redis)', function () {
   this.timeout(120_000);
   let system: TestSystem;
@@ -14,12 +13,22 @@ describe('The nexusflow command line against a running system (real PostgreSQL a
     system = await startTestSystem(undefined, { WORKFLOW_POLL_MS: '200' });
     owner = await registerAccount(system, 'Operated');
     for (const name of ['Ada', 'Alan', 'Grace']) {
-      const created = await system.http.post('/contacts', { email: uniqueEmail(name.toLowerCase()), firstName: name, lastName: 'Operator' }, { token: owner.accessToken });
+      const created = await system.http.post(
+        '/contacts',
+        { email: uniqueEmail(name.toLowerCase()), firstName: name, lastName: 'Operator' },
+        { token: owner.accessToken },
+      );
       expect(created.status).to.equal(201);
     }
     // No JWT_SECRET: the command line verifies no tokens, so it does not need the processes' secret.
     // The command line reads sealed personal data with the processes' data key; it needs no token secret.
-    env = { DATABASE_URL: system.database.url, LOG_LEVEL: 'warn', JWT_SECRET: '', DATA_ENCRYPTION_KEY: TEST_JWT_SECRET, NEXUSFLOW_DATA_DIR: '/nonexistent' };
+    env = {
+      DATABASE_URL: system.database.url,
+      LOG_LEVEL: 'warn',
+      JWT_SECRET: '',
+      DATA_ENCRYPTION_KEY: TEST_JWT_SECRET,
+      NEXUSFLOW_DATA_DIR: '/nonexistent',
+    };
   });
   after(async () => system?.stop());
 
@@ -31,8 +40,15 @@ describe('The nexusflow command line against a running system (real PostgreSQL a
     expect(result.eventsApplied, 'the three contacts created').to.equal(3);
 
     // The running system hears of the switch and keeps generation 2 current: a new contact is found in it.
-    const created = await system.http.post('/contacts', { email: uniqueEmail('katherine'), firstName: 'Katherine', lastName: 'Operator' }, { token: owner.accessToken });
-    const found = await system.http.get('/search/contacts?q=operator', { token: owner.accessToken, headers: { 'X-Min-Position': created.body.position } });
+    const created = await system.http.post(
+      '/contacts',
+      { email: uniqueEmail('katherine'), firstName: 'Katherine', lastName: 'Operator' },
+      { token: owner.accessToken },
+    );
+    const found = await system.http.get('/search/contacts?q=operator', {
+      token: owner.accessToken,
+      headers: { 'X-Min-Position': created.body.position },
+    });
     expect(found.status).to.equal(200);
     expect(found.body.total).to.equal(4);
     expect(system.process.platform.generations.generation('search')).to.equal(2);

@@ -19,7 +19,14 @@ interface RunningSystem {
  * free port, and waits for its "listening" log line.
  */
 async function startEmbedded(dataDir: string): Promise<RunningSystem> {
-  const env: NodeJS.ProcessEnv = { ...process.env, NEXUSFLOW_DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', PASSWORD_HASH_COST: '10' };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    NEXUSFLOW_DATA_DIR: dataDir,
+    PORT: '0',
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'info',
+    PASSWORD_HASH_COST: '10',
+  };
   delete env.DATABASE_URL;
   delete env.JWT_SECRET;
   delete env.REDIS_URL;
@@ -95,7 +102,9 @@ describe('Embedded default (no DATABASE_URL): data survives a restart', function
       (err: Error) => err.message,
     );
     expect(second, 'a second process should not start on the same data directory').to.be.a('string');
-    expect(second).to.match(/exited with [1-9]/).and.to.include('NEXUSFLOW_DATA_DIR');
+    expect(second)
+      .to.match(/exited with [1-9]/)
+      .and.to.include('NEXUSFLOW_DATA_DIR');
 
     expect(await stopGracefully(running)).to.equal(0);
     expect(running.output()).to.include('"stopped"');

@@ -1,10 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import type { OrganizationCommands } from '../../command-api/organizations/organization-commands.ts';
+import { commandCoreModule } from '../../command-api/module.ts';
+import { organizationServicesModule } from '../../command-api/organizations/module.ts';
 import { TOKENS } from '../../infra/di/tokens.ts';
+import { eventually } from '../support/events.ts';
+import { openServices } from '../support/services.ts';
 import { registerAccount, startTestSystem, uniqueEmail, type HttpClient, type TestSystem } from '../support/http.ts';
 import { expectProblem } from '../support/problems.ts';
-
 
 describe('Gateway duties: rate limits (real Redis)', function () {
   this.timeout(60_000);
@@ -88,11 +91,18 @@ describe('Gateway duties: idempotency, CORS, headers, suspension (real PostgreSQ
       expect(retry.headers.get('location')).to.equal(first.headers.get('location'));
       expect(retry.headers.get('etag')).to.equal(first.headers.get('etag'));
 
-      const other = await http.post('/contacts', { email: uniqueEmail('other') }, { token: account.accessToken, headers: { 'Idempotency-Key': key } });
+      const other = await http.post(
+        '/contacts',
+        { email: uniqueEmail('other') },
+        { token: account.accessToken, headers: { 'Idempotency-Key': key } },
+      );
       expectProblem(other, 422, ['Idempotency-Key']);
       expect(other.body.code).to.equal('idempotency_key_reused');
 
-      const list = await http.get(`/contacts?email=${encodeURIComponent(body.email)}`, { token: account.accessToken, headers: { 'X-Min-Position': first.body.position } });
+      const list = await http.get(`/contacts?email=${encodeURIComponent(body.email)}`, {
+        token: account.accessToken,
+        headers: { 'X-Min-Position': first.body.position },
+      });
       expect(list.body.data.map((c: { id: string }) => c.id)).to.deep.equal([first.body.id]);
     });
 
@@ -122,9 +132,11 @@ describe('Gateway duties: idempotency, CORS, headers, suspension (real PostgreSQ
       const key = randomUUID();
       expectProblem(await http.post('/contacts', { email: 'nope' }, { token: account.accessToken, headers: { 'Idempotency-Key': key } }), 400);
       expectProblem(await http.post('/contacts', { email: 'nope' }, { token: account.accessToken, headers: { 'Idempotency-Key': key } }), 400);
-      expectProblem(await http.post('/contacts', { email: uniqueEmail('x') }, { token: account.accessToken, headers: { 'Idempotency-Key': 'x'.repeat(300) } }), 400, [
-        'Idempotency-Key',
-      ]);
+      expectProblem(
+        await http.post('/contacts', { email: uniqueEmail('x') }, { token: account.accessToken, headers: { 'Idempotency-Key': 'x'.repeat(300) } }),
+        400,
+        ['Idempotency-Key'],
+      );
     });
 
     it('keeps no sign-in answers: a retried refresh gets its pair from the reuse grace, not from a replay', async () => {
@@ -143,7 +155,11 @@ describe('Gateway duties: idempotency, CORS, headers, suspension (real PostgreSQ
   describe('CORS and security headers', () => {
     it('answers preflights and reads for allowed origins only', async () => {
       const preflight = await http.request('OPTIONS', '/contacts', {
-        headers: { Origin: 'https://app.example.com', 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'authorization, content-type, idempotency-key' },
+        headers: {
+          Origin: 'https://app.example.com',
+          'Access-Control-Request-Method': 'POST',
+          'Access-Control-Request-Headers': 'authorization, content-type, idempotency-key',
+        },
       });
       expect(preflight.status).to.equal(204);
       expect(preflight.headers.get('access-control-allow-origin')).to.equal('https://app.example.com');
@@ -154,7 +170,9 @@ describe('Gateway duties: idempotency, CORS, headers, suspension (real PostgreSQ
       expect(read.headers.get('access-control-allow-origin')).to.equal('https://admin.example.com');
       expect(read.headers.get('access-control-expose-headers')).to.include('RateLimit-Remaining');
 
-      const evil = await http.request('OPTIONS', '/contacts', { headers: { Origin: 'https://evil.example', 'Access-Control-Request-Method': 'POST' } });
+      const evil = await http.request('OPTIONS', '/contacts', {
+        headers: { Origin: 'https://evil.example', 'Access-Control-Request-Method': 'POST' },
+      });
       expect(evil.headers.get('access-control-allow-origin')).to.equal(null);
       const evilRead = await http.get('/openapi.json', { headers: { Origin: 'https://evil.example' } });
       expect(evilRead.headers.get('access-control-allow-origin')).to.equal(null);
@@ -180,25 +198,48 @@ describe('Gateway duties: idempotency, CORS, headers, suspension (real PostgreSQ
       const before = await http.post('/contacts', { email: uniqueEmail('before') }, { token: suspended.accessToken });
       expect(before.status).to.equal(201);
 
-      const organizations = system.process.container.get<OrganizationCommands>(TOKENS.OrganizationCommands);
-      const staff = { tenantId: suspended.organizationId, actor: { type: 'staff' as const, id: 'staff-1' }, correlationId: randomUUID(), causationId: randomUUID(), now: new Date() };
-      const outcome = await organizations.suspend(staff, suspended.organizationId, 'invoice overdue');
+      // Staff act from another process (the console's), built from the same modules: the API process hears of
+      // the suspension through PostgreSQL NOTIFY.
+      const staffSide = openServices(system, [commandCoreModule, organizationServicesModule]);
+      try {
+        const organizations = await staffSide.get<OrganizationCommands>(TOKENS.OrganizationCommands);
+        const staff = {
+          tenantId: suspended.organizationId,
+          actor: { type: 'staff' as const, id: 'staff-1' },
+          correlationId: randomUUID(),
+          causationId: randomUUID(),
+          now: new Date(),
+        };
+        const outcome = await organizations.suspend(staff, suspended.organizationId, 'invoice overdue');
 
-      const refused = await http.post('/contacts', { email: uniqueEmail('after') }, { token: suspended.accessToken });
-      expectProblem(refused, 403);
-      expect(refused.body.code).to.equal('organization_suspended');
-      expectProblem(await http.post('/contacts', { email: uniqueEmail('after') }, { token: key.body.key }), 403);
-      expectProblem(await http.patch(`/contacts/${before.body.id}`, { title: 'x' }, { token: suspended.accessToken }), 403);
-      const read = await http.get(`/contacts/${before.body.id}`, { token: suspended.accessToken, headers: { 'X-Min-Position': before.body.position } });
-      expect(read.status).to.equal(200);
-      const org = await http.get('/organizations/current', { token: suspended.accessToken, headers: { 'X-Min-Position': outcome.position! } });
-      expect(org.body.status).to.equal('suspended');
-      expect((await http.post('/contacts', { email: uniqueEmail('fine') }, { token: fine.accessToken })).status).to.equal(201);
-      const events = await system.process.platform.eventStore.readStream(`organization-${suspended.organizationId}`);
-      expect(events[events.length - 1]!.metadata.actor).to.deep.equal({ type: 'staff', id: 'staff-1' });
+        const refused = await eventually(
+          () => http.post('/contacts', { email: uniqueEmail('after') }, { token: suspended.accessToken }),
+          (reply) => reply.status !== 201,
+        );
+        expectProblem(refused, 403);
+        expect(refused.body.code).to.equal('organization_suspended');
+        expectProblem(await http.post('/contacts', { email: uniqueEmail('after') }, { token: key.body.key }), 403);
+        expectProblem(await http.patch(`/contacts/${before.body.id}`, { title: 'x' }, { token: suspended.accessToken }), 403);
+        const read = await http.get(`/contacts/${before.body.id}`, {
+          token: suspended.accessToken,
+          headers: { 'X-Min-Position': before.body.position },
+        });
+        expect(read.status).to.equal(200);
+        const org = await http.get('/organizations/current', { token: suspended.accessToken, headers: { 'X-Min-Position': outcome.position! } });
+        expect(org.body.status).to.equal('suspended');
+        expect((await http.post('/contacts', { email: uniqueEmail('fine') }, { token: fine.accessToken })).status).to.equal(201);
+        const events = await system.process.platform.eventStore.readStream(`organization-${suspended.organizationId}`);
+        expect(events[events.length - 1]!.metadata.actor).to.deep.equal({ type: 'staff', id: 'staff-1' });
 
-      await organizations.reactivate({ ...staff, now: new Date() }, suspended.organizationId);
-      expect((await http.post('/contacts', { email: uniqueEmail('again') }, { token: suspended.accessToken })).status).to.equal(201);
+        await organizations.reactivate({ ...staff, now: new Date() }, suspended.organizationId);
+        const again = await eventually(
+          () => http.post('/contacts', { email: uniqueEmail('again') }, { token: suspended.accessToken }),
+          (reply) => reply.status !== 403,
+        );
+        expect(again.status).to.equal(201);
+      } finally {
+        await staffSide.close();
+      }
       // Signing out is not a write the suspension blocks.
       expect((await http.post('/auth/logout', undefined, { token: suspended.accessToken })).status).to.equal(204);
     });

@@ -8,7 +8,15 @@ import { operatorHealth, registerAccount, startTestSystem, uniqueEmail, type Acc
 import { RABBITMQ_URL, rabbitConsumer } from '../support/rabbitmq.ts';
 
 const run = promisify(execFile);
-const published = new Set(['WorkflowCreated', 'WorkflowUpdated', 'WorkflowDeleted', 'ExecutionStarted', 'ExecutionCompleted', 'ExecutionFailed', 'StepCompleted']);
+const published = new Set([
+  'WorkflowCreated',
+  'WorkflowUpdated',
+  'WorkflowDeleted',
+  'ExecutionStarted',
+  'ExecutionCompleted',
+  'ExecutionFailed',
+  'StepCompleted',
+]);
 
 /** Stops and starts the RabbitMQ application of the local broker (the node stays up; queues and exchanges are kept if durable). */
 async function rabbitmqctl(command: 'stop_app' | 'start_app'): Promise<void> {
@@ -45,13 +53,22 @@ describe('Integration events on RabbitMQ: at least once, nothing lost when the b
     try {
       const created = await system.http.post(
         '/workflows',
-        { name: 'Evented', steps: [{ id: 'a', type: 'add_tag', config: { tag: 'a' }, next: 'b' }, { id: 'b', type: 'add_tag', config: { tag: 'b' }, next: null }] },
+        {
+          name: 'Evented',
+          steps: [
+            { id: 'a', type: 'add_tag', config: { tag: 'a' }, next: 'b' },
+            { id: 'b', type: 'add_tag', config: { tag: 'b' }, next: null },
+          ],
+        },
         { token: owner.accessToken },
       );
       const workflowId = created.body.id as string;
       const before = [await runOnce(workflowId), await runOnce(workflowId)];
       for (const id of before) await eventually(() => system.process.platform.eventStore.readStream(`execution-${id}`), completedIn);
-      await eventually(() => consumer.received.length, (n) => n >= 1 + 2 * 4);
+      await eventually(
+        () => consumer.received.length,
+        (n) => n >= 1 + 2 * 4,
+      );
 
       await rabbitmqctl('stop_app');
       const during: string[] = [];
@@ -83,7 +100,12 @@ describe('Integration events on RabbitMQ: at least once, nothing lost when the b
         60_000,
       );
       const types = new Map(consumer.received.map((m) => [m.id, m.type]));
-      expect([...new Set([...types.values()])].sort()).to.deep.equal(['workflow.created', 'workflow.execution.completed', 'workflow.execution.started', 'workflow.step.completed']);
+      expect([...new Set([...types.values()])].sort()).to.deep.equal([
+        'workflow.created',
+        'workflow.execution.completed',
+        'workflow.execution.started',
+        'workflow.step.completed',
+      ]);
       const step = consumer.received.find((m) => m.type === 'workflow.step.completed')!;
       expect(step.organizationId).to.equal(owner.organizationId);
       expect(step.data).to.include.keys('executionId', 'workflowId', 'stepId');

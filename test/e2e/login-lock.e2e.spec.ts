@@ -1,5 +1,7 @@
 import { expect } from 'chai';
+import { ContainerModule } from 'inversify';
 import type { PasswordHasher } from '../../command-api/auth/ports.ts';
+import { TOKENS } from '../../infra/di/tokens.ts';
 import { eventually } from '../support/events.ts';
 import { Mailbox, registerAccount, startTestSystem, type Account, type HttpClient, type TestSystem } from '../support/http.ts';
 import { expectProblem } from '../support/problems.ts';
@@ -33,7 +35,12 @@ describe('Sign-in lock without races, and what lifts it (real PostgreSQL and Red
     system = await startTestSystem(
       undefined,
       { LOGIN_MAX_FAILURES: String(MAX_FAILURES), LOGIN_LOCK_SECONDS: '600' },
-      { wrapPasswordHasher: (real) => (hasher = new CountingHasher(real)) },
+      // Watches the hasher the modules build (a wrapper that counts), without replacing it.
+      [
+        new ContainerModule((_bind, _unbind, _isBound, _rebind, _unbindAsync, onActivation) => {
+          onActivation<PasswordHasher>(TOKENS.PasswordHasher, (_ctx, real) => (hasher = new CountingHasher(real)));
+        }),
+      ],
     );
     http = system.http;
   });
@@ -89,7 +96,10 @@ describe('Sign-in lock without races, and what lifts it (real PostgreSQL and Red
     await lockOut(account.email);
     expectProblem(await http.post('/auth/login', { email: account.email, password: account.password }), 429);
 
-    const verified = await http.post('/auth/mfa/verify', { challengeToken: challenge.body.challengeToken, code: totpCode(secret, Date.now() + 30_000) });
+    const verified = await http.post('/auth/mfa/verify', {
+      challengeToken: challenge.body.challengeToken,
+      code: totpCode(secret, Date.now() + 30_000),
+    });
     expect(verified.status, JSON.stringify(verified.body)).to.equal(200);
     const again = await http.post('/auth/login', { email: account.email, password: account.password });
     expect(again.status, JSON.stringify(again.body)).to.equal(200);

@@ -43,7 +43,10 @@ describe('The Auth Service works as /openapi.json documents it (real PostgreSQL 
       expect(reply.contentType.startsWith(type!), `content type ${reply.contentType} is ${type}`).to.equal(true);
       const schema = reply.status >= 400 ? spec.components.schemas.Problem! : content!.schema;
       const validate = ajv.compile(schema);
-      expect(validate(reply.body), `${method} ${path} ${reply.status}: ${ajv.errorsText(validate.errors)} in ${JSON.stringify(reply.body).slice(0, 300)}`).to.equal(true);
+      expect(
+        validate(reply.body),
+        `${method} ${path} ${reply.status}: ${ajv.errorsText(validate.errors)} in ${JSON.stringify(reply.body).slice(0, 300)}`,
+      ).to.equal(true);
     }
     checked.push(`${method} ${path} ${reply.status}`);
     return reply;
@@ -93,20 +96,37 @@ describe('The Auth Service works as /openapi.json documents it (real PostgreSQL 
     check('GET', '/auth/me', await http.get('/auth/me', { token: verified.accessToken }));
 
     const other = await registerAccount(system, 'Docs too');
-    check('POST', '/auth/change-password', await http.post('/auth/change-password', { currentPassword: other.password, newPassword: 'a better password' }, { token: other.accessToken }));
+    check(
+      'POST',
+      '/auth/change-password',
+      await http.post('/auth/change-password', { currentPassword: other.password, newPassword: 'a better password' }, { token: other.accessToken }),
+    );
     const fresh = (await http.post('/auth/login', { email: other.email, password: 'a better password' })).body;
     check('POST', '/auth/logout', await http.post('/auth/logout', undefined, { token: fresh.accessToken }));
     check('POST', '/auth/logout', await http.post('/auth/logout', undefined, { token: fresh.accessToken }));
 
-    expect(checked).to.include.members(
-      ['POST /auth/register 202', 'POST /auth/verify-email 201', 'POST /auth/login 200', 'POST /auth/logout 204', 'POST /auth/refresh 200', 'POST /auth/forgot-password 202', 'POST /auth/reset-password 204', 'GET /auth/me 200', 'POST /auth/mfa/enable 200', 'POST /auth/mfa/verify 200'],
-    );
+    expect(checked).to.include.members([
+      'POST /auth/register 202',
+      'POST /auth/verify-email 201',
+      'POST /auth/login 200',
+      'POST /auth/logout 204',
+      'POST /auth/refresh 200',
+      'POST /auth/forgot-password 202',
+      'POST /auth/reset-password 204',
+      'GET /auth/me 200',
+      'POST /auth/mfa/enable 200',
+      'POST /auth/mfa/verify 200',
+    ]);
   });
 
   it('answers members, API keys and contacts as documented', async () => {
     const owner = await registerAccount(system, 'Docs team');
     const token = owner.accessToken;
-    const invited = asDocumented('POST', '/invitations', await http.post('/invitations', { email: uniqueEmail('doc-invitee'), role: 'member' }, { token })).body;
+    const invited = asDocumented(
+      'POST',
+      '/invitations',
+      await http.post('/invitations', { email: uniqueEmail('doc-invitee'), role: 'member' }, { token }),
+    ).body;
     asDocumented('GET', '/invitations', await http.get('/invitations', { token, headers: { 'X-Min-Position': invited.position } }));
     asDocumented('GET', '/users', await http.get('/users', { token, headers: { 'X-Min-Position': owner.position } }));
     asDocumented('GET', '/users/{id}', await http.get(`/users/${owner.userId}`, { token }));
@@ -123,7 +143,11 @@ describe('The Auth Service works as /openapi.json documents it (real PostgreSQL 
   it('answers search and analytics as documented', async () => {
     const owner = await registerAccount(system, 'Docs analytics');
     const token = owner.accessToken;
-    const created = asDocumented('POST', '/contacts', await http.post('/contacts', { email: uniqueEmail('doc-search'), firstName: 'Documented' }, { token })).body;
+    const created = asDocumented(
+      'POST',
+      '/contacts',
+      await http.post('/contacts', { email: uniqueEmail('doc-search'), firstName: 'Documented' }, { token }),
+    ).body;
     const fresh = { token, headers: { 'X-Min-Position': created.position } };
     asDocumented('GET', '/search/contacts', await http.get('/search/contacts?q=documen', fresh));
     asDocumented('GET', '/search/contacts', await http.get('/search/contacts?limit=0', fresh));
@@ -135,6 +159,12 @@ describe('The Auth Service works as /openapi.json documents it (real PostgreSQL 
     asDocumented('GET', '/analytics/events', await http.get('/analytics/events', fresh));
     asDocumented('GET', '/analytics/retention', await http.get('/analytics/retention?interval=month', fresh));
     asDocumented('GET', '/analytics/export', await http.get('/analytics/export', fresh));
-    expect(checked).to.include.members(['GET /search/contacts 200', 'GET /search/contacts 400', 'GET /analytics/usage 200', 'GET /analytics/usage 400', 'GET /analytics/export 200']);
+    expect(checked).to.include.members([
+      'GET /search/contacts 200',
+      'GET /search/contacts 400',
+      'GET /analytics/usage 200',
+      'GET /analytics/usage 400',
+      'GET /analytics/export 200',
+    ]);
   });
 });

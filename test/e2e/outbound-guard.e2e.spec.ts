@@ -48,7 +48,9 @@ describe('Outbound guard end to end: an http_request step cannot reach inside (r
           {
             name: `Inside ${url}`,
             settings: { mailbox: 'sales@outbound.test', exitOn: [] },
-            steps: [{ id: 'call', type: 'http_request', config: { url, timeoutMs: 2_000 }, retry: { maxAttempts: 3, initialDelayMs: 100 }, next: null }],
+            steps: [
+              { id: 'call', type: 'http_request', config: { url, timeoutMs: 2_000 }, retry: { maxAttempts: 3, initialDelayMs: 100 }, next: null },
+            ],
           },
           { token: owner.accessToken },
         );
@@ -70,7 +72,10 @@ describe('Outbound guard end to end: an http_request step cannot reach inside (r
       expect(execution.steps[0].error.code, url).to.equal('http_target_refused');
       expect(execution.steps[0].error.message, url).to.match(reason);
       expect(execution.error.code, url).to.equal('http_target_refused');
-      expect(execution.timeline.filter((t: { type: string }) => t.type === 'retry_scheduled'), url).to.have.length(0);
+      expect(
+        execution.timeline.filter((t: { type: string }) => t.type === 'retry_scheduled'),
+        url,
+      ).to.have.length(0);
     }
     expect(connections, 'connections the loopback listener saw').to.equal(0);
   });

@@ -29,7 +29,13 @@ describe('Search over HTTP (PostgreSQL search index, real PostgreSQL and Redis)'
     http.get(`/search/contacts?${query}`, { token: account.accessToken, headers: { 'X-Min-Position': last } });
 
   it('finds contacts by prefix, typo and exact email, filtered by tags, and only in the caller’s organization', async () => {
-    const ada = await contact(owner, { email: 'ada.lovelace@engines.test', firstName: 'Ada', lastName: 'Lovelace', company: 'Analytical Engines', tags: ['vip'] });
+    const ada = await contact(owner, {
+      email: 'ada.lovelace@engines.test',
+      firstName: 'Ada',
+      lastName: 'Lovelace',
+      company: 'Analytical Engines',
+      tags: ['vip'],
+    });
     await contact(owner, { email: 'charles@engines.test', firstName: 'Charles', lastName: 'Babbage', company: 'Analytical Engines' });
     await contact(rival, { email: 'ada@rival.test', firstName: 'Ada', lastName: 'Lovelace', tags: ['vip'] });
 
@@ -62,7 +68,10 @@ describe('Search over HTTP (PostgreSQL search index, real PostgreSQL and Redis)'
     const deleted = await http.delete(`/contacts/${id}`, { token: owner.accessToken });
     expect(deleted.status, JSON.stringify(deleted.body)).to.be.oneOf([200, 204]);
     if (deleted.body?.position) last = deleted.body.position;
-    await eventually(() => search(owner, 'q=murray'), (r) => r.status === 200 && r.body.total === 0);
+    await eventually(
+      () => search(owner, 'q=murray'),
+      (r) => r.status === 200 && r.body.total === 0,
+    );
   });
 
   it('pages with cursors and answers bad parameters with a problem naming them', async () => {
@@ -88,7 +97,11 @@ describe('Search over HTTP (PostgreSQL search index, real PostgreSQL and Redis)'
     const contactId = await contact(owner, { email, firstName: 'Runa', lastName: 'Execs' });
     const created = await http.post(
       '/workflows',
-      { name: 'Quarterly check-in', settings: { mailbox: 'sales@acme.test', exitOn: [] }, steps: [{ id: 'tag', type: 'add_tag', config: { tag: 'checked' }, next: null }] },
+      {
+        name: 'Quarterly check-in',
+        settings: { mailbox: 'sales@acme.test', exitOn: [] },
+        steps: [{ id: 'tag', type: 'add_tag', config: { tag: 'checked' }, next: null }],
+      },
       { token: owner.accessToken },
     );
     expect(created.status, JSON.stringify(created.body)).to.equal(201);
@@ -99,7 +112,13 @@ describe('Search over HTTP (PostgreSQL search index, real PostgreSQL and Redis)'
       (r) => r.status === 200 && r.body.total === 1,
       30_000,
     );
-    expect(found.body.data[0]).to.include({ id: run.body.executionId, workflowName: 'Quarterly check-in', contactEmail: email, contactName: 'Runa Execs', status: 'completed' });
+    expect(found.body.data[0]).to.include({
+      id: run.body.executionId,
+      workflowName: 'Quarterly check-in',
+      contactEmail: email,
+      contactName: 'Runa Execs',
+      status: 'completed',
+    });
     const byEmail = await http.get(`/search/executions?q=${encodeURIComponent(email)}`, { token: owner.accessToken });
     expect(byEmail.body.data.map((e: { id: string }) => e.id)).to.deep.equal([run.body.executionId]);
     expect((await http.get('/search/executions?q=quarterly', { token: rival.accessToken })).body.total).to.equal(0);

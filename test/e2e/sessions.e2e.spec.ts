@@ -96,7 +96,7 @@ describe('Sessions: rotating refresh tokens, theft detection, logout (real Postg
     expect((await http.get('/contacts', { token: rotated.body.accessToken })).status).to.equal(401);
   });
 
-  it('ignores Idempotency-Key on refresh: a spent token\'s answer is never replayed from the idempotency store', async () => {
+  it("ignores Idempotency-Key on refresh: a spent token's answer is never replayed from the idempotency store", async () => {
     const account = await registerAccount(system, 'Replayer');
     const key = randomUUID();
     const first = await http.post('/auth/refresh', { refreshToken: account.refreshToken }, { headers: { 'Idempotency-Key': key } });
@@ -120,8 +120,16 @@ describe('Sessions: rotating refresh tokens, theft detection, logout (real Postg
       await http.post('/auth/login', { email: account.email, password: account.password }),
       await http.post('/auth/login', { email: account.email, password: 'not the password' }),
       await http.post('/auth/refresh', { refreshToken: 'junk' }),
-      await http.post('/auth/change-password', { currentPassword: account.password, newPassword: 'another fine password' }, { token: account.accessToken }),
-      await http.post('/api-keys', { name: 'cache test', scopes: ['contacts:read'] }, { token: (await http.post('/auth/login', { email: account.email, password: 'another fine password' })).body.accessToken }),
+      await http.post(
+        '/auth/change-password',
+        { currentPassword: account.password, newPassword: 'another fine password' },
+        { token: account.accessToken },
+      ),
+      await http.post(
+        '/api-keys',
+        { name: 'cache test', scopes: ['contacts:read'] },
+        { token: (await http.post('/auth/login', { email: account.email, password: 'another fine password' })).body.accessToken },
+      ),
     ];
     for (const reply of replies) {
       expect(reply.headers.get('cache-control'), `${reply.status} ${JSON.stringify(reply.body)}`).to.equal('no-store');
@@ -166,7 +174,9 @@ describe('Sessions: rotating refresh tokens, theft detection, logout (real Postg
     const revoked = events[1]!.metadata;
     expect(revoked.actor).to.deep.equal({ type: 'user', id: account.userId });
     expect(revoked.userAgent).to.equal('audit-test/1.0');
-    expect(revoked.ip).to.be.a('string').and.match(/127\.0\.0\.1/);
+    expect(revoked.ip)
+      .to.be.a('string')
+      .and.match(/127\.0\.0\.1/);
   });
 
   it('locks sign-in after repeated failures, for known and unknown emails alike, even with the right password', async () => {

@@ -33,7 +33,13 @@ describe('Tenant isolation: tenant B tries every tenant-A id on every route (rea
     const bApiKey = await http.post('/api-keys', { name: 'B job' }, { token: b.accessToken });
     const workflow = await http.post(
       '/workflows',
-      { name: 'A flow', steps: [{ id: 'pause', type: 'wait', config: { duration: 'PT1H' }, next: 'mark' }, { id: 'mark', type: 'add_tag', config: { tag: 'x' }, next: null }] },
+      {
+        name: 'A flow',
+        steps: [
+          { id: 'pause', type: 'wait', config: { duration: 'PT1H' }, next: 'mark' },
+          { id: 'mark', type: 'add_tag', config: { tag: 'x' }, next: null },
+        ],
+      },
       { token: a.accessToken },
     );
     for (const reply of [contact, invitation, key, bApiKey, workflow]) expect(reply.status, JSON.stringify(reply.body)).to.equal(201);
@@ -112,7 +118,14 @@ describe('Tenant isolation: tenant B tries every tenant-A id on every route (rea
     it(`shows B's ${credential} nothing of A on any list or other read`, async () => {
       const token = credential === 'API key' ? bKey : b.accessToken;
       const reads = (await operationsOf(http)).filter((op) => op.method === 'GET' && !op.path.includes('{'));
-      expect(reads.map((op) => op.path)).to.include.members(['/contacts', '/users', '/invitations', '/api-keys', '/organizations/current', '/workflows']);
+      expect(reads.map((op) => op.path)).to.include.members([
+        '/contacts',
+        '/users',
+        '/invitations',
+        '/api-keys',
+        '/organizations/current',
+        '/workflows',
+      ]);
       for (const operation of reads) {
         const reply = await http.get(operation.path, { token, headers: { 'X-Min-Position': position } });
         const where = `${credential}: GET ${operation.path} answered ${reply.status}`;
@@ -129,7 +142,10 @@ describe('Tenant isolation: tenant B tries every tenant-A id on every route (rea
     const inA = await http.post('/contacts', { email }, { token: a.accessToken });
     const inB = await http.post('/contacts', { email }, { token: b.accessToken });
     expect([inA.status, inB.status]).to.deep.equal([201, 201]);
-    const seenByB = await http.get(`/contacts?email=${encodeURIComponent(email)}`, { token: b.accessToken, headers: { 'X-Min-Position': inB.body.position } });
+    const seenByB = await http.get(`/contacts?email=${encodeURIComponent(email)}`, {
+      token: b.accessToken,
+      headers: { 'X-Min-Position': inB.body.position },
+    });
     expect(seenByB.body.data.map((c: { id: string }) => c.id)).to.deep.equal([inB.body.id]);
   });
 });

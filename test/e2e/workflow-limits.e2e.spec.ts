@@ -55,7 +55,10 @@ describe('Workflow limits end to end (real PostgreSQL and Redis)', function () {
     expect(saved.status, JSON.stringify(saved.body)).to.equal(201);
     const edited = await system.http.put(`/workflows/${saved.body.id}`, body(broken), { token: owner.accessToken });
     expectProblem(edited, 400, ['steps.1.config.body']);
-    const read = await system.http.get(`/workflows/${saved.body.id}`, { token: owner.accessToken, headers: { 'X-Min-Position': saved.body.position } });
+    const read = await system.http.get(`/workflows/${saved.body.id}`, {
+      token: owner.accessToken,
+      headers: { 'X-Min-Position': saved.body.position },
+    });
     expect(read.body.version, 'the broken edit was not saved').to.equal(1);
   });
 

@@ -44,7 +44,11 @@ describe('Workflow runners in separate processes: sharing work, killed and taken
   after(async () => system?.stop());
 
   async function setUp(steps: unknown[]) {
-    const created = await system.http.post('/workflows', { name: 'Runner test', settings: { mailbox: 'runners@acme.test', exitOn: [] }, steps }, { token: owner.accessToken });
+    const created = await system.http.post(
+      '/workflows',
+      { name: 'Runner test', settings: { mailbox: 'runners@acme.test', exitOn: [] }, steps },
+      { token: owner.accessToken },
+    );
     expect(created.status, JSON.stringify(created.body)).to.equal(201);
     return created.body.id as string;
   }
@@ -72,7 +76,10 @@ describe('Workflow runners in separate processes: sharing work, killed and taken
       const events = await eventually(() => eventsOf(id), ended, 60_000);
       expect(events.at(-1)!.type, id).to.equal('ExecutionCompleted');
       const started = events.filter((e) => e.type === 'StepStarted');
-      expect(started.map((e) => (e.data as { stepId: string }).stepId), `one start per step for ${id}`).to.deep.equal(['hello', 'mark', 'bye']);
+      expect(
+        started.map((e) => (e.data as { stepId: string }).stepId),
+        `one start per step for ${id}`,
+      ).to.deep.equal(['hello', 'mark', 'bye']);
       expect(started.every((e) => (e.data as { takeover: boolean }).takeover === false)).to.equal(true);
     }
     const [ha, hb] = await Promise.all([a.health(), b.health()]);
@@ -89,7 +96,10 @@ describe('Workflow runners in separate processes: sharing work, killed and taken
       { id: 'after', type: 'send_email', config: { subject: 'After the wait', body: 'z' }, next: null },
     ]);
     const id = await start(workflowId);
-    const waiting = await eventually(() => eventsOf(id), (events) => events.some((e) => e.type === 'ExecutionWaiting'));
+    const waiting = await eventually(
+      () => eventsOf(id),
+      (events) => events.some((e) => e.type === 'ExecutionWaiting'),
+    );
     const dueAt = Date.parse((waiting.find((e) => e.type === 'ExecutionWaiting')!.data as { until: string }).until);
     await first.kill();
     await startRunner();
@@ -116,12 +126,18 @@ describe('Workflow runners in separate processes: sharing work, killed and taken
       const first = await startRunner();
       const workflowId = await setUp([{ id: 'call', type: 'http_request', config: { url, timeoutMs: 20_000 }, next: null }]);
       const id = await start(workflowId);
-      await eventually(() => calls.length, (n) => n === 1, 30_000);
+      await eventually(
+        () => calls.length,
+        (n) => n === 1,
+        30_000,
+      );
       await first.kill();
       await startRunner();
       const events = await eventually(() => eventsOf(id), ended, 30_000);
       expect(events.at(-1)!.type).to.equal('ExecutionCompleted');
-      const starts = events.filter((e) => e.type === 'StepStarted').map((e) => e.data as { attempt: number; takeover: boolean; idempotencyKey: string });
+      const starts = events
+        .filter((e) => e.type === 'StepStarted')
+        .map((e) => e.data as { attempt: number; takeover: boolean; idempotencyKey: string });
       expect(starts.map((s) => [s.attempt, s.takeover])).to.deep.equal([
         [1, false],
         [1, true],
@@ -132,7 +148,10 @@ describe('Workflow runners in separate processes: sharing work, killed and taken
         () => system.http.get(`/workflows/${workflowId}/executions/${id}`, { token: owner.accessToken }),
         (r) => r.body.status === 'completed',
       );
-      expect(detail.body.steps.map((s: { status: string; takeover: boolean }) => `${s.status}:${s.takeover}`)).to.deep.equal(['failed:false', 'completed:true']);
+      expect(detail.body.steps.map((s: { status: string; takeover: boolean }) => `${s.status}:${s.takeover}`)).to.deep.equal([
+        'failed:false',
+        'completed:true',
+      ]);
       expect(detail.body.steps[0].error.code).to.equal('runner_lost');
     } finally {
       for (const call of calls) call.res.destroy();

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
+import { handledUpTo } from '../support/checkpoints.ts';
 import { eventually } from '../support/events.ts';
 import { registerAccount, startTestSystem, uniqueEmail, type Account, type HttpClient, type TestSystem } from '../support/http.ts';
 import { expectProblem } from '../support/problems.ts';
@@ -78,7 +79,12 @@ describe('Workflow engine end to end (real PostgreSQL and Redis)', function () {
       steps: [
         { id: 'hello', type: 'send_email', config: { subject: 'Hello {{contact.firstName}}', body: 'Welcome!' }, next: 'pause' },
         { id: 'pause', type: 'wait', config: { duration: 'PT2S' }, next: 'is-vip' },
-        { id: 'is-vip', type: 'condition', config: { rules: [{ field: 'tags', operator: 'contains', value: 'vip' }] }, branches: { true: 'tag-hot', false: null } },
+        {
+          id: 'is-vip',
+          type: 'condition',
+          config: { rules: [{ field: 'tags', operator: 'contains', value: 'vip' }] },
+          branches: { true: 'tag-hot', false: null },
+        },
         { id: 'tag-hot', type: 'add_tag', config: { tag: 'hot' }, next: 'bye' },
         { id: 'bye', type: 'send_email', config: { subject: 'Thanks {{contact.firstName}}', body: 'See you.' }, next: null },
       ],
@@ -99,14 +105,19 @@ describe('Workflow engine end to end (real PostgreSQL and Redis)', function () {
     const [hello, pause, branch] = done.steps;
     expect(hello.output).to.include({ subject: 'Hello Ada' });
     expect(branch.output).to.deep.equal({ matched: true });
-    expect(Date.parse(branch.startedAt) - Date.parse(pause.endedAt), 'the wait lasted').to.be.at.least(1_900);
+    // The wait computed when it is due (two seconds after it started), and the branch ran no earlier.
+    expect(Date.parse(pause.output.until) - Date.parse(pause.startedAt), 'the wait is due two seconds after it began').to.equal(2_000);
+    expect(Date.parse(branch.startedAt), 'the branch ran once the wait was due').to.be.at.least(Date.parse(pause.output.until));
     expect(hello.idempotencyKey).to.equal(`${executionId}:hello:1`);
     expect(done.timeline.map((t: { type: string }) => t.type)).to.include.members(['started', 'waiting']);
 
     const sent = (await system.mailbox.all()).filter((m) => m.template === 'workflow' && m.from === mailbox);
     expect(sent.map((m) => m.subject)).to.include.members(['Hello Ada', 'Thanks Ada']);
     // The contacts read model catches up with the tag the workflow added.
-    await eventually(() => http.get(`/contacts/${vip}`, { token: owner.accessToken }), (r) => r.body.tags?.includes('hot'));
+    await eventually(
+      () => http.get(`/contacts/${vip}`, { token: owner.accessToken }),
+      (r) => r.body.tags?.includes('hot'),
+    );
   });
 
   it('retries a failing webhook with backoff, then succeeds, with every attempt in the history', async () => {
@@ -119,7 +130,11 @@ describe('Workflow engine end to end (real PostgreSQL and Redis)', function () {
       const executionId = await run(workflowId, await contact());
       const done = await settled(workflowId, executionId);
       expect(done.status).to.equal('completed');
-      expect(done.steps.map((s: { attempt: number; status: string }) => `${s.attempt}:${s.status}`)).to.deep.equal(['1:failed', '2:failed', '3:completed']);
+      expect(done.steps.map((s: { attempt: number; status: string }) => `${s.attempt}:${s.status}`)).to.deep.equal([
+        '1:failed',
+        '2:failed',
+        '3:completed',
+      ]);
       expect(done.steps[0].error.code).to.equal('http_503');
       expect(new Set(hook.calls.map((c) => c.key)).size, 'one idempotency key across the attempts').to.equal(1);
       expect(done.timeline.filter((t: { type: string }) => t.type === 'retry_scheduled')).to.have.length(2);
@@ -142,7 +157,9 @@ describe('Workflow engine end to end (real PostgreSQL and Redis)', function () {
       expect(failed.error.code).to.equal('http_500');
       expect(failed.error.message).to.match(/gave up after 3 attempts/);
 
-      const other = await workflow({ steps: [{ id: 'notify', type: 'http_request', config: { url: refusingUrl }, retry: { maxAttempts: 5, initialDelayMs: 100 }, next: null }] });
+      const other = await workflow({
+        steps: [{ id: 'notify', type: 'http_request', config: { url: refusingUrl }, retry: { maxAttempts: 5, initialDelayMs: 100 }, next: null }],
+      });
       const refused = await settled(other, await run(other, await contact()));
       expect(refused.status).to.equal('failed');
       expect(refused.steps).to.have.length(1);
@@ -168,7 +185,9 @@ describe('Workflow engine end to end (real PostgreSQL and Redis)', function () {
     const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     try {
       const ok = await workflow({ steps: [{ id: 'notify', type: 'http_request', config: { url: `${base}/ok`, timeoutMs: 2000 }, next: null }] });
-      const failing = await workflow({ steps: [{ id: 'notify', type: 'http_request', config: { url: `${base}/fail`, timeoutMs: 2000 }, retry: { maxAttempts: 1 }, next: null }] });
+      const failing = await workflow({
+        steps: [{ id: 'notify', type: 'http_request', config: { url: `${base}/fail`, timeoutMs: 2000 }, retry: { maxAttempts: 1 }, next: null }],
+      });
       const [done, failed] = await Promise.all([settled(ok, await run(ok, await contact())), settled(failing, await run(failing, await contact()))]);
 
       expect(done.status).to.equal('completed');
@@ -198,7 +217,9 @@ describe('Workflow engine end to end (real PostgreSQL and Redis)', function () {
     await settled(workflowId, executionId, ['waiting']);
     const paused = await http.post(`/workflows/${workflowId}/executions/${executionId}/pause`, {}, { token: owner.accessToken });
     expect(paused.status, JSON.stringify(paused.body)).to.equal(200);
-    await new Promise((r) => setTimeout(r, 3_500));
+    // Its wait ends while it is paused. A run of the same workflow started after it, not paused, proves it:
+    // once that one has completed, this one's wait is over too and the runner has been at work since.
+    expect((await settled(workflowId, await run(workflowId, await contact()))).status).to.equal('completed');
     const stillPaused = await http.get(`/workflows/${workflowId}/executions/${executionId}`, { token: owner.accessToken });
     expect(stillPaused.body.status, 'a paused execution does not move on when its wait ends').to.equal('paused');
     const resumed = await http.post(`/workflows/${workflowId}/executions/${executionId}/resume`, {}, { token: owner.accessToken });
@@ -223,7 +244,11 @@ describe('Workflow engine end to end (real PostgreSQL and Redis)', function () {
       { token: owner.accessToken },
     );
     expectProblem(reply, 400, ['steps.2.type']);
-    const loop = await http.post('/workflows', { name: 'Loop', steps: [{ id: 'a', type: 'add_tag', config: { tag: 'x' }, next: 'a' }] }, { token: owner.accessToken });
+    const loop = await http.post(
+      '/workflows',
+      { name: 'Loop', steps: [{ id: 'a', type: 'add_tag', config: { tag: 'x' }, next: 'a' }] },
+      { token: owner.accessToken },
+    );
     expectProblem(loop, 400, ['steps.0']);
     expect(loop.body['invalid-params'][0].reason).to.match(/cycle without a wait/);
   });
@@ -236,7 +261,11 @@ describe('Workflow engine end to end (real PostgreSQL and Redis)', function () {
     const workflowId = await workflow({ steps: steps('from-v1') });
     const contactId = await contact();
     const executionId = await run(workflowId, contactId);
-    const edited = await http.put(`/workflows/${workflowId}`, { name: 'Test flow', settings: { mailbox, exitOn: [] }, steps: steps('from-v2') }, { token: owner.accessToken });
+    const edited = await http.put(
+      `/workflows/${workflowId}`,
+      { name: 'Test flow', settings: { mailbox, exitOn: [] }, steps: steps('from-v2') },
+      { token: owner.accessToken },
+    );
     expect(edited.status).to.equal(200);
     expect(edited.body.version).to.equal(2);
     const done = await settled(workflowId, executionId);
@@ -265,26 +294,40 @@ describe('Workflow engine end to end (real PostgreSQL and Redis)', function () {
   describe('triggers, exit rules, windows and the workflow lifecycle', () => {
     it('starts a workflow on a matching contact event, with the event as its cause', async () => {
       const workflowId = await workflow({
-        trigger: { type: 'event', event: 'contact.tag_added', tag: 'demo-requested', filter: { match: 'all', rules: [{ field: 'company', operator: 'exists' }] } },
+        trigger: {
+          type: 'event',
+          event: 'contact.tag_added',
+          tag: 'demo-requested',
+          filter: { match: 'all', rules: [{ field: 'company', operator: 'exists' }] },
+        },
         steps: [{ id: 'mark', type: 'add_tag', config: { tag: 'demo-booked' }, next: null }],
       });
       const withCompany = await contact([], { company: 'Initech' });
       const withoutCompany = await contact();
+      let lastTagging = '';
       for (const id of [withCompany, withoutCompany]) {
         expect((await http.post(`/contacts/${id}/tags`, { add: ['demo-requested'] }, { token: owner.accessToken })).status).to.equal(200);
-        expect((await http.post(`/contacts/${id}/tags`, { add: ['other-tag'] }, { token: owner.accessToken })).status).to.equal(200);
+        const other = await http.post(`/contacts/${id}/tags`, { add: ['other-tag'] }, { token: owner.accessToken });
+        expect(other.status).to.equal(200);
+        lastTagging = other.body.position;
       }
       const executions = await eventually(
         () => http.get(`/workflows/${workflowId}/executions`, { token: owner.accessToken }),
         (r) => r.body.data?.length >= 1 && r.body.data.every((e: { status: string }) => e.status === 'completed'),
       );
-      await new Promise((r) => setTimeout(r, 500));
-      const again = await http.get(`/workflows/${workflowId}/executions`, { token: owner.accessToken });
+      // No other execution is on its way: the trigger reactor has handled every tagging (and appended what
+      // they started), and the list includes everything up to there.
+      await handledUpTo(system.process.platform.pool, 'workflow-contact-reactor', lastTagging);
+      const head = (await system.process.platform.eventStore.headPosition())!;
+      const again = await http.get(`/workflows/${workflowId}/executions`, { token: owner.accessToken, headers: { 'X-Min-Position': head } });
       expect(again.body.data).to.have.length(1);
       expect(again.body.data[0]).to.deep.include({ contactId: withCompany });
       expect(again.body.data[0].cause.type).to.equal('event');
       expect(executions.body.data[0].cause.id).to.be.a('string');
-      await eventually(() => http.get(`/contacts/${withCompany}`, { token: owner.accessToken }), (r) => r.body.tags?.includes('demo-booked'));
+      await eventually(
+        () => http.get(`/contacts/${withCompany}`, { token: owner.accessToken }),
+        (r) => r.body.tags?.includes('demo-booked'),
+      );
     });
 
     it('stops an execution when the contact replies, with the reason in its history, and sends nothing more', async () => {
@@ -304,7 +347,10 @@ describe('Workflow engine end to end (real PostgreSQL and Redis)', function () {
       expect(exited.status).to.equal('exited');
       expect(exited.exitReason).to.equal('replied');
       expect(exited.timeline.map((t: { type: string }) => t.type)).to.include('exited');
-      await new Promise((r) => setTimeout(r, 3_500));
+      // The second email would be due once the wait is over. A run started after the exit, for someone who
+      // does not reply, proves that time has come: once it has sent its second email, the exited one would have too.
+      const control = await run(workflowId, await contact());
+      expect((await settled(workflowId, control)).status).to.equal('completed');
       const contactEmail = (await http.get(`/contacts/${contactId}`, { token: owner.accessToken })).body.email;
       const sent = (await system.mailbox.all(contactEmail)).map((m) => m.subject);
       expect(sent).to.deep.equal(['First touch']);
@@ -329,7 +375,9 @@ describe('Workflow engine end to end (real PostgreSQL and Redis)', function () {
       const held = await settled(workflowId, executionId, ['waiting']);
       expect(held.waitReason).to.equal('send_window');
       const opening = new Date(held.dueAt);
-      expect(new Intl.DateTimeFormat('en-GB', { timeZone: zone, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(opening)).to.equal(hh(start));
+      expect(new Intl.DateTimeFormat('en-GB', { timeZone: zone, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(opening)).to.equal(
+        hh(start),
+      );
       expect(opening.getTime() - Date.now()).to.be.within(60 * 60_000, 2 * 60 * 60_000 + 60_000);
     });
 
@@ -345,7 +393,10 @@ describe('Workflow engine end to end (real PostgreSQL and Redis)', function () {
       const paused = await settled(workflowId, executionId, ['paused']);
       expect(paused.timeline.find((t: { type: string }) => t.type === 'paused').by).to.equal('workflow');
       expectProblem(await http.post(`/workflows/${workflowId}/run`, { contactId: await contact() }, { token: owner.accessToken }), 409);
-      await new Promise((r) => setTimeout(r, 2_200));
+      // Its wait ends while it is paused: a run of the same steps in another workflow, started after it, proves
+      // it (once that one has completed, this wait is over too and the runner has been at work since).
+      const control = await workflow({ steps });
+      expect((await settled(control, await run(control, await contact()))).status).to.equal('completed');
       expect((await http.get(`/workflows/${workflowId}/executions/${executionId}`, { token: owner.accessToken })).body.status).to.equal('paused');
       expect((await http.post(`/workflows/${workflowId}/resume`, {}, { token: owner.accessToken })).status).to.equal(200);
       expect((await settled(workflowId, executionId)).status).to.equal('completed');
@@ -379,7 +430,9 @@ describe('Workflow engine end to end (real PostgreSQL and Redis)', function () {
       const filtered = await http.get(`/workflows/${workflowId}/executions?status=completed&limit=2`, { token: owner.accessToken });
       expect(filtered.body.data).to.have.length(2);
       expect(filtered.body.page.hasMore).to.equal(true);
-      const next = await http.get(`/workflows/${workflowId}/executions?status=completed&limit=2&cursor=${filtered.body.page.nextCursor}`, { token: owner.accessToken });
+      const next = await http.get(`/workflows/${workflowId}/executions?status=completed&limit=2&cursor=${filtered.body.page.nextCursor}`, {
+        token: owner.accessToken,
+      });
       expect(next.body.data).to.have.length(1);
       expectProblem(await http.get(`/workflows/${workflowId}/executions?status=sleeping`, { token: owner.accessToken }), 400, ['status']);
     });
@@ -398,17 +451,25 @@ describe('Workflow mailbox throttles (real PostgreSQL and Redis)', function () {
     const owner = await registerAccount(system, 'Throttled');
     const created = await system.http.post(
       '/workflows',
-      { name: 'Blast', settings: { mailbox: `blast-${Date.now()}@acme.test`, exitOn: [] }, steps: [{ id: 'hi', type: 'send_email', config: { subject: 'Hi', body: 'x' }, next: null }] },
+      {
+        name: 'Blast',
+        settings: { mailbox: `blast-${Date.now()}@acme.test`, exitOn: [] },
+        steps: [{ id: 'hi', type: 'send_email', config: { subject: 'Hi', body: 'x' }, next: null }],
+      },
       { token: owner.accessToken },
     );
     const ids: string[] = [];
     for (let i = 0; i < 4; i++) {
       const c = await system.http.post('/contacts', { email: uniqueEmail('t') }, { token: owner.accessToken });
-      ids.push((await system.http.post(`/workflows/${created.body.id}/run`, { contactId: c.body.id }, { token: owner.accessToken })).body.executionId);
+      ids.push(
+        (await system.http.post(`/workflows/${created.body.id}/run`, { contactId: c.body.id }, { token: owner.accessToken })).body.executionId,
+      );
     }
     const list = await eventually(
       () => system.http.get(`/workflows/${created.body.id}/executions`, { token: owner.accessToken }),
-      (r) => r.body.data?.length === 4 && r.body.data.every((e: { status: string; waitReason: string | null }) => e.status === 'completed' || e.waitReason === 'throttle'),
+      (r) =>
+        r.body.data?.length === 4 &&
+        r.body.data.every((e: { status: string; waitReason: string | null }) => e.status === 'completed' || e.waitReason === 'throttle'),
     );
     const statuses = list.body.data.map((e: { status: string }) => e.status).sort();
     const completed = statuses.filter((s: string) => s === 'completed').length;

@@ -31,14 +31,22 @@ export async function prepareTenant(target: FuzzTarget): Promise<FuzzedTenant> {
     if (r.status !== status) throw new Error(`${what}: ${r.status} ${JSON.stringify(r.body)}`);
     return r.body;
   };
-  const contact = await must(http.post<{ id: string }>('/contacts', { email: `fuzz-${Date.now()}@example.com`, firstName: 'Fuzz', tags: ['vip'] }, as), 201, 'contact');
+  const contact = await must(
+    http.post<{ id: string }>('/contacts', { email: `fuzz-${Date.now()}@example.com`, firstName: 'Fuzz', tags: ['vip'] }, as),
+    201,
+    'contact',
+  );
   const openapi = await must(http.get('/openapi.json'), 200, 'openapi');
   const example = openapi.paths['/workflows'].post.requestBody.content['application/json'].example;
   const workflow = await must(http.post<{ id: string }>('/workflows', example, as), 201, 'workflow');
   const run = await must(http.post<{ executionId: string }>(`/workflows/${workflow.id}/run`, { contactId: contact.id }, as), 202, 'run');
   const key = await must(http.post<{ id: string; key: string }>('/api-keys', { name: 'fuzz' }, as), 201, 'api key');
   const member = await inviteMember(target, owner, 'member');
-  const invitation = await must(http.post<{ id: string }>('/invitations', { email: `invitee-${Date.now()}@example.com`, role: 'viewer' }, as), 201, 'invitation');
+  const invitation = await must(
+    http.post<{ id: string }>('/invitations', { email: `invitee-${Date.now()}@example.com`, role: 'viewer' }, as),
+    201,
+    'invitation',
+  );
   return {
     owner,
     apiKey: key.key,
@@ -65,7 +73,11 @@ const SESSION_ENDING = new Set(['logout']);
  * Each request carries its own X-Request-Id, which the system records as the correlation id of whatever
  * the request appends: checkNothingWrittenByRefusals uses it.
  */
-export async function fuzz(target: FuzzTarget, tenant: FuzzedTenant, options: { seed: number; count: number; concurrency: number }): Promise<FuzzReport> {
+export async function fuzz(
+  target: FuzzTarget,
+  tenant: FuzzedTenant,
+  options: { seed: number; count: number; concurrency: number },
+): Promise<FuzzReport> {
   const openapi = (await target.http.get('/openapi.json')).body;
   const operations = operationsOf(openapi);
   const planned = plan(operations, options.seed, options.count);
@@ -78,7 +90,8 @@ export async function fuzz(target: FuzzTarget, tenant: FuzzedTenant, options: { 
   const renew = () =>
     (renewing ??= (async () => {
       const reply = await target.http.post('/auth/refresh', { refreshToken });
-      if (reply.status !== 200) throw new Error(`the fuzzed tenant's session ended and could not be renewed: ${reply.status} ${JSON.stringify(reply.body)}`);
+      if (reply.status !== 200)
+        throw new Error(`the fuzzed tenant's session ended and could not be renewed: ${reply.status} ${JSON.stringify(reply.body)}`);
       ownerToken = reply.body.accessToken;
       refreshToken = reply.body.refreshToken;
     })().finally(() => (renewing = null)));
@@ -87,12 +100,17 @@ export async function fuzz(target: FuzzTarget, tenant: FuzzedTenant, options: { 
     const { ids } = tenant;
     const first = operation.path.split('/')[1];
     const id =
-      first === 'contacts' ? ids.contact
-      : first === 'workflows' ? ids.workflow
-      : first === 'users' ? ids.member
-      : first === 'api-keys' ? ids.apiKey
-      : first === 'invitations' ? ids.invitation
-      : ids.contact;
+      first === 'contacts'
+        ? ids.contact
+        : first === 'workflows'
+          ? ids.workflow
+          : first === 'users'
+            ? ids.member
+            : first === 'api-keys'
+              ? ids.apiKey
+              : first === 'invitations'
+                ? ids.invitation
+                : ids.contact;
     return { id, execId: ids.execution, type: 'contact' };
   };
 
@@ -138,7 +156,13 @@ async function send(baseUrl: string, built: ReturnType<typeof build>, requestId:
       redirect: 'manual',
     });
     const body = await response.text();
-    return { ...base, status: response.status, contentType: response.headers.get('content-type') ?? '', bytes: Buffer.byteLength(body), body: body.length <= 64_000 ? body : body.slice(0, 2_000) };
+    return {
+      ...base,
+      status: response.status,
+      contentType: response.headers.get('content-type') ?? '',
+      bytes: Buffer.byteLength(body),
+      body: body.length <= 64_000 ? body : body.slice(0, 2_000),
+    };
   } catch (err) {
     return { ...base, status: 0, contentType: '', bytes: 0, body: `request failed: ${(err as Error).message} ${String((err as Error).cause ?? '')}` };
   }
@@ -153,7 +177,8 @@ function problemWith(outcome: Outcome): string | null {
   if (outcome.bytes > MAX_PROBLEM_BYTES) return `${outcome.status} answer of ${outcome.bytes} bytes (the cap is ${MAX_PROBLEM_BYTES})`;
   try {
     const problem = JSON.parse(outcome.body) as { status?: unknown; title?: unknown };
-    if (problem.status !== outcome.status || typeof problem.title !== 'string') return `${outcome.status} problem without its status and title: ${outcome.body.slice(0, 200)}`;
+    if (problem.status !== outcome.status || typeof problem.title !== 'string')
+      return `${outcome.status} problem without its status and title: ${outcome.body.slice(0, 200)}`;
   } catch {
     return `${outcome.status} problem that is not JSON: ${outcome.body.slice(0, 200)}`;
   }
@@ -173,7 +198,8 @@ export async function writesOfRefusedRequests(target: FuzzTarget, report: FuzzRe
     if (events.length === 0) break;
     for (const event of events) {
       const outcome = refused.get(event.metadata.correlationId);
-      if (outcome) found.push(`${outcome.method} ${outcome.url.slice(0, 120)} answered ${outcome.status} but appended ${event.type} to ${event.streamId}`);
+      if (outcome)
+        found.push(`${outcome.method} ${outcome.url.slice(0, 120)} answered ${outcome.status} but appended ${event.type} to ${event.streamId}`);
     }
     after = events[events.length - 1]!.position;
   }

@@ -43,9 +43,7 @@ export function operationsOf(openapi: { paths: Record<string, Record<string, any
 
 /** A value that is too big to keep in a plan: built when the request is sent. */
 type Huge =
-  | { $huge: 'string'; bytes: number }
-  | { $huge: 'array'; items: number; of: unknown }
-  | { $huge: 'nesting'; depth: number; kind: 'array' | 'object' };
+  { $huge: 'string'; bytes: number } | { $huge: 'array'; items: number; of: unknown } | { $huge: 'nesting'; depth: number; kind: 'array' | 'object' };
 
 const isHuge = (value: unknown): value is Huge => typeof value === 'object' && value !== null && '$huge' in value;
 
@@ -137,7 +135,25 @@ export const hostileValue: fc.Arbitrary<unknown> = fc.oneof(
 );
 
 /** Raw bodies that are not the JSON they claim to be (or not JSON at all). */
-const malformedBodies = ['{', '}', '{"a":}', '[1,]', 'nul', '{"a":"\\ud800"}', "{'a':1}", '\u0000', '{"a":1}garbage', '"\\x41"', '{"__proto__":{"admin":true}}', '{"constructor":{"prototype":{"admin":true}}}', '\ufeff{}', '{"a":1,"a":2}', '1e999999', '-', ''];
+const malformedBodies = [
+  '{',
+  '}',
+  '{"a":}',
+  '[1,]',
+  'nul',
+  '{"a":"\\ud800"}',
+  "{'a':1}",
+  '\u0000',
+  '{"a":1}garbage',
+  '"\\x41"',
+  '{"__proto__":{"admin":true}}',
+  '{"constructor":{"prototype":{"admin":true}}}',
+  '\ufeff{}',
+  '{"a":1,"a":2}',
+  '1e999999',
+  '-',
+  '',
+];
 
 /** Keys that pollute prototypes in careless code. */
 const pollutingKeys = ['__proto__', 'constructor', 'prototype', 'hasOwnProperty', 'toString', 'x\u0000', '\ud800', 'a.b', ''];
@@ -161,14 +177,23 @@ const rawUrlPieces = ['%00', '%ED%A0%80', '%FF', '%', '%zz', '%C0%AF', '..%2F..%
 const mutation: fc.Arbitrary<Mutation> = fc.oneof(
   { weight: 2, arbitrary: fc.constant<Mutation>({ kind: 'valid' }) },
   { weight: 8, arbitrary: fc.record({ kind: fc.constant('body-field' as const), at: fc.nat(), value: hostileValue }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('body-key' as const), at: fc.nat(), key: fc.constantFrom(...pollutingKeys), value: hostileValue }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({ kind: fc.constant('body-key' as const), at: fc.nat(), key: fc.constantFrom(...pollutingKeys), value: hostileValue }),
+  },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('body-whole' as const), value: hostileValue }) },
   {
     weight: 2,
     arbitrary: fc.record({
       kind: fc.constant('body-raw' as const),
       raw: fc.constantFrom(...malformedBodies),
-      contentType: fc.constantFrom('application/json', 'application/json; charset=latin1', 'text/plain', 'application/x-www-form-urlencoded', 'application/merge-patch+json'),
+      contentType: fc.constantFrom(
+        'application/json',
+        'application/json; charset=latin1',
+        'text/plain',
+        'application/x-www-form-urlencoded',
+        'application/merge-patch+json',
+      ),
     }),
   },
   { weight: 5, arbitrary: fc.record({ kind: fc.constant('query' as const), at: fc.nat(), value: hostileValue, repeated: fc.boolean() }) },
@@ -186,15 +211,38 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
     arbitrary: fc.record({
       kind: fc.constant('header' as const),
       name: fc.constantFrom('Idempotency-Key' as const, 'X-Min-Position' as const, 'If-Match' as const, 'Content-Type' as const),
-      value: fc.constantFrom('', ' ', '"0"', '"-1"', '"99999999999999999999"', 'W/"0"', '*', '0', '-1', '1e309', '18446744073709551616', 'x'.repeat(300), 'ünïcode', 'a\tb', '999999999999'),
+      value: fc.constantFrom(
+        '',
+        ' ',
+        '"0"',
+        '"-1"',
+        '"99999999999999999999"',
+        'W/"0"',
+        '*',
+        '0',
+        '-1',
+        '1e309',
+        '18446744073709551616',
+        'x'.repeat(300),
+        'ünïcode',
+        'a\tb',
+        '999999999999',
+      ),
     }),
   },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('auth' as const), as: fc.constantFrom('none' as const, 'garbage' as const, 'api-key' as const) }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ kind: fc.constant('auth' as const), as: fc.constantFrom('none' as const, 'garbage' as const, 'api-key' as const) }),
+  },
 );
 
 /** URL-escapes text; lone surrogates (which encodeURIComponent refuses) go as the bytes Node would send. */
 function escapeForUrl(value: string): string {
-  return [...Buffer.from(value, 'utf8')].map((byte) => (/[A-Za-z0-9_.~-]/.test(String.fromCharCode(byte)) ? String.fromCharCode(byte) : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`)).join('');
+  return [...Buffer.from(value, 'utf8')]
+    .map((byte) =>
+      /[A-Za-z0-9_.~-]/.test(String.fromCharCode(byte)) ? String.fromCharCode(byte) : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`,
+    )
+    .join('');
 }
 
 export interface PlannedRequest {
@@ -207,7 +255,8 @@ export function plan(operations: Operation[], seed: number, count: number): Plan
   const request = fc.record({ operation: fc.constantFrom(...operations), mutation }).map(({ operation, mutation: m }) => ({
     operation,
     // A GET carries no body (fetch refuses to send one): what would have broken the body breaks the query.
-    mutation: operation.method === 'GET' && m.kind.startsWith('body') ? ({ kind: 'query-unknown', value: 'value' in m ? m.value : m.kind } as Mutation) : m,
+    mutation:
+      operation.method === 'GET' && m.kind.startsWith('body') ? ({ kind: 'query-unknown', value: 'value' in m ? m.value : m.kind } as Mutation) : m,
   }));
   return fc.sample(request, { seed, numRuns: count });
 }
@@ -215,7 +264,8 @@ export function plan(operations: Operation[], seed: number, count: number): Plan
 /** Paths into a JSON value (objects and arrays, every level), for choosing what to break. */
 function pathsOf(value: unknown, prefix: (string | number)[] = [], out: (string | number)[][] = []): (string | number)[][] {
   if (Array.isArray(value)) value.forEach((item, index) => (out.push([...prefix, index]), pathsOf(item, [...prefix, index], out)));
-  else if (value !== null && typeof value === 'object') for (const [key, item] of Object.entries(value)) (out.push([...prefix, key]), pathsOf(item, [...prefix, key], out));
+  else if (value !== null && typeof value === 'object')
+    for (const [key, item] of Object.entries(value)) (out.push([...prefix, key]), pathsOf(item, [...prefix, key], out));
   return out;
 }
 
@@ -233,11 +283,15 @@ export function serialize(value: unknown): string {
   if (isHuge(value)) {
     if (value.$huge === 'string') return JSON.stringify('x'.repeat(value.bytes));
     if (value.$huge === 'array') return `[${Array.from({ length: value.items }, () => serialize(value.of)).join(',')}]`;
-    return value.kind === 'array' ? `${'['.repeat(value.depth)}${']'.repeat(value.depth)}` : `${'{"a":'.repeat(value.depth)}1${'}'.repeat(value.depth)}`;
+    return value.kind === 'array'
+      ? `${'['.repeat(value.depth)}${']'.repeat(value.depth)}`
+      : `${'{"a":'.repeat(value.depth)}1${'}'.repeat(value.depth)}`;
   }
   if (Array.isArray(value)) return `[${value.map(serialize).join(',')}]`;
   if (value !== null && typeof value === 'object') {
-    return `{${Object.keys(value).map((key) => `${JSON.stringify(key)}:${serialize((value as Record<string, unknown>)[key])}`).join(',')}}`;
+    return `{${Object.keys(value)
+      .map((key) => `${JSON.stringify(key)}:${serialize((value as Record<string, unknown>)[key])}`)
+      .join(',')}}`;
   }
   return JSON.stringify(value) ?? 'null';
 }
@@ -248,7 +302,9 @@ export function serialize(value: unknown): string {
  */
 function queryText(value: unknown): string {
   const text = typeof value === 'string' ? value : isHuge(value) ? 'x'.repeat(4_000) : serialize(value);
-  return escapeForUrl(text).slice(0, 4_000).replace(/%[0-9A-F]?$/, '');
+  return escapeForUrl(text)
+    .slice(0, 4_000)
+    .replace(/%[0-9A-F]?$/, '');
 }
 
 export interface Identities {
@@ -331,6 +387,8 @@ export interface Outcome {
 
 /** A short description of a request for a failure message (huge values named, not printed). */
 export function describeRequest(planned: PlannedRequest): string {
-  const shown = JSON.stringify(planned.mutation, (_key, value) => (typeof value === 'string' && value.length > 80 ? `${value.slice(0, 80)}…(${value.length})` : value));
+  const shown = JSON.stringify(planned.mutation, (_key, value) =>
+    typeof value === 'string' && value.length > 80 ? `${value.slice(0, 80)}…(${value.length})` : value,
+  );
   return `${planned.operation.method} ${planned.operation.path} ${shown}`;
 }

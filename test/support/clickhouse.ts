@@ -10,7 +10,9 @@ export async function reachableClickHouse(): Promise<void> {
     const ping = await client.ping();
     if (!ping.success) throw ping.error;
   } catch (err) {
-    throw new Error(`ClickHouse is not reachable at ${CLICKHOUSE_URL} (${(err as Error).message}). Start it with \`scripts/clickhouse.sh start\` or set TEST_CLICKHOUSE_URL.`);
+    throw new Error(
+      `ClickHouse is not reachable at ${CLICKHOUSE_URL} (${(err as Error).message}). Start it with \`scripts/clickhouse.sh start\` or set TEST_CLICKHOUSE_URL.`,
+    );
   } finally {
     await client.close();
   }

@@ -1,7 +1,13 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { startProcess, type ProcessParts, type ProcessSeams, type StartedProcess } from '../../infra/compose.ts';
+import type { ContainerModule } from 'inversify';
+import { adminModules } from '../../admin/modules.ts';
+import { commandApiModules } from '../../command-api/modules.ts';
+import { migrateDatabase, startRole, type Inspection, type StartedProcess } from '../../infra/di/container.ts';
+import { httpModule } from '../../infra/http/module.ts';
+import { projectorModules } from '../../projectors/modules.ts';
+import { queryApiModules } from '../../query-api/modules.ts';
 import { readOutbox, type StoredEmail } from '../../infra/mail/outbox-mailer.ts';
 import { eventually } from './events.ts';
 import { createTestDatabase, type TestDatabase } from './postgres.ts';
@@ -88,7 +94,7 @@ export class Mailbox {
 
 export interface TestSystem {
   http: HttpClient;
-  process: StartedProcess;
+  process: TestProcess;
   database: TestDatabase;
   mailbox: Mailbox;
   stop(): Promise<void>;
@@ -100,18 +106,67 @@ export const TEST_OPERATOR_TOKEN = 'test-operator-0123456789abcdef0123456789abcd
 /** The operator's view of a process's health: every check with its detail. */
 export const operatorHealth = { path: '/health/ready?verbose', headers: { Authorization: `Bearer ${TEST_OPERATOR_TOKEN}` } };
 
+/** Which roles a test system runs in its one process (all of them, or e.g. no projectors). */
+export interface ProcessParts {
+  commands: boolean;
+  queries: boolean;
+  projectors: boolean;
+  admin?: boolean;
+}
+
+/** A started process, and what its tests may look at: the adapters it opened (never its container). */
+export interface TestProcess extends StartedProcess {
+  platform: Inspection;
+}
+
+/** The modules of the roles a test system runs, as the roots list them (plus the HTTP server). */
+export function modulesOf(parts: ProcessParts): ContainerModule[] {
+  return [
+    ...(parts.commands ? commandApiModules : []),
+    ...(parts.queries ? queryApiModules : []),
+    ...(parts.projectors ? projectorModules : []),
+    ...(parts.admin ? adminModules : []),
+    httpModule('all'),
+  ];
+}
+
+/** The environment every test system shares (the real Redis, cheap password hashing, no rate limits in the way). */
+export function testEnvironment(databaseUrl: string, outbox: string, name = new URL(databaseUrl).pathname.slice(1)): NodeJS.ProcessEnv {
+  return {
+    DATABASE_URL: databaseUrl,
+    // The real Redis (sessions' revocation marks, and what later issues keep there).
+    REDIS_URL: process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379/15',
+    // Each system its own keys, as separate deployments sharing one Redis would have.
+    REDIS_KEY_PREFIX: `nf-test-${name}:`,
+    JWT_SECRET: TEST_JWT_SECRET,
+    OPERATOR_TOKEN: TEST_OPERATOR_TOKEN,
+    HOST: '127.0.0.1',
+    PORT: '0',
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    // The cheapest scrypt cost the configuration accepts: tests register many users.
+    PASSWORD_HASH_COST: '10',
+    DB_POOL_SIZE: '8',
+    MAIL_OUTBOX_DIR: outbox,
+    // Suites send hundreds of requests from one address; the rate-limit suite sets its own limits.
+    RATE_LIMIT_PER_IP: '1000000',
+    RATE_LIMIT_PER_TENANT: '1000000',
+    MAIL_MAX_PER_ADDRESS_PER_HOUR: '1000',
+  };
+}
+
 /**
- * The whole system in this process on a fresh database of the real PostgreSQL server, on a free port.
- * `parts` chooses which roles run (e.g. no projectors, to see read-your-writes time out).
+ * The whole system in this process on a fresh database of the real PostgreSQL server, on a free port, its
+ * schema migrated first as an operator does (`nexusflow migrate`). `parts` chooses which roles run (e.g. no
+ * projectors, to see read-your-writes time out); `observers` are modules that watch what is built.
  */
 export async function startTestSystem(
   parts: ProcessParts = { commands: true, queries: true, projectors: true },
   env: NodeJS.ProcessEnv = {},
-  seams: ProcessSeams = {},
+  observers: ContainerModule[] = [],
 ): Promise<TestSystem> {
   const database = await createTestDatabase('nf_e2e');
   try {
-    const system = await startTestSystemOn(database.url, env, parts, seams, database.name);
+    const system = await startTestSystemOn(database.url, env, parts, observers, database.name);
     return {
       ...system,
       database,
@@ -131,43 +186,28 @@ export async function startTestSystemOn(
   databaseUrl: string,
   env: NodeJS.ProcessEnv = {},
   parts: ProcessParts = { commands: true, queries: true, projectors: true },
-  seams: ProcessSeams = {},
+  observers: ContainerModule[] = [],
   name = new URL(databaseUrl).pathname.slice(1),
 ): Promise<Omit<TestSystem, 'database'>> {
   const outbox = await mkdtemp(path.join(os.tmpdir(), 'nf-outbox-'));
-  let started: StartedProcess;
+  const environment = { ...testEnvironment(databaseUrl, outbox, name), ...env };
   try {
-    started = await startProcess('all', parts, {
-      DATABASE_URL: databaseUrl,
-      // The real Redis (sessions' revocation marks, and what later issues keep there).
-      REDIS_URL: process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379/15',
-      // Each system its own keys, as separate deployments sharing one Redis would have.
-      REDIS_KEY_PREFIX: `nf-test-${name}:`,
-      JWT_SECRET: TEST_JWT_SECRET,
-      OPERATOR_TOKEN: TEST_OPERATOR_TOKEN,
-      HOST: '127.0.0.1',
-      PORT: '0',
-      LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
-      // The cheapest scrypt cost the configuration accepts: tests register many users.
-      PASSWORD_HASH_COST: '10',
-      DB_POOL_SIZE: '8',
-      MAIL_OUTBOX_DIR: outbox,
-      // Suites send hundreds of requests from one address; the rate-limit suite sets its own limits.
-      RATE_LIMIT_PER_IP: '1000000',
-      RATE_LIMIT_PER_TENANT: '1000000',
-      MAIL_MAX_PER_ADDRESS_PER_HOUR: '1000',
-      ...env,
-    }, seams);
+    await migrateDatabase(environment);
+    return await started(await startRole('all', modulesOf(parts), environment, { observers }), outbox);
   } catch (err) {
     await rm(outbox, { recursive: true, force: true });
     throw err;
   }
+}
+
+async function started(process: StartedProcess, outbox: string) {
+  const testProcess: TestProcess = Object.assign(process, { platform: await process.inspect() });
   return {
-    http: new HttpClient(`http://127.0.0.1:${started.server.port}`),
-    process: started,
+    http: new HttpClient(`http://127.0.0.1:${process.server.port}`),
+    process: testProcess,
     mailbox: new Mailbox(outbox),
     async stop() {
-      await started.stop();
+      await process.stop();
       await rm(outbox, { recursive: true, force: true });
     },
   };
@@ -176,16 +216,15 @@ export async function startTestSystemOn(
 /** The whole system in this process on the embedded default (PGlite in memory, in-process stand-ins). */
 export interface EmbeddedTestSystem {
   http: HttpClient;
-  process: StartedProcess;
+  process: TestProcess;
   mailbox: Mailbox;
   stop(): Promise<void>;
 }
 
 export async function startEmbeddedTestSystem(env: NodeJS.ProcessEnv = {}): Promise<EmbeddedTestSystem> {
   const outbox = await mkdtemp(path.join(os.tmpdir(), 'nf-outbox-'));
-  let started: StartedProcess;
   try {
-    started = await startProcess('all', { commands: true, queries: true, projectors: true }, {
+    const environment = {
       NEXUSFLOW_DATA_DIR: `memory://embedded-${Date.now().toString(36)}`,
       OPERATOR_TOKEN: TEST_OPERATOR_TOKEN,
       HOST: '127.0.0.1',
@@ -197,20 +236,13 @@ export async function startEmbeddedTestSystem(env: NodeJS.ProcessEnv = {}): Prom
       RATE_LIMIT_PER_TENANT: '1000000',
       MAIL_MAX_PER_ADDRESS_PER_HOUR: '1000',
       ...env,
-    });
+    };
+    // The all-in-one process on the embedded database migrates its own schema, as `npm start` does.
+    return await started(await startRole('all', modulesOf({ commands: true, queries: true, projectors: true }), environment), outbox);
   } catch (err) {
     await rm(outbox, { recursive: true, force: true });
     throw err;
   }
-  return {
-    http: new HttpClient(`http://127.0.0.1:${started.server.port}`),
-    process: started,
-    mailbox: new Mailbox(outbox),
-    async stop() {
-      await started.stop();
-      await rm(outbox, { recursive: true, force: true });
-    },
-  };
 }
 
 export interface Account {

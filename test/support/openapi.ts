@@ -24,4 +24,3 @@ export async function operationsOf(http: HttpClient): Promise<Operation[]> {
     })),
   );
 }
-

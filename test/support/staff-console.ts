@@ -1,18 +1,30 @@
 import { randomUUID } from 'node:crypto';
 import type { SignedInStaff } from '../../command-api/staff/staff-accounts.ts';
 import type { StaffRole } from '../../domain/staff/staff-permissions.ts';
-import { staffAccountsOn } from '../../infra/auth/staff-accounts-composition.ts';
+import { commandCoreModule } from '../../command-api/module.ts';
+import { staffAccountsModule } from '../../command-api/staff/module.ts';
+import type { StaffAccounts } from '../../command-api/staff/staff-accounts.ts';
+import { TOKENS } from '../../infra/di/tokens.ts';
 import type { TestSystem } from './http.ts';
+import { withServices } from './services.ts';
+
+/** Staff accounts as the CLI makes them (the same modules), for `work`. */
+export function withStaffAccounts<T>(system: TestSystem, work: (accounts: StaffAccounts) => Promise<T>): Promise<T> {
+  return withServices(system, [commandCoreModule, staffAccountsModule], async (services) =>
+    work(await services.get<StaffAccounts>(TOKENS.StaffAccounts)),
+  );
+}
 
 export const STAFF_PASSWORD = 'staff correct horse battery';
 
 /** A staff account made the way the CLI makes one (same composition), for suites that need several. */
 export async function createStaff(system: TestSystem, role: StaffRole): Promise<SignedInStaff & { password: string }> {
-  const accounts = staffAccountsOn(system.process.platform, system.process.config);
   const id = randomUUID();
-  const staff = await accounts.create(
-    { tenantId: null, actor: { type: 'system', id: 'test' }, correlationId: id, causationId: id, now: new Date() },
-    { email: `${role}-${id.slice(0, 8)}@staff.nexusflow.test`, password: STAFF_PASSWORD, name: `A ${role}`, role },
+  const staff = await withStaffAccounts(system, (accounts) =>
+    accounts.create(
+      { tenantId: null, actor: { type: 'system', id: 'test' }, correlationId: id, causationId: id, now: new Date() },
+      { email: `${role}-${id.slice(0, 8)}@staff.nexusflow.test`, password: STAFF_PASSWORD, name: `A ${role}`, role },
+    ),
   );
   return { ...staff, password: STAFF_PASSWORD };
 }
@@ -46,7 +58,11 @@ export class ConsoleClient {
   }
 
   /** An AdminJS API call (GET or POST) as the console's own pages make it. */
-  api(method: 'GET' | 'POST', path: string, options: { form?: URLSearchParams; withToken?: boolean; headers?: Record<string, string> } = {}): Promise<ConsoleReply> {
+  api(
+    method: 'GET' | 'POST',
+    path: string,
+    options: { form?: URLSearchParams; withToken?: boolean; headers?: Record<string, string> } = {},
+  ): Promise<ConsoleReply> {
     const headers: Record<string, string> = { ...options.headers };
     if (options.withToken !== false && this.csrfToken) headers['X-XSRF-TOKEN'] = this.csrfToken;
     return this.request(method, `/admin/api${path}`, { ...(options.form ? { form: options.form } : {}), headers });
@@ -56,7 +72,12 @@ export class ConsoleClient {
     const headers: Record<string, string> = { ...options.headers };
     if (this.cookies.size > 0) headers.Cookie = [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
     if (options.form) headers['Content-Type'] = 'application/x-www-form-urlencoded';
-    const response = await fetch(this.baseUrl + path, { method, headers, redirect: 'manual', ...(options.form ? { body: options.form.toString() } : {}) });
+    const response = await fetch(this.baseUrl + path, {
+      method,
+      headers,
+      redirect: 'manual',
+      ...(options.form ? { body: options.form.toString() } : {}),
+    });
     for (const cookie of response.headers.getSetCookie()) {
       const [pair] = cookie.split(';');
       const [name, ...value] = pair!.split('=');

@@ -16,11 +16,19 @@ const Section = ({ title, children }) => (
 const Rows = ({ head, rows }) => (
   <Table>
     <TableHead>
-      <TableRow>{head.map((h) => <TableCell key={h}>{h}</TableCell>)}</TableRow>
+      <TableRow>
+        {head.map((h) => (
+          <TableCell key={h}>{h}</TableCell>
+        ))}
+      </TableRow>
     </TableHead>
     <TableBody>
       {rows.map((cells, i) => (
-        <TableRow key={i}>{cells.map((c, j) => <TableCell key={j}>{c}</TableCell>)}</TableRow>
+        <TableRow key={i}>
+          {cells.map((c, j) => (
+            <TableCell key={j}>{c}</TableCell>
+          ))}
+        </TableRow>
       ))}
     </TableBody>
   </Table>
@@ -43,14 +51,24 @@ const Dashboard = () => {
       clearInterval(timer);
     };
   }, []);
-  if (error) return <Box variant="grey"><Text>Dashboard unavailable: {error}</Text></Box>;
-  if (!data) return <Box variant="grey"><Text>Loading…</Text></Box>;
+  if (error)
+    return (
+      <Box variant="grey">
+        <Text>Dashboard unavailable: {error}</Text>
+      </Box>
+    );
+  if (!data)
+    return (
+      <Box variant="grey">
+        <Text>Loading…</Text>
+      </Box>
+    );
   return (
     <Box variant="grey" data-testid="ops-dashboard">
       <H2>Operations</H2>
       <Text mb="xl">
-        Events/s: {data.eventsPerSecond === null ? 'measuring…' : data.eventsPerSecond} · head of the log: {data.head ?? '(empty)'} ·
-        parked events: {data.parkedTotal} · as of {data.generatedAt}
+        Events/s: {data.eventsPerSecond === null ? 'measuring…' : data.eventsPerSecond} · head of the log: {data.head ?? '(empty)'} · parked events:{' '}
+        {data.parkedTotal} · as of {data.generatedAt}
       </Text>
       <Section title="Projector lag">
         <Rows

@@ -1,10 +1,14 @@
 import { z } from 'zod';
+import { contactFieldNames, contactFieldSpecs } from '../../contacts/fields.ts';
 import { conditionsHold } from '../conditions.ts';
 import { defineStep } from './step-type.ts';
 
+/** The contact fields a rule may name (domain/contacts/fields.ts); custom fields as `customFields.<key>`. */
+const plainFields = contactFieldNames.filter((name) => contactFieldSpecs[name].kind !== 'custom');
+
 export const conditionRule = z.strictObject({
-  field: z.string().regex(/^(tags|email|firstName|lastName|phone|company|title|timezone|customFields\.[A-Za-z][A-Za-z0-9_]{0,63})$/, {
-    error: 'must be a contact field (email, firstName, lastName, phone, company, title, timezone), customFields.<key> or tags',
+  field: z.string().regex(new RegExp(`^(tags|${plainFields.join('|')}|customFields\\.${contactFieldSpecs.customFields.keyPattern})$`), {
+    error: `must be a contact field (${plainFields.join(', ')}), customFields.<key> or tags`,
   }),
   operator: z.enum(['equals', 'not_equals', 'contains', 'not_contains', 'exists', 'not_exists', 'greater_than', 'less_than']),
   value: z.union([z.string().max(1_000), z.number(), z.boolean()]).optional(),

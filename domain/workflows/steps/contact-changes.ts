@@ -1,28 +1,27 @@
 import { z } from 'zod';
+import { contactFieldNames, customFieldKeyPattern, mapContactFields, type ContactFieldName } from '../../contacts/fields.ts';
 import { isTimeZone } from '../time.ts';
 import { defineStep } from './step-type.ts';
 
 const tag = z.string().trim().min(1).max(64);
-const text = (max: number) => z.string().trim().min(1).max(max).nullable().optional();
+
+/** The fields a workflow may change: the contact's (domain/contacts/fields.ts) but the email. */
+const changeableFields = contactFieldNames.filter((name): name is Exclude<ContactFieldName, 'email'> => name !== 'email');
+const changes = mapContactFields(changeableFields, {
+  text: (spec) => z.string().trim().min(1).max(spec.maxLength).nullable().optional(),
+  timeZone: () => z.string().refine(isTimeZone, 'must be an IANA time zone').nullable().optional(),
+  custom: (spec) =>
+    z
+      .record(z.string().regex(customFieldKeyPattern), z.union([z.string().max(spec.maxTextLength), z.number(), z.boolean(), z.null()]))
+      .refine((fields) => Object.keys(fields).length <= spec.maxKeys, `at most ${spec.maxKeys} custom fields`)
+      .optional(),
+});
 
 export const updateContact = defineStep({
   type: 'update_contact',
   summary: 'Change fields of the contact (merge-patch: null clears a field); the email is not changed by workflows',
   config: z.strictObject({
-    changes: z
-      .strictObject({
-        firstName: text(200),
-        lastName: text(200),
-        phone: text(50),
-        company: text(200),
-        title: text(200),
-        timezone: z.string().refine(isTimeZone, 'must be an IANA time zone').nullable().optional(),
-        customFields: z
-          .record(z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,63}$/), z.union([z.string().max(2_000), z.number(), z.boolean(), z.null()]))
-          .refine((fields) => Object.keys(fields).length <= 100, 'at most 100 custom fields')
-          .optional(),
-      })
-      .refine((changes) => Object.keys(changes).length > 0, 'must change at least one field'),
+    changes: z.strictObject(changes).refine((changes) => Object.keys(changes).length > 0, 'must change at least one field'),
   }),
   async run(config, context) {
     await context.ports.contacts.update(config.changes);

@@ -19,14 +19,27 @@ export class HttpTargetRefused extends Error {
 }
 
 /** Headers the connection or the step itself sets: a workflow giving them would fail every run, or lie. */
-const RESERVED_HEADERS = new Set(['host', 'connection', 'content-length', 'transfer-encoding', 'keep-alive', 'upgrade', 'te', 'trailer', 'proxy-connection', 'expect', 'idempotency-key']);
+const RESERVED_HEADERS = new Set([
+  'host',
+  'connection',
+  'content-length',
+  'transfer-encoding',
+  'keep-alive',
+  'upgrade',
+  'te',
+  'trailer',
+  'proxy-connection',
+  'expect',
+  'idempotency-key',
+]);
 
 /** A slice of text from outside (the answer of a server the tenant chose) that every read model can store. */
 const quote = (text: string, max: number) => storableText(text.slice(0, max));
 
 export const httpRequest = defineStep({
   type: 'http_request',
-  summary: 'Call a webhook (Idempotency-Key sent); 5xx, 429 and timeouts are retried, other 4xx and refused targets (loopback, private, metadata addresses) fail the step',
+  summary:
+    'Call a webhook (Idempotency-Key sent); 5xx, 429 and timeouts are retried, other 4xx and refused targets (loopback, private, metadata addresses) fail the step',
   templates: ['body'],
   freeText: ['body'],
   config: z.strictObject({
@@ -47,7 +60,12 @@ export const httpRequest = defineStep({
     timeoutMs: z.number().int().min(100).max(60_000).default(10_000),
   }),
   async run(config, context) {
-    const body = config.body !== undefined ? render(config.body, context.contact) : config.method === 'GET' || config.method === 'DELETE' ? undefined : JSON.stringify({ contact: context.contact, executionId: context.executionId });
+    const body =
+      config.body !== undefined
+        ? render(config.body, context.contact)
+        : config.method === 'GET' || config.method === 'DELETE'
+          ? undefined
+          : JSON.stringify({ contact: context.contact, executionId: context.executionId });
     let answer: { status: number; body: string };
     try {
       answer = await context.ports.http.request({
@@ -63,7 +81,8 @@ export const httpRequest = defineStep({
       if (err instanceof HttpTargetRefused) throw new StepError(quote(err.message, 500), false, 'http_target_refused');
       throw new StepError(`request failed: ${quote((err as Error).message, 500)}`, true, 'http_unreachable');
     }
-    if (answer.status >= 200 && answer.status < 300) return { kind: 'done', output: { status: answer.status, body: quote(answer.body, OUTPUT_BODY_CHARS) } };
+    if (answer.status >= 200 && answer.status < 300)
+      return { kind: 'done', output: { status: answer.status, body: quote(answer.body, OUTPUT_BODY_CHARS) } };
     const retryable = answer.status >= 500 || answer.status === 429 || answer.status === 408;
     throw new StepError(`answered ${answer.status}: ${quote(answer.body, ERROR_BODY_CHARS)}`, retryable, `http_${answer.status}`);
   },

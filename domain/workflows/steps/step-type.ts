@@ -1,27 +1,19 @@
 import type { z } from 'zod';
-import type { Contact } from '../../contacts/contact.ts';
+import type { Contact, Engagement } from '../../contacts/contact.ts';
+import { pickContactFields, type ContactFields } from '../../contacts/fields.ts';
 import type { WorkflowSettings } from '../definition.ts';
 
-/** The contact an execution runs for, as the runner read it from the contact's stream. */
-export interface ContactSnapshot {
+/** The contact an execution runs for, as the runner read it from the contact's stream: its fields, tags and engagement. */
+export interface ContactSnapshot extends ContactFields {
   id: string;
-  email: string;
-  firstName: string | null;
-  lastName: string | null;
-  phone: string | null;
-  company: string | null;
-  title: string | null;
-  timezone: string | null;
-  customFields: Record<string, string | number | boolean>;
   tags: string[];
   /** Engagement that exit rules look at (when it last happened, or null). */
-  engagement: { repliedAt: string | null; bouncedAt: string | null; unsubscribedAt: string | null; outOfOfficeUntil: string | null };
+  engagement: Engagement;
 }
 
 /** The snapshot of a live contact (what steps, conditions and exit rules read). */
 export function contactSnapshotOf(contact: Extract<Contact, { status: 'active' }>): ContactSnapshot {
-  const { id, email, firstName, lastName, phone, company, title, timezone, customFields, tags, engagement } = contact;
-  return { id, email, firstName, lastName, phone, company, title, timezone, customFields, tags, engagement };
+  return { id: contact.id, ...pickContactFields(contact), tags: contact.tags, engagement: contact.engagement };
 }
 
 /**
@@ -55,7 +47,13 @@ export interface StepPorts {
     }>;
   };
   crm: {
-    perform(request: { provider: string; action: string; contact: ContactSnapshot; fields: Record<string, unknown>; idempotencyKey: string }): Promise<{
+    perform(request: {
+      provider: string;
+      action: string;
+      contact: ContactSnapshot;
+      fields: Record<string, unknown>;
+      idempotencyKey: string;
+    }): Promise<{
       reference: string;
     }>;
   };
@@ -98,6 +96,7 @@ export class StepError extends Error {
  * One kind of step. Adding one is one module in this folder and one line in ./index.ts: its configuration
  * (validated when a workflow is saved), the branches it can take, and what running it does.
  */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the registry holds every step type, each with its own config
 export interface StepType<Config = any> {
   type: string;
   summary: string;

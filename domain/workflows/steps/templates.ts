@@ -49,11 +49,19 @@ type Context = InstanceType<typeof Mustache.Context>;
 class BoundedWriter extends Mustache.Writer {
   private renders = 0;
   private output = 0;
-  override renderTokens(tokens: string[][], context: Context, partials?: PartialsOrLookupFn, originalTemplate?: string, config?: RenderOptions): string {
-    if (++this.renders > maxTemplateRenders) throw new StepError(`the template renders more than ${maxTemplateRenders} sections`, false, 'template_too_large');
+  override renderTokens(
+    tokens: string[][],
+    context: Context,
+    partials?: PartialsOrLookupFn,
+    originalTemplate?: string,
+    config?: RenderOptions,
+  ): string {
+    if (++this.renders > maxTemplateRenders)
+      throw new StepError(`the template renders more than ${maxTemplateRenders} sections`, false, 'template_too_large');
     const text = super.renderTokens(tokens, context, partials, originalTemplate, config);
     this.output += text.length;
-    if (this.output > maxTemplateOutput) throw new StepError(`the template renders more than ${maxTemplateOutput} characters`, false, 'template_too_large');
+    if (this.output > maxTemplateOutput)
+      throw new StepError(`the template renders more than ${maxTemplateOutput} characters`, false, 'template_too_large');
     return text;
   }
 }

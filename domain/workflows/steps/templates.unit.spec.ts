@@ -28,16 +28,25 @@ const failure = (template: string, of: ContactSnapshot = contact): StepError => 
 
 describe('Workflow templates', () => {
   it('fill in the contact: fields, custom fields, tags, sections and inverted sections, without HTML escaping', () => {
-    expect(render('Hi {{contact.firstName}} <{{contact.email}}> at {{contact.company}}', contact)).to.equal('Hi Ada <ada@example.com> at Analytical Engines');
-    expect(render('{{contact.customFields.score}} from {{contact.customFields.source}}; {{contact.tags}}', contact)).to.equal('87 from webinar; vip,q4');
-    expect(render('{{#contact.tags}}[{{.}}]{{/contact.tags}}{{^contact.lastName}} (no last name){{/contact.lastName}}', contact)).to.equal('[vip][q4] (no last name)');
+    expect(render('Hi {{contact.firstName}} <{{contact.email}}> at {{contact.company}}', contact)).to.equal(
+      'Hi Ada <ada@example.com> at Analytical Engines',
+    );
+    expect(render('{{contact.customFields.score}} from {{contact.customFields.source}}; {{contact.tags}}', contact)).to.equal(
+      '87 from webinar; vip,q4',
+    );
+    expect(render('{{#contact.tags}}[{{.}}]{{/contact.tags}}{{^contact.lastName}} (no last name){{/contact.lastName}}', contact)).to.equal(
+      '[vip][q4] (no last name)',
+    );
     expect(render('{{#contact}}{{firstName}} {{tags.length}}{{/contact}} {{contact.customFields}}', contact)).to.equal('Ada 2 [object Object]');
   });
 
   it('see the contact data and nothing else: no prototype members, no partials, no lambdas', () => {
-    const reach = '{{contact.constructor}}|{{contact.__proto__}}|{{contact.tags.constructor}}|{{contact.customFields.constructor.name}}|{{#contact.constructor.constructor}}x{{/contact.constructor.constructor}}';
+    const reach =
+      '{{contact.constructor}}|{{contact.__proto__}}|{{contact.tags.constructor}}|{{contact.customFields.constructor.name}}|{{#contact.constructor.constructor}}x{{/contact.constructor.constructor}}';
     expect(render(reach, contact)).to.equal('||||');
-    expect(render('{{#contact.constructor.prototype}}{{#__defineGetter__}}x{{/__defineGetter__}}{{/contact.constructor.prototype}}', contact)).to.equal('');
+    expect(
+      render('{{#contact.constructor.prototype}}{{#__defineGetter__}}x{{/__defineGetter__}}{{/contact.constructor.prototype}}', contact),
+    ).to.equal('');
     expect(render('a{{> toString}}{{> constructor}}b', contact)).to.equal('ab');
     expect(Object.prototype).not.to.have.property('x');
   });

@@ -5,7 +5,7 @@ import { defineStep, StepError } from './step-type.ts';
 
 export const wait = defineStep({
   type: 'wait',
-  summary: 'Wait a duration (ISO 8601, PT1S to P1Y, e.g. P2D), or until a time of day in the contact\'s time zone',
+  summary: "Wait a duration (ISO 8601, PT1S to P1Y, e.g. P2D), or until a time of day in the contact's time zone",
   waits: true,
   // One object rather than a union of two, so a problem is named by its field (`config.days`), not `config`.
   config: z
@@ -25,8 +25,10 @@ export const wait = defineStep({
       days: z.array(z.enum(weekdays)).min(1).max(weekdays.length).optional(),
     })
     .superRefine((config, ctx) => {
-      if ((config.duration === undefined) === (config.until === undefined)) ctx.addIssue({ code: 'custom', message: 'must be {duration} or {until, days?}' });
-      else if (config.duration !== undefined && config.days !== undefined) ctx.addIssue({ code: 'custom', path: ['days'], message: 'goes with until, not with duration' });
+      if ((config.duration === undefined) === (config.until === undefined))
+        ctx.addIssue({ code: 'custom', message: 'must be {duration} or {until, days?}' });
+      else if (config.duration !== undefined && config.days !== undefined)
+        ctx.addIssue({ code: 'custom', path: ['days'], message: 'goes with until, not with duration' });
     }),
   async run(config, context) {
     let until: Date;

@@ -4,10 +4,14 @@ import { EventStoreDbEventStore } from './eventstoredb-event-store.ts';
 const url = process.env.EVENTSTORE_URL;
 
 if (url) {
-  eventStoreContract(`EventStoreDB at ${url.replace(/\/\/[^@]*@/, '//***@')}`, async () => {
-    const store = new EventStoreDbEventStore(url);
-    return { store, close: () => store.close() };
-  }, { atomicAppends: false });
+  eventStoreContract(
+    `EventStoreDB at ${url.replace(/\/\/[^@]*@/, '//***@')}`,
+    async () => {
+      const store = new EventStoreDbEventStore(url);
+      return { store, close: () => store.close() };
+    },
+    { atomicAppends: false },
+  );
 } else {
   describe.skip('event store contract: EventStoreDB — skipped: EVENTSTORE_URL is not set (EventStoreDB cannot run on this machine)', () => {
     it('runs the whole contract against EventStoreDB', () => undefined);

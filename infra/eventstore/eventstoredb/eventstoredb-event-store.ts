@@ -140,6 +140,7 @@ export class EventStoreDbEventStore implements EventStreams, GlobalEventLog {
   }
 
   waitForAppends(_after: string | null, timeoutMs: number, signal: AbortSignal): Promise<void> {
+    if (signal.aborted) return Promise.resolve();
     this.ensureLiveSubscription();
     return new Promise((resolve) => {
       const done = () => {

@@ -3,6 +3,7 @@ import { expect } from 'chai';
 import pg from 'pg';
 import pino from 'pino';
 import type { RecordedEvent } from '../../../domain/events.ts';
+import type { GlobalEventLog } from '../../../projectors/ports.ts';
 import { subscribeToAll } from '../../../projectors/subscription.ts';
 import { eventually, testEvent } from '../../../test/support/events.ts';
 import { createTestDatabase, type TestDatabase } from '../../../test/support/postgres.ts';
@@ -10,7 +11,30 @@ import { PgNotifications } from '../../notifications/pg-notifications.ts';
 import { PostgresEventStore } from './postgres-event-store.ts';
 
 const logger = pino({ level: 'silent' });
+/**
+ * Only for what the scenarios are made of (appenders that jitter, a transaction held open for a while): no
+ * test waits a fixed time for something to happen; they wait for conditions.
+ */
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Resolves once `count` sessions of this database wait for a lock (an append queued behind an open one). */
+async function waitingForLocks(url: string, count: number): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await eventually(
+      async () =>
+        (
+          await client.query<{ n: number }>(
+            "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+          )
+        ).rows[0]!.n,
+      (n) => n >= count,
+    );
+  } finally {
+    await client.end();
+  }
+}
 
 /** An appender in its own "process": own pool, own notifications, own group-commit batcher. */
 async function openStore(url: string) {
@@ -37,17 +61,42 @@ async function beginRawAppend(url: string, streamId: string) {
   await client.connect();
   const event = testEvent('RawAppend', { streamId });
   await client.query('BEGIN');
-  const { rows } = await client.query(
-    'SELECT o_outcome, o_position FROM nf_append_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)',
-    [[streamId], [-2], [1], [0], [1], [1], [streamId], [null], [event.id], [event.type], [1], [JSON.stringify(event.data)], [JSON.stringify(event.metadata)]],
-  );
+  const { rows } = await client.query('SELECT o_outcome, o_position FROM nf_append_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)', [
+    [streamId],
+    [-2],
+    [1],
+    [0],
+    [1],
+    [1],
+    [streamId],
+    [null],
+    [event.id],
+    [event.type],
+    [1],
+    [JSON.stringify(event.data)],
+    [JSON.stringify(event.metadata)],
+  ]);
   expect(rows[0].o_outcome).to.equal('ok');
   return { client, event, position: rows[0].o_position as string };
 }
 
 function collect(store: PostgresEventStore, from: string | null, batchSize: number) {
   const seen: RecordedEvent[] = [];
-  const subscription = subscribeToAll(store, {
+  let reads = 0;
+  // The store as the subscription reads it, counting the pages it has finished reading.
+  const log: GlobalEventLog = {
+    readPage: async (options) => {
+      const page = await store.readPage(options);
+      reads++;
+      return page;
+    },
+    readAll: (options) => store.readAll(options),
+    headPosition: () => store.headPosition(),
+    isValidPosition: (value) => store.isValidPosition(value),
+    comparePositions: (a, b) => store.comparePositions(a, b),
+    waitForAppends: (after, timeoutMs, signal) => store.waitForAppends(after, timeoutMs, signal),
+  };
+  const subscription = subscribeToAll(log, {
     from,
     batchSize,
     logger,
@@ -56,12 +105,15 @@ function collect(store: PostgresEventStore, from: string | null, batchSize: numb
       seen.push(...events);
     },
   });
-  return { seen, subscription };
+  return { seen, subscription, reads: () => reads };
 }
 
 function expectStrictlyIncreasing(events: RecordedEvent[]) {
   for (let i = 1; i < events.length; i++) {
-    expect(BigInt(events[i]!.position) > BigInt(events[i - 1]!.position), `position ${events[i]!.position} after ${events[i - 1]!.position}`).to.equal(true);
+    expect(
+      BigInt(events[i]!.position) > BigInt(events[i - 1]!.position),
+      `position ${events[i]!.position} after ${events[i - 1]!.position}`,
+    ).to.equal(true);
   }
 }
 
@@ -92,6 +144,7 @@ describe('PostgreSQL global log: no event is ever skipped, no hole ever stalls r
           const events = Array.from({ length: 1 + (i % 3) }, () => testEvent('Concurrent', { a, i }));
           await store.append(stream, events, 'any');
           for (const e of events) appended.add(e.id);
+          // Jitter, to vary how the appenders interleave: part of the scenario, nothing waits on it.
           if (i % 10 === 0) await sleep(Math.random() * 3);
         }
       });
@@ -99,6 +152,8 @@ describe('PostgreSQL global log: no event is ever skipped, no hole ever stalls r
       const lateCommitters = Array.from({ length: 3 }, async (_, n) => {
         for (let i = 0; i < 15; i++) {
           const raw = await beginRawAppend(database.url, `late-${n}`);
+          // Committing late IS the scenario: the transaction stays open a while, then commits. The test waits
+          // for what it checks (the reader reaching the head) by condition, not by this.
           await sleep(5 + Math.random() * 20);
           await raw.client.query('COMMIT');
           appended.add(raw.event.id);
@@ -108,7 +163,11 @@ describe('PostgreSQL global log: no event is ever skipped, no hole ever stalls r
       await Promise.all([...loops, ...lateCommitters]);
 
       const head = await reader.store.headPosition();
-      await eventually(() => seen[seen.length - 1]?.position, (p) => p === head, 30_000);
+      await eventually(
+        () => seen[seen.length - 1]?.position,
+        (p) => p === head,
+        30_000,
+      );
       const ids = seen.map((e) => e.id);
       expect(new Set(ids).size, 'no event seen twice').to.equal(ids.length);
       expect(ids.length, 'every committed event seen').to.equal(appended.size);
@@ -128,18 +187,27 @@ describe('PostgreSQL global log: no event is ever skipped, no hole ever stalls r
     const reader = await openStore(database.url);
     const writer = await openStore(database.url);
     const start = await reader.store.headPosition();
-    const { seen, subscription } = collect(reader.store, start, 10);
+    const { seen, subscription, reads } = collect(reader.store, start, 10);
     try {
       const slow = await beginRawAppend(database.url, 'slow-committer');
       // This append must wait for the slow one: it cannot become visible with a position the reader would pass.
       const fastEvent = testEvent('Fast');
       const fast = writer.store.append('fast-writer', [fastEvent], 'any');
-      await sleep(300);
-      expect(seen.map((e) => e.id), 'nothing visible while the earlier transaction is open').to.deep.equal([]);
+      await waitingForLocks(database.url, 1);
+      // The reader has read the log (twice, so once wholly after the append queued) and found nothing.
+      const readsWhileOpen = reads();
+      await eventually(reads, (n) => n >= readsWhileOpen + 2);
+      expect(
+        seen.map((e) => e.id),
+        'nothing visible while the earlier transaction is open',
+      ).to.deep.equal([]);
       await slow.client.query('COMMIT');
       await slow.client.end();
       await fast;
-      await eventually(() => seen.length, (n) => n === 2);
+      await eventually(
+        () => seen.length,
+        (n) => n === 2,
+      );
       expect(seen.map((e) => e.id)).to.deep.equal([slow.event.id, fastEvent.id]);
       expectStrictlyIncreasing(seen);
     } finally {
@@ -159,7 +227,10 @@ describe('PostgreSQL global log: no event is ever skipped, no hole ever stalls r
       await doomed.client.end();
       const next = testEvent('AfterRollback');
       const result = await reader.store.append('after-rollback', [next], 'any');
-      await eventually(() => seen.map((e) => e.id), (ids) => ids.includes(next.id));
+      await eventually(
+        () => seen.map((e) => e.id),
+        (ids) => ids.includes(next.id),
+      );
       expect(seen.map((e) => e.id)).to.deep.equal([next.id]);
       expect(result.position, 'the rolled-back position is reused, so the log has no gap').to.equal(doomed.position);
     } finally {
@@ -177,11 +248,15 @@ describe('PostgreSQL global log: no event is ever skipped, no hole ever stalls r
       const crashed = await beginRawAppend(database.url, 'crashed');
       const nextEvent = testEvent('AfterCrash');
       const next = writer.store.append('after-crash', [nextEvent], 'any');
-      await sleep(100);
+      // The next append is queued behind the open transaction when its client dies.
+      await waitingForLocks(database.url, 1);
       // The client process dies: its socket closes without COMMIT.
       (crashed.client as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
       await next;
-      await eventually(() => seen.map((e) => e.id), (ids) => ids.includes(nextEvent.id));
+      await eventually(
+        () => seen.map((e) => e.id),
+        (ids) => ids.includes(nextEvent.id),
+      );
       expect(seen.map((e) => e.id)).to.deep.equal([nextEvent.id]);
       expect((await reader.store.readStream('crashed')).length, 'the crashed transaction left nothing').to.equal(0);
     } finally {
@@ -206,19 +281,35 @@ describe('PostgreSQL global log: no event is ever skipped, no hole ever stalls r
           await writer.store.append(`survivor-${randomUUID()}`, [e], 'no_stream');
           appended.push(e.id);
         }
+        const before = seen.length;
         // Kill every other connection to this database: the reader's pool and its LISTEN connection included.
-        await admin.query(
-          'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()',
+        await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()');
+        // The next round once the reader has reconnected and moved on (or had read everything already), and the
+        // writer's pool has dropped the connections the kill ended (it would hand a dead one to the next append).
+        await eventually(
+          () => seen.length,
+          (n) => n > before || n === appended.length,
+          30_000,
         );
-        await sleep(50);
+        await eventually(
+          () => writer.pool.idleCount,
+          (idle) => idle === 0,
+        );
       }
-      await eventually(() => seen.length, (n) => n >= appended.length, 30_000);
+      await eventually(
+        () => seen.length,
+        (n) => n >= appended.length,
+        30_000,
+      );
       expect(seen.map((e) => e.id)).to.deep.equal(appended);
       expectStrictlyIncreasing(seen);
       // Live again after the last kill: a new event arrives through the reconnected listener or the poll.
       const late = testEvent('AfterKills');
       await writer.store.append('after-kills', [late], 'any');
-      await eventually(() => seen.map((e) => e.id), (ids) => ids.includes(late.id));
+      await eventually(
+        () => seen.map((e) => e.id),
+        (ids) => ids.includes(late.id),
+      );
     } finally {
       await subscription.stop();
       await admin.end();

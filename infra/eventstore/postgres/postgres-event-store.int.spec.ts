@@ -35,25 +35,33 @@ async function serverStore(wrap: (store: PostgresEventStore) => EventStoreUnderT
 
 eventStoreContract('PostgreSQL server (pg, LISTEN/NOTIFY wake-ups)', () => serverStore(), { atomicAppends: true });
 
-eventStoreContract('PostgreSQL embedded (PGlite over its socket, in-process wake-ups)', async () => {
-  const database = await EmbeddedPostgres.start('memory://', logger);
-  const pool = new pg.Pool({ connectionString: database.url, max: 8 });
-  await PostgresEventStore.migrate(pool);
-  const store = new PostgresEventStore(pool, new InProcessNotifications(), { namedStatements: false });
-  return {
-    store,
-    async close() {
-      await store.close();
-      await pool.end();
-      await database.stop();
-    },
-  };
-}, { atomicAppends: true });
+eventStoreContract(
+  'PostgreSQL embedded (PGlite over its socket, in-process wake-ups)',
+  async () => {
+    const database = await EmbeddedPostgres.start('memory://', logger);
+    const pool = new pg.Pool({ connectionString: database.url, max: 8 });
+    await PostgresEventStore.migrate(pool);
+    const store = new PostgresEventStore(pool, new InProcessNotifications(), { namedStatements: false });
+    return {
+      store,
+      async close() {
+        await store.close();
+        await pool.end();
+        await database.stop();
+      },
+    };
+  },
+  { atomicAppends: true },
+);
 
-eventStoreContract('PostgreSQL server behind the hash chain (what the processes use)', () => serverStore((store) => new HashChainedEventStore(store)), {
-  atomicAppends: true,
-  stampedMetadata: ['previousHash'],
-});
+eventStoreContract(
+  'PostgreSQL server behind the hash chain (what the processes use)',
+  () => serverStore((store) => new HashChainedEventStore(store)),
+  {
+    atomicAppends: true,
+    stampedMetadata: ['previousHash'],
+  },
+);
 
 describe('PostgreSQL event store: event ids', () => {
   it('refuses an event id already stored in ANY stream (ids are unique across the log)', async () => {

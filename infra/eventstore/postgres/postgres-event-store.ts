@@ -104,10 +104,10 @@ export class PostgresEventStore implements EventStreams, GlobalEventLog {
   }
 
   async readAll(options: { after: string | null; maxCount: number }): Promise<RecordedEvent[]> {
-    const { rows } = await this.pool.query<EventRow>(
-      `SELECT ${COLUMNS} FROM nf_events WHERE position > $1 ORDER BY position LIMIT $2`,
-      [options.after ?? '0', options.maxCount],
-    );
+    const { rows } = await this.pool.query<EventRow>(`SELECT ${COLUMNS} FROM nf_events WHERE position > $1 ORDER BY position LIMIT $2`, [
+      options.after ?? '0',
+      options.maxCount,
+    ]);
     return rows.map(toRecorded);
   }
 
@@ -155,7 +155,8 @@ export class PostgresEventStore implements EventStreams, GlobalEventLog {
   }
 
   waitForAppends(after: string | null, timeoutMs: number, signal: AbortSignal): Promise<void> {
-    if (this.lastAnnounced !== null && compareDecimalPositions(this.lastAnnounced, after) > 0) {
+    // Already stopping (the signal aborted before the wait began): no wait at all.
+    if (signal.aborted || (this.lastAnnounced !== null && compareDecimalPositions(this.lastAnnounced, after) > 0)) {
       return Promise.resolve();
     }
     return new Promise((resolve) => {
@@ -238,8 +239,7 @@ export class PostgresEventStore implements EventStreams, GlobalEventLog {
   }
 }
 
-const APPEND_SQL =
-  'SELECT o_outcome, o_revision, o_position FROM nf_append_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)';
+const APPEND_SQL = 'SELECT o_outcome, o_revision, o_position FROM nf_append_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)';
 
 /** Events in the appends; throws (inside the caller's promise) on an append the store must refuse. */
 function checkedSize(appends: StreamAppend[]): number {

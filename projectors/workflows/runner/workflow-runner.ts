@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
-import type { CommandHandler, KnownStream } from '../../../command-api/command-handling.ts';
+import type { CommandHandler, CommandOutcome, KnownStream } from '../../../command-api/command-handling.ts';
 import type { ContactCommands } from '../../../command-api/contacts/contact-commands.ts';
 import { WrongExpectedRevisionError } from '../../../command-api/ports.ts';
 import { contactDecider } from '../../../domain/contacts/decide.ts';
@@ -20,11 +20,19 @@ import {
   type ExecutionEvent,
 } from '../../../domain/workflows/execution.ts';
 import { stepTypes } from '../../../domain/workflows/steps/index.ts';
-import { contactSnapshotOf, StepError, type ContactSnapshot, type StepContext, type StepPorts } from '../../../domain/workflows/steps/step-type.ts';
+import {
+  contactSnapshotOf,
+  StepError,
+  type ContactSnapshot,
+  type StepContext,
+  type StepOutcome,
+  type StepPorts,
+  type StepType,
+} from '../../../domain/workflows/steps/step-type.ts';
 import { nextSendOpportunity } from '../../../domain/workflows/time.ts';
 import { workflowDecider, workflowStream, type Workflow, type WorkflowEvent } from '../../../domain/workflows/workflow.ts';
 import type { MailboxThrottle } from '../../../infra/workflows/mailbox-throttle.ts';
-import { sleep } from '../../../infra/resilience.ts';
+import { backoffDelayMs, retryPolicies, retrying } from '../../../infra/retry.ts';
 import type { ClaimedExecution, ExecutionQueue } from './execution-queue.ts';
 
 export interface WorkflowRunnerOptions {
@@ -56,6 +64,32 @@ type Registered = Exclude<Workflow, { status: 'absent' }>;
 
 /** The execution as this runner last wrote it: the next step decides on it without reading it again. */
 type Known = KnownStream<Execution>;
+
+/** The step an execution is at, in the workflow version it runs. */
+interface NextStep {
+  definition: WorkflowDefinition;
+  step: StepDefinition;
+  type: StepType;
+}
+
+/** A step that may run now, for this contact, in this time zone. */
+interface ReadyStep extends NextStep {
+  contact: ContactSnapshot;
+  zone: string;
+}
+
+/** A step whose start was recorded: its attempt and idempotency key, and the execution as the start left it. */
+interface StartedStep {
+  attempt: number;
+  idempotencyKey: string;
+  takeover: boolean;
+  afterStart: Known;
+}
+
+/** What to record instead of running the step (cancel, pause, exit, defer). */
+type Instead = { instead: ExecutionCommand };
+const instead = (command: ExecutionCommand): Instead => ({ instead: command });
+type DeferReason = Extract<ExecutionCommand, { type: 'DeferStep' }>['data']['reason'];
 
 /** What a runner knows while it holds one claim. */
 interface ClaimSession {
@@ -117,29 +151,32 @@ export class WorkflowRunner {
 
   private async run(): Promise<void> {
     const signal = this.controller.signal;
-    let failures = 0;
     while (!signal.aborted) {
-      try {
-        const free = this.options.concurrency - this.active.size;
-        const claimed = free > 0 ? await this.queue.claim(this.owner, this.now(), free, this.options.leaseMs) : [];
-        failures = 0;
-        for (const entry of claimed) {
-          this.stats.claimed++;
-          const work = this.work(entry).finally(() => {
-            this.active.delete(work);
-            this.wake();
-          });
-          this.active.add(work);
-        }
-        if (claimed.length === free && free > 0) continue; // more may be due
-        await this.idle(free === 0);
-      } catch (err) {
-        if (signal.aborted) break;
-        failures++;
-        this.logger.warn({ err, failures }, 'workflow runner: could not claim work; retrying');
-        await sleep(Math.min(5_000, 100 * 2 ** failures), signal).catch(() => undefined);
-      }
+      // Claiming fails only while the queue's database is unreachable: waited out until it is back, or until stopped.
+      await retrying(retryPolicies.outage, () => this.claimDueWork(), {
+        signal,
+        retryIf: () => !signal.aborted,
+        onRetry: (err, failures) => this.logger.warn({ err, failures }, 'workflow runner: could not claim work; retrying'),
+      }).catch((err: unknown) => {
+        if (!signal.aborted) throw err;
+      });
     }
+  }
+
+  /** Claims due executions for the free slots and starts working on them; idles unless more may be due at once. */
+  private async claimDueWork(): Promise<void> {
+    const free = this.options.concurrency - this.active.size;
+    const claimed = free > 0 ? await this.queue.claim(this.owner, this.now(), free, this.options.leaseMs) : [];
+    for (const entry of claimed) {
+      this.stats.claimed++;
+      const work = this.work(entry).finally(() => {
+        this.active.delete(work);
+        this.wake();
+      });
+      this.active.add(work);
+    }
+    if (claimed.length === free && free > 0) return; // more may be due
+    await this.idle(free === 0);
   }
 
   /** Sleeps until the next due time, a wake-up, a slot freeing, or the poll interval. */
@@ -164,7 +201,9 @@ export class WorkflowRunner {
   private async work(entry: ClaimedExecution): Promise<void> {
     const renewEvery = Math.max(50, Math.floor(this.options.leaseMs / 3));
     const renewal = setInterval(() => {
-      this.queue.renew(entry.executionId, this.owner, this.options.leaseMs).catch((err: unknown) => this.logger.warn({ err }, 'could not renew a lease'));
+      this.queue
+        .renew(entry.executionId, this.owner, this.options.leaseMs)
+        .catch((err: unknown) => this.logger.warn({ err }, 'could not renew a lease'));
     }, renewEvery);
     try {
       let known: Known | null = null;
@@ -195,49 +234,82 @@ export class WorkflowRunner {
     const context = this.contextFor(execution, now);
     const record = (command: ExecutionCommand) => this.record(executionId, command, context, loaded);
 
+    const next = await this.nextStep(execution, now);
+    if ('instead' in next) return record(next.instead);
+    const ready = await this.readyToRun(execution, next, session, now);
+    if ('instead' in ready) return record(ready.instead);
+    const started = await this.beginStep(execution, ready.step, context, loaded, now);
+    if (started === null) return null;
+    if ('budgetSpent' in started) return this.continuation(started.budgetSpent);
+    return this.runStep(execution, ready, started, context, session, now);
+  }
+
+  /** The step the execution is at, in the workflow version it runs; or what to record when there is none to run. */
+  private async nextStep(execution: Active, now: Date): Promise<NextStep | Instead> {
     const workflow = await this.workflow(execution.workflowId);
-    if (!workflow || workflow.status === 'deleted') return record({ type: 'CancelExecution', data: { reason: 'workflow deleted', now: iso(now) } });
-    if (workflow.status === 'paused') return record({ type: 'PauseExecution', data: { by: 'workflow', reason: 'workflow paused', now: iso(now) } });
+    if (!workflow || workflow.status === 'deleted') return instead({ type: 'CancelExecution', data: { reason: 'workflow deleted', now: iso(now) } });
+    if (workflow.status === 'paused') return instead({ type: 'PauseExecution', data: { by: 'workflow', reason: 'workflow paused', now: iso(now) } });
     const definition = workflow.versions[execution.version];
     const step = definition ? stepOf(definition, execution.nextStepId) : undefined;
     const type = step ? stepTypes.get(step.type) : undefined;
     if (!definition || !step || !type) {
       // Cannot happen with a definition validated on save; if it does, stop rather than spin.
       const reason = `step ${execution.nextStepId} of workflow version ${execution.version} is unknown`;
-      this.logger.error({ executionId, reason }, 'workflow runner: cancelling an execution it cannot run');
-      return record({ type: 'CancelExecution', data: { reason, now: iso(now) } });
+      this.logger.error({ executionId: execution.id, reason }, 'workflow runner: cancelling an execution it cannot run');
+      return instead({ type: 'CancelExecution', data: { reason, now: iso(now) } });
     }
+    return { definition, step, type };
+  }
 
+  /**
+   * Whether the step may run now, for which contact: not while the execution is queued behind another one
+   * for the contact, never for a deleted contact, and a step that sends only if no exit rule ends the
+   * execution, the send window is open and the mailbox has a free slot. Otherwise, what to record instead.
+   */
+  private async readyToRun(execution: Active, next: NextStep, session: ClaimSession, now: Date): Promise<ReadyStep | Instead> {
+    const { definition, step, type } = next;
+    const defer = (until: Date, reason: DeferReason) => instead({ type: 'DeferStep', data: { stepId: step.id, until: iso(until), reason } });
     if (execution.queuedBehind && !execution.inFlight && (await this.stillRunning(execution.queuedBehind))) {
-      return record({ type: 'DeferStep', data: { stepId: step.id, until: iso(new Date(now.getTime() + 60_000)), reason: 'queued' } });
+      return defer(new Date(now.getTime() + 60_000), 'queued');
     }
-    if (type.sends || !session.contact) session.contact = await this.handler.load<Contact, ContactEvent>(contactStream(execution.contactId), contactDecider);
+    if (type.sends || !session.contact)
+      session.contact = await this.handler.load<Contact, ContactEvent>(contactStream(execution.contactId), contactDecider);
     const contact = snapshotOf(session.contact.state, execution);
-    if (!contact) return record({ type: 'CancelExecution', data: { reason: 'contact deleted', now: iso(now) } });
+    if (!contact) return instead({ type: 'CancelExecution', data: { reason: 'contact deleted', now: iso(now) } });
     const zone = contact.timezone ?? definition.settings.timezone;
-
     if (type.sends && !execution.inFlight) {
       const exit = exitReasonFor(contact, definition, execution, now);
-      if (exit) {
-        return record({ type: 'ExitExecution', data: { reason: exit, action: definition.settings.exitAction, stepId: step.id, now: iso(now) } });
-      }
+      if (exit)
+        return instead({ type: 'ExitExecution', data: { reason: exit, action: definition.settings.exitAction, stepId: step.id, now: iso(now) } });
       if (definition.settings.sendWindow) {
         const opening = nextSendOpportunity(now, definition.settings.sendWindow, zone);
-        if (opening.getTime() > now.getTime()) {
-          return record({ type: 'DeferStep', data: { stepId: step.id, until: iso(opening), reason: 'send_window' } });
-        }
+        if (opening.getTime() > now.getTime()) return defer(opening, 'send_window');
       }
       const slot = await this.throttle.reserve(definition.settings.mailbox, now);
-      if (!slot.ok) return record({ type: 'DeferStep', data: { stepId: step.id, until: iso(slot.retryAt), reason: 'throttle' } });
+      if (!slot.ok) return defer(slot.retryAt, 'throttle');
     }
+    return { ...next, contact, zone };
+  }
 
-    // Only one runner can record the start: the append expects the revision read above.
-    let startedOutcome;
+  /**
+   * Records the step's start, expecting the revision read: of two runners that claimed the same execution,
+   * only one can start it (null for the other). The decider fails the execution instead when its step budget
+   * is spent: then there is nothing to run.
+   */
+  private async beginStep(
+    execution: Active,
+    step: StepDefinition,
+    context: CommandContext,
+    loaded: Known,
+    now: Date,
+  ): Promise<StartedStep | { budgetSpent: CommandOutcome<Execution> } | null> {
+    const { maxStepsPerExecution } = this.options;
+    let outcome: CommandOutcome<Execution>;
     try {
-      startedOutcome = await this.handler.handle(
-        executionStream(executionId),
+      outcome = await this.handler.handle(
+        executionStream(execution.id),
         executionDecider,
-        { type: 'BeginStep', data: { stepId: step.id, stepType: step.type, input: step.config, now: iso(now), maxStepsPerExecution: this.options.maxStepsPerExecution } },
+        { type: 'BeginStep', data: { stepId: step.id, stepType: step.type, input: step.config, now: iso(now), maxStepsPerExecution } },
         context,
         { expectedRevision: loaded.revision, known: loaded },
       );
@@ -248,15 +320,25 @@ export class WorkflowRunner {
       }
       throw err;
     }
-    // The decider failed the execution instead (its step budget is spent): nothing to run.
-    if (startedOutcome.appended[0]?.type !== 'StepStarted') return this.continuation(startedOutcome);
-    const afterStart: Known = { state: startedOutcome.state, revision: startedOutcome.revision, position: startedOutcome.position };
-    const started = startedOutcome.appended[0]!.data as { attempt: number; idempotencyKey: string; takeover: boolean };
+    if (outcome.appended[0]?.type !== 'StepStarted') return { budgetSpent: outcome };
+    const started = outcome.appended[0]!.data as { attempt: number; idempotencyKey: string; takeover: boolean };
     if (started.takeover) this.stats.takeovers++;
     this.stats.stepsRun++;
+    return { ...started, afterStart: { state: outcome.state, revision: outcome.revision, position: outcome.position } };
+  }
 
+  /** Runs the started step's side effect, then records how it went: completed (and what is next), or failed. */
+  private async runStep(
+    execution: Active,
+    ready: ReadyStep,
+    started: StartedStep,
+    context: CommandContext,
+    session: ClaimSession,
+    now: Date,
+  ): Promise<Known | null> {
+    const { definition, step, type, contact, zone } = ready;
     const stepContext: StepContext = {
-      executionId,
+      executionId: execution.id,
       workflowId: execution.workflowId,
       organizationId: execution.organizationId,
       stepId: step.id,
@@ -267,18 +349,26 @@ export class WorkflowRunner {
       zone,
       ports: { ...this.ports, contacts: this.contactPort(execution, context, session) },
     };
-    let outcome;
+    let outcome: StepOutcome;
     try {
       outcome = await type.run(step.config, stepContext);
     } catch (err) {
       const retryable = err instanceof StepError ? err.retryable : !(err instanceof DomainError);
       const code = err instanceof StepError ? err.code : err instanceof DomainError ? err.code : 'step_error';
-      return this.fail(executionId, step, started.attempt, { code, message: (err as Error).message.slice(0, 1_000) }, retryable, context, afterStart);
+      return this.fail(
+        execution.id,
+        step,
+        started.attempt,
+        { code, message: (err as Error).message.slice(0, 1_000) },
+        retryable,
+        context,
+        started.afterStart,
+      );
     }
     const nextStepId = outcome.kind === 'done' && outcome.branch !== undefined ? (step.branches?.[outcome.branch] ?? null) : (step.next ?? null);
     const finishedAt = this.now();
     const completed = await this.handler.handle(
-      executionStream(executionId),
+      executionStream(execution.id),
       executionDecider,
       {
         type: 'CompleteStep',
@@ -293,7 +383,7 @@ export class WorkflowRunner {
         },
       },
       { ...context, now: finishedAt },
-      { known: afterStart },
+      { known: started.afterStart },
     );
     return this.continuation(completed);
   }
@@ -316,9 +406,9 @@ export class WorkflowRunner {
   ): Promise<Known | null> {
     const now = this.now();
     const policy = retryPolicyOf(step);
-    // Exponential backoff with "equal jitter": half the delay fixed, half random, so retries spread out.
-    const base = Math.min(policy.maxDelayMs, policy.initialDelayMs * 2 ** (attempt - 1));
-    const delay = base / 2 + Math.random() * (base / 2);
+    // The shared backoff from half the step's initial delay, with jitter: retry n waits between half and all of
+    // initialDelayMs × 2^(n−1) (at most maxDelayMs), so the retries of executions that failed together spread out.
+    const delay = backoffDelayMs({ initialDelayMs: policy.initialDelayMs / 2, maxDelayMs: policy.maxDelayMs, jitter: true }, attempt);
     return this.record(
       executionId,
       {
@@ -383,10 +473,14 @@ export class WorkflowRunner {
     };
     return {
       update: async (changes) => {
-        remember(await this.contacts.update(context, execution.organizationId, execution.contactId, changes, undefined, session.contact ?? undefined));
+        remember(
+          await this.contacts.update(context, execution.organizationId, execution.contactId, changes, undefined, session.contact ?? undefined),
+        );
       },
       changeTags: async (tags) => {
-        remember(await this.contacts.changeTags(context, execution.organizationId, execution.contactId, tags, undefined, session.contact ?? undefined));
+        remember(
+          await this.contacts.changeTags(context, execution.organizationId, execution.contactId, tags, undefined, session.contact ?? undefined),
+        );
       },
     };
   }

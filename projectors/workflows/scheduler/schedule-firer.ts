@@ -23,7 +23,11 @@ export class ScheduleFirer {
     private readonly logger: Logger,
   ) {}
 
-  async fire(workflow: { id: string; organizationId: string }, trigger: ScheduleTrigger, fireAt: Date): Promise<{ started: number; skipped: number }> {
+  async fire(
+    workflow: { id: string; organizationId: string },
+    trigger: ScheduleTrigger,
+    fireAt: Date,
+  ): Promise<{ started: number; skipped: number }> {
     const em = this.orm.em.fork();
     const context = {
       tenantId: workflow.organizationId,

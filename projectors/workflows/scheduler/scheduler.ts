@@ -4,6 +4,7 @@ import type { CommandHandler } from '../../../command-api/command-handling.ts';
 import { nextOccurrence, occurrences } from '../../../domain/workflows/schedule.ts';
 import { workflowDecider, workflowStream, type Workflow, type WorkflowEvent } from '../../../domain/workflows/workflow.ts';
 import { sleep } from '../../../infra/resilience.ts';
+import { retryPolicies, retrying } from '../../../infra/retry.ts';
 import type { ScheduleFirer } from './schedule-firer.ts';
 
 export interface SchedulerOptions {
@@ -35,23 +36,28 @@ export class Scheduler {
 
   start(): void {
     this.loop ??= (async () => {
-      while (!this.controller.signal.aborted) {
-        try {
-          const fired = await this.tick();
-          if (fired > 0) continue;
-          const { rows } = await this.pool.query<{ next: Date | null }>(
-            "SELECT min(next_fire_at) AS next FROM workflow_schedules WHERE status = 'active'",
-          );
-          const next = rows[0]?.next;
-          const wait = next ? Math.max(0, next.getTime() - this.now().getTime()) : this.options.pollMs;
-          await sleep(Math.min(this.options.pollMs, Math.max(wait, 10)), this.controller.signal);
-        } catch (err) {
-          if (this.controller.signal.aborted) break;
-          this.logger.warn({ err }, 'scheduler: tick failed; retrying');
-          await sleep(this.options.pollMs, this.controller.signal);
-        }
+      const signal = this.controller.signal;
+      while (!signal.aborted) {
+        // A failed look (the database unreachable) is waited out under the outage policy, until stopped.
+        await retrying(retryPolicies.outage, () => this.fireDueOrWait(), {
+          signal,
+          retryIf: () => !signal.aborted,
+          onRetry: (err) => this.logger.warn({ err }, 'scheduler: tick failed; retrying'),
+        }).catch((err: unknown) => {
+          if (!signal.aborted) throw err;
+        });
       }
     })();
+  }
+
+  /** Fires what is due; when nothing was, sleeps until the next firing is due (at most pollMs). */
+  private async fireDueOrWait(): Promise<void> {
+    const fired = await this.tick();
+    if (fired > 0) return;
+    const { rows } = await this.pool.query<{ next: Date | null }>("SELECT min(next_fire_at) AS next FROM workflow_schedules WHERE status = 'active'");
+    const next = rows[0]?.next;
+    const wait = next ? Math.max(0, next.getTime() - this.now().getTime()) : this.options.pollMs;
+    await sleep(Math.min(this.options.pollMs, Math.max(wait, 10)), this.controller.signal);
   }
 
   async stop(): Promise<void> {

@@ -1,0 +1,24 @@
+import { apiKeyCommandsModule } from './api-keys/module.ts';
+import { authRoutesModule, authServicesModule } from './auth/module.ts';
+import { contactRoutesModule, contactServicesModule } from './contacts/module.ts';
+import { commandCoreModule } from './module.ts';
+import { organizationRoutesModule, organizationServicesModule } from './organizations/module.ts';
+import { userCommandsModule } from './users/module.ts';
+import { executionStarterModule, workflowCommandsModule } from './workflows/module.ts';
+import { accessModule } from '../infra/auth/module.ts';
+
+/** The command API: every capability's commands and routes. */
+export const commandApiModules = [
+  accessModule,
+  commandCoreModule,
+  authServicesModule,
+  authRoutesModule,
+  organizationServicesModule,
+  organizationRoutesModule,
+  userCommandsModule,
+  apiKeyCommandsModule,
+  contactServicesModule,
+  contactRoutesModule,
+  executionStarterModule,
+  workflowCommandsModule,
+];

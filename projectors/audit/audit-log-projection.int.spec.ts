@@ -1,0 +1,119 @@
+import { randomUUID } from 'node:crypto';
+import { contactStream, type ContactEvent } from '../../domain/contacts/contact.ts';
+import { organizationDecider, organizationStream } from '../../domain/organizations/organization.ts';
+import { operationsDecider, readModelStream } from '../../domain/operations/operations.ts';
+import { planDecider, planStream } from '../../domain/plans/plan.ts';
+import { at, entityStream, fact, projectionSpec, type Fact, type Rows } from '../../test/support/projection-spec.ts';
+import { auditLogPage, type AuditLogEntry } from '../../query-api/audit/audit-log.ts';
+import { auditLogProjection } from './audit-log-projection.ts';
+
+describe('audit log projection', function () {
+  this.timeout(30_000);
+  const spec = projectionSpec(auditLogProjection);
+
+  /** A tenant's audit log as GET /audit answers it (newest first); null: the platform-level log operators read. */
+  const auditLog =
+    (tenantId: string | null): Rows<AuditLogEntry> =>
+    async (orm) =>
+      (await auditLogPage(orm, tenantId, { limit: 100 })).data;
+
+  /** The entry each fact becomes, at the position the store gave it (facts are appended one by one, from 1). */
+  const entry = (f: Fact, position: number, entity: { type: string; id: string } | null): AuditLogEntry => ({
+    position: String(position),
+    occurredAt: f.metadata.occurredAt,
+    eventType: f.event.type,
+    eventVersion: f.event.version,
+    eventId: f.id,
+    streamId: f.streamId,
+    entity: { type: entity?.type ?? null, id: entity?.id ?? null },
+    actor: f.metadata.actor,
+    correlationId: f.metadata.correlationId,
+  });
+
+  function tenant() {
+    const organizationId = randomUUID();
+    const ownerId = randomUUID();
+    const metadata = { tenantId: organizationId, actor: { type: 'user' as const, id: ownerId } };
+    const organization = entityStream(organizationDecider, organizationStream(organizationId), metadata);
+    const [created] = organization.decide({
+      type: 'CreateOrganization',
+      data: { organizationId, name: 'Acme', ownerUserId: ownerId, timezone: 'UTC', ownerEmail: 'owner@acme.test', trialEndsAt: null },
+    });
+    const [renamed] = organization.decide({ type: 'RenameOrganization', data: { organizationId, name: 'Acme Corp' } }, 5);
+    const contactId = randomUUID();
+    const contactCreated: ContactEvent = {
+      type: 'ContactCreated',
+      version: 1,
+      data: {
+        contactId,
+        organizationId,
+        email: 'ada@example.com',
+        firstName: 'Ada',
+        lastName: null,
+        phone: null,
+        company: null,
+        title: null,
+        timezone: null,
+        customFields: {},
+        tags: [],
+      },
+    };
+    const contact = fact(contactStream(contactId), contactCreated, { ...metadata, actor: { type: 'apiKey', id: randomUUID() }, occurredAt: at(3) });
+    return { organizationId, created: created!, renamed: renamed!, contact, contactId };
+  }
+
+  it("indexes every event in its tenant's log: who did what, when, to which entity, newest first", async () => {
+    const acme = tenant();
+    const globex = tenant();
+    const scenario = spec.given(acme.created, globex.created, acme.contact, acme.renamed);
+    await scenario.then(auditLog(acme.organizationId), [
+      entry(acme.renamed, 4, { type: 'organization', id: acme.organizationId }),
+      entry(acme.contact, 3, { type: 'contact', id: acme.contactId }),
+      entry(acme.created, 1, { type: 'organization', id: acme.organizationId }),
+    ]);
+    await scenario.then(auditLog(globex.organizationId), [entry(globex.created, 2, { type: 'organization', id: globex.organizationId })]);
+    await scenario.then(auditLog(null), []);
+  });
+
+  it('keeps platform-level events (no tenant) in the log operators read, and names no entity for a stream that is none', async () => {
+    const planId = randomUUID();
+    const staff = { tenantId: null, actor: { type: 'staff' as const, id: randomUUID() } };
+    const [drafted] = entityStream(planDecider, planStream(planId), staff).decide({
+      type: 'DraftPlan',
+      data: {
+        planId,
+        name: 'Starter',
+        monthlyPriceCents: 900,
+        currency: 'USD',
+        limits: { contacts: null, activeWorkflows: null, executionsPerMonth: null, aiTokensPerMonth: null, seats: null },
+      },
+    });
+    const [rebuild] = entityStream(operationsDecider, readModelStream('search'), staff).decide(
+      { type: 'RecordRebuildStarted', data: { readModel: 'search' } },
+      8,
+    );
+    // Every stream written today is "<entity>-<id>"; one that is not (an older or foreign stream) names no entity.
+    const loose = fact('operations', rebuild!.event, { ...staff, occurredAt: at(9) });
+    await spec
+      .given(drafted!, rebuild!, loose)
+      .then(auditLog(null), [
+        entry(loose, 3, null),
+        entry(rebuild!, 2, { type: 'readModel', id: 'search' }),
+        entry(drafted!, 1, { type: 'plan', id: planId }),
+      ]);
+  });
+
+  it('indexes each event once, whether the events come in one batch, one by one, across a restart, or to two runners at once', async () => {
+    const acme = tenant();
+    const facts = [acme.created, acme.contact, acme.renamed];
+    const expected = [
+      entry(acme.renamed, 3, { type: 'organization', id: acme.organizationId }),
+      entry(acme.contact, 2, { type: 'contact', id: acme.contactId }),
+      entry(acme.created, 1, { type: 'organization', id: acme.organizationId }),
+    ];
+    await spec.given(facts).then(auditLog(acme.organizationId), expected);
+    await spec.given(facts).inBatchesOf(1).then(auditLog(acme.organizationId), expected);
+    await spec.given(facts.slice(0, 1)).when(facts.slice(1)).then(auditLog(acme.organizationId), expected);
+    await spec.given(facts).inBatchesOf(1).byRunners(2).then(auditLog(acme.organizationId), expected);
+  });
+});

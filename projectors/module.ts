@@ -1,0 +1,91 @@
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { ContainerModule, type interfaces } from 'inversify';
+import type { Logger } from 'pino';
+import type { Config } from '../infra/config/config.ts';
+import { HealthChecks, Lifecycle } from '../infra/di/lifecycle.ts';
+import { all, deps } from '../infra/di/resolve.ts';
+import { TOKENS } from '../infra/di/tokens.ts';
+import type { EventStore } from '../infra/eventstore/event-store.ts';
+import { CHANNEL_CHECKPOINTS, type Notifications } from '../infra/notifications/notifications.ts';
+import type { Database } from '../infra/postgres/module.ts';
+import type { CheckpointWatcher } from '../infra/readmodels/checkpoint-watcher.ts';
+import type { ReadModelGenerations } from '../infra/readmodels/generations.ts';
+import { ProjectorHost } from './projector-host.ts';
+import { GenerationalProjector } from './rebuild/generational-projector.ts';
+import type { RebuildableReadModel } from './rebuild/ports.ts';
+import type { Projection } from './runner/projection.ts';
+
+/** The projections, reactors and rebuildable read models of the process, running (see projectorCoreModule). */
+export const PROJECTORS = Symbol.for('nexusflow.Projectors');
+
+/**
+ * Runs whatever the capability modules of the role bound: every read-model projection in one host (one page
+ * reader), the reactors in another (they wait on the read models and cause effects: a reactor waiting must
+ * never hold a projection back), and each rebuildable read model (search, analytics) in its own host that
+ * follows its generation switches. Every checkpoint move is announced to read-your-writes waiters.
+ */
+export const projectorCoreModule = new ContainerModule((bind) => {
+  bind(PROJECTORS).toDynamicValue(async (ctx) => {
+    const [config, logger, lifecycle, health, log, orm, watcher, generations, database, notifications] = await deps<
+      [Config, Logger, Lifecycle, HealthChecks, EventStore, MikroORM, CheckpointWatcher, ReadModelGenerations, Database, Notifications]
+    >(
+      ctx,
+      TOKENS.Config,
+      TOKENS.Logger,
+      TOKENS.Lifecycle,
+      TOKENS.HealthChecks,
+      TOKENS.EventStore,
+      TOKENS.Orm,
+      TOKENS.CheckpointWatcher,
+      TOKENS.Generations,
+      TOKENS.Database,
+      TOKENS.Notifications,
+    );
+    const options = {
+      batchSize: config.PROJECTION_BATCH_SIZE,
+      liveDelayMs: config.PROJECTION_LIVE_DELAY_MS,
+      onCheckpoint: (projection: string, position: string, stored: boolean) => {
+        watcher.announce(projection, position);
+        if (!stored && !database.embedded) {
+          // A skip is not in the table yet: other processes (a separate query API) hear of it here.
+          notifications
+            .notify(CHANNEL_CHECKPOINTS, JSON.stringify({ projection, position }))
+            .catch((err: unknown) => logger.debug({ err }, 'checkpoint notification failed; waiters poll'));
+        }
+      },
+    };
+    const hostOf = (projections: Projection[]) => new ProjectorHost(projections, log, orm, logger, options);
+    const projections = await all<Projection>(ctx, TOKENS.Projections);
+    const reactors = await all<Projection>(ctx, TOKENS.Reactors);
+    const rebuildable = await all<RebuildableReadModel>(ctx, TOKENS.RebuildableReadModels);
+    const readModels = projections.length > 0 ? hostOf(projections) : null;
+    const effects = reactors.length > 0 ? hostOf(reactors) : null;
+    const generational = rebuildable.map(
+      (model) => new GenerationalProjector(model, generations, (projection) => hostOf([projection]), logger.child({ component: 'generations' })),
+    );
+    if (readModels) health.add(readModels.healthCheck());
+    if (effects) health.add({ ...effects.healthCheck(), name: 'reactors' });
+    for (const projector of generational) health.add(projector.healthCheck());
+    lifecycle.onStart('projections', async () => {
+      await readModels?.start();
+      await effects?.start();
+      for (const projector of generational) await projector.start();
+    });
+    lifecycle.onStop('projections', async () => {
+      for (const projector of generational) await projector.stop();
+      await effects?.stop();
+      await readModels?.stop();
+    });
+    return { readModels, effects, generational };
+  });
+});
+
+/** A projection for the projector host, bound by its capability's module. */
+export function bindProjection(bind: interfaces.Bind, make: (ctx: interfaces.Context) => Projection | Promise<Projection>): void {
+  bind<Projection>(TOKENS.Projections).toDynamicValue(make);
+}
+
+/** A reactor for the reactor host, bound by its capability's module. */
+export function bindReactor(bind: interfaces.Bind, make: (ctx: interfaces.Context) => Projection | Promise<Projection>): void {
+  bind<Projection>(TOKENS.Reactors).toDynamicValue(make);
+}

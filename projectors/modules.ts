@@ -1,0 +1,51 @@
+import { ContainerModule } from 'inversify';
+import { contactServicesModule } from '../command-api/contacts/module.ts';
+import { commandCoreModule } from '../command-api/module.ts';
+import { executionStarterModule } from '../command-api/workflows/module.ts';
+import { accessModule } from '../infra/auth/module.ts';
+import { TOKENS } from '../infra/di/tokens.ts';
+import { analyticsProjectorsModule } from './analytics/module.ts';
+import { apiKeyProjectionsModule } from './api-keys/module.ts';
+import { auditProjectionsModule } from './audit/module.ts';
+import { contactProjectionsModule } from './contacts/module.ts';
+import { integrationEventsModule } from './integration-events/module.ts';
+import { PROJECTORS, projectorCoreModule } from './module.ts';
+import { organizationProjectionsModule } from './organizations/module.ts';
+import { planProjectionsModule } from './plans/module.ts';
+import { searchProjectorsModule } from './search/module.ts';
+import { staffProjectionsModule } from './staff/module.ts';
+import { userProjectionsModule } from './users/module.ts';
+import { workflowProjectorsModule } from './workflows/module.ts';
+
+/** What every capability projects: read models, reactors and rebuildable read models (declared, not run). */
+export const projectionModules = [
+  contactProjectionsModule,
+  organizationProjectionsModule,
+  userProjectionsModule,
+  apiKeyProjectionsModule,
+  workflowProjectorsModule,
+  planProjectionsModule,
+  staffProjectionsModule,
+  auditProjectionsModule,
+  searchProjectorsModule,
+  analyticsProjectorsModule,
+  integrationEventsModule,
+];
+
+/** Running them: the projections and reactors, the workflow runner and the scheduler. */
+const runProjectorsModule = new ContainerModule((bind) => {
+  bind(TOKENS.Services).toService(PROJECTORS);
+  bind(TOKENS.Services).toService(TOKENS.WorkflowRunner);
+  bind(TOKENS.Services).toService(TOKENS.Scheduler);
+});
+
+/** The projectors: every read model, every reactor, the workflow runner and scheduler (they act through commands). */
+export const projectorModules = [
+  accessModule,
+  commandCoreModule,
+  contactServicesModule,
+  executionStarterModule,
+  projectorCoreModule,
+  ...projectionModules,
+  runProjectorsModule,
+];

@@ -1,0 +1,14 @@
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { ContainerModule } from 'inversify';
+import { deps } from '../../infra/di/resolve.ts';
+import { TOKENS } from '../../infra/di/tokens.ts';
+import type { AnyRoute } from '../../infra/http/routes.ts';
+import { userQueryRoutes } from './routes.ts';
+
+/** Members and invitations. */
+export const userQueriesModule = new ContainerModule((bind) => {
+  bind<AnyRoute[]>(TOKENS.Routes).toDynamicValue(async (ctx) => {
+    const [orm] = await deps<[MikroORM]>(ctx, TOKENS.Orm);
+    return userQueryRoutes(orm);
+  });
+});
