@@ -165,6 +165,8 @@ const ENTITY_NAMES: Record<string, string> = {
   session: 'Session',
   apiKey: 'API key',
   signup: 'Sign-up',
+  workflow: 'Workflow',
+  execution: 'Execution',
 };
 
 /**
