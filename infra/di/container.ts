@@ -12,6 +12,7 @@ import type { Notifications } from '../notifications/notifications.ts';
 import type { Database } from '../postgres/module.ts';
 import type { PersonalDataKeys } from '../privacy/personal-data-sealing.ts';
 import type { ReadModelGenerations } from '../readmodels/generations.ts';
+import { Metrics } from '../observability/metrics.ts';
 import { HealthChecks, Lifecycle } from './lifecycle.ts';
 import { TOKENS } from './tokens.ts';
 
@@ -27,6 +28,7 @@ export function createContainer(config: Config, logger: Logger, modules: readonl
   container.bind(TOKENS.Logger).toConstantValue(logger);
   container.bind(TOKENS.Lifecycle).toConstantValue(lifecycle);
   container.bind(TOKENS.HealthChecks).toConstantValue(new HealthChecks());
+  container.bind(TOKENS.Metrics).toConstantValue(new Metrics());
   container.load(...adapterModules(config), ...new Set(modules));
   container.bind(SchemaMigrationsToken).toDynamicValue(async (ctx) => {
     const [database, orm] = await Promise.all([ctx.container.getAsync<Database>(TOKENS.Database), ctx.container.getAsync<MikroORM>(TOKENS.Orm)]);

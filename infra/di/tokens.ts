@@ -13,6 +13,8 @@ export const TOKENS = {
   Lifecycle: Symbol.for('nexusflow.Lifecycle'),
   /** The checks /health/ready runs, registered by what the container built. */
   HealthChecks: Symbol.for('nexusflow.HealthChecks'),
+  /** The process's Prometheus metrics (infra/observability/metrics.ts): components record into their series. */
+  Metrics: Symbol.for('nexusflow.Metrics'),
   /** What a role runs (projections, the workflow runner, the scheduler...): made at start, they register their start and stop. */
   Services: Symbol.for('nexusflow.Services'),
 

@@ -1,0 +1,142 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+/** Latency buckets in seconds, from sub-millisecond work to long waits. */
+const LATENCY = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const LATENESS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
+
+/**
+ * The figures operators watch, in Prometheus's exposition format (prom-client): one registry per process
+ * (no global one), names per Prometheus conventions (`nexusflow_` prefix, base units, `_total` counters).
+ * Components get this object from the container and record into the series they own.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+
+  // HTTP and commands
+  readonly httpRequestDuration = new Histogram({
+    name: 'nexusflow_http_request_duration_seconds',
+    help: 'HTTP requests by route template, method and status',
+    labelNames: ['route', 'method', 'status'] as const,
+    buckets: LATENCY,
+    registers: [this.registry],
+  });
+  readonly commands = new Counter({
+    name: 'nexusflow_commands_total',
+    help: 'Commands handled, by command type and outcome (appended, unchanged, refused, conflict, failed)',
+    labelNames: ['type', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
+  // Event store
+  readonly appendDuration = new Histogram({
+    name: 'nexusflow_event_store_append_duration_seconds',
+    help: 'Appends to the event store, from the call to its commit (group commit included)',
+    buckets: LATENCY,
+    registers: [this.registry],
+  });
+  readonly appendBatchSize = new Histogram({
+    name: 'nexusflow_event_store_append_batch_events',
+    help: 'Events per group-commit transaction',
+    buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000],
+    registers: [this.registry],
+  });
+
+  // Projections
+  readonly projectionLagEvents = new Gauge({
+    name: 'nexusflow_projection_lag_events',
+    help: 'Events between the head of the log and the projection checkpoint',
+    labelNames: ['projection'] as const,
+    registers: [this.registry],
+  });
+  readonly projectionLagSeconds = new Gauge({
+    name: 'nexusflow_projection_lag_seconds',
+    help: 'Age of the newest event the projection has not applied yet (0 when caught up)',
+    labelNames: ['projection'] as const,
+    registers: [this.registry],
+  });
+  readonly projectionEvents = new Counter({
+    name: 'nexusflow_projection_events_total',
+    help: 'Events applied by each projection (rate: events per second)',
+    labelNames: ['projection'] as const,
+    registers: [this.registry],
+  });
+  readonly projectionBatches = new Counter({
+    name: 'nexusflow_projection_batches_total',
+    help: 'Batches committed by each projection (with their checkpoint)',
+    labelNames: ['projection'] as const,
+    registers: [this.registry],
+  });
+  readonly projectionParked = new Gauge({
+    name: 'nexusflow_projection_parked_events',
+    help: 'Events each projection parked and nobody resolved yet (since this process started counting)',
+    labelNames: ['projection'] as const,
+    registers: [this.registry],
+  });
+
+  // Workflow runner
+  readonly runnerClaimed = new Counter({
+    name: 'nexusflow_workflow_executions_claimed_total',
+    help: 'Executions claimed by this runner',
+    registers: [this.registry],
+  });
+  readonly runnerDueNotStarted = new Gauge({
+    name: 'nexusflow_workflow_executions_due',
+    help: 'Executions due now that no runner has claimed yet',
+    registers: [this.registry],
+  });
+  readonly timerLateness = new Histogram({
+    name: 'nexusflow_workflow_timer_lateness_seconds',
+    help: 'How late a due execution was claimed after its due time',
+    buckets: LATENESS,
+    registers: [this.registry],
+  });
+  readonly stepDuration = new Histogram({
+    name: 'nexusflow_workflow_step_duration_seconds',
+    help: 'Workflow steps run, by step type and outcome',
+    labelNames: ['type', 'outcome'] as const,
+    buckets: LATENCY,
+    registers: [this.registry],
+  });
+  readonly stepRetries = new Counter({
+    name: 'nexusflow_workflow_step_retries_total',
+    help: 'Step retries scheduled, by step type',
+    labelNames: ['type'] as const,
+    registers: [this.registry],
+  });
+
+  // Outbound and backing services
+  readonly outboundDuration = new Histogram({
+    name: 'nexusflow_outbound_request_duration_seconds',
+    help: 'Requests to targets outside, by kind (webhook, crm, ai, …) and outcome',
+    labelNames: ['target', 'outcome'] as const,
+    buckets: LATENCY,
+    registers: [this.registry],
+  });
+  readonly redisRoundTrips = new Counter({
+    name: 'nexusflow_redis_round_trips_total',
+    help: 'Round trips to Redis (a pipeline counts once), by operation',
+    labelNames: ['operation'] as const,
+    registers: [this.registry],
+  });
+  readonly rabbitMqRoundTrips = new Counter({
+    name: 'nexusflow_rabbitmq_round_trips_total',
+    help: 'Publishes to RabbitMQ awaited for their confirm, by outcome',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly databaseRoundTrips = new Counter({
+    name: 'nexusflow_database_round_trips_total',
+    help: 'Queries sent to PostgreSQL by the event store, by kind',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+
+  constructor(options: { defaultMetrics?: boolean } = {}) {
+    if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'nexusflow_' });
+  }
+
+  /** The exposition text (and its content type) for GET /metrics. */
+  async exposition(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}
