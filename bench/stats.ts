@@ -42,7 +42,10 @@ export async function closedLoop(options: {
   durationMs: number;
   warmupMs: number;
   operation: (worker: number) => Promise<void>;
-}): Promise<{ perSecond: number; latencies: Latencies; errors: number; firstError?: unknown }> {
+  /** Called as the measured window opens and as it closes (e.g. to read a server's counters). */
+  onMeasureStart?: () => Promise<void>;
+  onMeasureEnd?: () => Promise<void>;
+}): Promise<{ perSecond: number; latencies: Latencies; errors: number; firstError?: unknown; done: number }> {
   const latencies = new Latencies();
   let measuring = false;
   let stop = false;
@@ -67,12 +70,38 @@ export async function closedLoop(options: {
   };
   const workers = Array.from({ length: options.concurrency }, (_, i) => worker(i));
   await new Promise((r) => setTimeout(r, options.warmupMs));
+  await options.onMeasureStart?.();
   measuring = true;
   const started = performance.now();
   await new Promise((r) => setTimeout(r, options.durationMs));
   measuring = false;
   const elapsed = performance.now() - started;
+  await options.onMeasureEnd?.();
   stop = true;
   await Promise.all(workers);
-  return { perSecond: (done / elapsed) * 1000, latencies, errors, firstError };
+  return { perSecond: (done / elapsed) * 1000, latencies, errors, firstError, done };
+}
+
+/** Samples of a Prometheus exposition (GET /metrics): `name{labels}` → value. */
+export type Samples = Map<string, number>;
+
+export function parseMetrics(text: string): Samples {
+  const samples: Samples = new Map();
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const at = line.lastIndexOf(' ');
+    samples.set(line.slice(0, at), Number(line.slice(at + 1)));
+  }
+  return samples;
+}
+
+/** The sum of every sample of a series (all label sets), or of those whose labels include `labels`. */
+export function total(samples: Samples, name: string, labels = ''): number {
+  let sum = 0;
+  for (const [key, value] of samples) {
+    const brace = key.indexOf('{');
+    const series = brace < 0 ? key : key.slice(0, brace);
+    if (series === name && (labels === '' || key.includes(labels))) sum += value;
+  }
+  return sum;
 }

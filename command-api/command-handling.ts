@@ -1,10 +1,11 @@
 import { TOKENS } from '../infra/di/tokens.ts';
-import { inject, injectable } from 'inversify';
+import { inject, injectable, optional } from 'inversify';
 import { randomUUID } from 'node:crypto';
 import type { Decider } from '../domain/decider.ts';
-import { NotFoundError, UnstorableTextError } from '../domain/errors.ts';
+import { DomainError, NotFoundError, UnstorableTextError } from '../domain/errors.ts';
 import { unstorableTextIn } from '../domain/text.ts';
 import { metadataFrom, type CommandContext, type DomainEvent, type NewEvent, type RecordedEvent } from '../domain/events.ts';
+import type { Metrics } from '../infra/observability/metrics.ts';
 import { retryPolicies, retrying } from '../infra/retry.ts';
 import { WrongExpectedRevisionError, type AppendResult, type EventStreams, type StreamAppend } from './ports.ts';
 
@@ -58,7 +59,10 @@ export interface HandleOptions<State> {
  */
 @injectable()
 export class CommandHandler {
-  constructor(@inject(TOKENS.EventStore) private readonly streams: EventStreams) {}
+  constructor(
+    @inject(TOKENS.EventStore) private readonly streams: EventStreams,
+    @inject(TOKENS.Metrics) @optional() private readonly metrics?: Metrics,
+  ) {}
 
   async load<State, Event extends DomainEvent>(
     streamId: string,
@@ -80,9 +84,30 @@ export class CommandHandler {
     // Without a pinned revision, a concurrent append to this stream just means deciding again on the fresh state.
     const lostTheRace = (err: unknown) =>
       err instanceof WrongExpectedRevisionError && err.streamId === streamId && options.expectedRevision === undefined;
-    return retrying(retryPolicies.conflict, (attempt) => this.decideAndAppend(streamId, decider, command, context, options, attempt === 1), {
-      retryIf: lostTheRace,
-    });
+    const type = (command as { type?: unknown }).type;
+    const counted = this.metrics ? (outcome: string) => this.metrics!.commands.inc({ type: typeof type === 'string' ? type : 'unknown', outcome }) : null;
+    const handled = this.metrics?.layer('command');
+    try {
+      // Most commands win their first try: it runs without the retry machinery (p-retry's per-call cost).
+      let outcome: CommandOutcome<State>;
+      try {
+        outcome = await this.decideAndAppend(streamId, decider, command, context, options, true);
+      } catch (err) {
+        if (!lostTheRace(err)) throw err;
+        outcome = await retrying(
+          { ...retryPolicies.conflict, attempts: retryPolicies.conflict.attempts - 1 },
+          () => this.decideAndAppend(streamId, decider, command, context, options, false),
+          { retryIf: lostTheRace },
+        );
+      }
+      counted?.(outcome.appended.length > 0 ? 'appended' : 'unchanged');
+      return outcome;
+    } catch (err) {
+      counted?.(err instanceof WrongExpectedRevisionError ? 'conflict' : err instanceof DomainError ? 'refused' : 'failed');
+      throw err;
+    } finally {
+      handled?.();
+    }
   }
 
   /** One try: read (unless the first try may start from what the caller knows), decide, append. */

@@ -8,7 +8,7 @@ import { apiKeyDecider, apiKeyStream } from '../../domain/api-keys/api-key.ts';
 import { organizationDecider, organizationStream, type OrganizationCommand } from '../../domain/organizations/organization.ts';
 import { createTestDatabase, type TestDatabase } from '../../test/support/postgres.ts';
 import { openStores, silentLogger } from '../../test/support/stores.ts';
-import type { EphemeralStore } from '../ephemeral/ephemeral-store.ts';
+import type { CounterStep, EphemeralStore } from '../ephemeral/ephemeral-store.ts';
 import { InProcessEphemeralStore } from '../ephemeral/in-process-ephemeral-store.ts';
 import { ApiKeyVerifier } from './api-key-verifier.ts';
 import { composeApiKey, newSecret, sha256 } from './secret-tokens.ts';
@@ -43,6 +43,10 @@ class CountingStore implements EphemeralStore {
 
   incrementAndPeek(key: string, ttlMs: number, peekKey: string) {
     return this.note('incrementAndPeek', this.inner.incrementAndPeek(key, ttlMs, peekKey));
+  }
+
+  gatewayRound(marks: readonly string[], counters: readonly CounterStep[]) {
+    return this.note('gatewayRound', this.inner.gatewayRound(marks, counters));
   }
 
   ttl(key: string) {

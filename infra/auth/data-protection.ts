@@ -1,4 +1,5 @@
-import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync } from 'node:crypto';
+import { randomBytesPooled } from '../crypto/random-pool.ts';
 
 /**
  * Encryption and keyed hashing for secrets the server must keep (a TOTP secret has to be read back to check
@@ -12,7 +13,7 @@ export class DataProtection {
 
   /** AES-256-GCM; the purpose is bound as additional data, so a ciphertext cannot be moved to another use. */
   encrypt(plaintext: string, purpose: string): string {
-    const iv = randomBytes(12);
+    const iv = randomBytesPooled(12);
     const cipher = createCipheriv('aes-256-gcm', this.key(`encrypt:${purpose}`), iv);
     cipher.setAAD(Buffer.from(purpose));
     const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);

@@ -8,6 +8,13 @@ import type { EphemeralStore } from '../ephemeral/ephemeral-store.ts';
  * business record of every revocation is an event; the marks are the fast path every request checks, in one
  * round trip.
  */
+/** What a revocation mark is checked against: the token's session, user and time of issue. */
+export interface TokenClaims {
+  sessionId: string;
+  userId: string;
+  issuedAtMs?: number;
+}
+
 export class SessionRevocations {
   constructor(
     private readonly store: EphemeralStore,
@@ -33,10 +40,24 @@ export class SessionRevocations {
     await this.store.set(`revoked:apiKey:${keyId}`, '1', this.apiKeyCacheMs + 60_000);
   }
 
-  async isRevoked(claims: { sessionId: string; userId: string; issuedAtMs?: number }): Promise<boolean> {
-    const [session, user] = await this.store.getMany([`revoked:session:${claims.sessionId}`, `revoked:user:${claims.userId}`]);
-    if (session !== null) return true;
-    if (user === null) return false;
+  async isRevoked(claims: TokenClaims): Promise<boolean> {
+    return SessionRevocations.revokedBy(claims, await this.store.getMany(SessionRevocations.marksOf(claims)));
+  }
+
+  /** The values of some marks (one round trip). */
+  readMarks(marks: readonly string[]): Promise<(string | null)[]> {
+    return marks.length === 0 ? Promise.resolve([]) : this.store.getMany(marks);
+  }
+
+  /** The marks an access token's validity depends on (read with others in one round trip by the gateway). */
+  static marksOf(claims: TokenClaims): string[] {
+    return [`revoked:session:${claims.sessionId}`, `revoked:user:${claims.userId}`];
+  }
+
+  /** Whether the marks' values (in marksOf's order) revoke the token. */
+  static revokedBy(claims: TokenClaims, [session, user]: readonly (string | null)[]): boolean {
+    if (session !== null && session !== undefined) return true;
+    if (user === null || user === undefined) return false;
     return claims.issuedAtMs === undefined || claims.issuedAtMs <= Number(user);
   }
 

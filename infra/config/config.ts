@@ -63,8 +63,11 @@ const schema = z.object({
     .default('false')
     .transform((value) => value === 'true'),
   DATA_ENCRYPTION_KEY: z.string().min(32, 'must be at least 32 characters').optional(),
-  /** Opens operator-only answers (detailed health); unset: they are not served over HTTP. */
+  /** Opens operator-only answers (detailed health, /metrics); unset: they are not served over HTTP. */
   OPERATOR_TOKEN: z.string().min(32, 'must be at least 32 characters').optional(),
+  /** Serves GET /metrics, without a token, on a port of its own (for a scraper on a private network). */
+  METRICS_PORT: port.optional(),
+  METRICS_HOST: z.string().min(1).default('127.0.0.1'),
   APP_URL: z.url({ error: 'must be a URL, e.g. https://app.nexusflow.io' }).optional(),
   MAIL_OUTBOX_DIR: z.string().min(1).optional(),
   MAIL_MAX_PER_ADDRESS_PER_HOUR: positiveInt(1_000).default(5),

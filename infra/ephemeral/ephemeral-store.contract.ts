@@ -70,6 +70,22 @@ export function ephemeralStoreContract(name: string, open: () => Promise<Ephemer
       expect(await store.increment(key('counter'), 10_000)).to.equal(1);
     });
 
+    it('reads values and moves several counters in one gateway round', async () => {
+      await store.set(key('mark-a'), 'revoked', 10_000);
+      await store.set(key('peek'), '3', 10_000);
+      const first = await store.gatewayRound(
+        [key('mark-a'), key('mark-b')],
+        [
+          { key: key('c1'), ttlMs: 10_000, peekKey: key('peek') },
+          { key: key('c2'), ttlMs: 10_000, peekKey: key('none') },
+        ],
+      );
+      expect(first).to.deep.equal({ marks: ['revoked', null], counters: [[1, '3'], [1, null]] });
+      const second = await store.gatewayRound([], [{ key: key('c1'), ttlMs: 10_000, peekKey: key('peek') }]);
+      expect(second).to.deep.equal({ marks: [], counters: [[2, '3']] });
+      expect(await store.ttl(key('c2'))).to.be.within(1, 10_000);
+    });
+
     it('increments and reads another key in one call', async () => {
       expect(await store.incrementAndPeek(key('window-2'), 10_000, key('window-1'))).to.deep.equal([1, null]);
       await store.set(key('window-1'), '7', 10_000);

@@ -6,6 +6,13 @@
  *
  * Keys are plain strings; adapters add their own namespace prefix.
  */
+/** One incrementAndPeek of a gateway round. */
+export interface CounterStep {
+  key: string;
+  ttlMs: number;
+  peekKey: string;
+}
+
 export interface EphemeralStore {
   get(key: string): Promise<string | null>;
   /** Values of several keys at once (one round trip), null for the missing ones. */
@@ -22,6 +29,11 @@ export interface EphemeralStore {
    * window's count and the previous window's).
    */
   incrementAndPeek(key: string, ttlMs: number, peekKey: string): Promise<[count: number, peeked: string | null]>;
+  /**
+   * The gateway's round: several values and several incrementAndPeek counters at once, in ONE round trip
+   * (what every authenticated request needs: its revocation marks and its rate-limit windows).
+   */
+  gatewayRound(marks: readonly string[], counters: readonly CounterStep[]): Promise<{ marks: (string | null)[]; counters: [number, string | null][] }>;
   /** Milliseconds until the key expires, or null when it does not exist. */
   ttl(key: string): Promise<number | null>;
   delete(key: string): Promise<void>;

@@ -1,4 +1,4 @@
-import type { EphemeralStore } from './ephemeral-store.ts';
+import type { CounterStep, EphemeralStore } from './ephemeral-store.ts';
 
 interface Entry {
   value: string;
@@ -48,6 +48,13 @@ export class InProcessEphemeralStore implements EphemeralStore {
 
   async incrementAndPeek(key: string, ttlMs: number, peekKey: string): Promise<[number, string | null]> {
     return [await this.increment(key, ttlMs), this.live(peekKey)?.value ?? null];
+  }
+
+  async gatewayRound(marks: readonly string[], counters: readonly CounterStep[]): Promise<{ marks: (string | null)[]; counters: [number, string | null][] }> {
+    return {
+      marks: await this.getMany(marks),
+      counters: await Promise.all(counters.map((step) => this.incrementAndPeek(step.key, step.ttlMs, step.peekKey))),
+    };
   }
 
   async ttl(key: string): Promise<number | null> {

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/config.ts';
 import { HealthChecks, Lifecycle } from '../di/lifecycle.ts';
 import { TOKENS } from '../di/tokens.ts';
+import type { Metrics } from '../observability/metrics.ts';
 import type { EphemeralStore } from './ephemeral-store.ts';
 import { InProcessEphemeralStore } from './in-process-ephemeral-store.ts';
 import { RedisEphemeralStore } from './redis-ephemeral-store.ts';
@@ -12,13 +13,14 @@ const get = <T>(ctx: interfaces.Context, token: symbol) => ctx.container.getAsyn
 /** Redis (REDIS_URL): revocation marks, rate-limit windows, idempotency answers, lockouts, sessions of the console. */
 export const redisModule = new ContainerModule((bind) => {
   bind<EphemeralStore>(TOKENS.Ephemeral).toDynamicValue(async (ctx) => {
-    const [config, logger, lifecycle, health] = await Promise.all([
+    const [config, logger, lifecycle, health, metrics] = await Promise.all([
       get<Config>(ctx, TOKENS.Config),
       get<Logger>(ctx, TOKENS.Logger),
       get<Lifecycle>(ctx, TOKENS.Lifecycle),
       get<HealthChecks>(ctx, TOKENS.HealthChecks),
+      get<Metrics>(ctx, TOKENS.Metrics),
     ]);
-    const redis = await RedisEphemeralStore.connect(config.REDIS_URL!, logger.child({ component: 'redis' }), config.REDIS_KEY_PREFIX);
+    const redis = await RedisEphemeralStore.connect(config.REDIS_URL!, logger.child({ component: 'redis' }), config.REDIS_KEY_PREFIX, metrics);
     lifecycle.onStop('redis', () => redis.close());
     health.add({
       name: 'ephemeralStore',

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { NewEvent, RecordedEvent } from '../../domain/events.ts';
 import { WrongExpectedRevisionError, type AppendResult, type ExpectedRevision, type StreamAppend } from '../../command-api/ports.ts';
+import type { Metrics } from '../observability/metrics.ts';
 import type { EventStore } from './event-store.ts';
 import { retryPolicies, retrying } from '../retry.ts';
 import { EventStoreLayer } from './event-store-layer.ts';
@@ -11,12 +12,30 @@ import { EventStoreLayer } from './event-store-layer.ts';
  * its keys were written in or the store gave them back in (jsonb reorders keys).
  */
 export function canonicalJson(value: unknown): string {
+  // Hot (every appended event is hashed): one string built in place, no arrays of entries on the way.
   if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
-  if (Array.isArray(value)) return `[${value.map((item) => (item === undefined ? 'null' : canonicalJson(item))).join(',')}]`;
-  const entries = Object.entries(value as Record<string, unknown>)
-    .filter(([, v]) => v !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  if (Array.isArray(value)) {
+    let out = '[';
+    for (let i = 0; i < value.length; i++) {
+      if (i > 0) out += ',';
+      const item: unknown = value[i];
+      out += item === undefined ? 'null' : canonicalJson(item);
+    }
+    return `${out}]`;
+  }
+  const record = value as Record<string, unknown>;
+  // The default sort compares UTF-16 code units, as `<` does.
+  const keys = Object.keys(record).sort();
+  let out = '{';
+  let first = true;
+  for (const key of keys) {
+    const item = record[key];
+    if (item === undefined) continue;
+    if (!first) out += ',';
+    first = false;
+    out += `${JSON.stringify(key)}:${canonicalJson(item)}`;
+  }
+  return `${out}}`;
 }
 
 /** What an event's hash covers: everything that says what happened, where in its stream, and its link. */
@@ -32,7 +51,8 @@ export function previousHashOf(event: Pick<RecordedEvent, 'metadata'>): string |
 
 interface StreamTip {
   revision: number;
-  hash: string;
+  /** The tip's hash, or the tip itself when nobody needed its hash yet (most streams get no second append here). */
+  hash: string | (() => string);
 }
 
 /**
@@ -45,9 +65,13 @@ interface StreamTip {
  * because a link must name one predecessor.
  */
 export class HashChainedEventStore extends EventStoreLayer {
-  private readonly tips = new LRUCache<string, StreamTip>({ max: 50_000 });
+  // Tips hold their last event until its hash is needed: fewer of them than hashes would fit (memory).
+  private readonly tips = new LRUCache<string, StreamTip>({ max: 20_000 });
 
-  constructor(private readonly store: EventStore) {
+  constructor(
+    private readonly store: EventStore,
+    private readonly metrics?: Metrics,
+  ) {
     super(store, {});
   }
 
@@ -56,22 +80,27 @@ export class HashChainedEventStore extends EventStoreLayer {
     // 'stream_exists' on a missing stream is the caller's answer, not a lost race (we append with exact ones).
     const ours = typeof expectedRevision !== 'number' && expectedRevision !== 'no_stream';
     const lostTheTip = (err: unknown) => ours && err instanceof WrongExpectedRevisionError && err.expected !== 'stream_exists';
-    return retrying(
-      retryPolicies.chainTip,
-      async () => {
-        const { expected, previous } = await this.tipFor(streamId, expectedRevision);
-        try {
-          const chained = this.chain(streamId, events, expected, previous);
-          const result = await this.store.append(streamId, chained.events, expected);
-          this.tips.set(streamId, { revision: result.nextRevision, hash: chained.last });
-          return result;
-        } catch (err) {
-          if (err instanceof WrongExpectedRevisionError) this.tips.delete(streamId);
-          throw err;
-        }
-      },
-      { retryIf: lostTheTip },
-    );
+    const once = async () => {
+      const linked = this.metrics?.layer('hash_chain');
+      const { expected, previous } = await this.tipFor(streamId, expectedRevision);
+      try {
+        const chained = this.chain(streamId, events, expected, previous);
+        linked?.();
+        const result = await this.store.append(streamId, chained.events, expected);
+        this.tips.set(streamId, { revision: result.nextRevision, hash: chained.last });
+        return result;
+      } catch (err) {
+        if (err instanceof WrongExpectedRevisionError) this.tips.delete(streamId);
+        throw err;
+      }
+    };
+    // The first try without the retry machinery (almost every append wins it).
+    try {
+      return await once();
+    } catch (err) {
+      if (!lostTheTip(err)) throw err;
+    }
+    return retrying({ ...retryPolicies.chainTip, attempts: retryPolicies.chainTip.attempts - 1 }, once, { retryIf: lostTheTip });
   }
 
   override get appendAtomically(): EventStore['appendAtomically'] {
@@ -79,14 +108,16 @@ export class HashChainedEventStore extends EventStoreLayer {
   }
 
   private async chainedAtomically(appends: StreamAppend[]): Promise<AppendResult[]> {
+    const linked = this.metrics?.layer('hash_chain');
     const prepared: StreamAppend[] = [];
-    const lasts: string[] = [];
+    const lasts: (() => string)[] = [];
     for (const append of appends) {
       const { expected, previous } = await this.tipFor(append.streamId, append.expectedRevision);
       const chained = this.chain(append.streamId, append.events, expected, previous);
       prepared.push({ streamId: append.streamId, events: chained.events, expectedRevision: expected });
       lasts.push(chained.last);
     }
+    linked?.();
     try {
       const results = await this.store.appendAtomically!(prepared);
       results.forEach((result, i) => this.tips.set(prepared[i]!.streamId, { revision: result.nextRevision, hash: lasts[i]! }));
@@ -97,16 +128,20 @@ export class HashChainedEventStore extends EventStoreLayer {
     }
   }
 
-  private chain(streamId: string, events: NewEvent[], expected: ExpectedRevision, previous: string | null): { events: NewEvent[]; last: string } {
+  private chain(streamId: string, events: NewEvent[], expected: ExpectedRevision, previous: string | null): { events: NewEvent[]; last: () => string } {
     let revision = typeof expected === 'number' ? expected : -1;
     let link = previous;
-    const chained = events.map((event) => {
+    const chained: NewEvent[] = [];
+    for (let i = 0; i < events.length; i++) {
       revision += 1;
-      const withLink = { ...event, metadata: { ...event.metadata, previousHash: link } } as NewEvent;
-      link = eventHash({ ...withLink, streamId, revision });
-      return withLink;
-    });
-    return { events: chained, last: link! };
+      const withLink = { ...events[i]!, metadata: { ...events[i]!.metadata, previousHash: link } } as NewEvent;
+      chained.push(withLink);
+      // Every event but the last is hashed now (the next one links to it); the last when first needed.
+      if (i < events.length - 1) link = eventHash({ ...withLink, streamId, revision });
+    }
+    const tip = { ...chained[chained.length - 1]!, streamId, revision };
+    let hash: string | null = null;
+    return { events: chained, last: () => (hash ??= eventHash(tip)) };
   }
 
   /** The exact expectation to append with, and the hash the first new event links to. */
@@ -114,7 +149,10 @@ export class HashChainedEventStore extends EventStoreLayer {
     if (expectedRevision === 'no_stream') return { expected: 'no_stream', previous: null };
     if (typeof expectedRevision === 'number') {
       const cached = this.tips.get(streamId);
-      if (cached && cached.revision === expectedRevision) return { expected: expectedRevision, previous: cached.hash };
+      if (cached && cached.revision === expectedRevision) {
+        const hash = typeof cached.hash === 'string' ? cached.hash : cached.hash();
+        return { expected: expectedRevision, previous: hash };
+      }
       const [event] = await this.store.readStream(streamId, { fromRevision: expectedRevision, maxCount: 1 });
       // Missing: the stream is not at that revision, and the append will say so.
       return { expected: expectedRevision, previous: event && event.revision === expectedRevision ? eventHash(event) : null };

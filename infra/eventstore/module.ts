@@ -5,6 +5,7 @@ import { DataProtection } from '../auth/data-protection.ts';
 import type { Config } from '../config/config.ts';
 import { HealthChecks, Lifecycle } from '../di/lifecycle.ts';
 import { TOKENS } from '../di/tokens.ts';
+import type { Metrics } from '../observability/metrics.ts';
 import type { Notifications } from '../notifications/notifications.ts';
 import type { Database, Secrets } from '../postgres/module.ts';
 import { PersonalDataKeys, personalDataSealing } from '../privacy/personal-data-sealing.ts';
@@ -18,13 +19,14 @@ const get = <T>(ctx: interfaces.Context, token: symbol) => ctx.container.getAsyn
 /** Events in PostgreSQL (the database's nf_events tables; `nexusflow migrate` creates them). */
 export const postgresEventStoreModule = new ContainerModule((bind) => {
   bind<EventStore>(TOKENS.StoredEvents).toDynamicValue(async (ctx) => {
-    const [database, notifications, lifecycle] = await Promise.all([
+    const [database, notifications, lifecycle, metrics] = await Promise.all([
       get<Database>(ctx, TOKENS.Database),
       get<Notifications>(ctx, TOKENS.Notifications),
       get<Lifecycle>(ctx, TOKENS.Lifecycle),
+      get<Metrics>(ctx, TOKENS.Metrics),
     ]);
     // Embedded: one shared session, so no named statements (see PostgresEventStoreOptions).
-    const store = new PostgresEventStore(database.pool, notifications, { namedStatements: !database.embedded });
+    const store = new PostgresEventStore(database.pool, notifications, { namedStatements: !database.embedded, metrics });
     lifecycle.onStop('event store', () => store.close());
     return store;
   });
@@ -66,21 +68,37 @@ export const eventStoreLayersModule = new ContainerModule((bind) => {
     return keys;
   });
   bind<StoredLog>(TOKENS.StoredLog).toDynamicValue(async (ctx) => {
-    const [stored, keys] = await Promise.all([get<EventStore>(ctx, TOKENS.StoredEvents), get<PersonalDataKeys>(ctx, TOKENS.PersonalDataKeys)]);
+    const [stored, keys, metrics] = await Promise.all([
+      get<EventStore>(ctx, TOKENS.StoredEvents),
+      get<PersonalDataKeys>(ctx, TOKENS.PersonalDataKeys),
+      get<Metrics>(ctx, TOKENS.Metrics),
+    ]);
     const sealing = personalDataSealing(keys);
     return {
-      log: new HashChainedEventStore(stored),
+      log: new HashChainedEventStore(stored, metrics),
       readable: async (events: RecordedEvent[]) => (await sealing.onRead!(events)).map(upcast),
     };
   });
   bind<EventStore>(TOKENS.EventStore).toDynamicValue(async (ctx) => {
-    const [stored, keys, health, config] = await Promise.all([
+    const [stored, keys, health, config, metrics] = await Promise.all([
       get<StoredLog>(ctx, TOKENS.StoredLog),
       get<PersonalDataKeys>(ctx, TOKENS.PersonalDataKeys),
       get<HealthChecks>(ctx, TOKENS.HealthChecks),
       get<Config>(ctx, TOKENS.Config),
+      get<Metrics>(ctx, TOKENS.Metrics),
     ]);
-    const store = new EventStoreLayer(stored.log, { onAppend: personalDataSealing(keys).onAppend!, onRead: stored.readable });
+    const seal = personalDataSealing(keys).onAppend!;
+    const store = new EventStoreLayer(stored.log, {
+      onAppend: async (streamId, events) => {
+        const sealed = metrics.layer('sealing');
+        try {
+          return await seal(streamId, events);
+        } finally {
+          sealed();
+        }
+      },
+      onRead: stored.readable,
+    });
     health.add({
       name: 'eventStore',
       check: async () => ({ ok: true, detail: { kind: config.EVENTSTORE_URL ? 'eventstoredb' : 'postgres', head: await store.headPosition() } }),

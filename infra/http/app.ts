@@ -9,7 +9,7 @@ import { healthRoutes, type HealthState } from './health.ts';
 import { idempotency, type IdempotencyOptions } from './idempotency.ts';
 import { buildOpenApi } from './openapi.ts';
 import { problemHandler } from './problem.ts';
-import { enforceTenantRateLimit, perIpRateLimit, type RateLimits } from './rate-limits.ts';
+import { perIpRateLimit, type RateLimits } from './rate-limits.ts';
 import { requestContext, securityHeaders } from './request-context.ts';
 import { mountRoutes, type AnyRoute, type SuspensionCheck } from './routes.ts';
 
@@ -60,28 +60,37 @@ export function createApp(options: AppOptions): Koa {
       'surrogates; line breaks only in the body fields an operation lists in `x-free-text`. Such input is a 400 ' +
       'naming the field. Error answers list at most 50 invalid params.',
   });
+  const ipLimit = perIpRateLimit(options.rateLimits);
   const router = mountRoutes(new Router(), options.routes, {
     bodyLimitBytes: options.bodyLimitBytes,
-    authenticate: authenticate(options.authenticator),
-    afterAuthentication: (ctx, principal) => {
-      options.onAuthenticated?.(principal);
-      return enforceTenantRateLimit(ctx, options.rateLimits, principal.organizationId);
-    },
+    authenticate: authenticate(options.authenticator, options.rateLimits, options.health.metrics),
+    ipLimit,
+    ...(options.health.metrics ? { metrics: options.health.metrics } : {}),
+    ...(options.onAuthenticated
+      ? {
+          afterAuthentication: async (_ctx: Koa.ParameterizedContext, principal: Principal) => {
+            const counted = options.health.metrics?.layer('usage_meter');
+            options.onAuthenticated!(principal);
+            counted?.();
+          },
+        }
+      : {}),
     aroundCommand: idempotency(options.idempotencyStore, options.idempotency),
     ...(options.suspensions ? { suspensions: options.suspensions } : {}),
     ...(options.beforeHandler ? { beforeHandler: options.beforeHandler } : {}),
   });
-  router.get('/openapi.json', (ctx) => {
+  router.get('/openapi.json', ipLimit, (ctx) => {
     ctx.body = openapi;
   });
 
-  app.use(requestContext(options.logger));
+  app.use(requestContext(options.logger, options.health.metrics));
   app.use(securityHeaders());
   app.use(corsFor(options.corsOrigins));
   app.use(problemHandler());
   app.use(healthRoutes(options.service, options.health));
-  app.use(perIpRateLimit(options.rateLimits));
   app.use(router.routes());
+  // What no route took (unknown paths, other methods) counts toward the IP's limit before its 404 or 405.
+  app.use(ipLimit);
   app.use(router.allowedMethods());
   return app;
 }

@@ -1,6 +1,7 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type Koa from 'koa';
+import type { Metrics } from '../observability/metrics.ts';
 import { ProblemError } from './problem.ts';
 
 export interface HealthCheck {
@@ -13,6 +14,8 @@ export interface HealthCheck {
 }
 
 export interface HealthState {
+  /** Served at GET /metrics to the operator token's holder. */
+  metrics?: Metrics;
   checks: HealthCheck[];
   /** True once shutdown began: readiness fails so load balancers stop sending traffic. */
   isStopping(): boolean;
@@ -65,6 +68,14 @@ export function healthRoutes(service: string, state: HealthState): Koa.Middlewar
   const expected = state.operatorToken === null ? null : digest(state.operatorToken);
   return async (ctx, next) => {
     if (ctx.method !== 'GET' && ctx.method !== 'HEAD') return next();
+    if (ctx.path === '/metrics' && state.metrics) {
+      requireOperator(ctx, expected, 'Metrics are served');
+      const { contentType, body } = await state.metrics.exposition();
+      ctx.set('Cache-Control', 'no-store');
+      ctx.type = contentType;
+      ctx.body = body;
+      return;
+    }
     if (ctx.path !== '/health/live' && ctx.path !== '/health/ready' && ctx.path !== '/health') return next();
     ctx.set('Cache-Control', 'no-store');
     if (ctx.path === '/health/live') {
@@ -72,7 +83,7 @@ export function healthRoutes(service: string, state: HealthState): Koa.Middlewar
       return;
     }
     const verbose = ctx.path === '/health/ready' && ctx.query.verbose !== undefined;
-    if (verbose) requireOperator(ctx, expected);
+    if (verbose) requireOperator(ctx, expected, 'Detailed health is served');
     const results = await Promise.all(state.checks.map(runCheck));
     const ready = !state.isStopping() && results.every((r) => r.ok);
     ctx.status = ready ? 200 : 503;
@@ -94,19 +105,15 @@ export function healthRoutes(service: string, state: HealthState): Koa.Middlewar
   };
 }
 
-function requireOperator(ctx: Koa.Context, expected: Buffer | null): void {
+function requireOperator(ctx: Koa.Context, expected: Buffer | null, what: string): void {
   if (expected === null) {
-    throw new ProblemError(403, 'Forbidden', 'Detailed health is served only when OPERATOR_TOKEN is set.', { code: 'operator_token_not_configured' });
+    throw new ProblemError(403, 'Forbidden', `${what} only when OPERATOR_TOKEN is set (metrics: or on METRICS_PORT).`, {
+      code: 'operator_token_not_configured',
+    });
   }
   const presented = /^Bearer (.+)$/i.exec(ctx.get('Authorization'))?.[1];
   if (!presented || !timingSafeEqual(digest(presented), expected)) {
-    throw new ProblemError(
-      401,
-      'Unauthorized',
-      'Detailed health needs the operator token.',
-      { code: 'unauthorized' },
-      { 'WWW-Authenticate': 'Bearer' },
-    );
+    throw new ProblemError(401, 'Unauthorized', `${what} to the holder of the operator token.`, { code: 'unauthorized' }, { 'WWW-Authenticate': 'Bearer' });
   }
 }
 

@@ -1,5 +1,5 @@
 import { ContainerModule } from 'inversify';
-import type Koa from 'koa';
+import Koa from 'koa';
 import type { Logger } from 'pino';
 import type { ApiUsageMeter } from '../../command-api/usage/api-usage-meter.ts';
 import type { Principal } from '../../domain/access/principal.ts';
@@ -12,7 +12,23 @@ import type { EphemeralStore } from '../ephemeral/ephemeral-store.ts';
 import type { SlidingWindowRateLimiter } from '../ratelimit/sliding-window-rate-limiter.ts';
 import { createApp } from './app.ts';
 import type { AnyRoute, SuspensionCheck } from './routes.ts';
+import type { Metrics } from '../observability/metrics.ts';
 import { listen, type HttpServer, type MountedApp } from './server.ts';
+
+/** GET /metrics alone, for METRICS_PORT: a port that only a private network (the scraper) reaches. */
+function metricsApp(metrics: Metrics): Koa {
+  const app = new Koa();
+  app.use(async (ctx) => {
+    if (ctx.method !== 'GET' || ctx.path !== '/metrics') {
+      ctx.status = 404;
+      return;
+    }
+    const { contentType, body } = await metrics.exposition();
+    ctx.type = contentType;
+    ctx.body = body;
+  });
+  return app;
+}
 
 /** The process's HTTP server: its app, and the port it listens on once started. */
 export interface HttpEndpoint {
@@ -32,13 +48,14 @@ export const serviceName = (config: Config, role: string) => (role === 'all' ? '
 export function httpModule(role: string): ContainerModule {
   return new ContainerModule((bind) => {
     bind<HttpEndpoint>(TOKENS.HttpServer).toDynamicValue(async (ctx) => {
-      const [config, logger, lifecycle, health, ephemeral] = await deps<[Config, Logger, Lifecycle, HealthChecks, EphemeralStore]>(
+      const [config, logger, lifecycle, health, ephemeral, metrics] = await deps<[Config, Logger, Lifecycle, HealthChecks, EphemeralStore, Metrics]>(
         ctx,
         TOKENS.Config,
         TOKENS.Logger,
         TOKENS.Lifecycle,
         TOKENS.HealthChecks,
         TOKENS.Ephemeral,
+        TOKENS.Metrics,
       );
       const routes = (await all<AnyRoute[]>(ctx, TOKENS.Routes)).flat();
       const mounts = await all<MountedApp>(ctx, TOKENS.MountedApps);
@@ -55,11 +72,12 @@ export function httpModule(role: string): ContainerModule {
         service: serviceName(config, role),
         logger,
         routes,
-        health: { checks: health.all(), isStopping: () => lifecycle.isStopping, operatorToken: config.OPERATOR_TOKEN ?? null },
+        health: { checks: health.all(), isStopping: () => lifecycle.isStopping, operatorToken: config.OPERATOR_TOKEN ?? null, metrics },
         authenticator: authenticator ?? { authenticate: async () => null },
         bodyLimitBytes: config.BODY_LIMIT_BYTES,
         rateLimits: {
           limiter,
+          store: ephemeral,
           perIp: { limit: config.RATE_LIMIT_PER_IP, windowMs },
           perTenant: { limit: config.RATE_LIMIT_PER_TENANT, windowMs },
         },
@@ -72,10 +90,15 @@ export function httpModule(role: string): ContainerModule {
         ...(beforeHandler ? { beforeHandler } : {}),
       });
       let server: HttpServer | null = null;
+      let metricsServer: HttpServer | null = null;
       lifecycle.onStart('http server', async () => {
         server = await listen(app, { host: config.HOST, port: config.PORT, logger, mounts });
+        if (config.METRICS_PORT !== undefined) metricsServer = await listen(metricsApp(metrics), { host: config.METRICS_HOST, port: config.METRICS_PORT, logger });
       });
-      lifecycle.onStop('http server', () => server?.close());
+      lifecycle.onStop('http server', async () => {
+        await metricsServer?.close();
+        await server?.close();
+      });
       return {
         app,
         get port() {

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type Koa from 'koa';
 import type { Logger } from 'pino';
+import type { Metrics } from '../observability/metrics.ts';
 
 const SAFE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -8,7 +9,7 @@ const SAFE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
  * Gives every request an id (the caller's X-Request-Id if it is sane), a correlation id that flows into
  * event metadata (X-Correlation-Id, else the request id), a child logger, and one access-log line.
  */
-export function requestContext(logger: Logger): Koa.Middleware {
+export function requestContext(logger: Logger, metrics?: Metrics): Koa.Middleware {
   return async (ctx, next) => {
     const started = process.hrtime.bigint();
     const incoming = ctx.get('X-Request-Id');
@@ -16,15 +17,22 @@ export function requestContext(logger: Logger): Koa.Middleware {
     const correlation = ctx.get('X-Correlation-Id');
     ctx.state.requestId = requestId;
     ctx.state.correlationId = SAFE_ID.test(correlation) ? correlation : requestId;
-    ctx.state.logger = logger.child({ requestId });
+    // Made when first used: most requests log one line or none, and a child logger per request costs.
+    let child: Logger | null = null;
+    Object.defineProperty(ctx.state, 'logger', { get: () => (child ??= logger.child({ requestId })), configurable: true, enumerable: true });
     ctx.set('X-Request-Id', requestId);
     try {
       await next();
     } finally {
-      const ms = Number(process.hrtime.bigint() - started) / 1e6;
-      const line = { method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(ms * 100) / 100 };
-      if (ctx.status >= 500) ctx.state.logger.error(line, 'request');
-      else ctx.state.logger.info(line, 'request');
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      // By route template (/contacts/:id), never by path: ids would make a series per entity.
+      metrics?.httpRequestDuration.observe({ route: (ctx as { _matchedRoute?: string })._matchedRoute ?? 'unmatched', method: ctx.method, status: String(ctx.status) }, seconds);
+      const level = ctx.status >= 500 ? 'error' : 'info';
+      if (logger.isLevelEnabled(level)) {
+        const line = { method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(seconds * 1e5) / 100 };
+        if (level === 'error') ctx.state.logger.error(line, 'request');
+        else ctx.state.logger.info(line, 'request');
+      }
     }
   };
 }

@@ -4,6 +4,7 @@ import type Koa from 'koa';
 import { z } from 'zod';
 import { isWrite, type Permission } from '../../domain/access/permissions.ts';
 import { holds, type Principal } from '../../domain/access/principal.ts';
+import type { Metrics } from '../observability/metrics.ts';
 import { ProblemError, type InvalidParam } from './problem.ts';
 import { FreeTextFields, MAX_INVALID_PARAMS, textProblemsIn } from './text-rule.ts';
 
@@ -83,7 +84,12 @@ export interface SuspensionCheck {
 
 export interface MountOptions {
   bodyLimitBytes: number;
+  /** The gateway of authenticated routes: the caller, its revocation marks and rate limits (authenticate.ts). */
   authenticate: Koa.Middleware;
+  /** The client IP's limit, for routes that authenticate nobody. */
+  ipLimit?: Koa.Middleware;
+  /** Where the layers' costs are recorded (validation here). */
+  metrics?: Metrics;
   /** Runs once the caller is known (e.g. the organization's rate limit). */
   afterAuthentication?: (ctx: Koa.ParameterizedContext, principal: Principal) => Promise<void>;
   /** Refuses writes of suspended organizations (processes that serve no commands have none). */
@@ -106,11 +112,14 @@ export function mountRoutes(router: Router, routes: AnyRoute[], options: MountOp
     const middleware: Koa.Middleware[] = [];
     if (route.auth === 'bearer') {
       middleware.push(options.authenticate, authorize(route.permission, options));
+    } else if (options.ipLimit) {
+      middleware.push(options.ipLimit);
     }
     if (route.credentials) middleware.unshift(neverStored);
     if (route.body) middleware.push(requireJson, parseJson);
     if (route.method !== 'get' && options.aroundCommand && !route.credentials) middleware.push(options.aroundCommand);
     middleware.push(async (ctx) => {
+      const validated = options.metrics?.layer('validation');
       // The text rule first, on everything the client sent (keys too), whatever the route's schemas say.
       const textProblems = [
         ...textProblemsIn(ctx.params),
@@ -123,6 +132,7 @@ export function mountRoutes(router: Router, routes: AnyRoute[], options: MountOp
         query: route.query ? parseOrThrow(route.query, ctx.query, 'query') : undefined,
         params: ctx.params as Record<string, string>,
       };
+      validated?.();
       await options.beforeHandler?.(ctx, route);
       await route.handler(ctx, input);
     });

@@ -4,6 +4,7 @@ import type { IntegrationEventBus } from '../../projectors/integration-events/in
 import type { Config } from '../config/config.ts';
 import { Lifecycle } from '../di/lifecycle.ts';
 import { TOKENS } from '../di/tokens.ts';
+import type { Metrics } from '../observability/metrics.ts';
 import { InProcessEventBus } from './in-process-event-bus.ts';
 import { RabbitMqEventBus } from './rabbitmq-event-bus.ts';
 
@@ -12,12 +13,13 @@ const get = <T>(ctx: interfaces.Context, token: symbol) => ctx.container.getAsyn
 /** Integration events on RabbitMQ (RABBITMQ_URL), a topic exchange with publisher confirms. */
 export const rabbitMqModule = new ContainerModule((bind) => {
   bind<IntegrationEventBus>(TOKENS.IntegrationEventBus).toDynamicValue(async (ctx) => {
-    const [config, logger, lifecycle] = await Promise.all([
+    const [config, logger, lifecycle, metrics] = await Promise.all([
       get<Config>(ctx, TOKENS.Config),
       get<Logger>(ctx, TOKENS.Logger),
       get<Lifecycle>(ctx, TOKENS.Lifecycle),
+      get<Metrics>(ctx, TOKENS.Metrics),
     ]);
-    const bus = RabbitMqEventBus.create(config.RABBITMQ_URL!, logger.child({ component: 'rabbitmq' }), config.RABBITMQ_EXCHANGE);
+    const bus = RabbitMqEventBus.create(config.RABBITMQ_URL!, logger.child({ component: 'rabbitmq' }), config.RABBITMQ_EXCHANGE, { metrics });
     lifecycle.onStop('rabbitmq', () => bus.close());
     return bus;
   });

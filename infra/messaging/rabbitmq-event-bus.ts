@@ -1,3 +1,4 @@
+import type { Metrics } from '../observability/metrics.ts';
 import { Connection, type Publisher } from 'rabbitmq-client';
 import type { Logger } from 'pino';
 import type { IntegrationEventBus, IntegrationMessage } from '../../projectors/integration-events/integration-event-bus.ts';
@@ -15,9 +16,15 @@ export class RabbitMqEventBus implements IntegrationEventBus {
     private readonly connection: Connection,
     private readonly publisher: Publisher,
     private readonly exchange: string,
+    private readonly metrics?: Metrics,
   ) {}
 
-  static create(url: string, logger: Logger, exchange = DEFAULT_EXCHANGE, options: { acquireTimeoutMs?: number } = {}): RabbitMqEventBus {
+  static create(
+    url: string,
+    logger: Logger,
+    exchange = DEFAULT_EXCHANGE,
+    options: { acquireTimeoutMs?: number; metrics?: Metrics } = {},
+  ): RabbitMqEventBus {
     const connection = new Connection({
       url,
       connectionName: 'nexusflow-integration-events',
@@ -33,31 +40,44 @@ export class RabbitMqEventBus implements IntegrationEventBus {
       maxAttempts: 1,
       exchanges: [{ exchange, type: 'topic', durable: true }],
     });
-    return new RabbitMqEventBus(connection, publisher, exchange);
+    return new RabbitMqEventBus(connection, publisher, exchange, options.metrics);
   }
 
   async publish(messages: IntegrationMessage[]): Promise<void> {
     try {
       await Promise.all(
         messages.map((message) =>
-          this.publisher.send(
-            {
-              exchange: this.exchange,
-              routingKey: message.type,
-              messageId: message.id,
-              type: message.type,
-              correlationId: message.correlationId,
-              timestamp: Math.floor(Date.parse(message.occurredAt) / 1000),
-              contentType: 'application/json',
-              durable: true,
-              headers: { 'x-organization-id': message.organizationId },
-            },
-            message,
+          this.confirmed(
+            this.publisher.send(
+              {
+                exchange: this.exchange,
+                routingKey: message.type,
+                messageId: message.id,
+                type: message.type,
+                correlationId: message.correlationId,
+                timestamp: Math.floor(Date.parse(message.occurredAt) / 1000),
+                contentType: 'application/json',
+                durable: true,
+                headers: { 'x-organization-id': message.organizationId },
+              },
+              message,
+            ),
           ),
         ),
       );
     } catch (err) {
       throw new DependencyUnavailableError('RabbitMQ', err);
+    }
+  }
+
+  /** Each publish waits for its confirm: one round trip, counted by outcome. */
+  private async confirmed(sent: Promise<void>): Promise<void> {
+    try {
+      await sent;
+      this.metrics?.rabbitMqRoundTrips.inc({ outcome: 'confirmed' });
+    } catch (err) {
+      this.metrics?.rabbitMqRoundTrips.inc({ outcome: 'failed' });
+      throw err;
     }
   }
 

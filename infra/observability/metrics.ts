@@ -20,6 +20,18 @@ export class Metrics {
     buckets: LATENCY,
     registers: [this.registry],
   });
+  /**
+   * What each layer of the command path takes per request (authentication, rate limits, validation, sealing,
+   * the hash chain, the append…): the bench prints sum/count per command, so a new layer shows its price.
+   * Wall time: a layer that waits on Redis or PostgreSQL counts its round trip.
+   */
+  readonly layerDuration = new Histogram({
+    name: 'nexusflow_request_layer_duration_seconds',
+    help: 'Time spent in each layer of the request path, by layer',
+    labelNames: ['layer'] as const,
+    buckets: LATENCY,
+    registers: [this.registry],
+  });
   readonly commands = new Counter({
     name: 'nexusflow_commands_total',
     help: 'Commands handled, by command type and outcome (appended, unchanged, refused, conflict, failed)',
@@ -133,6 +145,12 @@ export class Metrics {
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'nexusflow_' });
+  }
+
+  /** Times one pass through a layer: `const done = metrics.layer('sealing'); …; done();` */
+  layer(name: string): () => void {
+    const started = process.hrtime.bigint();
+    return () => this.layerDuration.observe({ layer: name }, Number(process.hrtime.bigint() - started) / 1e9);
   }
 
   /** The exposition text (and its content type) for GET /metrics. */

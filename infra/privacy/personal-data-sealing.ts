@@ -1,4 +1,5 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv } from 'node:crypto';
+import { randomBytesPooled } from '../crypto/random-pool.ts';
 import { LRUCache } from 'lru-cache';
 import type pg from 'pg';
 import type { NewEvent, RecordedEvent } from '../../domain/events.ts';
@@ -83,7 +84,7 @@ export class PersonalDataKeys {
     try {
       const sealer = this.requireSealer();
       const subjects = [...batch.keys()];
-      const fresh = subjects.map(() => randomBytes(32));
+      const fresh = subjects.map(() => randomBytesPooled(32));
       const { rows } = await this.pool.query<{ subject_id: string; inserted: boolean; existing: string | null; erased: boolean | null }>(
         `WITH input AS (SELECT * FROM unnest($1::text[], $2::text[]) AS t(subject_id, sealed_key)),
               inserted AS (
@@ -158,7 +159,7 @@ export class PersonalDataKeys {
 }
 
 function encrypt(key: Buffer, value: unknown): string {
-  const iv = randomBytes(12);
+  const iv = randomBytesPooled(12);
   const cipher = createCipheriv('aes-256-gcm', key, iv);
   const body = Buffer.concat([cipher.update(JSON.stringify(value), 'utf8'), cipher.final()]);
   return Buffer.concat([iv, cipher.getAuthTag(), body]).toString('base64');
@@ -173,6 +174,7 @@ function decrypt(key: Buffer, sealed: string): unknown {
 
 /** The value at a dot-separated path, or undefined. */
 function valueAt(data: Record<string, unknown>, path: string): unknown {
+  if (!path.includes('.')) return data[path];
   let current: unknown = data;
   for (const part of path.split('.')) {
     if (typeof current !== 'object' || current === null) return undefined;
@@ -205,13 +207,15 @@ export function personalDataSealing(keys: PersonalDataKeys): EventTransforms {
         events.map(async (event) => {
           const location = personalData[event.type];
           if (!location) return event;
-          let data = event.data as Record<string, unknown>;
+          // One copy of the data for the top-level fields (most of them); nested paths copy their parents.
+          let data: Record<string, unknown> = { ...(event.data as Record<string, unknown>) };
           const values: Record<string, unknown> = {};
           for (const field of location.fields) {
             const value = valueAt(data, field);
             if (value === undefined || value === null) continue;
             values[field] = value;
-            data = withValueAt(data, field, undefined);
+            if (field.includes('.')) data = withValueAt(data, field, undefined);
+            else delete data[field];
           }
           const fields = Object.keys(values);
           if (fields.length === 0) return event;

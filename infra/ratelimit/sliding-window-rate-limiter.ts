@@ -1,6 +1,6 @@
 import { TOKENS } from '../di/tokens.ts';
 import { inject, injectable } from 'inversify';
-import type { EphemeralStore } from '../ephemeral/ephemeral-store.ts';
+import type { CounterStep, EphemeralStore } from '../ephemeral/ephemeral-store.ts';
 
 export interface RateLimitPolicy {
   /** Requests allowed per window. */
@@ -17,6 +17,12 @@ export interface RateLimitDecision {
   resetSeconds: number;
   /** When refused: seconds until a request would be allowed (Retry-After). */
   retryAfterSeconds: number;
+}
+
+export interface RateLimitWindow {
+  step: CounterStep;
+  decide(answer: [count: number, previous: string | null]): RateLimitDecision;
+  uncount(): Promise<void>;
 }
 
 /**
@@ -36,21 +42,39 @@ export class SlidingWindowRateLimiter {
   ) {}
 
   async consume(key: string, policy: RateLimitPolicy): Promise<RateLimitDecision> {
+    const window = this.window(key, policy);
+    // Each window's counter is needed during the next one too. One round trip for both.
+    const decision = window.decide(await this.store.incrementAndPeek(window.step.key, window.step.ttlMs, window.step.peekKey));
+    if (!decision.allowed) await window.uncount();
+    return decision;
+  }
+
+  /**
+   * One request's step on a window, to run with others in one round trip (EphemeralStore.gatewayRound):
+   * the counter to move, how to decide from what it answered, and how to take the request back out of the
+   * count (a refused request is not counted, by this window or by another one that refused it).
+   */
+  window(key: string, policy: RateLimitPolicy): RateLimitWindow {
     const { limit, windowMs } = policy;
     const now = this.now();
     const index = Math.floor(now / windowMs);
     const elapsed = (now - index * windowMs) / windowMs;
-    const currentKey = `rl:${key}:${index}`;
-    // Each window's counter is needed during the next one too. One round trip for both.
-    const [current, previousValue] = await this.store.incrementAndPeek(currentKey, 2 * windowMs, `rl:${key}:${index - 1}`);
-    const previous = Number(previousValue ?? 0);
-    const weighted = previous * (1 - elapsed) + current;
-    const resetSeconds = Math.max(1, Math.ceil(((1 - elapsed) * windowMs) / 1000));
-    if (weighted <= limit) {
-      return { allowed: true, limit, remaining: Math.max(0, Math.floor(limit - weighted)), resetSeconds, retryAfterSeconds: 0 };
-    }
-    await this.store.increment(currentKey, 2 * windowMs, -1);
-    return { allowed: false, limit, remaining: 0, resetSeconds, retryAfterSeconds: retryAfter(previous, current, limit, elapsed, windowMs) };
+    const step: CounterStep = { key: `rl:${key}:${index}`, ttlMs: 2 * windowMs, peekKey: `rl:${key}:${index - 1}` };
+    return {
+      step,
+      decide: ([current, previousValue]) => {
+        const previous = Number(previousValue ?? 0);
+        const weighted = previous * (1 - elapsed) + current;
+        const resetSeconds = Math.max(1, Math.ceil(((1 - elapsed) * windowMs) / 1000));
+        if (weighted <= limit) {
+          return { allowed: true, limit, remaining: Math.max(0, Math.floor(limit - weighted)), resetSeconds, retryAfterSeconds: 0 };
+        }
+        return { allowed: false, limit, remaining: 0, resetSeconds, retryAfterSeconds: retryAfter(previous, current, limit, elapsed, windowMs) };
+      },
+      uncount: async () => {
+        await this.store.increment(step.key, step.ttlMs, -1);
+      },
+    };
   }
 }
 

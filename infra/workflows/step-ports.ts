@@ -1,3 +1,4 @@
+import type { Metrics } from '../observability/metrics.ts';
 import { createHash } from 'node:crypto';
 import type { Mailer } from '../../command-api/ports.ts';
 import { HttpTargetRefused } from '../../domain/workflows/steps/http-request.ts';
@@ -30,9 +31,11 @@ export function mailerEmailPort(mailer: Mailer): StepPorts['email'] {
  * address unless the operator's allow-list opens it), with the step's key as Idempotency-Key. A refused
  * target is reported as HttpTargetRefused; the answer's body comes back bounded and decoded as UTF-8.
  */
-export function guardedHttpPort(client: GuardedHttpClient): StepPorts['http'] {
+export function guardedHttpPort(client: GuardedHttpClient, metrics?: Metrics): StepPorts['http'] {
   return {
     async request({ method, url, headers, body, timeoutMs, idempotencyKey }) {
+      const timer = metrics?.outboundDuration.startTimer({ target: 'webhook' });
+      let outcome = 'failed';
       // Header names are case-insensitive: the step's key replaces whatever the configuration spelt.
       const sent: Record<string, string> = { 'user-agent': 'NexusFlow-Workflows/1' };
       for (const [name, value] of Object.entries(headers)) sent[name.toLowerCase()] = value;
@@ -46,10 +49,16 @@ export function guardedHttpPort(client: GuardedHttpClient): StepPorts['http'] {
           timeoutMs,
           maxResponseBytes: MAX_RESPONSE_BODY,
         });
+        outcome = `${Math.floor(response.status / 100)}xx`;
         return { status: response.status, body: new TextDecoder().decode(response.body) };
       } catch (err) {
-        if (err instanceof OutboundRefusedError) throw new HttpTargetRefused(err.message);
+        if (err instanceof OutboundRefusedError) {
+          outcome = 'refused';
+          throw new HttpTargetRefused(err.message);
+        }
         throw err;
+      } finally {
+        timer?.({ outcome });
       }
     },
   };

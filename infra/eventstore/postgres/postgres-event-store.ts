@@ -1,3 +1,4 @@
+import type { Metrics } from '../../observability/metrics.ts';
 import type pg from 'pg';
 import type { NewEvent, RecordedEvent } from '../../../domain/events.ts';
 import {
@@ -46,6 +47,8 @@ export interface PostgresEventStoreOptions {
    * prepared already exists for the next, which the driver cannot know ("prepared statement already exists").
    */
   namedStatements?: boolean;
+  /** Append latency, group-commit batch sizes and round trips are recorded here. */
+  metrics?: Metrics;
 }
 
 export class PostgresEventStore implements EventStreams, GlobalEventLog {
@@ -55,6 +58,7 @@ export class PostgresEventStore implements EventStreams, GlobalEventLog {
   private readonly wakeListeners = new Set<() => void>();
   private readonly stopListening: () => void;
   private readonly namedStatements: boolean;
+  private readonly metrics: Metrics | undefined;
 
   constructor(
     private readonly pool: pg.Pool,
@@ -62,6 +66,7 @@ export class PostgresEventStore implements EventStreams, GlobalEventLog {
     options: PostgresEventStoreOptions = {},
   ) {
     this.namedStatements = options.namedStatements ?? true;
+    this.metrics = options.metrics;
     this.batcher = new AppendBatcher((batch) => this.writeBatch(batch), options.maxBatchEvents ?? 2_000);
     this.stopListening = notifications.listen(CHANNEL_EVENTS_APPENDED, (payload) => this.onAnnounced(payload));
   }
@@ -83,18 +88,29 @@ export class PostgresEventStore implements EventStreams, GlobalEventLog {
   }
 
   append(streamId: string, events: NewEvent[], expectedRevision: ExpectedRevision): Promise<AppendResult> {
-    return new Promise((resolve, reject) => {
+    const timer = this.metrics?.appendDuration.startTimer();
+    const layer = this.metrics?.layer('append');
+    return new Promise<AppendResult>((resolve, reject) => {
       const appends = [{ streamId, events, expectedRevision }];
       const size = checkedSize(appends);
       this.batcher.enqueue(appends, size, (results) => resolve(results[0]!), reject);
+    }).finally(() => {
+      timer?.();
+      layer?.();
     });
   }
 
   appendAtomically(appends: StreamAppend[]): Promise<AppendResult[]> {
-    return new Promise((resolve, reject) => this.batcher.enqueue(appends, checkedSize(appends), resolve, reject));
+    const timer = this.metrics?.appendDuration.startTimer();
+    const layer = this.metrics?.layer('append');
+    return new Promise<AppendResult[]>((resolve, reject) => this.batcher.enqueue(appends, checkedSize(appends), resolve, reject)).finally(() => {
+      timer?.();
+      layer?.();
+    });
   }
 
   async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
+    this.metrics?.databaseRoundTrips.inc({ kind: 'read_stream' });
     const { rows } = await this.pool.query<EventRow>({
       ...this.statement('nf_read_stream'),
       text: `SELECT ${COLUMNS} FROM nf_events WHERE stream_id = $1 AND revision >= $2 ORDER BY revision LIMIT $3`,
@@ -193,6 +209,10 @@ export class PostgresEventStore implements EventStreams, GlobalEventLog {
 
   private async writeBatch(batch: PendingAppend<AppendRequest, AppendResult[]>[]): Promise<void> {
     let rows: { o_outcome: string; o_revision: string; o_position: string | null }[];
+    if (this.metrics) {
+      this.metrics.databaseRoundTrips.inc({ kind: 'append' });
+      this.metrics.appendBatchSize.observe(batch.reduce((n, entry) => n + entry.request.reduce((m, append) => m + append.events.length, 0), 0));
+    }
     try {
       const values = toParameters(batch.map((entry) => entry.request));
       rows = (await this.pool.query({ ...this.statement('nf_append_batch'), text: APPEND_SQL, values })).rows;
