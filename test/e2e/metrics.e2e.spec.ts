@@ -1,6 +1,5 @@
 import { expect } from 'chai';
 import { registerAccount, startTestSystem, TEST_OPERATOR_TOKEN, uniqueEmail, type Account, type TestSystem } from '../support/http.ts';
-import { eventually } from '../support/events.ts';
 
 const operator = { Authorization: `Bearer ${TEST_OPERATOR_TOKEN}` };
 
@@ -38,7 +37,9 @@ describe('Metrics at /metrics (real PostgreSQL and Redis)', function () {
 
   it('is not public: no token 401, a wrong one 401', async () => {
     expect((await system.http.get('/metrics')).status).to.equal(401);
-    expect((await system.http.get('/metrics', { headers: { Authorization: 'Bearer not-the-operator-token-at-all-0000000000' } })).status).to.equal(401);
+    expect((await system.http.get('/metrics', { headers: { Authorization: 'Bearer not-the-operator-token-at-all-0000000000' } })).status).to.equal(
+      401,
+    );
   });
 
   it('counts a command: the request by route template, the command by type and outcome, the append and its batch, one Redis round trip for the gateway', async () => {
@@ -64,6 +65,8 @@ describe('Metrics at /metrics (real PostgreSQL and Redis)', function () {
     expect(missing.status).to.equal(404);
     const text = await scrape();
     expect(sample(text, 'nexusflow_commands_total', { type: 'UpdateContact', outcome: 'refused' })).to.be.at.least(1);
-    expect(sample(text, 'nexusflow_http_request_duration_seconds_count', { route: '/contacts/:id', method: 'PATCH', status: '404' })).to.be.at.least(1);
+    expect(sample(text, 'nexusflow_http_request_duration_seconds_count', { route: '/contacts/:id', method: 'PATCH', status: '404' })).to.be.at.least(
+      1,
+    );
   });
 });
