@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { migrateDatabase } from '../infra/di/container.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -28,7 +28,11 @@ export class ServerProcess {
     readonly entry: string,
   ) {}
 
-  static async start(entry: string, env: Record<string, string>): Promise<ServerProcess> {
+  /**
+   * `entry` is a root (`command-api/main.ts`) run through tsx, or with `compiled` its build in dist/ (what
+   * `npm start` and production run; built first when stale).
+   */
+  static async start(entry: string, env: Record<string, string>, options: { compiled?: boolean } = {}): Promise<ServerProcess> {
     const port = await freePort();
     env = {
       MAIL_OUTBOX_DIR: benchOutbox,
@@ -44,7 +48,9 @@ export class ServerProcess {
     if (env.DATABASE_URL) await migrateDatabase({ ...process.env, ...env, LOG_LEVEL: 'warn' });
     // BENCH_SERVER_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=bench-results", profiles the server under load.
     const extra = process.env.BENCH_SERVER_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-    const child = spawn(process.execPath, [...extra, '--import', 'tsx', entry], {
+    if (options.compiled) execFileSync(process.execPath, ['scripts/build-if-stale.mjs'], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const args = options.compiled ? [path.join('dist', entry.replace(/\.ts$/, '.js'))] : ['--import', 'tsx', entry];
+    const child = spawn(process.execPath, [...extra, ...args], {
       env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', NODE_ENV: 'production' },
       stdio: ['ignore', 'ignore', 'inherit'],
     });
@@ -60,6 +66,13 @@ export class ServerProcess {
       if (Date.now() > deadline) throw new Error(`${entry} was not ready within 60 s`);
       await new Promise((r) => setTimeout(r, 200));
     }
+  }
+
+  /** Resident memory of the server process now (VmRSS), in bytes. */
+  async rss(): Promise<number> {
+    const status = await readFile(`/proc/${this.child.pid}/status`, 'utf8').catch(() => '');
+    const kb = /VmRSS:\s+(\d+) kB/.exec(status)?.[1];
+    return kb ? Number(kb) * 1024 : Number.NaN;
   }
 
   /** Peak resident memory of the server process (VmHWM), in bytes. */
@@ -205,20 +218,35 @@ export async function benchCreateContact(databaseUrl: string, durationMs: number
     report('http.create_contact.c32.p50', result.latencies.percentile(50), 'ms');
     report('http.create_contact.c32.p99', result.latencies.percentile(99), 'ms', '≤ 25');
     // Requests answered in the window, as the server counted them (the loop's own count misses those in flight).
-    const commands = total(after, 'nexusflow_commands_total', 'type="CreateContact"') - total(before, 'nexusflow_commands_total', 'type="CreateContact"');
+    const commands =
+      total(after, 'nexusflow_commands_total', 'type="CreateContact"') - total(before, 'nexusflow_commands_total', 'type="CreateContact"');
     report('http.create_contact.server_cpu', ((cpuAtEnd - cpuAtStart) / (durationMs / 1000)) * 100, '% of one core');
     report('http.create_contact.server_cpu_per_command', ((cpuAtEnd - cpuAtStart) * 1000) / commands, 'ms', '≤ 0.3');
     report('http.create_contact.server_rss_peak', mib(await server.peakRss()), 'MiB');
-    note('what each layer costs per command (mean wall time per pass, from nexusflow_request_layer_duration_seconds; remote layers include their round trip):');
+    note(
+      'what each layer costs per command (mean wall time per pass, from nexusflow_request_layer_duration_seconds; remote layers include their round trip):',
+    );
     for (const layer of ['authentication_and_limits', 'usage_meter', 'idempotency', 'validation', 'command', 'sealing', 'hash_chain', 'append']) {
-      const sum = total(after, 'nexusflow_request_layer_duration_seconds_sum', `layer="${layer}"`) - total(before, 'nexusflow_request_layer_duration_seconds_sum', `layer="${layer}"`);
-      const count = total(after, 'nexusflow_request_layer_duration_seconds_count', `layer="${layer}"`) - total(before, 'nexusflow_request_layer_duration_seconds_count', `layer="${layer}"`);
+      const sum =
+        total(after, 'nexusflow_request_layer_duration_seconds_sum', `layer="${layer}"`) -
+        total(before, 'nexusflow_request_layer_duration_seconds_sum', `layer="${layer}"`);
+      const count =
+        total(after, 'nexusflow_request_layer_duration_seconds_count', `layer="${layer}"`) -
+        total(before, 'nexusflow_request_layer_duration_seconds_count', `layer="${layer}"`);
       if (count > 0) report(`http.create_contact.layer.${layer}`, (sum * 1000) / count, `ms per pass (${(count / commands).toFixed(2)} per command)`);
     }
     const perCommand = (series: string, labels = '') => (total(after, series, labels) - total(before, series, labels)) / commands;
     report('http.create_contact.redis_round_trips', perCommand('nexusflow_redis_round_trips_total'), 'per command', '1 for every gateway check');
-    report('http.create_contact.database_round_trips', perCommand('nexusflow_database_round_trips_total'), 'per command (group commit shares an append among commands)');
-    report('http.create_contact.append_batch_events', perCommand('nexusflow_event_store_append_batch_events_sum') / Math.max(1e-9, perCommand('nexusflow_event_store_append_batch_events_count')), 'events per transaction');
+    report(
+      'http.create_contact.database_round_trips',
+      perCommand('nexusflow_database_round_trips_total'),
+      'per command (group commit shares an append among commands)',
+    );
+    report(
+      'http.create_contact.append_batch_events',
+      perCommand('nexusflow_event_store_append_batch_events_sum') / Math.max(1e-9, perCommand('nexusflow_event_store_append_batch_events_count')),
+      'events per transaction',
+    );
   } finally {
     await pool.close();
     await server.stop();

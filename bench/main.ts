@@ -21,13 +21,14 @@ import { benchAudit } from './audit.ts';
 import { benchAuth } from './auth.ts';
 import { benchEventStore } from './eventstore.ts';
 import { benchFuzz } from './fuzz.ts';
+import { benchMemory } from './memory.ts';
 import { benchCreateContact, benchVisibilityLag } from './http.ts';
 import { benchProjectionCatchUp } from './projection.ts';
 import { benchSearch } from './search.ts';
 import { benchExecutions, benchTimerLateness, benchWaitingMemory } from './workflows.ts';
 import { mib, note, report } from './stats.ts';
 
-const sections = ['eventstore', 'http', 'projection', 'visibility', 'auth', 'workflows', 'search', 'analytics', 'audit', 'fuzz'] as const;
+const sections = ['eventstore', 'http', 'projection', 'visibility', 'auth', 'workflows', 'search', 'analytics', 'audit', 'fuzz', 'memory'] as const;
 type Section = (typeof sections)[number];
 
 const { values } = parseArgs({
@@ -47,6 +48,7 @@ const { values } = parseArgs({
     'stream-events': { type: 'string', default: '100000' },
     'audit-contacts': { type: 'string', default: '50000' },
     'fuzz-requests': { type: 'string', default: '5000' },
+    'memory-contacts': { type: 'string', default: '2000' },
   },
 });
 const chosen = (values.only?.split(',') ?? sections) as Section[];
@@ -139,6 +141,10 @@ if (chosen.includes('audit')) {
   await withFreshDatabase('audit', (url) =>
     benchAudit(url, { streamEvents: Number(values['stream-events']), contacts: Number(values['audit-contacts']) }),
   );
+}
+if (chosen.includes('memory')) {
+  note('memory: the all-in-one process as `npm start` runs it (compiled, embedded database)');
+  await benchMemory(Number(values['memory-contacts']));
 }
 if (chosen.includes('fuzz')) {
   await withFreshDatabase('fuzz', (url) => benchFuzz(url, Number(values['fuzz-requests'])));

@@ -14,6 +14,8 @@ const dist = path.join(root, 'dist');
 const assets = [
   // The staff console's React components: AdminJS bundles them when the console starts (admin/console/adminjs-environment.ts).
   'admin/console/components',
+  // Run as a child process on the embedded database's first start (infra/postgres/embedded-postgres.ts).
+  'infra/postgres/initdb.mjs',
   // The version the command line reports (admin/cli/nexusflow.ts reads ../../package.json); also marks dist/ as ES modules.
   'package.json',
 ];

@@ -1,5 +1,6 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { ContainerModule } from 'inversify';
+import Koa from 'koa';
 import type { Logger } from 'pino';
 import type { StaffAccounts } from '../../command-api/staff/staff-accounts.ts';
 import type { StaffConsole } from '../../command-api/staff/staff-console.ts';
@@ -83,8 +84,28 @@ export const adminConsoleModule = new ContainerModule((bind) => {
     lifecycle.onStop('staff console', () => console.close());
     return console;
   });
-  bind<MountedApp>(TOKENS.MountedApps).toDynamicValue(async (ctx) => ({
-    prefix: '/admin',
-    app: (await ctx.container.getAsync<AdminConsole>(TOKENS.AdminConsole)).app,
-  }));
+  // Made on the first request to /admin: AdminJS costs about 200 MB of memory, which a process whose
+  // console nobody opens (the all-in-one process, mostly) should not carry. That first page waits for it.
+  bind<MountedApp>(TOKENS.MountedApps).toDynamicValue(async (ctx) => {
+    const [logger] = await deps<[Logger]>(ctx, TOKENS.Logger);
+    let made: Promise<(req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => Promise<void>> | null = null;
+    const consoleApp = () => (made ??= ctx.container.getAsync<AdminConsole>(TOKENS.AdminConsole).then((built) => built.app.callback()));
+    const app = new Koa();
+    app.use(async (koa) => {
+      let handle: Awaited<ReturnType<typeof consoleApp>>;
+      try {
+        handle = await consoleApp();
+      } catch (err) {
+        made = null;
+        logger.error({ err }, 'could not start the staff console');
+        koa.status = 503;
+        koa.body = 'The staff console could not start; see the logs.';
+        return;
+      }
+      // The console is an app of its own: hand it the raw request and response.
+      koa.respond = false;
+      await handle(koa.req, koa.res);
+    });
+    return { prefix: '/admin', app };
+  });
 });

@@ -1,4 +1,8 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { chmod, mkdir, readdir } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { btree_gin } from '@electric-sql/pglite/contrib/btree_gin';
@@ -7,6 +11,9 @@ import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 import lockfile from 'proper-lockfile';
 import type { Logger } from 'pino';
+
+/** Shared buffers of the embedded database (see start). */
+const EMBEDDED_SHARED_BUFFERS = '16MB';
 
 /**
  * The zero-setup default: PostgreSQL compiled to WebAssembly (PGlite), served on a loopback socket so the
@@ -54,12 +61,21 @@ export class EmbeddedPostgres {
         throw err;
       }
       pgDir = path.join(dataDir, 'pgdata');
+      if (!existsSync(path.join(pgDir, 'PG_VERSION'))) {
+        // First start: initdb in a process of its own (see initdb.mjs); its memory leaves with it.
+        await promisify(execFile)(process.execPath, [fileURLToPath(new URL('./initdb.mjs', import.meta.url)), pgDir]);
+      }
     }
     try {
       const started = Date.now();
       // Extensions must be named on every open, or tables indexed with them fail even on a plain SELECT.
       // (pg_trgm: data directories of before the search term dictionary still have trigram indexes.)
-      const db = await PGlite.create(pgDir, { extensions: { pg_trgm, fuzzystrmatch, btree_gin } });
+      const db = await PGlite.create(pgDir, {
+        extensions: { pg_trgm, fuzzystrmatch, btree_gin },
+        // The embedded database lives in this process's memory (WebAssembly): PostgreSQL's default 128 MB of
+        // shared buffers would be most of the process. The operating system caches the data files anyway.
+        startParams: [...PGlite.defaultStartParams, '-c', `shared_buffers=${EMBEDDED_SHARED_BUFFERS}`],
+      });
       // PGlite's initdb lays the data directory out with the modes of its in-memory file system (0666); files
       // it creates afterwards follow the process umask. The data is the operator's alone: 0600 and 0700.
       if (!inMemory) await restrictTree(pgDir);
