@@ -85,7 +85,9 @@ export class CommandHandler {
     const lostTheRace = (err: unknown) =>
       err instanceof WrongExpectedRevisionError && err.streamId === streamId && options.expectedRevision === undefined;
     const type = (command as { type?: unknown }).type;
-    const counted = this.metrics ? (outcome: string) => this.metrics!.commands.inc({ type: typeof type === 'string' ? type : 'unknown', outcome }) : null;
+    const counted = this.metrics
+      ? (outcome: string) => this.metrics!.commands.inc({ type: typeof type === 'string' ? type : 'unknown', outcome })
+      : null;
     const handled = this.metrics?.layer('command');
     try {
       // Most commands win their first try: it runs without the retry machinery (p-retry's per-call cost).

@@ -7,6 +7,7 @@ import { all, deps } from '../infra/di/resolve.ts';
 import { TOKENS } from '../infra/di/tokens.ts';
 import type { EventStore } from '../infra/eventstore/event-store.ts';
 import { CHANNEL_CHECKPOINTS, type Notifications } from '../infra/notifications/notifications.ts';
+import type { Metrics } from '../infra/observability/metrics.ts';
 import type { Database } from '../infra/postgres/module.ts';
 import type { CheckpointWatcher } from '../infra/readmodels/checkpoint-watcher.ts';
 import type { ReadModelGenerations } from '../infra/readmodels/generations.ts';
@@ -14,6 +15,9 @@ import { ProjectorHost } from './projector-host.ts';
 import { GenerationalProjector } from './rebuild/generational-projector.ts';
 import type { RebuildableReadModel } from './rebuild/ports.ts';
 import type { Projection } from './runner/projection.ts';
+import { ProjectionMetrics } from './runner/projection-metrics.ts';
+import { sharingReads } from './runner/shared-reads.ts';
+import { SkipAnnouncements } from './runner/skip-announcements.ts';
 
 /** The projections, reactors and rebuildable read models of the process, running (see projectorCoreModule). */
 export const PROJECTORS = Symbol.for('nexusflow.Projectors');
@@ -22,12 +26,13 @@ export const PROJECTORS = Symbol.for('nexusflow.Projectors');
  * Runs whatever the capability modules of the role bound: every read-model projection in one host (one page
  * reader), the reactors in another (they wait on the read models and cause effects: a reactor waiting must
  * never hold a projection back), and each rebuildable read model (search, analytics) in its own host that
- * follows its generation switches. Every checkpoint move is announced to read-your-writes waiters.
+ * follows its generation switches; the hosts share the reads that happen at the same time (sharingReads).
+ * Every checkpoint move is announced to read-your-writes waiters.
  */
 export const projectorCoreModule = new ContainerModule((bind) => {
   bind(PROJECTORS).toDynamicValue(async (ctx) => {
-    const [config, logger, lifecycle, health, log, orm, watcher, generations, database, notifications] = await deps<
-      [Config, Logger, Lifecycle, HealthChecks, EventStore, MikroORM, CheckpointWatcher, ReadModelGenerations, Database, Notifications]
+    const [config, logger, lifecycle, health, log, orm, watcher, generations, database, notifications, metrics] = await deps<
+      [Config, Logger, Lifecycle, HealthChecks, EventStore, MikroORM, CheckpointWatcher, ReadModelGenerations, Database, Notifications, Metrics]
     >(
       ctx,
       TOKENS.Config,
@@ -40,21 +45,24 @@ export const projectorCoreModule = new ContainerModule((bind) => {
       TOKENS.Generations,
       TOKENS.Database,
       TOKENS.Notifications,
+      TOKENS.Metrics,
+    );
+    // A skip is not in the table yet: other processes (a separate query API) hear of it here.
+    const skips = new SkipAnnouncements(
+      (payload) => notifications.notify(CHANNEL_CHECKPOINTS, payload),
+      (err) => logger.debug({ err }, 'checkpoint notification failed; waiters poll'),
     );
     const options = {
       batchSize: config.PROJECTION_BATCH_SIZE,
       liveDelayMs: config.PROJECTION_LIVE_DELAY_MS,
+      metrics: new ProjectionMetrics(metrics),
       onCheckpoint: (projection: string, position: string, stored: boolean) => {
         watcher.announce(projection, position);
-        if (!stored && !database.embedded) {
-          // A skip is not in the table yet: other processes (a separate query API) hear of it here.
-          notifications
-            .notify(CHANNEL_CHECKPOINTS, JSON.stringify({ projection, position }))
-            .catch((err: unknown) => logger.debug({ err }, 'checkpoint notification failed; waiters poll'));
-        }
+        if (!stored && !database.embedded) skips.add(projection, position);
       },
     };
-    const hostOf = (projections: Projection[]) => new ProjectorHost(projections, log, orm, logger, options);
+    const reads = sharingReads(log);
+    const hostOf = (projections: Projection[]) => new ProjectorHost(projections, reads, orm, logger, options);
     const projections = await all<Projection>(ctx, TOKENS.Projections);
     const reactors = await all<Projection>(ctx, TOKENS.Reactors);
     const rebuildable = await all<RebuildableReadModel>(ctx, TOKENS.RebuildableReadModels);

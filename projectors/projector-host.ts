@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { HealthCheck } from '../infra/http/health.ts';
 import type { GlobalEventLog } from './ports.ts';
 import type { Projection } from './runner/projection.ts';
+import type { ProjectionLag } from './runner/projection-metrics.ts';
 import { SharedPageReader } from './runner/shared-page-reader.ts';
 import { ProjectionRunner, type ProjectionRunnerOptions, type ProjectionStatus } from './runner/projection-runner.ts';
 
@@ -13,13 +14,14 @@ const STALLED_AFTER_MS = 30_000;
 export class ProjectorHost {
   private readonly runners: ProjectionRunner[];
   private readonly releases: (() => void)[] = [];
+  private stopLag: (() => void) | null = null;
 
   constructor(
     projections: Projection[],
     private readonly log: GlobalEventLog,
     orm: MikroORM,
     logger: Logger,
-    options: ProjectionRunnerOptions,
+    private readonly options: ProjectionRunnerOptions,
   ) {
     // Two pages per projection: the one it handles and the one it reads ahead.
     const types = projections.some((p) => p.eventTypes === 'all')
@@ -35,15 +37,33 @@ export class ProjectorHost {
 
   async start(): Promise<void> {
     for (const runner of this.runners) await runner.start();
+    this.stopLag = this.options.metrics?.lagFrom(() => this.lag()) ?? null;
   }
 
   async stop(): Promise<void> {
+    this.stopLag?.();
+    this.stopLag = null;
     await Promise.all(this.runners.map((runner) => runner.stop()));
     for (const release of this.releases) release();
   }
 
   statuses(): ProjectionStatus[] {
     return this.runners.map((runner) => runner.status());
+  }
+
+  /** How far each projection is behind the head now (for the lag gauges, read at a scrape). */
+  async lag(): Promise<ProjectionLag[]> {
+    const head = await this.log.headPosition();
+    return Promise.all(
+      this.statuses().map(async ({ name, position }) => {
+        const events = lagBetween(position, head);
+        if (this.log.comparePositions(position, head) >= 0) return { projection: name, events, seconds: 0 };
+        // The oldest event it has not applied: the one right after its checkpoint.
+        const [next] = await this.log.readAll({ after: position, maxCount: 1 });
+        const seconds = next ? Math.max(0, (Date.now() - Date.parse(next.recordedAt)) / 1000) : 0;
+        return { projection: name, events, seconds };
+      }),
+    );
   }
 
   healthCheck(): HealthCheck {

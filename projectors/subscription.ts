@@ -18,8 +18,8 @@ export interface CatchUpSubscriptionOptions {
    */
   handle(events: RecordedEvent[], end: string): Promise<void>;
   /**
-   * Once live, how long to let appends accumulate after a wake-up before reading: trades this much latency
-   * for fewer, larger batches under a steady stream of small appends.
+   * Once live, the least time from the start of one batch's read to the next: under a steady stream of small
+   * appends the events of that time make one batch, while an append after a quiet spell is read at once.
    */
   liveDelayMs?: number;
   logger: Logger;
@@ -53,16 +53,34 @@ export function subscribeToAll(log: GlobalEventLog, options: CatchUpSubscription
 
   /** The page after the one being handled, read meanwhile; at most one, so memory stays at two pages. */
   let next: Promise<EventPage> | null = null;
+  /** When the latest read of a page began (performance.now()). */
+  let readAt = Number.NEGATIVE_INFINITY;
+
+  /**
+   * Live: waits for an append, then for liveDelayMs to have passed since the previous read. Under a steady
+   * stream a batch so holds what arrived in that time (without a pause every batch would hold the events of
+   * one handler's run time only, and the fixed cost per batch would eat the process); a handler slower than
+   * the delay is not held back at all, and the first append after a quiet spell is read at once. A pause
+   * ends on the process's next multiple of liveDelayMs: the subscriptions that pause wake together and share
+   * one read of the page (see SharedPageReader, sharingReads) instead of each reading it at its own moment.
+   */
+  const waitLive = async (): Promise<void> => {
+    await log.waitForAppends(position, idlePollMs, controller.signal);
+    const delay = options.liveDelayMs ?? 0;
+    const now = performance.now();
+    if (delay <= 0 || now - readAt >= delay) return;
+    await sleep(Math.ceil((readAt + delay) / delay) * delay - now, controller.signal);
+  };
 
   /** Reads a page (or waits for one) and hands it to the handler. */
   const step = async (): Promise<void> => {
+    if (!next) readAt = performance.now();
     const page = await (next ?? read(position));
     next = null;
     if (page.end === null || log.comparePositions(page.end, position) <= 0) {
       caughtUp = true;
       options.onProgress?.({ position, caughtUp });
-      await log.waitForAppends(position, idlePollMs, controller.signal);
-      if (options.liveDelayMs) await sleep(options.liveDelayMs, controller.signal);
+      await waitLive();
       return;
     }
     caughtUp = false;
@@ -75,24 +93,31 @@ export function subscribeToAll(log: GlobalEventLog, options: CatchUpSubscription
     position = page.end;
     caughtUp = page.atHead;
     options.onProgress?.({ position, caughtUp });
-    if (caughtUp && options.liveDelayMs) {
-      // Live under a steady stream: without a pause every batch would hold the events of one handler's
-      // run time only, and the fixed cost per batch would eat the process.
-      await log.waitForAppends(position, idlePollMs, controller.signal);
-      await sleep(options.liveDelayMs, controller.signal);
-    }
+    if (caughtUp) await waitLive();
   };
+
+  const attempt = () =>
+    step().catch((error: unknown) => {
+      next = null; // read from the last handled position again
+      throw error;
+    });
 
   const loop = (async () => {
     while (!controller.signal.aborted) {
-      // A failed step is tried again from the last handled position until it succeeds; only stopping ends the tries.
+      const failed = await attempt().then(
+        () => null,
+        (error: unknown) => ({ error }),
+      );
+      if (!failed || controller.signal.aborted) continue;
+      // A failed step is tried again from the last handled position until it succeeds; only stopping ends the
+      // tries. (The retry policy is entered on a failure only: set up for every step, it cost more than a live
+      // step itself.) Its first try is the failure already seen.
       await retrying(
         retryPolicies.outage,
-        () =>
-          step().catch((error: unknown) => {
-            next = null; // read from the last handled position again
-            throw error;
-          }),
+        (tries) => {
+          if (tries === 1) throw failed.error;
+          return attempt();
+        },
         {
           signal: controller.signal,
           retryIf: () => !controller.signal.aborted,

@@ -15,14 +15,21 @@ export function readYourWrites(progress: ReadModelProgress, timeoutMs: number) {
       throw ProblemError.validation([{ name: 'X-Min-Position', reason: 'must be a position returned by a command' }]);
     }
     if (await progress.waitFor(route.readModels, position, 0)) return;
-    // Not there yet. A position the log has not reached was never answered by a command: waiting for it
-    // could only time out, so it is the client's mistake (checked only here, off the usual path).
-    if (await progress.isBeyondHead(position)) {
+    // Not there yet: wait, and meanwhile check the position. One the log has not reached was never answered
+    // by a command: waiting for it could only time out, so it is the client's mistake. The check (a query)
+    // runs beside the wait, not before it: a read answers as soon as its read models commit the position.
+    const reached = progress.waitFor(route.readModels, position, timeoutMs);
+    const beyondHead = progress.isBeyondHead(position).then(
+      (beyond): Promise<boolean | 'beyond'> | 'beyond' => (beyond ? 'beyond' : reached),
+      () => reached, // the check failed (the store is unreachable): the wait decides
+    );
+    const outcome = await Promise.race([reached, beyondHead]);
+    if (outcome === 'beyond') {
       throw ProblemError.validation([
         { name: 'X-Min-Position', reason: 'is beyond the newest position of the log: send a position a command answered' },
       ]);
     }
-    if (!(await progress.waitFor(route.readModels, position, timeoutMs))) {
+    if (!outcome) {
       throw new ProblemError(
         503,
         'Read models are behind',

@@ -80,7 +80,13 @@ export function ephemeralStoreContract(name: string, open: () => Promise<Ephemer
           { key: key('c2'), ttlMs: 10_000, peekKey: key('none') },
         ],
       );
-      expect(first).to.deep.equal({ marks: ['revoked', null], counters: [[1, '3'], [1, null]] });
+      expect(first).to.deep.equal({
+        marks: ['revoked', null],
+        counters: [
+          [1, '3'],
+          [1, null],
+        ],
+      });
       const second = await store.gatewayRound([], [{ key: key('c1'), ttlMs: 10_000, peekKey: key('peek') }]);
       expect(second).to.deep.equal({ marks: [], counters: [[2, '3']] });
       expect(await store.ttl(key('c2'))).to.be.within(1, 10_000);

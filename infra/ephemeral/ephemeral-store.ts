@@ -33,7 +33,10 @@ export interface EphemeralStore {
    * The gateway's round: several values and several incrementAndPeek counters at once, in ONE round trip
    * (what every authenticated request needs: its revocation marks and its rate-limit windows).
    */
-  gatewayRound(marks: readonly string[], counters: readonly CounterStep[]): Promise<{ marks: (string | null)[]; counters: [number, string | null][] }>;
+  gatewayRound(
+    marks: readonly string[],
+    counters: readonly CounterStep[],
+  ): Promise<{ marks: (string | null)[]; counters: [number, string | null][] }>;
   /** Milliseconds until the key expires, or null when it does not exist. */
   ttl(key: string): Promise<number | null>;
   delete(key: string): Promise<void>;

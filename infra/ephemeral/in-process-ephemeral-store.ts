@@ -50,7 +50,10 @@ export class InProcessEphemeralStore implements EphemeralStore {
     return [await this.increment(key, ttlMs), this.live(peekKey)?.value ?? null];
   }
 
-  async gatewayRound(marks: readonly string[], counters: readonly CounterStep[]): Promise<{ marks: (string | null)[]; counters: [number, string | null][] }> {
+  async gatewayRound(
+    marks: readonly string[],
+    counters: readonly CounterStep[],
+  ): Promise<{ marks: (string | null)[]; counters: [number, string | null][] }> {
     return {
       marks: await this.getMany(marks),
       counters: await Promise.all(counters.map((step) => this.incrementAndPeek(step.key, step.ttlMs, step.peekKey))),

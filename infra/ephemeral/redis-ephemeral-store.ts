@@ -84,12 +84,16 @@ export class RedisEphemeralStore implements EphemeralStore {
     return [Number(count), typeof peeked === 'string' ? peeked : null];
   }
 
-  async gatewayRound(marks: readonly string[], counters: readonly CounterStep[]): Promise<{ marks: (string | null)[]; counters: [number, string | null][] }> {
+  async gatewayRound(
+    marks: readonly string[],
+    counters: readonly CounterStep[],
+  ): Promise<{ marks: (string | null)[]; counters: [number, string | null][] }> {
     this.counted('gateway');
     const pipeline = this.redis.pipeline();
     if (marks.length > 0) pipeline.mget(marks.map((key) => this.prefix + key));
     const withScript = pipeline as unknown as { nfIncrementAndPeek(key: string, peek: string, ttl: number): unknown };
-    for (const step of counters) withScript.nfIncrementAndPeek(this.prefix + step.key, this.prefix + step.peekKey, Math.max(1, Math.ceil(step.ttlMs)));
+    for (const step of counters)
+      withScript.nfIncrementAndPeek(this.prefix + step.key, this.prefix + step.peekKey, Math.max(1, Math.ceil(step.ttlMs)));
     const replies = (await pipeline.exec()) ?? [];
     for (const [err] of replies) if (err) throw err;
     const values = replies.map(([, value]) => value);

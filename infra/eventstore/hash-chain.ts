@@ -128,7 +128,12 @@ export class HashChainedEventStore extends EventStoreLayer {
     }
   }
 
-  private chain(streamId: string, events: NewEvent[], expected: ExpectedRevision, previous: string | null): { events: NewEvent[]; last: () => string } {
+  private chain(
+    streamId: string,
+    events: NewEvent[],
+    expected: ExpectedRevision,
+    previous: string | null,
+  ): { events: NewEvent[]; last: () => string } {
     let revision = typeof expected === 'number' ? expected : -1;
     let link = previous;
     const chained: NewEvent[] = [];

@@ -56,7 +56,9 @@ export function authenticate(authenticator: PrincipalAuthenticator, limits: Rate
         ? null
         : authenticator.prepare
           ? await authenticator.prepare(credential, { ip: ctx.ip })
-          : await authenticator.authenticate(credential, { ip: ctx.ip }).then((principal) => (principal ? { principal, marks: [], stands: () => true } : null));
+          : await authenticator
+              .authenticate(credential, { ip: ctx.ip })
+              .then((principal) => (principal ? { principal, marks: [], stands: () => true } : null));
     const ip = limits.limiter.window(`ip:${ctx.ip}`, ipPolicy);
     if (!prepared) {
       // No caller: the IP's window alone.

@@ -113,7 +113,13 @@ function requireOperator(ctx: Koa.Context, expected: Buffer | null, what: string
   }
   const presented = /^Bearer (.+)$/i.exec(ctx.get('Authorization'))?.[1];
   if (!presented || !timingSafeEqual(digest(presented), expected)) {
-    throw new ProblemError(401, 'Unauthorized', `${what} to the holder of the operator token.`, { code: 'unauthorized' }, { 'WWW-Authenticate': 'Bearer' });
+    throw new ProblemError(
+      401,
+      'Unauthorized',
+      `${what} to the holder of the operator token.`,
+      { code: 'unauthorized' },
+      { 'WWW-Authenticate': 'Bearer' },
+    );
   }
 }
 

@@ -93,7 +93,8 @@ export function httpModule(role: string): ContainerModule {
       let metricsServer: HttpServer | null = null;
       lifecycle.onStart('http server', async () => {
         server = await listen(app, { host: config.HOST, port: config.PORT, logger, mounts });
-        if (config.METRICS_PORT !== undefined) metricsServer = await listen(metricsApp(metrics), { host: config.METRICS_HOST, port: config.METRICS_PORT, logger });
+        if (config.METRICS_PORT !== undefined)
+          metricsServer = await listen(metricsApp(metrics), { host: config.METRICS_HOST, port: config.METRICS_PORT, logger });
       });
       lifecycle.onStop('http server', async () => {
         await metricsServer?.close();

@@ -26,7 +26,10 @@ export function requestContext(logger: Logger, metrics?: Metrics): Koa.Middlewar
     } finally {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       // By route template (/contacts/:id), never by path: ids would make a series per entity.
-      metrics?.httpRequestDuration.observe({ route: (ctx as { _matchedRoute?: string })._matchedRoute ?? 'unmatched', method: ctx.method, status: String(ctx.status) }, seconds);
+      metrics?.httpRequestDuration.observe(
+        { route: (ctx as { _matchedRoute?: string })._matchedRoute ?? 'unmatched', method: ctx.method, status: String(ctx.status) },
+        seconds,
+      );
       const level = ctx.status >= 500 ? 'error' : 'info';
       if (logger.isLevelEnabled(level)) {
         const line = { method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(seconds * 1e5) / 100 };

@@ -62,7 +62,7 @@ export class Metrics {
   });
   readonly projectionLagSeconds = new Gauge({
     name: 'nexusflow_projection_lag_seconds',
-    help: 'Age of the newest event the projection has not applied yet (0 when caught up)',
+    help: 'Age of the oldest event the projection has not applied yet (0 when caught up)',
     labelNames: ['projection'] as const,
     registers: [this.registry],
   });

@@ -237,13 +237,23 @@ export function personalDataSealing(keys: PersonalDataKeys): EventTransforms {
       const found = await keys.load([...subjects]);
       return events.map((event) => {
         const location = personalData[event.type];
-        const { [PERSONAL]: personal, ...data } = event.data as Record<string, unknown> & { [PERSONAL]?: SealedFields };
+        const sealed = event.data as Record<string, unknown> & { [PERSONAL]?: SealedFields };
+        const personal = sealed[PERSONAL];
         if (!location || !personal) return event;
-        const key = found.get(location.subject(data));
+        // One copy of the data (without the sealed part) takes the top-level fields back (most of them);
+        // nested paths copy their parents. (A copy per field was most of what opening an event cost, and the
+        // projectors open every event they read.)
+        let opened: Record<string, unknown> = {};
+        for (const name in sealed) if (name !== PERSONAL) opened[name] = sealed[name];
+        const key = found.get(location.subject(opened));
         if (key === undefined) throw new Error(`no key for the sealed personal data of event ${event.id}`);
         const values = key === 'erased' ? null : (decrypt(key, personal.sealed) as Record<string, unknown>);
-        let opened: Record<string, unknown> = data;
-        for (const field of personal.fields) opened = withValueAt(opened, field, values ? values[field] : erasedValue(field));
+        for (const field of personal.fields) {
+          const value = values ? values[field] : erasedValue(field);
+          if (field.includes('.')) opened = withValueAt(opened, field, value);
+          else if (value !== undefined) opened[field] = value;
+          else delete opened[field];
+        }
         return { ...event, data: opened } as RecordedEvent;
       });
     },

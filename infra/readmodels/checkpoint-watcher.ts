@@ -60,9 +60,11 @@ export class CheckpointWatcher implements ReadModelProgress {
     if (this.satisfied(projections, position)) return true;
     // Announcements keep the positions current; the table is read again only when what we know may be
     // stale (never read, or not for a poll interval), and one read serves every request waiting meanwhile.
-    if (Date.now() - this.refreshedAt > POLL_MS) {
-      await this.refresh();
-      if (this.satisfied(projections, position)) return true;
+    const stale = Date.now() - this.refreshedAt > POLL_MS;
+    if (timeoutMs <= 0) {
+      // A look, not a wait: with what the table says if that may be newer.
+      if (stale) await this.refresh();
+      return this.satisfied(projections, position);
     }
     return new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => finish(false), timeoutMs);
@@ -73,8 +75,11 @@ export class CheckpointWatcher implements ReadModelProgress {
         if (this.waiters.size === 0) this.stopPolling();
         resolve(ok);
       };
+      // Waiting from now on, so the announcement of the commit wakes it whenever it comes; the table is read
+      // meanwhile when stale, never in front of the wait.
       this.waiters.add(waiter);
       this.startPolling();
+      if (stale) void this.refresh().then(() => this.settle());
     });
   }
 
@@ -86,8 +91,12 @@ export class CheckpointWatcher implements ReadModelProgress {
 
   private onAnnouncement(payload: string): void {
     try {
-      const { projection, position } = JSON.parse(payload) as { projection?: unknown; position?: unknown };
+      // One projection's commit, or the skips of several at once ({positions: {name: position}}).
+      const { projection, position, positions } = JSON.parse(payload) as { projection?: unknown; position?: unknown; positions?: unknown };
       if (typeof projection === 'string' && typeof position === 'string') this.advance(projection, position);
+      if (typeof positions === 'object' && positions !== null) {
+        for (const [name, at] of Object.entries(positions)) if (typeof at === 'string') this.advance(name, at);
+      }
     } catch {
       // An empty payload (the listener reconnected: announcements may have been lost) or junk: read the table.
       void this.refresh().then(() => this.settle());

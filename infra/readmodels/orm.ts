@@ -50,16 +50,53 @@ export async function migrateReadModels(orm: MikroORM): Promise<void> {
   }
 }
 
+/** A database connection as the driver (node-postgres) gives it: what a plain transaction runs on. */
+export interface PlainConnection {
+  query<R extends object>(config: { text: string; values?: unknown[] }): Promise<{ rows: R[] }>;
+}
+
+/** Entity managers standing for a transaction on a plain connection (see onPlainConnection). */
+const plainConnections = new WeakMap<EntityManager, PlainConnection>();
+
 /**
- * Runs SQL with real bound parameters, inside `em`'s transaction when it has one. `em.execute` inlines every
- * parameter into the SQL text, escaping it character by character in JavaScript: fine for a few small values,
- * but a batch sent as one large JSON parameter spent more time being escaped than being inserted.
+ * `em`, made to run executeBound on `connection` (inside whatever transaction the caller opened there) instead
+ * of through the ORM's query builder. For work that only runs SQL through executeBound: the ORM's own calls
+ * on `em` (find, flush) would not run on that connection.
+ */
+export function onPlainConnection(em: EntityManager, connection: PlainConnection): EntityManager {
+  plainConnections.set(em, connection);
+  return em;
+}
+
+/**
+ * Runs SQL with real bound parameters (`?` placeholders), inside `em`'s transaction when it has one. `em.execute`
+ * inlines every parameter into the SQL text, escaping it character by character in JavaScript: fine for a few
+ * small values, but a batch sent as one large JSON parameter spent more time being escaped than being inserted.
  */
 export async function executeBound<T = unknown>(em: EntityManager, sql: string, bindings: unknown[]): Promise<T[]> {
+  const plain = plainConnections.get(em);
+  if (plain) return (await plain.query<T & object>({ text: numberedPlaceholders(sql), values: bindings })).rows;
   const knex = em.getConnection().getKnex();
   const query = knex.raw(sql, bindings as never[]);
   const trx = em.getTransactionContext();
   if (trx) query.transacting(trx);
   const result = (await query) as { rows?: T[] };
   return result.rows ?? [];
+}
+
+const numbered = new Map<string, string>();
+
+/**
+ * `?` placeholders as the driver's `$1, $2…` (those in quoted strings and identifiers left alone). The texts
+ * are a few fixed statements: each is converted once.
+ */
+function numberedPlaceholders(sql: string): string {
+  let text = numbered.get(sql);
+  if (text === undefined) {
+    let n = 0;
+    text = sql.replace(/'(?:[^']|'')*'|"(?:[^"]|"")*"|\?/g, (match) => (match === '?' ? `$${++n}` : match));
+    if (numbered.size > 1_000) numbered.clear();
+    numbered.set(sql, text);
+  }
+  return text;
 }

@@ -1,48 +1,49 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { entityOfStream } from '../../domain/audit/entities.ts';
 import type { RecordedEvent } from '../../domain/events.ts';
+import { executeBound } from '../../infra/readmodels/orm.ts';
 import type { Projection } from '../runner/projection.ts';
-
-const COLUMNS = 12;
 
 /**
  * The audit log: who did what, when, to which entity, for every event of the log. The event itself stays in
- * the log; this is its index for filtering and paging. Applied again after a crash, a row is not doubled
- * (the event id is unique).
+ * the log; this is its index for filtering and paging. Each event is applied once (its checkpoint moves in
+ * the same transaction), and its id is unique: a row could never be doubled, a second application would fail
+ * and be parked. (ON CONFLICT DO NOTHING said the same silently, for a third more of the insert's cost.)
  */
 export const auditLogProjection: Projection = {
   name: 'audit',
   eventTypes: 'all',
+  sqlOnly: true,
 
   async apply(events: RecordedEvent[], em: EntityManager): Promise<void> {
-    // Several hundred rows per statement, within PostgreSQL's 65,535 parameters.
-    for (let start = 0; start < events.length; start += 500) {
-      const chunk = events.slice(start, start + 500);
-      const values: unknown[] = [];
-      for (const event of chunk) {
-        const entity = entityOfStream(event.streamId);
-        const { tenantId, actor, occurredAt, correlationId } = event.metadata;
-        values.push(
-          event.position,
-          event.id,
-          tenantId,
-          event.streamId,
-          entity?.type ?? null,
-          entity?.id ?? null,
-          event.type,
-          event.version,
-          actor.type,
-          actor.id,
-          occurredAt,
-          correlationId,
-        );
-      }
-      await em.execute(
-        `INSERT INTO audit_log (position, event_id, tenant_id, stream_id, entity_type, entity_id, event_type, event_version, actor_type, actor_id, occurred_at, correlation_id)
-         VALUES ${chunk.map(() => `(${Array(COLUMNS).fill('?').join(', ')})`).join(', ')}
-         ON CONFLICT (event_id) DO NOTHING`,
-        values,
-      );
-    }
+    // The batch in one statement with one bound parameter, unpacked by the server: a statement with a
+    // placeholder per value had every value escaped into its text by the ORM, then parsed back by the server,
+    // which cost more than the rows themselves.
+    const rows = events.map((event) => {
+      const entity = entityOfStream(event.streamId);
+      const { tenantId, actor, occurredAt, correlationId } = event.metadata;
+      return {
+        position: event.position,
+        event_id: event.id,
+        tenant_id: tenantId,
+        stream_id: event.streamId,
+        entity_type: entity?.type ?? null,
+        entity_id: entity?.id ?? null,
+        event_type: event.type,
+        event_version: event.version,
+        actor_type: actor.type,
+        actor_id: actor.id,
+        occurred_at: occurredAt,
+        correlation_id: correlationId,
+      };
+    });
+    await executeBound(
+      em,
+      `INSERT INTO audit_log (position, event_id, tenant_id, stream_id, entity_type, entity_id, event_type, event_version, actor_type, actor_id, occurred_at, correlation_id)
+       SELECT position, event_id, tenant_id, stream_id, entity_type, entity_id, event_type, event_version, actor_type, actor_id, occurred_at, correlation_id
+       FROM json_to_recordset(?::json) AS r(position text, event_id uuid, tenant_id text, stream_id text, entity_type text, entity_id text,
+            event_type text, event_version integer, actor_type text, actor_id text, occurred_at timestamptz, correlation_id text)`,
+      [JSON.stringify(rows)],
+    );
   },
 };

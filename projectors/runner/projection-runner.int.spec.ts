@@ -12,6 +12,7 @@ import { ContactViewSchema } from '../contacts/contact-view.ts';
 import { contactsProjection } from '../contacts/contacts-projection.ts';
 import { OrganizationViewSchema } from '../organizations/organization-view.ts';
 import { organizationsProjection } from '../organizations/organizations-projection.ts';
+import type { Projection } from './projection.ts';
 import { ProjectionRunner } from './projection-runner.ts';
 import { migrateDatabase } from '../../infra/di/container.ts';
 import { DataProtection } from '../../infra/auth/data-protection.ts';
@@ -160,6 +161,42 @@ describe('projection runner', function () {
       expect(await contactCount(stores, organizationId)).to.deep.equal({ rows: 1_000, counter: 1_000 });
     } finally {
       await Promise.all([a.stop(), b.stop(), c.stop(), d.stop()]);
+      await other.close();
+    }
+  });
+
+  it('two runners of the same reactor (two processes) handle every event, and the checkpoint only moves forward to the head', async () => {
+    await seedContacts(stores, 600);
+    const other = await openStores(database.url);
+    const seen = new Map<string, number>();
+    let highest: string | null = null;
+    let wentBack = false;
+    const reactor: Projection = {
+      name: 'counting-reactor',
+      eventTypes: new Set(['ContactCreated']),
+      reactor: true,
+      async apply(events) {
+        for (const event of events) seen.set(event.id, (seen.get(event.id) ?? 0) + 1);
+        // The stored checkpoint never goes back, whatever the two runners do.
+        const stored = await checkpointOf(stores.pool, 'counting-reactor');
+        if (stores.store.comparePositions(stored, highest) < 0) wentBack = true;
+        else highest = stored;
+      },
+    };
+    const a = runner(stores, reactor, 29);
+    const b = runner(other, reactor, 47);
+    await Promise.all([a.start(), b.start()]);
+    try {
+      const head = await stores.store.headPosition();
+      await eventually(
+        () => checkpointOf(stores.pool, 'counting-reactor'),
+        (p) => p === head,
+      );
+      // At least once each (effects are idempotent; two runners may both handle a batch), none missed.
+      expect(seen.size).to.equal(600);
+      expect(wentBack, 'the checkpoint went back').to.equal(false);
+    } finally {
+      await Promise.all([a.stop(), b.stop()]);
       await other.close();
     }
   });

@@ -1,13 +1,16 @@
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
+import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { RecordedEvent } from '../../domain/events.ts';
 import { operatorSafeError } from '../../infra/http/health.ts';
 import { CHANNEL_CHECKPOINTS } from '../../infra/notifications/notifications.ts';
+import { executeBound, onPlainConnection } from '../../infra/readmodels/orm.ts';
 import { isDataError, isTransientDatabaseError } from '../../infra/resilience.ts';
 import { retryPolicies, retrying } from '../../infra/retry.ts';
 import type { GlobalEventLog } from '../ports.ts';
 import { subscribeToAll, type Subscription } from '../subscription.ts';
 import { handles, ProjectionError, type Projection } from './projection.ts';
+import type { ProjectionMetrics } from './projection-metrics.ts';
 
 export interface ProjectionRunnerOptions {
   batchSize: number;
@@ -19,8 +22,10 @@ export interface ProjectionRunnerOptions {
    * events of other types) it lives in this process's memory only, for now.
    */
   onCheckpoint?(projection: string, position: string, stored: boolean): void;
-  /** Once live, how long appends may accumulate before a batch is read (see subscribeToAll). */
+  /** Once live, the least time between two batches (see subscribeToAll). */
   liveDelayMs?: number;
+  /** Events applied, batches committed and events parked, per projection. */
+  metrics?: ProjectionMetrics;
 }
 
 /**
@@ -52,7 +57,8 @@ const RECENTLY_PARKED = 5;
  * Runs one projection: reads the global log from its checkpoint in batches and applies each batch in one
  * transaction that also stores the new checkpoint, so a crash never applies an event twice nor skips one.
  * Several runners of the same projection (in several processes) are safe: each batch locks the checkpoint
- * row and drops events the row says are already applied.
+ * row and drops events the row says are already applied (a reactor, whose effects are idempotent and happen
+ * outside the transaction, moves the row from the position it read, or not at all).
  *
  * A batch that fails for a reason other than the database being unreachable is split in halves until the
  * failing event is found. An event the read model cannot take (a data error: bad text, a number out of range,
@@ -67,6 +73,11 @@ export class ProjectionRunner {
   /** A position reached by skipping only, not yet stored. */
   private unsavedSkip: string | null = null;
   private skipTimer: NodeJS.Timeout | null = null;
+  /**
+   * A reactor's checkpoint as this runner last read or stored it; undefined when it must be read (at first,
+   * and after another runner was found to have moved it).
+   */
+  private reactorCheckpoint: { position: string | null } | undefined = undefined;
 
   constructor(
     private readonly projection: Projection,
@@ -160,6 +171,7 @@ export class ProjectionRunner {
       this.projection.name,
     ]);
     this.state.parked = Number(count[0]?.count ?? 0);
+    this.options.metrics?.parked(this.projection.name, this.state.parked);
     return rows[0]?.position ?? null;
   }
 
@@ -183,6 +195,12 @@ export class ProjectionRunner {
    * event's fault: the subscription waits it out and offers the batch again.
    */
   private async applyOrPark(event: RecordedEvent, end: string): Promise<void> {
+    // The first try on its own: live, most batches are one event, and setting up the policy cost more than them.
+    const first = await this.apply([event], end).then(
+      () => null,
+      (error: unknown) => ({ error }),
+    );
+    if (!first) return;
     const policy = { ...retryPolicies.parking, attempts: Math.max(1, this.options.maxAttempts ?? retryPolicies.parking.attempts) };
     let attempts = 0;
     try {
@@ -190,6 +208,7 @@ export class ProjectionRunner {
         policy,
         async (attempt) => {
           attempts = attempt;
+          if (attempt === 1) throw first.error;
           await this.apply([event], end);
         },
         {
@@ -205,13 +224,15 @@ export class ProjectionRunner {
 
   private async park(event: RecordedEvent, end: string, error: unknown, attempts: number): Promise<void> {
     await this.commit([event], end, async (_relevant, em) => {
-      await em.execute(
+      await executeBound(
+        em,
         `INSERT INTO parked_events (projection, position, event_id, stream_id, event_type, error, attempts)
          VALUES (?, ?, ?, ?, ?, ?, ?)`,
         [this.projection.name, event.position, event.id, event.streamId, event.type, describe(error), attempts],
       );
     });
     this.state.parked++;
+    this.options.metrics?.parked(this.projection.name, this.state.parked);
     this.recordError(error);
     this.state.recentlyParked = [
       { position: event.position, eventType: event.type, error: operatorSafeError(error), at: new Date().toISOString() },
@@ -228,51 +249,192 @@ export class ProjectionRunner {
   }
 
   /**
-   * One transaction: lock the checkpoint, drop events it already covers, apply the rest, move it to `last`.
-   * `work` gets the events this projection subscribes to (possibly none: the checkpoint still moves).
+   * Applies `events` (a batch up to `last`, possibly none of them the projection's: the checkpoint still
+   * moves) and moves the checkpoint to `last`: in one transaction, or for a reactor after its effects.
    */
   private async commit(events: RecordedEvent[], last: string, work: (relevant: RecordedEvent[], em: EntityManager) => Promise<void>): Promise<void> {
-    let applied = 0;
-    let moved = false;
-    let reacted: RecordedEvent[] | null = null;
-    if (this.projection.reactor) {
-      const em = this.orm.em.fork();
-      const rows = await em.execute<{ position: string | null }[]>('SELECT position FROM projection_checkpoints WHERE name = ?', [
-        this.projection.name,
-      ]);
-      const stored = rows[0]?.position ?? null;
-      if (this.log.comparePositions(last, stored) <= 0) return;
-      reacted = events.filter((event) => this.log.comparePositions(event.position, stored) > 0 && handles(this.projection, event.type));
-      if (reacted.length > 0) await work(reacted, em);
-    }
-    await this.orm.em.fork().transactional(async (em) => {
-      // Asynchronous commit (set in the same round trip): a read model can always be rebuilt from the log, and
-      // the checkpoint commits with it, so if a crash loses this commit it loses the checkpoint move too and the
-      // batch is applied again. The commit then need not wait for its WAL flush.
-      const rows = await em.execute<{ position: string | null }[]>(
-        "SELECT position, set_config('synchronous_commit', 'off', true) FROM projection_checkpoints WHERE name = ? FOR UPDATE",
-        [this.projection.name],
-      );
-      const stored = rows[0]?.position ?? null;
-      // Another runner (another process) got further: nothing here is new.
-      if (this.log.comparePositions(last, stored) <= 0) return;
-      const fresh = events.filter((event) => this.log.comparePositions(event.position, stored) > 0);
-      const relevant = reacted ?? fresh.filter((event) => handles(this.projection, event.type));
-      if (relevant.length > 0 && reacted === null) await work(relevant, em);
-      await em.flush();
-      // One statement: move the checkpoint and announce it, heard by other processes exactly at commit.
-      await em.execute(
-        `WITH moved AS (UPDATE projection_checkpoints SET position = ?, updated_at = now() WHERE name = ? RETURNING name)
-         SELECT pg_notify(?, ?) FROM moved`,
-        [last, this.projection.name, CHANNEL_CHECKPOINTS, JSON.stringify({ projection: this.projection.name, position: last })],
-      );
-      applied = relevant.length;
-      moved = true;
-    });
-    if (!moved) return;
+    const applied = this.projection.reactor
+      ? await this.react(events, last, work)
+      : this.projection.sqlOnly
+        ? await this.transactPlain(events, last, work)
+        : await this.transact(events, last, work);
+    if (applied === null) return;
     if (this.log.comparePositions(last, this.state.position) > 0) this.state.position = last;
     this.state.eventsApplied += applied;
+    this.options.metrics?.committed(this.projection.name, applied);
     this.options.onCheckpoint?.(this.projection.name, last, true);
+  }
+
+  /**
+   * One transaction: move the checkpoint to `last` (locking it, and learning where it stood), drop the events
+   * it already covered, apply the rest. Answers how many were applied; null when another runner had got
+   * further (nothing changed).
+   */
+  private async transact(
+    events: RecordedEvent[],
+    last: string,
+    work: (relevant: RecordedEvent[], em: EntityManager) => Promise<void>,
+  ): Promise<number | null> {
+    // begin/commit on a fork of our own rather than em.transactional: no nested fork, and nothing copied back
+    // into a parent context at the end (a batch's entities are not needed after it).
+    const em = this.orm.em.fork();
+    await em.begin();
+    try {
+      const stored = await this.moveCheckpoint(em, last);
+      // Another runner (another process) got further: nothing here is new, and the checkpoint must not go back.
+      if (this.log.comparePositions(last, stored) <= 0) {
+        await em.rollback();
+        return null;
+      }
+      const relevant = this.relevant(events, stored);
+      if (relevant.length > 0) await work(relevant, em);
+      await em.commit(); // flushes the unit of work first
+      return relevant.length;
+    } catch (err) {
+      await em.rollback().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /**
+   * The same transaction for a projection that writes only through executeBound, on a plain connection of the
+   * read models' pool: BEGIN goes out with the checkpoint's move in one round trip, and no ORM transaction is
+   * set up (for the small batches of a live projection, those were most of a batch's cost).
+   */
+  private async transactPlain(
+    events: RecordedEvent[],
+    last: string,
+    work: (relevant: RecordedEvent[], em: EntityManager) => Promise<void>,
+  ): Promise<number | null> {
+    const knex = this.orm.em.getConnection().getKnex();
+    const connection = (await knex.client.acquireConnection()) as pg.ClientBase;
+    try {
+      const name = this.projection.name;
+      const move = (position: string) =>
+        `UPDATE projection_checkpoints c SET position = ${connection.escapeLiteral(position)}, updated_at = now()
+         FROM (SELECT name, position FROM projection_checkpoints WHERE name = ${connection.escapeLiteral(name)} FOR UPDATE) prior
+         WHERE c.name = prior.name
+         RETURNING prior.position AS stored, set_config('synchronous_commit', 'off', true),
+                   pg_notify(${connection.escapeLiteral(CHANNEL_CHECKPOINTS)}, ${connection.escapeLiteral(JSON.stringify({ projection: name, position }))})`;
+      // Several statements in one simple query: BEGIN and the move in one round trip (see moveCheckpoint).
+      const [, moved] = (await connection.query(`BEGIN; ${move(last)}`)) as unknown as pg.QueryResult<{ stored: string | null }>[];
+      let rows = moved!.rows;
+      if (rows.length === 0) {
+        // The row went away (a rebuild or a test emptied the table): it starts again from nothing.
+        await connection.query({
+          text: 'INSERT INTO projection_checkpoints (name, position) VALUES ($1, NULL) ON CONFLICT (name) DO NOTHING',
+          values: [name],
+        });
+        rows = (await connection.query<{ stored: string | null }>(move(last))).rows;
+      }
+      const stored = rows[0]?.stored ?? null;
+      // Another runner (another process) got further: nothing here is new, and the checkpoint must not go back.
+      if (this.log.comparePositions(last, stored) <= 0) {
+        await connection.query('ROLLBACK');
+        return null;
+      }
+      const relevant = this.relevant(events, stored);
+      if (relevant.length > 0) await work(relevant, onPlainConnection(this.orm.em.fork(), connection));
+      await connection.query('COMMIT');
+      return relevant.length;
+    } catch (err) {
+      await connection.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      await knex.client.releaseConnection(connection);
+    }
+  }
+
+  /**
+   * A reactor: its effects first (outside any transaction; they are idempotent), for the events after the
+   * stored checkpoint, then the checkpoint moves in one statement from where it was read, no transaction
+   * around it (it would hold nothing else). Answers how many events were handled; null when another runner
+   * had got further.
+   */
+  private async react(
+    events: RecordedEvent[],
+    last: string,
+    work: (relevant: RecordedEvent[], em: EntityManager) => Promise<void>,
+  ): Promise<number | null> {
+    const em = this.orm.em.fork();
+    const read = async (): Promise<string | null> => {
+      const rows = await executeBound<{ position: string | null }>(em, 'SELECT position FROM projection_checkpoints WHERE name = ?', [
+        this.projection.name,
+      ]);
+      if (rows.length > 0) return rows[0]!.position;
+      // The row went away (a rebuild or a test emptied the table): it starts again from nothing.
+      await executeBound(em, 'INSERT INTO projection_checkpoints (name, position) VALUES (?, NULL) ON CONFLICT (name) DO NOTHING', [
+        this.projection.name,
+      ]);
+      return read();
+    };
+    const storedNow = async (): Promise<string | null> => {
+      const position = await read();
+      this.reactorCheckpoint = { position };
+      return position;
+    };
+    // Where this runner left it, as long as nobody else moved it (the compare-and-set below finds out): one
+    // query less per batch.
+    let stored = this.reactorCheckpoint ? this.reactorCheckpoint.position : await storedNow();
+    if (this.log.comparePositions(last, stored) <= 0) return null;
+    const relevant = this.relevant(events, stored);
+    if (relevant.length > 0) await work(relevant, em);
+    // Compare-and-set: moved only from the position read. Another runner that moved it meanwhile handled up to
+    // there (its effects may repeat ours; they are idempotent): set it to `last` from its position then,
+    // unless it is past `last` already.
+    for (;;) {
+      const moved = await executeBound(
+        em,
+        `UPDATE projection_checkpoints SET position = ?, updated_at = now()
+         WHERE name = ? AND position IS NOT DISTINCT FROM ?
+         RETURNING set_config('synchronous_commit', 'off', true), pg_notify(?, ?)`,
+        [last, this.projection.name, stored, CHANNEL_CHECKPOINTS, JSON.stringify({ projection: this.projection.name, position: last })],
+      );
+      if (moved.length > 0) {
+        this.reactorCheckpoint = { position: last };
+        return relevant.length;
+      }
+      stored = await storedNow();
+      if (this.log.comparePositions(last, stored) <= 0) return null;
+    }
+  }
+
+  /** The events after `stored` that this projection handles (usually all of them: one comparison then). */
+  private relevant(events: RecordedEvent[], stored: string | null): RecordedEvent[] {
+    const first = events[0];
+    const fresh =
+      first === undefined || this.log.comparePositions(first.position, stored) > 0
+        ? events
+        : events.filter((event) => this.log.comparePositions(event.position, stored) > 0);
+    return this.projection.eventTypes === 'all' ? fresh : fresh.filter((event) => handles(this.projection, event.type));
+  }
+
+  /**
+   * The first statement of a batch's transaction: locks the checkpoint row, moves it to `last` and answers
+   * where it stood (the batch then drops what that covered, or rolls back when it covered everything). In the
+   * same round trip: the announcement (NOTIFY, heard by other processes exactly when the batch commits), and
+   * asynchronous commit: a read model can always be rebuilt from the log, and the checkpoint commits with it,
+   * so if a crash loses this commit it loses the checkpoint move too and the batch is applied again. The
+   * commit then need not wait for its WAL flush.
+   */
+  private async moveCheckpoint(em: EntityManager, last: string): Promise<string | null> {
+    const name = this.projection.name;
+    const move = () =>
+      executeBound<{ stored: string | null }>(
+        em,
+        `UPDATE projection_checkpoints c SET position = ?, updated_at = now()
+         FROM (SELECT name, position FROM projection_checkpoints WHERE name = ? FOR UPDATE) prior
+         WHERE c.name = prior.name
+         RETURNING prior.position AS stored, set_config('synchronous_commit', 'off', true), pg_notify(?, ?)`,
+        [last, name, CHANNEL_CHECKPOINTS, JSON.stringify({ projection: name, position: last })],
+      );
+    let rows = await move();
+    if (rows.length === 0) {
+      // The row went away (a rebuild or a test emptied the table): it starts again from nothing.
+      await executeBound(em, 'INSERT INTO projection_checkpoints (name, position) VALUES (?, NULL) ON CONFLICT (name) DO NOTHING', [name]);
+      rows = await move();
+    }
+    return rows[0]?.stored ?? null;
   }
 
   private recordError(error: unknown): void {

@@ -18,6 +18,12 @@ export interface Projection {
    * connection would freeze the embedded database, which has one session for all connections.)
    */
   readonly reactor?: boolean;
+  /**
+   * `apply` writes only through executeBound (bulk SQL; no find, no unit of work): the runner then runs its
+   * transaction on a plain connection, which saves the ORM's transaction and a round trip per batch. The
+   * `em` it gets runs executeBound in that transaction and nothing else.
+   */
+  readonly sqlOnly?: boolean;
 }
 
 export function handles(projection: Pick<Projection, 'eventTypes'>, type: string): boolean {

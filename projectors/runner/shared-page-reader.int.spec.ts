@@ -143,6 +143,23 @@ describe('shared page reader: projections of one process read each page of the l
     expect(pageB.events.map((e) => e.id)).to.deep.equal([appended.id]);
   });
 
+  it('reads a projection that is behind from its own position, never from a page that ended at the head before later appends', async () => {
+    // Live, the projections at the head read a small page at each append; one that is behind and stands
+    // inside such a page must get everything up to the new head, not be cut into those small pages.
+    const { log, reads } = counting(store);
+    const shared = new SharedPageReader(log, ['A', 'B'], 4);
+    const [live, behind] = [shared.view(), shared.view()];
+    const head = (await store.headPosition())!;
+    const small = await live.readPage({ after: String(BigInt(head) - 3n), maxCount: 10 });
+    expect(small).to.include({ end: head, atHead: true });
+    const appended = [testEvent('A', { n: 'later-1' }), testEvent('B', { n: 'later-2' })];
+    await store.append(stream, appended, 'any');
+    const page = await behind.readPage({ after: String(BigInt(head) - 1n), maxCount: 10 });
+    expect(page.end).to.equal(await store.headPosition());
+    expect(page.events.map((e) => e.id).slice(1)).to.deep.equal(appended.map((e) => e.id));
+    expect(reads).to.have.length(2);
+  });
+
   it('reads a page again after a failed read instead of keeping the failure', async () => {
     let fail = true;
     const flaky: GlobalEventLog = {

@@ -117,9 +117,11 @@ export class SharedPageReader {
     this.pages.set(key, cached);
     cached.read.then(
       (page) => {
-        if (page.end === null || this.log.comparePositions(page.end, after) <= 0) {
-          // Nothing new after `after` yet: true only until the next append, so it is shared by the requests
-          // already waiting for it, never served again.
+        if (page.atHead || page.end === null || this.log.comparePositions(page.end, after) <= 0) {
+          // It ends at the head of the log as it was: true only until the next append, so it is shared by the
+          // requests already waiting for it, never served again. Served later, it would cut a projection that
+          // is behind into the small pages that live projections read at each append (they got a batch of a
+          // few events each time, and under a steady stream fell further and further behind).
           if (this.pages.get(key) === cached) this.pages.delete(key);
           return;
         }
@@ -135,9 +137,31 @@ export class SharedPageReader {
   }
 
   private slice(page: EventPage, after: string | null, types: readonly string[] | undefined): EventPage {
-    const wanted = types ? new Set(types) : null;
-    const events = page.events.filter((event) => (wanted === null || wanted.has(event.type)) && this.log.comparePositions(event.position, after) > 0);
-    return { events, end: page.end, atHead: page.atHead };
+    // Events are in log order: skip those up to `after` by bisection, then keep the reader's types.
+    let low = 0;
+    let high = page.events.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (this.log.comparePositions(page.events[middle]!.position, after) > 0) high = middle;
+      else low = middle + 1;
+    }
+    // A copy even when nothing is skipped: the page's own array is shared by every reader.
+    const tail = page.events.slice(low);
+    const wanted = types ? this.filterFor(types) : null;
+    return { events: wanted ? tail.filter((event) => wanted.has(event.type)) : tail, end: page.end, atHead: page.atHead };
+  }
+
+  /** Per type list a reader asks with (its subscription's, the same array each time): the Set to keep, or null when it wants every type read. */
+  private readonly filters = new WeakMap<readonly string[], ReadonlySet<string> | null>();
+
+  private filterFor(types: readonly string[]): ReadonlySet<string> | null {
+    let filter = this.filters.get(types);
+    if (filter === undefined) {
+      const set = new Set(types);
+      filter = this.types && this.types.every((type) => set.has(type)) ? null : set;
+      this.filters.set(types, filter);
+    }
+    return filter;
   }
 
   /** Drops pages every active reader has moved past. */

@@ -120,10 +120,11 @@ describe('executions projection', function () {
       durationMs: null,
       ...overrides,
     });
-    const queued = (dueAt: string | null): ExecutionQueueEntry => ({
+    const queued = (dueAt: string | null, revision: number): ExecutionQueueEntry => ({
       executionId,
       organizationId,
       dueAt: dueAt === null ? null : new Date(dueAt),
+      revision,
       leaseOwner: null,
       leaseUntil: null,
     });
@@ -132,11 +133,17 @@ describe('executions projection', function () {
       steps: rowsOf(ExecutionStepViewSchema, { tenant: organizationId, where: { executionId } }),
       queue: rowsOf(ExecutionQueueSchema, { where: { executionId } }),
     };
-    /** The three tables this projection writes, for this execution. */
-    const then = async (scenario: Scenario, expected: { execution: ExecutionView; steps: ExecutionStepView[]; dueAt: string | null }) => {
+    /**
+     * The three tables this projection writes, for this execution. The queue row carries the revision of the
+     * event that last set its due time (a runner's newer knowledge is never replaced by older).
+     */
+    const then = async (
+      scenario: Scenario,
+      expected: { execution: ExecutionView; steps: ExecutionStepView[]; dueAt: string | null; queueRevision: number },
+    ) => {
       await scenario.then(view.executions, [expected.execution]);
       await scenario.then(view.steps, expected.steps);
-      await scenario.then(view.queue, [queued(expected.dueAt)]);
+      await scenario.then(view.queue, [queued(expected.dueAt, expected.queueRevision)]);
     };
     return { executionId, organizationId, tenant, stream, started, begin, complete, fail, pause, resume, row, step, then };
   }
@@ -144,7 +151,7 @@ describe('executions projection', function () {
   it("starts running at its entry step, due at once in the runner's queue, seen by its organization only", async () => {
     const run = execution({ queuedBehind: randomUUID() });
     const scenario = spec.given(run.started);
-    await run.then(scenario, { execution: run.row(), steps: [], dueAt: at(0) });
+    await run.then(scenario, { execution: run.row(), steps: [], dueAt: at(0), queueRevision: 0 });
     await scenario.then(rowsOf(ExecutionViewSchema, { tenant: randomUUID() }), []);
     await scenario.then(rowsOf(ExecutionStepViewSchema, { tenant: randomUUID() }), []);
   });
@@ -169,6 +176,7 @@ describe('executions projection', function () {
       }),
       steps: [hello],
       dueAt: at(60),
+      queueRevision: 3,
     });
     const completed = {
       execution: run.row({
@@ -187,6 +195,7 @@ describe('executions projection', function () {
         run.step(2, 'follow-up', 60, { status: 'completed', output: { messageId: 'm-61' }, endedAt: new Date(at(61)), durationMs: minutes(1) }),
       ],
       dueAt: null,
+      queueRevision: 6,
     };
     await run.then(spec.given(run.started, first, second), completed);
     await run.then(spec.given(run.started, first).when(second), completed);
@@ -213,6 +222,7 @@ describe('executions projection', function () {
       }),
       steps: [failedFirst],
       dueAt: at(10),
+      queueRevision: 3,
     });
     await run.then(spec.given(run.started, firstTry).when(secondTry), {
       execution: run.row({
@@ -228,6 +238,7 @@ describe('executions projection', function () {
       }),
       steps: [failedFirst, run.step(2, 'hello', 10, { attempt: 2, status: 'failed', error, endedAt: new Date(at(11)), durationMs: minutes(1) })],
       dueAt: null,
+      queueRevision: 6,
     });
   });
 
@@ -261,6 +272,7 @@ describe('executions projection', function () {
         }),
       ],
       dueAt: null,
+      queueRevision: 4,
     };
     await run.then(spec.given(run.started, begun, takenOver), expected);
     // The abandoned attempt comes from the table when the takeover arrives in a later batch.
@@ -288,6 +300,8 @@ describe('executions projection', function () {
       }),
       steps: [hello],
       dueAt: null,
+      // The step that finished while paused (revision 3) left it out of the queue; the wait after it changes nothing there.
+      queueRevision: 3,
     });
     // Resumed before the wait is over: waiting, due when the wait ends.
     await run.then(spec.given(run.started, inFlight, paused, finishedMeanwhile).when(resumed), {
@@ -300,6 +314,7 @@ describe('executions projection', function () {
       }),
       steps: [hello],
       dueAt: at(60),
+      queueRevision: 5,
     });
     // Resumed when already due: running, due at the resume.
     const idle = execution();
@@ -316,6 +331,7 @@ describe('executions projection', function () {
       }),
       steps: [],
       dueAt: at(10),
+      queueRevision: 2,
     });
   });
 
@@ -337,6 +353,7 @@ describe('executions projection', function () {
       }),
       steps: [],
       dueAt: null,
+      queueRevision: 1,
     });
     await exited.then(scenario, {
       execution: exited.row({
@@ -351,6 +368,7 @@ describe('executions projection', function () {
       }),
       steps: [],
       dueAt: null,
+      queueRevision: 1,
     });
   });
 
@@ -390,6 +408,7 @@ describe('executions projection', function () {
       execution: run.row({ stepCount: 1, updatedAt: new Date(at(4)), revision: 2 }),
       steps: [run.step(1, 'hello', 4)],
       dueAt: at(0),
+      queueRevision: 0,
     });
   });
 });

@@ -1,5 +1,6 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { ContainerModule } from 'inversify';
+import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { CommandHandler } from '../../command-api/command-handling.ts';
 import type { ContactCommands } from '../../command-api/contacts/contact-commands.ts';
@@ -10,6 +11,8 @@ import { HealthChecks, Lifecycle } from '../../infra/di/lifecycle.ts';
 import { deps } from '../../infra/di/resolve.ts';
 import { TOKENS } from '../../infra/di/tokens.ts';
 import type { EphemeralStore } from '../../infra/ephemeral/ephemeral-store.ts';
+import type { EventStore } from '../../infra/eventstore/event-store.ts';
+import type { Metrics } from '../../infra/observability/metrics.ts';
 import { AddressPolicy } from '../../infra/outbound/address-policy.ts';
 import { GuardedHttpClient } from '../../infra/outbound/guarded-http.ts';
 import type { Database } from '../../infra/postgres/module.ts';
@@ -55,8 +58,21 @@ export const workflowProjectorsModule = new ContainerModule((bind) => {
   bindReactor(bind, async (ctx) => workflowLifecycleReactor(await reactorDeps(ctx)));
 
   bind<WorkflowRunner>(TOKENS.WorkflowRunner).toDynamicValue(async (ctx) => {
-    const [config, database, handler, contacts, mailer, ephemeral, watcher, logger, lifecycle, health] = await deps<
-      [Config, Database, CommandHandler, ContactCommands, Mailer, EphemeralStore, CheckpointWatcher, Logger, Lifecycle, HealthChecks]
+    const [config, database, handler, contacts, mailer, ephemeral, watcher, logger, lifecycle, health, metrics, events] = await deps<
+      [
+        Config,
+        Database,
+        CommandHandler,
+        ContactCommands,
+        Mailer,
+        EphemeralStore,
+        CheckpointWatcher,
+        Logger,
+        Lifecycle,
+        HealthChecks,
+        Metrics,
+        EventStore,
+      ]
     >(
       ctx,
       TOKENS.Config,
@@ -69,26 +85,32 @@ export const workflowProjectorsModule = new ContainerModule((bind) => {
       TOKENS.Logger,
       TOKENS.Lifecycle,
       TOKENS.HealthChecks,
+      TOKENS.Metrics,
+      TOKENS.EventStore,
     );
     const runner = new WorkflowRunner(
-      new ExecutionQueue(database.pool),
+      // The owner names this runner's leases.
+      new ExecutionQueue(database.pool, `runner-${randomUUID().slice(0, 8)}`),
       handler,
       contacts,
       {
         email: mailerEmailPort(mailer),
         // Tenant-chosen URLs: only public addresses, plus what the operator's OUTBOUND_ALLOW_CIDRS opens.
-        http: guardedHttpPort(new GuardedHttpClient({ policy: new AddressPolicy(config.OUTBOUND_ALLOW_CIDRS) })),
+        http: guardedHttpPort(new GuardedHttpClient({ policy: new AddressPolicy(config.OUTBOUND_ALLOW_CIDRS) }), metrics),
         ai: offlineComposer,
         crm: offlineCrm,
       },
       new MailboxThrottle(ephemeral, { perMinute: config.MAILBOX_MAX_PER_MINUTE, perDay: config.MAILBOX_MAX_PER_DAY }),
       logger.child({ component: 'workflow-runner' }),
+      metrics,
       {
         concurrency: config.WORKFLOW_RUNNER_CONCURRENCY,
         leaseMs: config.WORKFLOW_LEASE_MS,
         pollMs: config.WORKFLOW_POLL_MS,
         maxStepsPerClaim: 50,
         maxStepsPerExecution: config.WORKFLOW_MAX_STEPS_PER_EXECUTION,
+        // PostgreSQL appends to several streams in one transaction (EventStoreDB does not).
+        atomicAppends: events.appendAtomically !== undefined,
       },
     );
     // The executions projection moving (here, or in another process: NOTIFY) may have queued work.

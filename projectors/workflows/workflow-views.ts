@@ -131,12 +131,20 @@ export const ExecutionStepViewSchema = new EntitySchema<ExecutionStepView>({
 
 /**
  * When each execution is due, for the runner: durable timers. A row per execution; `dueAt` null when it
- * is not runnable (paused, ended). Only this projection writes `dueAt`; runners write only their lease.
+ * is not runnable (paused, ended). The executions projection writes `dueAt` from the log; a runner writes
+ * its lease, and, when it lets an execution go, the due time of the state it just wrote (newer knowledge
+ * wins, by `revision`): the runner never waits for the projection to learn what it did itself.
  */
 export interface ExecutionQueueEntry {
   executionId: string;
   organizationId: string;
   dueAt: Date | null;
+  /**
+   * The revision of the execution's stream `dueAt` was known at. The runner (which knows the state it just
+   * wrote) and the executions projection (which learns it later from the log) both write the row; only newer
+   * knowledge replaces it, so neither ever puts back an older due time.
+   */
+  revision: number;
   leaseOwner: string | null;
   leaseUntil: Date | null;
 }
@@ -148,6 +156,7 @@ export const ExecutionQueueSchema = new EntitySchema<ExecutionQueueEntry>({
     executionId: { type: 'uuid', primary: true },
     organizationId: { type: 'uuid' },
     dueAt: { type: 'datetime', columnType: 'timestamptz', nullable: true },
+    revision: { type: 'integer' },
     leaseOwner: { type: 'text', nullable: true },
     leaseUntil: { type: 'datetime', columnType: 'timestamptz', nullable: true },
   },

@@ -205,7 +205,7 @@ describe('Members, roles and API keys, end to end (real PostgreSQL and Redis)', 
       const revoked = await http.delete(`/api-keys/${created.body.id}`, { token: owner.accessToken });
       expect(revoked.status).to.equal(200);
       expectProblem(await http.get('/contacts', { token: key }), 401);
-      expectProblem(await http.get('/contacts', { token: `${key.slice(0, -1)}x` }), 401);
+      expectProblem(await http.get('/contacts', { token: `${key.slice(0, -1)}${key.endsWith('x') ? 'y' : 'x'}` }), 401);
     });
 
     it('never grants more than its creator holds', async () => {

@@ -3,7 +3,15 @@ import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import { handledUpTo } from '../support/checkpoints.ts';
 import { eventually } from '../support/events.ts';
-import { registerAccount, startTestSystem, uniqueEmail, type Account, type HttpClient, type TestSystem } from '../support/http.ts';
+import {
+  registerAccount,
+  startTestSystem,
+  TEST_OPERATOR_TOKEN,
+  uniqueEmail,
+  type Account,
+  type HttpClient,
+  type TestSystem,
+} from '../support/http.ts';
 import { expectProblem } from '../support/problems.ts';
 
 const mailbox = 'sales@acme.test';
@@ -141,6 +149,50 @@ describe('Workflow engine end to end (real PostgreSQL and Redis)', function () {
     } finally {
       await hook.stop();
     }
+  });
+
+  it("exposes the runner's series at /metrics: steps by type and outcome, retries, claims and how late they were", async () => {
+    /** The value of one sample (`name{labels}`) in the exposition, or 0. */
+    const sample = (text: string, name: string, labels: Record<string, string> = {}) => {
+      const line = text
+        .split('\n')
+        .find((l) => (l.startsWith(`${name}{`) || l.startsWith(`${name} `)) && Object.entries(labels).every(([k, v]) => l.includes(`${k}="${v}"`)));
+      return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
+    };
+    const scrape = async () => {
+      const reply = await http.get('/metrics', { headers: { Authorization: `Bearer ${TEST_OPERATOR_TOKEN}` } });
+      expect(reply.status).to.equal(200);
+      return reply.body as string;
+    };
+    const before = await scrape();
+    const hook = new Webhook((call) => (call < 2 ? 503 : 200));
+    const url = await hook.start();
+    try {
+      const workflowId = await workflow({
+        steps: [
+          { id: 'mark', type: 'add_tag', config: { tag: 'measured' }, next: 'pause' },
+          { id: 'pause', type: 'wait', config: { duration: 'PT1S' }, next: 'notify' },
+          { id: 'notify', type: 'http_request', config: { url, timeoutMs: 2000 }, retry: { maxAttempts: 3, initialDelayMs: 200 }, next: null },
+        ],
+      });
+      const done = await settled(workflowId, await run(workflowId, await contact()));
+      expect(done.status).to.equal('completed');
+    } finally {
+      await hook.stop();
+    }
+    const text = await scrape();
+    const grew = (name: string, labels: Record<string, string> = {}) => sample(text, name, labels) - sample(before, name, labels);
+    expect(text).to.match(/^# TYPE nexusflow_workflow_step_duration_seconds histogram$/m);
+    expect(text).to.match(/^# TYPE nexusflow_workflow_timer_lateness_seconds histogram$/m);
+    expect(grew('nexusflow_workflow_step_duration_seconds_count', { type: 'add_tag', outcome: 'completed' })).to.equal(1);
+    expect(grew('nexusflow_workflow_step_duration_seconds_count', { type: 'wait', outcome: 'waiting' })).to.equal(1);
+    expect(grew('nexusflow_workflow_step_duration_seconds_count', { type: 'http_request', outcome: 'retried' })).to.equal(1);
+    expect(grew('nexusflow_workflow_step_duration_seconds_count', { type: 'http_request', outcome: 'completed' })).to.equal(1);
+    expect(grew('nexusflow_workflow_step_retries_total', { type: 'http_request' })).to.equal(1);
+    // Claimed when started, after the wait, and for the retry: each claim's lateness observed.
+    expect(grew('nexusflow_workflow_executions_claimed_total')).to.be.at.least(3);
+    expect(grew('nexusflow_workflow_timer_lateness_seconds_count')).to.equal(grew('nexusflow_workflow_executions_claimed_total'));
+    expect(text).to.match(/^nexusflow_workflow_executions_due \d+$/m);
   });
 
   it('fails the execution when retries run out, with the error in its history; a 4xx is not retried', async () => {

@@ -21,6 +21,7 @@ export const conditionSet = z.strictObject({
 
 export const condition = defineStep({
   type: 'condition',
+  logOnly: true,
   summary: 'Branch on contact fields and tags: goes to branches.true or branches.false',
   branches: ['true', 'false'],
   config: conditionSet,

@@ -19,6 +19,7 @@ const changes = mapContactFields(changeableFields, {
 
 export const updateContact = defineStep({
   type: 'update_contact',
+  logOnly: true,
   summary: 'Change fields of the contact (merge-patch: null clears a field); the email is not changed by workflows',
   config: z.strictObject({
     changes: z.strictObject(changes).refine((changes) => Object.keys(changes).length > 0, 'must change at least one field'),
@@ -31,6 +32,7 @@ export const updateContact = defineStep({
 
 export const addTag = defineStep({
   type: 'add_tag',
+  logOnly: true,
   summary: 'Tag the contact',
   config: z.strictObject({ tag }),
   async run(config, context) {
@@ -41,6 +43,7 @@ export const addTag = defineStep({
 
 export const removeTag = defineStep({
   type: 'remove_tag',
+  logOnly: true,
   summary: 'Remove a tag from the contact',
   config: z.strictObject({ tag }),
   async run(config, context) {

@@ -107,6 +107,12 @@ export interface StepType<Config = any> {
   waits?: boolean;
   /** Sends to the contact: subject to the send window, mailbox throttles and exit rules. */
   sends?: boolean;
+  /**
+   * Everything the step does is recorded in our own log (a change to the contact, or nothing at all): its
+   * start, its changes and its outcome can be appended together, in one transaction, instead of its start
+   * first and then the rest. It cannot half-happen, so it needs no idempotency key and no takeover.
+   */
+  logOnly?: boolean;
   /** Configuration fields rendered as templates (./templates.ts): each must compile when the workflow is saved. */
   templates?: readonly string[];
   /** Configuration fields that may span lines (bodies, instructions); every other string is single-line. */

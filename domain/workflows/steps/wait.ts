@@ -5,6 +5,7 @@ import { defineStep, StepError } from './step-type.ts';
 
 export const wait = defineStep({
   type: 'wait',
+  logOnly: true,
   summary: "Wait a duration (ISO 8601, PT1S to P1Y, e.g. P2D), or until a time of day in the contact's time zone",
   waits: true,
   // One object rather than a union of two, so a problem is named by its field (`config.days`), not `config`.

@@ -6,6 +6,7 @@ import { Migration20261202000001 } from './Migration20261202000001.ts';
 import { Migration20261202000002 } from './Migration20261202000002.ts';
 import { Migration20261202000003 } from './Migration20261202000003.ts';
 import { Migration20261202000004 } from './Migration20261202000004.ts';
+import { Migration20261203000001 } from './Migration20261203000001.ts';
 
 /** Listed explicitly (no file globbing) so migrations run the same under tsx, in tests and in containers. */
 export const readModelMigrations = [
@@ -17,4 +18,5 @@ export const readModelMigrations = [
   { name: 'Migration20261202000002', class: Migration20261202000002 },
   { name: 'Migration20261202000003', class: Migration20261202000003 },
   { name: 'Migration20261202000004', class: Migration20261202000004 },
+  { name: 'Migration20261203000001', class: Migration20261203000001 },
 ];

@@ -1,72 +1,121 @@
 import type pg from 'pg';
+import { isActive, type Execution } from '../../../domain/workflows/execution.ts';
 
 export interface ClaimedExecution {
   executionId: string;
   organizationId: string;
+  /** When the execution became due (a takeover: when it was due before its last runner lost it). */
   dueAt: Date;
+  /** The revision of the execution's stream that due time was known at. */
+  revision: number;
+}
+
+/** How a runner lets an execution go. */
+export type Release =
+  /** It knows the state it left (it just wrote it): the queue takes its due time at once. */
+  | { executionId: string; known: { dueAt: Date | null; revision: number } }
+  /** It does not (a conflict, an error): the row stays as the log says, claimable again after `holdMs`. */
+  | { executionId: string; known: null; holdMs: number };
+
+/** When an execution is due in the queue, as its state says: never while paused or once ended. */
+export function queueDueOf(state: Execution): Date | null {
+  return isActive(state) && state.status !== 'paused' ? new Date(state.dueAt) : null;
 }
 
 /**
  * The runner's side of workflow_execution_queue (the executions projection writes when each execution is
- * due). Runners claim due rows with a lease (FOR UPDATE SKIP LOCKED: concurrent runners take different
- * rows), renew it while they work, and release it. A runner that dies holds its rows until the lease runs
- * out; then any runner takes them over.
+ * due, from the log). Runners claim due rows with a lease (FOR UPDATE SKIP LOCKED: concurrent runners take
+ * different rows), renew the leases they hold together, and release them together, recording the due time
+ * of the state they just wrote (newer knowledge wins, by revision). A runner that dies holds its rows until
+ * the lease runs out; then any runner takes them over.
+ *
+ * A row is claimable from GREATEST(due_at, lease_until) on (GREATEST ignores a NULL lease): one indexed
+ * expression, so a claim walks only rows that are claimable, never the leased ones.
  */
 export class ExecutionQueue {
-  constructor(private readonly pool: pg.Pool) {}
+  private readonly releases = new Batches<Release>((batch) => this.releaseAll(batch));
 
-  async claim(owner: string, now: Date, limit: number, leaseMs: number): Promise<ClaimedExecution[]> {
-    const { rows } = await this.pool.query<{ execution_id: string; organization_id: string; due_at: Date }>(
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly owner: string,
+  ) {}
+
+  async claim(now: Date, limit: number, leaseMs: number): Promise<ClaimedExecution[]> {
+    const { rows } = await this.pool.query<{ execution_id: string; organization_id: string; due_at: Date; revision: number }>(
       `UPDATE workflow_execution_queue q
           SET lease_owner = $1, lease_until = $2::timestamptz + make_interval(secs => $4::double precision / 1000)
-        WHERE q.execution_id IN (
-              SELECT execution_id FROM workflow_execution_queue
-               WHERE due_at IS NOT NULL AND due_at <= $2 AND (lease_until IS NULL OR lease_until < $2)
-               ORDER BY due_at
-               LIMIT $3
-               FOR UPDATE SKIP LOCKED)
-    RETURNING q.execution_id, q.organization_id, q.due_at`,
-      [owner, now, limit, leaseMs],
+         FROM (SELECT execution_id FROM workflow_execution_queue
+                WHERE due_at IS NOT NULL AND GREATEST(due_at, lease_until) <= $2
+                ORDER BY GREATEST(due_at, lease_until)
+                LIMIT $3
+                FOR UPDATE SKIP LOCKED) due
+        WHERE q.execution_id = due.execution_id
+    RETURNING q.execution_id, q.organization_id, q.due_at, q.revision`,
+      [this.owner, now, limit, leaseMs],
     );
-    return rows.map((row) => ({ executionId: row.execution_id, organizationId: row.organization_id, dueAt: row.due_at }));
+    return rows.map((row) => ({ executionId: row.execution_id, organizationId: row.organization_id, dueAt: row.due_at, revision: row.revision }));
   }
 
-  /** Keeps the lease while a step runs; false when it was lost (taken over after running out). */
-  async renew(executionId: string, owner: string, leaseMs: number): Promise<boolean> {
-    const { rowCount } = await this.pool.query(
+  /** Keeps the leases while their steps run; answers the executions whose lease was lost (taken over after running out). */
+  async renew(executionIds: string[], leaseMs: number): Promise<string[]> {
+    if (executionIds.length === 0) return [];
+    const { rows } = await this.pool.query<{ execution_id: string }>(
       `UPDATE workflow_execution_queue SET lease_until = now() + make_interval(secs => $3::double precision / 1000)
-        WHERE execution_id = $1 AND lease_owner = $2`,
-      [executionId, owner, leaseMs],
+        WHERE execution_id = ANY($1::uuid[]) AND lease_owner = $2
+    RETURNING execution_id`,
+      [executionIds, this.owner, leaseMs],
     );
-    return (rowCount ?? 0) > 0;
+    const kept = new Set(rows.map((row) => row.execution_id));
+    return executionIds.filter((id) => !kept.has(id));
   }
 
   /**
-   * Done for now. The row stays leased a moment (`holdMs`) so the projection can record the execution's
-   * new due time before anyone looks again; a row due again sooner is picked up after that.
+   * Done for now. Releases that arrive while one is being written go together in the next statement (as
+   * appends do in a group commit): under load, one round trip lets many executions go.
    */
-  async release(executionId: string, owner: string, holdMs: number): Promise<void> {
+  release(release: Release): Promise<void> {
+    return this.releases.add(release);
+  }
+
+  private async releaseAll(batch: Release[]): Promise<void> {
     await this.pool.query(
-      `UPDATE workflow_execution_queue SET lease_until = now() + make_interval(secs => $3::double precision / 1000)
-        WHERE execution_id = $1 AND lease_owner = $2`,
-      [executionId, owner, holdMs],
+      `UPDATE workflow_execution_queue q
+          SET due_at = CASE WHEN r.revision > q.revision THEN r.due_at ELSE q.due_at END,
+              revision = GREATEST(q.revision, COALESCE(r.revision, q.revision)),
+              lease_owner = NULL,
+              lease_until = CASE WHEN r.revision IS NULL THEN now() + make_interval(secs => r.hold_ms / 1000) END
+         FROM unnest($1::uuid[], $2::timestamptz[], $3::integer[], $4::double precision[]) AS r(execution_id, due_at, revision, hold_ms)
+        WHERE q.execution_id = r.execution_id AND q.lease_owner = $5`,
+      [
+        batch.map((r) => r.executionId),
+        batch.map((r) => r.known?.dueAt ?? null),
+        batch.map((r) => r.known?.revision ?? null),
+        batch.map((r) => (r.known ? 0 : r.holdMs)),
+        this.owner,
+      ],
     );
   }
 
   /**
-   * About when something becomes claimable next (null: nothing scheduled): the earliest among the first rows
-   * by due time (through the index), leases counted. Callers sleep until then, or until woken, or a poll.
+   * When something becomes claimable next (null: nothing scheduled), leases counted, through the index.
+   * Callers sleep until then, or until woken, or a poll.
    */
   async nextDueAt(): Promise<Date | null> {
-    const { rows } = await this.pool.query<{ due_at: Date; lease_until: Date | null }>(
-      `SELECT due_at, lease_until FROM workflow_execution_queue WHERE due_at IS NOT NULL ORDER BY due_at LIMIT 64`,
+    const { rows } = await this.pool.query<{ at: Date }>(
+      `SELECT GREATEST(due_at, lease_until) AS at FROM workflow_execution_queue
+        WHERE due_at IS NOT NULL ORDER BY GREATEST(due_at, lease_until) LIMIT 1`,
     );
-    let next: number | null = null;
-    for (const row of rows) {
-      const at = Math.max(row.due_at.getTime(), row.lease_until?.getTime() ?? 0);
-      next = next === null ? at : Math.min(next, at);
-    }
-    return next === null ? null : new Date(next);
+    return rows[0]?.at ?? null;
+  }
+
+  /** Executions due now that no runner holds (counted up to `cap`, through the index), for the metric. */
+  async dueNotClaimed(now: Date, cap = 100_000): Promise<number> {
+    const { rows } = await this.pool.query<{ n: string }>(
+      `SELECT count(*) AS n FROM (SELECT 1 FROM workflow_execution_queue
+        WHERE due_at IS NOT NULL AND GREATEST(due_at, lease_until) <= $1 LIMIT $2) due`,
+      [now, cap],
+    );
+    return Number(rows[0]?.n ?? 0);
   }
 
   /** Executions waiting in the queue (for health and the bench). */
@@ -75,5 +124,48 @@ export class ExecutionQueue {
       `SELECT count(*) FILTER (WHERE due_at <= now()) AS due, count(*) AS scheduled FROM workflow_execution_queue WHERE due_at IS NOT NULL`,
     );
     return { due: Number(rows[0]?.due ?? 0), scheduled: Number(rows[0]?.scheduled ?? 0) };
+  }
+
+  /** Waits for the releases under way (on stop: the pool closes after). */
+  async drain(): Promise<void> {
+    await this.releases.drain();
+  }
+}
+
+/**
+ * Items written in batches: the first goes at once; those that arrive while a batch is being written wait for
+ * it and go together in the next. Each add resolves (or fails) with the batch that carried it.
+ */
+class Batches<T> {
+  private pending: { item: T; resolve(): void; reject(err: unknown): void }[] = [];
+  private writing: Promise<void> | null = null;
+
+  constructor(private readonly write: (items: T[]) => Promise<void>) {}
+
+  add(item: T): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.pending.push({ item, resolve, reject });
+      this.writing ??= this.flush();
+    });
+  }
+
+  async drain(): Promise<void> {
+    while (this.writing) await this.writing;
+  }
+
+  private async flush(): Promise<void> {
+    // Let the adds of this turn of the event loop join the first batch.
+    await Promise.resolve();
+    while (this.pending.length > 0) {
+      const batch = this.pending;
+      this.pending = [];
+      try {
+        await this.write(batch.map((p) => p.item));
+        for (const p of batch) p.resolve();
+      } catch (err) {
+        for (const p of batch) p.reject(err);
+      }
+    }
+    this.writing = null;
   }
 }

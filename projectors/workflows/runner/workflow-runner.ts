@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
-import type { CommandHandler, CommandOutcome, KnownStream } from '../../../command-api/command-handling.ts';
+import type { CommandHandler, KnownStream } from '../../../command-api/command-handling.ts';
 import type { ContactCommands } from '../../../command-api/contacts/contact-commands.ts';
 import { WrongExpectedRevisionError } from '../../../command-api/ports.ts';
 import { contactDecider } from '../../../domain/contacts/decide.ts';
 import { contactStream, type Contact, type ContactEvent } from '../../../domain/contacts/contact.ts';
+import { sequenceOf } from '../../../domain/decider.ts';
 import { DomainError } from '../../../domain/errors.ts';
 import type { CommandContext } from '../../../domain/events.ts';
 import { retryPolicyOf, stepOf, type ExitReason, type StepDefinition, type WorkflowDefinition } from '../../../domain/workflows/definition.ts';
@@ -31,9 +32,11 @@ import {
 } from '../../../domain/workflows/steps/step-type.ts';
 import { nextSendOpportunity } from '../../../domain/workflows/time.ts';
 import { workflowDecider, workflowStream, type Workflow, type WorkflowEvent } from '../../../domain/workflows/workflow.ts';
+import type { Metrics } from '../../../infra/observability/metrics.ts';
 import type { MailboxThrottle } from '../../../infra/workflows/mailbox-throttle.ts';
 import { backoffDelayMs, retryPolicies, retrying } from '../../../infra/retry.ts';
-import type { ClaimedExecution, ExecutionQueue } from './execution-queue.ts';
+import { ClaimBatch } from './claim-batch.ts';
+import { queueDueOf, type ClaimedExecution, type ExecutionQueue, type Release } from './execution-queue.ts';
 
 export interface WorkflowRunnerOptions {
   /** Executions worked on at once by this runner. */
@@ -49,8 +52,12 @@ export interface WorkflowRunnerOptions {
    * not counted again) fails with `step_budget_exhausted` instead of starting another.
    */
   maxStepsPerExecution: number;
-  /** Identifies this runner's leases. */
-  owner?: string;
+  /**
+   * The event store appends to several streams in one transaction: a step whose effects are all in the log
+   * (logOnly) is then recorded with them in one append. Without it, its start is appended first, as for
+   * any other step.
+   */
+  atomicAppends: boolean;
 }
 
 export interface RunnerPorts {
@@ -65,6 +72,14 @@ type Registered = Exclude<Workflow, { status: 'absent' }>;
 /** The execution as this runner last wrote it: the next step decides on it without reading it again. */
 type Known = KnownStream<Execution>;
 
+/** The decisions of a claim are appended as one command (see ClaimBatch). */
+const decisions = sequenceOf(executionDecider);
+
+/** A release whose state is unknown leaves the row as the log says, claimable again after this pause. */
+const UNKNOWN_STATE_HOLD_MS = 250;
+/** How often the number of due executions no runner holds is sampled (nexusflow_workflow_executions_due). */
+const DUE_SAMPLE_MS = 5_000;
+
 /** The step an execution is at, in the workflow version it runs. */
 interface NextStep {
   definition: WorkflowDefinition;
@@ -78,44 +93,36 @@ interface ReadyStep extends NextStep {
   zone: string;
 }
 
-/** A step whose start was recorded: its attempt and idempotency key, and the execution as the start left it. */
-interface StartedStep {
-  attempt: number;
-  idempotencyKey: string;
-  takeover: boolean;
-  afterStart: Known;
-}
-
 /** What to record instead of running the step (cancel, pause, exit, defer). */
 type Instead = { instead: ExecutionCommand };
 const instead = (command: ExecutionCommand): Instead => ({ instead: command });
 type DeferReason = Extract<ExecutionCommand, { type: 'DeferStep' }>['data']['reason'];
 
-/** What a runner knows while it holds one claim. */
-interface ClaimSession {
-  /** The contact as last read or written during this claim (re-read before every send, for exit rules). */
-  contact: KnownStream<Contact> | null;
-}
-
 /**
  * Runs workflow executions. It claims due executions from the queue (a lease per execution, so several
- * runners in several processes share the work), and for each runs steps until the execution waits, pauses
- * or ends:
+ * runners in several processes share the work; one statement claims for every free slot), and for each runs
+ * steps until the execution waits, pauses or ends, deciding each on the state the previous one left:
  *
- * - StepStarted is recorded before a step's side effect, with the revision the runner read as expectation:
+ * - StepStarted is stored before a step's side effect, with the revision the runner read as expectation:
  *   of two runners that claimed the same execution (a lease that ran out), only one can start the step.
+ * - A step whose effects are all in the log (tags, contact fields, conditions, waits) is appended with its
+ *   start, its contact changes and its outcome in one transaction, together with what the claim decided
+ *   before it: it happens entirely or not at all, so it needs no separate start.
  * - A runner that dies mid-step leaves the step in flight; once its lease runs out another runner takes it
  *   over and runs it again with the same idempotency key, which every side effect deduplicates on.
  * - Waits, retries (exponential backoff with jitter), send windows and mailbox throttles are recorded as a
- *   later due time; the queue projection turns that into the moment the execution is claimed again, so a
- *   timer survives any restart and fires once.
+ *   later due time. The runner writes it to the queue as it lets the execution go (and the executions
+ *   projection writes what the log says; the newer revision wins), so a timer survives any restart and
+ *   fires once, and the runner never waits for the projection to see its own progress.
  */
 export class WorkflowRunner {
-  private readonly owner: string;
   private readonly controller = new AbortController();
   private readonly active = new Set<Promise<void>>();
+  /** The executions this runner holds a lease on (renewed together). */
+  private readonly held = new Set<string>();
   private wakeUp: (() => void) | null = null;
   private loop: Promise<void> | null = null;
+  private timers: NodeJS.Timeout[] = [];
   private readonly workflows = new LRUCache<string, Registered>({ max: 5_000, ttl: 2_000 });
   /** What the runner has done since start (for health and tests). */
   readonly stats = { claimed: 0, stepsRun: 0, takeovers: 0, conflicts: 0, errors: 0 };
@@ -127,14 +134,20 @@ export class WorkflowRunner {
     private readonly ports: RunnerPorts,
     private readonly throttle: MailboxThrottle,
     private readonly logger: Logger,
+    private readonly metrics: Metrics | null,
     private readonly options: WorkflowRunnerOptions,
     private readonly now: () => Date = () => new Date(),
-  ) {
-    this.owner = options.owner ?? `runner-${randomUUID().slice(0, 8)}`;
-  }
+  ) {}
 
   start(): void {
-    this.loop ??= this.run();
+    if (this.loop) return;
+    this.loop = this.run();
+    // One renewal for every lease held, a third of the lease before it runs out.
+    const renewal = setInterval(() => void this.renewLeases(), Math.max(50, Math.floor(this.options.leaseMs / 3)));
+    const sampling = setInterval(() => void this.sampleDue(), DUE_SAMPLE_MS);
+    renewal.unref();
+    sampling.unref();
+    this.timers = [renewal, sampling];
   }
 
   /** Something may have become due (the queue's projection moved): look now instead of at the next poll. */
@@ -147,6 +160,8 @@ export class WorkflowRunner {
     this.wake();
     await this.loop;
     await Promise.all([...this.active]);
+    for (const timer of this.timers) clearInterval(timer);
+    await this.queue.drain();
   }
 
   private async run(): Promise<void> {
@@ -163,20 +178,29 @@ export class WorkflowRunner {
     }
   }
 
-  /** Claims due executions for the free slots and starts working on them; idles unless more may be due at once. */
+  /**
+   * Claims due executions for the free slots, in one statement, and starts working on them; idles unless more
+   * may be due at once. Slots that free up while a claim is under way are filled by the next one together.
+   */
   private async claimDueWork(): Promise<void> {
     const free = this.options.concurrency - this.active.size;
-    const claimed = free > 0 ? await this.queue.claim(this.owner, this.now(), free, this.options.leaseMs) : [];
+    if (free <= 0) return this.idle(true);
+    const now = this.now();
+    const claimed = await this.queue.claim(now, free, this.options.leaseMs);
     for (const entry of claimed) {
       this.stats.claimed++;
+      this.metrics?.runnerClaimed.inc();
+      this.metrics?.timerLateness.observe(Math.max(0, now.getTime() - entry.dueAt.getTime()) / 1000);
+      this.held.add(entry.executionId);
       const work = this.work(entry).finally(() => {
+        this.held.delete(entry.executionId);
         this.active.delete(work);
         this.wake();
       });
       this.active.add(work);
     }
-    if (claimed.length === free && free > 0) return; // more may be due
-    await this.idle(free === 0);
+    if (claimed.length === free) return; // more may be due
+    await this.idle(false);
   }
 
   /** Sleeps until the next due time, a wake-up, a slot freeing, or the poll interval. */
@@ -186,7 +210,7 @@ export class WorkflowRunner {
       const next = await this.queue.nextDueAt();
       if (next) delay = Math.max(0, Math.min(delay, next.getTime() - this.now().getTime()));
     }
-    if (delay === 0) return;
+    if (delay === 0 || this.controller.signal.aborted) return;
     await new Promise<void>((resolve) => {
       const timer = setTimeout(done, delay);
       function done() {
@@ -198,50 +222,144 @@ export class WorkflowRunner {
     this.wakeUp = null;
   }
 
-  private async work(entry: ClaimedExecution): Promise<void> {
-    const renewEvery = Math.max(50, Math.floor(this.options.leaseMs / 3));
-    const renewal = setInterval(() => {
-      this.queue
-        .renew(entry.executionId, this.owner, this.options.leaseMs)
-        .catch((err: unknown) => this.logger.warn({ err }, 'could not renew a lease'));
-    }, renewEvery);
+  private async renewLeases(): Promise<void> {
     try {
-      let known: Known | null = null;
-      const session: ClaimSession = { contact: null };
-      for (let steps = 0; steps < this.options.maxStepsPerClaim; steps++) {
-        known = await this.advance(entry.executionId, known, session);
-        if (!known) break;
-      }
+      const lost = await this.queue.renew([...this.held], this.options.leaseMs);
+      if (lost.length > 0) this.logger.warn({ executionIds: lost }, 'workflow runner: leases ran out before they were renewed');
     } catch (err) {
-      this.stats.errors++;
-      this.logger.error({ err, executionId: entry.executionId }, 'workflow runner: execution step failed unexpectedly; it will be retried');
-    } finally {
-      clearInterval(renewal);
-      await this.queue.release(entry.executionId, this.owner, 250).catch((err: unknown) => this.logger.warn({ err }, 'could not release a lease'));
+      this.logger.warn({ err }, 'could not renew leases');
+    }
+  }
+
+  private async sampleDue(): Promise<void> {
+    if (!this.metrics) return;
+    try {
+      this.metrics.runnerDueNotStarted.set(await this.queue.dueNotClaimed(this.now()));
+    } catch (err) {
+      this.logger.debug({ err }, 'could not count the due executions');
     }
   }
 
   /**
-   * Runs the execution's next step if it is due. Answers the execution as it left it when another step may
-   * be due at once (null: nothing more to do now).
+   * Runs the execution's steps while they are due at once, deciding each on the state the previous one
+   * left (no read in between, and no wait for the projection), then lets it go with the due time of that
+   * state, so the queue is right the moment the lease ends.
    */
-  private async advance(executionId: string, known: Known | null, session: ClaimSession): Promise<Known | null> {
-    const loaded = known ?? (await this.handler.load<Execution, ExecutionEvent>(executionStream(executionId), executionDecider));
-    const execution = loaded.state;
-    if (!isActive(execution) || execution.status === 'paused') return null;
+  private async work(entry: ClaimedExecution): Promise<void> {
+    let release: Release = { executionId: entry.executionId, known: null, holdMs: UNKNOWN_STATE_HOLD_MS };
+    try {
+      const batch = new ClaimBatch(await this.handler.load<Execution, ExecutionEvent>(executionStream(entry.executionId), executionDecider));
+      try {
+        for (let steps = 0; steps < this.options.maxStepsPerClaim; steps++) {
+          if (!(await this.advance(batch))) break;
+        }
+      } finally {
+        // What was decided is stored even when a step failed unexpectedly after it.
+        await this.store(batch);
+      }
+      const known = batch.durable;
+      if (known) release = { executionId: entry.executionId, known: { dueAt: queueDueOf(known.state), revision: known.revision } };
+    } catch (err) {
+      this.stats.errors++;
+      this.logger.error({ err, executionId: entry.executionId }, 'workflow runner: execution step failed unexpectedly; it will be retried');
+    } finally {
+      await this.queue.release(release).catch((err: unknown) => this.logger.warn({ err }, 'could not release a lease'));
+    }
+  }
+
+  /**
+   * Decides the execution's next step if it is due, and runs it. A step whose effects are all in the log is
+   * only decided (appended with the next batch); any other is started first: the batch so far, its start
+   * included, is appended with the revision read as expectation (of two runners that claimed the execution,
+   * only one can start it), then its side effect runs. Answers whether another step may be due at once.
+   */
+  private async advance(batch: ClaimBatch): Promise<boolean> {
+    const execution = batch.state;
+    if (!isActive(execution) || execution.status === 'paused') return false;
     const now = this.now();
-    if (Date.parse(execution.dueAt) > now.getTime()) return null;
-    const context = this.contextFor(execution, now);
-    const record = (command: ExecutionCommand) => this.record(executionId, command, context, loaded);
+    if (Date.parse(execution.dueAt) > now.getTime()) return false;
 
     const next = await this.nextStep(execution, now);
-    if ('instead' in next) return record(next.instead);
-    const ready = await this.readyToRun(execution, next, session, now);
-    if ('instead' in ready) return record(ready.instead);
-    const started = await this.beginStep(execution, ready.step, context, loaded, now);
-    if (started === null) return null;
-    if ('budgetSpent' in started) return this.continuation(started.budgetSpent);
-    return this.runStep(execution, ready, started, context, session, now);
+    if ('instead' in next) return this.decideInstead(batch, next.instead);
+    // A send's checks (exit rules, window, throttle) look at the contact as stored, after what came before.
+    if (next.type.sends && !(await this.store(batch))) return false;
+    const ready = await this.readyToRun(execution, next, batch, now);
+    if ('instead' in ready) return this.decideInstead(batch, ready.instead);
+    const { step, type } = ready;
+    let begun: ExecutionEvent[];
+    try {
+      begun = batch.decide({
+        type: 'BeginStep',
+        data: { stepId: step.id, stepType: step.type, input: step.config, now: iso(now), maxStepsPerExecution: this.options.maxStepsPerExecution },
+      });
+    } catch (err) {
+      if (err instanceof NotRunnableError) return false;
+      throw err;
+    }
+    const started = begun[0]?.type === 'StepStarted' ? (begun[0].data as { attempt: number; idempotencyKey: string }) : null;
+    // The step budget is spent: the execution failed instead.
+    if (!started) return this.dueAtOnce(batch);
+    const atomic = type.logOnly === true && this.options.atomicAppends;
+    if (!atomic) {
+      if (!(await this.store(batch))) return false;
+    }
+    await this.runStep(execution, ready, started, batch, now, atomic);
+    return this.dueAtOnce(batch);
+  }
+
+  /** Records what to do instead of the step (cancel, pause, exit, defer), unless it no longer applies. */
+  private decideInstead(batch: ClaimBatch, command: ExecutionCommand): boolean {
+    try {
+      batch.decide(command);
+    } catch (err) {
+      if (err instanceof NotRunnableError || (err instanceof DomainError && err.code === 'execution_ended')) return false;
+      throw err;
+    }
+    return this.dueAtOnce(batch);
+  }
+
+  /** Whether the execution's next step is due at once, as the decisions so far left it. */
+  private dueAtOnce(batch: ClaimBatch): boolean {
+    const state = batch.state;
+    return isActive(state) && state.status === 'running' && Date.parse(state.dueAt) <= this.now().getTime();
+  }
+
+  /**
+   * Appends the batch's decisions, with the contact's changes, in one append expecting the execution's
+   * revision. True when stored (or nothing was pending). On a conflict nothing of it was stored: a step whose
+   * side effect already happened is still recorded as completed or failed (decided again on the execution as
+   * it is now), and the rest is left for the next claim, which decides again from the log.
+   */
+  private async store(batch: ClaimBatch): Promise<boolean> {
+    const durable = batch.durable;
+    if (!batch.pending || !durable || !isActive(durable.state)) return !batch.pending;
+    const context = this.contextFor(durable.state, this.now());
+    try {
+      const outcome = await this.handler.handle(
+        executionStream(durable.state.id),
+        decisions,
+        { type: 'RecordRunnerDecisions', commands: batch.commands },
+        context,
+        { known: durable, expectedRevision: durable.revision, together: batch.contactAppend(context) },
+      );
+      for (const event of outcome.appended) {
+        if (event.type !== 'StepStarted') continue;
+        this.stats.stepsRun++;
+        if ((event.data as { takeover: boolean }).takeover) this.stats.takeovers++;
+      }
+      batch.stored({ state: outcome.state, revision: outcome.revision, position: outcome.position }, outcome.position);
+      return true;
+    } catch (err) {
+      if (!(err instanceof WrongExpectedRevisionError || err instanceof NotRunnableError)) throw err;
+      this.stats.conflicts++;
+      const completion = batch.completesSideEffect ? batch.commands[0]! : null;
+      batch.lost(null);
+      if (completion) {
+        const outcome = await this.decide(durable.state.id, completion, context, durable);
+        batch.lost(outcome ? { state: outcome.state, revision: outcome.revision, position: outcome.position } : null);
+      }
+      return false;
+    }
   }
 
   /** The step the execution is at, in the workflow version it runs; or what to record when there is none to run. */
@@ -266,15 +384,17 @@ export class WorkflowRunner {
    * for the contact, never for a deleted contact, and a step that sends only if no exit rule ends the
    * execution, the send window is open and the mailbox has a free slot. Otherwise, what to record instead.
    */
-  private async readyToRun(execution: Active, next: NextStep, session: ClaimSession, now: Date): Promise<ReadyStep | Instead> {
+  private async readyToRun(execution: Active, next: NextStep, batch: ClaimBatch, now: Date): Promise<ReadyStep | Instead> {
     const { definition, step, type } = next;
     const defer = (until: Date, reason: DeferReason) => instead({ type: 'DeferStep', data: { stepId: step.id, until: iso(until), reason } });
     if (execution.queuedBehind && !execution.inFlight && (await this.stillRunning(execution.queuedBehind))) {
       return defer(new Date(now.getTime() + 60_000), 'queued');
     }
-    if (type.sends || !session.contact)
-      session.contact = await this.handler.load<Contact, ContactEvent>(contactStream(execution.contactId), contactDecider);
-    const contact = snapshotOf(session.contact.state, execution);
+    // Read once per claim, and again before every send (the batch is stored by then: no change is pending).
+    if (type.sends || !batch.contactState) {
+      batch.contactRead(execution.contactId, await this.handler.load<Contact, ContactEvent>(contactStream(execution.contactId), contactDecider));
+    }
+    const contact = snapshotOf(batch.contactState!, execution);
     if (!contact) return instead({ type: 'CancelExecution', data: { reason: 'contact deleted', now: iso(now) } });
     const zone = contact.timezone ?? definition.settings.timezone;
     if (type.sends && !execution.inFlight) {
@@ -292,51 +412,20 @@ export class WorkflowRunner {
   }
 
   /**
-   * Records the step's start, expecting the revision read: of two runners that claimed the same execution,
-   * only one can start it (null for the other). The decider fails the execution instead when its step budget
-   * is spent: then there is nothing to run.
+   * Runs the started step, then decides how it went: completed (and what is next), or failed (retried with
+   * backoff, or for good). The step's duration is observed with its outcome: completed, waiting, retried or
+   * failed. `atomic`: its effects go into the batch, to be appended with its start and outcome.
    */
-  private async beginStep(
-    execution: Active,
-    step: StepDefinition,
-    context: CommandContext,
-    loaded: Known,
-    now: Date,
-  ): Promise<StartedStep | { budgetSpent: CommandOutcome<Execution> } | null> {
-    const { maxStepsPerExecution } = this.options;
-    let outcome: CommandOutcome<Execution>;
-    try {
-      outcome = await this.handler.handle(
-        executionStream(execution.id),
-        executionDecider,
-        { type: 'BeginStep', data: { stepId: step.id, stepType: step.type, input: step.config, now: iso(now), maxStepsPerExecution } },
-        context,
-        { expectedRevision: loaded.revision, known: loaded },
-      );
-    } catch (err) {
-      if (err instanceof WrongExpectedRevisionError || err instanceof NotRunnableError) {
-        this.stats.conflicts++;
-        return null;
-      }
-      throw err;
-    }
-    if (outcome.appended[0]?.type !== 'StepStarted') return { budgetSpent: outcome };
-    const started = outcome.appended[0]!.data as { attempt: number; idempotencyKey: string; takeover: boolean };
-    if (started.takeover) this.stats.takeovers++;
-    this.stats.stepsRun++;
-    return { ...started, afterStart: { state: outcome.state, revision: outcome.revision, position: outcome.position } };
-  }
-
-  /** Runs the started step's side effect, then records how it went: completed (and what is next), or failed. */
   private async runStep(
     execution: Active,
     ready: ReadyStep,
-    started: StartedStep,
-    context: CommandContext,
-    session: ClaimSession,
+    started: { attempt: number; idempotencyKey: string },
+    batch: ClaimBatch,
     now: Date,
-  ): Promise<Known | null> {
+    atomic: boolean,
+  ): Promise<void> {
     const { definition, step, type, contact, zone } = ready;
+    const context = this.contextFor(execution, now);
     const stepContext: StepContext = {
       executionId: execution.id,
       workflowId: execution.workflowId,
@@ -347,92 +436,70 @@ export class WorkflowRunner {
       contact,
       settings: definition.settings,
       zone,
-      ports: { ...this.ports, contacts: this.contactPort(execution, context, session) },
+      ports: { ...this.ports, contacts: atomic ? this.batchedContactPort(execution, batch) : this.contactPort(execution, context, batch) },
     };
+    // From here on the batch completes (or fails) a step whose side effect happened: kept even on a conflict.
+    batch.completesSideEffect = !atomic;
+    const began = performance.now();
+    const observe = (outcome: 'completed' | 'waiting' | 'retried' | 'failed') =>
+      this.metrics?.stepDuration.observe({ type: step.type, outcome }, (performance.now() - began) / 1000);
     let outcome: StepOutcome;
     try {
       outcome = await type.run(step.config, stepContext);
     } catch (err) {
       const retryable = err instanceof StepError ? err.retryable : !(err instanceof DomainError);
       const code = err instanceof StepError ? err.code : err instanceof DomainError ? err.code : 'step_error';
-      return this.fail(
-        execution.id,
-        step,
-        started.attempt,
-        { code, message: (err as Error).message.slice(0, 1_000) },
-        retryable,
-        context,
-        started.afterStart,
-      );
+      const failed = batch.decide(this.failure(step, started.attempt, { code, message: (err as Error).message.slice(0, 1_000) }, retryable));
+      const retried = failed.some((event) => event.type === 'RetryScheduled');
+      observe(retried ? 'retried' : 'failed');
+      if (retried) this.metrics?.stepRetries.inc({ type: step.type });
+      return;
     }
+    observe(outcome.kind === 'wait' ? 'waiting' : 'completed');
     const nextStepId = outcome.kind === 'done' && outcome.branch !== undefined ? (step.branches?.[outcome.branch] ?? null) : (step.next ?? null);
-    const finishedAt = this.now();
-    const completed = await this.handler.handle(
-      executionStream(execution.id),
-      executionDecider,
-      {
-        type: 'CompleteStep',
-        data: {
-          stepId: step.id,
-          stepType: step.type,
-          attempt: started.attempt,
-          output: outcome.output ?? {},
-          nextStepId,
-          ...(outcome.kind === 'wait' ? { waitUntil: iso(outcome.until) } : {}),
-          now: iso(finishedAt),
-        },
+    batch.decide({
+      type: 'CompleteStep',
+      data: {
+        stepId: step.id,
+        stepType: step.type,
+        attempt: started.attempt,
+        output: outcome.output ?? {},
+        nextStepId,
+        ...(outcome.kind === 'wait' ? { waitUntil: iso(outcome.until) } : {}),
+        now: iso(this.now()),
       },
-      { ...context, now: finishedAt },
-      { known: started.afterStart },
-    );
-    return this.continuation(completed);
+    });
   }
 
-  /** The execution as a command left it, when its next step is due at once. */
-  private continuation(outcome: { state: Execution; revision: number; position: string | null }): Known | null {
-    const state = outcome.state;
-    const runnable = isActive(state) && state.status === 'running' && Date.parse(state.dueAt) <= this.now().getTime();
-    return runnable ? { state, revision: outcome.revision, position: outcome.position } : null;
-  }
-
-  private async fail(
-    executionId: string,
-    step: StepDefinition,
-    attempt: number,
-    error: { code: string; message: string },
-    retryable: boolean,
-    context: CommandContext,
-    known: Known,
-  ): Promise<Known | null> {
+  /**
+   * A failed attempt: retried after the shared backoff from half the step's initial delay, with jitter (retry
+   * n waits between half and all of initialDelayMs × 2^(n−1), at most maxDelayMs, so the retries of
+   * executions that failed together spread out), or failed for good.
+   */
+  private failure(step: StepDefinition, attempt: number, error: { code: string; message: string }, retryable: boolean): ExecutionCommand {
     const now = this.now();
     const policy = retryPolicyOf(step);
-    // The shared backoff from half the step's initial delay, with jitter: retry n waits between half and all of
-    // initialDelayMs × 2^(n−1) (at most maxDelayMs), so the retries of executions that failed together spread out.
     const delay = backoffDelayMs({ initialDelayMs: policy.initialDelayMs / 2, maxDelayMs: policy.maxDelayMs, jitter: true }, attempt);
-    return this.record(
-      executionId,
-      {
-        type: 'FailStep',
-        data: {
-          stepId: step.id,
-          stepType: step.type,
-          attempt,
-          error,
-          retryable,
-          maxAttempts: policy.maxAttempts,
-          retryAt: iso(new Date(now.getTime() + delay)),
-          now: iso(now),
-        },
+    return {
+      type: 'FailStep',
+      data: {
+        stepId: step.id,
+        stepType: step.type,
+        attempt,
+        error,
+        retryable,
+        maxAttempts: policy.maxAttempts,
+        retryAt: iso(new Date(now.getTime() + delay)),
+        now: iso(now),
       },
-      { ...context, now },
-      known,
-    );
+    };
   }
 
-  /** Appends a decision (retrying on a concurrent change, judged again by the decider). */
-  private async record(executionId: string, command: ExecutionCommand, context: CommandContext, known: Known): Promise<Known | null> {
+  /** Appends one decision (decided again on a concurrent change); null when it no longer applies. */
+  private async decide(executionId: string, command: ExecutionCommand, context: CommandContext, known: Known): Promise<Known | null> {
     try {
-      return this.continuation(await this.handler.handle(executionStream(executionId), executionDecider, command, context, { known }));
+      const outcome = await this.handler.handle(executionStream(executionId), executionDecider, command, context, { known });
+      return { state: outcome.state, revision: outcome.revision, position: outcome.position };
     } catch (err) {
       if (err instanceof NotRunnableError || (err instanceof DomainError && err.code === 'execution_ended')) return null;
       throw err;
@@ -465,23 +532,28 @@ export class WorkflowRunner {
 
   /**
    * Contact changes a step makes, as the workflow runner (a system actor) in the execution's organization,
-   * decided on the contact as this claim knows it (re-read only if someone else changed it meanwhile).
+   * appended at once, decided on the contact as this claim knows it (re-read only if someone else changed it
+   * meanwhile).
    */
-  private contactPort(execution: Active, context: CommandContext, session: ClaimSession): StepPorts['contacts'] {
-    const remember = (outcome: { state: Contact; revision: number; position: string | null }) => {
-      session.contact = { state: outcome.state, revision: outcome.revision, position: outcome.position };
-    };
+  private contactPort(execution: Active, context: CommandContext, batch: ClaimBatch): StepPorts['contacts'] {
+    const remember = (outcome: { state: Contact; revision: number; position: string | null }) =>
+      batch.contactRead(execution.contactId, { state: outcome.state, revision: outcome.revision, position: outcome.position });
     return {
       update: async (changes) => {
-        remember(
-          await this.contacts.update(context, execution.organizationId, execution.contactId, changes, undefined, session.contact ?? undefined),
-        );
+        remember(await this.contacts.update(context, execution.organizationId, execution.contactId, changes, undefined, batch.contact ?? undefined));
       },
       changeTags: async (tags) => {
-        remember(
-          await this.contacts.changeTags(context, execution.organizationId, execution.contactId, tags, undefined, session.contact ?? undefined),
-        );
+        remember(await this.contacts.changeTags(context, execution.organizationId, execution.contactId, tags, undefined, batch.contact ?? undefined));
       },
+    };
+  }
+
+  /** Contact changes of a step recorded with it: decided now, appended in the same transaction as the step. */
+  private batchedContactPort(execution: Active, batch: ClaimBatch): StepPorts['contacts'] {
+    const { contactId, organizationId } = execution;
+    return {
+      update: async (changes) => batch.decideContact({ type: 'UpdateContact', data: { contactId, organizationId, changes } }),
+      changeTags: async (tags) => batch.decideContact({ type: 'ChangeContactTags', data: { contactId, organizationId, ...tags } }),
     };
   }
 }

@@ -1,0 +1,86 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { expect } from 'chai';
+import { ContainerModule } from 'inversify';
+import pino from 'pino';
+import { contactStream } from '../domain/contacts/contact.ts';
+import { loadConfig } from '../infra/config/config.ts';
+import { createContainer, migrateDatabase } from '../infra/di/container.ts';
+import { TOKENS } from '../infra/di/tokens.ts';
+import type { EventStore } from '../infra/eventstore/event-store.ts';
+import type { Metrics } from '../infra/observability/metrics.ts';
+import { eventually } from '../test/support/events.ts';
+import { facts } from '../test/support/facts.ts';
+import { testEnvironment } from '../test/support/http.ts';
+import { createTestDatabase, type TestDatabase } from '../test/support/postgres.ts';
+import { contactProjectionsModule } from './contacts/module.ts';
+import { bindProjection, PROJECTORS, projectorCoreModule } from './module.ts';
+import type { Projection } from './runner/projection.ts';
+
+/** The value of one series in the exposition text, or null when the series is not there. */
+function sample(text: string, name: string, projection: string): number | null {
+  const line = text.split('\n').find((l) => l.startsWith(`${name}{projection="${projection}"} `));
+  return line === undefined ? null : Number(line.slice(line.lastIndexOf(' ') + 1));
+}
+
+describe('projection metrics: what the projector host records in the process registry', function () {
+  this.timeout(60_000);
+  let database: TestDatabase;
+  let outbox: string;
+
+  before(async () => {
+    database = await createTestDatabase('nf_test_projection_metrics');
+    outbox = await mkdtemp(path.join(os.tmpdir(), 'nf-outbox-'));
+    await migrateDatabase(testEnvironment(database.url, outbox));
+  });
+  after(async () => {
+    await database.drop();
+    await rm(outbox, { recursive: true, force: true });
+  });
+
+  it('counts events and batches as a batch commits, and shows the lag of each projection at a scrape', async () => {
+    // A projection of the test's own that holds its first batch until released: while it does, it is behind.
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const slow: Projection = {
+      name: 'slow-contacts',
+      eventTypes: new Set(['ContactCreated']),
+      apply: () => held,
+    };
+    const slowModule = new ContainerModule((bind) => bindProjection(bind, () => slow));
+    const config = loadConfig(testEnvironment(database.url, outbox), 'projectors');
+    const { container, lifecycle } = createContainer(config, pino({ level: 'silent' }), [projectorCoreModule, contactProjectionsModule, slowModule]);
+    try {
+      await container.getAsync(PROJECTORS);
+      const metrics = await container.getAsync<Metrics>(TOKENS.Metrics);
+      const store = await container.getAsync<EventStore>(TOKENS.EventStore);
+      await lifecycle.start();
+      const organizationId = facts.organizationCreated().data.organizationId;
+      let head = '';
+      for (let n = 0; n < 3; n++) {
+        const created = facts.contactCreated(organizationId);
+        head = (await store.append(contactStream(created.data.contactId), [created], 'no_stream')).position;
+      }
+
+      const text = () => metrics.exposition().then((exposition) => exposition.body);
+      const scraped = await eventually(text, (body) => sample(body, 'nexusflow_projection_events_total', 'contacts') === 3);
+      expect(sample(scraped, 'nexusflow_projection_batches_total', 'contacts')).to.be.at.least(1);
+      expect(sample(scraped, 'nexusflow_projection_lag_events', 'contacts')).to.equal(0);
+      expect(sample(scraped, 'nexusflow_projection_lag_seconds', 'contacts')).to.equal(0);
+      expect(sample(scraped, 'nexusflow_projection_parked_events', 'contacts')).to.equal(0);
+      // The held projection: nothing applied yet, three events behind, for as long as the oldest has waited.
+      expect(sample(scraped, 'nexusflow_projection_events_total', 'slow-contacts')).to.equal(null);
+      expect(sample(scraped, 'nexusflow_projection_lag_events', 'slow-contacts')).to.equal(Number(head));
+      await eventually(text, (body) => (sample(body, 'nexusflow_projection_lag_seconds', 'slow-contacts') ?? 0) > 0);
+
+      release();
+      const caughtUp = await eventually(text, (body) => sample(body, 'nexusflow_projection_lag_events', 'slow-contacts') === 0);
+      expect(sample(caughtUp, 'nexusflow_projection_events_total', 'slow-contacts')).to.equal(3);
+      expect(sample(caughtUp, 'nexusflow_projection_lag_seconds', 'slow-contacts')).to.equal(0);
+    } finally {
+      release();
+      await lifecycle.stop();
+    }
+  });
+});
