@@ -122,9 +122,10 @@ if (chosen.includes('auth')) {
   await withFreshDatabase('auth', (url) => benchAuth(url, durationMs));
 }
 if (chosen.includes('workflows')) {
-  await withFreshDatabase('executions', (url) => benchExecutions(url, Number(values.executions)));
-  await withFreshDatabase('timers', (url) => benchTimerLateness(url, Number(values.timers)));
-  await withFreshDatabase('waiting', (url) => benchWaitingMemory(url, Number(values.waiting)));
+  // 0 skips a part (--timers 0 --waiting 0: only the executions).
+  if (Number(values.executions) > 0) await withFreshDatabase('executions', (url) => benchExecutions(url, Number(values.executions)));
+  if (Number(values.timers) > 0) await withFreshDatabase('timers', (url) => benchTimerLateness(url, Number(values.timers)));
+  if (Number(values.waiting) > 0) await withFreshDatabase('waiting', (url) => benchWaitingMemory(url, Number(values.waiting)));
 }
 if (chosen.includes('search')) {
   await withFreshDatabase('search', (url) =>

@@ -47,6 +47,31 @@ describe('Hash-chained event streams and their verification (real PostgreSQL)', 
     expect(report).to.deep.include({ events: 4, streams: 1, brokenLinks: 0, firstBroken: null, unchained: 0 });
   });
 
+  it('links to a tip it read (written by another process) without reading the stream again, in plain and atomic appends', async () => {
+    const [plain, atomic] = [`read-${randomUUID()}`, `read-${randomUUID()}`];
+    const writer = new HashChainedEventStore(raw);
+    await writer.append(plain, [testEvent('A', { n: 1 }), testEvent('B', { n: 2 })], 'no_stream');
+    await writer.append(atomic, [testEvent('A', { n: 1 })], 'no_stream');
+    const reader = new HashChainedEventStore(raw);
+    await reader.readStream(plain);
+    await reader.readStream(atomic);
+    let reads = 0;
+    const readStream = raw.readStream.bind(raw);
+    raw.readStream = (...args) => {
+      reads++;
+      return readStream(...args);
+    };
+    try {
+      await reader.append(plain, [testEvent('C', { n: 3 })], 1);
+      await reader.appendAtomically!([{ streamId: atomic, events: [testEvent('B', { n: 2 })], expectedRevision: 0 }]);
+    } finally {
+      raw.readStream = readStream;
+    }
+    expect(reads, 'no read of the streams to link to their tips').to.equal(0);
+    const report = await verifyChains(raw);
+    expect(report).to.deep.include({ events: 5, streams: 2, brokenLinks: 0, firstBroken: null });
+  });
+
   it('keeps one chain when two writers race for the same revision: the loser appends nothing', async () => {
     const stream = `race-${randomUUID()}`;
     await store.append(stream, [testEvent('Start')], 'no_stream');

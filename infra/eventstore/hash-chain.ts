@@ -1,7 +1,13 @@
 import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { NewEvent, RecordedEvent } from '../../domain/events.ts';
-import { WrongExpectedRevisionError, type AppendResult, type ExpectedRevision, type StreamAppend } from '../../command-api/ports.ts';
+import {
+  WrongExpectedRevisionError,
+  type AppendResult,
+  type ExpectedRevision,
+  type ReadStreamOptions,
+  type StreamAppend,
+} from '../../command-api/ports.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { EventStore } from './event-store.ts';
 import { retryPolicies, retrying } from '../retry.ts';
@@ -59,7 +65,8 @@ interface StreamTip {
  * Tamper evidence for the log: every event appended through here carries in its metadata the hash of the
  * event before it in its stream (`previousHash`), so changing, removing or reordering a stored event breaks
  * the link of the next one (`nexusflow audit verify`). Works on any event store, as a wrapper: the previous
- * event's hash comes from a small cache of stream tips this process wrote, or from one read of that event.
+ * event's hash comes from a small cache of stream tips this process wrote or read, or from one read of that
+ * event.
  * Events stored before chaining existed carry no link; the first chained event links to the last of them.
  * An expectation of 'any' or 'stream_exists' is turned into the exact revision read, retried on conflict,
  * because a link must name one predecessor.
@@ -101,6 +108,21 @@ export class HashChainedEventStore extends EventStoreLayer {
       if (!lostTheTip(err)) throw err;
     }
     return retrying({ ...retryPolicies.chainTip, attempts: retryPolicies.chainTip.attempts - 1 }, once, { retryIf: lostTheTip });
+  }
+
+  /**
+   * A stream read here leaves its last event as a known tip (hashed only if an append needs it): a command
+   * that reads a stream written by another process, then appends to it, links without reading it again.
+   */
+  override async readStream(streamId: string, options?: ReadStreamOptions): Promise<RecordedEvent[]> {
+    const events = await this.store.readStream(streamId, options);
+    const last = events[events.length - 1];
+    const known = this.tips.peek(streamId);
+    if (last && (!known || known.revision < last.revision)) {
+      let hash: string | null = null;
+      this.tips.set(streamId, { revision: last.revision, hash: () => (hash ??= eventHash(last)) });
+    }
+    return events;
   }
 
   override get appendAtomically(): EventStore['appendAtomically'] {

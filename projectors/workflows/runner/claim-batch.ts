@@ -30,6 +30,11 @@ export class ClaimBatch {
   /** The contact after the changes not appended yet. */
   contactState: Contact | null = null;
   contactEvents: ContactEvent[] = [];
+  /**
+   * The contact state is current as of the last thing stored: just read, or just written with the execution
+   * (the append checked its revision), and no side effect ran since. A send uses it instead of reading again.
+   */
+  private contactFresh = false;
 
   constructor(loaded: KnownStream<Execution>) {
     this.durable = loaded;
@@ -57,6 +62,19 @@ export class ClaimBatch {
     this.contactId = contactId;
     this.contact = contact;
     this.contactState = contact.state;
+    this.contactFresh = true;
+  }
+
+  /** Whether a send may check the contact as known (see contactFresh); a send uses that up. */
+  useFreshContact(): boolean {
+    const fresh = this.contactFresh && this.contactState !== null;
+    this.contactFresh = false;
+    return fresh;
+  }
+
+  /** A side effect is about to run (it may take a while): the next send reads the contact again. */
+  contactStale(): void {
+    this.contactFresh = false;
   }
 
   /**
@@ -93,6 +111,8 @@ export class ClaimBatch {
     this.state = outcome.state;
     if (this.contact && this.contactState && this.contactEvents.length > 0) {
       this.contact = { state: this.contactState, revision: this.contact.revision + this.contactEvents.length, position: contactPosition };
+      // The append expected the contact's revision: no one changed it meanwhile.
+      this.contactFresh = true;
     }
     this.clear();
   }
@@ -102,6 +122,7 @@ export class ClaimBatch {
     this.durable = known;
     if (known) this.state = known.state;
     this.contactState = this.contact?.state ?? null;
+    this.contactFresh = false;
     this.clear();
   }
 

@@ -302,6 +302,7 @@ export class WorkflowRunner {
     const atomic = type.logOnly === true && this.options.atomicAppends;
     if (!atomic) {
       if (!(await this.store(batch))) return false;
+      batch.contactStale();
     }
     await this.runStep(execution, ready, started, batch, now, atomic);
     return this.dueAtOnce(batch);
@@ -390,8 +391,9 @@ export class WorkflowRunner {
     if (execution.queuedBehind && !execution.inFlight && (await this.stillRunning(execution.queuedBehind))) {
       return defer(new Date(now.getTime() + 60_000), 'queued');
     }
-    // Read once per claim, and again before every send (the batch is stored by then: no change is pending).
-    if (type.sends || !batch.contactState) {
+    // Read once per claim, and again before every send (the batch is stored by then: no change is pending),
+    // unless what the claim stored just now proved the contact current (its append expected the revision).
+    if (type.sends ? !batch.useFreshContact() : !batch.contactState) {
       batch.contactRead(execution.contactId, await this.handler.load<Contact, ContactEvent>(contactStream(execution.contactId), contactDecider));
     }
     const contact = snapshotOf(batch.contactState!, execution);
