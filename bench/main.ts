@@ -6,6 +6,7 @@
  * DATABASE_URL names the server (default: the local one); each section runs in a fresh database created on
  * it and dropped afterwards, so figures never depend on what an earlier run left behind.
  * Options: --only eventstore,http,projection,visibility,auth,workflows,search,analytics,audit,fuzz  --seconds 5  --contacts 40000
+ *          --bulk-streams 50000 (eventstore: new streams of 4 events in the bulk append)
  *          --executions 2000 --timers 10000 --waiting 100000
  *          --search-contacts 100000 (search)  --analytics-events 200000 --analytics-rows 1000000 (analytics)
  *          --batch-size 1000 (projection batches: projection, search, analytics)
@@ -19,7 +20,7 @@ import pg from 'pg';
 import { benchAnalyticsDashboard, benchAnalyticsProjection } from './analytics.ts';
 import { benchAudit } from './audit.ts';
 import { benchAuth } from './auth.ts';
-import { benchEventStore } from './eventstore.ts';
+import { benchBulkAppend, benchEventStore } from './eventstore.ts';
 import { benchFuzz } from './fuzz.ts';
 import { benchMemory } from './memory.ts';
 import { benchCreateContact, benchVisibilityLag } from './http.ts';
@@ -35,6 +36,7 @@ const { values } = parseArgs({
   options: {
     only: { type: 'string' },
     seconds: { type: 'string', default: '5' },
+    'bulk-streams': { type: 'string', default: '50000' },
     contacts: { type: 'string', default: '40000' },
     'batch-size': { type: 'string', default: '1000' },
     rate: { type: 'string', default: '500' },
@@ -102,6 +104,8 @@ note(
 if (chosen.includes('eventstore')) {
   note('event store: one event per append, closed loop, through the PostgreSQL adapter (group commit)');
   await withFreshDatabase('eventstore', (url) => benchEventStore(url, durationMs));
+  // A database of its own: the bulk figure should not depend on what the appends above left.
+  await withFreshDatabase('bulk', (url) => benchBulkAppend(url, Number(values['bulk-streams'])));
 }
 if (chosen.includes('http')) {
   note('HTTP: command API in its own process (npm run start:command-api), the load generator in this one');

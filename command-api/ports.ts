@@ -42,6 +42,49 @@ export interface EventStreams {
    * client has no multi-stream append) leaves it out, and callers append one stream after the other.
    */
   appendAtomically?(appends: StreamAppend[]): Promise<AppendResult[]>;
+  /**
+   * Appends to many streams at once, for imports (a CRM's initial sync): far fewer transactions than one
+   * append per stream. Optional; a store without it is appended to one stream after the other.
+   *
+   * - Each append is checked on its own against its stream's expected revision. One that fails stores none of
+   *   its events and does not stop the others: its outcome says why, and the import reports its rejects.
+   * - The outcomes follow the input, one per append. Stored events take positions in input order (a rejected
+   *   append takes none), and the global log's guarantee is the one of `append`: a reader following the log
+   *   never skips a bulk event, nor sees one before an event of a lower position.
+   * - Every stream appears at most once in a bulk: a repeated streamId is refused with an Error before anything
+   *   is stored (one append per stream can hold all its events; two would make the second's expectation depend
+   *   on whether the first was stored). Likewise an append without events or with an invalid revision.
+   * - A store may write a large bulk in several transactions (chunks of whole appends, in input order). If one
+   *   fails with an error other than a rejected append (database down, a value it cannot store), the call
+   *   rejects with that error and earlier chunks stay stored; sending the same bulk again is safe, since the
+   *   appends already stored then come back rejected (their event ids are known, their revisions moved on).
+   * - An empty bulk stores nothing and returns [].
+   */
+  appendBulk?(appends: StreamAppend[]): Promise<BulkAppendOutcome[]>;
+}
+
+/**
+ * What became of one append of a bulk: stored (as `append` would have returned); rejected because its
+ * stream is not at the expected revision (`actual` says where it is); or rejected because one of its event ids
+ * is already stored, or was used by an earlier append of the same bulk.
+ */
+export type BulkAppendOutcome =
+  ({ status: 'stored' } & AppendResult) | { status: 'wrong_expected_revision'; actual: number | 'no_stream' } | { status: 'duplicate_event_id' };
+
+/** Refuses what no store may accept in a bulk (see EventStreams.appendBulk); returns its number of events. */
+export function checkBulk(appends: StreamAppend[]): number {
+  const streams = new Set<string>();
+  let size = 0;
+  for (const { streamId, events, expectedRevision } of appends) {
+    if (streams.has(streamId)) throw new Error(`appendBulk: stream ${streamId} appears more than once`);
+    streams.add(streamId);
+    if (events.length === 0) throw new Error(`appendBulk: the append to ${streamId} has no events`);
+    if (typeof expectedRevision === 'number' && !(Number.isSafeInteger(expectedRevision) && expectedRevision >= 0)) {
+      throw new RangeError(`expected revision must be a non-negative integer: ${expectedRevision}`);
+    }
+    size += events.length;
+  }
+  return size;
 }
 
 /** A stale or otherwise unmet expectation: someone else appended first. */

@@ -32,6 +32,13 @@ export class EventStoreLayer implements EventStore {
       this.below.appendAtomically!(await Promise.all(appends.map(async (a) => ({ ...a, events: await this.sealed(a.streamId, a.events) }))));
   }
 
+  /** Bulk appends pass with every append's events transformed, as appendAtomically's. */
+  get appendBulk(): EventStore['appendBulk'] {
+    if (!this.below.appendBulk) return undefined;
+    return async (appends: StreamAppend[]) =>
+      this.below.appendBulk!(await Promise.all(appends.map(async (a) => ({ ...a, events: await this.sealed(a.streamId, a.events) }))));
+  }
+
   async readStream(streamId: string, options?: ReadStreamOptions): Promise<RecordedEvent[]> {
     return this.opened(await this.below.readStream(streamId, options));
   }

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import pino from 'pino';
 import type { RecordedEvent } from '../../domain/events.ts';
-import { DuplicateEventIdError, WrongExpectedRevisionError, type EventStreams } from '../../command-api/ports.ts';
+import { DuplicateEventIdError, WrongExpectedRevisionError, type EventStreams, type StreamAppend } from '../../command-api/ports.ts';
 import type { GlobalEventLog } from '../../projectors/ports.ts';
 import { subscribeToAll } from '../../projectors/subscription.ts';
 import { eventually, testEvent } from '../../test/support/events.ts';
@@ -18,7 +18,13 @@ export function eventStoreContract(
   name: string,
   open: () => Promise<{ store: EventStoreUnderTest; close(): Promise<void> }>,
   /** What the store offers beyond the required port (optional methods). */
-  offers: { atomicAppends: boolean; /** Metadata keys the store adds on append (the hash chain's link). */ stampedMetadata?: string[] },
+  offers: {
+    atomicAppends: boolean;
+    /** appendBulk (imports). */
+    bulkAppends?: boolean;
+    /** Metadata keys the store adds on append (the hash chain's link). */
+    stampedMetadata?: string[];
+  },
 ) {
   const asAppended = (metadata: object) =>
     Object.fromEntries(Object.entries(metadata).filter(([key]) => !(offers.stampedMetadata ?? []).includes(key)));
@@ -183,6 +189,136 @@ export function eventStoreContract(
         expect(claimed).to.have.length(1);
         const winner = (claimed[0]!.data as { owner: string }).owner;
         for (const owner of owners) expect(await store.readStream(owner)).to.have.length(owner === winner ? 1 : 0);
+      });
+    });
+
+    const bulk = offers.bulkAppends ? describe : describe.skip;
+    bulk(`bulk appends${offers.bulkAppends ? '' : ' — skipped: this store does not offer appendBulk'}`, () => {
+      const appendBulk = (appends: StreamAppend[]) => store.appendBulk!(appends);
+      /** Appends of two events each to new streams. */
+      const newStreams = (label: string, count: number): StreamAppend[] =>
+        Array.from({ length: count }, (_, n) => ({
+          streamId: stream(label),
+          events: [testEvent('Imported', { n }), testEvent('Tagged', { n })],
+          expectedRevision: 'no_stream' as const,
+        }));
+
+      it('stores many streams at once, each with its revision, positions increasing in input order', async () => {
+        const [existing, anyStream] = [stream('BulkExisting'), stream('BulkAny')];
+        await store.append(existing, [testEvent('Earlier')], 'no_stream');
+        await store.append(anyStream, [testEvent('Earlier')], 'no_stream');
+        const appends: StreamAppend[] = [
+          ...newStreams('Bulk', 40),
+          { streamId: existing, events: [testEvent('Later')], expectedRevision: 0 },
+          { streamId: anyStream, events: [testEvent('Later')], expectedRevision: 'any' },
+        ];
+        const outcomes = await appendBulk(appends);
+        expect(outcomes.map((o) => o.status)).to.deep.equal(appends.map(() => 'stored'));
+        expect(outcomes.map((o) => (o.status === 'stored' ? o.nextRevision : null))).to.deep.equal([...appends.slice(0, 40).map(() => 1), 1, 1]);
+        const positions = outcomes.map((o) => (o.status === 'stored' ? o.position : ''));
+        for (let i = 1; i < positions.length; i++) expect(store.comparePositions(positions[i - 1]!, positions[i]!)).to.be.below(0);
+        const read = await store.readStream(appends[7]!.streamId);
+        expect(read.map((e) => [e.type, e.revision, e.data])).to.deep.equal([
+          ['Imported', 0, { n: 7 }],
+          ['Tagged', 1, { n: 7 }],
+        ]);
+        expect(read[1]!.position).to.equal(positions[7]);
+        expect(asAppended(read[0]!.metadata)).to.deep.equal(appends[7]!.events[0]!.metadata);
+        expect((await store.readStream(existing)).map((e) => e.type)).to.deep.equal(['Earlier', 'Later']);
+        expect((await store.readStream(anyStream)).map((e) => e.type)).to.deep.equal(['Earlier', 'Later']);
+      });
+
+      it('rejects an append whose stream is not at the expected revision, naming the actual one, and stores the others', async () => {
+        const [taken, missing] = [stream('BulkTaken'), stream('BulkMissing')];
+        await store.append(taken, [testEvent('Taken')], 'no_stream');
+        const [first, last] = newStreams('BulkFine', 2);
+        const outcomes = await appendBulk([
+          first!,
+          { streamId: taken, events: [testEvent('Again'), testEvent('Again')], expectedRevision: 'no_stream' },
+          { streamId: missing, events: [testEvent('Nope')], expectedRevision: 3 },
+          last!,
+        ]);
+        expect(outcomes.map((o) => o.status)).to.deep.equal(['stored', 'wrong_expected_revision', 'wrong_expected_revision', 'stored']);
+        expect(outcomes[1]).to.deep.equal({ status: 'wrong_expected_revision', actual: 0 });
+        expect(outcomes[2]).to.deep.equal({ status: 'wrong_expected_revision', actual: 'no_stream' });
+        expect((await store.readStream(taken)).map((e) => e.type)).to.deep.equal(['Taken']);
+        expect(await store.readStream(missing)).to.deep.equal([]);
+        expect(await store.readStream(last!.streamId)).to.have.length(2);
+      });
+
+      it('refuses a bulk that names a stream twice, storing nothing', async () => {
+        const [a, b] = newStreams('BulkTwice', 2);
+        const error = await appendBulk([a!, b!, { ...a!, events: [testEvent()], expectedRevision: 1 }]).catch((e: unknown) => e);
+        expect(error)
+          .to.be.instanceOf(Error)
+          .with.property('message')
+          .that.matches(/more than once/);
+        expect(await store.readStream(a!.streamId)).to.deep.equal([]);
+        expect(await store.readStream(b!.streamId)).to.deep.equal([]);
+      });
+
+      it('never stores an event twice when a bulk is sent again', async () => {
+        const appends = newStreams('BulkRetried', 5);
+        const first = await appendBulk(appends);
+        const again = await appendBulk(appends.map((append, i) => (i % 2 === 0 ? append : { ...append, expectedRevision: 'any' })));
+        // PostgreSQL refuses the known ids (or the revisions that moved on); EventStoreDB answers the first result.
+        again.forEach((outcome, i) => {
+          if (outcome.status === 'stored') expect(outcome).to.deep.equal(first[i]);
+          else expect(outcome.status).to.be.oneOf(['duplicate_event_id', 'wrong_expected_revision']);
+        });
+        for (const append of appends) {
+          expect((await store.readStream(append.streamId)).map((e) => e.id)).to.deep.equal(append.events.map((e) => e.id));
+        }
+      });
+
+      it('hands every bulk event to readers of the log exactly once and in order, also with appends alongside', async () => {
+        const start = await store.headPosition();
+        const appends = newStreams('BulkLog', 150);
+        const alongside = Array.from({ length: 20 }, () => stream('BulkAlongside'));
+        const received: RecordedEvent[] = [];
+        const ours = new Set([...appends, ...alongside.map((streamId) => ({ streamId }))].map((a) => a.streamId));
+        const subscription = subscribeToAll(store, {
+          from: start,
+          batchSize: 37,
+          logger,
+          idlePollMs: 200,
+          handle: async (events) => {
+            for (const e of events) if (ours.has(e.streamId)) received.push(e);
+          },
+        });
+        try {
+          const [outcomes] = await Promise.all([
+            appendBulk(appends),
+            Promise.all(alongside.map((id) => store.append(id, [testEvent('Live')], 'no_stream'))),
+          ]);
+          expect(outcomes.every((o) => o.status === 'stored')).to.equal(true);
+          const total = appends.length * 2 + alongside.length;
+          await eventually(
+            () => received.length,
+            (n) => n >= total,
+          );
+          const paged: RecordedEvent[] = [];
+          let after = start;
+          for (;;) {
+            const page = await store.readPage({ after, maxCount: 53 });
+            paged.push(...page.events.filter((e) => ours.has(e.streamId)));
+            if (page.atHead || page.end === null) break;
+            after = page.end;
+          }
+          const bulkIds = appends.flatMap((a) => a.events.map((e) => e.id));
+          for (const seen of [received, paged]) {
+            expect(seen).to.have.length(total);
+            expect(new Set(seen.map((e) => e.id)).size).to.equal(total);
+            for (let i = 1; i < seen.length; i++) expect(store.comparePositions(seen[i - 1]!.position, seen[i]!.position)).to.be.below(0);
+            expect(seen.filter((e) => e.type !== 'Live').map((e) => e.id)).to.deep.equal(bulkIds);
+          }
+        } finally {
+          await subscription.stop();
+        }
+      });
+
+      it('takes an empty bulk', async () => {
+        expect(await appendBulk([])).to.deep.equal([]);
       });
     });
 

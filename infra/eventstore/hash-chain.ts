@@ -3,7 +3,9 @@ import { LRUCache } from 'lru-cache';
 import type { NewEvent, RecordedEvent } from '../../domain/events.ts';
 import {
   WrongExpectedRevisionError,
+  checkBulk,
   type AppendResult,
+  type BulkAppendOutcome,
   type ExpectedRevision,
   type ReadStreamOptions,
   type StreamAppend,
@@ -60,6 +62,9 @@ interface StreamTip {
   /** The tip's hash, or the tip itself when nobody needed its hash yet (most streams get no second append here). */
   hash: string | (() => string);
 }
+
+/** Stream tips a bulk append reads at once (streams it has no tip of, and which it does not create). */
+const TIP_READS = 32;
 
 /**
  * Tamper evidence for the log: every event appended through here carries in its metadata the hash of the
@@ -148,6 +153,79 @@ export class HashChainedEventStore extends EventStoreLayer {
       for (const append of appends) this.tips.delete(append.streamId);
       throw err;
     }
+  }
+
+  override get appendBulk(): EventStore['appendBulk'] {
+    return this.store.appendBulk ? (appends) => this.chainedBulk(appends) : undefined;
+  }
+
+  /**
+   * Chains every append of a bulk from its stream's tip: a new stream links to null, a known tip is used as
+   * it is, any other is read (a few streams at a time; the port has no read of many tips at once, and an
+   * import mostly creates streams). An expectation we made exact ('any', 'stream_exists') and lost to a
+   * concurrent writer is chained again from the new tip and sent in a next, smaller bulk, as `append` retries.
+   */
+  private async chainedBulk(appends: StreamAppend[]): Promise<BulkAppendOutcome[]> {
+    checkBulk(appends);
+    const outcomes: BulkAppendOutcome[] = new Array<BulkAppendOutcome>(appends.length);
+    const ours = (expected: ExpectedRevision) => expected === 'any' || expected === 'stream_exists';
+    let pending = appends.map((_, i) => i);
+    for (let attempt = 1; pending.length > 0; attempt++) {
+      const linked = this.metrics?.layer('hash_chain');
+      const sent: number[] = [];
+      const prepared: StreamAppend[] = [];
+      const lasts: (() => string)[] = [];
+      for (let start = 0; start < pending.length; start += TIP_READS) {
+        const group = pending.slice(start, start + TIP_READS);
+        const tips = await Promise.all(
+          group.map((i) =>
+            this.tipFor(appends[i]!.streamId, appends[i]!.expectedRevision).catch((err: unknown) => {
+              // 'stream_exists' on a missing stream: that append's answer, not the bulk's.
+              if (err instanceof WrongExpectedRevisionError) return err;
+              throw err;
+            }),
+          ),
+        );
+        group.forEach((i, j) => {
+          const tip = tips[j]!;
+          if (tip instanceof WrongExpectedRevisionError) {
+            outcomes[i] = { status: 'wrong_expected_revision', actual: tip.actual };
+            return;
+          }
+          const { streamId, events } = appends[i]!;
+          const chained = this.chain(streamId, events, tip.expected, tip.previous);
+          sent.push(i);
+          prepared.push({ streamId, events: chained.events, expectedRevision: tip.expected });
+          lasts.push(chained.last);
+        });
+      }
+      linked?.();
+      let results: BulkAppendOutcome[];
+      try {
+        results = prepared.length > 0 ? await this.store.appendBulk!(prepared) : [];
+      } catch (err) {
+        for (const append of prepared) this.tips.delete(append.streamId);
+        throw err;
+      }
+      const again: number[] = [];
+      results.forEach((outcome, j) => {
+        const i = sent[j]!;
+        const { streamId } = prepared[j]!;
+        if (outcome.status === 'stored') {
+          this.tips.set(streamId, { revision: outcome.nextRevision, hash: lasts[j]! });
+          outcomes[i] = outcome;
+          return;
+        }
+        this.tips.delete(streamId);
+        if (outcome.status === 'wrong_expected_revision' && ours(appends[i]!.expectedRevision) && attempt < retryPolicies.chainTip.attempts) {
+          again.push(i);
+        } else {
+          outcomes[i] = outcome;
+        }
+      });
+      pending = again;
+    }
+    return outcomes;
   }
 
   private chain(

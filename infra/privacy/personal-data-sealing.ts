@@ -99,10 +99,11 @@ export class PersonalDataKeys {
          CROSS JOIN commit_mode`,
         [subjects, fresh.map((key) => sealer.encrypt(key.toString('base64'), 'personal-data-key')), this.eventsInSameDatabase ? 'off' : 'on'],
       );
+      // By subject, not indexOf: an import asks for tens of thousands of keys in one batch.
+      const freshOf = new Map(subjects.map((subject, i) => [subject, fresh[i]!]));
       for (const row of rows) {
-        const index = subjects.indexOf(row.subject_id);
         const key: CachedKey = row.inserted
-          ? fresh[index]!
+          ? freshOf.get(row.subject_id)!
           : row.erased || row.existing === null
             ? 'erased'
             : Buffer.from(sealer.decrypt(row.existing, 'personal-data-key'), 'base64');

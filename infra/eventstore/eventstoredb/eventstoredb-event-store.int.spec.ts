@@ -10,7 +10,7 @@ if (url) {
       const store = new EventStoreDbEventStore(url);
       return { store, close: () => store.close() };
     },
-    { atomicAppends: false },
+    { atomicAppends: false, bulkAppends: true },
   );
 } else {
   describe.skip('event store contract: EventStoreDB — skipped: EVENTSTORE_URL is not set (EventStoreDB cannot run on this machine)', () => {

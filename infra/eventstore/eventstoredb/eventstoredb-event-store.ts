@@ -20,14 +20,20 @@ import {
 import type { EventMetadata, NewEvent, RecordedEvent } from '../../../domain/events.ts';
 import {
   WrongExpectedRevisionError,
+  checkBulk,
   type AppendResult,
+  type BulkAppendOutcome,
   type EventStreams,
   type ExpectedRevision,
   type ReadStreamOptions,
+  type StreamAppend,
 } from '../../../command-api/ports.ts';
 import type { EventPage, GlobalEventLog } from '../../../projectors/ports.ts';
 
 type StoredMetadata = EventMetadata & { schemaVersion?: number };
+
+/** Appends of a bulk sent at once: enough to fill the connection, few enough to keep the order mostly. */
+const BULK_GROUP = 32;
 
 /**
  * The event-store port on EventStoreDB / KurrentDB (@eventstore/db-client). Positions are the $all
@@ -35,7 +41,9 @@ type StoredMetadata = EventMetadata & { schemaVersion?: number };
  *
  * Known differences from the PostgreSQL store, both EventStoreDB's own semantics:
  * - appending an event id that is already stored is an idempotent no-op there, not a DuplicateEventIdError;
- * - there is no multi-stream transaction, which the port does not offer anyway.
+ * - there is no multi-stream transaction, which the port does not offer anyway;
+ * - a bulk append is one append per stream, a few at a time: positions follow the input order between
+ *   those groups, not inside one (no reader skips an event either way: $all is ordered by commit).
  */
 export class EventStoreDbEventStore implements EventStreams, GlobalEventLog {
   private readonly client: EventStoreDBClient;
@@ -70,6 +78,28 @@ export class EventStoreDbEventStore implements EventStreams, GlobalEventLog {
       }
       throw err;
     }
+  }
+
+  /** Appends stream by stream, BULK_GROUP at a time (the client has no multi-stream append). */
+  async appendBulk(appends: StreamAppend[]): Promise<BulkAppendOutcome[]> {
+    checkBulk(appends);
+    const outcomes: BulkAppendOutcome[] = [];
+    for (let start = 0; start < appends.length; start += BULK_GROUP) {
+      const group = appends.slice(start, start + BULK_GROUP);
+      outcomes.push(
+        ...(await Promise.all(
+          group.map(async ({ streamId, events, expectedRevision }): Promise<BulkAppendOutcome> => {
+            try {
+              return { status: 'stored', ...(await this.append(streamId, events, expectedRevision)) };
+            } catch (err) {
+              if (err instanceof WrongExpectedRevisionError) return { status: 'wrong_expected_revision', actual: err.actual };
+              throw err;
+            }
+          }),
+        )),
+      );
+    }
+    return outcomes;
   }
 
   async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {

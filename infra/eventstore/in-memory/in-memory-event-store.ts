@@ -1,7 +1,9 @@
 import {
   DuplicateEventIdError,
   WrongExpectedRevisionError,
+  checkBulk,
   type AppendResult,
+  type BulkAppendOutcome,
   type EventStreams,
   type ExpectedRevision,
   type ReadStreamOptions,
@@ -21,6 +23,8 @@ import { compareDecimalPositions } from '../envelope.ts';
  *   no reader ever sees an event before one of a lower position, nor part of an append.
  * - Each append is checked against its stream's expected revision; `appendAtomically` checks every member
  *   first and stores all of them or none, later members building on earlier ones to the same stream.
+ * - `appendBulk` checks and stores each append on its own, in input order (a rejected one stores nothing);
+ *   an id already stored, or used by an earlier append of the bulk, rejects the append that holds it.
  * - Event ids are unique across the log: an append reusing one is refused with DuplicateEventIdError (checked
  *   before the expectation, as PostgreSQL does, so a retried append reports the duplicate).
  * - Events are stored and read back as JSON, as the jsonb columns keep them: callers can neither change a
@@ -43,6 +47,25 @@ export class InMemoryEventStore implements EventStreams, GlobalEventLog {
   async appendAtomically(appends: StreamAppend[]): Promise<AppendResult[]> {
     if (appends.length === 0) throw new Error('appendAtomically needs at least one append');
     return this.write(appends);
+  }
+
+  async appendBulk(appends: StreamAppend[]): Promise<BulkAppendOutcome[]> {
+    checkBulk(appends);
+    // Ids met earlier in the bulk (stored or not; in the same append too): PostgreSQL's rule for an id used twice.
+    const earlier = new Set<string>();
+    const outcomes = appends.map((append): BulkAppendOutcome => {
+      let duplicate = false;
+      for (const event of append.events) {
+        if (this.ids.has(event.id) || earlier.has(event.id)) duplicate = true;
+        earlier.add(event.id);
+      }
+      if (duplicate) return { status: 'duplicate_event_id' };
+      const actual = (this.streams.get(append.streamId)?.length ?? 0) - 1;
+      if (!meets(append.expectedRevision, actual)) return { status: 'wrong_expected_revision', actual: actual < 0 ? 'no_stream' : actual };
+      // Unstorable text is an error, not a rejected append (as in PostgreSQL, where it fails the chunk).
+      return { status: 'stored', ...this.write([append])[0]! };
+    });
+    return outcomes;
   }
 
   async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {

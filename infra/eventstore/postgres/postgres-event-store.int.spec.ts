@@ -20,7 +20,8 @@ async function serverStore(wrap: (store: PostgresEventStore) => EventStoreUnderT
   const pool = new pg.Pool({ connectionString: database.url, max: 8 });
   await PostgresEventStore.migrate(pool);
   const notifications = new PgNotifications(database.url, pool, logger);
-  const store = wrap(new PostgresEventStore(pool, notifications));
+  // Small bulk chunks: the contract's bulks then span several transactions, as an import's do.
+  const store = wrap(new PostgresEventStore(pool, notifications, { bulkChunkEvents: 64 }));
   await notifications.ready();
   return {
     store,
@@ -33,7 +34,7 @@ async function serverStore(wrap: (store: PostgresEventStore) => EventStoreUnderT
   };
 }
 
-eventStoreContract('PostgreSQL server (pg, LISTEN/NOTIFY wake-ups)', () => serverStore(), { atomicAppends: true });
+eventStoreContract('PostgreSQL server (pg, LISTEN/NOTIFY wake-ups)', () => serverStore(), { atomicAppends: true, bulkAppends: true });
 
 eventStoreContract(
   'PostgreSQL embedded (PGlite over its socket, in-process wake-ups)',
@@ -41,7 +42,7 @@ eventStoreContract(
     const database = await EmbeddedPostgres.start('memory://', logger);
     const pool = new pg.Pool({ connectionString: database.url, max: 8 });
     await PostgresEventStore.migrate(pool);
-    const store = new PostgresEventStore(pool, new InProcessNotifications(), { namedStatements: false });
+    const store = new PostgresEventStore(pool, new InProcessNotifications(), { namedStatements: false, bulkChunkEvents: 64 });
     return {
       store,
       async close() {
@@ -51,7 +52,7 @@ eventStoreContract(
       },
     };
   },
-  { atomicAppends: true },
+  { atomicAppends: true, bulkAppends: true },
 );
 
 eventStoreContract(
@@ -59,6 +60,7 @@ eventStoreContract(
   () => serverStore((store) => new HashChainedEventStore(store)),
   {
     atomicAppends: true,
+    bulkAppends: true,
     stampedMetadata: ['previousHash'],
   },
 );
@@ -74,6 +76,36 @@ describe('PostgreSQL event store: event ids', () => {
       await store.append(`dup-${randomUUID()}`, [event], 'no_stream');
       const error = await store.append(`dup-${randomUUID()}`, [event], 'no_stream').catch((e: unknown) => e);
       expect(error).to.be.instanceOf(DuplicateEventIdError);
+      await store.close();
+    } finally {
+      await pool.end();
+      await database.drop();
+    }
+  });
+
+  it('rejects the bulk appends holding a stored id or one used earlier in the bulk, storing the others', async () => {
+    const database = await createTestDatabase();
+    const pool = new pg.Pool({ connectionString: database.url, max: 2 });
+    try {
+      await PostgresEventStore.migrate(pool);
+      const store = new PostgresEventStore(pool, new InProcessNotifications());
+      const stored = testEvent();
+      const reused = testEvent();
+      await store.append(`dup-${randomUUID()}`, [stored], 'no_stream');
+      const streams = Array.from({ length: 4 }, () => `dup-${randomUUID()}`);
+      const outcomes = await store.appendBulk([
+        { streamId: streams[0]!, events: [testEvent(), reused], expectedRevision: 'no_stream' },
+        { streamId: streams[1]!, events: [testEvent(), stored], expectedRevision: 'no_stream' },
+        { streamId: streams[2]!, events: [reused], expectedRevision: 'no_stream' },
+        { streamId: streams[3]!, events: [testEvent()], expectedRevision: 'any' },
+      ]);
+      expect(outcomes).to.deep.equal([
+        { status: 'stored', nextRevision: 1, position: '3' },
+        { status: 'duplicate_event_id' },
+        { status: 'duplicate_event_id' },
+        { status: 'stored', nextRevision: 0, position: '4' },
+      ]);
+      expect(await store.headPosition()).to.equal('4');
       await store.close();
     } finally {
       await pool.end();

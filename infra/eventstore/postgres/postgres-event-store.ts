@@ -4,7 +4,9 @@ import type { NewEvent, RecordedEvent } from '../../../domain/events.ts';
 import {
   DuplicateEventIdError,
   WrongExpectedRevisionError,
+  checkBulk,
   type AppendResult,
+  type BulkAppendOutcome,
   type EventStreams,
   type ExpectedRevision,
   type ReadStreamOptions,
@@ -42,6 +44,12 @@ export interface PostgresEventStoreOptions {
   /** Upper bound of events per group-commit transaction. */
   maxBatchEvents?: number;
   /**
+   * Events per transaction of a bulk append (whole appends; one larger append makes a larger chunk). Each
+   * chunk holds the log head while it is written: live appends wait at most one chunk, and the subscribers
+   * are woken after each one.
+   */
+  bulkChunkEvents?: number;
+  /**
    * Named (server-side prepared) statements: planned once per connection instead of on every call. Must be
    * off on the embedded database, where every socket connection shares ONE session: a name one connection
    * prepared already exists for the next, which the driver cannot know ("prepared statement already exists").
@@ -59,6 +67,9 @@ export class PostgresEventStore implements EventStreams, GlobalEventLog {
   private readonly stopListening: () => void;
   private readonly namedStatements: boolean;
   private readonly metrics: Metrics | undefined;
+  private readonly bulkChunkEvents: number;
+  /** Bulk appends being written, for close() to wait for. */
+  private readonly bulksInFlight = new Set<Promise<unknown>>();
 
   constructor(
     private readonly pool: pg.Pool,
@@ -67,6 +78,7 @@ export class PostgresEventStore implements EventStreams, GlobalEventLog {
   ) {
     this.namedStatements = options.namedStatements ?? true;
     this.metrics = options.metrics;
+    this.bulkChunkEvents = options.bulkChunkEvents ?? 10_000;
     this.batcher = new AppendBatcher((batch) => this.writeBatch(batch), options.maxBatchEvents ?? 2_000);
     this.stopListening = notifications.listen(CHANNEL_EVENTS_APPENDED, (payload) => this.onAnnounced(payload));
   }
@@ -107,6 +119,52 @@ export class PostgresEventStore implements EventStreams, GlobalEventLog {
       timer?.();
       layer?.();
     });
+  }
+
+  /**
+   * Bulk appends (see EventStreams.appendBulk): chunks of whole appends, one transaction each, through
+   * nf_append_bulk. Not through the group-commit queue: a chunk is already a large batch, and live appends
+   * keep their own queue, taking the log head between two chunks. Chunks go one after the other (a second
+   * one sent early could take the head first and break the input order); the next one is encoded while the
+   * database writes the current one.
+   */
+  appendBulk(appends: StreamAppend[]): Promise<BulkAppendOutcome[]> {
+    const written = this.writeBulk(appends);
+    this.bulksInFlight.add(written);
+    const forget = () => this.bulksInFlight.delete(written);
+    written.then(forget, forget);
+    return written;
+  }
+
+  private async writeBulk(appends: StreamAppend[]): Promise<BulkAppendOutcome[]> {
+    checkBulk(appends);
+    const chunks = chunked(appends, this.bulkChunkEvents);
+    const outcomes: BulkAppendOutcome[] = [];
+    let next = chunks.length > 0 ? toBulkParameters(chunks[0]!) : null;
+    for (let i = 0; i < chunks.length; i++) {
+      this.metrics?.databaseRoundTrips.inc({ kind: 'bulk_append' });
+      const writing = this.pool.query<OutcomeRow>({ ...this.statement('nf_append_bulk'), text: BULK_SQL, values: next! });
+      // Awaited below; handled now so that a failure while the next chunk is encoded is not "unhandled".
+      writing.catch(() => undefined);
+      // Let the driver send this chunk before the next one is encoded.
+      await new Promise((resolve) => setImmediate(resolve));
+      next = i + 1 < chunks.length ? toBulkParameters(chunks[i + 1]!) : null;
+      const { rows } = await writing;
+      let lastPosition: string | null = null;
+      for (const row of rows) {
+        if (row.o_outcome === 'ok') {
+          outcomes.push({ status: 'stored', nextRevision: Number(row.o_revision), position: row.o_position! });
+          lastPosition = row.o_position;
+        } else if (row.o_outcome === 'duplicate_event_id') {
+          outcomes.push({ status: 'duplicate_event_id' });
+        } else {
+          const actual = Number(row.o_revision);
+          outcomes.push({ status: 'wrong_expected_revision', actual: actual < 0 ? 'no_stream' : actual });
+        }
+      }
+      if (lastPosition !== null) this.announce(lastPosition);
+    }
+    return outcomes;
   }
 
   async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
@@ -198,6 +256,7 @@ export class PostgresEventStore implements EventStreams, GlobalEventLog {
   /** Waits for appends in flight, then stops listening. The pool belongs to the caller. */
   async close(): Promise<void> {
     await this.batcher.flushed();
+    await Promise.allSettled([...this.bulksInFlight]);
     this.stopListening();
     for (const wake of [...this.wakeListeners]) wake();
   }
@@ -215,7 +274,7 @@ export class PostgresEventStore implements EventStreams, GlobalEventLog {
   }
 
   private async writeBatch(batch: PendingAppend<AppendRequest, AppendResult[]>[]): Promise<void> {
-    let rows: { o_outcome: string; o_revision: string; o_position: string | null }[];
+    let rows: OutcomeRow[];
     if (this.metrics) {
       this.metrics.databaseRoundTrips.inc({ kind: 'append' });
       this.metrics.appendBatchSize.observe(batch.reduce((n, entry) => n + entry.request.reduce((m, append) => m + append.events.length, 0), 0));
@@ -264,6 +323,79 @@ export class PostgresEventStore implements EventStreams, GlobalEventLog {
       // Listeners elsewhere fall back to polling; nothing is lost.
     });
   }
+}
+
+/** One append's outcome, as nf_append_batch and nf_append_bulk return it. */
+interface OutcomeRow {
+  o_outcome: string;
+  o_revision: string;
+  o_position: string | null;
+}
+
+const BULK_SQL = 'SELECT o_outcome, o_revision, o_position FROM nf_append_bulk($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)';
+
+/** Splits a bulk into chunks of whole appends of about `maxEvents` events each, in input order. */
+function chunked(appends: StreamAppend[], maxEvents: number): StreamAppend[][] {
+  const chunks: StreamAppend[][] = [];
+  let current: StreamAppend[] = [];
+  let events = 0;
+  for (const append of appends) {
+    if (current.length > 0 && events + append.events.length > maxEvents) {
+      chunks.push(current);
+      current = [];
+      events = 0;
+    }
+    current.push(append);
+    events += append.events.length;
+  }
+  if (current.length > 0) chunks.push(current);
+  return chunks;
+}
+
+/** nf_append_bulk's parameters: the appends' columns, then the events' (data and metadata as one JSON array each; see schema.ts). */
+function toBulkParameters(appends: StreamAppend[]): unknown[] {
+  const streams: string[] = [];
+  const expected: number[] = [];
+  const counts: number[] = [];
+  const eventAppend: number[] = [];
+  const eventSeq: number[] = [];
+  const eventStreams: string[] = [];
+  const eventTenants: (string | null)[] = [];
+  const ids: string[] = [];
+  const types: string[] = [];
+  const versions: number[] = [];
+  const data: unknown[] = [];
+  const metadata: unknown[] = [];
+  appends.forEach(({ streamId, events, expectedRevision }, index) => {
+    streams.push(streamId);
+    expected.push(typeof expectedRevision === 'number' ? expectedRevision : EXPECTED_CODES[expectedRevision]);
+    counts.push(events.length);
+    events.forEach((event, seq) => {
+      eventAppend.push(index + 1);
+      eventSeq.push(seq);
+      eventStreams.push(streamId);
+      eventTenants.push(event.metadata.tenantId);
+      ids.push(event.id);
+      types.push(event.type);
+      versions.push(event.version);
+      data.push(event.data);
+      metadata.push(event.metadata);
+    });
+  });
+  return [
+    streams,
+    expected,
+    counts,
+    eventAppend,
+    eventSeq,
+    eventStreams,
+    eventTenants,
+    ids,
+    types,
+    versions,
+    JSON.stringify(data),
+    JSON.stringify(metadata),
+  ];
 }
 
 const APPEND_SQL = 'SELECT o_outcome, o_revision, o_position FROM nf_append_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)';
