@@ -55,6 +55,9 @@ export class PgNotifications implements Notifications {
     const client = this.client;
     this.client = null;
     await client?.end().catch(() => undefined);
+    // A connection being made now ends itself once it sees `closed`: wait for that (a moment at most: during
+    // an outage a connect may hang), so nothing of ours stays connected after close.
+    if (this.connecting) await Promise.race([this.connecting, sleep(1_000)]);
   }
 
   private ensureConnected(): void {
@@ -91,6 +94,8 @@ export class PgNotifications implements Notifications {
       for (const channel of this.channels) this.emitter.emit(channel, '');
     } catch (err) {
       client.removeAllListeners();
+      // The server may still report the connection's end as an error: never an uncaught one.
+      client.on('error', () => undefined);
       await client.end().catch(() => undefined);
       throw err;
     }

@@ -39,6 +39,14 @@ export async function createTestDatabase(prefix = 'nf_test'): Promise<TestDataba
       const client = new pg.Client({ connectionString: SERVER_URL });
       await client.connect();
       try {
+        // pg's Pool.end() resolves before its connections have closed: wait (briefly) for them to go, so
+        // that FORCE does not kill a closing connection and make its client throw an uncaught error.
+        const deadline = Date.now() + 2_000;
+        for (;;) {
+          const { rows } = await client.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1', [name]);
+          if (rows[0]!.n === 0 || Date.now() > deadline) break;
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
         await client.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`);
       } finally {
         await client.end();

@@ -61,6 +61,12 @@ export interface PostgresEventStoreOptions {
 
 export class PostgresEventStore implements EventStreams, GlobalEventLog {
   private readonly batcher: AppendBatcher<AppendRequest, AppendResult[]>;
+  /**
+   * Whole-stream reads, grouped like appends: one read goes at once; those asked for while it runs go
+   * together in the next query (a runner loading the executions it claimed, a busy command API). Each
+   * query starts after its callers asked, so a read still sees every append its caller saw committed.
+   */
+  private readonly streamReads = new AppendBatcher<string, RecordedEvent[]>((batch) => this.readStreams(batch), 256, 4);
   /** Highest position this process has heard of; lets a waiter return at once if it is already behind. */
   private lastAnnounced: string | null = null;
   private readonly wakeListeners = new Set<() => void>();
@@ -168,6 +174,8 @@ export class PostgresEventStore implements EventStreams, GlobalEventLog {
   }
 
   async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
+    // A whole stream (what deciders load): read together with the others asked for meanwhile.
+    if (!options.fromRevision && options.maxCount === undefined) return this.streamReads.submit(streamId, 1);
     this.metrics?.databaseRoundTrips.inc({ kind: 'read_stream' });
     const { rows } = await this.pool.query<EventRow>({
       ...this.statement('nf_read_stream'),
@@ -175,6 +183,38 @@ export class PostgresEventStore implements EventStreams, GlobalEventLog {
       values: [streamId, options.fromRevision ?? 0, options.maxCount ?? null],
     });
     return rows.map(toRecorded);
+  }
+
+  /** One query for several whole streams; settles each caller with its own stream's events. */
+  private async readStreams(batch: PendingAppend<string, RecordedEvent[]>[]): Promise<void> {
+    this.metrics?.databaseRoundTrips.inc({ kind: 'read_stream' });
+    const ids = [...new Set(batch.map((entry) => entry.request))];
+    const { rows } =
+      ids.length === 1
+        ? await this.pool.query<EventRow>({
+            ...this.statement('nf_read_stream'),
+            text: `SELECT ${COLUMNS} FROM nf_events WHERE stream_id = $1 AND revision >= $2 ORDER BY revision LIMIT $3`,
+            values: [ids[0], 0, null],
+          })
+        : await this.pool.query<EventRow>({
+            ...this.statement('nf_read_streams'),
+            text: `SELECT ${COLUMNS} FROM nf_events WHERE stream_id = ANY($1::text[]) ORDER BY stream_id, revision`,
+            values: [ids],
+          });
+    const byStream = new Map<string, RecordedEvent[]>();
+    for (const row of rows) {
+      const event = toRecorded(row);
+      const events = byStream.get(event.streamId);
+      if (events) events.push(event);
+      else byStream.set(event.streamId, [event]);
+    }
+    // Callers of the same stream each get their own array (they may change what they read).
+    const handed = new Set<string>();
+    for (const entry of batch) {
+      const events = byStream.get(entry.request) ?? [];
+      entry.resolve(handed.has(entry.request) ? structuredClone(events) : events);
+      handed.add(entry.request);
+    }
   }
 
   async readAll(options: { after: string | null; maxCount: number }): Promise<RecordedEvent[]> {
@@ -256,6 +296,7 @@ export class PostgresEventStore implements EventStreams, GlobalEventLog {
   /** Waits for appends in flight, then stops listening. The pool belongs to the caller. */
   async close(): Promise<void> {
     await this.batcher.flushed();
+    await this.streamReads.flushed();
     await Promise.allSettled([...this.bulksInFlight]);
     this.stopListening();
     for (const wake of [...this.wakeListeners]) wake();
