@@ -13,7 +13,8 @@ const env = (databaseUrl: string) => ({
   JWT_SECRET: 'bench-'.repeat(8),
   REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
   PASSWORD_HASH_COST: '12',
-  WORKFLOW_RUNNER_CONCURRENCY: '32',
+  // The runner's default concurrency unless BENCH_RUNNER_CONCURRENCY says otherwise.
+  ...(process.env.BENCH_RUNNER_CONCURRENCY ? { WORKFLOW_RUNNER_CONCURRENCY: process.env.BENCH_RUNNER_CONCURRENCY } : {}),
   WORKFLOW_POLL_MS: '250',
   // The engine's throughput, not a provider's sending limit: the mailbox throttle would pace the emails.
   MAILBOX_MAX_PER_MINUTE: '100000',

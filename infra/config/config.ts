@@ -90,7 +90,7 @@ const schema = z.object({
   API_KEY_USAGE_RESOLUTION_SECONDS: positiveInt(86_400).default(60),
   API_USAGE_FLUSH_SECONDS: positiveInt(3_600).default(60),
   ORGANIZATION_STATUS_CACHE_MS: positiveInt(600_000).default(5_000),
-  WORKFLOW_RUNNER_CONCURRENCY: positiveInt(1_000).default(16),
+  WORKFLOW_RUNNER_CONCURRENCY: positiveInt(1_000).default(128),
   WORKFLOW_LEASE_MS: positiveInt(600_000).default(30_000),
   WORKFLOW_POLL_MS: positiveInt(60_000).default(1_000),
   /** Step visits one execution may start (cycles through waits included) before it fails with step_budget_exhausted. */
