@@ -266,11 +266,12 @@ describe('The staff console over HTTP (real PostgreSQL and Redis)', function () 
     it('rebuilds a read model from the console, with progress in the projections list, and records who started it', async () => {
       const started = await adminClient.api('GET', '/resources/Projections/records/search/rebuild');
       expect(started.body.notice, JSON.stringify(started.body)).to.deep.include({ type: 'success' });
+      // "done:" is the finished job; its progress says "done generation 2: …" a moment before.
       const done = await eventually(
         () => adminClient.api('GET', '/resources/Projections/actions/list?perPage=50'),
         (r) =>
           r.body.records.some(
-            (p: { params: { name: string; rebuild: string } }) => p.params.name === 'search' && p.params.rebuild.startsWith('done'),
+            (p: { params: { name: string; rebuild: string } }) => p.params.name === 'search' && p.params.rebuild.startsWith('done:'),
           ),
         60_000,
       );
