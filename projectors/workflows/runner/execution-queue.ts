@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { AppendBatcher } from '../../../infra/eventstore/postgres/append-batcher.ts';
 import { isActive, type Execution } from '../../../domain/workflows/execution.ts';
 
 export interface ClaimedExecution {
@@ -33,7 +34,19 @@ export function queueDueOf(state: Execution): Date | null {
  * expression, so a claim walks only rows that are claimable, never the leased ones.
  */
 export class ExecutionQueue {
-  private readonly releases = new Batches<Release>((batch) => this.releaseAll(batch));
+  /** Releases grouped like appends (the event store's batcher): one statement lets many executions go. */
+  private readonly releases = new AppendBatcher<Release, void>(
+    async (batch) => {
+      try {
+        await this.releaseAll(batch.map((entry) => entry.request));
+        for (const entry of batch) entry.resolve();
+      } catch (err) {
+        for (const entry of batch) entry.reject(err);
+      }
+    },
+    1_000,
+    1,
+  );
 
   constructor(
     private readonly pool: pg.Pool,
@@ -74,7 +87,7 @@ export class ExecutionQueue {
    * appends do in a group commit): under load, one round trip lets many executions go.
    */
   release(release: Release): Promise<void> {
-    return this.releases.add(release);
+    return this.releases.submit(release, 1);
   }
 
   private async releaseAll(batch: Release[]): Promise<void> {
@@ -128,44 +141,6 @@ export class ExecutionQueue {
 
   /** Waits for the releases under way (on stop: the pool closes after). */
   async drain(): Promise<void> {
-    await this.releases.drain();
-  }
-}
-
-/**
- * Items written in batches: the first goes at once; those that arrive while a batch is being written wait for
- * it and go together in the next. Each add resolves (or fails) with the batch that carried it.
- */
-class Batches<T> {
-  private pending: { item: T; resolve(): void; reject(err: unknown): void }[] = [];
-  private writing: Promise<void> | null = null;
-
-  constructor(private readonly write: (items: T[]) => Promise<void>) {}
-
-  add(item: T): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      this.pending.push({ item, resolve, reject });
-      this.writing ??= this.flush();
-    });
-  }
-
-  async drain(): Promise<void> {
-    while (this.writing) await this.writing;
-  }
-
-  private async flush(): Promise<void> {
-    // Let the adds of this turn of the event loop join the first batch.
-    await Promise.resolve();
-    while (this.pending.length > 0) {
-      const batch = this.pending;
-      this.pending = [];
-      try {
-        await this.write(batch.map((p) => p.item));
-        for (const p of batch) p.resolve();
-      } catch (err) {
-        for (const p of batch) p.reject(err);
-      }
-    }
-    this.writing = null;
+    await this.releases.flushed();
   }
 }
