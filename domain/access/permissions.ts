@@ -34,6 +34,10 @@ export const permissionTable = {
   'audit:read': managers,
   'apiKeys:read': managers,
   'apiKeys:manage': managers,
+  /** The organization's CRM integrations: status, mappings, sync runs and rejected records. */
+  'integrations:read': managers,
+  /** Connect, disconnect, map fields, change sync settings, start a sync. */
+  'integrations:manage': managers,
   'billing:read': managers,
   'billing:manage': owners,
 } as const satisfies Record<string, readonly Role[]>;

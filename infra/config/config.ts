@@ -125,6 +125,24 @@ const schema = z.object({
   PROJECTION_LIVE_DELAY_MS: z.coerce.number().int().min(0).max(1_000).default(10),
   DB_POOL_SIZE: positiveInt(200).default(16),
   SHUTDOWN_TIMEOUT_MS: positiveInt(120_000).default(10_000),
+  // CRM providers (issue 20): each one's OAuth app, and where its services are (defaults: the real ones).
+  SALESFORCE_CLIENT_ID: z.string().min(1).optional(),
+  SALESFORCE_CLIENT_SECRET: z.string().min(1).optional(),
+  /** Authorization and token host; a sandbox org uses https://test.salesforce.com. */
+  SALESFORCE_LOGIN_URL: z.url({ error: 'must be an http(s):// URL' }).default('https://login.salesforce.com'),
+  HUBSPOT_CLIENT_ID: z.string().min(1).optional(),
+  HUBSPOT_CLIENT_SECRET: z.string().min(1).optional(),
+  HUBSPOT_API_URL: z.url({ error: 'must be an http(s):// URL' }).default('https://api.hubapi.com'),
+  /** Where the user grants access (the consent page). */
+  HUBSPOT_OAUTH_URL: z.url({ error: 'must be an http(s):// URL' }).default('https://app.hubspot.com'),
+  PIPEDRIVE_CLIENT_ID: z.string().min(1).optional(),
+  PIPEDRIVE_CLIENT_SECRET: z.string().min(1).optional(),
+  PIPEDRIVE_API_URL: z.url({ error: 'must be an http(s):// URL' }).default('https://api.pipedrive.com'),
+  PIPEDRIVE_OAUTH_URL: z.url({ error: 'must be an http(s):// URL' }).default('https://oauth.pipedrive.com'),
+  ZOHO_CLIENT_ID: z.string().min(1).optional(),
+  ZOHO_CLIENT_SECRET: z.string().min(1).optional(),
+  ZOHO_API_URL: z.url({ error: 'must be an http(s):// URL' }).default('https://www.zohoapis.com'),
+  ZOHO_ACCOUNTS_URL: z.url({ error: 'must be an http(s):// URL' }).default('https://accounts.zoho.com'),
 });
 
 export type Config = z.infer<typeof schema>;

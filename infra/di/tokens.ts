@@ -108,6 +108,15 @@ export const TOKENS = {
   Scheduler: Symbol.for('nexusflow.Scheduler'),
   ScheduleFirer: Symbol.for('nexusflow.ScheduleFirer'),
 
+  // CRM integrations
+  /** The configured CRM providers (infra/crm): OAuth, data API and webhooks of each. */
+  CrmProviders: Symbol.for('nexusflow.CrmProviders'),
+  /** Sealed OAuth credentials of integrations (infra/crm/credentials-vault.ts). */
+  CredentialsVault: Symbol.for('nexusflow.CredentialsVault'),
+  IntegrationCommands: Symbol.for('nexusflow.IntegrationCommands'),
+  /** Runs due syncs, webhook-triggered fetches and token refreshes. */
+  SyncRunner: Symbol.for('nexusflow.SyncRunner'),
+
   // Staff console
   AdminConsole: Symbol.for('nexusflow.AdminConsole'),
 } as const;

@@ -192,6 +192,49 @@ describe('Guarded outbound HTTP client (real sockets)', function () {
     expect(listener.connections).to.equal(0);
   });
 
+  it('applies the same checks to client libraries through its fetch and its node agents', async () => {
+    const { get } = await import('node:http');
+    const viaAgent = (agent: import('node:http').Agent, url: string) =>
+      new Promise<string>((resolve, reject) => {
+        const req = get(url, { agent }, (res) => {
+          let text = '';
+          res.on('data', (chunk: Buffer) => (text += chunk.toString()));
+          res.on('end', () => resolve(text));
+        });
+        req.on('error', reject);
+      });
+    const refused = client();
+    const named = client([], async () => [{ address: '127.0.0.1', family: 4 }]);
+    for (const url of [`http://127.0.0.1:${listener.port}/lib`, `http://[::1]:${listener.port}/lib`]) {
+      const viaFetch = await refused.fetch(url).then(
+        () => null,
+        (err: unknown) => err,
+      );
+      expect(viaFetch, url).to.be.instanceOf(OutboundRefusedError);
+      const err = await viaAgent(refused.nodeAgents().http, url).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(err, url).to.be.instanceOf(OutboundRefusedError);
+    }
+    const byName = await viaAgent(named.nodeAgents().http, `http://crm.test:${listener.port}/lib`).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect((byName as Error).message).to.equal('refused: crm.test resolves to 127.0.0.1, a loopback address');
+    const byNameFetch = await named.fetch(`http://crm.test:${listener.port}/lib`).then(
+      () => null,
+      (e: unknown) => (e as Error & { cause?: Error }).cause ?? e,
+    );
+    expect((byNameFetch as Error).message).to.equal('refused: crm.test resolves to 127.0.0.1, a loopback address');
+    expect(listener.connections).to.equal(0);
+
+    const allowed = client(['127.0.0.1/32'], async () => [{ address: '127.0.0.1', family: 4 }]);
+    expect(await (await allowed.fetch(`http://crm.test:${listener.port}/lib`)).text()).to.equal('hello');
+    expect(await viaAgent(allowed.nodeAgents().http, `http://crm.test:${listener.port}/lib`)).to.equal('hello');
+    expect(listener.requests.map((r) => r.host)).to.deep.equal([`crm.test:${listener.port}`, `crm.test:${listener.port}`]);
+  });
+
   it('does not follow a redirect from an allowed server to a refused address', async () => {
     const redirecting = await new LoopbackListener((req, res) => {
       res.statusCode = 302;

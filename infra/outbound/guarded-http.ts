@@ -1,7 +1,9 @@
 import { lookup as dnsLookup } from 'node:dns/promises';
 import type { LookupAddress, LookupOptions } from 'node:dns';
+import { Agent as HttpAgent, type AgentOptions } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
 import { isIP, type Socket } from 'node:net';
-import { Agent, buildConnector } from 'undici';
+import { Agent, buildConnector, fetch as undiciFetch } from 'undici';
 import { AddressPolicy } from './address-policy.ts';
 
 /**
@@ -160,6 +162,51 @@ export class GuardedHttpClient {
     const headers: Record<string, string | string[]> = {};
     for (const [name, value] of Object.entries(response.headers)) if (value !== undefined) headers[name] = value;
     return { status: response.statusCode, headers, body: Buffer.concat(chunks, size), truncated };
+  }
+
+  /**
+   * WHATWG fetch through this client's vetted connections, for client libraries that take a `fetch`: the same
+   * policy as {@link request}, redirects never followed (a 3xx comes back as is). No size bound: the caller
+   * reads the body (provider APIs whose host came from a token answer, not from a tenant's free text).
+   */
+  readonly fetch = (input: string | URL, init: RequestInit = {}): Promise<Response> => {
+    const url = this.target(String(input));
+    const host = unbracket(url.hostname);
+    if (isIP(host) !== 0) {
+      const verdict = this.policy.check(host);
+      if (!verdict.allowed) return Promise.reject(OutboundRefusedError.forAddress(host, host, verdict.reason));
+    }
+    return undiciFetch(url, { ...(init as object), redirect: 'manual', dispatcher: this.agent } as never) as unknown as Promise<Response>;
+  };
+
+  /**
+   * Node `http.Agent`s (plain and TLS) whose every connection goes through the same checks, for client
+   * libraries built on node's http module (node-fetch and the like): names resolved and vetted by this
+   * client, IP literals checked before a socket exists, the connected address checked again.
+   */
+  nodeAgents(options: AgentOptions = { keepAlive: true }): { http: HttpAgent; https: HttpsAgent } {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const client = this;
+    const lookup = (hostname: string, lookupOptions: LookupOptions, callback: LookupCallback) => client.vettedLookup(hostname, lookupOptions, callback);
+    const guard = <T extends HttpAgent>(agent: T): T => {
+      const create = (agent as unknown as { createConnection: (o: Record<string, unknown>, cb?: unknown) => Socket }).createConnection.bind(agent);
+      (agent as unknown as { createConnection: unknown }).createConnection = (connectOptions: Record<string, unknown>, callback?: unknown) => {
+        const host = unbracket(String(connectOptions.host ?? connectOptions.hostname ?? ''));
+        if (isIP(host) !== 0) {
+          const verdict = client.policy.check(host);
+          if (!verdict.allowed) throw OutboundRefusedError.forAddress(host, host, verdict.reason);
+        }
+        const socket = create({ ...connectOptions, lookup }, callback);
+        socket.once('connect', () => {
+          const connected = socket.remoteAddress;
+          const verdict = connected ? client.policy.check(connected) : ({ allowed: false, reason: 'not checkable' } as const);
+          if (!verdict.allowed) socket.destroy(OutboundRefusedError.forAddress(host, connected ?? 'an unknown address', verdict.reason, 'connected to'));
+        });
+        return socket;
+      };
+      return agent;
+    };
+    return { http: guard(new HttpAgent(options)), https: guard(new HttpsAgent(options)) };
   }
 
   async close(): Promise<void> {
