@@ -12,6 +12,7 @@
  *          --batch-size 1000 (projection batches: projection, search, analytics)
  *          --stream-events 100000 --audit-contacts 50000 (audit: one long stream, then contacts to rebuild and export)
  *          --fuzz-requests 5000 (fuzz: the API fuzz suite's pace, and the text rule's cost per request)
+ *          --crm-contacts 50000 --crm-changes 1000 (crm: import from the loopback Salesforce, then changes each way)
  */
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
@@ -20,6 +21,7 @@ import pg from 'pg';
 import { benchAnalyticsDashboard, benchAnalyticsProjection } from './analytics.ts';
 import { benchAudit } from './audit.ts';
 import { benchAuth } from './auth.ts';
+import { benchCrmSync } from './crm.ts';
 import { benchBulkAppend, benchEventStore } from './eventstore.ts';
 import { benchFuzz } from './fuzz.ts';
 import { benchMemory } from './memory.ts';
@@ -29,7 +31,20 @@ import { benchSearch } from './search.ts';
 import { benchExecutions, benchTimerLateness, benchWaitingMemory } from './workflows.ts';
 import { mib, note, report } from './stats.ts';
 
-const sections = ['eventstore', 'http', 'projection', 'visibility', 'auth', 'workflows', 'search', 'analytics', 'audit', 'fuzz', 'memory'] as const;
+const sections = [
+  'eventstore',
+  'http',
+  'projection',
+  'visibility',
+  'auth',
+  'workflows',
+  'search',
+  'analytics',
+  'audit',
+  'fuzz',
+  'memory',
+  'crm',
+] as const;
 type Section = (typeof sections)[number];
 
 const { values } = parseArgs({
@@ -51,6 +66,8 @@ const { values } = parseArgs({
     'audit-contacts': { type: 'string', default: '50000' },
     'fuzz-requests': { type: 'string', default: '5000' },
     'memory-contacts': { type: 'string', default: '2000' },
+    'crm-contacts': { type: 'string', default: '50000' },
+    'crm-changes': { type: 'string', default: '1000' },
   },
 });
 const chosen = (values.only?.split(',') ?? sections) as Section[];
@@ -153,5 +170,8 @@ if (chosen.includes('memory')) {
 }
 if (chosen.includes('fuzz')) {
   await withFreshDatabase('fuzz', (url) => benchFuzz(url, Number(values['fuzz-requests'])));
+}
+if (chosen.includes('crm')) {
+  await withFreshDatabase('crm', (url) => benchCrmSync(url, { contacts: Number(values['crm-contacts']), changes: Number(values['crm-changes']) }));
 }
 report('bench.rss_peak', mib(process.resourceUsage().maxRSS * 1024), 'MiB');

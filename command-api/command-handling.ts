@@ -194,6 +194,7 @@ const ENTITY_NAMES: Record<string, string> = {
   signup: 'Sign-up',
   workflow: 'Workflow',
   execution: 'Execution',
+  integration: 'Integration',
 };
 
 /**

@@ -1,6 +1,7 @@
 import { apiKeyCommandsModule } from './api-keys/module.ts';
 import { authRoutesModule, authServicesModule } from './auth/module.ts';
 import { contactRoutesModule, contactServicesModule } from './contacts/module.ts';
+import { integrationRoutesModule, integrationServicesModule } from './integrations/module.ts';
 import { commandCoreModule } from './module.ts';
 import { organizationRoutesModule, organizationServicesModule } from './organizations/module.ts';
 import { userCommandsModule } from './users/module.ts';
@@ -21,4 +22,6 @@ export const commandApiModules = [
   contactRoutesModule,
   executionStarterModule,
   workflowCommandsModule,
+  integrationServicesModule,
+  integrationRoutesModule,
 ];

@@ -1,6 +1,7 @@
 import type { ContainerModule } from 'inversify';
 import { clickhouseAnalyticsModule, postgresAnalyticsModule } from './analytics/module.ts';
 import type { Config } from './config/config.ts';
+import { crmModule } from './crm/module.ts';
 import { inProcessEphemeralModule, redisModule } from './ephemeral/module.ts';
 import { eventStoreDbModule, eventStoreLayersModule, postgresEventStoreModule } from './eventstore/module.ts';
 import { outboxMailModule } from './mail/module.ts';
@@ -24,5 +25,6 @@ export function adapterModules(config: Config): ContainerModule[] {
     config.REDIS_URL ? redisModule : inProcessEphemeralModule,
     config.RABBITMQ_URL ? rabbitMqModule : inProcessBusModule,
     outboxMailModule,
+    crmModule,
   ];
 }

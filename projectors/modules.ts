@@ -9,6 +9,8 @@ import { apiKeyProjectionsModule } from './api-keys/module.ts';
 import { auditProjectionsModule } from './audit/module.ts';
 import { contactProjectionsModule } from './contacts/module.ts';
 import { integrationEventsModule } from './integration-events/module.ts';
+import { integrationProjectionsModule } from './integrations/module.ts';
+import { crmSyncProjectionModule, crmSyncWorkerModule } from './integrations/sync/module.ts';
 import { PROJECTORS, projectorCoreModule } from './module.ts';
 import { organizationProjectionsModule } from './organizations/module.ts';
 import { planProjectionsModule } from './plans/module.ts';
@@ -30,6 +32,8 @@ export const projectionModules = [
   searchProjectorsModule,
   analyticsProjectorsModule,
   integrationEventsModule,
+  integrationProjectionsModule,
+  crmSyncProjectionModule,
 ];
 
 /** Running them: the projections and reactors, the workflow runner and the scheduler. */
@@ -37,6 +41,7 @@ const runProjectorsModule = new ContainerModule((bind) => {
   bind(TOKENS.Services).toService(PROJECTORS);
   bind(TOKENS.Services).toService(TOKENS.WorkflowRunner);
   bind(TOKENS.Services).toService(TOKENS.Scheduler);
+  bind(TOKENS.Services).toService(TOKENS.SyncRunner);
 });
 
 /** The projectors: every read model, every reactor, the workflow runner and scheduler (they act through commands). */
@@ -47,5 +52,6 @@ export const projectorModules = [
   executionStarterModule,
   projectorCoreModule,
   ...projectionModules,
+  crmSyncWorkerModule,
   runProjectorsModule,
 ];

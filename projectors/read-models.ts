@@ -3,6 +3,9 @@ import { ApiKeyViewSchema } from './api-keys/api-key-view.ts';
 import { apiKeysProjection } from './api-keys/api-keys-projection.ts';
 import { ContactViewSchema } from './contacts/contact-view.ts';
 import { contactsProjection } from './contacts/contacts-projection.ts';
+import { IntegrationSyncRunViewSchema, IntegrationViewSchema } from './integrations/integration-view.ts';
+import { integrationsProjection } from './integrations/integrations-projection.ts';
+import { crmSyncProjection } from './integrations/sync/sync-projection.ts';
 import { OrganizationViewSchema } from './organizations/organization-view.ts';
 import { organizationsProjection } from './organizations/organizations-projection.ts';
 import { PlanViewSchema } from './plans/plan-view.ts';
@@ -42,6 +45,8 @@ export const readModelEntities = [
   ParkedEventSchema,
   PlanViewSchema,
   StaffViewSchema,
+  IntegrationViewSchema,
+  IntegrationSyncRunViewSchema,
 ];
 
 /** Every projection the projector process runs. */
@@ -57,6 +62,8 @@ export const projections: Projection[] = [
   plansProjection,
   staffProjection,
   auditLogProjection,
+  integrationsProjection,
+  crmSyncProjection,
 ];
 
 /** The tables each read-model projection alone writes: what `nexusflow projections reset` empties. */
@@ -72,4 +79,7 @@ export const projectionTables: Readonly<Record<string, readonly string[]>> = {
   plans: ['plans'],
   staff: ['staff_members'],
   audit: ['audit_log'],
+  integrations: ['integration_sync_runs', 'integrations'],
+  // Its links (crm_sync_links) are the sync's own memory, not rebuilt from the log: a reset keeps them.
+  'crm-sync': ['crm_sync_outbound', 'crm_sync_integrations'],
 };

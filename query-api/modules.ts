@@ -4,6 +4,7 @@ import { apiKeyQueriesModule } from './api-keys/module.ts';
 import { auditQueriesModule } from './audit/module.ts';
 import { authQueriesModule } from './auth/module.ts';
 import { contactQueriesModule } from './contacts/module.ts';
+import { integrationQueriesModule } from './integrations/module.ts';
 import { queryCoreModule } from './module.ts';
 import { organizationQueriesModule } from './organizations/module.ts';
 import { searchQueriesModule } from './search/module.ts';
@@ -23,4 +24,5 @@ export const queryApiModules = [
   searchQueriesModule,
   analyticsQueriesModule,
   auditQueriesModule,
+  integrationQueriesModule,
 ];

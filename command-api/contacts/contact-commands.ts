@@ -4,6 +4,7 @@ import { contactStream, type Contact, type ContactChanges, type ContactEvent, ty
 import { contactDecider } from '../../domain/contacts/decide.ts';
 import { contactFieldsOf, type NewContact } from '../../domain/contacts/fields.ts';
 import { NotFoundError } from '../../domain/errors.ts';
+import type { ContactFieldConflictResolved } from '../../domain/integrations/conflicts.ts';
 import type { CommandContext } from '../../domain/events.ts';
 import type { CommandHandler, CommandOutcome, KnownStream } from '../command-handling.ts';
 import { WrongExpectedRevisionError, type StreamAppend } from '../ports.ts';
@@ -61,12 +62,14 @@ export class ContactCommands {
     changes: ContactChanges,
     expectedRevision?: number,
     known?: KnownStream<Contact>,
+    /** A CRM sync's conflict decisions these changes carry out (recorded in the same append). */
+    conflicts?: ContactFieldConflictResolved['data'][],
   ): Promise<CommandOutcome<Contact>> {
     const update = () =>
       this.handler.handle(
         contactStream(contactId),
         contactDecider,
-        { type: 'UpdateContact', data: { contactId, organizationId, changes } },
+        { type: 'UpdateContact', data: { contactId, organizationId, changes, ...(conflicts?.length ? { conflicts } : {}) } },
         context,
         { ...(expectedRevision === undefined ? {} : { expectedRevision }), ...(known ? { known } : {}) },
       );

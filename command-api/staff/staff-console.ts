@@ -2,6 +2,7 @@ import { TOKENS } from '../../infra/di/tokens.ts';
 import { inject, injectable } from 'inversify';
 import { randomUUID } from 'node:crypto';
 import type { CommandContext } from '../../domain/events.ts';
+import { integrationDecider, integrationStream, type IntegrationEvent } from '../../domain/integrations/integration.ts';
 import { operationsDecider, readModelStream } from '../../domain/operations/operations.ts';
 import type { ParkedEventRetries } from '../operations/parked-event-retries.ts';
 import type { DraftPlan, RevisePlan } from '../../domain/plans/plan.ts';
@@ -109,6 +110,37 @@ export class StaffConsole {
     this.rebuilds.requireStartable(readModel);
     await this.handler.handle(readModelStream(readModel), operationsDecider, { type: 'RecordRebuildStarted', data: { readModel } }, context);
     this.rebuilds.start(readModel);
+  }
+
+  /**
+   * A forced sync of every mapped field, in the integration's own direction, as a new run: the sync process
+   * picks it up like a run started through the API. Refused (409) while another run is in progress.
+   */
+  async forceIntegrationSync(request: StaffRequest, organizationId: string, integrationId: string) {
+    const context = this.context(request, 'integrations:forceSync', organizationId);
+    const stream = integrationStream(integrationId);
+    const known = await this.handler.loadFor<typeof integrationDecider.initialState, IntegrationEvent>(stream, integrationDecider, context);
+    const direction = known.state.status === 'absent' ? 'both' : known.state.settings.direction;
+    const runId = randomUUID();
+    const outcome = await this.handler.handle(
+      stream,
+      integrationDecider,
+      { type: 'StartSync', data: { organizationId, integrationId, runId, kind: 'forced', direction } },
+      context,
+      { known },
+    );
+    return { runId, position: outcome.position };
+  }
+
+  /** Disconnects an integration; destroying its sealed credentials is the credentials process's, from the event. */
+  async disconnectIntegration(request: StaffRequest, organizationId: string, integrationId: string) {
+    const context = this.context(request, 'integrations:disconnect', organizationId);
+    return this.handler.handle(
+      integrationStream(integrationId),
+      integrationDecider,
+      { type: 'Disconnect', data: { organizationId, integrationId } },
+      context,
+    );
   }
 
   /** Tenant-level facts carry the organization as their tenant, so its own audit trail shows staff actions. */

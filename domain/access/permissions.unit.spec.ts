@@ -6,7 +6,9 @@ describe('Permission table', () => {
   it('lets viewers read everything but write nothing', () => {
     for (const permission of allPermissions) {
       if (permission.endsWith(':read'))
-        expect(roleGrants('viewer', permission), permission).to.equal(!['apiKeys:read', 'billing:read', 'audit:read', 'integrations:read'].includes(permission));
+        expect(roleGrants('viewer', permission), permission).to.equal(
+          !['apiKeys:read', 'billing:read', 'audit:read', 'integrations:read'].includes(permission),
+        );
       else if (isWrite(permission)) expect(roleGrants('viewer', permission), permission).to.equal(false);
     }
   });

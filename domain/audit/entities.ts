@@ -63,7 +63,12 @@ export interface ReplayStep {
   occurredAt: string;
   actor: { type: string; id: string };
   state: unknown;
+  /** What the event says, for records that explain a state rather than change it (a sync's conflict decision). */
+  detail?: unknown;
 }
+
+/** Events that leave the state as it was but say why it is what it is: their data is shown with the step. */
+const explanatoryEvents = new Set(['ContactFieldConflictResolved']);
 
 /** Up to which event to fold: a moment (events that happened at or before it) or a log position. */
 export type ReplayLimit = { at: Date } | { position: string; compare(a: string, b: string): number } | null;
@@ -92,6 +97,7 @@ export function replay(fold: Fold, events: readonly RecordedEvent[], limit: Repl
       occurredAt: event.metadata.occurredAt,
       actor: event.metadata.actor,
       state: redactSecrets(state),
+      ...(explanatoryEvents.has(event.type) ? { detail: redactSecrets(event.data) } : {}),
     });
   }
   return steps;

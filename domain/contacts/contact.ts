@@ -1,4 +1,5 @@
 import type { DomainEvent } from '../events.ts';
+import type { ContactFieldConflictResolved } from '../integrations/conflicts.ts';
 import type { ContactFields, CustomFieldValue } from './fields.ts';
 
 export type { ContactFields, CustomFieldValue } from './fields.ts';
@@ -27,7 +28,14 @@ export type ContactEngagementRecorded = DomainEvent<
 >;
 
 export type ContactEvent =
-  ContactCreated | ContactUpdated | ContactTagged | ContactUntagged | ContactDeleted | ContactEngagementRecorded | ContactErased;
+  | ContactCreated
+  | ContactUpdated
+  | ContactTagged
+  | ContactUntagged
+  | ContactDeleted
+  | ContactEngagementRecorded
+  | ContactErased
+  | ContactFieldConflictResolved;
 
 export interface Engagement {
   repliedAt: string | null;
@@ -92,6 +100,9 @@ export function evolveContact(state: Contact, event: ContactEvent): Contact {
       return { status: 'deleted', id: state.id, organizationId: state.organizationId, email: state.email };
     case 'ContactErased':
       return { status: 'erased', id: event.data.contactId, organizationId: event.data.organizationId };
+    case 'ContactFieldConflictResolved':
+      // A record for the contact's history; the value it settled on arrives in the ContactUpdated beside it.
+      return state;
     case 'ContactEngagementRecorded': {
       if (state.status !== 'active') return state;
       const { kind, at, until } = event.data;

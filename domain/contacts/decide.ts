@@ -1,4 +1,5 @@
 import { ConflictError, NotFoundError, RuleViolationError } from '../errors.ts';
+import type { ContactFieldConflictResolved } from '../integrations/conflicts.ts';
 import type { Decider } from '../decider.ts';
 import {
   evolveContact,
@@ -16,7 +17,13 @@ export type CreateContact = {
 };
 export type UpdateContact = {
   type: 'UpdateContact';
-  data: { contactId: string; organizationId: string; changes: ContactChanges };
+  data: {
+    contactId: string;
+    organizationId: string;
+    changes: ContactChanges;
+    /** A CRM sync's conflict decisions that these changes carry out: recorded before the update, in one append. */
+    conflicts?: ContactFieldConflictResolved['data'][];
+  };
 };
 export type ChangeContactTags = {
   type: 'ChangeContactTags';
@@ -60,8 +67,11 @@ export function decideContact(command: ContactCommand, state: Contact): ContactE
     case 'UpdateContact': {
       const contact = requireOwnActive(state, command.data.organizationId);
       const changes = effectiveChanges(contact, command.data.changes);
-      if (Object.keys(changes).length === 0) return [];
-      return [{ type: 'ContactUpdated', version: 1, data: { contactId: contact.id, changes } }];
+      const conflicts: ContactEvent[] = (command.data.conflicts ?? [])
+        .filter((conflict) => conflict.contactId === contact.id && conflict.organizationId === contact.organizationId)
+        .map((data) => ({ type: 'ContactFieldConflictResolved', version: 1, data }));
+      if (Object.keys(changes).length === 0) return conflicts;
+      return [...conflicts, { type: 'ContactUpdated', version: 1, data: { contactId: contact.id, changes } }];
     }
     case 'ChangeContactTags': {
       const contact = requireOwnActive(state, command.data.organizationId);

@@ -68,6 +68,37 @@ describe('Contact decider', () => {
         .then([{ type: 'ContactUpdated', version: 1, data: { contactId, changes: { customFields: { beta: false } } } }]);
     });
 
+    it("records a CRM sync's conflict decisions before the change they carry out, and keeps them even when nothing changes", () => {
+      const conflict = {
+        organizationId,
+        integrationId: '00000000-0000-4000-8000-0000000000c1',
+        contactId,
+        externalId: '003000000000001',
+        runId: '00000000-0000-4000-8000-0000000000r1',
+        field: 'title',
+        providerField: 'Title',
+        base: 'Engineer',
+        ours: { value: 'Lead', changedAt: '2026-01-01T10:00:00.000Z' },
+        theirs: { value: 'Countess', modifiedAt: '2026-01-01T11:00:00.000Z' },
+        winner: 'theirs' as const,
+        reason: 'most_recent_theirs' as const,
+      };
+      spec
+        .given(created)
+        .when({ type: 'UpdateContact', data: { contactId, organizationId, changes: { title: 'Countess' }, conflicts: [conflict] } })
+        .then([
+          { type: 'ContactFieldConflictResolved', version: 1, data: conflict },
+          { type: 'ContactUpdated', version: 1, data: { contactId, changes: { title: 'Countess' } } },
+        ]);
+      spec
+        .given(created)
+        .when({
+          type: 'UpdateContact',
+          data: { contactId, organizationId, changes: {}, conflicts: [{ ...conflict, winner: 'ours', reason: 'policy_ours' }] },
+        })
+        .then([{ type: 'ContactFieldConflictResolved', version: 1, data: { ...conflict, winner: 'ours', reason: 'policy_ours' } }]);
+    });
+
     it('records nothing when nothing changes', () => {
       spec
         .given(created)

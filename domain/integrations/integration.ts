@@ -58,6 +58,8 @@ export const defaultSyncSettings: SyncSettings = {
 export const POLL_INTERVAL_BOUNDS = { min: 5, max: 1_440 } as const;
 export const MAX_OPEN_REJECTS = 1_000;
 export const MAX_REJECTS_PER_COMMAND = 1_000;
+/** Record ids one webhook notice may name (providers batch up to a few hundred per delivery). */
+export const MAX_WEBHOOK_IDS = 1_000;
 const MAX_REASON_LENGTH = 1_000;
 const MAX_SCOPES = 200;
 
@@ -132,6 +134,15 @@ export type SyncFailed = DomainEvent<'SyncFailed', Base & { runId: string; reaso
 export type RecordsRejected = DomainEvent<'RecordsRejected', Base & { runId: string | null; rejects: SyncReject[] }>;
 /** `overflowCleared`: the rejects beyond the kept list are known resolved too (a clean full run). */
 export type RejectsResolved = DomainEvent<'RejectsResolved', Base & { refs: RejectRef[]; overflowCleared: boolean }>;
+/**
+ * A provider's webhook (signature verified) named these records as changed: only their ids, which the sync
+ * fetches itself (a forged or replayed body can never write data). Changes no state: webhooks get lost, so
+ * polling runs regardless.
+ */
+export type IntegrationWebhookReceived = DomainEvent<
+  'IntegrationWebhookReceived',
+  Base & { provider: ProviderId; externalIds: string[]; receivedAt: string }
+>;
 
 export type IntegrationEvent =
   | IntegrationConnected
@@ -146,7 +157,8 @@ export type IntegrationEvent =
   | SyncCompleted
   | SyncFailed
   | RecordsRejected
-  | RejectsResolved;
+  | RejectsResolved
+  | IntegrationWebhookReceived;
 
 export const integrationEventTypes = [
   'IntegrationConnected',
@@ -162,6 +174,7 @@ export const integrationEventTypes = [
   'SyncFailed',
   'RecordsRejected',
   'RejectsResolved',
+  'IntegrationWebhookReceived',
 ] as const satisfies readonly IntegrationEvent['type'][];
 
 export interface RunInProgress {
@@ -220,6 +233,8 @@ export type CompleteSync = { type: 'CompleteSync'; data: Ids & { runId: string; 
 export type FailSync = { type: 'FailSync'; data: Ids & { runId: string; reason: string; retryable: boolean } };
 export type RecordRejects = { type: 'RecordRejects'; data: Ids & { runId?: string; rejects: SyncReject[] } };
 export type ResolveRejects = { type: 'ResolveRejects'; data: Ids & { refs: RejectRef[] } };
+/** A verified webhook delivery naming provider records that changed. */
+export type NoteWebhook = { type: 'NoteWebhook'; data: Ids & { externalIds: string[]; receivedAt: string } };
 
 export type IntegrationCommand =
   | Connect
@@ -234,7 +249,8 @@ export type IntegrationCommand =
   | CompleteSync
   | FailSync
   | RecordRejects
-  | ResolveRejects;
+  | ResolveRejects
+  | NoteWebhook;
 
 // ---------------------------------------------------------------------------------------------------------
 // evolve
@@ -273,6 +289,8 @@ export function evolveIntegration(state: Integration, event: IntegrationEvent): 
       const rejects = state.rejects.filter((reject) => !gone.has(rejectKey(reject)));
       return { ...state, rejects, rejectsOverflow: event.data.overflowCleared ? 0 : state.rejectsOverflow };
     }
+    case 'IntegrationWebhookReceived':
+      return state;
     default: {
       const unknown: never = event;
       return unknown;
@@ -401,6 +419,8 @@ export function decideIntegration(command: IntegrationCommand, state: Integratio
       return recordRejects(command.data, requireOpen(state, command.data));
     case 'ResolveRejects':
       return resolveRejects(command.data, requireOpen(state, command.data));
+    case 'NoteWebhook':
+      return noteWebhook(command.data, requireConnected(state, command.data));
     default: {
       const unknown: never = command;
       return unknown;
@@ -607,6 +627,20 @@ function resolveRejects(data: ResolveRejects['data'], integration: LiveIntegrati
   return [{ type: 'RejectsResolved', version: 1, data: { ...base(integration), refs: unique, overflowCleared: false } }];
 }
 
+function noteWebhook(data: NoteWebhook['data'], integration: LiveIntegration): IntegrationEvent[] {
+  if (!Array.isArray(data.externalIds) || data.externalIds.length === 0 || data.externalIds.length > MAX_WEBHOOK_IDS)
+    throw new RuleViolationError(`A webhook names 1 to ${MAX_WEBHOOK_IDS} records`, 'invalid_external_ids', 'externalIds');
+  const externalIds = [...new Set(data.externalIds.map((id, index) => checkId(id, `externalIds[${index}]`)))];
+  const receivedAt = checkInstant(data.receivedAt, 'receivedAt');
+  return [
+    {
+      type: 'IntegrationWebhookReceived',
+      version: 1,
+      data: { ...base(integration), provider: integration.provider, externalIds, receivedAt },
+    },
+  ];
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // checks: the decider trusts no edge (the route, the sync process) to have checked
 
@@ -678,7 +712,11 @@ function checkGrant(data: GrantInput, provider: ProviderId): Grant {
   return { accountId, accountLabel, instanceUrl, grantedScopes, tokenExpiresAt, credentialsRef };
 }
 
-/** The account's API host: https only (tokens travel to it), and only for providers that have one per account. */
+/**
+ * The account's API host: https (tokens travel to it), and only for providers that have one per account. Plain
+ * http only to a loopback host: such a host never crosses a network, and the guarded outbound client reaches
+ * it only where the operator opened loopback (OUTBOUND_ALLOW_CIDRS: tests, a developer's machine).
+ */
 function checkInstanceUrl(value: string | null, provider: ProviderId): string | null {
   if (providers[provider].instanceUrl === 'none') {
     if (value !== null)
@@ -693,9 +731,18 @@ function checkInstanceUrl(value: string | null, provider: ProviderId): string | 
   } catch (err) {
     if (err instanceof RuleViolationError) throw err;
   }
-  if (!url || url.protocol !== 'https:' || url.username !== '' || url.password !== '' || url.search !== '' || url.hash !== '')
-    throw new RuleViolationError('instanceUrl must be an https URL without credentials, query or fragment', 'invalid_instance_url', 'instanceUrl');
+  const secure = url !== null && (url.protocol === 'https:' || (url.protocol === 'http:' && isLoopbackHost(url.hostname)));
+  if (!url || !secure || url.username !== '' || url.password !== '' || url.search !== '' || url.hash !== '')
+    throw new RuleViolationError(
+      'instanceUrl must be an https URL (http only to a loopback host) without credentials, query or fragment',
+      'invalid_instance_url',
+      'instanceUrl',
+    );
   return url.origin + url.pathname.replace(/\/+$/, '');
+}
+
+function isLoopbackHost(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '[::1]' || /^127(?:\.\d{1,3}){3}$/.test(hostname);
 }
 
 function checkSettings(settings: Partial<SyncSettings>): void {

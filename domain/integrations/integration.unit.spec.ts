@@ -60,6 +60,10 @@ describe('Integration decider', () => {
         .thenError(RuleViolationError, { field: 'instanceUrl' });
       spec
         .given()
+        .when(connect({ instanceUrl: 'http://10.0.0.5:8443' }))
+        .thenError(RuleViolationError, { code: 'invalid_instance_url' });
+      spec
+        .given()
         .when(connect({ instanceUrl: null }))
         .thenError(RuleViolationError, { code: 'instance_url_required' });
       spec
@@ -423,6 +427,79 @@ describe('Integration decider', () => {
             data: { ...ids, refs: [{ direction: 'out', externalId: null, contactId: 'c-1' }], overflowCleared: false },
           },
         ]);
+    });
+  });
+
+  it('accepts plain http only to a loopback host (tests and local development; never across a network)', () => {
+    const at = (instanceUrl: string) => ({ type: 'Connect' as const, data: { ...ids, provider: 'salesforce' as const, ...grant, instanceUrl } });
+    spec
+      .given()
+      .when(at('http://127.0.0.1:40123/'))
+      .then([{ ...connected, data: { ...connected.data, instanceUrl: 'http://127.0.0.1:40123' } }]);
+    spec
+      .given()
+      .when(at('http://[::1]:40123'))
+      .then([{ ...connected, data: { ...connected.data, instanceUrl: 'http://[::1]:40123' } }]);
+    spec.given().when(at('http://127.0.0.1.example.com')).thenError(RuleViolationError, { code: 'invalid_instance_url' });
+  });
+
+  describe('webhooks', () => {
+    const receivedAt = '2024-05-01T12:30:00Z';
+    const note = (externalIds: string[]) => ({ type: 'NoteWebhook' as const, data: { ...ids, externalIds, receivedAt } });
+
+    it('records the ids a verified delivery names, once each, for the sync to fetch', () => {
+      spec
+        .given(connected)
+        .when(note(['003A', '003B', '003A']))
+        .then([
+          {
+            type: 'IntegrationWebhookReceived',
+            version: 1,
+            data: { ...ids, provider: 'salesforce', externalIds: ['003A', '003B'], receivedAt },
+          },
+        ]);
+    });
+
+    it('changes nothing of the integration', () => {
+      const before = spec.given(connected).state();
+      const after = spec
+        .given(connected, {
+          type: 'IntegrationWebhookReceived',
+          version: 1,
+          data: { ...ids, provider: 'salesforce', externalIds: ['003A'], receivedAt },
+        })
+        .state();
+      expect(after).to.deep.equal(before);
+    });
+
+    it('refuses no ids, too many, a bad id or time, and an integration that is not connected', () => {
+      spec.given(connected).when(note([])).thenError(RuleViolationError, { code: 'invalid_external_ids', field: 'externalIds' });
+      const many = Array.from({ length: 1_001 }, (_, i) => `id-${i}`);
+      spec.given(connected).when(note(many)).thenError(RuleViolationError, { field: 'externalIds' });
+      spec
+        .given(connected)
+        .when(note(['003A', 'bad\u0000']))
+        .thenError(RuleViolationError, { field: 'externalIds[1]' });
+      spec
+        .given(connected)
+        .when({ type: 'NoteWebhook', data: { ...ids, externalIds: ['003A'], receivedAt: 'now' } })
+        .thenError(RuleViolationError, { field: 'receivedAt' });
+      spec
+        .given(connected, needsReconnect)
+        .when(note(['003A']))
+        .thenError(ConflictError, { code: 'needs_reconnect' });
+      spec
+        .given(connected, disconnected)
+        .when(note(['003A']))
+        .thenError(ConflictError, { code: 'integration_disconnected' });
+      spec
+        .given()
+        .when(note(['003A']))
+        .thenError(NotFoundError);
+      spec
+        .given(connected)
+        .when({ type: 'NoteWebhook', data: { ...ids, organizationId: 'org-b', externalIds: ['003A'], receivedAt } })
+        .thenError(NotFoundError);
     });
   });
 });

@@ -1,3 +1,5 @@
+import type { FieldMapping } from './mappings.ts';
+
 /**
  * The CRM providers NexusFlow connects to, as data: the OAuth adapters, the settings screen and the
  * configuration check read this table instead of switching on provider names.
@@ -100,4 +102,19 @@ export function configuredProviders(env: Readonly<Record<string, string | undefi
     else if (unset.length === 1) missing.push({ provider: id, variable: unset[0]! });
   }
   return { ready, missing };
+}
+
+/**
+ * The mappings an integration syncs with until someone sets its own: the standard contact fields both sides
+ * have, two-way, under the integration's conflict policy. (Company is left out where the provider keeps it
+ * on another object: Salesforce's Account, Pipedrive's organization, Zoho's Account lookup.)
+ */
+export function defaultMappings(id: ProviderId): FieldMapping[] {
+  const names: Record<ProviderId, Partial<Record<'email' | 'firstName' | 'lastName' | 'phone' | 'title' | 'company', string>>> = {
+    salesforce: { email: 'Email', firstName: 'FirstName', lastName: 'LastName', phone: 'Phone', title: 'Title' },
+    hubspot: { email: 'email', firstName: 'firstname', lastName: 'lastname', phone: 'phone', title: 'jobtitle', company: 'company' },
+    pipedrive: { email: 'email', firstName: 'first_name', lastName: 'last_name', phone: 'phone' },
+    zoho: { email: 'Email', firstName: 'First_Name', lastName: 'Last_Name', phone: 'Phone', title: 'Title' },
+  };
+  return Object.entries(names[id]).map(([ours, theirs]) => ({ ours, theirs: theirs!, direction: 'both' as const }));
 }

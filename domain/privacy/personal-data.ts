@@ -20,6 +20,8 @@ export const personalData: Readonly<Record<string, PersonalDataLocation>> = {
   ContactCreated: { subject: contactSubject, fields: contactFields },
   ContactUpdated: { subject: contactSubject, fields: contactFields.map((field) => `changes.${field}`) },
   ContactDeleted: { subject: contactSubject, fields: ['email'] },
+  /** A CRM sync's conflict on one field: the three values it weighed are the contact's data. */
+  ContactFieldConflictResolved: { subject: contactSubject, fields: ['base', 'ours.value', 'theirs.value'] },
 };
 
 /** What a sealed text field reads as once its person was erased. */

@@ -17,7 +17,11 @@ export const staffPermissionTable = {
   'tenants:extendTrial': everyone,
   'tenants:impersonate': everyone,
   'parkedEvents:retry': everyone,
+  /** Start a full sync of a customer's CRM integration now (what its admins can do themselves). */
+  'integrations:forceSync': everyone,
   'tenants:suspend': admins,
+  /** Disconnecting stops a customer's sync until they connect again. */
+  'integrations:disconnect': admins,
   'tenants:changePlan': admins,
   'plans:manage': admins,
   'projections:rebuild': admins,

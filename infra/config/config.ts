@@ -125,6 +125,15 @@ const schema = z.object({
   PROJECTION_LIVE_DELAY_MS: z.coerce.number().int().min(0).max(1_000).default(10),
   DB_POOL_SIZE: positiveInt(200).default(16),
   SHUTDOWN_TIMEOUT_MS: positiveInt(120_000).default(10_000),
+  /** CRM sync: integrations synced at once per projector process, how often it looks for due ones, its lease, records per page. */
+  CRM_SYNC_ENABLED: z
+    .enum(['true', 'false'], { error: 'must be true or false' })
+    .default('true')
+    .transform((value) => value === 'true'),
+  CRM_SYNC_CONCURRENCY: positiveInt(100).default(4),
+  CRM_SYNC_POLL_MS: positiveInt(600_000).default(5_000),
+  CRM_SYNC_LEASE_MS: positiveInt(3_600_000).default(120_000),
+  CRM_SYNC_PAGE_SIZE: positiveInt(2_000).default(200),
   // CRM providers (issue 20): each one's OAuth app, and where its services are (defaults: the real ones).
   SALESFORCE_CLIENT_ID: z.string().min(1).optional(),
   SALESFORCE_CLIENT_SECRET: z.string().min(1).optional(),
@@ -143,6 +152,31 @@ const schema = z.object({
   ZOHO_CLIENT_SECRET: z.string().min(1).optional(),
   ZOHO_API_URL: z.url({ error: 'must be an http(s):// URL' }).default('https://www.zohoapis.com'),
   ZOHO_ACCOUNTS_URL: z.url({ error: 'must be an http(s):// URL' }).default('https://accounts.zoho.com'),
+  /**
+   * Keys sealing integrations' OAuth credentials (infra/crm/credentials-vault.ts): `<keyId>:<secret>`, comma-
+   * separated; the first seals, all open (rotation). Unset: one key derived from DATA_ENCRYPTION_KEY or JWT_SECRET.
+   */
+  CREDENTIALS_KEYS: z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      if (value === undefined) return undefined;
+      const keys = entriesOf(value).map((entry) => {
+        const at = entry.indexOf(':');
+        return { id: at < 0 ? '' : entry.slice(0, at), secret: at < 0 ? '' : entry.slice(at + 1) };
+      });
+      const bad = keys.filter((key) => !/^[A-Za-z0-9_-]{1,32}$/.test(key.id) || key.secret.length < 32);
+      const ids = keys.map((key) => key.id);
+      if (keys.length === 0 || bad.length > 0 || new Set(ids).size !== ids.length) {
+        ctx.addIssue({
+          code: 'custom',
+          message:
+            'must be comma-separated <keyId>:<secret> entries with distinct key ids (1 to 32 letters, digits, "_" or "-") and secrets of at least 32 characters',
+        });
+        return z.NEVER;
+      }
+      return keys;
+    }),
 });
 
 export type Config = z.infer<typeof schema>;

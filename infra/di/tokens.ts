@@ -113,6 +113,8 @@ export const TOKENS = {
   CrmProviders: Symbol.for('nexusflow.CrmProviders'),
   /** Sealed OAuth credentials of integrations (infra/crm/credentials-vault.ts). */
   CredentialsVault: Symbol.for('nexusflow.CredentialsVault'),
+  /** Opens an integration's credentials, refreshing its token when due (infra/crm/integration-connections.ts). */
+  IntegrationConnections: Symbol.for('nexusflow.IntegrationConnections'),
   IntegrationCommands: Symbol.for('nexusflow.IntegrationCommands'),
   /** Runs due syncs, webhook-triggered fetches and token refreshes. */
   SyncRunner: Symbol.for('nexusflow.SyncRunner'),

@@ -47,6 +47,11 @@ interface RouteDefinition<Body, Query> {
   body?: z.ZodType<Body>;
   bodyExample?: unknown;
   /**
+   * The handler gets the body as the exact bytes received (`input.rawBody`), unparsed and whatever its media
+   * type, up to the body limit: for signatures computed over the body (a provider's webhooks). Not with `body`.
+   */
+  rawBody?: true;
+  /**
    * Body fields that may hold line breaks (dotted paths, `*` for any key or index: `steps.*.config.body`).
    * Every other string the route accepts is single-line; no string anywhere may hold control characters or
    * unpaired surrogates (domain/text.ts).
@@ -67,7 +72,7 @@ interface RouteDefinition<Body, Query> {
    */
   readModels?: string[];
   responses: Record<number, ResponseDoc>;
-  handler(ctx: Koa.ParameterizedContext, input: { body: Body; query: Query; params: Record<string, string> }): Promise<void>;
+  handler(ctx: Koa.ParameterizedContext, input: { body: Body; query: Query; params: Record<string, string>; rawBody?: Buffer }): Promise<void>;
 }
 
 export function defineRoute<Body = undefined, Query = undefined>(spec: RouteSpec<Body, Query>): RouteSpec<Body, Query> {
@@ -117,6 +122,7 @@ export function mountRoutes(router: Router, routes: AnyRoute[], options: MountOp
     }
     if (route.credentials) middleware.unshift(neverStored);
     if (route.body) middleware.push(requireJson, parseJson);
+    else if (route.rawBody) middleware.push(readRawBody(options.bodyLimitBytes));
     if (route.method !== 'get' && options.aroundCommand && !route.credentials) middleware.push(options.aroundCommand);
     middleware.push(async (ctx) => {
       const validated = options.metrics?.layer('validation');
@@ -131,6 +137,7 @@ export function mountRoutes(router: Router, routes: AnyRoute[], options: MountOp
         body: route.body ? parseOrThrow(route.body, ctx.request.body ?? {}, 'body') : undefined,
         query: route.query ? parseOrThrow(route.query, ctx.query, 'query') : undefined,
         params: ctx.params as Record<string, string>,
+        ...(route.rawBody ? { rawBody: (ctx.state as { rawBody?: Buffer }).rawBody ?? Buffer.alloc(0) } : {}),
       };
       validated?.();
       await options.beforeHandler?.(ctx, route);
@@ -170,6 +177,26 @@ const neverStored: Koa.Middleware = async (ctx, next) => {
   ctx.set({ 'Cache-Control': 'no-store', Pragma: 'no-cache' });
   await next();
 };
+
+/** Reads the body's bytes as sent (size-limited) into ctx.state.rawBody. */
+function readRawBody(limitBytes: number): Koa.Middleware {
+  const tooLarge = () => new ProblemError(413, 'Payload too large', 'The request body exceeds the size limit.', { code: 'payload_too_large' });
+  return async (ctx, next) => {
+    if (Number(ctx.get('Content-Length') || 0) > limitBytes) throw tooLarge();
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > limitBytes) throw tooLarge();
+      chunks.push(chunk);
+    }
+    const raw = Buffer.concat(chunks);
+    (ctx.state as { rawBody?: Buffer }).rawBody = raw;
+    // What Idempotency-Key fingerprints (as for parsed bodies).
+    (ctx.request as { rawBody?: string }).rawBody = raw.toString('base64');
+    await next();
+  };
+}
 
 /** A body on a JSON API must say it is JSON; anything else is a 415, not a silently empty body. */
 const requireJson: Koa.Middleware = async (ctx, next) => {

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { analyticsTableSql } from '../analytics/postgres-analytics.ts';
 import type { AnalyticsStore } from '../analytics/analytics-store.ts';
 import type { Config } from '../config/config.ts';
+import { credentialsVaultSchemaSql, migrateCredentialsVault } from '../crm/credentials-vault.ts';
 import { PostgresEventStore } from '../eventstore/postgres/postgres-event-store.ts';
 import { eventStoreSchemaSql } from '../eventstore/postgres/schema.ts';
 import type { Database } from '../postgres/module.ts';
@@ -23,6 +24,7 @@ export const SCHEMA_VERSION = createHash('sha256')
   .update(readModelMigrations.map((m) => m.name).join(','))
   .update(searchSchemaSql())
   .update(analyticsTableSql('analytics_facts').join(';'))
+  .update(credentialsVaultSchemaSql)
   .digest('hex')
   .slice(0, 12);
 
@@ -97,6 +99,9 @@ export class SchemaMigrations {
     }
     await migrateReadModels(orm);
     steps.push(`read models (${readModelMigrations.length} migrations)`);
+    // Sealed CRM credentials: kept in PostgreSQL whichever event store runs (they are not events).
+    await migrateCredentialsVault(database.pool);
+    steps.push('integration credentials');
     // Generations are read from a table the read-model migrations make: only now.
     const generations = await this.deps.generations();
     const search = await this.deps.search();

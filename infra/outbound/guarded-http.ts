@@ -187,7 +187,8 @@ export class GuardedHttpClient {
   nodeAgents(options: AgentOptions = { keepAlive: true }): { http: HttpAgent; https: HttpsAgent } {
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const client = this;
-    const lookup = (hostname: string, lookupOptions: LookupOptions, callback: LookupCallback) => client.vettedLookup(hostname, lookupOptions, callback);
+    const lookup = (hostname: string, lookupOptions: LookupOptions, callback: LookupCallback) =>
+      client.vettedLookup(hostname, lookupOptions, callback);
     const guard = <T extends HttpAgent>(agent: T): T => {
       const create = (agent as unknown as { createConnection: (o: Record<string, unknown>, cb?: unknown) => Socket }).createConnection.bind(agent);
       (agent as unknown as { createConnection: unknown }).createConnection = (connectOptions: Record<string, unknown>, callback?: unknown) => {
@@ -200,7 +201,8 @@ export class GuardedHttpClient {
         socket.once('connect', () => {
           const connected = socket.remoteAddress;
           const verdict = connected ? client.policy.check(connected) : ({ allowed: false, reason: 'not checkable' } as const);
-          if (!verdict.allowed) socket.destroy(OutboundRefusedError.forAddress(host, connected ?? 'an unknown address', verdict.reason, 'connected to'));
+          if (!verdict.allowed)
+            socket.destroy(OutboundRefusedError.forAddress(host, connected ?? 'an unknown address', verdict.reason, 'connected to'));
         });
         return socket;
       };

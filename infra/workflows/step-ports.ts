@@ -77,14 +77,4 @@ export const offlineComposer: StepPorts['ai'] = {
   },
 };
 
-/**
- * The CRM port's default with no CRM connected: the action is accepted and recorded under a stable
- * reference derived from the idempotency key (the CRM integrations issue replaces it).
- */
-export const offlineCrm: StepPorts['crm'] = {
-  async perform({ provider, action, idempotencyKey }) {
-    return { reference: `offline:${provider}:${action}:${createHash('sha256').update(idempotencyKey).digest('hex').slice(0, 16)}` };
-  },
-};
-
 export type { ContactSnapshot };

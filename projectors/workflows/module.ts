@@ -18,7 +18,10 @@ import { GuardedHttpClient } from '../../infra/outbound/guarded-http.ts';
 import type { Database } from '../../infra/postgres/module.ts';
 import type { CheckpointWatcher } from '../../infra/readmodels/checkpoint-watcher.ts';
 import { MailboxThrottle } from '../../infra/workflows/mailbox-throttle.ts';
-import { guardedHttpPort, mailerEmailPort, offlineComposer, offlineCrm } from '../../infra/workflows/step-ports.ts';
+import { guardedHttpPort, mailerEmailPort, offlineComposer } from '../../infra/workflows/step-ports.ts';
+import type { IntegrationConnections } from '../../infra/crm/integration-connections.ts';
+import { crmStepPort } from '../integrations/sync/crm-step.ts';
+import { SyncStore } from '../integrations/sync/sync-store.ts';
 import { bindProjection, bindReactor } from '../module.ts';
 import { executionsProjection } from './executions-projection.ts';
 import { contactEventReactor, workflowLifecycleReactor, type ReactorDependencies } from './reactors.ts';
@@ -58,7 +61,7 @@ export const workflowProjectorsModule = new ContainerModule((bind) => {
   bindReactor(bind, async (ctx) => workflowLifecycleReactor(await reactorDeps(ctx)));
 
   bind<WorkflowRunner>(TOKENS.WorkflowRunner).toDynamicValue(async (ctx) => {
-    const [config, database, handler, contacts, mailer, ephemeral, watcher, logger, lifecycle, health, metrics, events] = await deps<
+    const [config, database, handler, contacts, mailer, ephemeral, watcher, logger, lifecycle, health, metrics, events, connections] = await deps<
       [
         Config,
         Database,
@@ -72,6 +75,7 @@ export const workflowProjectorsModule = new ContainerModule((bind) => {
         HealthChecks,
         Metrics,
         EventStore,
+        IntegrationConnections,
       ]
     >(
       ctx,
@@ -87,6 +91,7 @@ export const workflowProjectorsModule = new ContainerModule((bind) => {
       TOKENS.HealthChecks,
       TOKENS.Metrics,
       TOKENS.EventStore,
+      TOKENS.IntegrationConnections,
     );
     const runner = new WorkflowRunner(
       // The owner names this runner's leases.
@@ -98,7 +103,8 @@ export const workflowProjectorsModule = new ContainerModule((bind) => {
         // Tenant-chosen URLs: only public addresses, plus what the operator's OUTBOUND_ALLOW_CIDRS opens.
         http: guardedHttpPort(new GuardedHttpClient({ policy: new AddressPolicy(config.OUTBOUND_ALLOW_CIDRS) }), metrics),
         ai: offlineComposer,
-        crm: offlineCrm,
+        // Through the organization's connected integration of the step's provider (refused without one).
+        crm: crmStepPort({ pool: database.pool, handler, store: new SyncStore(database.pool, 'workflow-runner'), access: connections }),
       },
       new MailboxThrottle(ephemeral, { perMinute: config.MAILBOX_MAX_PER_MINUTE, perDay: config.MAILBOX_MAX_PER_DAY }),
       logger.child({ component: 'workflow-runner' }),

@@ -22,6 +22,8 @@ import {
 } from '../support/http.ts';
 import { expectProblem } from '../support/problems.ts';
 import { CLICKHOUSE_URL, reachableClickHouse } from '../support/clickhouse.ts';
+import { startFakeHubSpot } from '../support/fake-crm/hubspot.ts';
+import type { FakeCrmServer } from '../support/fake-crm/fake-crm.ts';
 
 /**
  * Analytics over HTTP, on each analytics store the system can run with: every number the API answers is
@@ -37,6 +39,8 @@ for (const store of ['postgres', 'clickhouse'] as const) {
     let rival: Account;
     let workflowA: string;
     let workflowB: string;
+    /** The organization's CRM, for the workflow's crm_action step (an integration sync each). */
+    let hubspot: FakeCrmServer;
     const clickhouseDatabase = `nf_test_e2e_${Date.now().toString(36)}`;
     /** Where the numbers are counted up to: API usage keeps being recorded after it, with later times. */
     let until: string;
@@ -46,8 +50,16 @@ for (const store of ['postgres', 'clickhouse'] as const) {
 
     before(async () => {
       if (store === 'clickhouse') await reachableClickHouse();
+      hubspot = await startFakeHubSpot();
       system = await startTestSystem(undefined, {
         WORKFLOW_POLL_MS: '200',
+        HUBSPOT_API_URL: hubspot.baseUrl,
+        ...hubspot.env,
+        HUBSPOT_CLIENT_ID: hubspot.clientId,
+        HUBSPOT_CLIENT_SECRET: hubspot.clientSecret,
+        OUTBOUND_ALLOW_CIDRS: '127.0.0.1/32',
+        // Only the workflow's steps call the CRM here: no sync runs adding their own provider calls.
+        CRM_SYNC_ENABLED: 'false',
         API_USAGE_FLUSH_SECONDS: '1',
         ...(store === 'clickhouse' ? { CLICKHOUSE_URL, CLICKHOUSE_DATABASE: clickhouseDatabase } : {}),
       });
@@ -62,6 +74,12 @@ for (const store of ['postgres', 'clickhouse'] as const) {
         calls.owner++;
         return http.post(path, body, { token: owner.accessToken });
       };
+      // HubSpot connected (the callback is the browser's, unauthenticated: not an API call of the organization).
+      const consent = await hubspot.authorize((await post('/integrations/hubspot/connect', {})).body.authorizationUrl);
+      const connected = await http.get(
+        `/integrations/oauth/callback?code=${encodeURIComponent(consent.code)}&state=${encodeURIComponent(consent.state)}`,
+      );
+      expect(connected.status, JSON.stringify(connected.body)).to.equal(201);
 
       const contacts: string[] = [];
       for (let i = 0; i < 4; i++) {
@@ -118,6 +136,7 @@ for (const store of ['postgres', 'clickhouse'] as const) {
     });
     after(async () => {
       await system?.stop();
+      await hubspot?.close();
       if (store === 'clickhouse') {
         const admin = createClient({ url: CLICKHOUSE_URL });
         await admin.command({ query: sql`DROP DATABASE IF EXISTS ${ident(clickhouseDatabase)}`.text });

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { inviteMember, registerAccount, startTestSystem, uniqueEmail, type Account, type HttpClient, type TestSystem } from '../support/http.ts';
+import { integrationFacts } from '../support/integrations.ts';
 import { operationsOf } from '../support/openapi.ts';
 
 /**
@@ -55,6 +56,17 @@ describe('Tenant isolation: tenant B tries every tenant-A id on every route (rea
     bKey = bApiKey.body.key;
     aSecrets.push(contactEmail, a.email, aMember.email, a.organizationId, a.userId, ...Object.values(aIds));
     position = execution.body.position;
+    // A CRM integration of A, recorded as the OAuth callback records one (no provider needed to read it back).
+    const integration = integrationFacts(a.organizationId, { connectedBy: { type: 'user', id: a.userId } });
+    for (const { id, streamId, event, metadata } of integration.connected) {
+      ({ position } = await system.process.platform.eventStore.append(
+        streamId,
+        [{ id, type: event.type, version: event.version, data: event.data, metadata }],
+        'any',
+      ));
+    }
+    aIds.integrations = integration.id;
+    aSecrets.push(integration.id, integration.grant.accountId);
   });
   after(async () => system?.stop());
 
@@ -70,7 +82,12 @@ describe('Tenant isolation: tenant B tries every tenant-A id on every route (rea
   for (const credential of ['access token', 'API key'] as const) {
     it(`answers 404 to B's ${credential} for every tenant-A id on every route, and changes nothing of A`, async () => {
       const token = () => (credential === 'API key' ? bKey : b.accessToken);
-      const withIds = (await operationsOf(http)).filter((op) => op.path.includes('{'));
+      // Routes B reaches with its own credential. A public route (a provider's webhook: its signature decides,
+      // 401 whatever the id) and a parameter that names a kind rather than an entity (a CRM provider to connect)
+      // hold nothing of A's to find.
+      const withIds = (await operationsOf(http)).filter(
+        (op) => op.path.includes('{') && op.authenticated && op.path !== '/integrations/{type}/connect',
+      );
       expect(withIds.length).to.be.greaterThan(8);
       const tried: string[] = [];
       for (const operation of withIds) {
@@ -117,7 +134,7 @@ describe('Tenant isolation: tenant B tries every tenant-A id on every route (rea
 
     it(`shows B's ${credential} nothing of A on any list or other read`, async () => {
       const token = credential === 'API key' ? bKey : b.accessToken;
-      const reads = (await operationsOf(http)).filter((op) => op.method === 'GET' && !op.path.includes('{'));
+      const reads = (await operationsOf(http)).filter((op) => op.method === 'GET' && !op.path.includes('{') && op.authenticated);
       expect(reads.map((op) => op.path)).to.include.members([
         '/contacts',
         '/users',

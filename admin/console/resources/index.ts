@@ -2,6 +2,7 @@ import type { ResourceWithOptions } from 'adminjs';
 import type { ConsoleResourceDeps } from './console-actions.ts';
 import { executionsResource } from './executions.ts';
 import { historyResource } from './history.ts';
+import { integrationsResource } from './integrations.ts';
 import { organizationsResource } from './organizations.ts';
 import { parkedEventsResource } from './parked-events.ts';
 import { plansResource } from './plans.ts';
@@ -17,6 +18,7 @@ export function consoleResources(deps: ConsoleResourceDeps): ResourceWithOptions
   return [
     organizationsResource(deps),
     usersResource(deps),
+    integrationsResource(deps),
     plansResource(deps),
     workflowsResource(deps),
     executionsResource(deps),

@@ -47,7 +47,9 @@ export interface StepPorts {
     }>;
   };
   crm: {
+    /** Fails with CrmActionRefused when the organization has no connected integration of that provider (or it refused). */
     perform(request: {
+      organizationId: string;
       provider: string;
       action: string;
       contact: ContactSnapshot;

@@ -7,6 +7,8 @@ import { Migration20261202000002 } from './Migration20261202000002.ts';
 import { Migration20261202000003 } from './Migration20261202000003.ts';
 import { Migration20261202000004 } from './Migration20261202000004.ts';
 import { Migration20261203000001 } from './Migration20261203000001.ts';
+import { Migration20261204000020 } from './Migration20261204000020.ts';
+import { Migration20261204000030 } from './Migration20261204000030.ts';
 
 /** Listed explicitly (no file globbing) so migrations run the same under tsx, in tests and in containers. */
 export const readModelMigrations = [
@@ -19,4 +21,6 @@ export const readModelMigrations = [
   { name: 'Migration20261202000003', class: Migration20261202000003 },
   { name: 'Migration20261202000004', class: Migration20261202000004 },
   { name: 'Migration20261203000001', class: Migration20261203000001 },
+  { name: 'Migration20261204000020', class: Migration20261204000020 },
+  { name: 'Migration20261204000030', class: Migration20261204000030 },
 ];

@@ -1,5 +1,5 @@
 import type { ProviderId } from '../../../domain/integrations/providers.ts';
-import type { CrmProvider, CrmValue } from '../../../projectors/integrations/ports.ts';
+import type { CrmValue } from '../../../projectors/integrations/ports.ts';
 
 /**
  * A loopback server that speaks one CRM provider's documented wire format (OAuth token and refresh, paging,
@@ -33,7 +33,10 @@ export interface FakeCrmServer {
   /** Revokes the grant: refresh answers invalid_grant, API calls 401. */
   revokeGrant(): void;
   /** The body, headers and URL of a webhook delivery as the provider would sign and send it (for these ids). */
-  webhook(externalIds: string[], secrets: { integrationSecret: string }): { method: string; path: string; headers: Record<string, string>; body: string };
+  webhook(
+    externalIds: string[],
+    secrets: { integrationSecret: string },
+  ): { method: string; path: string; headers: Record<string, string>; body: string };
   /** Every API request received (method and path), for assertions on paging and targeted fetches. */
   readonly requests: { method: string; path: string }[];
   close(): Promise<void>;
