@@ -133,7 +133,7 @@ const schema = z.object({
   CRM_SYNC_CONCURRENCY: positiveInt(100).default(4),
   CRM_SYNC_POLL_MS: positiveInt(600_000).default(5_000),
   CRM_SYNC_LEASE_MS: positiveInt(3_600_000).default(120_000),
-  CRM_SYNC_PAGE_SIZE: positiveInt(2_000).default(200),
+  CRM_SYNC_PAGE_SIZE: positiveInt(2_000).default(500),
   // CRM providers (issue 20): each one's OAuth app, and where its services are (defaults: the real ones).
   SALESFORCE_CLIENT_ID: z.string().min(1).optional(),
   SALESFORCE_CLIENT_SECRET: z.string().min(1).optional(),

@@ -52,6 +52,8 @@ export interface SyncDependencies {
   /** Records per provider page (at most the adapter's own limit). */
   pageSize?: number;
   leaseMs: number;
+  /** How far the projections are (an import waits for them after each chunk); absent: no waiting. */
+  progress?: { names: string[]; waitFor(projections: readonly string[], position: string, timeoutMs: number): Promise<boolean> };
 }
 
 /** The integration's daily API budget is spent: nothing more until the next UTC day. */
@@ -66,6 +68,10 @@ export class LeaseLost extends Error {}
 
 const zeroCounts = (): SyncCounts => ({ read: 0, created: 0, updated: 0, skipped: 0, rejected: 0, conflicts: 0 });
 const ARCHIVED_TAG = 'crm-archived';
+/** Records merged at once within a page. */
+const MERGE_CONCURRENCY = 16;
+/** New contacts per bulk append of an import; the projections catch up after each before the next. */
+const IMPORT_CHUNK = 250;
 /** A contact changed between our read and our write is read and merged again, this many times. */
 const MERGE_ATTEMPTS = 3;
 
@@ -269,21 +275,22 @@ export class IntegrationSync {
       counts,
       rejects,
     );
-    touched.push(...imported);
-    const importedIds = new Set(imported.map((link) => link.externalId));
-    for (const record of records) {
-      if (importedIds.has(record.externalId)) continue;
+    touched.push(...imported.links);
+    const importedIds = imported.handled;
+    // Records are merged several at a time (each its own contact; one changed meanwhile is merged again).
+    await eachLimited(records, MERGE_CONCURRENCY, async (record) => {
+      if (importedIds.has(record.externalId)) return;
       const link = links.get(record.externalId) ?? null;
       // Read again in the overlap window (or named twice): applied already.
       if (link?.providerModifiedAt && Date.parse(record.modifiedAt) <= link.providerModifiedAt.getTime() && run.fields === null) {
         counts.skipped += 1;
-        continue;
+        return;
       }
       const outcome = await this.mergeRecord(record, link, run, counts, rejects);
-      if (!outcome) continue;
+      if (!outcome) return;
       touched.push(outcome.link);
       if (outcome.write) writes.push({ link: outcome.link, write: outcome.write, writtenOut: outcome.writtenOut });
-    }
+    });
     await this.writeOut(writes, counts, rejects);
     await this.deps.store.saveLinks(this.integration.id, touched);
     await this.reject(run.runId, rejects, counts);
@@ -381,11 +388,11 @@ export class IntegrationSync {
    * between the two leaves claims whose owner does not exist: the next claimant sees them stale. Answers the
    * links of the contacts made.
    */
-  private async importNew(records: CrmContact[], counts: SyncCounts, rejects: SyncReject[]): Promise<StoredLink[]> {
-    if (!this.deps.streams.appendBulk || records.length < 2) return [];
-    const organizationId = this.integration.organizationId;
-    const context = this.context(null);
-    const metadata = metadataFrom(context);
+  private async importNew(records: CrmContact[], counts: SyncCounts, rejects: SyncReject[]): Promise<{ links: StoredLink[]; handled: Set<string> }> {
+    const handled = new Set<string>();
+    const links: StoredLink[] = [];
+    if (!this.deps.streams.appendBulk || records.length < 2) return { links, handled };
+    const metadata = metadataFrom(this.context(null));
     const byEmail = new Map<
       string,
       { record: CrmContact; contactId: string; fields: ReturnType<typeof newContactFields> & object; base: StoredLink['base'] }
@@ -407,21 +414,40 @@ export class IntegrationSync {
           contactId: null,
           reason: rejectReason(fresh.rejects) ?? 'the record has no usable email',
         });
+        handled.add(record.externalId);
         continue;
       }
       // Two records with one email: the second goes the one-by-one way (and links to the first's contact).
       if (!byEmail.has(fields.email)) byEmail.set(fields.email, { record, contactId: randomUUID(), fields, base: fresh.base });
     }
     const candidates = [...byEmail.values()];
-    if (candidates.length === 0) return [];
+    for (let i = 0; i < candidates.length; i += IMPORT_CHUNK) {
+      const position = await this.importChunk(candidates.slice(i, i + IMPORT_CHUNK), metadata, counts, rejects, links, handled);
+      // Back-pressure: the projections take this chunk in before the next is appended, so live changes never
+      // queue behind a whole import.
+      if (position && this.deps.progress) await this.deps.progress.waitFor(this.deps.progress.names, position, 60_000);
+    }
+    return { links, handled };
+  }
+
+  /** One chunk of an import: the claims, then the contacts whose claim was stored. Answers the last position written. */
+  private async importChunk(
+    candidates: { record: CrmContact; contactId: string; fields: ReturnType<typeof newContactFields> & object; base: StoredLink['base'] }[],
+    metadata: ReturnType<typeof metadataFrom>,
+    counts: SyncCounts,
+    rejects: SyncReject[],
+    links: StoredLink[],
+    handled: Set<string>,
+  ): Promise<string | null> {
+    const organizationId = this.integration.organizationId;
     const claims: StreamAppend[] = candidates.map((c) => ({
       streamId: claimStreamId('contactEmail', organizationId, c.fields.email),
       events: [{ id: randomUUID(), type: 'ValueClaimed', version: 1, data: { ownerId: c.contactId }, metadata }],
       expectedRevision: 'no_stream',
     }));
-    const claimed = await this.deps.streams.appendBulk(claims);
+    const claimed = await this.deps.streams.appendBulk!(claims);
     const winners = candidates.filter((_, index) => claimed[index]!.status === 'stored');
-    if (winners.length === 0) return [];
+    if (winners.length === 0) return null;
     const creates: StreamAppend[] = winners.map((c) => {
       const { email, ...rest } = c.fields;
       const events = contactDecider.decide(
@@ -437,10 +463,11 @@ export class IntegrationSync {
         expectedRevision: 'no_stream',
       };
     });
-    const created = await this.deps.streams.appendBulk(creates);
-    const links: StoredLink[] = [];
+    const created = await this.deps.streams.appendBulk!(creates);
+    let last: string | null = null;
     winners.forEach((c, index) => {
       const outcome = created[index]!;
+      handled.add(c.record.externalId);
       if (outcome.status !== 'stored') {
         rejects.push({
           direction: 'in',
@@ -450,6 +477,7 @@ export class IntegrationSync {
         });
         return;
       }
+      last = outcome.position;
       counts.created += 1;
       let ledger = { in: {}, out: {} } as StoredLink['ledger'];
       for (const [field, entry] of Object.entries(c.base)) ledger = recordWrite(ledger, 'in', field, entry.value, String(outcome.nextRevision));
@@ -461,7 +489,7 @@ export class IntegrationSync {
         providerModifiedAt: new Date(c.record.modifiedAt),
       });
     });
-    return links;
+    return last;
   }
 
   /** Creates our contact from a record; an email a live contact already has links to that contact instead. */
@@ -547,29 +575,29 @@ export class IntegrationSync {
     const touched: StoredLink[] = [];
     const writes: { link: StoredLink; write: ContactWrite; writtenOut: Record<string, unknown> }[] = [];
     const run = { runId, direction: this.integration.settings.direction, fields };
-    for (const change of live) {
+    await eachLimited(live, MERGE_CONCURRENCY, async (change) => {
       const link = links.get(change.contactId) ?? null;
       const record = link ? records.get(link.externalId) : undefined;
       counts.read += 1;
       if (link && record) {
         const outcome = await this.mergeRecord(record, link, run, counts, rejects);
-        if (!outcome) continue;
+        if (!outcome) return;
         touched.push(outcome.link);
         if (outcome.write) writes.push({ link: outcome.link, write: outcome.write, writtenOut: outcome.writtenOut });
-        continue;
+        return;
       }
       if (link && !record) {
         // Gone at the provider: the inbound deletions apply the delete policy; until then, nothing is sent.
         counts.skipped += 1;
-        continue;
+        return;
       }
       const loaded = await this.deps.handler.load<Contact, ContactEvent>(contactStream(change.contactId), contactDecider);
-      if (loaded.state.status !== 'active') continue;
+      if (loaded.state.status !== 'active') return;
       const ours: OurRecord = { fields: pickContactFields(loaded.state), changedAt: lastChangeOf(loaded.events), revision: loaded.revision };
       const merged = reconcile({ ...this.policy(), direction: 'out', fields, ours, theirs: null, link: null });
       for (const r of merged.rejects)
         rejects.push({ direction: 'out', externalId: null, contactId: change.contactId, reason: `${r.field}: ${r.reason}` });
-      if (Object.keys(merged.theirChanges).length === 0) continue;
+      if (Object.keys(merged.theirChanges).length === 0) return;
       const pendingLink: StoredLink = {
         externalId: '',
         contactId: change.contactId,
@@ -578,7 +606,7 @@ export class IntegrationSync {
         providerModifiedAt: null,
       };
       writes.push({ link: pendingLink, write: { externalId: null, fields: merged.theirChanges }, writtenOut: merged.writtenOut });
-    }
+    });
     touched.push(...(await this.writeOut(writes, counts, rejects)));
     await this.deps.store.saveLinks(
       this.integration.id,
@@ -672,7 +700,7 @@ export class IntegrationSync {
   }
 
   private pageSize(): number {
-    return Math.min(this.deps.pageSize ?? 200, this.provider.client.limits.maxPageSize);
+    return Math.min(this.deps.pageSize ?? 500, this.provider.client.limits.maxPageSize);
   }
 
   private ids() {
@@ -688,6 +716,15 @@ export class IntegrationSync {
       now: this.now(),
     };
   }
+}
+
+/** Runs `work` on every item, at most `limit` at a time. */
+async function eachLimited<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) await work(items[next++]!);
+  });
+  await Promise.all(lanes);
 }
 
 /** When the integration's last run ended, and how. */

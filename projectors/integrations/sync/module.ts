@@ -6,7 +6,8 @@ import type { ContactCommands } from '../../../command-api/contacts/contact-comm
 import type { EventStreams } from '../../../command-api/ports.ts';
 import type { Config } from '../../../infra/config/config.ts';
 import type { IntegrationConnections } from '../../../infra/crm/integration-connections.ts';
-import { deps } from '../../../infra/di/resolve.ts';
+import { all, deps } from '../../../infra/di/resolve.ts';
+import type { Projection } from '../../runner/projection.ts';
 import { TOKENS } from '../../../infra/di/tokens.ts';
 import type { HealthChecks, Lifecycle } from '../../../infra/di/lifecycle.ts';
 import type { Database } from '../../../infra/postgres/module.ts';
@@ -40,6 +41,8 @@ export const crmSyncWorkerModule = new ContainerModule((bind) => {
       TOKENS.HealthChecks,
     );
     const log = logger.child({ component: 'crm-sync' });
+    // An import waits, after each chunk, for the read models and reactors of this process to take it in.
+    const names = [...(await all<Projection>(ctx, TOKENS.Projections)), ...(await all<Projection>(ctx, TOKENS.Reactors))].map((p) => p.name);
     const worker = new SyncWorker(
       {
         handler,
@@ -49,6 +52,7 @@ export const crmSyncWorkerModule = new ContainerModule((bind) => {
         access: connections,
         logger: log,
         leaseMs: config.CRM_SYNC_LEASE_MS,
+        progress: { names, waitFor: (projections, position, timeoutMs) => watcher.waitFor(projections, position, timeoutMs) },
         pageSize: config.CRM_SYNC_PAGE_SIZE,
       },
       log,

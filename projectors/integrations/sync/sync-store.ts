@@ -155,7 +155,11 @@ export class SyncStore {
   }
 
   /** Writes links (one statement); a contact linked to another record before is re-linked to this one. */
-  async saveLinks(integrationId: string, links: StoredLink[]): Promise<void> {
+  async saveLinks(integrationId: string, given: StoredLink[]): Promise<void> {
+    // One row per record and per contact: the last word on each wins (two records of one person in a page).
+    const byContact = new Map<string, StoredLink>();
+    for (const link of given) byContact.set(link.contactId, link);
+    const links = [...new Map([...byContact.values()].map((link) => [link.externalId, link])).values()];
     if (links.length === 0) return;
     await this.pool.query(
       `WITH incoming AS (

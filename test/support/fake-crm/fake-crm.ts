@@ -48,6 +48,8 @@ export interface FakeCrmRecord {
   modifiedAt: number;
   fields: Record<string, CrmValue>;
   deletedAt: number | null;
+  /** Counts the record's changes (a fake may cache what it derives from a record by it). */
+  version?: number;
 }
 
 /**
@@ -78,6 +80,7 @@ export class FakeCrmData {
     if (!record || record.deletedAt !== null) throw new Error(`no live record ${externalId}`);
     Object.assign(record.fields, fields);
     record.modifiedAt = at;
+    record.version = (record.version ?? 0) + 1;
     return record;
   }
 
@@ -89,7 +92,10 @@ export class FakeCrmData {
 
   remove(externalId: string, at = this.tick()): void {
     const record = this.records.get(externalId);
-    if (record) record.deletedAt = at;
+    if (record) {
+      record.deletedAt = at;
+      record.version = (record.version ?? 0) + 1;
+    }
   }
 
   /** Many records at once (imports), stamped one millisecond apart from the clock. */

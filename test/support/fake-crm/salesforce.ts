@@ -380,7 +380,19 @@ class FakeSalesforce implements FakeSalesforceServer {
     return { name: 'Contact', label: 'Contact', custom: false, keyPrefix: '003', queryable: true, updateable: true, fields };
   }
 
+  /** Rows as last made, per record and stamp: a query over tens of thousands of records must not remake them all. */
+  private readonly rowCache = new WeakMap<FakeCrmRecord, { key: string; row: Record<string, unknown> }>();
+
   private contactRow(record: FakeCrmRecord): Record<string, unknown> {
+    const key = `${record.version ?? 0}/${record.modifiedAt}/${record.deletedAt}`;
+    const cached = this.rowCache.get(record);
+    if (cached && cached.key === key) return cached.row;
+    const row = this.makeContactRow(record);
+    this.rowCache.set(record, { key, row });
+    return row;
+  }
+
+  private makeContactRow(record: FakeCrmRecord): Record<string, unknown> {
     const stamp = Math.max(record.modifiedAt, record.deletedAt ?? 0);
     return {
       ...record.fields,
@@ -679,7 +691,18 @@ function sfDateTime(ms: number): string {
   return new Date(ms).toISOString().replace('Z', '+0000');
 }
 
+const parsedDateTimes = new Map<string, number | null>();
+
 function parseDateTime(text: string): number | null {
+  const known = parsedDateTimes.get(text);
+  if (known !== undefined) return known;
+  if (parsedDateTimes.size > 500_000) parsedDateTimes.clear();
+  const ms = parseDateTimeOnce(text);
+  parsedDateTimes.set(text, ms);
+  return ms;
+}
+
+function parseDateTimeOnce(text: string): number | null {
   if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})$/.test(text)) return null;
   const ms = Date.parse(text.replace(/([+-]\d{2})(\d{2})$/, '$1:$2'));
   return Number.isFinite(ms) ? ms : null;
