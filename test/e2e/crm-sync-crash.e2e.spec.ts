@@ -1,3 +1,5 @@
+import { createServer, request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import type { RecordedEvent } from '../../domain/events.ts';
 import { integrationStream } from '../../domain/integrations/integration.ts';
@@ -16,6 +18,8 @@ describe('CRM sync killed mid-run and resumed by another process (real PostgreSQ
   let fake: FakeSalesforceServer;
   let system: TestSystem;
   let owner: Account;
+  /** Between the worker and the org's API host: every call takes 100 ms, so the kill lands mid-run. */
+  let slowLink: Server;
   const processes: RoleProcess[] = [];
   const providerEnv = () => ({
     SALESFORCE_LOGIN_URL: fake.baseUrl,
@@ -43,6 +47,28 @@ describe('CRM sync killed mid-run and resumed by another process (real PostgreSQ
 
   before(async () => {
     fake = await startFakeSalesforce();
+    slowLink = createServer((incoming, answer) => {
+      setTimeout(() => {
+        const target = new URL(fake.baseUrl);
+        const forwarded = request(
+          {
+            host: target.hostname,
+            port: target.port,
+            method: incoming.method,
+            path: incoming.url,
+            headers: { ...incoming.headers, host: target.host },
+          },
+          (response) => {
+            answer.writeHead(response.statusCode ?? 502, response.headers);
+            response.pipe(answer);
+          },
+        );
+        forwarded.on('error', () => answer.destroy());
+        incoming.pipe(forwarded);
+      }, 100);
+    });
+    await new Promise<void>((resolve) => slowLink.listen(0, '127.0.0.1', resolve));
+    fake.answerInstanceUrl = `http://127.0.0.1:${(slowLink.address() as AddressInfo).port}`;
     fake.data.seed(40, (i) => ({ Email: `lead${i}@crash.example`, FirstName: `Lead${i}`, LastName: 'Crash' }));
     system = await startTestSystem({ commands: true, queries: true, projectors: false }, providerEnv());
     owner = await registerAccount(system, 'Crashing');
@@ -50,6 +76,8 @@ describe('CRM sync killed mid-run and resumed by another process (real PostgreSQ
   after(async () => {
     await Promise.all(processes.splice(0).map((p) => p.stop()));
     await system?.stop();
+    slowLink?.closeAllConnections();
+    await new Promise((resolve) => slowLink?.close(resolve));
     await fake?.close();
   });
 
