@@ -116,6 +116,26 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  // CRM sync
+  readonly crmApiCalls = new Counter({
+    name: 'nexusflow_crm_api_calls_total',
+    help: "Calls to CRM providers' APIs by the sync and workflow steps, by provider and outcome (ok, rate_limited, quota, budget_spent, unauthorized, unavailable, rejected)",
+    labelNames: ['provider', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly crmSyncRecords = new Counter({
+    name: 'nexusflow_crm_sync_records_total',
+    help: 'Records the CRM sync handled, by provider and outcome (read, created, updated, skipped, rejected, conflicts)',
+    labelNames: ['provider', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly crmSyncRuns = new Counter({
+    name: 'nexusflow_crm_sync_runs_total',
+    help: 'CRM sync runs ended, by provider, kind and outcome (completed, failed)',
+    labelNames: ['provider', 'kind', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
   // Outbound and backing services
   readonly outboundDuration = new Histogram({
     name: 'nexusflow_outbound_request_duration_seconds',

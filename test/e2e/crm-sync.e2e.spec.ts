@@ -9,7 +9,7 @@ import { startFakeZoho } from '../support/fake-crm/zoho.ts';
 import { integrationStream, type IntegrationConnected } from '../../domain/integrations/integration.ts';
 import type { RecordedEvent } from '../../domain/events.ts';
 import { CredentialsVault, sealingKeys } from '../../infra/crm/credentials-vault.ts';
-import { registerAccount, startTestSystem, TEST_JWT_SECRET, type Account, type TestSystem } from '../support/http.ts';
+import { registerAccount, startTestSystem, TEST_JWT_SECRET, TEST_OPERATOR_TOKEN, type Account, type TestSystem } from '../support/http.ts';
 
 /**
  * Two-way CRM sync through the whole system: the real adapter against a loopback provider, connected through
@@ -245,6 +245,15 @@ for (const { id, start } of fakes) {
       );
       expect(done.status, JSON.stringify(done)).to.equal('completed');
       expect(fake.data.activities.filter((a) => a.subject === 'Intro call')).to.have.length(1);
+    });
+
+    it('shows operators what the sync did on /metrics: provider calls, records and runs', async () => {
+      const text = (await system.http.get('/metrics', { headers: { Authorization: `Bearer ${TEST_OPERATOR_TOKEN}` } })).body as string;
+      expect(text).to.match(new RegExp(`nexusflow_crm_api_calls_total\\{provider="${id}",outcome="ok"\\} [1-9]`));
+      expect(text).to.match(new RegExp(`nexusflow_crm_api_calls_total\\{provider="${id}",outcome="rate_limited"\\} [1-9]`));
+      expect(text).to.match(new RegExp(`nexusflow_crm_sync_records_total\\{provider="${id}",outcome="created"\\} [1-9]`));
+      expect(text).to.match(new RegExp(`nexusflow_crm_sync_runs_total\\{provider="${id}",kind="initial",outcome="completed"\\} 1`));
+      expect(text).to.match(/nexusflow_outbound_request_duration_seconds_count\{target="crm",outcome="ok"\} [1-9]/);
     });
   });
 }

@@ -30,7 +30,8 @@ import { defaultMappings } from '../../../domain/integrations/providers.ts';
 import { newContactFields, reconcile, type OurRecord } from '../../../domain/integrations/reconcile.ts';
 import { claimDecider } from '../../../domain/uniqueness/claim.ts';
 import type { ContactWrite, CrmConnection, CrmContact, CrmProvider } from '../ports.ts';
-import { CrmUnauthorized } from '../ports.ts';
+import { CrmQuotaExhausted, CrmRateLimited, CrmRequestRejected, CrmUnauthorized, CrmUnavailable } from '../ports.ts';
+import type { Metrics } from '../../../infra/observability/metrics.ts';
 import { syncActorId } from './sync-projection.ts';
 import type { ClaimedIntegration, OutboundChange, StoredLink, SyncStore } from './sync-store.ts';
 
@@ -52,6 +53,7 @@ export interface SyncDependencies {
   /** Records per provider page (at most the adapter's own limit). */
   pageSize?: number;
   leaseMs: number;
+  metrics?: Metrics;
   /** How far the projections are (an import waits for them after each chunk); absent: no waiting. */
   progress?: { names: string[]; waitFor(projections: readonly string[], position: string, timeoutMs: number): Promise<boolean> };
 }
@@ -88,6 +90,7 @@ export class IntegrationSync {
   private provider!: CrmProvider;
   private connection!: CrmConnection;
   private lastRunEnd: { at: number; completed: boolean } | null = null;
+  private emitted: Partial<SyncCounts> = {};
 
   constructor(
     private readonly deps: SyncDependencies,
@@ -110,7 +113,12 @@ export class IntegrationSync {
     let run = this.integration.run;
     if (!run && this.pollDue()) run = await this.startRun();
     if (run) await this.runSync(run);
-    else if (this.integration.settings.direction !== 'in') await this.drainOutbound(randomUUID(), zeroCounts(), null);
+    else if (this.integration.settings.direction !== 'in') {
+      const counts = zeroCounts();
+      this.emitted = {};
+      await this.drainOutbound(randomUUID(), counts, null);
+      this.emitCounts(counts);
+    }
     return true;
   }
 
@@ -147,7 +155,9 @@ export class IntegrationSync {
   private async runSync(run: RunInProgress): Promise<void> {
     const cursors: DirectionCursors = { ...run.from, ...(run.checkpoint?.cursors ?? {}) };
     const counts = run.checkpoint?.counts ? { ...run.checkpoint.counts } : zeroCounts();
+    this.emitted = { ...counts };
     const checkpoint = async () => {
+      this.emitCounts(counts);
       await this.command({ type: 'RecordSyncProgress', data: { ...this.ids(), runId: run.runId, cursors: { ...cursors }, counts: { ...counts } } });
       if (!(await this.deps.store.renew(this.integration.id, this.deps.leaseMs))) throw new LeaseLost();
     };
@@ -211,6 +221,8 @@ export class IntegrationSync {
       await this.retryOutboundRejects(run.runId, counts);
     }
     await this.command({ type: 'CompleteSync', data: { ...this.ids(), runId: run.runId, cursors, counts } });
+    this.emitCounts(counts);
+    this.deps.metrics?.crmSyncRuns.inc({ provider: this.integration.provider, kind: run.kind, outcome: 'completed' });
   }
 
   /** Sends our contacts' pending changes (and deletions), oldest first; answers where it got to. */
@@ -251,12 +263,14 @@ export class IntegrationSync {
   /** The records webhooks named, fetched (never taken from the webhook's body) and merged. */
   private async fetchNamed(ids: string[]): Promise<void> {
     const counts = zeroCounts();
+    this.emitted = {};
     const runId = randomUUID();
     for (let i = 0; i < ids.length; i += this.pageSize()) {
       const chunk = ids.slice(i, i + this.pageSize());
       const records = await this.call(() => this.provider.client.getContacts(this.connection, chunk, this.theirFields()));
       await this.applyInbound(records, { runId, direction: this.integration.settings.direction, fields: null }, counts);
       await this.deps.store.removeFetched(this.integration.id, chunk);
+      this.emitCounts(counts);
     }
   }
 
@@ -669,17 +683,42 @@ export class IntegrationSync {
     const now = this.now();
     const today = now.toISOString().slice(0, 10);
     if (!(await this.deps.store.spendApiCalls(this.integration.id, 1, this.integration.settings.dailyApiBudget, today))) {
-      throw new ApiBudgetSpent(
-        new Date(`${today}T00:00:00.000Z`).getTime() + 86_400_000 > now.getTime() ? new Date(Date.parse(`${today}T00:00:00.000Z`) + 86_400_000) : now,
-      );
+      this.deps.metrics?.crmApiCalls.inc({ provider: this.integration.provider, outcome: 'budget_spent' });
+      throw new ApiBudgetSpent(new Date(Date.parse(`${today}T00:00:00.000Z`) + 86_400_000));
     }
     try {
-      return await request();
+      return await this.timed(request);
     } catch (err) {
       if (!(err instanceof CrmUnauthorized)) throw err;
       this.connection = await this.deps.access.connectionFor(this.integration, { refresh: true });
-      return request();
+      return this.timed(request);
     }
+  }
+
+  private async timed<T>(request: () => Promise<T>): Promise<T> {
+    const provider = this.integration.provider;
+    const timer = this.deps.metrics?.outboundDuration.startTimer({ target: 'crm' });
+    let outcome = 'ok';
+    try {
+      return await request();
+    } catch (err) {
+      outcome = crmOutcome(err);
+      throw err;
+    } finally {
+      timer?.({ outcome });
+      this.deps.metrics?.crmApiCalls.inc({ provider, outcome });
+    }
+  }
+
+  /** Adds what the counts gained since last time to the records counter. */
+  private emitCounts(counts: SyncCounts): void {
+    const metrics = this.deps.metrics;
+    if (!metrics) return;
+    for (const name of Object.keys(counts) as (keyof SyncCounts)[]) {
+      const gained = counts[name] - (this.emitted[name] ?? 0);
+      if (gained > 0) metrics.crmSyncRecords.inc({ provider: this.integration.provider, outcome: name }, gained);
+    }
+    this.emitted = { ...counts };
   }
 
   private async command(command: IntegrationCommand): Promise<void> {
@@ -716,6 +755,16 @@ export class IntegrationSync {
       now: this.now(),
     };
   }
+}
+
+/** A provider call's outcome, as the API-calls counter names it. */
+function crmOutcome(err: unknown): string {
+  if (err instanceof CrmRateLimited) return 'rate_limited';
+  if (err instanceof CrmQuotaExhausted) return 'quota';
+  if (err instanceof CrmUnauthorized) return 'unauthorized';
+  if (err instanceof CrmUnavailable) return 'unavailable';
+  if (err instanceof CrmRequestRejected) return 'rejected';
+  return 'failed';
 }
 
 /** Runs `work` on every item, at most `limit` at a time. */

@@ -10,6 +10,7 @@ import { all, deps } from '../../../infra/di/resolve.ts';
 import type { Projection } from '../../runner/projection.ts';
 import { TOKENS } from '../../../infra/di/tokens.ts';
 import type { HealthChecks, Lifecycle } from '../../../infra/di/lifecycle.ts';
+import type { Metrics } from '../../../infra/observability/metrics.ts';
 import type { Database } from '../../../infra/postgres/module.ts';
 import type { CheckpointWatcher } from '../../../infra/readmodels/checkpoint-watcher.ts';
 import { bindProjection } from '../../module.ts';
@@ -25,8 +26,20 @@ export const crmSyncProjectionModule = new ContainerModule((bind) => {
 /** The CRM sync worker, where projectors run: visits due integrations, woken when the sync projection moves. */
 export const crmSyncWorkerModule = new ContainerModule((bind) => {
   bind<SyncWorker>(TOKENS.SyncRunner).toDynamicValue(async (ctx) => {
-    const [config, database, handler, streams, contacts, connections, watcher, logger, lifecycle, health] = await deps<
-      [Config, Database, CommandHandler, EventStreams, ContactCommands, IntegrationConnections, CheckpointWatcher, Logger, Lifecycle, HealthChecks]
+    const [config, database, handler, streams, contacts, connections, watcher, logger, lifecycle, health, metrics] = await deps<
+      [
+        Config,
+        Database,
+        CommandHandler,
+        EventStreams,
+        ContactCommands,
+        IntegrationConnections,
+        CheckpointWatcher,
+        Logger,
+        Lifecycle,
+        HealthChecks,
+        Metrics,
+      ]
     >(
       ctx,
       TOKENS.Config,
@@ -39,6 +52,7 @@ export const crmSyncWorkerModule = new ContainerModule((bind) => {
       TOKENS.Logger,
       TOKENS.Lifecycle,
       TOKENS.HealthChecks,
+      TOKENS.Metrics,
     );
     const log = logger.child({ component: 'crm-sync' });
     // An import waits, after each chunk, for the read models and reactors of this process to take it in.
@@ -52,6 +66,7 @@ export const crmSyncWorkerModule = new ContainerModule((bind) => {
         access: connections,
         logger: log,
         leaseMs: config.CRM_SYNC_LEASE_MS,
+        metrics,
         progress: { names, waitFor: (projections, position, timeoutMs) => watcher.waitFor(projections, position, timeoutMs) },
         pageSize: config.CRM_SYNC_PAGE_SIZE,
       },

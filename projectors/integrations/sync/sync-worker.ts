@@ -144,6 +144,7 @@ export class SyncWorker {
       const loaded = await this.deps.handler.load(integrationStream(row.integrationId), integrationDecider);
       const state = loaded.state;
       if (state.status !== 'connected' || !state.run) return;
+      this.deps.metrics?.crmSyncRuns.inc({ provider: state.provider, kind: state.run.kind, outcome: 'failed' });
       await this.deps.handler.handle(
         integrationStream(row.integrationId),
         integrationDecider,
