@@ -12,7 +12,7 @@ import {
   type MappingDiff,
   type MappingDirection,
 } from './mappings.ts';
-import { isProviderId, providers, type ProviderId } from './providers.ts';
+import { defaultMappings, isProviderId, providers, type ProviderId } from './providers.ts';
 import { instantMs } from './values.ts';
 
 /**
@@ -308,7 +308,8 @@ function connected(event: IntegrationConnected): LiveIntegration {
     ...grant,
     grantedScopes: [...grant.grantedScopes],
     grantFailure: null,
-    mappings: [],
+    // The standard fields, until someone maps their own: a later SetMappings re-syncs only what differs from them.
+    mappings: defaultMappings(provider),
     settings: { ...settings },
     cursors: {},
     run: null,

@@ -1,3 +1,4 @@
+import { defaultMappings } from '../../domain/integrations/providers.ts';
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import { defaultSyncSettings, MAX_OPEN_REJECTS, type SyncReject } from '../../domain/integrations/integration.ts';
@@ -30,7 +31,7 @@ describe('Integrations projection', function () {
       connectedById: integration.connectedBy.id,
       reconnectedAt: null,
       disconnectedAt: null,
-      mappings: [],
+      mappings: defaultMappings(integration.provider),
       settings: defaultSyncSettings,
       run: null,
       lastRun: null,
@@ -232,7 +233,8 @@ describe('Integrations projection', function () {
     ];
     const [mapped] = await spec.given(...facts).rows(rows(org));
     expect(mapped!.mappings).to.deep.equal([email, company]);
-    expect(mapped!.fieldsToResync).to.deep.equal(['company', 'email']);
+    // email was mapped so already (the standard fields an integration starts with): only company waits.
+    expect(mapped!.fieldsToResync).to.deep.equal(['company']);
     expect(mapped!.settings).to.deep.equal({ ...defaultSyncSettings, pollIntervalMinutes: 30, deletePolicy: 'archive' });
     expect(mapped!.lastWebhookAt).to.deep.equal(new Date(at(4)));
 

@@ -2,6 +2,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import type { RecordedEvent } from '../../domain/events.ts';
 import { integrationEventTypes, MAX_OPEN_REJECTS, rejectKey, type IntegrationEvent, type SyncReject } from '../../domain/integrations/integration.ts';
 import { normalizeMapping } from '../../domain/integrations/mappings.ts';
+import { defaultMappings } from '../../domain/integrations/providers.ts';
 import { ProjectionError, type Projection } from '../runner/projection.ts';
 import { IntegrationSyncRunViewSchema, IntegrationViewSchema, type IntegrationSyncRunView, type IntegrationView } from './integration-view.ts';
 
@@ -207,7 +208,8 @@ function connected(event: Extract<RecordedEvent<IntegrationEvent>, { type: 'Inte
     connectedById: event.metadata.actor.id,
     reconnectedAt: null,
     disconnectedAt: null,
-    mappings: [],
+    // What the integration syncs until its own mappings are set (the decider's state says the same).
+    mappings: defaultMappings(provider),
     settings: { ...settings },
     run: null,
     lastRun: null,

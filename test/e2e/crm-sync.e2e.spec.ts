@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { providers, type ProviderId } from '../../domain/integrations/providers.ts';
+import { defaultMappings, providers, type ProviderId } from '../../domain/integrations/providers.ts';
 import { eventually } from '../support/events.ts';
 import type { FakeCrmServer } from '../support/fake-crm/fake-crm.ts';
 import { startFakeHubSpot } from '../support/fake-crm/hubspot.ts';
@@ -245,6 +245,28 @@ for (const { id, start } of fakes) {
       );
       expect(done.status, JSON.stringify(done)).to.equal('completed');
       expect(fake.data.activities.filter((a) => a.subject === 'Intro call')).to.have.length(1);
+    });
+
+    it('re-syncs only what a changed mapping affects, at once (a forced run of those fields)', async () => {
+      const grace = recordOf('grace@example.com')!;
+      // Set in the CRM before the mapping existed; no run would read it again for the stamp alone.
+      fake.data.edit(grace.externalId, { [f().company]: 'US Navy' }, grace.modifiedAt);
+      const mappings = [
+        ...defaultMappings(id).filter((m) => m.ours !== 'company'),
+        { ours: 'company', theirs: f().company, direction: 'in' as const },
+      ];
+      const saved = await system.http.put(`/integrations/${integrationId}/mappings`, { mappings }, { token: owner.accessToken });
+      expect(saved.status, JSON.stringify(saved.body)).to.equal(200);
+      await eventually(
+        () => byEmail('grace@example.com'),
+        (c) => (c as { company?: string } | undefined)?.company === 'US Navy',
+        20_000,
+      );
+      const runs = (await system.http.get(`/integrations/${integrationId}/runs`, { token: owner.accessToken })).body.data as {
+        kind: string;
+        fields: string[] | null;
+      }[];
+      expect(runs.find((r) => r.kind === 'forced')?.fields).to.deep.equal(['company']);
     });
 
     it('shows operators what the sync did on /metrics: provider calls, records and runs', async () => {

@@ -27,7 +27,7 @@ export async function startFakeZoho(): Promise<FakeCrmServer> {
 }
 
 const MAX_TARGET = 8_192;
-const STANDARD = ['First_Name', 'Last_Name', 'Email', 'Phone', 'Mobile', 'Account_Name'];
+const STANDARD = ['First_Name', 'Last_Name', 'Email', 'Phone', 'Mobile', 'Title', 'Account_Name'];
 const DEAL_STAGES = ['Qualification', 'Needs Analysis', 'Value Proposition', 'Closed Won', 'Closed Lost'];
 
 interface Custom {
@@ -253,6 +253,7 @@ class FakeZoho implements FakeCrmServer {
       { api_name: 'Email', field_label: 'Email', data_type: 'email' },
       { api_name: 'Phone', field_label: 'Phone', data_type: 'phone' },
       { api_name: 'Mobile', field_label: 'Mobile', data_type: 'phone' },
+      { api_name: 'Title', field_label: 'Title', data_type: 'text' },
       { api_name: 'Account_Name', field_label: 'Account Name', data_type: 'lookup' },
       { api_name: 'Owner', field_label: 'Contact Owner', data_type: 'ownerlookup' },
       { api_name: 'Modified_Time', field_label: 'Modified Time', data_type: 'datetime', read_only: true },
