@@ -269,6 +269,16 @@ for (const { id, start } of fakes) {
       expect(runs.find((r) => r.kind === 'forced')?.fields).to.deep.equal(['company']);
     });
 
+    it('tries a record it refused again on every run, and takes it in once it fits (the refusal resolved)', async () => {
+      const nobody = fake.data.live().find((r) => r.fields[f().email] === 'not an email')!;
+      // Fixed without moving its stamp: only the retry of refused records can find it.
+      fake.data.edit(nobody.externalId, { [f().email]: 'nobody@example.com' }, nobody.modifiedAt);
+      await syncNow();
+      expect(await byEmail('nobody@example.com')).to.not.equal(undefined);
+      const s = await status();
+      expect(s.rejects.items.filter((r: { externalId: string | null }) => r.externalId === nobody.externalId)).to.deep.equal([]);
+    });
+
     it('shows operators what the sync did on /metrics: provider calls, records and runs', async () => {
       const text = (await system.http.get('/metrics', { headers: { Authorization: `Bearer ${TEST_OPERATOR_TOKEN}` } })).body as string;
       expect(text).to.match(new RegExp(`nexusflow_crm_api_calls_total\\{provider="${id}",outcome="ok"\\} [1-9]`));

@@ -184,6 +184,7 @@ export class IntegrationSync {
         await checkpoint();
       } while (pageToken !== null);
       if (run.kind === 'incremental' && this.integration.settings.deletePolicy !== 'ignore') await this.applyDeletions(run.from.in ?? null, counts);
+      await this.retryInboundRejects(run, counts);
     }
 
     if (run.direction !== 'in') {
@@ -258,6 +259,24 @@ export class IntegrationSync {
     }
   }
 
+  /**
+   * Provider records we refused before (no usable email, a value our field cannot hold) are fetched again on
+   * every run, whether or not they changed, until they go through; those that do are resolved.
+   */
+  private async retryInboundRejects(run: RunInProgress, counts: SyncCounts): Promise<void> {
+    const refused = this.integration.rejects.filter((r) => r.direction === 'in' && r.externalId !== null);
+    const ids = [...new Set(refused.map((r) => r.externalId!))];
+    for (let i = 0; i < ids.length; i += this.pageSize()) {
+      const chunk = ids.slice(i, i + this.pageSize());
+      const records = await this.call(() => this.provider.client.getContacts(this.connection, chunk, this.theirFields()));
+      const again = new Set((await this.applyInbound(records, run, counts, true)).map((r) => r.externalId));
+      // Taken in now, or gone at the provider: nothing is refused any more.
+      const resolved = refused.filter((r) => chunk.includes(r.externalId!) && !again.has(r.externalId));
+      if (resolved.length > 0)
+        await this.command({ type: 'ResolveRejects', data: { ...this.ids(), refs: resolved.map(({ reason: _reason, ...ref }) => ref) } });
+    }
+  }
+
   // ---- Provider → us ----
 
   /** The records webhooks named, fetched (never taken from the webhook's body) and merged. */
@@ -274,8 +293,14 @@ export class IntegrationSync {
     }
   }
 
-  private async applyInbound(records: CrmContact[], run: Pick<RunInProgress, 'runId' | 'direction' | 'fields'>, counts: SyncCounts): Promise<void> {
-    if (records.length === 0) return;
+  private async applyInbound(
+    records: CrmContact[],
+    run: Pick<RunInProgress, 'runId' | 'direction' | 'fields'>,
+    counts: SyncCounts,
+    /** Merge even records whose stamp was applied already (retrying refused ones). */
+    force = false,
+  ): Promise<SyncReject[]> {
+    if (records.length === 0) return [];
     const links = await this.deps.store.linksByExternalId(
       this.integration.id,
       records.map((r) => r.externalId),
@@ -296,7 +321,7 @@ export class IntegrationSync {
       if (importedIds.has(record.externalId)) return;
       const link = links.get(record.externalId) ?? null;
       // Read again in the overlap window (or named twice): applied already.
-      if (link?.providerModifiedAt && Date.parse(record.modifiedAt) <= link.providerModifiedAt.getTime() && run.fields === null) {
+      if (!force && link?.providerModifiedAt && Date.parse(record.modifiedAt) <= link.providerModifiedAt.getTime() && run.fields === null) {
         counts.skipped += 1;
         return;
       }
@@ -308,6 +333,7 @@ export class IntegrationSync {
     await this.writeOut(writes, counts, rejects);
     await this.deps.store.saveLinks(this.integration.id, touched);
     await this.reject(run.runId, rejects, counts);
+    return rejects;
   }
 
   /** One provider record merged into our contact (created when new); answers its link and what to send back. */
