@@ -149,6 +149,37 @@ for (const { id, start } of fakes) {
       expect(JSON.stringify(entry)).to.include('Murray').and.to.include('most_recent_theirs');
     });
 
+    for (const policy of ['ours', 'theirs'] as const) {
+      // One word each (Pipedrive keeps a person's name whole and splits it at spaces).
+      const [oursValue, theirsValue] = [`Ours${policy}`, `Theirs${policy}`];
+      const winner = policy === 'ours' ? oursValue : theirsValue;
+      it(`resolves a field both sides changed under policy ${policy}: ${policy} wins on both sides, and the history says why`, async () => {
+        const settings = await system.http.put(`/integrations/${integrationId}/settings`, { conflictPolicy: policy }, { token: owner.accessToken });
+        expect(settings.status, JSON.stringify(settings.body)).to.equal(200);
+        const grace = (await byEmail('grace@example.com'))!;
+        // Both sides change the first name before any sync sees either.
+        fake.data.edit(recordOf('grace@example.com')!.externalId, { [f().firstName]: theirsValue });
+        const patched = await system.http.patch(`/contacts/${grace.id}`, { firstName: oursValue }, { token: owner.accessToken });
+        expect(patched.status, JSON.stringify(patched.body)).to.equal(200);
+        await syncNow();
+        await eventually(
+          () => byEmail('grace@example.com'),
+          (c) => c?.firstName === winner,
+          20_000,
+        );
+        await eventually(
+          () => recordOf('grace@example.com')?.fields[f().firstName],
+          (v) => v === winner,
+          20_000,
+        );
+        const history = (await system.http.get(`/audit/entities/contact/${grace.id}?steps=true`, { token: owner.accessToken })).body;
+        const entry = history.steps.filter((e: { type: string }) => e.type === 'ContactFieldConflictResolved').at(-1);
+        expect(entry.detail).to.deep.include({ field: 'firstName', winner: policy, reason: `policy_${policy}` });
+        expect(entry.detail.ours.value).to.equal(oursValue);
+        expect(entry.detail.theirs.value).to.equal(theirsValue);
+      });
+    }
+
     it('fetches the records a correctly signed webhook names, without a sync run (the body only names them)', async () => {
       const connected = (
         await system.process.platform.eventStore.readStream(integrationStream(integrationId))

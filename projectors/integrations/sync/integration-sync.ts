@@ -189,6 +189,7 @@ export class IntegrationSync {
 
     if (run.direction !== 'in') {
       const scanStarted = this.now();
+      const scanned = new Set<string>();
       if (run.kind !== 'incremental') {
         let after = cursors.out ? { at: cursors.out.stamp, id: cursors.out.lastId } : null;
         for (;;) {
@@ -199,6 +200,7 @@ export class IntegrationSync {
             run.kind === 'initial' ? this.integration.id : null,
           );
           if (contacts.length === 0) break;
+          for (const contact of contacts) scanned.add(contact.id);
           await this.applyOutbound(
             contacts.map((c) => ({ contactId: c.id, deleted: false, changedAt: c.updatedAt })),
             run.runId,
@@ -210,11 +212,12 @@ export class IntegrationSync {
           cursors.out = { stamp: after.at, lastId: after.id };
           await checkpoint();
         }
-        // What changed before the scan began was part of it.
+        // A change the scan took in (it read the contact after the change) is sent; one of a contact the scan
+        // did not see (the read model had not caught up) stays queued.
         const pending = await this.deps.store.outbound(this.integration.id, 100_000);
         await this.deps.store.sent(
           this.integration.id,
-          pending.filter((change) => change.changedAt <= scanStarted && !change.deleted),
+          pending.filter((change) => change.changedAt <= scanStarted && !change.deleted && scanned.has(change.contactId)),
         );
       }
       const last = await this.drainOutbound(run.runId, counts, run.fields);
