@@ -1,12 +1,15 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
 import pg from 'pg';
 import { providers } from '../domain/integrations/providers.ts';
-import { startFakeSalesforce } from '../test/support/fake-crm/salesforce.ts';
 import { registerAccount, startTestSystemOn, type Account } from '../test/support/http.ts';
 import { Latencies, mib, note, report } from './stats.ts';
 
 /**
- * CRM sync (issue 20): the real Salesforce adapter (jsforce) against the loopback Salesforce, the whole system
- * in this process (command API, query API, projectors with the sync worker) on a fresh PostgreSQL database.
+ * CRM sync (issue 20): the real Salesforce adapter (jsforce) against the loopback Salesforce (in a process of
+ * its own: bench/crm-provider-process.ts), the whole system in this process (command API, query API,
+ * projectors with the sync worker) on a fresh PostgreSQL database.
  *
  * - import: `contacts` records already in the CRM when it is connected, until every one is a contact (the
  *   initial run's inbound pass uses the event store's bulk append) — contacts/s in;
@@ -16,14 +19,15 @@ import { Latencies, mib, note, report } from './stats.ts';
  *   idle and during the import (target: within 2× idle).
  */
 export async function benchCrmSync(databaseUrl: string, options: { contacts: number; changes: number }): Promise<void> {
-  const fake = await startFakeSalesforce();
+  const fake = await ProviderProcess.start();
+  const info = (await fake.ask({ op: 'info' })) as { baseUrl: string; env: Record<string, string>; clientId: string; clientSecret: string };
   const db = new pg.Pool({ connectionString: databaseUrl, max: 4 });
   const id = 'salesforce';
   const system = await startTestSystemOn(databaseUrl, {
-    [providers[id].env.baseUrl]: fake.baseUrl,
-    ...fake.env,
-    [providers[id].env.clientId]: fake.clientId,
-    [providers[id].env.clientSecret]: fake.clientSecret,
+    [providers[id].env.baseUrl]: info.baseUrl,
+    ...info.env,
+    [providers[id].env.clientId]: info.clientId,
+    [providers[id].env.clientSecret]: info.clientSecret,
     OUTBOUND_ALLOW_CIDRS: '127.0.0.1/32',
     CRM_SYNC_POLL_MS: '200',
     DB_POOL_SIZE: '16',
@@ -32,18 +36,11 @@ export async function benchCrmSync(databaseUrl: string, options: { contacts: num
     const owner = await registerAccount(system);
     const http = system.http;
     const token = owner.accessToken;
-    // Records made over the past months (one a minute), as a CRM's are: an incremental run's overlap window then
-    // holds the recent edits, not every record.
-    fake.data.now = Date.now() - options.contacts * 60_000 - 3_600_000;
-    for (let i = 0; i < options.contacts; i++) {
-      fake.data.create({ Email: `lead${i}@import.example`, FirstName: `Lead${i}`, LastName: 'Imported', Phone: `+1555${i}` });
-      fake.data.now += 60_000;
-    }
-    fake.data.now = Date.now();
+    await fake.ask({ op: 'seed', count: options.contacts });
 
     const idle = await liveLag(system.http, db, owner, 5_000);
     const begun = await http.post(`/integrations/${id}/connect`, {}, { token });
-    const consent = await fake.authorize(begun.body.authorizationUrl);
+    const consent = (await fake.ask({ op: 'authorize', url: begun.body.authorizationUrl })) as { code: string; state: string };
     const startedAt = performance.now();
     const callback = await http.get(
       `/integrations/oauth/callback?code=${encodeURIComponent(consent.code)}&state=${encodeURIComponent(consent.state)}`,
@@ -67,7 +64,7 @@ export async function benchCrmSync(databaseUrl: string, options: { contacts: num
       (await db.query<{ n: string }>(`SELECT count(*) AS n FROM crm_sync_links WHERE integration_id = $1`, [integrationId])).rows[0]!.n,
     );
     note(
-      `CRM import: ${options.contacts} Salesforce contacts through jsforce and the loopback Salesforce, pages of CRM_SYNC_PAGE_SIZE (default 500), bulk append`,
+      `CRM import: ${options.contacts} Salesforce contacts through jsforce and the loopback Salesforce (its own process), pages of CRM_SYNC_PAGE_SIZE (default 500), bulk append`,
     );
     report('crm.import.contacts_linked', imported, 'contacts');
     report('crm.import', imported / importSeconds, 'contacts/s');
@@ -77,8 +74,7 @@ export async function benchCrmSync(databaseUrl: string, options: { contacts: num
     report('crm.live_lag_during_import.p99', lag.percentile(99), 'ms', `≤ 2 × idle (${(2 * idle.percentile(99)).toFixed(0)} ms)`);
 
     // Incremental in: edits made in the CRM, then one run.
-    const records = fake.data.live().slice(0, options.changes);
-    for (const record of records) fake.data.edit(record.externalId, { Title: 'Edited in Salesforce' });
+    await fake.ask({ op: 'edit', count: options.changes, fields: { Title: 'Edited in Salesforce' } });
     await until(async () => (await http.get(`/integrations/${integrationId}/status`, { token })).body.runInProgress === null, 600_000, 'no run');
     const mark = Number((await db.query<{ p: string }>(`SELECT coalesce(max(position), 0) AS p FROM nf_events`)).rows[0]!.p);
     const inStarted = performance.now();
@@ -98,7 +94,7 @@ export async function benchCrmSync(databaseUrl: string, options: { contacts: num
       await Promise.all(ours.slice(i, i + 16).map((row) => http.patch(`/contacts/${row.id}`, { title: 'Edited in NexusFlow' }, { token })));
     }
     await until(
-      async () => fake.data.live().filter((r) => r.fields.Title === 'Edited in NexusFlow').length >= ours.length,
+      async () => ((await fake.ask({ op: 'count', field: 'Title', value: 'Edited in NexusFlow' })) as { count: number }).count >= ours.length,
       600_000,
       'the outbound changes',
     );
@@ -107,7 +103,38 @@ export async function benchCrmSync(databaseUrl: string, options: { contacts: num
   } finally {
     await system.stop();
     await db.end();
-    await fake.close();
+    fake.stop();
+  }
+}
+
+/** The loopback provider's process, and its one-line-each request/answer channel. */
+class ProviderProcess {
+  private readonly answers: ((line: string) => void)[] = [];
+
+  private constructor(private readonly child: ChildProcess) {
+    createInterface({ input: child.stdout! }).on('line', (line) => this.answers.shift()?.(line));
+  }
+
+  static async start(): Promise<ProviderProcess> {
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, 'crm-provider-process.ts')], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    return new ProviderProcess(child);
+  }
+
+  ask(request: Record<string, unknown>): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      this.answers.push((line) => {
+        const reply = JSON.parse(line) as { ok?: unknown; error?: string };
+        if (reply.error) reject(new Error(`loopback Salesforce: ${reply.error}`));
+        else resolve(reply.ok);
+      });
+      this.child.stdin!.write(`${JSON.stringify(request)}\n`);
+    });
+  }
+
+  stop(): void {
+    this.child.stdin!.end();
   }
 }
 

@@ -73,7 +73,7 @@ const ARCHIVED_TAG = 'crm-archived';
 /** Records merged at once within a page. */
 const MERGE_CONCURRENCY = 16;
 /** New contacts per bulk append of an import; the projections catch up after each before the next. */
-const IMPORT_CHUNK = 250;
+const IMPORT_CHUNK = 100;
 /** A contact changed between our read and our write is read and merged again, this many times. */
 const MERGE_ATTEMPTS = 3;
 
