@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { newEventId } from '../infra/eventstore/event-ids.ts';
 import pg from 'pg';
 import pino from 'pino';
 import { PostgresEventStore } from '../infra/eventstore/postgres/postgres-event-store.ts';
@@ -16,7 +17,7 @@ const logger = pino({ level: 'silent' });
 function contactCreated(tenantId: string): NewEvent {
   const contactId = randomUUID();
   return {
-    id: randomUUID(),
+    id: newEventId(),
     type: 'ContactCreated',
     version: 1,
     data: { contactId, organizationId: tenantId, email: `${contactId}@bench.example`, firstName: 'Bench', tags: [] },
@@ -128,8 +129,8 @@ function importedContacts(tenantId: string, streams: number, first = 0): StreamA
       { lastName: `Contact ${n} (merged)`, tags: ['imported', 'crm', 'merged'], customFields: { stage: 'customer', mergedFrom: `crm-${n + 1}` } },
     ];
     const events = [
-      { id: randomUUID(), type: 'ContactCreated', version: 1, data: created, metadata: metadata() },
-      ...updates.map((changes) => ({ id: randomUUID(), type: 'ContactUpdated', version: 1, data: { contactId, changes }, metadata: metadata() })),
+      { id: newEventId(), type: 'ContactCreated', version: 1, data: created, metadata: metadata() },
+      ...updates.map((changes) => ({ id: newEventId(), type: 'ContactUpdated', version: 1, data: { contactId, changes }, metadata: metadata() })),
     ] as NewEvent[];
     return { streamId: `contact-${contactId}`, events, expectedRevision: 'no_stream' as const };
   });

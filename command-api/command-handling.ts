@@ -1,6 +1,6 @@
 import { TOKENS } from '../infra/di/tokens.ts';
+import { newEventId } from '../infra/eventstore/event-ids.ts';
 import { inject, injectable, optional } from 'inversify';
-import { randomUUID } from 'node:crypto';
 import type { Decider } from '../domain/decider.ts';
 import { DomainError, NotFoundError, UnstorableTextError } from '../domain/errors.ts';
 import { unstorableTextIn } from '../domain/text.ts';
@@ -141,7 +141,7 @@ export class CommandHandler {
     if (events.length === 0) return { state, revision, position, appended: [] };
     requireStorable(events);
     const metadata = metadataFrom(context);
-    const appended = events.map((event) => ({ id: randomUUID(), ...event, metadata }) as NewEvent);
+    const appended = events.map((event) => ({ id: newEventId(), ...event, metadata }) as NewEvent);
     const result = await this.appendWith(options.together ?? [], {
       streamId,
       events: appended,

@@ -1,6 +1,7 @@
 import { TOKENS } from '../../infra/di/tokens.ts';
+import { newEventId } from '../../infra/eventstore/event-ids.ts';
 import { inject, injectable } from 'inversify';
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { claimDecider, type ClaimEvent } from '../../domain/uniqueness/claim.ts';
 import { metadataFrom, type CommandContext } from '../../domain/events.ts';
 import { retryPolicies, retrying } from '../../infra/retry.ts';
@@ -44,7 +45,7 @@ export class ValueClaims {
   firstClaim(streamId: string, ownerId: string, context: CommandContext): StreamAppend {
     return {
       streamId,
-      events: [{ id: randomUUID(), type: 'ValueClaimed', version: 1, data: { ownerId }, metadata: metadataFrom(context) }],
+      events: [{ id: newEventId(), type: 'ValueClaimed', version: 1, data: { ownerId }, metadata: metadataFrom(context) }],
       expectedRevision: 'no_stream',
     };
   }

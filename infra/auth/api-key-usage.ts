@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { newEventId } from '../eventstore/event-ids.ts';
 import type { EventStreams } from '../../command-api/ports.ts';
 import { WrongExpectedRevisionError } from '../../command-api/ports.ts';
 import { apiKeyDecider, apiKeyStream, type ApiKeyEvent } from '../../domain/api-keys/api-key.ts';
@@ -21,7 +21,7 @@ export class ApiKeyUsageRecorder {
     const events = apiKeyDecider.decide({ type: 'RecordApiKeyUse', data: key }, fold(apiKeyDecider, history as unknown as ApiKeyEvent[]));
     if (events.length === 0) return;
     const metadata = metadataFrom(context);
-    const appended = events.map((event) => ({ id: randomUUID(), ...event, metadata }) as NewEvent);
+    const appended = events.map((event) => ({ id: newEventId(), ...event, metadata }) as NewEvent);
     try {
       await this.streams.append(streamId, appended, history.length === 0 ? 'no_stream' : history[history.length - 1]!.revision);
     } catch (err) {

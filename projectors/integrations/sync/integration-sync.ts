@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { newEventId } from '../../../infra/eventstore/event-ids.ts';
 import type { Logger } from 'pino';
 import type { CommandHandler, KnownStream } from '../../../command-api/command-handling.ts';
 import type { ContactCommands } from '../../../command-api/contacts/contact-commands.ts';
@@ -485,7 +486,7 @@ export class IntegrationSync {
     const organizationId = this.integration.organizationId;
     const claims: StreamAppend[] = candidates.map((c) => ({
       streamId: claimStreamId('contactEmail', organizationId, c.fields.email),
-      events: [{ id: randomUUID(), type: 'ValueClaimed', version: 1, data: { ownerId: c.contactId }, metadata }],
+      events: [{ id: newEventId(), type: 'ValueClaimed', version: 1, data: { ownerId: c.contactId }, metadata }],
       expectedRevision: 'no_stream',
     }));
     const claimed = await this.deps.streams.appendBulk!(claims);
@@ -502,7 +503,7 @@ export class IntegrationSync {
       );
       return {
         streamId: contactStream(c.contactId),
-        events: events.map((event) => ({ id: randomUUID(), ...event, metadata })),
+        events: events.map((event) => ({ id: newEventId(), ...event, metadata })),
         expectedRevision: 'no_stream',
       };
     });

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { newEventId } from '../../../infra/eventstore/event-ids.ts';
 import type { KnownStream } from '../../../command-api/command-handling.ts';
 import type { StreamAppend } from '../../../command-api/ports.ts';
 import { contactDecider, type ContactCommand } from '../../../domain/contacts/decide.ts';
@@ -99,7 +99,7 @@ export class ClaimBatch {
     return [
       {
         streamId: contactStream(this.contactId),
-        events: this.contactEvents.map((event) => ({ id: randomUUID(), ...event, metadata }) as NewEvent),
+        events: this.contactEvents.map((event) => ({ id: newEventId(), ...event, metadata }) as NewEvent),
         expectedRevision: this.contact.revision < 0 ? 'no_stream' : this.contact.revision,
       },
     ];
