@@ -67,6 +67,18 @@ describe('command API: integrations (connect, callback, disconnect, sync, webhoo
 
   const eventsOf = (integrationId: string) => system.process.platform.eventStore.readStream(integrationStream(integrationId));
   const typesOf = (events: RecordedEvent[]) => events.map((event) => event.type);
+  /**
+   * Salesforce states a token's expiry in whole seconds: a refresh within the second of the previous token
+   * moves no expiry and records nothing. Waits (on the clock, no fixed sleep) until the next second begins.
+   */
+  const nextSecond = () => {
+    const second = Math.floor(Date.now() / 1000);
+    return eventually(
+      () => Date.now(),
+      (now) => Math.floor(now / 1000) > second,
+      2_000,
+    );
+  };
 
   async function startConnect(account: Account, type: string) {
     return system.http.post(`/integrations/${type}/connect`, undefined, { token: account.accessToken });
@@ -249,6 +261,7 @@ describe('command API: integrations (connect, callback, disconnect, sync, webhoo
       });
 
       it('refreshes a token the provider stopped accepting, and records the refresh', async () => {
+        await nextSecond();
         salesforce.expireAccessTokens();
         const saved = await system.http.put(
           `/integrations/${salesforceId}/mappings`,
@@ -260,6 +273,7 @@ describe('command API: integrations (connect, callback, disconnect, sync, webhoo
       });
 
       it('refreshes before expiry (and daily), one refresh for concurrent callers, recorded as RefreshTokens', async () => {
+        await nextSecond();
         const services = openServices(system, commandApiModules);
         try {
           const handler = await services.get<CommandHandler>(TOKENS.CommandHandler);

@@ -17,9 +17,12 @@ export interface SyncWorkerStats {
   running: number;
 }
 
-/** After an unexpected failure, the integration waits this long (a provider outage is not hammered). */
-const FAILURE_HOLD_MS = 60_000;
-const UNAVAILABLE_HOLD_MS = 30_000;
+/**
+ * After a failed visit the integration waits 2 s, doubling with each failure in a row up to a minute: a
+ * passing hiccup costs seconds, an outage is not hammered.
+ */
+const FIRST_HOLD_MS = 2_000;
+const MAX_HOLD_MS = 60_000;
 /** A quota whose reset the provider did not say: look again in an hour. */
 const QUOTA_HOLD_MS = 60 * 60_000;
 
@@ -32,8 +35,11 @@ const QUOTA_HOLD_MS = 60 * 60_000;
 export class SyncWorker {
   private timer: NodeJS.Timeout | null = null;
   private stopping = false;
+  private started = false;
   private looking: Promise<void> | null = null;
   private readonly running = new Set<Promise<void>>();
+  /** Failed visits in a row, per integration (this process's own back-off). */
+  private readonly failuresInARow = new Map<string, number>();
   readonly stats: SyncWorkerStats = { visits: 0, failures: 0, running: 0 };
 
   constructor(
@@ -43,13 +49,14 @@ export class SyncWorker {
   ) {}
 
   start(): void {
+    this.started = true;
     this.stopping = false;
     this.schedule(0);
   }
 
-  /** Something became due (a projection moved): look now rather than at the next poll. */
+  /** Something became due (a projection moved): look now rather than at the next poll (once started). */
   wake(): void {
-    if (!this.stopping && !this.looking) this.schedule(0);
+    if (this.started && !this.stopping && !this.looking) this.schedule(0);
   }
 
   async stop(): Promise<void> {
@@ -110,6 +117,7 @@ export class SyncWorker {
     let paused: string | null = null;
     try {
       await new IntegrationSync(this.deps, row).visit();
+      this.failuresInARow.delete(row.integrationId);
     } catch (err) {
       if (err instanceof LeaseLost) return; // another worker has it now: leave its row alone
       ({ notBefore, paused } = await this.afterFailure(row, err));
@@ -131,11 +139,14 @@ export class SyncWorker {
     }
     if (err instanceof ApiBudgetSpent) return { notBefore: err.until, paused: "the integration's daily API budget is spent" };
     this.stats.failures += 1;
+    const inARow = (this.failuresInARow.get(row.integrationId) ?? 0) + 1;
+    this.failuresInARow.set(row.integrationId, inARow);
+    const holdMs = Math.min(MAX_HOLD_MS, FIRST_HOLD_MS * 2 ** (inARow - 1));
     // A refused request (not a limit or an outage) ends the run: retrying would be refused again.
     const runEnds = err instanceof CrmRequestRejected || !(err instanceof CrmError);
     if (runEnds) await this.failRun(row, err);
     else this.logger.warn({ err, integrationId: row.integrationId }, 'CRM sync visit failed; it is tried again later');
-    return { notBefore: new Date(now + (err instanceof CrmError ? UNAVAILABLE_HOLD_MS : FAILURE_HOLD_MS)), paused: null };
+    return { notBefore: new Date(now + holdMs), paused: null };
   }
 
   private async failRun(row: ClaimedIntegration, err: unknown): Promise<void> {
