@@ -75,7 +75,14 @@ describe('projection metrics: what the projector host records in the process reg
       await eventually(text, (body) => (sample(body, 'nexusflow_projection_lag_seconds', 'slow-contacts') ?? 0) > 0);
 
       release();
-      const caughtUp = await eventually(text, (body) => sample(body, 'nexusflow_projection_lag_events', 'slow-contacts') === 0);
+      // The lag comes from the committed checkpoint, the count just after the commit returns: a scrape between the two
+      // sees one without the other, so the test waits for both.
+      const caughtUp = await eventually(
+        text,
+        (body) =>
+          sample(body, 'nexusflow_projection_lag_events', 'slow-contacts') === 0 &&
+          sample(body, 'nexusflow_projection_events_total', 'slow-contacts') !== null,
+      );
       expect(sample(caughtUp, 'nexusflow_projection_events_total', 'slow-contacts')).to.equal(3);
       expect(sample(caughtUp, 'nexusflow_projection_lag_seconds', 'slow-contacts')).to.equal(0);
     } finally {
