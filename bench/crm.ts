@@ -4,7 +4,7 @@ import { createInterface } from 'node:readline';
 import pg from 'pg';
 import { providers } from '../domain/integrations/providers.ts';
 import { registerAccount, startTestSystemOn, type Account } from '../test/support/http.ts';
-import { Latencies, mib, note, report } from './stats.ts';
+import { Latencies, mib, note, report, until } from './stats.ts';
 
 /**
  * CRM sync (issue 20): the real Salesforce adapter (jsforce) against the loopback Salesforce (in a process of
@@ -172,12 +172,4 @@ function liveLag(
     },
     result: run,
   });
-}
-
-async function until(probe: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`bench: ${what} did not finish within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }

@@ -105,3 +105,12 @@ export function total(samples: Samples, name: string, labels = ''): number {
   }
   return sum;
 }
+
+/** Waits, polling every 100 ms, until `check` holds; fails naming `what` after `timeoutMs`. */
+export async function until(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`${what}: not reached within ${timeoutMs / 1000} s`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

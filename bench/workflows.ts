@@ -6,7 +6,7 @@ import type { NewEvent } from '../domain/events.ts';
 import { PostgresEventStore } from '../infra/eventstore/postgres/postgres-event-store.ts';
 import { PgNotifications } from '../infra/notifications/pg-notifications.ts';
 import { json, ServerProcess, signUp } from './http.ts';
-import { Latencies, mib, note, report } from './stats.ts';
+import { Latencies, mib, note, report, until } from './stats.ts';
 
 const env = (databaseUrl: string) => ({
   DATABASE_URL: databaseUrl,
@@ -73,14 +73,6 @@ async function startAll(pool: Pool, token: string, workflowId: string, contacts:
 async function countEvents(db: pg.Pool, type: string): Promise<number> {
   const { rows } = await db.query<{ n: string }>('SELECT count(*) AS n FROM nf_events WHERE type = $1', [type]);
   return Number(rows[0]!.n);
-}
-
-async function until(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`${what}: not reached within ${timeoutMs / 1000} s`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 /**

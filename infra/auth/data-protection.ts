@@ -1,5 +1,5 @@
-import { createCipheriv, createDecipheriv, createHmac, hkdfSync } from 'node:crypto';
-import { randomBytesPooled } from '../crypto/random-pool.ts';
+import { createHmac, hkdfSync } from 'node:crypto';
+import { openAesGcm, sealAesGcm } from '../crypto/aes-gcm.ts';
 
 /**
  * Encryption and keyed hashing for secrets the server must keep (a TOTP secret has to be read back to check
@@ -13,20 +13,11 @@ export class DataProtection {
 
   /** AES-256-GCM; the purpose is bound as additional data, so a ciphertext cannot be moved to another use. */
   encrypt(plaintext: string, purpose: string): string {
-    const iv = randomBytesPooled(12);
-    const cipher = createCipheriv('aes-256-gcm', this.key(`encrypt:${purpose}`), iv);
-    cipher.setAAD(Buffer.from(purpose));
-    const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
-    return ['v1', iv.toString('base64url'), body.toString('base64url'), cipher.getAuthTag().toString('base64url')].join('.');
+    return sealAesGcm(this.key(`encrypt:${purpose}`), plaintext, Buffer.from(purpose));
   }
 
   decrypt(sealed: string, purpose: string): string {
-    const [version, iv, body, tag] = sealed.split('.');
-    if (version !== 'v1' || !iv || !body || !tag) throw new Error('not a sealed value of this server');
-    const decipher = createDecipheriv('aes-256-gcm', this.key(`encrypt:${purpose}`), Buffer.from(iv, 'base64url'));
-    decipher.setAAD(Buffer.from(purpose));
-    decipher.setAuthTag(Buffer.from(tag, 'base64url'));
-    return Buffer.concat([decipher.update(Buffer.from(body, 'base64url')), decipher.final()]).toString('utf8');
+    return openAesGcm(this.key(`encrypt:${purpose}`), sealed, Buffer.from(purpose));
   }
 
   /** HMAC-SHA256: a stolen copy of the log cannot be brute-forced without the server's key. */

@@ -1,6 +1,6 @@
-import { createCipheriv, createDecipheriv, hkdfSync, randomUUID } from 'node:crypto';
+import { hkdfSync, randomUUID } from 'node:crypto';
 import type pg from 'pg';
-import { randomBytesPooled } from '../crypto/random-pool.ts';
+import { openAesGcm, sealAesGcm } from '../crypto/aes-gcm.ts';
 
 /**
  * The OAuth credentials of CRM integrations, sealed at rest. Events carry only the reference
@@ -204,25 +204,16 @@ export class CredentialsVault {
   }
 
   private seal(credentialsRef: string, organizationId: string, key: SealingKey, credentials: IntegrationCredentials): string {
-    const iv = randomBytesPooled(12);
-    const cipher = createCipheriv('aes-256-gcm', key.key, iv);
-    cipher.setAAD(additionalData(credentialsRef, organizationId, key.id));
     const { accessToken: a, refreshToken: r, webhookSecret: w, expiresAt: e } = credentials;
-    const plaintext = JSON.stringify({ a, r, w, e });
-    const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
-    return ['v1', iv.toString('base64url'), body.toString('base64url'), cipher.getAuthTag().toString('base64url')].join('.');
+    return sealAesGcm(key.key, JSON.stringify({ a, r, w, e }), additionalData(credentialsRef, organizationId, key.id));
   }
 
   private unseal(row: Row): IntegrationCredentials {
     const key = this.byId.get(row.key_id);
-    const [version, iv, body, tag] = row.sealed.split('.');
-    if (!key || version !== 'v1' || !iv || !body || !tag) throw new CredentialsUnreadableError(row.credentials_ref, row.key_id);
+    if (!key) throw new CredentialsUnreadableError(row.credentials_ref, row.key_id);
     let plaintext: string;
     try {
-      const decipher = createDecipheriv('aes-256-gcm', key.key, Buffer.from(iv, 'base64url'));
-      decipher.setAAD(additionalData(row.credentials_ref, row.organization_id, row.key_id));
-      decipher.setAuthTag(Buffer.from(tag, 'base64url'));
-      plaintext = Buffer.concat([decipher.update(Buffer.from(body, 'base64url')), decipher.final()]).toString('utf8');
+      plaintext = openAesGcm(key.key, row.sealed, additionalData(row.credentials_ref, row.organization_id, row.key_id));
     } catch {
       throw new CredentialsUnreadableError(row.credentials_ref, row.key_id);
     }

@@ -7,6 +7,7 @@ import {
   CrmUnauthorized,
   CrmUnavailable,
 } from '../../../projectors/integrations/ports.ts';
+import { retryAfterMs } from '../rest/rest.ts';
 
 /**
  * What @hubspot/api-client throws for an HTTP failure: its generated `ApiException`, with the status as `code`,
@@ -73,7 +74,7 @@ export function hubSpotError(err: unknown, what: string): CrmError {
   if (status === 429) {
     const daily = body.policyName === 'DAILY' || err.headers['x-hubspot-ratelimit-daily-remaining'] === '0';
     if (daily) return new CrmQuotaExhausted(message, null);
-    return new CrmRateLimited(message, retryAfter(err.headers, POLICY_WINDOW_MS[body.policyName ?? ''] ?? 1_000));
+    return new CrmRateLimited(message, retryAfterMs(err.headers['retry-after'], POLICY_WINDOW_MS[body.policyName ?? ''] ?? 1_000));
   }
   if (status === 401) return new CrmUnauthorized(message);
   if (status >= 500) return new CrmUnavailable(message);
@@ -96,12 +97,4 @@ export function hubSpotTokenError(err: unknown, what: string): CrmError {
 /** The status of a library failure, when it was an HTTP answer. */
 export function httpStatus(err: unknown): number | null {
   return isHttpError(err) ? err.code : null;
-}
-
-function retryAfter(headers: Record<string, string>, fallbackMs: number): number {
-  const raw = headers['retry-after']?.trim();
-  if (!raw) return fallbackMs;
-  if (/^\d+(\.\d+)?$/.test(raw)) return Math.round(Number(raw) * 1000);
-  const at = Date.parse(raw);
-  return Number.isNaN(at) ? fallbackMs : Math.max(0, at - Date.now());
 }

@@ -61,7 +61,7 @@ export function pipedriveError(answer: RestAnswer): Error {
     const reset = Number(answer.headers.get('x-ratelimit-reset'));
     return new CrmRateLimited(
       `Pipedrive rate limit: ${message}`,
-      retryAfterMs(answer.headers, Number.isFinite(reset) && reset > 0 ? reset * 1000 : 2000),
+      retryAfterMs(answer.headers.get('retry-after'), Number.isFinite(reset) && reset > 0 ? reset * 1000 : 2000),
     );
   }
   if (answer.status >= 500) return new CrmUnavailable(`Pipedrive answered ${answer.status}: ${message}`);

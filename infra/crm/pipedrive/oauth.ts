@@ -107,7 +107,8 @@ function requireHost(token: TokenAnswer): string {
 function tokenError(answer: RestAnswer, refreshing: boolean): Error {
   const message = describeError(answer.json, answer.text);
   const code = (answer.json as { error?: unknown } | undefined)?.error;
-  if (answer.status === 429) return new CrmRateLimited(`Pipedrive OAuth rate limit: ${message}`, retryAfterMs(answer.headers, 2000));
+  if (answer.status === 429)
+    return new CrmRateLimited(`Pipedrive OAuth rate limit: ${message}`, retryAfterMs(answer.headers.get('retry-after'), 2000));
   if (answer.status >= 500) return new CrmUnavailable(`Pipedrive OAuth answered ${answer.status}: ${message}`);
   // A refused refresh token (invalid_grant, or the app uninstalled) cannot be retried: the user must reconnect.
   if (refreshing && (code === 'invalid_grant' || (answer.status === 400 && code !== 'invalid_client')))

@@ -86,9 +86,12 @@ function safeHost(url: string): string {
   }
 }
 
-/** Milliseconds to wait from a Retry-After header (seconds or an HTTP date), else the fallback. */
-export function retryAfterMs(headers: Headers, fallbackMs: number, now = Date.now()): number {
-  const raw = headers.get('retry-after')?.trim();
+/**
+ * Milliseconds to wait from a Retry-After header's value (seconds or an HTTP date), else the fallback. Takes
+ * the value, not the headers, so every adapter uses it whatever shape its client gives headers in.
+ */
+export function retryAfterMs(value: string | null | undefined, fallbackMs: number, now = Date.now()): number {
+  const raw = value?.trim();
   if (!raw) return fallbackMs;
   if (/^\d+(\.\d+)?$/.test(raw)) return Math.round(Number(raw) * 1000);
   const at = Date.parse(raw);

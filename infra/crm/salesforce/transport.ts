@@ -1,4 +1,5 @@
 import { PassThrough } from 'node:stream';
+import { retryAfterMs } from '../rest/rest.ts';
 import type { HttpRequest, HttpResponse } from 'jsforce';
 import type { Transport } from 'jsforce/lib/transport.js';
 import { StreamPromise } from 'jsforce/lib/util/promise.js';
@@ -107,11 +108,11 @@ export function apiFailure(response: HttpResponse): CrmError {
   const status = response.statusCode;
   const text = `Salesforce ${status}${errorCode ? ` ${errorCode}` : ''}: ${message}`;
   if (status === 401) return new CrmUnauthorized(text);
-  if (status === 429) return new CrmRateLimited(text, retryAfterMs(response.headers['retry-after']) ?? DEFAULT_RATE_WAIT_MS);
+  if (status === 429) return new CrmRateLimited(text, retryAfterMs(response.headers['retry-after'], DEFAULT_RATE_WAIT_MS));
   if (errorCode === 'REQUEST_LIMIT_EXCEEDED') {
     // The same code covers the rolling 24-hour API quota ("TotalRequests Limit exceeded") and the org's
     // concurrent long-request limit ("ConcurrentPerOrgLongTxn"), which clears in seconds.
-    if (/concurrent/i.test(message)) return new CrmRateLimited(text, retryAfterMs(response.headers['retry-after']) ?? DEFAULT_RATE_WAIT_MS);
+    if (/concurrent/i.test(message)) return new CrmRateLimited(text, retryAfterMs(response.headers['retry-after'], DEFAULT_RATE_WAIT_MS));
     return new CrmQuotaExhausted(text, null);
   }
   if (status >= 500) return new CrmUnavailable(text);
@@ -120,14 +121,6 @@ export function apiFailure(response: HttpResponse): CrmError {
 
 /** Salesforce sends no Retry-After with its limits; when none comes, wait this long. */
 const DEFAULT_RATE_WAIT_MS = 20_000;
-
-function retryAfterMs(header: string | undefined): number | null {
-  if (!header) return null;
-  const seconds = Number(header);
-  if (Number.isFinite(seconds) && seconds >= 0) return Math.round(seconds * 1000);
-  const at = Date.parse(header);
-  return Number.isFinite(at) ? Math.max(0, at - Date.now()) : null;
-}
 
 function firstError(body: string): { errorCode: string | null; message: string } {
   try {

@@ -56,7 +56,7 @@ export function zohoError(answer: RestAnswer): Error {
   const message = `${body.code ?? answer.status}: ${describeError(answer.json, answer.text)}`;
   if (body.code === 'LIMIT_REACHED' || body.code === 'LIMIT_EXCEEDED') return new CrmQuotaExhausted(`Zoho API credits spent (${message})`, null);
   if (answer.status === 429 || body.code === 'TOO_MANY_REQUESTS')
-    return new CrmRateLimited(`Zoho rate limit (${message})`, retryAfterMs(answer.headers, 60_000));
+    return new CrmRateLimited(`Zoho rate limit (${message})`, retryAfterMs(answer.headers.get('retry-after'), 60_000));
   if (answer.status === 401) return new CrmUnauthorized(`Zoho refused the access token (${message})`);
   if (answer.status >= 500) return new CrmUnavailable(`Zoho answered ${answer.status} (${message})`);
   return new CrmRequestRejected(`Zoho answered ${answer.status} (${message})`, answer.status);
