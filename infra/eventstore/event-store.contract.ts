@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import pino from 'pino';
-import type { RecordedEvent } from '../../domain/events.ts';
+import type { NewEvent, RecordedEvent } from '../../domain/events.ts';
 import { DuplicateEventIdError, WrongExpectedRevisionError, type EventStreams, type StreamAppend } from '../../command-api/ports.ts';
 import type { GlobalEventLog } from '../../projectors/ports.ts';
 import { subscribeToAll } from '../../projectors/subscription.ts';
@@ -244,6 +244,41 @@ export function eventStoreContract(
         expect((await store.readStream(taken)).map((e) => e.type)).to.deep.equal(['Taken']);
         expect(await store.readStream(missing)).to.deep.equal([]);
         expect(await store.readStream(last!.streamId)).to.have.length(2);
+      });
+
+      it('rejects a new stream that exists after all, also when every append of the bulk expects a new stream', async () => {
+        const taken = stream('BulkAllNewTaken');
+        await store.append(taken, [testEvent('Taken')], 'no_stream');
+        const fresh = newStreams('BulkAllNew', 100);
+        const appends: StreamAppend[] = [
+          ...fresh.slice(0, 50),
+          { streamId: taken, events: [testEvent('Again')], expectedRevision: 'no_stream' },
+          ...fresh.slice(50),
+        ];
+        const outcomes = await appendBulk(appends);
+        expect(outcomes.map((o) => o.status)).to.deep.equal(appends.map((a) => (a.streamId === taken ? 'wrong_expected_revision' : 'stored')));
+        expect(outcomes[50]).to.deep.equal({ status: 'wrong_expected_revision', actual: 0 });
+        expect((await store.readStream(taken)).map((e) => e.type)).to.deep.equal(['Taken']);
+        const positions = outcomes.flatMap((o) => (o.status === 'stored' ? [o.position] : []));
+        for (let i = 1; i < positions.length; i++) expect(store.comparePositions(positions[i - 1]!, positions[i]!)).to.be.below(0);
+        for (const append of fresh) {
+          expect((await store.readStream(append.streamId)).map((e) => e.id)).to.deep.equal(append.events.map((e) => e.id));
+        }
+      });
+
+      it('stores a new stream holding any characters, and events without a tenant, as they were given', async () => {
+        const odd = stream('Bulk\ttab\\back"quote\nline');
+        const data = { text: 'tab\there, newline\nthere, back\\slash, quote", unicode ✓ \u001e', nested: { list: [1, 'two', null] } };
+        const [plain] = newStreams('BulkOdd', 1);
+        const systemEvent = { ...testEvent('SystemImported', data), metadata: { ...testEvent().metadata, tenantId: null } } as NewEvent;
+        const outcomes = await appendBulk([plain!, { streamId: odd, events: [testEvent('Odd', data), systemEvent], expectedRevision: 'no_stream' }]);
+        expect(outcomes.map((o) => o.status)).to.deep.equal(['stored', 'stored']);
+        const read = await store.readStream(odd);
+        expect(read.map((e) => [e.streamId, e.type, e.revision, e.data])).to.deep.equal([
+          [odd, 'Odd', 0, data],
+          [odd, 'SystemImported', 1, data],
+        ]);
+        expect(read[1]!.metadata.tenantId ?? null).to.equal(null);
       });
 
       it('refuses a bulk that names a stream twice, storing nothing', async () => {

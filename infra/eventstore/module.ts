@@ -26,7 +26,11 @@ export const postgresEventStoreModule = new ContainerModule((bind) => {
       get<Metrics>(ctx, TOKENS.Metrics),
     ]);
     // Embedded: one shared session, so no named statements (see PostgresEventStoreOptions).
-    const store = new PostgresEventStore(database.pool, notifications, { namedStatements: !database.embedded, metrics });
+    const store = new PostgresEventStore(database.pool, notifications, {
+      namedStatements: !database.embedded,
+      copyBulk: !database.embedded,
+      metrics,
+    });
     lifecycle.onStop('event store', () => store.close());
     return store;
   });

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import pg from 'pg';
 import pino from 'pino';
-import { DuplicateEventIdError } from '../../../command-api/ports.ts';
+import { DuplicateEventIdError, type StreamAppend } from '../../../command-api/ports.ts';
 import { testEvent } from '../../../test/support/events.ts';
 import { createTestDatabase } from '../../../test/support/postgres.ts';
 import { InProcessNotifications } from '../../notifications/in-process-notifications.ts';
@@ -10,6 +10,7 @@ import { PgNotifications } from '../../notifications/pg-notifications.ts';
 import { EmbeddedPostgres } from '../../postgres/embedded-postgres.ts';
 import { eventStoreContract, type EventStoreUnderTest } from '../event-store.contract.ts';
 import { HashChainedEventStore } from '../hash-chain.ts';
+import { Metrics } from '../../observability/metrics.ts';
 import { PostgresEventStore } from './postgres-event-store.ts';
 
 const logger = pino({ level: 'silent' });
@@ -42,7 +43,7 @@ eventStoreContract(
     const database = await EmbeddedPostgres.start('memory://', logger);
     const pool = new pg.Pool({ connectionString: database.url, max: 8 });
     await PostgresEventStore.migrate(pool);
-    const store = new PostgresEventStore(pool, new InProcessNotifications(), { namedStatements: false, bulkChunkEvents: 64 });
+    const store = new PostgresEventStore(pool, new InProcessNotifications(), { namedStatements: false, copyBulk: false, bulkChunkEvents: 64 });
     return {
       store,
       async close() {
@@ -111,5 +112,75 @@ describe('PostgreSQL event store: event ids', () => {
       await pool.end();
       await database.drop();
     }
+  });
+});
+
+describe('PostgreSQL event store: bulks of new streams go in with COPY', () => {
+  let database: Awaited<ReturnType<typeof createTestDatabase>>;
+  let pool: pg.Pool;
+  let metrics: Metrics;
+  let store: PostgresEventStore;
+  /** Round trips of each bulk path so far. */
+  const roundTrips = async () => {
+    const { values } = await metrics.databaseRoundTrips.get();
+    const of = (kind: string) => values.find((v) => v.labels.kind === kind)?.value ?? 0;
+    return { copy: of('bulk_copy'), function: of('bulk_append') };
+  };
+  const newStream = (events = 2): StreamAppend => ({
+    streamId: `copy-${randomUUID()}`,
+    events: Array.from({ length: events }, () => testEvent('Imported')),
+    expectedRevision: 'no_stream',
+  });
+
+  beforeEach(async () => {
+    database = await createTestDatabase();
+    pool = new pg.Pool({ connectionString: database.url, max: 4 });
+    await PostgresEventStore.migrate(pool);
+    metrics = new Metrics({ defaultMetrics: false });
+    store = new PostgresEventStore(pool, new InProcessNotifications(), { bulkChunkEvents: 10, metrics });
+  });
+  afterEach(async () => {
+    await store.close();
+    await pool.end();
+    await database.drop();
+  });
+
+  it('loads every chunk of new streams with COPY, at consecutive positions in input order', async () => {
+    const appends = Array.from({ length: 12 }, () => newStream());
+    const outcomes = await store.appendBulk(appends);
+    expect(outcomes).to.deep.equal(appends.map((_, i) => ({ status: 'stored', nextRevision: 1, position: String(2 * i + 2) })));
+    expect(await roundTrips()).to.deep.equal({ copy: 3 * 3, function: 0 });
+    const { rows } = await pool.query<{ position: string; stream_id: string; revision: string }>(
+      'SELECT position, stream_id, revision FROM nf_events ORDER BY position',
+    );
+    expect(rows.map((r) => [r.position, r.stream_id, Number(r.revision)])).to.deep.equal(
+      appends.flatMap((a, i) => [
+        [String(2 * i + 1), a.streamId, 0],
+        [String(2 * i + 2), a.streamId, 1],
+      ]),
+    );
+    expect(await store.headPosition()).to.equal('24');
+  });
+
+  it('hands a chunk COPY was refused for (a known id) to nf_append_bulk, and the rest of the bulk with it', async () => {
+    const known = testEvent('Known');
+    await store.append(`copy-${randomUUID()}`, [known], 'no_stream');
+    // Chunks of 10 events: five new streams; four, one holding the known id; two.
+    const holding = { ...newStream(), events: [testEvent('Imported'), known] };
+    const appends = [...Array.from({ length: 5 }, () => newStream()), newStream(), holding, newStream(), newStream(), newStream(), newStream()];
+    const outcomes = await store.appendBulk(appends);
+    expect(outcomes.map((o) => o.status)).to.deep.equal(appends.map((a) => (a === holding ? 'duplicate_event_id' : 'stored')));
+    // The first chunk went in with COPY; the second was refused, then written by the function, as was the third.
+    expect(await roundTrips()).to.deep.equal({ copy: 2 * 3, function: 2 });
+    expect(await store.headPosition()).to.equal(String(1 + 10 * 2));
+    expect((await pool.query('SELECT count(*)::int AS n FROM nf_events')).rows[0].n).to.equal(21);
+  });
+
+  it('uses nf_append_bulk for a chunk with any other expectation', async () => {
+    const existing = `copy-${randomUUID()}`;
+    await store.append(existing, [testEvent('Earlier')], 'no_stream');
+    const outcomes = await store.appendBulk([newStream(), { streamId: existing, events: [testEvent('Later')], expectedRevision: 0 }]);
+    expect(outcomes.map((o) => o.status)).to.deep.equal(['stored', 'stored']);
+    expect(await roundTrips()).to.deep.equal({ copy: 0, function: 1 });
   });
 });

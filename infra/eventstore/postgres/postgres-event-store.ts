@@ -17,6 +17,7 @@ import { CHANNEL_EVENTS_APPENDED, type Notifications } from '../../notifications
 import { isTransientDatabaseError } from '../../resilience.ts';
 import { compareDecimalPositions } from '../envelope.ts';
 import { AppendBatcher, type PendingAppend } from './append-batcher.ts';
+import { CopyBuffers, encodeCopyChunk, writeCopyChunk, type CopyChunk } from './bulk-copy.ts';
 import { EVENT_STORE_SCHEMA_LOCK, eventStoreSchemaSql } from './schema.ts';
 
 /** One entry of the group-commit queue: one append, or several that go in all or nothing. */
@@ -55,6 +56,11 @@ export interface PostgresEventStoreOptions {
    * prepared already exists for the next, which the driver cannot know ("prepared statement already exists").
    */
   namedStatements?: boolean;
+  /**
+   * Bulk chunks whose appends all expect a new stream go in with COPY (see bulk-copy.ts); default on. Off on
+   * the embedded database, whose socket server does not take COPY FROM STDIN.
+   */
+  copyBulk?: boolean;
   /** Append latency, group-commit batch sizes and round trips are recorded here. */
   metrics?: Metrics;
 }
@@ -74,6 +80,10 @@ export class PostgresEventStore implements EventStreams, GlobalEventLog {
   private readonly namedStatements: boolean;
   private readonly metrics: Metrics | undefined;
   private readonly bulkChunkEvents: number;
+  private readonly copyBulk: boolean;
+  private readonly copyBuffers = new CopyBuffers();
+  /** Bulk appends of this store being written now. */
+  private bulkCalls = 0;
   /** Bulk appends being written, for close() to wait for. */
   private readonly bulksInFlight = new Set<Promise<unknown>>();
 
@@ -85,6 +95,7 @@ export class PostgresEventStore implements EventStreams, GlobalEventLog {
     this.namedStatements = options.namedStatements ?? true;
     this.metrics = options.metrics;
     this.bulkChunkEvents = options.bulkChunkEvents ?? 10_000;
+    this.copyBulk = options.copyBulk ?? true;
     this.batcher = new AppendBatcher((batch) => this.writeBatch(batch), options.maxBatchEvents ?? 2_000);
     this.stopListening = notifications.listen(CHANNEL_EVENTS_APPENDED, (payload) => this.onAnnounced(payload));
   }
@@ -144,33 +155,83 @@ export class PostgresEventStore implements EventStreams, GlobalEventLog {
 
   private async writeBulk(appends: StreamAppend[]): Promise<BulkAppendOutcome[]> {
     checkBulk(appends);
-    const chunks = chunked(appends, this.bulkChunkEvents);
-    const outcomes: BulkAppendOutcome[] = [];
-    let next = chunks.length > 0 ? toBulkParameters(chunks[0]!) : null;
-    for (let i = 0; i < chunks.length; i++) {
-      this.metrics?.databaseRoundTrips.inc({ kind: 'bulk_append' });
-      const writing = this.pool.query<OutcomeRow>({ ...this.statement('nf_append_bulk'), text: BULK_SQL, values: next! });
-      // Awaited below; handled now so that a failure while the next chunk is encoded is not "unhandled".
-      writing.catch(() => undefined);
-      // Let the driver send this chunk before the next one is encoded.
-      await new Promise((resolve) => setImmediate(resolve));
-      next = i + 1 < chunks.length ? toBulkParameters(chunks[i + 1]!) : null;
-      const { rows } = await writing;
-      let lastPosition: string | null = null;
-      for (const row of rows) {
-        if (row.o_outcome === 'ok') {
-          outcomes.push({ status: 'stored', nextRevision: Number(row.o_revision), position: row.o_position! });
-          lastPosition = row.o_position;
-        } else if (row.o_outcome === 'duplicate_event_id') {
-          outcomes.push({ status: 'duplicate_event_id' });
-        } else {
-          const actual = Number(row.o_revision);
-          outcomes.push({ status: 'wrong_expected_revision', actual: actual < 0 ? 'no_stream' : actual });
+    this.bulkCalls++;
+    try {
+      const chunks = chunked(appends, this.bulkChunkEvents);
+      const outcomes: BulkAppendOutcome[] = [];
+      // COPY until a chunk is refused (a stream that exists after all, a known id): then the function takes the
+      // rest. And only while this is the one bulk writing: COPY sends its rows once it holds the log head, so with
+      // another bulk holding it, the function (whose parameters travel with the call and are parsed while it
+      // waits for the head) keeps the two cores busy.
+      let copying = this.copyBulk;
+      const encode = (chunk: StreamAppend[]) =>
+        (copying && this.bulkCalls === 1 ? encodeCopyChunk(chunk, this.copyBuffers) : null) ?? toBulkParameters(chunk);
+      let next = chunks.length > 0 ? encode(chunks[0]!) : null;
+      for (let i = 0; i < chunks.length; i++) {
+        let sent!: () => void;
+        const handedOver = new Promise<void>((resolve) => (sent = resolve));
+        const writing = this.writeChunk(chunks[i]!, next!, sent);
+        // Awaited below; handled now so that a failure while the next chunk is encoded is not "unhandled".
+        writing.catch(() => undefined);
+        // The next chunk is encoded while the database writes this one.
+        await handedOver;
+        next = i + 1 < chunks.length ? encode(chunks[i + 1]!) : null;
+        const { outcomes: chunkOutcomes, copyRefused, head } = await writing;
+        if (copyRefused) {
+          copying = false;
+          if (next !== null && !Array.isArray(next)) {
+            this.copyBuffers.give(next.buffer);
+            next = toBulkParameters(chunks[i + 1]!);
+          }
         }
+        outcomes.push(...chunkOutcomes);
+        if (head !== null) this.announce(head);
       }
-      if (lastPosition !== null) this.announce(lastPosition);
+      return outcomes;
+    } finally {
+      this.bulkCalls--;
     }
-    return outcomes;
+  }
+
+  /** One chunk, through COPY (encoded as rows) or nf_append_bulk (encoded as its parameters); `sent` once it is handed over. */
+  private async writeChunk(
+    chunk: StreamAppend[],
+    encoded: CopyChunk | unknown[],
+    sent: () => void,
+  ): Promise<{ outcomes: BulkAppendOutcome[]; copyRefused: boolean; head: string | null }> {
+    if (!Array.isArray(encoded)) {
+      // BEGIN with the head, COPY, then the head, the notification and COMMIT.
+      this.metrics?.databaseRoundTrips.inc({ kind: 'bulk_copy' }, 3);
+      const result = await writeCopyChunk(this.pool, encoded, sent).finally(() => this.copyBuffers.give(encoded.buffer));
+      if (result.stored) return { outcomes: result.outcomes, copyRefused: false, head: result.head };
+      // Refused, nothing stored: nf_append_bulk sorts out which appends go in and reports the others.
+      return { ...(await this.callAppendBulk(toBulkParameters(chunk), () => undefined)), copyRefused: true };
+    }
+    return { ...(await this.callAppendBulk(encoded, sent)), copyRefused: false };
+  }
+
+  private async callAppendBulk(parameters: unknown[], sent: () => void): Promise<{ outcomes: BulkAppendOutcome[]; head: string | null }> {
+    this.metrics?.databaseRoundTrips.inc({ kind: 'bulk_append' });
+    const writing = this.pool.query<OutcomeRow>({ ...this.statement('nf_append_bulk'), text: BULK_SQL, values: parameters });
+    writing.catch(() => undefined);
+    // Let the driver send it before the caller encodes the next chunk.
+    await new Promise((resolve) => setImmediate(resolve));
+    sent();
+    const { rows } = await writing;
+    const outcomes: BulkAppendOutcome[] = [];
+    let head: string | null = null;
+    for (const row of rows) {
+      if (row.o_outcome === 'ok') {
+        outcomes.push({ status: 'stored', nextRevision: Number(row.o_revision), position: row.o_position! });
+        head = row.o_position;
+      } else if (row.o_outcome === 'duplicate_event_id') {
+        outcomes.push({ status: 'duplicate_event_id' });
+      } else {
+        const actual = Number(row.o_revision);
+        outcomes.push({ status: 'wrong_expected_revision', actual: actual < 0 ? 'no_stream' : actual });
+      }
+    }
+    return { outcomes, head };
   }
 
   async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
@@ -394,7 +455,7 @@ function chunked(appends: StreamAppend[], maxEvents: number): StreamAppend[][] {
 }
 
 /** nf_append_bulk's parameters: the appends' columns, then the events' (data and metadata as one JSON array each; see schema.ts). */
-function toBulkParameters(appends: StreamAppend[]): unknown[] {
+export function toBulkParameters(appends: StreamAppend[]): unknown[] {
   const streams: string[] = [];
   const expected: number[] = [];
   const counts: number[] = [];
@@ -405,8 +466,8 @@ function toBulkParameters(appends: StreamAppend[]): unknown[] {
   const ids: string[] = [];
   const types: string[] = [];
   const versions: number[] = [];
-  const data: unknown[] = [];
-  const metadata: unknown[] = [];
+  const data: string[] = [];
+  const metadata: string[] = [];
   appends.forEach(({ streamId, events, expectedRevision }, index) => {
     streams.push(streamId);
     expected.push(typeof expectedRevision === 'number' ? expectedRevision : EXPECTED_CODES[expectedRevision]);
@@ -419,24 +480,40 @@ function toBulkParameters(appends: StreamAppend[]): unknown[] {
       ids.push(event.id);
       types.push(event.type);
       versions.push(event.version);
-      data.push(event.data);
-      metadata.push(event.metadata);
+      data.push(JSON.stringify(event.data) ?? 'null');
+      metadata.push(JSON.stringify(event.metadata) ?? 'null');
     });
   });
+  // Array literals written here, while the database writes the previous chunk (the driver would build them
+  // when the query is sent, with the database waiting).
   return [
-    streams,
-    expected,
-    counts,
-    eventAppend,
-    eventSeq,
-    eventStreams,
-    eventTenants,
-    ids,
-    types,
-    versions,
-    JSON.stringify(data),
-    JSON.stringify(metadata),
+    textArray(streams),
+    `{${expected.join(',')}}`,
+    `{${counts.join(',')}}`,
+    `{${eventAppend.join(',')}}`,
+    `{${eventSeq.join(',')}}`,
+    '{}',
+    '{}',
+    textArray(ids),
+    textArray(types),
+    `{${versions.join(',')}}`,
+    // One text each, split by the function: JSON.stringify escapes every control character, U+001E included.
+    data.join('\x1e'),
+    metadata.join('\x1e'),
   ];
+}
+
+/** A PostgreSQL array literal of texts (null as NULL). */
+function textArray(values: (string | null)[]): string {
+  let literal = '{';
+  for (let i = 0; i < values.length; i++) {
+    const value = values[i];
+    if (i > 0) literal += ',';
+    if (value === null || value === undefined) literal += 'NULL';
+    else if (/["\\]/.test(value)) literal += `"${value.replace(/["\\]/g, '\\$&')}"`;
+    else literal += `"${value}"`;
+  }
+  return `${literal}}`;
 }
 
 const APPEND_SQL = 'SELECT o_outcome, o_revision, o_position FROM nf_append_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)';
@@ -486,8 +563,8 @@ function toParameters(requests: AppendRequest[]): unknown[] {
         ids.push(event.id);
         types.push(event.type);
         versions.push(event.version);
-        data.push(JSON.stringify(event.data));
-        metadata.push(JSON.stringify(event.metadata));
+        data.push(JSON.stringify(event.data) ?? 'null');
+        metadata.push(JSON.stringify(event.metadata) ?? 'null');
       });
     }
   });

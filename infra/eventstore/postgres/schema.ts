@@ -174,6 +174,7 @@ $fn$;
 -- id are the appends holding one found and left out.
 DROP FUNCTION IF EXISTS nf_append_bulk(text[], bigint[], integer[], json);
 DROP FUNCTION IF EXISTS nf_append_bulk(text[], bigint[], integer[], integer[], integer[], text[], text[], uuid[], text[], integer[], jsonb[], jsonb[]);
+DROP FUNCTION IF EXISTS nf_append_bulk(text[], bigint[], integer[], integer[], integer[], text[], text[], uuid[], text[], integer[], jsonb, jsonb);
 CREATE OR REPLACE FUNCTION nf_append_bulk(
   p_streams   text[],     -- per append, each stream at most once
   p_expected  bigint[],   -- per append, codes as in nf_append_batch
@@ -185,8 +186,8 @@ CREATE OR REPLACE FUNCTION nf_append_bulk(
   p_ids            uuid[],
   p_types          text[],
   p_versions       integer[],
-  p_data           jsonb,      -- per event, as one array
-  p_metadata       jsonb       -- per event, as one array
+  p_data           text,       -- per event, JSON documents separated by U+001E
+  p_metadata       text        -- per event, JSON documents separated by U+001E
 ) RETURNS TABLE (o_outcome text, o_revision bigint, o_position bigint)
 LANGUAGE plpgsql
 SET lock_timeout = '10s'
@@ -201,17 +202,26 @@ DECLARE
   v_base       bigint[];   -- position before the append's first event, per append
   v_duplicate  boolean[] := array_fill(false, ARRAY[v_n]);
   v_found      boolean[];
+  v_guessed    boolean := true;   -- streams of appends expecting none not looked up
+  v_lookup     boolean := true;
 BEGIN
   SELECT h.position INTO v_start FROM nf_log_head h WHERE h.id = 1 FOR UPDATE;
 
-  -- Read after the lock, in a statement of its own (a snapshot that includes the previous holder's events).
-  SELECT array_agg(coalesce(s.revision, -1) ORDER BY a.ord) INTO v_current
-  FROM unnest(p_streams) WITH ORDINALITY AS a(stream, ord)
-  LEFT JOIN LATERAL (
-    SELECT e.revision FROM nf_events e WHERE e.stream_id = a.stream ORDER BY e.revision DESC LIMIT 1
-  ) s ON true;
-
   LOOP
+    IF v_lookup THEN
+      -- Read after the lock, in a statement of its own (a snapshot that includes the previous holder's events).
+      -- At first an append expecting no stream is not looked up (an import's thousands of new streams: probes
+      -- that find nothing): its first event takes revision 0, which the (stream, revision) key refuses if the
+      -- stream exists after all; then every stream is looked up and the insert runs again.
+      SELECT array_agg(coalesce(s.revision, -1) ORDER BY a.ord) INTO v_current
+      FROM unnest(p_streams, p_expected) WITH ORDINALITY AS a(stream, expected, ord)
+      LEFT JOIN LATERAL (
+        SELECT e.revision FROM nf_events e
+        WHERE NOT (v_guessed AND a.expected = -1) AND e.stream_id = a.stream
+        ORDER BY e.revision DESC LIMIT 1
+      ) s ON true;
+      v_lookup := false;
+    END IF;
     -- Which appends go in, and where: stored appends take consecutive positions in input order.
     SELECT array_agg(w.ok ORDER BY w.ord), array_agg(w.base ORDER BY w.ord) INTO v_ok, v_base
     FROM (
@@ -231,13 +241,25 @@ BEGIN
     ) w;
     BEGIN
       INSERT INTO nf_events (position, event_id, stream_id, revision, type, version, data, metadata, tenant_id)
-      SELECT v_base[u.a] + u.k + 1, u.id, u.stream, v_current[u.a] + u.k + 1, u.type, u.version, u.data, u.metadata, u.tenant
-      FROM ROWS FROM (unnest(p_event_append), unnest(p_event_seq), unnest(p_event_streams), unnest(p_event_tenants),
-                      unnest(p_ids), unnest(p_types), unnest(p_versions), jsonb_array_elements(p_data),
-                      jsonb_array_elements(p_metadata)) AS u(a, k, stream, tenant, id, type, version, data, metadata)
-      WHERE v_ok[u.a];
+      SELECT v_base[u.a] + u.k + 1, u.id, s.stream, v_current[u.a] + u.k + 1, u.type, u.version, u.data, u.metadata,
+             u.metadata ->> 'tenantId'
+      FROM (
+        SELECT r.a, r.k, r.id, r.type, r.version, r.data::jsonb AS data, r.metadata::jsonb AS metadata
+        FROM ROWS FROM (unnest(p_event_append), unnest(p_event_seq), unnest(p_ids), unnest(p_types), unnest(p_versions),
+                        string_to_table(p_data, E'\\x1e'), string_to_table(p_metadata, E'\\x1e'))
+             AS r(a, k, id, type, version, data, metadata)
+        WHERE v_ok[r.a]
+        OFFSET 0
+      ) u
+      JOIN unnest(p_streams) WITH ORDINALITY AS s(stream, ord) ON s.ord = u.a;
       EXIT;
     EXCEPTION WHEN unique_violation THEN
+      IF v_guessed THEN
+        -- Perhaps a stream expected not to exist: look every stream up, then go again.
+        v_guessed := false;
+        v_lookup := true;
+        CONTINUE;
+      END IF;
       -- A known event id (a retried import), or one used twice in this bulk: leave out every append holding
       -- one (for an id used twice, the later append) and insert again. Found nothing new: not ours, re-raise.
       SELECT array_agg(v_duplicate[g.i] OR coalesce(f.found, false) ORDER BY g.i) INTO v_found
