@@ -563,8 +563,8 @@ function toParameters(requests: AppendRequest[]): unknown[] {
         ids.push(event.id);
         types.push(event.type);
         versions.push(event.version);
-        data.push(JSON.stringify(event.data) ?? 'null');
-        metadata.push(JSON.stringify(event.metadata) ?? 'null');
+        data.push(JSON.stringify(event.data));
+        metadata.push(JSON.stringify(event.metadata));
       });
     }
   });
