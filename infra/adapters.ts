@@ -1,6 +1,7 @@
 import type { ContainerModule } from 'inversify';
 import { clickhouseAnalyticsModule, postgresAnalyticsModule } from './analytics/module.ts';
 import type { Config } from './config/config.ts';
+import { billingModule } from './billing/module.ts';
 import { crmModule } from './crm/module.ts';
 import { inProcessEphemeralModule, redisModule } from './ephemeral/module.ts';
 import { eventStoreDbModule, eventStoreLayersModule, postgresEventStoreModule } from './eventstore/module.ts';
@@ -26,5 +27,6 @@ export function adapterModules(config: Config): ContainerModule[] {
     config.RABBITMQ_URL ? rabbitMqModule : inProcessBusModule,
     outboxMailModule,
     crmModule,
+    billingModule,
   ];
 }

@@ -152,6 +152,20 @@ const schema = z.object({
   ZOHO_CLIENT_SECRET: z.string().min(1).optional(),
   ZOHO_API_URL: z.url({ error: 'must be an http(s):// URL' }).default('https://www.zohoapis.com'),
   ZOHO_ACCOUNTS_URL: z.url({ error: 'must be an http(s):// URL' }).default('https://accounts.zoho.com'),
+  // Billing on Stripe (issue 21). Without STRIPE_SECRET_KEY billing runs offline: trials and plan limits hold,
+  // nothing is charged, and every billing answer says so.
+  STRIPE_SECRET_KEY: z
+    .string()
+    .regex(/^(sk|rk)_(test|live)_[A-Za-z0-9]+$/, { error: 'must be a Stripe secret or restricted key (sk_live_…, sk_test_…, rk_…)' })
+    .optional(),
+  /** The signing secret of the webhook endpoint (POST /billing/webhooks/stripe); required with STRIPE_SECRET_KEY. */
+  STRIPE_WEBHOOK_SECRET: z
+    .string()
+    .regex(/^whsec_[A-Za-z0-9]+$/, { error: 'must be a webhook signing secret (whsec_…)' })
+    .optional(),
+  STRIPE_API_URL: z.url({ error: 'must be an http(s):// URL' }).default('https://api.stripe.com'),
+  /** Days an organization keeps writing after its trial ended unpaid or a payment failed, before it is restricted. */
+  BILLING_GRACE_DAYS: positiveInt(60).default(7),
   /**
    * Keys sealing integrations' OAuth credentials (infra/crm/credentials-vault.ts): `<keyId>:<secret>`, comma-
    * separated; the first seals, all open (rotation). Unset: one key derived from DATA_ENCRYPTION_KEY or JWT_SECRET.
@@ -206,6 +220,11 @@ export function loadConfig(env: NodeJS.ProcessEnv, role: Role): Config {
     );
   }
   const config = result.data;
+  if (config.STRIPE_SECRET_KEY && !config.STRIPE_WEBHOOK_SECRET) {
+    throw new ConfigError([
+      "STRIPE_WEBHOOK_SECRET: is required with STRIPE_SECRET_KEY (Stripe's events cannot be trusted unverified); it is the endpoint's signing secret, whsec_… (not set)",
+    ]);
+  }
   if (config.DATABASE_URL && !config.JWT_SECRET && role !== 'cli') {
     throw new ConfigError([
       'JWT_SECRET: is required when DATABASE_URL is set (every process must verify the same tokens); generate one with `openssl rand -hex 32` (not set)',

@@ -44,6 +44,21 @@ describe('Configuration from the environment', () => {
     expect(short).to.include('at least 32').and.include('***').and.not.include('too-short-secret');
   });
 
+  it('runs billing offline without a Stripe key; a key needs its webhook secret; bad ones are named, never echoed', () => {
+    const offline = loadConfig({}, 'all');
+    expect([offline.STRIPE_SECRET_KEY, offline.STRIPE_API_URL, offline.BILLING_GRACE_DAYS]).to.deep.equal([undefined, 'https://api.stripe.com', 7]);
+    const [missing] = problemsOf({ STRIPE_SECRET_KEY: 'sk_test_abc123' });
+    expect(missing).to.match(/^STRIPE_WEBHOOK_SECRET: is required with STRIPE_SECRET_KEY/);
+    const problems = problemsOf({ STRIPE_SECRET_KEY: 'pk_test_publishable', STRIPE_WEBHOOK_SECRET: 'secret' });
+    expect(problems.find((p) => p.startsWith('STRIPE_SECRET_KEY:')))
+      .to.include('secret or restricted key')
+      .and.include('***')
+      .and.not.include('pk_test');
+    expect(problems.find((p) => p.startsWith('STRIPE_WEBHOOK_SECRET:'))).to.include('whsec_');
+    const charging = loadConfig({ STRIPE_SECRET_KEY: 'sk_live_abc123', STRIPE_WEBHOOK_SECRET: 'whsec_abc123' }, 'all');
+    expect(charging.STRIPE_SECRET_KEY).to.equal('sk_live_abc123');
+  });
+
   it('refuses to start one role alone without DATABASE_URL', () => {
     const problems = problemsOf({}, 'query-api');
     expect(problems[0]).to.match(/^DATABASE_URL: is required to run query-api as its own process/);

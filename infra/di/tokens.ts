@@ -108,6 +108,10 @@ export const TOKENS = {
   Scheduler: Symbol.for('nexusflow.Scheduler'),
   ScheduleFirer: Symbol.for('nexusflow.ScheduleFirer'),
 
+  // Billing (issue 21)
+  /** The payment provider: Stripe, or offline without a key (infra/billing). */
+  BillingProvider: Symbol.for('nexusflow.BillingProvider'),
+
   // CRM integrations
   /** The configured CRM providers (infra/crm): OAuth, data API and webhooks of each. */
   CrmProviders: Symbol.for('nexusflow.CrmProviders'),
