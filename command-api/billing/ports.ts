@@ -8,7 +8,9 @@
  * Amounts are in the currency's smallest unit; instants are ISO 8601 strings (UTC).
  */
 
-export type BillingInterval = 'month' | 'year';
+import type { BillingInterval, SubscriptionStatus } from '../../domain/billing/billing-account.ts';
+
+export type { BillingInterval };
 
 /** A plan of our catalog as the provider sells it: one product, one recurring price per interval. */
 export interface CatalogPlanPrices {
@@ -25,8 +27,8 @@ export interface SyncedPlan {
   priceIds: Record<BillingInterval, string>;
 }
 
-/** Stripe's subscription statuses. */
-export type ProviderSubscriptionStatus = 'incomplete' | 'incomplete_expired' | 'trialing' | 'active' | 'past_due' | 'canceled' | 'unpaid' | 'paused';
+/** Stripe's subscription statuses (the domain keeps the same). */
+export type ProviderSubscriptionStatus = SubscriptionStatus;
 
 /** A subscription as the provider holds it now (webhooks carry no order: the current object is what counts). */
 export interface ProviderSubscription {
