@@ -70,11 +70,32 @@ export type ScheduledPlanChangeDropped = DomainEvent<
 export type PaymentMethodSet = DomainEvent<'PaymentMethodSet', { organizationId: string; paymentMethodId: string }>;
 export type InvoicePaid = DomainEvent<
   'InvoicePaid',
-  { organizationId: string; invoiceId: string; amountPaid: number; currency: string; periodStart: string; periodEnd: string }
+  {
+    organizationId: string;
+    invoiceId: string;
+    /** The provider's invoice number, shown to the customer. */
+    number: string | null;
+    amountPaid: number;
+    currency: string;
+    periodStart: string;
+    periodEnd: string;
+    hostedInvoiceUrl: string | null;
+    pdfUrl: string | null;
+  }
 >;
 export type PaymentFailed = DomainEvent<
   'PaymentFailed',
-  { organizationId: string; invoiceId: string; amountDue: number; currency: string; attempt: number; declineCode: string | null }
+  {
+    organizationId: string;
+    invoiceId: string;
+    number: string | null;
+    amountDue: number;
+    currency: string;
+    attempt: number;
+    declineCode: string | null;
+    hostedInvoiceUrl: string | null;
+    pdfUrl: string | null;
+  }
 >;
 export type GraceStarted = DomainEvent<'GraceStarted', { organizationId: string; reason: GraceReason; until: string }>;
 export type OrganizationRestricted = DomainEvent<'OrganizationRestricted', { organizationId: string; reason: GraceReason }>;

@@ -26,11 +26,17 @@ const apply = (changes: Partial<SubscriptionSnapshot> = {}, reason: 'provider' |
   type: 'ApplySubscription' as const,
   data: { organizationId, snapshot: snapshot(changes), mode: 'stripe' as const, reason, now: '2026-03-10T00:00:00.000Z' },
 });
+const links = (invoiceId: string) => ({
+  organizationId,
+  invoiceId,
+  number: 'NF-0001',
+  hostedInvoiceUrl: `https://invoice.example/${invoiceId}`,
+  pdfUrl: `https://invoice.example/${invoiceId}.pdf`,
+});
 const failed = (invoiceId = 'in_1', attempt = 1) => ({
   type: 'RecordPaymentFailed' as const,
   data: {
-    organizationId,
-    invoiceId,
+    ...links(invoiceId),
     amountDue: 4900,
     currency: 'EUR',
     attempt,
@@ -42,8 +48,7 @@ const failed = (invoiceId = 'in_1', attempt = 1) => ({
 const paid = (invoiceId = 'in_1') => ({
   type: 'RecordInvoicePaid' as const,
   data: {
-    organizationId,
-    invoiceId,
+    ...links(invoiceId),
     amountPaid: 4900,
     currency: 'EUR',
     periodStart: '2026-04-01T00:00:00.000Z',
@@ -192,7 +197,7 @@ describe('Billing account decider', () => {
     const failure: BillingAccountEvent = {
       type: 'PaymentFailed',
       version: 1,
-      data: { organizationId, invoiceId: 'in_1', amountDue: 4900, currency: 'EUR', attempt: 1, declineCode: 'insufficient_funds' },
+      data: { ...links('in_1'), amountDue: 4900, currency: 'EUR', attempt: 1, declineCode: 'insufficient_funds' },
     };
 
     it('starts grace on a failed payment (once per attempt), restricts when it runs out, and restores on payment', () => {
