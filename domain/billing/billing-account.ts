@@ -16,7 +16,7 @@ export const billingIntervals: readonly BillingInterval[] = ['month', 'year'];
 export type BillingMode = 'stripe' | 'offline';
 export type SubscriptionStatus = 'incomplete' | 'incomplete_expired' | 'trialing' | 'active' | 'past_due' | 'canceled' | 'unpaid' | 'paused';
 export type Standing = 'good' | 'grace' | 'restricted';
-export type GraceReason = 'trial_ended' | 'payment_failed';
+export type GraceReason = 'trial_ended' | 'subscription_ended' | 'payment_failed';
 
 /** An annual price is this many monthly prices (two months free). */
 export const ANNUAL_MONTHS_CHARGED = 10;
@@ -99,7 +99,10 @@ export type PaymentFailed = DomainEvent<
 >;
 export type GraceStarted = DomainEvent<'GraceStarted', { organizationId: string; reason: GraceReason; until: string }>;
 export type OrganizationRestricted = DomainEvent<'OrganizationRestricted', { organizationId: string; reason: GraceReason }>;
-export type StandingRestored = DomainEvent<'StandingRestored', { organizationId: string; reason: 'paid' | 'subscribed' | 'trial_extended' }>;
+export type StandingRestored = DomainEvent<
+  'StandingRestored',
+  { organizationId: string; reason: 'paid' | 'subscribed' | 'trial_extended' | 'comped' }
+>;
 
 export type ChangeReason = 'upgrade' | 'downgrade' | 'interval_change' | 'canceling_at_period_end' | 'cancel_undone' | 'provider';
 
@@ -206,10 +209,13 @@ export type DropScheduledPlanChange = { type: 'DropScheduledPlanChange'; data: {
 export type RecordPaymentMethod = { type: 'RecordPaymentMethod'; data: { organizationId: string; paymentMethodId: string } };
 export type RecordInvoicePaid = { type: 'RecordInvoicePaid'; data: InvoicePaid['data'] };
 export type RecordPaymentFailed = { type: 'RecordPaymentFailed'; data: PaymentFailed['data'] & { now: string; graceDays: number } };
-/** The clock's part: a trial that ended unpaid starts grace; a grace that ran out restricts. */
+/**
+ * The clock's part: a trial (or a subscription) that ended unpaid starts grace; a grace that ran out restricts.
+ * `comped`: staff put the organization on a plan without a subscription (a comped plan): nothing is owed.
+ */
 export type CheckStanding = {
   type: 'CheckStanding';
-  data: { organizationId: string; now: string; trialEndsAt: string | null; graceDays: number };
+  data: { organizationId: string; now: string; trialEndsAt: string | null; graceDays: number; comped: boolean };
 };
 /** Before a subscribe reaches the provider: refused while a subscription still bills. */
 export type CheckCanSubscribe = { type: 'CheckCanSubscribe'; data: { organizationId: string } };
@@ -310,17 +316,28 @@ export function decideBillingAccount(command: BillingAccountCommand, state: Bill
       return events;
     }
     case 'CheckStanding': {
-      const { now, trialEndsAt, graceDays } = command.data;
-      if (state.standing === 'grace' && state.grace && Date.parse(now) >= Date.parse(state.grace.until)) {
+      const { now, trialEndsAt, graceDays, comped } = command.data;
+      const at = Date.parse(now);
+      if (state.standing === 'grace' && state.grace && at >= Date.parse(state.grace.until)) {
         return [{ type: 'OrganizationRestricted', version: 1, data: { organizationId, reason: state.grace.reason } }];
       }
-      const paying = isLive(state.subscription) && state.subscription.status !== 'incomplete';
-      if (state.standing === 'good' && !paying && trialEndsAt !== null && Date.parse(now) >= Date.parse(trialEndsAt)) {
-        return [{ type: 'GraceStarted', version: 1, data: { organizationId, reason: 'trial_ended', until: addDays(trialEndsAt, graceDays) } }];
+      const paying = comped || (isLive(state.subscription) && state.subscription.status !== 'incomplete');
+      if (state.standing === 'good' && !paying) {
+        // After a subscription that ended: grace from its end; never subscribed: from the trial's end.
+        const ended = state.subscription?.canceledAt ?? null;
+        if (ended !== null) {
+          return [{ type: 'GraceStarted', version: 1, data: { organizationId, reason: 'subscription_ended', until: addDays(ended, graceDays) } }];
+        }
+        if (trialEndsAt !== null && at >= Date.parse(trialEndsAt)) {
+          return [{ type: 'GraceStarted', version: 1, data: { organizationId, reason: 'trial_ended', until: addDays(trialEndsAt, graceDays) } }];
+        }
       }
-      // A trial extended past now lifts a trial-end grace or restriction.
-      if (state.standing !== 'good' && state.grace?.reason === 'trial_ended' && trialEndsAt !== null && Date.parse(now) < Date.parse(trialEndsAt)) {
-        return [{ type: 'StandingRestored', version: 1, data: { organizationId, reason: 'trial_extended' } }];
+      if (state.standing !== 'good' && state.grace?.reason !== 'payment_failed') {
+        // A longer trial (staff) or a comped plan lifts a grace or restriction that no payment caused.
+        const trialRunning = trialEndsAt !== null && at < Date.parse(trialEndsAt) && state.grace?.reason === 'trial_ended';
+        if (trialRunning || comped) {
+          return [{ type: 'StandingRestored', version: 1, data: { organizationId, reason: comped ? 'comped' : 'trial_extended' } }];
+        }
       }
       return [];
     }
@@ -381,8 +398,8 @@ function applySubscription(data: ApplySubscription['data'], state: BillingAccoun
       });
     }
   }
-  // Subscribing after a trial ran out ends its grace or restriction (a failed payment's needs the payment).
-  if (isLive(snapshot) && snapshot.status !== 'incomplete' && state.standing !== 'good' && state.grace?.reason === 'trial_ended') {
+  // Subscribing after a trial or a subscription ran out ends its grace or restriction (a failed payment's needs the payment).
+  if (isLive(snapshot) && snapshot.status !== 'incomplete' && state.standing !== 'good' && state.grace?.reason !== 'payment_failed') {
     events.push({ type: 'StandingRestored', version: 1, data: { organizationId, reason: 'subscribed' } });
   }
   return events;

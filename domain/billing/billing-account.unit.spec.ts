@@ -207,7 +207,10 @@ describe('Billing account decider', () => {
         .given(started(), failure, graceFromPayment)
         .when(failed('in_1', 2))
         .then([{ ...failure, data: { ...failure.data, attempt: 2 } } as BillingAccountEvent]);
-      const check = (now: string) => ({ type: 'CheckStanding' as const, data: { organizationId, now, trialEndsAt: null, graceDays: 7 } });
+      const check = (now: string) => ({
+        type: 'CheckStanding' as const,
+        data: { organizationId, now, trialEndsAt: null, graceDays: 7, comped: false },
+      });
       spec.given(started(), failure, graceFromPayment).when(check('2026-04-07T23:59:59.000Z')).thenNothing();
       const restricted: BillingAccountEvent = { type: 'OrganizationRestricted', version: 1, data: { organizationId, reason: 'payment_failed' } };
       spec.given(started(), failure, graceFromPayment).when(check('2026-04-08T00:00:00.000Z')).then([restricted]);
@@ -226,9 +229,9 @@ describe('Billing account decider', () => {
     });
 
     it('starts grace when a trial ends without a subscription; subscribing or a longer trial restores', () => {
-      const check = (now: string, trialEndsAt: string) => ({
+      const check = (now: string, trialEndsAt: string, comped = false) => ({
         type: 'CheckStanding' as const,
-        data: { organizationId, now, trialEndsAt, graceDays: 7 },
+        data: { organizationId, now, trialEndsAt, graceDays: 7, comped },
       });
       const trialGrace: BillingAccountEvent = {
         type: 'GraceStarted',
@@ -246,6 +249,36 @@ describe('Billing account decider', () => {
         .given(trialGrace, { type: 'OrganizationRestricted', version: 1, data: { organizationId, reason: 'trial_ended' } })
         .when(check('2026-03-30T00:00:00.000Z', '2026-04-15T00:00:00.000Z'))
         .then([{ type: 'StandingRestored', version: 1, data: { organizationId, reason: 'trial_extended' } }]);
+      spec
+        .given()
+        .when(check('2026-03-16T00:00:00.000Z', '2026-03-15T00:00:00.000Z', true))
+        .thenNothing();
+      spec
+        .given(trialGrace)
+        .when(check('2026-03-16T00:00:00.000Z', '2026-03-15T00:00:00.000Z', true))
+        .then([{ type: 'StandingRestored', version: 1, data: { organizationId, reason: 'comped' } }]);
+    });
+
+    it('starts grace from the end of a subscription that ended, and a new subscription restores', () => {
+      const canceled: BillingAccountEvent = {
+        type: 'SubscriptionCanceled',
+        version: 1,
+        data: { organizationId, subscriptionId: 'sub_1', planId: 'pro', canceledAt: '2026-04-01T00:00:00.000Z' },
+      };
+      const grace: BillingAccountEvent = {
+        type: 'GraceStarted',
+        version: 1,
+        data: { organizationId, reason: 'subscription_ended', until: '2026-04-08T00:00:00.000Z' },
+      };
+      const check = {
+        type: 'CheckStanding' as const,
+        data: { organizationId, now: '2026-04-02T00:00:00.000Z', trialEndsAt: '2026-01-15T00:00:00.000Z', graceDays: 7, comped: false },
+      };
+      spec.given(started(), canceled).when(check).then([grace]);
+      spec
+        .given(started(), canceled, grace)
+        .when(apply({ subscriptionId: 'sub_2' }))
+        .then([started({ subscriptionId: 'sub_2' }), { type: 'StandingRestored', version: 1, data: { organizationId, reason: 'subscribed' } }]);
     });
   });
 

@@ -43,16 +43,34 @@ export type PlanRevised = DomainEvent<
 export type PlanActivated = DomainEvent<'PlanActivated', { planId: string }>;
 export type PlanRetired = DomainEvent<'PlanRetired', { planId: string }>;
 
-export type PlanEvent = PlanDrafted | PlanRevised | PlanActivated | PlanRetired;
-export const planEventTypes = ['PlanDrafted', 'PlanRevised', 'PlanActivated', 'PlanRetired'] as const satisfies readonly PlanEvent['type'][];
+/** Where the payment provider sells the plan: its product and one price per interval, at these amounts. */
+export interface ProviderPrices {
+  provider: 'stripe';
+  productId: string;
+  priceIds: { month: string; year: string };
+  amounts: { month: number; year: number };
+  currency: string;
+}
+/** The plan was brought up to date at the payment provider (billing, issue 21). */
+export type PlanPricesSynced = DomainEvent<'PlanPricesSynced', { planId: string } & ProviderPrices>;
 
-export type Plan = { status: 'absent' } | ({ status: PlanStatus; id: string } & PlanTerms);
+export type PlanEvent = PlanDrafted | PlanRevised | PlanActivated | PlanRetired | PlanPricesSynced;
+export const planEventTypes = [
+  'PlanDrafted',
+  'PlanRevised',
+  'PlanActivated',
+  'PlanRetired',
+  'PlanPricesSynced',
+] as const satisfies readonly PlanEvent['type'][];
+
+export type Plan = { status: 'absent' } | ({ status: PlanStatus; id: string; providerPrices?: ProviderPrices } & PlanTerms);
 
 export type DraftPlan = { type: 'DraftPlan'; data: { planId: string } & PlanTerms };
 export type RevisePlan = { type: 'RevisePlan'; data: { planId: string } & Partial<Omit<PlanTerms, 'limits'>> & { limits?: Partial<PlanLimits> } };
 export type ActivatePlan = { type: 'ActivatePlan'; data: { planId: string } };
 export type RetirePlan = { type: 'RetirePlan'; data: { planId: string } };
-export type PlanCommand = DraftPlan | RevisePlan | ActivatePlan | RetirePlan;
+export type RecordProviderPrices = { type: 'RecordProviderPrices'; data: { planId: string } & ProviderPrices };
+export type PlanCommand = DraftPlan | RevisePlan | ActivatePlan | RetirePlan | RecordProviderPrices;
 
 export const planStream = (planId: string) => `plan-${planId}`;
 export const initialPlan: Plan = { status: 'absent' };
@@ -72,6 +90,11 @@ export function evolvePlan(state: Plan, event: PlanEvent): Plan {
       return state.status === 'absent' ? state : { ...state, status: 'active' };
     case 'PlanRetired':
       return state.status === 'absent' ? state : { ...state, status: 'retired' };
+    case 'PlanPricesSynced': {
+      if (state.status === 'absent') return state;
+      const { planId: _planId, ...prices } = event.data;
+      return { ...state, providerPrices: prices };
+    }
     default: {
       const unknown: never = event;
       return unknown;
@@ -142,11 +165,29 @@ export function decidePlan(command: PlanCommand, state: Plan): PlanEvent[] {
       if (plan.status === 'retired') return [];
       return [{ type: 'PlanRetired', version: 1, data: { planId: plan.id } }];
     }
+    case 'RecordProviderPrices': {
+      const plan = requirePlan(state, command.data.planId);
+      const { planId: _planId, ...prices } = command.data;
+      if (plan.providerPrices && samePrices(plan.providerPrices, prices)) return [];
+      return [{ type: 'PlanPricesSynced', version: 1, data: { ...prices, planId: plan.id } }];
+    }
     default: {
       const unknown: never = command;
       return unknown;
     }
   }
+}
+
+function samePrices(a: ProviderPrices, b: ProviderPrices): boolean {
+  return (
+    a.provider === b.provider &&
+    a.productId === b.productId &&
+    a.currency === b.currency &&
+    a.priceIds.month === b.priceIds.month &&
+    a.priceIds.year === b.priceIds.year &&
+    a.amounts.month === b.amounts.month &&
+    a.amounts.year === b.amounts.year
+  );
 }
 
 export const planDecider: Decider<PlanCommand, Plan, PlanEvent> = {

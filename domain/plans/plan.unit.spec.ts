@@ -96,4 +96,28 @@ describe('Plan decider', () => {
       .when({ type: 'RevisePlan', data: { planId: 'p1', name: 'X' } })
       .thenError(NotFoundError);
   });
+
+  it('records where the payment provider sells the plan, again only when something changed', () => {
+    const prices = {
+      provider: 'stripe' as const,
+      productId: 'prod_1',
+      priceIds: { month: 'price_m', year: 'price_y' },
+      amounts: { month: 9_900, year: 99_000 },
+      currency: 'USD',
+    };
+    const synced = { type: 'PlanPricesSynced' as const, version: 1, data: { ...prices, planId: 'p1' } };
+    spec
+      .given(drafted, activated)
+      .when({ type: 'RecordProviderPrices', data: { planId: 'p1', ...prices } })
+      .then([synced]);
+    spec
+      .given(drafted, activated, synced)
+      .when({ type: 'RecordProviderPrices', data: { planId: 'p1', ...prices } })
+      .thenNothing();
+    spec
+      .given(drafted, activated, synced)
+      .when({ type: 'RecordProviderPrices', data: { planId: 'p1', ...prices, priceIds: { month: 'price_m2', year: 'price_y' } } })
+      .then([{ ...synced, data: { ...synced.data, priceIds: { month: 'price_m2', year: 'price_y' } } }]);
+    expect(spec.given(drafted, activated, synced).state()).to.deep.include({ providerPrices: prices });
+  });
 });
