@@ -1,5 +1,6 @@
 import { apiKeyCommandsModule } from './api-keys/module.ts';
 import { authRoutesModule, authServicesModule } from './auth/module.ts';
+import { billingRoutesModule, billingServicesModule } from './billing/module.ts';
 import { contactRoutesModule, contactServicesModule } from './contacts/module.ts';
 import { integrationRoutesModule, integrationServicesModule } from './integrations/module.ts';
 import { commandCoreModule } from './module.ts';
@@ -24,4 +25,6 @@ export const commandApiModules = [
   workflowCommandsModule,
   integrationServicesModule,
   integrationRoutesModule,
+  billingServicesModule,
+  billingRoutesModule,
 ];

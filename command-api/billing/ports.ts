@@ -60,6 +60,10 @@ export interface ProviderInvoice {
   periodEnd: string;
   createdAt: string;
   subscriptionId: string | null;
+  /** Our organization, from the subscription's metadata the invoice carries. */
+  organizationId: string | null;
+  /** Payment attempts so far (0: none yet). */
+  attemptCount: number;
   hostedInvoiceUrl: string | null;
   pdfUrl: string | null;
 }

@@ -111,6 +111,7 @@ export const TOKENS = {
   // Billing (issue 21)
   /** The payment provider: Stripe, or offline without a key (infra/billing). */
   BillingProvider: Symbol.for('nexusflow.BillingProvider'),
+  BillingCommands: Symbol.for('nexusflow.BillingCommands'),
 
   // CRM integrations
   /** The configured CRM providers (infra/crm): OAuth, data API and webhooks of each. */

@@ -347,6 +347,8 @@ function toInvoice(invoice: Stripe.Invoice): ProviderInvoice {
     periodEnd: iso(invoice.period_end),
     createdAt: iso(invoice.created),
     subscriptionId: idOf(invoice.parent?.subscription_details?.subscription),
+    organizationId: invoice.parent?.subscription_details?.metadata?.organizationId ?? null,
+    attemptCount: invoice.attempt_count ?? 0,
     hostedInvoiceUrl: invoice.hosted_invoice_url ?? null,
     pdfUrl: invoice.invoice_pdf ?? null,
   };

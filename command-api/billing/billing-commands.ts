@@ -1,0 +1,455 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import {
+  billingAccountDecider,
+  billingAccountStream,
+  isLive,
+  planChangeTiming,
+  priceFor,
+  type BillingAccount,
+  type BillingInterval,
+  type ChangeReason,
+  type SubscriptionSnapshot,
+} from '../../domain/billing/billing-account.ts';
+import { NotFoundError, RuleViolationError } from '../../domain/errors.ts';
+import type { CommandContext } from '../../domain/events.ts';
+import { organizationDecider, organizationStream } from '../../domain/organizations/organization.ts';
+import type { ExistingOrganization } from '../../domain/organizations/organization-state.ts';
+import { providerEventDecider, providerEventStream } from '../../domain/billing/provider-events.ts';
+import { planDecider, planStream, type Plan } from '../../domain/plans/plan.ts';
+import type { CommandHandler } from '../command-handling.ts';
+import { BillingOffline, WebhookSignatureInvalid, type BillingProvider, type ProviderEvent, type ProviderSubscription } from './ports.ts';
+
+type ExistingPlan = Exclude<Plan, { status: 'absent' }>;
+
+/** What a billing command answers: the account after it, and whether anything was charged for real. */
+export interface BillingOutcome {
+  account: BillingAccount;
+  revision: number;
+  position: string | null;
+  mode: 'stripe' | 'offline';
+}
+
+export interface BillingCommandsOptions {
+  handler: CommandHandler;
+  billing: BillingProvider;
+  graceDays: number;
+  logger: Logger;
+  now?: () => Date;
+}
+
+/**
+ * The billing commands (issue 21). Each one that reaches Stripe calls it FIRST, with an idempotency key made
+ * from what the command is about (the organization, the account's revision it decided on): a retried request
+ * answers the same Stripe object, and two racing requests at the same revision share one key, so Stripe makes
+ * one subscription. What Stripe answers is then recorded through the billing account's decider, which records
+ * only what changed. Offline (no key), subscriptions are kept on our side only and nothing is charged.
+ */
+export class BillingCommands {
+  private readonly now: () => Date;
+
+  constructor(private readonly options: BillingCommandsOptions) {
+    this.now = options.now ?? (() => new Date());
+  }
+
+  get mode(): 'stripe' | 'offline' {
+    return this.options.billing.mode;
+  }
+
+  /** POST /billing/subscribe: the organization's first (or next, after one ended) subscription. */
+  async subscribe(context: CommandContext, request: { planId: string; interval: BillingInterval }): Promise<BillingOutcome> {
+    const organizationId = tenantOf(context);
+    const { handler, billing } = this.options;
+    const organization = await this.organization(organizationId, context);
+    const account = await handler.loadFor(billingAccountStream(organizationId), billingAccountDecider, context);
+    // Refused before Stripe is asked: an organization subscribes once at a time.
+    billingAccountDecider.decide({ type: 'CheckCanSubscribe', data: { organizationId } }, account.state);
+    const plan = await this.activePlan(request.planId);
+    const now = this.now();
+
+    let snapshot: SubscriptionSnapshot;
+    if (billing.mode === 'offline') {
+      snapshot = offlineSubscription(plan.id, request.interval, organization.trialEndsAt, now);
+      await this.record(context, organizationId, {
+        type: 'RecordCustomer',
+        data: { organizationId, customerId: `offline-${organizationId}`, mode: 'offline' },
+      });
+    } else {
+      const customerId = await this.customerOf(context, organization, account.state);
+      const priceId = (await this.pricesOf(context, plan)).priceIds[request.interval];
+      const subscription = await billing.subscribe({
+        customerId,
+        priceId,
+        organizationId,
+        trialEnd: organization.trialEndsAt,
+        idempotencyKey: `nexusflow-${organizationId}-subscribe-${account.revision}-${plan.id}-${request.interval}`,
+      });
+      snapshot = snapshotOf(subscription, plan.id);
+    }
+    const outcome = await this.applySnapshot(context, organizationId, snapshot, 'provider');
+    await this.putOrganizationOnPlan(context, organizationId, plan.id);
+    return outcome;
+  }
+
+  /** PUT /billing/plan: now (prorated) or at the period end, by the written rule (planChangeTiming). */
+  async changePlan(
+    context: CommandContext,
+    request: { planId: string; interval: BillingInterval },
+  ): Promise<BillingOutcome & { timing: 'now' | 'period_end' | 'unchanged' }> {
+    const organizationId = tenantOf(context);
+    const { handler, billing } = this.options;
+    const account = await handler.loadFor(billingAccountStream(organizationId), billingAccountDecider, context);
+    const subscription = account.state.subscription;
+    if (!isLive(subscription)) throw new RuleViolationError('The organization has no subscription to change; subscribe first', 'not_subscribed');
+    if (subscription.planId === request.planId && subscription.interval === request.interval) {
+      // Back to the current plan: a waiting change is dropped.
+      const dropped = await this.record(context, organizationId, { type: 'DropScheduledPlanChange', data: { organizationId, reason: 'canceled' } });
+      return { ...dropped, timing: 'unchanged' };
+    }
+    const target = await this.activePlan(request.planId);
+    const current = await this.plan(subscription.planId);
+    const timing = planChangeTiming(
+      { planId: subscription.planId, interval: subscription.interval, monthlyPriceCents: current?.monthlyPriceCents ?? 0 },
+      { planId: target.id, interval: request.interval, monthlyPriceCents: target.monthlyPriceCents },
+    );
+    if (timing === 'period_end') {
+      const scheduled = await this.record(context, organizationId, {
+        type: 'SchedulePlanChange',
+        data: { organizationId, planId: target.id, interval: request.interval },
+      });
+      return { ...scheduled, timing };
+    }
+    let snapshot: SubscriptionSnapshot;
+    if (billing.mode === 'offline') {
+      snapshot = { ...subscription, planId: target.id, interval: request.interval };
+      if (request.interval !== subscription.interval) {
+        const period = offlineSubscription(target.id, request.interval, null, this.now());
+        snapshot = { ...snapshot, currentPeriodStart: period.currentPeriodStart, currentPeriodEnd: period.currentPeriodEnd };
+      }
+    } else {
+      const priceId = (await this.pricesOf(context, target)).priceIds[request.interval];
+      const changed = await billing.changePrice({
+        subscriptionId: subscription.subscriptionId,
+        priceId,
+        prorate: true,
+        idempotencyKey: `nexusflow-${organizationId}-change-${account.revision}-${target.id}-${request.interval}`,
+      });
+      snapshot = snapshotOf(changed, target.id);
+    }
+    const reason: ChangeReason = request.interval !== subscription.interval ? 'interval_change' : 'upgrade';
+    const outcome = await this.applySnapshot(context, organizationId, snapshot, reason);
+    // A change made now replaces one that was waiting for the period end.
+    await this.record(context, organizationId, { type: 'DropScheduledPlanChange', data: { organizationId, reason: 'canceled' } });
+    await this.putOrganizationOnPlan(context, organizationId, target.id);
+    return { ...(await this.account(organizationId, context)), mode: outcome.mode, timing };
+  }
+
+  /** POST /billing/cancel: at the period end (undone by `resume`) or now. */
+  async cancel(context: CommandContext, request: { atPeriodEnd: boolean }): Promise<BillingOutcome> {
+    const organizationId = tenantOf(context);
+    const { handler, billing } = this.options;
+    const account = await handler.loadFor(billingAccountStream(organizationId), billingAccountDecider, context);
+    const subscription = account.state.subscription;
+    if (!isLive(subscription)) throw new RuleViolationError('The organization has no subscription to cancel', 'not_subscribed');
+    if (request.atPeriodEnd && subscription.cancelAtPeriodEnd) return { ...(await this.account(organizationId, context)), mode: billing.mode };
+    let snapshot: SubscriptionSnapshot;
+    const now = this.now().toISOString();
+    if (billing.mode === 'offline') {
+      snapshot = request.atPeriodEnd ? { ...subscription, cancelAtPeriodEnd: true } : { ...subscription, status: 'canceled', canceledAt: now };
+    } else {
+      snapshot = snapshotOf(
+        await billing.cancel({
+          subscriptionId: subscription.subscriptionId,
+          atPeriodEnd: request.atPeriodEnd,
+          idempotencyKey: `nexusflow-${organizationId}-cancel-${account.revision}-${request.atPeriodEnd ? 'period-end' : 'now'}`,
+        }),
+        subscription.planId,
+      );
+    }
+    return this.applySnapshot(context, organizationId, snapshot, request.atPeriodEnd ? 'canceling_at_period_end' : 'provider');
+  }
+
+  /** Undoes a cancellation at the period end. */
+  async resume(context: CommandContext): Promise<BillingOutcome> {
+    const organizationId = tenantOf(context);
+    const { handler, billing } = this.options;
+    const account = await handler.loadFor(billingAccountStream(organizationId), billingAccountDecider, context);
+    const subscription = account.state.subscription;
+    if (!isLive(subscription) || !subscription.cancelAtPeriodEnd) {
+      throw new RuleViolationError('There is no cancellation at the period end to undo', 'not_canceling');
+    }
+    const snapshot =
+      billing.mode === 'offline'
+        ? { ...subscription, cancelAtPeriodEnd: false }
+        : snapshotOf(
+            await billing.resume({
+              subscriptionId: subscription.subscriptionId,
+              idempotencyKey: `nexusflow-${organizationId}-resume-${account.revision}`,
+            }),
+            subscription.planId,
+          );
+    return this.applySnapshot(context, organizationId, snapshot, 'cancel_undone');
+  }
+
+  /**
+   * POST /billing/payment-method without a payment method: a SetupIntent whose client secret the browser
+   * confirms with Stripe.js (card data never reaches us). Offline: refused, naming the settings.
+   */
+  async startPaymentMethodSetup(context: CommandContext): Promise<{ setupIntentId: string; clientSecret: string; status: string }> {
+    const organizationId = tenantOf(context);
+    const { handler, billing } = this.options;
+    if (billing.mode === 'offline') throw new BillingOffline(['STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET']);
+    const organization = await this.organization(organizationId, context);
+    const account = await handler.loadFor(billingAccountStream(organizationId), billingAccountDecider, context);
+    const customerId = await this.customerOf(context, organization, account.state);
+    const intent = await billing.createSetupIntent({ customerId, idempotencyKey: `nexusflow-${organizationId}-setup-${randomUUID()}` });
+    return { setupIntentId: intent.id, clientSecret: intent.clientSecret, status: intent.status };
+  }
+
+  /** POST /billing/payment-method with the confirmed payment method: it becomes the default for invoices. */
+  async setPaymentMethod(context: CommandContext, paymentMethodId: string): Promise<BillingOutcome> {
+    const organizationId = tenantOf(context);
+    const { handler, billing } = this.options;
+    if (billing.mode === 'offline') throw new BillingOffline(['STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET']);
+    const account = await handler.loadFor(billingAccountStream(organizationId), billingAccountDecider, context);
+    if (account.state.customerId === null) {
+      throw new RuleViolationError('Start the payment method setup first (POST /billing/payment-method without a body)', 'no_customer');
+    }
+    const subscription = account.state.subscription;
+    await billing.setDefaultPaymentMethod({
+      customerId: account.state.customerId,
+      paymentMethodId,
+      subscriptionId: isLive(subscription) ? subscription.subscriptionId : null,
+      idempotencyKey: `nexusflow-${organizationId}-pm-${paymentMethodId}`,
+    });
+    return this.record(context, organizationId, { type: 'RecordPaymentMethod', data: { organizationId, paymentMethodId } });
+  }
+
+  /**
+   * POST /billing/webhooks/stripe: verified on the raw body, then applied by fetching the object's CURRENT
+   * state (deliveries come twice and out of order). Each event id is kept once applied (a claim stream), so a
+   * redelivery records nothing; one whose object no longer concerns us is kept too.
+   */
+  async receiveWebhook(
+    rawBody: Buffer,
+    signature: string | undefined,
+    system: (organizationId: string | null) => CommandContext,
+  ): Promise<{ eventId: string; type: string; duplicate: boolean; organizationId: string | null }> {
+    const { billing, handler } = this.options;
+    if (billing.mode === 'offline') throw new BillingOffline(['STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET']);
+    const event = billing.verifyWebhook(rawBody, signature, this.now());
+    return this.applyProviderEvent(event, system, handler);
+  }
+
+  /** Applies one provider event (from a webhook or reconciliation), once. */
+  async applyProviderEvent(
+    event: ProviderEvent,
+    system: (organizationId: string | null) => CommandContext,
+    handler = this.options.handler,
+  ): Promise<{ eventId: string; type: string; duplicate: boolean; organizationId: string | null }> {
+    const claim = providerEventStream(event.id);
+    const seen = await handler.load(claim, providerEventDecider);
+    if (seen.state.received) return { eventId: event.id, type: event.type, duplicate: true, organizationId: seen.state.organizationId };
+    const organizationId = await this.applyObject(event, system);
+    const received = {
+      eventId: event.id,
+      eventType: event.type,
+      objectType: event.objectType,
+      objectId: event.objectId,
+      createdAt: event.createdAt,
+      organizationId,
+    };
+    // Another delivery of the same event may record it meanwhile: the handler decides again and records nothing.
+    await handler.handle(claim, providerEventDecider, { type: 'ReceiveProviderEvent', data: received }, system(organizationId));
+    return { eventId: event.id, type: event.type, duplicate: false, organizationId };
+  }
+
+  /** Fetches the event's object as it is now and records what it means for its organization; answers which one. */
+  private async applyObject(event: ProviderEvent, system: (organizationId: string | null) => CommandContext): Promise<string | null> {
+    const { billing, graceDays } = { billing: this.options.billing, graceDays: this.options.graceDays };
+    if (event.objectType === 'subscription') {
+      const subscription = await billing.retrieveSubscription(event.objectId);
+      if (!subscription?.organizationId) return null;
+      const planId = subscription.planId;
+      if (planId === null) {
+        this.options.logger.warn({ subscriptionId: subscription.id }, 'a subscription on a price that is not one of our plans: left alone');
+        return subscription.organizationId;
+      }
+      const context = system(subscription.organizationId);
+      await this.applySnapshot(context, subscription.organizationId, snapshotOf(subscription, planId), 'provider');
+      if (isLive(snapshotOf(subscription, planId))) await this.putOrganizationOnPlan(context, subscription.organizationId, planId);
+      return subscription.organizationId;
+    }
+    if (event.objectType === 'invoice') {
+      const invoice = await billing.retrieveInvoice(event.objectId);
+      if (!invoice?.organizationId) return null;
+      const organizationId = invoice.organizationId;
+      const context = system(organizationId);
+      const links = { number: invoice.number, hostedInvoiceUrl: invoice.hostedInvoiceUrl, pdfUrl: invoice.pdfUrl };
+      if (invoice.status === 'paid') {
+        await this.record(context, organizationId, {
+          type: 'RecordInvoicePaid',
+          data: {
+            organizationId,
+            invoiceId: invoice.id,
+            ...links,
+            amountPaid: invoice.amountPaid,
+            currency: invoice.currency,
+            periodStart: invoice.periodStart,
+            periodEnd: invoice.periodEnd,
+          },
+        });
+      } else if (invoice.status === 'open' && invoice.attemptCount > 0 && event.type === 'invoice.payment_failed') {
+        await this.record(context, organizationId, {
+          type: 'RecordPaymentFailed',
+          data: {
+            organizationId,
+            invoiceId: invoice.id,
+            ...links,
+            amountDue: invoice.amountDue,
+            currency: invoice.currency,
+            attempt: invoice.attemptCount,
+            // The invoice does not say why its charge was declined (the payment's own error does; not fetched).
+            declineCode: null,
+            now: this.now().toISOString(),
+            graceDays,
+          },
+        });
+      }
+      return organizationId;
+    }
+    return null;
+  }
+
+  private async applySnapshot(
+    context: CommandContext,
+    organizationId: string,
+    snapshot: SubscriptionSnapshot,
+    reason: ChangeReason,
+  ): Promise<BillingOutcome> {
+    return this.record(context, organizationId, {
+      type: 'ApplySubscription',
+      data: { organizationId, snapshot, mode: this.options.billing.mode, reason, now: this.now().toISOString() },
+    });
+  }
+
+  private async record(
+    context: CommandContext,
+    organizationId: string,
+    command: Parameters<typeof billingAccountDecider.decide>[0],
+  ): Promise<BillingOutcome> {
+    const outcome = await this.options.handler.handle(billingAccountStream(organizationId), billingAccountDecider, command, context);
+    return { account: outcome.state, revision: outcome.revision, position: outcome.position, mode: this.options.billing.mode };
+  }
+
+  private async account(organizationId: string, context: CommandContext): Promise<Omit<BillingOutcome, 'mode'>> {
+    const loaded = await this.options.handler.loadFor(billingAccountStream(organizationId), billingAccountDecider, context);
+    return { account: loaded.state, revision: loaded.revision, position: loaded.position };
+  }
+
+  /** The organization's Stripe customer, made (once: the idempotency key is the organization's) when missing. */
+  private async customerOf(context: CommandContext, organization: ExistingOrganization, account: BillingAccount): Promise<string> {
+    if (account.customerId !== null && account.mode === 'stripe') return account.customerId;
+    const owner = Object.values(organization.members).find((member) => member.userId === organization.ownerUserId);
+    const { customerId } = await this.options.billing.createCustomer({
+      organizationId: organization.id,
+      name: organization.name,
+      email: owner?.email ?? null,
+      idempotencyKey: `nexusflow-${organization.id}-customer`,
+    });
+    await this.record(context, organization.id, { type: 'RecordCustomer', data: { organizationId: organization.id, customerId, mode: 'stripe' } });
+    return customerId;
+  }
+
+  /** The plan's Stripe product and prices, synced first if the catalog changed since (or never synced). */
+  private async pricesOf(context: CommandContext, plan: ExistingPlan) {
+    const amounts = { month: priceFor(plan.monthlyPriceCents, 'month'), year: priceFor(plan.monthlyPriceCents, 'year') };
+    const known = plan.providerPrices;
+    if (known && known.amounts.month === amounts.month && known.amounts.year === amounts.year && known.currency === plan.currency) return known;
+    const synced = await this.options.billing.syncPlan(
+      { planId: plan.id, name: plan.name, currency: plan.currency, amounts },
+      known ? { productId: known.productId, priceIds: known.priceIds } : null,
+    );
+    const prices = { provider: 'stripe' as const, productId: synced.productId, priceIds: synced.priceIds, amounts, currency: plan.currency };
+    // The catalog is platform-level: recorded as the system, whoever's request made it happen.
+    await this.options.handler.handle(
+      planStream(plan.id),
+      planDecider,
+      { type: 'RecordProviderPrices', data: { planId: plan.id, ...prices } },
+      { ...context, tenantId: null },
+    );
+    return prices;
+  }
+
+  private async putOrganizationOnPlan(context: CommandContext, organizationId: string, planId: string): Promise<void> {
+    await this.options.handler.handle(
+      organizationStream(organizationId),
+      organizationDecider,
+      {
+        type: 'ChangeOrganizationPlan',
+        data: { organizationId, planId, plan: 'active' },
+      },
+      context,
+    );
+  }
+
+  private async organization(organizationId: string, context: CommandContext): Promise<ExistingOrganization> {
+    const { state } = await this.options.handler.loadFor(organizationStream(organizationId), organizationDecider, context);
+    if (state.status === 'absent') throw new NotFoundError('Organization');
+    return state;
+  }
+
+  private async plan(planId: string): Promise<ExistingPlan | null> {
+    const { state } = await this.options.handler.load(planStream(planId), planDecider);
+    return state.status === 'absent' ? null : state;
+  }
+
+  private async activePlan(planId: string): Promise<ExistingPlan> {
+    const plan = await this.plan(planId);
+    if (!plan) throw new RuleViolationError('There is no such plan', 'unknown_plan', 'planId');
+    if (plan.status !== 'active')
+      throw new RuleViolationError(`This plan is ${plan.status}: only active plans can be chosen`, 'plan_not_active', 'planId');
+    return plan;
+  }
+}
+
+function tenantOf(context: CommandContext): string {
+  if (context.tenantId === null) throw new RuleViolationError('Billing commands are made for an organization', 'organization_required');
+  return context.tenantId;
+}
+
+function snapshotOf(subscription: ProviderSubscription, planId: string): SubscriptionSnapshot {
+  return {
+    subscriptionId: subscription.id,
+    planId: subscription.planId ?? planId,
+    interval: subscription.interval,
+    status: subscription.status,
+    currentPeriodStart: subscription.currentPeriodStart,
+    currentPeriodEnd: subscription.currentPeriodEnd,
+    cancelAtPeriodEnd: subscription.cancelAtPeriodEnd,
+    canceledAt: subscription.canceledAt,
+    trialEnd: subscription.trialEnd,
+  };
+}
+
+/** Offline: a subscription kept on our side only, its period by the calendar (a trial still running carries over). */
+export function offlineSubscription(planId: string, interval: BillingInterval, trialEndsAt: string | null, now: Date): SubscriptionSnapshot {
+  const trialRunning = trialEndsAt !== null && Date.parse(trialEndsAt) > now.getTime();
+  const start = trialRunning ? new Date(trialEndsAt!) : now;
+  const end = new Date(start);
+  if (interval === 'year') end.setUTCFullYear(end.getUTCFullYear() + 1);
+  else end.setUTCMonth(end.getUTCMonth() + 1);
+  return {
+    subscriptionId: `offline-${randomUUID()}`,
+    planId,
+    interval,
+    status: trialRunning ? 'trialing' : 'active',
+    currentPeriodStart: trialRunning ? now.toISOString() : start.toISOString(),
+    currentPeriodEnd: trialRunning ? start.toISOString() : end.toISOString(),
+    cancelAtPeriodEnd: false,
+    canceledAt: null,
+    trialEnd: trialRunning ? trialEndsAt : null,
+  };
+}
+
+export { WebhookSignatureInvalid };

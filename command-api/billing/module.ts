@@ -1,0 +1,31 @@
+import { ContainerModule } from 'inversify';
+import type { Logger } from 'pino';
+import type { Config } from '../../infra/config/config.ts';
+import { deps } from '../../infra/di/resolve.ts';
+import { TOKENS } from '../../infra/di/tokens.ts';
+import type { AnyRoute } from '../../infra/http/routes.ts';
+import type { CommandHandler } from '../command-handling.ts';
+import { BillingCommands } from './billing-commands.ts';
+import type { BillingProvider } from './ports.ts';
+import { billingCommandRoutes } from './routes.ts';
+
+/** Billing's commands: subscribe, change plan, cancel, payment methods, Stripe's webhooks (issue 21). */
+export const billingServicesModule = new ContainerModule((bind) => {
+  bind<BillingCommands>(TOKENS.BillingCommands).toDynamicValue(async (ctx) => {
+    const [config, handler, billing, logger] = await deps<[Config, CommandHandler, BillingProvider, Logger]>(
+      ctx,
+      TOKENS.Config,
+      TOKENS.CommandHandler,
+      TOKENS.BillingProvider,
+      TOKENS.Logger,
+    );
+    return new BillingCommands({ handler, billing, graceDays: config.BILLING_GRACE_DAYS, logger: logger.child({ component: 'billing' }) });
+  });
+});
+
+export const billingRoutesModule = new ContainerModule((bind) => {
+  bind<AnyRoute[]>(TOKENS.Routes).toDynamicValue(async (ctx) => {
+    const [commands] = await deps<[BillingCommands]>(ctx, TOKENS.BillingCommands);
+    return billingCommandRoutes(commands);
+  });
+});
