@@ -7,6 +7,7 @@ import { TOKENS } from '../infra/di/tokens.ts';
 import { analyticsProjectorsModule } from './analytics/module.ts';
 import { apiKeyProjectionsModule } from './api-keys/module.ts';
 import { auditProjectionsModule } from './audit/module.ts';
+import { billingProjectionsModule } from './billing/module.ts';
 import { contactProjectionsModule } from './contacts/module.ts';
 import { integrationEventsModule } from './integration-events/module.ts';
 import { integrationProjectionsModule } from './integrations/module.ts';
@@ -34,6 +35,7 @@ export const projectionModules = [
   integrationEventsModule,
   integrationProjectionsModule,
   crmSyncProjectionModule,
+  billingProjectionsModule,
 ];
 
 /** Running them: the projections and reactors, the workflow runner and the scheduler. */

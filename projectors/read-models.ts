@@ -1,6 +1,8 @@
 import { auditLogProjection } from './audit/audit-log-projection.ts';
 import { ApiKeyViewSchema } from './api-keys/api-key-view.ts';
 import { apiKeysProjection } from './api-keys/api-keys-projection.ts';
+import { billingProjection } from './billing/billing-projection.ts';
+import { BillingAccountViewSchema, BillingInvoiceViewSchema } from './billing/billing-views.ts';
 import { ContactViewSchema } from './contacts/contact-view.ts';
 import { contactsProjection } from './contacts/contacts-projection.ts';
 import { IntegrationSyncRunViewSchema, IntegrationViewSchema } from './integrations/integration-view.ts';
@@ -47,6 +49,8 @@ export const readModelEntities = [
   StaffViewSchema,
   IntegrationViewSchema,
   IntegrationSyncRunViewSchema,
+  BillingAccountViewSchema,
+  BillingInvoiceViewSchema,
 ];
 
 /** Every projection the projector process runs. */
@@ -64,6 +68,7 @@ export const projections: Projection[] = [
   auditLogProjection,
   integrationsProjection,
   crmSyncProjection,
+  billingProjection,
 ];
 
 /** The tables each read-model projection alone writes: what `nexusflow projections reset` empties. */
@@ -82,4 +87,5 @@ export const projectionTables: Readonly<Record<string, readonly string[]>> = {
   integrations: ['integration_sync_runs', 'integrations'],
   // Its links (crm_sync_links) are the sync's own memory, not rebuilt from the log: a reset keeps them.
   'crm-sync': ['crm_sync_outbound', 'crm_sync_integrations'],
+  billing: ['billing_invoices', 'billing_accounts'],
 };

@@ -3,6 +3,7 @@ import { analyticsQueriesModule } from './analytics/module.ts';
 import { apiKeyQueriesModule } from './api-keys/module.ts';
 import { auditQueriesModule } from './audit/module.ts';
 import { authQueriesModule } from './auth/module.ts';
+import { billingQueriesModule } from './billing/module.ts';
 import { contactQueriesModule } from './contacts/module.ts';
 import { integrationQueriesModule } from './integrations/module.ts';
 import { queryCoreModule } from './module.ts';
@@ -25,4 +26,5 @@ export const queryApiModules = [
   analyticsQueriesModule,
   auditQueriesModule,
   integrationQueriesModule,
+  billingQueriesModule,
 ];

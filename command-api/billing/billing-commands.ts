@@ -17,6 +17,7 @@ import { organizationDecider, organizationStream } from '../../domain/organizati
 import type { ExistingOrganization } from '../../domain/organizations/organization-state.ts';
 import { providerEventDecider, providerEventStream } from '../../domain/billing/provider-events.ts';
 import { planDecider, planStream, type Plan } from '../../domain/plans/plan.ts';
+import { BILLING_SETTINGS } from '../../infra/billing/offline-billing.ts';
 import type { CommandHandler } from '../command-handling.ts';
 import { BillingOffline, WebhookSignatureInvalid, type BillingProvider, type ProviderEvent, type ProviderSubscription } from './ports.ts';
 
@@ -36,7 +37,19 @@ export interface BillingCommandsOptions {
   graceDays: number;
   logger: Logger;
   now?: () => Date;
+  /** Tells every process that the organization's write check must be made again (its billing changed). */
+  standingChanged?: (organizationId: string) => Promise<void>;
 }
+
+/** Facts after which a write check may answer differently. */
+const standingFacts = new Set([
+  'SubscriptionStarted',
+  'SubscriptionChanged',
+  'SubscriptionCanceled',
+  'GraceStarted',
+  'OrganizationRestricted',
+  'StandingRestored',
+]);
 
 /**
  * The billing commands (issue 21). Each one that reaches Stripe calls it FIRST, with an idempotency key made
@@ -198,7 +211,7 @@ export class BillingCommands {
   async startPaymentMethodSetup(context: CommandContext): Promise<{ setupIntentId: string; clientSecret: string; status: string }> {
     const organizationId = tenantOf(context);
     const { handler, billing } = this.options;
-    if (billing.mode === 'offline') throw new BillingOffline(['STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET']);
+    if (billing.mode === 'offline') throw new BillingOffline(BILLING_SETTINGS);
     const organization = await this.organization(organizationId, context);
     const account = await handler.loadFor(billingAccountStream(organizationId), billingAccountDecider, context);
     const customerId = await this.customerOf(context, organization, account.state);
@@ -210,7 +223,7 @@ export class BillingCommands {
   async setPaymentMethod(context: CommandContext, paymentMethodId: string): Promise<BillingOutcome> {
     const organizationId = tenantOf(context);
     const { handler, billing } = this.options;
-    if (billing.mode === 'offline') throw new BillingOffline(['STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET']);
+    if (billing.mode === 'offline') throw new BillingOffline(BILLING_SETTINGS);
     const account = await handler.loadFor(billingAccountStream(organizationId), billingAccountDecider, context);
     if (account.state.customerId === null) {
       throw new RuleViolationError('Start the payment method setup first (POST /billing/payment-method without a body)', 'no_customer');
@@ -236,7 +249,7 @@ export class BillingCommands {
     system: (organizationId: string | null) => CommandContext,
   ): Promise<{ eventId: string; type: string; duplicate: boolean; organizationId: string | null }> {
     const { billing, handler } = this.options;
-    if (billing.mode === 'offline') throw new BillingOffline(['STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET']);
+    if (billing.mode === 'offline') throw new BillingOffline(BILLING_SETTINGS);
     const event = billing.verifyWebhook(rawBody, signature, this.now());
     return this.applyProviderEvent(event, system, handler);
   }
@@ -339,6 +352,7 @@ export class BillingCommands {
     command: Parameters<typeof billingAccountDecider.decide>[0],
   ): Promise<BillingOutcome> {
     const outcome = await this.options.handler.handle(billingAccountStream(organizationId), billingAccountDecider, command, context);
+    if (outcome.appended.some((event) => standingFacts.has(event.type))) await this.options.standingChanged?.(organizationId);
     return { account: outcome.state, revision: outcome.revision, position: outcome.position, mode: this.options.billing.mode };
   }
 

@@ -5,6 +5,7 @@ import { deps } from '../../infra/di/resolve.ts';
 import { TOKENS } from '../../infra/di/tokens.ts';
 import type { AnyRoute } from '../../infra/http/routes.ts';
 import type { CommandHandler } from '../command-handling.ts';
+import type { OrganizationStatusCache } from '../organizations/organization-status.ts';
 import { BillingCommands } from './billing-commands.ts';
 import type { BillingProvider } from './ports.ts';
 import { billingCommandRoutes } from './routes.ts';
@@ -12,14 +13,21 @@ import { billingCommandRoutes } from './routes.ts';
 /** Billing's commands: subscribe, change plan, cancel, payment methods, Stripe's webhooks (issue 21). */
 export const billingServicesModule = new ContainerModule((bind) => {
   bind<BillingCommands>(TOKENS.BillingCommands).toDynamicValue(async (ctx) => {
-    const [config, handler, billing, logger] = await deps<[Config, CommandHandler, BillingProvider, Logger]>(
+    const [config, handler, billing, logger, status] = await deps<[Config, CommandHandler, BillingProvider, Logger, OrganizationStatusCache]>(
       ctx,
       TOKENS.Config,
       TOKENS.CommandHandler,
       TOKENS.BillingProvider,
       TOKENS.Logger,
+      TOKENS.OrganizationStatus,
     );
-    return new BillingCommands({ handler, billing, graceDays: config.BILLING_GRACE_DAYS, logger: logger.child({ component: 'billing' }) });
+    return new BillingCommands({
+      handler,
+      billing,
+      graceDays: config.BILLING_GRACE_DAYS,
+      logger: logger.child({ component: 'billing' }),
+      standingChanged: (organizationId) => status.changed(organizationId),
+    });
   });
 });
 

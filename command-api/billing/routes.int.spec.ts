@@ -4,7 +4,9 @@ import { billingAccountStream } from '../../domain/billing/billing-account.ts';
 import { organizationStream } from '../../domain/organizations/organization.ts';
 import { TOKENS } from '../../infra/di/tokens.ts';
 import { FakeStripe } from '../../test/support/fake-stripe.ts';
-import { inviteMember, registerAccount, startTestSystem, type Account, type TestSystem } from '../../test/support/http.ts';
+import { inviteMember, registerAccount, startTestSystem, uniqueEmail, type Account, type TestSystem } from '../../test/support/http.ts';
+import { fact } from '../../test/support/projection-spec.ts';
+import { CHANNEL_ORGANIZATION_STATUS } from '../organizations/organization-status.ts';
 import { withServices } from '../../test/support/services.ts';
 import { commandCoreModule } from '../module.ts';
 import { planCommandsModule } from '../plans/module.ts';
@@ -207,6 +209,44 @@ describe('command API: billing on Stripe (subscribe, plan, cancel, payment metho
       const paid = stripe.events.slice(paidFrom).find((e) => e.type === 'invoice.paid')!;
       expect((await deliver(paid.id as string)).status).to.equal(200);
       expect((await eventsOf(billingAccountStream(acme.organizationId))).slice(-2)).to.deep.equal(['InvoicePaid', 'StandingRestored']);
+    });
+  });
+
+  describe('restriction (unpaid)', () => {
+    it('lets a restricted organization read and settle billing, refuses its other writes with 402, and lifts on payment', async () => {
+      const subscriptionId = [...stripe.subscriptions.keys()][0]!;
+      const from = stripe.events.length;
+      stripe.declineNextPayment('card_declined');
+      stripe.endPeriod(subscriptionId);
+      const failure = stripe.events.slice(from).find((e) => e.type === 'invoice.payment_failed')!;
+      expect((await deliver(failure.id as string)).status).to.equal(200);
+      expect((await post('/contacts', { email: uniqueEmail('in-grace') })).status, 'grace still writes').to.equal(201);
+
+      // The grace ran out (as the clock would record it): every process drops its copy of the write check.
+      const stream = billingAccountStream(acme.organizationId);
+      const restricted = fact(
+        stream,
+        { type: 'OrganizationRestricted', version: 1, data: { organizationId: acme.organizationId, reason: 'payment_failed' } },
+        { tenantId: acme.organizationId },
+      );
+      await system.process.platform.eventStore.append(
+        stream,
+        [{ id: restricted.id, ...restricted.event, metadata: restricted.metadata } as never],
+        'any',
+      );
+      await system.process.platform.notifications.notify(CHANNEL_ORGANIZATION_STATUS, acme.organizationId);
+
+      const refused = await post('/contacts', { email: uniqueEmail('restricted') });
+      expect(refused.status).to.equal(402);
+      expect(refused.body).to.deep.include({ code: 'organization_restricted', reason: 'payment_failed', billing: '/billing/subscription' });
+      expect((await system.http.get('/contacts', { token: acme.accessToken })).status, 'reads stay open').to.equal(200);
+      expect((await post('/billing/payment-method', {})).status, 'billing stays open').to.equal(201);
+
+      const paidFrom = stripe.events.length;
+      stripe.payOpenInvoices([...stripe.customers.keys()][0]!);
+      const paid = stripe.events.slice(paidFrom).find((e) => e.type === 'invoice.paid')!;
+      expect((await deliver(paid.id as string)).status).to.equal(200);
+      expect((await post('/contacts', { email: uniqueEmail('settled') })).status).to.equal(201);
     });
   });
 

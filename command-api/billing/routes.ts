@@ -5,13 +5,13 @@ import type { BillingAccount } from '../../domain/billing/billing-account.ts';
 import type { CommandContext } from '../../domain/events.ts';
 import { uuidLike } from '../../infra/http/fields.ts';
 import { ProblemError } from '../../infra/http/problem.ts';
+import { OFFLINE_LABEL } from '../../infra/billing/offline-billing.ts';
 import { defineRoute, type AnyRoute } from '../../infra/http/routes.ts';
 import { commandContextOf } from '../http.ts';
 import type { BillingCommands, BillingOutcome } from './billing-commands.ts';
 import { BillingOffline, BillingRateLimited, BillingRequestRejected, BillingUnavailable, WebhookSignatureInvalid } from './ports.ts';
 
 const TAG = 'Billing';
-const OFFLINE_NOTE = 'Billing runs offline: nothing is charged (set STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET to charge through Stripe).';
 
 const interval = z.enum(['month', 'year'], { error: 'must be month or year' });
 const planChoice = z.strictObject({
@@ -58,7 +58,7 @@ export function accountView(outcome: Omit<BillingOutcome, 'account'> & { account
   const subscription = account.subscription;
   return {
     mode,
-    ...(mode === 'offline' ? { offline: { charged: false as const, note: OFFLINE_NOTE } } : {}),
+    ...(mode === 'offline' ? { offline: { ...OFFLINE_LABEL } } : {}),
     revision: outcome.revision,
     position: outcome.position,
     subscription: subscription

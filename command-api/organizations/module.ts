@@ -27,6 +27,7 @@ export const organizationServicesModule = new ContainerModule((bind) => {
       notifications,
       logger.child({ component: 'organization-status' }),
       config.ORGANIZATION_STATUS_CACHE_MS,
+      config.BILLING_GRACE_DAYS,
     );
     lifecycle.onStop('organization status', () => status.close());
     return status;

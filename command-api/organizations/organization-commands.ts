@@ -52,21 +52,26 @@ export class OrganizationCommands {
   /** The target plan's status is read from its own stream (the catalog's truth), then the decider judges. */
   async changePlan(context: CommandContext, organizationId: string, planId: string): Promise<CommandOutcome<Organization>> {
     const plan = await this.handler.load(planStream(planId), planDecider);
-    return this.handler.handle(
+    const outcome = await this.handler.handle(
       organizationStream(organizationId),
       organizationDecider,
       { type: 'ChangeOrganizationPlan', data: { organizationId, planId, plan: plan.state.status } },
       context,
     );
+    // A plan staff give without a subscription is comped: billing's restriction may lift.
+    await this.status.changed(organizationId);
+    return outcome;
   }
 
-  extendTrial(context: CommandContext, organizationId: string, trialEndsAt: string): Promise<CommandOutcome<Organization>> {
-    return this.handler.handle(
+  async extendTrial(context: CommandContext, organizationId: string, trialEndsAt: string): Promise<CommandOutcome<Organization>> {
+    const outcome = await this.handler.handle(
       organizationStream(organizationId),
       organizationDecider,
       { type: 'ExtendTrial', data: { organizationId, trialEndsAt, now: context.now.toISOString() } },
       context,
     );
+    await this.status.changed(organizationId);
+    return outcome;
   }
 
   startImpersonation(

@@ -1,5 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
+import { billingAccountDecider, billingAccountStream, restrictionStart } from '../../domain/billing/billing-account.ts';
 import { organizationDecider, organizationStream, type Organization, type OrganizationEvent } from '../../domain/organizations/organization.ts';
 import type { SuspensionCheck } from '../../infra/http/routes.ts';
 import type { Notifications } from '../../infra/notifications/notifications.ts';
@@ -14,7 +15,7 @@ export const CHANNEL_ORGANIZATION_STATUS = 'nf_organization_status';
  * live only bounds how stale a copy can get if an announcement is lost.
  */
 export class OrganizationStatusCache implements SuspensionCheck {
-  private readonly cache: LRUCache<string, { suspended: boolean }>;
+  private readonly cache: LRUCache<string, { suspended: boolean; restriction: { at: number; since: string; reason: string } | null }>;
   private readonly unlisten: () => void;
 
   constructor(
@@ -22,6 +23,8 @@ export class OrganizationStatusCache implements SuspensionCheck {
     private readonly notifications: Notifications,
     private readonly logger: Logger,
     ttlMs: number,
+    /** BILLING_GRACE_DAYS: how long after a trial or subscription ended unpaid writes are still allowed. */
+    private readonly graceDays = 7,
   ) {
     this.cache = new LRUCache({ max: 50_000, ttl: ttlMs });
     this.unlisten = notifications.listen(CHANNEL_ORGANIZATION_STATUS, (organizationId) => {
@@ -32,12 +35,36 @@ export class OrganizationStatusCache implements SuspensionCheck {
   }
 
   async isSuspended(organizationId: string): Promise<boolean> {
+    return (await this.status(organizationId)).suspended;
+  }
+
+  /**
+   * Billing's restriction, evaluated at the time of the write from the organization's and its billing account's
+   * streams (restrictionStart): a grace or trial that runs out while the copy is kept restricts on time.
+   */
+  async restriction(organizationId: string): Promise<{ since: string; reason: string } | null> {
+    const { restriction } = await this.status(organizationId);
+    if (restriction === null || Date.now() < restriction.at) return null;
+    return { since: restriction.since, reason: restriction.reason };
+  }
+
+  private async status(organizationId: string) {
     const known = this.cache.get(organizationId);
-    if (known) return known.suspended;
-    const { state } = await this.handler.load<Organization, OrganizationEvent>(organizationStream(organizationId), organizationDecider);
-    const suspended = state.status === 'suspended';
-    this.cache.set(organizationId, { suspended });
-    return suspended;
+    if (known) return known;
+    const [{ state }, billing] = await Promise.all([
+      this.handler.load<Organization, OrganizationEvent>(organizationStream(organizationId), organizationDecider),
+      this.handler.load(billingAccountStream(organizationId), billingAccountDecider),
+    ]);
+    const existing = state.status === 'absent' ? null : state;
+    // Comped: on a plan staff gave without ever subscribing (nothing is owed).
+    const comped = existing !== null && existing.planId !== null && billing.state.subscription === null;
+    const start = existing ? restrictionStart(billing.state, { trialEndsAt: existing.trialEndsAt, comped }, this.graceDays) : null;
+    const status = {
+      suspended: state.status === 'suspended',
+      restriction: start ? { at: Date.parse(start.at), since: start.at, reason: start.reason } : null,
+    };
+    this.cache.set(organizationId, status);
+    return status;
   }
 
   async changed(organizationId: string): Promise<void> {

@@ -193,6 +193,26 @@ export function priceFor(monthlyPriceCents: number, interval: BillingInterval): 
   return interval === 'year' ? monthlyPriceCents * ANNUAL_MONTHS_CHARGED : monthlyPriceCents;
 }
 
+/**
+ * From when an organization's writes are refused for billing, and why; null while it owes nothing. The same
+ * rule as CheckStanding's facts, evaluated at the time of each write, so enforcement never waits for the clock
+ * job to record them: a grace that ran out restricts at its end, a trial (or a subscription) that ended unpaid
+ * restricts `graceDays` after it ended. `comped`: on a plan staff gave without a subscription.
+ */
+export function restrictionStart(
+  account: BillingAccount,
+  organization: { trialEndsAt: string | null; comped: boolean },
+  graceDays: number,
+): { at: string; reason: GraceReason } | null {
+  if (account.standing === 'restricted') return { at: new Date(0).toISOString(), reason: account.grace?.reason ?? 'payment_failed' };
+  if (account.standing === 'grace' && account.grace) return { at: account.grace.until, reason: account.grace.reason };
+  if (organization.comped || (isLive(account.subscription) && account.subscription.status !== 'incomplete')) return null;
+  const ended = account.subscription?.canceledAt ?? null;
+  if (ended !== null) return { at: addDays(ended, graceDays), reason: 'subscription_ended' };
+  if (organization.trialEndsAt !== null) return { at: addDays(organization.trialEndsAt, graceDays), reason: 'trial_ended' };
+  return null;
+}
+
 // --- commands ---
 
 export type RecordCustomer = { type: 'RecordCustomer'; data: { organizationId: string; customerId: string; mode: BillingMode } };
@@ -232,7 +252,9 @@ export type BillingAccountCommand =
   | CheckCanSubscribe;
 
 const DAY_MS = 86_400_000;
-const addDays = (iso: string, days: number) => new Date(Date.parse(iso) + days * DAY_MS).toISOString();
+function addDays(iso: string, days: number): string {
+  return new Date(Date.parse(iso) + days * DAY_MS).toISOString();
+}
 const snapshotFields = [
   'planId',
   'interval',

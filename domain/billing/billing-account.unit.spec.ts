@@ -1,7 +1,14 @@
 import { expect } from 'chai';
 import { ConflictError, RuleViolationError } from '../errors.ts';
 import { deciderSpec } from '../../test/support/decider-spec.ts';
-import { billingAccountDecider, planChangeTiming, priceFor, type BillingAccountEvent, type SubscriptionSnapshot } from './billing-account.ts';
+import {
+  billingAccountDecider,
+  planChangeTiming,
+  priceFor,
+  restrictionStart,
+  type BillingAccountEvent,
+  type SubscriptionSnapshot,
+} from './billing-account.ts';
 
 const spec = deciderSpec(billingAccountDecider);
 const organizationId = 'org-1';
@@ -304,5 +311,34 @@ describe('Billing account decider', () => {
       .given(created)
       .when({ type: 'RecordPaymentMethod', data: { organizationId, paymentMethodId: 'pm_1' } })
       .then([{ type: 'PaymentMethodSet', version: 1, data: { organizationId, paymentMethodId: 'pm_1' } }]);
+  });
+
+  it('says from when writes are refused, without waiting for the clock to record it', () => {
+    const state = (...events: BillingAccountEvent[]) => spec.given(...events).state();
+    const trial = { trialEndsAt: '2026-03-15T00:00:00.000Z', comped: false };
+    expect(restrictionStart(state(), trial, 7)).to.deep.equal({ at: '2026-03-22T00:00:00.000Z', reason: 'trial_ended' });
+    expect(restrictionStart(state(), { ...trial, comped: true }, 7)).to.equal(null);
+    expect(restrictionStart(state(started()), trial, 7)).to.equal(null);
+    expect(restrictionStart(state(started({ status: 'incomplete' })), trial, 7)?.reason).to.equal('trial_ended');
+    const canceled: BillingAccountEvent = {
+      type: 'SubscriptionCanceled',
+      version: 1,
+      data: { organizationId, subscriptionId: 'sub_1', planId: 'pro', canceledAt: '2026-05-01T00:00:00.000Z' },
+    };
+    expect(restrictionStart(state(started(), canceled), trial, 7)).to.deep.equal({ at: '2026-05-08T00:00:00.000Z', reason: 'subscription_ended' });
+    const grace: BillingAccountEvent = {
+      type: 'GraceStarted',
+      version: 1,
+      data: { organizationId, reason: 'payment_failed', until: '2026-04-08T00:00:00.000Z' },
+    };
+    expect(restrictionStart(state(started(), grace), trial, 7)).to.deep.equal({ at: '2026-04-08T00:00:00.000Z', reason: 'payment_failed' });
+    expect(
+      restrictionStart(
+        state(started(), grace, { type: 'OrganizationRestricted', version: 1, data: { organizationId, reason: 'payment_failed' } }),
+        trial,
+        7,
+      )?.at,
+    ).to.equal('1970-01-01T00:00:00.000Z');
+    expect(restrictionStart(state(), { trialEndsAt: null, comped: false }, 7)).to.equal(null);
   });
 });

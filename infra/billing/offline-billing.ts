@@ -3,6 +3,12 @@ import { BillingOffline, type BillingProvider } from '../../command-api/billing/
 /** The settings that turn billing on. */
 export const BILLING_SETTINGS = ['STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET'] as const;
 
+/** What every billing answer carries offline (the command and the query API alike). */
+export const OFFLINE_LABEL = {
+  charged: false as const,
+  note: `Billing runs offline: nothing is charged (set ${BILLING_SETTINGS.join(' and ')} to charge through Stripe).`,
+};
+
 /**
  * Billing without a payment provider (the embedded default, and any installation without STRIPE_SECRET_KEY):
  * nothing can be charged, so every call that would reach Stripe throws {@link BillingOffline}, naming the

@@ -82,9 +82,11 @@ export function defineRoute<Body = undefined, Query = undefined>(spec: RouteSpec
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a list of routes, each with its own body and query types
 export type AnyRoute = RouteSpec<any, any>;
 
-/** Whether writes of an organization are refused because staff suspended it. */
+/** Whether writes of an organization are refused: staff suspended it, or billing restricted it (unpaid). */
 export interface SuspensionCheck {
   isSuspended(organizationId: string): Promise<boolean>;
+  /** Since when and why billing refuses the organization's writes (billing's own routes stay open); null: it does not. */
+  restriction?(organizationId: string): Promise<{ since: string; reason: string } | null>;
 }
 
 export interface MountOptions {
@@ -167,6 +169,18 @@ function authorize(permission: Permission, options: MountOptions): Koa.Middlewar
         'Your organization is suspended: it can read its data but not change it. Contact support.',
         'organization_suspended',
       );
+    }
+    // Billing's own routes stay open to a restricted organization: paying is how it gets out.
+    if (write && !permission.startsWith('billing:') && options.suspensions?.restriction) {
+      const restricted = await options.suspensions.restriction(principal.organizationId);
+      if (restricted) {
+        throw new ProblemError(
+          402,
+          'Payment required',
+          `Your organization's plan is unpaid (${restricted.reason.replaceAll('_', ' ')}): it can read its data but not change it until billing is settled.`,
+          { code: 'organization_restricted', reason: restricted.reason, since: restricted.since, billing: '/billing/subscription' },
+        );
+      }
     }
     await next();
   };
