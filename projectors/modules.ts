@@ -7,7 +7,7 @@ import { TOKENS } from '../infra/di/tokens.ts';
 import { analyticsProjectorsModule } from './analytics/module.ts';
 import { apiKeyProjectionsModule } from './api-keys/module.ts';
 import { auditProjectionsModule } from './audit/module.ts';
-import { billingProjectionsModule } from './billing/module.ts';
+import { billingProjectionsModule, billingWorkerModule } from './billing/module.ts';
 import { contactProjectionsModule } from './contacts/module.ts';
 import { integrationEventsModule } from './integration-events/module.ts';
 import { integrationProjectionsModule } from './integrations/module.ts';
@@ -44,6 +44,7 @@ const runProjectorsModule = new ContainerModule((bind) => {
   bind(TOKENS.Services).toService(TOKENS.WorkflowRunner);
   bind(TOKENS.Services).toService(TOKENS.Scheduler);
   bind(TOKENS.Services).toService(TOKENS.SyncRunner);
+  bind(TOKENS.Services).toService(TOKENS.BillingWorker);
 });
 
 /** The projectors: every read model, every reactor, the workflow runner and scheduler (they act through commands). */
@@ -55,5 +56,6 @@ export const projectorModules = [
   projectorCoreModule,
   ...projectionModules,
   crmSyncWorkerModule,
+  billingWorkerModule,
   runProjectorsModule,
 ];

@@ -29,6 +29,8 @@ export interface BillingOutcome {
   revision: number;
   position: string | null;
   mode: 'stripe' | 'offline';
+  /** The types of the facts this command recorded (none: nothing changed). */
+  recorded?: string[];
 }
 
 export interface BillingCommandsOptions {
@@ -40,6 +42,15 @@ export interface BillingCommandsOptions {
   /** Tells every process that the organization's write check must be made again (its billing changed). */
   standingChanged?: (organizationId: string) => Promise<void>;
 }
+
+/** The provider events billing acts on (webhook endpoints should be subscribed to these). */
+export const reconciledEventTypes = [
+  'customer.subscription.created',
+  'customer.subscription.updated',
+  'customer.subscription.deleted',
+  'invoice.paid',
+  'invoice.payment_failed',
+] as const;
 
 /** Facts after which a write check may answer differently. */
 const standingFacts = new Set([
@@ -239,6 +250,88 @@ export class BillingCommands {
   }
 
   /**
+   * The clock's part (the billing worker): records what time made true for the organization (a trial or
+   * subscription that ended unpaid starts grace; a grace that ran out restricts; a longer trial or a comped plan
+   * restores). Answers the facts recorded.
+   */
+  async checkStanding(organizationId: string, context: CommandContext): Promise<{ recorded: string[]; revision: number }> {
+    const { handler, graceDays } = this.options;
+    const [{ state: organization }, account] = await Promise.all([
+      handler.load(organizationStream(organizationId), organizationDecider),
+      handler.load(billingAccountStream(organizationId), billingAccountDecider),
+    ]);
+    if (organization.status === 'absent') return { recorded: [], revision: account.revision };
+    const comped = organization.planId !== null && account.state.subscription === null;
+    const outcome = await this.record(context, organizationId, {
+      type: 'CheckStanding',
+      data: { organizationId, now: this.now().toISOString(), trialEndsAt: organization.trialEndsAt, graceDays, comped },
+    });
+    return { recorded: outcome.recorded ?? [], revision: outcome.revision };
+  }
+
+  /**
+   * A plan change scheduled for the period end, made once it is due: at Stripe within `leadMs` before the period
+   * ends, without proration, so that the renewal invoice already bills the new plan; offline at the period end.
+   */
+  async applyScheduledChange(organizationId: string, context: CommandContext, leadMs: number): Promise<boolean> {
+    const { handler, billing } = this.options;
+    const account = await handler.load(billingAccountStream(organizationId), billingAccountDecider);
+    const { scheduledChange, subscription } = account.state;
+    if (!scheduledChange || !isLive(subscription)) return false;
+    const now = this.now().getTime();
+    const due = Date.parse(scheduledChange.at) - (billing.mode === 'offline' ? 0 : leadMs);
+    if (now < due) return false;
+    const target = await this.plan(scheduledChange.planId);
+    let snapshot: SubscriptionSnapshot;
+    if (billing.mode === 'offline') {
+      // The period that begins at the change, by the calendar.
+      const next = offlineSubscription(scheduledChange.planId, scheduledChange.interval, null, new Date(scheduledChange.at));
+      snapshot = {
+        ...subscription,
+        planId: scheduledChange.planId,
+        interval: scheduledChange.interval,
+        currentPeriodStart: next.currentPeriodStart,
+        currentPeriodEnd: next.currentPeriodEnd,
+      };
+    } else {
+      if (!target) {
+        await this.record(context, organizationId, { type: 'DropScheduledPlanChange', data: { organizationId, reason: 'canceled' } });
+        return false;
+      }
+      const priceId = (await this.pricesOf(context, target)).priceIds[scheduledChange.interval];
+      snapshot = snapshotOf(
+        await billing.changePrice({
+          subscriptionId: subscription.subscriptionId,
+          priceId,
+          prorate: false,
+          idempotencyKey: `nexusflow-${organizationId}-scheduled-${account.revision}-${scheduledChange.planId}-${scheduledChange.interval}`,
+        }),
+        scheduledChange.planId,
+      );
+    }
+    const reason: ChangeReason = scheduledChange.interval !== subscription.interval ? 'interval_change' : 'downgrade';
+    await this.applySnapshot(context, organizationId, snapshot, reason);
+    await this.putOrganizationOnPlan(context, organizationId, scheduledChange.planId);
+    return true;
+  }
+
+  /**
+   * Reconciliation: the provider's events since an instant (with the webhook's own types), each applied once
+   * like a delivery, so an event whose webhook was lost (or never retried past Stripe's three days) still lands.
+   */
+  async reconcile(createdFrom: string, system: (organizationId: string | null) => CommandContext): Promise<{ listed: number; applied: number }> {
+    const { billing } = this.options;
+    if (billing.mode === 'offline') return { listed: 0, applied: 0 };
+    const events = await billing.listEvents({ createdFrom, types: reconciledEventTypes });
+    let applied = 0;
+    for (const event of events) {
+      const result = await this.applyProviderEvent(event, system);
+      if (!result.duplicate) applied += 1;
+    }
+    return { listed: events.length, applied };
+  }
+
+  /**
    * POST /billing/webhooks/stripe: verified on the raw body, then applied by fetching the object's CURRENT
    * state (deliveries come twice and out of order). Each event id is kept once applied (a claim stream), so a
    * redelivery records nothing; one whose object no longer concerns us is kept too.
@@ -353,7 +446,13 @@ export class BillingCommands {
   ): Promise<BillingOutcome> {
     const outcome = await this.options.handler.handle(billingAccountStream(organizationId), billingAccountDecider, command, context);
     if (outcome.appended.some((event) => standingFacts.has(event.type))) await this.options.standingChanged?.(organizationId);
-    return { account: outcome.state, revision: outcome.revision, position: outcome.position, mode: this.options.billing.mode };
+    return {
+      recorded: outcome.appended.map((event) => event.type),
+      account: outcome.state,
+      revision: outcome.revision,
+      position: outcome.position,
+      mode: this.options.billing.mode,
+    };
   }
 
   private async account(organizationId: string, context: CommandContext): Promise<Omit<BillingOutcome, 'mode'>> {

@@ -297,14 +297,14 @@ describe('command API: billing offline (no Stripe key)', function () {
     expect(canceled.body.mode).to.equal('offline');
   });
 
-  it('refuses what needs Stripe with 503 naming the settings', async () => {
+  it('refuses what needs Stripe with 409 billing_offline naming the settings', async () => {
     const card = await system.http.post('/billing/payment-method', {}, { token: owner.accessToken });
-    expect(card.status).to.equal(503);
+    expect(card.status).to.equal(409);
     expect(card.body).to.deep.include({ code: 'billing_offline', missingSettings: ['STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET'] });
     const hook = await system.http.request('POST', '/billing/webhooks/stripe', {
       rawBody: '{}',
       headers: { 'Content-Type': 'application/json', 'Stripe-Signature': 't=1,v1=x' },
     });
-    expect(hook.status).to.equal(503);
+    expect(hook.status).to.equal(409);
   });
 });

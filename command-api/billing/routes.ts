@@ -84,7 +84,8 @@ export function accountView(outcome: Omit<BillingOutcome, 'account'> & { account
 /** A payment provider's failure as the API answers it: never a 500, and never Stripe's own message for a card. */
 export function billingProblem(err: unknown): ProblemError | null {
   if (err instanceof BillingOffline) {
-    return new ProblemError(503, 'Billing offline', err.message, { code: 'billing_offline', missingSettings: [...err.missing] });
+    // The server's configuration, not an outage: nothing to retry until an operator sets the keys (a 4xx, as for any refusal).
+    return new ProblemError(409, 'Billing offline', err.message, { code: 'billing_offline', missingSettings: [...err.missing] });
   }
   if (err instanceof BillingRateLimited) {
     return new ProblemError(
@@ -172,6 +173,7 @@ export function billingCommandRoutes(commands: BillingCommands): AnyRoute[] {
       auth: 'bearer',
       permission: 'billing:manage',
       body: planChoice,
+      bodyExample: { planId: '0b9f6a52-5d55-4f8e-9a43-2f7e4c1c2a10', interval: 'year' },
       responses: {
         200: {
           description: 'Changed, scheduled or unchanged',
@@ -198,6 +200,7 @@ export function billingCommandRoutes(commands: BillingCommands): AnyRoute[] {
       auth: 'bearer',
       permission: 'billing:manage',
       body: cancelBody,
+      bodyExample: { atPeriodEnd: true },
       responses: {
         200: { description: 'Canceled, or canceling at the period end', schema: billingAccountSchema },
         422: { description: 'No subscription to cancel' },
@@ -232,12 +235,13 @@ export function billingCommandRoutes(commands: BillingCommands): AnyRoute[] {
       summary: 'Add a card: start a setup, then make the confirmed card the default',
       description:
         'Without `paymentMethodId`: answers a SetupIntent (`clientSecret`) to confirm in the browser with Stripe.js; card ' +
-        'data never reaches this server. With the confirmed `paymentMethodId`: it becomes the default for invoices. Offline: 503 ' +
-        'naming the settings.',
+        'data never reaches this server. With the confirmed `paymentMethodId`: it becomes the default for invoices. Offline: 409 ' +
+        '`billing_offline` naming the settings.',
       tag: TAG,
       auth: 'bearer',
       permission: 'billing:manage',
       body: paymentMethodBody,
+      bodyExample: { paymentMethodId: 'pm_1QJ2x3Ab4Cd5Ef6G' },
       responses: {
         200: { description: 'The card is the default now', schema: billingAccountSchema },
         201: {
@@ -245,7 +249,7 @@ export function billingCommandRoutes(commands: BillingCommands): AnyRoute[] {
           schema: z.object({ setupIntentId: z.string(), clientSecret: z.string(), status: z.string() }),
         },
         400: { description: 'Not a payment method id, or Stripe does not know it' },
-        503: { description: 'Billing runs offline (`missingSettings`)' },
+        409: { description: 'Billing runs offline (`code: billing_offline`, `missingSettings`)' },
       },
       async handler(ctx, { body }) {
         const paymentMethodId = (body as { paymentMethodId?: string }).paymentMethodId;
@@ -276,7 +280,7 @@ export function billingCommandRoutes(commands: BillingCommands): AnyRoute[] {
           schema: z.object({ received: z.literal(true), eventId: z.string(), type: z.string(), duplicate: z.boolean() }),
         },
         400: { description: 'The signature does not hold (`reason`: missing, mismatch, stale, malformed)' },
-        503: { description: 'Billing runs offline' },
+        409: { description: 'Billing runs offline (`code: billing_offline`)' },
       },
       async handler(ctx, { rawBody }) {
         const signature = ctx.get('Stripe-Signature') || undefined;

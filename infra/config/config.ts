@@ -166,6 +166,8 @@ const schema = z.object({
   STRIPE_API_URL: z.url({ error: 'must be an http(s):// URL' }).default('https://api.stripe.com'),
   /** Days an organization keeps writing after its trial ended unpaid or a payment failed, before it is restricted. */
   BILLING_GRACE_DAYS: positiveInt(60).default(7),
+  /** How often the billing worker passes: standing by the clock, plan changes due at a period end, reconciliation with Stripe. */
+  BILLING_CHECK_MS: positiveInt(3_600_000).default(60_000),
   /**
    * Keys sealing integrations' OAuth credentials (infra/crm/credentials-vault.ts): `<keyId>:<secret>`, comma-
    * separated; the first seals, all open (rotation). Unset: one key derived from DATA_ENCRYPTION_KEY or JWT_SECRET.

@@ -112,6 +112,8 @@ export const TOKENS = {
   /** The payment provider: Stripe, or offline without a key (infra/billing). */
   BillingProvider: Symbol.for('nexusflow.BillingProvider'),
   BillingCommands: Symbol.for('nexusflow.BillingCommands'),
+  /** Standing by the clock, scheduled plan changes, reconciliation (projectors/billing/billing-worker.ts). */
+  BillingWorker: Symbol.for('nexusflow.BillingWorker'),
 
   // CRM integrations
   /** The configured CRM providers (infra/crm): OAuth, data API and webhooks of each. */
