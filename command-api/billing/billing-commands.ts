@@ -106,7 +106,9 @@ export class BillingCommands {
         priceId,
         organizationId,
         trialEnd: organization.trialEndsAt,
-        idempotencyKey: `nexusflow-${organizationId}-subscribe-${account.revision}-${plan.id}-${request.interval}`,
+        // Neither the plan nor the revision (recording the customer moves it): two racing subscribes share the
+        // key (the subscription they follow), so Stripe makes one subscription or refuses the other's parameters.
+        idempotencyKey: `nexusflow-${organizationId}-subscribe-after-${account.state.subscription?.subscriptionId ?? 'none'}`,
       });
       snapshot = snapshotOf(subscription, plan.id);
     }

@@ -110,6 +110,18 @@ describe('command API: billing on Stripe (subscribe, plan, cancel, payment metho
     expect(stripe.subscriptions.size).to.equal(1);
   });
 
+  it('lets one of two racing subscribes through: Stripe makes one subscription, the other is refused', async () => {
+    const racer = await registerAccount(system, 'Racer');
+    const replies = await Promise.all([post('/billing/subscribe', { planId: pro }, racer), post('/billing/subscribe', { planId: team }, racer)]);
+    expect(replies.map((r) => r.status).sort()).to.deep.equal([201, 409]);
+    const customers = [...stripe.customers.values()].filter(
+      (c) => (c.metadata as { organizationId: string }).organizationId === racer.organizationId,
+    );
+    expect(customers).to.have.length(1);
+    expect([...stripe.subscriptions.values()].filter((s) => s.customer === customers[0]!.id)).to.have.length(1);
+    expect((await eventsOf(billingAccountStream(racer.organizationId))).filter((t) => t === 'SubscriptionStarted')).to.have.length(1);
+  });
+
   it('adds a card through a SetupIntent and makes it the default', async () => {
     const setup = await post('/billing/payment-method', {});
     expect(setup.status).to.equal(201);
