@@ -16,7 +16,7 @@ export function billingModeOf(config: Pick<Config, 'STRIPE_SECRET_KEY' | 'STRIPE
   return config.STRIPE_SECRET_KEY && config.STRIPE_WEBHOOK_SECRET ? 'stripe' : 'offline';
 }
 
-/** Billing: the subscription and standing, invoices, and the plans to choose from. */
+/** Billing: the subscription and standing, invoices, usage against the plan's limits, and the plans to choose from. */
 export const billingQueriesModule = new ContainerModule((bind) => {
   bind<AnyRoute[]>(TOKENS.Routes).toDynamicValue(async (ctx) => {
     const [orm, config] = await deps<[MikroORM, Config]>(ctx, TOKENS.Orm, TOKENS.Config);

@@ -13,7 +13,7 @@ const OFFLINE = {
   charged: false,
   note: 'Billing runs offline: nothing is charged (set STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET to charge through Stripe).',
 };
-const routes = ['/billing/subscription', '/billing/invoices', '/billing/plans'];
+const routes = ['/billing/subscription', '/billing/invoices', '/billing/usage', '/billing/plans'];
 const day = (n: number) => new Date(Date.UTC(2026, 2, 1 + n)).toISOString();
 
 /** An organization's billing stream, driven by its decider as the billing commands drive it. */

@@ -1,19 +1,38 @@
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
+import { DateTime, IANAZone } from 'luxon';
 import { z } from 'zod';
-import type { BillingMode } from '../../domain/billing/billing-account.ts';
+import { isLive, type BillingMode } from '../../domain/billing/billing-account.ts';
 import { ValidationError } from '../../domain/errors.ts';
+import type { PlanLimits } from '../../domain/plans/plan.ts';
 import { authOf } from '../../infra/http/authenticate.ts';
 import { defineRoute, type AnyRoute } from '../../infra/http/routes.ts';
-import { BillingAccountViewSchema, BillingInvoiceViewSchema } from '../../projectors/billing/billing-views.ts';
+import { BillingAccountViewSchema, BillingInvoiceViewSchema, type BillingAccountView } from '../../projectors/billing/billing-views.ts';
+import { ContactViewSchema } from '../../projectors/contacts/contact-view.ts';
+import { OrganizationViewSchema } from '../../projectors/organizations/organization-view.ts';
 import { PlanViewSchema } from '../../projectors/plans/plan-view.ts';
+import { UserViewSchema } from '../../projectors/users/user-view.ts';
+import { ExecutionViewSchema, WorkflowViewSchema } from '../../projectors/workflows/workflow-views.ts';
 import { pageQuery, pageSchema } from '../paging.ts';
 import { scopedEntityManager } from '../scoped-entity-manager.ts';
-import { accountSchema, invoiceSchema, modeFields, modeOf, planSchema, toAccount, toInvoice, toPlan } from './schemas.ts';
+import {
+  accountSchema,
+  invoiceSchema,
+  modeFields,
+  modeOf,
+  planSchema,
+  toAccount,
+  toInvoice,
+  toPlan,
+  usageLineOf,
+  usageSchema,
+  type UsageLine,
+} from './schemas.ts';
 
 const TAG = 'Billing';
 
 /**
- * The organization's billing from the billing read model, and the plans it can choose from the catalog's.
+ * The organization's billing from the billing read model, its usage against its plan from the read models
+ * that hold what is counted, and the plans it can choose from the catalog's.
  * `mode` is the deployment's (the query API never reaches the payment provider): every answer says it, so a
  * client shows "nothing is charged" wherever billing runs offline.
  */
@@ -55,6 +74,25 @@ export function billingQueryRoutes(orm: MikroORM, mode: BillingMode): AnyRoute[]
       async handler(ctx, { query }) {
         const { items, page } = await invoicesPage(scopedEntityManager(orm, ctx), query);
         ctx.body = { ...labelled, data: items.map(toInvoice), page };
+      },
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/billing/usage',
+      operationId: 'getBillingUsage',
+      summary: "Your organization's usage in its current billing period, against its plan's limits",
+      description:
+        "The period is the live subscription's current one, else the calendar month in the organization's time zone. " +
+        'Contacts, active workflows and seats are counted as they are now; executions are those started within the period. ' +
+        'Seats are active members: a pending invitation takes a seat once accepted. AI usage is not recorded yet (0, with a note). ' +
+        'Without a plan (a trial) every limit is null: nothing is enforced.',
+      tag: TAG,
+      auth: 'bearer',
+      permission: 'billing:read',
+      readModels: ['billing', 'organizations', 'plans', 'contacts', 'workflows', 'executions', 'users'],
+      responses: { 200: { description: 'Usage against the limits, per line', schema: usageSchema } },
+      async handler(ctx) {
+        ctx.body = { ...labelled, ...(await usageOf(scopedEntityManager(orm, ctx), authOf(ctx).organizationId, new Date())) };
       },
     }),
     defineRoute({
@@ -105,4 +143,57 @@ async function invoicesPage(em: EntityManager, request: { limit: number; cursor?
   const nextCursor =
     found.hasNextPage && last ? Buffer.from(JSON.stringify({ t: last.createdAt.toISOString(), id: last.invoiceId })).toString('base64url') : null;
   return { items: found.items, page: { limit: request.limit, hasMore: found.hasNextPage, nextCursor } };
+}
+
+type Usage = Omit<z.infer<typeof usageSchema>, 'mode' | 'offline'>;
+
+/**
+ * Counted where each thing lives (one COUNT per line, the tenant filter scoping it), so the numbers are the
+ * read models' and a rebuild gives them again. The plan is the organization's (a subscription puts it on its
+ * plan, staff may put it on one without): with none, or one the catalog's read model does not hold yet,
+ * nothing is enforced.
+ */
+async function usageOf(em: EntityManager, organizationId: string, now: Date): Promise<Usage> {
+  const [organization, account] = await Promise.all([
+    em.findOne(OrganizationViewSchema, { id: organizationId }, { fields: ['timezone', 'planId'] }),
+    em.findOne(BillingAccountViewSchema, { organizationId }),
+  ]);
+  // As the analytics routes do: a zone the runtime does not know counts in UTC rather than failing the read.
+  const timezone = organization?.timezone && IANAZone.isValidZone(organization.timezone) ? organization.timezone : 'UTC';
+  const period = periodOf(account, timezone, now);
+  const [planRow, contacts, activeWorkflows, executions, seats] = await Promise.all([
+    organization?.planId ? em.findOne(PlanViewSchema, { id: organization.planId }) : null,
+    em.count(ContactViewSchema, {}),
+    em.count(WorkflowViewSchema, { status: 'active' }),
+    em.count(ExecutionViewSchema, { startedAt: { $gte: period.start, $lt: period.end } }),
+    em.count(UserViewSchema, { status: 'active' }),
+  ]);
+  const plan = planRow ? { id: planRow.id, name: planRow.name, status: planRow.status, limits: toPlan(planRow).limits } : null;
+  const line = (used: number, key: keyof PlanLimits): UsageLine => usageLineOf(used, plan?.limits[key] ?? null);
+  return {
+    period: { start: period.start.toISOString(), end: period.end.toISOString(), basis: period.basis, timezone },
+    plan,
+    usage: {
+      contacts: line(contacts, 'contacts'),
+      activeWorkflows: line(activeWorkflows, 'activeWorkflows'),
+      executionsPerMonth: line(executions, 'executionsPerMonth'),
+      // Nothing records AI usage yet (the AI service is a later issue): say so rather than let 0 pass for a count.
+      aiTokensPerMonth: { ...line(0, 'aiTokensPerMonth'), note: 'AI usage is not recorded yet' },
+      seats: line(seats, 'seats'),
+    },
+  };
+}
+
+/**
+ * The period a live subscription bills (the provider's, as last reported); without one (never subscribed,
+ * canceled, or its first payment expired) the calendar month in the organization's time zone, so that a
+ * month's executions are those of its own midnight to midnight. [start, end).
+ */
+function periodOf(account: BillingAccountView | null, timezone: string, now: Date) {
+  const { subscription } = toAccount(account);
+  if (subscription && isLive({ ...subscription, subscriptionId: subscription.id })) {
+    return { start: new Date(subscription.currentPeriodStart), end: new Date(subscription.currentPeriodEnd), basis: 'subscription' as const };
+  }
+  const month = DateTime.fromJSDate(now, { zone: timezone }).startOf('month');
+  return { start: month.toJSDate(), end: month.plus({ months: 1 }).toJSDate(), basis: 'calendar_month' as const };
 }

@@ -152,3 +152,48 @@ export function toPlan(row: PlanView): z.infer<typeof planSchema> {
   };
   return { id: row.id, name: row.name, currency: row.currency, priceCents: { month: monthly, year: priceFor(monthly, 'year') }, limits };
 }
+
+const usageLine = z.object({
+  used: z.number().int(),
+  limit: limit.describe("The plan's limit; null: not enforced (no plan, or unlimited on it)"),
+  remaining: z.number().int().nullable().describe('What the limit still allows (0 at or over it); null without a limit'),
+  exceeded: z.boolean().describe('Over the limit, as after a move to a smaller plan; at the limit is not over it'),
+});
+
+export const usageSchema = z.object({
+  ...modeFields,
+  period: z
+    .object({
+      start: z.string().describe('Inclusive'),
+      end: z.string().describe('Exclusive'),
+      basis: z
+        .enum(['subscription', 'calendar_month'])
+        .describe("subscription: the live subscription's current period; calendar_month: the month in the organization's time zone"),
+      timezone: z.string().describe("The organization's time zone (IANA): the calendar month's, and the one to show the period in"),
+    })
+    .describe('The current billing period, the one the per-month limits count in'),
+  plan: z
+    .object({
+      id: z.string(),
+      name: z.string(),
+      status: z.enum(['draft', 'active', 'retired']).describe('A retired plan still binds the organizations on it'),
+      limits: planSchema.shape.limits,
+    })
+    .nullable()
+    .describe('The plan the organization is on; null: none (a trial), and no limit is enforced'),
+  usage: z.object({
+    contacts: usageLine.describe('Live contacts (deleted and erased ones free their place)'),
+    activeWorkflows: usageLine.describe('Workflows that are active (paused and deleted ones are not counted)'),
+    executionsPerMonth: usageLine.describe('Workflow executions started within the period'),
+    aiTokensPerMonth: usageLine.extend({ note: z.string().optional().describe('Present while AI usage is not recorded: `used` is 0 until it is') }),
+    seats: usageLine.describe('Active members (deactivated ones free their seat; an invitation takes one once accepted)'),
+  }),
+});
+
+export type UsageLine = z.infer<typeof usageLine>;
+
+/** A usage line against a limit (null: not enforced, so nothing remains to count down and nothing is exceeded). */
+export function usageLineOf(used: number, limitOf: number | null): UsageLine {
+  if (limitOf === null) return { used, limit: null, remaining: null, exceeded: false };
+  return { used, limit: limitOf, remaining: Math.max(limitOf - used, 0), exceeded: used > limitOf };
+}
