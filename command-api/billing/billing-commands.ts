@@ -496,6 +496,10 @@ export class BillingCommands {
     return prices;
   }
 
+  /**
+   * The organization's plan follows its subscription, whatever the catalog says of the plan now: a retired plan
+   * keeps its subscribers until they move (the catalog's rule), so the subscription, not the status, is the gate.
+   */
   private async putOrganizationOnPlan(context: CommandContext, organizationId: string, planId: string): Promise<void> {
     await this.options.handler.handle(
       organizationStream(organizationId),
