@@ -50,6 +50,7 @@ export const reconciledEventTypes = [
   'customer.subscription.deleted',
   'invoice.paid',
   'invoice.payment_failed',
+  'setup_intent.succeeded',
 ] as const;
 
 /** Facts after which a write check may answer differently. */
@@ -228,7 +229,11 @@ export class BillingCommands {
     const organization = await this.organization(organizationId, context);
     const account = await handler.loadFor(billingAccountStream(organizationId), billingAccountDecider, context);
     const customerId = await this.customerOf(context, organization, account.state);
-    const intent = await billing.createSetupIntent({ customerId, idempotencyKey: `nexusflow-${organizationId}-setup-${randomUUID()}` });
+    const intent = await billing.createSetupIntent({
+      customerId,
+      organizationId,
+      idempotencyKey: `nexusflow-${organizationId}-setup-${randomUUID()}`,
+    });
     return { setupIntentId: intent.id, clientSecret: intent.clientSecret, status: intent.status };
   }
 
@@ -387,6 +392,29 @@ export class BillingCommands {
       await this.applySnapshot(context, subscription.organizationId, snapshotOf(subscription, planId), 'provider');
       if (isLive(snapshotOf(subscription, planId))) await this.putOrganizationOnPlan(context, subscription.organizationId, planId);
       return subscription.organizationId;
+    }
+    if (event.objectType === 'setup_intent') {
+      // A card confirmed in the browser becomes the default, also when the browser never came back to say so.
+      const intent = await billing.retrieveSetupIntent(event.objectId);
+      if (!intent?.organizationId || intent.status !== 'succeeded' || !intent.paymentMethodId || !intent.customerId)
+        return intent?.organizationId ?? null;
+      const organizationId = intent.organizationId;
+      const account = await this.options.handler.load(billingAccountStream(organizationId), billingAccountDecider);
+      if (account.state.customerId !== intent.customerId) return organizationId;
+      if (account.state.paymentMethodId !== intent.paymentMethodId) {
+        const subscription = account.state.subscription;
+        await billing.setDefaultPaymentMethod({
+          customerId: intent.customerId,
+          paymentMethodId: intent.paymentMethodId,
+          subscriptionId: isLive(subscription) ? subscription.subscriptionId : null,
+          idempotencyKey: `nexusflow-${organizationId}-pm-${intent.paymentMethodId}`,
+        });
+        await this.record(system(organizationId), organizationId, {
+          type: 'RecordPaymentMethod',
+          data: { organizationId, paymentMethodId: intent.paymentMethodId },
+        });
+      }
+      return organizationId;
     }
     if (event.objectType === 'invoice') {
       const invoice = await billing.retrieveInvoice(event.objectId);

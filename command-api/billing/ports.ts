@@ -110,7 +110,15 @@ export interface BillingProvider {
   retrieveSubscription(subscriptionId: string): Promise<ProviderSubscription | null>;
   listSubscriptions(customerId: string): Promise<ProviderSubscription[]>;
   /** A SetupIntent whose client secret the browser confirms with the card (the card never reaches us). */
-  createSetupIntent(input: { customerId: string; idempotencyKey: string }): Promise<{ id: string; clientSecret: string; status: string }>;
+  createSetupIntent(input: {
+    customerId: string;
+    organizationId: string;
+    idempotencyKey: string;
+  }): Promise<{ id: string; clientSecret: string; status: string }>;
+  /** A SetupIntent as it is now: once `succeeded`, the card it set up. */
+  retrieveSetupIntent(
+    setupIntentId: string,
+  ): Promise<{ id: string; status: string; customerId: string | null; paymentMethodId: string | null; organizationId: string | null } | null>;
   /** Makes a confirmed payment method the customer's (and the subscription's) default. */
   setDefaultPaymentMethod(input: {
     customerId: string;

@@ -187,6 +187,27 @@ describe('command API: billing on Stripe (subscribe, plan, cancel, payment metho
       expect(types).to.not.include('GraceStarted');
     });
 
+    it('makes a card confirmed in the browser the default when Stripe says so, even if the browser never came back', async () => {
+      const carded = await registerAccount(system, 'Carded');
+      const setup = await post('/billing/payment-method', {}, carded);
+      expect(setup.status).to.equal(201);
+      const from = stripe.events.length;
+      const paymentMethodId = stripe.confirmSetupIntent(setup.body.setupIntentId);
+      const succeeded = stripe.events.slice(from).find((e) => e.type === 'setup_intent.succeeded')!;
+      const delivered = await deliver(succeeded.id as string);
+      expect(delivered.status, JSON.stringify(delivered.body)).to.equal(200);
+      const events = await system.process.platform.eventStore.readStream(billingAccountStream(carded.organizationId));
+      expect(events.map((e) => [e.type, (e.data as { paymentMethodId?: string }).paymentMethodId ?? null]).at(-1)).to.deep.equal([
+        'PaymentMethodSet',
+        paymentMethodId,
+      ]);
+      const customer = [...stripe.customers.values()].find(
+        (c) => (c.metadata as { organizationId: string }).organizationId === carded.organizationId,
+      )!;
+      expect((customer.invoice_settings as { default_payment_method: string }).default_payment_method).to.equal(paymentMethodId);
+      expect((await deliver(succeeded.id as string)).body.duplicate).to.equal(true);
+    });
+
     it('refuses a missing, wrong or stale signature with 400 and applies nothing', async () => {
       const event = stripe.events.find((e) => e.type === 'customer.subscription.updated')!;
       const before = await eventsOf(`stripeevent-${event.id as string}`);

@@ -31,6 +31,7 @@ export class OfflineBilling implements BillingProvider {
   retrieveSubscription = async () => this.offline();
   listSubscriptions = async () => this.offline();
   createSetupIntent = async () => this.offline();
+  retrieveSetupIntent = async () => this.offline();
   setDefaultPaymentMethod = async () => this.offline();
   listInvoices = async () => this.offline();
   payInvoice = async () => this.offline();

@@ -314,6 +314,7 @@ export class FakeStripe {
           usage: p.usage ?? 'off_session',
           status: 'requires_payment_method',
           payment_method: null,
+          metadata: p.metadata ?? {},
         });
         intent.client_secret = `${intent.id}_secret_${randomBytes(8).toString('hex')}`;
         return intent;

@@ -53,7 +53,7 @@ describe('Stripe billing adapter (the stripe library against a loopback Stripe)'
       email: 'billing@acme.test',
       idempotencyKey: 'cust-org-1',
     });
-    const intent = await billing.createSetupIntent({ customerId, idempotencyKey: 'seti-1' });
+    const intent = await billing.createSetupIntent({ customerId, organizationId: 'org-x', idempotencyKey: 'seti-1' });
     expect(intent.clientSecret).to.match(/_secret_/);
     const paymentMethodId = fake.confirmSetupIntent(intent.id);
     await billing.setDefaultPaymentMethod({ customerId, paymentMethodId, subscriptionId: null, idempotencyKey: 'pm-1' });
@@ -82,7 +82,7 @@ describe('Stripe billing adapter (the stripe library against a loopback Stripe)'
     const subscription = await billing.subscribe({ customerId, priceId: priceIds.month, organizationId: 'org-2', trialEnd, idempotencyKey: 's2' });
     expect(subscription.status).to.equal('trialing');
     expect(subscription.trialEnd).to.equal(new Date(Math.floor(Date.parse(trialEnd) / 1000) * 1000).toISOString());
-    fake.confirmSetupIntent((await billing.createSetupIntent({ customerId, idempotencyKey: 'i2' })).id);
+    fake.confirmSetupIntent((await billing.createSetupIntent({ customerId, organizationId: 'org-x', idempotencyKey: 'i2' })).id);
     const method = [...fake.paymentMethods.keys()][0]!;
     await billing.setDefaultPaymentMethod({ customerId, paymentMethodId: method, subscriptionId: subscription.id, idempotencyKey: 'p2' });
     fake.endPeriod(subscription.id);
@@ -93,7 +93,7 @@ describe('Stripe billing adapter (the stripe library against a loopback Stripe)'
     const pro = await billing.syncPlan(plan(4900), null);
     const team = await billing.syncPlan({ planId: 'plan-team', name: 'Team', currency: 'EUR', amounts: { month: 9900, year: 99000 } }, null);
     const { customerId } = await billing.createCustomer({ organizationId: 'org-3', name: 'Up Co', email: null, idempotencyKey: 'c3' });
-    fake.confirmSetupIntent((await billing.createSetupIntent({ customerId, idempotencyKey: 'i3' })).id);
+    fake.confirmSetupIntent((await billing.createSetupIntent({ customerId, organizationId: 'org-x', idempotencyKey: 'i3' })).id);
     await billing.setDefaultPaymentMethod({
       customerId,
       paymentMethodId: [...fake.paymentMethods.keys()][0]!,
@@ -135,7 +135,7 @@ describe('Stripe billing adapter (the stripe library against a loopback Stripe)'
   it('reports a declined card as a rejected request with its decline code; a failed renewal leaves the subscription past due until paid', async () => {
     const { priceIds } = await billing.syncPlan(plan(4900), null);
     const { customerId } = await billing.createCustomer({ organizationId: 'org-4', name: 'Decline Co', email: null, idempotencyKey: 'c4' });
-    fake.confirmSetupIntent((await billing.createSetupIntent({ customerId, idempotencyKey: 'i4' })).id);
+    fake.confirmSetupIntent((await billing.createSetupIntent({ customerId, organizationId: 'org-x', idempotencyKey: 'i4' })).id);
     await billing.setDefaultPaymentMethod({
       customerId,
       paymentMethodId: [...fake.paymentMethods.keys()][0]!,
@@ -165,7 +165,7 @@ describe('Stripe billing adapter (the stripe library against a loopback Stripe)'
   it('pages invoices with starting_after and lists events oldest first', async () => {
     const { priceIds } = await billing.syncPlan(plan(100), null);
     const { customerId } = await billing.createCustomer({ organizationId: 'org-5', name: 'Pages', email: null, idempotencyKey: 'c5' });
-    fake.confirmSetupIntent((await billing.createSetupIntent({ customerId, idempotencyKey: 'i5' })).id);
+    fake.confirmSetupIntent((await billing.createSetupIntent({ customerId, organizationId: 'org-x', idempotencyKey: 'i5' })).id);
     await billing.setDefaultPaymentMethod({
       customerId,
       paymentMethodId: [...fake.paymentMethods.keys()][0]!,

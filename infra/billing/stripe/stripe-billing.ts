@@ -173,11 +173,26 @@ export class StripeBilling implements BillingProvider {
     return found;
   }
 
-  async createSetupIntent(input: { customerId: string; idempotencyKey: string }) {
+  async createSetupIntent(input: { customerId: string; organizationId: string; idempotencyKey: string }) {
     const intent = await this.call(() =>
-      this.stripe.setupIntents.create({ customer: input.customerId, usage: 'off_session' }, { idempotencyKey: input.idempotencyKey }),
+      this.stripe.setupIntents.create(
+        { customer: input.customerId, usage: 'off_session', metadata: { organizationId: input.organizationId } },
+        { idempotencyKey: input.idempotencyKey },
+      ),
     );
     return { id: intent.id, clientSecret: intent.client_secret ?? '', status: intent.status };
+  }
+
+  async retrieveSetupIntent(setupIntentId: string) {
+    const intent = await this.orNull(() => this.stripe.setupIntents.retrieve(setupIntentId));
+    if (!intent) return null;
+    return {
+      id: intent.id,
+      status: intent.status,
+      customerId: idOf(intent.customer),
+      paymentMethodId: idOf(intent.payment_method),
+      organizationId: intent.metadata?.organizationId ?? null,
+    };
   }
 
   async setDefaultPaymentMethod(input: { customerId: string; paymentMethodId: string; subscriptionId: string | null; idempotencyKey: string }) {
