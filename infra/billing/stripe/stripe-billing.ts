@@ -1,4 +1,5 @@
 import Stripe from 'stripe';
+import { retryAfterMs } from '../../crm/rest/rest.ts';
 import {
   BillingRateLimited,
   BillingRequestRejected,
@@ -308,9 +309,7 @@ function toPortError(error: unknown): unknown {
   if (!(error instanceof Stripe.errors.StripeError)) return error;
   const status = error.statusCode ?? 0;
   if (error instanceof Stripe.errors.StripeRateLimitError || status === 429) {
-    const header = error.headers?.['retry-after'];
-    const seconds = header === undefined ? NaN : Number(header);
-    return new BillingRateLimited(Number.isFinite(seconds) && seconds >= 0 ? seconds * 1000 : 1000);
+    return new BillingRateLimited(retryAfterMs(error.headers?.['retry-after'], 1000));
   }
   if (error instanceof Stripe.errors.StripeConnectionError || error instanceof Stripe.errors.StripeAPIError || status >= 500) {
     return new BillingUnavailable(`Stripe is unavailable: ${error.message}`);

@@ -434,7 +434,7 @@ interface OutcomeRow {
   o_position: string | null;
 }
 
-const BULK_SQL = 'SELECT o_outcome, o_revision, o_position FROM nf_append_bulk($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)';
+const BULK_SQL = 'SELECT o_outcome, o_revision, o_position FROM nf_append_bulk($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)';
 
 /** Splits a bulk into chunks of whole appends of about `maxEvents` events each, in input order. */
 function chunked(appends: StreamAppend[], maxEvents: number): StreamAppend[][] {
@@ -454,15 +454,13 @@ function chunked(appends: StreamAppend[], maxEvents: number): StreamAppend[][] {
   return chunks;
 }
 
-/** nf_append_bulk's parameters: the appends' columns, then the events' (data and metadata as one JSON array each; see schema.ts). */
-export function toBulkParameters(appends: StreamAppend[]): unknown[] {
+/** nf_append_bulk's parameters: the appends' columns, then the events' (data and metadata as one text each; see schema.ts). */
+function toBulkParameters(appends: StreamAppend[]): unknown[] {
   const streams: string[] = [];
   const expected: number[] = [];
   const counts: number[] = [];
   const eventAppend: number[] = [];
   const eventSeq: number[] = [];
-  const eventStreams: string[] = [];
-  const eventTenants: (string | null)[] = [];
   const ids: string[] = [];
   const types: string[] = [];
   const versions: number[] = [];
@@ -475,8 +473,6 @@ export function toBulkParameters(appends: StreamAppend[]): unknown[] {
     events.forEach((event, seq) => {
       eventAppend.push(index + 1);
       eventSeq.push(seq);
-      eventStreams.push(streamId);
-      eventTenants.push(event.metadata.tenantId);
       ids.push(event.id);
       types.push(event.type);
       versions.push(event.version);
@@ -492,8 +488,6 @@ export function toBulkParameters(appends: StreamAppend[]): unknown[] {
     `{${counts.join(',')}}`,
     `{${eventAppend.join(',')}}`,
     `{${eventSeq.join(',')}}`,
-    '{}',
-    '{}',
     textArray(ids),
     textArray(types),
     `{${versions.join(',')}}`,

@@ -167,22 +167,22 @@ $fn$;
 -- Bulk appends (imports): many appends, each to a different stream, in one transaction. Same ordering
 -- mechanism as nf_append_batch (the head row lock, positions taken from it, the NOTIFY), but every step is a
 -- set operation, so a chunk of thousands of streams costs a few statements, not a loop per append. Events come
--- as one array per column, except data and metadata: each is ONE jsonb array, parsed once. As jsonb[] the
--- driver escapes every element of the literal (measured: that escaping took longer than the database's whole
--- work), and one JSON document of whole events (json_to_recordset) doubled the server's time. Event ids are
+-- as one array per column, except data and metadata: each is ONE text of JSON documents separated by U+001E,
+-- split and parsed per event (jsonb[] made the driver escape every element; one big jsonb array was parsed
+-- whole and then cut up again; one JSON document of whole events, json_to_recordset, doubled the server's
+-- time). An event's stream is its append's, its tenant is in its metadata. Event ids are
 -- not looked up beforehand (thousands of index probes that find nothing): the insert runs, and only if it hits a known
 -- id are the appends holding one found and left out.
 DROP FUNCTION IF EXISTS nf_append_bulk(text[], bigint[], integer[], json);
 DROP FUNCTION IF EXISTS nf_append_bulk(text[], bigint[], integer[], integer[], integer[], text[], text[], uuid[], text[], integer[], jsonb[], jsonb[]);
 DROP FUNCTION IF EXISTS nf_append_bulk(text[], bigint[], integer[], integer[], integer[], text[], text[], uuid[], text[], integer[], jsonb, jsonb);
+DROP FUNCTION IF EXISTS nf_append_bulk(text[], bigint[], integer[], integer[], integer[], text[], text[], uuid[], text[], integer[], text, text);
 CREATE OR REPLACE FUNCTION nf_append_bulk(
   p_streams   text[],     -- per append, each stream at most once
   p_expected  bigint[],   -- per append, codes as in nf_append_batch
   p_counts    integer[],  -- per append
   p_event_append   integer[],  -- per event: 1-based index of its append
   p_event_seq      integer[],  -- per event: 0-based index inside its append
-  p_event_streams  text[],     -- per event
-  p_event_tenants  text[],     -- per event
   p_ids            uuid[],
   p_types          text[],
   p_versions       integer[],
