@@ -1,6 +1,6 @@
 import { apiKeyCommandsModule } from './api-keys/module.ts';
 import { authRoutesModule, authServicesModule } from './auth/module.ts';
-import { billingRoutesModule, billingServicesModule } from './billing/module.ts';
+import { billingRoutesModule, billingServicesModule, quotaModule } from './billing/module.ts';
 import { contactRoutesModule, contactServicesModule } from './contacts/module.ts';
 import { integrationRoutesModule, integrationServicesModule } from './integrations/module.ts';
 import { commandCoreModule } from './module.ts';
@@ -17,6 +17,7 @@ export const commandApiModules = [
   authRoutesModule,
   organizationServicesModule,
   organizationRoutesModule,
+  quotaModule,
   userCommandsModule,
   apiKeyCommandsModule,
   contactServicesModule,

@@ -1,5 +1,7 @@
 import { ContainerModule } from 'inversify';
+import { quotaModule } from '../command-api/billing/module.ts';
 import { contactServicesModule } from '../command-api/contacts/module.ts';
+import { organizationServicesModule } from '../command-api/organizations/module.ts';
 import { commandCoreModule } from '../command-api/module.ts';
 import { executionStarterModule } from '../command-api/workflows/module.ts';
 import { accessModule } from '../infra/auth/module.ts';
@@ -8,6 +10,7 @@ import { analyticsProjectorsModule } from './analytics/module.ts';
 import { apiKeyProjectionsModule } from './api-keys/module.ts';
 import { auditProjectionsModule } from './audit/module.ts';
 import { billingProjectionsModule, billingWorkerModule } from './billing/module.ts';
+import { quotaCounterModule } from './billing/quota-module.ts';
 import { contactProjectionsModule } from './contacts/module.ts';
 import { integrationEventsModule } from './integration-events/module.ts';
 import { integrationProjectionsModule } from './integrations/module.ts';
@@ -45,17 +48,21 @@ const runProjectorsModule = new ContainerModule((bind) => {
   bind(TOKENS.Services).toService(TOKENS.Scheduler);
   bind(TOKENS.Services).toService(TOKENS.SyncRunner);
   bind(TOKENS.Services).toService(TOKENS.BillingWorker);
+  bind(TOKENS.Services).toService(TOKENS.QuotaCounter);
 });
 
 /** The projectors: every read model, every reactor, the workflow runner and scheduler (they act through commands). */
 export const projectorModules = [
   accessModule,
   commandCoreModule,
+  organizationServicesModule,
+  quotaModule,
   contactServicesModule,
   executionStarterModule,
   projectorCoreModule,
   ...projectionModules,
   crmSyncWorkerModule,
   billingWorkerModule,
+  quotaCounterModule,
   runProjectorsModule,
 ];

@@ -1,5 +1,7 @@
 import type { Logger } from 'pino';
+import { quotaModule } from '../../command-api/billing/module.ts';
 import { contactServicesModule } from '../../command-api/contacts/module.ts';
+import { organizationServicesModule } from '../../command-api/organizations/module.ts';
 import { commandCoreModule } from '../../command-api/module.ts';
 import { operationsCommandsModule } from '../../command-api/operations/module.ts';
 import type { ParkedEventRetries } from '../../command-api/operations/parked-event-retries.ts';
@@ -22,6 +24,8 @@ import type { Projection } from '../../projectors/runner/projection.ts';
 /** The command line's composition root: the modules its commands act through. */
 const cliModules = [
   commandCoreModule,
+  organizationServicesModule,
+  quotaModule,
   contactServicesModule,
   privacyCommandsModule,
   staffAccountsModule,

@@ -8,6 +8,8 @@ import type { CommandHandler } from '../command-handling.ts';
 import type { OrganizationStatusCache } from '../organizations/organization-status.ts';
 import { BillingCommands } from './billing-commands.ts';
 import type { BillingProvider } from './ports.ts';
+import type { EventStreams } from '../ports.ts';
+import { QuotaGate } from './quota-gate.ts';
 import { billingCommandRoutes } from './routes.ts';
 
 /** Billing's commands: subscribe, change plan, cancel, payment methods, Stripe's webhooks (issue 21). */
@@ -35,5 +37,17 @@ export const billingRoutesModule = new ContainerModule((bind) => {
   bind<AnyRoute[]>(TOKENS.Routes).toDynamicValue(async (ctx) => {
     const [commands] = await deps<[BillingCommands]>(ctx, TOKENS.BillingCommands);
     return billingCommandRoutes(commands);
+  });
+});
+
+/**
+ * Plan limits at the moment of the write, for every role whose commands take or give back units (contacts
+ * created by the API, a CRM import, a workflow step; deleted by the API or an erasure). Needs the
+ * organization status copy (organizationServicesModule).
+ */
+export const quotaModule = new ContainerModule((bind) => {
+  bind<QuotaGate>(TOKENS.QuotaGate).toDynamicValue(async (ctx) => {
+    const [streams, status] = await deps<[EventStreams, OrganizationStatusCache]>(ctx, TOKENS.EventStore, TOKENS.OrganizationStatus);
+    return new QuotaGate(streams, status);
   });
 });

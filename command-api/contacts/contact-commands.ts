@@ -9,50 +9,58 @@ import type { CommandContext } from '../../domain/events.ts';
 import type { CommandHandler, CommandOutcome, KnownStream } from '../command-handling.ts';
 import { WrongExpectedRevisionError, type StreamAppend } from '../ports.ts';
 import { claimStreamId, type ValueClaims } from '../uniqueness/value-claims.ts';
+import type { QuotaGate } from '../billing/quota-gate.ts';
 
 const emailClaimStream = (organizationId: string, email: string) => claimStreamId('contactEmail', organizationId, email);
 
 /**
  * Contact commands. The email of a live contact is unique within its organization: creating or changing to
  * an email first claims it (the claim is the rule, enforced by the event store's concurrency check), then
- * changes the contact, then releases the old email.
+ * changes the contact, then releases the old email. A new contact takes a unit of the plan's contacts
+ * limit (QuotaGate) in the same append; a deleted one gives it back.
  */
 export class ContactCommands {
   constructor(
     private readonly handler: CommandHandler,
     private readonly claims: ValueClaims,
     private readonly logger: Logger,
+    /** The plan limits (null where a role does not enforce them: a test's command spec). */
+    private readonly quotas: QuotaGate | null = null,
   ) {}
 
   async create(context: CommandContext, organizationId: string, input: NewContact): Promise<CommandOutcome<Contact> & { id: string }> {
     const contactId = randomUUID();
     const fields = contactFieldsOf(input);
-    const create = (options: { together?: StreamAppend[] }) =>
+    const create = (together: StreamAppend[]) =>
       this.handler.handle(
         contactStream(contactId),
         contactDecider,
         { type: 'CreateContact', data: { contactId, organizationId, fields, tags: input.tags ?? [] } },
         context,
-        { newStream: true, ...options },
+        { newStream: true, together },
       );
-    const claimStream = emailClaimStream(organizationId, fields.email);
-    try {
-      // Usual case, one atomic append: an email never used in this organization is claimed with the contact.
-      return { ...(await create({ together: [this.claims.firstClaim(claimStream, contactId, context)] })), id: contactId };
-    } catch (err) {
-      if (!(err instanceof WrongExpectedRevisionError && err.streamId === claimStream)) {
+    const createTaking = async (quota: StreamAppend[]) => {
+      const claimStream = emailClaimStream(organizationId, fields.email);
+      try {
+        // Usual case, one atomic append: an email never used in this organization is claimed with the contact.
+        return await create([...quota, this.claims.firstClaim(claimStream, contactId, context)]);
+      } catch (err) {
+        if (!(err instanceof WrongExpectedRevisionError && err.streamId === claimStream)) {
+          await this.releaseEmail(context, organizationId, contactId, fields.email);
+          throw err;
+        }
+      }
+      // The email was claimed before: by a live contact (409), or one deleted or renamed since (take it over).
+      await this.claimEmail(context, organizationId, contactId, fields.email);
+      try {
+        return await create(quota);
+      } catch (err) {
         await this.releaseEmail(context, organizationId, contactId, fields.email);
         throw err;
       }
-    }
-    // The email was claimed before: by a live contact (409), or one deleted or renamed since (take it over).
-    await this.claimEmail(context, organizationId, contactId, fields.email);
-    try {
-      return { ...(await create({})), id: contactId };
-    } catch (err) {
-      await this.releaseEmail(context, organizationId, contactId, fields.email);
-      throw err;
-    }
+    };
+    const outcome = this.quotas ? await this.quotas.taking(context, organizationId, 'contacts', contactId, createTaking) : await createTaking([]);
+    return { ...outcome, id: contactId };
   }
 
   async update(
@@ -126,12 +134,13 @@ export class ContactCommands {
   }
 
   async delete(context: CommandContext, organizationId: string, contactId: string, expectedRevision?: number): Promise<CommandOutcome<Contact>> {
+    const together = this.quotas ? await this.quotas.releasing(context, organizationId, 'contacts', contactId) : [];
     const outcome = await this.handler.handle(
       contactStream(contactId),
       contactDecider,
       { type: 'DeleteContact', data: { contactId, organizationId } },
       context,
-      expectedRevision === undefined ? {} : { expectedRevision },
+      { together, ...(expectedRevision === undefined ? {} : { expectedRevision }) },
     );
     const deleted = outcome.appended.find((event) => event.type === 'ContactDeleted');
     if (deleted) await this.releaseEmail(context, organizationId, contactId, (deleted.data as { email: string }).email);

@@ -1,9 +1,10 @@
 import { ContainerModule } from 'inversify';
 import type { Logger } from 'pino';
-import { deps } from '../../infra/di/resolve.ts';
+import { deps, optional } from '../../infra/di/resolve.ts';
 import { TOKENS } from '../../infra/di/tokens.ts';
 import type { AnyRoute } from '../../infra/http/routes.ts';
 import type { CommandHandler } from '../command-handling.ts';
+import type { QuotaGate } from '../billing/quota-gate.ts';
 import type { ValueClaims } from '../uniqueness/value-claims.ts';
 import { ContactCommands } from './contact-commands.ts';
 import { contactCommandRoutes } from './routes.ts';
@@ -17,7 +18,9 @@ export const contactServicesModule = new ContainerModule((bind) => {
       TOKENS.ValueClaims,
       TOKENS.Logger,
     );
-    return new ContactCommands(handler, claims, logger.child({ component: 'contacts' }));
+    // Every role that serves contact commands binds the plan limits (quotaModule); a test's spec may not.
+    const quotas = await optional<QuotaGate>(ctx, TOKENS.QuotaGate);
+    return new ContactCommands(handler, claims, logger.child({ component: 'contacts' }), quotas);
   });
 });
 

@@ -24,7 +24,9 @@ export function contactCommandRoutes(commands: ContactCommands): AnyRoute[] {
       path: '/contacts',
       operationId: 'createContact',
       summary: 'Create a contact',
-      description: 'The email must be unique among the live contacts of your organization.',
+      description:
+        'The email must be unique among the live contacts of your organization. A plan that limits contacts refuses the one beyond ' +
+        'its limit (402 plan_limit_reached, with the limit, your usage, the plan and where to upgrade); deleting a contact frees its place.',
       tag: 'Contacts',
       auth: 'bearer',
       permission: 'contacts:write',
@@ -33,6 +35,7 @@ export function contactCommandRoutes(commands: ContactCommands): AnyRoute[] {
       responses: {
         201: { description: 'Created', schema: commandResultSchema, headers: { ETag: 'Revision', Location: 'URL of the contact' } },
         ...problems,
+        402: { description: "The plan's contacts limit is reached (plan_limit_reached), or the organization is restricted" },
       },
       async handler(ctx, { body }) {
         const auth = authOf(ctx);

@@ -15,7 +15,10 @@ export const CHANNEL_ORGANIZATION_STATUS = 'nf_organization_status';
  * live only bounds how stale a copy can get if an announcement is lost.
  */
 export class OrganizationStatusCache implements SuspensionCheck {
-  private readonly cache: LRUCache<string, { suspended: boolean; restriction: { at: number; since: string; reason: string } | null }>;
+  private readonly cache: LRUCache<
+    string,
+    { suspended: boolean; restriction: { at: number; since: string; reason: string } | null; planId: string | null }
+  >;
   private readonly unlisten: () => void;
 
   constructor(
@@ -48,6 +51,11 @@ export class OrganizationStatusCache implements SuspensionCheck {
     return { since: restriction.since, reason: restriction.reason };
   }
 
+  /** The catalog plan the organization is on (null: none, as in a trial), kept and dropped with its status. */
+  async planOf(organizationId: string): Promise<string | null> {
+    return (await this.status(organizationId)).planId;
+  }
+
   private async status(organizationId: string) {
     const known = this.cache.get(organizationId);
     if (known) return known;
@@ -62,6 +70,7 @@ export class OrganizationStatusCache implements SuspensionCheck {
     const status = {
       suspended: state.status === 'suspended',
       restriction: start ? { at: Date.parse(start.at), since: start.at, reason: start.reason } : null,
+      planId: existing?.planId ?? null,
     };
     this.cache.set(organizationId, status);
     return status;

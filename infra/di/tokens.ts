@@ -112,6 +112,10 @@ export const TOKENS = {
   /** The payment provider: Stripe, or offline without a key (infra/billing). */
   BillingProvider: Symbol.for('nexusflow.BillingProvider'),
   BillingCommands: Symbol.for('nexusflow.BillingCommands'),
+  /** Plan limits kept at the moment of the write (command-api/billing/quota-gate.ts). */
+  QuotaGate: Symbol.for('nexusflow.QuotaGate'),
+  /** Counts the units a plan limits when an organization comes onto it (projectors/billing/quota-counter.ts). */
+  QuotaCounter: Symbol.for('nexusflow.QuotaCounter'),
   /** Standing by the clock, scheduled plan changes, reconciliation (projectors/billing/billing-worker.ts). */
   BillingWorker: Symbol.for('nexusflow.BillingWorker'),
 

@@ -1,3 +1,4 @@
+import { PlanLimitReachedError } from '../../domain/billing/quota.ts';
 import type Koa from 'koa';
 import type { Logger } from 'pino';
 import {
@@ -173,6 +174,17 @@ function domainProblem(err: unknown): ProblemError | null {
   }
   if (err instanceof SignInLockedError) {
     return new ProblemError(429, 'Too many failed sign-ins', err.message, { code: err.code }, { 'Retry-After': String(err.retryAfterSeconds) });
+  }
+  if (err instanceof PlanLimitReachedError) {
+    // The limit, the usage and the plan, and where to upgrade (the plans, then PUT /billing/plan).
+    return new ProblemError(402, 'Plan limit reached', err.message, {
+      code: err.code,
+      limit: err.kind,
+      allowed: err.limit,
+      usage: err.usage,
+      plan: err.plan,
+      upgrade: '/billing/plans',
+    });
   }
   if (err instanceof ForbiddenError) return ProblemError.forbidden(err.message, err.code, fieldParam(err));
   if (err instanceof NotFoundError) return new ProblemError(404, 'Not found', err.message, { code: err.code });

@@ -1,3 +1,5 @@
+import { PlanLimitReachedError } from '../../../domain/billing/quota.ts';
+import type { QuotaGate } from '../../../command-api/billing/quota-gate.ts';
 import { randomUUID } from 'node:crypto';
 import { newEventId } from '../../../infra/eventstore/event-ids.ts';
 import type { Logger } from 'pino';
@@ -47,6 +49,8 @@ export interface SyncDependencies {
   /** The event store as the application sees it: its bulk append takes a page of new contacts at once. */
   streams: EventStreams;
   contacts: ContactCommands;
+  /** The plan limits an import's new contacts are held to (absent: not enforced, as in a test's own wiring). */
+  quotas?: QuotaGate | null;
   store: SyncStore;
   access: IntegrationAccess;
   logger: Logger;
@@ -363,7 +367,15 @@ export class IntegrationSync {
         });
         return null;
       }
-      const made = await this.createOrFind(fields);
+      let made: { contactId: string; created: boolean };
+      try {
+        made = await this.createOrFind(fields);
+      } catch (err) {
+        // Beyond the plan's contacts limit: the record waits as a reject, tried again on every run.
+        if (!(err instanceof PlanLimitReachedError)) throw err;
+        rejects.push({ direction: 'in', externalId: record.externalId, contactId: null, reason: limitReached(err.plan.name, err.limit) });
+        return null;
+      }
       contactId = made.contactId;
       created = made.created;
       if (created) counts.created += 1;
@@ -484,6 +496,44 @@ export class IntegrationSync {
     handled: Set<string>,
   ): Promise<string | null> {
     const organizationId = this.integration.organizationId;
+    // The chunk's places under the plan's contacts limit, taken at once; records beyond it wait as rejects.
+    const bulkId = `crm-import-${randomUUID()}`;
+    const granted = this.deps.quotas ? await this.deps.quotas.reserve(this.context(null), organizationId, 'contacts', bulkId, candidates.length) : null;
+    if (granted !== null && granted < candidates.length) {
+      const terms = await this.deps.quotas!.termsOf(organizationId, 'contacts');
+      for (const c of candidates.slice(granted)) {
+        handled.add(c.record.externalId);
+        rejects.push({
+          direction: 'in',
+          externalId: c.record.externalId,
+          contactId: null,
+          reason: terms ? limitReached(terms.plan.name, terms.limit) : "the plan's contacts limit is reached",
+        });
+      }
+      candidates = candidates.slice(0, granted);
+    }
+    let made = 0;
+    try {
+      const last = await this.importClaimed(candidates, metadata, counts, rejects, links, handled);
+      made = last.made;
+      return last.position;
+    } finally {
+      // Places of records whose email was claimed before (they go the one-by-one way) or that failed.
+      if (granted !== null) await this.deps.quotas!.giveBack(this.context(null), organizationId, 'contacts', bulkId, granted - made);
+    }
+  }
+
+  /** The claims of a chunk's records, then the contacts whose claim was stored; answers the last position and how many were made. */
+  private async importClaimed(
+    candidates: { record: CrmContact; contactId: string; fields: ReturnType<typeof newContactFields> & object; base: StoredLink['base'] }[],
+    metadata: ReturnType<typeof metadataFrom>,
+    counts: SyncCounts,
+    rejects: SyncReject[],
+    links: StoredLink[],
+    handled: Set<string>,
+  ): Promise<{ position: string | null; made: number }> {
+    const organizationId = this.integration.organizationId;
+    if (candidates.length === 0) return { position: null, made: 0 };
     const claims: StreamAppend[] = candidates.map((c) => ({
       streamId: claimStreamId('contactEmail', organizationId, c.fields.email),
       events: [{ id: newEventId(), type: 'ValueClaimed', version: 1, data: { ownerId: c.contactId }, metadata }],
@@ -491,7 +541,7 @@ export class IntegrationSync {
     }));
     const claimed = await this.deps.streams.appendBulk!(claims);
     const winners = candidates.filter((_, index) => claimed[index]!.status === 'stored');
-    if (winners.length === 0) return null;
+    if (winners.length === 0) return { position: null, made: 0 };
     const creates: StreamAppend[] = winners.map((c) => {
       const { email, ...rest } = c.fields;
       const events = contactDecider.decide(
@@ -509,6 +559,7 @@ export class IntegrationSync {
     });
     const created = await this.deps.streams.appendBulk!(creates);
     let last: string | null = null;
+    let made = 0;
     winners.forEach((c, index) => {
       const outcome = created[index]!;
       handled.add(c.record.externalId);
@@ -522,6 +573,7 @@ export class IntegrationSync {
         return;
       }
       last = outcome.position;
+      made += 1;
       counts.created += 1;
       let ledger = { in: {}, out: {} } as StoredLink['ledger'];
       for (const [field, entry] of Object.entries(c.base)) ledger = recordWrite(ledger, 'in', field, entry.value, String(outcome.nextRevision));
@@ -533,7 +585,7 @@ export class IntegrationSync {
         providerModifiedAt: new Date(c.record.modifiedAt),
       });
     });
-    return last;
+    return { position: last, made };
   }
 
   /** Creates our contact from a record; an email a live contact already has links to that contact instead. */
@@ -825,3 +877,6 @@ function rejectReason(rejects: { field: string; reason: string }[]): string | nu
   const email = rejects.find((r) => r.field === 'email');
   return email ? `email: ${email.reason}` : null;
 }
+
+/** A record refused for the plan's contacts limit, said the same whichever way it came in. */
+const limitReached = (plan: string, limit: number) => `the plan's contacts limit is reached (${plan} allows ${limit})`;

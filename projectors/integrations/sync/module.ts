@@ -6,7 +6,8 @@ import type { ContactCommands } from '../../../command-api/contacts/contact-comm
 import type { EventStreams } from '../../../command-api/ports.ts';
 import type { Config } from '../../../infra/config/config.ts';
 import type { IntegrationConnections } from '../../../infra/crm/integration-connections.ts';
-import { all, deps } from '../../../infra/di/resolve.ts';
+import { all, deps, optional } from '../../../infra/di/resolve.ts';
+import type { QuotaGate } from '../../../command-api/billing/quota-gate.ts';
 import type { Projection } from '../../runner/projection.ts';
 import { TOKENS } from '../../../infra/di/tokens.ts';
 import type { HealthChecks, Lifecycle } from '../../../infra/di/lifecycle.ts';
@@ -62,6 +63,7 @@ export const crmSyncWorkerModule = new ContainerModule((bind) => {
         handler,
         streams,
         contacts,
+        quotas: await optional<QuotaGate>(ctx, TOKENS.QuotaGate),
         store: new SyncStore(database.pool, `crm-sync-${randomUUID().slice(0, 8)}`),
         access: connections,
         logger: log,

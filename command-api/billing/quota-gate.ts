@@ -1,0 +1,287 @@
+import { LRUCache } from 'lru-cache';
+import {
+  quotaAfter,
+  quotaBasis,
+  quotaOf,
+  quotaStream,
+  takeQuota,
+  type Quota,
+  type QuotaCounted,
+  type QuotaEvent,
+  type QuotaKind,
+  type QuotaReleased,
+  type QuotaTaken,
+} from '../../domain/billing/quota.ts';
+import { metadataFrom, type CommandContext, type RecordedEvent } from '../../domain/events.ts';
+import { planStream, type PlanEvent } from '../../domain/plans/plan.ts';
+import { newEventId } from '../../infra/eventstore/event-ids.ts';
+import { WrongExpectedRevisionError, type EventStreams, type StreamAppend } from '../ports.ts';
+
+/** Where the gate learns which plan an organization is on (the write check's copy: dropped when it changes). */
+export interface PlanOfOrganization {
+  planOf(organizationId: string): Promise<string | null>;
+}
+
+/** A kind's limit as the organization's plan sets it, and the basis a count of it must have been made for. */
+interface Terms {
+  limit: number;
+  basis: string;
+  plan: { id: string; name: string };
+}
+
+interface PlanTerms {
+  name: string;
+  limits: Record<QuotaKind, number | null>;
+  bases: Record<QuotaKind, string | null>;
+}
+
+/** Tries at deciding again after another write took a unit between our read and our append. */
+const MAX_TRIES = 20;
+/** How long a plan's terms are kept: a limit staff changed applies to writes within this. */
+const PLAN_TTL_MS = 5_000;
+
+/**
+ * Keeps writes inside the organization's plan limits (domain/billing/quota.ts), exactly and under
+ * concurrency. A plan without a limit on a kind costs a write nothing here but a cached lookup. With one,
+ * the write appends a QuotaTaken together with its own events at the quota stream's revision its check was
+ * made on; writes of one organization and kind queue behind each other in this process, so they do not
+ * refuse each other's appends, and one that another process beat decides again on the stream as it is now.
+ */
+export class QuotaGate {
+  private readonly quotas = new LRUCache<string, { quota: Quota; stale: boolean }>({ max: 50_000 });
+  private readonly queues = new Map<string, Promise<unknown>>();
+  private readonly plans: LRUCache<string, PlanTerms>;
+
+  constructor(
+    private readonly streams: EventStreams,
+    private readonly organizations: PlanOfOrganization,
+  ) {
+    this.plans = new LRUCache({ max: 1_000, ttl: PLAN_TTL_MS });
+  }
+
+  /**
+   * Runs `write` with the append that takes one unit of `kind` for `ownerId` (nothing to append when the plan
+   * sets no limit); refuses with PlanLimitReachedError at the limit.
+   */
+  async taking<T>(
+    context: CommandContext,
+    organizationId: string,
+    kind: QuotaKind,
+    ownerId: string,
+    write: (together: StreamAppend[]) => Promise<T>,
+  ): Promise<T> {
+    const terms = await this.termsOf(organizationId, kind);
+    if (!terms) return write([]);
+    const key = `${organizationId}/${kind}`;
+    return this.queued(key, async () => {
+      for (let attempt = 1; ; attempt++) {
+        const quota = await this.current(key, organizationId, kind, terms);
+        const taken = takeQuota(quota, { organizationId, kind, ownerId, ...terms });
+        const append = this.appendOf(context, organizationId, kind, taken, quota, terms);
+        try {
+          const result = await write([append]);
+          this.wrote(key, quota, taken, append);
+          return result;
+        } catch (err) {
+          if (!(err instanceof WrongExpectedRevisionError && err.streamId === append.streamId) || attempt >= MAX_TRIES) throw err;
+          this.markStale(key);
+        }
+      }
+    });
+  }
+
+  /**
+   * Takes up to `wanted` units at once for a bulk of creations (an import): answers how many it got, fewer
+   * at the limit (possibly none); null when the plan sets no limit. Units the bulk did not use go back with
+   * giveBack.
+   */
+  async reserve(context: CommandContext, organizationId: string, kind: QuotaKind, ownerId: string, wanted: number): Promise<number | null> {
+    const terms = await this.termsOf(organizationId, kind);
+    if (!terms) return null;
+    if (wanted <= 0) return 0;
+    const key = `${organizationId}/${kind}`;
+    return this.queued(key, async () => {
+      for (let attempt = 1; ; attempt++) {
+        const quota = await this.current(key, organizationId, kind, terms);
+        const counted = quota.basis === terms.basis;
+        const units = counted ? Math.max(0, Math.min(wanted, terms.limit - quota.used)) : wanted;
+        if (units === 0) return 0;
+        // `units` even for one: a bulk's owner is not one of the things counted (the counter tells them apart).
+        const taken: QuotaTaken = { type: 'QuotaTaken', version: 1, data: { organizationId, kind, ownerId, units } };
+        const append = this.appendOf(context, organizationId, kind, taken, quota, terms);
+        try {
+          await this.streams.append(append.streamId, append.events, append.expectedRevision);
+          this.wrote(key, quota, taken, append);
+          return units;
+        } catch (err) {
+          if (!(err instanceof WrongExpectedRevisionError) || attempt >= MAX_TRIES) throw err;
+          this.markStale(key);
+        }
+      }
+    });
+  }
+
+  /** Gives back units a reservation did not use. */
+  async giveBack(context: CommandContext, organizationId: string, kind: QuotaKind, ownerId: string, units: number): Promise<void> {
+    if (units <= 0) return;
+    const [append] = await this.releasing(context, organizationId, kind, ownerId);
+    if (!append) return;
+    const released = { ...append.events[0]!, data: { organizationId, kind, ownerId, units } };
+    await this.streams.append(append.streamId, [released], append.expectedRevision);
+  }
+
+  /**
+   * The append that gives a unit back, to go with the deletion (nothing when the plan sets no limit: a later
+   * limit counts what is there then). It needs no check, so no exact revision: writes that take a unit after
+   * it find the stream moved and read it again.
+   */
+  async releasing(context: CommandContext, organizationId: string, kind: QuotaKind, ownerId: string): Promise<StreamAppend[]> {
+    const terms = await this.termsOf(organizationId, kind);
+    if (!terms) return [];
+    this.markStale(`${organizationId}/${kind}`);
+    const released: QuotaReleased = { type: 'QuotaReleased', version: 1, data: { organizationId, kind, ownerId } };
+    return [
+      { streamId: quotaStream(organizationId, kind), events: [{ id: newEventId(), ...released, metadata: metadataFrom(context) }], expectedRevision: 'any' },
+    ];
+  }
+
+  /**
+   * What the billing worker needs to count: the basis a count must be for, and the quota stream as it is now
+   * (its units, with their positions in the log); null when the plan sets no limit or the quota already has
+   * a count for its basis.
+   */
+  async countWanted(
+    organizationId: string,
+    kind: QuotaKind,
+  ): Promise<{ basis: string; revision: number; units: { position: string; event: QuotaTaken | QuotaReleased }[] } | null> {
+    const terms = await this.termsOf(organizationId, kind);
+    if (!terms) return null;
+    const events = await this.streams.readStream(quotaStream(organizationId, kind));
+    const quota = quotaOf(events.map((event) => ({ revision: event.revision, event: event as unknown as QuotaEvent })));
+    if (quota.basis === terms.basis) return null;
+    const units = events
+      .filter((event) => event.type === 'QuotaTaken' || event.type === 'QuotaReleased')
+      .map((event) => ({ position: event.position, event: event as unknown as QuotaTaken | QuotaReleased }));
+    return { basis: terms.basis, revision: quota.revision, units };
+  }
+
+  /**
+   * Records a count that holds every unit of the quota stream through `counted.revision`, at exactly that
+   * revision: a unit taken or given back after it refuses the count (WrongExpectedRevisionError), which is
+   * then made again, so no unit is ever counted twice or missed.
+   */
+  async recordCount(context: CommandContext, organizationId: string, kind: QuotaKind, count: number, counted: { basis: string; revision: number }) {
+    const event: QuotaCounted = {
+      type: 'QuotaCounted',
+      version: 1,
+      data: { organizationId, kind, count, throughRevision: counted.revision, basis: counted.basis },
+    };
+    await this.streams.append(
+      quotaStream(organizationId, kind),
+      [{ id: newEventId(), ...event, metadata: metadataFrom(context) }],
+      counted.revision < 0 ? 'no_stream' : counted.revision,
+    );
+    this.markStale(`${organizationId}/${kind}`);
+  }
+
+  /** The kind's limit on the organization's plan, null when there is none (no plan, as in a trial, or no limit). */
+  async termsOf(organizationId: string, kind: QuotaKind): Promise<Terms | null> {
+    const planId = await this.organizations.planOf(organizationId);
+    if (planId === null) return null;
+    const plan = await this.planTerms(planId);
+    const limit = plan?.limits[kind] ?? null;
+    const basis = plan?.bases[kind] ?? null;
+    if (!plan || limit === null || basis === null) return null;
+    return { limit, basis, plan: { id: planId, name: plan.name } };
+  }
+
+  private async planTerms(planId: string): Promise<PlanTerms | null> {
+    const known = this.plans.get(planId);
+    if (known) return known;
+    const events = (await this.streams.readStream(planStream(planId))) as RecordedEvent<PlanEvent>[];
+    if (events.length === 0) return null;
+    const history = events.map((event) => ({ revision: event.revision, event: event as PlanEvent }));
+    let name = '';
+    const limits = { contacts: null, activeWorkflows: null, seats: null } as Record<QuotaKind, number | null>;
+    for (const { event } of history) {
+      if (event.type === 'PlanDrafted') {
+        name = event.data.name;
+        for (const kind of Object.keys(limits) as QuotaKind[]) limits[kind] = event.data.limits[kind];
+      } else if (event.type === 'PlanRevised') {
+        if (event.data.changes.name !== undefined) name = event.data.changes.name;
+        for (const kind of Object.keys(limits) as QuotaKind[]) {
+          const changed = event.data.changes.limits?.[kind];
+          if (changed !== undefined) limits[kind] = changed;
+        }
+      }
+    }
+    const bases = Object.fromEntries((Object.keys(limits) as QuotaKind[]).map((kind) => [kind, quotaBasis(planId, history, kind)])) as Record<
+      QuotaKind,
+      string | null
+    >;
+    const terms: PlanTerms = { name, limits, bases };
+    this.plans.set(planId, terms);
+    return terms;
+  }
+
+  /**
+   * The quota as this process knows it: read again (from where it left off) when another write may have
+   * moved it, and while it has no count for the current basis (the billing worker's count may have come).
+   */
+  private async current(key: string, organizationId: string, kind: QuotaKind, terms: Terms): Promise<Quota> {
+    const known = this.quotas.get(key);
+    if (known && !known.stale && known.quota.basis === terms.basis) return known.quota;
+    const streamId = quotaStream(organizationId, kind);
+    let quota: Quota | null = null;
+    if (known) {
+      const since = await this.streams.readStream(streamId, { fromRevision: known.quota.revision + 1 });
+      quota = quotaAfter(
+        known.quota,
+        since.map((event) => ({ revision: event.revision, event: event as unknown as QuotaEvent })),
+      );
+    }
+    if (!quota) {
+      const events = await this.streams.readStream(streamId);
+      quota = quotaOf(events.map((event) => ({ revision: event.revision, event: event as unknown as QuotaEvent })));
+    }
+    this.quotas.set(key, { quota, stale: false });
+    return quota;
+  }
+
+  /** The quota stream's append: at the exact revision when a count makes the check exact, else anywhere. */
+  private appendOf(context: CommandContext, organizationId: string, kind: QuotaKind, taken: QuotaTaken, quota: Quota, terms: Terms): StreamAppend {
+    const checked = quota.basis === terms.basis;
+    return {
+      streamId: quotaStream(organizationId, kind),
+      events: [{ id: newEventId(), ...taken, metadata: metadataFrom(context) }],
+      expectedRevision: !checked ? 'any' : quota.revision < 0 ? 'no_stream' : quota.revision,
+    };
+  }
+
+  /** After our own append: at an exact revision the next write starts from it without a read. */
+  private wrote(key: string, quota: Quota, taken: QuotaTaken, append: StreamAppend): void {
+    if (append.expectedRevision === 'any') return this.markStale(key);
+    const next = quotaAfter(quota, [{ revision: quota.revision + 1, event: taken }]);
+    this.quotas.set(key, next ? { quota: next, stale: false } : { quota, stale: true });
+  }
+
+  private markStale(key: string): void {
+    const known = this.quotas.get(key);
+    if (known) known.stale = true;
+  }
+
+  /** Runs `task` after the ones queued on `key` before it (in this process). */
+  private queued<T>(key: string, task: () => Promise<T>): Promise<T> {
+    const previous = this.queues.get(key) ?? Promise.resolve();
+    const run = previous.then(task, task);
+    const tail = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.queues.set(key, tail);
+    void tail.then(() => {
+      if (this.queues.get(key) === tail) this.queues.delete(key);
+    });
+    return run;
+  }
+}

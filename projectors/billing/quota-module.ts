@@ -1,0 +1,79 @@
+import { ContainerModule } from 'inversify';
+import type { Logger } from 'pino';
+import type { QuotaGate } from '../../command-api/billing/quota-gate.ts';
+import { CHANNEL_ORGANIZATION_STATUS } from '../../command-api/organizations/organization-status.ts';
+import type { QuotaKind } from '../../domain/billing/quota.ts';
+import type { Config } from '../../infra/config/config.ts';
+import type { Lifecycle } from '../../infra/di/lifecycle.ts';
+import { deps } from '../../infra/di/resolve.ts';
+import { TOKENS } from '../../infra/di/tokens.ts';
+import type { Notifications } from '../../infra/notifications/notifications.ts';
+import type { Database } from '../../infra/postgres/module.ts';
+import { contactsProjection } from '../contacts/contacts-projection.ts';
+import type { CheckpointWatcher } from '../../infra/readmodels/checkpoint-watcher.ts';
+import { QuotaCounter, type LogHead, type QuotaReadModels } from './quota-counter.ts';
+
+/** The read models a kind is counted from, in one statement each (one snapshot). */
+function sqlReadModels(database: Database): QuotaReadModels {
+  const counts: Record<QuotaKind, { projections: string[]; sql: string } | null> = {
+    contacts: {
+      projections: [contactsProjection.name],
+      sql: `SELECT (SELECT count(*)::int FROM contacts WHERE organization_id = $1) AS count,
+                   ARRAY(SELECT id::text FROM contacts WHERE id = ANY($2::uuid[])) AS present`,
+    },
+    activeWorkflows: null,
+    seats: null,
+  };
+  return {
+    projections: (kind) => counts[kind]?.projections ?? [],
+    async count(kind, organizationId, owners) {
+      const query = counts[kind];
+      if (!query) throw new Error(`no count of ${kind} from the read models`);
+      const { rows } = await database.pool.query<{ count: number; present: string[] }>(query.sql, [organizationId, owners]);
+      return { count: rows[0]!.count, present: new Set(rows[0]!.present) };
+    },
+    async organizationsOnPlans() {
+      const { rows } = await database.pool.query<{ id: string }>(`SELECT id FROM organizations WHERE plan_id IS NOT NULL`);
+      return rows.map((row) => row.id);
+    },
+  };
+}
+
+/** Counts the units a plan limits when an organization comes onto it (projectors/billing/quota-counter.ts). */
+export const quotaCounterModule = new ContainerModule((bind) => {
+  bind<QuotaCounter>(TOKENS.QuotaCounter).toDynamicValue(async (ctx) => {
+    const [config, database, gate, store, watcher, notifications, logger, lifecycle] = await deps<
+      [Config, Database, QuotaGate, LogHead, CheckpointWatcher, Notifications, Logger, Lifecycle]
+    >(
+      ctx,
+      TOKENS.Config,
+      TOKENS.Database,
+      TOKENS.QuotaGate,
+      TOKENS.EventStore,
+      TOKENS.CheckpointWatcher,
+      TOKENS.Notifications,
+      TOKENS.Logger,
+      TOKENS.Lifecycle,
+    );
+    const counter = new QuotaCounter(
+      {
+        gate,
+        log: store,
+        readModels: sqlReadModels(database),
+        progress: { waitFor: (projections, position, timeoutMs) => watcher.waitFor(projections, position, timeoutMs) },
+        logger: logger.child({ component: 'quota-counter' }),
+      },
+      config.BILLING_CHECK_MS,
+    );
+    // A plan given or changed (staff, a subscription) is announced with the organization's status.
+    const unlisten = notifications.listen(CHANNEL_ORGANIZATION_STATUS, (organizationId) => {
+      if (organizationId) counter.changed(organizationId);
+    });
+    lifecycle.onStart('quota counter', () => counter.start());
+    lifecycle.onStop('quota counter', async () => {
+      unlisten();
+      await counter.stop();
+    });
+    return counter;
+  });
+});
