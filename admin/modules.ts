@@ -1,3 +1,4 @@
+import { billingServicesModule } from '../command-api/billing/module.ts';
 import { commandCoreModule } from '../command-api/module.ts';
 import { operationsCommandsModule } from '../command-api/operations/module.ts';
 import { organizationServicesModule } from '../command-api/organizations/module.ts';
@@ -13,6 +14,7 @@ export const adminModules = [
   accessModule,
   commandCoreModule,
   organizationServicesModule,
+  billingServicesModule,
   planCommandsModule,
   operationsCommandsModule,
   readModelOperationsModule,

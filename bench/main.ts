@@ -13,6 +13,7 @@
  *          --stream-events 100000 --audit-contacts 50000 (audit: one long stream, then contacts to rebuild and export)
  *          --fuzz-requests 5000 (fuzz: the API fuzz suite's pace, and the text rule's cost per request)
  *          --crm-contacts 50000 --crm-changes 1000 (crm: import from the loopback Salesforce, then changes each way)
+ *          --metering-events 200000 (billing: usage events through the metering projection, in --batch-size batches)
  */
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
@@ -26,6 +27,7 @@ import { benchBulkAppend, benchEventStore } from './eventstore.ts';
 import { benchFuzz } from './fuzz.ts';
 import { benchMemory } from './memory.ts';
 import { benchCreateContact, benchVisibilityLag } from './http.ts';
+import { benchMeteringIngest } from './metering.ts';
 import { benchProjectionCatchUp } from './projection.ts';
 import { benchSearch } from './search.ts';
 import { benchExecutions, benchTimerLateness, benchWaitingMemory } from './workflows.ts';
@@ -44,6 +46,7 @@ const sections = [
   'fuzz',
   'memory',
   'crm',
+  'billing',
 ] as const;
 type Section = (typeof sections)[number];
 
@@ -68,6 +71,7 @@ const { values } = parseArgs({
     'memory-contacts': { type: 'string', default: '2000' },
     'crm-contacts': { type: 'string', default: '50000' },
     'crm-changes': { type: 'string', default: '1000' },
+    'metering-events': { type: 'string', default: '200000' },
   },
 });
 const chosen = (values.only?.split(',') ?? sections) as Section[];
@@ -173,5 +177,8 @@ if (chosen.includes('fuzz')) {
 }
 if (chosen.includes('crm')) {
   await withFreshDatabase('crm', (url) => benchCrmSync(url, { contacts: Number(values['crm-contacts']), changes: Number(values['crm-changes']) }));
+}
+if (chosen.includes('billing')) {
+  await withFreshDatabase('metering', (url) => benchMeteringIngest(url, Number(values['metering-events']), Number(values['batch-size'])));
 }
 report('bench.rss_peak', mib(process.resourceUsage().maxRSS * 1024), 'MiB');

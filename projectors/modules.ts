@@ -1,5 +1,5 @@
 import { ContainerModule } from 'inversify';
-import { quotaModule } from '../command-api/billing/module.ts';
+import { billingServicesModule, quotaModule } from '../command-api/billing/module.ts';
 import { contactServicesModule } from '../command-api/contacts/module.ts';
 import { organizationServicesModule } from '../command-api/organizations/module.ts';
 import { commandCoreModule } from '../command-api/module.ts';
@@ -11,6 +11,7 @@ import { apiKeyProjectionsModule } from './api-keys/module.ts';
 import { auditProjectionsModule } from './audit/module.ts';
 import { billingProjectionsModule, billingWorkerModule } from './billing/module.ts';
 import { quotaCounterModule } from './billing/quota-module.ts';
+import { usageReporterModule } from './billing/usage-reporter-module.ts';
 import { contactProjectionsModule } from './contacts/module.ts';
 import { integrationEventsModule } from './integration-events/module.ts';
 import { integrationProjectionsModule } from './integrations/module.ts';
@@ -49,6 +50,7 @@ const runProjectorsModule = new ContainerModule((bind) => {
   bind(TOKENS.Services).toService(TOKENS.SyncRunner);
   bind(TOKENS.Services).toService(TOKENS.BillingWorker);
   bind(TOKENS.Services).toService(TOKENS.QuotaCounter);
+  bind(TOKENS.Services).toService(TOKENS.UsageReporter);
 });
 
 /** The projectors: every read model, every reactor, the workflow runner and scheduler (they act through commands). */
@@ -57,6 +59,7 @@ export const projectorModules = [
   commandCoreModule,
   organizationServicesModule,
   quotaModule,
+  billingServicesModule,
   contactServicesModule,
   executionStarterModule,
   projectorCoreModule,
@@ -64,5 +67,6 @@ export const projectorModules = [
   crmSyncWorkerModule,
   billingWorkerModule,
   quotaCounterModule,
+  usageReporterModule,
   runProjectorsModule,
 ];

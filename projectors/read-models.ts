@@ -3,6 +3,13 @@ import { ApiKeyViewSchema } from './api-keys/api-key-view.ts';
 import { apiKeysProjection } from './api-keys/api-keys-projection.ts';
 import { billingProjection } from './billing/billing-projection.ts';
 import { BillingAccountViewSchema, BillingInvoiceViewSchema } from './billing/billing-views.ts';
+import { meteringProjection } from './billing/metering-projection.ts';
+import {
+  UsageDailyViewSchema,
+  UsageGaugeMemberViewSchema,
+  UsageMeterEventViewSchema,
+  UsageOrganizationViewSchema,
+} from './billing/metering-views.ts';
 import { ContactViewSchema } from './contacts/contact-view.ts';
 import { contactsProjection } from './contacts/contacts-projection.ts';
 import { IntegrationSyncRunViewSchema, IntegrationViewSchema } from './integrations/integration-view.ts';
@@ -51,6 +58,10 @@ export const readModelEntities = [
   IntegrationSyncRunViewSchema,
   BillingAccountViewSchema,
   BillingInvoiceViewSchema,
+  UsageDailyViewSchema,
+  UsageGaugeMemberViewSchema,
+  UsageOrganizationViewSchema,
+  UsageMeterEventViewSchema,
 ];
 
 /** Every projection the projector process runs. */
@@ -69,6 +80,7 @@ export const projections: Projection[] = [
   integrationsProjection,
   crmSyncProjection,
   billingProjection,
+  meteringProjection,
 ];
 
 /** The tables each read-model projection alone writes: what `nexusflow projections reset` empties. */
@@ -88,4 +100,6 @@ export const projectionTables: Readonly<Record<string, readonly string[]>> = {
   // Its links (crm_sync_links) are the sync's own memory, not rebuilt from the log: a reset keeps them.
   'crm-sync': ['crm_sync_outbound', 'crm_sync_integrations'],
   billing: ['billing_invoices', 'billing_accounts'],
+  // usage_meter_events is the usage reporter's memory of what Stripe was told, not rebuilt from the log: a reset keeps it.
+  metering: ['usage_daily', 'usage_gauge_members', 'usage_organizations'],
 };

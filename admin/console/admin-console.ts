@@ -14,7 +14,7 @@ import type { EphemeralStore } from '../../infra/ephemeral/ephemeral-store.ts';
 import { requestContext } from '../../infra/http/request-context.ts';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { componentsDirectory } from './adminjs-environment.ts';
-import { consoleResources, type ConsoleResourceDeps } from './resources/index.ts';
+import { consoleResources, type ConsoleResourceDeps, type StaffBilling } from './resources/index.ts';
 import type { Dashboard } from './dashboard.ts';
 import type { ProjectionsSource } from './projections-resource.ts';
 import { CSRF_HEADER, fromAnotherSite, sameToken, StaffSessions, type StaffSession } from './staff-sessions.ts';
@@ -31,6 +31,8 @@ export interface AdminConsoleDependencies {
   ephemeral: EphemeralStore;
   staffAccounts: StaffAccounts;
   staffConsole: StaffConsole;
+  /** Billing's commands that staff run (standing checks, payment retries). */
+  billing: StaffBilling;
   dashboard: Dashboard;
   projections: ProjectionsSource;
   settle(projections: readonly string[], position: string | null): Promise<void>;
@@ -108,6 +110,10 @@ export async function createAdminConsole(deps: AdminConsoleDependencies): Promis
 function adminJsFor(deps: AdminConsoleDependencies, requestOf: ConsoleResourceDeps['requestOf']): AdminJS {
   const componentLoader = new ComponentLoader();
   const dashboardComponent = componentLoader.add('NexusFlowDashboard', path.join(componentsDirectory, 'dashboard.jsx'));
+  // Named as the Billing resource's options name them.
+  componentLoader.add('BillingActionForm', path.join(componentsDirectory, 'billing-action-form.jsx'));
+  componentLoader.add('BillingInvoices', path.join(componentsDirectory, 'billing-invoices.jsx'));
+  componentLoader.add('BillingUsage', path.join(componentsDirectory, 'billing-usage.jsx'));
   return new AdminJS({
     rootPath: ADMIN_ROOT,
     loginPath: `${ADMIN_ROOT}/login`,
@@ -119,6 +125,7 @@ function adminJsFor(deps: AdminConsoleDependencies, requestOf: ConsoleResourceDe
       orm: deps.orm,
       streams: deps.streams,
       staffConsole: deps.staffConsole,
+      billing: deps.billing,
       projections: deps.projections,
       settle: deps.settle,
       requestOf,
@@ -139,6 +146,9 @@ function adminJsFor(deps: AdminConsoleDependencies, requestOf: ConsoleResourceDe
             history: 'History',
             retry: 'Retry',
             rebuild: 'Rebuild',
+            extendTrial: 'Extend trial',
+            compPlan: 'Comp a plan',
+            retryPayment: 'Retry payment',
           },
         },
       },

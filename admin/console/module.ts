@@ -2,6 +2,7 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import { ContainerModule } from 'inversify';
 import Koa from 'koa';
 import type { Logger } from 'pino';
+import type { BillingCommands } from '../../command-api/billing/billing-commands.ts';
 import type { StaffAccounts } from '../../command-api/staff/staff-accounts.ts';
 import type { StaffConsole } from '../../command-api/staff/staff-console.ts';
 import type { Config } from '../../infra/config/config.ts';
@@ -59,6 +60,7 @@ export const adminConsoleModule = new ContainerModule((bind) => {
       TOKENS.StaffConsole,
       TOKENS.RebuildJobs,
     );
+    const [billing] = await deps<[BillingCommands]>(ctx, TOKENS.BillingCommands);
     const known = {
       projections: (await all<Projection>(ctx, TOKENS.Projections)).map((p) => p.name),
       rebuildable: (await all<RebuildableReadModel>(ctx, TOKENS.RebuildableReadModels)).map((m) => m.name),
@@ -72,6 +74,7 @@ export const adminConsoleModule = new ContainerModule((bind) => {
       ephemeral,
       staffAccounts,
       staffConsole,
+      billing,
       dashboard: new Dashboard({ pool: database.pool, statuses }),
       projections: { statuses, job: (readModel) => jobs.job(readModel), rebuildable: () => jobs.names() },
       settle: async (projections, position) => {

@@ -19,7 +19,15 @@ import { providerEventDecider, providerEventStream } from '../../domain/billing/
 import { planDecider, planStream, type Plan } from '../../domain/plans/plan.ts';
 import { BILLING_SETTINGS } from '../../infra/billing/offline-billing.ts';
 import type { CommandHandler } from '../command-handling.ts';
-import { BillingOffline, WebhookSignatureInvalid, type BillingProvider, type ProviderEvent, type ProviderSubscription } from './ports.ts';
+import {
+  BillingOffline,
+  BillingRequestRejected,
+  WebhookSignatureInvalid,
+  type BillingProvider,
+  type ProviderEvent,
+  type ProviderInvoice,
+  type ProviderSubscription,
+} from './ports.ts';
 
 type ExistingPlan = Exclude<Plan, { status: 'absent' }>;
 
@@ -323,6 +331,54 @@ export class BillingCommands {
   }
 
   /**
+   * Staff's "retry payment": charges an open invoice of the organization again, now. The idempotency key names
+   * the invoice and the attempt this makes, so a double click (or two staff members at once) charges once, while
+   * the next retry after a decline is a new attempt with a key of its own. The invoice as it is afterwards is
+   * recorded as its webhook would record it (InvoicePaid, which lifts a grace the failure started; or PaymentFailed
+   * with the decline code), so the webhook arriving later records nothing more. A declined card is an answer, not a
+   * failure of the command: it comes back in `declined`. Offline nothing can be charged: refused.
+   */
+  async retryPayment(
+    organizationId: string,
+    invoiceId: string,
+    context: CommandContext,
+  ): Promise<BillingOutcome & { paid: boolean; declined: { code: string | null; declineCode: string | null; message: string } | null }> {
+    const { billing } = this.options;
+    if (billing.mode === 'offline') throw new BillingOffline(BILLING_SETTINGS);
+    const invoice = await billing.retrieveInvoice(invoiceId);
+    // Another organization's invoice is as unknown as one that does not exist.
+    if (!invoice || invoice.organizationId !== organizationId) throw new NotFoundError('Invoice');
+    // Paid meanwhile (Stripe's own retry, or the customer on the hosted page): recorded if the webhook has not been.
+    if (invoice.status === 'paid') return { ...(await this.recordInvoice(context, organizationId, invoice, null)), paid: true, declined: null };
+    if (invoice.status !== 'open') {
+      throw new RuleViolationError(
+        `Invoice ${invoice.number ?? invoice.id} is ${invoice.status}: only an open invoice can be paid`,
+        'invoice_not_open',
+      );
+    }
+    const attempt = invoice.attemptCount + 1;
+    let paid: ProviderInvoice;
+    try {
+      paid = await billing.payInvoice({ invoiceId, idempotencyKey: `nexusflow-${organizationId}-retry-${invoiceId}-attempt-${attempt}` });
+    } catch (err) {
+      // 402: the charge was made and declined (Stripe's card errors); anything else did not reach the card.
+      if (!(err instanceof BillingRequestRejected) || err.status !== 402) throw err;
+      const after = (await billing.retrieveInvoice(invoiceId)) ?? invoice;
+      const failed = { ...after, attemptCount: Math.max(after.attemptCount, attempt) };
+      const outcome = await this.recordInvoice(context, organizationId, failed, { declineCode: err.declineCode ?? err.code ?? 'declined' });
+      return { ...outcome, paid: false, declined: { code: err.code, declineCode: err.declineCode, message: err.message } };
+    }
+    const outcome = await this.recordInvoice(context, organizationId, paid, null);
+    // Paying moves the subscription (past due → active) at Stripe: shown now rather than when its webhook comes.
+    const subscription = paid.subscriptionId ? await billing.retrieveSubscription(paid.subscriptionId) : null;
+    if (subscription?.organizationId !== organizationId || subscription.planId === null) {
+      return { ...outcome, paid: paid.status === 'paid', declined: null };
+    }
+    const moved = await this.applySnapshot(context, organizationId, snapshotOf(subscription, subscription.planId), 'provider');
+    return { ...moved, recorded: [...(outcome.recorded ?? []), ...(moved.recorded ?? [])], paid: paid.status === 'paid', declined: null };
+  }
+
+  /**
    * Reconciliation: the provider's events since an instant (with the webhook's own types), each applied once
    * like a delivery, so an event whose webhook was lost (or never retried past Stripe's three days) still lands.
    */
@@ -379,7 +435,7 @@ export class BillingCommands {
 
   /** Fetches the event's object as it is now and records what it means for its organization; answers which one. */
   private async applyObject(event: ProviderEvent, system: (organizationId: string | null) => CommandContext): Promise<string | null> {
-    const { billing, graceDays } = { billing: this.options.billing, graceDays: this.options.graceDays };
+    const { billing } = this.options;
     if (event.objectType === 'subscription') {
       const subscription = await billing.retrieveSubscription(event.objectId);
       if (!subscription?.organizationId) return null;
@@ -420,41 +476,51 @@ export class BillingCommands {
       const invoice = await billing.retrieveInvoice(event.objectId);
       if (!invoice?.organizationId) return null;
       const organizationId = invoice.organizationId;
-      const context = system(organizationId);
-      const links = { number: invoice.number, hostedInvoiceUrl: invoice.hostedInvoiceUrl, pdfUrl: invoice.pdfUrl };
-      if (invoice.status === 'paid') {
-        await this.record(context, organizationId, {
-          type: 'RecordInvoicePaid',
-          data: {
-            organizationId,
-            invoiceId: invoice.id,
-            ...links,
-            amountPaid: invoice.amountPaid,
-            currency: invoice.currency,
-            periodStart: invoice.periodStart,
-            periodEnd: invoice.periodEnd,
-          },
-        });
-      } else if (invoice.status === 'open' && invoice.attemptCount > 0 && event.type === 'invoice.payment_failed') {
-        await this.record(context, organizationId, {
-          type: 'RecordPaymentFailed',
-          data: {
-            organizationId,
-            invoiceId: invoice.id,
-            ...links,
-            amountDue: invoice.amountDue,
-            currency: invoice.currency,
-            attempt: invoice.attemptCount,
-            // The invoice does not say why its charge was declined (the payment's own error does; not fetched).
-            declineCode: null,
-            now: this.now().toISOString(),
-            graceDays,
-          },
-        });
-      }
+      const failed = invoice.status === 'open' && invoice.attemptCount > 0 && event.type === 'invoice.payment_failed';
+      // The invoice does not say why its charge was declined (the payment's own error does; not fetched).
+      await this.recordInvoice(system(organizationId), organizationId, invoice, failed ? { declineCode: null } : null);
       return organizationId;
     }
     return null;
+  }
+
+  /** An invoice as the provider answered it: paid; or, when `failure` says so, its last attempt failed. */
+  private async recordInvoice(
+    context: CommandContext,
+    organizationId: string,
+    invoice: ProviderInvoice,
+    failure: { declineCode: string | null } | null,
+  ): Promise<BillingOutcome> {
+    const links = { number: invoice.number, hostedInvoiceUrl: invoice.hostedInvoiceUrl, pdfUrl: invoice.pdfUrl };
+    if (invoice.status === 'paid') {
+      return this.record(context, organizationId, {
+        type: 'RecordInvoicePaid',
+        data: {
+          organizationId,
+          invoiceId: invoice.id,
+          ...links,
+          amountPaid: invoice.amountPaid,
+          currency: invoice.currency,
+          periodStart: invoice.periodStart,
+          periodEnd: invoice.periodEnd,
+        },
+      });
+    }
+    if (failure === null) return { ...(await this.account(organizationId, context)), mode: this.options.billing.mode, recorded: [] };
+    return this.record(context, organizationId, {
+      type: 'RecordPaymentFailed',
+      data: {
+        organizationId,
+        invoiceId: invoice.id,
+        ...links,
+        amountDue: invoice.amountDue,
+        currency: invoice.currency,
+        attempt: invoice.attemptCount,
+        declineCode: failure.declineCode,
+        now: this.now().toISOString(),
+        graceDays: this.options.graceDays,
+      },
+    });
   }
 
   private async applySnapshot(

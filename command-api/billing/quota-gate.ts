@@ -141,7 +141,11 @@ export class QuotaGate {
     this.markStale(`${organizationId}/${kind}`);
     const released: QuotaReleased = { type: 'QuotaReleased', version: 1, data: { organizationId, kind, ownerId } };
     return [
-      { streamId: quotaStream(organizationId, kind), events: [{ id: newEventId(), ...released, metadata: metadataFrom(context) }], expectedRevision: 'any' },
+      {
+        streamId: quotaStream(organizationId, kind),
+        events: [{ id: newEventId(), ...released, metadata: metadataFrom(context) }],
+        expectedRevision: 'any',
+      },
     ];
   }
 

@@ -156,7 +156,11 @@ describe('Plan limits at the moment of the write (real PostgreSQL, the projector
     const plans = await staffSide.get<PlanCommands>(TOKENS.PlanCommands);
     await plans.revise(staff(null), { planId, limits: { contacts: 4 } });
     // The command side keeps a plan's terms briefly: the raised limit applies within seconds.
-    await eventually(() => createContact(owner), (reply) => reply.status === 201, 15_000);
+    await eventually(
+      () => createContact(owner),
+      (reply) => reply.status === 201,
+      15_000,
+    );
     expectLimitReached(await createContact(owner), planId, 'Three', 4, 4);
   });
 });

@@ -118,10 +118,7 @@ export class PlanLimitReachedError extends DomainError {
     readonly usage: number,
     readonly plan: { id: string; name: string },
   ) {
-    super(
-      `Your plan ${plan.name} allows ${limit} ${limitNames[kind]}; you have ${usage}. Upgrade your plan to add more.`,
-      'plan_limit_reached',
-    );
+    super(`Your plan ${plan.name} allows ${limit} ${limitNames[kind]}; you have ${usage}. Upgrade your plan to add more.`, 'plan_limit_reached');
   }
 }
 

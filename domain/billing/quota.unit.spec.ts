@@ -54,7 +54,11 @@ describe('Quota (plan limits kept by a stream per organization and kind)', () =>
       version: 1,
       data: { planId: 'p', name: 'P', monthlyPriceCents: 100, currency: 'EUR', limits: limits(10) },
     };
-    const revise = (contacts: number | null): PlanEvent => ({ type: 'PlanRevised', version: 1, data: { planId: 'p', changes: { limits: { contacts } } } });
+    const revise = (contacts: number | null): PlanEvent => ({
+      type: 'PlanRevised',
+      version: 1,
+      data: { planId: 'p', changes: { limits: { contacts } } },
+    });
     const renamed: PlanEvent = { type: 'PlanRevised', version: 1, data: { planId: 'p', changes: { name: 'Q' } } };
     const history = (...events: PlanEvent[]) => events.map((event, revision) => ({ revision, event }));
     expect(quotaBasis('p', history(drafted, revise(20), renamed), 'contacts')).to.equal('p@0');

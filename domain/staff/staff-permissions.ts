@@ -23,6 +23,8 @@ export const staffPermissionTable = {
   /** Disconnecting stops a customer's sync until they connect again. */
   'integrations:disconnect': admins,
   'tenants:changePlan': admins,
+  /** Charge an organization's open invoice again now (billing, issue 21). */
+  'billing:retryPayment': admins,
   'plans:manage': admins,
   'projections:rebuild': admins,
   'staff:read': admins,

@@ -37,6 +37,8 @@ export class OfflineBilling implements BillingProvider {
   payInvoice = async () => this.offline();
   retrieveInvoice = async () => this.offline();
   listEvents = async () => this.offline();
+  // Usage is still metered offline (GET /billing/usage counts it); the usage reporter is never started without a
+  // key (projectors/billing/usage-reporter-module.ts), and a call here says why nothing reaches Stripe.
   reportUsage = async () => this.offline();
   verifyWebhook = () => this.offline();
 }

@@ -116,6 +116,8 @@ export const TOKENS = {
   QuotaGate: Symbol.for('nexusflow.QuotaGate'),
   /** Counts the units a plan limits when an organization comes onto it (projectors/billing/quota-counter.ts). */
   QuotaCounter: Symbol.for('nexusflow.QuotaCounter'),
+  /** Metered usage reported to Stripe (projectors/billing/usage-reporter.ts). */
+  UsageReporter: Symbol.for('nexusflow.UsageReporter'),
   /** Standing by the clock, scheduled plan changes, reconciliation (projectors/billing/billing-worker.ts). */
   BillingWorker: Symbol.for('nexusflow.BillingWorker'),
 

@@ -134,6 +134,12 @@ export class QuotaCounter {
   }
 
   private context(organizationId: string): CommandContext {
-    return { tenantId: organizationId, actor: { type: 'system', id: 'quota-counter' }, correlationId: randomUUID(), causationId: randomUUID(), now: new Date() };
+    return {
+      tenantId: organizationId,
+      actor: { type: 'system', id: 'quota-counter' },
+      correlationId: randomUUID(),
+      causationId: randomUUID(),
+      now: new Date(),
+    };
   }
 }

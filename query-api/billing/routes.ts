@@ -6,12 +6,12 @@ import { ValidationError } from '../../domain/errors.ts';
 import type { PlanLimits } from '../../domain/plans/plan.ts';
 import { authOf } from '../../infra/http/authenticate.ts';
 import { defineRoute, type AnyRoute } from '../../infra/http/routes.ts';
+import { executeBound } from '../../infra/readmodels/orm.ts';
 import { BillingAccountViewSchema, BillingInvoiceViewSchema, type BillingAccountView } from '../../projectors/billing/billing-views.ts';
-import { ContactViewSchema } from '../../projectors/contacts/contact-view.ts';
+import { daysOfPeriod } from '../../projectors/billing/metering-projection.ts';
+import { gaugeMetrics, type Metric } from '../../projectors/billing/metering-views.ts';
 import { OrganizationViewSchema } from '../../projectors/organizations/organization-view.ts';
 import { PlanViewSchema } from '../../projectors/plans/plan-view.ts';
-import { UserViewSchema } from '../../projectors/users/user-view.ts';
-import { ExecutionViewSchema, WorkflowViewSchema } from '../../projectors/workflows/workflow-views.ts';
 import { pageQuery, pageSchema } from '../paging.ts';
 import { scopedEntityManager } from '../scoped-entity-manager.ts';
 import {
@@ -31,8 +31,8 @@ import {
 const TAG = 'Billing';
 
 /**
- * The organization's billing from the billing read model, its usage against its plan from the read models
- * that hold what is counted, and the plans it can choose from the catalog's.
+ * The organization's billing from the billing read model, its usage against its plan from the metering read
+ * model, and the plans it can choose from the catalog's.
  * `mode` is the deployment's (the query API never reaches the payment provider): every answer says it, so a
  * client shows "nothing is charged" wherever billing runs offline.
  */
@@ -83,13 +83,14 @@ export function billingQueryRoutes(orm: MikroORM, mode: BillingMode): AnyRoute[]
       summary: "Your organization's usage in its current billing period, against its plan's limits",
       description:
         "The period is the live subscription's current one, else the calendar month in the organization's time zone. " +
-        'Contacts, active workflows and seats are counted as they are now; executions are those started within the period. ' +
+        'Contacts, active workflows and seats are counted as they are now; executions are those started within the period, ' +
+        "counted per day of the organization's calendar: a day belongs to the period its midnight falls in (as Stripe bills the day's meter event). " +
         'Seats are active members: a pending invitation takes a seat once accepted. AI usage is not recorded yet (0, with a note). ' +
         'Without a plan (a trial) every limit is null: nothing is enforced.',
       tag: TAG,
       auth: 'bearer',
       permission: 'billing:read',
-      readModels: ['billing', 'organizations', 'plans', 'contacts', 'workflows', 'executions', 'users'],
+      readModels: ['billing', 'organizations', 'plans', 'metering'],
       responses: { 200: { description: 'Usage against the limits, per line', schema: usageSchema } },
       async handler(ctx) {
         ctx.body = { ...labelled, ...(await usageOf(scopedEntityManager(orm, ctx), authOf(ctx).organizationId, new Date())) };
@@ -148,12 +149,13 @@ async function invoicesPage(em: EntityManager, request: { limit: number; cursor?
 type Usage = Omit<z.infer<typeof usageSchema>, 'mode' | 'offline'>;
 
 /**
- * Counted where each thing lives (one COUNT per line, the tenant filter scoping it), so the numbers are the
- * read models' and a rebuild gives them again. The plan is the organization's (a subscription puts it on its
- * plan, staff may put it on one without): with none, or one the catalog's read model does not hold yet,
+ * Read from the metering read model (projectors/billing/metering-projection.ts), counted from the log and
+ * rebuilt the same: gauges as the sum of every day's change so far, counters as the sum of the period's
+ * days; one indexed query over the organization's buckets. The plan is the organization's (a subscription
+ * puts it on its plan, staff may put it on one without): with none, or one the catalog's read model does not hold yet,
  * nothing is enforced.
  */
-async function usageOf(em: EntityManager, organizationId: string, now: Date): Promise<Usage> {
+export async function usageOf(em: EntityManager, organizationId: string, now: Date): Promise<Usage> {
   const [organization, account] = await Promise.all([
     em.findOne(OrganizationViewSchema, { id: organizationId }, { fields: ['timezone', 'planId'] }),
     em.findOne(BillingAccountViewSchema, { organizationId }),
@@ -161,12 +163,9 @@ async function usageOf(em: EntityManager, organizationId: string, now: Date): Pr
   // As the analytics routes do: a zone the runtime does not know counts in UTC rather than failing the read.
   const timezone = organization?.timezone && IANAZone.isValidZone(organization.timezone) ? organization.timezone : 'UTC';
   const period = periodOf(account, timezone, now);
-  const [planRow, contacts, activeWorkflows, executions, seats] = await Promise.all([
+  const [planRow, used] = await Promise.all([
     organization?.planId ? em.findOne(PlanViewSchema, { id: organization.planId }) : null,
-    em.count(ContactViewSchema, {}),
-    em.count(WorkflowViewSchema, { status: 'active' }),
-    em.count(ExecutionViewSchema, { startedAt: { $gte: period.start, $lt: period.end } }),
-    em.count(UserViewSchema, { status: 'active' }),
+    meteredUsage(em, organizationId, daysOfPeriod(timezone, period.start, period.end)),
   ]);
   const plan = planRow ? { id: planRow.id, name: planRow.name, status: planRow.status, limits: toPlan(planRow).limits } : null;
   const line = (used: number, key: keyof PlanLimits): UsageLine => usageLineOf(used, plan?.limits[key] ?? null);
@@ -174,12 +173,13 @@ async function usageOf(em: EntityManager, organizationId: string, now: Date): Pr
     period: { start: period.start.toISOString(), end: period.end.toISOString(), basis: period.basis, timezone },
     plan,
     usage: {
-      contacts: line(contacts, 'contacts'),
-      activeWorkflows: line(activeWorkflows, 'activeWorkflows'),
-      executionsPerMonth: line(executions, 'executionsPerMonth'),
-      // Nothing records AI usage yet (the AI service is a later issue): say so rather than let 0 pass for a count.
-      aiTokensPerMonth: { ...line(0, 'aiTokensPerMonth'), note: 'AI usage is not recorded yet' },
-      seats: line(seats, 'seats'),
+      contacts: line(used.contacts, 'contacts'),
+      activeWorkflows: line(used.active_workflows, 'activeWorkflows'),
+      executionsPerMonth: line(used.executions, 'executionsPerMonth'),
+      // Metering counts AiTokensUsed, but nothing appends it yet (the AI service is a later issue): say so
+      // rather than let 0 pass for a count.
+      aiTokensPerMonth: { ...line(used.ai_tokens, 'aiTokensPerMonth'), note: 'AI usage is not recorded yet' },
+      seats: line(used.seats, 'seats'),
     },
   };
 }
@@ -196,4 +196,21 @@ function periodOf(account: BillingAccountView | null, timezone: string, now: Dat
   }
   const month = DateTime.fromJSDate(now, { zone: timezone }).startOf('month');
   return { start: month.toJSDate(), end: month.plus({ months: 1 }).toJSDate(), basis: 'calendar_month' as const };
+}
+
+/**
+ * Each metric of the organization: a gauge summed over every day (its level now), a counter over the days
+ * [from, to). The organization is bound explicitly: raw SQL does not pass through the tenant filter.
+ */
+async function meteredUsage(em: EntityManager, organizationId: string, days: { from: string; to: string }): Promise<Record<Metric, number>> {
+  const rows = await executeBound<{ metric: Metric; used: string }>(
+    em,
+    `SELECT metric, sum(quantity)::text AS used FROM usage_daily
+     WHERE organization_id = ? AND (metric = ANY(?::text[]) OR (day >= ?::date AND day < ?::date))
+     GROUP BY metric`,
+    [organizationId, `{${gaugeMetrics.join(',')}}`, days.from, days.to],
+  );
+  const used: Record<Metric, number> = { contacts: 0, active_workflows: 0, seats: 0, executions: 0, ai_tokens: 0 };
+  for (const row of rows) used[row.metric] = Number(row.used);
+  return used;
 }

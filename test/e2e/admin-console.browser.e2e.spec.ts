@@ -194,5 +194,23 @@ const title = 'The staff console in a browser (Debian Chromium, real PostgreSQL 
       expect((await orgEvents(bystander.organizationId)).length).to.equal(before);
       expect((await system.http.post('/contacts', { email: uniqueEmail('bystander') }, { token: bystander.accessToken })).status).to.equal(201);
     });
+
+    it('shows the tenant’s billing on the Billing page, and extends its trial through the action’s form', async () => {
+      await page.goto(url('/admin/resources/Billing'));
+      await page.locator('table tbody tr').filter({ hasText: 'Browsed' }).first().waitFor();
+      await page.goto(url(`/admin/resources/Billing/records/${tenant.organizationId}/show`));
+      // The plan staff put it on (no subscription): its usage is shown against that plan's limits.
+      await page.getByTestId('billing-usage').getByText('Plan Browser Growth (active)').waitFor();
+      await page.getByTestId('billing-invoices').getByText('No invoice reported yet.').waitFor();
+
+      await actionButton('Extend trial').click();
+      const until = new Date(Date.now() + 40 * 86_400_000);
+      const local = new Date(until.getTime() - until.getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
+      await page.getByTestId('billing-action-form').locator('input[type=datetime-local]').fill(local);
+      await page.getByRole('button', { name: 'Extend trial' }).click();
+      await page.getByText('The trial of Browsed').waitFor();
+      const fact = (await orgEvents(tenant.organizationId)).at(-1)!;
+      expect([fact.type, fact.metadata.actor.type]).to.deep.equal(['TrialExtended', 'staff']);
+    });
   },
 );

@@ -56,8 +56,7 @@ describe('CRM import within the plan’s contacts limit (hubspot, end to end)', 
     await fake?.close();
   });
 
-  const contacts = async () =>
-    (await system.http.get<{ data: { email: string }[] }>('/contacts?limit=100', { token: owner.accessToken })).body.data;
+  const contacts = async () => (await system.http.get<{ data: { email: string }[] }>('/contacts?limit=100', { token: owner.accessToken })).body.data;
 
   it('imports up to the limit, keeps the rest as rejects naming the limit, and takes them in once the limit is raised', async () => {
     const plans = await staffSide.get<PlanCommands>(TOKENS.PlanCommands);
@@ -97,7 +96,8 @@ describe('CRM import within the plan’s contacts limit (hubspot, end to end)', 
     const all = await eventually(
       async () => {
         const s = await status();
-        if (s?.runInProgress === null) await system.http.post(`/integrations/${integrationId}/sync`, { kind: 'incremental' }, { token: owner.accessToken });
+        if (s?.runInProgress === null)
+          await system.http.post(`/integrations/${integrationId}/sync`, { kind: 'incremental' }, { token: owner.accessToken });
         return contacts();
       },
       (list) => list.length === 5,

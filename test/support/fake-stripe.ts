@@ -15,7 +15,8 @@ import qs from 'qs';
  * next payment, end a period (renewal), advance the clock. Where Stripe's documentation leaves the behaviour
  * open, the fake takes the strict reading and says so:
  * - expanding a property that is not expandable is a 400 (as Stripe answers for unknown expansions);
- * - a meter event whose identifier was seen before counts once (Stripe "enforces uniqueness" of identifiers);
+ * - a meter event whose identifier was seen before counts once (Stripe "enforces uniqueness" of identifiers for
+ *   at least 24 hours without saying how it answers a repeat: the fake answers the first event, kept for good);
  * - a renewal charges the default payment method at once (no retry schedule; `payOpenInvoices` settles).
  */
 export class FakeStripe {
@@ -353,6 +354,7 @@ export class FakeStripe {
         return this.list('/v1/events', matching, p);
       }
       case 'POST billing/meter_events': {
+        const timestamp = this.checkMeterEvent(p);
         const identifier = (p.identifier as string | undefined) ?? `mev_${randomBytes(8).toString('hex')}`;
         const known = this.meterEvents.get(identifier);
         if (known) return known;
@@ -361,7 +363,7 @@ export class FakeStripe {
           event_name: p.event_name,
           identifier,
           payload: p.payload,
-          timestamp: Number(p.timestamp ?? this.now),
+          timestamp,
           created: this.now,
           livemode: false,
         };
@@ -563,6 +565,48 @@ export class FakeStripe {
   private nextId(prefix: string): string {
     this.sequence += 1;
     return `${prefix}_${String(this.sequence).padStart(6, '0')}${randomBytes(5).toString('hex')}`;
+  }
+
+  /**
+   * A meter event as Stripe documents its parameters (POST /v1/billing/meter_events): `event_name`, the
+   * payload's customer (`payload[stripe_customer_id]`) and numeric value (`payload[value]`, sent as a string),
+   * and a `timestamp` within the past 35 calendar days or up to 5 minutes in the future (of the fake's clock).
+   * Answers the timestamp (now when absent).
+   */
+  private checkMeterEvent(p: Record<string, unknown>): number {
+    const payload = (p.payload ?? {}) as Record<string, unknown>;
+    if (typeof p.event_name !== 'string' || p.event_name === '') {
+      throw new StripeFault(400, 'invalid_request_error', 'Missing required param: event_name.', 'event_name', 'parameter_missing');
+    }
+    if (typeof payload.stripe_customer_id !== 'string' || payload.stripe_customer_id === '') {
+      throw new StripeFault(
+        400,
+        'invalid_request_error',
+        'Missing required param: payload[stripe_customer_id].',
+        'payload[stripe_customer_id]',
+        'parameter_missing',
+      );
+    }
+    if (typeof payload.value !== 'string' || !/^\d+(\.\d+)?$/.test(payload.value)) {
+      throw new StripeFault(
+        400,
+        'invalid_request_error',
+        'Invalid payload[value]: must be a non-negative number.',
+        'payload[value]',
+        'parameter_invalid_integer',
+      );
+    }
+    const timestamp = Number(p.timestamp ?? this.now);
+    if (!Number.isInteger(timestamp) || timestamp < this.now - 35 * 86_400 || timestamp > this.now + 300) {
+      throw new StripeFault(
+        400,
+        'invalid_request_error',
+        'The timestamp must be within the past 35 calendar days or up to 5 minutes in the future.',
+        'timestamp',
+        'parameter_invalid_integer',
+      );
+    }
+    return timestamp;
   }
 }
 

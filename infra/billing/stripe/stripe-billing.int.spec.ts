@@ -200,7 +200,7 @@ describe('Stripe billing adapter (the stripe library against a loopback Stripe)'
       customerId,
       value: 42,
       identifier: 'org-6:2026-01:executions:1',
-      timestamp: new Date().toISOString(),
+      timestamp: new Date(fake.now * 1000).toISOString(),
     };
     await billing.reportUsage(report);
     await billing.reportUsage(report);
@@ -209,6 +209,28 @@ describe('Stripe billing adapter (the stripe library against a loopback Stripe)'
       event_name: 'nexusflow_executions',
       payload: { stripe_customer_id: customerId, value: '42' },
     });
+  });
+
+  it('sends a usage report as a meter event (form fields, Unix timestamp); a timestamp older than 35 days is refused', async () => {
+    const { customerId } = await billing.createCustomer({ organizationId: 'org-7', name: 'Meter', email: null, idempotencyKey: 'c7' });
+    const day = new Date((fake.now - 3 * 86_400) * 1000).toISOString();
+    await billing.reportUsage({ meterEventName: 'nexusflow_ai_tokens', customerId, value: 1_500, identifier: 'org-7-ai_tokens-day', timestamp: day });
+    const request = fake.requests.find(
+      (r) => r.path === '/v1/billing/meter_events' && (r.params as { identifier?: string }).identifier === 'org-7-ai_tokens-day',
+    );
+    expect(request?.method).to.equal('POST');
+    expect(request?.params).to.deep.include({
+      event_name: 'nexusflow_ai_tokens',
+      payload: { stripe_customer_id: customerId, value: '1500' },
+      timestamp: String(Date.parse(day) / 1000),
+    });
+
+    const old = new Date((fake.now - 36 * 86_400) * 1000).toISOString();
+    const refused = await billing
+      .reportUsage({ meterEventName: 'nexusflow_ai_tokens', customerId, value: 1, identifier: 'org-7-old', timestamp: old })
+      .catch((err: unknown) => err);
+    expect(refused).to.be.instanceOf(BillingRequestRejected).and.include({ status: 400, param: 'timestamp' });
+    expect(fake.meterEvents.has('org-7-old')).to.equal(false);
   });
 
   it('answers Stripe errors as the port says: unknown objects null, 429 with its Retry-After, 5xx unavailable, a bad key unavailable', async () => {

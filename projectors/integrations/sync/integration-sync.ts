@@ -498,7 +498,9 @@ export class IntegrationSync {
     const organizationId = this.integration.organizationId;
     // The chunk's places under the plan's contacts limit, taken at once; records beyond it wait as rejects.
     const bulkId = `crm-import-${randomUUID()}`;
-    const granted = this.deps.quotas ? await this.deps.quotas.reserve(this.context(null), organizationId, 'contacts', bulkId, candidates.length) : null;
+    const granted = this.deps.quotas
+      ? await this.deps.quotas.reserve(this.context(null), organizationId, 'contacts', bulkId, candidates.length)
+      : null;
     if (granted !== null && granted < candidates.length) {
       const terms = await this.deps.quotas!.termsOf(organizationId, 'contacts');
       for (const c of candidates.slice(granted)) {
