@@ -131,6 +131,8 @@ if (chosen.includes('eventstore')) {
 if (chosen.includes('http')) {
   note('HTTP: command API in its own process (npm run start:command-api), the load generator in this one');
   await withFreshDatabase('http', (url) => benchCreateContact(url, durationMs, 'command-api/main.ts'));
+  // The same on a plan that limits contacts: what the exact limit check costs when it applies.
+  await withFreshDatabase('http_limited', (url) => benchCreateContact(url, durationMs, 'command-api/main.ts', true));
 }
 if (chosen.includes('projection')) {
   await withFreshDatabase('projection', (url) => benchProjectionCatchUp(url, Number(values.contacts), Number(values['batch-size'])));

@@ -15,6 +15,7 @@ import {
 import { metadataFrom, type CommandContext, type RecordedEvent } from '../../domain/events.ts';
 import { planStream, type PlanEvent } from '../../domain/plans/plan.ts';
 import { newEventId } from '../../infra/eventstore/event-ids.ts';
+import type { Metrics } from '../../infra/observability/metrics.ts';
 import { WrongExpectedRevisionError, type EventStreams, type StreamAppend } from '../ports.ts';
 
 /** Where the gate learns which plan an organization is on (the write check's copy: dropped when it changes). */
@@ -55,6 +56,8 @@ export class QuotaGate {
   constructor(
     private readonly streams: EventStreams,
     private readonly organizations: PlanOfOrganization,
+    /** Times the check (the plan's terms, the quota as known, the decision) as the `plan_limits` layer. */
+    private readonly metrics: Pick<Metrics, 'layer'> | null = null,
   ) {
     this.plans = new LRUCache({ max: 1_000, ttl: PLAN_TTL_MS });
   }
@@ -70,13 +73,25 @@ export class QuotaGate {
     ownerId: string,
     write: (together: StreamAppend[]) => Promise<T>,
   ): Promise<T> {
+    let checked = this.metrics?.layer('plan_limits');
     const terms = await this.termsOf(organizationId, kind);
-    if (!terms) return write([]);
+    if (!terms) {
+      checked?.();
+      return write([]);
+    }
     const key = `${organizationId}/${kind}`;
     return this.queued(key, async () => {
       for (let attempt = 1; ; attempt++) {
-        const quota = await this.current(key, organizationId, kind, terms);
-        const taken = takeQuota(quota, { organizationId, kind, ownerId, ...terms });
+        // The first decision's wait behind this organization's other writes counts too: it is the check's cost.
+        let taken: QuotaTaken;
+        let quota: Quota;
+        try {
+          quota = await this.current(key, organizationId, kind, terms);
+          taken = takeQuota(quota, { organizationId, kind, ownerId, ...terms });
+        } finally {
+          checked?.();
+          checked = undefined;
+        }
         const append = this.appendOf(context, organizationId, kind, taken, quota, terms);
         try {
           const result = await write([append]);
