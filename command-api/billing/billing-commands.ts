@@ -11,7 +11,7 @@ import {
   type ChangeReason,
   type SubscriptionSnapshot,
 } from '../../domain/billing/billing-account.ts';
-import { NotFoundError, RuleViolationError } from '../../domain/errors.ts';
+import { ConflictError, NotFoundError, RuleViolationError } from '../../domain/errors.ts';
 import type { CommandContext } from '../../domain/events.ts';
 import { organizationDecider, organizationStream } from '../../domain/organizations/organization.ts';
 import type { ExistingOrganization } from '../../domain/organizations/organization-state.ts';
@@ -24,6 +24,8 @@ import {
   BillingRequestRejected,
   WebhookSignatureInvalid,
   type BillingProvider,
+  type CurrentUsage,
+  type HeldUsage,
   type ProviderEvent,
   type ProviderInvoice,
   type ProviderSubscription,
@@ -46,6 +48,11 @@ export interface BillingCommandsOptions {
   billing: BillingProvider;
   graceDays: number;
   logger: Logger;
+  /**
+   * The organization's usage, for refusing a plan it does not fit. Every process that changes plans binds it
+   * (billingServicesModule); without it a plan change is refused rather than made unchecked.
+   */
+  currentUsage?: CurrentUsage;
   now?: () => Date;
   /** Tells every process that the organization's write check must be made again (its billing changed). */
   standingChanged?: (organizationId: string) => Promise<void>;
@@ -60,6 +67,28 @@ export const reconciledEventTypes = [
   'invoice.payment_failed',
   'setup_intent.succeeded',
 ] as const;
+
+/** A limit the organization's usage is above, as a plan change refused for it names it. */
+export interface ExceededLimit {
+  limit: keyof HeldUsage;
+  usage: number;
+  allowed: number;
+}
+
+/** A plan change to a plan whose limits the organization's current usage exceeds (each limit with its numbers). */
+export class UsageExceedsPlanError extends ConflictError {
+  constructor(
+    readonly planId: string,
+    readonly exceeded: readonly ExceededLimit[],
+  ) {
+    super(
+      `The organization uses more than this plan allows (${exceeded.map((e) => `${e.limit}: ${e.usage} of ${e.allowed}`).join(', ')}); ` +
+        'remove what is over the limits first',
+      'usage_exceeds_plan',
+      'planId',
+    );
+  }
+}
 
 /** Facts after which a write check may answer differently. */
 const standingFacts = new Set([
@@ -142,6 +171,8 @@ export class BillingCommands {
       return { ...dropped, timing: 'unchanged' };
     }
     const target = await this.activePlan(request.planId);
+    // Refused before Stripe is asked or anything is recorded; the same plan (an interval change) keeps its limits.
+    if (target.id !== subscription.planId) await this.checkUsageFits(organizationId, target);
     const current = await this.plan(subscription.planId);
     const timing = planChangeTiming(
       { planId: subscription.planId, interval: subscription.interval, monthlyPriceCents: current?.monthlyPriceCents ?? 0 },
@@ -177,6 +208,25 @@ export class BillingCommands {
     await this.record(context, organizationId, { type: 'DropScheduledPlanChange', data: { organizationId, reason: 'canceled' } });
     await this.putOrganizationOnPlan(context, organizationId, target.id);
     return { ...(await this.account(organizationId, context)), mode: outcome.mode, timing };
+  }
+
+  /**
+   * A plan whose limits on what the organization holds (contacts, active workflows, seats) are below its usage
+   * now is refused, whether the change would be made now or at the period end: the customer decides what to
+   * remove, rather than finding writes refused after a renewal. The usage is the metering read model's (a lag
+   * of milliseconds); a unit taken in that window is still held to the limits by the quota gate at its write, so
+   * a race only leaves the organization above the new limit, unable to add more until it is under it.
+   */
+  private async checkUsageFits(organizationId: string, plan: ExistingPlan): Promise<void> {
+    const { currentUsage } = this.options;
+    if (!currentUsage) throw new Error('BillingCommands needs currentUsage to change a plan');
+    const usage = await currentUsage.of(organizationId);
+    const exceeded: ExceededLimit[] = [];
+    for (const limit of ['contacts', 'activeWorkflows', 'seats'] as const) {
+      const allowed = plan.limits[limit];
+      if (allowed !== null && usage[limit] > allowed) exceeded.push({ limit, usage: usage[limit], allowed });
+    }
+    if (exceeded.length > 0) throw new UsageExceedsPlanError(plan.id, exceeded);
   }
 
   /** POST /billing/cancel: at the period end (undone by `resume`) or now. */
@@ -395,6 +445,34 @@ export class BillingCommands {
   }
 
   /**
+   * Reconciliation's slower pass: every subscription Stripe holds, each one whose state differs from the
+   * organization's billing account applied as its webhook would be. It catches what the event pass cannot: a
+   * change whose event is no longer listed (Stripe lists 30 days of events) or was never sent to this endpoint.
+   * A subscription our account already shows, or an ended one that is not the account's, is skipped without a
+   * write, so a second pass records nothing. One that cannot be applied (two billing subscriptions for one
+   * organization) is logged and the pass goes on.
+   */
+  async reconcileSubscriptions(system: (organizationId: string | null) => CommandContext): Promise<{ listed: number; applied: number }> {
+    const { billing, handler, logger } = this.options;
+    if (billing.mode === 'offline') return { listed: 0, applied: 0 };
+    let listed = 0;
+    let applied = 0;
+    for await (const subscription of billing.listAllSubscriptions()) {
+      listed += 1;
+      const { organizationId, planId } = subscription;
+      if (organizationId === null || planId === null) continue;
+      const { state } = await handler.load(billingAccountStream(organizationId), billingAccountDecider);
+      if (!differs(state, snapshotOf(subscription, planId))) continue;
+      try {
+        if ((await this.applySubscription({ ...subscription, organizationId }, system)).length > 0) applied += 1;
+      } catch (err) {
+        logger.error({ err, organizationId, subscriptionId: subscription.id }, 'a subscription could not be reconciled');
+      }
+    }
+    return { listed, applied };
+  }
+
+  /**
    * POST /billing/webhooks/stripe: verified on the raw body, then applied by fetching the object's CURRENT
    * state (deliveries come twice and out of order). Each event id is kept once applied (a claim stream), so a
    * redelivery records nothing; one whose object no longer concerns us is kept too.
@@ -438,16 +516,10 @@ export class BillingCommands {
     const { billing } = this.options;
     if (event.objectType === 'subscription') {
       const subscription = await billing.retrieveSubscription(event.objectId);
-      if (!subscription?.organizationId) return null;
-      const planId = subscription.planId;
-      if (planId === null) {
-        this.options.logger.warn({ subscriptionId: subscription.id }, 'a subscription on a price that is not one of our plans: left alone');
-        return subscription.organizationId;
-      }
-      const context = system(subscription.organizationId);
-      await this.applySnapshot(context, subscription.organizationId, snapshotOf(subscription, planId), 'provider');
-      if (isLive(snapshotOf(subscription, planId))) await this.putOrganizationOnPlan(context, subscription.organizationId, planId);
-      return subscription.organizationId;
+      const organizationId = subscription?.organizationId;
+      if (!organizationId) return null;
+      await this.applySubscription({ ...subscription, organizationId }, system);
+      return organizationId;
     }
     if (event.objectType === 'setup_intent') {
       // A card confirmed in the browser becomes the default, also when the browser never came back to say so.
@@ -482,6 +554,26 @@ export class BillingCommands {
       return organizationId;
     }
     return null;
+  }
+
+  /**
+   * A subscription as the provider holds it now, recorded for its organization (what a webhook about it records),
+   * and the organization put on its plan while it bills. Answers the facts recorded.
+   */
+  private async applySubscription(
+    subscription: ProviderSubscription & { organizationId: string },
+    system: (organizationId: string | null) => CommandContext,
+  ): Promise<string[]> {
+    const planId = subscription.planId;
+    if (planId === null) {
+      this.options.logger.warn({ subscriptionId: subscription.id }, 'a subscription on a price that is not one of our plans: left alone');
+      return [];
+    }
+    const context = system(subscription.organizationId);
+    const snapshot = snapshotOf(subscription, planId);
+    const outcome = await this.applySnapshot(context, subscription.organizationId, snapshot, 'provider');
+    if (isLive(snapshot)) await this.putOrganizationOnPlan(context, subscription.organizationId, planId);
+    return outcome.recorded ?? [];
   }
 
   /** An invoice as the provider answered it: paid; or, when `failure` says so, its last attempt failed. */
@@ -629,6 +721,14 @@ export class BillingCommands {
 function tenantOf(context: CommandContext): string {
   if (context.tenantId === null) throw new RuleViolationError('Billing commands are made for an organization', 'organization_required');
   return context.tenantId;
+}
+
+/** Whether the provider's subscription says something the account does not show (what the decider would record). */
+function differs(account: BillingAccount, snapshot: SubscriptionSnapshot): boolean {
+  const held = account.subscription;
+  // Another subscription: news only while it bills (an ended one we never held is history, as the decider says).
+  if (held?.subscriptionId !== snapshot.subscriptionId) return isLive(snapshot);
+  return (Object.keys(snapshot) as (keyof SubscriptionSnapshot)[]).some((field) => held[field] !== snapshot[field]);
 }
 
 function snapshotOf(subscription: ProviderSubscription, planId: string): SubscriptionSnapshot {

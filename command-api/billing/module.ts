@@ -41,9 +41,9 @@ export const billingRoutesModule = new ContainerModule((bind) => {
 });
 
 /**
- * Plan limits at the moment of the write, for every role whose commands take or give back units (contacts
- * created by the API, a CRM import, a workflow step; deleted by the API or an erasure). Needs the
- * organization status copy (organizationServicesModule).
+ * Plan limits at the moment of the write, for every role whose commands take or give back units: contacts
+ * (the API, a CRM import, a workflow step; deleted by the API or an erasure), active workflows, seats. Needs
+ * the organization status copy (organizationServicesModule).
  */
 export const quotaModule = new ContainerModule((bind) => {
   bind<QuotaGate>(TOKENS.QuotaGate).toDynamicValue(async (ctx) => {

@@ -80,6 +80,22 @@ export interface ProviderEvent {
   livemode: boolean;
 }
 
+/**
+ * What an organization holds now of the limited things a plan change must fit: the gauges (contacts, active
+ * workflows, seats). Counters (executions, AI tokens) start again each period, so a smaller plan is never refused
+ * for them.
+ */
+export interface HeldUsage {
+  contacts: number;
+  activeWorkflows: number;
+  seats: number;
+}
+
+/** Where the plan-change check reads the organization's usage (the metering read model: infra/billing/current-usage.ts). */
+export interface CurrentUsage {
+  of(organizationId: string): Promise<HeldUsage>;
+}
+
 export interface Page<T> {
   items: T[];
   hasMore: boolean;
@@ -109,6 +125,13 @@ export interface BillingProvider {
   resume(input: { subscriptionId: string; idempotencyKey: string }): Promise<ProviderSubscription>;
   retrieveSubscription(subscriptionId: string): Promise<ProviderSubscription | null>;
   listSubscriptions(customerId: string): Promise<ProviderSubscription[]>;
+  /**
+   * Every subscription of the account, whatever its status, page by page (reconciliation). One listing of the
+   * whole account rather than one per customer: a request per 100 subscriptions instead of one per organization.
+   * No `created` bound: a subscription made long ago still changes (a renewal, a cancellation in the dashboard),
+   * and Stripe filters its list by creation, not by change.
+   */
+  listAllSubscriptions(): AsyncIterable<ProviderSubscription>;
   /** A SetupIntent whose client secret the browser confirms with the card (the card never reaches us). */
   createSetupIntent(input: {
     customerId: string;

@@ -1,11 +1,20 @@
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
-import { quotaStream } from '../../domain/billing/quota.ts';
+import { quotaStream, type QuotaKind } from '../../domain/billing/quota.ts';
 import type { CommandContext } from '../../domain/events.ts';
 import type { PlanLimits } from '../../domain/plans/plan.ts';
 import { TOKENS } from '../../infra/di/tokens.ts';
 import { eventually } from '../../test/support/events.ts';
-import { registerAccount, startTestSystem, uniqueEmail, type Account, type Reply, type TestSystem } from '../../test/support/http.ts';
+import {
+  inviteMember,
+  Mailbox,
+  registerAccount,
+  startTestSystem,
+  uniqueEmail,
+  type Account,
+  type Reply,
+  type TestSystem,
+} from '../../test/support/http.ts';
 import { openServices, withServices, type Services } from '../../test/support/services.ts';
 import type { ContactCommands } from '../contacts/contact-commands.ts';
 import { contactServicesModule } from '../contacts/module.ts';
@@ -17,13 +26,18 @@ import type { PlanCommands } from '../plans/plan-commands.ts';
 import type { EventStreams } from '../ports.ts';
 import { quotaModule } from './module.ts';
 
-const limits = (contacts: number | null): PlanLimits => ({
-  contacts,
+/** A plan's limits: a number for contacts alone, or the kinds named (the others unlimited). */
+type Limited = number | null | Partial<Record<QuotaKind, number | null>>;
+const limits = (limited: Limited): PlanLimits => ({
+  contacts: null,
   activeWorkflows: null,
   executionsPerMonth: null,
   aiTokensPerMonth: null,
   seats: null,
+  ...(typeof limited === 'object' && limited !== null ? limited : { contacts: limited }),
 });
+
+const limitNames: Record<QuotaKind, string> = { contacts: 'contacts', activeWorkflows: 'active workflows', seats: 'seats' };
 
 const staff = (tenantId: string | null): CommandContext => ({
   tenantId,
@@ -50,32 +64,32 @@ describe('Plan limits at the moment of the write (real PostgreSQL, the projector
   const createContact = (account: Account, name = 'someone') =>
     system.http.post('/contacts', { email: uniqueEmail(name), firstName: 'Ada' }, { token: account.accessToken });
 
-  async function putOnPlan(account: Account, contactsLimit: number | null, name = 'Starter'): Promise<string> {
+  async function putOnPlan(account: Account, limited: Limited, name = 'Starter'): Promise<string> {
     const plans = await staffSide.get<PlanCommands>(TOKENS.PlanCommands);
     const organizations = await staffSide.get<OrganizationCommands>(TOKENS.OrganizationCommands);
-    const drafted = await plans.draft(staff(null), { name, monthlyPriceCents: 1_900, currency: 'EUR', limits: limits(contactsLimit) });
+    const drafted = await plans.draft(staff(null), { name, monthlyPriceCents: 1_900, currency: 'EUR', limits: limits(limited) });
     await plans.activate(staff(null), drafted.planId);
     await organizations.changePlan(staff(account.organizationId), account.organizationId, drafted.planId);
     return drafted.planId;
   }
 
-  /** Until the projectors have counted the organization's contacts for its plan (what a limit starts from). */
-  async function counted(account: Account): Promise<number> {
+  /** Until the projectors have counted the organization's units of a kind for its plan (what a limit starts from). */
+  async function counted(account: Account, kind: QuotaKind = 'contacts'): Promise<number> {
     const store = await staffSide.get<EventStreams>(TOKENS.EventStore);
     const events = await eventually(
-      () => store.readStream(quotaStream(account.organizationId, 'contacts')),
+      () => store.readStream(quotaStream(account.organizationId, kind)),
       (list) => list.some((event) => event.type === 'QuotaCounted'),
       20_000,
     );
     return (events.findLast((event) => event.type === 'QuotaCounted')!.data as { count: number }).count;
   }
 
-  function expectLimitReached(reply: Reply, planId: string, name: string, allowed: number, usage: number) {
+  function expectLimitReached(reply: Reply, planId: string, name: string, allowed: number, usage: number, kind: QuotaKind = 'contacts') {
     expect(reply.status, JSON.stringify(reply.body)).to.equal(402);
     expect(reply.headers.get('content-type')).to.match(/application\/problem\+json/);
-    expect(reply.body).to.include({ code: 'plan_limit_reached', limit: 'contacts', allowed, usage, upgrade: '/billing/plans' });
+    expect(reply.body).to.include({ code: 'plan_limit_reached', limit: kind, allowed, usage, upgrade: '/billing/plans' });
     expect(reply.body.plan).to.deep.equal({ id: planId, name });
-    expect(reply.body.detail).to.contain(`allows ${allowed} contacts`);
+    expect(reply.body.detail).to.contain(`allows ${allowed} ${limitNames[kind]}`);
   }
 
   it('counts what the organization had, lets the last allowed contact in, refuses the first beyond with the numbers, and frees a place on delete', async () => {
@@ -162,5 +176,114 @@ describe('Plan limits at the moment of the write (real PostgreSQL, the projector
       15_000,
     );
     expectLimitReached(await createContact(owner), planId, 'Three', 4, 4);
+  });
+
+  describe('active workflows', () => {
+    const createWorkflow = (account: Account, name = 'Nurture') =>
+      system.http.post(
+        '/workflows',
+        { name, steps: [{ id: 'mark', type: 'add_tag', config: { tag: 'x' }, next: null }] },
+        { token: account.accessToken },
+      );
+    const act = (account: Account, id: string, action: 'pause' | 'resume') =>
+      system.http.post(`/workflows/${id}/${action}`, undefined, { token: account.accessToken });
+    const remove = (account: Account, id: string) => system.http.delete(`/workflows/${id}`, { token: account.accessToken });
+
+    it('counts the active ones, lets the last allowed in, refuses the next (created or resumed) with the numbers; pausing frees a place', async () => {
+      const owner = await registerAccount(system);
+      const running = await createWorkflow(owner, 'Running');
+      const paused = await createWorkflow(owner, 'Paused');
+      expect([running.status, paused.status]).to.deep.equal([201, 201]);
+      expect((await act(owner, paused.body.id, 'pause')).status).to.equal(200);
+      const planId = await putOnPlan(owner, { activeWorkflows: 2 }, 'Flows');
+      expect(await counted(owner, 'activeWorkflows'), 'the paused one is not counted').to.equal(1);
+
+      const last = await createWorkflow(owner, 'Last');
+      expect(last.status, 'the last allowed').to.equal(201);
+      expectLimitReached(await createWorkflow(owner, 'Beyond'), planId, 'Flows', 2, 2, 'activeWorkflows');
+      expectLimitReached(await act(owner, paused.body.id, 'resume'), planId, 'Flows', 2, 2, 'activeWorkflows');
+      expect((await act(owner, running.body.id, 'resume')).status, 'an active one resumed is already so').to.equal(200);
+
+      expect((await act(owner, last.body.id, 'pause')).status).to.equal(200);
+      expect((await act(owner, paused.body.id, 'resume')).status, 'the place the pause freed').to.equal(200);
+      expectLimitReached(await createWorkflow(owner, 'Again'), planId, 'Flows', 2, 2, 'activeWorkflows');
+    });
+
+    it('frees a place when an active workflow is deleted, none when a paused one is', async () => {
+      const owner = await registerAccount(system);
+      const planId = await putOnPlan(owner, { activeWorkflows: 1 }, 'One flow');
+      expect(await counted(owner, 'activeWorkflows')).to.equal(0);
+      const first = await createWorkflow(owner, 'First');
+      expect(first.status).to.equal(201);
+      expectLimitReached(await createWorkflow(owner), planId, 'One flow', 1, 1, 'activeWorkflows');
+
+      expect((await act(owner, first.body.id, 'pause')).status).to.equal(200);
+      const second = await createWorkflow(owner, 'Second');
+      expect(second.status).to.equal(201);
+      expect((await remove(owner, first.body.id)).status, 'deleting the paused one').to.equal(200);
+      expectLimitReached(await createWorkflow(owner), planId, 'One flow', 1, 1, 'activeWorkflows');
+      expect((await remove(owner, second.body.id)).status, 'deleting the active one').to.equal(200);
+      expect((await createWorkflow(owner, 'Third')).status).to.equal(201);
+    });
+
+    it('lets exactly one of several resumes and creations racing for the last place in', async () => {
+      const owner = await registerAccount(system);
+      const paused: string[] = [];
+      for (const name of ['p1', 'p2', 'p3']) {
+        const created = await createWorkflow(owner, name);
+        expect((await act(owner, created.body.id, 'pause')).status).to.equal(200);
+        paused.push(created.body.id);
+      }
+      await putOnPlan(owner, { activeWorkflows: 1 }, 'Race flow');
+      expect(await counted(owner, 'activeWorkflows')).to.equal(0);
+      const replies = await Promise.all([...paused.map((id) => act(owner, id, 'resume')), createWorkflow(owner), createWorkflow(owner)]);
+      const statuses = replies.map((reply) => reply.status);
+      expect(
+        statuses.filter((status) => status === 200 || status === 201),
+        JSON.stringify(statuses),
+      ).to.have.length(1);
+      expect(statuses.filter((status) => status === 402)).to.have.length(4);
+    });
+  });
+
+  describe('seats', () => {
+    const invite = async (owner: Account) => {
+      const email = uniqueEmail('invitee');
+      const invited = await system.http.post('/invitations', { email, role: 'member' }, { token: owner.accessToken });
+      expect(invited.status, 'an invitation sent takes no seat').to.equal(201);
+      return Mailbox.tokenIn(await system.mailbox.latest(email, 'invitation'));
+    };
+    const accept = (token: string) => system.http.post('/invitations/accept', { token, name: 'Invitee', password: 'correct horse battery staple' });
+
+    it('refuses an invitation accepted beyond the limit with the numbers, creating no one; a deactivation frees the seat', async () => {
+      const owner = await registerAccount(system);
+      const member = await inviteMember(system, owner, 'member');
+      const planId = await putOnPlan(owner, { seats: 2 }, 'Duo');
+      expect(await counted(owner, 'seats'), 'the owner and the member').to.equal(2);
+
+      const token = await invite(owner);
+      const refused = await accept(token);
+      expectLimitReached(refused, planId, 'Duo', 2, 2, 'seats');
+
+      expect((await system.http.post(`/users/${member.userId}/deactivate`, undefined, { token: owner.accessToken })).status).to.equal(200);
+      const joined = await accept(token);
+      expect(joined.status, `the freed seat, with the same link: ${JSON.stringify(joined.body)}`).to.equal(201);
+      // Read at the join's position: the refused attempt left no one behind, the join one member.
+      const listed = await system.http.get('/users?limit=100', { token: owner.accessToken, headers: { 'X-Min-Position': joined.body.position } });
+      expect(listed.body.data.map((user: { status: string }) => user.status)).to.have.members(['active', 'deactivated', 'active']);
+      const reactivated = await system.http.post(`/users/${member.userId}/reactivate`, undefined, { token: owner.accessToken });
+      expectLimitReached(reactivated, planId, 'Duo', 2, 2, 'seats');
+      const again = await system.http.post(`/users/${joined.body.userId}/reactivate`, undefined, { token: owner.accessToken });
+      expect(again.status, 'an active member reactivated is already so').to.equal(200);
+    });
+
+    it('counts only active members when an organization comes onto a plan', async () => {
+      const owner = await registerAccount(system);
+      const leaver = await inviteMember(system, owner, 'viewer');
+      expect((await system.http.post(`/users/${leaver.userId}/deactivate`, undefined, { token: owner.accessToken })).status).to.equal(200);
+      const planId = await putOnPlan(owner, { seats: 1 }, 'Solo seat');
+      expect(await counted(owner, 'seats')).to.equal(1);
+      expectLimitReached(await accept(await invite(owner)), planId, 'Solo seat', 1, 1, 'seats');
+    });
   });
 });

@@ -8,7 +8,7 @@ import { ProblemError } from '../../infra/http/problem.ts';
 import { OFFLINE_LABEL } from '../../infra/billing/offline-billing.ts';
 import { defineRoute, type AnyRoute } from '../../infra/http/routes.ts';
 import { commandContextOf } from '../http.ts';
-import type { BillingCommands, BillingOutcome } from './billing-commands.ts';
+import { UsageExceedsPlanError, type BillingCommands, type BillingOutcome } from './billing-commands.ts';
 import { BillingOffline, BillingRateLimited, BillingRequestRejected, BillingUnavailable, WebhookSignatureInvalid } from './ports.ts';
 
 const TAG = 'Billing';
@@ -83,6 +83,16 @@ export function accountView(outcome: Omit<BillingOutcome, 'account'> & { account
 
 /** A payment provider's failure as the API answers it: never a 500, and never Stripe's own message for a card. */
 export function billingProblem(err: unknown): ProblemError | null {
+  if (err instanceof UsageExceedsPlanError) {
+    // Each limit with its numbers, so that the client can say what to remove (and where to look: the usage).
+    return new ProblemError(409, 'Usage exceeds the plan', err.message, {
+      code: err.code,
+      planId: err.planId,
+      exceeded: err.exceeded.map((e) => ({ ...e })),
+      usage: '/billing/usage',
+      'invalid-params': [{ name: 'planId', reason: "the current usage exceeds this plan's limits" }],
+    });
+  }
   if (err instanceof BillingOffline) {
     // The server's configuration, not an outage: nothing to retry until an operator sets the keys (a 4xx, as for any refusal).
     return new ProblemError(409, 'Billing offline', err.message, { code: 'billing_offline', missingSettings: [...err.missing] });
@@ -167,7 +177,12 @@ export function billingCommandRoutes(commands: BillingCommands): AnyRoute[] {
       summary: 'Change the plan or the billing interval',
       description:
         'When it takes effect (`timing`): a dearer plan, or monthly to yearly, now, with the difference charged prorated; a ' +
-        'cheaper plan, or yearly to monthly, at the period end (`scheduledChange`; choosing the current plan again drops it).' +
+        'cheaper plan, or yearly to monthly, at the period end (`scheduledChange`; choosing the current plan again drops it). ' +
+        'Another plan whose limits on contacts, active workflows or seats are below what the organization holds now is refused ' +
+        'with 409 `usage_exceeds_plan`, each exceeded limit in `exceeded` (`limit`, `usage`, `allowed`), and nothing changes. ' +
+        'The usage is read from the metering read model (milliseconds behind); the limits are kept at each write anyway (402 ' +
+        '`plan_limit_reached`), so a write racing the check only leaves the organization above the new limit, unable to add more ' +
+        'until it is under it. A change scheduled for the period end is made then even if usage grew meanwhile.' +
         offlineNote,
       tag: TAG,
       auth: 'bearer',
@@ -181,6 +196,7 @@ export function billingCommandRoutes(commands: BillingCommands): AnyRoute[] {
         },
         400: { description: 'Not a plan id or interval' },
         402: { description: 'The card was declined for the prorated difference' },
+        409: { description: "The current usage exceeds the plan's limits (`code: usage_exceeds_plan`, `exceeded`)" },
         422: { description: 'No subscription to change, or not an active plan' },
       },
       async handler(ctx, { body }) {

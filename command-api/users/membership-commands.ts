@@ -1,5 +1,5 @@
 import { TOKENS } from '../../infra/di/tokens.ts';
-import { inject, injectable } from 'inversify';
+import { inject, injectable, optional } from 'inversify';
 import { randomUUID } from 'node:crypto';
 import type { Role } from '../../domain/access/permissions.ts';
 import { actingRole, type Principal } from '../../domain/access/principal.ts';
@@ -12,14 +12,16 @@ import {
   type OrganizationEvent,
   type PendingInvitation,
 } from '../../domain/organizations/organization.ts';
+import { userDecider, userStream, type User, type UserEvent } from '../../domain/users/user.ts';
 import { composeToken, newSecret, parseToken, sha256 } from '../../infra/auth/secret-tokens.ts';
 import type { Accounts, SignedIn } from '../auth/accounts.ts';
 import { emails } from '../auth/emails.ts';
 import type { PasswordHasher, SessionRevocations } from '../auth/ports.ts';
 import type { Sessions } from '../auth/sessions.ts';
+import type { QuotaGate } from '../billing/quota-gate.ts';
 import type { CommandHandler, CommandOutcome } from '../command-handling.ts';
 import type { RequestContext } from '../http.ts';
-import type { Mailer } from '../ports.ts';
+import { WrongExpectedRevisionError, type Mailer, type StreamAppend } from '../ports.ts';
 
 export interface MembershipPolicy {
   appUrl: string;
@@ -28,10 +30,15 @@ export interface MembershipPolicy {
 
 const invalidInvitation = () => new NotAuthenticatedError('This invitation is invalid, expired, revoked or already used.', 'invalid_invitation');
 
+/** Tries at a reactivation when another write moved the organization between our read and our append. */
+const MAX_TRIES = 5;
+
 /**
  * Members of an organization: invitations (a link by email, accepted with a name and a password), roles,
  * deactivation. Who may do what to whom is the organization decider's rule; a change to someone's access
  * also condemns their outstanding access tokens, so it takes effect at once rather than at token expiry.
+ * Active members are the plan's seats (QuotaGate): joining (the user's registration) and reactivation take
+ * one in the same append, deactivation gives it back. A pending invitation takes none.
  */
 @injectable()
 export class MembershipCommands {
@@ -44,6 +51,8 @@ export class MembershipCommands {
     /** Throttled per address (see ThrottledMailer). */
     @inject(TOKENS.AccountMailer) private readonly mailer: Mailer,
     @inject(TOKENS.MembershipPolicy) private readonly policy: MembershipPolicy,
+    /** The plan limits (absent where a role does not enforce them). */
+    @inject(TOKENS.QuotaGate) @optional() private readonly quotas?: QuotaGate,
   ) {}
 
   async invite(
@@ -110,10 +119,16 @@ export class MembershipCommands {
 
     await this.accounts.claimUserEmail(invitation.email, invitation.userId, ctx);
     const passwordHash = await this.hasher.hash(account.password);
-    await this.accounts.registerUser(
-      { userId: invitation.userId, organizationId, name: account.name, email: invitation.email, passwordHash, role: invitation.role },
-      ctx,
-    );
+    const user = { userId: invitation.userId, organizationId, name: account.name, email: invitation.email, passwordHash, role: invitation.role };
+    // The seat is taken with the registration (what makes an active member in the read models), so one
+    // refused at the limit leaves no user behind; an accept repeated after a crash finds it taken already.
+    const registered = await this.handler.load<User, UserEvent>(userStream(user.userId), userDecider);
+    if (registered.state.status !== 'registered') {
+      const register = (together: StreamAppend[]) =>
+        this.handler.handle(userStream(user.userId), userDecider, { type: 'RegisterUser', data: user }, ctx, { together });
+      if (this.quotas) await this.quotas.taking(ctx, organizationId, 'seats', user.userId, register);
+      else await register([]);
+    }
     const joined = await this.handler.handle(organizationStream(organizationId), organizationDecider, accept, ctx);
     const tokens = await this.sessions.start({ id: invitation.userId, organizationId, role: invitation.role }, context);
     return { ...tokens, position: joined.position };
@@ -132,11 +147,14 @@ export class MembershipCommands {
   }
 
   async deactivate(principal: Principal, context: CommandContext, userId: string): Promise<CommandOutcome<Organization>> {
+    // Appended only with a MemberDeactivated, which the decider makes only of an active member: always a seat freed.
+    const together = this.quotas ? await this.quotas.releasing(context, principal.organizationId, 'seats', userId) : [];
     const outcome = await this.handler.handle(
       organizationStream(principal.organizationId),
       organizationDecider,
       { type: 'DeactivateMember', data: { organizationId: principal.organizationId, userId, byRole: actingRole(principal) } },
       context,
+      { together },
     );
     // Access tokens already issued stop working now (refreshes are refused by the membership itself). If
     // the ephemeral store is down this fails the request, and so does every authenticated request meanwhile.
@@ -145,12 +163,27 @@ export class MembershipCommands {
   }
 
   async reactivate(principal: Principal, context: CommandContext, userId: string): Promise<CommandOutcome<Organization>> {
-    const outcome = await this.handler.handle(
-      organizationStream(principal.organizationId),
-      organizationDecider,
-      { type: 'ReactivateMember', data: { organizationId: principal.organizationId, userId, byRole: actingRole(principal) } },
-      context,
-    );
+    const streamId = organizationStream(principal.organizationId);
+    const command = {
+      type: 'ReactivateMember' as const,
+      data: { organizationId: principal.organizationId, userId, byRole: actingRole(principal) },
+    };
+    let outcome: CommandOutcome<Organization>;
+    for (let attempt = 1; ; attempt++) {
+      // Decided on exactly the state read here (appended at its revision): the seat is taken only when that
+      // state reactivates the member; one already active is "already so", and a refusal (rank, not found)
+      // comes before the limit's.
+      const known = await this.handler.loadFor<Organization, OrganizationEvent>(streamId, organizationDecider, context);
+      const write = (together: StreamAppend[]) =>
+        this.handler.handle(streamId, organizationDecider, command, context, { known, expectedRevision: known.revision, together });
+      const takes = this.quotas !== undefined && organizationDecider.decide(command, known.state).length > 0;
+      try {
+        outcome = takes ? await this.quotas!.taking(context, principal.organizationId, 'seats', userId, write) : await write([]);
+        break;
+      } catch (err) {
+        if (!(err instanceof WrongExpectedRevisionError && err.streamId === streamId) || attempt >= MAX_TRIES) throw err;
+      }
+    }
     // The mark is how the API keys this member made learn at once that they work again (it condemns only
     // tokens issued before now, and a deactivated member has none that still work).
     if (outcome.appended.length > 0) await this.revocations.revokeUser(userId);

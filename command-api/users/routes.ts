@@ -18,7 +18,9 @@ export function userCommandRoutes(members: MembershipCommands): AnyRoute[] {
       path: '/invitations',
       operationId: 'inviteMember',
       summary: 'Invite someone to your organization by email, with a role',
-      description: 'Admins may invite members and viewers; owners may invite any role. The link in the email works once, for 7 days.',
+      description:
+        'Admins may invite members and viewers; owners may invite any role. The link in the email works once, for 7 days. ' +
+        "A pending invitation takes no seat of the plan's limit; accepting it does (and is refused beyond the limit).",
       tag: 'Users',
       auth: 'bearer',
       permission: 'users:manage',
@@ -55,6 +57,9 @@ export function userCommandRoutes(members: MembershipCommands): AnyRoute[] {
       path: '/invitations/accept',
       operationId: 'acceptInvitation',
       summary: 'Accept an invitation: choose a name and password, join, and sign in',
+      description:
+        'Joining takes a seat: a plan that limits seats refuses the member beyond its limit (402 plan_limit_reached, with the limit, the ' +
+        "organization's usage, the plan and where to upgrade), and nothing is created; the link still works once a seat is free.",
       tag: 'Users',
       auth: 'none',
       credentials: true,
@@ -64,6 +69,7 @@ export function userCommandRoutes(members: MembershipCommands): AnyRoute[] {
         201: { description: 'Joined and signed in', schema: registeredSchema },
         400: problems[400],
         401: { description: 'The link is invalid, expired, revoked or used' },
+        402: { description: "The organization's plan has no seat left (plan_limit_reached)" },
         409: { description: 'This email already has an account (one organization per account for now)' },
       },
       async handler(ctx, { body }) {
@@ -98,7 +104,7 @@ export function userCommandRoutes(members: MembershipCommands): AnyRoute[] {
       path: '/users/:id/deactivate',
       operationId: 'deactivateUser',
       summary: 'Deactivate a member: they are signed out everywhere at once and cannot sign in',
-      description: 'Admins may deactivate members and viewers; owners anyone but the last owner.',
+      description: "Admins may deactivate members and viewers; owners anyone but the last owner. It frees the member's seat of the plan's limit.",
       tag: 'Users',
       auth: 'bearer',
       permission: 'users:manage',
@@ -117,10 +123,15 @@ export function userCommandRoutes(members: MembershipCommands): AnyRoute[] {
       path: '/users/:id/reactivate',
       operationId: 'reactivateUser',
       summary: 'Reactivate a deactivated member',
+      description: 'An active member takes a seat: a plan that limits seats refuses the reactivation beyond its limit (402 plan_limit_reached).',
       tag: 'Users',
       auth: 'bearer',
       permission: 'users:manage',
-      responses: { 200: { description: 'Reactivated (or already active)', schema: commandResultSchema }, ...problems },
+      responses: {
+        200: { description: 'Reactivated (or already active)', schema: commandResultSchema },
+        ...problems,
+        402: { description: "The plan's seats limit is reached (plan_limit_reached), or the organization is restricted" },
+      },
       async handler(ctx, { params }) {
         const id = entityIdOf(params, 'User');
         respondWithOutcome(ctx, id, await members.reactivate(authOf(ctx), commandContextOf(ctx), id));

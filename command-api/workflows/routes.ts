@@ -13,6 +13,9 @@ const problems = {
   400: { description: 'Invalid input; `invalid-params` names each bad field (for a definition: its path, e.g. steps.2.next)' },
   404: { description: 'No such workflow (or execution) in your organization' },
 };
+const limitReached = (what: string) => ({
+  402: { description: `The plan's active-workflows limit is reached (plan_limit_reached): ${what}; or the organization is restricted` },
+});
 const versionedResult = commandResultSchema.extend({ version: z.number().int().describe('The workflow version this is') });
 
 function respondWithVersion(ctx: Parameters<AnyRoute['handler']>[0], outcome: WorkflowOutcome, status = 200): void {
@@ -27,16 +30,18 @@ export function workflowCommandRoutes(workflows: WorkflowCommands, starter: Exec
     summary: string,
     command: 'PauseWorkflow' | 'ResumeWorkflow' | 'DeleteWorkflow',
     method: 'post' | 'delete',
+    more: { description?: string; responses?: Record<number, { description: string }> } = {},
   ) =>
     defineRoute({
       method,
       path,
       operationId,
       summary,
+      ...(more.description ? { description: more.description } : {}),
       tag: 'Workflows',
       auth: 'bearer',
       permission: 'workflows:write',
-      responses: { 200: { description: 'Done (or already so)', schema: versionedResult }, ...problems },
+      responses: { 200: { description: 'Done (or already so)', schema: versionedResult }, ...problems, ...more.responses },
       async handler(ctx, { params }) {
         const id = entityIdOf(params, 'Workflow');
         respondWithVersion(ctx, await workflows.change(commandContextOf(ctx), authOf(ctx).organizationId, id, command));
@@ -77,14 +82,20 @@ export function workflowCommandRoutes(workflows: WorkflowCommands, starter: Exec
       summary: 'Create a workflow (version 1)',
       description:
         'The definition is checked as a graph: known step types with valid configuration, every next/branch pointing at a step, ' +
-        'every step reachable, no cycle without a wait. The example can be posted as is, then run with POST /workflows/{id}/run.',
+        'every step reachable, no cycle without a wait. The example can be posted as is, then run with POST /workflows/{id}/run. ' +
+        'A new workflow is active: a plan that limits active workflows refuses the one beyond its limit (402 plan_limit_reached, with ' +
+        'the limit, your usage, the plan and where to upgrade); pausing or deleting an active workflow frees its place.',
       tag: 'Workflows',
       auth: 'bearer',
       permission: 'workflows:write',
       body: workflowBody,
       freeText: workflowFreeText,
       bodyExample: exampleWorkflow,
-      responses: { 201: { description: 'Created', schema: versionedResult, headers: { Location: 'URL of the workflow' } }, 400: problems[400] },
+      responses: {
+        201: { description: 'Created', schema: versionedResult, headers: { Location: 'URL of the workflow' } },
+        400: problems[400],
+        ...limitReached('a new workflow starts active'),
+      },
       async handler(ctx, { body }) {
         const outcome = await workflows.create(commandContextOf(ctx), authOf(ctx).organizationId, body);
         ctx.set('Location', `/workflows/${outcome.id}`);
@@ -113,9 +124,18 @@ export function workflowCommandRoutes(workflows: WorkflowCommands, starter: Exec
         respondWithVersion(ctx, await workflows.update(commandContextOf(ctx), authOf(ctx).organizationId, id, body, expectedRevisionFrom(ctx)));
       },
     }),
-    change('/workflows/:id', 'deleteWorkflow', 'Delete a workflow: its running executions are cancelled', 'DeleteWorkflow', 'delete'),
-    change('/workflows/:id/pause', 'pauseWorkflow', 'Pause a workflow: no new executions start, running ones pause', 'PauseWorkflow', 'post'),
-    change('/workflows/:id/resume', 'resumeWorkflow', 'Resume a paused workflow and the executions its pause paused', 'ResumeWorkflow', 'post'),
+    change('/workflows/:id', 'deleteWorkflow', 'Delete a workflow: its running executions are cancelled', 'DeleteWorkflow', 'delete', {
+      description: "Deleting an active workflow frees its place in the plan's active-workflows limit (a paused one held none).",
+    }),
+    change('/workflows/:id/pause', 'pauseWorkflow', 'Pause a workflow: no new executions start, running ones pause', 'PauseWorkflow', 'post', {
+      description: "A paused workflow is not active: pausing frees its place in the plan's active-workflows limit.",
+    }),
+    change('/workflows/:id/resume', 'resumeWorkflow', 'Resume a paused workflow and the executions its pause paused', 'ResumeWorkflow', 'post', {
+      description:
+        'Resuming makes the workflow active again: a plan that limits active workflows refuses it beyond its limit (402 ' +
+        'plan_limit_reached, with the limit, your usage, the plan and where to upgrade). Resuming an active one is already so.',
+      responses: limitReached('resuming would go beyond it'),
+    }),
     defineRoute({
       method: 'post',
       path: '/workflows/:id/run',

@@ -30,6 +30,7 @@ export class OfflineBilling implements BillingProvider {
   resume = async () => this.offline();
   retrieveSubscription = async () => this.offline();
   listSubscriptions = async () => this.offline();
+  listAllSubscriptions = () => this.offline();
   createSetupIntent = async () => this.offline();
   retrieveSetupIntent = async () => this.offline();
   setDefaultPaymentMethod = async () => this.offline();

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import pino from 'pino';
+import Stripe from 'stripe';
 import { BillingCommands } from '../../command-api/billing/billing-commands.ts';
 import type { BillingProvider } from '../../command-api/billing/ports.ts';
 import type { CommandHandler } from '../../command-api/command-handling.ts';
@@ -11,6 +12,7 @@ import { billingAccountStream } from '../../domain/billing/billing-account.ts';
 import { organizationAdmins } from '../../infra/crm/module.ts';
 import { TOKENS } from '../../infra/di/tokens.ts';
 import { eventually } from '../../test/support/events.ts';
+import { FakeStripe } from '../../test/support/fake-stripe.ts';
 import { registerAccount, startTestSystem, type Account, type TestSystem } from '../../test/support/http.ts';
 import { withServices, type Services } from '../../test/support/services.ts';
 import { BillingWorker } from './billing-worker.ts';
@@ -131,5 +133,92 @@ describe('billing worker: standing by the clock, scheduled plan changes (offline
     );
     expect(account.status).to.equal(200);
     expect((await factsOf()).slice(-2)).to.deep.equal(['SubscriptionChanged', 'ScheduledPlanChangeDropped']);
+  });
+});
+
+/**
+ * The worker's slower reconciliation pass against the real stripe library and a loopback Stripe: every
+ * subscription is listed, and one that changed at Stripe with no webhook and no event listed is brought in.
+ */
+describe('billing worker: reconciliation by listing subscriptions (real stripe library, loopback Stripe)', function () {
+  this.timeout(60_000);
+  let stripe: FakeStripe;
+  let system: TestSystem;
+  let owner: Account;
+  let subscriptionId: string;
+
+  before(async () => {
+    stripe = await FakeStripe.start();
+    system = await startTestSystem(undefined, {
+      STRIPE_SECRET_KEY: stripe.secretKey,
+      STRIPE_WEBHOOK_SECRET: stripe.webhookSecret,
+      STRIPE_API_URL: stripe.url,
+      BILLING_CHECK_MS: '3600000',
+    });
+    owner = await registerAccount(system, 'Listed');
+    const planId = await withServices(system, [commandCoreModule, planCommandsModule], async (services) => {
+      const plans = await services.get<PlanCommands>(TOKENS.PlanCommands);
+      const limits = { contacts: null, activeWorkflows: null, executionsPerMonth: null, aiTokensPerMonth: null, seats: null };
+      const { planId } = await plans.draft(staff, { name: 'Pro', monthlyPriceCents: 4_900, currency: 'EUR', limits });
+      await plans.activate(staff, planId);
+      return planId;
+    });
+    const subscribed = await system.http.post('/billing/subscribe', { planId }, { token: owner.accessToken });
+    expect(subscribed.status, JSON.stringify(subscribed.body)).to.equal(201);
+    subscriptionId = subscribed.body.subscription.id;
+  });
+  after(async () => {
+    await system?.stop();
+    await stripe?.close();
+  });
+
+  const factsOf = async () => system.process.platform.eventStore.readStream(billingAccountStream(owner.organizationId));
+
+  it('brings in a subscription changed at Stripe with no webhook and no event listed; a second listing records nothing', async () => {
+    // Canceled at the period end in Stripe's dashboard: no webhook reaches us, and its event is no longer listed.
+    const dashboard = new Stripe(stripe.secretKey, { host: '127.0.0.1', port: Number(new URL(stripe.url).port), protocol: 'http' });
+    const from = stripe.events.length;
+    await dashboard.subscriptions.update(subscriptionId, { cancel_at_period_end: true });
+    stripe.forgetEvents(from);
+    const before = (await factsOf()).length;
+
+    await withServices(system, [commandCoreModule], async (services) => {
+      const handler = await services.get<CommandHandler>(TOKENS.CommandHandler);
+      const billing = await services.get<BillingProvider>(TOKENS.BillingProvider);
+      const orm = system.process.platform.orm;
+      const logger = pino({ level: 'silent' });
+      let clock = new Date();
+      const commands = new BillingCommands({ handler, billing, graceDays: 7, logger, now: () => clock });
+      const worker = new BillingWorker(
+        { commands, orm, mailer: { send: async () => undefined }, admins: organizationAdmins(orm), logger },
+        {
+          intervalMs: 60_000,
+          leadMs: 3_600_000,
+          reconcileBackMs: DAY,
+          reconcileOverlapMs: 60_000,
+          appUrl: null,
+          subscriptionsEveryMs: 6 * 3_600_000,
+        },
+      );
+      const start = clock.getTime();
+
+      const first = await worker.pass(clock);
+      expect(first.reconciled.applied, 'the event pass has nothing to apply').to.equal(0);
+      expect(first.subscriptions).to.deep.equal({ listed: stripe.subscriptions.size, applied: 1 });
+      const added = (await factsOf()).slice(before);
+      expect(added.map((e) => [e.type, (e.data as { changes?: unknown }).changes])).to.deep.equal([
+        ['SubscriptionChanged', { cancelAtPeriodEnd: true }],
+      ]);
+      await eventually(
+        async () => (await system.http.get('/billing/subscription', { token: owner.accessToken })).body,
+        (body) => body.subscription?.cancelAtPeriodEnd === true,
+      );
+
+      clock = new Date(start + 60_000);
+      expect((await worker.pass(clock)).subscriptions, 'not due again within 6 h').to.equal(null);
+      clock = new Date(start + 6 * 3_600_000);
+      expect((await worker.pass(clock)).subscriptions).to.deep.equal({ listed: stripe.subscriptions.size, applied: 0 });
+      expect((await factsOf()).length, 'a second listing records nothing').to.equal(before + 1);
+    });
   });
 });

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { BillingCommands } from '../../command-api/billing/billing-commands.ts';
 import type { Mailer } from '../../command-api/ports.ts';
 import type { CommandContext } from '../../domain/events.ts';
+import { PeriodicPass } from '../../infra/periodic.ts';
 
 export interface BillingWorkerOptions {
   /** Between two passes. */
@@ -16,6 +17,11 @@ export interface BillingWorkerOptions {
   reconcileOverlapMs: number;
   /** APP_URL, for the link in the admins' mails. */
   appUrl: string | null;
+  /**
+   * Between two listings of every subscription at Stripe (default 6 h; the first pass makes one). Slower than the
+   * event pass: it reads the whole account, and only catches what the events cannot (changes whose events are gone).
+   */
+  subscriptionsEveryMs?: number;
 }
 
 export type OrganizationAdmins = (organizationId: string) => Promise<{ email: string; name: string }[]>;
@@ -25,7 +31,11 @@ export interface BillingPass {
   recorded: string[];
   scheduledChanges: number;
   reconciled: { listed: number; applied: number };
+  /** The subscriptions listed and applied; null when that pass was not due. */
+  subscriptions: { listed: number; applied: number } | null;
 }
+
+const SUBSCRIPTIONS_EVERY_MS = 6 * 3_600_000;
 
 /** Candidates per pass (the rest wait for the next one). */
 const BATCH = 500;
@@ -36,50 +46,40 @@ const BATCH = 500;
  *   restricts, a longer trial or a comped plan restores) and mails the organization's admins about grace and
  *   restriction;
  * - makes the plan changes scheduled for a period end that is near;
- * - reconciles with Stripe's event list, for webhooks that never arrived.
+ * - reconciles with Stripe's event list, for webhooks that never arrived;
+ * - now and then (subscriptionsEveryMs) lists every subscription at Stripe and applies those our accounts do not
+ *   show, for changes whose events are no longer listed.
  * Candidates come from the read models; every decision is taken on the streams. Every step is idempotent
  * (deciders record only what changed, Stripe calls carry idempotency keys from the stream's revision, mails
  * carry keys), so two processes passing at once do the same work twice, never an effect twice.
  */
 export class BillingWorker {
-  private timer: NodeJS.Timeout | null = null;
-  private passing: Promise<unknown> | null = null;
-  private stopping = false;
+  private readonly periodic: PeriodicPass;
   private reconciledUntil: number | null = null;
+  private subscriptionsListedAt: number | null = null;
 
   constructor(
     private readonly deps: { commands: BillingCommands; orm: MikroORM; mailer: Mailer; admins: OrganizationAdmins; logger: Logger },
     private readonly options: BillingWorkerOptions,
-  ) {}
+  ) {
+    this.periodic = new PeriodicPass(
+      () => this.pass(new Date()),
+      options.intervalMs,
+      (err) => deps.logger.error({ err }, 'billing pass failed; the next one tries again'),
+    );
+  }
 
   start(): void {
-    this.stopping = false;
-    this.schedule(0);
+    this.periodic.start();
   }
 
-  async stop(): Promise<void> {
-    this.stopping = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    await this.passing;
-  }
-
-  private schedule(delayMs: number): void {
-    if (this.stopping) return;
-    this.timer = setTimeout(() => {
-      this.passing = this.pass(new Date())
-        .catch((err: unknown) => this.deps.logger.error({ err }, 'billing pass failed; the next one tries again'))
-        .finally(() => {
-          this.passing = null;
-          this.schedule(this.options.intervalMs);
-        });
-    }, delayMs);
-    this.timer.unref();
+  stop(): Promise<void> {
+    return this.periodic.stop();
   }
 
   /** One pass at `now` (tests and tools call it directly). */
   async pass(now: Date): Promise<BillingPass> {
-    const result: BillingPass = { checked: 0, recorded: [], scheduledChanges: 0, reconciled: { listed: 0, applied: 0 } };
+    const result: BillingPass = { checked: 0, recorded: [], scheduledChanges: 0, reconciled: { listed: 0, applied: 0 }, subscriptions: null };
     const connection = this.deps.orm.em.getConnection();
 
     const standing = await connection.execute<{ organization_id: string }[]>(
@@ -117,7 +117,14 @@ export class BillingWorker {
     const from = this.reconciledUntil ?? now.getTime() - this.options.reconcileBackMs;
     result.reconciled = await this.deps.commands.reconcile(new Date(from).toISOString(), (organizationId) => this.context(organizationId, now));
     this.reconciledUntil = now.getTime() - this.options.reconcileOverlapMs;
-    if (result.recorded.length > 0 || result.scheduledChanges > 0 || result.reconciled.applied > 0) {
+
+    const every = this.options.subscriptionsEveryMs ?? SUBSCRIPTIONS_EVERY_MS;
+    if (this.subscriptionsListedAt === null || now.getTime() - this.subscriptionsListedAt >= every) {
+      result.subscriptions = await this.deps.commands.reconcileSubscriptions((organizationId) => this.context(organizationId, now));
+      // Only a listing that went through counts: one that failed is tried again at the next pass.
+      this.subscriptionsListedAt = now.getTime();
+    }
+    if (result.recorded.length > 0 || result.scheduledChanges > 0 || result.reconciled.applied > 0 || (result.subscriptions?.applied ?? 0) > 0) {
       this.deps.logger.info(result, 'billing pass');
     }
     return result;

@@ -4,9 +4,13 @@ import type { QuotaGate } from '../../command-api/billing/quota-gate.ts';
 import { WrongExpectedRevisionError } from '../../command-api/ports.ts';
 import type { QuotaKind } from '../../domain/billing/quota.ts';
 import type { CommandContext } from '../../domain/events.ts';
+import { PeriodicPass } from '../../infra/periodic.ts';
 
-/** The kinds whose writes take units today (the command side's QuotaGate.taking): contacts. */
-export const countedQuotaKinds: readonly QuotaKind[] = ['contacts'];
+/**
+ * The kinds whose writes take units (the command side's QuotaGate.taking): contacts, active workflows
+ * (created or resumed), seats (members joining or reactivated).
+ */
+export const countedQuotaKinds: readonly QuotaKind[] = ['contacts', 'activeWorkflows', 'seats'];
 
 /** The log's head, and its order (the event store). */
 export interface LogHead {
@@ -47,33 +51,41 @@ const TRIES = 5;
  * - it is appended at the stream's revision: a unit recorded meanwhile refuses it and it counts again.
  */
 export class QuotaCounter {
-  private timer: NodeJS.Timeout | null = null;
-  private running: Promise<unknown> = Promise.resolve();
+  private readonly periodic: PeriodicPass;
+  /** The counts asked for by a status change, one after the other. */
+  private asked: Promise<unknown> = Promise.resolve();
   private stopped = false;
 
   constructor(
     private readonly deps: QuotaCounterDeps,
-    private readonly intervalMs: number,
-  ) {}
+    intervalMs: number,
+  ) {
+    this.periodic = new PeriodicPass(
+      () => this.pass(),
+      intervalMs,
+      (err) => this.failed(err),
+    );
+  }
 
   /** A pass now and every interval; an organization whose status changed (a new plan) is counted at once. */
   start(): void {
     this.stopped = false;
-    this.enqueue(() => this.pass());
-    this.timer = setInterval(() => this.enqueue(() => this.pass()), this.intervalMs);
-    this.timer.unref();
+    this.periodic.start();
   }
 
   /** The organization's plan changed (or may have): count what it now limits. */
   changed(organizationId: string): void {
-    if (!this.stopped) this.enqueue(() => this.countOrganization(organizationId));
+    if (this.stopped) return;
+    this.asked = this.asked.then(() => this.countOrganization(organizationId)).catch((err: unknown) => this.failed(err));
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
-    await this.running;
+    await Promise.all([this.periodic.stop(), this.asked]);
+  }
+
+  private failed(err: unknown): void {
+    this.deps.logger.error({ err }, 'could not count the units a plan limits; the next pass tries again');
   }
 
   /** Every organization on a plan: counts what is wanted (a plan whose limit staff set meanwhile, a missed change). */
@@ -84,12 +96,6 @@ export class QuotaCounter {
       counted += (await this.countOrganization(organizationId)).length;
     }
     return counted;
-  }
-
-  private enqueue(task: () => Promise<unknown>): void {
-    this.running = this.running
-      .then(task)
-      .catch((err: unknown) => this.deps.logger.error({ err }, 'could not count the units a plan limits; the next pass tries again'));
   }
 
   /** Counts what the organization's plan wants counted; answers the kinds counted. */

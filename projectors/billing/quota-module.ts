@@ -10,6 +10,8 @@ import { TOKENS } from '../../infra/di/tokens.ts';
 import type { Notifications } from '../../infra/notifications/notifications.ts';
 import type { Database } from '../../infra/postgres/module.ts';
 import { contactsProjection } from '../contacts/contacts-projection.ts';
+import { usersProjection } from '../users/users-projection.ts';
+import { workflowsProjection } from '../workflows/workflows-projection.ts';
 import type { CheckpointWatcher } from '../../infra/readmodels/checkpoint-watcher.ts';
 import { QuotaCounter, type LogHead, type QuotaReadModels } from './quota-counter.ts';
 
@@ -21,8 +23,18 @@ function sqlReadModels(database: Database): QuotaReadModels {
       sql: `SELECT (SELECT count(*)::int FROM contacts WHERE organization_id = $1) AS count,
                    ARRAY(SELECT id::text FROM contacts WHERE id = ANY($2::uuid[])) AS present`,
     },
-    activeWorkflows: null,
-    seats: null,
+    activeWorkflows: {
+      projections: [workflowsProjection.name],
+      sql: `SELECT (SELECT count(*)::int FROM workflows WHERE organization_id = $1 AND status = 'active') AS count,
+                   ARRAY(SELECT id::text FROM workflows WHERE id = ANY($2::uuid[]) AND status = 'active') AS present`,
+    },
+    // Active members: a user row is made by the registration (the owner's at sign-up, an invitee's on
+    // accepting) and marked deactivated or active again by the organization's membership.
+    seats: {
+      projections: [usersProjection.name],
+      sql: `SELECT (SELECT count(*)::int FROM users WHERE organization_id = $1 AND status = 'active') AS count,
+                   ARRAY(SELECT id::text FROM users WHERE id = ANY($2::uuid[]) AND status = 'active') AS present`,
+    },
   };
   return {
     projections: (kind) => counts[kind]?.projections ?? [],

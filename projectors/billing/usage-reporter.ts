@@ -5,6 +5,7 @@ import { BillingRequestRejected, type BillingProvider } from '../../command-api/
 import { executeBound } from '../../infra/readmodels/orm.ts';
 import { pgArray } from './metering-projection.ts';
 import { counterMetrics, type CounterMetric } from './metering-views.ts';
+import { PeriodicPass } from '../../infra/periodic.ts';
 
 /**
  * The Stripe meter each counter is reported to (`event_name`). A Stripe price with a meter of that event
@@ -77,38 +78,25 @@ interface MeterEventRow {
  * (two projector processes) plan the same identifiers, one row each, and send the same events: counted once.
  */
 export class UsageReporter {
-  private timer: NodeJS.Timeout | null = null;
-  private passing: Promise<unknown> | null = null;
-  private stopping = false;
+  private readonly periodic: PeriodicPass;
 
   constructor(
     private readonly deps: { billing: BillingProvider; orm: MikroORM; logger: Logger },
     private readonly options: UsageReporterOptions,
-  ) {}
+  ) {
+    this.periodic = new PeriodicPass(
+      () => this.pass(new Date()),
+      options.intervalMs,
+      (err) => deps.logger.error({ err }, 'usage report failed; the next pass tries again'),
+    );
+  }
 
   start(): void {
-    this.stopping = false;
-    this.schedule(0);
+    this.periodic.start();
   }
 
-  async stop(): Promise<void> {
-    this.stopping = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    await this.passing;
-  }
-
-  private schedule(delayMs: number): void {
-    if (this.stopping) return;
-    this.timer = setTimeout(() => {
-      this.passing = this.pass(new Date())
-        .catch((err: unknown) => this.deps.logger.error({ err }, 'usage report failed; the next pass tries again'))
-        .finally(() => {
-          this.passing = null;
-          this.schedule(this.options.intervalMs);
-        });
-    }, delayMs);
-    this.timer.unref();
+  stop(): Promise<void> {
+    return this.periodic.stop();
   }
 
   /** One pass at `now`: plans what closed days owe Stripe, then sends the outbox (tests call it directly). */

@@ -200,9 +200,10 @@ function periodOf(account: BillingAccountView | null, timezone: string, now: Dat
 
 /**
  * Each metric of the organization: a gauge summed over every day (its level now), a counter over the days
- * [from, to). The organization is bound explicitly: raw SQL does not pass through the tenant filter.
+ * [from, to). The organization is bound explicitly: raw SQL does not pass through the tenant filter. Also the
+ * command side's plan-change check (infra/billing/current-usage.ts), so both read usage the same way.
  */
-async function meteredUsage(em: EntityManager, organizationId: string, days: { from: string; to: string }): Promise<Record<Metric, number>> {
+export async function meteredUsage(em: EntityManager, organizationId: string, days: { from: string; to: string }): Promise<Record<Metric, number>> {
   const rows = await executeBound<{ metric: Metric; used: string }>(
     em,
     `SELECT metric, sum(quantity)::text AS used FROM usage_daily

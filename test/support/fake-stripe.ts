@@ -116,6 +116,14 @@ export class FakeStripe {
     }
   }
 
+  /**
+   * Events from `from` on are no longer listed (GET /v1/events), as when they are older than the 30 days Stripe
+   * lists: what changed is then only seen on the objects themselves.
+   */
+  forgetEvents(from = 0): void {
+    this.events.splice(from);
+  }
+
   /** A raw event body as Stripe would deliver it (for webhook tests: sign it with the library's test helper). */
   eventBody(eventId: string): string {
     const event = this.events.find((e) => e.id === eventId);
@@ -300,11 +308,16 @@ export class FakeStripe {
         return this.expand(subscription, p);
       }
       case 'GET subscriptions': {
-        const status = (p.status as string | undefined) ?? 'active';
+        // Stripe's filter: absent, every subscription not canceled; `all`; `ended` (canceled or expired); else one status.
+        const status = p.status as string | undefined;
+        if (status !== undefined && !subscriptionStatusFilters.includes(status))
+          throw new StripeFault(400, 'invalid_request_error', `Invalid status: must be one of ${subscriptionStatusFilters.join(', ')}`, 'status');
         const matching = [...this.subscriptions.values()].filter(
           (s) =>
             (!p.customer || s.customer === p.customer) &&
-            (status === 'all' ? true : status === 'active' ? s.status !== 'canceled' : s.status === status),
+            (status === undefined
+              ? s.status !== 'canceled'
+              : status === 'all' || (status === 'ended' ? s.status === 'canceled' || s.status === 'incomplete_expired' : s.status === status)),
         );
         return this.list('/v1/subscriptions', matching, p);
       }
@@ -611,6 +624,19 @@ export class FakeStripe {
 }
 
 type StripeObject = Record<string, unknown>;
+
+const subscriptionStatusFilters = [
+  'active',
+  'all',
+  'canceled',
+  'ended',
+  'incomplete',
+  'incomplete_expired',
+  'past_due',
+  'paused',
+  'trialing',
+  'unpaid',
+];
 
 class StripeFault extends Error {
   constructor(

@@ -193,6 +193,36 @@ describe('Stripe billing adapter (the stripe library against a loopback Stripe)'
     for (let i = 1; i < events.length; i++) expect(events[i - 1]!.createdAt <= events[i]!.createdAt).to.equal(true);
   });
 
+  it('lists every subscription of the account, whatever its status, page after page', async () => {
+    const { priceIds } = await billing.syncPlan(plan(100), null);
+    const trialEnd = new Date(Date.now() + 10 * 86_400_000).toISOString();
+    const made: string[] = [];
+    // More than one page of 100, across customers.
+    for (let i = 0; i < 105; i++) {
+      const { customerId } = await billing.createCustomer({ organizationId: `org-l${i}`, name: `List ${i}`, email: null, idempotencyKey: `cl${i}` });
+      const subscription = await billing.subscribe({
+        customerId,
+        priceId: priceIds.month,
+        organizationId: `org-l${i}`,
+        trialEnd,
+        idempotencyKey: `sl${i}`,
+      });
+      made.push(subscription.id);
+    }
+    await billing.cancel({ subscriptionId: made[0]!, atPeriodEnd: false, idempotencyKey: 'xl0' });
+
+    const listed: { id: string; status: string; organizationId: string | null }[] = [];
+    for await (const subscription of billing.listAllSubscriptions()) listed.push(subscription);
+
+    expect(listed.map((s) => s.id).sort()).to.deep.equal([...made].sort());
+    expect(listed.find((s) => s.id === made[0])).to.include({ status: 'canceled', organizationId: 'org-l0' });
+    const pages = fake.requests.filter((r) => r.method === 'GET' && r.path === '/v1/subscriptions');
+    expect(pages.map((r) => [r.params.status, r.params.limit, r.params.starting_after ?? null])).to.deep.equal([
+      ['all', '100', null],
+      ['all', '100', listed[99]!.id],
+    ]);
+  });
+
   it('counts a usage report once per identifier', async () => {
     const { customerId } = await billing.createCustomer({ organizationId: 'org-6', name: 'Meter', email: null, idempotencyKey: 'c6' });
     const report = {

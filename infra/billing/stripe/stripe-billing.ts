@@ -174,6 +174,17 @@ export class StripeBilling implements BillingProvider {
     return found;
   }
 
+  async *listAllSubscriptions(): AsyncIterable<ProviderSubscription> {
+    // The library's auto-pagination asks for the next page (starting_after the last id) as the caller reads on,
+    // so a large account is held a page at a time.
+    const pages = this.stripe.subscriptions.list({ status: 'all', limit: 100 });
+    try {
+      for await (const subscription of pages) yield toSubscription(subscription);
+    } catch (error) {
+      throw toPortError(error);
+    }
+  }
+
   async createSetupIntent(input: { customerId: string; organizationId: string; idempotencyKey: string }) {
     const intent = await this.call(() =>
       this.stripe.setupIntents.create(
