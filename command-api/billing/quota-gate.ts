@@ -3,6 +3,8 @@ import {
   quotaAfter,
   quotaBasis,
   quotaOf,
+  periodicQuotaKinds,
+  quotaKinds,
   quotaStream,
   takeQuota,
   type Quota,
@@ -21,6 +23,8 @@ import { WrongExpectedRevisionError, type EventStreams, type StreamAppend } from
 /** Where the gate learns which plan an organization is on (the write check's copy: dropped when it changes). */
 export interface PlanOfOrganization {
   planOf(organizationId: string): Promise<string | null>;
+  /** The billing period `now` falls in (monthly limits are counted in it). */
+  periodOf(organizationId: string, now: Date): Promise<{ start: Date; end: Date }>;
 }
 
 /** A kind's limit as the organization's plan sets it, and the basis a count of it must have been made for. */
@@ -28,12 +32,27 @@ interface Terms {
   limit: number;
   basis: string;
   plan: { id: string; name: string };
+  /** The quota stream the limit is kept in (a periodic kind's: the current period's). */
+  streamId: string;
+  /** A periodic kind's current billing period. */
+  period: { start: Date; end: Date } | null;
 }
 
 interface PlanTerms {
   name: string;
   limits: Record<QuotaKind, number | null>;
   bases: Record<QuotaKind, string | null>;
+}
+
+/** What the quota counter needs to count a kind (QuotaGate.countWanted). */
+export interface CountWanted {
+  basis: string;
+  revision: number;
+  /** The stream's units, with their positions in the log. */
+  units: { position: string; event: QuotaTaken | QuotaReleased }[];
+  streamId: string;
+  /** A periodic kind's billing period (what is counted is what started in it). */
+  period: { start: Date; end: Date } | null;
 }
 
 /** Tries at deciding again after another write took a unit between our read and our append. */
@@ -74,32 +93,31 @@ export class QuotaGate {
     write: (together: StreamAppend[]) => Promise<T>,
   ): Promise<T> {
     let checked = this.metrics?.layer('plan_limits');
-    const terms = await this.termsOf(organizationId, kind);
+    const terms = await this.termsOf(organizationId, kind, context.now);
     if (!terms) {
       checked?.();
       return write([]);
     }
-    const key = `${organizationId}/${kind}`;
-    return this.queued(key, async () => {
+    return this.queued(terms.streamId, async () => {
       for (let attempt = 1; ; attempt++) {
         // The first decision's wait behind this organization's other writes counts too: it is the check's cost.
         let taken: QuotaTaken;
         let quota: Quota;
         try {
-          quota = await this.current(key, organizationId, kind, terms);
+          quota = await this.current(terms);
           taken = takeQuota(quota, { organizationId, kind, ownerId, ...terms });
         } finally {
           checked?.();
           checked = undefined;
         }
-        const append = this.appendOf(context, organizationId, kind, taken, quota, terms);
+        const append = this.appendOf(context, taken, quota, terms);
         try {
           const result = await write([append]);
-          this.wrote(key, quota, taken, append);
+          this.wrote(quota, taken, append);
           return result;
         } catch (err) {
           if (!(err instanceof WrongExpectedRevisionError && err.streamId === append.streamId) || attempt >= MAX_TRIES) throw err;
-          this.markStale(key);
+          this.markStale(terms.streamId);
         }
       }
     });
@@ -111,26 +129,25 @@ export class QuotaGate {
    * giveBack.
    */
   async reserve(context: CommandContext, organizationId: string, kind: QuotaKind, ownerId: string, wanted: number): Promise<number | null> {
-    const terms = await this.termsOf(organizationId, kind);
+    const terms = await this.termsOf(organizationId, kind, context.now);
     if (!terms) return null;
     if (wanted <= 0) return 0;
-    const key = `${organizationId}/${kind}`;
-    return this.queued(key, async () => {
+    return this.queued(terms.streamId, async () => {
       for (let attempt = 1; ; attempt++) {
-        const quota = await this.current(key, organizationId, kind, terms);
+        const quota = await this.current(terms);
         const counted = quota.basis === terms.basis;
         const units = counted ? Math.max(0, Math.min(wanted, terms.limit - quota.used)) : wanted;
         if (units === 0) return 0;
         // `units` even for one: a bulk's owner is not one of the things counted (the counter tells them apart).
         const taken: QuotaTaken = { type: 'QuotaTaken', version: 1, data: { organizationId, kind, ownerId, units } };
-        const append = this.appendOf(context, organizationId, kind, taken, quota, terms);
+        const append = this.appendOf(context, taken, quota, terms);
         try {
           await this.streams.append(append.streamId, append.events, append.expectedRevision);
-          this.wrote(key, quota, taken, append);
+          this.wrote(quota, taken, append);
           return units;
         } catch (err) {
           if (!(err instanceof WrongExpectedRevisionError) || attempt >= MAX_TRIES) throw err;
-          this.markStale(key);
+          this.markStale(terms.streamId);
         }
       }
     });
@@ -151,13 +168,13 @@ export class QuotaGate {
    * it find the stream moved and read it again.
    */
   async releasing(context: CommandContext, organizationId: string, kind: QuotaKind, ownerId: string): Promise<StreamAppend[]> {
-    const terms = await this.termsOf(organizationId, kind);
+    const terms = await this.termsOf(organizationId, kind, context.now);
     if (!terms) return [];
-    this.markStale(`${organizationId}/${kind}`);
+    this.markStale(terms.streamId);
     const released: QuotaReleased = { type: 'QuotaReleased', version: 1, data: { organizationId, kind, ownerId } };
     return [
       {
-        streamId: quotaStream(organizationId, kind),
+        streamId: terms.streamId,
         events: [{ id: newEventId(), ...released, metadata: metadataFrom(context) }],
         expectedRevision: 'any',
       },
@@ -169,21 +186,18 @@ export class QuotaGate {
    * (its units, with their positions in the log); null when the plan sets no limit or the quota already has
    * a count for its basis.
    */
-  async countWanted(
-    organizationId: string,
-    kind: QuotaKind,
-  ): Promise<{ basis: string; revision: number; units: { position: string; event: QuotaTaken | QuotaReleased }[] } | null> {
-    const terms = await this.termsOf(organizationId, kind);
+  async countWanted(organizationId: string, kind: QuotaKind, now = new Date()): Promise<CountWanted | null> {
+    const terms = await this.termsOf(organizationId, kind, now);
     if (!terms) return null;
     // The quota as this process knows it answers the usual "counted already" without reading the whole stream.
-    if ((await this.current(`${organizationId}/${kind}`, organizationId, kind, terms)).basis === terms.basis) return null;
-    const events = await this.streams.readStream(quotaStream(organizationId, kind));
+    if ((await this.current(terms)).basis === terms.basis) return null;
+    const events = await this.streams.readStream(terms.streamId);
     const quota = quotaOf(events.map((event) => ({ revision: event.revision, event: event as unknown as QuotaEvent })));
     if (quota.basis === terms.basis) return null;
     const units = events
       .filter((event) => event.type === 'QuotaTaken' || event.type === 'QuotaReleased')
       .map((event) => ({ position: event.position, event: event as unknown as QuotaTaken | QuotaReleased }));
-    return { basis: terms.basis, revision: quota.revision, units };
+    return { basis: terms.basis, revision: quota.revision, units, streamId: terms.streamId, period: terms.period };
   }
 
   /**
@@ -191,29 +205,37 @@ export class QuotaGate {
    * revision: a unit taken or given back after it refuses the count (WrongExpectedRevisionError), which is
    * then made again, so no unit is ever counted twice or missed.
    */
-  async recordCount(context: CommandContext, organizationId: string, kind: QuotaKind, count: number, counted: { basis: string; revision: number }) {
+  async recordCount(
+    context: CommandContext,
+    organizationId: string,
+    kind: QuotaKind,
+    count: number,
+    counted: Pick<CountWanted, 'basis' | 'revision' | 'streamId'>,
+  ) {
     const event: QuotaCounted = {
       type: 'QuotaCounted',
       version: 1,
       data: { organizationId, kind, count, throughRevision: counted.revision, basis: counted.basis },
     };
     await this.streams.append(
-      quotaStream(organizationId, kind),
+      counted.streamId,
       [{ id: newEventId(), ...event, metadata: metadataFrom(context) }],
       counted.revision < 0 ? 'no_stream' : counted.revision,
     );
-    this.markStale(`${organizationId}/${kind}`);
+    this.markStale(counted.streamId);
   }
 
   /** The kind's limit on the organization's plan, null when there is none (no plan, as in a trial, or no limit). */
-  async termsOf(organizationId: string, kind: QuotaKind): Promise<Terms | null> {
+  async termsOf(organizationId: string, kind: QuotaKind, now = new Date()): Promise<Terms | null> {
     const planId = await this.organizations.planOf(organizationId);
     if (planId === null) return null;
     const plan = await this.planTerms(planId);
     const limit = plan?.limits[kind] ?? null;
     const basis = plan?.bases[kind] ?? null;
     if (!plan || limit === null || basis === null) return null;
-    return { limit, basis, plan: { id: planId, name: plan.name } };
+    const period = periodicQuotaKinds.includes(kind) ? await this.organizations.periodOf(organizationId, now) : null;
+    const streamId = quotaStream(organizationId, kind, period?.start.toISOString());
+    return { limit, basis, plan: { id: planId, name: plan.name }, streamId, period };
   }
 
   private async planTerms(planId: string): Promise<PlanTerms | null> {
@@ -223,7 +245,7 @@ export class QuotaGate {
     if (events.length === 0) return null;
     const history = events.map((event) => ({ revision: event.revision, event: event as PlanEvent }));
     let name = '';
-    const limits = { contacts: null, activeWorkflows: null, seats: null } as Record<QuotaKind, number | null>;
+    const limits = Object.fromEntries(quotaKinds.map((kind) => [kind, null])) as Record<QuotaKind, number | null>;
     for (const { event } of history) {
       if (event.type === 'PlanDrafted') {
         name = event.data.name;
@@ -249,10 +271,10 @@ export class QuotaGate {
    * The quota as this process knows it: read again (from where it left off) when another write may have
    * moved it, and while it has no count for the current basis (the billing worker's count may have come).
    */
-  private async current(key: string, organizationId: string, kind: QuotaKind, terms: Terms): Promise<Quota> {
-    const known = this.quotas.get(key);
+  private async current(terms: Terms): Promise<Quota> {
+    const { streamId } = terms;
+    const known = this.quotas.get(streamId);
     if (known && !known.stale && known.quota.basis === terms.basis) return known.quota;
-    const streamId = quotaStream(organizationId, kind);
     let quota: Quota | null = null;
     if (known) {
       const since = await this.streams.readStream(streamId, { fromRevision: known.quota.revision + 1 });
@@ -265,29 +287,29 @@ export class QuotaGate {
       const events = await this.streams.readStream(streamId);
       quota = quotaOf(events.map((event) => ({ revision: event.revision, event: event as unknown as QuotaEvent })));
     }
-    this.quotas.set(key, { quota, stale: false });
+    this.quotas.set(streamId, { quota, stale: false });
     return quota;
   }
 
   /** The quota stream's append: at the exact revision when a count makes the check exact, else anywhere. */
-  private appendOf(context: CommandContext, organizationId: string, kind: QuotaKind, taken: QuotaTaken, quota: Quota, terms: Terms): StreamAppend {
+  private appendOf(context: CommandContext, taken: QuotaTaken, quota: Quota, terms: Terms): StreamAppend {
     const checked = quota.basis === terms.basis;
     return {
-      streamId: quotaStream(organizationId, kind),
+      streamId: terms.streamId,
       events: [{ id: newEventId(), ...taken, metadata: metadataFrom(context) }],
       expectedRevision: !checked ? 'any' : quota.revision < 0 ? 'no_stream' : quota.revision,
     };
   }
 
   /** After our own append: at an exact revision the next write starts from it without a read. */
-  private wrote(key: string, quota: Quota, taken: QuotaTaken, append: StreamAppend): void {
-    if (append.expectedRevision === 'any') return this.markStale(key);
+  private wrote(quota: Quota, taken: QuotaTaken, append: StreamAppend): void {
+    if (append.expectedRevision === 'any') return this.markStale(append.streamId);
     const next = quotaAfter(quota, [{ revision: quota.revision + 1, event: taken }]);
-    this.quotas.set(key, next ? { quota: next, stale: false } : { quota, stale: true });
+    this.quotas.set(append.streamId, next ? { quota: next, stale: false } : { quota, stale: true });
   }
 
-  private markStale(key: string): void {
-    const known = this.quotas.get(key);
+  private markStale(streamId: string): void {
+    const known = this.quotas.get(streamId);
     if (known) known.stale = true;
   }
 

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
+import { billingPeriodAt } from '../../domain/billing/billing-account.ts';
 import { quotaStream, type QuotaKind } from '../../domain/billing/quota.ts';
 import type { CommandContext } from '../../domain/events.ts';
 import type { PlanLimits } from '../../domain/plans/plan.ts';
@@ -37,7 +38,12 @@ const limits = (limited: Limited): PlanLimits => ({
   ...(typeof limited === 'object' && limited !== null ? limited : { contacts: limited }),
 });
 
-const limitNames: Record<QuotaKind, string> = { contacts: 'contacts', activeWorkflows: 'active workflows', seats: 'seats' };
+const limitNames: Record<QuotaKind, string> = {
+  contacts: 'contacts',
+  activeWorkflows: 'active workflows',
+  seats: 'seats',
+  executionsPerMonth: 'executions per billing period',
+};
 
 const staff = (tenantId: string | null): CommandContext => ({
   tenantId,
@@ -74,10 +80,10 @@ describe('Plan limits at the moment of the write (real PostgreSQL, the projector
   }
 
   /** Until the projectors have counted the organization's units of a kind for its plan (what a limit starts from). */
-  async function counted(account: Account, kind: QuotaKind = 'contacts'): Promise<number> {
+  async function counted(account: Account, kind: QuotaKind = 'contacts', period?: string): Promise<number> {
     const store = await staffSide.get<EventStreams>(TOKENS.EventStore);
     const events = await eventually(
-      () => store.readStream(quotaStream(account.organizationId, kind)),
+      () => store.readStream(quotaStream(account.organizationId, kind, period)),
       (list) => list.some((event) => event.type === 'QuotaCounted'),
       20_000,
     );
@@ -284,6 +290,62 @@ describe('Plan limits at the moment of the write (real PostgreSQL, the projector
       const planId = await putOnPlan(owner, { seats: 1 }, 'Solo seat');
       expect(await counted(owner, 'seats')).to.equal(1);
       expectLimitReached(await accept(await invite(owner)), planId, 'Solo seat', 1, 1, 'seats');
+    });
+  });
+
+  describe('executions per billing period', () => {
+    const workflowOf = async (account: Account, trigger: object) => {
+      const created = await system.http.post(
+        '/workflows',
+        { name: 'Welcome', trigger, steps: [{ id: 'mark', type: 'add_tag', config: { tag: 'welcomed' }, next: null }] },
+        { token: account.accessToken },
+      );
+      expect(created.status, JSON.stringify(created.body)).to.equal(201);
+      return created.body.id as string;
+    };
+    const run = (account: Account, workflowId: string, contactId: string) =>
+      system.http.post(`/workflows/${workflowId}/run`, { contactId }, { token: account.accessToken });
+    // A trial's or comped plan's period: the calendar month in the organization's zone (UTC at sign-up).
+    const thisMonth = () => billingPeriodAt(null, 'UTC', new Date()).start.toISOString();
+
+    it('counts the period’s executions, starts the last allowed, refuses the next run with the numbers, and a trigger starts none beyond', async () => {
+      const owner = await registerAccount(system);
+      const contact = await createContact(owner, 'runner');
+      const manual = await workflowOf(owner, { type: 'manual' });
+      expect((await run(owner, manual, contact.body.id)).status).to.equal(202);
+      const planId = await putOnPlan(owner, { executionsPerMonth: 2 }, 'Two runs');
+      expect(await counted(owner, 'executionsPerMonth', thisMonth())).to.equal(1);
+
+      expect((await run(owner, manual, contact.body.id)).status, 'the last allowed').to.equal(202);
+      const refused = await run(owner, manual, contact.body.id);
+      expectLimitReached(refused, planId, 'Two runs', 2, 2, 'executionsPerMonth');
+
+      // A workflow started by contact.created: the new contact is created, its execution is not.
+      const triggered = await workflowOf(owner, { type: 'event', event: 'contact.created' });
+      const late = await createContact(owner, 'late');
+      expect(late.status).to.equal(201);
+      const executionsOf = async (contactId: string) =>
+        (
+          (await system.http.get(`/workflows/${triggered}/executions?limit=100`, { token: owner.accessToken })).body.data as {
+            contactId: string;
+          }[]
+        ).filter((execution) => execution.contactId === contactId);
+
+      // Raised, the limit lets the trigger start again: once a later contact's execution shows, the reactor has
+      // passed the late contact's event (it takes events in order), and that one started nothing.
+      const plans = await staffSide.get<PlanCommands>(TOKENS.PlanCommands);
+      await plans.revise(staff(null), { planId, limits: { executionsPerMonth: 100 } });
+      let proof: unknown[] = [];
+      for (let attempt = 0; attempt < 30 && proof.length === 0; attempt++) {
+        const later = await createContact(owner, 'later');
+        proof = await eventually(
+          () => executionsOf(later.body.id),
+          (list) => list.length > 0,
+          1_000,
+        ).catch(() => []);
+      }
+      expect(proof, 'a later contact started an execution').to.have.length(1);
+      expect(await executionsOf(late.body.id)).to.deep.equal([]);
     });
   });
 });

@@ -1,6 +1,12 @@
 import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
-import { billingAccountDecider, billingAccountStream, restrictionStart } from '../../domain/billing/billing-account.ts';
+import {
+  billingAccountDecider,
+  billingAccountStream,
+  billingPeriodAt,
+  restrictionStart,
+  type SubscriptionSnapshot,
+} from '../../domain/billing/billing-account.ts';
 import { organizationDecider, organizationStream, type Organization, type OrganizationEvent } from '../../domain/organizations/organization.ts';
 import type { SuspensionCheck } from '../../infra/http/routes.ts';
 import type { Notifications } from '../../infra/notifications/notifications.ts';
@@ -17,7 +23,13 @@ export const CHANNEL_ORGANIZATION_STATUS = 'nf_organization_status';
 export class OrganizationStatusCache implements SuspensionCheck {
   private readonly cache: LRUCache<
     string,
-    { suspended: boolean; restriction: { at: number; since: string; reason: string } | null; planId: string | null }
+    {
+      suspended: boolean;
+      restriction: { at: number; since: string; reason: string } | null;
+      planId: string | null;
+      /** What the billing period is computed from (billingPeriodAt), at the time of the write. */
+      billing: { subscription: SubscriptionSnapshot | null; timezone: string };
+    }
   >;
   private readonly unlisten: () => void;
 
@@ -56,6 +68,12 @@ export class OrganizationStatusCache implements SuspensionCheck {
     return (await this.status(organizationId)).planId;
   }
 
+  /** The billing period `now` falls in (the subscription's, else the calendar month in the organization's zone). */
+  async periodOf(organizationId: string, now: Date): Promise<{ start: Date; end: Date }> {
+    const { subscription, timezone } = (await this.status(organizationId)).billing;
+    return billingPeriodAt(subscription, timezone, now);
+  }
+
   private async status(organizationId: string) {
     const known = this.cache.get(organizationId);
     if (known) return known;
@@ -71,6 +89,7 @@ export class OrganizationStatusCache implements SuspensionCheck {
       suspended: state.status === 'suspended',
       restriction: start ? { at: Date.parse(start.at), since: start.at, reason: start.reason } : null,
       planId: existing?.planId ?? null,
+      billing: { subscription: billing.state.subscription, timezone: existing?.timezone ?? 'UTC' },
     };
     this.cache.set(organizationId, status);
     return status;

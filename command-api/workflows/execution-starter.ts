@@ -1,5 +1,5 @@
 import { TOKENS } from '../../infra/di/tokens.ts';
-import { inject, injectable } from 'inversify';
+import { inject, injectable, optional } from 'inversify';
 import { randomUUID } from 'node:crypto';
 import { contactDecider } from '../../domain/contacts/decide.ts';
 import { contactStream, type Contact, type ContactEvent } from '../../domain/contacts/contact.ts';
@@ -8,8 +8,9 @@ import type { CommandContext } from '../../domain/events.ts';
 import { executionDecider, executionStream, type ExecutionCause } from '../../domain/workflows/execution.ts';
 import { claimDecider, type Claim, type ClaimEvent } from '../../domain/uniqueness/claim.ts';
 import { workflowDecider, workflowStream, type Workflow, type WorkflowEvent } from '../../domain/workflows/workflow.ts';
+import type { QuotaGate } from '../billing/quota-gate.ts';
 import type { CommandHandler } from '../command-handling.ts';
-import { WrongExpectedRevisionError } from '../ports.ts';
+import { WrongExpectedRevisionError, type StreamAppend } from '../ports.ts';
 import { claimStreamId, type ValueClaims } from '../uniqueness/value-claims.ts';
 
 export interface StartRequest {
@@ -31,12 +32,16 @@ export interface Started {
  * Starts executions: manual runs, triggers and schedules alike. A cause (a request, an event, a schedule
  * firing) starts at most one execution of a workflow: a claim on the cause is appended together with the
  * execution's first event, so a trigger delivered twice, or two schedulers firing the same minute, start one.
+ * Each execution takes a unit of the plan's executions per billing period in the same append (QuotaGate):
+ * beyond the limit none starts (PlanLimitReachedError, 402 for a manual run).
  */
 @injectable()
 export class ExecutionStarter {
   constructor(
     @inject(TOKENS.CommandHandler) private readonly handler: CommandHandler,
     @inject(TOKENS.ValueClaims) private readonly claims: ValueClaims,
+    /** The plan limits (absent where a role or a test's spec does not enforce them). */
+    @inject(TOKENS.QuotaGate) @optional() private readonly quotas?: QuotaGate,
   ) {}
 
   async start(context: CommandContext, request: StartRequest): Promise<Started> {
@@ -50,8 +55,8 @@ export class ExecutionStarter {
 
     const executionId = randomUUID();
     const causeStream = claimStreamId('executionCause', workflowId, cause.type, cause.id);
-    try {
-      const outcome = await this.handler.handle(
+    const startTaking = (quota: StreamAppend[]) =>
+      this.handler.handle(
         executionStream(executionId),
         executionDecider,
         {
@@ -69,8 +74,12 @@ export class ExecutionStarter {
           },
         },
         context,
-        { newStream: true, together: [this.claims.firstClaim(causeStream, executionId, context)] },
+        { newStream: true, together: [...quota, this.claims.firstClaim(causeStream, executionId, context)] },
       );
+    try {
+      const outcome = this.quotas
+        ? await this.quotas.taking(context, organizationId, 'executionsPerMonth', executionId, startTaking)
+        : await startTaking([]);
       return { executionId, position: outcome.position, created: true };
     } catch (err) {
       if (!(err instanceof WrongExpectedRevisionError && err.streamId === causeStream)) throw err;

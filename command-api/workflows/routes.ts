@@ -142,7 +142,8 @@ export function workflowCommandRoutes(workflows: WorkflowCommands, starter: Exec
       operationId: 'runWorkflow',
       summary: 'Run the workflow for one contact',
       description:
-        'Answers 202 with the execution id at once; the runner takes it from there. Follow it with GET /workflows/{id}/executions/{executionId}.',
+        'Answers 202 with the execution id at once; the runner takes it from there. Follow it with GET /workflows/{id}/executions/{executionId}. ' +
+        "Each execution counts against the plan's executions per billing period: beyond it, 402 plan_limit_reached (triggers and schedules start none either).",
       tag: 'Workflows',
       auth: 'bearer',
       permission: 'workflows:run',
@@ -158,6 +159,7 @@ export function workflowCommandRoutes(workflows: WorkflowCommands, starter: Exec
           headers: { Location: 'URL of the execution' },
         },
         ...problems,
+        402: { description: "The plan's executions for this billing period are spent (plan_limit_reached)" },
         409: { description: 'The workflow is paused' },
       },
       async handler(ctx, { body, params }) {

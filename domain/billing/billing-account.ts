@@ -1,3 +1,4 @@
+import { DateTime, IANAZone } from 'luxon';
 import { ConflictError, RuleViolationError } from '../errors.ts';
 import type { Decider } from '../decider.ts';
 import type { DomainEvent } from '../events.ts';
@@ -168,6 +169,23 @@ export const billingAccountStream = (organizationId: string) => `billing-${organ
 /** A subscription that still bills (or will): the organization may not start another. */
 export function isLive(subscription: SubscriptionSnapshot | null): subscription is SubscriptionSnapshot {
   return subscription !== null && subscription.status !== 'canceled' && subscription.status !== 'incomplete_expired';
+}
+
+/**
+ * The billing period `now` falls in: the live subscription's current one, else the calendar month in the
+ * organization's time zone (a trial, a comped plan). Monthly limits (executions) and usage are counted in it.
+ */
+export function billingPeriodAt(
+  subscription: Pick<SubscriptionSnapshot, 'status' | 'currentPeriodStart' | 'currentPeriodEnd'> | null,
+  timezone: string,
+  now: Date,
+): { start: Date; end: Date; basis: 'subscription' | 'calendar_month' } {
+  if (subscription && isLive(subscription as SubscriptionSnapshot)) {
+    return { start: new Date(subscription.currentPeriodStart), end: new Date(subscription.currentPeriodEnd), basis: 'subscription' };
+  }
+  const zone = IANAZone.isValidZone(timezone) ? timezone : 'UTC';
+  const month = DateTime.fromJSDate(now, { zone }).startOf('month');
+  return { start: month.toJSDate(), end: month.plus({ months: 1 }).toJSDate(), basis: 'calendar_month' };
 }
 
 /** A plan at a billing interval, with its monthly price (the catalog's). */

@@ -15,10 +15,15 @@ import type { PlanEvent, PlanLimits } from '../plans/plan.ts';
  * taken unchecked until the billing worker has counted: the one window where a limit is not enforced, as
  * short as the read models' lag.
  */
-export const quotaKinds = ['contacts', 'activeWorkflows', 'seats'] as const;
+export const quotaKinds = ['contacts', 'activeWorkflows', 'seats', 'executionsPerMonth'] as const;
 export type QuotaKind = (typeof quotaKinds)[number];
 
-export const quotaStream = (organizationId: string, kind: QuotaKind) => `quota-${organizationId}-${kind}`;
+/** Kinds counted afresh in each billing period (a stream per period, never given back): executions. */
+export const periodicQuotaKinds: readonly QuotaKind[] = ['executionsPerMonth'];
+
+/** The quota stream; a periodic kind's is the billing period's (`period`: its start, ISO 8601). */
+export const quotaStream = (organizationId: string, kind: QuotaKind, period?: string) =>
+  period === undefined ? `quota-${organizationId}-${kind}` : `quota-${organizationId}-${kind}-${period}`;
 
 /**
  * What a baseline was counted for: the plan, and the revision of its stream since which it has limited this
@@ -105,7 +110,12 @@ export function quotaAfter(quota: Quota, appended: readonly { revision: number; 
 }
 
 /** The human name of a limit, in a refusal's message. */
-const limitNames: Record<QuotaKind, string> = { contacts: 'contacts', activeWorkflows: 'active workflows', seats: 'seats' };
+const limitNames: Record<QuotaKind, string> = {
+  contacts: 'contacts',
+  activeWorkflows: 'active workflows',
+  seats: 'seats',
+  executionsPerMonth: 'executions per billing period',
+};
 
 /** The limit of a plan that a kind of quota is held to (null: unlimited). */
 export const limitOf = (limits: PlanLimits, kind: QuotaKind): number | null => limits[kind];
@@ -118,7 +128,12 @@ export class PlanLimitReachedError extends DomainError {
     readonly usage: number,
     readonly plan: { id: string; name: string },
   ) {
-    super(`Your plan ${plan.name} allows ${limit} ${limitNames[kind]}; you have ${usage}. Upgrade your plan to add more.`, 'plan_limit_reached');
+    super(
+      periodicQuotaKinds.includes(kind)
+        ? `Your plan ${plan.name} allows ${limit} ${limitNames[kind]}; ${usage} started in this one. Upgrade your plan to run more.`
+        : `Your plan ${plan.name} allows ${limit} ${limitNames[kind]}; you have ${usage}. Upgrade your plan to add more.`,
+      'plan_limit_reached',
+    );
   }
 }
 

@@ -8,9 +8,9 @@ import { PeriodicPass } from '../../infra/periodic.ts';
 
 /**
  * The kinds whose writes take units (the command side's QuotaGate.taking): contacts, active workflows
- * (created or resumed), seats (members joining or reactivated).
+ * (created or resumed), seats (members joining or reactivated), executions started in the billing period.
  */
-export const countedQuotaKinds: readonly QuotaKind[] = ['contacts', 'activeWorkflows', 'seats'];
+export const countedQuotaKinds: readonly QuotaKind[] = ['contacts', 'activeWorkflows', 'seats', 'executionsPerMonth'];
 
 /** The log's head, and its order (the event store). */
 export interface LogHead {
@@ -25,7 +25,12 @@ export interface LogHead {
 export interface QuotaReadModels {
   /** The projections the count is read from (waited for). */
   projections(kind: QuotaKind): readonly string[];
-  count(kind: QuotaKind, organizationId: string, owners: readonly string[]): Promise<{ count: number; present: Set<string> }>;
+  count(
+    kind: QuotaKind,
+    organizationId: string,
+    owners: readonly string[],
+    period: { start: Date; end: Date } | null,
+  ): Promise<{ count: number; present: Set<string> }>;
   /** Organizations on a catalog plan (those a limit can apply to). */
   organizationsOnPlans(): Promise<string[]>;
 }
@@ -119,6 +124,7 @@ export class QuotaCounter {
         kind,
         organizationId,
         recent.map((unit) => unit.event.data.ownerId),
+        wanted.period,
       );
       // By each owner's last unit: taken and not in the read model yet, or given back and still in it.
       const last = new Map(recent.map(({ event }) => [event.data.ownerId, event.type]));

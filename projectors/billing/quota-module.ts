@@ -11,12 +11,14 @@ import type { Notifications } from '../../infra/notifications/notifications.ts';
 import type { Database } from '../../infra/postgres/module.ts';
 import { contactsProjection } from '../contacts/contacts-projection.ts';
 import { usersProjection } from '../users/users-projection.ts';
+import { executionsProjection } from '../workflows/executions-projection.ts';
 import { workflowsProjection } from '../workflows/workflows-projection.ts';
 import type { CheckpointWatcher } from '../../infra/readmodels/checkpoint-watcher.ts';
 import { QuotaCounter, type LogHead, type QuotaReadModels } from './quota-counter.ts';
 
 /** The read models a kind is counted from, in one statement each (one snapshot). */
 function sqlReadModels(database: Database): QuotaReadModels {
+  // $1 the organization, $2 the owners to look for, $3 and $4 a periodic kind's period.
   const counts: Record<QuotaKind, { projections: string[]; sql: string } | null> = {
     contacts: {
       projections: [contactsProjection.name],
@@ -35,13 +37,21 @@ function sqlReadModels(database: Database): QuotaReadModels {
       sql: `SELECT (SELECT count(*)::int FROM users WHERE organization_id = $1 AND status = 'active') AS count,
                    ARRAY(SELECT id::text FROM users WHERE id = ANY($2::uuid[]) AND status = 'active') AS present`,
     },
+    // Executions started in the billing period (an execution's start is its ExecutionStarted's startedAt).
+    executionsPerMonth: {
+      projections: [executionsProjection.name],
+      sql: `SELECT (SELECT count(*)::int FROM workflow_executions
+                     WHERE organization_id = $1 AND started_at >= $3 AND started_at < $4) AS count,
+                   ARRAY(SELECT id::text FROM workflow_executions WHERE id = ANY($2::uuid[])) AS present`,
+    },
   };
   return {
     projections: (kind) => counts[kind]?.projections ?? [],
-    async count(kind, organizationId, owners) {
+    async count(kind, organizationId, owners, period) {
       const query = counts[kind];
       if (!query) throw new Error(`no count of ${kind} from the read models`);
-      const { rows } = await database.pool.query<{ count: number; present: string[] }>(query.sql, [organizationId, owners]);
+      const values: unknown[] = [organizationId, owners, ...(period ? [period.start, period.end] : [])];
+      const { rows } = await database.pool.query<{ count: number; present: string[] }>(query.sql, values);
       return { count: rows[0]!.count, present: new Set(rows[0]!.present) };
     },
     async organizationsOnPlans() {

@@ -16,6 +16,7 @@ import { occurrences } from '../../domain/workflows/schedule.ts';
 import { workflowDecider, workflowStream, type Workflow, type WorkflowEvent } from '../../domain/workflows/workflow.ts';
 import type { ScheduleFirer } from './scheduler/schedule-firer.ts';
 import { ExecutionViewSchema, WorkflowViewSchema, type WorkflowView } from './workflow-views.ts';
+import { PlanLimitReachedError } from '../../domain/billing/quota.ts';
 
 /** Read models a reactor consults must include the event it reacts to, or it would miss recent changes. */
 export interface ReadModelProgress {
@@ -127,6 +128,11 @@ export function contactEventReactor(deps: ReactorDependencies): Projection {
           } catch (err) {
             // Paused or deleted since the read model said otherwise: nothing to start.
             if (err instanceof NotFoundError || (err instanceof ConflictError && err.code === 'workflow_paused')) continue;
+            // The plan's executions for this billing period are spent: the trigger starts nothing (not retried).
+            if (err instanceof PlanLimitReachedError) {
+              deps.logger.warn({ organizationId, workflowId: workflow.id, contactId, limit: err.limit }, err.message);
+              continue;
+            }
             throw err;
           }
         }

@@ -1,7 +1,7 @@
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
-import { DateTime, IANAZone } from 'luxon';
+import { IANAZone } from 'luxon';
 import { z } from 'zod';
-import { isLive, type BillingMode } from '../../domain/billing/billing-account.ts';
+import { billingPeriodAt, type BillingMode } from '../../domain/billing/billing-account.ts';
 import { ValidationError } from '../../domain/errors.ts';
 import type { PlanLimits } from '../../domain/plans/plan.ts';
 import { authOf } from '../../infra/http/authenticate.ts';
@@ -191,11 +191,7 @@ export async function usageOf(em: EntityManager, organizationId: string, now: Da
  */
 function periodOf(account: BillingAccountView | null, timezone: string, now: Date) {
   const { subscription } = toAccount(account);
-  if (subscription && isLive({ ...subscription, subscriptionId: subscription.id })) {
-    return { start: new Date(subscription.currentPeriodStart), end: new Date(subscription.currentPeriodEnd), basis: 'subscription' as const };
-  }
-  const month = DateTime.fromJSDate(now, { zone: timezone }).startOf('month');
-  return { start: month.toJSDate(), end: month.plus({ months: 1 }).toJSDate(), basis: 'calendar_month' as const };
+  return billingPeriodAt(subscription, timezone, now);
 }
 
 /**

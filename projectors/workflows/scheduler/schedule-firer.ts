@@ -5,6 +5,7 @@ import { ConflictError, NotFoundError } from '../../../domain/errors.ts';
 import type { Trigger } from '../../../domain/workflows/definition.ts';
 import { ContactViewSchema } from '../../contacts/contact-view.ts';
 import { ExecutionViewSchema } from '../workflow-views.ts';
+import { PlanLimitReachedError } from '../../../domain/billing/quota.ts';
 
 type ScheduleTrigger = Extract<Trigger, { type: 'schedule' }>;
 
@@ -74,6 +75,11 @@ export class ScheduleFirer {
         } catch (err) {
           if (err instanceof NotFoundError) continue; // the contact was deleted meanwhile
           if (err instanceof ConflictError && err.code === 'workflow_paused') return { started, skipped };
+          if (err instanceof PlanLimitReachedError) {
+            // The plan's executions for this billing period are spent: the rest of the audience is not started.
+            this.logger.warn({ workflowId: workflow.id, fireAt: fireAt.toISOString(), started, limit: err.limit }, err.message);
+            return { started, skipped };
+          }
           throw err;
         }
       }
