@@ -80,18 +80,36 @@ export class SyncStore {
    * Lets an integration go. It is due again at once when something is waiting (a run in progress, webhook
    * ids, outbound changes), else at its next poll; never before `notBefore` (a rate limit's Retry-After, a
    * back-off). Decided in the statement itself, so a trigger the projection recorded meanwhile counts.
+   *
+   * The row is locked by a statement of its own first. The projection records an outbound change and moves
+   * the row's due time in one transaction; an UPDATE that waited for that transaction's lock would still
+   * judge "is anything waiting" on the snapshot it started with (READ COMMITTED re-reads the locked row, not
+   * the other tables), not see the change, and put the due time back to the next poll: a lost wake-up (a
+   * contact created here then waited for the poll interval to reach the CRM). Once the lock is held, the
+   * UPDATE's own snapshot sees everything committed before it.
    */
   async release(integrationId: string, notBefore: Date, pausedReason: string | null = null): Promise<void> {
-    await this.pool.query(
-      `UPDATE crm_sync_integrations i
-          SET lease_owner = NULL, lease_until = NULL, paused_reason = $3,
-              due_at = GREATEST($2::timestamptz,
-                CASE WHEN i.run_id IS NOT NULL OR cardinality(i.pending_fetch) > 0
-                       OR EXISTS (SELECT 1 FROM crm_sync_outbound o WHERE o.integration_id = i.integration_id)
-                     THEN now() ELSE i.next_poll_at END)
-        WHERE i.integration_id = $1`,
-      [integrationId, notBefore, pausedReason],
-    );
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query(`SELECT 1 FROM crm_sync_integrations WHERE integration_id = $1 FOR UPDATE`, [integrationId]);
+      await client.query(
+        `UPDATE crm_sync_integrations i
+            SET lease_owner = NULL, lease_until = NULL, paused_reason = $3,
+                due_at = GREATEST($2::timestamptz,
+                  CASE WHEN i.run_id IS NOT NULL OR cardinality(i.pending_fetch) > 0
+                         OR EXISTS (SELECT 1 FROM crm_sync_outbound o WHERE o.integration_id = i.integration_id)
+                       THEN now() ELSE i.next_poll_at END)
+          WHERE i.integration_id = $1`,
+        [integrationId, notBefore, pausedReason],
+      );
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
   }
 
   /**
