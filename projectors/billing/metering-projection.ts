@@ -1,7 +1,8 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { DateTime, IANAZone } from 'luxon';
 import type { ContactCreated, ContactDeleted, ContactErased } from '../../domain/contacts/contact.ts';
-import type { DomainEvent, RecordedEvent } from '../../domain/events.ts';
+import { AI_TOKENS_USED, type AiTokensUsed } from '../../domain/ai/usage.ts';
+import type { RecordedEvent } from '../../domain/events.ts';
 import type { OrganizationCreated } from '../../domain/organizations/lifecycle.ts';
 import type { MemberDeactivated, MemberReactivated } from '../../domain/organizations/membership.ts';
 import type { UserRegistered } from '../../domain/users/user.ts';
@@ -11,12 +12,8 @@ import { executeBound } from '../../infra/readmodels/orm.ts';
 import type { Projection } from '../runner/projection.ts';
 import type { CounterMetric, GaugeMetric, Metric } from './metering-views.ts';
 
-/**
- * AI tokens consumed by an organization. Nothing records it yet: the AI service (issue 22) is to append it
- * under this name and shape, and metering counts it from then on (on the day of `occurredAt`).
- */
-export const AI_TOKENS_USED = 'AiTokensUsed';
-export type AiTokensUsed = DomainEvent<typeof AI_TOKENS_USED, { organizationId: string; tokens: number }>;
+/** AI tokens consumed (domain/ai/usage.ts: the AI service records them, issue 22). */
+export { AI_TOKENS_USED } from '../../domain/ai/usage.ts';
 
 type Metered =
   | OrganizationCreated
