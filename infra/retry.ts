@@ -45,6 +45,11 @@ export const retryPolicies = {
    * looks, bounded by the caller's deadline rather than by a count.
    */
   concurrentAnswer: { attempts: Infinity, initialDelayMs: 5, maxDelayMs: 100, jitter: false },
+  /**
+   * An AI provider answered 5xx or 429, or timed out: once more after a short pause (someone waits for the
+   * answer), then the next provider of the route.
+   */
+  aiProvider: { attempts: 2, initialDelayMs: 200, maxDelayMs: 1_000, jitter: true },
 } as const satisfies Record<string, RetryPolicy>;
 
 export interface RetryOptions {
