@@ -1,6 +1,7 @@
 import type { ContainerModule } from 'inversify';
 import { clickhouseAnalyticsModule, postgresAnalyticsModule } from './analytics/module.ts';
 import type { Config } from './config/config.ts';
+import { aiModule } from './ai/module.ts';
 import { billingModule } from './billing/module.ts';
 import { crmModule } from './crm/module.ts';
 import { inProcessEphemeralModule, redisModule } from './ephemeral/module.ts';
@@ -28,5 +29,6 @@ export function adapterModules(config: Config): ContainerModule[] {
     outboxMailModule,
     crmModule,
     billingModule,
+    aiModule,
   ];
 }

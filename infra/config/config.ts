@@ -164,6 +164,22 @@ const schema = z.object({
     .regex(/^whsec_[A-Za-z0-9]+$/, { error: 'must be a webhook signing secret (whsec_…)' })
     .optional(),
   STRIPE_API_URL: z.url({ error: 'must be an http(s):// URL' }).default('https://api.stripe.com'),
+  // The AI service (issue 22). Without OPENAI_API_KEY it runs offline: deterministic answers labelled so.
+  /** The primary provider: OpenAI, or any OpenAI-compatible server at OPENAI_BASE_URL (the library's own variables). */
+  OPENAI_API_KEY: z.string().min(1).optional(),
+  OPENAI_BASE_URL: z.url({ error: 'must be an http(s):// URL' }).default('https://api.openai.com/v1'),
+  /** A fallback provider (another vendor's OpenAI-compatible endpoint), tried when the primary fails: both or neither. */
+  AI_FALLBACK_API_KEY: z.string().min(1).optional(),
+  AI_FALLBACK_BASE_URL: z.url({ error: 'must be an http(s):// URL' }).optional(),
+  /** Models per alias: the primary's and the fallback's. */
+  AI_CHAT_MODEL: z.string().min(1).default('gpt-4o-mini'),
+  AI_FALLBACK_CHAT_MODEL: z.string().min(1).optional(),
+  AI_EMBEDDING_MODEL: z.string().min(1).default('text-embedding-3-small'),
+  AI_FALLBACK_EMBEDDING_MODEL: z.string().min(1).optional(),
+  /** A provider call that has not answered in this long is given up (and the fallback tried). */
+  AI_TIMEOUT_MS: positiveInt(600_000).default(30_000),
+  /** How long a provider that failed is skipped before it is tried again. */
+  AI_COOLDOWN_MS: positiveInt(3_600_000).default(30_000),
   /** Days an organization keeps writing after its trial ended unpaid or a payment failed, before it is restricted. */
   BILLING_GRACE_DAYS: positiveInt(60).default(7),
   /** How often the billing worker passes: standing by the clock, plan changes due at a period end, reconciliation with Stripe. */
@@ -225,6 +241,11 @@ export function loadConfig(env: NodeJS.ProcessEnv, role: Role): Config {
   if (config.STRIPE_SECRET_KEY && !config.STRIPE_WEBHOOK_SECRET) {
     throw new ConfigError([
       "STRIPE_WEBHOOK_SECRET: is required with STRIPE_SECRET_KEY (Stripe's events cannot be trusted unverified); it is the endpoint's signing secret, whsec_… (not set)",
+    ]);
+  }
+  if (Boolean(config.AI_FALLBACK_API_KEY) !== Boolean(config.AI_FALLBACK_BASE_URL)) {
+    throw new ConfigError([
+      'AI_FALLBACK_BASE_URL: AI_FALLBACK_API_KEY and AI_FALLBACK_BASE_URL go together (the fallback is another server with its own key)',
     ]);
   }
   if (config.DATABASE_URL && !config.JWT_SECRET && role !== 'cli') {

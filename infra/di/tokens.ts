@@ -121,6 +121,10 @@ export const TOKENS = {
   /** Standing by the clock, scheduled plan changes, reconciliation (projectors/billing/billing-worker.ts). */
   BillingWorker: Symbol.for('nexusflow.BillingWorker'),
 
+  // The AI service (issue 22)
+  /** Model aliases to OpenAI-compatible providers with a fallback, or the offline provider (infra/ai/module.ts). */
+  AiRouter: Symbol.for('nexusflow.AiRouter'),
+
   // CRM integrations
   /** The configured CRM providers (infra/crm): OAuth, data API and webhooks of each. */
   CrmProviders: Symbol.for('nexusflow.CrmProviders'),
