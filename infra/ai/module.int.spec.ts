@@ -9,9 +9,9 @@ describe('The AI routing table from the configuration', function () {
   this.timeout(20_000);
   const base = { JWT_SECRET: 'x'.repeat(32) };
   const messages = [{ role: 'user' as const, content: 'Summarise the last call with Ada' }];
-  const routerOf = (env: Record<string, string>): AiRouter => {
+  const routerOf = async (env: Record<string, string>): Promise<AiRouter> => {
     const config = loadConfig({ ...base, ...env }, 'all');
-    return new AiRouter(aiRoutesFrom(config), {
+    return new AiRouter(await aiRoutesFrom(config), {
       retry: { ...retryPolicies.aiProvider, initialDelayMs: 0, maxDelayMs: 0 },
       cooldownMs: 30_000,
       timeoutMs: 2_000,
@@ -19,7 +19,7 @@ describe('The AI routing table from the configuration', function () {
   };
 
   it('serves every alias offline without a key, and says so', async () => {
-    const router = routerOf({});
+    const router = await routerOf({});
     expect(router.aliases()).to.deep.equal(['chat', 'embedding']);
     const answer = await router.chat('chat', { messages });
     expect(answer.served).to.deep.equal({ provider: 'offline', model: 'offline', fellBack: false, offline: true });
@@ -29,7 +29,7 @@ describe('The AI routing table from the configuration', function () {
   it('routes to the configured OpenAI-compatible server, and to the fallback with its own key and model when the primary fails', async () => {
     const [primary, fallback] = await Promise.all([FakeOpenAI.start(), FakeOpenAI.start()]);
     try {
-      const router = routerOf({
+      const router = await routerOf({
         OPENAI_API_KEY: primary.apiKey,
         OPENAI_BASE_URL: primary.baseUrl,
         AI_FALLBACK_API_KEY: fallback.apiKey,
