@@ -445,15 +445,16 @@ export class BillingCommands {
   }
 
   /**
-   * Reconciliation's slower pass: every subscription Stripe holds, each one whose state differs from the
-   * organization's billing account applied as its webhook would be. It catches what the event pass cannot: a
-   * change whose event is no longer listed (Stripe lists 30 days of events) or was never sent to this endpoint.
-   * A subscription our account already shows, or an ended one that is not the account's, is skipped without a
-   * write, so a second pass records nothing. One that cannot be applied (two billing subscriptions for one
+   * Reconciliation's slower pass: every subscription Stripe holds, applied as its webhook would be (the
+   * billing account, and a live one's plan on the organization). It catches what the event pass cannot: a
+   * change whose event is no longer listed (Stripe lists 30 days of events) or was never sent to this endpoint,
+   * and an organization left off its subscription's plan by a process that died between the two writes.
+   * A subscription our account already shows, or an ended one that is not the account's, records nothing, so a
+   * second pass records nothing. One that cannot be applied (two billing subscriptions for one
    * organization) is logged and the pass goes on.
    */
   async reconcileSubscriptions(system: (organizationId: string | null) => CommandContext): Promise<{ listed: number; applied: number }> {
-    const { billing, handler, logger } = this.options;
+    const { billing, logger } = this.options;
     if (billing.mode === 'offline') return { listed: 0, applied: 0 };
     let listed = 0;
     let applied = 0;
@@ -461,8 +462,8 @@ export class BillingCommands {
       listed += 1;
       const { organizationId, planId } = subscription;
       if (organizationId === null || planId === null) continue;
-      const { state } = await handler.load(billingAccountStream(organizationId), billingAccountDecider);
-      if (!differs(state, snapshotOf(subscription, planId))) continue;
+      // The decider records only what the account does not show yet (an ended subscription it never held is
+      // history), so one already shown costs a read and records nothing.
       try {
         if ((await this.applySubscription({ ...subscription, organizationId }, system)).length > 0) applied += 1;
       } catch (err) {
@@ -724,13 +725,6 @@ function tenantOf(context: CommandContext): string {
 }
 
 /** Whether the provider's subscription says something the account does not show (what the decider would record). */
-function differs(account: BillingAccount, snapshot: SubscriptionSnapshot): boolean {
-  const held = account.subscription;
-  // Another subscription: news only while it bills (an ended one we never held is history, as the decider says).
-  if (held?.subscriptionId !== snapshot.subscriptionId) return isLive(snapshot);
-  return (Object.keys(snapshot) as (keyof SubscriptionSnapshot)[]).some((field) => held[field] !== snapshot[field]);
-}
-
 function snapshotOf(subscription: ProviderSubscription, planId: string): SubscriptionSnapshot {
   return {
     subscriptionId: subscription.id,
