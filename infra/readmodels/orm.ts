@@ -84,6 +84,15 @@ export async function executeBound<T = unknown>(em: EntityManager, sql: string, 
   return result.rows ?? [];
 }
 
+/**
+ * An array parameter as PostgreSQL's array literal, every element quoted. Sent as one text value, so it
+ * binds the same through the plain connection and through the ORM's query builder (which would spread a
+ * JavaScript array into a list of placeholders).
+ */
+export function pgArray(values: readonly string[]): string {
+  return `{${values.map((value) => `"${value.replace(/["\\]/g, '\\$&')}"`).join(',')}}`;
+}
+
 const numbered = new Map<string, string>();
 
 /**

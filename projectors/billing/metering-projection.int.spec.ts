@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import { at, fact, projectionSpec, rowsOf, type Fact } from '../../test/support/projection-spec.ts';
 import { tenant, type Tenant } from '../../test/support/query-api-spec.ts';
-import { AI_TOKENS_USED, dayIn, daysOfPeriod, meteringProjection, pgArray } from './metering-projection.ts';
+import { pgArray } from '../../infra/readmodels/orm.ts';
+import { AI_TOKENS_USED, dayIn, daysOfPeriod, meteringProjection } from './metering-projection.ts';
 import { UsageDailyViewSchema, type UsageDailyView } from './metering-views.ts';
 
 /** The organization's day buckets, as the usage route reads them (tenant-scoped). */

@@ -8,7 +8,7 @@ import type { MemberDeactivated, MemberReactivated } from '../../domain/organiza
 import type { UserRegistered } from '../../domain/users/user.ts';
 import type { ExecutionStarted } from '../../domain/workflows/execution.ts';
 import type { WorkflowCreated, WorkflowDeleted, WorkflowPaused, WorkflowResumed } from '../../domain/workflows/workflow.ts';
-import { executeBound } from '../../infra/readmodels/orm.ts';
+import { executeBound, pgArray } from '../../infra/readmodels/orm.ts';
 import type { Projection } from '../runner/projection.ts';
 import type { CounterMetric, GaugeMetric, Metric } from './metering-views.ts';
 
@@ -240,15 +240,6 @@ class Buckets {
       ],
     );
   }
-}
-
-/**
- * An array parameter as PostgreSQL's array literal, every element quoted. Sent as one text value, so it
- * binds the same through the plain connection and through the ORM's query builder (which would spread a
- * JavaScript array into a list of placeholders).
- */
-export function pgArray(values: readonly string[]): string {
-  return `{${values.map((value) => `"${value.replace(/["\\]/g, '\\$&')}"`).join(',')}}`;
 }
 
 const SLOT_MS = 15 * 60_000;

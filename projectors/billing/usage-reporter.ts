@@ -2,8 +2,7 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import { DateTime } from 'luxon';
 import type { Logger } from 'pino';
 import { BillingRequestRejected, type BillingProvider } from '../../command-api/billing/ports.ts';
-import { executeBound } from '../../infra/readmodels/orm.ts';
-import { pgArray } from './metering-projection.ts';
+import { executeBound, pgArray } from '../../infra/readmodels/orm.ts';
 import { counterMetrics, type CounterMetric } from './metering-views.ts';
 import { PeriodicPass } from '../../infra/periodic.ts';
 

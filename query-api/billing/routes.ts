@@ -6,7 +6,7 @@ import { ValidationError } from '../../domain/errors.ts';
 import type { PlanLimits } from '../../domain/plans/plan.ts';
 import { authOf } from '../../infra/http/authenticate.ts';
 import { defineRoute, type AnyRoute } from '../../infra/http/routes.ts';
-import { executeBound } from '../../infra/readmodels/orm.ts';
+import { executeBound, pgArray } from '../../infra/readmodels/orm.ts';
 import { BillingAccountViewSchema, BillingInvoiceViewSchema, type BillingAccountView } from '../../projectors/billing/billing-views.ts';
 import { daysOfPeriod } from '../../projectors/billing/metering-projection.ts';
 import { gaugeMetrics, type Metric } from '../../projectors/billing/metering-views.ts';
@@ -205,7 +205,7 @@ export async function meteredUsage(em: EntityManager, organizationId: string, da
     `SELECT metric, sum(quantity)::text AS used FROM usage_daily
      WHERE organization_id = ? AND (metric = ANY(?::text[]) OR (day >= ?::date AND day < ?::date))
      GROUP BY metric`,
-    [organizationId, `{${gaugeMetrics.join(',')}}`, days.from, days.to],
+    [organizationId, pgArray(gaugeMetrics), days.from, days.to],
   );
   const used: Record<Metric, number> = { contacts: 0, active_workflows: 0, seats: 0, executions: 0, ai_tokens: 0 };
   for (const row of rows) used[row.metric] = Number(row.used);
