@@ -1,5 +1,5 @@
 import { TOKENS } from '../../infra/di/tokens.ts';
-import { inject, injectable } from 'inversify';
+import { inject, injectable, optional } from 'inversify';
 import { randomUUID } from 'node:crypto';
 import type { Role } from '../../domain/access/permissions.ts';
 import { NotAuthenticatedError, SignInLockedError, ValidationError } from '../../domain/errors.ts';
@@ -17,9 +17,10 @@ import { userDecider, userStream, type User, type UserEvent } from '../../domain
 import { composeToken, newSecret, parseToken, sha256 } from '../../infra/auth/secret-tokens.ts';
 import { retryPolicies, retrying } from '../../infra/retry.ts';
 import type { BackgroundWork } from '../background.ts';
+import type { QuotaGate } from '../billing/quota-gate.ts';
 import type { CommandHandler } from '../command-handling.ts';
 import type { RequestContext } from '../http.ts';
-import { WrongExpectedRevisionError, type Mailer } from '../ports.ts';
+import { WrongExpectedRevisionError, type Mailer, type StreamAppend } from '../ports.ts';
 import { claimStreamId, type ValueClaims } from '../uniqueness/value-claims.ts';
 import { membershipOf } from '../users/membership.ts';
 import { emails } from './emails.ts';
@@ -84,6 +85,8 @@ export class Accounts {
     @inject(TOKENS.AccountMailer) private readonly mailer: Mailer,
     @inject(TOKENS.BackgroundWork) private readonly background: BackgroundWork,
     @inject(TOKENS.AccountPolicy) private readonly policy: AccountPolicy,
+    /** The plan limits (absent where a role does not enforce them). */
+    @inject(TOKENS.QuotaGate) @optional() private readonly quotas?: QuotaGate,
   ) {}
 
   /**
@@ -202,7 +205,11 @@ export class Accounts {
   ): Promise<{ position: string | null }> {
     const existing = await this.handler.load<User, UserEvent>(userStream(data.userId), userDecider);
     if (existing.state.status === 'registered') return { position: existing.position };
-    return this.handler.handle(userStream(data.userId), userDecider, { type: 'RegisterUser', data }, context);
+    const register = (together: StreamAppend[]) =>
+      this.handler.handle(userStream(data.userId), userDecider, { type: 'RegisterUser', data }, context, { together });
+    // A member is a seat of the plan (QuotaGate), taken with the registration (what makes an active member in
+    // the read models): refused at the limit, no user is left behind. A sign-up's first owner has no plan yet.
+    return this.quotas ? this.quotas.taking(context, data.organizationId, 'seats', data.userId, register) : register([]);
   }
 
   async login(email: string, password: string, context: RequestContext): Promise<SignedIn | MfaChallenge> {

@@ -12,7 +12,6 @@ import {
   type OrganizationEvent,
   type PendingInvitation,
 } from '../../domain/organizations/organization.ts';
-import { userDecider, userStream, type User, type UserEvent } from '../../domain/users/user.ts';
 import { composeToken, newSecret, parseToken, sha256 } from '../../infra/auth/secret-tokens.ts';
 import type { Accounts, SignedIn } from '../auth/accounts.ts';
 import { emails } from '../auth/emails.ts';
@@ -119,16 +118,12 @@ export class MembershipCommands {
 
     await this.accounts.claimUserEmail(invitation.email, invitation.userId, ctx);
     const passwordHash = await this.hasher.hash(account.password);
-    const user = { userId: invitation.userId, organizationId, name: account.name, email: invitation.email, passwordHash, role: invitation.role };
-    // The seat is taken with the registration (what makes an active member in the read models), so one
-    // refused at the limit leaves no user behind; an accept repeated after a crash finds it taken already.
-    const registered = await this.handler.load<User, UserEvent>(userStream(user.userId), userDecider);
-    if (registered.state.status !== 'registered') {
-      const register = (together: StreamAppend[]) =>
-        this.handler.handle(userStream(user.userId), userDecider, { type: 'RegisterUser', data: user }, ctx, { together });
-      if (this.quotas) await this.quotas.taking(ctx, organizationId, 'seats', user.userId, register);
-      else await register([]);
-    }
+    // Takes the seat with the registration (refused at the limit, no user left behind); an accept repeated
+    // after a crash finds the user registered, and its seat taken, already.
+    await this.accounts.registerUser(
+      { userId: invitation.userId, organizationId, name: account.name, email: invitation.email, passwordHash, role: invitation.role },
+      ctx,
+    );
     const joined = await this.handler.handle(organizationStream(organizationId), organizationDecider, accept, ctx);
     const tokens = await this.sessions.start({ id: invitation.userId, organizationId, role: invitation.role }, context);
     return { ...tokens, position: joined.position };
