@@ -1,3 +1,4 @@
+import { aiRoutesModule, aiServicesModule } from './ai/module.ts';
 import { apiKeyCommandsModule } from './api-keys/module.ts';
 import { authRoutesModule, authServicesModule } from './auth/module.ts';
 import { billingRoutesModule, billingServicesModule, quotaModule } from './billing/module.ts';
@@ -28,4 +29,6 @@ export const commandApiModules = [
   integrationRoutesModule,
   billingServicesModule,
   billingRoutesModule,
+  aiServicesModule,
+  aiRoutesModule,
 ];

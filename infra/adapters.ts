@@ -1,7 +1,7 @@
 import type { ContainerModule } from 'inversify';
 import { clickhouseAnalyticsModule, postgresAnalyticsModule } from './analytics/module.ts';
 import type { Config } from './config/config.ts';
-import { aiModule } from './ai/module.ts';
+import { aiModule, vectorIndexModule } from './ai/module.ts';
 import { billingModule } from './billing/module.ts';
 import { crmModule } from './crm/module.ts';
 import { inProcessEphemeralModule, redisModule } from './ephemeral/module.ts';
@@ -30,5 +30,6 @@ export function adapterModules(config: Config): ContainerModule[] {
     crmModule,
     billingModule,
     aiModule,
+    vectorIndexModule,
   ];
 }

@@ -7,6 +7,7 @@ export class PeriodicPass {
   private timer: NodeJS.Timeout | null = null;
   private passing: Promise<unknown> | null = null;
   private stopping = false;
+  private again = false;
 
   constructor(
     private readonly pass: () => Promise<unknown>,
@@ -26,6 +27,17 @@ export class PeriodicPass {
     await this.passing;
   }
 
+  /** Runs a pass now (or right after the one under way), instead of at the next interval. */
+  wake(): void {
+    if (this.stopping) return;
+    if (this.passing) {
+      this.again = true;
+      return;
+    }
+    if (this.timer) clearTimeout(this.timer);
+    this.schedule(0);
+  }
+
   private schedule(delayMs: number): void {
     if (this.stopping) return;
     this.timer = setTimeout(() => {
@@ -33,7 +45,9 @@ export class PeriodicPass {
         .catch(this.failed)
         .finally(() => {
           this.passing = null;
-          this.schedule(this.intervalMs);
+          const again = this.again;
+          this.again = false;
+          this.schedule(again ? 0 : this.intervalMs);
         });
     }, delayMs);
     this.timer.unref();

@@ -1,4 +1,5 @@
 import { ContainerModule } from 'inversify';
+import { aiServicesModule } from '../command-api/ai/module.ts';
 import { billingServicesModule, quotaModule } from '../command-api/billing/module.ts';
 import { contactServicesModule } from '../command-api/contacts/module.ts';
 import { organizationServicesModule } from '../command-api/organizations/module.ts';
@@ -6,6 +7,7 @@ import { commandCoreModule } from '../command-api/module.ts';
 import { executionStarterModule } from '../command-api/workflows/module.ts';
 import { accessModule } from '../infra/auth/module.ts';
 import { TOKENS } from '../infra/di/tokens.ts';
+import { aiProjectionsModule, embedderModule } from './ai/module.ts';
 import { analyticsProjectorsModule } from './analytics/module.ts';
 import { apiKeyProjectionsModule } from './api-keys/module.ts';
 import { auditProjectionsModule } from './audit/module.ts';
@@ -40,6 +42,7 @@ export const projectionModules = [
   integrationProjectionsModule,
   crmSyncProjectionModule,
   billingProjectionsModule,
+  aiProjectionsModule,
 ];
 
 /** Running them: the projections and reactors, the workflow runner and the scheduler. */
@@ -51,6 +54,7 @@ const runProjectorsModule = new ContainerModule((bind) => {
   bind(TOKENS.Services).toService(TOKENS.BillingWorker);
   bind(TOKENS.Services).toService(TOKENS.QuotaCounter);
   bind(TOKENS.Services).toService(TOKENS.UsageReporter);
+  bind(TOKENS.Services).toService(TOKENS.Embedder);
 });
 
 /** The projectors: every read model, every reactor, the workflow runner and scheduler (they act through commands). */
@@ -59,6 +63,7 @@ export const projectorModules = [
   commandCoreModule,
   organizationServicesModule,
   quotaModule,
+  aiServicesModule,
   billingServicesModule,
   contactServicesModule,
   executionStarterModule,
@@ -68,5 +73,6 @@ export const projectorModules = [
   billingWorkerModule,
   quotaCounterModule,
   usageReporterModule,
+  embedderModule,
   runProjectorsModule,
 ];

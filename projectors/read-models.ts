@@ -1,3 +1,4 @@
+import { contactEmbeddingsProjection } from './ai/module.ts';
 import { auditLogProjection } from './audit/audit-log-projection.ts';
 import { ApiKeyViewSchema } from './api-keys/api-key-view.ts';
 import { apiKeysProjection } from './api-keys/api-keys-projection.ts';
@@ -81,6 +82,7 @@ export const projections: Projection[] = [
   crmSyncProjection,
   billingProjection,
   meteringProjection,
+  contactEmbeddingsProjection,
 ];
 
 /** The tables each read-model projection alone writes: what `nexusflow projections reset` empties. */
@@ -102,4 +104,6 @@ export const projectionTables: Readonly<Record<string, readonly string[]>> = {
   billing: ['billing_invoices', 'billing_accounts'],
   // usage_meter_events is the usage reporter's memory of what Stripe was told, not rebuilt from the log: a reset keeps it.
   metering: ['usage_daily', 'usage_gauge_members', 'usage_organizations'],
+  // Vectors are paid for: a reset embeds every contact again (tokens of the organizations' allowances).
+  'ai-embeddings': ['ai_embeddings', 'ai_embedding_removals'],
 };

@@ -16,6 +16,8 @@ const assets = [
   'admin/console/components',
   // Run as a child process on the embedded database's first start (infra/postgres/embedded-postgres.ts).
   'infra/postgres/initdb.mjs',
+  // The AI service's versioned prompts (command-api/ai/prompt-book.ts).
+  'command-api/ai/prompts',
   // The version the command line reports (admin/cli/nexusflow.ts reads ../../package.json); also marks dist/ as ES modules.
   'package.json',
 ];

@@ -50,6 +50,11 @@ export interface CallOptions {
   signal?: AbortSignal;
 }
 
+export interface EmbedOptions extends CallOptions {
+  /** A shorter vector, for models that make one on request (OpenAI's text-embedding-3); absent: the model's own. */
+  dimensions?: number;
+}
+
 export interface AiProvider {
   /** The routing table's name for it (`openai`, `fallback`, `offline`). */
   readonly name: string;
@@ -57,7 +62,7 @@ export interface AiProvider {
   readonly offline: boolean;
   chat(request: ChatRequest, options?: CallOptions): Promise<ChatAnswer>;
   chatStream(request: ChatRequest, options?: CallOptions): AsyncIterable<ChatChunk>;
-  embed(inputs: string[], model: string, options?: CallOptions): Promise<EmbedAnswer>;
+  embed(inputs: string[], model: string, options?: EmbedOptions): Promise<EmbedAnswer>;
   models(options?: CallOptions): Promise<ModelInfo[]>;
 }
 
@@ -88,4 +93,48 @@ export class AiRequestRejected extends Error {
     super(`${provider}: ${message}`);
     this.name = 'AiRequestRejected';
   }
+}
+
+/**
+ * The embeddings of a tenant's records (contacts, sent emails), for similarity search (issue 22). Rows live
+ * in the read models' table `ai_embeddings`: the embeddings projection writes what is to be embedded (the
+ * minimal text, its hash) in its batch's transaction and deletes the row when the record is erased; the
+ * embedder fills in vectors. Two engines behind this one port, one contract suite: pgvector (the database's
+ * own exact distance operator, where the extension exists) and an exact cosine scan in this process.
+ */
+export interface EmbeddingToMake {
+  organizationId: string;
+  kind: string;
+  itemId: string;
+  text: string;
+  textHash: string;
+}
+
+export interface StoredVector {
+  organizationId: string;
+  kind: string;
+  itemId: string;
+  /** Stored only if the row still holds this text (it may have changed or been erased meanwhile). */
+  textHash: string;
+  model: string;
+  vector: number[];
+}
+
+export interface VectorMatch {
+  itemId: string;
+  /** Cosine similarity, 1 for the same direction. */
+  score: number;
+}
+
+export interface VectorIndex {
+  /** Which engine answers searches: `pgvector`, or `scan` (exact cosine over the tenant's vectors, in this process). */
+  readonly engine: 'pgvector' | 'scan';
+  /** Rows whose vector is missing or made from an older text, oldest first, at most `limit`. */
+  pending(limit: number, options?: { organizationIds?: string[]; excludeOrganizationIds?: string[] }): Promise<EmbeddingToMake[]>;
+  /** Stores vectors; a row whose text hash moved on (or that is gone) is left alone. Answers how many were stored. */
+  store(vectors: StoredVector[]): Promise<number>;
+  /** The `limit` nearest rows of one organization and kind, by cosine similarity, among vectors of `model` only. */
+  search(query: { organizationId: string; kind: string; model: string; vector: number[]; limit: number }): Promise<VectorMatch[]>;
+  /** How many rows the organization has of the kind, and how many carry a current vector of `model`. */
+  coverage(organizationId: string, kind: string, model: string): Promise<{ items: number; embedded: number }>;
 }

@@ -1,5 +1,14 @@
 import { retrying, type RetryPolicy } from '../../infra/retry.ts';
-import { AiProviderUnavailable, type AiProvider, type CallOptions, type ChatAnswer, type ChatRequest, type EmbedAnswer } from './ports.ts';
+import {
+  AiProviderUnavailable,
+  type AiProvider,
+  type CallOptions,
+  type ChatAnswer,
+  type ChatChunk,
+  type ChatRequest,
+  type EmbedAnswer,
+  type EmbedOptions,
+} from './ports.ts';
 
 /** Where a model alias is served: its targets in order, the first the primary, the others fallbacks. */
 export interface AiRoute {
@@ -48,8 +57,45 @@ export class AiRouter {
     return this.route(alias, async (provider, model) => provider.chat({ ...request, model }, this.callOptions(options)));
   }
 
-  embed(alias: string, inputs: string[], options: CallOptions = {}): Promise<EmbedAnswer & { served: Served }> {
+  embed(alias: string, inputs: string[], options: EmbedOptions = {}): Promise<EmbedAnswer & { served: Served }> {
     return this.route(alias, (provider, model) => provider.embed(inputs, model, this.callOptions(options)));
+  }
+
+  /** True when every target of the alias is the offline provider (no key configured). */
+  isOffline(alias: string): boolean {
+    return this.routeOf(alias).targets.every((target) => target.provider.offline);
+  }
+
+  /** The targets of an alias, in order (GET /ai/models). */
+  targetsOf(alias: string): { provider: string; model: string; offline: boolean }[] {
+    return this.routeOf(alias).targets.map((target) => ({ provider: target.provider.name, model: target.model, offline: target.provider.offline }));
+  }
+
+  /**
+   * A streamed chat: the first target that gives a first chunk serves the whole stream. A target that fails
+   * before its first chunk (5xx, 429, timeout) is retried and then left for the next, as for a plain call;
+   * once text has gone out to the client the stream cannot move to another model, and a failure ends it.
+   */
+  async stream(
+    alias: string,
+    request: Omit<ChatRequest, 'model'>,
+    options: CallOptions = {},
+  ): Promise<{ served: Served; chunks: AsyncIterable<ChatChunk> }> {
+    return this.route(alias, async (provider, model) => {
+      const iterator = provider.chatStream({ ...request, model }, this.callOptions(options))[Symbol.asyncIterator]();
+      const first = await iterator.next();
+      async function* chunks(): AsyncIterable<ChatChunk> {
+        try {
+          if (first.done) return;
+          yield first.value;
+          for (let next = await iterator.next(); !next.done; next = await iterator.next()) yield next.value;
+        } finally {
+          // A consumer that stopped early (the client went away) closes the provider's stream too.
+          await iterator.return?.();
+        }
+      }
+      return { chunks: chunks() };
+    });
   }
 
   /** The target a streamed call starts on (a stream is not moved to a fallback once it has begun). */
@@ -100,7 +146,7 @@ export class AiRouter {
     };
   }
 
-  private callOptions(options: CallOptions): CallOptions {
+  private callOptions<O extends CallOptions>(options: O): O {
     return { timeoutMs: this.options.timeoutMs, ...options };
   }
 

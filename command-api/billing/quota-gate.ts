@@ -15,7 +15,7 @@ import {
   type QuotaTaken,
 } from '../../domain/billing/quota.ts';
 import { metadataFrom, type CommandContext, type RecordedEvent } from '../../domain/events.ts';
-import { planStream, type PlanEvent } from '../../domain/plans/plan.ts';
+import { planLimitNames, planStream, type PlanEvent, type PlanLimits } from '../../domain/plans/plan.ts';
 import { newEventId } from '../../infra/eventstore/event-ids.ts';
 import type { Metrics } from '../../infra/observability/metrics.ts';
 import { WrongExpectedRevisionError, type EventStreams, type StreamAppend } from '../ports.ts';
@@ -40,7 +40,7 @@ interface Terms {
 
 interface PlanTerms {
   name: string;
-  limits: Record<QuotaKind, number | null>;
+  limits: Record<keyof PlanLimits, number | null>;
   bases: Record<QuotaKind, string | null>;
 }
 
@@ -238,6 +238,23 @@ export class QuotaGate {
     return { limit, basis, plan: { id: planId, name: plan.name }, streamId, period };
   }
 
+  /**
+   * A limit of the organization's plan that no quota stream keeps (the AI allowance, kept by the AI service),
+   * with the plan; null when there is no plan or no such limit.
+   */
+  async planLimit(organizationId: string, name: keyof PlanLimits): Promise<{ limit: number; plan: { id: string; name: string } } | null> {
+    const planId = await this.organizations.planOf(organizationId);
+    if (planId === null) return null;
+    const plan = await this.planTerms(planId);
+    const limit = plan?.limits[name] ?? null;
+    return plan && limit !== null ? { limit, plan: { id: planId, name: plan.name } } : null;
+  }
+
+  /** The billing period `now` falls in for the organization. */
+  periodOf(organizationId: string, now: Date): Promise<{ start: Date; end: Date }> {
+    return this.organizations.periodOf(organizationId, now);
+  }
+
   private async planTerms(planId: string): Promise<PlanTerms | null> {
     const known = this.plans.get(planId);
     if (known) return known;
@@ -245,23 +262,20 @@ export class QuotaGate {
     if (events.length === 0) return null;
     const history = events.map((event) => ({ revision: event.revision, event: event as PlanEvent }));
     let name = '';
-    const limits = Object.fromEntries(quotaKinds.map((kind) => [kind, null])) as Record<QuotaKind, number | null>;
+    const limits = Object.fromEntries(planLimitNames.map((name) => [name, null])) as Record<keyof PlanLimits, number | null>;
     for (const { event } of history) {
       if (event.type === 'PlanDrafted') {
         name = event.data.name;
-        for (const kind of Object.keys(limits) as QuotaKind[]) limits[kind] = event.data.limits[kind];
+        for (const name of planLimitNames) limits[name] = event.data.limits[name];
       } else if (event.type === 'PlanRevised') {
         if (event.data.changes.name !== undefined) name = event.data.changes.name;
-        for (const kind of Object.keys(limits) as QuotaKind[]) {
-          const changed = event.data.changes.limits?.[kind];
-          if (changed !== undefined) limits[kind] = changed;
+        for (const name of planLimitNames) {
+          const changed = event.data.changes.limits?.[name];
+          if (changed !== undefined) limits[name] = changed;
         }
       }
     }
-    const bases = Object.fromEntries((Object.keys(limits) as QuotaKind[]).map((kind) => [kind, quotaBasis(planId, history, kind)])) as Record<
-      QuotaKind,
-      string | null
-    >;
+    const bases = Object.fromEntries(quotaKinds.map((kind) => [kind, quotaBasis(planId, history, kind)])) as Record<QuotaKind, string | null>;
     const terms: PlanTerms = { name, limits, bases };
     this.plans.set(planId, terms);
     return terms;

@@ -7,7 +7,7 @@ import type { CommandHandler, CommandOutcome } from '../command-handling.ts';
 import type { OrganizationStatusCache } from './organization-status.ts';
 
 /**
- * Commands on an organization itself. Renaming is for its own managers; suspending and reactivating are
+ * Commands on an organization itself. Renaming and the AI setting are for its own managers; suspending and reactivating are
  * staff actions (the admin console dispatches them through here, with a staff actor).
  */
 @injectable()
@@ -25,6 +25,27 @@ export class OrganizationCommands {
       context,
       expectedRevision === undefined ? {} : { expectedRevision },
     );
+  }
+
+  /**
+   * Turns the AI service on or off for the organization. Every process keeps the setting with the
+   * organization's status (OrganizationStatusCache.aiEnabled): a change is announced so that each drops its copy.
+   */
+  async changeAiSettings(
+    context: CommandContext,
+    organizationId: string,
+    enabled: boolean,
+    expectedRevision?: number,
+  ): Promise<CommandOutcome<Organization>> {
+    const outcome = await this.handler.handle(
+      organizationStream(organizationId),
+      organizationDecider,
+      { type: 'ChangeAiSettings', data: { organizationId, enabled } },
+      context,
+      expectedRevision === undefined ? {} : { expectedRevision },
+    );
+    if (outcome.appended.length > 0) await this.status.changed(organizationId);
+    return outcome;
   }
 
   async suspend(context: CommandContext, organizationId: string, reason: string): Promise<CommandOutcome<Organization>> {

@@ -15,10 +15,11 @@ import type { CommandHandler } from '../command-handling.ts';
 export const CHANNEL_ORGANIZATION_STATUS = 'nf_organization_status';
 
 /**
- * Whether an organization is suspended, for the check every write makes. Read from the organization's
- * stream (the source of truth) and kept briefly; a suspension or reactivation is announced to every process
- * (PostgreSQL NOTIFY, or in-process on the embedded default), which drops its copy at once. The time to
- * live only bounds how stale a copy can get if an announcement is lost.
+ * Whether an organization is suspended, for the check every write makes, and what is kept with it (its plan,
+ * its billing period, whether the AI service serves it). Read from the organization's stream (the source of
+ * truth) and kept briefly; a suspension, reactivation or change of the AI setting is announced to every
+ * process (PostgreSQL NOTIFY, or in-process on the embedded default), which drops its copy at once. The time
+ * to live only bounds how stale a copy can get if an announcement is lost.
  */
 export class OrganizationStatusCache implements SuspensionCheck {
   private readonly cache: LRUCache<
@@ -27,6 +28,8 @@ export class OrganizationStatusCache implements SuspensionCheck {
       suspended: boolean;
       restriction: { at: number; since: string; reason: string } | null;
       planId: string | null;
+      /** Whether the AI service serves the organization (true for one that does not exist: nothing to refuse). */
+      aiEnabled: boolean;
       /** What the billing period is computed from (billingPeriodAt), at the time of the write. */
       billing: { subscription: SubscriptionSnapshot | null; timezone: string };
     }
@@ -68,6 +71,14 @@ export class OrganizationStatusCache implements SuspensionCheck {
     return (await this.status(organizationId)).planId;
   }
 
+  /**
+   * Whether the organization has the AI service on (AiSettingsChanged; on unless its managers turned it off),
+   * kept and dropped with its status: a change is announced by OrganizationCommands.changeAiSettings.
+   */
+  async aiEnabled(organizationId: string): Promise<boolean> {
+    return (await this.status(organizationId)).aiEnabled;
+  }
+
   /** The billing period `now` falls in (the subscription's, else the calendar month in the organization's zone). */
   async periodOf(organizationId: string, now: Date): Promise<{ start: Date; end: Date }> {
     const { subscription, timezone } = (await this.status(organizationId)).billing;
@@ -89,6 +100,7 @@ export class OrganizationStatusCache implements SuspensionCheck {
       suspended: state.status === 'suspended',
       restriction: start ? { at: Date.parse(start.at), since: start.at, reason: start.reason } : null,
       planId: existing?.planId ?? null,
+      aiEnabled: existing?.aiEnabled ?? true,
       billing: { subscription: billing.state.subscription, timezone: existing?.timezone ?? 'UTC' },
     };
     this.cache.set(organizationId, status);

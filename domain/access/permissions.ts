@@ -38,6 +38,11 @@ export const permissionTable = {
   'integrations:read': managers,
   /** Connect, disconnect, map fields, change sync settings, start a sync. */
   'integrations:manage': managers,
+  /**
+   * The AI service: completions, embeddings, similarity search, suggestions, email and workflow writing. Each
+   * call counts toward the plan's AI allowance; search also needs contacts:read.
+   */
+  'ai:use': writers,
   'billing:read': managers,
   'billing:manage': owners,
 } as const satisfies Record<string, readonly Role[]>;

@@ -23,7 +23,33 @@ export type AiTokensUsed = DomainEvent<
     /** The provider's list price of the call, in millionths of a US dollar (no float sums). */
     costMicros?: number;
     streamed?: boolean;
+    /** True when a stream was cut short before the provider's own count: the tokens were counted here. */
+    estimated?: boolean;
   }
 >;
 
 export const AI_TOKENS_USED = 'AiTokensUsed' as const satisfies AiTokensUsed['type'];
+
+/**
+ * Where an organization's AI usage of one billing period is recorded (`period`: its start, ISO 8601): every
+ * call's AiTokensUsed, whether or not the plan limits AI tokens, so the allowance is known exactly the moment
+ * a plan starts limiting it, in every process (each reads the stream from where it left off).
+ */
+export const aiUsageStream = (organizationId: string, period: string) => `ai-usage-${organizationId}-${period}`;
+
+/** Tokens recorded so far: the sum over the period's AiTokensUsed. */
+export function tokensUsed(events: readonly { type: string; data: unknown }[], since = 0): number {
+  let used = since;
+  for (const event of events) if (event.type === AI_TOKENS_USED) used += (event.data as AiTokensUsed['data']).tokens;
+  return used;
+}
+
+/**
+ * A request may reach a provider while the period's usage is below the allowance: at the allowance (`>=`,
+ * not `>`) it is refused. A call's tokens are known only once it answered, so calls already under way when
+ * the allowance is reached may take the usage past it, by at most their own size (each at most the
+ * per-request limit).
+ */
+export function mayUseAi(used: number, allowance: number | null): boolean {
+  return allowance === null || used < allowance;
+}

@@ -110,12 +110,16 @@ export function quotaAfter(quota: Quota, appended: readonly { revision: number; 
 }
 
 /** The human name of a limit, in a refusal's message. */
-const limitNames: Record<QuotaKind, string> = {
+const limitNames: Record<keyof PlanLimits, string> = {
   contacts: 'contacts',
   activeWorkflows: 'active workflows',
   seats: 'seats',
   executionsPerMonth: 'executions per billing period',
+  aiTokensPerMonth: 'AI tokens per billing period',
 };
+
+/** Limits counted afresh in each billing period. */
+const periodicLimits: readonly (keyof PlanLimits)[] = [...periodicQuotaKinds, 'aiTokensPerMonth'];
 
 /** The limit of a plan that a kind of quota is held to (null: unlimited). */
 export const limitOf = (limits: PlanLimits, kind: QuotaKind): number | null => limits[kind];
@@ -123,15 +127,18 @@ export const limitOf = (limits: PlanLimits, kind: QuotaKind): number | null => l
 /** A write would take the organization beyond its plan's limit (answered 402 with the numbers and where to upgrade). */
 export class PlanLimitReachedError extends DomainError {
   constructor(
-    readonly kind: QuotaKind,
+    /** A quota kind, or the AI allowance (kept by the AI service: domain/ai/usage.ts). */
+    readonly kind: keyof PlanLimits,
     readonly limit: number,
     readonly usage: number,
     readonly plan: { id: string; name: string },
   ) {
     super(
-      periodicQuotaKinds.includes(kind)
-        ? `Your plan ${plan.name} allows ${limit} ${limitNames[kind]}; ${usage} started in this one. Upgrade your plan to run more.`
-        : `Your plan ${plan.name} allows ${limit} ${limitNames[kind]}; you have ${usage}. Upgrade your plan to add more.`,
+      kind === 'aiTokensPerMonth'
+        ? `Your plan ${plan.name} allows ${limit} ${limitNames[kind]}; ${usage} were used in this one. Upgrade your plan to use more.`
+        : periodicLimits.includes(kind)
+          ? `Your plan ${plan.name} allows ${limit} ${limitNames[kind]}; ${usage} started in this one. Upgrade your plan to run more.`
+          : `Your plan ${plan.name} allows ${limit} ${limitNames[kind]}; you have ${usage}. Upgrade your plan to add more.`,
       'plan_limit_reached',
     );
   }

@@ -54,7 +54,7 @@ export function reactivateOrganization(command: ReactivateOrganization, state: O
   return [{ type: 'OrganizationReactivated', version: 1, data: { ...command.data } }];
 }
 
-/** The organization as it is created: its owner its first member, no plan yet. */
+/** The organization as it is created: its owner its first member, no plan yet, the AI service on. */
 export function organizationCreated(event: OrganizationCreated): ExistingOrganization {
   const { organizationId, name, ownerUserId, timezone, ownerEmail, trialEndsAt } = event.data;
   return {
@@ -67,6 +67,7 @@ export function organizationCreated(event: OrganizationCreated): ExistingOrganiz
     invitations: {},
     planId: null,
     trialEndsAt,
+    aiEnabled: true,
   };
 }
 

@@ -20,6 +20,8 @@ export type Organization =
       /** The catalog plan it is on; null until staff put it on one. */
       planId: string | null;
       trialEndsAt: string | null;
+      /** Whether the AI service serves it (AiSettingsChanged); on unless its managers turned it off. */
+      aiEnabled: boolean;
     };
 
 export type ExistingOrganization = Exclude<Organization, { status: 'absent' }>;

@@ -1,9 +1,10 @@
 /**
  * The organization decider: one stream per organization, its commands decided by concern (lifecycle,
- * membership, plan and trial, impersonation: one file each beside this one), its state in
+ * membership, plan and trial, impersonation, AI settings: one file each beside this one), its state in
  * organization-state.ts.
  */
 import type { Decider } from '../decider.ts';
+import { changeAiSettings, evolveAiSettings, type AiSettingsChanged, type ChangeAiSettings } from './ai-settings.ts';
 import { startImpersonation, type ImpersonationStarted, type StartImpersonation } from './impersonation.ts';
 import {
   createOrganization,
@@ -49,10 +50,11 @@ export type * from './lifecycle.ts';
 export type * from './membership.ts';
 export type * from './plan-and-trial.ts';
 export type * from './impersonation.ts';
+export type * from './ai-settings.ts';
 export { initialOrganization } from './organization-state.ts';
 export { TRIAL_DAYS } from './plan-and-trial.ts';
 
-export type OrganizationEvent = LifecycleEvent | MembershipEvent | PlanAndTrialEvent | ImpersonationStarted;
+export type OrganizationEvent = LifecycleEvent | MembershipEvent | PlanAndTrialEvent | ImpersonationStarted | AiSettingsChanged;
 
 export const organizationEventTypes = [
   'OrganizationCreated',
@@ -68,6 +70,7 @@ export const organizationEventTypes = [
   'OrganizationPlanChanged',
   'TrialExtended',
   'ImpersonationStarted',
+  'AiSettingsChanged',
 ] as const satisfies readonly OrganizationEvent['type'][];
 
 export type OrganizationCommand =
@@ -83,7 +86,8 @@ export type OrganizationCommand =
   | ReactivateOrganization
   | ChangeOrganizationPlan
   | ExtendTrial
-  | StartImpersonation;
+  | StartImpersonation
+  | ChangeAiSettings;
 
 export const organizationStream = (organizationId: string) => `organization-${organizationId}`;
 
@@ -115,6 +119,8 @@ export function decideOrganization(command: OrganizationCommand, state: Organiza
       return extendTrial(command, state);
     case 'StartImpersonation':
       return startImpersonation(command, state);
+    case 'ChangeAiSettings':
+      return changeAiSettings(command, state);
     default: {
       const unknown: never = command;
       return unknown;
@@ -142,6 +148,8 @@ export function evolveOrganization(state: Organization, event: OrganizationEvent
       return evolvePlanAndTrial(state, event);
     case 'ImpersonationStarted':
       return state; // a record in the organization's history: it changes nothing in its state
+    case 'AiSettingsChanged':
+      return evolveAiSettings(state, event);
     default: {
       const unknown: never = event;
       return unknown;

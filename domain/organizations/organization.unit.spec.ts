@@ -1,3 +1,4 @@
+import { expect } from 'chai';
 import { ConflictError, ForbiddenError, NotAuthenticatedError, NotFoundError, RuleViolationError } from '../errors.ts';
 import { deciderSpec } from '../../test/support/decider-spec.ts';
 import { organizationDecider, type MemberInvited, type OrganizationCreated, type OrganizationEvent } from './organization.ts';
@@ -54,7 +55,7 @@ describe('Organization decider', () => {
         .thenError(ConflictError, { code: 'organization_exists' });
     });
 
-    it('cannot rename, invite or suspend a missing organization', () => {
+    it('cannot rename, invite, suspend or change the AI setting of a missing organization', () => {
       spec
         .given()
         .when({ type: 'RenameOrganization', data: { organizationId: org, name: 'X' } })
@@ -63,6 +64,14 @@ describe('Organization decider', () => {
       spec
         .given()
         .when({ type: 'SuspendOrganization', data: { organizationId: org, reason: 'x' } })
+        .thenError(NotFoundError);
+      spec
+        .given()
+        .when({ type: 'ChangeAiSettings', data: { organizationId: org, enabled: false } })
+        .thenError(NotFoundError);
+      spec
+        .given(created)
+        .when({ type: 'ChangeAiSettings', data: { organizationId: 'org-b', enabled: false } })
         .thenError(NotFoundError);
     });
   });
@@ -77,6 +86,43 @@ describe('Organization decider', () => {
         .given(created)
         .when({ type: 'RenameOrganization', data: { organizationId: org, name: 'Acme' } })
         .thenNothing();
+    });
+
+    it('has the AI service on; turns it off and on again, and records nothing for what is already so', () => {
+      const ai = (enabled: boolean) => ({ type: 'ChangeAiSettings' as const, data: { organizationId: org, enabled } });
+      const turned = (enabled: boolean): OrganizationEvent => ({ type: 'AiSettingsChanged', version: 1, data: { organizationId: org, enabled } });
+      expect(spec.given(created).state()).to.include({ aiEnabled: true });
+      spec.given(created).when(ai(true)).thenNothing();
+      spec
+        .given(created)
+        .when(ai(false))
+        .then([turned(false)]);
+      expect(spec.given(created, turned(false)).state()).to.include({ aiEnabled: false });
+      spec.given(created, turned(false)).when(ai(false)).thenNothing();
+      spec
+        .given(created, turned(false))
+        .when(ai(true))
+        .then([turned(true)]);
+      expect(spec.given(created, turned(false), turned(true)).state()).to.include({ aiEnabled: true });
+      // Renames, plan changes and trials leave it as it is.
+      expect(
+        spec.given(created, turned(false), { type: 'OrganizationRenamed', version: 1, data: { organizationId: org, name: 'Acme Ltd' } }).state(),
+      ).to.include({ aiEnabled: false, name: 'Acme Ltd' });
+    });
+
+    it('changes the AI setting of a suspended organization as it renames one (the edge refuses its writes, not the decider)', () => {
+      const suspended: OrganizationEvent = { type: 'OrganizationSuspended', version: 1, data: { organizationId: org, reason: 'unpaid' } };
+      spec
+        .given(created, suspended)
+        .when({ type: 'RenameOrganization', data: { organizationId: org, name: 'Acme Ltd' } })
+        .then([{ type: 'OrganizationRenamed', version: 1, data: { organizationId: org, name: 'Acme Ltd' } }]);
+      spec
+        .given(created, suspended)
+        .when({ type: 'ChangeAiSettings', data: { organizationId: org, enabled: false } })
+        .then([{ type: 'AiSettingsChanged', version: 1, data: { organizationId: org, enabled: false } }]);
+      expect(
+        spec.given(created, suspended, { type: 'AiSettingsChanged', version: 1, data: { organizationId: org, enabled: false } }).state(),
+      ).to.include({ status: 'suspended', aiEnabled: false });
     });
 
     it('invites; an admin may invite members and viewers but not admins or owners', () => {

@@ -5,6 +5,7 @@ import {
   AiRequestRejected,
   type AiProvider,
   type CallOptions,
+  type EmbedOptions,
   type ChatAnswer,
   type ChatChunk,
   type ChatRequest,
@@ -83,8 +84,13 @@ export class OpenAiProvider implements AiProvider {
     yield { type: 'done', model, usage, finishReason };
   }
 
-  async embed(inputs: string[], model: string, options: CallOptions = {}): Promise<EmbedAnswer> {
-    const answer = await this.call(() => this.client.embeddings.create({ model, input: inputs }, this.requestOptions(options)));
+  async embed(inputs: string[], model: string, options: EmbedOptions = {}): Promise<EmbedAnswer> {
+    const answer = await this.call(() =>
+      this.client.embeddings.create(
+        { model, input: inputs, ...(options.dimensions ? { dimensions: options.dimensions } : {}) },
+        this.requestOptions(options),
+      ),
+    );
     const vectors = [...answer.data].sort((a, b) => a.index - b.index).map((item) => item.embedding);
     return { vectors, model: answer.model, usage: { promptTokens: answer.usage?.prompt_tokens ?? 0 } };
   }

@@ -180,6 +180,39 @@ const schema = z.object({
   AI_TIMEOUT_MS: positiveInt(600_000).default(30_000),
   /** How long a provider that failed is skipped before it is tried again. */
   AI_COOLDOWN_MS: positiveInt(3_600_000).default(30_000),
+  /** Length of the embeddings asked for (text-embedding-3 models shorten theirs on request); 0: the model's own. */
+  AI_EMBEDDING_DIMENSIONS: z.coerce.number().int().min(0).max(4_096).default(256),
+  /** AI requests per organization per minute, across every process (shared counters): the seed's 100. */
+  AI_REQUESTS_PER_MINUTE: positiveInt(1_000_000).default(100),
+  /** Tokens one AI request may take: its prompt as sent plus the answer it may get (the seed's 10,000). */
+  AI_MAX_TOKENS_PER_REQUEST: positiveInt(1_000_000).default(10_000),
+  /** How long a cached AI answer is served (seconds). */
+  AI_CACHE_TTL_SECONDS: positiveInt(30 * 86_400).default(86_400),
+  /**
+   * Endpoints whose answers are cached unless a request says `"cache": false` (the others only when it says
+   * `"cache": true`): comma-separated, from complete, embed, search, suggest/workflow-steps, generate/email,
+   * analyze/sentiment, generate/workflow. Email generation is personal: never cached unless asked.
+   */
+  AI_CACHE_ENDPOINTS: z
+    .string()
+    .default('embed,analyze/sentiment,suggest/workflow-steps,generate/workflow')
+    .transform((value) =>
+      value
+        .split(',')
+        .map((part) => part.trim())
+        .filter(Boolean),
+    )
+    .pipe(
+      z.array(
+        z.enum(['complete', 'embed', 'search', 'suggest/workflow-steps', 'generate/email', 'analyze/sentiment', 'generate/workflow'], {
+          error: 'must list AI endpoints (complete, embed, search, suggest/workflow-steps, generate/email, analyze/sentiment, generate/workflow)',
+        }),
+      ),
+    ),
+  /** Memory for the exact-scan search's vectors (where there is no pgvector), in MiB; a tenant larger than it is read per search. */
+  AI_VECTOR_CACHE_MB: positiveInt(65_536).default(128),
+  /** How often the embedder looks for records to embed when no change woke it (milliseconds). */
+  AI_EMBED_INTERVAL_MS: positiveInt(3_600_000).default(5_000),
   /** Days an organization keeps writing after its trial ended unpaid or a payment failed, before it is restricted. */
   BILLING_GRACE_DAYS: positiveInt(60).default(7),
   /** How often the billing worker passes: standing by the clock, plan changes due at a period end, reconciliation with Stripe. */

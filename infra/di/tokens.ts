@@ -124,6 +124,12 @@ export const TOKENS = {
   // The AI service (issue 22)
   /** Model aliases to OpenAI-compatible providers with a fallback, or the offline provider (infra/ai/module.ts). */
   AiRouter: Symbol.for('nexusflow.AiRouter'),
+  /** The gateway's features: complete, embed, search, suggestions, email and workflow writing (command-api/ai/ai-features.ts). */
+  AiFeatures: Symbol.for('nexusflow.AiFeatures'),
+  /** Embeddings of the tenants' records and similarity search: pgvector or an exact scan (infra/ai/vector-index.ts). */
+  VectorIndex: Symbol.for('nexusflow.VectorIndex'),
+  /** Fills in the vectors of records the embeddings projection listed (projectors/ai/embedder.ts). */
+  Embedder: Symbol.for('nexusflow.Embedder'),
 
   // CRM integrations
   /** The configured CRM providers (infra/crm): OAuth, data API and webhooks of each. */

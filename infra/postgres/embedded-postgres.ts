@@ -8,6 +8,7 @@ import { PGlite } from '@electric-sql/pglite';
 import { btree_gin } from '@electric-sql/pglite/contrib/btree_gin';
 import { fuzzystrmatch } from '@electric-sql/pglite/contrib/fuzzystrmatch';
 import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
+import { vector } from '@electric-sql/pglite-pgvector';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 import lockfile from 'proper-lockfile';
 import type { Logger } from 'pino';
@@ -69,9 +70,10 @@ export class EmbeddedPostgres {
     try {
       const started = Date.now();
       // Extensions must be named on every open, or tables indexed with them fail even on a plain SELECT.
-      // (pg_trgm: data directories of before the search term dictionary still have trigram indexes.)
+      // (pg_trgm: data directories of before the search term dictionary still have trigram indexes. vector:
+      // pgvector, for the AI embeddings' exact similarity search; the read-model migration creates it.)
       const db = await PGlite.create(pgDir, {
-        extensions: { pg_trgm, fuzzystrmatch, btree_gin },
+        extensions: { pg_trgm, fuzzystrmatch, btree_gin, vector },
         // The embedded database lives in this process's memory (WebAssembly): PostgreSQL's default 128 MB of
         // shared buffers would be most of the process. The operating system caches the data files anyway.
         startParams: [...PGlite.defaultStartParams, '-c', `shared_buffers=${EMBEDDED_SHARED_BUFFERS}`],

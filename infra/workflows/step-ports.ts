@@ -64,17 +64,4 @@ export function guardedHttpPort(client: GuardedHttpClient, metrics?: Metrics): S
   };
 }
 
-/**
- * The AI port's offline default (until the AI issue plugs in a model): a deterministic composition from the
- * instructions and the contact, so workflows with AI steps run anywhere, tests included.
- */
-export const offlineComposer: StepPorts['ai'] = {
-  async composeEmail({ contact, instructions }) {
-    const name = contact.firstName ?? contact.email.split('@')[0]!;
-    const subject = `A note for ${name}${contact.company ? ` at ${contact.company}` : ''}`;
-    const text = `Hi ${name},\n\n${instructions.trim()}\n\nBest regards`;
-    return { subject, text, model: 'offline-template', tokens: Math.ceil((subject.length + text.length) / 4) };
-  },
-};
-
 export type { ContactSnapshot };

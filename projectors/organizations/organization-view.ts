@@ -12,6 +12,8 @@ export interface OrganizationView {
   /** The catalog plan it is on (staff console); null until staff put it on one. */
   planId: string | null;
   trialEndsAt: Date | null;
+  /** Whether the AI service serves it (AiSettingsChanged); on unless its managers turned it off. */
+  aiEnabled: boolean;
   userCount: number;
   createdAt: Date;
   updatedAt: Date;
@@ -30,6 +32,7 @@ export const OrganizationViewSchema = new EntitySchema<OrganizationView>({
     contactCount: { type: 'integer' },
     planId: { type: 'uuid', nullable: true },
     trialEndsAt: { type: 'datetime', columnType: 'timestamptz', nullable: true },
+    aiEnabled: { type: 'boolean' },
     userCount: { type: 'integer' },
     createdAt: { type: 'datetime', columnType: 'timestamptz' },
     updatedAt: { type: 'datetime', columnType: 'timestamptz' },

@@ -32,6 +32,7 @@ describe('organizations projection', function () {
       contactCount: 0,
       planId: null,
       trialEndsAt: new Date(at(14 * 24 * 60)),
+      aiEnabled: true,
       userCount: 1,
       createdAt: new Date(at(0)),
       updatedAt: new Date(at(0)),
@@ -72,6 +73,24 @@ describe('organizations projection', function () {
     const scenario = spec.given(acme.created, acme.owner);
     await scenario.then(acme.rows, [acme.row()]);
     await scenario.then(rowsOf(OrganizationViewSchema, { tenant: randomUUID() }), []);
+  });
+
+  it('follows the AI setting (on from its creation) at the revision of its stream', async () => {
+    const acme = organization();
+    const ai = (enabled: boolean, minutes: number) =>
+      acme.stream.decide({ type: 'ChangeAiSettings', data: { organizationId: acme.organizationId, enabled } }, minutes);
+    const off = ai(false, 1);
+    const renamed = acme.stream.decide({ type: 'RenameOrganization', data: { organizationId: acme.organizationId, name: 'Acme Corp' } }, 2);
+    const on = ai(true, 3);
+
+    await spec.given(acme.created, acme.owner, off).then(acme.rows, [acme.row({ aiEnabled: false, updatedAt: new Date(at(1)), revision: 1 })]);
+    await spec
+      .given(acme.created, acme.owner, off, renamed)
+      .then(acme.rows, [acme.row({ name: 'Acme Corp', aiEnabled: false, updatedAt: new Date(at(2)), revision: 2 })]);
+    await spec
+      .given(acme.created, acme.owner, off, renamed)
+      .when(on)
+      .then(acme.rows, [acme.row({ name: 'Acme Corp', aiEnabled: true, updatedAt: new Date(at(3)), revision: 3 })]);
   });
 
   it('follows renames, suspensions, plan changes and trial extensions at the revision of its stream', async () => {

@@ -24,7 +24,7 @@ const revisionOnly = new Set<string>([
 /** Events of other streams that move a count (most of what this projection sees: every contact created). */
 const countsOnly = new Set<string>(['ContactCreated', 'ContactDeleted', 'UserRegistered']);
 
-/** Organizations, with live contact and user counts (kept per event, so a double-apply would show). */
+/** Organizations, with live contact and user counts (kept per event, so a double-apply would show), plan, trial and AI setting. */
 export const organizationsProjection: Projection = {
   name: 'organizations',
   eventTypes: new Set([
@@ -34,6 +34,7 @@ export const organizationsProjection: Projection = {
     'OrganizationReactivated',
     'OrganizationPlanChanged',
     'TrialExtended',
+    'AiSettingsChanged',
     'ContactCreated',
     'ContactDeleted',
     'UserRegistered',
@@ -64,6 +65,7 @@ export const organizationsProjection: Projection = {
           contactCount: 0,
           planId: null,
           trialEndsAt: trialEndsAt ? new Date(trialEndsAt) : null,
+          aiEnabled: true,
           userCount: 0,
           createdAt: at,
           updatedAt: at,
@@ -90,6 +92,9 @@ export const organizationsProjection: Projection = {
           break;
         case 'TrialExtended':
           view.trialEndsAt = new Date((event.data as { trialEndsAt: string }).trialEndsAt);
+          break;
+        case 'AiSettingsChanged':
+          view.aiEnabled = (event.data as { enabled: boolean }).enabled;
           break;
         case 'ContactCreated':
           view.contactCount += 1;
@@ -150,7 +155,7 @@ async function loadOrganizations(em: EntityManager, ids: string[]): Promise<Orga
   const rows = await executeBound<Stored>(
     em,
     `SELECT id, name, owner_user_id AS "ownerUserId", timezone, status, contact_count AS "contactCount", plan_id AS "planId",
-            trial_ends_at AS "trialEndsAt", user_count AS "userCount", created_at AS "createdAt", updated_at AS "updatedAt", revision
+            trial_ends_at AS "trialEndsAt", ai_enabled AS "aiEnabled", user_count AS "userCount", created_at AS "createdAt", updated_at AS "updatedAt", revision
      FROM organizations WHERE id IN (SELECT value::uuid FROM json_array_elements_text(?::json))`,
     [JSON.stringify(ids)],
   );
@@ -167,13 +172,14 @@ async function saveOrganizations(em: EntityManager, rows: OrganizationView[]): P
   if (rows.length === 0) return;
   await executeBound(
     em,
-    `INSERT INTO organizations (id, name, owner_user_id, timezone, status, contact_count, plan_id, trial_ends_at, user_count, created_at, updated_at, revision)
-     SELECT id, name, owner_user_id, timezone, status, contact_count, plan_id, trial_ends_at, user_count, created_at, updated_at, revision
+    `INSERT INTO organizations (id, name, owner_user_id, timezone, status, contact_count, plan_id, trial_ends_at, ai_enabled, user_count, created_at,
+                                updated_at, revision)
+     SELECT id, name, owner_user_id, timezone, status, contact_count, plan_id, trial_ends_at, ai_enabled, user_count, created_at, updated_at, revision
      FROM json_to_recordset(?::json) AS r(id uuid, name text, owner_user_id uuid, timezone text, status text, contact_count integer, plan_id uuid,
-          trial_ends_at timestamptz, user_count integer, created_at timestamptz, updated_at timestamptz, revision integer)
+          trial_ends_at timestamptz, ai_enabled boolean, user_count integer, created_at timestamptz, updated_at timestamptz, revision integer)
      ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, owner_user_id = EXCLUDED.owner_user_id, timezone = EXCLUDED.timezone,
        status = EXCLUDED.status, contact_count = EXCLUDED.contact_count, plan_id = EXCLUDED.plan_id, trial_ends_at = EXCLUDED.trial_ends_at,
-       user_count = EXCLUDED.user_count, created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at, revision = EXCLUDED.revision`,
+       ai_enabled = EXCLUDED.ai_enabled, user_count = EXCLUDED.user_count, created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at, revision = EXCLUDED.revision`,
     [
       JSON.stringify(
         rows.map((row) => ({
@@ -185,6 +191,7 @@ async function saveOrganizations(em: EntityManager, rows: OrganizationView[]): P
           contact_count: row.contactCount,
           plan_id: row.planId,
           trial_ends_at: row.trialEndsAt?.toISOString() ?? null,
+          ai_enabled: row.aiEnabled,
           user_count: row.userCount,
           created_at: row.createdAt.toISOString(),
           updated_at: row.updatedAt.toISOString(),

@@ -18,7 +18,9 @@ import { GuardedHttpClient } from '../../infra/outbound/guarded-http.ts';
 import type { Database } from '../../infra/postgres/module.ts';
 import type { CheckpointWatcher } from '../../infra/readmodels/checkpoint-watcher.ts';
 import { MailboxThrottle } from '../../infra/workflows/mailbox-throttle.ts';
-import { guardedHttpPort, mailerEmailPort, offlineComposer } from '../../infra/workflows/step-ports.ts';
+import { guardedHttpPort, mailerEmailPort } from '../../infra/workflows/step-ports.ts';
+import type { AiFeatures } from '../../command-api/ai/ai-features.ts';
+import { aiStepPort } from '../../command-api/ai/step-port.ts';
 import type { IntegrationConnections } from '../../infra/crm/integration-connections.ts';
 import { crmStepPort } from '../integrations/sync/crm-step.ts';
 import { SyncStore } from '../integrations/sync/sync-store.ts';
@@ -102,7 +104,8 @@ export const workflowProjectorsModule = new ContainerModule((bind) => {
         email: mailerEmailPort(mailer),
         // Tenant-chosen URLs: only public addresses, plus what the operator's OUTBOUND_ALLOW_CIDRS opens.
         http: guardedHttpPort(new GuardedHttpClient({ policy: new AddressPolicy(config.OUTBOUND_ALLOW_CIDRS) }), metrics),
-        ai: offlineComposer,
+        // Through the AI service: the organization's switch, limits and allowance; its usage recorded.
+        ai: aiStepPort((await deps<[AiFeatures]>(ctx, TOKENS.AiFeatures))[0]),
         // Through the organization's connected integration of the step's provider (refused without one).
         crm: crmStepPort({ pool: database.pool, handler, store: new SyncStore(database.pool, 'workflow-runner'), access: connections }),
       },

@@ -36,6 +36,7 @@ describe('query API: organizations (GET /organizations/current)', function () {
       timezone: 'Europe/Paris',
       status: 'active',
       ownerUserId: acme.owner.userId,
+      aiEnabled: true,
       contactCount: 2,
       userCount: 2,
       createdAt: at(0),
@@ -62,6 +63,18 @@ describe('query API: organizations (GET /organizations/current)', function () {
     const reply = await api.get(acme.owner, '/organizations/current');
     expect(reply.body).to.include({ name: 'Acme Corp', revision: streamRevision(acme.id, facts) });
     expect(reply.headers.get('etag')).to.equal(`"${streamRevision(acme.id, facts)}"`);
+  });
+
+  it('shows the AI setting, on unless its managers turned it off', async () => {
+    const acme = tenant();
+    const globex = tenant('Globex');
+    const off = acme.organization.decide({ type: 'ChangeAiSettings', data: { organizationId: acme.id, enabled: false } }, 3);
+    const facts = [...acme.signup, ...globex.signup, ...off];
+    await api.given(facts);
+
+    const reply = await api.get(acme.owner, '/organizations/current');
+    expect(reply.body).to.include({ aiEnabled: false, updatedAt: at(3), revision: streamRevision(acme.id, facts) });
+    expect((await api.get(globex.owner, '/organizations/current')).body).to.include({ aiEnabled: true });
   });
 
   it('serves every role (organization:read), and a suspended organization still reads', async () => {

@@ -12,6 +12,9 @@ const organizationSchema = z.object({
   timezone: z.string(),
   status: z.enum(['active', 'suspended']).describe('A suspended organization can read but not write'),
   ownerUserId: z.string(),
+  aiEnabled: z
+    .boolean()
+    .describe('Whether the AI service serves the organization (on unless its managers turned it off: PUT /organizations/current/ai)'),
   contactCount: z.number().int(),
   userCount: z.number().int(),
   createdAt: z.string(),
@@ -44,6 +47,7 @@ export function organizationQueryRoutes(orm: MikroORM): AnyRoute[] {
           timezone: org.timezone,
           status: org.status,
           ownerUserId: org.ownerUserId,
+          aiEnabled: org.aiEnabled,
           contactCount: org.contactCount,
           userCount: org.userCount,
           createdAt: org.createdAt.toISOString(),

@@ -17,6 +17,7 @@ export function organizationsResource(deps: ConsoleResourceDeps): ResourceWithOp
       { path: 'status', type: 'string' },
       { path: 'planId', type: 'reference', reference: 'Plan' },
       { path: 'trialEndsAt', type: 'datetime' },
+      { path: 'aiEnabled', type: 'boolean' },
       { path: 'timezone', type: 'string' },
       { path: 'ownerUserId', type: 'reference', reference: 'User' },
       { path: 'userCount', type: 'number' },
@@ -59,6 +60,10 @@ export function organizationsResource(deps: ConsoleResourceDeps): ResourceWithOp
         updatedAt: detailOnly,
         planId: { description: 'Only an active plan can be chosen' },
         trialEndsAt: { description: 'Must be later than the current trial end, and at most a year ahead' },
+        aiEnabled: {
+          ...notEditable,
+          description: "Whether the AI service serves it; set by the organization's managers (PUT /organizations/current/ai)",
+        },
       },
       actions: {
         new: { isAccessible: false },

@@ -11,6 +11,8 @@ export const aiComposeEmail = defineStep({
   }),
   async run(config, context) {
     const composed = await context.ports.ai.composeEmail({
+      organizationId: context.organizationId,
+      executionId: context.executionId,
       contact: context.contact,
       instructions: config.instructions,
       idempotencyKey: context.idempotencyKey,

@@ -39,7 +39,14 @@ export interface StepPorts {
     changeTags(tags: { add: string[]; remove: string[] }): Promise<void>;
   };
   ai: {
-    composeEmail(request: { contact: ContactSnapshot; instructions: string; idempotencyKey: string }): Promise<{
+    /** Through the AI service: its limits apply, and its usage is the organization's (ai_compose_email). */
+    composeEmail(request: {
+      organizationId: string;
+      executionId: string;
+      contact: ContactSnapshot;
+      instructions: string;
+      idempotencyKey: string;
+    }): Promise<{
       subject: string;
       text: string;
       model: string;

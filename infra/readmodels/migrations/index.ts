@@ -11,6 +11,9 @@ import { Migration20261204000020 } from './Migration20261204000020.ts';
 import { Migration20261204000030 } from './Migration20261204000030.ts';
 import { Migration20261205000010 } from './Migration20261205000010.ts';
 import { Migration20261205000030 } from './Migration20261205000030.ts';
+import { Migration20261206000010 } from './Migration20261206000010.ts';
+import { Migration20261206000020 } from './Migration20261206000020.ts';
+import { Migration20261206000030 } from './Migration20261206000030.ts';
 
 /** Listed explicitly (no file globbing) so migrations run the same under tsx, in tests and in containers. */
 export const readModelMigrations = [
@@ -27,4 +30,7 @@ export const readModelMigrations = [
   { name: 'Migration20261204000030', class: Migration20261204000030 },
   { name: 'Migration20261205000010', class: Migration20261205000010 },
   { name: 'Migration20261205000030', class: Migration20261205000030 },
+  { name: 'Migration20261206000010', class: Migration20261206000010 },
+  { name: 'Migration20261206000020', class: Migration20261206000020 },
+  { name: 'Migration20261206000030', class: Migration20261206000030 },
 ];

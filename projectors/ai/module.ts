@@ -1,0 +1,46 @@
+import { ContainerModule } from 'inversify';
+import type { Logger } from 'pino';
+import type { AiFeatures } from '../../command-api/ai/ai-features.ts';
+import type { VectorIndex } from '../../command-api/ai/ports.ts';
+import { PromptBook } from '../../command-api/ai/prompt-book.ts';
+import type { Config } from '../../infra/config/config.ts';
+import type { Lifecycle } from '../../infra/di/lifecycle.ts';
+import { deps } from '../../infra/di/resolve.ts';
+import { TOKENS } from '../../infra/di/tokens.ts';
+import type { Database } from '../../infra/postgres/module.ts';
+import type { CheckpointWatcher } from '../../infra/readmodels/checkpoint-watcher.ts';
+import { bindProjection } from '../module.ts';
+import { Embedder } from './embedder.ts';
+import { embeddingsProjection } from './embeddings-projection.ts';
+
+const prompts = new PromptBook();
+
+/** The contacts' embedding texts (the versioned prompt `contact-embedding`), for the embedder. */
+export const contactEmbeddingsProjection = embeddingsProjection(prompts.get('contact-embedding'));
+
+export const aiProjectionsModule = new ContainerModule((bind) => {
+  bindProjection(bind, () => contactEmbeddingsProjection);
+});
+
+/** Fills in the vectors (issue 22): woken when the embeddings projection moves, in this process or another. */
+export const embedderModule = new ContainerModule((bind) => {
+  bind<Embedder>(TOKENS.Embedder).toDynamicValue(async (ctx) => {
+    const [config, features, index, database, watcher, logger, lifecycle] = await deps<
+      [Config, AiFeatures, VectorIndex, Database, CheckpointWatcher, Logger, Lifecycle]
+    >(ctx, TOKENS.Config, TOKENS.AiFeatures, TOKENS.VectorIndex, TOKENS.Database, TOKENS.CheckpointWatcher, TOKENS.Logger, TOKENS.Lifecycle);
+    const embedder = new Embedder(features, index, logger.child({ component: 'embedder' }), {
+      intervalMs: config.AI_EMBED_INTERVAL_MS,
+      prompt: prompts.get('contact-embedding').id,
+      pool: database.embedded ? null : database.pool,
+    });
+    const unlisten = watcher.onAdvance((projection) => {
+      if (projection === contactEmbeddingsProjection.name) embedder.wake();
+    });
+    lifecycle.onStart('embedder', () => embedder.start());
+    lifecycle.onStop('embedder', async () => {
+      unlisten();
+      await embedder.stop();
+    });
+    return embedder;
+  });
+});
