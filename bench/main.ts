@@ -5,7 +5,7 @@
  *
  * DATABASE_URL names the server (default: the local one); each section runs in a fresh database created on
  * it and dropped afterwards, so figures never depend on what an earlier run left behind.
- * Options: --only eventstore,http,projection,visibility,auth,workflows,search,analytics,audit,fuzz  --seconds 5  --contacts 40000
+ * Options: --only eventstore,http,projection,visibility,auth,workflows,search,analytics,audit,fuzz,ai  --seconds 5  --contacts 40000
  *          --bulk-streams 50000 (eventstore: new streams of 4 events in the bulk append)
  *          --executions 2000 --timers 10000 --waiting 100000
  *          --search-contacts 100000 (search)  --analytics-events 200000 --analytics-rows 1000000 (analytics)
@@ -14,11 +14,14 @@
  *          --fuzz-requests 5000 (fuzz: the API fuzz suite's pace, and the text rule's cost per request)
  *          --crm-contacts 50000 --crm-changes 1000 (crm: import from the loopback Salesforce, then changes each way)
  *          --metering-events 200000 (billing: usage events through the metering projection, in --batch-size batches)
+ *          --ai-requests 400 --ai-contacts 100000 --ai-searches 200 (ai: chat completions directly and through the
+ *          gateway against the loopback provider; embedding search over that many contacts of one organization)
  */
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
+import { benchAi } from './ai.ts';
 import { benchAnalyticsDashboard, benchAnalyticsProjection } from './analytics.ts';
 import { benchAudit } from './audit.ts';
 import { benchAuth } from './auth.ts';
@@ -47,6 +50,7 @@ const sections = [
   'memory',
   'crm',
   'billing',
+  'ai',
 ] as const;
 type Section = (typeof sections)[number];
 
@@ -72,6 +76,9 @@ const { values } = parseArgs({
     'crm-contacts': { type: 'string', default: '50000' },
     'crm-changes': { type: 'string', default: '1000' },
     'metering-events': { type: 'string', default: '200000' },
+    'ai-requests': { type: 'string', default: '400' },
+    'ai-contacts': { type: 'string', default: '100000' },
+    'ai-searches': { type: 'string', default: '200' },
   },
 });
 const chosen = (values.only?.split(',') ?? sections) as Section[];
@@ -182,5 +189,11 @@ if (chosen.includes('crm')) {
 }
 if (chosen.includes('billing')) {
   await withFreshDatabase('metering', (url) => benchMeteringIngest(url, Number(values['metering-events']), Number(values['batch-size'])));
+}
+if (chosen.includes('ai')) {
+  note('AI: the command API in its own process, the loopback OpenAI-compatible provider and the load generator in this one');
+  await withFreshDatabase('ai', (url) =>
+    benchAi(url, { requests: Number(values['ai-requests']), contacts: Number(values['ai-contacts']), searches: Number(values['ai-searches']) }),
+  );
 }
 report('bench.rss_peak', mib(process.resourceUsage().maxRSS * 1024), 'MiB');

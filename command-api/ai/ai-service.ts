@@ -114,7 +114,7 @@ export class AiService {
     private readonly ledger: AiUsageLedger,
     private readonly cache: AnswerCache,
     private readonly options: AiServiceOptions,
-    private readonly metrics: Pick<Metrics, 'layer'> | null = null,
+    private readonly metrics: Pick<Metrics, 'layer' | 'aiRequests' | 'aiTokens' | 'outboundDuration'> | null = null,
   ) {}
 
   get maxTokensPerRequest(): number {
@@ -137,6 +137,17 @@ export class AiService {
   }
 
   async run<T>(call: AiCall<T>): Promise<Answered<T>> {
+    try {
+      const answered = await this.answer(call);
+      this.metrics?.aiRequests.inc({ endpoint: call.endpoint, outcome: answered.cache === 'hit' ? 'cached' : 'answered' });
+      return answered;
+    } catch (err) {
+      this.metrics?.aiRequests.inc({ endpoint: call.endpoint, outcome: outcomeOf(err) });
+      throw err;
+    }
+  }
+
+  private async answer<T>(call: AiCall<T>): Promise<Answered<T>> {
     const measured = this.metrics?.layer('ai_gateway');
     let rateLimit: RateLimitDecision;
     try {
@@ -161,7 +172,7 @@ export class AiService {
       }
     }
     const usage = await this.ledger.admit(call.organizationId, call.context.now);
-    const outcome = await call.invoke();
+    const outcome = await this.invoking(call.invoke);
     await this.record(call, usage.streamId, outcome);
     if (cacheKey) await this.cache.set(cacheKey, { result: outcome.result, served: outcome.served });
     return {
@@ -182,7 +193,7 @@ export class AiService {
   async background<T>(call: Pick<AiCall<T>, 'context' | 'organizationId' | 'endpoint' | 'prompt' | 'invoke'>): Promise<CallOutcome<T>> {
     if (!(await this.switches.aiEnabled(call.organizationId))) throw new AiDisabledError();
     const usage = await this.ledger.admit(call.organizationId, call.context.now);
-    const outcome = await call.invoke();
+    const outcome = await this.invoking(call.invoke);
     await this.record(call, usage.streamId, outcome);
     return outcome;
   }
@@ -202,9 +213,19 @@ export class AiService {
     },
     started: (served: Served, rateLimit: RateLimitDecision, prompt: string) => void,
   ): AsyncGenerator<ChatChunk> {
-    const rateLimit = await this.admit(call.organizationId, call.tokens);
-    const usage = await this.ledger.admit(call.organizationId, call.context.now);
-    const { served, chunks } = await call.open();
+    let opened: { served: Served; chunks: AsyncIterable<ChatChunk> };
+    let rateLimit: RateLimitDecision;
+    let usage: Awaited<ReturnType<AiUsageLedger['admit']>>;
+    try {
+      rateLimit = await this.admit(call.organizationId, call.tokens);
+      usage = await this.ledger.admit(call.organizationId, call.context.now);
+      opened = await call.open();
+    } catch (err) {
+      this.metrics?.aiRequests.inc({ endpoint: call.endpoint, outcome: outcomeOf(err) });
+      throw err;
+    }
+    this.metrics?.aiRequests.inc({ endpoint: call.endpoint, outcome: 'answered' });
+    const { served, chunks } = opened;
     started(served, rateLimit, call.prompt);
     let text = '';
     let done: Extract<ChatChunk, { type: 'done' }> | null = null;
@@ -233,6 +254,19 @@ export class AiService {
     return this.ledger.usage(organizationId, now);
   }
 
+  /** The provider call, timed as an outbound request to `ai`. */
+  private async invoking<T>(invoke: () => Promise<CallOutcome<T>>): Promise<CallOutcome<T>> {
+    const timer = this.metrics?.outboundDuration.startTimer({ target: 'ai' });
+    let outcome = 'failed';
+    try {
+      const answered = await invoke();
+      outcome = answered.served.offline ? 'offline' : 'ok';
+      return answered;
+    } finally {
+      timer?.({ outcome });
+    }
+  }
+
   private async record(
     call: Pick<AiCall<unknown>, 'context' | 'organizationId' | 'endpoint' | 'prompt'>,
     streamId: string,
@@ -241,6 +275,8 @@ export class AiService {
     if (outcome.served.offline) return;
     const { promptTokens, completionTokens } = outcome.usage;
     const cost = costMicros(outcome.served.model, promptTokens, completionTokens);
+    this.metrics?.aiTokens.inc({ endpoint: call.endpoint, provider: outcome.served.provider, kind: 'prompt' }, promptTokens);
+    this.metrics?.aiTokens.inc({ endpoint: call.endpoint, provider: outcome.served.provider, kind: 'completion' }, completionTokens);
     await this.ledger.record(call.context, streamId, {
       organizationId: call.organizationId,
       tokens: promptTokens + completionTokens,
@@ -259,4 +295,14 @@ export class AiService {
   private ratePolicy(): RateLimitPolicy {
     return { limit: this.options.requestsPerMinute, windowMs: 60_000 };
   }
+}
+
+/** A refusal's or failure's label in nexusflow_ai_requests_total. */
+function outcomeOf(err: unknown): string {
+  if (err instanceof DomainError) return err.code;
+  const name = (err as { name?: string } | null)?.name;
+  if (name === 'AiProviderUnavailable') return 'unavailable';
+  if (name === 'AiRequestRejected') return 'rejected';
+  if (name === 'AiInvalidAnswerError') return 'invalid_answer';
+  return 'failed';
 }

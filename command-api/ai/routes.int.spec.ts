@@ -10,6 +10,7 @@ import {
   registerAccount,
   startTestSystem,
   startTestSystemOn,
+  TEST_OPERATOR_TOKEN,
   uniqueEmail,
   type Account,
   type TestSystem,
@@ -149,6 +150,11 @@ describe('The AI service over HTTP, the real openai library against loopback pro
       promptVersion: 'complete@v1',
     });
     expect(recorded.costMicros).to.be.a('number');
+    // Operators see it: requests by endpoint and outcome, tokens by kind, the provider call's duration.
+    const metrics = await system.http.get('/metrics', { headers: { Authorization: `Bearer ${TEST_OPERATOR_TOKEN}` } });
+    expect(metrics.body).to.match(/nexusflow_ai_requests_total\{endpoint="complete",outcome="answered"\} [1-9]/);
+    expect(metrics.body).to.match(/nexusflow_ai_tokens_total\{endpoint="complete",provider="openai",kind="completion"\} [1-9]/);
+    expect(metrics.body).to.match(/nexusflow_outbound_request_duration_seconds_count\{target="ai",outcome="ok"\} [1-9]/);
   });
 
   it('falls back when the primary answers 500, and when it times out', async () => {

@@ -136,6 +136,20 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  // AI service
+  readonly aiRequests = new Counter({
+    name: 'nexusflow_ai_requests_total',
+    help: 'AI requests by endpoint and outcome (answered, cached, ai_disabled, request_too_large, ai_rate_limited, plan_limit_reached, unavailable, rejected, invalid_answer, failed)',
+    labelNames: ['endpoint', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly aiTokens = new Counter({
+    name: 'nexusflow_ai_tokens_total',
+    help: 'AI tokens recorded as usage, by endpoint, provider and kind (prompt, completion)',
+    labelNames: ['endpoint', 'provider', 'kind'] as const,
+    registers: [this.registry],
+  });
+
   // Outbound and backing services
   readonly outboundDuration = new Histogram({
     name: 'nexusflow_outbound_request_duration_seconds',

@@ -85,7 +85,8 @@ export function billingQueryRoutes(orm: MikroORM, mode: BillingMode): AnyRoute[]
         "The period is the live subscription's current one, else the calendar month in the organization's time zone. " +
         'Contacts, active workflows and seats are counted as they are now; executions are those started within the period, ' +
         "counted per day of the organization's calendar: a day belongs to the period its midnight falls in (as Stripe bills the day's meter event). " +
-        'Seats are active members: a pending invitation takes a seat once accepted. AI usage is not recorded yet (0, with a note). ' +
+        'Seats are active members: a pending invitation takes a seat once accepted. AI tokens are those the AI service recorded, by day like executions ' +
+        '(GET /ai/usage gives the exact count of the current period, the one its allowance is kept on). ' +
         'Without a plan (a trial) every limit is null: nothing is enforced.',
       tag: TAG,
       auth: 'bearer',
@@ -176,9 +177,7 @@ export async function usageOf(em: EntityManager, organizationId: string, now: Da
       contacts: line(used.contacts, 'contacts'),
       activeWorkflows: line(used.active_workflows, 'activeWorkflows'),
       executionsPerMonth: line(used.executions, 'executionsPerMonth'),
-      // Metering counts AiTokensUsed, but nothing appends it yet (the AI service is a later issue): say so
-      // rather than let 0 pass for a count.
-      aiTokensPerMonth: { ...line(used.ai_tokens, 'aiTokensPerMonth'), note: 'AI usage is not recorded yet' },
+      aiTokensPerMonth: line(used.ai_tokens, 'aiTokensPerMonth'),
       seats: line(used.seats, 'seats'),
     },
   };

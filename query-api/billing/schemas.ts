@@ -185,7 +185,7 @@ export const usageSchema = z.object({
     contacts: usageLine.describe('Live contacts (deleted and erased ones free their place)'),
     activeWorkflows: usageLine.describe('Workflows that are active (paused and deleted ones are not counted)'),
     executionsPerMonth: usageLine.describe('Workflow executions started within the period'),
-    aiTokensPerMonth: usageLine.extend({ note: z.string().optional().describe('Present while AI usage is not recorded: `used` is 0 until it is') }),
+    aiTokensPerMonth: usageLine.describe('AI tokens the AI service recorded within the period (prompt and completion; streamed calls included)'),
     seats: usageLine.describe('Active members (deactivated ones free their seat; an invitation takes one once accepted)'),
   }),
 });

@@ -251,6 +251,8 @@ describe('Staff console: the Billing resource (real PostgreSQL, Redis and the st
     expect(usage.plan).to.deep.include({ id: growth, name: 'Growth' });
     expect(usage.period.basis).to.equal('subscription');
     expect(usage.usage.contacts).to.deep.equal({ used: 0, limit: 1_000, remaining: 1_000, exceeded: false });
+    // AI tokens against the allowance (this plan sets none), as the AI service records them.
+    expect(usage.usage.aiTokensPerMonth).to.include({ used: 0, limit: null });
     expect(usage.usage.seats).to.include({ limit: 3 });
   });
 
