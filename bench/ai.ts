@@ -22,111 +22,25 @@ const EMBEDDING_MODEL = 'text-embedding-3-small';
 const PROMPT = 'Give me three subject lines for a follow-up after a product demo.';
 const ROWS_PER_INSERT = 5_000;
 
-const FIRST = [
-  'Ada',
-  'Grace',
-  'Alan',
-  'Linus',
-  'Margaret',
-  'Ken',
-  'Barbara',
-  'Dennis',
-  'Frances',
-  'Edsger',
-  'Radia',
-  'Niklaus',
-  'Hedy',
-  'John',
-  'Katherine',
-  'Tim',
-  'Sophie',
-  'Donald',
-  'Annie',
-  'Bjarne',
-  'Lynn',
-  'Guido',
-  'Jean',
-  'Yukihiro',
-  'Shafi',
-  'Leslie',
-  'Anita',
-  'Vint',
-  'Joan',
-  'Andrew',
-];
-const LAST = [
-  'Lovelace',
-  'Hopper',
-  'Turing',
-  'Torvalds',
-  'Hamilton',
-  'Thompson',
-  'Liskov',
-  'Ritchie',
-  'Allen',
-  'Dijkstra',
-  'Perlman',
-  'Wirth',
-  'Lamarr',
-  'Backus',
-  'Johnson',
-  'Lee',
-  'Wilson',
-  'Knuth',
-  'Easley',
-  'Stroustrup',
-  'Conway',
-  'Rossum',
-  'Sammet',
-  'Matsumoto',
-  'Goldwasser',
-  'Lamport',
-  'Borg',
-  'Cerf',
-  'Clarke',
-  'Tanenbaum',
-];
-const TITLES = [
-  'Head of Sales',
-  'Chief Technology Officer',
-  'Head of Logistics',
-  'Marketing Manager',
-  'Procurement Lead',
-  'VP Engineering',
-  'Operations Director',
-  'Finance Controller',
-  'Customer Success Manager',
-  'Founder',
-  'Product Manager',
-  'Data Scientist',
-  'Supply Chain Analyst',
-  'Account Executive',
-  'HR Business Partner',
-  'Security Architect',
-];
-const COMPANIES = [
-  'Acme Freight',
-  'Globex Logistics',
-  'Initech Software',
-  'Umbrella Pharma',
-  'Stark Industries',
-  'Wayne Shipping',
-  'Hooli Cloud',
-  'Pied Piper',
-  'Vandelay Imports',
-  'Soylent Foods',
-  'Tyrell Robotics',
-  'Cyberdyne Systems',
-  'Wonka Confectionery',
-  'Oceanic Airlines',
-  'Monarch Bank',
-  'Gringotts Finance',
-  'Aperture Labs',
-  'Black Mesa Research',
-  'Dunder Mifflin Paper',
-  'Prestige Worldwide',
-];
-const TAGS = ['lead', 'customer', 'partner', 'churned', 'vip', 'newsletter', 'trial', 'enterprise', 'smb', 'event-2026'];
+const FIRST = (
+  'Ada Grace Alan Linus Margaret Ken Barbara Dennis Frances Edsger Radia Niklaus Hedy John Katherine ' +
+  'Tim Sophie Donald Annie Bjarne Lynn Guido Jean Yukihiro Shafi Leslie Anita Vint Joan Andrew'
+).split(' ');
+const LAST = (
+  'Lovelace Hopper Turing Torvalds Hamilton Thompson Liskov Ritchie Allen Dijkstra Perlman Wirth Lamarr Backus Johnson ' +
+  'Lee Wilson Knuth Easley Stroustrup Conway Rossum Sammet Matsumoto Goldwasser Lamport Borg Cerf Clarke Tanenbaum'
+).split(' ');
+const TITLES = (
+  'Head of Sales, Chief Technology Officer, Head of Logistics, Marketing Manager, Procurement Lead, VP Engineering, Operations Director, ' +
+  'Finance Controller, Customer Success Manager, Founder, Product Manager, Data Scientist, Supply Chain Analyst, Account Executive, ' +
+  'HR Business Partner, Security Architect'
+).split(', ');
+const COMPANIES = (
+  'Acme Freight, Globex Logistics, Initech Software, Umbrella Pharma, Stark Industries, Wayne Shipping, Hooli Cloud, Pied Piper, ' +
+  'Vandelay Imports, Soylent Foods, Tyrell Robotics, Cyberdyne Systems, Wonka Confectionery, Oceanic Airlines, Monarch Bank, ' +
+  'Gringotts Finance, Aperture Labs, Black Mesa Research, Dunder Mifflin Paper, Prestige Worldwide'
+).split(', ');
+const TAGS = 'lead customer partner churned vip newsletter trial enterprise smb event-2026'.split(' ');
 
 /** The organization an access token belongs to (its `org` claim). */
 function organizationOf(accessToken: string): string {

@@ -39,7 +39,8 @@ export interface AnalyticsFact {
 type Counted = Pick<AnalyticsFact, 'metric' | 'quantity'> &
   Partial<Pick<AnalyticsFact, 'workflowId' | 'executionId' | 'contactId' | 'stepType' | 'userId'>>;
 
-const stepMetrics: Record<string, Metric> = { send_email: 'emails_sent', crm_action: 'integration_syncs', ai_compose_email: 'ai_tokens' };
+/** Steps that count for a metric. An AI step's tokens are counted from the AI service's AiTokensUsed (every call's, once). */
+const stepMetrics: Record<string, Metric> = { send_email: 'emails_sent', crm_action: 'integration_syncs' };
 
 /** What an event counts for, if anything beyond being tracked. */
 function countedAs(event: RecordedEvent): Counted | null {
@@ -56,9 +57,11 @@ function countedAs(event: RecordedEvent): Counted | null {
       const stepType = str('stepType');
       const metric = stepMetrics[stepType];
       const ids = { workflowId: str('workflowId'), executionId: str('executionId'), stepType };
-      if (!metric) return { metric: '', quantity: 1, ...ids };
-      const tokens = Number((data.output as Record<string, unknown> | undefined)?.tokens ?? 0);
-      return { metric, quantity: metric === 'ai_tokens' ? (Number.isFinite(tokens) && tokens > 0 ? Math.round(tokens) : 0) : 1, ...ids };
+      return { metric: metric ?? '', quantity: 1, ...ids };
+    }
+    case 'AiTokensUsed': {
+      const tokens = Number(data.tokens ?? 0);
+      return { metric: 'ai_tokens', quantity: Number.isFinite(tokens) && tokens > 0 ? Math.round(tokens) : 0 };
     }
     case 'ApiCallsCounted':
       return { metric: 'api_calls', quantity: Math.max(0, Math.round(Number(data.calls ?? 0))) };

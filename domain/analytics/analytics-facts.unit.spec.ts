@@ -49,14 +49,19 @@ describe('What each event counts for in analytics', () => {
     expect(counted(recorded('ExecutionFailed', { executionId: 'e', workflowId: 'w' }))).to.deep.equal({ metric: 'executions_failed', quantity: 1 });
   });
 
-  it('counts completed steps by what they did: emails, AI tokens, CRM syncs; other steps are only tracked', () => {
+  it('counts completed steps by what they did: emails, CRM syncs; other steps (the AI step too) are only tracked', () => {
     const step = (stepType: string, output: Record<string, unknown> = {}) =>
       counted(recorded('StepCompleted', { executionId: 'e', workflowId: 'w', stepType, output }));
     expect(step('send_email')).to.deep.equal({ metric: 'emails_sent', quantity: 1 });
-    expect(step('ai_compose_email', { tokens: 137.4 })).to.deep.equal({ metric: 'ai_tokens', quantity: 137 });
-    expect(step('ai_compose_email', { tokens: 'lots' }), 'a malformed count is no tokens').to.deep.equal({ metric: 'ai_tokens', quantity: 0 });
+    expect(step('ai_compose_email', { tokens: 137 }), "its tokens are the AI service's AiTokensUsed").to.deep.equal({ metric: '', quantity: 1 });
     expect(step('crm_action')).to.deep.equal({ metric: 'integration_syncs', quantity: 1 });
     expect(step('wait')).to.deep.equal({ metric: '', quantity: 1 });
+  });
+
+  it("counts AI tokens from the AI service's usage events, every call once", () => {
+    const used = (tokens: unknown) => counted(recorded('AiTokensUsed', { organizationId: 'o', tokens, endpoint: 'complete' }));
+    expect(used(137)).to.deep.equal({ metric: 'ai_tokens', quantity: 137 });
+    expect(used('lots'), 'a malformed count is no tokens').to.deep.equal({ metric: 'ai_tokens', quantity: 0 });
   });
 
   it('counts API calls by the recorded number, sign-ins, and who joined (for cohorts)', () => {

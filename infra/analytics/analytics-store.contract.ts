@@ -82,6 +82,15 @@ export function analyticsStoreContract(
       step('send_email', '2026-11-09T08:01:00.000Z'),
       step('ai_compose_email', '2026-11-09T08:02:00.000Z', { tokens: 120 }),
       step('ai_compose_email', '2026-11-10T08:02:00.000Z', { tokens: 80 }),
+      // The AI service's record of those steps' tokens: what ai_tokens counts (the steps are only tracked).
+      event(tenant, 'AiTokensUsed', { organizationId: tenant, tokens: 120, endpoint: 'workflow/ai_compose_email' }, '2026-11-09T08:02:00.000Z', {
+        type: 'system',
+        id: 'workflow-runner',
+      }),
+      event(tenant, 'AiTokensUsed', { organizationId: tenant, tokens: 80, endpoint: 'workflow/ai_compose_email' }, '2026-11-10T08:02:00.000Z', {
+        type: 'system',
+        id: 'workflow-runner',
+      }),
       step('crm_action', '2026-11-10T08:03:00.000Z'),
       step('wait', '2026-11-10T08:04:00.000Z'),
       event(tenant, 'ApiCallsCounted', { organizationId: tenant, calls: 40 }, '2026-11-03T00:00:00.000Z', { type: 'system', id: 'meter' }),
@@ -204,12 +213,12 @@ export function analyticsStoreContract(
       const ai = streamed.find((f) => f.quantity === 120)!;
       expect(ai).to.include({
         tenantId: tenant,
-        type: 'StepCompleted',
+        type: 'AiTokensUsed',
         metric: 'ai_tokens',
-        stepType: 'ai_compose_email',
-        workflowId: wfA,
         occurredAt: '2026-11-09T08:02:00.000Z',
       });
+      const step = streamed.find((f) => f.type === 'StepCompleted' && f.stepType === 'ai_compose_email')!;
+      expect(step).to.include({ metric: '', workflowId: wfA, quantity: 1 });
     });
 
     it('answers zeros and empty lists for a tenant with no facts', async () => {

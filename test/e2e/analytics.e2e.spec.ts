@@ -1,5 +1,6 @@
 import { createClient } from '@clickhouse/client';
 import { expect } from 'chai';
+import { FakeOpenAI } from '../support/fake-openai.ts';
 import { analyticsFactOf, metrics, type AnalyticsFact } from '../../domain/analytics/analytics-facts.ts';
 import type { RecordedEvent } from '../../domain/events.ts';
 import { ident, sql } from '../../infra/analytics/clickhouse-sql.ts';
@@ -41,6 +42,8 @@ for (const store of ['postgres', 'clickhouse'] as const) {
     let workflowB: string;
     /** The organization's CRM, for the workflow's crm_action step (an integration sync each). */
     let hubspot: FakeCrmServer;
+    /** The AI provider the workflow's ai_compose_email step writes through (its tokens are what ai_tokens counts). */
+    let openai: FakeOpenAI;
     const clickhouseDatabase = `nf_test_e2e_${Date.now().toString(36)}`;
     /** Where the numbers are counted up to: API usage keeps being recorded after it, with later times. */
     let until: string;
@@ -51,7 +54,11 @@ for (const store of ['postgres', 'clickhouse'] as const) {
     before(async () => {
       if (store === 'clickhouse') await reachableClickHouse();
       hubspot = await startFakeHubSpot();
+      openai = await FakeOpenAI.start();
+      openai.respond(() => JSON.stringify({ subject: 'Welcome aboard', body: 'Hi,\n\nThanks for signing up.\n\nBest' }));
       system = await startTestSystem(undefined, {
+        OPENAI_API_KEY: openai.apiKey,
+        OPENAI_BASE_URL: openai.baseUrl,
         WORKFLOW_POLL_MS: '200',
         HUBSPOT_API_URL: hubspot.baseUrl,
         ...hubspot.env,
@@ -137,6 +144,7 @@ for (const store of ['postgres', 'clickhouse'] as const) {
     after(async () => {
       await system?.stop();
       await hubspot?.close();
+      await openai?.close();
       if (store === 'clickhouse') {
         const admin = createClient({ url: CLICKHOUSE_URL });
         await admin.command({ query: sql`DROP DATABASE IF EXISTS ${ident(clickhouseDatabase)}`.text });
@@ -192,7 +200,10 @@ for (const store of ['postgres', 'clickhouse'] as const) {
         integration_syncs: 4,
         users_joined: 2,
       });
-      expect(usage.metrics.ai_tokens).to.be.greaterThan(0);
+      // The AI step's tokens, as the provider counted them: the AI service recorded each call's once.
+      const spent = openai.usages.reduce((sum, used) => sum + used.usage.total_tokens, 0);
+      expect(spent).to.be.greaterThan(0);
+      expect(usage.metrics.ai_tokens + (await get(rival, `/analytics/usage?${range()}`)).body.metrics.ai_tokens).to.equal(spent);
       expect(usage.successRate).to.equal(0.8);
     });
 
