@@ -263,8 +263,8 @@ export class AiFeatures {
   async search(
     context: CommandContext,
     organizationId: string,
-    request: { query: string; kind: string; limit: number },
-  ): Promise<Answered<{ engine: string; matches: VectorMatch[]; coverage: { items: number; embedded: number }; model: string }>> {
+    request: { query: string; kind: string; limit: number; coverage?: boolean | undefined },
+  ): Promise<Answered<{ engine: string; matches: VectorMatch[]; coverage: { items: number; embedded: number } | null; model: string }>> {
     const index = this.index;
     const tokens = (await this.tokens()).text(request.query);
     return this.service.run({
@@ -280,9 +280,10 @@ export class AiFeatures {
         const embedded = await this.embedding([request.query]);
         const vector = embedded.result.vectors[0]!;
         const model = vectorModelOf(embedded.result.model, vector);
+        // Coverage counts every row of the tenant (as long as the search itself over 100,000): only when asked.
         const [matches, coverage] = await Promise.all([
           index.search({ organizationId, kind: request.kind, model, vector, limit: request.limit }),
-          index.coverage(organizationId, request.kind, model),
+          request.coverage ? index.coverage(organizationId, request.kind, model) : null,
         ]);
         return { ...embedded, result: { engine: index.engine, matches, coverage, model } };
       },

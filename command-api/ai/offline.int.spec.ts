@@ -73,7 +73,7 @@ describe('The AI service offline (no OPENAI_API_KEY)', function () {
     await post('/contacts', { email: uniqueEmail('omar'), firstName: 'Omar', title: 'Chief Financial Officer', company: 'Ledger Bank' });
     await post('/contacts', { email: uniqueEmail('rita'), firstName: 'Rita', title: 'Head of Logistics', company: 'Freight Partners' }, globex);
     const reply = await eventually(
-      () => post('/ai/search', { query: 'head of logistics', limit: 5 }),
+      () => post('/ai/search', { query: 'head of logistics', limit: 5, coverage: true }),
       (answer) => answer.status !== 200 || answer.body.coverage.embedded >= 2,
       20_000,
     );

@@ -442,7 +442,7 @@ describe('The AI service over HTTP, the real openai library against loopback pro
     // The same kind of person in another organization: never found from this one.
     await post('/contacts', { email: uniqueEmail('rival'), firstName: 'Rita', title: 'Head of Logistics', company: 'Freight Partners' }, globex);
     const reply = await eventually(
-      () => post('/ai/search', { query: 'logistics freight', limit: 5 }, account),
+      () => post('/ai/search', { query: 'logistics freight', limit: 5, coverage: true }, account),
       (answer) => answer.status !== 200 || answer.body.coverage.embedded >= 3,
       20_000,
     );

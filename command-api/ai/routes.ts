@@ -60,6 +60,10 @@ const searchBody = z.strictObject({
   query: z.string({ error: 'must be a string' }).trim().min(1, 'must not be empty').max(2_000),
   kind: z.enum(['contact'], { error: 'must be contact' }).default('contact'),
   limit: z.number({ error: 'must be a number' }).int().min(1).max(50).default(10),
+  coverage: z
+    .boolean({ error: 'must be true or false' })
+    .default(false)
+    .describe("true: also count the organization's contacts and how many have an embedding yet (costs a count of them)"),
 });
 
 const suggestBody = z.strictObject({
@@ -244,7 +248,7 @@ export function aiRoutes(features: AiFeatures, requestsPerMinute: number): AnyRo
       description:
         "The query is embedded and compared with the embeddings of the organization's contacts (name, title, company and tags; " +
         'kept up to date by the embeddings projection). `engine` says which search ran: `pgvector`, or `scan` (an exact cosine ' +
-        'scan where the database has no pgvector). `coverage` says how many of the contacts have an embedding yet. Needs ' +
+        'scan where the database has no pgvector). With `coverage: true`, `coverage` says how many of the contacts have an embedding yet (null otherwise). Needs ' +
         'contacts:read too.' +
         limitsNote,
       tag: TAG,
@@ -258,7 +262,7 @@ export function aiRoutes(features: AiFeatures, requestsPerMinute: number): AnyRo
           schema: z.object({
             engine: z.enum(['pgvector', 'scan']),
             matches: z.array(z.object({ id: z.string(), kind: z.string(), score: z.number(), href: z.string() })),
-            coverage: z.object({ items: z.number(), embedded: z.number() }),
+            coverage: z.object({ items: z.number(), embedded: z.number() }).nullable(),
             ...labels,
           }),
         },

@@ -14,6 +14,18 @@ import type { CommandHandler } from '../command-handling.ts';
 
 export const CHANNEL_ORGANIZATION_STATUS = 'nf_organization_status';
 
+type Status = {
+  suspended: boolean;
+  restriction: { at: number; since: string; reason: string } | null;
+  planId: string | null;
+  /** Whether the AI service serves the organization (true for one that does not exist: nothing to refuse). */
+  aiEnabled: boolean;
+  /** What the billing period is computed from (billingPeriodAt), at the time of the write. */
+  billing: { subscription: SubscriptionSnapshot | null; timezone: string };
+  /** The billing period last asked for, while it lasts. */
+  period?: { start: Date; end: Date };
+};
+
 /**
  * Whether an organization is suspended, for the check every write makes, and what is kept with it (its plan,
  * its billing period, whether the AI service serves it). Read from the organization's stream (the source of
@@ -22,18 +34,7 @@ export const CHANNEL_ORGANIZATION_STATUS = 'nf_organization_status';
  * to live only bounds how stale a copy can get if an announcement is lost.
  */
 export class OrganizationStatusCache implements SuspensionCheck {
-  private readonly cache: LRUCache<
-    string,
-    {
-      suspended: boolean;
-      restriction: { at: number; since: string; reason: string } | null;
-      planId: string | null;
-      /** Whether the AI service serves the organization (true for one that does not exist: nothing to refuse). */
-      aiEnabled: boolean;
-      /** What the billing period is computed from (billingPeriodAt), at the time of the write. */
-      billing: { subscription: SubscriptionSnapshot | null; timezone: string };
-    }
-  >;
+  private readonly cache: LRUCache<string, Status>;
   private readonly unlisten: () => void;
 
   constructor(
@@ -81,11 +82,16 @@ export class OrganizationStatusCache implements SuspensionCheck {
 
   /** The billing period `now` falls in (the subscription's, else the calendar month in the organization's zone). */
   async periodOf(organizationId: string, now: Date): Promise<{ start: Date; end: Date }> {
-    const { subscription, timezone } = (await this.status(organizationId)).billing;
-    return billingPeriodAt(subscription, timezone, now);
+    const status = await this.status(organizationId);
+    // The last answer holds until its end (computing it reads the time zone, a measurable cost per AI request).
+    const known = status.period;
+    if (known && now >= known.start && now < known.end) return known;
+    const period = billingPeriodAt(status.billing.subscription, status.billing.timezone, now);
+    status.period = period;
+    return period;
   }
 
-  private async status(organizationId: string) {
+  private async status(organizationId: string): Promise<Status> {
     const known = this.cache.get(organizationId);
     if (known) return known;
     const [{ state }, billing] = await Promise.all([
