@@ -105,5 +105,5 @@ export const projectionTables: Readonly<Record<string, readonly string[]>> = {
   // usage_meter_events is the usage reporter's memory of what Stripe was told, not rebuilt from the log: a reset keeps it.
   metering: ['usage_daily', 'usage_gauge_members', 'usage_organizations'],
   // Vectors are paid for: a reset embeds every contact again (tokens of the organizations' allowances).
-  'ai-embeddings': ['ai_embeddings', 'ai_embedding_removals'],
+  'ai-embeddings': ['ai_embeddings', 'ai_embedding_removals', 'ai_embedding_executions'],
 };

@@ -425,6 +425,15 @@ describe('The AI service over HTTP, the real openai library against loopback pro
     expect(request).not.to.contain(email);
     const recorded = await eventuallyLast(account, (event) => event.endpoint === 'workflow/ai_compose_email');
     expect(recorded).to.include({ organizationId: account.organizationId, promptVersion: 'generate-email@v1', provider: 'openai' });
+    // The email sent is embedded by its subject, and found among the organization's sent emails.
+    const found = await eventually(
+      () => post('/ai/search', { query: 'analytics for engines', kind: 'email', coverage: true }, account),
+      (answer) => answer.status !== 200 || answer.body.coverage.embedded >= 1,
+      20_000,
+    );
+    expect(found.status, JSON.stringify(found.body)).to.equal(200);
+    expect(found.body.matches).to.have.length(1);
+    expect(found.body.matches[0]).to.include({ kind: 'email', href: null });
   });
 
   it("searches the organization's contacts by meaning, embedded by the projection and the embedder; never another tenant's", async () => {

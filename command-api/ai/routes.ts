@@ -58,7 +58,10 @@ const embedBody = z.strictObject({
 
 const searchBody = z.strictObject({
   query: z.string({ error: 'must be a string' }).trim().min(1, 'must not be empty').max(2_000),
-  kind: z.enum(['contact'], { error: 'must be contact' }).default('contact'),
+  kind: z
+    .enum(['contact', 'email'], { error: 'must be contact or email' })
+    .default('contact')
+    .describe('contact: the contacts; email: the emails workflows sent (by subject)'),
   limit: z.number({ error: 'must be a number' }).int().min(1).max(50).default(10),
   coverage: z
     .boolean({ error: 'must be true or false' })
@@ -244,7 +247,7 @@ export function aiRoutes(features: AiFeatures, requestsPerMinute: number): AnyRo
       method: 'post',
       path: '/ai/search',
       operationId: 'aiSearch',
-      summary: "Find the organization's contacts nearest in meaning to a query",
+      summary: "Find the organization's contacts (or sent emails) nearest in meaning to a query",
       description:
         "The query is embedded and compared with the embeddings of the organization's contacts (name, title, company and tags; " +
         'kept up to date by the embeddings projection). `engine` says which search ran: `pgvector`, or `scan` (an exact cosine ' +
@@ -261,7 +264,7 @@ export function aiRoutes(features: AiFeatures, requestsPerMinute: number): AnyRo
           description: 'Matches, nearest first',
           schema: z.object({
             engine: z.enum(['pgvector', 'scan']),
-            matches: z.array(z.object({ id: z.string(), kind: z.string(), score: z.number(), href: z.string() })),
+            matches: z.array(z.object({ id: z.string(), kind: z.string(), score: z.number(), href: z.string().nullable() })),
             coverage: z.object({ items: z.number(), embedded: z.number() }).nullable(),
             ...labels,
           }),
@@ -283,7 +286,7 @@ export function aiRoutes(features: AiFeatures, requestsPerMinute: number): AnyRo
                 id: match.itemId,
                 kind: body.kind,
                 score: Number(match.score.toFixed(6)),
-                href: `/contacts/${match.itemId}`,
+                href: body.kind === 'contact' ? `/contacts/${match.itemId}` : null,
               })),
             },
           },

@@ -14,8 +14,8 @@ const LOCK_KEY = 0x6e66_6169; // "nfai"
 
 export interface EmbedderOptions {
   intervalMs: number;
-  /** The prompt the texts were made by (named in the usage events). */
-  prompt: string;
+  /** The prompt each kind's texts were made by (named in the usage events). */
+  prompts: Record<string, string>;
   /** Null on the embedded database (one process, nothing to share the work with). */
   pool: pg.Pool | null;
 }
@@ -80,9 +80,15 @@ export class Embedder {
       const pending = await this.index.pending(BATCH, skipped.size > 0 ? { excludeOrganizationIds: [...skipped] } : {});
       if (pending.length === 0) return stored;
       const progress = { stored, skipped: skipped.size };
-      const byOrganization = new Map<string, EmbeddingToMake[]>();
-      for (const item of pending) byOrganization.set(item.organizationId, [...(byOrganization.get(item.organizationId) ?? []), item]);
-      for (const [organizationId, items] of byOrganization) {
+      // One call per organization and kind (its usage is the organization's, under the kind's prompt).
+      const groups = new Map<string, EmbeddingToMake[]>();
+      for (const item of pending) {
+        const key = `${item.organizationId}/${item.kind}`;
+        groups.set(key, [...(groups.get(key) ?? []), item]);
+      }
+      for (const items of groups.values()) {
+        const organizationId = items[0]!.organizationId;
+        if (skipped.has(organizationId)) continue;
         try {
           stored += await this.embed(organizationId, items);
         } catch (err) {
@@ -111,7 +117,7 @@ export class Embedder {
       context,
       organizationId,
       endpoint: 'index/embeddings',
-      prompt: this.options.prompt,
+      prompt: this.options.prompts[items[0]!.kind] ?? items[0]!.kind,
       invoke: () => this.features.embedding(items.map((item) => item.text)),
     });
     const { vectors, model } = outcome.result;

@@ -1,9 +1,10 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { PromptBook } from '../../command-api/ai/prompt-book.ts';
-import { projectionSpec, type Rows } from '../../test/support/projection-spec.ts';
+import { randomBytes } from 'node:crypto';
+import { at, projectionSpec, type Rows } from '../../test/support/projection-spec.ts';
 import { tenant } from '../../test/support/query-api-spec.ts';
 import { contactEmbeddingsProjection } from './module.ts';
-import { embeddingTextOf } from './embeddings-projection.ts';
+import { embeddingTextOf, emailItemId } from './embeddings-projection.ts';
 
 const prompt = new PromptBook().get('contact-embedding');
 
@@ -19,6 +20,20 @@ const embeddingRows =
         [organizationId],
       );
     return rows.map((row) => ({ item: row.item_id, text: row.text, pending: row.embedded_hash !== row.text_hash }));
+  };
+
+/** The email rows: item, text and the contact each went to. */
+const emailRows =
+  (organizationId: string): Rows<{ item: string; text: string; contactId: string }> =>
+  async (orm: MikroORM) => {
+    const rows = await orm.em
+      .fork()
+      .getConnection()
+      .execute<{ item_id: string; text: string; source: { contactId: string } }[]>(
+        `SELECT item_id, text, source FROM ai_embeddings WHERE organization_id = ? AND kind = 'email' ORDER BY text DESC`,
+        [organizationId],
+      );
+    return rows.map((row) => ({ item: row.item_id, text: row.text, contactId: row.source.contactId }));
   };
 
 describe('Embeddings projection (Given contact events, Then the texts the embedder is to embed)', function () {
@@ -49,6 +64,47 @@ describe('Embeddings projection (Given contact events, Then the texts the embedd
         { item: ada.id, text: 'Ada Lovelace\nHead of Analytics\nEngines\nTags: vip, speaker', pending: true },
         { item: bob.id, text: 'Bob\nBuilders', pending: true },
       ]);
+  });
+
+  it('embeds the subject of each email a step sent, with its contact; the emails go when the contact is erased', async () => {
+    const acme = tenant('Acme');
+    const ada = acme.contact({ firstName: 'Ada', company: 'Engines' });
+    const bob = acme.contact({ firstName: 'Bob' });
+    const workflow = acme.workflow('Welcome', 1);
+    const sendTo = (contactId: string, subject: string, minutes: number) => {
+      const execution = acme.execution(workflow.id, contactId, minutes);
+      const messageId = randomBytes(16).toString('hex');
+      const sent = [
+        ...execution.stream.decide(
+          {
+            type: 'BeginStep',
+            data: { stepId: 'hello', stepType: 'send_email', input: {}, now: at(minutes + 1), maxStepsPerExecution: 100 },
+          },
+          minutes + 1,
+        ),
+        ...execution.stream.decide(
+          {
+            type: 'CompleteStep',
+            data: { stepId: 'hello', stepType: 'send_email', attempt: 1, output: { messageId, subject }, nextStepId: null, now: at(minutes + 1) },
+          },
+          minutes + 1,
+        ),
+      ];
+      return { facts: [...execution.facts, ...sent], itemId: emailItemId(messageId)! };
+    };
+    const toAda = sendTo(ada.id, 'Your analytics trial', 2);
+    const toBob = sendTo(bob.id, 'Welcome, Bob', 3);
+    await spec.given(acme.signup, ada.facts, bob.facts, workflow.facts, toAda.facts, toBob.facts).then(emailRows(acme.id), [
+      { item: toAda.itemId, text: 'Email: Your analytics trial', contactId: ada.id },
+      { item: toBob.itemId, text: 'Email: Welcome, Bob', contactId: bob.id },
+    ]);
+    await spec
+      .given(acme.signup, ada.facts, bob.facts, workflow.facts, toAda.facts, toBob.facts)
+      .when(
+        bob.stream.decide({ type: 'DeleteContact', data: { contactId: bob.id, organizationId: acme.id } }, 9),
+        bob.stream.decide({ type: 'EraseContact', data: { contactId: bob.id } }, 10),
+      )
+      .then(emailRows(acme.id), [{ item: toAda.itemId, text: 'Email: Your analytics trial', contactId: ada.id }]);
   });
 
   it('renders the text by the versioned prompt, with the version in the hash', () => {

@@ -15,8 +15,8 @@ import { embeddingsProjection } from './embeddings-projection.ts';
 
 const prompts = new PromptBook();
 
-/** The contacts' embedding texts (the versioned prompt `contact-embedding`), for the embedder. */
-export const contactEmbeddingsProjection = embeddingsProjection(prompts.get('contact-embedding'));
+/** The embedding texts of contacts and sent emails (the versioned prompts `contact-embedding`, `email-embedding`), for the embedder. */
+export const contactEmbeddingsProjection = embeddingsProjection({ contact: prompts.get('contact-embedding'), email: prompts.get('email-embedding') });
 
 export const aiProjectionsModule = new ContainerModule((bind) => {
   bindProjection(bind, () => contactEmbeddingsProjection);
@@ -30,7 +30,7 @@ export const embedderModule = new ContainerModule((bind) => {
     >(ctx, TOKENS.Config, TOKENS.AiFeatures, TOKENS.VectorIndex, TOKENS.Database, TOKENS.CheckpointWatcher, TOKENS.Logger, TOKENS.Lifecycle);
     const embedder = new Embedder(features, index, logger.child({ component: 'embedder' }), {
       intervalMs: config.AI_EMBED_INTERVAL_MS,
-      prompt: prompts.get('contact-embedding').id,
+      prompts: { contact: prompts.get('contact-embedding').id, email: prompts.get('email-embedding').id },
       pool: database.embedded ? null : database.pool,
     });
     const unlisten = watcher.onAdvance((projection) => {

@@ -14,6 +14,7 @@ import { Migration20261205000030 } from './Migration20261205000030.ts';
 import { Migration20261206000010 } from './Migration20261206000010.ts';
 import { Migration20261206000020 } from './Migration20261206000020.ts';
 import { Migration20261206000030 } from './Migration20261206000030.ts';
+import { Migration20261206000040 } from './Migration20261206000040.ts';
 
 /** Listed explicitly (no file globbing) so migrations run the same under tsx, in tests and in containers. */
 export const readModelMigrations = [
@@ -33,4 +34,5 @@ export const readModelMigrations = [
   { name: 'Migration20261206000010', class: Migration20261206000010 },
   { name: 'Migration20261206000020', class: Migration20261206000020 },
   { name: 'Migration20261206000030', class: Migration20261206000030 },
+  { name: 'Migration20261206000040', class: Migration20261206000040 },
 ];
