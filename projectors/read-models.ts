@@ -1,4 +1,4 @@
-import { contactEmbeddingsProjection } from './ai/module.ts';
+import { contactEmbeddingsProjection } from './ai/embeddings-projection.ts';
 import { auditLogProjection } from './audit/audit-log-projection.ts';
 import { ApiKeyViewSchema } from './api-keys/api-key-view.ts';
 import { apiKeysProjection } from './api-keys/api-keys-projection.ts';

@@ -16,8 +16,11 @@ export interface EmbedderOptions {
   intervalMs: number;
   /** The prompt each kind's texts were made by (named in the usage events). */
   prompts: Record<string, string>;
-  /** Null on the embedded database (one process, nothing to share the work with). */
-  pool: pg.Pool | null;
+  /**
+   * Where the lock that keeps one embedder at a time is taken: a connection of its own (never one of the
+   * shared pool, which it would hold for a whole pass). Null on the embedded database (one process).
+   */
+  lockConnection: (() => pg.Client) | null;
 }
 
 /**
@@ -29,6 +32,7 @@ export interface EmbedderOptions {
  */
 export class Embedder {
   private readonly passes: PeriodicPass;
+  private lock: pg.Client | null = null;
 
   constructor(
     private readonly features: AiFeatures,
@@ -51,26 +55,39 @@ export class Embedder {
     this.passes.wake();
   }
 
-  stop(): Promise<void> {
-    return this.passes.stop();
+  async stop(): Promise<void> {
+    await this.passes.stop();
+    const lock = this.lock;
+    this.lock = null;
+    await lock?.end().catch(() => undefined);
   }
 
   /** One pass: everything pending that may be embedded now. Answers how many vectors were stored. */
   async pass(): Promise<number> {
-    const client = this.options.pool ? await this.options.pool.connect() : null;
-    try {
-      if (client) {
-        const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [LOCK_KEY]);
-        if (!rows[0]?.locked) return 0;
-      }
-      try {
-        return await this.embedPending();
-      } finally {
-        await client?.query('SELECT pg_advisory_unlock($1)', [LOCK_KEY]);
-      }
-    } finally {
-      client?.release();
+    const lock = await this.lockClient();
+    if (lock) {
+      const { rows } = await lock.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [LOCK_KEY]);
+      if (!rows[0]?.locked) return 0;
     }
+    try {
+      return await this.embedPending();
+    } finally {
+      await lock?.query('SELECT pg_advisory_unlock($1)', [LOCK_KEY]);
+    }
+  }
+
+  /** The lock's connection, opened on first use and again after it broke. */
+  private async lockClient(): Promise<pg.Client | null> {
+    if (!this.options.lockConnection) return null;
+    if (this.lock) return this.lock;
+    const client = this.options.lockConnection();
+    client.on('error', (err) => {
+      this.logger.warn({ err }, "the embedder's lock connection broke; the next pass opens another");
+      if (this.lock === client) this.lock = null;
+    });
+    await client.connect();
+    this.lock = client;
+    return client;
   }
 
   private async embedPending(): Promise<number> {

@@ -3,8 +3,7 @@ import { PromptBook } from '../../command-api/ai/prompt-book.ts';
 import { randomBytes } from 'node:crypto';
 import { at, projectionSpec, type Rows } from '../../test/support/projection-spec.ts';
 import { tenant } from '../../test/support/query-api-spec.ts';
-import { contactEmbeddingsProjection } from './module.ts';
-import { embeddingTextOf, emailItemId } from './embeddings-projection.ts';
+import { contactEmbeddingsProjection, embeddingTextOf, emailItemId } from './embeddings-projection.ts';
 
 const prompt = new PromptBook().get('contact-embedding');
 

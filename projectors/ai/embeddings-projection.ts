@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import type { Prompt } from '../../command-api/ai/prompt-book.ts';
+import { PromptBook, type Prompt } from '../../command-api/ai/prompt-book.ts';
 import { applyChanges, type ContactEvent } from '../../domain/contacts/contact.ts';
 import type { RecordedEvent } from '../../domain/events.ts';
 import { executeBound, pgArray } from '../../infra/readmodels/orm.ts';
@@ -261,3 +261,8 @@ async function removeContacts(removed: [organizationId: string, contactId: strin
     [JSON.stringify(removed.map(([organizationId, contactId]) => ({ organization_id: organizationId, contact_id: contactId })))],
   );
 }
+
+const prompts = new PromptBook();
+
+/** The projection the processes run: contacts and sent emails by the newest versions of their prompts. */
+export const contactEmbeddingsProjection = embeddingsProjection({ contact: prompts.get('contact-embedding'), email: prompts.get('email-embedding') });

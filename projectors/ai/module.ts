@@ -1,4 +1,5 @@
 import { ContainerModule } from 'inversify';
+import pg from 'pg';
 import type { Logger } from 'pino';
 import type { AiFeatures } from '../../command-api/ai/ai-features.ts';
 import type { VectorIndex } from '../../command-api/ai/ports.ts';
@@ -11,12 +12,9 @@ import type { Database } from '../../infra/postgres/module.ts';
 import type { CheckpointWatcher } from '../../infra/readmodels/checkpoint-watcher.ts';
 import { bindProjection } from '../module.ts';
 import { Embedder } from './embedder.ts';
-import { embeddingsProjection } from './embeddings-projection.ts';
+import { contactEmbeddingsProjection } from './embeddings-projection.ts';
 
 const prompts = new PromptBook();
-
-/** The embedding texts of contacts and sent emails (the versioned prompts `contact-embedding`, `email-embedding`), for the embedder. */
-export const contactEmbeddingsProjection = embeddingsProjection({ contact: prompts.get('contact-embedding'), email: prompts.get('email-embedding') });
 
 export const aiProjectionsModule = new ContainerModule((bind) => {
   bindProjection(bind, () => contactEmbeddingsProjection);
@@ -31,7 +29,7 @@ export const embedderModule = new ContainerModule((bind) => {
     const embedder = new Embedder(features, index, logger.child({ component: 'embedder' }), {
       intervalMs: config.AI_EMBED_INTERVAL_MS,
       prompts: { contact: prompts.get('contact-embedding').id, email: prompts.get('email-embedding').id },
-      pool: database.embedded ? null : database.pool,
+      lockConnection: database.embedded ? null : () => new pg.Client({ connectionString: database.url, connectionTimeoutMillis: 10_000 }),
     });
     const unlisten = watcher.onAdvance((projection) => {
       if (projection === contactEmbeddingsProjection.name) embedder.wake();
