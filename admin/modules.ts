@@ -5,7 +5,7 @@ import { organizationServicesModule } from '../command-api/organizations/module.
 import { planCommandsModule } from '../command-api/plans/module.ts';
 import { staffAccountsModule, staffConsoleCommandsModule } from '../command-api/staff/module.ts';
 import { accessModule } from '../infra/auth/module.ts';
-import { projectionModules } from '../projectors/modules.ts';
+import { projectionModules } from '../projectors/projection-modules.ts';
 import { readModelOperationsModule } from '../projectors/rebuild/module.ts';
 import { adminConsoleModule } from './console/module.ts';
 

@@ -1,4 +1,5 @@
 import { ContainerModule } from 'inversify';
+import { projectionModules } from './projection-modules.ts';
 import { aiServicesModule } from '../command-api/ai/module.ts';
 import { billingServicesModule, quotaModule } from '../command-api/billing/module.ts';
 import { contactServicesModule } from '../command-api/contacts/module.ts';
@@ -7,43 +8,12 @@ import { commandCoreModule } from '../command-api/module.ts';
 import { executionStarterModule } from '../command-api/workflows/module.ts';
 import { accessModule } from '../infra/auth/module.ts';
 import { TOKENS } from '../infra/di/tokens.ts';
-import { aiProjectionsModule, embedderModule } from './ai/module.ts';
-import { analyticsProjectorsModule } from './analytics/module.ts';
-import { apiKeyProjectionsModule } from './api-keys/module.ts';
-import { auditProjectionsModule } from './audit/module.ts';
-import { billingProjectionsModule, billingWorkerModule } from './billing/module.ts';
+import { embedderModule } from './ai/module.ts';
+import { billingWorkerModule } from './billing/module.ts';
 import { quotaCounterModule } from './billing/quota-module.ts';
 import { usageReporterModule } from './billing/usage-reporter-module.ts';
-import { contactProjectionsModule } from './contacts/module.ts';
-import { integrationEventsModule } from './integration-events/module.ts';
-import { integrationProjectionsModule } from './integrations/module.ts';
-import { crmSyncProjectionModule, crmSyncWorkerModule } from './integrations/sync/module.ts';
+import { crmSyncWorkerModule } from './integrations/sync/module.ts';
 import { PROJECTORS, projectorCoreModule } from './module.ts';
-import { organizationProjectionsModule } from './organizations/module.ts';
-import { planProjectionsModule } from './plans/module.ts';
-import { searchProjectorsModule } from './search/module.ts';
-import { staffProjectionsModule } from './staff/module.ts';
-import { userProjectionsModule } from './users/module.ts';
-import { workflowProjectorsModule } from './workflows/module.ts';
-
-/** What every capability projects: read models, reactors and rebuildable read models (declared, not run). */
-export const projectionModules = [
-  contactProjectionsModule,
-  organizationProjectionsModule,
-  userProjectionsModule,
-  apiKeyProjectionsModule,
-  workflowProjectorsModule,
-  planProjectionsModule,
-  staffProjectionsModule,
-  auditProjectionsModule,
-  searchProjectorsModule,
-  analyticsProjectorsModule,
-  integrationEventsModule,
-  integrationProjectionsModule,
-  crmSyncProjectionModule,
-  billingProjectionsModule,
-  aiProjectionsModule,
-];
 
 /** Running them: the projections and reactors, the workflow runner and the scheduler. */
 const runProjectorsModule = new ContainerModule((bind) => {
@@ -76,3 +46,5 @@ export const projectorModules = [
   embedderModule,
   runProjectorsModule,
 ];
+
+export { projectionModules };

@@ -15,7 +15,7 @@ import { TOKENS } from '../../infra/di/tokens.ts';
 import type { StoredLog } from '../../infra/eventstore/event-store.ts';
 import { SchemaVersion, type MigrationReport } from '../../infra/migrations/schema.ts';
 import type { Database } from '../../infra/postgres/module.ts';
-import { projectionModules } from '../../projectors/modules.ts';
+import { projectionModules } from '../../projectors/projection-modules.ts';
 import { readModelOperationsModule } from '../../projectors/rebuild/module.ts';
 import type { RebuildableReadModel } from '../../projectors/rebuild/ports.ts';
 import type { ReadModelRebuilder } from '../../projectors/rebuild/rebuild.ts';

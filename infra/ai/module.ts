@@ -7,7 +7,6 @@ import { deps } from '../di/resolve.ts';
 import { TOKENS } from '../di/tokens.ts';
 import { retryPolicies } from '../retry.ts';
 import { OFFLINE_MODEL, OfflineAiProvider } from './offline-provider.ts';
-import { ScanVectorIndex, vectorIndexFor } from './vector-index.ts';
 import type { Database } from '../postgres/module.ts';
 
 type AiSettings = Pick<
@@ -73,6 +72,8 @@ export const vectorIndexModule = new ContainerModule((bind) => {
   bind<VectorIndex>(TOKENS.VectorIndex).toDynamicValue(async (ctx) => {
     const [orm, database, config] = await deps<[MikroORM, Database, Config]>(ctx, TOKENS.Orm, TOKENS.Database, TOKENS.Config);
     const options = { cacheBytes: config.AI_VECTOR_CACHE_MB * 1024 * 1024 };
+    // Loaded when first asked for, as the openai library is: the command line never is.
+    const { ScanVectorIndex, vectorIndexFor } = await import('./vector-index.ts');
     return database.embedded ? new ScanVectorIndex(orm, options) : vectorIndexFor(orm, options);
   });
 });

@@ -10,15 +10,10 @@ import { deps } from '../../infra/di/resolve.ts';
 import { TOKENS } from '../../infra/di/tokens.ts';
 import type { Database } from '../../infra/postgres/module.ts';
 import type { CheckpointWatcher } from '../../infra/readmodels/checkpoint-watcher.ts';
-import { bindProjection } from '../module.ts';
 import { Embedder } from './embedder.ts';
 import { contactEmbeddingsProjection } from './embeddings-projection.ts';
 
 const prompts = new PromptBook();
-
-export const aiProjectionsModule = new ContainerModule((bind) => {
-  bindProjection(bind, () => contactEmbeddingsProjection);
-});
 
 /** Fills in the vectors (issue 22): woken when the embeddings projection moves, in this process or another. */
 export const embedderModule = new ContainerModule((bind) => {

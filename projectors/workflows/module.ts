@@ -20,7 +20,6 @@ import type { CheckpointWatcher } from '../../infra/readmodels/checkpoint-watche
 import { MailboxThrottle } from '../../infra/workflows/mailbox-throttle.ts';
 import { guardedHttpPort, mailerEmailPort } from '../../infra/workflows/step-ports.ts';
 import type { AiFeatures } from '../../command-api/ai/ai-features.ts';
-import { aiStepPort } from '../../command-api/ai/step-port.ts';
 import type { IntegrationConnections } from '../../infra/crm/integration-connections.ts';
 import { crmStepPort } from '../integrations/sync/crm-step.ts';
 import { SyncStore } from '../integrations/sync/sync-store.ts';
@@ -105,7 +104,8 @@ export const workflowProjectorsModule = new ContainerModule((bind) => {
         // Tenant-chosen URLs: only public addresses, plus what the operator's OUTBOUND_ALLOW_CIDRS opens.
         http: guardedHttpPort(new GuardedHttpClient({ policy: new AddressPolicy(config.OUTBOUND_ALLOW_CIDRS) }), metrics),
         // Through the AI service: the organization's switch, limits and allowance; its usage recorded.
-        ai: aiStepPort((await deps<[AiFeatures]>(ctx, TOKENS.AiFeatures))[0]),
+        // Loaded when the runner is made: the command line, which lists this module's projections, needs none of it.
+        ai: (await import('../../command-api/ai/step-port.ts')).aiStepPort((await deps<[AiFeatures]>(ctx, TOKENS.AiFeatures))[0]),
         // Through the organization's connected integration of the step's provider (refused without one).
         crm: crmStepPort({ pool: database.pool, handler, store: new SyncStore(database.pool, 'workflow-runner'), access: connections }),
       },
