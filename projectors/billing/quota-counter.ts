@@ -44,6 +44,8 @@ export interface QuotaCounterDeps {
 }
 
 const TRIES = 5;
+/** How long a count waits for the read models to hold the log it read. */
+const CATCH_UP_MS = 30_000;
 
 /**
  * Counts an organization's units of a limited kind from the read models when its plan starts limiting them
@@ -89,6 +91,18 @@ export class QuotaCounter {
     await Promise.all([this.periodic.stop(), this.asked]);
   }
 
+  /**
+   * Until the read models hold the log up to `head`: at most 30 s, and not past a stop (waited for in slices,
+   * so that stopping the process does not wait out the read models that stopped first).
+   */
+  private async caughtUp(projections: readonly string[], head: string): Promise<boolean> {
+    const deadline = Date.now() + CATCH_UP_MS;
+    for (;;) {
+      if (await this.deps.progress.waitFor(projections, head, Math.min(1_000, Math.max(1, deadline - Date.now())))) return true;
+      if (this.stopped || Date.now() >= deadline) return false;
+    }
+  }
+
   private failed(err: unknown): void {
     this.deps.logger.error({ err }, 'could not count the units a plan limits; the next pass tries again');
   }
@@ -106,15 +120,20 @@ export class QuotaCounter {
   /** Counts what the organization's plan wants counted; answers the kinds counted. */
   async countOrganization(organizationId: string): Promise<QuotaKind[]> {
     const counted: QuotaKind[] = [];
-    for (const kind of countedQuotaKinds) if (await this.countKind(organizationId, kind)) counted.push(kind);
+    for (const kind of countedQuotaKinds) {
+      if (this.stopped) break;
+      if (await this.countKind(organizationId, kind)) counted.push(kind);
+    }
     return counted;
   }
 
   private async countKind(organizationId: string, kind: QuotaKind): Promise<boolean> {
-    const { gate, log, readModels, progress } = this.deps;
+    const { gate, log, readModels } = this.deps;
+    // Most changes want no count (no plan, no limit on the kind, or counted already): known without waiting.
+    if (!(await gate.countWanted(organizationId, kind))) return false;
     for (let attempt = 1; attempt <= TRIES; attempt++) {
       const head = await log.headPosition();
-      if (head !== null && !(await progress.waitFor(readModels.projections(kind), head, 30_000))) return false;
+      if (head !== null && !(await this.caughtUp(readModels.projections(kind), head))) return false;
       const wanted = await gate.countWanted(organizationId, kind);
       if (!wanted) return false;
       const recent = wanted.units.filter((unit) => head === null || log.comparePositions(unit.position, head) > 0);
