@@ -133,7 +133,7 @@ export class AiFeatures {
     messages: ChatMessage[],
     tokens: number,
     cache: { request: unknown; wanted?: boolean | undefined },
-    options: { maxTokens: number; temperature?: number | undefined; json: boolean },
+    options: { maxTokens: number; temperature?: number | undefined; json: boolean; rateLimited?: boolean },
     offline: () => T,
     read: (content: string) => T,
   ) {
@@ -146,6 +146,7 @@ export class AiFeatures {
       tokens,
       cacheRequest: cache.request,
       cacheWanted: cache.wanted,
+      rateLimited: options.rateLimited ?? true,
       invoke: async (): Promise<CallOutcome<T>> => {
         if (this.router.isOffline('chat')) return { result: offline(), served: this.offlineServed('chat'), usage: OFFLINE_USAGE };
         const answer = await this.router.chat('chat', {
@@ -330,7 +331,8 @@ export class AiFeatures {
       tokens,
       // Personal: cached only when the request asks, and then for this contact's fields as sent.
       { request: { messages }, wanted: request.cache ?? false },
-      { maxTokens, json: true },
+      // The workflow step's sends are paced by its mailbox's throttles, not the per-minute limit of requests.
+      { maxTokens, json: true, rateLimited: endpoint !== 'workflow/ai_compose_email' },
       () => ({ ...composeEmailOffline(request.instructions, contact?.fields ?? {}), contactId }),
       (content) => ({ ...parseJson(endpoint, content, emailAnswer), contactId }),
     );

@@ -89,6 +89,11 @@ export interface AiCall<T> {
   /** The request's own wish (`cache: true|false`); undefined: the endpoint's default. */
   cacheWanted?: boolean | undefined;
   invoke: () => Promise<CallOutcome<T>>;
+  /**
+   * False for the workflow step: the per-minute limit is for people and clients, and a step's sends are paced
+   * by its mailbox's throttles instead (a sequence firing for 1,000 contacts would otherwise fail most of them).
+   */
+  rateLimited?: boolean;
 }
 
 export interface Answered<T> {
@@ -121,10 +126,14 @@ export class AiService {
     return this.options.maxTokensPerRequest;
   }
 
-  /** The checks before a call: switch, size, rate. Answers the rate decision (for the RateLimit headers). */
-  async admit(organizationId: string, tokens: number): Promise<RateLimitDecision> {
+  /**
+   * The checks before a call: switch, size, rate. Answers the rate decision (for the RateLimit headers), null
+   * for a call that the per-minute limit does not apply to.
+   */
+  async admit(organizationId: string, tokens: number, rateLimited = true): Promise<RateLimitDecision | null> {
     if (!(await this.switches.aiEnabled(organizationId))) throw new AiDisabledError();
     if (tokens > this.options.maxTokensPerRequest) throw new AiRequestTooLargeError(tokens, this.options.maxTokensPerRequest);
+    if (!rateLimited) return null;
     const policy = this.ratePolicy();
     const decision = await this.limiter.consume(`ai:${organizationId}`, policy);
     if (!decision.allowed) throw new AiRateLimitedError(decision, policy);
@@ -149,9 +158,9 @@ export class AiService {
 
   private async answer<T>(call: AiCall<T>): Promise<Answered<T>> {
     const measured = this.metrics?.layer('ai_gateway');
-    let rateLimit: RateLimitDecision;
+    let rateLimit: RateLimitDecision | null;
     try {
-      rateLimit = await this.admit(call.organizationId, call.tokens);
+      rateLimit = await this.admit(call.organizationId, call.tokens, call.rateLimited ?? true);
     } finally {
       measured?.();
     }
@@ -211,10 +220,10 @@ export class AiService {
       countCompletion: (text: string) => number;
       promptTokens: number;
     },
-    started: (served: Served, rateLimit: RateLimitDecision, prompt: string) => void,
+    started: (served: Served, rateLimit: RateLimitDecision | null, prompt: string) => void,
   ): AsyncGenerator<ChatChunk> {
     let opened: { served: Served; chunks: AsyncIterable<ChatChunk> };
-    let rateLimit: RateLimitDecision;
+    let rateLimit: RateLimitDecision | null;
     let usage: Awaited<ReturnType<AiUsageLedger['admit']>>;
     try {
       rateLimit = await this.admit(call.organizationId, call.tokens);

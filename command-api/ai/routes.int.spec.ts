@@ -502,6 +502,18 @@ describe('The AI service over HTTP, the real openai library against loopback pro
       // Another organization is not held back.
       const other = await post('/ai/analyze/sentiment', { text: 'fine' }, globex);
       expect(other.status).to.equal(200);
+      // Nor are its workflows' AI steps: their sends are paced by the mailbox's throttles, not by this limit.
+      const email = uniqueEmail('paced');
+      const contact = await post('/contacts', { email, firstName: 'Pat' }, account);
+      const workflow = await post(
+        '/workflows',
+        { name: 'AI at the limit', steps: [{ id: 'write', type: 'ai_compose_email', config: { instructions: 'Say hello' }, next: null }] },
+        account,
+      );
+      primary.respond(() => JSON.stringify({ subject: 'Hello Pat', body: 'Hi Pat,\n\nHello.\n\nBest' }));
+      const run = await post(`/workflows/${workflow.body.id}/run`, { contactId: contact.body.id }, account);
+      expect(run.status, JSON.stringify(run.body)).to.be.oneOf([201, 202]);
+      expect((await system.mailbox.latest(email, 'workflow')).subject).to.equal('Hello Pat');
     } finally {
       primary.respond(null);
       await second.stop();

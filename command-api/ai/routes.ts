@@ -489,7 +489,7 @@ async function streamCompletion(
       (by, rateLimit, prompt) => {
         served = by;
         promptId = prompt;
-        describeLimit(ctx, rateLimit, { limit: requestsPerMinute, windowMs: 60_000 });
+        if (rateLimit) describeLimit(ctx, rateLimit, { limit: requestsPerMinute, windowMs: 60_000 });
       },
       controller.signal,
     ),

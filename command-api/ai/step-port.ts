@@ -6,11 +6,13 @@ import { AiProviderUnavailable, AiRequestRejected } from './ports.ts';
 import type { PromptValues } from './prompt-book.ts';
 
 /**
- * The workflow step ai_compose_email through the AI service: the organization's switch, its requests per
- * minute, the per-request size and its monthly allowance apply, and the tokens are recorded as its usage
- * (endpoint `workflow/ai_compose_email`). Only the contact fields the email prompt names are sent. What can
- * pass (the minute's limit, a provider down, an unusable answer) is retried with the step's back-off; what
- * cannot (AI off, allowance used up, a refused request) fails the step at once with its reason.
+ * The workflow step ai_compose_email through the AI service: the organization's switch, the per-request size
+ * and its monthly allowance apply, and the tokens are recorded as its usage (endpoint
+ * `workflow/ai_compose_email`). The per-minute limit of requests does not: the step sends, so its mailbox's
+ * throttles pace it (a sequence firing for 1,000 contacts is not failed by a limit meant for people and
+ * clients). Only the contact fields the email prompt names are sent. What can pass (a provider down, an
+ * unusable answer) is retried with the step's back-off; what cannot (AI off, allowance used up, a refused
+ * request) fails the step at once with its reason.
  */
 export function aiStepPort(features: AiFeatures): StepPorts['ai'] {
   return {
