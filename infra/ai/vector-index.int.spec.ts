@@ -38,7 +38,7 @@ async function onServer() {
 }
 
 async function embedded() {
-  const database = await EmbeddedPostgres.start('memory://', silentLogger);
+  const database = await EmbeddedPostgres.start('memory://', silentLogger, 64, { vector: true });
   const models = await readModels(database.url);
   return {
     ...models,
