@@ -95,6 +95,16 @@ function stepProblems(type: string, config: unknown): string | null {
   return parsed.success ? null : parsed.error.issues.map((issue) => `${issue.path.join('.') || 'config'} ${issue.message}`).join('; ');
 }
 
+/** The named fields of a contact as a prompt takes them (text, or null): nothing else of it is read. */
+export function pickFields(contact: object, fields: readonly string[]): Record<string, string | null> {
+  const picked: Record<string, string | null> = {};
+  for (const field of fields) {
+    const value = (contact as Record<string, unknown>)[field];
+    picked[field] = typeof value === 'string' || typeof value === 'number' ? String(value) : null;
+  }
+  return picked;
+}
+
 export interface ContactForAi {
   contactId: string;
   /** Only the fields the prompt names are read into it. */
@@ -134,7 +144,8 @@ export class AiFeatures {
     tokens: number,
     cache: { request: unknown; wanted?: boolean | undefined },
     options: { maxTokens: number; temperature?: number | undefined; json: boolean; rateLimited?: boolean },
-    offline: () => T,
+    /** The answer by rule when no model is configured; absent: the router's offline provider answers. */
+    offline: (() => T) | null,
     read: (content: string) => T,
   ) {
     return this.service.run<T>({
@@ -148,7 +159,7 @@ export class AiFeatures {
       cacheWanted: cache.wanted,
       rateLimited: options.rateLimited ?? true,
       invoke: async (): Promise<CallOutcome<T>> => {
-        if (this.router.isOffline('chat')) return { result: offline(), served: this.offlineServed('chat'), usage: OFFLINE_USAGE };
+        if (offline && this.router.isOffline('chat')) return { result: offline(), served: this.offlineServed('chat'), usage: OFFLINE_USAGE };
         const answer = await this.router.chat('chat', {
           messages,
           maxTokens: options.maxTokens,
@@ -188,7 +199,7 @@ export class AiFeatures {
       tokens,
       { request: { messages, maxTokens, temperature: request.temperature ?? null }, wanted: request.cache },
       { maxTokens, temperature: request.temperature, json: false },
-      () => ({ text: offlineText(messages), finishReason: 'stop' }),
+      null,
       (content) => ({ text: content, finishReason: 'stop' }),
     );
   }
@@ -295,12 +306,7 @@ export class AiFeatures {
   async contactFor(organizationId: string, contactId: string, fields: readonly string[]): Promise<ContactForAi> {
     const { state } = await this.handler.load<Contact, ContactEvent>(contactStream(contactId), contactDecider);
     if (state.status !== 'active' || state.organizationId !== organizationId) throw new NotFoundError('Contact');
-    const picked: Record<string, string | null> = {};
-    for (const field of fields) {
-      const value = (state as unknown as Record<string, unknown>)[field];
-      picked[field] = typeof value === 'string' || typeof value === 'number' ? String(value) : null;
-    }
-    return { contactId, fields: picked };
+    return { contactId, fields: pickFields(state, fields) };
   }
 
   /** The contact fields the email prompt names: all that is read of a contact, and sent. */
@@ -489,10 +495,4 @@ export function workflowProblems(definition: Record<string, unknown>): { name: s
   const { name: _name, description: _description, ...rest } = parsed.data;
   const validated = validateDefinition(rest);
   return 'problems' in validated ? validated.problems : [];
-}
-
-function offlineText(messages: ChatMessage[]): string {
-  const asked = [...messages].reverse().find((message) => message.role === 'user')?.content ?? '';
-  const gist = asked.trim().split(/\s+/).slice(0, 12).join(' ');
-  return `[offline] No language model answered this. You asked about: "${gist}${asked.trim().split(/\s+/).length > 12 ? ' …' : ''}".`;
 }

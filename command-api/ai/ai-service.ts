@@ -200,7 +200,7 @@ export class AiService {
    * clients; the embedder batches) nor the per-request size (its batches are sized by it).
    */
   async background<T>(call: Pick<AiCall<T>, 'context' | 'organizationId' | 'endpoint' | 'prompt' | 'invoke'>): Promise<CallOutcome<T>> {
-    if (!(await this.switches.aiEnabled(call.organizationId))) throw new AiDisabledError();
+    await this.admit(call.organizationId, 0, false);
     const usage = await this.ledger.admit(call.organizationId, call.context.now);
     const outcome = await this.invoking(call.invoke);
     await this.record(call, usage.streamId, outcome);

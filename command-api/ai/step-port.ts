@@ -1,9 +1,8 @@
 import { PlanLimitReachedError } from '../../domain/billing/quota.ts';
 import { StepError, type StepPorts } from '../../domain/workflows/steps/step-type.ts';
-import { AiInvalidAnswerError, type AiFeatures } from './ai-features.ts';
+import { AiInvalidAnswerError, pickFields, type AiFeatures } from './ai-features.ts';
 import { AiDisabledError, AiRateLimitedError, AiRequestTooLargeError } from './ai-service.ts';
 import { AiProviderUnavailable, AiRequestRejected } from './ports.ts';
-import type { PromptValues } from './prompt-book.ts';
 
 /**
  * The workflow step ai_compose_email through the AI service: the organization's switch, the per-request size
@@ -24,15 +23,11 @@ export function aiStepPort(features: AiFeatures): StepPorts['ai'] {
         causationId: idempotencyKey,
         now: new Date(),
       };
-      const fields: PromptValues[string] = {};
-      for (const field of features.emailContactFields()) {
-        const value = (contact as unknown as Record<string, unknown>)[field];
-        fields[field] = typeof value === 'string' || typeof value === 'number' ? String(value) : null;
-      }
+      const fields = pickFields(contact, features.emailContactFields());
       try {
         const answered = await features.generateEmail(context, organizationId, { instructions }, 'workflow/ai_compose_email', {
           contactId: contact.id,
-          fields: fields as Record<string, string | null>,
+          fields,
         });
         return {
           subject: answered.result.subject,
