@@ -11,11 +11,13 @@ import type { Metrics } from '../infra/observability/metrics.ts';
 import type { Database } from '../infra/postgres/module.ts';
 import type { CheckpointWatcher } from '../infra/readmodels/checkpoint-watcher.ts';
 import type { ReadModelGenerations } from '../infra/readmodels/generations.ts';
+import { WorkflowBacklog } from './backlog.ts';
 import { ProjectorHost } from './projector-host.ts';
 import { GenerationalProjector } from './rebuild/generational-projector.ts';
 import type { RebuildableReadModel } from './rebuild/ports.ts';
 import type { Projection } from './runner/projection.ts';
 import { ProjectionMetrics } from './runner/projection-metrics.ts';
+import type { ProjectionRunnerOptions } from './runner/projection-runner.ts';
 import { sharingReads } from './runner/shared-reads.ts';
 import { SkipAnnouncements } from './runner/skip-announcements.ts';
 
@@ -30,9 +32,23 @@ export const PROJECTORS = Symbol.for('nexusflow.Projectors');
  * Every checkpoint move is announced to read-your-writes waiters.
  */
 export const projectorCoreModule = new ContainerModule((bind) => {
+  bind(TOKENS.WorkflowBacklog).toConstantValue(new WorkflowBacklog());
   bind(PROJECTORS).toDynamicValue(async (ctx) => {
-    const [config, logger, lifecycle, health, log, orm, watcher, generations, database, notifications, metrics] = await deps<
-      [Config, Logger, Lifecycle, HealthChecks, EventStore, MikroORM, CheckpointWatcher, ReadModelGenerations, Database, Notifications, Metrics]
+    const [config, logger, lifecycle, health, log, orm, watcher, generations, database, notifications, metrics, backlog] = await deps<
+      [
+        Config,
+        Logger,
+        Lifecycle,
+        HealthChecks,
+        EventStore,
+        MikroORM,
+        CheckpointWatcher,
+        ReadModelGenerations,
+        Database,
+        Notifications,
+        Metrics,
+        WorkflowBacklog,
+      ]
     >(
       ctx,
       TOKENS.Config,
@@ -46,13 +62,14 @@ export const projectorCoreModule = new ContainerModule((bind) => {
       TOKENS.Database,
       TOKENS.Notifications,
       TOKENS.Metrics,
+      TOKENS.WorkflowBacklog,
     );
     // A skip is not in the table yet: other processes (a separate query API) hear of it here.
     const skips = new SkipAnnouncements(
       (payload) => notifications.notify(CHANNEL_CHECKPOINTS, payload),
       (err) => logger.debug({ err }, 'checkpoint notification failed; waiters poll'),
     );
-    const options = {
+    const options: ProjectionRunnerOptions = {
       batchSize: config.PROJECTION_BATCH_SIZE,
       liveDelayMs: config.PROJECTION_LIVE_DELAY_MS,
       metrics: new ProjectionMetrics(metrics),
@@ -61,13 +78,20 @@ export const projectorCoreModule = new ContainerModule((bind) => {
         if (!stored && !database.embedded) skips.add(projection, position);
       },
     };
+    // Read models and search/analytics yield to a workflow runner with more due work than slots (larger
+    // batches, less often); reactors cause effects and keep their pace.
+    const yielding = {
+      ...options,
+      liveDelayMs: () => (backlog.active ? config.PROJECTION_BACKLOG_DELAY_MS : config.PROJECTION_LIVE_DELAY_MS),
+    };
     const reads = sharingReads(log);
-    const hostOf = (projections: Projection[]) => new ProjectorHost(projections, reads, orm, logger, options);
+    const hostOf = (projections: Projection[], hostOptions: ProjectionRunnerOptions = yielding) =>
+      new ProjectorHost(projections, reads, orm, logger, hostOptions);
     const projections = await all<Projection>(ctx, TOKENS.Projections);
     const reactors = await all<Projection>(ctx, TOKENS.Reactors);
     const rebuildable = await all<RebuildableReadModel>(ctx, TOKENS.RebuildableReadModels);
     const readModels = projections.length > 0 ? hostOf(projections) : null;
-    const effects = reactors.length > 0 ? hostOf(reactors) : null;
+    const effects = reactors.length > 0 ? hostOf(reactors, options) : null;
     const generational = rebuildable.map(
       (model) => new GenerationalProjector(model, generations, (projection) => hostOf([projection]), logger.child({ component: 'generations' })),
     );

@@ -93,6 +93,9 @@ const schema = z.object({
   WORKFLOW_RUNNER_CONCURRENCY: positiveInt(1_000).default(128),
   WORKFLOW_LEASE_MS: positiveInt(600_000).default(30_000),
   WORKFLOW_POLL_MS: positiveInt(60_000).default(1_000),
+  /** Executions due within this many ms are claimed and loaded ahead (0: never); at most WORKFLOW_PREFETCH_MAX held. */
+  WORKFLOW_PREFETCH_MS: z.coerce.number().int().min(0).max(300_000).default(15_000),
+  WORKFLOW_PREFETCH_MAX: z.coerce.number().int().min(0).max(100_000).default(10_000),
   /** Step visits one execution may start (cycles through waits included) before it fails with step_budget_exhausted. */
   WORKFLOW_MAX_STEPS_PER_EXECUTION: positiveInt(1_000_000).default(1_000),
   /**
@@ -123,6 +126,8 @@ const schema = z.object({
   READ_YOUR_WRITES_TIMEOUT_MS: positiveInt(30_000).default(2_000),
   PROJECTION_BATCH_SIZE: positiveInt(10_000).default(1_000),
   PROJECTION_LIVE_DELAY_MS: z.coerce.number().int().min(0).max(1_000).default(10),
+  /** The live delay of read models while the workflow runner has more due work than slots (projectors/backlog.ts). */
+  PROJECTION_BACKLOG_DELAY_MS: z.coerce.number().int().min(0).max(10_000).default(1_000),
   DB_POOL_SIZE: positiveInt(200).default(16),
   SHUTDOWN_TIMEOUT_MS: positiveInt(120_000).default(10_000),
   /** CRM sync: integrations synced at once per projector process, how often it looks for due ones, its lease, records per page. */

@@ -105,6 +105,8 @@ export const TOKENS = {
   RebuildJobs: Symbol.for('nexusflow.RebuildJobs'),
   ParkedEvents: Symbol.for('nexusflow.ParkedEvents'),
   WorkflowRunner: Symbol.for('nexusflow.WorkflowRunner'),
+  /** Whether the workflow runner has more due work than slots (projectors/backlog.ts): background work yields. */
+  WorkflowBacklog: Symbol.for('nexusflow.WorkflowBacklog'),
   Scheduler: Symbol.for('nexusflow.Scheduler'),
   ScheduleFirer: Symbol.for('nexusflow.ScheduleFirer'),
 

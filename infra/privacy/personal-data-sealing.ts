@@ -115,7 +115,10 @@ export class PersonalDataKeys {
     }
   }
 
-  /** The keys of these people; absent for people who never had a key. */
+  /**
+   * The keys of these people; absent for people who never had a key. Keys not cached and asked for at the
+   * same time (a runner loading the contacts of a whole claim) are read in one statement.
+   */
   async load(subjects: readonly string[]): Promise<Map<string, CachedKey>> {
     const found = new Map<string, CachedKey>();
     const missing = subjects.filter((subject) => {
@@ -123,19 +126,40 @@ export class PersonalDataKeys {
       if (cached) found.set(subject, cached);
       return !cached;
     });
-    if (missing.length > 0) {
+    if (missing.length === 0) return found;
+    const read = await new Promise<Map<string, CachedKey>>((resolve, reject) => {
+      this.reads.push({ subjects: missing, resolve, reject });
+      if (this.reads.length === 1) setImmediate(() => void this.readPending());
+    });
+    for (const subject of missing) {
+      const key = read.get(subject);
+      if (key) found.set(subject, key);
+    }
+    return found;
+  }
+
+  private reads: { subjects: string[]; resolve(keys: Map<string, CachedKey>): void; reject(err: unknown): void }[] = [];
+
+  private async readPending(): Promise<void> {
+    const batch = this.reads;
+    this.reads = [];
+    try {
+      const subjects = [...new Set(batch.flatMap((read) => read.subjects))];
       const { rows } = await this.pool.query<{ subject_id: string; sealed_key: string | null }>(
         'SELECT subject_id, sealed_key FROM personal_data_keys WHERE subject_id = ANY($1)',
-        [missing],
+        [subjects],
       );
+      const keys = new Map<string, CachedKey>();
       for (const row of rows) {
         const key: CachedKey =
           row.sealed_key === null ? 'erased' : Buffer.from(this.requireSealer().decrypt(row.sealed_key, 'personal-data-key'), 'base64');
         this.cache.set(row.subject_id, key);
-        found.set(row.subject_id, key);
+        keys.set(row.subject_id, key);
       }
+      for (const read of batch) read.resolve(keys);
+    } catch (err) {
+      for (const read of batch) read.reject(err);
     }
-    return found;
   }
 
   /** Destroys the person's key (recording that they were erased, so later reads say so); idempotent. */

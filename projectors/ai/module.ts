@@ -10,6 +10,7 @@ import { deps } from '../../infra/di/resolve.ts';
 import { TOKENS } from '../../infra/di/tokens.ts';
 import type { Database } from '../../infra/postgres/module.ts';
 import type { CheckpointWatcher } from '../../infra/readmodels/checkpoint-watcher.ts';
+import type { WorkflowBacklog } from '../backlog.ts';
 import { Embedder } from './embedder.ts';
 import { contactEmbeddingsProjection } from './embeddings-projection.ts';
 
@@ -26,8 +27,10 @@ export const embedderModule = new ContainerModule((bind) => {
       prompts: { contact: prompts.get('contact-embedding').id, email: prompts.get('email-embedding').id },
       lockConnection: database.embedded ? null : () => new pg.Client({ connectionString: database.url, connectionTimeoutMillis: 10_000 }),
     });
+    // Not woken by every batch while the workflow runner has due work waiting (its periodic pass goes on).
+    const backlog = ctx.container.isBound(TOKENS.WorkflowBacklog) ? ctx.container.get<WorkflowBacklog>(TOKENS.WorkflowBacklog) : null;
     const unlisten = watcher.onAdvance((projection) => {
-      if (projection === contactEmbeddingsProjection.name) embedder.wake();
+      if (projection === contactEmbeddingsProjection.name && !backlog?.active) embedder.wake();
     });
     lifecycle.onStart('embedder', () => embedder.start());
     lifecycle.onStop('embedder', async () => {

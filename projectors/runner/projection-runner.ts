@@ -23,7 +23,7 @@ export interface ProjectionRunnerOptions {
    */
   onCheckpoint?(projection: string, position: string, stored: boolean): void;
   /** Once live, the least time between two batches (see subscribeToAll). */
-  liveDelayMs?: number;
+  liveDelayMs?: number | (() => number);
   /** Events applied, batches committed and events parked, per projection. */
   metrics?: ProjectionMetrics;
 }

@@ -27,6 +27,7 @@ import { bindProjection, bindReactor } from '../module.ts';
 import { executionsProjection } from './executions-projection.ts';
 import { contactEventReactor, workflowLifecycleReactor, type ReactorDependencies } from './reactors.ts';
 import { ExecutionQueue } from './runner/execution-queue.ts';
+import type { WorkflowBacklog } from '../backlog.ts';
 import { WorkflowRunner } from './runner/workflow-runner.ts';
 import { ScheduleFirer } from './scheduler/schedule-firer.ts';
 import { Scheduler } from './scheduler/scheduler.ts';
@@ -120,7 +121,10 @@ export const workflowProjectorsModule = new ContainerModule((bind) => {
         maxStepsPerExecution: config.WORKFLOW_MAX_STEPS_PER_EXECUTION,
         // PostgreSQL appends to several streams in one transaction (EventStoreDB does not).
         atomicAppends: events.appendAtomically !== undefined,
+        prefetchMs: config.WORKFLOW_PREFETCH_MS,
+        prefetchMax: config.WORKFLOW_PREFETCH_MAX,
       },
+      ctx.container.isBound(TOKENS.WorkflowBacklog) ? ctx.container.get<WorkflowBacklog>(TOKENS.WorkflowBacklog) : null,
     );
     // The executions projection moving (here, or in another process: NOTIFY) may have queued work.
     const unlisten = watcher.onAdvance((projection) => {

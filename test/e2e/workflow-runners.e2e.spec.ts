@@ -1,6 +1,7 @@
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
+import pg from 'pg';
 import type { RecordedEvent } from '../../domain/events.ts';
 import { eventually } from '../support/events.ts';
 import { registerAccount, startTestSystem, TEST_JWT_SECRET, uniqueEmail, type Account, type TestSystem } from '../support/http.ts';
@@ -110,6 +111,59 @@ describe('Workflow runners in separate processes: sharing work, killed and taken
     expect(Date.parse((afterStarts[0]!.data as { startedAt: string }).startedAt)).to.be.at.least(dueAt);
     const sent = (await system.mailbox.all()).filter((m) => m.subject === 'After the wait');
     expect(sent).to.have.length(1);
+  });
+
+  it('claims a wait ahead of its end, runs the step after at that moment, and lets go of one cancelled meanwhile', async () => {
+    const runner = await startRunner();
+    const workflowId = await setUp([
+      { id: 'pause', type: 'wait', config: { duration: 'PT4S' }, next: 'after' },
+      { id: 'after', type: 'send_email', config: { subject: 'Claimed ahead', body: 'z' }, next: null },
+    ]);
+    const kept = await start(workflowId);
+    const cancelled = await start(workflowId);
+    const db = new pg.Client({ connectionString: system.database.url });
+    await db.connect();
+    try {
+      const queueRow = async (id: string) =>
+        (
+          await db.query<{ leased: boolean; due: boolean }>(
+            'SELECT lease_owner IS NOT NULL AS leased, due_at <= now() AS due FROM workflow_execution_queue WHERE execution_id = $1',
+            [id],
+          )
+        ).rows[0];
+      // Both waits are claimed before they end (leased while not yet due).
+      for (const id of [kept, cancelled]) {
+        await eventually(
+          () => queueRow(id),
+          (row) => row?.leased === true && row.due === false,
+          10_000,
+        );
+      }
+      const answer = await system.http.post(`/workflows/${workflowId}/executions/${cancelled}/cancel`, {}, { token: owner.accessToken });
+      expect(answer.status, JSON.stringify(answer.body)).to.equal(200);
+
+      const events = await eventually(() => eventsOf(kept), ended, 30_000);
+      expect(events.at(-1)!.type).to.equal('ExecutionCompleted');
+      const until = Date.parse((events.find((e) => e.type === 'ExecutionWaiting')!.data as { until: string }).until);
+      const afterStarts = events.filter((e) => e.type === 'StepStarted' && (e.data as { stepId: string }).stepId === 'after');
+      expect(afterStarts, 'the step after the wait ran once').to.have.length(1);
+      expect(Date.parse((afterStarts[0]!.data as { startedAt: string }).startedAt), 'not before the wait ended').to.be.at.least(until);
+
+      // The cancelled one: its runner found it changed when it came due, and let it go without a step.
+      await eventually(
+        () => queueRow(cancelled),
+        (row) => row !== undefined && !row.leased,
+        30_000,
+      );
+      const other = await eventsOf(cancelled);
+      expect(other.at(-1)!.type).to.equal('ExecutionCancelled');
+      expect(other.filter((e) => e.type === 'StepStarted' && (e.data as { stepId: string }).stepId === 'after')).to.have.length(0);
+      expect((await system.mailbox.all()).filter((m) => m.subject === 'Claimed ahead')).to.have.length(1);
+      const health = (await runner.health()) as { checks: { workflowRunner: { detail: { conflicts: number } } } };
+      expect(health.checks.workflowRunner.detail.conflicts, 'the claim ahead was decided on, then found stale').to.be.at.least(1);
+    } finally {
+      await db.end();
+    }
   });
 
   it('takes over a step whose runner died in the middle of it, with the same idempotency key', async () => {

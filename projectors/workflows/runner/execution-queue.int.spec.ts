@@ -68,6 +68,27 @@ describe('workflow execution queue: claims, leases, releases, and the projection
     expect((await b.claim(later, 10, 30_000)).map((c) => c.executionId)).to.have.members([first, second, third]);
   });
 
+  it('claims ahead what comes due within a window, but never a lease another runner holds', async () => {
+    const now = new Date();
+    const soon = await queued(seconds(5, now.getTime()));
+    const sooner = await queued(seconds(2, now.getTime()));
+    const later = await queued(seconds(60, now.getTime()));
+    const held = await queued(seconds(-1, now.getTime()));
+    const a = new ExecutionQueue(stores.pool, 'runner-a');
+    const b = new ExecutionQueue(stores.pool, 'runner-b');
+    expect((await b.claim(now, 1, 3_000)).map((c) => c.executionId)).to.deep.equal([held]);
+    // runner-b's lease ends within a's window: still b's.
+    // (The statement answers in no particular order: the runner sorts what it claimed ahead by due time.)
+    const ahead = (await a.claim(now, 10, 30_000, seconds(10, now.getTime()))).sort((x, y) => x.dueAt.getTime() - y.dueAt.getTime());
+    expect(ahead.map((c) => c.executionId)).to.deep.equal([sooner, soon]);
+    expect(ahead.map((c) => c.dueAt)).to.deep.equal([seconds(2, now.getTime()), seconds(5, now.getTime())]);
+    expect(await row(later)).to.deep.include({ lease_owner: null });
+    expect(await row(held)).to.deep.include({ lease_owner: 'runner-b' });
+    // Once b's lease ran out, a claim ahead may take it over.
+    const afterLease = new Date(now.getTime() + 4_000);
+    expect((await a.claim(afterLease, 10, 30_000, seconds(10, afterLease.getTime()))).map((c) => c.executionId)).to.deep.equal([held]);
+  });
+
   it('renews the leases it holds together, and tells which ones it lost', async () => {
     const now = new Date();
     const mine = await queued(seconds(-1));

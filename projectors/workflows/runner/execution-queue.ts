@@ -53,18 +53,23 @@ export class ExecutionQueue {
     private readonly owner: string,
   ) {}
 
-  async claim(now: Date, limit: number, leaseMs: number): Promise<ClaimedExecution[]> {
+  /**
+   * Leases due executions (at most `limit`), earliest first. With `ahead`, those due up to then as well (a
+   * claim ahead of the due time): never a lease another runner still holds, only one that ran out by `now`.
+   */
+  async claim(now: Date, limit: number, leaseMs: number, ahead?: Date): Promise<ClaimedExecution[]> {
     const { rows } = await this.pool.query<{ execution_id: string; organization_id: string; due_at: Date; revision: number }>(
       `UPDATE workflow_execution_queue q
           SET lease_owner = $1, lease_until = $2::timestamptz + make_interval(secs => $4::double precision / 1000)
          FROM (SELECT execution_id FROM workflow_execution_queue
-                WHERE due_at IS NOT NULL AND GREATEST(due_at, lease_until) <= $2
+                WHERE due_at IS NOT NULL AND GREATEST(due_at, lease_until) <= COALESCE($5::timestamptz, $2::timestamptz)
+                  AND (lease_until IS NULL OR lease_until <= $2::timestamptz)
                 ORDER BY GREATEST(due_at, lease_until)
                 LIMIT $3
                 FOR UPDATE SKIP LOCKED) due
         WHERE q.execution_id = due.execution_id
     RETURNING q.execution_id, q.organization_id, q.due_at, q.revision`,
-      [this.owner, now, limit, leaseMs],
+      [this.owner, now, limit, leaseMs, ahead ?? null],
     );
     return rows.map((row) => ({ executionId: row.execution_id, organizationId: row.organization_id, dueAt: row.due_at, revision: row.revision }));
   }

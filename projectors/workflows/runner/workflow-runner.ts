@@ -35,6 +35,7 @@ import { workflowDecider, workflowStream, type Workflow, type WorkflowEvent } fr
 import type { Metrics } from '../../../infra/observability/metrics.ts';
 import type { MailboxThrottle } from '../../../infra/workflows/mailbox-throttle.ts';
 import { backoffDelayMs, retryPolicies, retrying } from '../../../infra/retry.ts';
+import type { WorkflowBacklog } from '../../backlog.ts';
 import { ClaimBatch } from './claim-batch.ts';
 import { queueDueOf, type ClaimedExecution, type ExecutionQueue, type Release } from './execution-queue.ts';
 
@@ -58,6 +59,13 @@ export interface WorkflowRunnerOptions {
    * any other step.
    */
   atomicAppends: boolean;
+  /**
+   * Claims ahead: executions due within this many milliseconds are claimed (leased) and loaded before their
+   * due time, so that when it comes only their steps remain to run (0: never ahead).
+   */
+  prefetchMs: number;
+  /** The most executions held loaded ahead of their due time. */
+  prefetchMax: number;
 }
 
 export interface RunnerPorts {
@@ -77,6 +85,8 @@ const decisions = sequenceOf(executionDecider);
 
 /** A release whose state is unknown leaves the row as the log says, claimable again after this pause. */
 const UNKNOWN_STATE_HOLD_MS = 250;
+/** Executions claimed ahead in one statement (then loaded together) while filling the prefetch. */
+const PREFETCH_CLAIM = 1_000;
 /** How often the number of due executions no runner holds is sampled (nexusflow_workflow_executions_due). */
 const DUE_SAMPLE_MS = 5_000;
 
@@ -124,6 +134,8 @@ export class WorkflowRunner {
   private loop: Promise<void> | null = null;
   private timers: NodeJS.Timeout[] = [];
   private readonly workflows = new LRUCache<string, Registered>({ max: 5_000, ttl: 2_000 });
+  /** Executions claimed and loaded ahead of their due time, earliest first (see prefetchMs). */
+  private ahead: { entry: ClaimedExecution; batch: ClaimBatch }[] = [];
   /** What the runner has done since start (for health and tests). */
   readonly stats = { claimed: 0, stepsRun: 0, takeovers: 0, conflicts: 0, errors: 0 };
 
@@ -136,6 +148,8 @@ export class WorkflowRunner {
     private readonly logger: Logger,
     private readonly metrics: Metrics | null,
     private readonly options: WorkflowRunnerOptions,
+    /** Told after each claim whether due work may be waiting beyond the free slots (background work yields). */
+    private readonly backlog: WorkflowBacklog | null = null,
     private readonly now: () => Date = () => new Date(),
   ) {}
 
@@ -160,8 +174,19 @@ export class WorkflowRunner {
     this.wake();
     await this.loop;
     await Promise.all([...this.active]);
+    // What was claimed ahead goes back as it is: claimable again at its due time.
+    const ahead = this.ahead;
+    this.ahead = [];
+    await Promise.all(
+      ahead.map(({ entry }) =>
+        this.queue
+          .release({ executionId: entry.executionId, known: null, holdMs: 0 })
+          .catch((err: unknown) => this.logger.warn({ err }, 'could not release a lease')),
+      ),
+    );
     for (const timer of this.timers) clearInterval(timer);
     await this.queue.drain();
+    this.backlog?.set(false);
   }
 
   private async run(): Promise<void> {
@@ -179,36 +204,104 @@ export class WorkflowRunner {
   }
 
   /**
-   * Claims due executions for the free slots, in one statement, and starts working on them; idles unless more
-   * may be due at once. Slots that free up while a claim is under way are filled by the next one together.
+   * Starts work for the free slots: executions claimed ahead that are now due first, then due executions
+   * claimed in one statement. With nothing more due now, claims ahead what comes due within prefetchMs; then
+   * idles. Slots that free up while a claim is under way are filled by the next one together.
    */
   private async claimDueWork(): Promise<void> {
     const free = this.options.concurrency - this.active.size;
     if (free <= 0) return this.idle(true);
     const now = this.now();
-    const claimed = await this.queue.claim(now, free, this.options.leaseMs);
-    for (const entry of claimed) {
-      this.stats.claimed++;
-      this.metrics?.runnerClaimed.inc();
-      this.metrics?.timerLateness.observe(Math.max(0, now.getTime() - entry.dueAt.getTime()) / 1000);
-      this.held.add(entry.executionId);
-      const work = this.work(entry).finally(() => {
-        this.held.delete(entry.executionId);
-        this.active.delete(work);
-        this.wake();
-      });
-      this.active.add(work);
+    let due = 0;
+    while (due < free && this.ahead.length > 0 && this.ahead[0]!.entry.dueAt.getTime() <= now.getTime()) {
+      const { entry, batch } = this.ahead.shift()!;
+      this.begin(entry, now, batch);
+      due++;
     }
-    if (claimed.length === free) return; // more may be due
+    if (due === free) {
+      this.backlog?.set(true);
+      return; // more may be due
+    }
+    const claimed = await this.queue.claim(now, free - due, this.options.leaseMs);
+    this.backlog?.set(claimed.length === free - due);
+    for (const entry of claimed) this.begin(entry, now, null);
+    if (claimed.length === free - due) return; // more may be due
+    if (await this.prefetch(now)) return;
     await this.idle(false);
   }
 
-  /** Sleeps until the next due time, a wake-up, a slot freeing, or the poll interval. */
+  /** Works on a claimed execution (loaded ahead, or not yet) in a slot of its own. */
+  private begin(entry: ClaimedExecution, now: Date, loaded: ClaimBatch | null): void {
+    this.stats.claimed++;
+    this.metrics?.runnerClaimed.inc();
+    this.metrics?.timerLateness.observe(Math.max(0, now.getTime() - entry.dueAt.getTime()) / 1000);
+    this.held.add(entry.executionId);
+    const work = this.work(entry, loaded).finally(() => {
+      this.held.delete(entry.executionId);
+      this.active.delete(work);
+      this.wake();
+    });
+    this.active.add(work);
+  }
+
+  /**
+   * Claims what comes due within prefetchMs (up to prefetchMax held) and loads it, with its contact: when the
+   * due time comes, only the steps remain to run (10,000 waits ending at 09:00 start together instead of
+   * being claimed and read one slot at a time). The leases are renewed with the others; a change made to an
+   * execution meanwhile fails the expectation of its first append, and it is then read again (as after any
+   * conflict). A send reads its contact again anyway. Answers whether it claimed anything.
+   */
+  private async prefetch(now: Date): Promise<boolean> {
+    const room = Math.min(PREFETCH_CLAIM, this.options.prefetchMax - this.ahead.length);
+    if (this.options.prefetchMs <= 0 || room <= 0 || this.controller.signal.aborted) return false;
+    const next = await this.queue.nextDueAt();
+    if (!next || next.getTime() - now.getTime() > this.options.prefetchMs) return false;
+    const claimed = await this.queue.claim(now, room, this.options.leaseMs, new Date(now.getTime() + this.options.prefetchMs));
+    for (const entry of claimed) this.held.add(entry.executionId);
+    const loaded = await Promise.all(
+      claimed.map(async (entry) => {
+        try {
+          return { entry, batch: await this.load(entry) };
+        } catch (err) {
+          this.logger.warn(
+            { err, executionId: entry.executionId },
+            'workflow runner: could not load an execution ahead; it is claimed again when due',
+          );
+          this.held.delete(entry.executionId);
+          await this.queue.release({ executionId: entry.executionId, known: null, holdMs: 0 }).catch(() => undefined);
+          return null;
+        }
+      }),
+    );
+    for (const item of loaded) if (item) this.ahead.push(item);
+    this.ahead.sort((a, b) => a.entry.dueAt.getTime() - b.entry.dueAt.getTime());
+    return claimed.length > 0;
+  }
+
+  /**
+   * The execution as stored, and its contact (read again before a send), for a claim ahead: their states
+   * only (not the events they were folded from), since thousands may be held until they are due.
+   */
+  private async load(entry: ClaimedExecution): Promise<ClaimBatch> {
+    const batch = new ClaimBatch(known(await this.handler.load<Execution, ExecutionEvent>(executionStream(entry.executionId), executionDecider)));
+    const execution = batch.state;
+    if (isActive(execution)) {
+      batch.contactRead(
+        execution.contactId,
+        known(await this.handler.load<Contact, ContactEvent>(contactStream(execution.contactId), contactDecider)),
+      );
+      batch.contactStale();
+    }
+    return batch;
+  }
+
+  /** Sleeps until the next due time (in the queue, or of what was claimed ahead), a wake-up, a slot freeing, or the poll interval. */
   private async idle(full: boolean): Promise<void> {
     let delay = this.options.pollMs;
     if (!full) {
       const next = await this.queue.nextDueAt();
-      if (next) delay = Math.max(0, Math.min(delay, next.getTime() - this.now().getTime()));
+      const ahead = this.ahead[0]?.entry.dueAt;
+      for (const at of [next, ahead]) if (at) delay = Math.max(0, Math.min(delay, at.getTime() - this.now().getTime()));
     }
     if (delay === 0 || this.controller.signal.aborted) return;
     await new Promise<void>((resolve) => {
@@ -245,10 +338,11 @@ export class WorkflowRunner {
    * left (no read in between, and no wait for the projection), then lets it go with the due time of that
    * state, so the queue is right the moment the lease ends.
    */
-  private async work(entry: ClaimedExecution): Promise<void> {
+  private async work(entry: ClaimedExecution, loaded: ClaimBatch | null): Promise<void> {
     let release: Release = { executionId: entry.executionId, known: null, holdMs: UNKNOWN_STATE_HOLD_MS };
     try {
-      const batch = new ClaimBatch(await this.handler.load<Execution, ExecutionEvent>(executionStream(entry.executionId), executionDecider));
+      const batch =
+        loaded ?? new ClaimBatch(await this.handler.load<Execution, ExecutionEvent>(executionStream(entry.executionId), executionDecider));
       try {
         for (let steps = 0; steps < this.options.maxStepsPerClaim; steps++) {
           if (!(await this.advance(batch))) break;
@@ -563,6 +657,11 @@ export class WorkflowRunner {
 function snapshotOf(state: Contact, execution: Active): ContactSnapshot | null {
   if (state.status !== 'active' || state.organizationId !== execution.organizationId) return null;
   return contactSnapshotOf(state);
+}
+
+/** A stream as loaded, without the events it was folded from. */
+function known<State>({ state, revision, position }: KnownStream<State>): KnownStream<State> {
+  return { state, revision, position };
 }
 
 function iso(date: Date): string {
