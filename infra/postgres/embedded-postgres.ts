@@ -33,8 +33,8 @@ export class EmbeddedPostgres {
     readonly url: string,
   ) {}
 
-  /** `dataDir` holds the data across restarts; 'memory://' keeps it in memory (tests). */
   /**
+   * `dataDir` holds the data across restarts; 'memory://' keeps it in memory (tests).
    * `options.vector` opens the database with pgvector (the AI index's contract suite runs its pgvector engine
    * on it). The embedded default does without it: it searches with the exact scan, which is faster there
    * (measured: ~40 ms against ~440 ms over 100,000 vectors), and the extension and its column cost memory.

@@ -5,6 +5,7 @@ import type pg from 'pg';
 import type { NewEvent, RecordedEvent } from '../../domain/events.ts';
 import { erasedValue, personalData } from '../../domain/privacy/personal-data.ts';
 import type { EventTransforms } from '../eventstore/event-store-layer.ts';
+import { AppendBatcher, type PendingAppend } from '../eventstore/postgres/append-batcher.ts';
 import type { Notifications } from '../notifications/notifications.ts';
 
 /**
@@ -116,8 +117,8 @@ export class PersonalDataKeys {
   }
 
   /**
-   * The keys of these people; absent for people who never had a key. Keys not cached and asked for at the
-   * same time (a runner loading the contacts of a whole claim) are read in one statement.
+   * The keys of these people; absent for people who never had a key. Keys not cached are read in groups: those
+   * asked for while a read is under way (a runner loading the contacts of a whole claim) go in the next one.
    */
   async load(subjects: readonly string[]): Promise<Map<string, CachedKey>> {
     const found = new Map<string, CachedKey>();
@@ -127,10 +128,7 @@ export class PersonalDataKeys {
       return !cached;
     });
     if (missing.length === 0) return found;
-    const read = await new Promise<Map<string, CachedKey>>((resolve, reject) => {
-      this.reads.push({ subjects: missing, resolve, reject });
-      if (this.reads.length === 1) setImmediate(() => void this.readPending());
-    });
+    const read = await this.keyReads.submit(missing, missing.length);
     for (const subject of missing) {
       const key = read.get(subject);
       if (key) found.set(subject, key);
@@ -138,13 +136,12 @@ export class PersonalDataKeys {
     return found;
   }
 
-  private reads: { subjects: string[]; resolve(keys: Map<string, CachedKey>): void; reject(err: unknown): void }[] = [];
+  /** Reads of keys not cached, grouped like appends (the event store's batcher). */
+  private readonly keyReads = new AppendBatcher<string[], Map<string, CachedKey>>((batch) => this.readKeys(batch), 10_000, 2);
 
-  private async readPending(): Promise<void> {
-    const batch = this.reads;
-    this.reads = [];
+  private async readKeys(batch: PendingAppend<string[], Map<string, CachedKey>>[]): Promise<void> {
     try {
-      const subjects = [...new Set(batch.flatMap((read) => read.subjects))];
+      const subjects = [...new Set(batch.flatMap((read) => read.request))];
       const { rows } = await this.pool.query<{ subject_id: string; sealed_key: string | null }>(
         'SELECT subject_id, sealed_key FROM personal_data_keys WHERE subject_id = ANY($1)',
         [subjects],

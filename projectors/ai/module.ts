@@ -6,7 +6,7 @@ import type { VectorIndex } from '../../command-api/ai/ports.ts';
 import { PromptBook } from '../../command-api/ai/prompt-book.ts';
 import type { Config } from '../../infra/config/config.ts';
 import type { Lifecycle } from '../../infra/di/lifecycle.ts';
-import { deps } from '../../infra/di/resolve.ts';
+import { deps, optional } from '../../infra/di/resolve.ts';
 import { TOKENS } from '../../infra/di/tokens.ts';
 import type { Database } from '../../infra/postgres/module.ts';
 import type { CheckpointWatcher } from '../../infra/readmodels/checkpoint-watcher.ts';
@@ -28,7 +28,7 @@ export const embedderModule = new ContainerModule((bind) => {
       lockConnection: database.embedded ? null : () => new pg.Client({ connectionString: database.url, connectionTimeoutMillis: 10_000 }),
     });
     // Not woken by every batch while the workflow runner has due work waiting (its periodic pass goes on).
-    const backlog = ctx.container.isBound(TOKENS.WorkflowBacklog) ? ctx.container.get<WorkflowBacklog>(TOKENS.WorkflowBacklog) : null;
+    const backlog = await optional<WorkflowBacklog>(ctx, TOKENS.WorkflowBacklog);
     const unlisten = watcher.onAdvance((projection) => {
       if (projection === contactEmbeddingsProjection.name && !backlog?.active) embedder.wake();
     });

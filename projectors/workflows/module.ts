@@ -8,7 +8,7 @@ import type { Mailer } from '../../command-api/ports.ts';
 import type { ExecutionStarter } from '../../command-api/workflows/execution-starter.ts';
 import type { Config } from '../../infra/config/config.ts';
 import { HealthChecks, Lifecycle } from '../../infra/di/lifecycle.ts';
-import { deps } from '../../infra/di/resolve.ts';
+import { deps, optional } from '../../infra/di/resolve.ts';
 import { TOKENS } from '../../infra/di/tokens.ts';
 import type { EphemeralStore } from '../../infra/ephemeral/ephemeral-store.ts';
 import type { EventStore } from '../../infra/eventstore/event-store.ts';
@@ -124,7 +124,7 @@ export const workflowProjectorsModule = new ContainerModule((bind) => {
         prefetchMs: config.WORKFLOW_PREFETCH_MS,
         prefetchMax: config.WORKFLOW_PREFETCH_MAX,
       },
-      ctx.container.isBound(TOKENS.WorkflowBacklog) ? ctx.container.get<WorkflowBacklog>(TOKENS.WorkflowBacklog) : null,
+      await optional<WorkflowBacklog>(ctx, TOKENS.WorkflowBacklog),
     );
     // The executions projection moving (here, or in another process: NOTIFY) may have queued work.
     const unlisten = watcher.onAdvance((projection) => {

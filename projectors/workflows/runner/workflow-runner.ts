@@ -254,8 +254,6 @@ export class WorkflowRunner {
   private async prefetch(now: Date): Promise<boolean> {
     const room = Math.min(PREFETCH_CLAIM, this.options.prefetchMax - this.ahead.length);
     if (this.options.prefetchMs <= 0 || room <= 0 || this.controller.signal.aborted) return false;
-    const next = await this.queue.nextDueAt();
-    if (!next || next.getTime() - now.getTime() > this.options.prefetchMs) return false;
     const claimed = await this.queue.claim(now, room, this.options.leaseMs, new Date(now.getTime() + this.options.prefetchMs));
     for (const entry of claimed) this.held.add(entry.executionId);
     const loaded = await Promise.all(
