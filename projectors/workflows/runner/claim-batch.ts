@@ -22,6 +22,8 @@ export class ClaimBatch {
   state: Execution;
   /** Execution commands decided on `durable`, in order. */
   commands: ExecutionCommand[] = [];
+  /** This claim paused the execution because its workflow was paused (see the runner's unlessWorkflowResumed). */
+  pausedForWorkflow = false;
   /** The first command completes (or fails) a step whose side effect already happened. */
   completesSideEffect = false;
   /** The contact as stored, once read in this claim. */

@@ -349,7 +349,8 @@ export class WorkflowRunner {
         // What was decided is stored even when a step failed unexpectedly after it.
         await this.store(batch);
       }
-      const known = batch.durable;
+      let known = batch.durable;
+      if (known && batch.pausedForWorkflow) known = await this.unlessWorkflowResumed(known);
       if (known) release = { executionId: entry.executionId, known: { dueAt: queueDueOf(known.state), revision: known.revision } };
     } catch (err) {
       this.stats.errors++;
@@ -372,7 +373,10 @@ export class WorkflowRunner {
     if (Date.parse(execution.dueAt) > now.getTime()) return false;
 
     const next = await this.nextStep(execution, now);
-    if ('instead' in next) return this.decideInstead(batch, next.instead);
+    if ('instead' in next) {
+      if (next.instead.type === 'PauseExecution') batch.pausedForWorkflow = true;
+      return this.decideInstead(batch, next.instead);
+    }
     // A send's checks (exit rules, window, throttle) look at the contact as stored, after what came before.
     if (next.type.sends && !(await this.store(batch))) return false;
     const ready = await this.readyToRun(execution, next, batch, now);
@@ -398,6 +402,26 @@ export class WorkflowRunner {
     }
     await this.runStep(execution, ready, started, batch, now, atomic);
     return this.dueAtOnce(batch);
+  }
+
+  /**
+   * This claim paused the execution because its workflow was paused. The workflow may have been resumed
+   * since it was read, and the lifecycle reactor, which resumes what the workflow's pause paused, may have
+   * looked at the executions before this pause was stored: the workflow is read once more after the pause is
+   * stored, and the execution resumed if the workflow is active again (one of the two sees the other's write).
+   */
+  private async unlessWorkflowResumed(known: Known): Promise<Known | null> {
+    const state = known.state;
+    if (!isActive(state) || state.status !== 'paused' || state.pausedBy !== 'workflow') return known;
+    const workflow = await this.workflow(state.workflowId, true);
+    if (workflow?.status !== 'active') return known;
+    const now = this.now();
+    return this.decide(
+      state.id,
+      { type: 'ResumeExecution', data: { now: iso(now), onlyIfPausedBy: 'workflow' } },
+      this.contextFor(state, now),
+      known,
+    );
   }
 
   /** Records what to do instead of the step (cancel, pause, exit, defer), unless it no longer applies. */
@@ -459,7 +483,9 @@ export class WorkflowRunner {
   private async nextStep(execution: Active, now: Date): Promise<NextStep | Instead> {
     const workflow = await this.workflow(execution.workflowId);
     if (!workflow || workflow.status === 'deleted') return instead({ type: 'CancelExecution', data: { reason: 'workflow deleted', now: iso(now) } });
-    if (workflow.status === 'paused') return instead({ type: 'PauseExecution', data: { by: 'workflow', reason: 'workflow paused', now: iso(now) } });
+    // A pause is decided on the workflow as stored, never on a cached status it may have left since.
+    if (workflow.status === 'paused' && (await this.workflow(execution.workflowId, true))?.status === 'paused')
+      return instead({ type: 'PauseExecution', data: { by: 'workflow', reason: 'workflow paused', now: iso(now) } });
     const definition = workflow.versions[execution.version];
     const step = definition ? stepOf(definition, execution.nextStepId) : undefined;
     const type = step ? stepTypes.get(step.type) : undefined;
@@ -610,8 +636,9 @@ export class WorkflowRunner {
     };
   }
 
-  private async workflow(workflowId: string): Promise<Registered | null> {
-    const known = this.workflows.get(workflowId);
+  /** The workflow, cached for a moment (`fresh`: read from its stream). */
+  private async workflow(workflowId: string, fresh = false): Promise<Registered | null> {
+    const known = fresh ? undefined : this.workflows.get(workflowId);
     if (known) return known;
     const { state } = await this.handler.load<Workflow, WorkflowEvent>(workflowStream(workflowId), workflowDecider);
     if (state.status === 'absent') return null;
