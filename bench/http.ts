@@ -42,7 +42,8 @@ export class ServerProcess {
 
   /**
    * `entry` is a root (`command-api/main.ts`) run through tsx, or with `compiled` its build in dist/ (what
-   * `npm start` and production run; built first when stale).
+   * `npm start` and production run; built first when stale). The all-in-one `main.ts` compiled runs with the
+   * Node options `npm start` gives it.
    */
   static async start(entry: string, env: Record<string, string>, options: { compiled?: boolean } = {}): Promise<ServerProcess> {
     const port = await freePort();
@@ -61,7 +62,9 @@ export class ServerProcess {
     // BENCH_SERVER_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=bench-results", profiles the server under load.
     const extra = process.env.BENCH_SERVER_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
     if (options.compiled) execFileSync(process.execPath, ['scripts/build-if-stale.mjs'], { stdio: ['ignore', 'ignore', 'inherit'] });
-    const args = options.compiled ? [path.join('dist', entry.replace(/\.ts$/, '.js'))] : ['--import', 'tsx', entry];
+    const args = options.compiled
+      ? [...(entry === 'main.ts' ? await npmStartNodeOptions() : []), path.join('dist', entry.replace(/\.ts$/, '.js'))]
+      : ['--import', 'tsx', entry];
     const child = spawn(process.execPath, [...extra, ...args], {
       env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', NODE_ENV: 'production' },
       stdio: ['ignore', 'ignore', 'inherit'],
@@ -129,6 +132,14 @@ export class ServerProcess {
     this.child.kill('SIGTERM');
     await exited;
   }
+}
+
+/** The Node options of `npm start` (package.json: `… exec node <options> dist/main.js`). */
+async function npmStartNodeOptions(): Promise<string[]> {
+  const { scripts } = JSON.parse(await readFile('package.json', 'utf8')) as { scripts: Record<string, string> };
+  const options = /exec node ((?:--\S+\s+)*)dist\/main\.js/.exec(scripts.start ?? '');
+  if (!options) throw new Error('package.json: the start script no longer reads `… exec node <options> dist/main.js`');
+  return options[1]!.split(/\s+/).filter(Boolean);
 }
 
 export async function freePort(): Promise<number> {
