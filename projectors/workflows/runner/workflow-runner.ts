@@ -481,11 +481,11 @@ export class WorkflowRunner {
 
   /** The step the execution is at, in the workflow version it runs; or what to record when there is none to run. */
   private async nextStep(execution: Active, now: Date): Promise<NextStep | Instead> {
-    const workflow = await this.workflow(execution.workflowId);
-    if (!workflow || workflow.status === 'deleted') return instead({ type: 'CancelExecution', data: { reason: 'workflow deleted', now: iso(now) } });
+    let workflow = await this.workflow(execution.workflowId);
     // A pause is decided on the workflow as stored, never on a cached status it may have left since.
-    if (workflow.status === 'paused' && (await this.workflow(execution.workflowId, true))?.status === 'paused')
-      return instead({ type: 'PauseExecution', data: { by: 'workflow', reason: 'workflow paused', now: iso(now) } });
+    if (workflow?.status === 'paused') workflow = await this.workflow(execution.workflowId, true);
+    if (!workflow || workflow.status === 'deleted') return instead({ type: 'CancelExecution', data: { reason: 'workflow deleted', now: iso(now) } });
+    if (workflow.status === 'paused') return instead({ type: 'PauseExecution', data: { by: 'workflow', reason: 'workflow paused', now: iso(now) } });
     const definition = workflow.versions[execution.version];
     const step = definition ? stepOf(definition, execution.nextStepId) : undefined;
     const type = step ? stepTypes.get(step.type) : undefined;
