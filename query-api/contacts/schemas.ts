@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { contactFieldNames, mapContactFields } from '../../domain/contacts/fields.ts';
-import { emailField } from '../../infra/http/fields.ts';
+import { emailField, textField } from '../../infra/http/fields.ts';
 
 /** A contact's fields as answers show them (domain/contacts/fields.ts): every one present, empty ones null. */
 export const contactFieldsAnswer = mapContactFields(contactFieldNames, {
@@ -22,7 +22,9 @@ export const contactSchema = z.object({
 export const sorts = ['createdAt', '-createdAt', 'updatedAt', '-updatedAt', 'email', '-email', 'name', '-name'] as const;
 export type ContactSort = (typeof sorts)[number];
 
-const oneOrMany = z.union([z.string(), z.array(z.string())]).transform((value) => (Array.isArray(value) ? value : [value]));
+/** A tag to filter by, as tags are stored (trimmed, not empty): a blank one would also break the array literal of the filter. */
+const tagFilter = textField(64);
+const oneOrMany = z.union([tagFilter, z.array(tagFilter)]).transform((value) => (Array.isArray(value) ? value : [value]));
 
 export const listContactsQuery = z.strictObject({
   limit: z.coerce

@@ -318,6 +318,9 @@ describe('Core, end to end over HTTP (real PostgreSQL)', function () {
       const past = await http.get('/contacts?updatedSince=2020-01-01T00:00:00Z', { token: owner.accessToken });
       expect(past.body.data).to.have.length(7);
 
+      // A blank tag, alone or repeated, names the field (it was a 500: a malformed array literal).
+      expectProblem(await http.get('/contacts?tag=%20', { token: owner.accessToken }), 400, ['tag']);
+      expectProblem(await http.get('/contacts?tag=even&tag=%20', { token: owner.accessToken }), 400, ['tag.1']);
       expectProblem(await http.get('/contacts?limit=0&sort=shoe-size&updatedSince=yesterday', { token: owner.accessToken }), 400, [
         'limit',
         'sort',
