@@ -1,3 +1,4 @@
+import { templateProblem } from '../workflows/steps/templates.ts';
 import { wordsOf } from './feature-hashing.ts';
 
 /**
@@ -19,6 +20,17 @@ export function composeEmailOffline(instructions: string, recipient: EmailRecipi
   const subject = name ? `A note for ${name}${company ? ` at ${company}` : ''}` : firstWords(instructions, 8);
   const body = `${name ? `Hi ${name}` : 'Hello'},\n\n${instructions.trim()}\n\nBest regards`;
   return { subject, body };
+}
+
+/**
+ * A template around the asker's words: kept as written when the whole is a template the engine accepts (so
+ * "say hi {{contact.firstName}}" keeps its placeholder), else the words are made plain text — no brace
+ * followed by a brace is left in them, so nothing in them opens a tag ("{{/x}}", a section cut in half by
+ * firstWords, a partial).
+ */
+function templateAround(words: string, make: (words: string) => string): string {
+  const written = make(words);
+  return templateProblem(written) === null ? written : make(words.replace(/\{(?=\{)/g, '{ '));
 }
 
 function firstWords(text: string, count: number): string {
@@ -56,7 +68,7 @@ export function suggestStepsOffline(goal: string, existingTypes: readonly string
       name: existingTypes.includes('send_email') ? 'Follow-up email' : 'First email',
       config: {
         subject: existingTypes.includes('send_email') ? 'Following up, {{contact.firstName}}' : 'Hello {{contact.firstName}}',
-        body: `Hi {{contact.firstName}},\n\n${goal.trim()}\n\nBest regards`,
+        body: templateAround(goal.trim(), (words) => `Hi {{contact.firstName}},\n\n${words}\n\nBest regards`),
       },
       reason: 'A sequence moves forward by email.',
     });
@@ -141,7 +153,7 @@ export function workflowFromSentenceOffline(sentence: string, settings: { timezo
           config: {
             subject: follow
               ? 'Following up, {{contact.firstName}}'
-              : `${firstWords(clause.replace(/^(send|email)\s+(a|an|the)?\s*/i, ''), 6)}`.slice(0, 200) || 'Hello',
+              : templateAround(firstWords(clause.replace(/^(send|email)\s+(a|an|the)?\s*/i, ''), 6), (words) => words.slice(0, 200)) || 'Hello',
             body: `Hi {{contact.firstName}},\n\n${follow ? 'I wanted to follow up on my last note.' : 'I wanted to reach out.'}\n\nBest regards`,
           },
         });
@@ -151,7 +163,10 @@ export function workflowFromSentenceOffline(sentence: string, settings: { timezo
   if (steps.length === 0) {
     steps.push({
       type: 'send_email',
-      config: { subject: firstWords(sentence, 6).slice(0, 200) || 'Hello', body: `Hi {{contact.firstName}},\n\n${sentence.trim()}\n\nBest regards` },
+      config: {
+        subject: templateAround(firstWords(sentence, 6), (words) => words.slice(0, 200)) || 'Hello',
+        body: templateAround(sentence.trim(), (words) => `Hi {{contact.firstName}},\n\n${words}\n\nBest regards`),
+      },
     });
   }
   const ids = steps.map((step, index) => `${step.type.replace(/_/g, '-')}-${index + 1}`);

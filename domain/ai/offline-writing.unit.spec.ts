@@ -32,6 +32,33 @@ describe('AI without a model (offline writing)', () => {
     expect(workflow.steps[0]!.type).to.equal('send_email');
   });
 
+  it("keeps the asker's placeholders, and makes words that would break a template plain text (the answer is always a valid definition)", () => {
+    const kept = workflowFromSentenceOffline('Greet {{contact.firstName}} warmly', { timezone: 'UTC', mailbox: 'a@b.test' });
+    expect(kept.steps[0]!.config).to.deep.equal({
+      subject: 'Greet {{contact.firstName}} warmly',
+      body: 'Hi {{contact.firstName}},\n\nGreet {{contact.firstName}} warmly\n\nBest regards',
+    });
+    for (const sentence of [
+      '{{{contact}}}{{/x}}',
+      '{{#a}} one two three four five six seven {{/a}}',
+      '{{> partial}} hello',
+      'Send {{{{{ weird }}',
+      'email {{#open}} and wait 2 days',
+      '{{=<% %>=}} <%#x%>',
+    ]) {
+      const workflow = workflowFromSentenceOffline(sentence, { timezone: 'UTC', mailbox: 'a@b.test' });
+      const { name: _n, description: _d, ...definition } = workflow;
+      expect(validateDefinition(definition), sentence).to.have.property('definition');
+      const [suggested] = suggestStepsOffline(sentence, [], 1);
+      expect(
+        validateDefinition({ ...definition, steps: [{ id: 's', type: suggested!.type, config: suggested!.config, next: null }] }),
+        sentence,
+      ).to.have.property('definition');
+    }
+    const plain = workflowFromSentenceOffline('{{{contact}}}{{/x}}', { timezone: 'UTC', mailbox: 'a@b.test' });
+    expect(plain.steps[0]!.config).to.deep.include({ subject: '{ { {contact}}}{ {/x}}' });
+  });
+
   it('suggests steps valid for their type: a wait after an email, the CRM when the goal names it', () => {
     const steps = suggestStepsOffline('Log every touch in Salesforce', ['send_email'], 5);
     expect(steps.map((step) => step.type)).to.include.members(['wait', 'crm_action']);
