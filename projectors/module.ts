@@ -8,6 +8,7 @@ import { TOKENS } from '../infra/di/tokens.ts';
 import type { EventStore } from '../infra/eventstore/event-store.ts';
 import { CHANNEL_CHECKPOINTS, type Notifications } from '../infra/notifications/notifications.ts';
 import type { Metrics } from '../infra/observability/metrics.ts';
+import { CHANNEL_PERSONAL_DATA_ERASED } from '../infra/privacy/personal-data-sealing.ts';
 import type { Database } from '../infra/postgres/module.ts';
 import type { CheckpointWatcher } from '../infra/readmodels/checkpoint-watcher.ts';
 import type { ReadModelGenerations } from '../infra/readmodels/generations.ts';
@@ -16,6 +17,7 @@ import { ProjectorHost } from './projector-host.ts';
 import { GenerationalProjector } from './rebuild/generational-projector.ts';
 import type { RebuildableReadModel } from './rebuild/ports.ts';
 import type { Projection } from './runner/projection.ts';
+import { keepingTail } from './runner/log-tail.ts';
 import { ProjectionMetrics } from './runner/projection-metrics.ts';
 import type { ProjectionRunnerOptions } from './runner/projection-runner.ts';
 import { sharingReads } from './runner/shared-reads.ts';
@@ -28,7 +30,9 @@ export const PROJECTORS = Symbol.for('nexusflow.Projectors');
  * Runs whatever the capability modules of the role bound: every read-model projection in one host (one page
  * reader), the reactors in another (they wait on the read models and cause effects: a reactor waiting must
  * never hold a projection back), and each rebuildable read model (search, analytics) in its own host that
- * follows its generation switches; the hosts share the reads that happen at the same time (sharingReads).
+ * follows its generation switches. The hosts read the recent log from one tail of it kept in the process
+ * (keepingTail: each recent event is read and opened once), and share the reads that happen at the same time
+ * (sharingReads).
  * Every checkpoint move is announced to read-your-writes waiters.
  */
 export const projectorCoreModule = new ContainerModule((bind) => {
@@ -84,7 +88,14 @@ export const projectorCoreModule = new ContainerModule((bind) => {
       ...options,
       liveDelayMs: () => (backlog.active ? config.PROJECTION_BACKLOG_DELAY_MS : config.PROJECTION_LIVE_DELAY_MS),
     };
-    const reads = sharingReads(log);
+    const tail = keepingTail(log, {
+      maxEvents: config.PROJECTION_TAIL_EVENTS,
+      readCount: config.PROJECTION_BATCH_SIZE,
+      onPage: (source) => metrics.projectionLogPages.inc({ source }),
+    });
+    // What the tail holds was opened with the keys of that moment: an erasure empties it.
+    const unlistenErasures = notifications.listen(CHANNEL_PERSONAL_DATA_ERASED, () => tail.clear());
+    const reads = sharingReads(tail);
     const hostOf = (projections: Projection[], hostOptions: ProjectionRunnerOptions = yielding) =>
       new ProjectorHost(projections, reads, orm, logger, hostOptions);
     const projections = await all<Projection>(ctx, TOKENS.Projections);
@@ -107,6 +118,8 @@ export const projectorCoreModule = new ContainerModule((bind) => {
       for (const projector of generational) await projector.stop();
       await effects?.stop();
       await readModels?.stop();
+      unlistenErasures();
+      tail.clear();
     });
     return { readModels, effects, generational };
   });

@@ -69,6 +69,8 @@ describe('projection metrics: what the projector host records in the process reg
       expect(sample(scraped, 'nexusflow_projection_lag_events', 'contacts')).to.equal(0);
       expect(sample(scraped, 'nexusflow_projection_lag_seconds', 'contacts')).to.equal(0);
       expect(sample(scraped, 'nexusflow_projection_parked_events', 'contacts')).to.equal(0);
+      // The pages the projections read, by where they came from: the store at least (the tail starts from a read of it).
+      expect(scraped).to.match(/^nexusflow_projection_log_pages_total\{source="store"\} [1-9]/m);
       // The held projection: nothing applied yet, three events behind, for as long as the oldest has waited.
       expect(sample(scraped, 'nexusflow_projection_events_total', 'slow-contacts')).to.equal(null);
       expect(sample(scraped, 'nexusflow_projection_lag_events', 'slow-contacts')).to.equal(Number(head));

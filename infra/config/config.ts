@@ -128,6 +128,8 @@ const schema = z.object({
   PROJECTION_LIVE_DELAY_MS: z.coerce.number().int().min(0).max(1_000).default(10),
   /** The live delay of read models while the workflow runner has more due work than slots (projectors/backlog.ts). */
   PROJECTION_BACKLOG_DELAY_MS: z.coerce.number().int().min(0).max(10_000).default(1_000),
+  /** Recent events a projector process keeps in memory for all its projections (projectors/runner/log-tail.ts); 0: none. */
+  PROJECTION_TAIL_EVENTS: z.coerce.number().int().min(0).max(1_000_000).default(10_000),
   DB_POOL_SIZE: positiveInt(200).default(16),
   SHUTDOWN_TIMEOUT_MS: positiveInt(120_000).default(10_000),
   /** CRM sync: integrations synced at once per projector process, how often it looks for due ones, its lease, records per page. */

@@ -78,6 +78,12 @@ export class Metrics {
     labelNames: ['projection'] as const,
     registers: [this.registry],
   });
+  readonly projectionLogPages = new Counter({
+    name: 'nexusflow_projection_log_pages_total',
+    help: "Pages of the log the process's projections read: from the tail kept in the process (tail) or from the event store (store)",
+    labelNames: ['source'] as const,
+    registers: [this.registry],
+  });
   readonly projectionParked = new Gauge({
     name: 'nexusflow_projection_parked_events',
     help: 'Events each projection parked and nobody resolved yet (since this process started counting)',
