@@ -91,6 +91,17 @@ describe('the log tail: recent events read from the store once and served to eve
     expect(two.end).to.equal(two.events[1]!.position);
     expect(two.atHead).to.equal(false);
     expect(tail.held).to.equal(9);
+    // Once the process hears of an append after the tail's end, a page from the tail no longer claims the head;
+    // read from its end, the tail reads the store and holds the new event.
+    await append(1);
+    const stale = await eventually(
+      () => tail.readPage({ after: head, maxCount: 50 }),
+      (page) => !page.atHead,
+    );
+    expect(stale.end).to.equal(plus(head, 9));
+    const fresh = await tail.readPage({ after: stale.end, maxCount: 50 });
+    expect(fresh).to.deep.include({ end: plus(head, 10), atHead: true });
+    expect(fresh.events).to.deep.equal(await expected(plus(head, 9), plus(head, 10)));
   });
 
   it('sends a host behind the tail to the store, with its own types', async () => {

@@ -34,9 +34,11 @@ export interface LogTail extends GlobalEventLog {
  * - Any other read (before the tail: a host catching up, or the tail is not started) goes to the store as
  *   asked. A page of it that reaches the head starts the tail again at the head if the tail is behind it.
  *
- * A page served from the tail says `atHead` when the tail's latest read reached the head. It may not be the
- * head any more: a caller then waits for appends after the page's end, which returns at once when the
- * process has heard of newer appends (waitForAppends), and reads again.
+ * A page served from the tail says `atHead` only while nothing may have been appended since the tail's latest
+ * read reached the head: the tail waits for appends after its end (waitForAppends, at most a second) and stops
+ * saying it once that wait returns. A caller told it is not at the head reads again from the tail's end, which
+ * reads the store. (A store whose wait cannot tell an older append from a newer one, EventStoreDB's, would
+ * otherwise leave a caller waiting for the next append with events to read.)
  *
  * Personal data: the events are held opened, as every page is between its read and its handling. Erasing a
  * person clears the tail (`clear`, on the erasure announcement): what a host reads afterwards comes from the
@@ -53,18 +55,22 @@ export function keepingTail(log: GlobalEventLog, options: LogTailOptions): LogTa
   /** Bumped by `clear` and by a restart: a read begun before does not grow the tail it did not start from. */
   let epoch = 0;
   let growing: Promise<void> | null = null;
+  /** Whether the tail waits for an append after its end (one wait at a time; see `watch`). */
+  let watching = false;
+  let stopWatching = new AbortController();
   const filters = new WeakMap<readonly string[], ReadonlySet<string>>();
 
   const compare = (a: string | null, b: string | null) => log.comparePositions(a, b);
 
-  const restart = (at: string | null, atHead: boolean, held: RecordedEvent[] = [], from: string | null = at): void => {
+  const restart = (at: string | null, held: RecordedEvent[] = [], from: string | null = at): void => {
     epoch++;
     started = true;
     base = from;
     events = held;
     end = at;
-    endAtHead = atHead;
+    endAtHead = true;
     trim();
+    watch();
   };
 
   const trim = (): void => {
@@ -104,6 +110,25 @@ export function keepingTail(log: GlobalEventLog, options: LogTailOptions): LogTa
     return { events: page, end, atHead: endAtHead };
   };
 
+  /**
+   * After a read that reached the head: the head is the tail's end until the process hears of an append after
+   * it (or a second passes without news). Spurious wake-ups only cost a read.
+   */
+  const watch = (): void => {
+    if (watching) return;
+    watching = true;
+    log.waitForAppends(end, 1_000, stopWatching.signal).then(
+      () => {
+        watching = false;
+        endAtHead = false;
+      },
+      () => {
+        watching = false;
+        endAtHead = false;
+      },
+    );
+  };
+
   /** Reads the events after the tail's end (all types) and appends them; one read at a time. */
   const grow = (maxCount: number): Promise<void> => {
     growing ??= (async () => {
@@ -113,14 +138,13 @@ export function keepingTail(log: GlobalEventLog, options: LogTailOptions): LogTa
         const page = await log.readPage({ after: from, maxCount: Math.max(maxCount, readCount) });
         options.onPage?.('store');
         if (at !== epoch || compare(end, from) !== 0) return; // cleared or restarted meanwhile
-        if (page.end === null || compare(page.end, from) <= 0) {
-          endAtHead = page.atHead;
-          return;
+        if (page.end !== null && compare(page.end, from) > 0) {
+          for (const event of page.events) if (compare(event.position, from) > 0) events.push(event);
+          end = page.end;
+          trim();
         }
-        for (const event of page.events) if (compare(event.position, from) > 0) events.push(event);
-        end = page.end;
         endAtHead = page.atHead;
-        trim();
+        if (page.atHead) watch();
       } finally {
         growing = null;
       }
@@ -134,6 +158,9 @@ export function keepingTail(log: GlobalEventLog, options: LogTailOptions): LogTa
     },
     clear() {
       epoch++;
+      stopWatching.abort();
+      stopWatching = new AbortController();
+      endAtHead = false;
       started = false;
       base = null;
       end = null;
@@ -157,8 +184,8 @@ export function keepingTail(log: GlobalEventLog, options: LogTailOptions): LogTa
       // A read that reached the head starts the tail there, unless the tail is at or past it already. A page of
       // all types is held as it is (it is complete from `after`), one of some types only marks where to start.
       if (options.maxEvents > 0 && page.atHead && (!started || compare(page.end, end) > 0)) {
-        if (types) restart(page.end, true);
-        else restart(page.end, true, [...page.events], after);
+        if (types) restart(page.end);
+        else restart(page.end, [...page.events], after);
       }
       return page;
     },
