@@ -166,12 +166,21 @@ export class SharedPageReader {
 
   /** Drops pages every active reader has moved past. */
   private evictConsumed(): void {
+    if (this.pages.size === 0) return;
+    // A page is done with when every active reader asked from past its start: the furthest-behind reader decides
+    // (one pass over the readers, then one comparison per page, not readers × pages).
     const now = Date.now();
-    const active = [...this.readers.values()].filter((r) => now - r.lastSeen < STALE_MS);
+    let behind: string | null | undefined;
+    let anyActive = false;
+    for (const reader of this.readers.values()) {
+      if (now - reader.lastSeen >= STALE_MS) continue;
+      if (reader.position === undefined) return; // a reader that has not asked yet may need any page
+      if (!anyActive || this.log.comparePositions(reader.position, behind!) < 0) behind = reader.position;
+      anyActive = true;
+    }
     for (const [key, cached] of this.pages) {
       if (cached.page === null) continue; // in flight: someone is about to use it
-      const done = active.every((r) => r.position !== undefined && this.log.comparePositions(r.position, cached.after) > 0);
-      if (done) this.pages.delete(key);
+      if (!anyActive || this.log.comparePositions(behind!, cached.after) > 0) this.pages.delete(key);
     }
   }
 
