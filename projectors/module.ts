@@ -121,7 +121,7 @@ export const projectorCoreModule = new ContainerModule((bind) => {
       unlistenErasures();
       tail.clear();
     });
-    return { readModels, effects, generational };
+    return { readModels, effects, generational, tail };
   });
 });
 

@@ -9,13 +9,16 @@ import { loadConfig } from '../infra/config/config.ts';
 import { createContainer, migrateDatabase } from '../infra/di/container.ts';
 import { TOKENS } from '../infra/di/tokens.ts';
 import type { EventStore } from '../infra/eventstore/event-store.ts';
+import type { Notifications } from '../infra/notifications/notifications.ts';
 import type { Metrics } from '../infra/observability/metrics.ts';
+import { CHANNEL_PERSONAL_DATA_ERASED } from '../infra/privacy/personal-data-sealing.ts';
 import { eventually } from '../test/support/events.ts';
 import { facts } from '../test/support/facts.ts';
 import { testEnvironment } from '../test/support/http.ts';
 import { createTestDatabase, type TestDatabase } from '../test/support/postgres.ts';
 import { contactProjectionsModule } from './contacts/module.ts';
 import { bindProjection, PROJECTORS, projectorCoreModule } from './module.ts';
+import type { LogTail } from './runner/log-tail.ts';
 import type { Projection } from './runner/projection.ts';
 
 /** The value of one series in the exposition text, or null when the series is not there. */
@@ -90,6 +93,33 @@ describe('projection metrics: what the projector host records in the process reg
       expect(sample(caughtUp, 'nexusflow_projection_lag_seconds', 'slow-contacts')).to.equal(0);
     } finally {
       release();
+      await lifecycle.stop();
+    }
+  });
+
+  it('keeps the recent log for its hosts, and empties it when a person is erased (what it holds was opened with their key)', async () => {
+    const config = loadConfig(testEnvironment(database.url, outbox), 'projectors');
+    const { container, lifecycle } = createContainer(config, pino({ level: 'silent' }), [projectorCoreModule, contactProjectionsModule]);
+    try {
+      const { tail } = await container.getAsync<{ tail: LogTail }>(PROJECTORS);
+      const store = await container.getAsync<EventStore>(TOKENS.EventStore);
+      const notifications = await container.getAsync<Notifications>(TOKENS.Notifications);
+      await lifecycle.start();
+      const organizationId = facts.organizationCreated().data.organizationId;
+      for (let n = 0; n < 3; n++) {
+        const created = facts.contactCreated(organizationId);
+        await store.append(contactStream(created.data.contactId), [created], 'no_stream');
+      }
+      await eventually(
+        () => tail.held,
+        (held) => held >= 3,
+      );
+      await notifications.notify(CHANNEL_PERSONAL_DATA_ERASED, facts.contactCreated(organizationId).data.contactId);
+      await eventually(
+        () => tail.held,
+        (held) => held === 0,
+      );
+    } finally {
       await lifecycle.stop();
     }
   });
