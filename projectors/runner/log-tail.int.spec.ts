@@ -135,6 +135,23 @@ describe('the log tail: recent events read from the store once and served to eve
     expect(reads.length).to.equal(before + 2);
   });
 
+  it('lets events go once held longer than maxAgeMs (an idle process holds nothing); a host behind them reads the store', async () => {
+    const { log, reads } = counted(store);
+    const tail = keepingTail(log, { maxEvents: 1_000, maxAgeMs: 50 });
+    const head = (await store.headPosition())!;
+    await tail.readPage({ after: head, maxCount: 50 });
+    await append(3);
+    expect((await tail.readPage({ after: head, maxCount: 50 })).events).to.have.length(3);
+    expect(tail.held).to.equal(3);
+    await eventually(
+      () => tail.readPage({ after: plus(head, 3), maxCount: 50 }).then(() => tail.held),
+      (held) => held === 0,
+    );
+    const before = reads.length;
+    expect((await tail.readPage({ after: head, maxCount: 50 })).events).to.deep.equal(await expected(head, plus(head, 3)));
+    expect(reads.length).to.equal(before + 1);
+  });
+
   it('never skips or repeats an event: hosts of different types, batch sizes and paces follow the log while it is appended to, trimmed and cleared', async () => {
     const { log } = counted(store);
     const tail = keepingTail(log, { maxEvents: 25, readCount: 7 });

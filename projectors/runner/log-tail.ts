@@ -4,6 +4,11 @@ import type { EventPage, GlobalEventLog } from '../ports.ts';
 export interface LogTailOptions {
   /** The most events held (the oldest leave first); 0 turns the tail off (every read goes to the store). */
   maxEvents: number;
+  /**
+   * How long an event is held at most (10 s): hosts follow the head within seconds, and an idle process then
+   * holds nothing. A host further behind reads the store.
+   */
+  maxAgeMs?: number;
   /** Events read from the store at once to grow the tail (at least the page a caller asked for). */
   readCount?: number;
   /** Each page answered, and where from: the tail, or the store (a miss, or a read that grew the tail). */
@@ -46,12 +51,15 @@ export interface LogTail extends GlobalEventLog {
  */
 export function keepingTail(log: GlobalEventLog, options: LogTailOptions): LogTail {
   const readCount = options.readCount ?? 1_000;
+  const maxAgeMs = options.maxAgeMs ?? 10_000;
   let started = false;
   /** The tail holds every event after `base` up to `end` (inclusive), oldest first. */
   let base: string | null = null;
   let end: string | null = null;
   let endAtHead = false;
   let events: RecordedEvent[] = [];
+  /** When the events came in, oldest first: `count` events each (a read's worth). */
+  let arrivals: { count: number; at: number }[] = [];
   /** Bumped by `clear` and by a restart: a read begun before does not grow the tail it did not start from. */
   let epoch = 0;
   let growing: Promise<void> | null = null;
@@ -67,17 +75,39 @@ export function keepingTail(log: GlobalEventLog, options: LogTailOptions): LogTa
     started = true;
     base = from;
     events = held;
+    arrivals = held.length > 0 ? [{ count: held.length, at: Date.now() }] : [];
     end = at;
     endAtHead = true;
     trim();
     watch();
   };
 
+  /** Lets the oldest `count` events go: the tail then starts after the last of them. */
+  const dropFront = (count: number): void => {
+    base = events[count - 1]!.position;
+    events = events.slice(count);
+    for (let left = count; left > 0 && arrivals.length > 0;) {
+      const oldest = arrivals[0]!;
+      if (oldest.count <= left) {
+        left -= oldest.count;
+        arrivals.shift();
+      } else {
+        oldest.count -= left;
+        left = 0;
+      }
+    }
+  };
+
+  /** At most maxEvents, none older than maxAgeMs. */
   const trim = (): void => {
-    const over = events.length - options.maxEvents;
-    if (over <= 0) return;
-    base = events[over - 1]!.position;
-    events = events.slice(over);
+    const now = Date.now();
+    let old = 0;
+    for (const arrival of arrivals) {
+      if (now - arrival.at <= maxAgeMs) break;
+      old += arrival.count;
+    }
+    const over = Math.max(old, events.length - options.maxEvents);
+    if (over > 0) dropFront(Math.min(over, events.length));
   };
 
   /** Inside the tail: `after` is at or past its base and before its end. */
@@ -93,8 +123,11 @@ export function keepingTail(log: GlobalEventLog, options: LogTailOptions): LogTa
     }
     let wanted: ReadonlySet<string> | null = null;
     if (types) {
-      wanted = filters.get(types) ?? new Set(types);
-      filters.set(types, wanted);
+      wanted = filters.get(types) ?? null;
+      if (!wanted) {
+        wanted = new Set(types);
+        filters.set(types, wanted);
+      }
     }
     const page: RecordedEvent[] = [];
     for (let index = low; index < events.length; index++) {
@@ -139,7 +172,9 @@ export function keepingTail(log: GlobalEventLog, options: LogTailOptions): LogTa
         options.onPage?.('store');
         if (at !== epoch || compare(end, from) !== 0) return; // cleared or restarted meanwhile
         if (page.end !== null && compare(page.end, from) > 0) {
+          const before = events.length;
           for (const event of page.events) if (compare(event.position, from) > 0) events.push(event);
+          if (events.length > before) arrivals.push({ count: events.length - before, at: Date.now() });
           end = page.end;
           trim();
         }
@@ -165,9 +200,11 @@ export function keepingTail(log: GlobalEventLog, options: LogTailOptions): LogTa
       base = null;
       end = null;
       events = [];
+      arrivals = [];
     },
     async readPage({ after, maxCount, types }) {
       if (options.maxEvents > 0 && started) {
+        trim();
         if (holds(after)) {
           options.onPage?.('tail');
           return serve(after, maxCount, types);
