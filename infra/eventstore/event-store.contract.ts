@@ -61,6 +61,21 @@ export function eventStoreContract(
         expect(Date.parse(read[0]!.recordedAt)).to.be.a('number').and.not.NaN;
       });
 
+      it('stores a stream and events holding any characters, and an event without a tenant, as they were given', async () => {
+        const odd = stream('Odd\ttab\\back"quote\nline{},NULL');
+        const data = { text: 'tab\there, newline\nthere, back\\slash, quote", braces {a,b}, unicode ✓ \u001e', nested: { list: [1, 'two', null] } };
+        const systemEvent = { ...testEvent('SystemOdd', data), metadata: { ...testEvent().metadata, tenantId: null } } as NewEvent;
+        await store.append(odd, [testEvent('Odd', data), systemEvent], 'no_stream');
+        await store.append(odd, [testEvent('Odd', { ...data, again: true })], 1);
+        const read = await store.readStream(odd);
+        expect(read.map((e) => [e.streamId, e.type, e.revision, e.data])).to.deep.equal([
+          [odd, 'Odd', 0, data],
+          [odd, 'SystemOdd', 1, data],
+          [odd, 'Odd', 2, { ...data, again: true }],
+        ]);
+        expect(read[1]!.metadata.tenantId ?? null).to.equal(null);
+      });
+
       it('reads a missing stream as empty', async () => {
         expect(await store.readStream(stream('Missing'))).to.deep.equal([]);
       });
@@ -138,6 +153,20 @@ export function eventStoreContract(
     const atomic = offers.atomicAppends ? describe : describe.skip;
     atomic(`atomic appends to several streams${offers.atomicAppends ? '' : ' — skipped: this store does not offer appendAtomically'}`, () => {
       const appendAtomically = (appends: Parameters<NonNullable<EventStoreUnderTest['appendAtomically']>>[0]) => store.appendAtomically!(appends);
+
+      it('stores events holding any characters in every stream of the group', async () => {
+        const data = { text: 'tab\there, back\\slash, quote", braces {a,b}, unicode ✓ \u001e' };
+        const [a, b] = [stream('GroupOdd"\\{'), stream('GroupOdd,NULL')];
+        await appendAtomically([
+          { streamId: a, events: [testEvent('Odd', data), testEvent('Odd', { ...data, n: 2 })], expectedRevision: 'no_stream' },
+          { streamId: b, events: [testEvent('Odd', data)], expectedRevision: 'no_stream' },
+        ]);
+        expect((await store.readStream(a)).map((e) => [e.streamId, e.data])).to.deep.equal([
+          [a, data],
+          [a, { ...data, n: 2 }],
+        ]);
+        expect((await store.readStream(b)).map((e) => [e.streamId, e.data])).to.deep.equal([[b, data]]);
+      });
 
       it('stores every append of the group, each with its own revision and position', async () => {
         const [a, b] = [stream('AtomA'), stream('AtomB')];

@@ -61,21 +61,24 @@ async function beginRawAppend(url: string, streamId: string) {
   await client.connect();
   const event = testEvent('RawAppend', { streamId });
   await client.query('BEGIN');
-  const { rows } = await client.query('SELECT o_outcome, o_position FROM nf_append_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)', [
-    [streamId],
-    [-2],
-    [1],
-    [0],
-    [1],
-    [1],
-    [streamId],
-    [null],
-    [event.id],
-    [event.type],
-    [1],
-    [JSON.stringify(event.data)],
-    [JSON.stringify(event.metadata)],
-  ]);
+  const { rows } = await client.query(
+    'SELECT o_outcome, o_position FROM nf_append_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::text, $13::text)',
+    [
+      [streamId],
+      [-2],
+      [1],
+      [0],
+      [1],
+      [1],
+      [streamId],
+      [null],
+      [event.id],
+      [event.type],
+      [1],
+      JSON.stringify(event.data),
+      JSON.stringify(event.metadata),
+    ],
+  );
   expect(rows[0].o_outcome).to.equal('ok');
   return { client, event, position: rows[0].o_position as string };
 }

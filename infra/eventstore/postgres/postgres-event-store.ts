@@ -510,7 +510,9 @@ function textArray(values: (string | null)[]): string {
   return `${literal}}`;
 }
 
-const APPEND_SQL = 'SELECT o_outcome, o_revision, o_position FROM nf_append_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)';
+// $12 and $13 cast: the text version of the function, not the jsonb[] one a database may still hold (schema.ts).
+const APPEND_SQL =
+  'SELECT o_outcome, o_revision, o_position FROM nf_append_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::text, $13::text)';
 
 /** Events in the appends; throws (inside the caller's promise) on an append the store must refuse. */
 function checkedSize(appends: StreamAppend[]): number {
@@ -562,7 +564,24 @@ function toParameters(requests: AppendRequest[]): unknown[] {
       });
     }
   });
-  return [streams, expected, counts, groups, eventAppend, eventSeq, eventStreams, eventTenants, ids, types, versions, data, metadata];
+  // Array literals and joined texts written here: the driver's own escaping of every element (prepareValue,
+  // escapeElement) cost more than the rest of building the parameters.
+  return [
+    textArray(streams),
+    `{${expected.join(',')}}`,
+    `{${counts.join(',')}}`,
+    `{${groups.join(',')}}`,
+    `{${eventAppend.join(',')}}`,
+    `{${eventSeq.join(',')}}`,
+    textArray(eventStreams),
+    textArray(eventTenants),
+    textArray(ids),
+    textArray(types),
+    `{${versions.join(',')}}`,
+    // One text each, split by the function: JSON.stringify escapes every control character, U+001E included.
+    data.join('\x1e'),
+    metadata.join('\x1e'),
+  ];
 }
 
 function toRecorded(row: EventRow): RecordedEvent {

@@ -41,6 +41,11 @@ INSERT INTO nf_log_head (id, position) VALUES (1, 0) ON CONFLICT (id) DO NOTHING
 -- so the loop below touches only fixed-width arrays and the events go in with one INSERT ... SELECT unnest().
 DROP FUNCTION IF EXISTS nf_append_batch(text[], bigint[], integer[], text[], uuid[], text[], integer[], jsonb[], jsonb[]);
 DROP FUNCTION IF EXISTS nf_append_batch(text[], bigint[], integer[], integer[], integer[], text[], text[], uuid[], text[], integer[], jsonb[], jsonb[]);
+-- Data and metadata come as ONE text each, JSON documents separated by U+001E (as for nf_append_bulk below):
+-- as jsonb[] the driver escaped every quote of every document and the server unescaped them again (pg's
+-- escapeElement was 2 % of the workflow runner's process). The jsonb[] version of 2026-12-06 and before
+-- (same name, p_data and p_metadata jsonb[]) is left in place, not dropped: processes of the previous release
+-- still call it during a rolling update. Callers cast $12 and $13 to text to pick this one.
 CREATE OR REPLACE FUNCTION nf_append_batch(
   p_streams        text[],     -- per append
   p_expected       bigint[],   -- per append
@@ -53,8 +58,8 @@ CREATE OR REPLACE FUNCTION nf_append_batch(
   p_ids            uuid[],
   p_types          text[],
   p_versions       integer[],
-  p_data           jsonb[],
-  p_metadata       jsonb[]
+  p_data           text,       -- per event, JSON documents separated by U+001E
+  p_metadata       text        -- per event, JSON documents separated by U+001E
 ) RETURNS TABLE (o_outcome text, o_revision bigint, o_position bigint)
 LANGUAGE plpgsql
 SET lock_timeout = '10s'
@@ -142,10 +147,11 @@ BEGIN
   END LOOP;
 
   INSERT INTO nf_events (position, event_id, stream_id, revision, type, version, data, metadata, tenant_id)
-  SELECT v_base_position[u.a] + u.k, u.id, u.stream, v_base_revision[u.a] + u.k, u.type, u.version, u.data,
-         u.metadata, u.tenant
-  FROM unnest(p_event_append, p_event_seq, p_event_streams, p_event_tenants, p_ids, p_types, p_versions, p_data,
-              p_metadata) AS u(a, k, stream, tenant, id, type, version, data, metadata)
+  SELECT v_base_position[u.a] + u.k, u.id, u.stream, v_base_revision[u.a] + u.k, u.type, u.version, u.data::jsonb,
+         u.metadata::jsonb, u.tenant
+  FROM unnest(p_event_append, p_event_seq, p_event_streams, p_event_tenants, p_ids, p_types, p_versions,
+              string_to_array(p_data, E'\\x1e'), string_to_array(p_metadata, E'\\x1e'))
+       AS u(a, k, stream, tenant, id, type, version, data, metadata)
   WHERE v_ok[u.a];
 
   UPDATE nf_log_head SET position = v_head WHERE id = 1;
