@@ -6,13 +6,13 @@ import { HealthChecks, Lifecycle } from '../infra/di/lifecycle.ts';
 import { all, deps } from '../infra/di/resolve.ts';
 import { TOKENS } from '../infra/di/tokens.ts';
 import type { EventStore } from '../infra/eventstore/event-store.ts';
-import { CHANNEL_CHECKPOINTS, type Notifications } from '../infra/notifications/notifications.ts';
+import { CHANNEL_CHECKPOINTS, CHANNEL_READ_WAITING, type Notifications } from '../infra/notifications/notifications.ts';
 import type { Metrics } from '../infra/observability/metrics.ts';
 import { CHANNEL_PERSONAL_DATA_ERASED } from '../infra/privacy/personal-data-sealing.ts';
 import type { Database } from '../infra/postgres/module.ts';
 import type { CheckpointWatcher } from '../infra/readmodels/checkpoint-watcher.ts';
 import type { ReadModelGenerations } from '../infra/readmodels/generations.ts';
-import { WorkflowBacklog } from './backlog.ts';
+import { ReadModelPace, WorkflowBacklog } from './backlog.ts';
 import { ProjectorHost } from './projector-host.ts';
 import { GenerationalProjector } from './rebuild/generational-projector.ts';
 import type { RebuildableReadModel } from './rebuild/ports.ts';
@@ -82,12 +82,14 @@ export const projectorCoreModule = new ContainerModule((bind) => {
         if (!stored && !database.embedded) skips.add(projection, position);
       },
     };
-    // Read models and search/analytics yield to a workflow runner with more due work than slots (larger
-    // batches, less often); reactors cause effects and keep their pace.
-    const yielding = {
-      ...options,
-      liveDelayMs: () => (backlog.active ? config.PROJECTION_BACKLOG_DELAY_MS : config.PROJECTION_LIVE_DELAY_MS),
-    };
+    // Read models and search/analytics yield to a workflow runner with more due work than slots (they trail
+    // by PROJECTION_BACKLOG_DELAY_MS until its spell ends, but not for a reader waiting on one of them);
+    // reactors cause effects and keep their pace.
+    const pace = new ReadModelPace(backlog, config.PROJECTION_BACKLOG_DELAY_MS);
+    const unlistenReads = notifications.listen(CHANNEL_READ_WAITING, (payload) => {
+      for (const projection of waitedOn(payload)) pace.hurry(projection);
+    });
+    const yielding: ProjectionRunnerOptions = { ...options, pace };
     const tail = keepingTail(log, {
       maxEvents: config.PROJECTION_TAIL_EVENTS,
       readCount: config.PROJECTION_BATCH_SIZE,
@@ -119,11 +121,22 @@ export const projectorCoreModule = new ContainerModule((bind) => {
       await effects?.stop();
       await readModels?.stop();
       unlistenErasures();
+      unlistenReads();
       tail.clear();
     });
     return { readModels, effects, generational, tail };
   });
 });
+
+/** The read models a waiting read names (see CheckpointWatcher); none for anything else (a reconnect's empty payload). */
+function waitedOn(payload: string): string[] {
+  try {
+    const { projections } = JSON.parse(payload) as { projections?: unknown };
+    return Array.isArray(projections) ? projections.filter((name): name is string => typeof name === 'string') : [];
+  } catch {
+    return [];
+  }
+}
 
 /** A projection for the projector host, bound by its capability's module. */
 export function bindProjection(bind: interfaces.Bind, make: (ctx: interfaces.Context) => Projection | Promise<Projection>): void {

@@ -10,6 +10,7 @@ import { createContainer, migrateDatabase } from '../infra/di/container.ts';
 import { TOKENS } from '../infra/di/tokens.ts';
 import type { EventStore } from '../infra/eventstore/event-store.ts';
 import type { Notifications } from '../infra/notifications/notifications.ts';
+import type { CheckpointWatcher } from '../infra/readmodels/checkpoint-watcher.ts';
 import type { Metrics } from '../infra/observability/metrics.ts';
 import { CHANNEL_PERSONAL_DATA_ERASED } from '../infra/privacy/personal-data-sealing.ts';
 import { eventually } from '../test/support/events.ts';
@@ -18,6 +19,7 @@ import { testEnvironment } from '../test/support/http.ts';
 import { createTestDatabase, type TestDatabase } from '../test/support/postgres.ts';
 import { contactProjectionsModule } from './contacts/module.ts';
 import { bindProjection, PROJECTORS, projectorCoreModule } from './module.ts';
+import type { WorkflowBacklog } from './backlog.ts';
 import type { LogTail } from './runner/log-tail.ts';
 import type { Projection } from './runner/projection.ts';
 
@@ -118,6 +120,74 @@ describe('projection metrics: what the projector host records in the process reg
       await eventually(
         () => tail.held,
         (held) => held === 0,
+      );
+    } finally {
+      await lifecycle.stop();
+    }
+  });
+  it('holds its read models back while the workflow runner is backlogged, but not one a read waits on nor one the runner works from, and lets them go when that ends', async () => {
+    // A read model of the test's own, next to the contacts read model: it records what it applied.
+    const applied: string[] = [];
+    const counting: Projection = {
+      name: 'counting-contacts',
+      eventTypes: new Set(['ContactCreated']),
+      apply: async (events) => {
+        for (const event of events) applied.push(event.position);
+      },
+    };
+    // And one the runner works from (as the executions projection feeds its queue): never held.
+    const fed: string[] = [];
+    const feeding: Projection = {
+      name: 'feeding-contacts',
+      eventTypes: new Set(['ContactCreated']),
+      feedsRunner: true,
+      apply: async (events) => {
+        for (const event of events) fed.push(event.position);
+      },
+    };
+    const countingModule = new ContainerModule((bind) => {
+      bindProjection(bind, () => counting);
+      bindProjection(bind, () => feeding);
+    });
+    const config = loadConfig({ ...testEnvironment(database.url, outbox), PROJECTION_BACKLOG_DELAY_MS: '10000' }, 'projectors');
+    const { container, lifecycle } = createContainer(config, pino({ level: 'silent' }), [
+      projectorCoreModule,
+      contactProjectionsModule,
+      countingModule,
+    ]);
+    try {
+      await container.getAsync(PROJECTORS);
+      const store = await container.getAsync<EventStore>(TOKENS.EventStore);
+      const watcher = await container.getAsync<CheckpointWatcher>(TOKENS.CheckpointWatcher);
+      const backlog = await container.getAsync<WorkflowBacklog>(TOKENS.WorkflowBacklog);
+      await lifecycle.start();
+      const organizationId = facts.organizationCreated().data.organizationId;
+      const append = async () => {
+        const created = facts.contactCreated(organizationId);
+        return (await store.append(contactStream(created.data.contactId), [created], 'no_stream')).position;
+      };
+      const first = await append();
+      expect(await watcher.waitFor(['contacts', 'counting-contacts'], first, 10_000)).to.equal(true);
+
+      // The runner (not in this process's test set-up) reports every claim full, for longer than the onset.
+      backlog.set(true);
+      await eventually(
+        () => backlog.active,
+        (active) => active,
+      );
+      const second = await append();
+      // A read-your-writes read on the contacts read model is answered: that one went at once.
+      expect(await watcher.waitFor(['contacts'], second, 5_000)).to.equal(true);
+      await eventually(
+        () => fed,
+        (positions) => positions.includes(second),
+      );
+      // The other still holds (for up to 10 s after its last read, far longer than the read took).
+      expect(applied).to.not.include(second);
+      backlog.set(false);
+      await eventually(
+        () => applied,
+        (positions) => positions.includes(second),
       );
     } finally {
       await lifecycle.stop();

@@ -23,6 +23,11 @@ export interface CatchUpSubscriptionOptions {
    * A function is asked before each pause (the delay may change with the process's load).
    */
   liveDelayMs?: number | (() => number);
+  /**
+   * Asked before each batch of events is handled, with the batch's oldest event: the batch waits until it
+   * resolves (a process lets other work go first: see ReadModelPace). Given a signal that aborts on stop.
+   */
+  holdBatch?(oldest: RecordedEvent, signal: AbortSignal): Promise<void>;
   logger: Logger;
   /** How long to wait for a wake-up before polling anyway, once caught up. */
   idlePollMs?: number;
@@ -90,6 +95,8 @@ export function subscribeToAll(log: GlobalEventLog, options: CatchUpSubscription
       next = read(page.end);
       next.catch(() => undefined); // a failed read-ahead is read again, not reported as unhandled
     }
+    const oldest = page.events[0];
+    if (oldest && options.holdBatch && !controller.signal.aborted) await options.holdBatch(oldest, controller.signal);
     await options.handle(page.events, page.end);
     position = page.end;
     caughtUp = page.atHead;

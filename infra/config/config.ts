@@ -126,8 +126,11 @@ const schema = z.object({
   READ_YOUR_WRITES_TIMEOUT_MS: positiveInt(30_000).default(2_000),
   PROJECTION_BATCH_SIZE: positiveInt(10_000).default(1_000),
   PROJECTION_LIVE_DELAY_MS: z.coerce.number().int().min(0).max(1_000).default(10),
-  /** The live delay of read models while the workflow runner has more due work than slots (projectors/backlog.ts). */
-  PROJECTION_BACKLOG_DELAY_MS: z.coerce.number().int().min(0).max(10_000).default(1_000),
+  /**
+   * How far read models trail the log while the workflow runner has more due work than slots; not once that
+   * spell ends, nor for a read model a read-your-writes read waits on (projectors/backlog.ts ReadModelPace).
+   */
+  PROJECTION_BACKLOG_DELAY_MS: z.coerce.number().int().min(0).max(10_000).default(10_000),
   /** Recent events a projector process keeps in memory for all its projections (projectors/runner/log-tail.ts); 0: none. */
   PROJECTION_TAIL_EVENTS: z.coerce.number().int().min(0).max(1_000_000).default(10_000),
   DB_POOL_SIZE: positiveInt(200).default(16),

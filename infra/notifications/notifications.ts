@@ -16,3 +16,5 @@ export interface Notifications {
 
 export const CHANNEL_EVENTS_APPENDED = 'nf_events_appended';
 export const CHANNEL_CHECKPOINTS = 'nf_checkpoints';
+/** A read-your-writes read has waited a while on these read models ({"projections": [...]}): see ReadModelPace. */
+export const CHANNEL_READ_WAITING = 'nf_read_waiting';

@@ -2,7 +2,7 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
 import type { ReadModelProgress } from '../../query-api/ports.ts';
 import type { GlobalEventLog } from '../../projectors/ports.ts';
-import { CHANNEL_CHECKPOINTS, type Notifications } from '../notifications/notifications.ts';
+import { CHANNEL_CHECKPOINTS, CHANNEL_READ_WAITING, type Notifications } from '../notifications/notifications.ts';
 
 interface Waiter {
   projections: readonly string[];
@@ -19,6 +19,13 @@ interface Waiter {
 const POLL_MS = 250;
 
 /**
+ * A read that has waited this long tells the projector processes which read models it waits on (they may be
+ * holding back for a backlogged workflow runner: projectors/backlog.ts ReadModelPace), at most once per this
+ * interval for the same read models. Well above the live delay, so an ordinary wait announces nothing.
+ */
+const ANNOUNCE_WAIT_AFTER_MS = 100;
+
+/**
  * Tracks projection checkpoints for read-your-writes. Projectors announce each committed checkpoint (in
  * this process or, through PostgreSQL NOTIFY, in another); the table is the source of truth and is polled
  * only while requests are waiting.
@@ -32,12 +39,15 @@ export class CheckpointWatcher implements ReadModelProgress {
   private refreshedAt = 0;
   private readonly stopListening: () => void;
   private readonly advanceListeners = new Set<(projection: string, position: string) => void>();
+  /** When each set of read models was last announced as waited on (performance.now()). */
+  private readonly waitAnnounced = new Map<string, number>();
 
   constructor(
     private readonly orm: MikroORM,
     private readonly log: Pick<GlobalEventLog, 'comparePositions' | 'isValidPosition' | 'headPosition'>,
-    notifications: Notifications,
+    private readonly notifications: Notifications,
     private readonly logger: Logger,
+    private readonly announceWaitAfterMs = ANNOUNCE_WAIT_AFTER_MS,
   ) {
     this.stopListening = notifications.listen(CHANNEL_CHECKPOINTS, (payload) => this.onAnnouncement(payload));
   }
@@ -68,9 +78,11 @@ export class CheckpointWatcher implements ReadModelProgress {
     }
     return new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => finish(false), timeoutMs);
+      const announcing = timeoutMs > this.announceWaitAfterMs ? setTimeout(() => this.announceWait(projections), this.announceWaitAfterMs) : null;
       const waiter: Waiter = { projections, position, resolve: (ok) => finish(ok) };
       const finish = (ok: boolean) => {
         clearTimeout(timer);
+        if (announcing) clearTimeout(announcing);
         if (!this.waiters.delete(waiter)) return;
         if (this.waiters.size === 0) this.stopPolling();
         resolve(ok);
@@ -80,6 +92,19 @@ export class CheckpointWatcher implements ReadModelProgress {
       this.waiters.add(waiter);
       this.startPolling();
       if (stale) void this.refresh().then(() => this.settle());
+    });
+  }
+
+  /** Tells the projector processes that a read waits on `projections` (see ANNOUNCE_WAIT_AFTER_MS). */
+  private announceWait(projections: readonly string[]): void {
+    const key = projections.join(',');
+    const now = performance.now();
+    const last = this.waitAnnounced.get(key);
+    if (last !== undefined && now - last < this.announceWaitAfterMs) return;
+    if (this.waitAnnounced.size > 1_000) this.waitAnnounced.clear();
+    this.waitAnnounced.set(key, now);
+    this.notifications.notify(CHANNEL_READ_WAITING, JSON.stringify({ projections })).catch((err: unknown) => {
+      this.logger.debug({ err }, 'could not announce a waiting read; the read models catch up within their hold');
     });
   }
 

@@ -12,6 +12,11 @@ import { subscribeToAll, type Subscription } from '../subscription.ts';
 import { handles, ProjectionError, type Projection } from './projection.ts';
 import type { ProjectionMetrics } from './projection-metrics.ts';
 
+/** What a projection's batches wait for before they are applied (see ReadModelPace). */
+export interface BatchPace {
+  hold(projection: string, recordedAt: string, signal: AbortSignal): Promise<void>;
+}
+
 export interface ProjectionRunnerOptions {
   batchSize: number;
   /** Attempts at one failing event before it is parked. */
@@ -24,6 +29,8 @@ export interface ProjectionRunnerOptions {
   onCheckpoint?(projection: string, position: string, stored: boolean): void;
   /** Once live, the least time between two batches (see subscribeToAll). */
   liveDelayMs?: number | (() => number);
+  /** What each batch waits for before it is applied (see ReadModelPace). */
+  pace?: BatchPace;
   /** Events applied, batches committed and events parked, per projection. */
   metrics?: ProjectionMetrics;
 }
@@ -113,11 +120,14 @@ export class ProjectionRunner {
     const from = await this.loadCheckpoint();
     this.state.position = from;
     this.state.running = true;
+    const { pace } = this.options;
+    const name = this.projection.name;
     this.subscription = subscribeToAll(this.log, {
       from,
       batchSize: this.options.batchSize,
       ...(this.projection.eventTypes === 'all' ? {} : { types: [...this.projection.eventTypes] }),
       liveDelayMs: this.options.liveDelayMs,
+      ...(pace && !this.projection.feedsRunner ? { holdBatch: (oldest: RecordedEvent, signal: AbortSignal) => pace.hold(name, oldest.recordedAt, signal) } : {}),
       logger: this.logger,
       handle: (events, end) => (events.length === 0 ? this.skipTo(end) : this.applyOrIsolate(events, end)),
       onProgress: ({ caughtUp, error }) => {

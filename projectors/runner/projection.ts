@@ -24,6 +24,11 @@ export interface Projection {
    * `em` it gets runs executeBound in that transaction and nothing else.
    */
   readonly sqlOnly?: boolean;
+  /**
+   * The workflow runner or scheduler works from what it writes (the queue of due executions, the schedules):
+   * never held back while the runner is backlogged (see ReadModelPace), or new work would wait for the hold.
+   */
+  readonly feedsRunner?: boolean;
 }
 
 export function handles(projection: Pick<Projection, 'eventTypes'>, type: string): boolean {

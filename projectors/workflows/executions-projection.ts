@@ -26,6 +26,7 @@ export const executionsProjection: Projection = {
   name: 'executions',
   eventTypes: new Set(executionEventTypes),
   sqlOnly: true,
+  feedsRunner: true,
 
   async apply(events: RecordedEvent[], em: EntityManager): Promise<void> {
     const handled = events as RecordedEvent<ExecutionEvent>[];

@@ -13,6 +13,7 @@ import { ScheduleSchema, type ScheduleEntry } from './workflow-views.ts';
 export const schedulesProjection: Projection = {
   name: 'workflow-schedules',
   eventTypes: new Set(['WorkflowCreated', 'WorkflowUpdated', 'WorkflowPaused', 'WorkflowResumed', 'WorkflowDeleted']),
+  feedsRunner: true,
 
   async apply(events: RecordedEvent[], em: EntityManager): Promise<void> {
     const handled = events as RecordedEvent<WorkflowEvent>[];
