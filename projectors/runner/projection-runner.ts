@@ -127,7 +127,9 @@ export class ProjectionRunner {
       batchSize: this.options.batchSize,
       ...(this.projection.eventTypes === 'all' ? {} : { types: [...this.projection.eventTypes] }),
       liveDelayMs: this.options.liveDelayMs,
-      ...(pace && !this.projection.feedsRunner ? { holdBatch: (oldest: RecordedEvent, signal: AbortSignal) => pace.hold(name, oldest.recordedAt, signal) } : {}),
+      ...(pace && !this.projection.feedsRunner
+        ? { holdBatch: (oldest: RecordedEvent, signal: AbortSignal) => pace.hold(name, oldest.recordedAt, signal) }
+        : {}),
       logger: this.logger,
       handle: (events, end) => (events.length === 0 ? this.skipTo(end) : this.applyOrIsolate(events, end)),
       onProgress: ({ caughtUp, error }) => {
