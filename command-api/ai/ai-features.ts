@@ -293,10 +293,10 @@ export class AiFeatures {
         const vector = embedded.result.vectors[0]!;
         const model = vectorModelOf(embedded.result.model, vector);
         // Coverage counts every row of the tenant (as long as the search itself over 100,000): only when asked.
-        const [matches, coverage] = await Promise.all([
-          index.search({ organizationId, kind: request.kind, model, vector, limit: request.limit }),
-          request.coverage ? index.coverage(organizationId, request.kind, model) : null,
-        ]);
+        // Counted before the search, not beside it: the search then sees at least every embedding the count
+        // did (run side by side, a vector committed between the two was counted and not found).
+        const coverage = request.coverage ? await index.coverage(organizationId, request.kind, model) : null;
+        const matches = await index.search({ organizationId, kind: request.kind, model, vector, limit: request.limit });
         return { ...embedded, result: { engine: index.engine, matches, coverage, model } };
       },
     });
