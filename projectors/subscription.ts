@@ -20,9 +20,8 @@ export interface CatchUpSubscriptionOptions {
   /**
    * Once live, the least time from the start of one batch's read to the next: under a steady stream of small
    * appends the events of that time make one batch, while an append after a quiet spell is read at once.
-   * A function is asked before each pause (the delay may change with the process's load).
    */
-  liveDelayMs?: number | (() => number);
+  liveDelayMs?: number;
   /**
    * Asked before each batch of events is handled, with the batch's oldest event: the batch waits until it
    * resolves (a process lets other work go first: see ReadModelPace). Given a signal that aborts on stop.
@@ -72,7 +71,7 @@ export function subscribeToAll(log: GlobalEventLog, options: CatchUpSubscription
    */
   const waitLive = async (): Promise<void> => {
     await log.waitForAppends(position, idlePollMs, controller.signal);
-    const delay = typeof options.liveDelayMs === 'function' ? options.liveDelayMs() : (options.liveDelayMs ?? 0);
+    const delay = options.liveDelayMs ?? 0;
     const now = performance.now();
     if (delay <= 0 || now - readAt >= delay) return;
     await sleep(Math.ceil((readAt + delay) / delay) * delay - now, controller.signal);

@@ -28,7 +28,7 @@ export interface ProjectionRunnerOptions {
    */
   onCheckpoint?(projection: string, position: string, stored: boolean): void;
   /** Once live, the least time between two batches (see subscribeToAll). */
-  liveDelayMs?: number | (() => number);
+  liveDelayMs?: number;
   /** What each batch waits for before it is applied (see ReadModelPace). */
   pace?: BatchPace;
   /** Events applied, batches committed and events parked, per projection. */

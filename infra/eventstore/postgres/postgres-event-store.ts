@@ -484,17 +484,22 @@ function toBulkParameters(appends: StreamAppend[]): unknown[] {
   // when the query is sent, with the database waiting).
   return [
     textArray(streams),
-    `{${expected.join(',')}}`,
-    `{${counts.join(',')}}`,
-    `{${eventAppend.join(',')}}`,
-    `{${eventSeq.join(',')}}`,
+    intArray(expected),
+    intArray(counts),
+    intArray(eventAppend),
+    intArray(eventSeq),
     textArray(ids),
     textArray(types),
-    `{${versions.join(',')}}`,
+    intArray(versions),
     // One text each, split by the function: JSON.stringify escapes every control character, U+001E included.
     data.join('\x1e'),
     metadata.join('\x1e'),
   ];
+}
+
+/** A PostgreSQL array literal of integers. */
+function intArray(values: number[]): string {
+  return `{${values.join(',')}}`;
 }
 
 /** A PostgreSQL array literal of texts (null as NULL). */
@@ -568,16 +573,16 @@ function toParameters(requests: AppendRequest[]): unknown[] {
   // escapeElement) cost more than the rest of building the parameters.
   return [
     textArray(streams),
-    `{${expected.join(',')}}`,
-    `{${counts.join(',')}}`,
-    `{${groups.join(',')}}`,
-    `{${eventAppend.join(',')}}`,
-    `{${eventSeq.join(',')}}`,
+    intArray(expected),
+    intArray(counts),
+    intArray(groups),
+    intArray(eventAppend),
+    intArray(eventSeq),
     textArray(eventStreams),
     textArray(eventTenants),
     textArray(ids),
     textArray(types),
-    `{${versions.join(',')}}`,
+    intArray(versions),
     // One text each, split by the function: JSON.stringify escapes every control character, U+001E included.
     data.join('\x1e'),
     metadata.join('\x1e'),
