@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import type { Logger } from 'pino';
+import { releaseAsyncContextWhenIdle } from './async-context.ts';
 import { ConfigError } from './config/config.ts';
 import { SchemaMismatchError } from './migrations/schema.ts';
 
@@ -19,6 +20,8 @@ export async function runProcess(
 ): Promise<void> {
   let started: Awaited<ReturnType<typeof start>>;
   restrictNewFiles();
+  // Promise hooks only while an AsyncLocalStorage is in use (the ORM's flushes turned them on for good).
+  releaseAsyncContextWhenIdle();
   try {
     // A .env file in the working directory fills in variables the environment does not already set.
     if (existsSync('.env')) process.loadEnvFile('.env');

@@ -9,6 +9,26 @@ local value = redis.call('INCRBY', KEYS[1], ARGV[1])
 if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return value`;
 
+/**
+ * The gateway's round in one script: KEYS are a counter and its peek key per counter (ARGV[1] of them, each
+ * counter's expiry in ARGV[1 + i]), then the marks to read. Answers each counter's value and peeked value,
+ * then the marks (a missing key is a nil in the reply).
+ */
+const GATEWAY_ROUND = `
+local counters = tonumber(ARGV[1])
+local out = {}
+for i = 1, counters do
+  local key = KEYS[2 * i - 1]
+  out[2 * i - 1] = redis.call('INCR', key)
+  if redis.call('PTTL', key) < 0 then redis.call('PEXPIRE', key, ARGV[1 + i]) end
+  out[2 * i] = redis.call('GET', KEYS[2 * i])
+end
+if #KEYS > 2 * counters then
+  local marks = redis.call('MGET', unpack(KEYS, 2 * counters + 1))
+  for i = 1, #marks do out[2 * counters + i] = marks[i] end
+end
+return out`;
+
 /** INCREMENT, plus the value of a second key, in one round trip. */
 const INCREMENT_AND_PEEK = `
 local value = redis.call('INCR', KEYS[1])
@@ -46,6 +66,7 @@ export class RedisEphemeralStore implements EphemeralStore {
     }
     redis.defineCommand('nfIncrement', { numberOfKeys: 1, lua: INCREMENT });
     redis.defineCommand('nfIncrementAndPeek', { numberOfKeys: 2, lua: INCREMENT_AND_PEEK });
+    redis.defineCommand('nfGateway', { lua: GATEWAY_ROUND });
     return new RedisEphemeralStore(redis, prefix, metrics);
   }
 
@@ -89,22 +110,18 @@ export class RedisEphemeralStore implements EphemeralStore {
     counters: readonly CounterStep[],
   ): Promise<{ marks: (string | null)[]; counters: [number, string | null][] }> {
     this.counted('gateway');
-    const pipeline = this.redis.pipeline();
-    if (marks.length > 0) pipeline.mget(marks.map((key) => this.prefix + key));
-    const withScript = pipeline as unknown as { nfIncrementAndPeek(key: string, peek: string, ttl: number): unknown };
-    for (const step of counters)
-      withScript.nfIncrementAndPeek(this.prefix + step.key, this.prefix + step.peekKey, Math.max(1, Math.ceil(step.ttlMs)));
-    const replies = (await pipeline.exec()) ?? [];
-    for (const [err] of replies) if (err) throw err;
-    const values = replies.map(([, value]) => value);
-    const read = marks.length > 0 ? (values.shift() as (string | null)[]) : [];
-    return {
-      marks: read,
-      counters: values.map((value) => {
-        const [count, peeked] = value as [number, string | false | null];
-        return [Number(count), typeof peeked === 'string' ? peeked : null];
-      }),
-    };
+    // One command (not a pipeline of a MGET and a script per counter): auto-pipelining puts the rounds of the
+    // requests that arrive together into one write, and Redis runs one script for each.
+    const keys: string[] = [];
+    for (const step of counters) keys.push(this.prefix + step.key, this.prefix + step.peekKey);
+    for (const mark of marks) keys.push(this.prefix + mark);
+    const ttls = counters.map((step) => Math.max(1, Math.ceil(step.ttlMs)));
+    const run = (this.redis as unknown as { nfGateway(keyCount: number, ...args: (string | number)[]): Promise<(number | string | null)[]> })
+      .nfGateway;
+    const reply = await run.call(this.redis, keys.length, ...keys, counters.length, ...ttls);
+    const answered: [number, string | null][] = [];
+    for (let i = 0; i < counters.length; i++) answered.push([Number(reply[2 * i]), (reply[2 * i + 1] as string | null) ?? null]);
+    return { marks: marks.map((_, i) => (reply[2 * counters.length + i] as string | null) ?? null), counters: answered };
   }
 
   async ttl(key: string): Promise<number | null> {
