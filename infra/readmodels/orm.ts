@@ -1,5 +1,8 @@
 import { MikroORM, type EntityManager, type EntitySchema } from '@mikro-orm/postgresql';
 import { Migrator } from '@mikro-orm/migrations';
+import { finished } from 'node:stream/promises';
+import type pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
 import type { Logger } from 'pino';
 import { readModelMigrations } from './migrations/index.ts';
 
@@ -53,18 +56,21 @@ export async function migrateReadModels(orm: MikroORM): Promise<void> {
 /** A database connection as the driver (node-postgres) gives it: what a plain transaction runs on. */
 export interface PlainConnection {
   query<R extends object>(config: { text: string; values?: unknown[] }): Promise<{ rows: R[] }>;
+  /** A submittable such as pg-copy-streams' COPY stream (copyRows). */
+  query<S extends pg.Submittable>(submittable: S): S;
 }
 
 /** Entity managers standing for a transaction on a plain connection (see onPlainConnection). */
-const plainConnections = new WeakMap<EntityManager, PlainConnection>();
+const plainConnections = new WeakMap<EntityManager, { connection: PlainConnection; copy: boolean }>();
 
 /**
  * `em`, made to run executeBound on `connection` (inside whatever transaction the caller opened there) instead
- * of through the ORM's query builder. For work that only runs SQL through executeBound: the ORM's own calls
- * on `em` (find, flush) would not run on that connection.
+ * of through the ORM's query builder. For work that only runs SQL through executeBound (and copyRows, when
+ * `copy` says the server takes COPY FROM STDIN): the ORM's own calls on `em` (find, flush) would not run on
+ * that connection.
  */
-export function onPlainConnection(em: EntityManager, connection: PlainConnection): EntityManager {
-  plainConnections.set(em, connection);
+export function onPlainConnection(em: EntityManager, connection: PlainConnection, options: { copy?: boolean } = {}): EntityManager {
+  plainConnections.set(em, { connection, copy: options.copy ?? false });
   return em;
 }
 
@@ -74,7 +80,7 @@ export function onPlainConnection(em: EntityManager, connection: PlainConnection
  * small values, but a batch sent as one large JSON parameter spent more time being escaped than being inserted.
  */
 export async function executeBound<T = unknown>(em: EntityManager, sql: string, bindings: unknown[]): Promise<T[]> {
-  const plain = plainConnections.get(em);
+  const plain = plainConnections.get(em)?.connection;
   if (plain) return (await plain.query<T & object>({ text: numberedPlaceholders(sql), values: bindings })).rows;
   const knex = em.getConnection().getKnex();
   const query = knex.raw(sql, bindings as never[]);
@@ -82,6 +88,43 @@ export async function executeBound<T = unknown>(em: EntityManager, sql: string, 
   if (trx) query.transacting(trx);
   const result = (await query) as { rows?: T[] };
   return result.rows ?? [];
+}
+
+/** A value in COPY's text format: null as \N; backslash, newline, carriage return and tab escaped. */
+export type CopyValue = string | number | boolean | null | undefined;
+
+const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+function copyText(value: CopyValue): string {
+  if (value === null || value === undefined) return '\\N';
+  const text = String(value);
+  return /[\\\n\r\t]/.test(text) ? text.replace(/[\\\n\r\t]/g, (c) => COPY_ESCAPES[c]!) : text;
+}
+
+/**
+ * Rows into `table` with COPY (the server's bulk load), inside the transaction of `em`'s plain connection.
+ * For a large batch: the server reads COPY's text format at a fraction of what unpacking one JSON parameter
+ * costs per row (json_to_recordset, measured here: ~6 µs of a 20–24 µs row), at the price of a second round
+ * trip (COPY waits for the server's go-ahead). Answers false, having written nothing, when `em` is not on a
+ * plain connection that may COPY (onPlainConnection's `copy`; the embedded database's socket server takes no
+ * COPY FROM STDIN): the caller inserts as usual.
+ */
+export async function copyRows(
+  em: EntityManager,
+  table: string,
+  columns: readonly string[],
+  rows: readonly (readonly CopyValue[])[],
+): Promise<boolean> {
+  const plain = plainConnections.get(em);
+  if (!plain?.copy) return false;
+  if (rows.length === 0) return true;
+  let body = '';
+  for (const row of rows) body += `${row.map(copyText).join('\t')}\n`;
+  const copy = plain.connection.query(copyFrom(`COPY ${table} (${columns.join(', ')}) FROM STDIN`));
+  const done = finished(copy);
+  copy.end(body);
+  await done;
+  return true;
 }
 
 /**

@@ -116,4 +116,29 @@ describe('audit log projection', function () {
     await spec.given(facts.slice(0, 1)).when(facts.slice(1)).then(auditLog(acme.organizationId), expected);
     await spec.given(facts).inBatchesOf(1).byRunners(2).then(auditLog(acme.organizationId), expected);
   });
+
+  it('indexes the same rows by COPY and by statement (the embedded database), in one batch or one at a time, whatever characters the values hold', async () => {
+    const organizationId = randomUUID();
+    const odd = 'tab\there, new\nline, return\r, backslash \\ and \\N and \\., "quotes", {braces}, comma, NULL, é ✓ 🚀';
+    const facts = Array.from({ length: 120 }, (_, i) => {
+      const contactId = randomUUID();
+      const created = tenant().contact.event as Extract<ContactEvent, { type: 'ContactCreated' }>;
+      return fact(
+        contactStream(contactId),
+        { ...created, data: { ...created.data, contactId, organizationId } },
+        {
+          tenantId: organizationId,
+          actor: { type: 'apiKey', id: `${odd} ${i}` },
+          correlationId: `${odd} ${i}`,
+          occurredAt: at(i),
+        },
+      );
+    });
+    const expected = facts.map((f, i) => entry(f, i + 1, { type: 'contact', id: f.streamId.slice('contact-'.length) })).reverse();
+    const everything: Rows<AuditLogEntry> = async (orm) => (await auditLogPage(orm, organizationId, { limit: 200 })).data;
+    await spec.given(facts).inBatchesOf(200).then(everything, expected);
+    await spec.given(facts).inBatchesOf(1).then(everything, expected);
+    await spec.given(facts).inBatchesOf(200).withoutCopy().then(everything, expected);
+    await spec.given(facts).inBatchesOf(7).withoutCopy().then(everything, expected);
+  });
 });

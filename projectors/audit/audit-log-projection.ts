@@ -1,7 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { entityOfStream } from '../../domain/audit/entities.ts';
 import type { RecordedEvent } from '../../domain/events.ts';
-import { executeBound } from '../../infra/readmodels/orm.ts';
+import { copyRows, executeBound } from '../../infra/readmodels/orm.ts';
 import type { Projection } from '../runner/projection.ts';
 
 /**
@@ -10,32 +10,58 @@ import type { Projection } from '../runner/projection.ts';
  * the same transaction), and its id is unique: a row could never be doubled, a second application would fail
  * and be parked. (ON CONFLICT DO NOTHING said the same silently, for a third more of the insert's cost.)
  */
+const COLUMNS = [
+  'position',
+  'event_id',
+  'tenant_id',
+  'stream_id',
+  'entity_type',
+  'entity_id',
+  'event_type',
+  'event_version',
+  'actor_type',
+  'actor_id',
+  'occurred_at',
+  'correlation_id',
+] as const;
+
+/** An event's row, in COLUMNS' order. */
+function columnsOf(event: RecordedEvent): (string | number | null)[] {
+  const entity = entityOfStream(event.streamId);
+  const { tenantId, actor, occurredAt, correlationId } = event.metadata;
+  return [
+    event.position,
+    event.id,
+    tenantId,
+    event.streamId,
+    entity?.type ?? null,
+    entity?.id ?? null,
+    event.type,
+    event.version,
+    actor.type,
+    actor.id,
+    occurredAt,
+    correlationId,
+  ];
+}
+
 export const auditLogProjection: Projection = {
   name: 'audit',
   eventTypes: 'all',
   sqlOnly: true,
 
   async apply(events: RecordedEvent[], em: EntityManager): Promise<void> {
-    // The batch in one statement with one bound parameter, unpacked by the server: a statement with a
+    // By COPY where the server takes it: measured here against the statement below, interleaved on one
+    // connection, ~20 % less server CPU per row in batches of 1,000 (the server unpacking the JSON was most of
+    // a row's cost after the indexes) and less wall time at every size down to one event (the statement is
+    // parsed and planned at each batch; COPY's second round trip costs less than that).
+    if (await copyRows(em, 'audit_log', COLUMNS, events.map(columnsOf))) return;
+    // Else (the embedded database) the batch in one statement with one bound parameter, unpacked by the server: a statement with a
     // placeholder per value had every value escaped into its text by the ORM, then parsed back by the server,
     // which cost more than the rows themselves.
     const rows = events.map((event) => {
-      const entity = entityOfStream(event.streamId);
-      const { tenantId, actor, occurredAt, correlationId } = event.metadata;
-      return {
-        position: event.position,
-        event_id: event.id,
-        tenant_id: tenantId,
-        stream_id: event.streamId,
-        entity_type: entity?.type ?? null,
-        entity_id: entity?.id ?? null,
-        event_type: event.type,
-        event_version: event.version,
-        actor_type: actor.type,
-        actor_id: actor.id,
-        occurred_at: occurredAt,
-        correlation_id: correlationId,
-      };
+      const values = columnsOf(event);
+      return Object.fromEntries(COLUMNS.map((column, i) => [column, values[i]]));
     });
     await executeBound(
       em,

@@ -1,3 +1,4 @@
+import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
 import { contactStream, type ContactEvent } from '../../domain/contacts/contact.ts';
 import { at, fact, projectionSpec, rowsOf, type Fact } from '../../test/support/projection-spec.ts';
@@ -126,6 +127,33 @@ describe('contacts projection', function () {
     const together = await spec.given(facts).rows(ada.rows);
     await spec.given(facts).inBatchesOf(1).then(ada.rows, together);
     await spec.given(facts.slice(0, 2)).when(facts.slice(2)).inBatchesOf(3).then(ada.rows, together);
+  });
+
+  it('adds the same rows by COPY and by statement (the embedded database), in one batch or one at a time, whatever characters the values hold', async () => {
+    const organizationId = randomUUID();
+    const odd = 'tab\there, new\nline, return\r, backslash \\ and \\N and \\., "quotes", {braces}, comma, NULL, é ✓ 🚀';
+    const facts = Array.from({ length: 120 }, (_, i) => {
+      const ada = contact(organizationId, [`${odd} ${i}`, 'a,b', '{x}', 'back\\slash', 'NULL']);
+      const created = ada.created.event as Extract<ContactEvent, { type: 'ContactCreated' }>;
+      return fact(
+        ada.created.streamId,
+        {
+          ...created,
+          data: { ...created.data, firstName: `${odd} ${i}`, lastName: i % 2 ? null : odd, customFields: { note: odd, nested: { list: [odd, i] } } },
+        },
+        { ...ada.metadata, occurredAt: at(i) },
+      );
+    });
+    const rows = rowsOf(ContactViewSchema, { tenant: organizationId });
+    const together = await spec.given(facts).inBatchesOf(200).rows(rows);
+    expect(together).to.have.length(facts.length);
+    const first = together.find((row) => row.firstName === `${odd} 0`)!;
+    expect(first.tags).to.have.members([`${odd} 0`, 'a,b', '{x}', 'back\\slash', 'NULL']);
+    expect(first.customFields).to.deep.equal({ note: odd, nested: { list: [odd, 0] } });
+    expect(first.lastName).to.equal(odd);
+    await spec.given(facts).inBatchesOf(1).then(rows, together);
+    await spec.given(facts).inBatchesOf(200).withoutCopy().then(rows, together);
+    await spec.given(facts).inBatchesOf(7).withoutCopy().then(rows, together);
   });
 
   it('parks a second creation (the table refuses its row) and a change to a contact it never saw, and goes on', async () => {

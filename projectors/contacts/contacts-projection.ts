@@ -1,7 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { applyChanges, contactEventTypes, type ContactEvent } from '../../domain/contacts/contact.ts';
 import type { RecordedEvent } from '../../domain/events.ts';
-import { executeBound } from '../../infra/readmodels/orm.ts';
+import { copyRows, executeBound, pgArray } from '../../infra/readmodels/orm.ts';
 import { ProjectionError, type Projection } from '../runner/projection.ts';
 import { sortNameOf, type ContactView } from './contact-view.ts';
 
@@ -111,24 +111,46 @@ async function updateContacts(em: EntityManager, rows: ContactView[]): Promise<v
   );
 }
 
+const INSERTED_COLUMNS = [
+  'id',
+  'organization_id',
+  'email',
+  'first_name',
+  'last_name',
+  'phone',
+  'company',
+  'title',
+  'timezone',
+  'custom_fields',
+  'tags',
+  'sort_name',
+  'created_at',
+  'updated_at',
+  'revision',
+] as const;
+
 /**
- * New rows in one statement with one parameter: the batch travels as JSON and the server unpacks it. Much
- * cheaper than an INSERT with every value inlined into the SQL text, which is what a catch-up spends its
- * time on otherwise.
+ * New rows by COPY where the server takes it (cheaper per row, and no statement to parse and plan: see the
+ * audit log projection); else (the embedded database) in one statement with one parameter, the batch
+ * travelling as JSON that the server unpacks (much cheaper than an INSERT with every value inlined into the
+ * SQL text).
  */
 async function insertContacts(em: EntityManager, rows: ContactView[]): Promise<void> {
-  await executeBound(
-    em,
-    `INSERT INTO contacts (id, organization_id, email, first_name, last_name, phone, company, title, timezone,
-                           custom_fields, tags, sort_name, created_at, updated_at, revision)
-     SELECT id, organization_id, email, first_name, last_name, phone, company, title, timezone,
-            custom_fields, tags, sort_name, created_at, updated_at, revision
-     FROM json_to_recordset(?::json) AS r(id uuid, organization_id uuid, email text, first_name text, last_name text,
-          phone text, company text, title text, timezone text, custom_fields jsonb, tags text[], sort_name text,
-          created_at timestamptz, updated_at timestamptz, revision integer)`,
-    [JSON.stringify(rows.map(columnsOf))],
-  );
+  const values = rows.map((row) => {
+    const columns = columnsOf(row);
+    return INSERTED_COLUMNS.map((column) =>
+      column === 'custom_fields' ? JSON.stringify(columns.custom_fields) : column === 'tags' ? pgArray(columns.tags) : columns[column],
+    );
+  });
+  if (await copyRows(em, 'contacts', INSERTED_COLUMNS, values)) return;
+  await executeBound(em, INSERT_SQL, [JSON.stringify(rows.map(columnsOf))]);
 }
+
+const INSERT_SQL = `INSERT INTO contacts (${INSERTED_COLUMNS.join(', ')})
+  SELECT ${INSERTED_COLUMNS.join(', ')}
+  FROM json_to_recordset(?::json) AS r(id uuid, organization_id uuid, email text, first_name text, last_name text,
+       phone text, company text, title text, timezone text, custom_fields jsonb, tags text[], sort_name text,
+       created_at timestamptz, updated_at timestamptz, revision integer)`;
 
 /** A row as its table's columns, for json_to_recordset. */
 function columnsOf(row: ContactView) {

@@ -33,6 +33,11 @@ export interface ProjectionRunnerOptions {
   pace?: BatchPace;
   /** Events applied, batches committed and events parked, per projection. */
   metrics?: ProjectionMetrics;
+  /**
+   * Whether a projection may load a large batch with COPY FROM STDIN (copyRows); default yes. Off on the
+   * embedded database, whose socket server does not take it.
+   */
+  copy?: boolean;
 }
 
 /**
@@ -346,7 +351,7 @@ export class ProjectionRunner {
         return null;
       }
       const relevant = this.relevant(events, stored);
-      if (relevant.length > 0) await work(relevant, onPlainConnection(this.orm.em.fork(), connection));
+      if (relevant.length > 0) await work(relevant, onPlainConnection(this.orm.em.fork(), connection, { copy: this.options.copy ?? true }));
       await connection.query('COMMIT');
       return relevant.length;
     } catch (err) {

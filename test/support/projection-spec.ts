@@ -118,6 +118,8 @@ export interface Scenario {
    * events, and the checkpoint decides which of them applies each batch.
    */
   byRunners(count: number): Scenario;
+  /** Batches written without COPY, as on the embedded database (whose socket server takes none). */
+  withoutCopy(): Scenario;
   /** Projects (once per scenario), then compares every row `rows` reads with `expected`, in order. */
   then<T>(rows: Rows<T>, expected: T[]): Promise<void>;
   /**
@@ -134,6 +136,7 @@ type Stores = Awaited<ReturnType<typeof openStores>>;
 interface RunOptions {
   batchSize: number;
   runners: number;
+  copy: boolean;
 }
 
 /**
@@ -198,7 +201,7 @@ export function projectionSpec(projection: Projection) {
     const head = await log.headPosition();
     const runners = Array.from(
       { length: run.runners },
-      () => new ProjectionRunner(projection, stoppable(log), opened().orm, silentLogger, { batchSize: run.batchSize }),
+      () => new ProjectionRunner(projection, stoppable(log), opened().orm, silentLogger, { batchSize: run.batchSize, copy: run.copy }),
     );
     await Promise.all(runners.map((runner) => runner.start()));
     try {
@@ -241,6 +244,7 @@ export function projectionSpec(projection: Projection) {
       when: (...facts) => scenario([...phases, facts.flat()], run),
       inBatchesOf: (batchSize) => scenario(phases, { ...run, batchSize }),
       byRunners: (runners) => scenario(phases, { ...run, runners }),
+      withoutCopy: () => scenario(phases, { ...run, copy: false }),
       async then(rows, expected) {
         await applied();
         const parked = await parkedEvents();
@@ -268,6 +272,6 @@ export function projectionSpec(projection: Projection) {
 
   return {
     /** The facts in the log before the projection runs, appended in this order (arrays are spread). */
-    given: (...facts: (Fact | Fact[])[]): Scenario => scenario([facts.flat()], { batchSize: 100, runners: 1 }),
+    given: (...facts: (Fact | Fact[])[]): Scenario => scenario([facts.flat()], { batchSize: 100, runners: 1, copy: true }),
   };
 }

@@ -1,0 +1,81 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { expect } from 'chai';
+import pg from 'pg';
+import { createTestDatabase, type TestDatabase } from '../../test/support/postgres.ts';
+import { copyRows, onPlainConnection, type CopyValue } from './orm.ts';
+
+describe('copyRows: a large batch into a read model with COPY, on the transaction of a plain connection', function () {
+  this.timeout(30_000);
+  let database: TestDatabase;
+  let client: pg.Client;
+  // The entity manager only keys the plain connection here: copyRows runs no ORM call on it.
+  const em = () => ({}) as EntityManager;
+
+  before(async () => {
+    database = await createTestDatabase('nf_copy_rows');
+    client = new pg.Client({ connectionString: database.url });
+    await client.connect();
+    await client.query('CREATE TABLE t (id integer PRIMARY KEY, label text, at timestamptz, tags text[], doc jsonb)');
+  });
+  after(async () => {
+    await client?.end();
+    await database?.drop();
+  });
+  beforeEach(() => client.query('TRUNCATE t'));
+
+  it('stores every value as given: nulls, tabs, newlines, backslashes, COPY markers, quotes, arrays and JSON', async () => {
+    const labels = ['plain', 'tab\there', 'new\nline', 'return\r', 'back\\slash', '\\N', '\\.', '"quoted", {braces}', 'NULL', 'é ✓ 🚀', ''];
+    const rows: CopyValue[][] = labels.map((label, i) => [
+      i,
+      label,
+      new Date(Date.UTC(2026, 0, 1, 0, i)).toISOString(),
+      `{"a\\\\b","c d",${label ? 'x' : 'y'}}`,
+      JSON.stringify({ label }),
+    ]);
+    rows.push([labels.length, null, null, null, null]);
+    await client.query('BEGIN');
+    expect(await copyRows(onPlainConnection(em(), client, { copy: true }), 't', ['id', 'label', 'at', 'tags', 'doc'], rows)).to.equal(true);
+    await client.query('COMMIT');
+    const { rows: stored } = await client.query<{
+      id: number;
+      label: string | null;
+      at: Date | null;
+      tags: string[] | null;
+      doc: { label: string } | null;
+    }>('SELECT * FROM t ORDER BY id');
+    expect(stored.map((row) => row.label)).to.deep.equal([...labels, null]);
+    expect(stored.map((row) => row.doc?.label ?? null)).to.deep.equal([...labels, null]);
+    expect(stored[1]!.at!.toISOString()).to.equal('2026-01-01T00:01:00.000Z');
+    expect(stored[0]!.tags).to.deep.equal(['a\\b', 'c d', 'x']);
+    expect(stored[labels.length]!.at).to.equal(null);
+  });
+
+  it('writes inside the caller’s transaction: a rollback leaves nothing', async () => {
+    await client.query('BEGIN');
+    await copyRows(onPlainConnection(em(), client, { copy: true }), 't', ['id', 'label'], [[1, 'gone']]);
+    await client.query('ROLLBACK');
+    expect((await client.query('SELECT count(*)::int AS n FROM t')).rows[0].n).to.equal(0);
+  });
+
+  it('declines (answers false, writes nothing) where the connection may not COPY or is not a plain one', async () => {
+    expect(await copyRows(onPlainConnection(em(), client), 't', ['id', 'label'], [[1, 'x']])).to.equal(false);
+    expect(await copyRows(em(), 't', ['id', 'label'], [[1, 'x']])).to.equal(false);
+    expect((await client.query('SELECT count(*)::int AS n FROM t')).rows[0].n).to.equal(0);
+  });
+
+  it('fails the statement on a row the table refuses, like an INSERT would', async () => {
+    await client.query('BEGIN');
+    const failure = await copyRows(
+      onPlainConnection(em(), client, { copy: true }),
+      't',
+      ['id', 'label'],
+      [
+        [1, 'a'],
+        [1, 'duplicate'],
+      ],
+    ).catch((err: Error) => err);
+    await client.query('ROLLBACK');
+    expect(failure).to.be.instanceOf(Error);
+    expect((failure as pg.DatabaseError).code).to.equal('23505');
+  });
+});
