@@ -2,7 +2,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { expect } from 'chai';
 import pg from 'pg';
 import { createTestDatabase, type TestDatabase } from '../../test/support/postgres.ts';
-import { copyRows, onPlainConnection, type CopyValue } from './orm.ts';
+import { COPY_FROM_ROWS, copyRows, onPlainConnection, type CopyValue } from './orm.ts';
 
 describe('copyRows: a large batch into a read model with COPY, on the transaction of a plain connection', function () {
   this.timeout(30_000);
@@ -33,6 +33,8 @@ describe('copyRows: a large batch into a read model with COPY, on the transactio
       JSON.stringify({ label }),
     ]);
     rows.push([labels.length, null, null, null, null]);
+    // A batch large enough to go by COPY (smaller ones are declined: see the last case).
+    for (let id = rows.length; id < COPY_FROM_ROWS; id++) rows.push([id, 'filler', null, null, null]);
     await client.query('BEGIN');
     expect(await copyRows(onPlainConnection(em(), client, { copy: true }), 't', ['id', 'label', 'at', 'tags', 'doc'], rows)).to.equal(true);
     await client.query('COMMIT');
@@ -42,7 +44,7 @@ describe('copyRows: a large batch into a read model with COPY, on the transactio
       at: Date | null;
       tags: string[] | null;
       doc: { label: string } | null;
-    }>('SELECT * FROM t ORDER BY id');
+    }>('SELECT * FROM t WHERE id <= $1 ORDER BY id', [labels.length]);
     expect(stored.map((row) => row.label)).to.deep.equal([...labels, null]);
     expect(stored.map((row) => row.doc?.label ?? null)).to.deep.equal([...labels, null]);
     expect(stored[1]!.at!.toISOString()).to.equal('2026-01-01T00:01:00.000Z');
@@ -50,30 +52,27 @@ describe('copyRows: a large batch into a read model with COPY, on the transactio
     expect(stored[labels.length]!.at).to.equal(null);
   });
 
+  const many = (label: string): CopyValue[][] => Array.from({ length: COPY_FROM_ROWS }, (_, id) => [id, label]);
+
   it('writes inside the caller’s transaction: a rollback leaves nothing', async () => {
     await client.query('BEGIN');
-    await copyRows(onPlainConnection(em(), client, { copy: true }), 't', ['id', 'label'], [[1, 'gone']]);
+    expect(await copyRows(onPlainConnection(em(), client, { copy: true }), 't', ['id', 'label'], many('gone'))).to.equal(true);
     await client.query('ROLLBACK');
     expect((await client.query('SELECT count(*)::int AS n FROM t')).rows[0].n).to.equal(0);
   });
 
-  it('declines (answers false, writes nothing) where the connection may not COPY or is not a plain one', async () => {
-    expect(await copyRows(onPlainConnection(em(), client), 't', ['id', 'label'], [[1, 'x']])).to.equal(false);
-    expect(await copyRows(em(), 't', ['id', 'label'], [[1, 'x']])).to.equal(false);
+  it('declines (answers false, writes nothing) a small batch, and where the connection may not COPY or is not a plain one', async () => {
+    expect(await copyRows(onPlainConnection(em(), client, { copy: true }), 't', ['id', 'label'], many('x').slice(1))).to.equal(false);
+    expect(await copyRows(onPlainConnection(em(), client), 't', ['id', 'label'], many('x'))).to.equal(false);
+    expect(await copyRows(em(), 't', ['id', 'label'], many('x'))).to.equal(false);
     expect((await client.query('SELECT count(*)::int AS n FROM t')).rows[0].n).to.equal(0);
   });
 
   it('fails the statement on a row the table refuses, like an INSERT would', async () => {
     await client.query('BEGIN');
-    const failure = await copyRows(
-      onPlainConnection(em(), client, { copy: true }),
-      't',
-      ['id', 'label'],
-      [
-        [1, 'a'],
-        [1, 'duplicate'],
-      ],
-    ).catch((err: Error) => err);
+    const failure = await copyRows(onPlainConnection(em(), client, { copy: true }), 't', ['id', 'label'], [...many('a'), [1, 'duplicate']]).catch(
+      (err: Error) => err,
+    );
     await client.query('ROLLBACK');
     expect(failure).to.be.instanceOf(Error);
     expect((failure as pg.DatabaseError).code).to.equal('23505');

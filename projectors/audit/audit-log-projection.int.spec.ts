@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { COPY_FROM_ROWS } from '../../infra/readmodels/orm.ts';
 import { contactStream, type ContactEvent } from '../../domain/contacts/contact.ts';
 import { organizationDecider, organizationStream } from '../../domain/organizations/organization.ts';
 import { operationsDecider, readModelStream } from '../../domain/operations/operations.ts';
@@ -120,7 +121,7 @@ describe('audit log projection', function () {
   it('indexes the same rows by COPY and by statement (the embedded database), in one batch or one at a time, whatever characters the values hold', async () => {
     const organizationId = randomUUID();
     const odd = 'tab\there, new\nline, return\r, backslash \\ and \\N and \\., "quotes", {braces}, comma, NULL, é ✓ 🚀';
-    const facts = Array.from({ length: 120 }, (_, i) => {
+    const facts = Array.from({ length: COPY_FROM_ROWS + 20 }, (_, i) => {
       const contactId = randomUUID();
       const created = tenant().contact.event as Extract<ContactEvent, { type: 'ContactCreated' }>;
       return fact(
@@ -135,10 +136,17 @@ describe('audit log projection', function () {
       );
     });
     const expected = facts.map((f, i) => entry(f, i + 1, { type: 'contact', id: f.streamId.slice('contact-'.length) })).reverse();
-    const everything: Rows<AuditLogEntry> = async (orm) => (await auditLogPage(orm, organizationId, { limit: 200 })).data;
-    await spec.given(facts).inBatchesOf(200).then(everything, expected);
+    const everything: Rows<AuditLogEntry> = async (orm) => (await auditLogPage(orm, organizationId, { limit: COPY_FROM_ROWS + 100 })).data;
+    await spec
+      .given(facts)
+      .inBatchesOf(COPY_FROM_ROWS + 100)
+      .then(everything, expected);
     await spec.given(facts).inBatchesOf(1).then(everything, expected);
-    await spec.given(facts).inBatchesOf(200).withoutCopy().then(everything, expected);
+    await spec
+      .given(facts)
+      .inBatchesOf(COPY_FROM_ROWS + 100)
+      .withoutCopy()
+      .then(everything, expected);
     await spec.given(facts).inBatchesOf(7).withoutCopy().then(everything, expected);
   });
 });

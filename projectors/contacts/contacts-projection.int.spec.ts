@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
+import { COPY_FROM_ROWS } from '../../infra/readmodels/orm.ts';
 import { contactStream, type ContactEvent } from '../../domain/contacts/contact.ts';
 import { at, fact, projectionSpec, rowsOf, type Fact } from '../../test/support/projection-spec.ts';
 import { ContactViewSchema, type ContactView } from './contact-view.ts';
@@ -132,7 +133,7 @@ describe('contacts projection', function () {
   it('adds the same rows by COPY and by statement (the embedded database), in one batch or one at a time, whatever characters the values hold', async () => {
     const organizationId = randomUUID();
     const odd = 'tab\there, new\nline, return\r, backslash \\ and \\N and \\., "quotes", {braces}, comma, NULL, é ✓ 🚀';
-    const facts = Array.from({ length: 120 }, (_, i) => {
+    const facts = Array.from({ length: COPY_FROM_ROWS + 20 }, (_, i) => {
       const ada = contact(organizationId, [`${odd} ${i}`, 'a,b', '{x}', 'back\\slash', 'NULL']);
       const created = ada.created.event as Extract<ContactEvent, { type: 'ContactCreated' }>;
       return fact(
@@ -145,14 +146,21 @@ describe('contacts projection', function () {
       );
     });
     const rows = rowsOf(ContactViewSchema, { tenant: organizationId });
-    const together = await spec.given(facts).inBatchesOf(200).rows(rows);
+    const together = await spec
+      .given(facts)
+      .inBatchesOf(COPY_FROM_ROWS + 100)
+      .rows(rows);
     expect(together).to.have.length(facts.length);
     const first = together.find((row) => row.firstName === `${odd} 0`)!;
     expect(first.tags).to.have.members([`${odd} 0`, 'a,b', '{x}', 'back\\slash', 'NULL']);
     expect(first.customFields).to.deep.equal({ note: odd, nested: { list: [odd, 0] } });
     expect(first.lastName).to.equal(odd);
     await spec.given(facts).inBatchesOf(1).then(rows, together);
-    await spec.given(facts).inBatchesOf(200).withoutCopy().then(rows, together);
+    await spec
+      .given(facts)
+      .inBatchesOf(COPY_FROM_ROWS + 100)
+      .withoutCopy()
+      .then(rows, together);
     await spec.given(facts).inBatchesOf(7).withoutCopy().then(rows, together);
   });
 

@@ -1,7 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { applyChanges, contactEventTypes, type ContactEvent } from '../../domain/contacts/contact.ts';
 import type { RecordedEvent } from '../../domain/events.ts';
-import { copyRows, executeBound, pgArray } from '../../infra/readmodels/orm.ts';
+import { COPY_FROM_ROWS, copyRows, executeBound, pgArray } from '../../infra/readmodels/orm.ts';
 import { ProjectionError, type Projection } from '../runner/projection.ts';
 import { sortNameOf, type ContactView } from './contact-view.ts';
 
@@ -130,19 +130,20 @@ const INSERTED_COLUMNS = [
 ] as const;
 
 /**
- * New rows by COPY where the server takes it (cheaper per row, and no statement to parse and plan: see the
- * audit log projection); else (the embedded database) in one statement with one parameter, the batch
- * travelling as JSON that the server unpacks (much cheaper than an INSERT with every value inlined into the
- * SQL text).
+ * New rows: a large batch (a catch-up, an import) by COPY where the server takes it (cheaper per row: see
+ * copyRows); else in one statement with one parameter, the batch travelling as JSON that the server unpacks
+ * (much cheaper than an INSERT with every value inlined into the SQL text).
  */
 async function insertContacts(em: EntityManager, rows: ContactView[]): Promise<void> {
-  const values = rows.map((row) => {
-    const columns = columnsOf(row);
-    return INSERTED_COLUMNS.map((column) =>
-      column === 'custom_fields' ? JSON.stringify(columns.custom_fields) : column === 'tags' ? pgArray(columns.tags) : columns[column],
-    );
-  });
-  if (await copyRows(em, 'contacts', INSERTED_COLUMNS, values)) return;
+  if (rows.length >= COPY_FROM_ROWS) {
+    const values = rows.map((row) => {
+      const columns = columnsOf(row);
+      return INSERTED_COLUMNS.map((column) =>
+        column === 'custom_fields' ? JSON.stringify(columns.custom_fields) : column === 'tags' ? pgArray(columns.tags) : columns[column],
+      );
+    });
+    if (await copyRows(em, 'contacts', INSERTED_COLUMNS, values)) return;
+  }
   await executeBound(em, INSERT_SQL, [JSON.stringify(rows.map(columnsOf))]);
 }
 
