@@ -19,6 +19,8 @@ export type PromptValues = Record<string, string | number | null | undefined | R
  */
 export class Prompt {
   readonly id: string;
+  /** The parts compiled once: a contact's embedding text is rendered for every contact event a projector reads. */
+  private readonly compiled: { system: Template; user: Template };
 
   constructor(
     readonly name: string,
@@ -27,6 +29,7 @@ export class Prompt {
     private readonly user: string,
   ) {
     this.id = `${name}@v${version}`;
+    this.compiled = { system: compile(system), user: compile(user) };
   }
 
   /** The fields of `object` (e.g. `contact`) the prompt names: the only ones to read and send. */
@@ -43,41 +46,75 @@ export class Prompt {
 
   messages(values: PromptValues): ChatMessage[] {
     const messages: ChatMessage[] = [];
-    const system = render(this.system, values);
+    const system = render(this.compiled.system, values);
     if (system) messages.push({ role: 'system', content: system });
-    const user = render(this.user, values);
+    const user = render(this.compiled.user, values);
     if (user) messages.push({ role: 'user', content: user });
     return messages;
   }
 
   /** The user part alone (for a prompt that is embedded rather than sent to a chat model). */
   text(values: PromptValues): string {
-    return render(this.user, values);
+    return render(this.compiled.user, values);
   }
 }
 
-function valueOf(values: PromptValues, key: string): string {
-  const [head, field] = key.split('.');
-  const value = field === undefined ? values[head!] : (values[head!] as Record<string, unknown> | undefined)?.[field];
+/** A placeholder's value: `{{name}}` or `{{object.field}}`. */
+interface Placeholder {
+  head: string;
+  field: string | undefined;
+}
+
+/** A template line as literal text and placeholders, in order (no placeholder: the line as it is). */
+type Line = string | (string | Placeholder)[];
+type Template = Line[];
+
+function compile(template: string): Template {
+  return template.split('\n').map((line) => {
+    const parts: (string | Placeholder)[] = [];
+    let at = 0;
+    for (const match of line.matchAll(PLACEHOLDER)) {
+      parts.push(line.slice(at, match.index));
+      const [head, field] = match[1]!.split('.');
+      parts.push({ head: head!, field });
+      at = match.index + match[0].length;
+    }
+    if (parts.length === 0) return line;
+    parts.push(line.slice(at));
+    return parts;
+  });
+}
+
+function valueOf(values: PromptValues, { head, field }: Placeholder): string {
+  const value = field === undefined ? values[head] : (values[head] as Record<string, unknown> | undefined)?.[field];
   if (value === null || value === undefined) return '';
   if (typeof value === 'object') return '';
   return String(value).trim();
 }
 
-function render(template: string, values: PromptValues): string {
+function render(template: Template, values: PromptValues): string {
   const lines: string[] = [];
-  for (const line of template.split('\n')) {
+  for (const line of template) {
+    if (typeof line === 'string') {
+      lines.push(line);
+      continue;
+    }
     let placeholders = 0;
     let filled = 0;
-    const rendered = line.replace(PLACEHOLDER, (_whole, key: string) => {
+    let rendered = '';
+    for (const part of line) {
+      if (typeof part === 'string') {
+        rendered += part;
+        continue;
+      }
       placeholders++;
-      const value = valueOf(values, key);
+      const value = valueOf(values, part);
       if (value) filled++;
-      return value;
-    });
-    if (placeholders > 0 && filled === 0) continue;
+      rendered += value;
+    }
+    if (filled === 0) continue;
     // A value left empty leaves no stray space behind ("{{firstName}} {{lastName}}" without a last name).
-    lines.push(placeholders > 0 && filled < placeholders ? rendered.replace(/[ \t]{2,}/g, ' ').trim() : rendered);
+    lines.push(filled < placeholders ? rendered.replace(/[ \t]{2,}/g, ' ').trim() : rendered);
   }
   return lines
     .join('\n')

@@ -28,6 +28,29 @@ describe('Versioned prompts', () => {
     expect(prompt.fieldsOf('contact').sort()).to.deep.equal(['company', 'firstName', 'lastName', 'title']);
   });
 
+  it('renders placeholders in order, drops a line whose values are all empty, tidies a partly filled one', () => {
+    const directory = mkdtempSync(path.join(os.tmpdir(), 'prompts-'));
+    writeFileSync(
+      path.join(directory, 'card.v1.md'),
+      [
+        '# user',
+        'Name: {{contact.firstName}}  {{contact.lastName}}!',
+        'Title: {{contact.title}}',
+        '',
+        '',
+        '',
+        'Tags: {{tags}} ({{count}})',
+        'Plain line $1 {{}}',
+        'Note: {{note}}',
+      ].join('\n'),
+    );
+    const prompt = new PromptBook(directory).get('card');
+    expect(
+      prompt.text({ contact: { firstName: ' Ada ', lastName: 'Lovelace', title: null }, tags: 'vip, lead', count: 2, note: { nested: 'no' } }),
+    ).to.equal(['Name: Ada  Lovelace!', '', 'Tags: vip, lead (2)', 'Plain line $1 {{}}'].join('\n'));
+    expect(prompt.text({ contact: { firstName: 'Ada' }, tags: '' })).to.equal(['Name: Ada !', '', 'Plain line $1 {{}}'].join('\n'));
+  });
+
   it('ships every prompt the service uses', () => {
     const book = new PromptBook();
     for (const name of ['complete', 'generate-email', 'analyze-sentiment', 'suggest-workflow-steps', 'generate-workflow', 'contact-embedding'])
