@@ -37,6 +37,7 @@ export const readModelOperationsModule = new ContainerModule((bind) => {
       generations,
       logger: logger.child({ component: 'rebuild' }),
       batchSize: config.PROJECTION_BATCH_SIZE,
+      copy: !database.embedded,
     });
   });
   bind<RebuildJobs>(TOKENS.RebuildJobs).toDynamicValue(async (ctx) => {

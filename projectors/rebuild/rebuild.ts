@@ -44,6 +44,8 @@ export interface RebuilderDependencies {
   generations: ServedGenerations;
   logger: Logger;
   batchSize: number;
+  /** Whether large batches may go by COPY (not on the embedded database): see ProjectionRunnerOptions. */
+  copy?: boolean;
 }
 
 /** Rebuilds running in this process (advisory locks are per session, and the embedded database has one). */
@@ -82,7 +84,10 @@ export class ReadModelRebuilder {
       await orm.em.fork().execute('DELETE FROM parked_events WHERE projection = ?', [name]);
       await model.store.ensureGeneration(to);
 
-      const runner = new ProjectionRunner(model.projection(to), log, orm, logger.child({ rebuild: model.name }), { batchSize: this.deps.batchSize });
+      const runner = new ProjectionRunner(model.projection(to), log, orm, logger.child({ rebuild: model.name }), {
+        batchSize: this.deps.batchSize,
+        copy: this.deps.copy ?? false,
+      });
       const report = async (phase: RebuildProgress['phase']): Promise<RebuildProgress> => {
         const head = await log.headPosition();
         const status = runner.status();

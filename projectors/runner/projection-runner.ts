@@ -34,8 +34,8 @@ export interface ProjectionRunnerOptions {
   /** Events applied, batches committed and events parked, per projection. */
   metrics?: ProjectionMetrics;
   /**
-   * Whether a projection may load a large batch with COPY FROM STDIN (copyRows); default yes. Off on the
-   * embedded database, whose socket server does not take it.
+   * Whether a projection may load a large batch with COPY FROM STDIN (copyRows); default no. On where the
+   * read models are on a PostgreSQL server: the embedded database's socket server does not take it.
    */
   copy?: boolean;
 }
@@ -351,7 +351,7 @@ export class ProjectionRunner {
         return null;
       }
       const relevant = this.relevant(events, stored);
-      if (relevant.length > 0) await work(relevant, onPlainConnection(this.orm.em.fork(), connection, { copy: this.options.copy ?? true }));
+      if (relevant.length > 0) await work(relevant, onPlainConnection(this.orm.em.fork(), connection, { copy: this.options.copy ?? false }));
       await connection.query('COMMIT');
       return relevant.length;
     } catch (err) {
