@@ -12,7 +12,8 @@ import { AsyncLocalStorage } from 'node:async_hooks';
  * nested or concurrent, keep their stores: the count of runs in flight is per instance. What a run starts
  * and does not wait for (a timer set in the callback, a promise not returned) no longer sees the store once
  * the run has ended; the stores used in our processes (the ORM's flush guard and transactions, the staff
- * console's request) wait for their work.
+ * console's request) wait for their work. And a run's promise now has a handler (ours, to see it settle): a
+ * caller that neither awaits nor handles a failed run no longer gets an unhandled rejection for it.
  *
  * Answers a function that puts the original back (for tests). Installing twice is a no-op.
  */
