@@ -64,7 +64,7 @@ async function catchUp(
   const allCaughtUp = new Promise<void>((resolve) => (finish = resolve));
   const host = new ProjectorHost(chosen, store, orm, logger, {
     batchSize,
-    copy: true,
+    server: true,
     onCheckpoint(projection, position) {
       onCheckpoint();
       if (position === head && !reached.has(projection)) {

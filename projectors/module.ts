@@ -77,7 +77,7 @@ export const projectorCoreModule = new ContainerModule((bind) => {
       batchSize: config.PROJECTION_BATCH_SIZE,
       liveDelayMs: config.PROJECTION_LIVE_DELAY_MS,
       metrics: new ProjectionMetrics(metrics),
-      copy: !database.embedded,
+      server: !database.embedded,
       onCheckpoint: (projection: string, position: string, stored: boolean) => {
         watcher.announce(projection, position);
         if (!stored && !database.embedded) skips.add(projection, position);

@@ -145,8 +145,8 @@ describe('audit log projection', function () {
     await spec
       .given(facts)
       .inBatchesOf(COPY_FROM_ROWS + 100)
-      .withoutCopy()
+      .asOnEmbedded()
       .then(everything, expected);
-    await spec.given(facts).inBatchesOf(7).withoutCopy().then(everything, expected);
+    await spec.given(facts).inBatchesOf(7).asOnEmbedded().then(everything, expected);
   });
 });

@@ -159,9 +159,9 @@ describe('contacts projection', function () {
     await spec
       .given(facts)
       .inBatchesOf(COPY_FROM_ROWS + 100)
-      .withoutCopy()
+      .asOnEmbedded()
       .then(rows, together);
-    await spec.given(facts).inBatchesOf(7).withoutCopy().then(rows, together);
+    await spec.given(facts).inBatchesOf(7).asOnEmbedded().then(rows, together);
   });
 
   it('parks a second creation (the table refuses its row) and a change to a contact it never saw, and goes on', async () => {

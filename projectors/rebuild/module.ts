@@ -37,7 +37,7 @@ export const readModelOperationsModule = new ContainerModule((bind) => {
       generations,
       logger: logger.child({ component: 'rebuild' }),
       batchSize: config.PROJECTION_BATCH_SIZE,
-      copy: !database.embedded,
+      server: !database.embedded,
     });
   });
   bind<RebuildJobs>(TOKENS.RebuildJobs).toDynamicValue(async (ctx) => {

@@ -44,8 +44,8 @@ export interface RebuilderDependencies {
   generations: ServedGenerations;
   logger: Logger;
   batchSize: number;
-  /** Whether large batches may go by COPY (not on the embedded database): see ProjectionRunnerOptions. */
-  copy?: boolean;
+  /** The read models are on a PostgreSQL server, not the embedded database: see ProjectionRunnerOptions. */
+  server?: boolean;
 }
 
 /** Rebuilds running in this process (advisory locks are per session, and the embedded database has one). */
@@ -86,7 +86,7 @@ export class ReadModelRebuilder {
 
       const runner = new ProjectionRunner(model.projection(to), log, orm, logger.child({ rebuild: model.name }), {
         batchSize: this.deps.batchSize,
-        copy: this.deps.copy ?? false,
+        server: this.deps.server ?? false,
       });
       const report = async (phase: RebuildProgress['phase']): Promise<RebuildProgress> => {
         const head = await log.headPosition();

@@ -34,10 +34,12 @@ export interface ProjectionRunnerOptions {
   /** Events applied, batches committed and events parked, per projection. */
   metrics?: ProjectionMetrics;
   /**
-   * Whether a projection may load a large batch with COPY FROM STDIN (copyRows); default no. On where the
-   * read models are on a PostgreSQL server: the embedded database's socket server does not take it.
+   * The read models are on a PostgreSQL server (default: no, as on the embedded database): a projection's
+   * statements are then prepared by name on each connection, and a large batch may go by COPY FROM STDIN
+   * (see onPlainConnection). The embedded database's socket server takes no COPY, and its connections share
+   * one session, where a name one prepared already exists for the next.
    */
-  copy?: boolean;
+  server?: boolean;
 }
 
 /**
@@ -351,7 +353,7 @@ export class ProjectionRunner {
         return null;
       }
       const relevant = this.relevant(events, stored);
-      if (relevant.length > 0) await work(relevant, onPlainConnection(this.orm.em.fork(), connection, { copy: this.options.copy ?? false }));
+      if (relevant.length > 0) await work(relevant, onPlainConnection(this.orm.em.fork(), connection, { server: this.options.server ?? false }));
       await connection.query('COMMIT');
       return relevant.length;
     } catch (err) {

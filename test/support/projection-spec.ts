@@ -118,8 +118,8 @@ export interface Scenario {
    * events, and the checkpoint decides which of them applies each batch.
    */
   byRunners(count: number): Scenario;
-  /** Batches written without COPY, as on the embedded database (whose socket server takes none). */
-  withoutCopy(): Scenario;
+  /** Batches written as on the embedded database: no COPY, no statements prepared by name. */
+  asOnEmbedded(): Scenario;
   /** Projects (once per scenario), then compares every row `rows` reads with `expected`, in order. */
   then<T>(rows: Rows<T>, expected: T[]): Promise<void>;
   /**
@@ -136,7 +136,7 @@ type Stores = Awaited<ReturnType<typeof openStores>>;
 interface RunOptions {
   batchSize: number;
   runners: number;
-  copy: boolean;
+  server: boolean;
 }
 
 /**
@@ -201,7 +201,7 @@ export function projectionSpec(projection: Projection) {
     const head = await log.headPosition();
     const runners = Array.from(
       { length: run.runners },
-      () => new ProjectionRunner(projection, stoppable(log), opened().orm, silentLogger, { batchSize: run.batchSize, copy: run.copy }),
+      () => new ProjectionRunner(projection, stoppable(log), opened().orm, silentLogger, { batchSize: run.batchSize, server: run.server }),
     );
     await Promise.all(runners.map((runner) => runner.start()));
     try {
@@ -244,7 +244,7 @@ export function projectionSpec(projection: Projection) {
       when: (...facts) => scenario([...phases, facts.flat()], run),
       inBatchesOf: (batchSize) => scenario(phases, { ...run, batchSize }),
       byRunners: (runners) => scenario(phases, { ...run, runners }),
-      withoutCopy: () => scenario(phases, { ...run, copy: false }),
+      asOnEmbedded: () => scenario(phases, { ...run, server: false }),
       async then(rows, expected) {
         await applied();
         const parked = await parkedEvents();
@@ -272,6 +272,6 @@ export function projectionSpec(projection: Projection) {
 
   return {
     /** The facts in the log before the projection runs, appended in this order (arrays are spread). */
-    given: (...facts: (Fact | Fact[])[]): Scenario => scenario([facts.flat()], { batchSize: 100, runners: 1, copy: true }),
+    given: (...facts: (Fact | Fact[])[]): Scenario => scenario([facts.flat()], { batchSize: 100, runners: 1, server: true }),
   };
 }

@@ -2,9 +2,9 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { expect } from 'chai';
 import pg from 'pg';
 import { createTestDatabase, type TestDatabase } from '../../test/support/postgres.ts';
-import { COPY_FROM_ROWS, copyRows, onPlainConnection, type CopyValue } from './orm.ts';
+import { COPY_FROM_ROWS, copyRows, executeBound, onPlainConnection, type CopyValue } from './orm.ts';
 
-describe('copyRows: a large batch into a read model with COPY, on the transaction of a plain connection', function () {
+describe('A plain connection of the read models: COPY for large batches, statements prepared by name on a server', function () {
   this.timeout(30_000);
   let database: TestDatabase;
   let client: pg.Client;
@@ -36,7 +36,7 @@ describe('copyRows: a large batch into a read model with COPY, on the transactio
     // A batch large enough to go by COPY (smaller ones are declined: see the last case).
     for (let id = rows.length; id < COPY_FROM_ROWS; id++) rows.push([id, 'filler', null, null, null]);
     await client.query('BEGIN');
-    expect(await copyRows(onPlainConnection(em(), client, { copy: true }), 't', ['id', 'label', 'at', 'tags', 'doc'], rows)).to.equal(true);
+    expect(await copyRows(onPlainConnection(em(), client, { server: true }), 't', ['id', 'label', 'at', 'tags', 'doc'], rows)).to.equal(true);
     await client.query('COMMIT');
     const { rows: stored } = await client.query<{
       id: number;
@@ -56,13 +56,13 @@ describe('copyRows: a large batch into a read model with COPY, on the transactio
 
   it('writes inside the caller’s transaction: a rollback leaves nothing', async () => {
     await client.query('BEGIN');
-    expect(await copyRows(onPlainConnection(em(), client, { copy: true }), 't', ['id', 'label'], many('gone'))).to.equal(true);
+    expect(await copyRows(onPlainConnection(em(), client, { server: true }), 't', ['id', 'label'], many('gone'))).to.equal(true);
     await client.query('ROLLBACK');
     expect((await client.query('SELECT count(*)::int AS n FROM t')).rows[0].n).to.equal(0);
   });
 
   it('declines (answers false, writes nothing) a small batch, and where the connection may not COPY or is not a plain one', async () => {
-    expect(await copyRows(onPlainConnection(em(), client, { copy: true }), 't', ['id', 'label'], many('x').slice(1))).to.equal(false);
+    expect(await copyRows(onPlainConnection(em(), client, { server: true }), 't', ['id', 'label'], many('x').slice(1))).to.equal(false);
     expect(await copyRows(onPlainConnection(em(), client), 't', ['id', 'label'], many('x'))).to.equal(false);
     expect(await copyRows(em(), 't', ['id', 'label'], many('x'))).to.equal(false);
     expect((await client.query('SELECT count(*)::int AS n FROM t')).rows[0].n).to.equal(0);
@@ -70,11 +70,29 @@ describe('copyRows: a large batch into a read model with COPY, on the transactio
 
   it('fails the statement on a row the table refuses, like an INSERT would', async () => {
     await client.query('BEGIN');
-    const failure = await copyRows(onPlainConnection(em(), client, { copy: true }), 't', ['id', 'label'], [...many('a'), [1, 'duplicate']]).catch(
+    const failure = await copyRows(onPlainConnection(em(), client, { server: true }), 't', ['id', 'label'], [...many('a'), [1, 'duplicate']]).catch(
       (err: Error) => err,
     );
     await client.query('ROLLBACK');
     expect(failure).to.be.instanceOf(Error);
     expect((failure as pg.DatabaseError).code).to.equal('23505');
+  });
+
+  it('prepares a statement once per connection by name on a server, and none as on the embedded database', async () => {
+    const prepared = async () =>
+      (await client.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_prepared_statements WHERE name LIKE 'nf_rm_%'")).rows[0]!.n;
+    const before = await prepared();
+    const insert = 'INSERT INTO t (id, label) SELECT id, label FROM json_to_recordset(?::json) AS r(id integer, label text)';
+    await executeBound(onPlainConnection(em(), client), insert, [JSON.stringify([{ id: 1, label: 'plain' }])]);
+    expect(await prepared()).to.equal(before);
+    for (const id of [2, 3])
+      await executeBound(onPlainConnection(em(), client, { server: true }), insert, [JSON.stringify([{ id, label: 'named' }])]);
+    const rows = await executeBound<{ id: number }>(
+      onPlainConnection(em(), client, { server: true }),
+      'SELECT id FROM t WHERE label = ? ORDER BY id',
+      ['named'],
+    );
+    expect(rows.map((row) => row.id)).to.deep.equal([2, 3]);
+    expect(await prepared()).to.equal(before + 2);
   });
 });
