@@ -31,11 +31,31 @@ export interface StreamAppend {
   streamId: string;
   events: NewEvent[];
   expectedRevision: ExpectedRevision;
+  /** Personal-data keys made for these events, stored in the append's transaction (see EventStreams.keysWithEvents). */
+  keys?: readonly NewPersonalDataKey[];
+}
+
+/**
+ * A person's new personal-data key (already sealed with the data-protection key) that travels with the
+ * append whose events were sealed with it: stored in the same transaction, so an append never waits for a
+ * key of its own, and a refused append leaves no key behind.
+ */
+export interface NewPersonalDataKey {
+  subject: string;
+  sealedKey: string;
 }
 
 export interface EventStreams {
   readStream(streamId: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;
-  append(streamId: string, events: NewEvent[], expectedRevision: ExpectedRevision): Promise<AppendResult>;
+  /** `keys`: only to a store that says `keysWithEvents` (a store without it would drop them). */
+  append(streamId: string, events: NewEvent[], expectedRevision: ExpectedRevision, keys?: readonly NewPersonalDataKey[]): Promise<AppendResult>;
+  /**
+   * The store keeps the personal-data keys that travel with an append (StreamAppend.keys) in the append's own
+   * transaction. A key whose person already has one is refused with PersonalDataKeyExistsError, as an unmet
+   * expectation is (nothing of that append, or of its all-or-nothing group, is stored). Absent: keys are
+   * stored before the append, on their own.
+   */
+  readonly keysWithEvents?: boolean;
   /**
    * Appends to several streams all or nothing: every expectation holds and every event is stored, or
    * nothing is and the first unmet expectation is thrown. Optional: a store that cannot do it (EventStoreDB's
@@ -105,6 +125,14 @@ export class DuplicateEventIdError extends Error {
   constructor(readonly streamId: string) {
     super(`Stream ${streamId}: an event with one of these ids was already appended`);
     this.name = 'DuplicateEventIdError';
+  }
+}
+
+/** A key travelled with an append for a person who has one already (made by another process, or erased). */
+export class PersonalDataKeyExistsError extends Error {
+  constructor(readonly streamId: string) {
+    super(`Stream ${streamId}: a personal-data key sent with the append exists already`);
+    this.name = 'PersonalDataKeyExistsError';
   }
 }
 

@@ -1,5 +1,5 @@
 import type { NewEvent, RecordedEvent } from '../../domain/events.ts';
-import type { AppendResult, ExpectedRevision, ReadStreamOptions, StreamAppend } from '../../command-api/ports.ts';
+import type { AppendResult, ExpectedRevision, NewPersonalDataKey, ReadStreamOptions, StreamAppend } from '../../command-api/ports.ts';
 import type { EventPage } from '../../projectors/ports.ts';
 import type { EventStore } from './event-store.ts';
 
@@ -22,8 +22,18 @@ export class EventStoreLayer implements EventStore {
     private readonly transforms: EventTransforms,
   ) {}
 
-  async append(streamId: string, events: NewEvent[], expectedRevision: ExpectedRevision): Promise<AppendResult> {
-    return this.below.append(streamId, await this.sealed(streamId, events), expectedRevision);
+  async append(
+    streamId: string,
+    events: NewEvent[],
+    expectedRevision: ExpectedRevision,
+    keys?: readonly NewPersonalDataKey[],
+  ): Promise<AppendResult> {
+    return this.below.append(streamId, await this.sealed(streamId, events), expectedRevision, keys);
+  }
+
+  /** Keys travel through a layer as they are (StreamAppend.keys), so it can take them when the store can. */
+  get keysWithEvents(): boolean {
+    return this.below.keysWithEvents === true;
   }
 
   get appendAtomically(): EventStore['appendAtomically'] {

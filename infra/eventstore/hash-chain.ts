@@ -7,6 +7,7 @@ import {
   type AppendResult,
   type BulkAppendOutcome,
   type ExpectedRevision,
+  type NewPersonalDataKey,
   type ReadStreamOptions,
   type StreamAppend,
 } from '../../command-api/ports.ts';
@@ -108,7 +109,12 @@ export class HashChainedEventStore extends EventStoreLayer {
     super(store, {});
   }
 
-  override async append(streamId: string, events: NewEvent[], expectedRevision: ExpectedRevision): Promise<AppendResult> {
+  override async append(
+    streamId: string,
+    events: NewEvent[],
+    expectedRevision: ExpectedRevision,
+    keys?: readonly NewPersonalDataKey[],
+  ): Promise<AppendResult> {
     // Only an expectation we made exact ourselves is tried again: the caller's own stays the caller's. And
     // 'stream_exists' on a missing stream is the caller's answer, not a lost race (we append with exact ones).
     const ours = typeof expectedRevision !== 'number' && expectedRevision !== 'no_stream';
@@ -119,7 +125,7 @@ export class HashChainedEventStore extends EventStoreLayer {
       try {
         const chained = this.chain(streamId, events, expected, previous);
         linked?.();
-        const result = await this.store.append(streamId, chained.events, expected);
+        const result = await this.store.append(streamId, chained.events, expected, keys);
         this.tips.set(streamId, { revision: result.nextRevision, hash: chained.last });
         return result;
       } catch (err) {
@@ -162,7 +168,7 @@ export class HashChainedEventStore extends EventStoreLayer {
     for (const append of appends) {
       const { expected, previous } = await this.tipFor(append.streamId, append.expectedRevision);
       const chained = this.chain(append.streamId, append.events, expected, previous);
-      prepared.push({ streamId: append.streamId, events: chained.events, expectedRevision: expected });
+      prepared.push({ streamId: append.streamId, events: chained.events, expectedRevision: expected, keys: append.keys });
       lasts.push(chained.last);
     }
     linked?.();

@@ -8,9 +8,8 @@ import { TOKENS } from '../di/tokens.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { Notifications } from '../notifications/notifications.ts';
 import type { Database, Secrets } from '../postgres/module.ts';
-import { PersonalDataKeys, personalDataSealing } from '../privacy/personal-data-sealing.ts';
+import { PersonalDataKeys, PersonalDataSealingStore, personalDataSealing } from '../privacy/personal-data-sealing.ts';
 import type { EventStore, StoredLog } from './event-store.ts';
-import { EventStoreLayer } from './event-store-layer.ts';
 import { HashChainedEventStore } from './hash-chain.ts';
 import { PostgresEventStore } from './postgres/postgres-event-store.ts';
 
@@ -55,18 +54,20 @@ export const eventStoreDbModule = new ContainerModule((bind) => {
  */
 export const eventStoreLayersModule = new ContainerModule((bind) => {
   bind<PersonalDataKeys>(TOKENS.PersonalDataKeys).toDynamicValue(async (ctx) => {
-    const [config, database, secrets, notifications, lifecycle] = await Promise.all([
+    const [config, database, secrets, notifications, lifecycle, metrics] = await Promise.all([
       get<Config>(ctx, TOKENS.Config),
       get<Database>(ctx, TOKENS.Database),
       get<Secrets>(ctx, TOKENS.Secrets),
       get<Notifications>(ctx, TOKENS.Notifications),
       get<Lifecycle>(ctx, TOKENS.Lifecycle),
+      get<Metrics>(ctx, TOKENS.Metrics),
     ]);
     const keys = new PersonalDataKeys(
       database.pool,
       secrets.dataKey ? new DataProtection(secrets.dataKey) : null,
       notifications,
       !config.EVENTSTORE_URL,
+      metrics,
     );
     lifecycle.onStop('personal data keys', () => keys.close());
     return keys;
@@ -91,18 +92,7 @@ export const eventStoreLayersModule = new ContainerModule((bind) => {
       get<Config>(ctx, TOKENS.Config),
       get<Metrics>(ctx, TOKENS.Metrics),
     ]);
-    const seal = personalDataSealing(keys).onAppend!;
-    const store = new EventStoreLayer(stored.log, {
-      onAppend: async (streamId, events) => {
-        const sealed = metrics.layer('sealing');
-        try {
-          return await seal(streamId, events);
-        } finally {
-          sealed();
-        }
-      },
-      onRead: stored.readable,
-    });
+    const store = new PersonalDataSealingStore(stored.log, keys, stored.readable, metrics);
     health.add({
       name: 'eventStore',
       check: async () => ({ ok: true, detail: { kind: config.EVENTSTORE_URL ? 'eventstoredb' : 'postgres', head: await store.headPosition() } }),

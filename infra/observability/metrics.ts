@@ -178,7 +178,7 @@ export class Metrics {
   });
   readonly databaseRoundTrips = new Counter({
     name: 'nexusflow_database_round_trips_total',
-    help: 'Queries sent to PostgreSQL by the event store, by kind',
+    help: 'Queries sent to PostgreSQL by the event store and its layers (personal-data keys), by kind',
     labelNames: ['kind'] as const,
     registers: [this.registry],
   });

@@ -9,7 +9,10 @@ import { DataProtection } from '../auth/data-protection.ts';
 import { PgNotifications } from '../notifications/pg-notifications.ts';
 import { migrateReadModels, openReadModels } from '../readmodels/orm.ts';
 import { readModelEntities } from '../../projectors/read-models.ts';
-import { PersonalDataKeys, personalDataSealing } from './personal-data-sealing.ts';
+import { PersonalDataKeyExistsError, WrongExpectedRevisionError } from '../../command-api/ports.ts';
+import { HashChainedEventStore } from '../eventstore/hash-chain.ts';
+import { PostgresEventStore } from '../eventstore/postgres/postgres-event-store.ts';
+import { PersonalDataKeys, PersonalDataSealingStore, personalDataSealing } from './personal-data-sealing.ts';
 
 const logger = pino({ level: 'silent' });
 
@@ -30,6 +33,7 @@ describe('Personal data sealing with a key per person (real PostgreSQL)', functi
     notifications = new PgNotifications(database.url, pool, logger);
     await notifications.ready();
     keys = new PersonalDataKeys(pool, box, notifications, true);
+    await PostgresEventStore.migrate(pool);
   });
 
   after(async () => {
@@ -120,5 +124,122 @@ describe('Personal data sealing with a key per person (real PostgreSQL)', functi
     } finally {
       other.close();
     }
+  });
+  describe("keys made by the append that needs them (the application's event store on PostgreSQL)", () => {
+    let stored: PostgresEventStore;
+    const stores: PersonalDataKeys[] = [];
+    /** The application's stack in one process: sealing over the hash chain over the store, with its own key cache. */
+    const inProcess = () => {
+      const own = new PersonalDataKeys(pool, box, notifications, true);
+      stores.push(own);
+      return { keys: own, events: new PersonalDataSealingStore(new HashChainedEventStore(stored), own, personalDataSealing(own).onRead as never) };
+    };
+    const keyRows = async (subject: string) =>
+      (await pool.query<{ sealed_key: string | null }>('SELECT sealed_key FROM personal_data_keys WHERE subject_id = $1', [subject])).rows;
+    const email = async (events: PersonalDataSealingStore, streamId: string) =>
+      ((await events.readStream(streamId))[0]!.data as { email: string }).email;
+
+    before(() => {
+      stored = new PostgresEventStore(pool, notifications, { namedStatements: false });
+    });
+    after(async () => {
+      for (const own of stores) own.close();
+      await stored?.close();
+    });
+
+    it("stores a new person's key in the transaction of the append that creates their stream, and every process opens it", async () => {
+      const here = inProcess();
+      const id = randomUUID();
+      await here.events.append(`contact-${id}`, [created(id)], 'no_stream');
+      const { rows } = await pool.query<{ same: boolean }>(
+        `SELECT k.xmin = e.xmin AS same FROM personal_data_keys k, nf_events e WHERE k.subject_id = $1 AND e.stream_id = $2`,
+        [id, `contact-${id}`],
+      );
+      expect(rows).to.deep.equal([{ same: true }]);
+      expect(await email(here.events, `contact-${id}`)).to.equal('ada@example.com');
+      expect(await email(inProcess().events, `contact-${id}`)).to.equal('ada@example.com');
+      // The stored event holds no clear text.
+      const raw = await pool.query('SELECT data::text FROM nf_events WHERE stream_id = $1', [`contact-${id}`]);
+      expect(raw.rows[0].data).not.to.include('ada@example.com');
+    });
+
+    it('leaves no key behind when the append is refused', async () => {
+      const here = inProcess();
+      const id = randomUUID();
+      await stored.append(`contact-${id}`, [{ ...created(randomUUID()), type: 'Unsealed' } as NewEvent], 'no_stream');
+      let refused: unknown;
+      await here.events.append(`contact-${id}`, [created(id)], 'no_stream').catch((err: unknown) => (refused = err));
+      expect(refused).to.be.instanceOf(WrongExpectedRevisionError);
+      expect(await keyRows(id)).to.deep.equal([]);
+    });
+
+    it('seals with the stored key when another process made the person a key first', async () => {
+      const [here, there] = [inProcess(), inProcess()];
+      const id = randomUUID();
+      const theirs = (await there.keys.keyFor(id)) as Buffer;
+      await here.events.append(`contact-${id}`, [created(id)], 'no_stream');
+      expect(await keyRows(id)).to.have.length(1);
+      expect(((await here.keys.load([id])).get(id) as Buffer).equals(theirs)).to.equal(true);
+      expect(await email(there.events, `contact-${id}`)).to.equal('ada@example.com');
+    });
+
+    it('refuses data of an erased person that this process had no key of, storing nothing', async () => {
+      const [here, there] = [inProcess(), inProcess()];
+      const id = randomUUID();
+      await there.keys.erase(id);
+      let refused: unknown;
+      await here.events.append(`contact-${id}`, [created(id)], 'no_stream').catch((err: unknown) => (refused = err));
+      expect(String(refused)).to.include('was erased');
+      expect(await stored.readStream(`contact-${id}`)).to.deep.equal([]);
+    });
+
+    it('stores one key when appends for the same new person go in one batch, and both open with it', async () => {
+      const here = inProcess();
+      const id = randomUUID();
+      const [a, b] = [`contact-${id}`, `contact-copy-${id}`];
+      // An append in flight first: the two then wait together and go in the same batch (the group commit).
+      await Promise.all([
+        stored.append(`other-${id}`, [{ ...created(randomUUID()), type: 'Unsealed' } as NewEvent], 'no_stream'),
+        here.events.append(a, [created(id)], 'no_stream'),
+        here.events.append(b, [created(id)], 'no_stream'),
+      ]);
+      expect(await keyRows(id)).to.have.length(1);
+      const elsewhere = inProcess().events;
+      expect([await email(elsewhere, a), await email(elsewhere, b)]).to.deep.equal(['ada@example.com', 'ada@example.com']);
+    });
+
+    it('keeps all-or-nothing appends whole: a refused group stores no key, a stored one stores it with its events', async () => {
+      const here = inProcess();
+      const id = randomUUID();
+      const claim = `claim-${randomUUID()}`;
+      await stored.append(claim, [{ ...created(randomUUID()), type: 'Claimed' } as NewEvent], 'no_stream');
+      const group = (claimExpected: 'no_stream' | 0) => [
+        { streamId: `contact-${id}`, events: [created(id)], expectedRevision: 'no_stream' as const },
+        { streamId: claim, events: [{ ...created(id), type: 'Claimed' } as NewEvent], expectedRevision: claimExpected },
+      ];
+      let refused: unknown;
+      await here.events.appendAtomically!(group('no_stream')).catch((err: unknown) => (refused = err));
+      expect(refused).to.be.instanceOf(WrongExpectedRevisionError);
+      expect(await keyRows(id)).to.deep.equal([]);
+      await here.events.appendAtomically!(group(0));
+      const { rows } = await pool.query<{ same: boolean }>(
+        `SELECT k.xmin = e.xmin AS same FROM personal_data_keys k, nf_events e WHERE k.subject_id = $1 AND e.stream_id = $2`,
+        [id, `contact-${id}`],
+      );
+      expect(rows).to.deep.equal([{ same: true }]);
+      expect(await email(inProcess().events, `contact-${id}`)).to.equal('ada@example.com');
+    });
+
+    it('refuses a key for a person who has one when the store is asked directly (PersonalDataKeyExistsError), storing nothing', async () => {
+      const id = randomUUID();
+      await keys.keyFor(id);
+      let refused: unknown;
+      await stored
+        .append(`contact-${id}`, [created(id)], 'no_stream', [{ subject: id, sealedKey: 'not-a-key' }])
+        .catch((err: unknown) => (refused = err));
+      expect(refused).to.be.instanceOf(PersonalDataKeyExistsError);
+      expect(await stored.readStream(`contact-${id}`)).to.deep.equal([]);
+      expect((await keyRows(id))[0]!.sealed_key).not.to.equal('not-a-key');
+    });
   });
 });

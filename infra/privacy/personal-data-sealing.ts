@@ -2,9 +2,18 @@ import { createCipheriv, createDecipheriv } from 'node:crypto';
 import { randomBytesPooled } from '../crypto/random-pool.ts';
 import { LRUCache } from 'lru-cache';
 import type pg from 'pg';
+import {
+  PersonalDataKeyExistsError,
+  type AppendResult,
+  type ExpectedRevision,
+  type NewPersonalDataKey,
+  type StreamAppend,
+} from '../../command-api/ports.ts';
 import type { NewEvent, RecordedEvent } from '../../domain/events.ts';
 import { erasedValue, personalData } from '../../domain/privacy/personal-data.ts';
-import type { EventTransforms } from '../eventstore/event-store-layer.ts';
+import type { EventStore } from '../eventstore/event-store.ts';
+import { EventStoreLayer, type EventTransforms } from '../eventstore/event-store-layer.ts';
+import type { Metrics } from '../observability/metrics.ts';
 import { AppendBatcher, type PendingAppend } from '../eventstore/postgres/append-batcher.ts';
 import type { Notifications } from '../notifications/notifications.ts';
 
@@ -31,6 +40,12 @@ export interface KeySealer {
 
 type CachedKey = Buffer | 'erased';
 
+/** A key made for an append: the key itself, and the row that travels with the append. */
+export interface MadeKey {
+  key: Buffer;
+  stored: NewPersonalDataKey;
+}
+
 /**
  * One AES-256 key per person (crypto-shredding). Keys live in `personal_data_keys`, themselves sealed with
  * the data-protection key; erasing a person deletes their key for good and announces it, so that no process
@@ -50,6 +65,8 @@ export class PersonalDataKeys {
      * the key included. (With EventStoreDB holding the events, every key commits durably first.)
      */
     private readonly eventsInSameDatabase = false,
+    /** Key statements count as the event store's database round trips (kinds personal_data_key_*). */
+    private readonly metrics?: Metrics,
   ) {
     this.unlisten = notifications.listen(CHANNEL_PERSONAL_DATA_ERASED, (subject) => {
       if (subject) this.cache.delete(subject);
@@ -75,6 +92,25 @@ export class PersonalDataKeys {
     });
   }
 
+  /** Whether this process holds the person's key, or knows they were erased. */
+  isCached(subject: string): boolean {
+    return this.cache.has(subject);
+  }
+
+  /**
+   * A new key for a person who has none yet (as far as this process knows), to be stored by the append whose
+   * events it seals (StreamAppend.keys); cached only once that append is stored (`remember`).
+   */
+  make(subject: string): MadeKey {
+    const key = randomBytesPooled(32);
+    return { key, stored: { subject, sealedKey: this.requireSealer().encrypt(key.toString('base64'), 'personal-data-key') } };
+  }
+
+  /** Keys stored with an append: from now on this process uses them as any other. */
+  remember(made: Iterable<MadeKey>): void {
+    for (const { key, stored } of made) this.cache.set(stored.subject, key);
+  }
+
   private readonly pending = new Map<string, { resolve(key: CachedKey): void; reject(err: unknown): void }[]>();
   private flushing = false;
 
@@ -86,6 +122,7 @@ export class PersonalDataKeys {
       const sealer = this.requireSealer();
       const subjects = [...batch.keys()];
       const fresh = subjects.map(() => randomBytesPooled(32));
+      this.metrics?.databaseRoundTrips.inc({ kind: 'personal_data_key_create' });
       const { rows } = await this.pool.query<{ subject_id: string; inserted: boolean; existing: string | null; erased: boolean | null }>(
         `WITH input AS (SELECT * FROM unnest($1::text[], $2::text[]) AS t(subject_id, sealed_key)),
               inserted AS (
@@ -142,6 +179,7 @@ export class PersonalDataKeys {
   private async readKeys(batch: PendingAppend<string[], Map<string, CachedKey>>[]): Promise<void> {
     try {
       const subjects = [...new Set(batch.flatMap((read) => read.request))];
+      this.metrics?.databaseRoundTrips.inc({ kind: 'personal_data_key_read' });
       const { rows } = await this.pool.query<{ subject_id: string; sealed_key: string | null }>(
         'SELECT subject_id, sealed_key FROM personal_data_keys WHERE subject_id = ANY($1)',
         [subjects],
@@ -217,36 +255,46 @@ function withValueAt(data: Record<string, unknown>, path: string, value: unknown
   return { ...data, [head!]: withValueAt(child as Record<string, unknown>, rest.join('.'), value) };
 }
 
+/** The key to seal a person's data with: known, made now, or the one stored (made on first use). */
+type KeyOf = (subject: string) => CachedKey | Promise<CachedKey>;
+
+/** The events with their personal fields sealed under their person's key, under `$personal`. */
+function sealEvents(events: NewEvent[], keyOf: KeyOf): Promise<NewEvent[]> {
+  return Promise.all(
+    events.map(async (event) => {
+      const location = personalData[event.type];
+      if (!location) return event;
+      // One copy of the data for the top-level fields (most of them); nested paths copy their parents.
+      let data: Record<string, unknown> = { ...(event.data as Record<string, unknown>) };
+      const values: Record<string, unknown> = {};
+      for (const field of location.fields) {
+        const value = valueAt(data, field);
+        if (value === undefined || value === null) continue;
+        values[field] = value;
+        if (field.includes('.')) data = withValueAt(data, field, undefined);
+        else delete data[field];
+      }
+      const fields = Object.keys(values);
+      if (fields.length === 0) return event;
+      const key = await keyOf(location.subject(data));
+      if (key === 'erased') throw new Error(`the person ${location.subject(data)} was erased: no personal data of theirs can be recorded`);
+      const personal: SealedFields = { fields, sealed: encrypt(key, values) };
+      return { ...event, data: { ...data, [PERSONAL]: personal } } as NewEvent;
+    }),
+  );
+}
+
 /**
  * The event-store layer that seals personal data on append and opens it on read (an erased person's fields
  * read as "[erased]"). What the hash chain covers is the sealed form, so erasure leaves every chain valid.
  * Events recorded before sealing existed keep their data in clear; they are read as they are.
+ * Keys are made on first use, each in its own statement before the append (see PersonalDataSealingStore for
+ * the appends that carry theirs).
  */
 export function personalDataSealing(keys: PersonalDataKeys): EventTransforms {
   return {
-    async onAppend(_streamId: string, events: NewEvent[]): Promise<NewEvent[]> {
-      return Promise.all(
-        events.map(async (event) => {
-          const location = personalData[event.type];
-          if (!location) return event;
-          // One copy of the data for the top-level fields (most of them); nested paths copy their parents.
-          let data: Record<string, unknown> = { ...(event.data as Record<string, unknown>) };
-          const values: Record<string, unknown> = {};
-          for (const field of location.fields) {
-            const value = valueAt(data, field);
-            if (value === undefined || value === null) continue;
-            values[field] = value;
-            if (field.includes('.')) data = withValueAt(data, field, undefined);
-            else delete data[field];
-          }
-          const fields = Object.keys(values);
-          if (fields.length === 0) return event;
-          const key = await keys.keyFor(location.subject(data));
-          if (key === 'erased') throw new Error(`the person ${location.subject(data)} was erased: no personal data of theirs can be recorded`);
-          const personal: SealedFields = { fields, sealed: encrypt(key, values) };
-          return { ...event, data: { ...data, [PERSONAL]: personal } } as NewEvent;
-        }),
-      );
+    onAppend(_streamId: string, events: NewEvent[]): Promise<NewEvent[]> {
+      return sealEvents(events, (subject) => keys.keyFor(subject));
     },
 
     async onRead(events: RecordedEvent[]): Promise<RecordedEvent[]> {
@@ -280,4 +328,102 @@ export function personalDataSealing(keys: PersonalDataKeys): EventTransforms {
       });
     },
   };
+}
+
+/**
+ * The sealing layer of the event store the application appends through. An append that creates its stream
+ * (expects 'no_stream') and holds data of a person this process has no key of (a new contact) makes the key
+ * here and sends it with the append, to a store that takes keys with events (PostgreSQL): the key is stored
+ * in the append's transaction instead of a statement of its own before it (measured: one database round trip
+ * less per group-commit batch, and the append no longer waits for it). If the person had a key after all
+ * (made by another process, or they were erased), the store refuses the append and it is sealed again with
+ * the stored key. Other appends, and bulk appends, use keys made beforehand (PersonalDataKeys.keyFor).
+ */
+export class PersonalDataSealingStore extends EventStoreLayer {
+  constructor(
+    below: EventStore,
+    private readonly keys: PersonalDataKeys,
+    readable: (events: RecordedEvent[]) => Promise<RecordedEvent[]>,
+    private readonly metrics?: Metrics,
+  ) {
+    super(below, { onAppend: personalDataSealing(keys).onAppend!, onRead: readable });
+  }
+
+  override async append(
+    streamId: string,
+    events: NewEvent[],
+    expectedRevision: ExpectedRevision,
+    keys?: readonly NewPersonalDataKey[],
+  ): Promise<AppendResult> {
+    const made = new Map<string, MadeKey>();
+    const sealed = await this.timed(() => sealEvents(events, this.keyOf(expectedRevision, made)));
+    if (made.size === 0) return this.below.append(streamId, sealed, expectedRevision, keys);
+    try {
+      const result = await this.below.append(streamId, sealed, expectedRevision, [...(keys ?? []), ...storedOf(made)]);
+      this.keys.remember(made.values());
+      return result;
+    } catch (err) {
+      if (!(err instanceof PersonalDataKeyExistsError)) throw err;
+    }
+    return this.below.append(streamId, await this.timed(() => sealEvents(events, this.keyOf(null, new Map()))), expectedRevision, keys);
+  }
+
+  override get appendAtomically(): EventStore['appendAtomically'] {
+    const below = this.below.appendAtomically;
+    if (!below) return undefined;
+    const sealAll = (appends: StreamAppend[], made: Map<string, MadeKey>) =>
+      this.timed(() =>
+        Promise.all(
+          appends.map(async (append) => ({ ...append, events: await sealEvents(append.events, this.keyOf(append.expectedRevision, made)) })),
+        ),
+      );
+    return async (appends) => {
+      const made = new Map<string, MadeKey>();
+      const sealed = await sealAll(appends, made);
+      if (made.size === 0) return below(sealed);
+      try {
+        // All or nothing: the keys go with the first append, and stand or fall with the group.
+        const [first, ...rest] = sealed;
+        const results = await below([{ ...first!, keys: [...(first!.keys ?? []), ...storedOf(made)] }, ...rest]);
+        this.keys.remember(made.values());
+        return results;
+      } catch (err) {
+        if (!(err instanceof PersonalDataKeyExistsError)) throw err;
+      }
+      return below(await sealAll(appends, new Map()));
+    };
+  }
+
+  /**
+   * Where a person's key comes from for one append: one made for this append already; else, for an append that
+   * creates its stream, to a store that keeps keys with events, a new one for a person this process has no
+   * key of; else the stored one (made on first use). `expectedRevision` null: stored keys only (the retry after
+   * a refused key, with an empty `made`).
+   */
+  private keyOf(expectedRevision: ExpectedRevision | null, made: Map<string, MadeKey>): KeyOf {
+    const fresh = expectedRevision === 'no_stream' && this.below.keysWithEvents === true;
+    return (subject) => {
+      const mine = made.get(subject);
+      if (mine) return mine.key;
+      if (fresh && !this.keys.isCached(subject)) {
+        const key = this.keys.make(subject);
+        made.set(subject, key);
+        return key.key;
+      }
+      return this.keys.keyFor(subject);
+    };
+  }
+
+  private async timed<T>(work: () => Promise<T>): Promise<T> {
+    const done = this.metrics?.layer('sealing');
+    try {
+      return await work();
+    } finally {
+      done?.();
+    }
+  }
+}
+
+function storedOf(made: Map<string, MadeKey>): NewPersonalDataKey[] {
+  return [...made.values()].map((key) => key.stored);
 }

@@ -62,7 +62,7 @@ async function beginRawAppend(url: string, streamId: string) {
   const event = testEvent('RawAppend', { streamId });
   await client.query('BEGIN');
   const { rows } = await client.query(
-    'SELECT o_outcome, o_position FROM nf_append_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::text, $13::text)',
+    'SELECT o_outcome, o_position FROM nf_append_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::text, $13::text, $14, $15, $16)',
     [
       [streamId],
       [-2],
@@ -77,6 +77,9 @@ async function beginRawAppend(url: string, streamId: string) {
       [1],
       JSON.stringify(event.data),
       JSON.stringify(event.metadata),
+      [],
+      [],
+      [],
     ],
   );
   expect(rows[0].o_outcome).to.equal('ok');

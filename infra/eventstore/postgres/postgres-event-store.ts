@@ -3,12 +3,14 @@ import type pg from 'pg';
 import type { NewEvent, RecordedEvent } from '../../../domain/events.ts';
 import {
   DuplicateEventIdError,
+  PersonalDataKeyExistsError,
   WrongExpectedRevisionError,
   checkBulk,
   type AppendResult,
   type BulkAppendOutcome,
   type EventStreams,
   type ExpectedRevision,
+  type NewPersonalDataKey,
   type ReadStreamOptions,
   type StreamAppend,
 } from '../../../command-api/ports.ts';
@@ -116,11 +118,14 @@ export class PostgresEventStore implements EventStreams, GlobalEventLog {
     }
   }
 
-  append(streamId: string, events: NewEvent[], expectedRevision: ExpectedRevision): Promise<AppendResult> {
+  /** Personal-data keys go in the append's transaction (personal_data_keys is in this database). */
+  readonly keysWithEvents = true;
+
+  append(streamId: string, events: NewEvent[], expectedRevision: ExpectedRevision, keys?: readonly NewPersonalDataKey[]): Promise<AppendResult> {
     const timer = this.metrics?.appendDuration.startTimer();
     const layer = this.metrics?.layer('append');
     return new Promise<AppendResult>((resolve, reject) => {
-      const appends = [{ streamId, events, expectedRevision }];
+      const appends = [{ streamId, events, expectedRevision, keys }];
       const size = checkedSize(appends);
       this.batcher.enqueue(appends, size, (results) => resolve(results[0]!), reject);
     }).finally(() => {
@@ -390,7 +395,10 @@ export class PostgresEventStore implements EventStreams, GlobalEventLog {
         for (const entry of batch) await this.writeBatch([entry]);
         return;
       }
-      for (const entry of batch) entry.reject(err);
+      // Alone, a key stored by a concurrent transaction since the function looked (see schema.ts) is what it
+      // would have said a moment later.
+      const keyed = isKeyStoredMeanwhile(err) ? batch[0]?.request.find((append) => append.keys?.length) : undefined;
+      for (const entry of batch) entry.reject(keyed ? new PersonalDataKeyExistsError(keyed.streamId) : err);
       return;
     }
     let lastPosition: string | null = null;
@@ -408,6 +416,8 @@ export class PostgresEventStore implements EventStreams, GlobalEventLog {
           failure ??= new WrongExpectedRevisionError(streamId, expectedRevision, actual < 0 ? 'no_stream' : actual);
         } else if (outcome === 'duplicate_event_id') {
           failure ??= new DuplicateEventIdError(streamId);
+        } else if (outcome === 'key_exists') {
+          failure ??= new PersonalDataKeyExistsError(streamId);
         }
         // 'aborted': fine on its own, skipped with its group; the member that failed is reported.
       }
@@ -515,9 +525,15 @@ function textArray(values: (string | null)[]): string {
   return `${literal}}`;
 }
 
-// $12 and $13 cast: the text version of the function, not the jsonb[] one a database may still hold (schema.ts).
+// 16 parameters: this release's function, not an earlier one a database may still hold (schema.ts).
 const APPEND_SQL =
-  'SELECT o_outcome, o_revision, o_position FROM nf_append_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::text, $13::text)';
+  'SELECT o_outcome, o_revision, o_position FROM nf_append_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::text, $13::text, $14, $15, $16)';
+
+/** nf_append_batch refused a key that a concurrent transaction stored after it had looked (schema.ts). */
+function isKeyStoredMeanwhile(err: unknown): boolean {
+  const { code, constraint } = err as { code?: unknown; constraint?: unknown };
+  return code === '23505' && constraint === 'personal_data_keys_pkey';
+}
 
 /** Events in the appends; throws (inside the caller's promise) on an append the store must refuse. */
 function checkedSize(appends: StreamAppend[]): number {
@@ -547,15 +563,25 @@ function toParameters(requests: AppendRequest[]): unknown[] {
   const versions: number[] = [];
   const data: string[] = [];
   const metadata: string[] = [];
+  const keyAppend: number[] = [];
+  const keySubjects: string[] = [];
+  const sealedKeys: string[] = [];
   requests.forEach((appends, entry) => {
     // A lone append needs no group; several from one request are one all-or-nothing group.
     const group = appends.length > 1 ? entry + 1 : 0;
-    for (const { streamId, events, expectedRevision: exp } of appends) {
+    for (const { streamId, events, expectedRevision: exp, keys } of appends) {
       streams.push(streamId);
       expected.push(typeof exp === 'number' ? exp : EXPECTED_CODES[exp]);
       counts.push(events.length);
       groups.push(group);
       const index = streams.length;
+      if (keys) {
+        for (const { subject, sealedKey } of keys) {
+          keyAppend.push(index);
+          keySubjects.push(subject);
+          sealedKeys.push(sealedKey);
+        }
+      }
       events.forEach((event, seq) => {
         eventAppend.push(index);
         eventSeq.push(seq + 1);
@@ -586,6 +612,9 @@ function toParameters(requests: AppendRequest[]): unknown[] {
     // One text each, split by the function: JSON.stringify escapes every control character, U+001E included.
     data.join('\x1e'),
     metadata.join('\x1e'),
+    intArray(keyAppend),
+    textArray(keySubjects),
+    textArray(sealedKeys),
   ];
 }
 

@@ -43,9 +43,16 @@ DROP FUNCTION IF EXISTS nf_append_batch(text[], bigint[], integer[], text[], uui
 DROP FUNCTION IF EXISTS nf_append_batch(text[], bigint[], integer[], integer[], integer[], text[], text[], uuid[], text[], integer[], jsonb[], jsonb[]);
 -- Data and metadata come as ONE text each, JSON documents separated by U+001E (as for nf_append_bulk below):
 -- as jsonb[] the driver escaped every quote of every document and the server unescaped them again (pg's
--- escapeElement was 2 % of the workflow runner's process). The jsonb[] version of 2026-12-06 and before
--- (same name, p_data and p_metadata jsonb[]) is left in place, not dropped: processes of the previous release
--- still call it during a rolling update. Callers cast $12 and $13 to text to pick this one.
+-- escapeElement was 2 % of the workflow runner's process). Earlier versions (the jsonb[] one of 2026-12-06
+-- and before; the text one without keys, 13 parameters, of the 2026-12-06 sessions) are left in place, not
+-- dropped: processes of the previous release still call them during a rolling update. Callers pass all 16
+-- parameters, which picks this one.
+-- Personal-data keys made for the events of an append (p_key_*) go in with it, in this transaction: the
+-- append waits for no key statement of its own, and an append left out leaves no key behind. An append
+-- whose key's person has a key already fails as 'key_exists' (its group with it); a key that a concurrent
+-- transaction stored after that check aborts the whole batch (unique_violation on personal_data_keys_pkey),
+-- which the caller retries append by append. personal_data_keys is the read models' table (the migrations
+-- create it): only appends that carry keys touch it.
 CREATE OR REPLACE FUNCTION nf_append_batch(
   p_streams        text[],     -- per append
   p_expected       bigint[],   -- per append
@@ -59,7 +66,10 @@ CREATE OR REPLACE FUNCTION nf_append_batch(
   p_types          text[],
   p_versions       integer[],
   p_data           text,       -- per event, JSON documents separated by U+001E
-  p_metadata       text        -- per event, JSON documents separated by U+001E
+  p_metadata       text,       -- per event, JSON documents separated by U+001E
+  p_key_append     integer[],  -- per key: 1-based index of its append
+  p_key_subjects   text[],     -- per key
+  p_key_sealed     text[]      -- per key
 ) RETURNS TABLE (o_outcome text, o_revision bigint, o_position bigint)
 LANGUAGE plpgsql
 SET lock_timeout = '10s'
@@ -75,6 +85,9 @@ DECLARE
   v_current        bigint[];   -- stream revision before the batch, per append
   v_previous       integer[];  -- previous append to the same stream in this batch (0: none)
   v_duplicate      boolean[] := array_fill(false, ARRAY[v_n]);
+  v_key_exists     boolean[] := array_fill(false, ARRAY[v_n]);
+  v_keys           integer := coalesce(array_length(p_key_subjects, 1), 0);
+  v_stored_keys    integer;
   v_ok             boolean[];
   v_after          bigint[];
   v_base_revision  bigint[];
@@ -107,6 +120,14 @@ BEGIN
     v_duplicate[v_i] := true;
   END LOOP;
 
+  IF v_keys > 0 THEN
+    FOR v_i IN
+      SELECT DISTINCT u.a FROM unnest(p_key_append, p_key_subjects) AS u(a, subject) JOIN personal_data_keys k ON k.subject_id = u.subject
+    LOOP
+      v_key_exists[v_i] := true;
+    END LOOP;
+  END IF;
+
   -- Decide which appends go in. When a member of an atomic group fails, the group is excluded and the
   -- decision starts over (later appends to the same streams must not build on what the group would have
   -- written). Each round excludes one more group, so this ends; with no groups it runs once.
@@ -123,10 +144,15 @@ BEGIN
       v_after[v_i] := v_revision;
       CONTINUE WHEN v_excluded[v_i];
       IF v_duplicate[v_i]
+         OR v_key_exists[v_i]
          OR (v_expected = -1 AND v_revision <> -1)
          OR (v_expected = -3 AND v_revision = -1)
          OR (v_expected >= 0 AND v_expected <> v_revision) THEN
-        v_failure[v_i] := CASE WHEN v_duplicate[v_i] THEN 'duplicate_event_id' ELSE 'wrong_expected_revision' END;
+        v_failure[v_i] := CASE
+          WHEN v_duplicate[v_i] THEN 'duplicate_event_id'
+          WHEN (v_expected = -1 AND v_revision <> -1) OR (v_expected = -3 AND v_revision = -1)
+               OR (v_expected >= 0 AND v_expected <> v_revision) THEN 'wrong_expected_revision'
+          ELSE 'key_exists' END;
         v_failed_at[v_i] := v_revision;
         IF p_groups[v_i] > 0 THEN
           FOR v_j IN 1 .. v_n LOOP
@@ -153,6 +179,18 @@ BEGIN
               string_to_array(p_data, E'\\x1e'), string_to_array(p_metadata, E'\\x1e'))
        AS u(a, k, stream, tenant, id, type, version, data, metadata)
   WHERE v_ok[u.a];
+
+  IF v_keys > 0 THEN
+    INSERT INTO personal_data_keys (subject_id, sealed_key)
+    SELECT u.subject, u.sealed FROM unnest(p_key_append, p_key_subjects, p_key_sealed) AS u(a, subject, sealed)
+    WHERE v_ok[u.a]
+    ON CONFLICT (subject_id) DO NOTHING;
+    GET DIAGNOSTICS v_stored_keys = ROW_COUNT;
+    IF v_stored_keys < (SELECT count(*) FROM unnest(p_key_append) AS u(a) WHERE v_ok[u.a]) THEN
+      RAISE EXCEPTION 'a personal-data key sent with an append exists already'
+        USING ERRCODE = 'unique_violation', CONSTRAINT = 'personal_data_keys_pkey';
+    END IF;
+  END IF;
 
   UPDATE nf_log_head SET position = v_head WHERE id = 1;
   -- Delivered when this transaction commits, to every process listening: their subscribers' wake-up.
