@@ -260,28 +260,48 @@ type KeyOf = (subject: string) => CachedKey | Promise<CachedKey>;
 
 /** The events with their personal fields sealed under their person's key, under `$personal`. */
 function sealEvents(events: NewEvent[], keyOf: KeyOf): Promise<NewEvent[]> {
-  return Promise.all(
-    events.map(async (event) => {
-      const location = personalData[event.type];
-      if (!location) return event;
-      // One copy of the data for the top-level fields (most of them); nested paths copy their parents.
-      let data: Record<string, unknown> = { ...(event.data as Record<string, unknown>) };
-      const values: Record<string, unknown> = {};
-      for (const field of location.fields) {
-        const value = valueAt(data, field);
-        if (value === undefined || value === null) continue;
-        values[field] = value;
-        if (field.includes('.')) data = withValueAt(data, field, undefined);
-        else delete data[field];
-      }
-      const fields = Object.keys(values);
-      if (fields.length === 0) return event;
-      const key = await keyOf(location.subject(data));
-      if (key === 'erased') throw new Error(`the person ${location.subject(data)} was erased: no personal data of theirs can be recorded`);
-      const personal: SealedFields = { fields, sealed: encrypt(key, values) };
-      return { ...event, data: { ...data, [PERSONAL]: personal } } as NewEvent;
-    }),
-  );
+  return Promise.all(events.map((event) => sealEvent(event, keyOf)));
+}
+
+/** Locations whose personal fields are all top-level (a new contact's): sealed without copying data per field. */
+const flatLocations = new Set(Object.values(personalData).filter((location) => location.fields.every((field) => !field.includes('.'))));
+
+async function sealEvent(event: NewEvent, keyOf: KeyOf): Promise<NewEvent> {
+  const location = personalData[event.type];
+  if (!location) return event;
+  const source = event.data as Record<string, unknown>;
+  const values: Record<string, unknown> = {};
+  let data: Record<string, unknown>;
+  if (flatLocations.has(location)) {
+    // The data is built once, without the sealed fields (deleting them from a copy made every sealed event's
+    // data a slow dictionary object, and spreading it again cost as much).
+    let sealedAny = false;
+    for (const field of location.fields) {
+      const value = source[field];
+      if (value === undefined || value === null) continue;
+      values[field] = value;
+      sealedAny = true;
+    }
+    if (!sealedAny) return event;
+    data = {};
+    for (const name of Object.keys(source)) if (!Object.hasOwn(values, name)) data[name] = source[name];
+  } else {
+    // One copy of the data for the top-level fields; nested paths copy their parents.
+    data = { ...source };
+    for (const field of location.fields) {
+      const value = valueAt(data, field);
+      if (value === undefined || value === null) continue;
+      values[field] = value;
+      if (field.includes('.')) data = withValueAt(data, field, undefined);
+      else delete data[field];
+    }
+  }
+  const fields = Object.keys(values);
+  if (fields.length === 0) return event;
+  const key = await keyOf(location.subject(data));
+  if (key === 'erased') throw new Error(`the person ${location.subject(data)} was erased: no personal data of theirs can be recorded`);
+  data[PERSONAL] = { fields, sealed: encrypt(key, values) } satisfies SealedFields;
+  return { ...event, data } as NewEvent;
 }
 
 /**
