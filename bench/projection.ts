@@ -111,7 +111,7 @@ export async function benchProjectionCatchUp(databaseUrl: string, contacts: numb
     const rssBefore = process.memoryUsage().rss;
     let peakRss = rssBefore;
     const all = await catchUp(projections, store, orm, batchSize, head, () => {
-      peakRss = Math.max(peakRss, process.memoryUsage().rss);
+      peakRss = Math.max(peakRss, process.memoryUsage.rss());
     });
     note(
       `catch-up of ${seeded} events (${contacts} contacts, 20 organizations) through ${projections.length} projections, batch ${batchSize}: ${(all.elapsed / 1000).toFixed(2)} s`,
