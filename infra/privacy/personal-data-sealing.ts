@@ -389,8 +389,8 @@ export class PersonalDataSealingStore extends EventStoreLayer {
   }
 
   override get appendAtomically(): EventStore['appendAtomically'] {
-    const below = this.below.appendAtomically;
-    if (!below) return undefined;
+    if (!this.below.appendAtomically) return undefined;
+    const below = (appends: StreamAppend[]) => this.below.appendAtomically!(appends);
     const sealAll = (appends: StreamAppend[], made: Map<string, MadeKey>) =>
       this.timed(() =>
         Promise.all(

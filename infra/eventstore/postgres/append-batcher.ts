@@ -16,6 +16,8 @@ export interface PendingAppend<Request, Result> {
 
 export class AppendBatcher<Request, Result> {
   private queue: PendingAppend<Request, Result>[] = [];
+  /** The sizes of what is queued, summed. */
+  private queuedSize = 0;
   private inFlight = 0;
   private scheduled = false;
   private readonly idleWaiters: (() => void)[] = [];
@@ -25,6 +27,12 @@ export class AppendBatcher<Request, Result> {
     private readonly write: (batch: PendingAppend<Request, Result>[]) => Promise<void>,
     private readonly maxBatchSize: number,
     private readonly maxInFlight = 2,
+    /**
+     * A batch starts beside one in flight only once this much is queued; less waits for the one in flight to
+     * finish and goes in the next. Under a moderate load (appends arriving one by one) overlapping made every
+     * append a transaction of its own; under a heavy one the queue fills and batches overlap as before.
+     */
+    private readonly overlapFrom = 1,
   ) {}
 
   submit(request: Request, size: number): Promise<Result> {
@@ -38,6 +46,7 @@ export class AppendBatcher<Request, Result> {
    */
   enqueue(request: Request, size: number, resolve: (result: Result) => void, reject: (error: unknown) => void): void {
     this.queue.push({ request, size, resolve, reject });
+    this.queuedSize += size;
     if (this.inFlight === 0) {
       // Idle: write at once, a lone append should not wait for company.
       this.startBatch();
@@ -57,12 +66,16 @@ export class AppendBatcher<Request, Result> {
    * usually append again a few promise hops later, and waiting for them keeps them in one batch.
    */
   private schedule(): void {
-    if (this.scheduled || this.inFlight >= this.maxInFlight) return;
+    if (this.scheduled || !this.mayStart()) return;
     this.scheduled = true;
     setImmediate(() => {
       this.scheduled = false;
-      if (this.queue.length > 0 && this.inFlight < this.maxInFlight) this.startBatch();
+      if (this.queue.length > 0 && this.mayStart()) this.startBatch();
     });
+  }
+
+  private mayStart(): boolean {
+    return this.inFlight === 0 || (this.inFlight < this.maxInFlight && this.queuedSize >= this.overlapFrom);
   }
 
   private startBatch(): void {
@@ -73,6 +86,7 @@ export class AppendBatcher<Request, Result> {
       take++;
     }
     const batch = this.queue.splice(0, take);
+    this.queuedSize -= total;
     this.inFlight++;
     this.write(batch)
       .catch((err: unknown) => {
