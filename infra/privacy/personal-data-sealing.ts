@@ -121,7 +121,7 @@ export class PersonalDataKeys {
     try {
       const sealer = this.requireSealer();
       const subjects = [...batch.keys()];
-      const fresh = subjects.map(() => randomBytesPooled(32));
+      const fresh = subjects.map((subject) => this.make(subject));
       this.metrics?.databaseRoundTrips.inc({ kind: 'personal_data_key_create' });
       const { rows } = await this.pool.query<{ subject_id: string; inserted: boolean; existing: string | null; erased: boolean | null }>(
         `WITH input AS (SELECT * FROM unnest($1::text[], $2::text[]) AS t(subject_id, sealed_key)),
@@ -135,10 +135,10 @@ export class PersonalDataKeys {
          LEFT JOIN inserted ins ON ins.subject_id = i.subject_id
          LEFT JOIN personal_data_keys k ON k.subject_id = i.subject_id
          CROSS JOIN commit_mode`,
-        [subjects, fresh.map((key) => sealer.encrypt(key.toString('base64'), 'personal-data-key')), this.eventsInSameDatabase ? 'off' : 'on'],
+        [subjects, fresh.map((made) => made.stored.sealedKey), this.eventsInSameDatabase ? 'off' : 'on'],
       );
       // By subject, not indexOf: an import asks for tens of thousands of keys in one batch.
-      const freshOf = new Map(subjects.map((subject, i) => [subject, fresh[i]!]));
+      const freshOf = new Map(subjects.map((subject, i) => [subject, fresh[i]!.key]));
       for (const row of rows) {
         const key: CachedKey = row.inserted
           ? freshOf.get(row.subject_id)!
