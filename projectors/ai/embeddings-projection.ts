@@ -3,7 +3,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { PromptBook, type Prompt } from '../../command-api/ai/prompt-book.ts';
 import { applyChanges, type ContactEvent } from '../../domain/contacts/contact.ts';
 import type { RecordedEvent } from '../../domain/events.ts';
-import { executeBound, pgArray } from '../../infra/readmodels/orm.ts';
+import { executeBound, writeBound, pgArray } from '../../infra/readmodels/orm.ts';
 import type { Projection } from '../runner/projection.ts';
 
 /** The contact fields the embedding text is made of (and all this read model keeps of a contact). */
@@ -135,7 +135,7 @@ async function applyExecutions(events: RecordedEvent[], em: EntityManager, promp
   });
   if (emails.length > 0) {
     // Only for a contact still here (its row): an email of a contact deleted meanwhile is not kept.
-    await executeBound(
+    await writeBound(
       em,
       `INSERT INTO ai_embeddings (organization_id, kind, item_id, text, text_hash, source)
        SELECT r.organization_id, 'email', r.item_id, r.text, r.text_hash, r.source
@@ -148,7 +148,7 @@ async function applyExecutions(events: RecordedEvent[], em: EntityManager, promp
   }
   const fresh = [...started].filter(([id]) => !ended.has(id));
   if (fresh.length > 0) {
-    await executeBound(
+    await writeBound(
       em,
       `INSERT INTO ai_embedding_executions (execution_id, organization_id, contact_id, workflow_id)
        SELECT r.execution_id, r.organization_id, r.contact_id, r.workflow_id
@@ -167,7 +167,7 @@ async function applyExecutions(events: RecordedEvent[], em: EntityManager, promp
     );
   }
   const gone = [...ended].filter((id) => !started.has(id));
-  if (gone.length > 0) await executeBound(em, `DELETE FROM ai_embedding_executions WHERE execution_id = ANY(?::uuid[])`, [pgArray(gone)]);
+  if (gone.length > 0) await writeBound(em, `DELETE FROM ai_embedding_executions WHERE execution_id = ANY(?::uuid[])`, [pgArray(gone)]);
 }
 
 /** Applies the contacts' changes; answers the contacts removed (organization, contact) for removeContacts. */
@@ -226,7 +226,7 @@ async function applyContacts(events: RecordedEvent[], em: EntityManager, prompt:
       const row = rows.get(id)!;
       return { ...row, ...embeddingTextOf(prompt, row.source) };
     });
-    await executeBound(
+    await writeBound(
       em,
       `INSERT INTO ai_embeddings (organization_id, kind, item_id, text, text_hash, source)
        SELECT r.organization_id, 'contact', r.item_id, r.text, r.text_hash, r.source
@@ -252,8 +252,8 @@ async function applyContacts(events: RecordedEvent[], em: EntityManager, prompt:
 
 /** A removed contact's row, and the rows of the emails it was sent. */
 async function removeContacts(removed: [organizationId: string, contactId: string][], em: EntityManager): Promise<void> {
-  await executeBound(em, `DELETE FROM ai_embeddings WHERE kind = 'contact' AND item_id = ANY(?::uuid[])`, [pgArray(removed.map(([, id]) => id))]);
-  await executeBound(
+  await writeBound(em, `DELETE FROM ai_embeddings WHERE kind = 'contact' AND item_id = ANY(?::uuid[])`, [pgArray(removed.map(([, id]) => id))]);
+  await writeBound(
     em,
     `DELETE FROM ai_embeddings e
       USING jsonb_to_recordset(?::jsonb) AS r(organization_id uuid, contact_id text)

@@ -1,7 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { entityOfStream } from '../../domain/audit/entities.ts';
 import type { RecordedEvent } from '../../domain/events.ts';
-import { COPY_FROM_ROWS, copyRows, executeBound } from '../../infra/readmodels/orm.ts';
+import { COPY_FROM_ROWS, copyRows, writeBound } from '../../infra/readmodels/orm.ts';
 import type { Projection } from '../runner/projection.ts';
 
 /** The audit log's columns as a batch loads them (COPY). */
@@ -60,7 +60,7 @@ export const auditLogProjection: Projection = {
     // Else (a live batch, or the embedded database) in one statement with one bound parameter, unpacked by the
     // server: a statement with a placeholder per value had every value escaped into its text by the ORM, then
     // parsed back by the server, which cost more than the rows themselves.
-    await executeBound(
+    await writeBound(
       em,
       `INSERT INTO audit_log (position, event_id, tenant_id, stream_id, entity_type, entity_id, event_type, event_version, actor_type, actor_id, occurred_at, correlation_id)
        SELECT position, event_id, tenant_id, stream_id, entity_type, entity_id, event_type, event_version, actor_type, actor_id, occurred_at, correlation_id

@@ -8,7 +8,7 @@ import type { MemberDeactivated, MemberReactivated } from '../../domain/organiza
 import type { UserRegistered } from '../../domain/users/user.ts';
 import type { ExecutionStarted } from '../../domain/workflows/execution.ts';
 import type { WorkflowCreated, WorkflowDeleted, WorkflowPaused, WorkflowResumed } from '../../domain/workflows/workflow.ts';
-import { executeBound, pgArray } from '../../infra/readmodels/orm.ts';
+import { executeBound, writeBound, pgArray } from '../../infra/readmodels/orm.ts';
 import type { Projection } from '../runner/projection.ts';
 import type { CounterMetric, GaugeMetric, Metric } from './metering-views.ts';
 
@@ -182,7 +182,7 @@ async function loadZones(em: EntityManager, zones: Map<string, string>, organiza
 async function saveZones(em: EntityManager, batch: RecordedEvent<Metered>[], zones: Map<string, string>): Promise<void> {
   const created = [...new Set(batch.filter((e) => e.type === 'OrganizationCreated').map((e) => e.data.organizationId))];
   if (created.length === 0) return;
-  await executeBound(
+  await writeBound(
     em,
     `INSERT INTO usage_organizations (organization_id, timezone) SELECT * FROM unnest(?::uuid[], ?::text[])
      ON CONFLICT (organization_id) DO NOTHING`,
@@ -196,7 +196,7 @@ async function saveMembers(em: EntityManager, before: Map<string, string>, after
   const left = [...before.keys()].filter((key) => !after.has(key));
   const split = (key: string) => key.split('\n') as [string, string];
   if (left.length > 0) {
-    await executeBound(
+    await writeBound(
       em,
       `DELETE FROM usage_gauge_members m USING unnest(?::text[], ?::text[]) AS k(metric, entity_id)
        WHERE m.metric = k.metric AND m.entity_id = k.entity_id`,
@@ -204,7 +204,7 @@ async function saveMembers(em: EntityManager, before: Map<string, string>, after
     );
   }
   if (entered.length > 0) {
-    await executeBound(
+    await writeBound(
       em,
       'INSERT INTO usage_gauge_members (metric, entity_id, organization_id) SELECT * FROM unnest(?::text[], ?::text[], ?::uuid[])',
       [pgArray(entered.map(([key]) => split(key)[0])), pgArray(entered.map(([key]) => split(key)[1])), pgArray(entered.map(([, org]) => org))],
@@ -227,7 +227,7 @@ class Buckets {
     const rows = [...this.sums.values()];
     if (rows.length === 0) return;
     // One row per key in the statement (summed above): ON CONFLICT may not meet the same row twice.
-    await executeBound(
+    await writeBound(
       em,
       `INSERT INTO usage_daily (organization_id, metric, day, quantity)
        SELECT * FROM unnest(?::uuid[], ?::text[], ?::date[], ?::bigint[])

@@ -1,7 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { applyChanges, contactEventTypes, type ContactEvent } from '../../domain/contacts/contact.ts';
 import type { RecordedEvent } from '../../domain/events.ts';
-import { COPY_FROM_ROWS, copyRows, executeBound, pgArray } from '../../infra/readmodels/orm.ts';
+import { COPY_FROM_ROWS, copyRows, executeBound, writeBound, pgArray } from '../../infra/readmodels/orm.ts';
 import { ProjectionError, type Projection } from '../runner/projection.ts';
 import { sortNameOf, type ContactView } from './contact-view.ts';
 
@@ -72,7 +72,7 @@ export const contactsProjection: Projection = {
       if (!fresh.has(view.id)) changed.add(view);
     }
     if (removed.size > 0) {
-      await executeBound(em, 'DELETE FROM contacts WHERE id IN (SELECT value::uuid FROM json_array_elements_text(?::json))', [
+      await writeBound(em, 'DELETE FROM contacts WHERE id IN (SELECT value::uuid FROM json_array_elements_text(?::json))', [
         JSON.stringify([...removed]),
       ]);
     }
@@ -98,7 +98,7 @@ async function loadContacts(em: EntityManager, ids: string[]): Promise<ContactVi
 
 /** Changed rows written back in one statement (every column but the id and the creation time). */
 async function updateContacts(em: EntityManager, rows: ContactView[]): Promise<void> {
-  await executeBound(
+  await writeBound(
     em,
     `UPDATE contacts c SET organization_id = r.organization_id, email = r.email, first_name = r.first_name, last_name = r.last_name,
             phone = r.phone, company = r.company, title = r.title, timezone = r.timezone, custom_fields = r.custom_fields, tags = r.tags,
@@ -144,7 +144,7 @@ async function insertContacts(em: EntityManager, rows: ContactView[]): Promise<v
     });
     if (await copyRows(em, 'contacts', INSERTED_COLUMNS, values)) return;
   }
-  await executeBound(em, INSERT_SQL, [JSON.stringify(rows.map(columnsOf))]);
+  await writeBound(em, INSERT_SQL, [JSON.stringify(rows.map(columnsOf))]);
 }
 
 const INSERT_SQL = `INSERT INTO contacts (${INSERTED_COLUMNS.join(', ')})

@@ -1,7 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { RecordedEvent } from '../../domain/events.ts';
 import { organizationEventTypes, organizationStream, type OrganizationEvent } from '../../domain/organizations/organization.ts';
-import { executeBound } from '../../infra/readmodels/orm.ts';
+import { executeBound, writeBound } from '../../infra/readmodels/orm.ts';
 import { ProjectionError, type Projection } from '../runner/projection.ts';
 import type { OrganizationView } from './organization-view.ts';
 
@@ -170,7 +170,7 @@ async function loadOrganizations(em: EntityManager, ids: string[]): Promise<Orga
 /** The rows as they are now, new or changed, in one statement. */
 async function saveOrganizations(em: EntityManager, rows: OrganizationView[]): Promise<void> {
   if (rows.length === 0) return;
-  await executeBound(
+  await writeBound(
     em,
     `INSERT INTO organizations (id, name, owner_user_id, timezone, status, contact_count, plan_id, trial_ends_at, ai_enabled, user_count, created_at,
                                 updated_at, revision)

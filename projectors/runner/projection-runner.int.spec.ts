@@ -33,8 +33,12 @@ async function contactCount(stores: Stores, organizationId: string): Promise<{ r
   return { rows, counter: org?.contactCount ?? -1 };
 }
 
-function runner(stores: Stores, projection = contactsProjection, batchSize = 100) {
-  return new ProjectionRunner(projection, stores.store, stores.orm, silentLogger, { batchSize });
+/**
+ * A runner as a projector process on a server makes it (`server`: batches pipelined while the runner knows where
+ * its checkpoint is); `server: false` as on the embedded database (every batch reads its checkpoint first).
+ */
+function runner(stores: Stores, projection = contactsProjection, batchSize = 100, server = true) {
+  return new ProjectionRunner(projection, stores.store, stores.orm, silentLogger, { batchSize, server });
 }
 
 /** Appends `count` contacts for a new organization, in appends of up to 500 contact streams at once. */
@@ -140,28 +144,72 @@ describe('projection runner', function () {
     }
   });
 
-  it('two runners of the same projection (two processes) never apply an event twice', async () => {
-    const organizationId = await seedContacts(stores, 1_000);
-    const other = await openStores(database.url);
-    const a = runner(stores, organizationsProjection, 37);
-    const b = runner(other, organizationsProjection, 53);
-    const c = runner(stores, contactsProjection, 64);
-    const d = runner(other, contactsProjection, 41);
-    await Promise.all([a.start(), b.start(), c.start(), d.start()]);
+  for (const server of [true, false]) {
+    it(`two runners of the same projection (two processes) never apply an event twice (${server ? 'batches pipelined' : 'each batch reads its checkpoint first'})`, async () => {
+      const organizationId = await seedContacts(stores, 1_000);
+      const other = await openStores(database.url);
+      const a = runner(stores, organizationsProjection, 37, server);
+      const b = runner(other, organizationsProjection, 53, server);
+      const c = runner(stores, contactsProjection, 64, server);
+      const d = runner(other, contactsProjection, 41, server);
+      await Promise.all([a.start(), b.start(), c.start(), d.start()]);
+      try {
+        const head = await stores.store.headPosition();
+        await eventually(
+          () => checkpointOf(stores.pool, 'organizations'),
+          (p) => p === head,
+        );
+        await eventually(
+          () => checkpointOf(stores.pool, 'contacts'),
+          (p) => p === head,
+        );
+        expect(await contactCount(stores, organizationId)).to.deep.equal({ rows: 1_000, counter: 1_000 });
+      } finally {
+        await Promise.all([a.stop(), b.stop(), c.stop(), d.stop()]);
+        await other.close();
+      }
+    });
+  }
+
+  it('a pipelined batch finds its checkpoint moved by another process meanwhile and applies nothing that process covered', async () => {
+    const organizationId = await seedContacts(stores, 100);
+    const run = runner(stores, organizationsProjection, 10);
+    await run.start();
     try {
+      const caughtUp = await stores.store.headPosition();
+      await eventually(
+        () => checkpointOf(stores.pool, 'organizations'),
+        (p) => p === caughtUp,
+      );
+      // Another process takes the checkpoint's row, applies the next 30 contacts and moves it past them, while
+      // this runner, which stored it at `caughtUp`, sends its batch of them.
+      const other = await stores.pool.connect();
+      try {
+        await other.query(`BEGIN; SELECT 1 FROM projection_checkpoints WHERE name = 'organizations' FOR UPDATE`);
+        for (let i = 0; i < 30; i++) {
+          const created = facts.contactCreated(organizationId);
+          await stores.store.append(contactStream(created.data.contactId), [created], 'no_stream');
+        }
+        await other.query(`UPDATE organizations SET contact_count = contact_count + 30 WHERE id = $1`, [organizationId]);
+        await other.query(`UPDATE projection_checkpoints SET position = $1 WHERE name = 'organizations'`, [await stores.store.headPosition()]);
+        await other.query('COMMIT');
+      } finally {
+        other.release();
+      }
+      for (let i = 0; i < 20; i++) {
+        const created = facts.contactCreated(organizationId);
+        await stores.store.append(contactStream(created.data.contactId), [created], 'no_stream');
+      }
       const head = await stores.store.headPosition();
       await eventually(
         () => checkpointOf(stores.pool, 'organizations'),
         (p) => p === head,
       );
-      await eventually(
-        () => checkpointOf(stores.pool, 'contacts'),
-        (p) => p === head,
-      );
-      expect(await contactCount(stores, organizationId)).to.deep.equal({ rows: 1_000, counter: 1_000 });
+      expect(await contactCount(stores, organizationId)).to.deep.equal({ rows: 0, counter: 150 });
+      const { rows } = await stores.pool.query('SELECT count(*)::int AS n FROM parked_events');
+      expect(rows[0].n).to.equal(0);
     } finally {
-      await Promise.all([a.stop(), b.stop(), c.stop(), d.stop()]);
-      await other.close();
+      await run.stop();
     }
   });
 

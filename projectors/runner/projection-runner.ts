@@ -4,7 +4,8 @@ import type { Logger } from 'pino';
 import type { RecordedEvent } from '../../domain/events.ts';
 import { operatorSafeError } from '../../infra/http/health.ts';
 import { CHANNEL_CHECKPOINTS } from '../../infra/notifications/notifications.ts';
-import { executeBound, onPlainConnection } from '../../infra/readmodels/orm.ts';
+import { COPY_FROM_ROWS, executeBound, onPlainConnection, writeBound } from '../../infra/readmodels/orm.ts';
+import { PipelinedTransaction } from '../../infra/readmodels/pipelined-transaction.ts';
 import { isDataError, isTransientDatabaseError } from '../../infra/resilience.ts';
 import { retryPolicies, retrying } from '../../infra/retry.ts';
 import type { GlobalEventLog } from '../ports.ts';
@@ -64,6 +65,9 @@ export interface ProjectionStatus {
   failingSince: string | null;
 }
 
+/** nf_move_checkpoint's SQLSTATE: the checkpoint is not where the runner expected it (see transactPipelined). */
+const CHECKPOINT_MOVED = 'NF001';
+
 /** How many parked events each runner remembers for the health answer (the table keeps them all). */
 const RECENTLY_PARKED = 5;
 
@@ -92,6 +96,11 @@ export class ProjectionRunner {
    * and after another runner was found to have moved it).
    */
   private reactorCheckpoint: { position: string | null } | undefined = undefined;
+  /**
+   * A read model's checkpoint as this runner last stored or read it (a batch is then pipelined, see
+   * transactPipelined); undefined when it must be read first (at a failure, and when another runner moved it).
+   */
+  private storedCheckpoint: { position: string | null } | undefined = undefined;
 
   constructor(
     private readonly projection: Projection,
@@ -126,6 +135,7 @@ export class ProjectionRunner {
   async start(): Promise<void> {
     const from = await this.loadCheckpoint();
     this.state.position = from;
+    this.storedCheckpoint = { position: from };
     this.state.running = true;
     const { pace } = this.options;
     const name = this.projection.name;
@@ -272,11 +282,20 @@ export class ProjectionRunner {
    * moves) and moves the checkpoint to `last`: in one transaction, or for a reactor after its effects.
    */
   private async commit(events: RecordedEvent[], last: string, work: (relevant: RecordedEvent[], em: EntityManager) => Promise<void>): Promise<void> {
-    const applied = this.projection.reactor
-      ? await this.react(events, last, work)
-      : this.projection.sqlOnly
-        ? await this.transactPlain(events, last, work)
-        : await this.transact(events, last, work);
+    let applied: number | null;
+    try {
+      applied = this.projection.reactor
+        ? await this.react(events, last, work)
+        : this.projection.sqlOnly
+          ? await this.transactPlain(events, last, work)
+          : await this.transact(events, last, work);
+    } catch (err) {
+      // A lost connection may have lost the commit or not: the next batch reads where the checkpoint is.
+      this.storedCheckpoint = undefined;
+      throw err;
+    }
+    // Stored at `last` now; or another runner had got further, and the next batch reads where.
+    this.storedCheckpoint = applied === null ? undefined : { position: last };
     if (applied === null) return;
     if (this.log.comparePositions(last, this.state.position) > 0) this.state.position = last;
     this.state.eventsApplied += applied;
@@ -316,9 +335,11 @@ export class ProjectionRunner {
   }
 
   /**
-   * The same transaction for a projection that writes only through executeBound, on a plain connection of the
-   * read models' pool: BEGIN goes out with the checkpoint's move in one round trip, and no ORM transaction is
-   * set up (for the small batches of a live projection, those were most of a batch's cost).
+   * The same transaction for a projection that writes only through executeBound and writeBound, on a plain
+   * connection of the read models' pool, without an ORM transaction (for the small batches of a live
+   * projection, setting one up was most of a batch's cost). On a server, a batch smaller than a COPY is
+   * pipelined while this runner knows where the checkpoint is (transactPipelined); else BEGIN goes out with the
+   * checkpoint's move in one round trip (transactChecked).
    */
   private async transactPlain(
     events: RecordedEvent[],
@@ -327,6 +348,64 @@ export class ProjectionRunner {
   ): Promise<number | null> {
     const knex = this.orm.em.getConnection().getKnex();
     const connection = (await knex.client.acquireConnection()) as pg.ClientBase;
+    try {
+      const stored = this.storedCheckpoint;
+      if (this.options.server && stored && events.length < COPY_FROM_ROWS) {
+        const applied = await this.transactPipelined(connection, stored.position, events, last, work);
+        if (applied !== undefined) return applied;
+      }
+      return await this.transactChecked(connection, events, last, work);
+    } finally {
+      await knex.client.releaseConnection(connection);
+    }
+  }
+
+  /**
+   * A batch in one round trip: BEGIN, the checkpoint's move from `expected` (where this runner stored it;
+   * nf_move_checkpoint fails the transaction with NF001 if it is not there), the projection's statements and
+   * COMMIT go out without waiting for each other (PipelinedTransaction); a statement whose answer the projection
+   * reads (a lookup) costs a round trip of its own, writes go with the COMMIT (writeBound). Answers how many
+   * events were applied, or undefined, having changed nothing, when the checkpoint was not at `expected`
+   * (another runner moved it, or a rebuild emptied the table): the caller then applies the batch the way that
+   * reads it first.
+   */
+  private async transactPipelined(
+    connection: pg.ClientBase,
+    expected: string | null,
+    events: RecordedEvent[],
+    last: string,
+    work: (relevant: RecordedEvent[], em: EntityManager) => Promise<void>,
+  ): Promise<number | undefined> {
+    const name = this.projection.name;
+    const transaction = PipelinedTransaction.begin(connection);
+    const em = onPlainConnection(this.orm.em.fork(), transaction, { server: true });
+    await writeBound(em, 'SELECT nf_move_checkpoint(?, ?, ?, ?, ?)', [
+      name,
+      expected,
+      last,
+      CHANNEL_CHECKPOINTS,
+      JSON.stringify({ projection: name, position: last }),
+    ]);
+    const relevant = this.relevant(events, expected);
+    try {
+      if (relevant.length > 0) await work(relevant, em);
+      await transaction.commit();
+      return relevant.length;
+    } catch (err) {
+      // The cause, not the statements that failed behind it because the transaction was aborted.
+      const cause = (await transaction.rollbackWithCause()) ?? err;
+      if (cause instanceof Error && (cause as { code?: unknown }).code === CHECKPOINT_MOVED) return undefined;
+      throw cause;
+    }
+  }
+
+  /** BEGIN with the checkpoint's move (which answers where it stood), the projection's statements, COMMIT. */
+  private async transactChecked(
+    connection: pg.ClientBase,
+    events: RecordedEvent[],
+    last: string,
+    work: (relevant: RecordedEvent[], em: EntityManager) => Promise<void>,
+  ): Promise<number | null> {
     try {
       const name = this.projection.name;
       const move = (position: string) =>
@@ -359,8 +438,6 @@ export class ProjectionRunner {
     } catch (err) {
       await connection.query('ROLLBACK').catch(() => undefined);
       throw err;
-    } finally {
-      await knex.client.releaseConnection(connection);
     }
   }
 

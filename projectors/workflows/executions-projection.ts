@@ -1,7 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { RecordedEvent } from '../../domain/events.ts';
 import { executionEventTypes, type ExecutionEvent } from '../../domain/workflows/execution.ts';
-import { executeBound } from '../../infra/readmodels/orm.ts';
+import { executeBound, writeBound } from '../../infra/readmodels/orm.ts';
 import { ProjectionError, type Projection } from '../runner/projection.ts';
 import type { ExecutionStepView, ExecutionView } from './workflow-views.ts';
 
@@ -264,7 +264,7 @@ async function loadRunningSteps(em: EntityManager, ids: string[]): Promise<Execu
 /** New and changed executions in one statement. */
 async function writeExecutions(em: EntityManager, rows: ExecutionView[]): Promise<void> {
   if (rows.length === 0) return;
-  await executeBound(
+  await writeBound(
     em,
     `INSERT INTO workflow_executions (id, organization_id, workflow_id, version, contact_id, status, current_step_id, wait_reason, due_at,
                                       cause_type, cause_id, error, exit_reason, step_count, timeline, started_at, ended_at, duration_ms,
@@ -311,7 +311,7 @@ async function writeExecutions(em: EntityManager, rows: ExecutionView[]): Promis
 /** New and changed step attempts in one statement. */
 async function writeSteps(em: EntityManager, rows: ExecutionStepView[]): Promise<void> {
   if (rows.length === 0) return;
-  await executeBound(
+  await writeBound(
     em,
     `INSERT INTO workflow_execution_steps (execution_id, seq, organization_id, step_id, step_type, attempt, status, idempotency_key, takeover,
                                            input, output, error, started_at, ended_at, duration_ms)
@@ -353,7 +353,7 @@ async function writeSteps(em: EntityManager, rows: ExecutionStepView[]): Promise
  */
 async function writeQueue(em: EntityManager, rows: Map<string, QueueRow>): Promise<void> {
   if (rows.size === 0) return;
-  await executeBound(
+  await writeBound(
     em,
     `INSERT INTO workflow_execution_queue (execution_id, organization_id, due_at, revision)
      SELECT execution_id, organization_id, due_at, revision

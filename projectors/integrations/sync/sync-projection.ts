@@ -1,7 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { RecordedEvent } from '../../../domain/events.ts';
 import type { IntegrationEvent } from '../../../domain/integrations/integration.ts';
-import { executeBound } from '../../../infra/readmodels/orm.ts';
+import { executeBound, writeBound } from '../../../infra/readmodels/orm.ts';
 import type { Projection } from '../../runner/projection.ts';
 
 /** The actor id of the sync's own writes into our contacts: its changes are not sent back to where they came from. */
@@ -62,7 +62,7 @@ export const crmSyncProjection: Projection = {
       if (outbound.size === 0) return;
       const rows = [...outbound.values()];
       outbound.clear();
-      await executeBound(
+      await writeBound(
         em,
         `INSERT INTO crm_sync_outbound (integration_id, contact_id, organization_id, deleted, changed_at)
          SELECT * FROM unnest(?::uuid[], ?::uuid[], ?::uuid[], ?::boolean[], ?::timestamptz[])
@@ -78,7 +78,7 @@ export const crmSyncProjection: Projection = {
       );
       const due = new Map<string, Date>();
       for (const row of rows) if (!due.has(row.integrationId) || due.get(row.integrationId)! < row.at) due.set(row.integrationId, row.at);
-      await executeBound(
+      await writeBound(
         em,
         `UPDATE crm_sync_integrations i SET due_at = LEAST(i.due_at, d.at)
            FROM unnest(?::uuid[], ?::timestamptz[]) AS d(id, at) WHERE i.integration_id = d.id`,
@@ -101,7 +101,7 @@ export const crmSyncProjection: Projection = {
         if (event.type === 'ContactErased') {
           // The merge base and echo ledger hold the person's values: an erased person's are wiped (the link stays,
           // so a deletion can still reach the CRM).
-          await executeBound(em, `UPDATE crm_sync_links SET base = '{}', ledger = '{"in":{},"out":{}}' WHERE contact_id = ?`, [contactId]);
+          await writeBound(em, `UPDATE crm_sync_links SET base = '{}', ledger = '{"in":{},"out":{}}' WHERE contact_id = ?`, [contactId]);
         }
         continue;
       }
@@ -137,7 +137,7 @@ async function applyIntegrationEvent(
   switch (event.type) {
     case 'IntegrationConnected': {
       const { provider, settings } = event.data;
-      await executeBound(
+      await writeBound(
         em,
         `INSERT INTO crm_sync_integrations (integration_id, organization_id, provider, status, direction, poll_interval_minutes, next_poll_at, due_at)
          VALUES (?, ?, ?, 'connected', ?, ?, ?, ?)
@@ -159,13 +159,13 @@ async function applyIntegrationEvent(
       return;
     }
     case 'IntegrationNeedsReconnect':
-      await executeBound(em, `UPDATE crm_sync_integrations SET status = 'needs_reconnect', run_id = NULL WHERE integration_id = ?`, [integrationId]);
+      await writeBound(em, `UPDATE crm_sync_integrations SET status = 'needs_reconnect', run_id = NULL WHERE integration_id = ?`, [integrationId]);
       unwatch(watched, organizationId, integrationId);
       return;
     case 'IntegrationDisconnected':
-      await executeBound(em, `DELETE FROM crm_sync_outbound WHERE integration_id = ?`, [integrationId]);
-      await executeBound(em, `DELETE FROM crm_sync_links WHERE integration_id = ?`, [integrationId]);
-      await executeBound(em, `DELETE FROM crm_sync_integrations WHERE integration_id = ?`, [integrationId]);
+      await writeBound(em, `DELETE FROM crm_sync_outbound WHERE integration_id = ?`, [integrationId]);
+      await writeBound(em, `DELETE FROM crm_sync_links WHERE integration_id = ?`, [integrationId]);
+      await writeBound(em, `DELETE FROM crm_sync_integrations WHERE integration_id = ?`, [integrationId]);
       unwatch(watched, organizationId, integrationId);
       return;
     case 'IntegrationSyncSettingsChanged': {
@@ -184,17 +184,17 @@ async function applyIntegrationEvent(
       return;
     }
     case 'IntegrationMappingsChanged':
-      await executeBound(em, `UPDATE crm_sync_integrations SET due_at = LEAST(due_at, ?) WHERE integration_id = ?`, [at, integrationId]);
+      await writeBound(em, `UPDATE crm_sync_integrations SET due_at = LEAST(due_at, ?) WHERE integration_id = ?`, [at, integrationId]);
       return;
     case 'SyncStarted':
-      await executeBound(em, `UPDATE crm_sync_integrations SET run_id = ?, due_at = LEAST(due_at, ?) WHERE integration_id = ?`, [
+      await writeBound(em, `UPDATE crm_sync_integrations SET run_id = ?, due_at = LEAST(due_at, ?) WHERE integration_id = ?`, [
         event.data.runId,
         at,
         integrationId,
       ]);
       return;
     case 'SyncCompleted':
-      await executeBound(
+      await writeBound(
         em,
         `UPDATE crm_sync_integrations SET run_id = NULL, failures = 0,
                 next_poll_at = ?::timestamptz + make_interval(mins => poll_interval_minutes)
@@ -205,7 +205,7 @@ async function applyIntegrationEvent(
     case 'SyncFailed':
       // A failed run waits for the next poll (sooner after a first failure, later after each further one: at
       // most the poll interval); a retryable failure's next run resumes at its checkpoint (the decider's resume).
-      await executeBound(
+      await writeBound(
         em,
         `UPDATE crm_sync_integrations SET run_id = NULL, failures = failures + 1,
                 next_poll_at = ?::timestamptz + LEAST(make_interval(mins => poll_interval_minutes), make_interval(secs => 30 * power(2, LEAST(failures, 10))))
@@ -214,7 +214,7 @@ async function applyIntegrationEvent(
       );
       return;
     case 'IntegrationWebhookReceived':
-      await executeBound(
+      await writeBound(
         em,
         `UPDATE crm_sync_integrations
             SET pending_fetch = (SELECT coalesce(array_agg(DISTINCT id), '{}') FROM (
