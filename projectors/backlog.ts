@@ -67,7 +67,7 @@ export class ReadModelPace {
 
   /** Resolves when a batch of `projection` whose oldest event was recorded at `recordedAt` may be applied. */
   async hold(projection: string, recordedAt: string, signal: AbortSignal): Promise<void> {
-    if (signal.aborted || !this.backlog.active || this.hurried(projection)) return;
+    if (signal.aborted || !this.backlog.active || this.isHurried(projection)) return;
     const waitMs = Math.min(this.holdMs, this.holdMs - (this.wallClock() - Date.parse(recordedAt)));
     if (!(waitMs > 0)) return;
     let listeners = this.hurryListeners.get(projection);
@@ -83,13 +83,24 @@ export class ReadModelPace {
     }
   }
 
+  /**
+   * Resolves when a reader waits on `projection` (at once if one did within hurryMs), or `signal` aborts: a
+   * background projection's pause between batches ends then (see Projection `background`).
+   */
+  hurried(projection: string, signal: AbortSignal): Promise<void> {
+    if (this.isHurried(projection)) return Promise.resolve();
+    let listeners = this.hurryListeners.get(projection);
+    if (!listeners) this.hurryListeners.set(projection, (listeners = new Set()));
+    return untilCalled(listeners, signal, false);
+  }
+
   /** A reader waits on `projection`: what it holds goes now, and it is not held for a while. */
   hurry(projection: string): void {
     this.hurriedUntil.set(projection, this.clock() + this.hurryMs);
     for (const listener of [...(this.hurryListeners.get(projection) ?? [])]) listener();
   }
 
-  private hurried(projection: string): boolean {
+  private isHurried(projection: string): boolean {
     const until = this.hurriedUntil.get(projection);
     return until !== undefined && until > this.clock();
   }

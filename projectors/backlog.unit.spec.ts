@@ -5,7 +5,7 @@ import { eventually, testEvent } from '../test/support/events.ts';
 import { compareDecimalPositions } from '../infra/eventstore/envelope.ts';
 import { InMemoryEventStore } from '../infra/eventstore/in-memory/in-memory-event-store.ts';
 import { InProcessNotifications } from '../infra/notifications/in-process-notifications.ts';
-import { CHANNEL_READ_WAITING } from '../infra/notifications/notifications.ts';
+import { CHANNEL_CHECKPOINTS, CHANNEL_READ_WAITING } from '../infra/notifications/notifications.ts';
 import { CheckpointWatcher } from '../infra/readmodels/checkpoint-watcher.ts';
 import { ReadModelPace, WorkflowBacklog } from './backlog.ts';
 import { subscribeToAll } from './subscription.ts';
@@ -170,6 +170,32 @@ describe('CheckpointWatcher: a read that waits a while says so to the projector 
       expect(await waiting).to.equal(true);
       expect(heard, 'one announcement for the wait').to.have.length(1);
     } finally {
+      watcher.close();
+    }
+  });
+
+  it('tells who follows a read model whether a move committed a batch or only skipped other events (the runner wakes for commits)', () => {
+    const notifications = new InProcessNotifications();
+    const watcher = new CheckpointWatcher(orm, log, notifications, pino({ level: 'silent' }), 20);
+    const moves: [string, string, boolean][] = [];
+    const stop = watcher.onAdvance((projection, position, committed) => moves.push([projection, position, committed]));
+    try {
+      watcher.announce('executions', '3');
+      watcher.announce('executions', '4', false);
+      // From another process: a batch's commit, then the skips of several projections at once.
+      void notifications.notify(CHANNEL_CHECKPOINTS, JSON.stringify({ projection: 'executions', position: '5' }));
+      void notifications.notify(CHANNEL_CHECKPOINTS, JSON.stringify({ positions: { executions: '6', audit: '6' } }));
+      // A position it knows already tells nobody.
+      watcher.announce('executions', '6');
+      expect(moves).to.deep.equal([
+        ['executions', '3', true],
+        ['executions', '4', false],
+        ['executions', '5', true],
+        ['executions', '6', false],
+        ['audit', '6', false],
+      ]);
+    } finally {
+      stop();
       watcher.close();
     }
   });

@@ -76,10 +76,11 @@ export const projectorCoreModule = new ContainerModule((bind) => {
     const options: ProjectionRunnerOptions = {
       batchSize: config.PROJECTION_BATCH_SIZE,
       liveDelayMs: config.PROJECTION_LIVE_DELAY_MS,
+      backgroundDelayMs: config.PROJECTION_BACKGROUND_DELAY_MS,
       metrics: new ProjectionMetrics(metrics),
       server: !database.embedded,
       onCheckpoint: (projection: string, position: string, stored: boolean) => {
-        watcher.announce(projection, position);
+        watcher.announce(projection, position, stored);
         if (!stored && !database.embedded) skips.add(projection, position);
       },
     };

@@ -193,4 +193,49 @@ describe('projection metrics: what the projector host records in the process reg
       await lifecycle.stop();
     }
   });
+  it('a background projection takes what arrived during its delay as one batch, and goes at once for a read that waits on it', async () => {
+    const batches: string[][] = [];
+    const background: Projection = {
+      name: 'background-contacts',
+      eventTypes: new Set(['ContactCreated']),
+      background: true,
+      apply: async (events) => {
+        batches.push(events.map((event) => event.position));
+      },
+    };
+    const config = loadConfig({ ...testEnvironment(database.url, outbox), PROJECTION_BACKGROUND_DELAY_MS: '10000' }, 'projectors');
+    const { container, lifecycle } = createContainer(config, pino({ level: 'silent' }), [
+      projectorCoreModule,
+      contactProjectionsModule,
+      new ContainerModule((bind) => bindProjection(bind, () => background)),
+    ]);
+    try {
+      await container.getAsync(PROJECTORS);
+      const store = await container.getAsync<EventStore>(TOKENS.EventStore);
+      const watcher = await container.getAsync<CheckpointWatcher>(TOKENS.CheckpointWatcher);
+      const organizationId = facts.organizationCreated().data.organizationId;
+      const append = async () => {
+        const created = facts.contactCreated(organizationId);
+        return (await store.append(contactStream(created.data.contactId), [created], 'no_stream')).position;
+      };
+      // What is in the log at its start it catches up on at once.
+      const before = await append();
+      await lifecycle.start();
+      await eventually(
+        () => batches.flat(),
+        (positions) => positions.includes(before),
+      );
+      // Live, it takes what comes next only once its delay (10 s) since that read is over, while the contacts
+      // read model (not background) has it at once.
+      const second = await append();
+      const third = await append();
+      expect(await watcher.waitFor(['contacts'], third, 5_000)).to.equal(true);
+      expect(batches.flat()).to.not.include(second);
+      // A read that waits on it is answered long before its delay is over: the two go then, in one batch.
+      expect(await watcher.waitFor(['background-contacts'], third, 5_000)).to.equal(true);
+      expect(batches[batches.length - 1]).to.deep.equal([second, third]);
+    } finally {
+      await lifecycle.stop();
+    }
+  });
 });

@@ -22,6 +22,8 @@ export interface CatchUpSubscriptionOptions {
    * appends the events of that time make one batch, while an append after a quiet spell is read at once.
    */
   liveDelayMs?: number;
+  /** Ends the pause of liveDelayMs early when it resolves (a reader waits on this projection). */
+  wakeEarly?(signal: AbortSignal): Promise<void>;
   /**
    * Asked before each batch of events is handled, with the batch's oldest event: the batch waits until it
    * resolves (a process lets other work go first: see ReadModelPace). Given a signal that aborts on stop.
@@ -74,7 +76,17 @@ export function subscribeToAll(log: GlobalEventLog, options: CatchUpSubscription
     const delay = options.liveDelayMs ?? 0;
     const now = performance.now();
     if (delay <= 0 || now - readAt >= delay) return;
-    await sleep(Math.ceil((readAt + delay) / delay) * delay - now, controller.signal);
+    const pauseMs = Math.ceil((readAt + delay) / delay) * delay - now;
+    if (!options.wakeEarly) return sleep(pauseMs, controller.signal);
+    const pause = new AbortController();
+    const stop = () => pause.abort();
+    controller.signal.addEventListener('abort', stop, { once: true });
+    try {
+      await Promise.race([sleep(pauseMs, pause.signal), options.wakeEarly(pause.signal)]);
+    } finally {
+      pause.abort();
+      controller.signal.removeEventListener('abort', stop);
+    }
   };
 
   /** Reads a page (or waits for one) and hands it to the handler. */

@@ -126,6 +126,8 @@ const schema = z.object({
   READ_YOUR_WRITES_TIMEOUT_MS: positiveInt(30_000).default(2_000),
   PROJECTION_BATCH_SIZE: positiveInt(10_000).default(1_000),
   PROJECTION_LIVE_DELAY_MS: z.coerce.number().int().min(0).max(1_000).default(10),
+  /** Once live, the least time between two batches of a background projection (projectors/runner/projection.ts `background`). */
+  PROJECTION_BACKGROUND_DELAY_MS: z.coerce.number().int().min(0).max(10_000).default(250),
   /**
    * How far read models trail the log while the workflow runner has more due work than slots; not once that
    * spell ends, nor for a read model a read-your-writes read waits on (projectors/backlog.ts ReadModelPace).

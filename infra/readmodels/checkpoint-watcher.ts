@@ -38,7 +38,7 @@ export class CheckpointWatcher implements ReadModelProgress {
   /** When the checkpoint table was last read (ms since epoch; 0: never). */
   private refreshedAt = 0;
   private readonly stopListening: () => void;
-  private readonly advanceListeners = new Set<(projection: string, position: string) => void>();
+  private readonly advanceListeners = new Set<(projection: string, position: string, committed: boolean) => void>();
   /** When each set of read models was last announced as waited on (performance.now()). */
   private readonly waitAnnounced = new Map<string, number>();
 
@@ -60,9 +60,12 @@ export class CheckpointWatcher implements ReadModelProgress {
     return this.log.comparePositions(position, await this.log.headPosition()) > 0;
   }
 
-  /** Called by projectors in this process after each committed checkpoint. */
-  announce(projection: string, position: string): void {
-    this.advance(projection, position);
+  /**
+   * Called by projectors in this process after each checkpoint move: `committed` (the default) when a batch
+   * committed it, false when the projection only skipped events of other types (it wrote nothing).
+   */
+  announce(projection: string, position: string, committed = true): void {
+    this.advance(projection, position, committed);
     this.settle();
   }
 
@@ -118,9 +121,9 @@ export class CheckpointWatcher implements ReadModelProgress {
     try {
       // One projection's commit, or the skips of several at once ({positions: {name: position}}).
       const { projection, position, positions } = JSON.parse(payload) as { projection?: unknown; position?: unknown; positions?: unknown };
-      if (typeof projection === 'string' && typeof position === 'string') this.advance(projection, position);
+      if (typeof projection === 'string' && typeof position === 'string') this.advance(projection, position, true);
       if (typeof positions === 'object' && positions !== null) {
-        for (const [name, at] of Object.entries(positions)) if (typeof at === 'string') this.advance(name, at);
+        for (const [name, at] of Object.entries(positions)) if (typeof at === 'string') this.advance(name, at, false);
       }
     } catch {
       // An empty payload (the listener reconnected: announcements may have been lost) or junk: read the table.
@@ -130,17 +133,21 @@ export class CheckpointWatcher implements ReadModelProgress {
     this.settle();
   }
 
-  /** Told whenever a projection's known position moves (here or, through NOTIFY, in another process). */
-  onAdvance(listener: (projection: string, position: string) => void): () => void {
+  /**
+   * Told whenever a projection's known position moves (here or, through NOTIFY, in another process); `committed`
+   * is false for a move past events of other types only (its read model did not change), true otherwise (and
+   * for what a read of the table finds, which may cover commits whose announcement was lost).
+   */
+  onAdvance(listener: (projection: string, position: string, committed: boolean) => void): () => void {
     this.advanceListeners.add(listener);
     return () => this.advanceListeners.delete(listener);
   }
 
-  private advance(projection: string, position: string | null): void {
+  private advance(projection: string, position: string | null, committed: boolean): void {
     const known = this.positions.get(projection) ?? null;
     if (position === null || this.log.comparePositions(position, known) <= 0) return;
     this.positions.set(projection, position);
-    for (const listener of this.advanceListeners) listener(projection, position);
+    for (const listener of this.advanceListeners) listener(projection, position, committed);
   }
 
   private satisfied(projections: readonly string[], position: string): boolean {
@@ -164,7 +171,7 @@ export class CheckpointWatcher implements ReadModelProgress {
     const startedAt = Date.now();
     try {
       const rows = await this.orm.em.fork().execute<{ name: string; position: string | null }[]>('SELECT name, position FROM projection_checkpoints');
-      for (const row of rows) this.advance(row.name, row.position);
+      for (const row of rows) this.advance(row.name, row.position, true);
       this.refreshedAt = startedAt;
     } catch (err) {
       this.logger.warn({ err }, 'could not read projection checkpoints');

@@ -67,6 +67,7 @@ export function embeddingsProjection(prompts: { contact: Prompt; email: Prompt }
     name: 'ai-embeddings',
     eventTypes: new Set<string>([...CONTACT_EVENTS, ...EXECUTION_EVENTS]),
     sqlOnly: true,
+    background: true,
     async apply(events: RecordedEvent[], em: EntityManager): Promise<void> {
       const contactEvents = events.filter((event) => (CONTACT_EVENTS as readonly string[]).includes(event.type));
       const executionEvents = events.filter((event) => !(CONTACT_EVENTS as readonly string[]).includes(event.type));

@@ -14,6 +14,7 @@ export function analyticsProjection(writer: AnalyticsWriter, name = 'analytics')
     // Every type: event tracking counts them all. An empty set would mean "none".
     eventTypes: 'all',
     reactor: true,
+    background: true,
     async apply(events: RecordedEvent[]): Promise<void> {
       const facts = events.map(analyticsFactOf).filter((fact): fact is AnalyticsFact => fact !== null);
       if (facts.length > 0) await writer.insert(facts);

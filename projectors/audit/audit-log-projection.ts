@@ -50,6 +50,7 @@ export const auditLogProjection: Projection = {
   name: 'audit',
   eventTypes: 'all',
   sqlOnly: true,
+  background: true,
 
   async apply(events: RecordedEvent[], em: EntityManager): Promise<void> {
     // A large batch (a catch-up, the batches after a burst) by COPY where the server takes it: ~20 % less

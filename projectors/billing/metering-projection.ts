@@ -101,6 +101,7 @@ export const meteringProjection: Projection = {
   name: 'metering',
   eventTypes: new Set(meteredEventTypes),
   sqlOnly: true,
+  background: true,
 
   async apply(events: RecordedEvent[], em: EntityManager): Promise<void> {
     const batch = events as RecordedEvent<Metered>[];

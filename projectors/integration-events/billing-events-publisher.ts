@@ -44,6 +44,7 @@ export function toBillingMessage(event: RecordedEvent<Published>): IntegrationMe
 export function billingEventsPublisher(bus: IntegrationEventBus): Projection {
   return {
     name: 'integration-events-billing',
+    background: true,
     eventTypes: new Set(publishedTypes),
     async apply(events: RecordedEvent[]): Promise<void> {
       if (events.length > 0) await bus.publish((events as RecordedEvent<Published>[]).map(toBillingMessage));

@@ -76,6 +76,7 @@ export function toCrmIntegrationMessage(event: RecordedEvent<Published>): Integr
 export function crmEventsPublisher(bus: IntegrationEventBus): Projection {
   return {
     name: 'integration-events-crm',
+    background: true,
     eventTypes: new Set(publishedTypes),
     async apply(events: RecordedEvent[]): Promise<void> {
       const messages = (events as RecordedEvent<Published>[]).map(toCrmIntegrationMessage).filter((m): m is IntegrationMessage => m !== null);

@@ -56,6 +56,7 @@ export function toIntegrationMessage(event: RecordedEvent<Published>): Integrati
 export function workflowEventsPublisher(bus: IntegrationEventBus): Projection {
   return {
     name: 'integration-events',
+    background: true,
     eventTypes: new Set([
       'WorkflowCreated',
       'WorkflowUpdated',

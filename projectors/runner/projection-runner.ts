@@ -16,6 +16,8 @@ import type { ProjectionMetrics } from './projection-metrics.ts';
 /** What a projection's batches wait for before they are applied (see ReadModelPace). */
 export interface BatchPace {
   hold(projection: string, recordedAt: string, signal: AbortSignal): Promise<void>;
+  /** Resolves when a read-your-writes read waits on `projection` (at once while one has lately), or `signal` aborts. */
+  hurried?(projection: string, signal: AbortSignal): Promise<void>;
 }
 
 export interface ProjectionRunnerOptions {
@@ -30,6 +32,8 @@ export interface ProjectionRunnerOptions {
   onCheckpoint?(projection: string, position: string, stored: boolean): void;
   /** Once live, the least time between two batches (see subscribeToAll). */
   liveDelayMs?: number;
+  /** The same for a background projection (Projection `background`), cut short when a reader waits on it. */
+  backgroundDelayMs?: number;
   /** What each batch waits for before it is applied (see ReadModelPace). */
   pace?: BatchPace;
   /** Events applied, batches committed and events parked, per projection. */
@@ -143,7 +147,8 @@ export class ProjectionRunner {
       from,
       batchSize: this.options.batchSize,
       ...(this.projection.eventTypes === 'all' ? {} : { types: [...this.projection.eventTypes] }),
-      liveDelayMs: this.options.liveDelayMs,
+      liveDelayMs: this.projection.background ? (this.options.backgroundDelayMs ?? this.options.liveDelayMs) : this.options.liveDelayMs,
+      ...(pace?.hurried && this.projection.background ? { wakeEarly: (signal: AbortSignal) => pace.hurried!(name, signal) } : {}),
       ...(pace && !this.projection.feedsRunner
         ? { holdBatch: (oldest: RecordedEvent, signal: AbortSignal) => pace.hold(name, oldest.recordedAt, signal) }
         : {}),

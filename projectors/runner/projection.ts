@@ -29,6 +29,15 @@ export interface Projection {
    * never held back while the runner is backlogged (see ReadModelPace), or new work would wait for the hold.
    */
   readonly feedsRunner?: boolean;
+  /**
+   * Nobody waits on it from one moment to the next (an audit log, usage, search and analytics, embeddings, the
+   * CRM sync's queue, integration events): once live it takes what arrived in PROJECTION_BACKGROUND_DELAY_MS
+   * (250 ms) as one batch instead of every PROJECTION_LIVE_DELAY_MS (10 ms), unless a read-your-writes read
+   * waits on it (then at once). A batch costs about the same whatever it holds, so under a steady stream this
+   * takes a fraction of the process's and the database's time (measured: see the README, "Where the spine
+   * stands"), and what users wait on goes first.
+   */
+  readonly background?: boolean;
 }
 
 export function handles(projection: Pick<Projection, 'eventTypes'>, type: string): boolean {

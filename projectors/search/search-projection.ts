@@ -34,6 +34,7 @@ export function searchProjection(index: SearchIndexWriter, progress: ReadModelPr
     name,
     eventTypes: new Set<string>([...contactEventTypes, ...executionSearchEventTypes]),
     reactor: true,
+    background: true,
 
     async apply(events: RecordedEvent[], em: EntityManager): Promise<void> {
       const contactEvents = events.filter((event) => contactTypes.has(event.type)) as RecordedEvent<ContactEvent>[];

@@ -10,6 +10,7 @@ import { conditionsHold } from '../../domain/workflows/conditions.ts';
 import type { WorkflowDefinition } from '../../domain/workflows/definition.ts';
 import { executionDecider, executionStream, type ExecutionCommand } from '../../domain/workflows/execution.ts';
 import { contactSnapshotOf } from '../../domain/workflows/steps/step-type.ts';
+import { executeBound, pgArray } from '../../infra/readmodels/orm.ts';
 import { DependencyUnavailableError } from '../../infra/resilience.ts';
 import { ProjectionError, type Projection } from '../runner/projection.ts';
 import { occurrences } from '../../domain/workflows/schedule.ts';
@@ -85,13 +86,15 @@ export function contactEventReactor(deps: ReactorDependencies): Projection {
       // One look at the workflows for the whole batch: most contact events match no trigger at all.
       const triggering = events.filter((event) => triggerOf(event) !== null);
       const organizations = [...new Set(triggering.map((event) => event.metadata.tenantId).filter((id): id is string => id !== null))];
-      let candidates: WorkflowView[] = [];
+      let candidates: Pick<WorkflowView, 'id' | 'organizationId' | 'definition'>[] = [];
       if (organizations.length > 0) {
         await readModelsAt(deps.progress, ['workflows'], triggering[triggering.length - 1]!);
-        candidates = await em.find(
-          WorkflowViewSchema,
-          { organizationId: { $in: organizations }, status: 'active', triggerType: 'event' },
-          { filters: false },
+        // Three columns in one bound statement, not the ORM's entities: this runs for every batch of contact events.
+        candidates = await executeBound<Pick<WorkflowView, 'id' | 'organizationId' | 'definition'>>(
+          em,
+          `SELECT id, organization_id AS "organizationId", definition FROM workflows
+           WHERE organization_id = ANY(?::uuid[]) AND status = 'active' AND trigger_type = 'event'`,
+          [pgArray(organizations)],
         );
       }
       for (const event of events) {

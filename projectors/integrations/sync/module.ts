@@ -75,8 +75,8 @@ export const crmSyncWorkerModule = new ContainerModule((bind) => {
       log,
       { concurrency: config.CRM_SYNC_CONCURRENCY, pollMs: config.CRM_SYNC_POLL_MS },
     );
-    const unlisten = watcher.onAdvance((projection) => {
-      if (projection === crmSyncProjection.name) worker.wake();
+    const unlisten = watcher.onAdvance((projection, _position, committed) => {
+      if (projection === crmSyncProjection.name && committed) worker.wake();
     });
     health.add({ name: 'crmSync', check: async () => ({ ok: true, detail: worker.stats }) });
     // Off in a process that must not call providers (CRM_SYNC_ENABLED=false): runs then wait for one that does.
