@@ -355,6 +355,8 @@ export class ProjectionRunner {
     const connection = (await knex.client.acquireConnection()) as pg.ClientBase;
     try {
       const stored = this.storedCheckpoint;
+      // Nothing new (a skip stored late, behind a batch committed since): the checkpoint must not go back.
+      if (stored && this.log.comparePositions(last, stored.position) <= 0) return null;
       if (this.options.server && stored && events.length < COPY_FROM_ROWS) {
         const applied = await this.transactPipelined(connection, stored.position, events, last, work);
         if (applied !== undefined) return applied;
