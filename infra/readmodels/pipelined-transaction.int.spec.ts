@@ -74,6 +74,23 @@ describe('A pipelined read-model transaction: statements sent without waiting, a
     expect(await labels()).to.deep.equal([]);
   });
 
+  it('refuses a value the driver could fail to encode before anything of its statement is sent (a COMMIT behind it would commit the rest)', async () => {
+    const transaction = PipelinedTransaction.begin(client);
+    const work = em(transaction);
+    await writeBound(work, 'INSERT INTO t VALUES (?, ?)', [1, 'one']);
+    const loop: Record<string, unknown> = {};
+    loop.self = loop;
+    const refused = await writeBound(work, 'INSERT INTO t VALUES (?, ?)', [2, loop]).then(
+      () => null,
+      (err: unknown) => err,
+    );
+    expect(refused).to.be.instanceOf(TypeError);
+    // Arrays of plain values are fine (the driver writes them as array literals).
+    expect(await executeBound<{ n: number }>(work, 'SELECT cardinality(?::text[]) AS n', [['a', 'b', null]])).to.deep.equal([{ n: 3 }]);
+    expect(await transaction.rollbackWithCause()).to.equal(undefined);
+    expect(await labels()).to.deep.equal([]);
+  });
+
   it('a rollback of a transaction nothing failed in stores nothing, and takes no COPY meanwhile', async () => {
     const transaction = PipelinedTransaction.begin(client);
     const work = em(transaction);

@@ -79,6 +79,13 @@ export class PipelinedTransaction implements PlainConnection {
 
   private submit(config: { name?: string; text: string; values?: unknown[] }): Promise<unknown> {
     if (this.ended) return Promise.reject(new Error('the pipelined transaction has ended'));
+    // A value the driver cannot encode fails on this side only, after the statements before it went out and
+    // before the server hears of it: a COMMIT behind it would commit the rest. Refused here, before anything
+    // of it is sent (the caller's code then throws, and the transaction is rolled back).
+    for (const value of config.values ?? []) {
+      if (!isPlainValue(value))
+        throw new TypeError(`a pipelined statement takes text, numbers, booleans, dates, bytes, nulls and arrays of them, not ${typeof value}`);
+    }
     if (config.text === 'COMMIT' || config.text === 'ROLLBACK') this.ended = true;
     this.cork();
     const index = this.answers.length;
@@ -113,6 +120,19 @@ export class PipelinedTransaction implements PlainConnection {
       stream.uncork!();
     });
   }
+}
+
+function isPlainValue(value: unknown): boolean {
+  return (
+    value === null ||
+    value === undefined ||
+    typeof value === 'string' ||
+    typeof value === 'number' ||
+    typeof value === 'boolean' ||
+    value instanceof Date ||
+    Buffer.isBuffer(value) ||
+    (Array.isArray(value) && value.every(isPlainValue))
+  );
 }
 
 /** The driver's pipeline mode, on a connection of a pool (a pg.Client, whose types say it is read-only). */
