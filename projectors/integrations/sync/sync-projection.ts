@@ -41,7 +41,6 @@ export const crmSyncProjection: Projection = {
   name: 'crm-sync',
   eventTypes: new Set<string>([...integrationTypes, ...contactTypes]),
   sqlOnly: true,
-  background: true,
 
   async apply(events: RecordedEvent[], em: EntityManager): Promise<void> {
     const organizations = [
