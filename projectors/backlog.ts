@@ -70,8 +70,7 @@ export class ReadModelPace {
     if (signal.aborted || !this.backlog.active || this.isHurried(projection)) return;
     const waitMs = Math.min(this.holdMs, this.holdMs - (this.wallClock() - Date.parse(recordedAt)));
     if (!(waitMs > 0)) return;
-    let listeners = this.hurryListeners.get(projection);
-    if (!listeners) this.hurryListeners.set(projection, (listeners = new Set()));
+    const listeners = this.listenersOf(projection);
     const pause = new AbortController();
     const stop = () => pause.abort();
     signal.addEventListener('abort', stop, { once: true });
@@ -89,15 +88,20 @@ export class ReadModelPace {
    */
   hurried(projection: string, signal: AbortSignal): Promise<void> {
     if (this.isHurried(projection)) return Promise.resolve();
-    let listeners = this.hurryListeners.get(projection);
-    if (!listeners) this.hurryListeners.set(projection, (listeners = new Set()));
-    return untilCalled(listeners, signal, false);
+    return untilCalled(this.listenersOf(projection), signal, false);
   }
 
   /** A reader waits on `projection`: what it holds goes now, and it is not held for a while. */
   hurry(projection: string): void {
     this.hurriedUntil.set(projection, this.clock() + this.hurryMs);
     for (const listener of [...(this.hurryListeners.get(projection) ?? [])]) listener();
+  }
+
+  /** Who waits for a reader on `projection` (held batches, paused background projections). */
+  private listenersOf(projection: string): Set<() => void> {
+    let listeners = this.hurryListeners.get(projection);
+    if (!listeners) this.hurryListeners.set(projection, (listeners = new Set()));
+    return listeners;
   }
 
   private isHurried(projection: string): boolean {

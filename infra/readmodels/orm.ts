@@ -87,10 +87,7 @@ export function onPlainConnection(em: EntityManager, connection: PlainConnection
  */
 export async function executeBound<T = unknown>(em: EntityManager, sql: string, bindings: unknown[]): Promise<T[]> {
   const plain = plainConnections.get(em);
-  if (plain) {
-    const { text, name } = numberedPlaceholders(sql);
-    return (await plain.connection.query<T & object>(plain.server ? { name, text, values: bindings } : { text, values: bindings })).rows;
-  }
+  if (plain) return (await plain.connection.query<T & object>(statementFor(plain, sql, bindings))).rows;
   const knex = em.getConnection().getKnex();
   const query = knex.raw(sql, bindings as never[]);
   const trx = em.getTransactionContext();
@@ -119,8 +116,7 @@ function copyText(value: CopyValue): string {
 export async function writeBound(em: EntityManager, sql: string, bindings: unknown[]): Promise<void> {
   const plain = plainConnections.get(em);
   if (plain?.connection instanceof PipelinedTransaction) {
-    const { text, name } = numberedPlaceholders(sql);
-    plain.connection.send(plain.server ? { name, text, values: bindings } : { text, values: bindings });
+    plain.connection.send(statementFor(plain, sql, bindings));
     return;
   }
   await executeBound(em, sql, bindings);
@@ -169,6 +165,12 @@ export async function copyRows(
  */
 export function pgArray(values: readonly string[]): string {
   return `{${values.map((value) => `"${value.replace(/["\\]/g, '\\$&')}"`).join(',')}}`;
+}
+
+/** `sql` for the driver: prepared by name on a server (see onPlainConnection). */
+function statementFor(plain: { server: boolean }, sql: string, bindings: unknown[]): { name?: string; text: string; values: unknown[] } {
+  const { text, name } = numberedPlaceholders(sql);
+  return plain.server ? { name, text, values: bindings } : { text, values: bindings };
 }
 
 const numbered = new Map<string, { text: string; name: string }>();
