@@ -1,7 +1,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { migrateDatabase } from '../infra/di/container.ts';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, openSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -65,9 +65,12 @@ export class ServerProcess {
     const args = options.compiled
       ? [...(entry === 'main.ts' ? await npmStartNodeOptions() : []), path.join('dist', entry.replace(/\.ts$/, '.js'))]
       : ['--import', 'tsx', entry];
+    // BENCH_SERVER_LOG_DIR keeps each server's log (warnings and errors) in a file of its own there.
+    const logDir = process.env.BENCH_SERVER_LOG_DIR;
+    const log = logDir ? openSync(path.join(logDir, `${entry.replace(/[/.]/g, '-')}-${port}.log`), 'a') : 'ignore';
     const child = spawn(process.execPath, [...extra, ...args], {
       env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', NODE_ENV: 'production' },
-      stdio: ['ignore', 'ignore', 'inherit'],
+      stdio: ['ignore', log, 'inherit'],
     });
     const origin = `http://127.0.0.1:${port}`;
     const deadline = Date.now() + 60_000;

@@ -28,6 +28,11 @@ export interface GlobalEventLog {
    * Only a hint: callers read again either way.
    */
   waitForAppends(after: string | null, timeoutMs: number, signal: AbortSignal): Promise<void>;
+  /**
+   * Whether a page read from `after` is answered from this process's memory (a tail of the log it keeps, see
+   * LogTail), so that reading it again costs next to nothing. Absent: every read goes to the store.
+   */
+  answersFromMemory?(after: string | null): boolean;
 }
 
 export interface EventPage {

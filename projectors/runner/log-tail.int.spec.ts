@@ -135,6 +135,19 @@ describe('the log tail: recent events read from the store once and served to eve
     expect(reads.length).to.equal(before + 2);
   });
 
+  it('says which reads it answers from memory: inside what it holds and at its end, not before it, nor once cleared', async () => {
+    const { log } = counted(store);
+    const tail = keepingTail(log, { maxEvents: 4 });
+    const head = (await store.headPosition())!;
+    expect(tail.answersFromMemory!(head), 'not started').to.equal(false);
+    await tail.readPage({ after: head, maxCount: 50 });
+    await append(10);
+    await tail.readPage({ after: head, maxCount: 50 });
+    expect([5, 6, 8, 10, 11].map((n) => tail.answersFromMemory!(plus(head, n)))).to.deep.equal([false, true, true, true, false]);
+    tail.clear();
+    expect(tail.answersFromMemory!(plus(head, 10))).to.equal(false);
+  });
+
   it('lets events go once held longer than maxAgeMs (an idle process holds nothing); a host behind them reads the store', async () => {
     const { log, reads } = counted(store);
     const tail = keepingTail(log, { maxEvents: 1_000, maxAgeMs: 50 });

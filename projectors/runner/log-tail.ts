@@ -231,5 +231,7 @@ export function keepingTail(log: GlobalEventLog, options: LogTailOptions): LogTa
     isValidPosition: (value) => log.isValidPosition(value),
     comparePositions: (a, b) => log.comparePositions(a, b),
     waitForAppends: (after, timeoutMs, signal) => log.waitForAppends(after, timeoutMs, signal),
+    // Inside the tail, or at its end (where one read grows it for every caller at once).
+    answersFromMemory: (after) => options.maxEvents > 0 && started && compare(after, base) >= 0 && compare(after, end) <= 0,
   };
 }

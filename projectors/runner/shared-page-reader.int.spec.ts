@@ -160,6 +160,45 @@ describe('shared page reader: projections of one process read each page of the l
     expect(reads).to.have.length(2);
   });
 
+  it('never makes the projection furthest behind wait for room: the pages held are kept for it', async () => {
+    // Live, a projection whose last page ended at the head (not kept) stands before the pages the others read
+    // since, none of which starts where it stands. It waited for room until the silence deadline (2 s in
+    // production; a minute here, beyond this test's timeout), with the others waiting for it.
+    const { log } = counting(store);
+    const shared = new SharedPageReader(log, ['A', 'B'], 2, 60_000);
+    const [behind, a, b] = [shared.view(), shared.view(), shared.view()];
+    const h0 = (await store.headPosition())!;
+    const at = (n: number) => String(BigInt(h0) + BigInt(n));
+    expect(await behind.readPage({ after: at(-3), maxCount: 3 })).to.include({ end: h0, atHead: true });
+    await store.append(stream, [testEvent('A', { n: 'h+1' })], 'any');
+    expect(await a.readPage({ after: h0, maxCount: 3 })).to.include({ end: at(1), atHead: true });
+    await store.append(
+      stream,
+      [...Array(9).keys()].map((n) => testEvent('B', { n: `h+${n + 2}` })),
+      'any',
+    );
+    expect(await a.readPage({ after: at(1), maxCount: 3 })).to.include({ end: at(4), atHead: false });
+    expect(await b.readPage({ after: at(4), maxCount: 3 })).to.include({ end: at(7), atHead: false });
+    expect(shared.held).to.equal(2);
+    // No page starts at h0 and the room is full: the projection there reads its own page at once.
+    const page = await behind.readPage({ after: h0, maxCount: 3 });
+    expect(page.events.map((e) => (e.data as { n: string }).n)).to.deep.equal(['h+1', 'h+2', 'h+3']);
+  });
+
+  it('reads what the log answers from memory straight from it: nothing kept here, nobody waits for room', async () => {
+    // The process's tail of the log answers live projections from memory (and shares them there); kept here,
+    // their pages filled the room and a live projection waited for a background one to move.
+    const { log, reads } = counting(store);
+    const shared = new SharedPageReader({ ...log, answersFromMemory: () => true }, ['A', 'B'], 1, 60_000);
+    const [slow, fast] = [shared.view(), shared.view()];
+    const first = await slow.readPage({ after: start, maxCount: 3 });
+    expect(first.atHead).to.equal(false);
+    const pages = await Promise.all([3, 6, 9].map((n) => fast.readPage({ after: String(BigInt(start ?? '0') + BigInt(n)), maxCount: 3 })));
+    expect(pages.map((page) => page.events.length)).to.deep.equal([3, 3, 3]);
+    expect(shared.held).to.equal(0);
+    expect(reads).to.have.length(4);
+  });
+
   it('reads a page again after a failed read instead of keeping the failure', async () => {
     let fail = true;
     const flaky: GlobalEventLog = {

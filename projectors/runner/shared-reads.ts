@@ -87,5 +87,6 @@ export function sharingReads(log: GlobalEventLog): GlobalEventLog {
     isValidPosition: (value) => log.isValidPosition(value),
     comparePositions: (a, b) => log.comparePositions(a, b),
     waitForAppends: (after, timeoutMs, signal) => log.waitForAppends(after, timeoutMs, signal),
+    answersFromMemory: (after) => log.answersFromMemory?.(after) ?? false,
   };
 }
