@@ -1,11 +1,14 @@
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import pg from 'pg';
 import pino from 'pino';
 import { Pool } from 'undici';
 import type { NewEvent } from '../domain/events.ts';
 import { PostgresEventStore } from '../infra/eventstore/postgres/postgres-event-store.ts';
 import { PgNotifications } from '../infra/notifications/pg-notifications.ts';
-import { json, ServerProcess, signUp } from './http.ts';
+import { benchOutbox, json, ServerProcess, signUp } from './http.ts';
 import { Latencies, mib, note, report, until } from './stats.ts';
 
 const env = (databaseUrl: string) => ({
@@ -138,7 +141,23 @@ export async function benchExecutions(databaseUrl: string, executions: number): 
     report('workflows.execution_latency.p99', latencies.percentile(99), 'ms', '≤ 10000');
     report('workflows.server_cpu_per_execution', (cpu / executions) * 1000, 'ms');
     report('workflows.runner_rss_peak', mib(await runner.peakRss()), 'MiB');
+    // What the outbox's files cost where the bench keeps them, and on the disk (see benchOutbox).
+    report('workflows.outbox_file_us', fileCreationMicros(benchOutbox), `µs to create, write and close one email's file in ${benchOutbox}`);
+    report('workflows.outbox_file_us.disk', fileCreationMicros(os.tmpdir()), `µs the same in ${os.tmpdir()}`);
   });
+}
+
+/** Mean µs to create (exclusively), write and close a file of an email's size in `parent` (200 of them). */
+function fileCreationMicros(parent: string): number {
+  const directory = mkdtempSync(path.join(parent, 'nf-bench-files-'));
+  try {
+    const body = 'x'.repeat(700);
+    const started = performance.now();
+    for (let n = 0; n < 200; n++) writeFileSync(path.join(directory, `key-${n}.json`), body, { mode: 0o600, flag: 'wx' });
+    return ((performance.now() - started) / 200) * 1000;
+  } finally {
+    rmSync(directory, { recursive: true, force: true });
+  }
 }
 
 /**
