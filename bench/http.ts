@@ -1,7 +1,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { migrateDatabase } from '../infra/di/container.ts';
-import { existsSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -27,7 +27,7 @@ import { Latencies, type Samples, closedLoop, mib, note, parseMetrics, report, t
 /**
  * Where every server of one bench run writes its mail, so the bench can follow confirmation links: in memory
  * where the machine has a memory file system. The default mail transport creates a file per email, and
- * creating a file on this machine's disk (ext4) costs ~0.7 ms of kernel time: a third of a workflow
+ * creating a file on this machine's disk (ext4) cost 45–670 µs of kernel time: up to a third of a workflow
  * execution's CPU, the disk's figure rather than the engine's (a deployment sends through a provider). The
  * executions bench prints what a file costs in both places (workflows.outbox_file_us).
  */
@@ -78,6 +78,8 @@ export class ServerProcess {
       env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', NODE_ENV: 'production' },
       stdio: ['ignore', log, 'inherit'],
     });
+    if (typeof log === 'number') closeSync(log); // the child has its own
+
     const origin = `http://127.0.0.1:${port}`;
     const deadline = Date.now() + 60_000;
     for (;;) {
