@@ -143,6 +143,13 @@ export class CheckpointWatcher implements ReadModelProgress {
     return () => this.advanceListeners.delete(listener);
   }
 
+  /** Told when a batch of `projection` committed (here or in another process), not when it only moved past other events. */
+  onCommit(projection: string, listener: () => void): () => void {
+    return this.onAdvance((name, _position, committed) => {
+      if (name === projection && committed) listener();
+    });
+  }
+
   private advance(projection: string, position: string | null, committed: boolean): void {
     const known = this.positions.get(projection) ?? null;
     if (position === null || this.log.comparePositions(position, known) <= 0) return;

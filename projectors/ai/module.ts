@@ -29,8 +29,8 @@ export const embedderModule = new ContainerModule((bind) => {
     });
     // Not woken by every batch while the workflow runner has due work waiting (its periodic pass goes on).
     const backlog = await optional<WorkflowBacklog>(ctx, TOKENS.WorkflowBacklog);
-    const unlisten = watcher.onAdvance((projection, _position, committed) => {
-      if (projection === contactEmbeddingsProjection.name && committed && !backlog?.active) embedder.wake();
+    const unlisten = watcher.onCommit(contactEmbeddingsProjection.name, () => {
+      if (!backlog?.active) embedder.wake();
     });
     lifecycle.onStart('embedder', () => embedder.start());
     lifecycle.onStop('embedder', async () => {

@@ -34,9 +34,9 @@ export interface Projection {
    * integration events; never a read model that commands or workflow steps read, such as the CRM sync's
    * integrations, which a crm_action step looks up): once live it takes what arrived in
    * PROJECTION_BACKGROUND_DELAY_MS (250 ms) as one batch instead of every PROJECTION_LIVE_DELAY_MS (10 ms),
-   * unless a read-your-writes read waits on it (then at once). A batch costs about the same whatever it holds, so under a steady stream this
-   * takes a fraction of the process's and the database's time (measured: see the README, "Where the spine
-   * stands"), and what users wait on goes first.
+   * unless a read-your-writes read waits on it (then at once). A batch costs about the same whatever it holds,
+   * so under a steady stream this takes a fraction of the process's and the database's time (measured: see the
+   * README, "Where the spine stands"), and what users wait on goes first.
    */
   readonly background?: boolean;
 }

@@ -129,9 +129,7 @@ export const workflowProjectorsModule = new ContainerModule((bind) => {
     // The executions projection committing (here, or in another process: NOTIFY) may have queued work; its
     // moves past other events (every append of other things: at 50 commands/s two claims and a look for the next
     // due time each) cannot have.
-    const unlisten = watcher.onAdvance((projection, _position, committed) => {
-      if (projection === 'executions' && committed) runner.wake();
-    });
+    const unlisten = watcher.onCommit('executions', () => runner.wake());
     health.add({ name: 'workflowRunner', check: async () => ({ ok: true, detail: runner.stats }) });
     lifecycle.onStart('workflow runner', () => runner.start());
     lifecycle.onStop('workflow runner', async () => {

@@ -75,9 +75,7 @@ export const crmSyncWorkerModule = new ContainerModule((bind) => {
       log,
       { concurrency: config.CRM_SYNC_CONCURRENCY, pollMs: config.CRM_SYNC_POLL_MS },
     );
-    const unlisten = watcher.onAdvance((projection, _position, committed) => {
-      if (projection === crmSyncProjection.name && committed) worker.wake();
-    });
+    const unlisten = watcher.onCommit(crmSyncProjection.name, () => worker.wake());
     health.add({ name: 'crmSync', check: async () => ({ ok: true, detail: worker.stats }) });
     // Off in a process that must not call providers (CRM_SYNC_ENABLED=false): runs then wait for one that does.
     if (config.CRM_SYNC_ENABLED) lifecycle.onStart('crm sync worker', () => worker.start());
