@@ -8,7 +8,7 @@ import { apiKeyDecider, apiKeyStream } from '../../domain/api-keys/api-key.ts';
 import { organizationDecider, organizationStream, type OrganizationCommand } from '../../domain/organizations/organization.ts';
 import { createTestDatabase, type TestDatabase } from '../../test/support/postgres.ts';
 import { openStores, silentLogger } from '../../test/support/stores.ts';
-import type { CounterStep, EphemeralStore } from '../ephemeral/ephemeral-store.ts';
+import type { CounterStep, EphemeralStore, SlotWindow } from '../ephemeral/ephemeral-store.ts';
 import { InProcessEphemeralStore } from '../ephemeral/in-process-ephemeral-store.ts';
 import { ApiKeyVerifier } from './api-key-verifier.ts';
 import { composeApiKey, newSecret, sha256 } from './secret-tokens.ts';
@@ -47,6 +47,10 @@ class CountingStore implements EphemeralStore {
 
   gatewayRound(marks: readonly string[], counters: readonly CounterStep[]) {
     return this.note('gatewayRound', this.inner.gatewayRound(marks, counters));
+  }
+
+  takeSlots(windows: readonly SlotWindow[]) {
+    return this.note('takeSlots', this.inner.takeSlots(windows));
   }
 
   ttl(key: string) {

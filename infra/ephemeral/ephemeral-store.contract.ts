@@ -98,5 +98,24 @@ export function ephemeralStoreContract(name: string, open: () => Promise<Ephemer
       expect(await store.incrementAndPeek(key('window-2'), 10_000, key('window-1'))).to.deep.equal([2, '7']);
       expect(await store.ttl(key('window-2'))).to.be.within(1, 10_000);
     });
+
+    it('takes a slot in every window or in none, and never more than a window allows under concurrency', async () => {
+      const windows = [
+        { key: key('minute'), ttlMs: 10_000, limit: 5 },
+        { key: key('day'), ttlMs: 20_000, limit: 8 },
+      ];
+      const answers = await Promise.all(Array.from({ length: 7 }, () => store.takeSlots(windows)));
+      expect(answers.filter((full) => full === -1)).to.have.length(5);
+      expect(answers.filter((full) => full === 0)).to.have.length(2);
+      expect(await store.getMany([key('minute'), key('day')])).to.deep.equal(['5', '5']);
+      expect(await store.ttl(key('day'))).to.be.within(10_001, 20_000);
+
+      // A new minute: three more fit in the day, then the day is the full window and the new minute keeps its count.
+      const nextMinute = [{ ...windows[0]!, key: key('minute-2') }, windows[1]!];
+      const later = [];
+      for (let i = 0; i < 4; i++) later.push(await store.takeSlots(nextMinute));
+      expect(later).to.deep.equal([-1, -1, -1, 1]);
+      expect(await store.getMany([key('minute-2'), key('day')])).to.deep.equal(['3', '8']);
+    });
   });
 }

@@ -13,6 +13,13 @@ export interface CounterStep {
   peekKey: string;
 }
 
+/** One window of takeSlots: at most `limit` slots taken under `key` until it expires. */
+export interface SlotWindow {
+  key: string;
+  ttlMs: number;
+  limit: number;
+}
+
 export interface EphemeralStore {
   get(key: string): Promise<string | null>;
   /** Values of several keys at once (one round trip), null for the missing ones. */
@@ -37,6 +44,12 @@ export interface EphemeralStore {
     marks: readonly string[],
     counters: readonly CounterStep[],
   ): Promise<{ marks: (string | null)[]; counters: [number, string | null][] }>;
+  /**
+   * Takes one slot in each window if every one has room, atomically and in one round trip; if one is full,
+   * takes none. Answers -1 when the slots were taken, else the index of the first full window. A window's
+   * counter starts when first taken and expires after its ttlMs (a fixed window, as increment()).
+   */
+  takeSlots(windows: readonly SlotWindow[]): Promise<number>;
   /** Milliseconds until the key expires, or null when it does not exist. */
   ttl(key: string): Promise<number | null>;
   delete(key: string): Promise<void>;

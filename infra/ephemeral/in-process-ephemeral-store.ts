@@ -1,4 +1,4 @@
-import type { CounterStep, EphemeralStore } from './ephemeral-store.ts';
+import type { CounterStep, EphemeralStore, SlotWindow } from './ephemeral-store.ts';
 
 interface Entry {
   value: string;
@@ -58,6 +58,14 @@ export class InProcessEphemeralStore implements EphemeralStore {
       marks: await this.getMany(marks),
       counters: await Promise.all(counters.map((step) => this.incrementAndPeek(step.key, step.ttlMs, step.peekKey))),
     };
+  }
+
+  async takeSlots(windows: readonly SlotWindow[]): Promise<number> {
+    // No await between the checks and the increments: atomic within this process.
+    const full = windows.findIndex((window) => Number(this.live(window.key)?.value ?? 0) >= window.limit);
+    if (full !== -1) return full;
+    for (const window of windows) void this.increment(window.key, window.ttlMs);
+    return -1;
   }
 
   async ttl(key: string): Promise<number | null> {

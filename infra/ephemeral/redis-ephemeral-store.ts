@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Metrics } from '../observability/metrics.ts';
-import type { CounterStep, EphemeralStore } from './ephemeral-store.ts';
+import type { CounterStep, EphemeralStore, SlotWindow } from './ephemeral-store.ts';
 
 /** Creates the counter with its expiry atomically, so a crash between INCR and PEXPIRE cannot leave it immortal. */
 const INCREMENT = `
@@ -35,6 +35,21 @@ local value = redis.call('INCR', KEYS[1])
 if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return {value, redis.call('GET', KEYS[2])}`;
 
+/**
+ * takeSlots: KEYS are the windows' counters, ARGV each one's limit then expiry. Checks every window before
+ * counting in any, so a full window leaves the others as they were; answers the full one's index (from 0)
+ * or -1.
+ */
+const TAKE_SLOTS = `
+for i = 1, #KEYS do
+  if tonumber(redis.call('GET', KEYS[i]) or '0') >= tonumber(ARGV[2 * i - 1]) then return i - 1 end
+end
+for i = 1, #KEYS do
+  redis.call('INCR', KEYS[i])
+  if redis.call('PTTL', KEYS[i]) < 0 then redis.call('PEXPIRE', KEYS[i], ARGV[2 * i]) end
+end
+return -1`;
+
 export class RedisEphemeralStore implements EphemeralStore {
   private constructor(
     private readonly redis: Redis,
@@ -67,6 +82,7 @@ export class RedisEphemeralStore implements EphemeralStore {
     redis.defineCommand('nfIncrement', { numberOfKeys: 1, lua: INCREMENT });
     redis.defineCommand('nfIncrementAndPeek', { numberOfKeys: 2, lua: INCREMENT_AND_PEEK });
     redis.defineCommand('nfGateway', { lua: GATEWAY_ROUND });
+    redis.defineCommand('nfTakeSlots', { lua: TAKE_SLOTS });
     return new RedisEphemeralStore(redis, prefix, metrics);
   }
 
@@ -122,6 +138,14 @@ export class RedisEphemeralStore implements EphemeralStore {
     const answered: [number, string | null][] = [];
     for (let i = 0; i < counters.length; i++) answered.push([Number(reply[2 * i]), (reply[2 * i + 1] as string | null) ?? null]);
     return { marks: marks.map((_, i) => (reply[2 * counters.length + i] as string | null) ?? null), counters: answered };
+  }
+
+  async takeSlots(windows: readonly SlotWindow[]): Promise<number> {
+    this.counted('takeSlots');
+    const args: (string | number)[] = [];
+    for (const window of windows) args.push(window.limit, Math.max(1, Math.ceil(window.ttlMs)));
+    const run = (this.redis as unknown as { nfTakeSlots(keyCount: number, ...args: (string | number)[]): Promise<number> }).nfTakeSlots;
+    return Number(await run.call(this.redis, windows.length, ...windows.map((window) => this.prefix + window.key), ...args));
   }
 
   async ttl(key: string): Promise<number | null> {
