@@ -5,8 +5,11 @@ import { organizationDecider, organizationStream } from '../../domain/organizati
 import { operationsDecider, readModelStream } from '../../domain/operations/operations.ts';
 import { planDecider, planStream } from '../../domain/plans/plan.ts';
 import { at, entityStream, fact, projectionSpec, type Fact, type Rows } from '../../test/support/projection-spec.ts';
-import { auditLogPage, type AuditLogEntry } from '../../query-api/audit/audit-log.ts';
+import { auditLogPage, auditLogQuery, type AuditLogEntry } from '../../query-api/audit/audit-log.ts';
 import { auditLogProjection } from './audit-log-projection.ts';
+
+/** Thrown to roll a transaction back. */
+class RolledBack extends Error {}
 
 describe('audit log projection', function () {
   this.timeout(30_000);
@@ -102,6 +105,53 @@ describe('audit log projection', function () {
         entry(rebuild!, 2, { type: 'readModel', id: 'search' }),
         entry(drafted!, 1, { type: 'plan', id: planId }),
       ]);
+  });
+
+  it("finds an entity's entries by its id or by its stream (also a stream that is no entity) through the entity index", async () => {
+    const acme = tenant();
+    const [rebuild] = entityStream(operationsDecider, readModelStream('search'), { tenantId: acme.organizationId }).decide(
+      { type: 'RecordRebuildStarted', data: { readModel: 'search' } },
+      8,
+    );
+    const loose = fact('operations', rebuild!.event, { tenantId: acme.organizationId, occurredAt: at(9) });
+    const found =
+      (entity: string): Rows<{ types: string[]; entityIndexCondition: boolean }> =>
+      async (orm) => {
+        const { sql, values } = auditLogQuery(acme.organizationId, { entity, limit: 100 });
+        // The plan over a tenant with 20,000 entries of other entities, as the planner sees them after ANALYZE
+        // (rolled back): the entity index searched BY the entity (an index condition on entity_id), not the
+        // tenant's entries walked and filtered.
+        const plan: string[] = [];
+        await orm.em
+          .fork()
+          .transactional(async (em) => {
+            await em.execute(
+              `INSERT INTO audit_log (position, event_id, tenant_id, stream_id, entity_type, entity_id, event_type, event_version, actor_type, actor_id, occurred_at, correlation_id)
+               SELECT n::text, gen_random_uuid(), ?, 'contact-' || u, 'contact', u, 'ContactUpdated', 1, 'user', 'someone', now(), 'c'
+                 FROM generate_series(1000000, 1019999) AS n, LATERAL (SELECT gen_random_uuid()::text AS u) g`,
+              [acme.organizationId],
+            );
+            await em.execute('ANALYZE audit_log');
+            for (const line of await em.execute<{ 'QUERY PLAN': string }[]>(`EXPLAIN ${sql}`, values)) plan.push(line['QUERY PLAN']);
+            throw new RolledBack();
+          })
+          .catch((err: unknown) => {
+            if (!(err instanceof RolledBack)) throw err;
+          });
+        return [
+          {
+            types: (await auditLogPage(orm, acme.organizationId, { entity, limit: 100 })).data.map((e) => e.eventType),
+            entityIndexCondition: plan.some((line) => /Index Cond: .*entity_id (=|IS NULL)/.test(line)),
+          },
+        ];
+      };
+    const scenario = spec.given(acme.created, acme.contact, acme.renamed, loose);
+    await scenario.then(found(acme.contactId), [{ types: ['ContactCreated'], entityIndexCondition: true }]);
+    await scenario.then(found(contactStream(acme.contactId)), [{ types: ['ContactCreated'], entityIndexCondition: true }]);
+    await scenario.then(found(organizationStream(acme.organizationId)), [
+      { types: ['OrganizationRenamed', 'OrganizationCreated'], entityIndexCondition: true },
+    ]);
+    await scenario.then(found('operations'), [{ types: ['ProjectionRebuildStarted'], entityIndexCondition: true }]);
   });
 
   it('indexes each event once, whether the events come in one batch, one by one, across a restart, or to two runners at once', async () => {
