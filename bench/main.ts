@@ -64,6 +64,7 @@ const { values } = parseArgs({
     rate: { type: 'string', default: '500' },
     'skip-one-process': { type: 'boolean', default: false },
     executions: { type: 'string', default: '2000' },
+    'executions-warmup': { type: 'string', default: '500' },
     timers: { type: 'string', default: '10000' },
     waiting: { type: 'string', default: '100000' },
     'search-contacts': { type: 'string', default: '100000' },
@@ -157,7 +158,8 @@ if (chosen.includes('auth')) {
 }
 if (chosen.includes('workflows')) {
   // 0 skips a part (--timers 0 --waiting 0: only the executions).
-  if (Number(values.executions) > 0) await withFreshDatabase('executions', (url) => benchExecutions(url, Number(values.executions)));
+  if (Number(values.executions) > 0)
+    await withFreshDatabase('executions', (url) => benchExecutions(url, Number(values.executions), Number(values['executions-warmup'])));
   if (Number(values.timers) > 0) await withFreshDatabase('timers', (url) => benchTimerLateness(url, Number(values.timers)));
   if (Number(values.waiting) > 0) await withFreshDatabase('waiting', (url) => benchWaitingMemory(url, Number(values.waiting)));
 }
