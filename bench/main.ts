@@ -62,6 +62,7 @@ const { values } = parseArgs({
     contacts: { type: 'string', default: '40000' },
     'batch-size': { type: 'string', default: '1000' },
     rate: { type: 'string', default: '500' },
+    'visibility-warmup': { type: 'string', default: '5' },
     'skip-one-process': { type: 'boolean', default: false },
     executions: { type: 'string', default: '2000' },
     'executions-warmup': { type: 'string', default: '500' },
@@ -146,10 +147,19 @@ if (chosen.includes('projection')) {
   await withFreshDatabase('projection', (url) => benchProjectionCatchUp(url, Number(values.contacts), Number(values['batch-size'])));
 }
 if (chosen.includes('visibility')) {
-  await withFreshDatabase('visibility', (url) => benchVisibilityLag(url, durationMs, Number(values.rate), 'separate', 'visibility_lag'));
+  await withFreshDatabase('visibility', (url) =>
+    benchVisibilityLag(url, durationMs, Number(values.rate), 'separate', 'visibility_lag', Number(values['visibility-warmup']) * 1000),
+  );
   if (!values['skip-one-process']) {
     await withFreshDatabase('visibility', (url) =>
-      benchVisibilityLag(url, durationMs, Number(values.rate), 'one-process', 'visibility_lag.one_process'),
+      benchVisibilityLag(
+        url,
+        durationMs,
+        Number(values.rate),
+        'one-process',
+        'visibility_lag.one_process',
+        Number(values['visibility-warmup']) * 1000,
+      ),
     );
   }
 }
