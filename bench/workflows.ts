@@ -9,7 +9,7 @@ import type { NewEvent } from '../domain/events.ts';
 import { PostgresEventStore } from '../infra/eventstore/postgres/postgres-event-store.ts';
 import { PgNotifications } from '../infra/notifications/pg-notifications.ts';
 import { benchOutbox, json, ServerProcess, signUp } from './http.ts';
-import { Latencies, mib, note, report, until } from './stats.ts';
+import { Latencies, mib, note, parseMetrics, report, until } from './stats.ts';
 
 const env = (databaseUrl: string) => ({
   DATABASE_URL: databaseUrl,
@@ -136,6 +136,7 @@ export async function benchExecutions(databaseUrl: string, executions: number, w
     const contacts = everyone.slice(warmup);
     const { rows: heads } = await db.query<{ position: string }>('SELECT coalesce(max(position), 0) AS position FROM nf_events');
     const measuredAfter = heads[0]!.position;
+    const runnerMetricsBefore = parseMetrics(await runner.metricsText());
     const apiBefore = await api.cpuSeconds();
     const runnerBefore = await runner.cpuSeconds();
     const started = performance.now();
@@ -145,6 +146,7 @@ export async function benchExecutions(databaseUrl: string, executions: number, w
     const apiCpu = (await api.cpuSeconds()) - apiBefore;
     const runnerCpu = (await runner.cpuSeconds()) - runnerBefore;
     const cpu = apiCpu + runnerCpu;
+    const runnerMetricsAfter = parseMetrics(await runner.metricsText());
     const { rows } = await db.query<{ ms: string }>(
       `SELECT extract(epoch FROM (c.data->>'completedAt')::timestamptz - (s.data->>'startedAt')::timestamptz) * 1000 AS ms
          FROM nf_events s JOIN nf_events c ON c.stream_id = s.stream_id AND c.type = 'ExecutionCompleted'
@@ -165,6 +167,27 @@ export async function benchExecutions(databaseUrl: string, executions: number, w
       `ms (command API ${((apiCpu / executions) * 1000).toFixed(2)} ms: the start; projectors ${((runnerCpu / executions) * 1000).toFixed(2)} ms: runner and projections)`,
     );
     report('workflows.runner_rss_peak', mib(await runner.peakRss()), 'MiB');
+    // What each read model took meanwhile (its batches' time, database round trips included; those still
+    // behind at the end have more to do), most first.
+    const batchSeconds = new Map<string, { seconds: number; batches: number }>();
+    for (const [key, value] of runnerMetricsAfter) {
+      const match = /^nexusflow_projection_batch_duration_seconds_(sum|count)\{projection="([^"]+)"\}$/.exec(key);
+      if (!match) continue;
+      const delta = value - (runnerMetricsBefore.get(key) ?? 0);
+      const entry = batchSeconds.get(match[2]!) ?? { seconds: 0, batches: 0 };
+      if (match[1] === 'sum') entry.seconds = delta;
+      else entry.batches = delta;
+      batchSeconds.set(match[2]!, entry);
+    }
+    note("each read model in the projectors process: its batches' time per execution (wall time, round trips included)");
+    for (const [projection, { seconds, batches }] of [...batchSeconds].sort((a, b) => b[1].seconds - a[1].seconds)) {
+      if (batches > 0)
+        report(
+          `workflows.projection.${projection}`,
+          (seconds / executions) * 1000,
+          `ms per execution (${(batches / executions).toFixed(2)} batches)`,
+        );
+    }
     // What the outbox's files cost where the bench keeps them, and on the disk (see benchOutbox).
     report('workflows.outbox_file_us', fileCreationMicros(benchOutbox), `µs to create, write and close one email's file in ${benchOutbox}`);
     report('workflows.outbox_file_us.disk', fileCreationMicros(os.tmpdir()), `µs the same in ${os.tmpdir()}`);

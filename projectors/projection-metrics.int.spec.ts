@@ -71,6 +71,11 @@ describe('projection metrics: what the projector host records in the process reg
       const text = () => metrics.exposition().then((exposition) => exposition.body);
       const scraped = await eventually(text, (body) => sample(body, 'nexusflow_projection_events_total', 'contacts') === 3);
       expect(sample(scraped, 'nexusflow_projection_batches_total', 'contacts')).to.be.at.least(1);
+      // Each committed batch's duration, as many as the batches.
+      expect(sample(scraped, 'nexusflow_projection_batch_duration_seconds_count', 'contacts')).to.equal(
+        sample(scraped, 'nexusflow_projection_batches_total', 'contacts'),
+      );
+      expect(sample(scraped, 'nexusflow_projection_batch_duration_seconds_sum', 'contacts')).to.be.above(0);
       expect(sample(scraped, 'nexusflow_projection_lag_events', 'contacts')).to.equal(0);
       expect(sample(scraped, 'nexusflow_projection_lag_seconds', 'contacts')).to.equal(0);
       expect(sample(scraped, 'nexusflow_projection_parked_events', 'contacts')).to.equal(0);

@@ -78,6 +78,17 @@ export class Metrics {
     labelNames: ['projection'] as const,
     registers: [this.registry],
   });
+  /**
+   * Each committed batch of a projection, from the start of its transaction (or a reactor's effects) to its
+   * commit: what a read model costs, its database round trips included (the bench prints the sum per event).
+   */
+  readonly projectionBatchDuration = new Histogram({
+    name: 'nexusflow_projection_batch_duration_seconds',
+    help: 'Committed batches of each projection, from the start of its transaction to its commit',
+    labelNames: ['projection'] as const,
+    buckets: LATENCY,
+    registers: [this.registry],
+  });
   readonly projectionLogPages = new Counter({
     name: 'nexusflow_projection_log_pages_total',
     help: "Pages of the log the process's projections read: from the tail kept in the process (tail) or from the event store (store)",

@@ -29,9 +29,10 @@ export class ProjectionMetrics {
     Object.assign(metrics.projectionLagSeconds, { collect });
   }
 
-  /** A batch committed with its checkpoint; `applied` of its events were the projection's. */
-  committed(projection: string, applied: number): void {
+  /** A batch committed with its checkpoint in `seconds`; `applied` of its events were the projection's. */
+  committed(projection: string, applied: number, seconds: number): void {
     this.metrics.projectionBatches.inc({ projection });
+    this.metrics.projectionBatchDuration.observe({ projection }, seconds);
     // By zero too: the series exists from the first batch on, so a rate over it reads 0 rather than nothing.
     this.metrics.projectionEvents.inc({ projection }, applied);
   }

@@ -287,6 +287,7 @@ export class ProjectionRunner {
    * moves) and moves the checkpoint to `last`: in one transaction, or for a reactor after its effects.
    */
   private async commit(events: RecordedEvent[], last: string, work: (relevant: RecordedEvent[], em: EntityManager) => Promise<void>): Promise<void> {
+    const started = performance.now();
     let applied: number | null;
     try {
       applied = this.projection.reactor
@@ -304,7 +305,7 @@ export class ProjectionRunner {
     if (applied === null) return;
     if (this.log.comparePositions(last, this.state.position) > 0) this.state.position = last;
     this.state.eventsApplied += applied;
-    this.options.metrics?.committed(this.projection.name, applied);
+    this.options.metrics?.committed(this.projection.name, applied, (performance.now() - started) / 1000);
     this.options.onCheckpoint?.(this.projection.name, last, true);
   }
 
