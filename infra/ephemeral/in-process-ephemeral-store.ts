@@ -36,14 +36,7 @@ export class InProcessEphemeralStore implements EphemeralStore {
   }
 
   async increment(key: string, ttlMs: number, by = 1): Promise<number> {
-    const entry = this.live(key);
-    if (entry) {
-      const next = Number(entry.value) + by;
-      entry.value = String(next);
-      return next;
-    }
-    this.entries.set(key, { value: String(by), expiresAt: this.now() + Math.max(1, Math.ceil(ttlMs)) });
-    return by;
+    return this.add(key, ttlMs, by);
   }
 
   async incrementAndPeek(key: string, ttlMs: number, peekKey: string): Promise<[number, string | null]> {
@@ -61,10 +54,10 @@ export class InProcessEphemeralStore implements EphemeralStore {
   }
 
   async takeSlots(windows: readonly SlotWindow[]): Promise<number> {
-    // No await between the checks and the increments: atomic within this process.
+    // Checked and counted synchronously: atomic within this process.
     const full = windows.findIndex((window) => Number(this.live(window.key)?.value ?? 0) >= window.limit);
     if (full !== -1) return full;
-    for (const window of windows) void this.increment(window.key, window.ttlMs);
+    for (const window of windows) this.add(window.key, window.ttlMs, 1);
     return -1;
   }
 
@@ -80,6 +73,18 @@ export class InProcessEphemeralStore implements EphemeralStore {
   async close(): Promise<void> {
     clearInterval(this.sweeper);
     this.entries.clear();
+  }
+
+  /** Adds `by` to a counter (one that did not exist starts at 0 and expires after ttlMs); answers the new value. */
+  private add(key: string, ttlMs: number, by: number): number {
+    const entry = this.live(key);
+    if (entry) {
+      const next = Number(entry.value) + by;
+      entry.value = String(next);
+      return next;
+    }
+    this.entries.set(key, { value: String(by), expiresAt: this.now() + Math.max(1, Math.ceil(ttlMs)) });
+    return by;
   }
 
   private live(key: string): Entry | null {

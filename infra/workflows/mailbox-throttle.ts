@@ -8,8 +8,8 @@ export interface MailboxLimits {
 /**
  * Sends per mailbox per minute and per day, toward what email providers tolerate. A send over a limit is
  * not refused: the caller waits until the window that is full has passed (the execution waits, it never
- * fails). Counted in the ephemeral store, so every runner process shares the count: both windows in one round trip,
- * and a send refused by one window counts in neither.
+ * fails). Counted in the ephemeral store, so every runner process shares the count: both windows in one
+ * round trip, and a send refused by one window counts in neither.
  */
 export class MailboxThrottle {
   constructor(
