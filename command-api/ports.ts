@@ -33,6 +33,19 @@ export interface StreamAppend {
   expectedRevision: ExpectedRevision;
   /** Personal-data keys made for these events, stored in the append's transaction (see EventStreams.keysWithEvents). */
   keys?: readonly NewPersonalDataKey[];
+  /**
+   * With a numeric expectation, to a store that says `checksPredecessors`: the id the event at that revision
+   * must have. Another event there (the one expected was never stored, and another writer took its place)
+   * refuses the append as an unmet expectation. The hash chain sets it when it links to an append still under
+   * way, so that a link never names an event that is not the one before it.
+   */
+  predecessorId?: string;
+  /**
+   * Called once the append is on its way to the store, ordered after every append sent before it: an append
+   * to the same stream sent from now on is written after this one (or refused with it). Not called for an
+   * append that never got so far. The plan-limit gate lets the organization's next write decide then.
+   */
+  onSent?: () => void;
 }
 
 /**
@@ -56,6 +69,8 @@ export interface EventStreams {
    * stored before the append, on their own.
    */
   readonly keysWithEvents?: boolean;
+  /** The store checks StreamAppend.predecessorId in appendAtomically (a store without it ignores it). */
+  readonly checksPredecessors?: boolean;
   /**
    * Appends to several streams all or nothing: every expectation holds and every event is stored, or
    * nothing is and the first unmet expectation is thrown. Optional: a store that cannot do it (EventStoreDB's

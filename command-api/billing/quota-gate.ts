@@ -1,5 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import {
+  PlanLimitReachedError,
   quotaAfter,
   quotaBasis,
   quotaOf,
@@ -55,8 +56,25 @@ export interface CountWanted {
   period: { start: Date; end: Date } | null;
 }
 
+/** The quota stream's append was refused: another write took a unit between our decision and our append. */
+const lostTo = (err: unknown, append: StreamAppend) => err instanceof WrongExpectedRevisionError && err.streamId === append.streamId;
+
 /** Tries at deciding again after another write took a unit between our read and our append. */
 const MAX_TRIES = 20;
+
+/**
+ * A quota stream as this process knows it. `stored` is what the stream holds as far as this process has read
+ * or itself stored (a prefix of the stream); `ahead` is that with the takes sent and not yet settled, and is
+ * what the next decision is made on.
+ */
+interface KnownQuota {
+  stored: Quota;
+  ahead: Quota;
+  /** Read the stream again (from `stored` on) before the next decision. */
+  stale: boolean;
+  /** The outcomes of takes sent and not yet settled. */
+  underWay: Set<Promise<unknown>>;
+}
 /** How long a plan's terms are kept: a limit staff changed applies to writes within this. */
 const PLAN_TTL_MS = 5_000;
 
@@ -64,11 +82,17 @@ const PLAN_TTL_MS = 5_000;
  * Keeps writes inside the organization's plan limits (domain/billing/quota.ts), exactly and under
  * concurrency. A plan without a limit on a kind costs a write nothing here but a cached lookup. With one,
  * the write appends a QuotaTaken together with its own events at the quota stream's revision its check was
- * made on; writes of one organization and kind queue behind each other in this process, so they do not
- * refuse each other's appends, and one that another process beat decides again on the stream as it is now.
+ * made on; one that another process beat decides again on the stream as it is now.
+ *
+ * Writes of one organization and kind decide one after the other in this process, each on the quota with
+ * the takes before it that are still under way: the next one decides as soon as the previous one's append
+ * is on its way to the store (StreamAppend.onSent), not when it has been stored, so their appends share the
+ * store's group commits instead of waiting a commit each. If a take under way fails, the ones decided on it
+ * are refused by the store too (their revisions, and the hash chain's link, name it) and decide again. A
+ * refusal at the limit is only given on takes that are stored: with some under way it waits for them.
  */
 export class QuotaGate {
-  private readonly quotas = new LRUCache<string, { quota: Quota; stale: boolean }>({ max: 50_000 });
+  private readonly quotas = new LRUCache<string, KnownQuota>({ max: 50_000 });
   private readonly queues = new Map<string, Promise<unknown>>();
   private readonly plans: LRUCache<string, PlanTerms>;
 
@@ -98,29 +122,82 @@ export class QuotaGate {
       checked?.();
       return write([]);
     }
-    return this.queued(terms.streamId, async () => {
-      for (let attempt = 1; ; attempt++) {
-        // The first decision's wait behind this organization's other writes counts too: it is the check's cost.
-        let taken: QuotaTaken;
-        let quota: Quota;
+    for (let attempt = 1; ; attempt++) {
+      // Decided and sent in the organization's queue; stored outside it, beside the writes decided after it.
+      const { outcome, append } = await this.queued(terms.streamId, async () => {
+        let decided: { known: KnownQuota; quota: Quota; taken: QuotaTaken };
         try {
-          quota = await this.current(terms);
-          taken = takeQuota(quota, { organizationId, kind, ownerId, ...terms });
+          // The first decision's wait behind this organization's other writes counts too: it is the check's cost.
+          decided = await this.decide(terms, { organizationId, kind, ownerId, ...terms });
         } finally {
           checked?.();
           checked = undefined;
         }
-        const append = this.appendOf(context, taken, quota, terms);
-        try {
-          const result = await write([append]);
-          this.wrote(quota, taken, append);
-          return result;
-        } catch (err) {
-          if (!(err instanceof WrongExpectedRevisionError && err.streamId === append.streamId) || attempt >= MAX_TRIES) throw err;
-          this.markStale(terms.streamId);
-        }
+        const { known, quota, taken } = decided;
+        let onSent = () => {};
+        const sent = new Promise<void>((resolve) => (onSent = resolve));
+        const append: StreamAppend = { ...this.appendOf(context, taken, quota, terms), onSent };
+        const take = this.takeUnderWay(known, quota, taken, append);
+        const outcome = write([append]);
+        // What is known of the quota follows the outcome before anything waiting on it goes on (decide).
+        const settled = outcome.then(
+          () => this.stored(append, taken),
+          (err: unknown) => this.takeRefused(append.streamId, take, lostTo(err, append)),
+        );
+        known.underWay.add(settled);
+        void settled.then(() => known.underWay.delete(settled));
+        // Without a count the append goes at 'any' and names no revision a next decision could build on.
+        await (append.expectedRevision === 'any' ? settled : Promise.race([sent, settled]));
+        return { outcome, append };
+      });
+      try {
+        return await outcome;
+      } catch (err) {
+        if (!lostTo(err, append) || attempt >= MAX_TRIES) throw err;
       }
-    });
+    }
+  }
+
+  /**
+   * Decides one more unit on the quota with the takes under way. At the limit with some under way, waits for
+   * them and decides again: one of them may fail and leave its place.
+   */
+  private async decide(terms: Terms, command: Parameters<typeof takeQuota>[1]): Promise<{ known: KnownQuota; quota: Quota; taken: QuotaTaken }> {
+    for (;;) {
+      const known = await this.current(terms);
+      try {
+        return { known, quota: known.ahead, taken: takeQuota(known.ahead, command) };
+      } catch (err) {
+        if (!(err instanceof PlanLimitReachedError) || known.underWay.size === 0) throw err;
+        await Promise.all([...known.underWay]);
+      }
+    }
+  }
+
+  /** A take sent: the next decision counts it (at an exact revision; one at 'any' makes the quota be read again). */
+  private takeUnderWay(known: KnownQuota, quota: Quota, taken: QuotaTaken, append: StreamAppend): { base: Quota; ahead: Quota | null } {
+    if (append.expectedRevision === 'any') {
+      known.stale = true;
+      return { base: quota, ahead: null };
+    }
+    const ahead = quotaAfter(quota, [{ revision: quota.revision + 1, event: taken }])!;
+    known.ahead = ahead;
+    return { base: quota, ahead };
+  }
+
+  /**
+   * A take refused. If no later decision was made on it, and the quota stream did not move under it, the
+   * quota is as before it; otherwise it is read again from what is known to be stored.
+   */
+  private takeRefused(streamId: string, take: { base: Quota; ahead: Quota | null }, lost: boolean): void {
+    const known = this.quotas.peek(streamId);
+    if (!known) return;
+    if (!lost && take.ahead !== null && known.ahead === take.ahead) {
+      known.ahead = take.base;
+      return;
+    }
+    known.stale = true;
+    known.ahead = known.stored;
   }
 
   /**
@@ -134,7 +211,7 @@ export class QuotaGate {
     if (wanted <= 0) return 0;
     return this.queued(terms.streamId, async () => {
       for (let attempt = 1; ; attempt++) {
-        const quota = await this.current(terms);
+        const { ahead: quota } = await this.current(terms);
         const counted = quota.basis === terms.basis;
         const units = counted ? Math.max(0, Math.min(wanted, terms.limit - quota.used)) : wanted;
         if (units === 0) return 0;
@@ -143,7 +220,7 @@ export class QuotaGate {
         const append = this.appendOf(context, taken, quota, terms);
         try {
           await this.streams.append(append.streamId, append.events, append.expectedRevision);
-          this.wrote(quota, taken, append);
+          this.stored(append, taken);
           return units;
         } catch (err) {
           if (!(err instanceof WrongExpectedRevisionError) || attempt >= MAX_TRIES) throw err;
@@ -190,7 +267,7 @@ export class QuotaGate {
     const terms = await this.termsOf(organizationId, kind, now);
     if (!terms) return null;
     // The quota as this process knows it answers the usual "counted already" without reading the whole stream.
-    if ((await this.current(terms)).basis === terms.basis) return null;
+    if ((await this.current(terms)).stored.basis === terms.basis) return null;
     const events = await this.streams.readStream(terms.streamId);
     const quota = quotaOf(events.map((event) => ({ revision: event.revision, event: event as unknown as QuotaEvent })));
     if (quota.basis === terms.basis) return null;
@@ -282,18 +359,20 @@ export class QuotaGate {
   }
 
   /**
-   * The quota as this process knows it: read again (from where it left off) when another write may have
-   * moved it, and while it has no count for the current basis (the billing worker's count may have come).
+   * The quota as this process knows it: read again (from what it knows to be stored on) when another write may
+   * have moved it, and while it has no count for the current basis (the billing worker's count may have come).
    */
-  private async current(terms: Terms): Promise<Quota> {
+  private async current(terms: Terms): Promise<KnownQuota> {
     const { streamId } = terms;
     const known = this.quotas.get(streamId);
-    if (known && !known.stale && known.quota.basis === terms.basis) return known.quota;
+    if (known && !known.stale && known.ahead.basis === terms.basis) return known;
     let quota: Quota | null = null;
     if (known) {
-      const since = await this.streams.readStream(streamId, { fromRevision: known.quota.revision + 1 });
+      // Taken before the read: takes stored meanwhile move `known.stored` on, and the read holds them too.
+      const base = known.stored;
+      const since = await this.streams.readStream(streamId, { fromRevision: base.revision + 1 });
       quota = quotaAfter(
-        known.quota,
+        base,
         since.map((event) => ({ revision: event.revision, event: event as unknown as QuotaEvent })),
       );
     }
@@ -301,8 +380,9 @@ export class QuotaGate {
       const events = await this.streams.readStream(streamId);
       quota = quotaOf(events.map((event) => ({ revision: event.revision, event: event as unknown as QuotaEvent })));
     }
-    this.quotas.set(streamId, { quota, stale: false });
-    return quota;
+    const fresh: KnownQuota = { stored: quota, ahead: quota, stale: false, underWay: known?.underWay ?? new Set() };
+    this.quotas.set(streamId, fresh);
+    return fresh;
   }
 
   /** The quota stream's append: at the exact revision when a count makes the check exact, else anywhere. */
@@ -315,16 +395,24 @@ export class QuotaGate {
     };
   }
 
-  /** After our own append: at an exact revision the next write starts from it without a read. */
-  private wrote(quota: Quota, taken: QuotaTaken, append: StreamAppend): void {
+  /**
+   * After our own append stored: at an exact revision it extends what is known to be stored (when that is
+   * where it left off), and the next write starts from it without a read.
+   */
+  private stored(append: StreamAppend, taken: QuotaTaken): void {
     if (append.expectedRevision === 'any') return this.markStale(append.streamId);
-    const next = quotaAfter(quota, [{ revision: quota.revision + 1, event: taken }]);
-    this.quotas.set(append.streamId, next ? { quota: next, stale: false } : { quota, stale: true });
+    const known = this.quotas.peek(append.streamId);
+    if (!known) return;
+    const revision = append.expectedRevision === 'no_stream' ? 0 : (append.expectedRevision as number) + 1;
+    if (known.stored.revision === revision - 1) known.stored = quotaAfter(known.stored, [{ revision, event: taken }])!;
+    if (known.ahead.revision < known.stored.revision) known.ahead = known.stored;
   }
 
   private markStale(streamId: string): void {
     const known = this.quotas.get(streamId);
-    if (known) known.stale = true;
+    if (!known) return;
+    known.stale = true;
+    known.ahead = known.stored;
   }
 
   /** Runs `task` after the ones queued on `key` before it (in this process). */

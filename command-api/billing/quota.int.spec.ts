@@ -5,6 +5,8 @@ import { quotaStream, type QuotaKind } from '../../domain/billing/quota.ts';
 import type { CommandContext } from '../../domain/events.ts';
 import type { PlanLimits } from '../../domain/plans/plan.ts';
 import { TOKENS } from '../../infra/di/tokens.ts';
+import { verifyChains } from '../../infra/eventstore/chain-verification.ts';
+import type { StoredLog } from '../../infra/eventstore/event-store.ts';
 import { eventually } from '../../test/support/events.ts';
 import {
   inviteMember,
@@ -146,6 +148,47 @@ describe('Plan limits at the moment of the write (real PostgreSQL, the projector
       10_000,
     );
     expect(listed).to.have.length(2);
+  });
+
+  it('takes exactly the places left when many creations of one organization overlap, some failing for their own reasons, and keeps the quota’s chain whole', async () => {
+    const owner = await registerAccount(system);
+    const planId = await putOnPlan(owner, 12, 'Team');
+    expect(await counted(owner)).to.equal(0);
+    expect((await createContact(owner, 'first')).status).to.equal(201);
+
+    // Eleven places left; fourteen people and six requests for one more new address, all at once. The gate lets
+    // each decide on the takes still under way, so the creations whose address another one claimed first (409,
+    // refused by the store with the take they carried) make those decided after them decide again.
+    const twin = uniqueEmail('twin');
+    // Interleaved, so that twins are decided among the first.
+    const requests = Array.from({ length: 20 }, (_, i) =>
+      i % 3 === 0 && i < 18
+        ? system.http.post('/contacts', { email: twin, firstName: 'Twin' }, { token: owner.accessToken })
+        : createContact(owner, 'crowd'),
+    );
+    const statuses = (await Promise.all(requests)).map((reply) => reply.status);
+    const twins = statuses.filter((_, i) => i % 3 === 0 && i < 18);
+    const crowd = statuses.filter((_, i) => !(i % 3 === 0 && i < 18));
+    expect(
+      statuses.filter((status) => status === 201),
+      JSON.stringify(statuses),
+    ).to.have.length(11);
+    expect(
+      crowd.every((status) => status === 201 || status === 402),
+      JSON.stringify(statuses),
+    ).to.equal(true);
+    expect(twins.filter((status) => status === 201).length, JSON.stringify(statuses)).to.be.at.most(1);
+    expect(
+      twins.every((status) => status === 201 || status === 409 || status === 402),
+      JSON.stringify(statuses),
+    ).to.equal(true);
+    expectLimitReached(await createContact(owner, 'late'), planId, 'Team', 12, 12);
+
+    // Twelve units taken, none by a refused creation, and every link of the organization's streams holds.
+    const { log } = await staffSide.get<StoredLog>(TOKENS.StoredLog);
+    const quota = await log.readStream(quotaStream(owner.organizationId, 'contacts'));
+    expect(quota.filter((event) => event.type === 'QuotaTaken')).to.have.length(12);
+    expect(await verifyChains(log, { tenantId: owner.organizationId })).to.deep.include({ brokenLinks: 0, unchained: 0 });
   });
 
   it('keeps other organizations apart: one at its limit does not touch another on the same plan, nor one without a plan', async () => {

@@ -36,6 +36,11 @@ export class EventStoreLayer implements EventStore {
     return this.below.keysWithEvents === true;
   }
 
+  /** StreamAppend.predecessorId travels through a layer as it is, like the keys. */
+  get checksPredecessors(): boolean {
+    return this.below.checksPredecessors === true;
+  }
+
   get appendAtomically(): EventStore['appendAtomically'] {
     if (!this.below.appendAtomically) return undefined;
     return async (appends: StreamAppend[]) =>

@@ -24,6 +24,8 @@ export function eventStoreContract(
     bulkAppends?: boolean;
     /** Metadata keys the store adds on append (the hash chain's link). */
     stampedMetadata?: string[];
+    /** StreamAppend.predecessorId is checked (checksPredecessors). */
+    predecessorChecks?: boolean;
   },
 ) {
   const asAppended = (metadata: object) =>
@@ -218,6 +220,72 @@ export function eventStoreContract(
         expect(claimed).to.have.length(1);
         const winner = (claimed[0]!.data as { owner: string }).owner;
         for (const owner of owners) expect(await store.readStream(owner)).to.have.length(owner === winner ? 1 : 0);
+      });
+    });
+
+    const predecessors = offers.predecessorChecks ? describe : describe.skip;
+    predecessors(`named predecessors${offers.predecessorChecks ? '' : ' — skipped: this store does not check StreamAppend.predecessorId'}`, () => {
+      const appendAtomically = (appends: StreamAppend[]) => store.appendAtomically!(appends);
+
+      it('says it checks them', () => {
+        expect(store.checksPredecessors).to.equal(true);
+      });
+
+      it('refuses an append whose expected revision holds another event than the one it names, storing nothing of its group', async () => {
+        const [a, b] = [stream('PredA'), stream('PredB')];
+        const first = testEvent('A0');
+        await store.append(a, [first], 'no_stream');
+        const error = await appendAtomically([
+          { streamId: a, events: [testEvent('A1')], expectedRevision: 0, predecessorId: randomUUID() },
+          { streamId: b, events: [testEvent('B0')], expectedRevision: 'no_stream' },
+        ]).catch((e: unknown) => e);
+        expect(error).to.be.instanceOf(WrongExpectedRevisionError);
+        expect((error as WrongExpectedRevisionError).streamId).to.equal(a);
+        expect((await store.readStream(a)).map((e) => e.type)).to.deep.equal(['A0']);
+        expect(await store.readStream(b)).to.deep.equal([]);
+
+        const [result] = await appendAtomically([{ streamId: a, events: [testEvent('A1')], expectedRevision: 0, predecessorId: first.id }]);
+        expect(result!.nextRevision).to.equal(1);
+        expect((await store.readStream(a)).map((e) => e.type)).to.deep.equal(['A0', 'A1']);
+      });
+
+      it('takes a predecessor written earlier in the same group, or by an append sent before and still being written', async () => {
+        const [c, d] = [stream('PredGroup'), stream('PredUnderWay')];
+        const c0 = testEvent('C0');
+        await appendAtomically([
+          { streamId: c, events: [c0], expectedRevision: 'no_stream' },
+          { streamId: c, events: [testEvent('C1')], expectedRevision: 0, predecessorId: c0.id },
+        ]);
+        expect((await store.readStream(c)).map((e) => e.type)).to.deep.equal(['C0', 'C1']);
+
+        const d0 = testEvent('D0');
+        const d1 = testEvent('D1');
+        const first = appendAtomically([{ streamId: d, events: [d0], expectedRevision: 'no_stream' }]);
+        const second = appendAtomically([{ streamId: d, events: [d1], expectedRevision: 0, predecessorId: d0.id }]);
+        const third = appendAtomically([{ streamId: d, events: [testEvent('D2')], expectedRevision: 1, predecessorId: d1.id }]);
+        expect((await Promise.all([first, second, third])).map(([result]) => result!.nextRevision)).to.deep.equal([0, 1, 2]);
+        expect((await store.readStream(d)).map((e) => e.type)).to.deep.equal(['D0', 'D1', 'D2']);
+      });
+
+      it('refuses an append naming one that was refused, when another writer took its revision', async () => {
+        const [e, taken] = [stream('PredRefused'), stream('PredTaken')];
+        await store.append(e, [testEvent('E0')], 'no_stream');
+        await store.append(taken, [testEvent('Taken')], 'no_stream');
+        const named = testEvent('Named');
+        const outcomes = await Promise.allSettled([
+          // Refused: its group's other member expects a new stream that exists.
+          appendAtomically([
+            { streamId: e, events: [named], expectedRevision: 0 },
+            { streamId: taken, events: [testEvent('Again')], expectedRevision: 'no_stream' },
+          ]),
+          // Another writer, sent next, takes revision 1.
+          appendAtomically([{ streamId: e, events: [testEvent('Other')], expectedRevision: 0 }]),
+          // Expects revision 1 to be the refused one: it is not.
+          appendAtomically([{ streamId: e, events: [testEvent('Linked')], expectedRevision: 1, predecessorId: named.id }]),
+        ]);
+        expect(outcomes.map((o) => o.status)).to.deep.equal(['rejected', 'fulfilled', 'rejected']);
+        expect((outcomes[2] as PromiseRejectedResult).reason).to.be.instanceOf(WrongExpectedRevisionError);
+        expect((await store.readStream(e)).map((event) => event.type)).to.deep.equal(['E0', 'Other']);
       });
     });
 

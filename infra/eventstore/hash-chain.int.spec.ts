@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import pg from 'pg';
-import { WrongExpectedRevisionError } from '../../command-api/ports.ts';
+import { WrongExpectedRevisionError, type StreamAppend } from '../../command-api/ports.ts';
 import { testEvent } from '../../test/support/events.ts';
 import { createTestDatabase, type TestDatabase } from '../../test/support/postgres.ts';
 import { InProcessNotifications } from '../notifications/in-process-notifications.ts';
 import { verifyChains } from './chain-verification.ts';
+import { EventStoreLayer } from './event-store-layer.ts';
 import { canonicalJson, eventHash, HashChainedEventStore, previousHashOf } from './hash-chain.ts';
 import { PostgresEventStore } from './postgres/postgres-event-store.ts';
 
@@ -83,6 +84,97 @@ describe('Hash-chained event streams and their verification (real PostgreSQL)', 
     // The loser's cached tip was dropped: its next append links to the winner's event.
     await other.append(stream, [testEvent('After')], 1);
     expect((await verifyChains(raw)).brokenLinks).to.equal(0);
+  });
+
+  /** Holds the log head's row lock until `release`: appends sent meanwhile wait for it, in the order sent. */
+  async function holdTheLogHead(): Promise<{ release(): Promise<void> }> {
+    const holder = await pool.connect();
+    await holder.query('BEGIN');
+    await holder.query('SELECT position FROM nf_log_head WHERE id = 1 FOR UPDATE');
+    return {
+      async release() {
+        await holder.query('ROLLBACK');
+        holder.release();
+      },
+    };
+  }
+
+  /** Starts an atomic append and answers once it is on its way to the store (StreamAppend.onSent). */
+  function sendAtomically(via: HashChainedEventStore, appends: StreamAppend[]) {
+    let onSent = () => {};
+    const sent = new Promise<void>((resolve) => (onSent = resolve));
+    const outcome = via.appendAtomically!(appends.map((append, i) => (i === 0 ? { ...append, onSent } : append)));
+    outcome.catch(() => undefined);
+    return { sent, outcome };
+  }
+
+  it('links an append to one still under way, sent before that one is stored, and both are stored in one chain', async () => {
+    const stream = `underway-${randomUUID()}`;
+    await store.append(stream, [testEvent('A')], 'no_stream');
+    const head = await holdTheLogHead();
+    let firstStored = false;
+    const first = sendAtomically(store, [{ streamId: stream, events: [testEvent('B')], expectedRevision: 0 }]);
+    void first.outcome.then(() => (firstStored = true));
+    await first.sent;
+    // Sent while the first is being written: it links to the first's event without waiting for its commit.
+    const second = sendAtomically(store, [{ streamId: stream, events: [testEvent('C')], expectedRevision: 1 }]);
+    await second.sent;
+    expect(firstStored, 'the second was sent before the first was stored').to.equal(false);
+    await head.release();
+    expect((await Promise.all([first.outcome, second.outcome])).map(([result]) => result!.nextRevision)).to.deep.equal([1, 2]);
+    const events = await raw.readStream(stream);
+    expect(events.map((e) => e.type)).to.deep.equal(['A', 'B', 'C']);
+    expect(previousHashOf(events[2]!)).to.equal(eventHash(events[1]!));
+    expect(await verifyChains(raw)).to.deep.include({ brokenLinks: 0, unchained: 0 });
+  });
+
+  it('refuses an append linked to one under way that was refused, when another writer took its revision: no broken link', async () => {
+    const [stream, taken] = [`refused-${randomUUID()}`, `taken-${randomUUID()}`];
+    await store.append(stream, [testEvent('A')], 'no_stream');
+    await store.append(taken, [testEvent('Taken')], 'no_stream');
+    // Nothing commits until all three are sent: the refusal comes after the link to the refused event was made.
+    const head = await holdTheLogHead();
+    // Refused: its group's other member expects a new stream that exists.
+    const refused = sendAtomically(store, [
+      { streamId: stream, events: [testEvent('Refused')], expectedRevision: 0 },
+      { streamId: taken, events: [testEvent('Again')], expectedRevision: 'no_stream' },
+    ]);
+    await refused.sent;
+    // Another process takes revision 1, then this one links an append to the refused event.
+    const other = sendAtomically(new HashChainedEventStore(raw), [{ streamId: stream, events: [testEvent('Theirs')], expectedRevision: 0 }]);
+    await other.sent;
+    const linked = sendAtomically(store, [{ streamId: stream, events: [testEvent('Linked')], expectedRevision: 1 }]);
+    await linked.sent;
+    await head.release();
+    const outcomes = await Promise.allSettled([refused.outcome, other.outcome, linked.outcome]);
+    expect(outcomes.map((o) => o.status)).to.deep.equal(['rejected', 'fulfilled', 'rejected']);
+    expect((outcomes[2] as PromiseRejectedResult).reason).to.be.instanceOf(WrongExpectedRevisionError);
+    expect((await raw.readStream(stream)).map((e) => e.type)).to.deep.equal(['A', 'Theirs']);
+    expect(await verifyChains(raw)).to.deep.include({ brokenLinks: 0, unchained: 0 });
+    // Its tip dropped, the next append links to what is stored.
+    await store.append(stream, [testEvent('After')], 1);
+    expect(await verifyChains(raw)).to.deep.include({ brokenLinks: 0, unchained: 0 });
+  });
+
+  it('on a store that cannot check a predecessor, waits for the append under way before linking to it', async () => {
+    const stream = `waits-${randomUUID()}`;
+    const unchecked = new HashChainedEventStore(
+      new (class extends EventStoreLayer {
+        override get checksPredecessors() {
+          return false;
+        }
+      })(raw, {}),
+    );
+    await unchecked.append(stream, [testEvent('A')], 'no_stream');
+    let firstStored = false;
+    const first = sendAtomically(unchecked, [{ streamId: stream, events: [testEvent('B')], expectedRevision: 0 }]);
+    void first.outcome.then(() => (firstStored = true));
+    await first.sent;
+    const second = sendAtomically(unchecked, [{ streamId: stream, events: [testEvent('C')], expectedRevision: 1 }]);
+    await second.sent;
+    expect(firstStored, 'the second was sent only once the first was stored').to.equal(true);
+    await Promise.all([first.outcome, second.outcome]);
+    expect(await verifyChains(raw)).to.deep.include({ brokenLinks: 0, unchained: 0 });
   });
 
   it('finds an event edited behind the system’s back: the next event’s link breaks, and the heads digest changes', async () => {

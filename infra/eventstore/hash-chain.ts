@@ -83,7 +83,22 @@ interface StreamTip {
   revision: number;
   /** The tip's hash, or the tip itself when nobody needed its hash yet (most streams get no second append here). */
   hash: string | (() => string);
+  /** While the append that leaves this tip is under way: its last event's id, and its outcome. */
+  underWay?: { lastId: string; settled: Promise<unknown> };
 }
+
+/** Where an append starts: its exact expectation, the hash its first event links to, the id that link names. */
+interface Link {
+  expected: ExpectedRevision;
+  previous: string | null;
+  /** Set when the link names an event not known to be stored (StreamAppend.predecessorId). */
+  predecessorId?: string;
+}
+
+/** An id no event has: the predecessor of an append whose expected revision the stream does not hold (yet). */
+const NO_EVENT = '00000000-0000-0000-0000-000000000000';
+
+const hashOf = (tip: StreamTip) => (typeof tip.hash === 'string' ? tip.hash : tip.hash());
 
 /** Stream tips a bulk append reads at once (streams it has no tip of, and which it does not create). */
 const TIP_READS = 32;
@@ -97,6 +112,12 @@ const TIP_READS = 32;
  * Events stored before chaining existed carry no link; the first chained event links to the last of them.
  * An expectation of 'any' or 'stream_exists' is turned into the exact revision read, retried on conflict,
  * because a link must name one predecessor.
+ *
+ * An append may link to one still under way (a tip recorded when it was sent): the organization's next write
+ * behind a plan limit need not wait for the previous one's commit. On a store that checks predecessors
+ * (StreamAppend.predecessorId) such an append names the event it links to, and is refused unless exactly that
+ * event stands at its expected revision: if the one under way fails, and another writer takes its revision,
+ * the link is not stored. A store that cannot check makes the append wait for the one under way.
  */
 export class HashChainedEventStore extends EventStoreLayer {
   // Tips hold their last event until its hash is needed: fewer of them than hashes would fit (memory).
@@ -121,15 +142,23 @@ export class HashChainedEventStore extends EventStoreLayer {
     const lostTheTip = (err: unknown) => ours && err instanceof WrongExpectedRevisionError && err.expected !== 'stream_exists';
     const once = async () => {
       const linked = this.metrics?.layer('hash_chain');
-      const { expected, previous } = await this.tipFor(streamId, expectedRevision);
+      const link = await this.tipFor(streamId, expectedRevision, true);
+      const chained = this.chain(streamId, events, link.expected, link.previous);
+      linked?.();
+      // A predecessor to check goes through the store's group append (a group of one), which carries it.
+      const written =
+        link.predecessorId !== undefined && this.store.appendAtomically
+          ? this.store
+              .appendAtomically([{ streamId, events: chained.events, expectedRevision: link.expected, keys, predecessorId: link.predecessorId }])
+              .then((results) => results[0]!)
+          : this.store.append(streamId, chained.events, link.expected, keys);
+      const mine = this.sent(streamId, link.expected, chained, written);
       try {
-        const chained = this.chain(streamId, events, expected, previous);
-        linked?.();
-        const result = await this.store.append(streamId, chained.events, expected, keys);
-        this.tips.set(streamId, { revision: result.nextRevision, hash: chained.last });
+        const result = await written;
+        this.stored(streamId, mine, result.nextRevision);
         return result;
       } catch (err) {
-        if (err instanceof WrongExpectedRevisionError) this.tips.delete(streamId);
+        this.refused(streamId, mine);
         throw err;
       }
     };
@@ -161,25 +190,77 @@ export class HashChainedEventStore extends EventStoreLayer {
     return this.store.appendAtomically ? (appends) => this.chainedAtomically(appends) : undefined;
   }
 
+  /** The predecessors this layer names are its own (links to appends under way); a caller's are not taken. */
+  override get checksPredecessors(): boolean {
+    return false;
+  }
+
   private async chainedAtomically(appends: StreamAppend[]): Promise<AppendResult[]> {
     const linked = this.metrics?.layer('hash_chain');
     const prepared: StreamAppend[] = [];
-    const lasts: (() => string)[] = [];
+    const chains: ReturnType<HashChainedEventStore['chain']>[] = [];
+    // A stream appended to twice in the group: the second links to the first (stored together or not at all).
+    const inGroup = new Map<string, { revision: number; last: () => string }>();
     for (const append of appends) {
-      const { expected, previous } = await this.tipFor(append.streamId, append.expectedRevision);
-      const chained = this.chain(append.streamId, append.events, expected, previous);
-      prepared.push({ streamId: append.streamId, events: chained.events, expectedRevision: expected, keys: append.keys });
-      lasts.push(chained.last);
+      const earlier = inGroup.get(append.streamId);
+      const link: Link =
+        earlier && append.expectedRevision === earlier.revision
+          ? { expected: earlier.revision, previous: earlier.last() }
+          : await this.tipFor(append.streamId, append.expectedRevision, true);
+      const chained = this.chain(append.streamId, append.events, link.expected, link.previous);
+      prepared.push({
+        streamId: append.streamId,
+        events: chained.events,
+        expectedRevision: link.expected,
+        keys: append.keys,
+        ...(link.predecessorId !== undefined ? { predecessorId: link.predecessorId } : {}),
+      });
+      chains.push(chained);
+      inGroup.set(append.streamId, {
+        revision: (typeof link.expected === 'number' ? link.expected : -1) + chained.events.length,
+        last: chained.last,
+      });
     }
     linked?.();
+    const written = this.store.appendAtomically!(prepared);
+    const mine = prepared.map((append, i) => this.sent(append.streamId, append.expectedRevision, chains[i]!, written));
+    // Queued in the store behind everything sent before: a next append may link to these now.
+    for (const append of appends) append.onSent?.();
     try {
-      const results = await this.store.appendAtomically!(prepared);
-      results.forEach((result, i) => this.tips.set(prepared[i]!.streamId, { revision: result.nextRevision, hash: lasts[i]! }));
+      const results = await written;
+      results.forEach((result, i) => this.stored(prepared[i]!.streamId, mine[i]!, result.nextRevision));
       return results;
     } catch (err) {
-      for (const append of appends) this.tips.delete(append.streamId);
+      prepared.forEach((append, i) => this.refused(append.streamId, mine[i]!));
       throw err;
     }
+  }
+
+  /** Records the tip an append just sent leaves, as under way until `written` settles. */
+  private sent(
+    streamId: string,
+    expected: ExpectedRevision,
+    chained: { events: NewEvent[]; last: () => string },
+    written: Promise<unknown>,
+  ): StreamTip {
+    const tip: StreamTip = {
+      revision: (typeof expected === 'number' ? expected : -1) + chained.events.length,
+      hash: chained.last,
+      underWay: { lastId: chained.events[chained.events.length - 1]!.id, settled: written },
+    };
+    this.tips.set(streamId, tip);
+    return tip;
+  }
+
+  /** The append stored: its tip is known for good, unless a later append (under way) has one already. */
+  private stored(streamId: string, mine: StreamTip, revision: number): void {
+    const now = this.tips.peek(streamId);
+    if (!now || now === mine || now.revision < revision) this.tips.set(streamId, { revision, hash: mine.hash });
+  }
+
+  /** The append refused: its tip goes, unless a later one replaced it (that one fails or stands on its own). */
+  private refused(streamId: string, mine: StreamTip): void {
+    if (this.tips.peek(streamId) === mine) this.tips.delete(streamId);
   }
 
   override get appendBulk(): EventStore['appendBulk'] {
@@ -206,7 +287,7 @@ export class HashChainedEventStore extends EventStoreLayer {
         const group = pending.slice(start, start + TIP_READS);
         const tips = await Promise.all(
           group.map((i) =>
-            this.tipFor(appends[i]!.streamId, appends[i]!.expectedRevision).catch((err: unknown) => {
+            this.tipFor(appends[i]!.streamId, appends[i]!.expectedRevision, false).catch((err: unknown) => {
               // 'stream_exists' on a missing stream: that append's answer, not the bulk's.
               if (err instanceof WrongExpectedRevisionError) return err;
               throw err;
@@ -276,18 +357,27 @@ export class HashChainedEventStore extends EventStoreLayer {
     return { events: chained, last: () => (hash ??= eventHash(tip)) };
   }
 
-  /** The exact expectation to append with, and the hash the first new event links to. */
-  private async tipFor(streamId: string, expectedRevision: ExpectedRevision): Promise<{ expected: ExpectedRevision; previous: string | null }> {
+  /**
+   * The exact expectation to append with, and the hash the first new event links to. `underWay`: an append
+   * still under way may be linked to, naming it as the predecessor, where the store checks that; otherwise
+   * (and on a store that cannot check) this waits until it is stored or refused.
+   */
+  private async tipFor(streamId: string, expectedRevision: ExpectedRevision, underWay: boolean): Promise<Link> {
     if (expectedRevision === 'no_stream') return { expected: 'no_stream', previous: null };
+    const checks = this.store.checksPredecessors === true;
     if (typeof expectedRevision === 'number') {
       const cached = this.tips.get(streamId);
       if (cached && cached.revision === expectedRevision) {
-        const hash = typeof cached.hash === 'string' ? cached.hash : cached.hash();
-        return { expected: expectedRevision, previous: hash };
+        if (!cached.underWay) return { expected: expectedRevision, previous: hashOf(cached) };
+        if (underWay && checks) return { expected: expectedRevision, previous: hashOf(cached), predecessorId: cached.underWay.lastId };
+        await cached.underWay.settled.catch(() => undefined);
+        return this.tipFor(streamId, expectedRevision, underWay);
       }
       const [event] = await this.store.readStream(streamId, { fromRevision: expectedRevision, maxCount: 1 });
-      // Missing: the stream is not at that revision, and the append will say so.
-      return { expected: expectedRevision, previous: event && event.revision === expectedRevision ? eventHash(event) : null };
+      if (event && event.revision === expectedRevision) return { expected: expectedRevision, previous: eventHash(event) };
+      // Missing: the stream is not at that revision, and the append will say so. Unless an append under way
+      // elsewhere puts it there first: where the store checks, the append names an event that no append has.
+      return { expected: expectedRevision, previous: null, ...(checks ? { predecessorId: NO_EVENT } : {}) };
     }
     const events = await this.store.readStream(streamId);
     const last = events[events.length - 1];

@@ -44,6 +44,9 @@ export class InMemoryEventStore implements EventStreams, GlobalEventLog {
     return result!;
   }
 
+  /** StreamAppend.predecessorId is checked (appendAtomically). */
+  readonly checksPredecessors = true;
+
   async appendAtomically(appends: StreamAppend[]): Promise<AppendResult[]> {
     if (appends.length === 0) throw new Error('appendAtomically needs at least one append');
     return this.write(appends);
@@ -131,7 +134,9 @@ export class InMemoryEventStore implements EventStreams, GlobalEventLog {
     const revisions = new Map<string, number>();
     const revisionOf = (streamId: string) => revisions.get(streamId) ?? (this.streams.get(streamId)?.length ?? 0) - 1;
     const seen = new Set<string>();
-    for (const { streamId, events, expectedRevision } of appends) {
+    // The last event each stream has so far, this group's own included (for StreamAppend.predecessorId).
+    const lastIds = new Map<string, string>();
+    for (const { streamId, events, expectedRevision, predecessorId } of appends) {
       if (events.length === 0) throw new Error('append needs at least one event');
       if (typeof expectedRevision === 'number' && !(Number.isSafeInteger(expectedRevision) && expectedRevision >= 0)) {
         throw new RangeError(`expected revision must be a non-negative integer: ${expectedRevision}`);
@@ -145,7 +150,12 @@ export class InMemoryEventStore implements EventStreams, GlobalEventLog {
       }
       const actual = revisionOf(streamId);
       if (!meets(expectedRevision, actual)) throw new WrongExpectedRevisionError(streamId, expectedRevision, actual < 0 ? 'no_stream' : actual);
+      if (predecessorId !== undefined && typeof expectedRevision === 'number') {
+        const standing = lastIds.get(streamId) ?? this.streams.get(streamId)?.[expectedRevision]?.id;
+        if (standing !== predecessorId) throw new WrongExpectedRevisionError(streamId, expectedRevision, actual);
+      }
       revisions.set(streamId, actual + events.length);
+      lastIds.set(streamId, events[events.length - 1]!.id);
     }
 
     const recordedAt = new Date().toISOString();

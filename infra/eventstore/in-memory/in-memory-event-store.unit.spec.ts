@@ -10,7 +10,7 @@ eventStoreContract(
     const store = new InMemoryEventStore();
     return { store, close: () => store.close() };
   },
-  { atomicAppends: true, bulkAppends: true },
+  { atomicAppends: true, bulkAppends: true, predecessorChecks: true },
 );
 
 describe('in-memory event store: what PostgreSQL would refuse or change', () => {

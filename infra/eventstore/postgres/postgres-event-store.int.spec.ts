@@ -35,7 +35,11 @@ async function serverStore(wrap: (store: PostgresEventStore) => EventStoreUnderT
   };
 }
 
-eventStoreContract('PostgreSQL server (pg, LISTEN/NOTIFY wake-ups)', () => serverStore(), { atomicAppends: true, bulkAppends: true });
+eventStoreContract('PostgreSQL server (pg, LISTEN/NOTIFY wake-ups)', () => serverStore(), {
+  atomicAppends: true,
+  bulkAppends: true,
+  predecessorChecks: true,
+});
 
 eventStoreContract(
   'PostgreSQL embedded (PGlite over its socket, in-process wake-ups)',
@@ -53,7 +57,7 @@ eventStoreContract(
       },
     };
   },
-  { atomicAppends: true, bulkAppends: true },
+  { atomicAppends: true, bulkAppends: true, predecessorChecks: true },
 );
 
 eventStoreContract(

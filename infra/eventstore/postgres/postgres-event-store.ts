@@ -129,6 +129,9 @@ export class PostgresEventStore implements EventStreams, GlobalEventLog {
   /** Personal-data keys go in the append's transaction (personal_data_keys is in this database). */
   readonly keysWithEvents = true;
 
+  /** StreamAppend.predecessorId is checked in the append's transaction (nf_append_batch). */
+  readonly checksPredecessors = true;
+
   append(streamId: string, events: NewEvent[], expectedRevision: ExpectedRevision, keys?: readonly NewPersonalDataKey[]): Promise<AppendResult> {
     const timer = this.metrics?.appendDuration.startTimer();
     const layer = this.metrics?.layer('append');
@@ -533,9 +536,9 @@ function textArray(values: (string | null)[]): string {
   return `${literal}}`;
 }
 
-// 16 parameters: this release's function, not an earlier one a database may still hold (schema.ts).
+// 17 parameters: this release's function, not an earlier one a database may still hold (schema.ts).
 const APPEND_SQL =
-  'SELECT o_outcome, o_revision, o_position FROM nf_append_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::text, $13::text, $14, $15, $16)';
+  'SELECT o_outcome, o_revision, o_position FROM nf_append_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::text, $13::text, $14, $15, $16, $17::uuid[])';
 
 /** nf_append_batch refused a key that a concurrent transaction stored after it had looked (schema.ts). */
 function isKeyStoredMeanwhile(err: unknown): boolean {
@@ -574,11 +577,17 @@ function toParameters(requests: AppendRequest[]): unknown[] {
   const keyAppend: number[] = [];
   const keySubjects: string[] = [];
   const sealedKeys: string[] = [];
+  // Per append; sent as NULL when no append names a predecessor (the function then skips the check).
+  const predecessors: (string | null)[] = [];
+  let anyPredecessor = false;
   requests.forEach((appends, entry) => {
     // A lone append needs no group; several from one request are one all-or-nothing group.
     const group = appends.length > 1 ? entry + 1 : 0;
-    for (const { streamId, events, expectedRevision: exp, keys } of appends) {
+    for (const { streamId, events, expectedRevision: exp, keys, predecessorId } of appends) {
       streams.push(streamId);
+      const checked = predecessorId !== undefined && typeof exp === 'number';
+      predecessors.push(checked ? predecessorId : null);
+      if (checked) anyPredecessor = true;
       expected.push(typeof exp === 'number' ? exp : EXPECTED_CODES[exp]);
       counts.push(events.length);
       groups.push(group);
@@ -623,6 +632,7 @@ function toParameters(requests: AppendRequest[]): unknown[] {
     intArray(keyAppend),
     textArray(keySubjects),
     textArray(sealedKeys),
+    anyPredecessor ? textArray(predecessors) : null,
   ];
 }
 

@@ -44,9 +44,14 @@ DROP FUNCTION IF EXISTS nf_append_batch(text[], bigint[], integer[], integer[], 
 -- Data and metadata come as ONE text each, JSON documents separated by U+001E (as for nf_append_bulk below):
 -- as jsonb[] the driver escaped every quote of every document and the server unescaped them again (pg's
 -- escapeElement was 2 % of the workflow runner's process). Earlier versions (the jsonb[] one of 2026-12-06
--- and before; the text one without keys, 13 parameters, of the 2026-12-06 sessions) are left in place, not
--- dropped: processes of the previous release still call them during a rolling update. Callers pass all 16
--- parameters, which picks this one.
+-- and before; the text one without keys, 13 parameters, of the 2026-12-06 sessions; the one without
+-- predecessors, 16 parameters, of the sessions before 2026-12-07) are left in place, not dropped: processes
+-- of the previous release still call them during a rolling update. Callers pass all 17 parameters, which
+-- picks this one.
+-- p_predecessors (per append, NULL for none): with an exact expected revision, the id the event at that
+-- revision must have, whether stored or written by an earlier append of this batch; another one there fails
+-- the append as 'wrong_expected_revision' (StreamAppend.predecessorId: the hash chain's link to an append
+-- that was still under way when it linked).
 -- Personal-data keys made for the events of an append (p_key_*) go in with it, in this transaction: the
 -- append waits for no key statement of its own, and an append left out leaves no key behind. An append
 -- whose key's person has a key already fails as 'key_exists' (its group with it); a key that a concurrent
@@ -69,7 +74,8 @@ CREATE OR REPLACE FUNCTION nf_append_batch(
   p_metadata       text,       -- per event, JSON documents separated by U+001E
   p_key_append     integer[],  -- per key: 1-based index of its append
   p_key_subjects   text[],     -- per key
-  p_key_sealed     text[]      -- per key
+  p_key_sealed     text[],     -- per key
+  p_predecessors   uuid[]      -- per append (NULL: none)
 ) RETURNS TABLE (o_outcome text, o_revision bigint, o_position bigint)
 LANGUAGE plpgsql
 SET lock_timeout = '10s'
@@ -83,7 +89,11 @@ DECLARE
   v_head           bigint;
   v_start          bigint;
   v_current        bigint[];   -- stream revision before the batch, per append
+  v_current_id     uuid[];     -- the id of the stream's last event before the batch, per append
   v_previous       integer[];  -- previous append to the same stream in this batch (0: none)
+  v_checks         boolean := p_predecessors IS NOT NULL;  -- callers send NULL when no append names one
+  v_last_id        uuid[];     -- the id of each append's last event (only with predecessors to check)
+  v_tip_id         uuid[];     -- the id of the stream's last event after each append, as decided
   v_duplicate      boolean[] := array_fill(false, ARRAY[v_n]);
   v_key_exists     boolean[] := array_fill(false, ARRAY[v_n]);
   v_keys           integer := coalesce(array_length(p_key_subjects, 1), 0);
@@ -97,6 +107,7 @@ DECLARE
   v_failure        text[]    := array_fill(NULL::text, ARRAY[v_n]);
   v_failed_at      bigint[]  := array_fill(0::bigint, ARRAY[v_n]);
   v_restart        boolean;
+  v_stale_link     boolean;
   v_revision       bigint;
   v_expected       bigint;
   v_i              integer;
@@ -113,6 +124,18 @@ BEGIN
   LEFT JOIN LATERAL (
     SELECT e.revision FROM nf_events e WHERE e.stream_id = a.stream ORDER BY e.revision DESC LIMIT 1
   ) s ON true;
+
+  IF v_checks THEN
+    SELECT array_agg(s.event_id ORDER BY t.ord) INTO v_current_id
+    FROM unnest(p_streams) WITH ORDINALITY AS t(stream, ord)
+    LEFT JOIN LATERAL (
+      SELECT e.event_id FROM nf_events e WHERE e.stream_id = t.stream ORDER BY e.revision DESC LIMIT 1
+    ) s ON true;
+    v_last_id := array_fill(NULL::uuid, ARRAY[v_n]);
+    FOR v_j IN 1 .. coalesce(array_length(p_ids, 1), 0) LOOP
+      v_last_id[p_event_append[v_j]] := p_ids[v_j];
+    END LOOP;
+  END IF;
 
   FOR v_i IN
     SELECT DISTINCT u.a FROM unnest(p_ids, p_event_append) AS u(id, a) JOIN nf_events e ON e.event_id = u.id
@@ -138,20 +161,28 @@ BEGIN
     v_after := array_fill(0::bigint, ARRAY[v_n]);
     v_base_revision := array_fill(0::bigint, ARRAY[v_n]);
     v_base_position := array_fill(0::bigint, ARRAY[v_n]);
+    v_tip_id := array_fill(NULL::uuid, ARRAY[v_n]);
     FOR v_i IN 1 .. v_n LOOP
       v_revision := CASE WHEN v_previous[v_i] > 0 THEN v_after[v_previous[v_i]] ELSE v_current[v_i] END;
       v_expected := p_expected[v_i];
       v_after[v_i] := v_revision;
+      IF v_checks THEN
+        v_tip_id[v_i] := CASE WHEN v_previous[v_i] > 0 THEN v_tip_id[v_previous[v_i]] ELSE v_current_id[v_i] END;
+      END IF;
       CONTINUE WHEN v_excluded[v_i];
+      -- The event at the expected revision is not the one the append names (see p_predecessors).
+      v_stale_link := v_checks AND v_expected >= 0 AND p_predecessors[v_i] IS NOT NULL
+                      AND v_tip_id[v_i] IS DISTINCT FROM p_predecessors[v_i];
       IF v_duplicate[v_i]
          OR v_key_exists[v_i]
          OR (v_expected = -1 AND v_revision <> -1)
          OR (v_expected = -3 AND v_revision = -1)
-         OR (v_expected >= 0 AND v_expected <> v_revision) THEN
+         OR (v_expected >= 0 AND v_expected <> v_revision)
+         OR v_stale_link THEN
         v_failure[v_i] := CASE
           WHEN v_duplicate[v_i] THEN 'duplicate_event_id'
           WHEN (v_expected = -1 AND v_revision <> -1) OR (v_expected = -3 AND v_revision = -1)
-               OR (v_expected >= 0 AND v_expected <> v_revision) THEN 'wrong_expected_revision'
+               OR (v_expected >= 0 AND v_expected <> v_revision) OR v_stale_link THEN 'wrong_expected_revision'
           ELSE 'key_exists' END;
         v_failed_at[v_i] := v_revision;
         IF p_groups[v_i] > 0 THEN
@@ -164,6 +195,7 @@ BEGIN
         CONTINUE;
       END IF;
       v_ok[v_i] := true;
+      IF v_checks THEN v_tip_id[v_i] := v_last_id[v_i]; END IF;
       v_base_revision[v_i] := v_revision;
       v_base_position[v_i] := v_head;
       v_head := v_head + p_counts[v_i];
