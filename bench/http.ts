@@ -12,6 +12,7 @@ import { Pool } from 'undici';
 import { readOutbox } from '../infra/mail/outbox-mailer.ts';
 import type { QuotaGate } from '../command-api/billing/quota-gate.ts';
 import { quotaModule } from '../command-api/billing/module.ts';
+import type { QuotaKind } from '../domain/billing/quota.ts';
 import { commandCoreModule } from '../command-api/module.ts';
 import { organizationServicesModule } from '../command-api/organizations/module.ts';
 import type { OrganizationCommands } from '../command-api/organizations/organization-commands.ts';
@@ -217,7 +218,7 @@ function newContact() {
 }
 
 /** The organization id an access token carries (its `org` claim): for setting up what staff would. */
-function organizationOf(accessToken: string): string {
+export function organizationOf(accessToken: string): string {
   const claims = JSON.parse(Buffer.from(accessToken.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
   const id = claims.org ?? claims.organizationId ?? claims.tenantId;
   if (typeof id !== 'string') throw new Error(`no organization in the access token's claims: ${Object.keys(claims).join(', ')}`);
@@ -228,7 +229,11 @@ function organizationOf(accessToken: string): string {
  * Puts the organization on a plan that limits contacts (as staff would), and records its count (none yet,
  * as the projectors' quota counter would): every contact then takes a unit of the plan's limit in its append.
  */
-async function limitContacts(databaseUrl: string, organizationId: string, contacts: number): Promise<void> {
+/**
+ * Puts the organization on a plan that limits one kind (to `units`, far above what a bench takes), counted at
+ * 0: each write of that kind then takes a unit in its append (QuotaGate).
+ */
+export async function limitPlan(databaseUrl: string, organizationId: string, kind: QuotaKind, units: number): Promise<void> {
   const config = loadConfig({ DATABASE_URL: databaseUrl, JWT_SECRET: 'bench-'.repeat(8), LOG_LEVEL: 'silent' }, 'cli');
   const { container, lifecycle } = createContainer(config, createLogger({ level: 'silent', service: 'bench' }), [
     commandCoreModule,
@@ -246,14 +251,14 @@ async function limitContacts(databaseUrl: string, organizationId: string, contac
     });
     const plans = await container.getAsync<PlanCommands>(TOKENS.PlanCommands);
     const organizations = await container.getAsync<OrganizationCommands>(TOKENS.OrganizationCommands);
-    const limits = { contacts, activeWorkflows: null, executionsPerMonth: null, aiTokensPerMonth: null, seats: null };
+    const limits = { contacts: null, activeWorkflows: null, executionsPerMonth: null, aiTokensPerMonth: null, seats: null, [kind]: units };
     const { planId } = await plans.draft(staff(null), { name: 'Bench limited', monthlyPriceCents: 100, currency: 'EUR', limits });
     await plans.activate(staff(null), planId);
     await organizations.changePlan(staff(organizationId), organizationId, planId);
     const gate = await container.getAsync<QuotaGate>(TOKENS.QuotaGate);
-    const wanted = await gate.countWanted(organizationId, 'contacts');
-    if (!wanted) throw new Error('the bench plan limits no contacts');
-    await gate.recordCount(staff(organizationId), organizationId, 'contacts', 0, wanted);
+    const wanted = await gate.countWanted(organizationId, kind);
+    if (!wanted) throw new Error(`the bench plan limits no ${kind}`);
+    await gate.recordCount(staff(organizationId), organizationId, kind, 0, wanted);
   } finally {
     await lifecycle.stop();
   }
@@ -262,7 +267,7 @@ async function limitContacts(databaseUrl: string, organizationId: string, contac
 /**
  * POST /contacts at concurrency 32 against the command API process, as a client sees it. `limited`: the
  * organization on a plan that limits contacts (far above what the bench creates), so each one takes a unit
- * of the quota in its append, the organization's creations queued behind each other in the process.
+ * of the quota in its append, the organization's creations deciding one after the other in the process.
  */
 export async function benchCreateContact(databaseUrl: string, durationMs: number, entry: string, limited = false): Promise<void> {
   const name = limited ? 'http.create_contact.limited' : 'http.create_contact';
@@ -275,7 +280,7 @@ export async function benchCreateContact(databaseUrl: string, durationMs: number
   const pool = new Pool(server.origin, { connections: 32, pipelining: 1 });
   try {
     const token = await register(pool);
-    if (limited) await limitContacts(databaseUrl, organizationOf(token), 10_000_000);
+    if (limited) await limitPlan(databaseUrl, organizationOf(token), 'contacts', 10_000_000);
     let cpuAtStart = 0;
     let cpuAtEnd = 0;
     let before: Samples = new Map();

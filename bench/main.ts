@@ -7,7 +7,7 @@
  * it and dropped afterwards, so figures never depend on what an earlier run left behind.
  * Options: --only eventstore,http,projection,visibility,auth,workflows,search,analytics,audit,fuzz,ai  --seconds 5  --contacts 40000
  *          --bulk-streams 50000 (eventstore: new streams of 4 events in the bulk append)
- *          --executions 2000 --timers 10000 --waiting 100000
+ *          --executions 2000 --executions-limited 1000 (on a plan that limits executions; 0 skips) --timers 10000 --waiting 100000
  *          --search-contacts 100000 (search)  --analytics-events 200000 --analytics-rows 1000000 (analytics)
  *          --batch-size 1000 (projection batches: projection, search, analytics)
  *          --stream-events 100000 --audit-contacts 50000 (audit: one long stream, then contacts to rebuild and export)
@@ -66,6 +66,7 @@ const { values } = parseArgs({
     'skip-one-process': { type: 'boolean', default: false },
     executions: { type: 'string', default: '2000' },
     'executions-warmup': { type: 'string', default: '500' },
+    'executions-limited': { type: 'string', default: '1000' },
     timers: { type: 'string', default: '10000' },
     waiting: { type: 'string', default: '100000' },
     'search-contacts': { type: 'string', default: '100000' },
@@ -170,6 +171,11 @@ if (chosen.includes('workflows')) {
   // 0 skips a part (--timers 0 --waiting 0: only the executions).
   if (Number(values.executions) > 0)
     await withFreshDatabase('executions', (url) => benchExecutions(url, Number(values.executions), Number(values['executions-warmup'])));
+  // The same on a plan that limits executions per billing period (each start takes a unit of the quota).
+  if (Number(values['executions-limited']) > 0)
+    await withFreshDatabase('executions_limited', (url) =>
+      benchExecutions(url, Number(values['executions-limited']), Number(values['executions-warmup']), true),
+    );
   if (Number(values.timers) > 0) await withFreshDatabase('timers', (url) => benchTimerLateness(url, Number(values.timers)));
   if (Number(values.waiting) > 0) await withFreshDatabase('waiting', (url) => benchWaitingMemory(url, Number(values.waiting)));
 }

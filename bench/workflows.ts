@@ -8,7 +8,7 @@ import { Pool } from 'undici';
 import type { NewEvent } from '../domain/events.ts';
 import { PostgresEventStore } from '../infra/eventstore/postgres/postgres-event-store.ts';
 import { PgNotifications } from '../infra/notifications/pg-notifications.ts';
-import { benchOutbox, json, ServerProcess, signUp } from './http.ts';
+import { benchOutbox, json, limitPlan, organizationOf, ServerProcess, signUp } from './http.ts';
 import { Latencies, mib, note, parseMetrics, report, until } from './stats.ts';
 
 const env = (databaseUrl: string) => ({
@@ -109,9 +109,13 @@ class EventCounter {
  * completion, and is reported apart (`workflows.executions.first_round`): the servers are fresh processes, and
  * in the first seconds V8 compiles their code (a fifth of the runner's CPU in its first 14 s, measured with
  * perf), which a running deployment paid long ago; every other closed-loop figure here has its warm-up too.
+ * `limited`: the organization on a plan that limits executions per billing period (far above what the bench
+ * starts), so that each start takes a unit of the period's quota in its append (`workflows.limited.*`).
  */
-export async function benchExecutions(databaseUrl: string, executions: number, warmup = 500): Promise<void> {
+export async function benchExecutions(databaseUrl: string, executions: number, warmup = 500, limited = false): Promise<void> {
+  const name = limited ? 'workflows.limited' : 'workflows';
   await withWorkflowSystem(databaseUrl, async ({ api, runner, pool, db, token: accessToken }) => {
+    if (limited) await limitPlan(databaseUrl, organizationOf(accessToken), 'executionsPerMonth', 10_000_000);
     const workflow = await json(pool, 'POST', '/workflows', accessToken, {
       name: 'Bench: three steps',
       settings: { mailbox: `bench-${randomUUID()}@bench.example`, exitOn: [] },
@@ -128,7 +132,7 @@ export async function benchExecutions(databaseUrl: string, executions: number, w
       await startAll(pool, accessToken, workflow.id as string, everyone.slice(0, warmup), 32);
       await until(async () => (await completed.count()) >= warmup, 600_000, 'warm-up executions completed');
       report(
-        'workflows.executions.first_round',
+        `${name}.executions.first_round`,
         warmup / ((performance.now() - firstStarted) / 1000),
         `executions/s (${warmup}, fresh servers: not counted below)`,
       );
@@ -156,17 +160,17 @@ export async function benchExecutions(databaseUrl: string, executions: number, w
     const latencies = new Latencies();
     for (const row of rows) latencies.add(Number(row.ms));
     note(
-      `${executions} executions of a 3-step workflow (add_tag, send_email, remove_tag), started over HTTP at concurrency 32, after ${warmup} of warm-up; runner in the projectors process`,
+      `${executions} executions of a 3-step workflow (add_tag, send_email, remove_tag), started over HTTP at concurrency 32, after ${warmup} of warm-up; runner in the projectors process${limited ? '; on a plan that limits executions per billing period' : ''}`,
     );
-    report('workflows.executions', executions / seconds, 'executions/s', '≥ 600');
-    report('workflows.execution_latency.p50', latencies.percentile(50), 'ms');
-    report('workflows.execution_latency.p99', latencies.percentile(99), 'ms', '≤ 10000');
+    report(`${name}.executions`, executions / seconds, 'executions/s', '≥ 600');
+    report(`${name}.execution_latency.p50`, latencies.percentile(50), 'ms');
+    report(`${name}.execution_latency.p99`, latencies.percentile(99), 'ms', '≤ 10000');
     report(
-      'workflows.server_cpu_per_execution',
+      `${name}.server_cpu_per_execution`,
       (cpu / executions) * 1000,
       `ms (command API ${((apiCpu / executions) * 1000).toFixed(2)} ms: the start; projectors ${((runnerCpu / executions) * 1000).toFixed(2)} ms: runner and projections)`,
     );
-    report('workflows.runner_rss_peak', mib(await runner.peakRss()), 'MiB');
+    report(`${name}.runner_rss_peak`, mib(await runner.peakRss()), 'MiB');
     // What each read model took meanwhile (its batches' time, database round trips included; those still
     // behind at the end have more to do), most first.
     const batchSeconds = new Map<string, { seconds: number; batches: number }>();
@@ -182,11 +186,7 @@ export async function benchExecutions(databaseUrl: string, executions: number, w
     note("each read model in the projectors process: its batches' time per execution (wall time, round trips included)");
     for (const [projection, { seconds, batches }] of [...batchSeconds].sort((a, b) => b[1].seconds - a[1].seconds)) {
       if (batches > 0)
-        report(
-          `workflows.projection.${projection}`,
-          (seconds / executions) * 1000,
-          `ms per execution (${(batches / executions).toFixed(2)} batches)`,
-        );
+        report(`${name}.projection.${projection}`, (seconds / executions) * 1000, `ms per execution (${(batches / executions).toFixed(2)} batches)`);
     }
     // What the outbox's files cost where the bench keeps them, and on the disk (see benchOutbox).
     report('workflows.outbox_file_us', fileCreationMicros(benchOutbox), `µs to create, write and close one email's file in ${benchOutbox}`);

@@ -138,7 +138,12 @@ export class QuotaGate {
         const sent = new Promise<void>((resolve) => (onSent = resolve));
         const append: StreamAppend = { ...this.appendOf(context, taken, quota, terms), onSent };
         const take = this.takeUnderWay(known, quota, taken, append);
-        const outcome = write([append]);
+        let outcome: Promise<T>;
+        try {
+          outcome = write([append]);
+        } catch (err) {
+          outcome = Promise.reject(err);
+        }
         // What is known of the quota follows the outcome before anything waiting on it goes on (decide).
         const settled = outcome.then(
           () => this.stored(append, taken),
