@@ -5,8 +5,19 @@
  *
  * Up to `maxInFlight` batches are written at once. They still commit one after the other (the log head
  * row lock in the database orders them), but the next batch is already waiting at the lock when the
- * previous one commits, instead of starting its round trip only then.
+ * previous one commits, instead of starting its round trip only then. Not always in the order sent, though:
+ * a batch sent second can take the lock first. A request that builds on one in flight (`dependencies`: it
+ * names a predecessor another request provides) therefore never goes in a batch beside it; it waits for the
+ * next batch, and so does every request that builds on it.
  */
+
+/** What a request builds on, and what later requests can build on (ids; StreamAppend.predecessorId). */
+export interface BatchDependencies<Request> {
+  /** The ids the request needs written before it (none: it can go in any batch). */
+  needs(request: Request): readonly string[];
+  /** The ids that writing the request writes. */
+  provides(request: Request): readonly string[];
+}
 export interface PendingAppend<Request, Result> {
   request: Request;
   size: number;
@@ -19,6 +30,8 @@ export class AppendBatcher<Request, Result> {
   /** The sizes of what is queued, summed. */
   private queuedSize = 0;
   private inFlight = 0;
+  /** The batches being written (only kept with dependencies). */
+  private readonly flying = new Set<PendingAppend<Request, Result>[]>();
   private scheduled = false;
   private readonly idleWaiters: (() => void)[] = [];
 
@@ -33,6 +46,7 @@ export class AppendBatcher<Request, Result> {
      * append a transaction of its own; under a heavy one the queue fills and batches overlap as before.
      */
     private readonly overlapFrom = 1,
+    private readonly dependencies?: BatchDependencies<Request>,
   ) {}
 
   submit(request: Request, size: number): Promise<Result> {
@@ -79,23 +93,67 @@ export class AppendBatcher<Request, Result> {
   }
 
   private startBatch(): void {
-    let total = 0;
-    let take = 0;
-    while (take < this.queue.length && (take === 0 || total + this.queue[take]!.size <= this.maxBatchSize)) {
-      total += this.queue[take]!.size;
-      take++;
-    }
-    const batch = this.queue.splice(0, take);
-    this.queuedSize -= total;
+    const batch = this.inFlight > 0 && this.dependencies ? this.takeIndependent() : this.takePrefix();
+    // Everything queued builds on what is in flight: it goes when that is written.
+    if (batch.length === 0) return;
     this.inFlight++;
+    if (this.dependencies) this.flying.add(batch);
     this.write(batch)
       .catch((err: unknown) => {
         for (const entry of batch) entry.reject(err);
       })
       .finally(() => {
         this.inFlight--;
+        this.flying.delete(batch);
         if (this.queue.length > 0) this.schedule();
         else if (this.inFlight === 0) for (const wake of this.idleWaiters.splice(0)) wake();
       });
+  }
+
+  /** The queue's first requests, up to the batch size (at least one). */
+  private takePrefix(): PendingAppend<Request, Result>[] {
+    let total = 0;
+    let take = 0;
+    while (take < this.queue.length && (take === 0 || total + this.queue[take]!.size <= this.maxBatchSize)) {
+      total += this.queue[take]!.size;
+      take++;
+    }
+    this.queuedSize -= total;
+    return this.queue.splice(0, take);
+  }
+
+  /**
+   * Beside a batch in flight: the queue's requests in order, up to the batch size, leaving queued those that
+   * build on a request in flight or on one left queued.
+   */
+  private takeIndependent(): PendingAppend<Request, Result>[] {
+    const dependencies = this.dependencies!;
+    let unwritten: Set<string> | null = null;
+    const unwrittenIds = () => {
+      if (unwritten) return unwritten;
+      unwritten = new Set<string>();
+      for (const flying of this.flying) for (const entry of flying) for (const id of dependencies.provides(entry.request)) unwritten.add(id);
+      return unwritten;
+    };
+    const batch: PendingAppend<Request, Result>[] = [];
+    const left: PendingAppend<Request, Result>[] = [];
+    let total = 0;
+    let i = 0;
+    for (; i < this.queue.length; i++) {
+      const entry = this.queue[i]!;
+      const needs = dependencies.needs(entry.request);
+      if (needs.length > 0 && needs.some((id) => unwrittenIds().has(id))) {
+        left.push(entry);
+        for (const id of dependencies.provides(entry.request)) unwrittenIds().add(id);
+        continue;
+      }
+      if (batch.length > 0 && total + entry.size > this.maxBatchSize) break;
+      batch.push(entry);
+      total += entry.size;
+      // A later request may build on this one: it goes in this batch with it (they are written in order).
+    }
+    this.queue = [...left, ...this.queue.slice(i)];
+    this.queuedSize -= total;
+    return batch;
   }
 }

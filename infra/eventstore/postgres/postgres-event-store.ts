@@ -18,7 +18,7 @@ import type { EventPage, GlobalEventLog } from '../../../projectors/ports.ts';
 import { CHANNEL_EVENTS_APPENDED, type Notifications } from '../../notifications/notifications.ts';
 import { isTransientDatabaseError } from '../../resilience.ts';
 import { compareDecimalPositions } from '../envelope.ts';
-import { AppendBatcher, type PendingAppend } from './append-batcher.ts';
+import { AppendBatcher, type BatchDependencies, type PendingAppend } from './append-batcher.ts';
 import { CopyBuffers, encodeCopyChunk, writeCopyChunk, type CopyChunk } from './bulk-copy.ts';
 import { EVENT_STORE_SCHEMA_LOCK, eventStoreSchemaSql } from './schema.ts';
 
@@ -45,6 +45,21 @@ const EXPECTED_CODES = { no_stream: -1, any: -2, stream_exists: -3 } as const;
  * loop of 32 connections the queue fills past it at once.
  */
 const APPEND_OVERLAP_FROM = 8;
+
+/**
+ * An append that names its predecessor (StreamAppend.predecessorId: linked to one still under way) never goes
+ * in a batch beside the batch that writes that predecessor: the later batch could take the log head first,
+ * and the append, with every one linked to it, would be refused.
+ */
+const APPEND_DEPENDENCIES: BatchDependencies<AppendRequest> = {
+  needs: (request) => {
+    let needs: string[] | null = null;
+    for (const append of request) if (append.predecessorId !== undefined) (needs ??= []).push(append.predecessorId);
+    return needs ?? NO_IDS;
+  },
+  provides: (request) => request.map((append) => append.events[append.events.length - 1]!.id),
+};
+const NO_IDS: readonly string[] = [];
 // recorded_at is formatted by the server exactly as Date#toISOString would: parsing a Date per row and
 // formatting it again was a measurable part of a catch-up.
 const COLUMNS = `position, event_id, stream_id, revision, type, version, data, metadata,
@@ -106,7 +121,7 @@ export class PostgresEventStore implements EventStreams, GlobalEventLog {
     this.bulkChunkEvents = options.bulkChunkEvents ?? 10_000;
     this.copyBulk = options.copyBulk ?? true;
     // A second batch starts beside the one in flight only from APPEND_OVERLAP_FROM events queued (see AppendBatcher).
-    this.batcher = new AppendBatcher((batch) => this.writeBatch(batch), options.maxBatchEvents ?? 2_000, 2, APPEND_OVERLAP_FROM);
+    this.batcher = new AppendBatcher((batch) => this.writeBatch(batch), options.maxBatchEvents ?? 2_000, 2, APPEND_OVERLAP_FROM, APPEND_DEPENDENCIES);
     this.stopListening = notifications.listen(CHANNEL_EVENTS_APPENDED, (payload) => this.onAnnounced(payload));
   }
 
