@@ -99,8 +99,11 @@ export class QuotaGate {
   constructor(
     private readonly streams: EventStreams,
     private readonly organizations: PlanOfOrganization,
-    /** Times the check (the plan's terms, the quota as known, the decision) as the `plan_limits` layer. */
-    private readonly metrics: Pick<Metrics, 'layer'> | null = null,
+    /**
+     * Times the check (the plan's terms, the quota as known, the decision) as the `plan_limits` layer, and
+     * counts the decisions.
+     */
+    private readonly metrics: Pick<Metrics, 'layer' | 'planLimitDecisions'> | null = null,
   ) {
     this.plans = new LRUCache({ max: 1_000, ttl: PLAN_TTL_MS });
   }
@@ -129,6 +132,9 @@ export class QuotaGate {
         try {
           // The first decision's wait behind this organization's other writes counts too: it is the check's cost.
           decided = await this.decide(terms, { organizationId, kind, ownerId, ...terms });
+        } catch (err) {
+          if (err instanceof PlanLimitReachedError) this.metrics?.planLimitDecisions.inc({ kind, outcome: 'refused' });
+          throw err;
         } finally {
           checked?.();
           checked = undefined;
@@ -156,9 +162,12 @@ export class QuotaGate {
         return { outcome, append };
       });
       try {
-        return await outcome;
+        const result = await outcome;
+        this.metrics?.planLimitDecisions.inc({ kind, outcome: 'taken' });
+        return result;
       } catch (err) {
         if (!lostTo(err, append) || attempt >= MAX_TRIES) throw err;
+        this.metrics?.planLimitDecisions.inc({ kind, outcome: 'decided_again' });
       }
     }
   }

@@ -13,6 +13,7 @@ import {
   Mailbox,
   registerAccount,
   startTestSystem,
+  TEST_OPERATOR_TOKEN,
   uniqueEmail,
   type Account,
   type Reply,
@@ -92,6 +93,19 @@ describe('Plan limits at the moment of the write (real PostgreSQL, the projector
     return (events.findLast((event) => event.type === 'QuotaCounted')!.data as { count: number }).count;
   }
 
+  /** nexusflow_plan_limit_decisions_total for contacts, by outcome, as the operator scrapes it. */
+  async function planLimitDecisions(): Promise<Record<'taken' | 'refused' | 'decided_again', number>> {
+    const reply = await system.http.get('/metrics', { headers: { Authorization: `Bearer ${TEST_OPERATOR_TOKEN}` } });
+    expect(reply.status).to.equal(200);
+    const of = (outcome: string) => {
+      const line = (reply.body as string)
+        .split('\n')
+        .find((l) => l.startsWith('nexusflow_plan_limit_decisions_total{') && l.includes('kind="contacts"') && l.includes(`outcome="${outcome}"`));
+      return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
+    };
+    return { taken: of('taken'), refused: of('refused'), decided_again: of('decided_again') };
+  }
+
   function expectLimitReached(reply: Reply, planId: string, name: string, allowed: number, usage: number, kind: QuotaKind = 'contacts') {
     expect(reply.status, JSON.stringify(reply.body)).to.equal(402);
     expect(reply.headers.get('content-type')).to.match(/application\/problem\+json/);
@@ -154,6 +168,7 @@ describe('Plan limits at the moment of the write (real PostgreSQL, the projector
     const owner = await registerAccount(system);
     const planId = await putOnPlan(owner, 12, 'Team');
     expect(await counted(owner)).to.equal(0);
+    const decisionsBefore = await planLimitDecisions();
     expect((await createContact(owner, 'first')).status).to.equal(201);
 
     // Eleven places left; fourteen people and six requests for one more new address, all at once. The gate lets
@@ -183,6 +198,10 @@ describe('Plan limits at the moment of the write (real PostgreSQL, the projector
       JSON.stringify(statuses),
     ).to.equal(true);
     expectLimitReached(await createContact(owner, 'late'), planId, 'Team', 12, 12);
+    // Operators see the decisions: twelve taken, every 402 refused (the late one too).
+    const decisions = await planLimitDecisions();
+    expect(decisions.taken - decisionsBefore.taken).to.equal(12);
+    expect(decisions.refused - decisionsBefore.refused).to.equal(statuses.filter((status) => status === 402).length + 1);
 
     // Twelve units taken, none by a refused creation, and every link of the organization's streams holds.
     const { log } = await staffSide.get<StoredLog>(TOKENS.StoredLog);

@@ -38,6 +38,17 @@ export class Metrics {
     labelNames: ['type', 'outcome'] as const,
     registers: [this.registry],
   });
+  /**
+   * The plan-limit gate's decisions: `taken` (the unit went in with the write), `refused` (402 at the limit),
+   * `decided_again` (the take was refused by the store: another write took the revision first, or a take it
+   * was decided on failed). Many of the last: writes of one organization contend for its quota.
+   */
+  readonly planLimitDecisions = new Counter({
+    name: 'nexusflow_plan_limit_decisions_total',
+    help: 'Plan-limit decisions on a limited kind, by kind and outcome (taken, refused, decided_again)',
+    labelNames: ['kind', 'outcome'] as const,
+    registers: [this.registry],
+  });
 
   // Event store
   readonly appendDuration = new Histogram({
