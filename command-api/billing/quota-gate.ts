@@ -225,7 +225,13 @@ export class QuotaGate {
     if (wanted <= 0) return 0;
     return this.queued(terms.streamId, async () => {
       for (let attempt = 1; ; attempt++) {
-        const { ahead: quota } = await this.current(terms);
+        let known = await this.current(terms);
+        // Fewer places than wanted counting takes under way: wait for them (one may fail and leave its place).
+        while (known.ahead.basis === terms.basis && terms.limit - known.ahead.used < wanted && known.underWay.size > 0) {
+          await Promise.all([...known.underWay]);
+          known = await this.current(terms);
+        }
+        const quota = known.ahead;
         const counted = quota.basis === terms.basis;
         const units = counted ? Math.max(0, Math.min(wanted, terms.limit - quota.used)) : wanted;
         if (units === 0) return 0;

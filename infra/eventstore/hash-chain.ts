@@ -364,7 +364,8 @@ export class HashChainedEventStore extends EventStoreLayer {
    */
   private async tipFor(streamId: string, expectedRevision: ExpectedRevision, underWay: boolean): Promise<Link> {
     if (expectedRevision === 'no_stream') return { expected: 'no_stream', previous: null };
-    const checks = this.store.checksPredecessors === true;
+    // The check travels with a group append (a lone append goes as a group of one).
+    const checks = this.store.checksPredecessors === true && this.store.appendAtomically !== undefined;
     if (typeof expectedRevision === 'number') {
       const cached = this.tips.get(streamId);
       if (cached && cached.revision === expectedRevision) {
