@@ -72,8 +72,6 @@ interface KnownQuota {
   ahead: Quota;
   /** Read the stream again (from `stored` on) before the next decision. */
   stale: boolean;
-  /** The outcomes of takes sent and not yet settled. */
-  underWay: Set<Promise<unknown>>;
 }
 /** How long a plan's terms are kept: a limit staff changed applies to writes within this. */
 const PLAN_TTL_MS = 5_000;
@@ -93,6 +91,8 @@ const PLAN_TTL_MS = 5_000;
  */
 export class QuotaGate {
   private readonly quotas = new LRUCache<string, KnownQuota>({ max: 50_000 });
+  /** By quota stream, the outcomes of takes sent and not yet settled (kept apart: never evicted while some are). */
+  private readonly underWay = new Map<string, Set<Promise<unknown>>>();
   private readonly queues = new Map<string, Promise<unknown>>();
   private readonly plans: LRUCache<string, PlanTerms>;
 
@@ -155,8 +155,7 @@ export class QuotaGate {
           () => this.stored(append, taken),
           (err: unknown) => this.takeRefused(append.streamId, take, lostTo(err, append)),
         );
-        known.underWay.add(settled);
-        void settled.then(() => known.underWay.delete(settled));
+        this.track(terms.streamId, settled);
         // Without a count the append goes at 'any' and names no revision a next decision could build on.
         await (append.expectedRevision === 'any' ? settled : Promise.race([sent, settled]));
         return { outcome, append };
@@ -182,8 +181,9 @@ export class QuotaGate {
       try {
         return { known, quota: known.ahead, taken: takeQuota(known.ahead, command) };
       } catch (err) {
-        if (!(err instanceof PlanLimitReachedError) || known.underWay.size === 0) throw err;
-        await Promise.all([...known.underWay]);
+        const underWay = this.underWay.get(terms.streamId);
+        if (!(err instanceof PlanLimitReachedError) || !underWay) throw err;
+        await Promise.all([...underWay]);
       }
     }
   }
@@ -227,8 +227,10 @@ export class QuotaGate {
       for (let attempt = 1; ; attempt++) {
         let known = await this.current(terms);
         // Fewer places than wanted counting takes under way: wait for them (one may fail and leave its place).
-        while (known.ahead.basis === terms.basis && terms.limit - known.ahead.used < wanted && known.underWay.size > 0) {
-          await Promise.all([...known.underWay]);
+        while (known.ahead.basis === terms.basis && terms.limit - known.ahead.used < wanted) {
+          const underWay = this.underWay.get(terms.streamId);
+          if (!underWay) break;
+          await Promise.all([...underWay]);
           known = await this.current(terms);
         }
         const quota = known.ahead;
@@ -400,7 +402,7 @@ export class QuotaGate {
       const events = await this.streams.readStream(streamId);
       quota = quotaOf(events.map((event) => ({ revision: event.revision, event: event as unknown as QuotaEvent })));
     }
-    const fresh: KnownQuota = { stored: quota, ahead: quota, stale: false, underWay: known?.underWay ?? new Set() };
+    const fresh: KnownQuota = { stored: quota, ahead: quota, stale: false };
     this.quotas.set(streamId, fresh);
     return fresh;
   }
@@ -433,6 +435,17 @@ export class QuotaGate {
     if (!known) return;
     known.stale = true;
     known.ahead = known.stored;
+  }
+
+  /** Keeps a take's outcome as under way on its quota stream until it settles (`settled` never rejects). */
+  private track(streamId: string, settled: Promise<unknown>): void {
+    let underWay = this.underWay.get(streamId);
+    if (!underWay) this.underWay.set(streamId, (underWay = new Set()));
+    underWay.add(settled);
+    void settled.then(() => {
+      underWay.delete(settled);
+      if (underWay.size === 0 && this.underWay.get(streamId) === underWay) this.underWay.delete(streamId);
+    });
   }
 
   /** Runs `task` after the ones queued on `key` before it (in this process). */

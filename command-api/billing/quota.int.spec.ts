@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
+import pg from 'pg';
 import { billingPeriodAt } from '../../domain/billing/billing-account.ts';
 import { quotaStream, type QuotaKind } from '../../domain/billing/quota.ts';
 import type { CommandContext } from '../../domain/events.ts';
@@ -208,6 +209,59 @@ describe('Plan limits at the moment of the write (real PostgreSQL, the projector
     const quota = await log.readStream(quotaStream(owner.organizationId, 'contacts'));
     expect(quota.filter((event) => event.type === 'QuotaTaken')).to.have.length(12);
     expect(await verifyChains(log, { tenantId: owner.organizationId })).to.deep.include({ brokenLinks: 0, unchained: 0 });
+  });
+
+  it('refuses at the limit only on stored takes: a creation decided while the last place’s take is under way waits, and gets the place that take leaves', async () => {
+    const owner = await registerAccount(system);
+    await putOnPlan(owner, 2, 'Pair');
+    expect(await counted(owner)).to.equal(0);
+    const first = await createContact(owner, 'first');
+    expect(first.status).to.equal(201);
+    const contested = uniqueEmail('contested');
+    const operator = { headers: { Authorization: `Bearer ${TEST_OPERATOR_TOKEN}` } };
+    const sample = async (prefix: string, label: string) => {
+      const text = (await system.http.get('/metrics', operator)).body as string;
+      const line = text.split('\n').find((l) => l.startsWith(prefix) && l.includes(label));
+      return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
+    };
+    const decisions = () => sample('nexusflow_request_layer_duration_seconds_count{', 'layer="plan_limits"');
+    const gatewayRounds = () => sample('nexusflow_redis_round_trips_total{', 'operation="gateway"');
+
+    // Nothing commits while the log head is held.
+    const head = new pg.Client({ connectionString: system.database.url });
+    await head.connect();
+    try {
+      await head.query('BEGIN');
+      await head.query('SELECT position FROM nf_log_head WHERE id = 1 FOR UPDATE');
+      // The first contact moves to the contested address: its claim is written first, no place taken.
+      const moved = system.http.patch(`/contacts/${first.body.id}`, { email: contested }, { token: owner.accessToken });
+      await eventually(
+        async () => {
+          // pg_stat_activity is read once per transaction: a fresh look each time.
+          await head.query('SELECT pg_stat_clear_snapshot()');
+          const { rows } = await head.query(
+            `SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%nf_append_batch%'`,
+          );
+          return rows[0].n as number;
+        },
+        (waiting) => waiting >= 1,
+        10_000,
+      );
+      // A creation at that address takes the last place; the store will refuse it (the claim went first): 409.
+      const decided = await decisions();
+      const twin = system.http.post('/contacts', { email: contested, firstName: 'Twin' }, { token: owner.accessToken });
+      await eventually(decisions, (n) => n > decided, 10_000);
+      // Decided while that take is under way: at the limit counting it, so it waits for its outcome.
+      const rounds = await gatewayRounds();
+      const next = createContact(owner, 'next');
+      await eventually(gatewayRounds, (n) => n > rounds, 10_000);
+      await head.query('ROLLBACK');
+      expect((await moved).status).to.equal(200);
+      expect((await twin).status).to.equal(409);
+      expect((await next).status, 'the place the refused take left').to.equal(201);
+    } finally {
+      await head.end();
+    }
   });
 
   it('keeps other organizations apart: one at its limit does not touch another on the same plan, nor one without a plan', async () => {
