@@ -210,8 +210,7 @@ export class QuotaGate {
       known.ahead = take.base;
       return;
     }
-    known.stale = true;
-    known.ahead = known.stored;
+    this.markStale(streamId);
   }
 
   /**

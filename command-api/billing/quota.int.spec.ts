@@ -94,17 +94,18 @@ describe('Plan limits at the moment of the write (real PostgreSQL, the projector
     return (events.findLast((event) => event.type === 'QuotaCounted')!.data as { count: number }).count;
   }
 
-  /** nexusflow_plan_limit_decisions_total for contacts, by outcome, as the operator scrapes it. */
-  async function planLimitDecisions(): Promise<Record<'taken' | 'refused' | 'decided_again', number>> {
+  /** One sample of the operator's /metrics (0 when absent): a series and the labels its line must hold. */
+  async function metric(series: string, ...labels: string[]): Promise<number> {
     const reply = await system.http.get('/metrics', { headers: { Authorization: `Bearer ${TEST_OPERATOR_TOKEN}` } });
     expect(reply.status).to.equal(200);
-    const of = (outcome: string) => {
-      const line = (reply.body as string)
-        .split('\n')
-        .find((l) => l.startsWith('nexusflow_plan_limit_decisions_total{') && l.includes('kind="contacts"') && l.includes(`outcome="${outcome}"`));
-      return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
-    };
-    return { taken: of('taken'), refused: of('refused'), decided_again: of('decided_again') };
+    const line = (reply.body as string).split('\n').find((l) => l.startsWith(`${series}{`) && labels.every((label) => l.includes(label)));
+    return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
+  }
+
+  /** nexusflow_plan_limit_decisions_total for contacts, by outcome. */
+  async function planLimitDecisions(): Promise<Record<'taken' | 'refused' | 'decided_again', number>> {
+    const of = (outcome: string) => metric('nexusflow_plan_limit_decisions_total', 'kind="contacts"', `outcome="${outcome}"`);
+    return { taken: await of('taken'), refused: await of('refused'), decided_again: await of('decided_again') };
   }
 
   function expectLimitReached(reply: Reply, planId: string, name: string, allowed: number, usage: number, kind: QuotaKind = 'contacts') {
@@ -218,14 +219,8 @@ describe('Plan limits at the moment of the write (real PostgreSQL, the projector
     const first = await createContact(owner, 'first');
     expect(first.status).to.equal(201);
     const contested = uniqueEmail('contested');
-    const operator = { headers: { Authorization: `Bearer ${TEST_OPERATOR_TOKEN}` } };
-    const sample = async (prefix: string, label: string) => {
-      const text = (await system.http.get('/metrics', operator)).body as string;
-      const line = text.split('\n').find((l) => l.startsWith(prefix) && l.includes(label));
-      return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
-    };
-    const decisions = () => sample('nexusflow_request_layer_duration_seconds_count{', 'layer="plan_limits"');
-    const gatewayRounds = () => sample('nexusflow_redis_round_trips_total{', 'operation="gateway"');
+    const decisions = () => metric('nexusflow_request_layer_duration_seconds_count', 'layer="plan_limits"');
+    const gatewayRounds = () => metric('nexusflow_redis_round_trips_total', 'operation="gateway"');
 
     // Nothing commits while the log head is held.
     const head = new pg.Client({ connectionString: system.database.url });
