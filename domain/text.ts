@@ -50,6 +50,29 @@ function codePoint(char: string): string {
  * path, or null. Walks without recursion: a value nested thousands deep cannot exhaust the stack.
  */
 export function unstorableTextIn(value: unknown): string | null {
+  return allStorable(value) ? null : firstUnstorable(value);
+}
+
+/** Whether every string in the value (keys included) is storable: the usual answer, found without building paths. */
+function allStorable(value: unknown): boolean {
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const current = stack.pop();
+    if (typeof current === 'string') {
+      if (!isStorableText(current)) return false;
+    } else if (Array.isArray(current)) {
+      for (const item of current) stack.push(item);
+    } else if (current !== null && typeof current === 'object') {
+      for (const key of Object.keys(current)) {
+        if (!isStorableText(key)) return false;
+        stack.push((current as Record<string, unknown>)[key]);
+      }
+    }
+  }
+  return true;
+}
+
+function firstUnstorable(value: unknown): string | null {
   const stack: { value: unknown; path: string }[] = [{ value, path: '' }];
   while (stack.length > 0) {
     const { value: current, path } = stack.pop()!;

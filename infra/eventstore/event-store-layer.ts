@@ -41,7 +41,16 @@ export class EventStoreLayer implements EventStore {
     return this.below.checksPredecessors === true;
   }
 
+  /** Made once per layer: every command reads it (twice), and a closure per read was garbage per command. */
   get appendAtomically(): EventStore['appendAtomically'] {
+    return (this.atomic ??= { append: this.atomicAppend() }).append;
+  }
+
+  private atomic?: { append: EventStore['appendAtomically'] };
+  private bulk?: { append: EventStore['appendBulk'] };
+
+  /** What appendAtomically is: the layer's own group append, or undefined where the store below has none. */
+  protected atomicAppend(): EventStore['appendAtomically'] {
     if (!this.below.appendAtomically) return undefined;
     return async (appends: StreamAppend[]) =>
       this.below.appendAtomically!(await Promise.all(appends.map(async (a) => ({ ...a, events: await this.sealed(a.streamId, a.events) }))));
@@ -49,6 +58,10 @@ export class EventStoreLayer implements EventStore {
 
   /** Bulk appends pass with every append's events transformed, as appendAtomically's. */
   get appendBulk(): EventStore['appendBulk'] {
+    return (this.bulk ??= { append: this.bulkAppend() }).append;
+  }
+
+  protected bulkAppend(): EventStore['appendBulk'] {
     if (!this.below.appendBulk) return undefined;
     return async (appends: StreamAppend[]) =>
       this.below.appendBulk!(await Promise.all(appends.map(async (a) => ({ ...a, events: await this.sealed(a.streamId, a.events) }))));

@@ -186,7 +186,7 @@ export class HashChainedEventStore extends EventStoreLayer {
     return events;
   }
 
-  override get appendAtomically(): EventStore['appendAtomically'] {
+  protected override atomicAppend(): EventStore['appendAtomically'] {
     return this.store.appendAtomically ? (appends) => this.chainedAtomically(appends) : undefined;
   }
 
@@ -263,7 +263,7 @@ export class HashChainedEventStore extends EventStoreLayer {
     if (this.tips.peek(streamId) === mine) this.tips.delete(streamId);
   }
 
-  override get appendBulk(): EventStore['appendBulk'] {
+  protected override bulkAppend(): EventStore['appendBulk'] {
     return this.store.appendBulk ? (appends) => this.chainedBulk(appends) : undefined;
   }
 

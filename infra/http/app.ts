@@ -12,6 +12,7 @@ import { problemHandler } from './problem.ts';
 import { perIpRateLimit, type RateLimits } from './rate-limits.ts';
 import { requestContext, securityHeaders } from './request-context.ts';
 import { mountRoutes, type AnyRoute, type SuspensionCheck } from './routes.ts';
+import { indexBySegment } from './segment-index.ts';
 
 export interface AppOptions {
   service: string;
@@ -61,7 +62,7 @@ export function createApp(options: AppOptions): Koa {
       'naming the field. Error answers list at most 50 invalid params.',
   });
   const ipLimit = perIpRateLimit(options.rateLimits);
-  const router = mountRoutes(new Router(), options.routes, {
+  const router = mountRoutes(indexBySegment(new Router()), options.routes, {
     bodyLimitBytes: options.bodyLimitBytes,
     authenticate: authenticate(options.authenticator, options.rateLimits, options.health.metrics),
     ipLimit,

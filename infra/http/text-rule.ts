@@ -31,6 +31,43 @@ const NONE = new FreeTextFields();
  * stack overflow. Stops after MAX_INVALID_PARAMS problems.
  */
 export function textProblemsIn(value: unknown, freeText: FreeTextFields = NONE): InvalidParam[] {
+  return singleLineThroughout(value) ? [] : problemsIn(value, freeText);
+}
+
+/**
+ * Whether every string and key is acceptable single-line text and nothing is nested too deeply: then no field
+ * has a problem whatever is free text (single-line is the stricter kind). The usual answer, found without
+ * building a path per field.
+ */
+function singleLineThroughout(value: unknown): boolean {
+  const values: unknown[] = [value];
+  const depths: number[] = [0];
+  while (values.length > 0) {
+    const current = values.pop();
+    const depth = depths.pop()!;
+    if (typeof current === 'string') {
+      if (textProblem(current, 'single-line')) return false;
+      continue;
+    }
+    if (current === null || typeof current !== 'object') continue;
+    if (depth >= MAX_NESTING) return false;
+    if (Array.isArray(current)) {
+      for (const item of current) {
+        values.push(item);
+        depths.push(depth + 1);
+      }
+      continue;
+    }
+    for (const key of Object.keys(current)) {
+      if (textProblem(key, 'single-line')) return false;
+      values.push((current as Record<string, unknown>)[key]);
+      depths.push(depth + 1);
+    }
+  }
+  return true;
+}
+
+function problemsIn(value: unknown, freeText: FreeTextFields): InvalidParam[] {
   const problems: InvalidParam[] = [];
   const stack: { value: unknown; path: string[] }[] = [{ value, path: [] }];
   while (stack.length > 0 && problems.length < MAX_INVALID_PARAMS) {

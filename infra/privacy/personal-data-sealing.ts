@@ -388,7 +388,7 @@ export class PersonalDataSealingStore extends EventStoreLayer {
     return this.below.append(streamId, await this.timed(() => sealEvents(events, this.keyOf(null, new Map()))), expectedRevision, keys);
   }
 
-  override get appendAtomically(): EventStore['appendAtomically'] {
+  protected override atomicAppend(): EventStore['appendAtomically'] {
     if (!this.below.appendAtomically) return undefined;
     const below = (appends: StreamAppend[]) => this.below.appendAtomically!(appends);
     const sealAll = (appends: StreamAppend[], made: Map<string, MadeKey>) =>
