@@ -1,7 +1,7 @@
 import { TOKENS } from '../../infra/di/tokens.ts';
 import { newEventId } from '../../infra/eventstore/event-ids.ts';
 import { inject, injectable } from 'inversify';
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { claimDecider, type ClaimEvent } from '../../domain/uniqueness/claim.ts';
 import { metadataFrom, type CommandContext } from '../../domain/events.ts';
 import { retryPolicies, retrying } from '../../infra/retry.ts';
@@ -24,7 +24,7 @@ export interface ClaimRequest {
 
 /** Hashed so stream names carry no personal data (an email in a stream name could never be erased). */
 export function claimStreamId(kind: string, ...parts: string[]): string {
-  return `${kind}-${createHash('sha256').update(parts.join('\n')).digest('hex')}`;
+  return `${kind}-${hash('sha256', parts.join('\n'), 'hex')}`;
 }
 
 /**

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /**
  * The offline embedding (no provider configured): feature hashing of a text's words and word pairs into a
@@ -13,7 +13,7 @@ export function wordsOf(text: string): string[] {
 }
 
 function bucketOf(feature: string, dimensions: number): { index: number; sign: 1 | -1 } {
-  const digest = createHash('sha256').update(feature).digest();
+  const digest = hash('sha256', feature, 'buffer');
   return { index: digest.readUInt32BE(0) % dimensions, sign: (digest[4]! & 1) === 0 ? 1 : -1 };
 }
 

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type Koa from 'koa';
 import type { Principal } from '../../domain/access/principal.ts';
 import type { EphemeralStore } from '../ephemeral/ephemeral-store.ts';
@@ -109,5 +109,5 @@ export function idempotency(store: EphemeralStore, options: IdempotencyOptions):
 }
 
 function sha256(value: string): string {
-  return createHash('sha256').update(value).digest('hex');
+  return hash('sha256', value, 'hex');
 }

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Mailer, OutgoingEmail } from '../../command-api/ports.ts';
 import type { EphemeralStore } from '../ephemeral/ephemeral-store.ts';
@@ -17,7 +17,7 @@ export class ThrottledMailer implements Mailer {
   ) {}
 
   async send(email: OutgoingEmail): Promise<void> {
-    const key = `mail:sent:${createHash('sha256').update(email.to.toLowerCase()).digest('hex')}`;
+    const key = `mail:sent:${hash('sha256', email.to.toLowerCase(), 'hex')}`;
     if ((await this.store.increment(key, 60 * 60_000)) > this.perHour) {
       this.logger.warn({ template: email.template }, 'email not sent: too many to this address this hour');
       return;

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { PromptBook, type Prompt } from '../../command-api/ai/prompt-book.ts';
 import { applyChanges, type ContactEvent } from '../../domain/contacts/contact.ts';
@@ -51,7 +51,7 @@ export function embeddingTextOf(prompt: Prompt, source: Source): { text: string;
   return { text, textHash: hashOf(prompt, text) };
 }
 
-const hashOf = (prompt: Prompt, text: string) => createHash('sha256').update(`${prompt.id}\n${text}`).digest('hex');
+const hashOf = (prompt: Prompt, text: string) => hash('sha256', `${prompt.id}\n${text}`, 'hex');
 
 /**
  * What the embedder is to embed (issue 22), in the read models' `ai_embeddings` table:
