@@ -353,10 +353,69 @@ export async function benchCreateContact(databaseUrl: string, durationMs: number
       perCommand('nexusflow_event_store_append_batch_events_sum') / Math.max(1e-9, perCommand('nexusflow_event_store_append_batch_events_count')),
       'events per transaction',
     );
+    if (!limited) await benchFloors(server, pool, token, ((cpuAtEnd - cpuAtStart) * 1000) / commands);
   } finally {
     await pool.close();
     await server.stop();
   }
+}
+
+/**
+ * What the same server costs for less than a command, in the same closed loop of 32: the floor under the
+ * command path on this machine (machines here differ by up to 2× for the same build), in server CPU per
+ * request. `health`: GET /health/live (Node's HTTP server, Koa and the middleware every request passes:
+ * request id, security headers, CORS, problem answers). `refused`: POST /contacts with an invalid body,
+ * answered 400 (authentication and the gateway's Redis round, body parsing, validation, the problem answer).
+ * What a created contact costs beyond `refused` is the command itself (plan limits, decision, claims,
+ * sealing, hash chain, group-commit append, its answer).
+ */
+async function benchFloors(server: ServerProcess, pool: Pool, token: string, createCpuMs: number): Promise<void> {
+  const floors = [
+    {
+      name: 'health',
+      operation: async () => {
+        const response = await pool.request({ method: 'GET', path: '/health/live' });
+        await response.body.text();
+        if (response.statusCode !== 200) throw new Error(`GET /health/live answered ${response.statusCode}`);
+      },
+    },
+    {
+      name: 'refused',
+      operation: async () => {
+        const response = await pool.request({
+          method: 'POST',
+          path: '/contacts',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+          body: JSON.stringify({ email: 'not an address', firstName: 'Grace' }),
+        });
+        await response.body.text();
+        if (response.statusCode !== 400) throw new Error(`an invalid contact answered ${response.statusCode}, not 400`);
+      },
+    },
+  ];
+  note('floors in the same loop of 32 (server CPU per request): what the HTTP stack, then authentication and validation cost');
+  let refusedCpuMs = Number.NaN;
+  for (const floor of floors) {
+    let cpuAtStart = 0;
+    let cpuAtEnd = 0;
+    const result = await closedLoop({
+      concurrency: 32,
+      durationMs: 3_000,
+      warmupMs: 500,
+      onMeasureStart: async () => {
+        cpuAtStart = await server.cpuSeconds();
+      },
+      onMeasureEnd: async () => {
+        cpuAtEnd = await server.cpuSeconds();
+      },
+      operation: floor.operation,
+    });
+    if (result.errors) throw new Error(`the ${floor.name} floor failed ${result.errors} times: ${String(result.firstError)}`);
+    const cpuMs = ((cpuAtEnd - cpuAtStart) * 1000) / result.done;
+    if (floor.name === 'refused') refusedCpuMs = cpuMs;
+    report(`http.floor.${floor.name}.c32`, result.perSecond, `requests/s, ${cpuMs.toFixed(3)} ms of server CPU each`);
+  }
+  report('http.create_contact.command_cpu', createCpuMs - refusedCpuMs, 'ms of server CPU per command beyond the refused floor');
 }
 
 /**
