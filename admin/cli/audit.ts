@@ -7,6 +7,7 @@ import { stringify } from 'csv-stringify/sync';
 import { z } from 'zod';
 import { auditedEntities, entityOfStream, isAuditedEntityType, replay, type ReplayLimit } from '../../domain/audit/entities.ts';
 import { verifyChains } from '../../infra/eventstore/chain-verification.ts';
+import { isInt64Digits } from '../../infra/eventstore/envelope.ts';
 import { lagBetween } from '../../projectors/projector-host.ts';
 import { auditColumns, auditEvents, auditRecordOf, ExportDigest } from '../../query-api/audit/audit-events.ts';
 import { auditLogPage } from '../../query-api/audit/audit-log.ts';
@@ -93,6 +94,7 @@ export function auditCommands(program: Command, output: Output): void {
           cursor: z
             .string()
             .regex(/^\d{1,19}$/, 'must be a cursor printed by a previous page')
+            .refine(isInt64Digits, 'must be a cursor printed by a previous page')
             .optional(),
           json: z.boolean().optional(),
         }),

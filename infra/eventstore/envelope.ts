@@ -1,5 +1,17 @@
 import type { EventMetadata, RecordedEvent } from '../../domain/events.ts';
 
+const INT64_MAX = '9223372036854775807';
+
+/**
+ * Whether `value` is 1–19 decimal digits that fit PostgreSQL's bigint (a log position, an audit cursor): 19
+ * digits pass a /^\d{1,19}$/ check up to 9999999999999999999, and the database refuses those beyond 2^63 − 1.
+ */
+export function isInt64Digits(value: string): boolean {
+  if (!/^\d{1,19}$/.test(value)) return false;
+  const digits = value.replace(/^0+(?=\d)/, '');
+  return digits.length < 19 || digits <= INT64_MAX;
+}
+
 /** Parses a position an adapter produced as a decimal string; used by adapters with integer positions. */
 export function compareDecimalPositions(a: string | null, b: string | null): number {
   if (a === b) return 0;

@@ -485,6 +485,9 @@ export function eventStoreContract(
         expect(store.isValidPosition(result.position)).to.equal(true);
         expect(store.isValidPosition('not a position')).to.equal(false);
         expect(store.isValidPosition('1; DROP TABLE x')).to.equal(false);
+        // Digits beyond what a position can hold (PostgreSQL's bigint) are no position, not a database error later.
+        expect(store.isValidPosition('9223372036854775808')).to.equal(false);
+        expect(store.isValidPosition('99999999999999999999')).to.equal(false);
       });
 
       // A client that lost the answer to an append sends it again. Stores differ in HOW they make that safe

@@ -168,6 +168,8 @@ describe('query API: audit (GET /audit, /audit/entities/:type/:id, /audit/export
       ['/audit?type=Contact-Created', 'type'],
       ['/audit?limit=201', 'limit'],
       ['/audit?cursor=abc', 'cursor'],
+      // 19 digits, one past PostgreSQL's bigint (it was a 500: the database refused the number).
+      ['/audit?cursor=9223372036854775808', 'cursor'],
       ['/audit?from=2026-03-03T00:00:00Z&to=2026-03-02T00:00:00Z', 'to'],
       ['/audit?from=monday', 'from'],
       ['/audit?page=2', 'page'],
@@ -175,6 +177,7 @@ describe('query API: audit (GET /audit, /audit/entities/:type/:id, /audit/export
       [`/audit/entities/plan/${randomUUID()}`, 'type'],
       ['/audit/entities/contact/a%20b', 'id'],
       [`${contact}?at=yesterday`, 'at'],
+      [`${contact}?at=9999999999999999999`, 'at'],
       [`${contact}?steps=yes`, 'steps'],
       ['/audit/export?format=xml', 'format'],
       ['/audit/export?from=2024-01-01T00:00:00Z&to=2026-03-01T00:00:00Z', 'from'],

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { NotFoundError, ValidationError } from '../../domain/errors.ts';
 import { auditedEntities, isAuditedEntityType, replay, type ReplayLimit } from '../../domain/audit/entities.ts';
 import type { EventStreams } from '../../command-api/ports.ts';
+import { isInt64Digits } from '../../infra/eventstore/envelope.ts';
 import { authOf } from '../../infra/http/authenticate.ts';
 import { defineRoute, type AnyRoute } from '../../infra/http/routes.ts';
 import type { GlobalEventLog } from '../../projectors/ports.ts';
@@ -57,6 +58,7 @@ export function auditQueryRoutes(
         cursor: z
           .string()
           .regex(/^\d{1,19}$/, 'must be the nextCursor of a previous page')
+          .refine(isInt64Digits, 'must be the nextCursor of a previous page')
           .optional(),
       }),
       responses: {

@@ -274,6 +274,7 @@ describe('query API: contacts (GET /contacts, GET /contacts/:id)', function () {
       expectProblem(reply, 400, ['X-Min-Position']);
       expect(Date.now() - startedAt, 'refused without waiting').to.be.below(api.config.READ_YOUR_WRITES_TIMEOUT_MS);
       expectProblem(await api.get(acme.owner, '/contacts', { 'X-Min-Position': 'latest' }), 400, ['X-Min-Position']);
+      expectProblem(await api.get(acme.owner, '/contacts', { 'X-Min-Position': '9223372036854775808' }), 400, ['X-Min-Position']);
       expectProblem(await api.get(acme.owner, `/contacts/${randomUUID()}`, { 'X-Min-Position': beyond }), 400, ['X-Min-Position']);
     });
   });

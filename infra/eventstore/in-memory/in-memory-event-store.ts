@@ -12,7 +12,7 @@ import {
 import type { NewEvent, RecordedEvent } from '../../../domain/events.ts';
 import { unstorableTextIn } from '../../../domain/text.ts';
 import type { EventPage, GlobalEventLog } from '../../../projectors/ports.ts';
-import { compareDecimalPositions } from '../envelope.ts';
+import { compareDecimalPositions, isInt64Digits } from '../envelope.ts';
 
 /**
  * The event-store port in memory, for fast specs of the command side (no I/O, nothing to start or drop). It
@@ -102,7 +102,7 @@ export class InMemoryEventStore implements EventStreams, GlobalEventLog {
   }
 
   isValidPosition(value: string): boolean {
-    return /^\d{1,19}$/.test(value);
+    return isInt64Digits(value);
   }
 
   comparePositions(a: string | null, b: string | null): number {

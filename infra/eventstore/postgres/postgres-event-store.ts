@@ -17,7 +17,7 @@ import {
 import type { EventPage, GlobalEventLog } from '../../../projectors/ports.ts';
 import { CHANNEL_EVENTS_APPENDED, type Notifications } from '../../notifications/notifications.ts';
 import { isTransientDatabaseError } from '../../resilience.ts';
-import { compareDecimalPositions } from '../envelope.ts';
+import { compareDecimalPositions, isInt64Digits } from '../envelope.ts';
 import { AppendBatcher, type BatchDependencies, type PendingAppend } from './append-batcher.ts';
 import { CopyBuffers, encodeCopyChunk, writeCopyChunk, type CopyChunk } from './bulk-copy.ts';
 import { EVENT_STORE_SCHEMA_LOCK, eventStoreSchemaSql } from './schema.ts';
@@ -360,7 +360,7 @@ export class PostgresEventStore implements EventStreams, GlobalEventLog {
   }
 
   isValidPosition(value: string): boolean {
-    return /^\d{1,19}$/.test(value);
+    return isInt64Digits(value);
   }
 
   comparePositions(a: string | null, b: string | null): number {
