@@ -51,9 +51,10 @@ export class ServerProcess {
   /**
    * `entry` is a root (`command-api/main.ts`) run through tsx, or with `compiled` its build in dist/ (what
    * `npm start` and production run; built first when stale). The all-in-one `main.ts` compiled runs with the
-   * Node options `npm start` gives it.
+   * Node options `npm start` gives it. `cwd`: run another checkout's build (bench/ab.ts), migrated by its own
+   * `nexusflow migrate`.
    */
-  static async start(entry: string, env: Record<string, string>, options: { compiled?: boolean } = {}): Promise<ServerProcess> {
+  static async start(entry: string, env: Record<string, string>, options: { compiled?: boolean; cwd?: string } = {}): Promise<ServerProcess> {
     const port = await freePort();
     env = {
       MAIL_OUTBOX_DIR: benchOutbox,
@@ -66,10 +67,17 @@ export class ServerProcess {
       ...env,
     };
     // Processes refuse a database whose schema is not theirs: migrate it first, as an operator does.
-    if (env.DATABASE_URL) await migrateDatabase({ ...process.env, ...env, LOG_LEVEL: 'warn' });
+    if (env.DATABASE_URL && options.cwd) {
+      execFileSync('npm', ['run', '--silent', 'nexusflow', '--', 'migrate'], {
+        cwd: options.cwd,
+        env: { ...process.env, ...env, LOG_LEVEL: 'warn' },
+        stdio: ['ignore', 'ignore', 'inherit'],
+      });
+    } else if (env.DATABASE_URL) await migrateDatabase({ ...process.env, ...env, LOG_LEVEL: 'warn' });
     // BENCH_SERVER_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=bench-results", profiles the server under load.
     const extra = process.env.BENCH_SERVER_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-    if (options.compiled) execFileSync(process.execPath, ['scripts/build-if-stale.mjs'], { stdio: ['ignore', 'ignore', 'inherit'] });
+    if (options.compiled)
+      execFileSync(process.execPath, ['scripts/build-if-stale.mjs'], { cwd: options.cwd, stdio: ['ignore', 'ignore', 'inherit'] });
     const args = options.compiled
       ? [...(entry === 'main.ts' ? await npmStartNodeOptions() : []), path.join('dist', entry.replace(/\.ts$/, '.js'))]
       : ['--import', 'tsx', entry];
@@ -77,6 +85,7 @@ export class ServerProcess {
     const logDir = process.env.BENCH_SERVER_LOG_DIR;
     const log = logDir ? openSync(path.join(logDir, `${entry.replace(/[/.]/g, '-')}-${port}.log`), 'a') : 'ignore';
     const child = spawn(process.execPath, [...extra, ...args], {
+      cwd: options.cwd,
       env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', NODE_ENV: 'production' },
       stdio: ['ignore', log, 'inherit'],
     });
