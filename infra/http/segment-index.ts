@@ -43,22 +43,19 @@ export function indexBySegment(router: Router): Router {
   let bySegment = new Map<string, MatchableLayer[]>();
   let anySegment: MatchableLayer[] = [];
   const reindex = () => {
-    const keys = new Set<string>();
-    for (const layer of stack) {
-      const key = literalFirstSegment(layer.path);
-      if (key !== undefined) keys.add(key);
-    }
-    bySegment = new Map([...keys].map((key) => [key, []]));
+    const keys = stack.map((layer) => literalFirstSegment(layer.path));
+    // Every list first, so that a route of any first segment lands in each in the router's order.
+    bySegment = new Map(keys.filter((key) => key !== undefined).map((key) => [key, []]));
     anySegment = [];
-    for (const layer of stack) {
-      const key = literalFirstSegment(layer.path);
+    stack.forEach((layer, i) => {
+      const key = keys[i];
       if (key !== undefined) {
         bySegment.get(key)!.push(layer);
       } else {
         anySegment.push(layer);
         for (const list of bySegment.values()) list.push(layer);
       }
-    }
+    });
     indexedLength = stack.length;
   };
   (router as unknown as { match(path: string, method: string): Matched }).match = (path, method) => {
