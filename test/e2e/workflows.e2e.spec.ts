@@ -1,6 +1,9 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
+import { ContainerModule } from 'inversify';
+import { TOKENS } from '../../infra/di/tokens.ts';
+import type { EphemeralStore, SlotWindow } from '../../infra/ephemeral/ephemeral-store.ts';
 import { handledUpTo } from '../support/checkpoints.ts';
 import { eventually } from '../support/events.ts';
 import {
@@ -39,6 +42,26 @@ class Webhook {
   }
 }
 
+/**
+ * Something that happens while a send's mailbox slot is being taken (the runner's last look before it stores
+ * the step's start), once, for the mailbox named: another writer's change racing the send.
+ */
+const duringSlot = new Map<string, () => Promise<void>>();
+const racingSlots = new ContainerModule((_bind, _unbind, _isBound, _rebind, _unbindAsync, onActivation) => {
+  onActivation<EphemeralStore>(TOKENS.Ephemeral, (_context, store) => {
+    const takeSlots = store.takeSlots.bind(store);
+    store.takeSlots = async (windows: readonly SlotWindow[]) => {
+      for (const [mailbox, happen] of duringSlot)
+        if (windows.some((w) => w.key.startsWith(`mailbox:${mailbox}:`))) {
+          duringSlot.delete(mailbox);
+          await happen();
+        }
+      return takeSlots(windows);
+    };
+    return store;
+  });
+});
+
 describe('Workflow engine end to end (real PostgreSQL and Redis)', function () {
   this.timeout(90_000);
   let system: TestSystem;
@@ -48,7 +71,7 @@ describe('Workflow engine end to end (real PostgreSQL and Redis)', function () {
   before(async () => {
     // The webhook receivers below listen on 127.0.0.1: the operator's allow-list opens it (the outbound
     // guard refuses loopback otherwise, see outbound-guard.e2e.spec.ts).
-    system = await startTestSystem(undefined, { WORKFLOW_POLL_MS: '200', OUTBOUND_ALLOW_CIDRS: '127.0.0.1/32' });
+    system = await startTestSystem(undefined, { WORKFLOW_POLL_MS: '200', OUTBOUND_ALLOW_CIDRS: '127.0.0.1/32' }, [racingSlots]);
     http = system.http;
     owner = await registerAccount(system, 'Flows');
   });
@@ -407,6 +430,30 @@ describe('Workflow engine end to end (real PostgreSQL and Redis)', function () {
       const sent = (await system.mailbox.all(contactEmail)).map((m) => m.subject);
       expect(sent).to.deep.equal(['First touch']);
       expectProblem(await http.post(`/contacts/${contactId}/engagement`, { type: 'out_of_office' }, { token: owner.accessToken }), 422, ['until']);
+    });
+
+    it('sends nothing to a contact who unsubscribed while the send was being checked, after a step that changed the contact', async () => {
+      const racing = 'race@acme.test';
+      const workflowId = await workflow({
+        settings: { mailbox: racing, exitOn: ['unsubscribed'] },
+        steps: [
+          { id: 'mark', type: 'add_tag', config: { tag: 'in-sequence' }, next: 'hello' },
+          { id: 'hello', type: 'send_email', config: { subject: 'Hello', body: 'Hi' }, next: null },
+        ],
+      });
+      const contactId = await contact();
+      // The contact unsubscribes after the runner checked the exit rules, just before it stores the send's start.
+      duringSlot.set(racing, async () => {
+        const reply = await http.post(`/contacts/${contactId}/engagement`, { type: 'unsubscribed' }, { token: owner.accessToken });
+        expect(reply.status, JSON.stringify(reply.body)).to.equal(200);
+      });
+      const executionId = await run(workflowId, contactId);
+      const ended = await settled(workflowId, executionId);
+      expect(duringSlot.has(racing), 'the unsubscribe happened during the send').to.equal(false);
+      expect(ended.status).to.equal('exited');
+      expect(ended.exitReason).to.equal('unsubscribed');
+      const contactEmail = (await http.get(`/contacts/${contactId}`, { token: owner.accessToken })).body.email;
+      expect(await system.mailbox.all(contactEmail)).to.deep.equal([]);
     });
 
     it('holds an email outside the send window until the next opening in the contact time zone', async () => {

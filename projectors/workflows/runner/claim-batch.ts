@@ -67,9 +67,17 @@ export class ClaimBatch {
     this.contactFresh = true;
   }
 
-  /** Whether a send may check the contact as known (see contactFresh); a send uses that up. */
+  /**
+   * Whether a send may check the contact as known (see contactFresh), with the changes of this claim not
+   * appended yet: they go with the send's start, in an append that expects the contact's revision.
+   */
+  get contactCurrent(): boolean {
+    return this.contactFresh && this.contactState !== null;
+  }
+
+  /** Whether a send may check the contact as known (see contactCurrent); a send uses that up. */
   useFreshContact(): boolean {
-    const fresh = this.contactFresh && this.contactState !== null;
+    const fresh = this.contactCurrent;
     this.contactFresh = false;
     return fresh;
   }

@@ -377,8 +377,10 @@ export class WorkflowRunner {
       if (next.instead.type === 'PauseExecution') batch.pausedForWorkflow = true;
       return this.decideInstead(batch, next.instead);
     }
-    // A send's checks (exit rules, window, throttle) look at the contact as stored, after what came before.
-    if (next.type.sends && !(await this.store(batch))) return false;
+    // A send's checks (exit rules, window, throttle) look at the contact as stored, after what came before: as
+    // this claim knows it when that is current (its changes of this claim are then appended with the send's
+    // start, expecting its revision), or else read again, after what is pending has been stored.
+    if (next.type.sends && !batch.contactCurrent && !(await this.store(batch))) return false;
     const ready = await this.readyToRun(execution, next, batch, now);
     if ('instead' in ready) return this.decideInstead(batch, ready.instead);
     const { step, type } = ready;
