@@ -334,7 +334,9 @@ export class WorkflowRunner {
   /**
    * Runs the execution's steps while they are due at once, deciding each on the state the previous one
    * left (no read in between, and no wait for the projection), then lets it go with the due time of that
-   * state, so the queue is right the moment the lease ends.
+   * state, so the queue is right the moment the lease ends. The slot is free once the decisions are stored:
+   * the release goes with the next group of releases (until it lands the row stays leased to this runner,
+   * so nobody claims it meanwhile, and stopping waits for it).
    */
   private async work(entry: ClaimedExecution, loaded: ClaimBatch | null): Promise<void> {
     let release: Release = { executionId: entry.executionId, known: null, holdMs: UNKNOWN_STATE_HOLD_MS };
@@ -356,7 +358,12 @@ export class WorkflowRunner {
       this.stats.errors++;
       this.logger.error({ err, executionId: entry.executionId }, 'workflow runner: execution step failed unexpectedly; it will be retried');
     } finally {
-      await this.queue.release(release).catch((err: unknown) => this.logger.warn({ err }, 'could not release a lease'));
+      // Due again at once (the claim's step limit): claimable when the release lands, not when the slot frees.
+      const dueAgain = release.known?.dueAt != null && release.known.dueAt.getTime() <= this.now().getTime();
+      void this.queue.release(release).then(
+        () => dueAgain && this.wake(),
+        (err: unknown) => this.logger.warn({ err }, 'could not release a lease'),
+      );
     }
   }
 
