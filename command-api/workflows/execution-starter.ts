@@ -46,11 +46,16 @@ export class ExecutionStarter {
 
   async start(context: CommandContext, request: StartRequest): Promise<Started> {
     const { organizationId, workflowId, contactId, cause } = request;
-    const workflow = (await this.handler.loadFor<Workflow, WorkflowEvent>(workflowStream(workflowId), workflowDecider, context)).state;
+    // Both streams read at once (one round trip where the store reads streams together); the workflow's
+    // answer comes first, as if read first.
+    const workflowRead = this.handler.loadFor<Workflow, WorkflowEvent>(workflowStream(workflowId), workflowDecider, context);
+    const contactRead = this.handler.loadFor<Contact, ContactEvent>(contactStream(contactId), contactDecider, context);
+    contactRead.catch(() => undefined); // not awaited when the workflow is refused
+    const workflow = (await workflowRead).state;
     if (workflow.status === 'absent' || workflow.status === 'deleted' || workflow.organizationId !== organizationId)
       throw new NotFoundError('Workflow');
     if (workflow.status === 'paused') throw new ConflictError('The workflow is paused: resume it to start executions', 'workflow_paused');
-    const contact = (await this.handler.loadFor<Contact, ContactEvent>(contactStream(contactId), contactDecider, context)).state;
+    const contact = (await contactRead).state;
     if (contact.status !== 'active' || contact.organizationId !== organizationId) throw new NotFoundError('Contact');
 
     const executionId = randomUUID();

@@ -88,6 +88,8 @@ describe('starting and steering executions (in-memory event store)', () => {
     for (const request of [
       { organizationId: acme, workflowId: randomUUID(), contactId },
       { organizationId: acme, workflowId: theirs.workflowId, contactId },
+      // The workflow answers first, even with the contact (read at the same time) another organization's.
+      { organizationId: acme, workflowId: randomUUID(), contactId: theirs.contactId },
     ]) {
       const refused = await rejection(starter.start(context, { ...request, cause: cause() }));
       expect(refused).to.be.instanceOf(NotFoundError);
