@@ -166,6 +166,43 @@ describe('Workflow runners in separate processes: sharing work, killed and taken
     }
   });
 
+  it('keeps the lease of a step that outlasts it many times over: the other runner never takes it over', async () => {
+    const calls: { key: string; res: ServerResponse }[] = [];
+    const webhook: Server = createServer((req, res) => {
+      calls.push({ key: String(req.headers['idempotency-key']), res });
+      req.resume();
+    });
+    await new Promise<void>((resolve) => webhook.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(webhook.address() as AddressInfo).port}/hook`;
+    const db = new pg.Client({ connectionString: system.database.url });
+    await db.connect();
+    try {
+      await Promise.all([startRunner(), startRunner()]);
+      const workflowId = await setUp([{ id: 'call', type: 'http_request', config: { url, timeoutMs: 30_000 }, next: null }]);
+      const id = await start(workflowId);
+      await eventually(
+        () => calls.length,
+        (n) => n === 1,
+        30_000,
+      );
+      const leaseUntil = async () =>
+        (await db.query<{ until: Date }>('SELECT lease_until AS until FROM workflow_execution_queue WHERE execution_id = $1', [id])).rows[0]!.until;
+      // Held for three leases (of 2 s) past the first one's end, renewed as it went.
+      const firstEnd = (await leaseUntil()).getTime();
+      await eventually(leaseUntil, (until) => until.getTime() > firstEnd + 6_000, 30_000);
+      expect(calls, 'nobody took the step over meanwhile').to.have.length(1);
+      calls[0]!.res.end('{"ok":true}');
+      const events = await eventually(() => eventsOf(id), ended, 30_000);
+      expect(events.at(-1)!.type).to.equal('ExecutionCompleted');
+      expect(events.filter((e) => e.type === 'StepStarted').map((e) => (e.data as { takeover: boolean }).takeover)).to.deep.equal([false]);
+      expect(calls).to.have.length(1);
+    } finally {
+      for (const call of calls) call.res.destroy();
+      await db.end();
+      await new Promise((resolve) => webhook.close(resolve));
+    }
+  });
+
   it('takes over a step whose runner died in the middle of it, with the same idempotency key', async () => {
     const calls: { key: string; res: ServerResponse }[] = [];
     const webhook: Server = createServer((req, res) => {

@@ -84,6 +84,8 @@ describe('workflow execution queue: claims, leases, releases, and the projection
     expect(ahead.map((c) => c.dueAt)).to.deep.equal([seconds(2, now.getTime()), seconds(5, now.getTime())]);
     expect(await row(later)).to.deep.include({ lease_owner: null });
     expect(await row(held)).to.deep.include({ lease_owner: 'runner-b' });
+    // A claim ahead holds until the due time, then for the lease: no renewal needed before it is due.
+    expect(await row(soon)).to.deep.include({ lease_owner: 'runner-a', lease_until: seconds(35, now.getTime()) });
     // Once b's lease ran out, a claim ahead may take it over.
     const afterLease = new Date(now.getTime() + 4_000);
     expect((await a.claim(afterLease, 10, 30_000, seconds(10, afterLease.getTime()))).map((c) => c.executionId)).to.deep.equal([held]);

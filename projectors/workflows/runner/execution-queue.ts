@@ -56,11 +56,13 @@ export class ExecutionQueue {
   /**
    * Leases due executions (at most `limit`), earliest first. With `ahead`, those due up to then as well (a
    * claim ahead of the due time): never a lease another runner still holds, only one that ran out by `now`.
+   * A lease lasts `leaseMs` from now, or from the due time for one claimed ahead of it (held until due
+   * without renewals; a runner that dies meanwhile lets it go `leaseMs` after it was due).
    */
   async claim(now: Date, limit: number, leaseMs: number, ahead?: Date): Promise<ClaimedExecution[]> {
     const { rows } = await this.pool.query<{ execution_id: string; organization_id: string; due_at: Date; revision: number }>(
       `UPDATE workflow_execution_queue q
-          SET lease_owner = $1, lease_until = $2::timestamptz + make_interval(secs => $4::double precision / 1000)
+          SET lease_owner = $1, lease_until = GREATEST($2::timestamptz, q.due_at) + make_interval(secs => $4::double precision / 1000)
          FROM (SELECT execution_id FROM workflow_execution_queue
                 WHERE due_at IS NOT NULL AND GREATEST(due_at, lease_until) <= COALESCE($5::timestamptz, $2::timestamptz)
                   AND (lease_until IS NULL OR lease_until <= $2::timestamptz)

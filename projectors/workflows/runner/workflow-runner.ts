@@ -128,8 +128,11 @@ type DeferReason = Extract<ExecutionCommand, { type: 'DeferStep' }>['data']['rea
 export class WorkflowRunner {
   private readonly controller = new AbortController();
   private readonly active = new Set<Promise<void>>();
-  /** The executions this runner holds a lease on (renewed together). */
-  private readonly held = new Set<string>();
+  /**
+   * The executions this runner holds a lease on, and when (as far as it knows) each lease ends: those ending
+   * before the renewal after next are renewed together.
+   */
+  private readonly held = new Map<string, number>();
   private wakeUp: (() => void) | null = null;
   private loop: Promise<void> | null = null;
   private timers: NodeJS.Timeout[] = [];
@@ -156,7 +159,7 @@ export class WorkflowRunner {
   start(): void {
     if (this.loop) return;
     this.loop = this.run();
-    // One renewal for every lease held, a third of the lease before it runs out.
+    // A renewal every third of the lease, of the leases that would run out before the one after.
     const renewal = setInterval(() => void this.renewLeases(), Math.max(50, Math.floor(this.options.leaseMs / 3)));
     const sampling = setInterval(() => void this.sampleDue(), DUE_SAMPLE_MS);
     renewal.unref();
@@ -235,7 +238,7 @@ export class WorkflowRunner {
     this.stats.claimed++;
     this.metrics?.runnerClaimed.inc();
     this.metrics?.timerLateness.observe(Math.max(0, now.getTime() - entry.dueAt.getTime()) / 1000);
-    this.held.add(entry.executionId);
+    this.held.set(entry.executionId, Math.max(this.held.get(entry.executionId) ?? 0, leaseEndOf(entry, now, this.options.leaseMs)));
     const work = this.work(entry, loaded).finally(() => {
       this.held.delete(entry.executionId);
       this.active.delete(work);
@@ -255,7 +258,7 @@ export class WorkflowRunner {
     const room = Math.min(PREFETCH_CLAIM, this.options.prefetchMax - this.ahead.length);
     if (this.options.prefetchMs <= 0 || room <= 0 || this.controller.signal.aborted) return false;
     const claimed = await this.queue.claim(now, room, this.options.leaseMs, new Date(now.getTime() + this.options.prefetchMs));
-    for (const entry of claimed) this.held.add(entry.executionId);
+    for (const entry of claimed) this.held.set(entry.executionId, leaseEndOf(entry, now, this.options.leaseMs));
     const loaded = await Promise.all(
       claimed.map(async (entry) => {
         try {
@@ -314,8 +317,13 @@ export class WorkflowRunner {
   }
 
   private async renewLeases(): Promise<void> {
+    const { leaseMs } = this.options;
+    const renewedAt = this.now().getTime();
+    const ending = [...this.held].filter(([, end]) => end - renewedAt <= (leaseMs * 2) / 3).map(([executionId]) => executionId);
+    if (ending.length === 0) return;
     try {
-      const lost = await this.queue.renew([...this.held], this.options.leaseMs);
+      const lost = await this.queue.renew(ending, leaseMs);
+      for (const executionId of ending) if (this.held.has(executionId)) this.held.set(executionId, renewedAt + leaseMs);
       if (lost.length > 0) this.logger.warn({ executionIds: lost }, 'workflow runner: leases ran out before they were renewed');
     } catch (err) {
       this.logger.warn({ err }, 'could not renew leases');
@@ -686,6 +694,14 @@ export class WorkflowRunner {
       changeTags: async (tags) => batch.decideContact({ type: 'ChangeContactTags', data: { contactId, organizationId, ...tags } }),
     };
   }
+}
+
+/**
+ * When a claim's lease ends: a lease's length after the claim, or after the due time for a claim ahead of it
+ * (see ExecutionQueue.claim), so that executions held ahead need no renewal before they are due.
+ */
+function leaseEndOf(entry: ClaimedExecution, claimedAt: Date, leaseMs: number): number {
+  return Math.max(claimedAt.getTime(), entry.dueAt.getTime()) + leaseMs;
 }
 
 function snapshotOf(state: Contact, execution: Active): ContactSnapshot | null {
