@@ -8,6 +8,7 @@
  * Options: --only eventstore,http,projection,visibility,auth,workflows,search,analytics,audit,fuzz,ai  --seconds 5  --contacts 40000
  *          --bulk-streams 50000 (eventstore: new streams of 4 events in the bulk append)
  *          --executions 2000 --executions-limited 1000 (on a plan that limits executions; 0 skips) --timers 10000 --waiting 100000
+ *          --timers-lead N (minutes between the set-up's start and the instant; default: 1 per 2,000 waits, at least 2)
  *          --search-contacts 100000 (search)  --analytics-events 200000 --analytics-rows 1000000 (analytics)
  *          --batch-size 1000 (projection batches: projection, search, analytics)
  *          --stream-events 100000 --audit-contacts 50000 (audit: one long stream, then contacts to rebuild and export)
@@ -68,6 +69,7 @@ const { values } = parseArgs({
     'executions-warmup': { type: 'string', default: '500' },
     'executions-limited': { type: 'string', default: '1000' },
     timers: { type: 'string', default: '10000' },
+    'timers-lead': { type: 'string', default: '0' },
     waiting: { type: 'string', default: '100000' },
     'search-contacts': { type: 'string', default: '100000' },
     'analytics-events': { type: 'string', default: '200000' },
@@ -176,7 +178,8 @@ if (chosen.includes('workflows')) {
     await withFreshDatabase('executions_limited', (url) =>
       benchExecutions(url, Number(values['executions-limited']), Number(values['executions-warmup']), true),
     );
-  if (Number(values.timers) > 0) await withFreshDatabase('timers', (url) => benchTimerLateness(url, Number(values.timers)));
+  if (Number(values.timers) > 0)
+    await withFreshDatabase('timers', (url) => benchTimerLateness(url, Number(values.timers), Number(values['timers-lead'])));
   if (Number(values.waiting) > 0) await withFreshDatabase('waiting', (url) => benchWaitingMemory(url, Number(values.waiting)));
 }
 if (chosen.includes('search')) {

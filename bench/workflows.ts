@@ -211,11 +211,11 @@ function fileCreationMicros(parent: string): number {
  * Timer lateness: `count` executions all waiting until the same instant (a wait "until HH:MM"), then the
  * moment the step after the wait starts, compared to that instant.
  */
-export async function benchTimerLateness(databaseUrl: string, count: number): Promise<void> {
+export async function benchTimerLateness(databaseUrl: string, count: number, leadMinutes = 0): Promise<void> {
   await withWorkflowSystem(databaseUrl, async ({ runner, pool, db, token: accessToken }) => {
     const contacts = await createContacts(pool, accessToken, count);
     // Far enough ahead for every execution to reach its wait first.
-    const setupMinutes = Math.max(2, Math.ceil(count / 2_000));
+    const setupMinutes = leadMinutes > 0 ? leadMinutes : Math.max(2, Math.ceil(count / 2_000));
     const due = new Date(Math.ceil((Date.now() + setupMinutes * 60_000) / 60_000) * 60_000);
     const hhmm = due.toISOString().slice(11, 16);
     const workflow = await json(pool, 'POST', '/workflows', accessToken, {
