@@ -78,19 +78,22 @@ export function authenticate(authenticator: PrincipalAuthenticator, limits: Rate
     const round = await limits.store.gatewayRound(prepared.marks, [ip.step, tenant.step]);
     const ipDecision = ip.decide(round.counters[0]!);
     const tenantDecision = tenant.decide(round.counters[1]!);
-    describeLimit(ctx, ipDecision, ipPolicy);
     if (!ipDecision.allowed) {
+      describeLimit(ctx, ipDecision, ipPolicy);
       await Promise.all([ip.uncount(), tenant.uncount()]);
       done?.();
       throw refusedByLimit(ipDecision, ipPolicy, 'for your IP address');
     }
     if (!prepared.stands(round.marks)) {
+      describeLimit(ctx, ipDecision, ipPolicy);
       // A revoked credential does not count against the organization (it was refused before, as before).
       await tenant.uncount();
       done?.();
       throw invalid();
     }
-    describeLimit(ctx, tenantDecision, tenantPolicy);
+    // The tighter of the two limits is the one the headers describe (the organization's on a tie).
+    if (tenantDecision.remaining <= ipDecision.remaining) describeLimit(ctx, tenantDecision, tenantPolicy);
+    else describeLimit(ctx, ipDecision, ipPolicy);
     if (!tenantDecision.allowed) {
       await tenant.uncount();
       done?.();

@@ -54,10 +54,15 @@ describe('Gateway duties: rate limits (real Redis)', function () {
       const key = await system.http.post('/api-keys', { name: 'job', scopes: ['contacts:read'] }, { token: busy.accessToken });
       expect(key.status).to.equal(201);
       const statuses: number[] = [];
+      const described: string[] = [];
       for (let i = 0; i < 7; i++) {
-        statuses.push((await system.http.get('/contacts', { token: i % 2 === 0 ? busy.accessToken : key.body.key })).status);
+        const reply = await system.http.get('/contacts', { token: i % 2 === 0 ? busy.accessToken : key.body.key });
+        statuses.push(reply.status);
+        described.push(`${reply.headers.get('ratelimit-limit')}:${reply.headers.get('ratelimit-remaining')}`);
       }
       expect(statuses).to.deep.equal(Array(7).fill(200));
+      // The headers describe the tighter limit: the organization's 8, not the IP's (calls 2 to 8 of the 8).
+      expect(described).to.deep.equal(['8:6', '8:5', '8:4', '8:3', '8:2', '8:1', '8:0']);
       const refused = await system.http.get('/contacts', { token: key.body.key });
       expectProblem(refused, 429);
       expect(refused.body.detail).to.include('organization');
