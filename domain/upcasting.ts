@@ -21,6 +21,12 @@ export const upcasters: readonly Upcaster[] = [
     fromVersion: 1,
     upcast: (data) => ({ ...data, ownerEmail: typeof data.ownerEmail === 'string' ? data.ownerEmail : null, trialEndsAt: null }),
   },
+  {
+    // v2 may say the step's start with its completion (`started`); v1 never does: the same data.
+    type: 'StepCompleted',
+    fromVersion: 1,
+    upcast: (data) => data,
+  },
 ];
 
 const byTypeAndVersion = new Map(upcasters.map((u) => [`${u.type}@${u.fromVersion}`, u]));

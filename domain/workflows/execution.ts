@@ -46,6 +46,20 @@ export type StepStarted = DomainEvent<
     input?: Record<string, unknown>;
   }
 >;
+/** A step's start, as StepStarted records it (and StepCompleted, for a step recorded with its start). */
+export interface StepStart {
+  attempt: number;
+  idempotencyKey: string;
+  startedAt: string;
+  takeover: boolean;
+  /** The step's configuration as it ran (for the history). */
+  input?: Record<string, unknown>;
+}
+/**
+ * Version 2 may carry `started`: the step's start, when it was recorded in the same append as its outcome
+ * (a step whose effects are all in the log needs no start of its own; see recordedTogether). Version 1 never
+ * does (upcast unchanged: domain/upcasting.ts).
+ */
 export type StepCompleted = DomainEvent<
   'StepCompleted',
   {
@@ -57,6 +71,7 @@ export type StepCompleted = DomainEvent<
     output: Record<string, unknown>;
     nextStepId: string | null;
     completedAt: string;
+    started?: StepStart;
   }
 >;
 export type StepFailed = DomainEvent<
@@ -206,6 +221,9 @@ function ended(state: Execution, status: Ended['status'], endedAt: string): Exec
   return { status, id, organizationId, workflowId, version, contactId, startedAt, cause, queuedBehind, endedAt };
 }
 
+/** A start that begins a new visit of its step (neither a retry nor a takeover): what the step budget counts. */
+const isNewVisit = (start: Pick<StepStart, 'attempt' | 'takeover'>) => !start.takeover && start.attempt === 1;
+
 export function evolveExecution(state: Execution, event: ExecutionEvent): Execution {
   if (event.type === 'ExecutionStarted') {
     const { executionId, organizationId, workflowId, version, contactId, cause, entryStepId, startedAt, queuedBehind } = event.data;
@@ -232,17 +250,15 @@ export function evolveExecution(state: Execution, event: ExecutionEvent): Execut
   if (!isActive(state)) return state;
   const keepPaused = (next: Active['status']): Active['status'] => (state.status === 'paused' ? 'paused' : next);
   switch (event.type) {
-    case 'StepStarted': {
-      const newVisit = !event.data.takeover && event.data.attempt === 1;
+    case 'StepStarted':
       return {
         ...state,
         status: keepPaused('running'),
         inFlight: { stepId: event.data.stepId, attempt: event.data.attempt },
-        stepsStarted: state.stepsStarted + (newVisit ? 1 : 0),
+        stepsStarted: state.stepsStarted + (isNewVisit(event.data) ? 1 : 0),
       };
-    }
     case 'StepCompleted': {
-      const { stepId, nextStepId, completedAt } = event.data;
+      const { stepId, nextStepId, completedAt, started } = event.data;
       const visits = { ...state.visits, [stepId]: (state.visits[stepId] ?? 0) + 1 };
       return {
         ...state,
@@ -253,6 +269,7 @@ export function evolveExecution(state: Execution, event: ExecutionEvent): Execut
         attempt: 1,
         dueAt: completedAt,
         waitReason: null,
+        stepsStarted: state.stepsStarted + (started && isNewVisit(started) ? 1 : 0),
       };
     }
     case 'StepFailed':
@@ -359,7 +376,7 @@ export function decideExecution(command: ExecutionCommand, state: Execution): Ex
       const events: ExecutionEvent[] = [
         {
           type: 'StepCompleted',
-          version: 1,
+          version: 2,
           data: { executionId: state.id, workflowId: state.workflowId, stepId, stepType, attempt, output, nextStepId, completedAt: now },
         },
       ];
@@ -432,6 +449,47 @@ export function decideExecution(command: ExecutionCommand, state: Execution): Ex
       return unknown;
     }
   }
+}
+
+/**
+ * The events of one append as they are recorded: a step started and completed in it (nothing between the
+ * two) is recorded as its completion carrying its start, one event instead of two. The execution evolves to
+ * the same state from either (a unit test checks it); the log says no less (when, with which key and input
+ * it started), and every reader of the log handles one event fewer per such step.
+ */
+export function recordedTogether(events: ExecutionEvent[]): ExecutionEvent[] {
+  let folded: ExecutionEvent[] | null = null;
+  for (let i = 0; i < events.length; i++) {
+    const event = events[i]!;
+    const next = events[i + 1];
+    if (
+      event.type === 'StepStarted' &&
+      next?.type === 'StepCompleted' &&
+      !next.data.started &&
+      next.data.stepId === event.data.stepId &&
+      next.data.attempt === event.data.attempt
+    ) {
+      folded ??= events.slice(0, i);
+      const { attempt, idempotencyKey, startedAt, takeover, input } = event.data;
+      const started: StepStart = { attempt, idempotencyKey, startedAt, takeover, ...(input ? { input } : {}) };
+      folded.push({ ...next, data: { ...next.data, started } });
+      i++;
+    } else folded?.push(event);
+  }
+  return folded ?? events;
+}
+
+/** The step start an event records, if any: a StepStarted's, or a StepCompleted's recorded with it. */
+export function stepStartIn(event: { type: string; data: unknown }): (StepStart & { stepId: string; stepType: string }) | null {
+  if (event.type === 'StepStarted') {
+    const data = event.data as StepStarted['data'];
+    return data;
+  }
+  if (event.type === 'StepCompleted') {
+    const data = event.data as StepCompleted['data'];
+    return data.started ? { ...data.started, stepId: data.stepId, stepType: data.stepType } : null;
+  }
+  return null;
 }
 
 export const executionDecider: Decider<ExecutionCommand, Execution, ExecutionEvent> = {

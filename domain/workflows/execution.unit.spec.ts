@@ -1,6 +1,8 @@
+import { expect } from 'chai';
 import { ConflictError, NotFoundError } from '../errors.ts';
 import { deciderSpec } from '../../test/support/decider-spec.ts';
-import { executionDecider, NotRunnableError, type ExecutionEvent } from './execution.ts';
+import { fold, sequenceOf } from '../decider.ts';
+import { executionDecider, NotRunnableError, recordedTogether, stepStartIn, type ExecutionEvent } from './execution.ts';
 
 const spec = deciderSpec(executionDecider);
 const id = 'e-1';
@@ -42,7 +44,7 @@ const complete = (stepId: string, nextStepId: string | null, extra: { attempt?: 
 });
 const completed = (stepId: string, nextStepId: string | null, attempt = 1, at = t(0)): ExecutionEvent => ({
   type: 'StepCompleted',
-  version: 1,
+  version: 2,
   data: { executionId: id, workflowId: 'w-1', stepId, stepType: 'send_email', attempt, output: {}, nextStepId, completedAt: at },
 });
 const fail = (attempt: number, retryable = true) => ({
@@ -256,6 +258,96 @@ describe('Execution decider', () => {
         .given(...sixth, completed('w', 'a', 1, t(2)), waited('a', t(3)))
         .when(begin('a', t(3), 6))
         .then([budgetSpent('a', t(3), '6 steps')]);
+    });
+  });
+
+  describe('a step started and completed in one append', () => {
+    const decideAll = (history: ExecutionEvent[], ...commands: Parameters<typeof executionDecider.decide>[0][]) =>
+      sequenceOf(executionDecider).decide({ type: 'RecordRunnerDecisions', commands }, fold(executionDecider, history));
+    const withStart = (
+      stepId: string,
+      nextStepId: string | null,
+      start: { attempt?: number; visit?: number; at?: string; takeover?: boolean } = {},
+    ) => {
+      const event = completed(stepId, nextStepId, start.attempt ?? 1, start.at ?? t(0)) as Extract<ExecutionEvent, { type: 'StepCompleted' }>;
+      const attempt = start.attempt ?? 1;
+      return {
+        ...event,
+        data: {
+          ...event.data,
+          started: { attempt, idempotencyKey: `${id}:${stepId}:${start.visit ?? 1}`, startedAt: start.at ?? t(0), takeover: start.takeover ?? false },
+        },
+      };
+    };
+
+    it('is recorded as its completion carrying its start; a step started alone keeps its StepStarted', () => {
+      // Given a started execution, When a step (a) runs within the append and the next (b) is started for its
+      // side effect, Then a is one event with its start, and b's start stays on its own
+      const decided = decideAll([started], begin('a'), complete('a', 'b'), begin('b'));
+      expect(decided.map((e) => e.type)).to.deep.equal(['StepStarted', 'StepCompleted', 'StepStarted']);
+      expect(recordedTogether(decided)).to.deep.equal([withStart('a', 'b'), stepStarted('b')]);
+      // And the execution's end stays an event of its own
+      const last = decideAll([started], begin('a'), complete('a', null));
+      expect(recordedTogether(last).map((e) => e.type)).to.deep.equal(['StepCompleted', 'ExecutionCompleted']);
+      // And events with nothing to fold are answered as they are
+      const alone = [stepStarted('a')];
+      expect(recordedTogether(alone)).to.equal(alone);
+    });
+
+    it('leaves the execution in the same state as its two events, the step budget included', () => {
+      const twice = [started, stepStarted('a', 1, 1, t(0)), completed('a', 'w', 1, t(0)), stepStarted('w', 1, 1, t(0)), completed('w', 'a', 1, t(0))];
+      const folded = recordedTogether(twice);
+      expect(folded).to.have.length(3);
+      expect(fold(executionDecider, folded)).to.deep.equal(fold(executionDecider, twice));
+      // A takeover and a retry start no new visit, recorded together or not
+      const retried = [
+        started,
+        stepStarted('a'),
+        {
+          type: 'StepFailed',
+          version: 1,
+          data: {
+            executionId: id,
+            stepId: 'a',
+            stepType: 'send_email',
+            attempt: 1,
+            error: { code: 'x', message: 'x' },
+            retryable: true,
+            failedAt: t(0),
+          },
+        },
+        { type: 'RetryScheduled', version: 1, data: { executionId: id, stepId: 'a', attempt: 2, retryAt: t(1) } },
+        stepStarted('a', 2, 1, t(1)),
+        completed('a', 'b', 2, t(1)),
+      ] as ExecutionEvent[];
+      expect(fold(executionDecider, recordedTogether(retried))).to.deep.equal(fold(executionDecider, retried));
+      const takenOver = [started, stepStarted('a'), stepStarted('a', 1, 1, t(1), true), completed('a', 'b', 1, t(1))];
+      expect(recordedTogether(takenOver).at(-1)).to.deep.equal(withStart('a', 'b', { at: t(1), takeover: true }));
+      expect(fold(executionDecider, recordedTogether(takenOver))).to.deep.equal(fold(executionDecider, takenOver));
+      // Given two visits recorded with their starts, When a third is due with a budget of two, Then it fails
+      spec
+        .given(started, withStart('a', 'a'), withStart('a', 'a', { visit: 2 }))
+        .when(begin('a', t(0), 2))
+        .then([
+          {
+            type: 'ExecutionFailed',
+            version: 1,
+            data: {
+              executionId: id,
+              workflowId: 'w-1',
+              stepId: 'a',
+              error: { code: 'step_budget_exhausted', message: 'ran 2 steps, the limit per execution' },
+              failedAt: t(0),
+            },
+          },
+        ]);
+    });
+
+    it('is found as a start by readers of either shape', () => {
+      expect(stepStartIn(stepStarted('a'))).to.include({ stepId: 'a', attempt: 1, takeover: false, startedAt: t(0) });
+      expect(stepStartIn(withStart('a', 'b', { at: t(3) }))).to.include({ stepId: 'a', stepType: 'send_email', startedAt: t(3) });
+      expect(stepStartIn(completed('a', 'b'))).to.equal(null);
+      expect(stepStartIn(started)).to.equal(null);
     });
   });
 

@@ -121,6 +121,7 @@ export interface ExecutionContext {
 export const executionSearchEventTypes = [
   'ExecutionStarted',
   'StepStarted',
+  'StepCompleted',
   'StepFailed',
   'ExecutionWaiting',
   'ExecutionPaused',
@@ -165,6 +166,9 @@ export function foldExecution(
     case 'StepStarted':
     case 'ExecutionResumed':
       return { ...next, status: 'running' };
+    case 'StepCompleted':
+      // Recorded with its start: the step ran (as StepStarted says); a completion alone changes nothing here.
+      return event.data.started ? { ...next, status: 'running' } : { ...doc, version };
     case 'ExecutionWaiting':
       return { ...next, status: 'waiting' };
     case 'StepFailed':

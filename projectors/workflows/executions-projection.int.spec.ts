@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { executionDecider, executionStream, type ExecutionEvent } from '../../domain/workflows/execution.ts';
-import { at, entityStream, fact, projectionSpec, rowsOf, type Scenario } from '../../test/support/projection-spec.ts';
+import { expect } from 'chai';
+import { executionDecider, executionStream, recordedTogether, type ExecutionEvent } from '../../domain/workflows/execution.ts';
+import { at, entityStream, fact, projectionSpec, rowsOf, type Fact, type Scenario } from '../../test/support/projection-spec.ts';
 import { executionsProjection } from './executions-projection.ts';
 import {
   ExecutionQueueSchema,
@@ -277,6 +278,68 @@ describe('executions projection', function () {
     await run.then(spec.given(run.started, begun, takenOver), expected);
     // The abandoned attempt comes from the table when the takeover arrives in a later batch.
     await run.then(spec.given(run.started, begun).when(takenOver), expected);
+  });
+
+  it('records a step whose start came with its completion (one event, as the runner appends a step of the log alone) as it records the two', async () => {
+    /** The facts as the runner appends them: a step started and completed in one append is one event. */
+    const together = (facts: Fact[]): Fact[] => {
+      const events = recordedTogether(facts.map((f) => f.event as ExecutionEvent));
+      expect(events).to.have.length(facts.length - 1);
+      return events.map((event, i) => ({ ...facts[i + 1]!, event }));
+    };
+    const run = execution();
+    const ran = together([...run.begin('hello', 1), ...run.complete('hello', null, 2)]);
+    const expected = {
+      execution: run.row({
+        status: 'completed',
+        currentStepId: null,
+        dueAt: null,
+        stepCount: 1,
+        endedAt: new Date(at(2)),
+        durationMs: minutes(2),
+        updatedAt: new Date(at(2)),
+        revision: 2,
+      }),
+      steps: [run.step(1, 'hello', 1, { status: 'completed', output: { messageId: 'm-2' }, endedAt: new Date(at(2)), durationMs: minutes(1) })],
+      dueAt: null,
+      queueRevision: 2,
+    };
+    await run.then(spec.given(run.started, ran), expected);
+    await run.then(spec.given(run.started).when(ran), expected);
+    await run.then(spec.given(run.started, ran).inBatchesOf(1), expected);
+
+    // A takeover recorded with its completion still marks the attempt the dead runner left as abandoned.
+    const other = execution();
+    const begun = other.begin('hello', 1);
+    const takenOver = together([...other.begin('hello', 5), ...other.complete('hello', null, 6)]);
+    await other.then(spec.given(other.started, begun).when(takenOver), {
+      execution: other.row({
+        status: 'completed',
+        currentStepId: null,
+        dueAt: null,
+        stepCount: 2,
+        endedAt: new Date(at(6)),
+        durationMs: minutes(6),
+        updatedAt: new Date(at(6)),
+        revision: 3,
+      }),
+      steps: [
+        other.step(1, 'hello', 1, {
+          status: 'failed',
+          error: { code: 'runner_lost', message: 'the runner stopped during this step; another took it over' },
+          endedAt: new Date(at(5)),
+        }),
+        other.step(2, 'hello', 5, {
+          takeover: true,
+          status: 'completed',
+          output: { messageId: 'm-6' },
+          endedAt: new Date(at(6)),
+          durationMs: minutes(1),
+        }),
+      ],
+      dueAt: null,
+      queueRevision: 3,
+    });
   });
 
   it('leaves the queue while paused (what happens meanwhile keeps it paused), and is due again on resume', async () => {

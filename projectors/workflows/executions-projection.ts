@@ -1,6 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { RecordedEvent } from '../../domain/events.ts';
-import { executionEventTypes, type ExecutionEvent } from '../../domain/workflows/execution.ts';
+import { executionEventTypes, type ExecutionEvent, type StepStart } from '../../domain/workflows/execution.ts';
 import { executeBound, writeBound } from '../../infra/readmodels/orm.ts';
 import { ProjectionError, type Projection } from '../runner/projection.ts';
 import type { ExecutionStepView, ExecutionView } from './workflow-views.ts';
@@ -88,46 +88,50 @@ export const executionsProjection: Projection = {
       const due = (dueAt: Date | null) => {
         queue.set(execution.id, { organizationId: execution.organizationId, dueAt, revision: event.revision });
       };
-      switch (event.type) {
-        case 'StepStarted': {
-          const { stepId, stepType, attempt, idempotencyKey, startedAt, takeover, input } = event.data;
-          const key = `${execution.id}:${stepId}:${attempt}`;
-          const previous = running.get(key);
-          // A takeover re-runs the attempt a dead runner left in flight: that one is marked as abandoned.
-          if (previous) {
-            previous.status = 'failed';
-            previous.error = { code: 'runner_lost', message: 'the runner stopped during this step; another took it over' };
-            previous.endedAt = new Date(startedAt);
-            changedSteps.add(previous);
-          }
-          execution.stepCount += 1;
-          const step: ExecutionStepView = {
-            executionId: execution.id,
-            seq: execution.stepCount,
-            organizationId: execution.organizationId,
-            stepId,
-            stepType,
-            attempt,
-            status: 'running',
-            idempotencyKey,
-            takeover,
-            input: input ?? null,
-            output: null,
-            error: null,
-            startedAt: new Date(startedAt),
-            endedAt: null,
-            durationMs: null,
-          };
-          running.set(key, step);
-          changedSteps.add(step);
-          execution.status = execution.status === 'paused' ? 'paused' : 'running';
-          execution.currentStepId = stepId;
-          execution.waitReason = null;
-          break;
+      /** A step's start: its row in the history, running. */
+      const begin = (stepId: string, stepType: string, { attempt, idempotencyKey, startedAt, takeover, input }: StepStart) => {
+        const key = `${execution.id}:${stepId}:${attempt}`;
+        const previous = running.get(key);
+        // A takeover re-runs the attempt a dead runner left in flight: that one is marked as abandoned.
+        if (previous) {
+          previous.status = 'failed';
+          previous.error = { code: 'runner_lost', message: 'the runner stopped during this step; another took it over' };
+          previous.endedAt = new Date(startedAt);
+          changedSteps.add(previous);
         }
+        execution.stepCount += 1;
+        const step: ExecutionStepView = {
+          executionId: execution.id,
+          seq: execution.stepCount,
+          organizationId: execution.organizationId,
+          stepId,
+          stepType,
+          attempt,
+          status: 'running',
+          idempotencyKey,
+          takeover,
+          input: input ?? null,
+          output: null,
+          error: null,
+          startedAt: new Date(startedAt),
+          endedAt: null,
+          durationMs: null,
+        };
+        running.set(key, step);
+        changedSteps.add(step);
+        execution.status = execution.status === 'paused' ? 'paused' : 'running';
+        execution.currentStepId = stepId;
+        execution.waitReason = null;
+      };
+      switch (event.type) {
+        case 'StepStarted':
+          begin(event.data.stepId, event.data.stepType, event.data);
+          break;
         case 'StepCompleted':
         case 'StepFailed': {
           const { stepId, attempt } = event.data;
+          // Recorded with its start (a step whose effects are all in the log).
+          if (event.type === 'StepCompleted' && event.data.started) begin(stepId, event.data.stepType, event.data.started);
           const key = `${execution.id}:${stepId}:${attempt}`;
           const step = running.get(key);
           if (!step) throw new ProjectionError(`step ${key} finished but never started`);

@@ -15,6 +15,8 @@ import {
   executionStream,
   isActive,
   NotRunnableError,
+  recordedTogether,
+  stepStartIn,
   type Active,
   type Execution,
   type ExecutionCommand,
@@ -80,8 +82,12 @@ type Registered = Exclude<Workflow, { status: 'absent' }>;
 /** The execution as this runner last wrote it: the next step decides on it without reading it again. */
 type Known = KnownStream<Execution>;
 
-/** The decisions of a claim are appended as one command (see ClaimBatch). */
-const decisions = sequenceOf(executionDecider);
+/**
+ * The decisions of a claim are appended as one command (see ClaimBatch), a step started and completed in it
+ * recorded as one event (recordedTogether).
+ */
+const sequence = sequenceOf(executionDecider);
+const decisions: typeof sequence = { ...sequence, decide: (commands, state) => recordedTogether(sequence.decide(commands, state)) };
 
 /** A release whose state is unknown leaves the row as the log says, claimable again after this pause. */
 const UNKNOWN_STATE_HOLD_MS = 250;
@@ -477,9 +483,10 @@ export class WorkflowRunner {
         { known: durable, expectedRevision: durable.revision, together: batch.contactAppend(context) },
       );
       for (const event of outcome.appended) {
-        if (event.type !== 'StepStarted') continue;
+        const start = stepStartIn(event);
+        if (!start) continue;
         this.stats.stepsRun++;
-        if ((event.data as { takeover: boolean }).takeover) this.stats.takeovers++;
+        if (start.takeover) this.stats.takeovers++;
       }
       batch.stored({ state: outcome.state, revision: outcome.revision, position: outcome.position }, outcome.position);
       return true;
