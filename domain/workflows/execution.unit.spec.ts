@@ -61,6 +61,33 @@ const fail = (attempt: number, retryable = true) => ({
   },
 });
 
+/** Step a's attempt failed, retryably. */
+const failed = (attempt: number): ExecutionEvent => ({
+  type: 'StepFailed',
+  version: 1,
+  data: {
+    executionId: id,
+    stepId: 'a',
+    stepType: 'send_email',
+    attempt,
+    error: { code: 'http_503', message: 'down' },
+    retryable: true,
+    failedAt: t(1),
+  },
+});
+/** The execution failed instead of starting another step visit: its step budget is spent. */
+const budgetSpent = (stepId: string, at: string, count: string): ExecutionEvent => ({
+  type: 'ExecutionFailed',
+  version: 1,
+  data: {
+    executionId: id,
+    workflowId: 'w-1',
+    stepId,
+    error: { code: 'step_budget_exhausted', message: `ran ${count}, the limit per execution` },
+    failedAt: at,
+  },
+});
+
 describe('Execution decider', () => {
   describe('When started', () => {
     it('begins the entry step, with an idempotency key stable for the visit', () => {
@@ -116,19 +143,6 @@ describe('Execution decider', () => {
   });
 
   describe('retries', () => {
-    const failed = (attempt: number): ExecutionEvent => ({
-      type: 'StepFailed',
-      version: 1,
-      data: {
-        executionId: id,
-        stepId: 'a',
-        stepType: 'send_email',
-        attempt,
-        error: { code: 'http_503', message: 'down' },
-        retryable: true,
-        failedAt: t(1),
-      },
-    });
     it('schedules the next attempt after a retryable failure', () => {
       spec
         .given(started, stepStarted('a'))
@@ -191,17 +205,6 @@ describe('Execution decider', () => {
       completed('w', 'a', 1, t(1)),
       waited('a', t(2)),
     ];
-    const budgetSpent = (stepId: string, at: string, count: string): ExecutionEvent => ({
-      type: 'ExecutionFailed',
-      version: 1,
-      data: {
-        executionId: id,
-        workflowId: 'w-1',
-        stepId,
-        error: { code: 'step_budget_exhausted', message: `ran ${count}, the limit per execution` },
-        failedAt: at,
-      },
-    });
 
     it('fails an execution that has started the budget of step visits, with the reason, instead of starting another', () => {
       // Given four visits through a cycle with a wait, When the next is due with a budget of four, Then the
@@ -300,26 +303,14 @@ describe('Execution decider', () => {
       expect(folded).to.have.length(3);
       expect(fold(executionDecider, folded)).to.deep.equal(fold(executionDecider, twice));
       // A takeover and a retry start no new visit, recorded together or not
-      const retried = [
+      const retried: ExecutionEvent[] = [
         started,
         stepStarted('a'),
-        {
-          type: 'StepFailed',
-          version: 1,
-          data: {
-            executionId: id,
-            stepId: 'a',
-            stepType: 'send_email',
-            attempt: 1,
-            error: { code: 'x', message: 'x' },
-            retryable: true,
-            failedAt: t(0),
-          },
-        },
+        failed(1),
         { type: 'RetryScheduled', version: 1, data: { executionId: id, stepId: 'a', attempt: 2, retryAt: t(1) } },
         stepStarted('a', 2, 1, t(1)),
         completed('a', 'b', 2, t(1)),
-      ] as ExecutionEvent[];
+      ];
       expect(fold(executionDecider, recordedTogether(retried))).to.deep.equal(fold(executionDecider, retried));
       const takenOver = [started, stepStarted('a'), stepStarted('a', 1, 1, t(1), true), completed('a', 'b', 1, t(1))];
       expect(recordedTogether(takenOver).at(-1)).to.deep.equal(withStart('a', 'b', { at: t(1), takeover: true }));
@@ -328,19 +319,7 @@ describe('Execution decider', () => {
       spec
         .given(started, withStart('a', 'a'), withStart('a', 'a', { visit: 2 }))
         .when(begin('a', t(0), 2))
-        .then([
-          {
-            type: 'ExecutionFailed',
-            version: 1,
-            data: {
-              executionId: id,
-              workflowId: 'w-1',
-              stepId: 'a',
-              error: { code: 'step_budget_exhausted', message: 'ran 2 steps, the limit per execution' },
-              failedAt: t(0),
-            },
-          },
-        ]);
+        .then([budgetSpent('a', t(0), '2 steps')]);
     });
 
     it('is found as a start by readers of either shape', () => {
