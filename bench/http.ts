@@ -50,8 +50,8 @@ export class ServerProcess {
 
   /**
    * `entry` is a root (`command-api/main.ts`) run through tsx, or with `compiled` its build in dist/ (what
-   * `npm start` and production run; built first when stale). The all-in-one `main.ts` compiled runs with the
-   * Node options `npm start` gives it. `cwd`: run another checkout's build (bench/ab.ts), migrated by its own
+   * `npm start` and production run; built first when stale). Each runs with the Node options it is deployed
+   * with (deployedNodeOptions). `cwd`: run another checkout's build (bench/ab.ts), migrated by its own
    * `nexusflow migrate`.
    */
   static async start(entry: string, env: Record<string, string>, options: { compiled?: boolean; cwd?: string } = {}): Promise<ServerProcess> {
@@ -78,9 +78,8 @@ export class ServerProcess {
     const extra = process.env.BENCH_SERVER_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
     if (options.compiled)
       execFileSync(process.execPath, ['scripts/build-if-stale.mjs'], { cwd: options.cwd, stdio: ['ignore', 'ignore', 'inherit'] });
-    const args = options.compiled
-      ? [...(entry === 'main.ts' ? await npmStartNodeOptions() : []), path.join('dist', entry.replace(/\.ts$/, '.js'))]
-      : ['--import', 'tsx', entry];
+    const deployed = await deployedNodeOptions(entry, options);
+    const args = options.compiled ? [...deployed, path.join('dist', entry.replace(/\.ts$/, '.js'))] : [...deployed, '--import', 'tsx', entry];
     // BENCH_SERVER_LOG_DIR keeps each server's log (warnings and errors) in a file of its own there.
     const logDir = process.env.BENCH_SERVER_LOG_DIR;
     const log = logDir ? openSync(path.join(logDir, `${entry.replace(/[/.]/g, '-')}-${port}.log`), 'a') : 'ignore';
@@ -156,12 +155,22 @@ export class ServerProcess {
   }
 }
 
-/** The Node options of `npm start` (package.json: `… exec node <options> dist/main.js`). */
-async function npmStartNodeOptions(): Promise<string[]> {
-  const { scripts } = JSON.parse(await readFile('package.json', 'utf8')) as { scripts: Record<string, string> };
-  const options = /exec node ((?:--\S+\s+)*)dist\/main\.js/.exec(scripts.start ?? '');
-  if (!options) throw new Error('package.json: the start script no longer reads `… exec node <options> dist/main.js`');
-  return options[1]!.split(/\s+/).filter(Boolean);
+/**
+ * The Node options `entry` is deployed with, from package.json: the all-in-one's are `npm start`'s (`… exec node
+ * <options> dist/main.js`), a role's its `start:prod:<role>` script's (`exec node <options> dist/<role>/main.js`;
+ * docker-compose.yml gives the same, test/launch-options.unit.spec.ts checks). The all-in-one's apply to its
+ * build only; a role's also to its source under tsx, which maps sources itself (`--enable-source-maps` left out).
+ */
+export async function deployedNodeOptions(entry: string, options: { compiled?: boolean; cwd?: string } = {}): Promise<string[]> {
+  const { scripts } = JSON.parse(await readFile(path.join(options.cwd ?? '.', 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+  const role = entry === 'main.ts' ? null : entry.replace(/\/main\.ts$/, '');
+  if (role === null && !options.compiled) return [];
+  const name = role === null ? 'start' : `start:prod:${role}`;
+  const script = `dist/${entry.replace(/\.ts$/, '.js')}`;
+  const found = new RegExp(`exec node ((?:--\\S+\\s+)*)${script.replace(/[./]/g, '\\$&')}$`).exec(scripts[name] ?? '');
+  if (!found) throw new Error(`package.json: the ${name} script no longer reads \`… exec node <options> ${script}\``);
+  const deployed = found[1]!.split(/\s+/).filter(Boolean);
+  return options.compiled ? deployed : deployed.filter((option) => option !== '--enable-source-maps');
 }
 
 export async function freePort(): Promise<number> {
