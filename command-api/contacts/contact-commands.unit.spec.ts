@@ -4,8 +4,8 @@ import { contactStream, type Contact } from '../../domain/contacts/contact.ts';
 import { ConflictError, NotFoundError, RuleViolationError } from '../../domain/errors.ts';
 import { TOKENS } from '../../infra/di/tokens.ts';
 import { commandSpec, rejection, type CommandSpec } from '../../test/support/command-spec.ts';
-import { WrongExpectedRevisionError } from '../ports.ts';
-import { claimStreamId } from '../uniqueness/value-claims.ts';
+import { WrongExpectedRevisionError, type EventStreams } from '../ports.ts';
+import { claimStreamId, type ValueClaims } from '../uniqueness/value-claims.ts';
 import type { ContactCommands } from './contact-commands.ts';
 import { contactServicesModule } from './module.ts';
 
@@ -97,6 +97,22 @@ describe('contact commands (in-memory event store)', () => {
     const moved = await contacts.update(commands.context(acme), acme, ada.id, { email: 'ada@engines.test' });
     expect((moved.state as Extract<Contact, { status: 'active' }>).email).to.equal('ada@engines.test');
     expect(await create('ada@example.com')).to.include({ revision: 0 });
+  });
+
+  it('keeps an email claimed by a contact whose change to it is under way: a creation then gets ConflictError', async () => {
+    const ada = await create('ada@example.com');
+    // A change of Ada's email claims the new one first, then records the change: between the two appends,
+    // her claim stands while her contact still has the old address.
+    const claims = await commands.get<ValueClaims>(TOKENS.ValueClaims);
+    const claim = claims.firstClaim(emailClaim(acme, 'ada@engines.test'), ada.id, commands.context(acme));
+    await commands.get<EventStreams>(TOKENS.EventStore).then((store) => store.append(claim.streamId, claim.events, claim.expectedRevision));
+    const twin = await rejection(create('ada@engines.test', acme, { firstName: 'Twin' }));
+    expect(twin).to.be.instanceOf(ConflictError);
+    expect(twin).to.include({ code: 'duplicate', field: 'email' });
+    // The change completes: Ada has the address, and nobody else does.
+    const moved = await contacts.update(commands.context(acme), acme, ada.id, { email: 'ada@engines.test' });
+    expect((moved.state as Extract<Contact, { status: 'active' }>).email).to.equal('ada@engines.test');
+    expect((await commands.log()).filter((type) => type === 'ContactCreated')).to.have.length(1);
   });
 
   it('deletes a contact and frees its email for a new contact; a second delete is NotFoundError', async () => {

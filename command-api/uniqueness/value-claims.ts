@@ -8,16 +8,20 @@ import { retryPolicies, retrying } from '../../infra/retry.ts';
 import type { CommandHandler } from '../command-handling.ts';
 import { WrongExpectedRevisionError, type EventStreams, type StreamAppend } from '../ports.ts';
 
-/** How long a claim whose owner does not exist yet is respected (the owner is being created). */
-const UNBORN_OWNER_GRACE_MS = 30_000;
+/**
+ * How long a claim whose owner does not hold the value (yet) is respected: the owner is being created, or is
+ * changing to the value (its claim is stored before its change is), so a claim this young is not left behind.
+ */
+const COMPLETING_OWNER_GRACE_MS = 30_000;
 
 export interface ClaimRequest {
   ownerId: string;
   field: string;
   duplicateMessage: string;
   /**
-   * Whether `currentOwnerId` still holds the value: 'holds', 'released' (deleted, or moved to another value),
-   * or 'absent' (no such owner yet: a claim made just before a crash, or one still being completed).
+   * Whether `currentOwnerId` still holds the value: 'holds', 'released' (deleted, moved to another value, or not
+   * moved to it yet), or 'absent' (no such owner yet: a claim made just before a crash, or one still being
+   * completed). Either of the last two is taken over only once the claim is COMPLETING_OWNER_GRACE_MS old.
    */
   ownerStatus(currentOwnerId: string): Promise<'holds' | 'released' | 'absent'>;
 }
@@ -71,7 +75,7 @@ export class ValueClaims {
     if (currentOwner !== null && currentOwner !== request.ownerId) {
       const status = await request.ownerStatus(currentOwner);
       const claimedAt = Date.parse(claim.events[claim.events.length - 1]!.metadata.occurredAt);
-      currentOwnerHoldsIt = status === 'holds' || (status === 'absent' && context.now.getTime() - claimedAt < UNBORN_OWNER_GRACE_MS);
+      currentOwnerHoldsIt = status === 'holds' || context.now.getTime() - claimedAt < COMPLETING_OWNER_GRACE_MS;
     }
     await this.handler.handle(
       streamId,
