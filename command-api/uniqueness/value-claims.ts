@@ -73,9 +73,9 @@ export class ValueClaims {
     const currentOwner = claim.state.ownerId;
     let currentOwnerHoldsIt = false;
     if (currentOwner !== null && currentOwner !== request.ownerId) {
-      const status = await request.ownerStatus(currentOwner);
+      // A claim this young is held whatever its owner's state says: that is read only for an older one.
       const claimedAt = Date.parse(claim.events[claim.events.length - 1]!.metadata.occurredAt);
-      currentOwnerHoldsIt = status === 'holds' || context.now.getTime() - claimedAt < COMPLETING_OWNER_GRACE_MS;
+      currentOwnerHoldsIt = context.now.getTime() - claimedAt < COMPLETING_OWNER_GRACE_MS || (await request.ownerStatus(currentOwner)) === 'holds';
     }
     await this.handler.handle(
       streamId,
