@@ -11,6 +11,7 @@
  *          --timers-lead N (minutes between the set-up's start and the instant; default: 1 per 2,000 waits, at least 2)
  *          --search-contacts 100000 (search)  --analytics-events 200000 --analytics-rows 1000000 (analytics)
  *          --batch-size 1000 (projection batches: projection, search, analytics)
+ *          --catchup-batch-size 5000 (a read model's batches well behind the head: projection; PROJECTION_CATCHUP_BATCH_SIZE's default)
  *          --stream-events 100000 --audit-contacts 50000 (audit: one long stream, then contacts to rebuild and export)
  *          --fuzz-requests 5000 (fuzz: the API fuzz suite's pace, and the text rule's cost per request)
  *          --crm-contacts 50000 --crm-changes 1000 (crm: import from the loopback Salesforce, then changes each way)
@@ -62,6 +63,7 @@ const { values } = parseArgs({
     'bulk-streams': { type: 'string', default: '50000' },
     contacts: { type: 'string', default: '40000' },
     'batch-size': { type: 'string', default: '1000' },
+    'catchup-batch-size': { type: 'string', default: '5000' },
     rate: { type: 'string', default: '500' },
     'visibility-warmup': { type: 'string', default: '5' },
     'skip-one-process': { type: 'boolean', default: false },
@@ -147,7 +149,9 @@ if (chosen.includes('http')) {
   await withFreshDatabase('http_limited', (url) => benchCreateContact(url, durationMs, 'command-api/main.ts', true));
 }
 if (chosen.includes('projection')) {
-  await withFreshDatabase('projection', (url) => benchProjectionCatchUp(url, Number(values.contacts), Number(values['batch-size'])));
+  await withFreshDatabase('projection', (url) =>
+    benchProjectionCatchUp(url, Number(values.contacts), Number(values['batch-size']), Number(values['catchup-batch-size'])),
+  );
 }
 if (chosen.includes('visibility')) {
   await withFreshDatabase('visibility', (url) =>

@@ -91,7 +91,13 @@ export const projectorCoreModule = new ContainerModule((bind) => {
     const unlistenReads = notifications.listen(CHANNEL_READ_WAITING, (payload) => {
       for (const projection of waitedOn(payload)) pace.hurry(projection);
     });
-    const yielding: ProjectionRunnerOptions = { ...options, pace };
+    // Read models also take larger batches when well behind (a catch-up); a reactor's batch is its effects'
+    // unit of retry, and keeps its size.
+    const yielding: ProjectionRunnerOptions = {
+      ...options,
+      pace,
+      catchUpBatchSize: Math.max(config.PROJECTION_CATCHUP_BATCH_SIZE, config.PROJECTION_BATCH_SIZE),
+    };
     const tail = keepingTail(log, {
       maxEvents: config.PROJECTION_TAIL_EVENTS,
       readCount: config.PROJECTION_BATCH_SIZE,

@@ -23,11 +23,12 @@ export class ProjectorHost {
     logger: Logger,
     private readonly options: ProjectionRunnerOptions,
   ) {
-    // Two pages per projection: the one it handles and the one it reads ahead.
+    // Two pages per projection: the one it handles and the one it reads ahead (of batchSize events: a catch-up's
+    // larger pages count as several).
     const types = projections.some((p) => p.eventTypes === 'all')
       ? undefined
       : projections.flatMap((p) => [...(p.eventTypes as ReadonlySet<string>)]);
-    const shared = new SharedPageReader(log, types, projections.length * 2);
+    const shared = new SharedPageReader(log, types, projections.length * 2, undefined, options.batchSize);
     this.runners = projections.map((projection) => {
       const view = shared.view();
       this.releases.push(view.release);

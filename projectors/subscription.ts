@@ -9,6 +9,13 @@ export interface CatchUpSubscriptionOptions {
   from: string | null;
   /** Events handed to the handler at once (and the most held in memory). */
   batchSize: number;
+  /**
+   * The page size once the subscription is well behind (two pages in a row short of the head): a cold
+   * catch-up or a long backlog. Fewer, larger batches: each batch costs its handler a transaction, a checkpoint
+   * and the statements that load and write its rows whatever it holds. Back to batchSize at the head. Default:
+   * batchSize.
+   */
+  catchUpBatchSize?: number;
   /** The event types wanted (all when absent); the others are skipped by the store, never read. */
   types?: readonly string[];
   /**
@@ -50,13 +57,19 @@ export interface Subscription {
  * flag, never a queue of events. Errors (a dropped connection, a failing handler) are retried under the outage
  * policy (bounded exponential backoff) from the last handled position, so nothing is skipped or handled twice.
  */
+/** See catchUpBatchSize: a subscription one page behind is usually about to catch up, two pages is a backlog. */
+const CATCH_UP_AFTER_PAGES = 2;
+
 export function subscribeToAll(log: GlobalEventLog, options: CatchUpSubscriptionOptions): Subscription {
   const controller = new AbortController();
   const idlePollMs = options.idlePollMs ?? 1_000;
   let position = options.from;
   let caughtUp = false;
 
-  const read = (after: string | null) => log.readPage({ after, maxCount: options.batchSize, types: options.types });
+  /** Pages in a row that ended short of the head; from CATCH_UP_AFTER_PAGES on, pages are read at catchUpBatchSize. */
+  let pagesBehind = 0;
+  const pageSize = () => (pagesBehind >= CATCH_UP_AFTER_PAGES ? (options.catchUpBatchSize ?? options.batchSize) : options.batchSize);
+  const read = (after: string | null) => log.readPage({ after, maxCount: pageSize(), types: options.types });
 
   /** The page after the one being handled, read meanwhile; at most one, so memory stays at two pages. */
   let next: Promise<EventPage> | null = null;
@@ -95,12 +108,14 @@ export function subscribeToAll(log: GlobalEventLog, options: CatchUpSubscription
     const page = await (next ?? read(position));
     next = null;
     if (page.end === null || log.comparePositions(page.end, position) <= 0) {
+      pagesBehind = 0;
       caughtUp = true;
       options.onProgress?.({ position, caughtUp });
       await waitLive();
       return;
     }
     caughtUp = false;
+    pagesBehind = page.atHead ? 0 : pagesBehind + 1;
     if (!page.atHead) {
       // Behind: read the next page while this one is handled, so a catch-up reads and writes at once.
       next = read(page.end);

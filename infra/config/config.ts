@@ -125,6 +125,11 @@ const schema = z.object({
   BODY_LIMIT_BYTES: positiveInt(50 * 1024 * 1024).default(256 * 1024),
   READ_YOUR_WRITES_TIMEOUT_MS: positiveInt(30_000).default(2_000),
   PROJECTION_BATCH_SIZE: positiveInt(10_000).default(1_000),
+  /**
+   * Events per batch of a read model well behind the head (a cold catch-up, a rebuild, a long backlog: two
+   * pages in a row short of the head); back to PROJECTION_BATCH_SIZE at the head. Reactors keep PROJECTION_BATCH_SIZE.
+   */
+  PROJECTION_CATCHUP_BATCH_SIZE: positiveInt(50_000).default(5_000),
   PROJECTION_LIVE_DELAY_MS: z.coerce.number().int().min(0).max(1_000).default(10),
   /** Once live, the least time between two batches of a background projection (projectors/runner/projection.ts `background`). */
   PROJECTION_BACKGROUND_DELAY_MS: z.coerce.number().int().min(0).max(10_000).default(250),

@@ -1,6 +1,8 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { PromptBook } from '../../command-api/ai/prompt-book.ts';
 import { randomBytes } from 'node:crypto';
+import { expect } from 'chai';
+import { COPY_FROM_ROWS } from '../../infra/readmodels/orm.ts';
 import { at, projectionSpec, type Rows } from '../../test/support/projection-spec.ts';
 import { tenant } from '../../test/support/query-api-spec.ts';
 import { contactEmbeddingsProjection, embeddingTextOf, emailItemId } from './embeddings-projection.ts';
@@ -63,6 +65,39 @@ describe('Embeddings projection (Given contact events, Then the texts the embedd
         { item: ada.id, text: 'Ada Lovelace\nHead of Analytics\nEngines\nTags: vip, speaker', pending: true },
         { item: bob.id, text: 'Bob\nBuilders', pending: true },
       ]);
+  });
+
+  it('writes the same rows when a large batch of new contacts goes by COPY as one at a time and on the embedded database, whatever the names hold', async () => {
+    const acme = tenant('Acme');
+    const odd = 'tab\there, new\nline, return\r, backslash \\ and \\N and \\., "quotes", {braces}, é ✓ 🚀';
+    const known = acme.contact({ firstName: 'Known', company: 'Before' });
+    const fresh = Array.from({ length: COPY_FROM_ROWS + 20 }, (_, i) =>
+      acme.contact({ firstName: `${odd} ${i}`, company: i % 2 ? null : odd, tags: i % 3 ? [] : ['a,b', '{x}', odd] }),
+    );
+    // A contact stored before the batch and changed in it: its row is updated, not copied.
+    const changed = known.stream.decide(
+      { type: 'UpdateContact', data: { contactId: known.id, organizationId: acme.id, changes: { company: odd } } },
+      2,
+    );
+    const facts = [...fresh.flatMap((contact) => contact.facts), ...changed];
+    const rows = embeddingRows(acme.id);
+    const together = await spec
+      .given(acme.signup, known.facts)
+      .when(facts)
+      .inBatchesOf(COPY_FROM_ROWS + 100)
+      .rows(rows);
+    expect(together).to.have.length(fresh.length + 1);
+    expect(together.find((row) => row.item === known.id)?.text).to.equal(`Known\n${odd}`);
+    expect(together.find((row) => row.item === fresh[0]!.id)?.text).to.equal(
+      prompt.text({ contact: { firstName: `${odd} 0`, lastName: null, title: null, company: odd }, tags: ['a,b', '{x}', odd].join(', ') }),
+    );
+    await spec.given(acme.signup, known.facts).when(facts).inBatchesOf(1).then(rows, together);
+    await spec
+      .given(acme.signup, known.facts)
+      .when(facts)
+      .inBatchesOf(COPY_FROM_ROWS + 100)
+      .asOnEmbedded()
+      .then(rows, together);
   });
 
   it('embeds the subject of each email a step sent, with its contact; the emails go when the contact is erased', async () => {

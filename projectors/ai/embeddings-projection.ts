@@ -3,7 +3,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { PromptBook, type Prompt } from '../../command-api/ai/prompt-book.ts';
 import { applyChanges, type ContactEvent } from '../../domain/contacts/contact.ts';
 import type { RecordedEvent } from '../../domain/events.ts';
-import { executeBound, writeBound, pgArray } from '../../infra/readmodels/orm.ts';
+import { COPY_FROM_ROWS, copyRows, executeBound, writeBound, pgArray } from '../../infra/readmodels/orm.ts';
 import type { Projection } from '../runner/projection.ts';
 
 /** The contact fields the embedding text is made of (and all this read model keeps of a contact). */
@@ -183,6 +183,8 @@ async function applyContacts(events: RecordedEvent[], em: EntityManager, prompt:
       )
     ).map((row) => [row.item_id, { organizationId: row.organization_id, itemId: row.item_id, source: row.source }]),
   );
+  /** The contacts that have a row already; the others are new to the table. */
+  const stored = new Set(rows.keys());
   const changed = new Set<string>();
   const removed = new Map<string, string>();
   for (const event of events as RecordedEvent<ContactEvent>[]) {
@@ -222,11 +224,24 @@ async function applyContacts(events: RecordedEvent[], em: EntityManager, prompt:
         break;
     }
   }
-  if (changed.size > 0) {
-    const upserts = [...changed].map((id) => {
-      const row = rows.get(id)!;
-      return { ...row, ...embeddingTextOf(prompt, row.source) };
-    });
+  const upserts = [...changed].map((id) => {
+    const row = rows.get(id)!;
+    return { ...row, ...embeddingTextOf(prompt, row.source) };
+  });
+  // Many new rows (a catch-up, an import) go by COPY where the server takes it (see copyRows). Nothing else
+  // writes contact rows, and a batch this large holds the projection's checkpoint row from its start (the
+  // runner's transactChecked), so a row not found above is not there at the COPY either.
+  const fresh = upserts.filter((row) => !stored.has(row.itemId));
+  const copied =
+    fresh.length >= COPY_FROM_ROWS &&
+    (await copyRows(
+      em,
+      'ai_embeddings',
+      ['organization_id', 'kind', 'item_id', 'text', 'text_hash', 'source'],
+      fresh.map((row) => [row.organizationId, 'contact', row.itemId, row.text, row.textHash, JSON.stringify(row.source)]),
+    ));
+  const written = copied ? upserts.filter((row) => stored.has(row.itemId)) : upserts;
+  if (written.length > 0) {
     await writeBound(
       em,
       `INSERT INTO ai_embeddings (organization_id, kind, item_id, text, text_hash, source)
@@ -237,7 +252,7 @@ async function applyContacts(events: RecordedEvent[], em: EntityManager, prompt:
          WHERE ai_embeddings.text_hash IS DISTINCT FROM EXCLUDED.text_hash OR ai_embeddings.source IS DISTINCT FROM EXCLUDED.source`,
       [
         JSON.stringify(
-          upserts.map((row) => ({
+          written.map((row) => ({
             organization_id: row.organizationId,
             item_id: row.itemId,
             text: row.text,

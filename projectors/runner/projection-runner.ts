@@ -22,6 +22,8 @@ export interface BatchPace {
 
 export interface ProjectionRunnerOptions {
   batchSize: number;
+  /** Events per batch once well behind the head (see subscribeToAll's catchUpBatchSize); default batchSize. */
+  catchUpBatchSize?: number;
   /** Attempts at one failing event before it is parked. */
   maxAttempts?: number;
   /**
@@ -146,6 +148,7 @@ export class ProjectionRunner {
     this.subscription = subscribeToAll(this.log, {
       from,
       batchSize: this.options.batchSize,
+      ...(this.options.catchUpBatchSize ? { catchUpBatchSize: this.options.catchUpBatchSize } : {}),
       ...(this.projection.eventTypes === 'all' ? {} : { types: [...this.projection.eventTypes] }),
       liveDelayMs: this.projection.background ? (this.options.backgroundDelayMs ?? this.options.liveDelayMs) : this.options.liveDelayMs,
       ...(pace?.hurried && this.projection.background ? { wakeEarly: (signal: AbortSignal) => pace.hurried!(name, signal) } : {}),

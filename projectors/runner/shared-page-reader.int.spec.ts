@@ -217,4 +217,45 @@ describe('shared page reader: projections of one process read each page of the l
     const page = await view.readPage({ after: start, maxCount: 5, types: ['A'] });
     expect(page.events).to.have.length(5);
   });
+  it('counts a larger page (of a catch-up) as the room of as many pages as it holds units of events', async () => {
+    const { log, reads } = counting(store);
+    // Room for three pages of three events; a page of six takes two of them.
+    const shared = new SharedPageReader(log, ['A', 'B'], 3, 60_000, 3);
+    const [fast, slow] = [shared.view(), shared.view()];
+    await slow.readPage({ after: start, maxCount: 3 }); // one unit held; slow stays at the start
+    const first = await fast.readPage({ after: start, maxCount: 6 });
+    expect(first.events).to.have.length(6);
+    // Three units held (3 + 6 events): the fast one waits for the slow one before reading a third page.
+    let read = false;
+    const next = fast.readPage({ after: first.end, maxCount: 6 }).then((page) => ((read = true), page));
+    await eventually(
+      () => shared.held,
+      (held) => held === 2,
+    );
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(read, 'the fast projection should wait for room').to.equal(false);
+    expect(reads).to.have.length(2);
+    await slow.readPage({ after: first.end, maxCount: 6 }); // the slow one moves past both pages: room again
+    expect((await next).events).to.have.length(6);
+  });
+
+  it('reads the last page of a catch-up once when it is large: every projection asking from there gets it', async () => {
+    const { log, reads } = counting(store);
+    const shared = new SharedPageReader(log, ['A', 'B'], 8, 60_000, 3);
+    const views = [shared.view(), shared.view(), shared.view()];
+    const head = (await store.headPosition())!;
+    const from = String(BigInt(head) - 5n);
+    const first = await views[0]!.readPage({ after: from, maxCount: 10 });
+    expect(first).to.include({ end: head, atHead: true });
+    expect(first.events).to.have.length(5);
+    const later = await Promise.all(views.slice(1).map((view) => view.readPage({ after: from, maxCount: 10 })));
+    expect(later.map((page) => page.events.map((e) => e.id))).to.deep.equal([0, 1].map(() => first.events.map((e) => e.id)));
+    expect(reads).to.have.length(1);
+    // Not its tail: a projection inside it reads from where it stands (the log may have moved on since).
+    const appended = testEvent('A', { n: 'after-last-page' });
+    await store.append(stream, [appended], 'any');
+    const inside = await views[2]!.readPage({ after: first.events[2]!.position, maxCount: 10 });
+    expect(inside.events.map((e) => e.id)).to.deep.equal([...first.events.slice(3).map((e) => e.id), appended.id]);
+    expect(reads).to.have.length(2);
+  });
 });
