@@ -7,7 +7,7 @@ import type { EventPage, GlobalEventLog } from './ports.ts';
 export interface CatchUpSubscriptionOptions {
   /** Position of the last event already handled; null to start at the beginning. */
   from: string | null;
-  /** Events handed to the handler at once (and the most held in memory). */
+  /** Events handed to the handler at once (and the most held in memory), but for catchUpBatchSize. */
   batchSize: number;
   /**
    * The page size once the subscription is well behind (two pages in a row short of the head): a cold
@@ -43,6 +43,9 @@ export interface CatchUpSubscriptionOptions {
   onProgress?(state: { position: string | null; caughtUp: boolean; error?: unknown }): void;
 }
 
+/** See catchUpBatchSize: a subscription one page behind is usually about to catch up, two pages is a backlog. */
+const CATCH_UP_AFTER_PAGES = 2;
+
 export interface Subscription {
   /** Position of the last event handled. */
   readonly position: string | null;
@@ -57,9 +60,6 @@ export interface Subscription {
  * flag, never a queue of events. Errors (a dropped connection, a failing handler) are retried under the outage
  * policy (bounded exponential backoff) from the last handled position, so nothing is skipped or handled twice.
  */
-/** See catchUpBatchSize: a subscription one page behind is usually about to catch up, two pages is a backlog. */
-const CATCH_UP_AFTER_PAGES = 2;
-
 export function subscribeToAll(log: GlobalEventLog, options: CatchUpSubscriptionOptions): Subscription {
   const controller = new AbortController();
   const idlePollMs = options.idlePollMs ?? 1_000;

@@ -37,8 +37,12 @@ async function contactCount(stores: Stores, organizationId: string): Promise<{ r
  * A runner as a projector process on a server makes it (`server`: batches pipelined while the runner knows where
  * its checkpoint is); `server: false` as on the embedded database (every batch reads its checkpoint first).
  */
-function runner(stores: Stores, projection = contactsProjection, batchSize = 100, server = true) {
-  return new ProjectionRunner(projection, stores.store, stores.orm, silentLogger, { batchSize, server });
+function runner(stores: Stores, projection = contactsProjection, batchSize = 100, server = true, catchUpBatchSize?: number) {
+  return new ProjectionRunner(projection, stores.store, stores.orm, silentLogger, {
+    batchSize,
+    server,
+    ...(catchUpBatchSize ? { catchUpBatchSize } : {}),
+  });
 }
 
 /** Appends `count` contacts for a new organization, in appends of up to 500 contact streams at once. */
@@ -144,14 +148,22 @@ describe('projection runner', function () {
     }
   });
 
-  for (const server of [true, false]) {
-    it(`two runners of the same projection (two processes) never apply an event twice (${server ? 'batches pipelined' : 'each batch reads its checkpoint first'})`, async () => {
+  for (const [server, catchUp] of [
+    [true, false],
+    [false, false],
+    [true, true],
+  ] as const) {
+    const how = `${server ? 'batches pipelined' : 'each batch reads its checkpoint first'}${catchUp ? ', larger batches (COPY) while behind' : ''}`;
+    it(`two runners of the same projection (two processes) never apply an event twice (${how})`, async () => {
       const organizationId = await seedContacts(stores, 1_000);
       const other = await openStores(database.url);
-      const a = runner(stores, organizationsProjection, 37, server);
-      const b = runner(other, organizationsProjection, 53, server);
-      const c = runner(stores, contactsProjection, 64, server);
-      const d = runner(other, contactsProjection, 41, server);
+      // Behind, each runner reads larger pages after two of its own size: batches of different bounds, some
+      // large enough for COPY (COPY_FROM_ROWS), overlap between the two runners of each projection.
+      const large = (size: number) => (catchUp ? size : undefined);
+      const a = runner(stores, organizationsProjection, 37, server, large(300));
+      const b = runner(other, organizationsProjection, 53, server, large(410));
+      const c = runner(stores, contactsProjection, 64, server, large(280));
+      const d = runner(other, contactsProjection, 41, server, large(333));
       await Promise.all([a.start(), b.start(), c.start(), d.start()]);
       try {
         const head = await stores.store.headPosition();

@@ -30,11 +30,12 @@ const STALE_MS = 2_000;
  * event of every type in the union, so its part of a projection's types is complete up to `end` too, and a
  * page may be served from any position inside it (its tail is then a complete page from that position).
  *
- * Memory stays bounded: at most `keep` pages are held (and one more for each projection furthest behind); with a
- * `pageUnit`, a page counts as many pages as it holds units of that many events (a catch-up's larger pages, see
- * subscribeToAll's catchUpBatchSize, take the room of several). A projection that gets `keep` pages ahead of the others waits for them (it would only have to read those pages
- * again) unless they have been silent for `staleMs`, in which case it drops the oldest page and goes on. The
- * projection furthest behind never waits: the others wait for it.
+ * Memory stays bounded: at most `keep` pages are held (and one more for each projection furthest behind); with
+ * a `pageUnit`, a page takes the room of as many pages as it holds units of that many events (a catch-up's larger
+ * pages, see subscribeToAll's catchUpBatchSize, count as several). A projection that gets `keep` pages ahead of
+ * the others waits for them (it would only have to read those pages again) unless they have been silent for
+ * `staleMs`, in which case it drops the oldest page and goes on. The projection furthest behind never waits: the
+ * others wait for it.
  *
  * Only reads from the store go through the pages: a read the log answers from memory (the process's tail of
  * the log, which every host shares already) goes straight to it. Live projections read there, each from where
