@@ -4,10 +4,10 @@ import pg from 'pg';
 import type { RecordedEvent } from '../domain/events.ts';
 import { PostgresEventStore } from '../infra/eventstore/postgres/postgres-event-store.ts';
 import { InProcessNotifications } from '../infra/notifications/in-process-notifications.ts';
+import { countedLog } from '../test/support/counted-log.ts';
 import { eventually, testEvent } from '../test/support/events.ts';
 import { createTestDatabase, type TestDatabase } from '../test/support/postgres.ts';
 import { silentLogger } from '../test/support/stores.ts';
-import type { GlobalEventLog } from './ports.ts';
 import { subscribeToAll } from './subscription.ts';
 
 describe('catch-up subscription: larger batches while well behind the head', function () {
@@ -32,18 +32,7 @@ describe('catch-up subscription: larger batches while well behind the head', fun
     const start = await store.headPosition();
     const stream = `catch-up-${randomUUID()}`;
     for (let n = 0; n < 30; n++) await store.append(stream, [testEvent('A', { n })], 'any');
-    const sizes: number[] = [];
-    const log: GlobalEventLog = {
-      readPage: (options) => {
-        sizes.push(options.maxCount);
-        return store.readPage(options);
-      },
-      readAll: (options) => store.readAll(options),
-      headPosition: () => store.headPosition(),
-      isValidPosition: (value) => store.isValidPosition(value),
-      comparePositions: (a, b) => store.comparePositions(a, b),
-      waitForAppends: (after, timeoutMs, signal) => store.waitForAppends(after, timeoutMs, signal),
-    };
+    const { log, reads } = countedLog(store);
     const batches: RecordedEvent[][] = [];
     const subscription = subscribeToAll(log, {
       from: start,
@@ -69,8 +58,8 @@ describe('catch-up subscription: larger batches while well behind the head', fun
       );
       expect(batches.at(-1)!.map((event) => event.id)).to.deep.equal([live.id]);
       // At the head the subscription reads small pages again.
-      expect(sizes.slice(0, 5)).to.deep.equal([3, 3, 10, 10, 10]);
-      expect(sizes.at(-1)).to.equal(3);
+      expect(reads.slice(0, 5).map((read) => read.maxCount)).to.deep.equal([3, 3, 10, 10, 10]);
+      expect(reads.at(-1)!.maxCount).to.equal(3);
     } finally {
       await subscription.stop();
     }

@@ -5,29 +5,12 @@ import pino from 'pino';
 import type { RecordedEvent } from '../../domain/events.ts';
 import { PostgresEventStore } from '../../infra/eventstore/postgres/postgres-event-store.ts';
 import { InProcessNotifications } from '../../infra/notifications/in-process-notifications.ts';
+import { countedLog } from '../../test/support/counted-log.ts';
 import { eventually, testEvent } from '../../test/support/events.ts';
 import { createTestDatabase, type TestDatabase } from '../../test/support/postgres.ts';
-import type { GlobalEventLog } from '../ports.ts';
 import { subscribeToAll } from '../subscription.ts';
 import { keepingTail } from './log-tail.ts';
 import { sharingReads } from './shared-reads.ts';
-
-/** The real store, each page read from the database counted. */
-function counted(store: GlobalEventLog) {
-  const reads: { after: string | null; types: readonly string[] | undefined }[] = [];
-  const log: GlobalEventLog = {
-    ...store,
-    readPage: (options) => {
-      reads.push({ after: options.after, types: options.types });
-      return store.readPage(options);
-    },
-    readAll: (options) => store.readAll(options),
-    comparePositions: (a, b) => store.comparePositions(a, b),
-    headPosition: () => store.headPosition(),
-    waitForAppends: (after, timeoutMs, signal) => store.waitForAppends(after, timeoutMs, signal),
-  };
-  return { log, reads };
-}
 
 const plus = (position: string, n: number) => String(BigInt(position) + BigInt(n));
 const ns = (events: RecordedEvent[]) => events.map((e) => (e.data as { n: number }).n);
@@ -65,7 +48,7 @@ describe('the log tail: recent events read from the store once and served to eve
   });
 
   it('starts at the head, then reads each new event once for every host, whatever their types and positions', async () => {
-    const { log, reads } = counted(store);
+    const { log, reads } = countedLog(store);
     const tail = keepingTail(log, { maxEvents: 1_000 });
     const head = (await store.headPosition())!;
     // A host at the head: the store answers, and the tail starts there.
@@ -105,17 +88,17 @@ describe('the log tail: recent events read from the store once and served to eve
   });
 
   it('sends a host behind the tail to the store, with its own types', async () => {
-    const { log, reads } = counted(store);
+    const { log, reads } = countedLog(store);
     const tail = keepingTail(log, { maxEvents: 1_000 });
     const head = (await store.headPosition())!;
     await tail.readPage({ after: head, maxCount: 50 });
     const behind = await tail.readPage({ after: plus(head, -6), maxCount: 50, types: ['B'] });
     expect(behind.events).to.deep.equal(await expected(plus(head, -6), head, ['B']));
-    expect(reads.at(-1)).to.deep.equal({ after: plus(head, -6), types: ['B'] });
+    expect(reads.at(-1)).to.deep.equal({ after: plus(head, -6), maxCount: 50, types: ['B'] });
   });
 
   it('holds at most maxEvents (the oldest leave), and a cleared tail answers from the store again', async () => {
-    const { log, reads } = counted(store);
+    const { log, reads } = countedLog(store);
     const tail = keepingTail(log, { maxEvents: 4 });
     const head = (await store.headPosition())!;
     await tail.readPage({ after: head, maxCount: 50 });
@@ -136,7 +119,7 @@ describe('the log tail: recent events read from the store once and served to eve
   });
 
   it('says which reads it answers from memory: inside what it holds and at its end, not before it, nor once cleared', async () => {
-    const { log } = counted(store);
+    const { log } = countedLog(store);
     const tail = keepingTail(log, { maxEvents: 4 });
     const head = (await store.headPosition())!;
     expect(tail.answersFromMemory!(head), 'not started').to.equal(false);
@@ -149,7 +132,7 @@ describe('the log tail: recent events read from the store once and served to eve
   });
 
   it('lets events go once held longer than maxAgeMs (an idle process holds nothing); a host behind them reads the store', async () => {
-    const { log, reads } = counted(store);
+    const { log, reads } = countedLog(store);
     const tail = keepingTail(log, { maxEvents: 1_000, maxAgeMs: 50 });
     const head = (await store.headPosition())!;
     await tail.readPage({ after: head, maxCount: 50 });
@@ -166,7 +149,7 @@ describe('the log tail: recent events read from the store once and served to eve
   });
 
   it('never skips or repeats an event: hosts of different types, batch sizes and paces follow the log while it is appended to, trimmed and cleared', async () => {
-    const { log } = counted(store);
+    const { log } = countedLog(store);
     const tail = keepingTail(log, { maxEvents: 25, readCount: 7 });
     const shared = sharingReads(tail);
     const from = (await store.headPosition())!;

@@ -4,27 +4,11 @@ import pg from 'pg';
 import type { RecordedEvent } from '../../domain/events.ts';
 import { PostgresEventStore } from '../../infra/eventstore/postgres/postgres-event-store.ts';
 import { InProcessNotifications } from '../../infra/notifications/in-process-notifications.ts';
+import { countedLog } from '../../test/support/counted-log.ts';
 import { eventually, testEvent } from '../../test/support/events.ts';
 import { createTestDatabase, type TestDatabase } from '../../test/support/postgres.ts';
 import type { EventPage, GlobalEventLog } from '../ports.ts';
 import { SharedPageReader } from './shared-page-reader.ts';
-
-/** The real store, with every page read from the database counted. */
-function counting(store: GlobalEventLog) {
-  const reads: { after: string | null; types: readonly string[] | undefined }[] = [];
-  const log: GlobalEventLog = {
-    readPage: (options) => {
-      reads.push({ after: options.after, types: options.types });
-      return store.readPage(options);
-    },
-    readAll: (options) => store.readAll(options),
-    headPosition: () => store.headPosition(),
-    isValidPosition: (value) => store.isValidPosition(value),
-    comparePositions: (a, b) => store.comparePositions(a, b),
-    waitForAppends: (after, timeoutMs, signal) => store.waitForAppends(after, timeoutMs, signal),
-  };
-  return { log, reads };
-}
 
 /** Reads pages until the head, as a subscription would. */
 async function walk(view: GlobalEventLog, from: string | null, types: string[], maxCount: number) {
@@ -63,7 +47,7 @@ describe('shared page reader: projections of one process read each page of the l
   });
 
   it('gives each projection exactly its own types, complete and in order', async () => {
-    const { log } = counting(store);
+    const { log } = countedLog(store);
     const shared = new SharedPageReader(log, ['A', 'B'], 4);
     const [a, b] = [shared.view(), shared.view()];
     const [seenA, seenB] = await Promise.all([walk(a, start, ['A'], 4), walk(b, start, ['B'], 4)]);
@@ -72,7 +56,7 @@ describe('shared page reader: projections of one process read each page of the l
   });
 
   it('reads a page once for projections at the same position, with the union of their types', async () => {
-    const { log, reads } = counting(store);
+    const { log, reads } = countedLog(store);
     const shared = new SharedPageReader(log, ['A', 'B'], 4);
     const views = [shared.view(), shared.view(), shared.view()];
     const pages = await Promise.all(views.map((view, i) => view.readPage({ after: start, maxCount: 5, types: i === 2 ? ['B'] : ['A'] })));
@@ -83,7 +67,7 @@ describe('shared page reader: projections of one process read each page of the l
   });
 
   it('serves a projection standing inside a page already read from that page (and it keeps in step after)', async () => {
-    const { log, reads } = counting(store);
+    const { log, reads } = countedLog(store);
     const shared = new SharedPageReader(log, ['A', 'B'], 4);
     const [ahead, inside] = [shared.view(), shared.view()];
     const first = await ahead.readPage({ after: start, maxCount: 6, types: ['A', 'B'] });
@@ -95,7 +79,7 @@ describe('shared page reader: projections of one process read each page of the l
   });
 
   it('holds at most `keep` pages: a projection that runs ahead waits for the others, then they share', async () => {
-    const { log, reads } = counting(store);
+    const { log, reads } = countedLog(store);
     const shared = new SharedPageReader(log, ['A', 'B'], 2);
     const [fast, slow] = [shared.view(), shared.view()];
     await slow.readPage({ after: start, maxCount: 3 }); // slow registers at the start
@@ -120,7 +104,7 @@ describe('shared page reader: projections of one process read each page of the l
   });
 
   it('does not let a silent projection hold the others back for more than a moment', async () => {
-    const { log } = counting(store);
+    const { log } = countedLog(store);
     const shared = new SharedPageReader(log, ['A', 'B'], 2);
     const [active, silent] = [shared.view(), shared.view()];
     await silent.readPage({ after: start, maxCount: 3 }); // then never reads again
@@ -130,7 +114,7 @@ describe('shared page reader: projections of one process read each page of the l
   });
 
   it('never serves "nothing new" again once events were appended after it (live projections stay live)', async () => {
-    const { log } = counting(store);
+    const { log } = countedLog(store);
     const shared = new SharedPageReader(log, ['A', 'B'], 4);
     const [a, b] = [shared.view(), shared.view()];
     const head = await store.headPosition();
@@ -146,7 +130,7 @@ describe('shared page reader: projections of one process read each page of the l
   it('reads a projection that is behind from its own position, never from a page that ended at the head before later appends', async () => {
     // Live, the projections at the head read a small page at each append; one that is behind and stands
     // inside such a page must get everything up to the new head, not be cut into those small pages.
-    const { log, reads } = counting(store);
+    const { log, reads } = countedLog(store);
     const shared = new SharedPageReader(log, ['A', 'B'], 4);
     const [live, behind] = [shared.view(), shared.view()];
     const head = (await store.headPosition())!;
@@ -164,7 +148,7 @@ describe('shared page reader: projections of one process read each page of the l
     // Live, a projection whose last page ended at the head (not kept) stands before the pages the others read
     // since, none of which starts where it stands. It waited for room until the silence deadline (2 s in
     // production; a minute here, beyond this test's timeout), with the others waiting for it.
-    const { log } = counting(store);
+    const { log } = countedLog(store);
     const shared = new SharedPageReader(log, ['A', 'B'], 2, 60_000);
     const [behind, a, b] = [shared.view(), shared.view(), shared.view()];
     const h0 = (await store.headPosition())!;
@@ -188,7 +172,7 @@ describe('shared page reader: projections of one process read each page of the l
   it('reads what the log answers from memory straight from it: nothing kept here, nobody waits for room', async () => {
     // The process's tail of the log answers live projections from memory (and shares them there); kept here,
     // their pages filled the room and a live projection waited for a background one to move.
-    const { log, reads } = counting(store);
+    const { log, reads } = countedLog(store);
     const shared = new SharedPageReader({ ...log, answersFromMemory: () => true }, ['A', 'B'], 1, 60_000);
     const [slow, fast] = [shared.view(), shared.view()];
     const first = await slow.readPage({ after: start, maxCount: 3 });
@@ -202,7 +186,7 @@ describe('shared page reader: projections of one process read each page of the l
   it('reads a page again after a failed read instead of keeping the failure', async () => {
     let fail = true;
     const flaky: GlobalEventLog = {
-      ...counting(store).log,
+      ...countedLog(store).log,
       readPage: (options) => {
         if (fail) {
           fail = false;
@@ -218,7 +202,7 @@ describe('shared page reader: projections of one process read each page of the l
     expect(page.events).to.have.length(5);
   });
   it('counts a larger page (of a catch-up) as the room of as many pages as it holds units of events', async () => {
-    const { log, reads } = counting(store);
+    const { log, reads } = countedLog(store);
     // Room for three pages of three events; a page of six takes two of them.
     const shared = new SharedPageReader(log, ['A', 'B'], 3, 60_000, 3);
     const [fast, slow] = [shared.view(), shared.view()];
@@ -240,7 +224,7 @@ describe('shared page reader: projections of one process read each page of the l
   });
 
   it('reads the last page of a catch-up once when it is large: every projection asking from there gets it', async () => {
-    const { log, reads } = counting(store);
+    const { log, reads } = countedLog(store);
     const shared = new SharedPageReader(log, ['A', 'B'], 8, 60_000, 3);
     const views = [shared.view(), shared.view(), shared.view()];
     const head = (await store.headPosition())!;
