@@ -201,6 +201,7 @@ describe('shared page reader: projections of one process read each page of the l
     const page = await view.readPage({ after: start, maxCount: 5, types: ['A'] });
     expect(page.events).to.have.length(5);
   });
+
   it('counts a larger page (of a catch-up) as the room of as many pages as it holds units of events', async () => {
     const { log, reads } = countedLog(store);
     // Room for three pages of three events; a page of six takes two of them.
