@@ -5,6 +5,7 @@ import { finished } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { Logger } from 'pino';
+import { writeCopyRows, type CopyValue } from '../postgres/copy-format.ts';
 import { readModelMigrations } from './migrations/index.ts';
 import { PipelinedTransaction } from './pipelined-transaction.ts';
 
@@ -96,17 +97,6 @@ export async function executeBound<T = unknown>(em: EntityManager, sql: string, 
   return result.rows ?? [];
 }
 
-/** A value in COPY's text format: null as \N; backslash, newline, carriage return and tab escaped. */
-export type CopyValue = string | number | boolean | null | undefined;
-
-const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t' };
-
-function copyText(value: CopyValue): string {
-  if (value === null || value === undefined) return '\\N';
-  const text = String(value);
-  return /[\\\n\r\t]/.test(text) ? text.replace(/[\\\n\r\t]/g, (c) => COPY_ESCAPES[c]!) : text;
-}
-
 /**
  * A statement whose rows nobody reads (an insert, an update, a delete): on a pipelined transaction (see
  * PipelinedTransaction) it goes out with whatever follows it, COMMIT included, without waiting for its answer,
@@ -149,11 +139,9 @@ export async function copyRows(
   const plain = plainConnections.get(em);
   // A pipelined transaction takes no COPY (its batches are smaller than this anyway).
   if (!plain?.server || plain.connection instanceof PipelinedTransaction || rows.length < COPY_FROM_ROWS) return false;
-  let body = '';
-  for (const row of rows) body += `${row.map(copyText).join('\t')}\n`;
   const copy = plain.connection.query(copyFrom(`COPY ${table} (${columns.join(', ')}) FROM STDIN`));
   const done = finished(copy);
-  copy.end(body);
+  writeCopyRows(copy, rows);
   await done;
   return true;
 }
@@ -164,8 +152,17 @@ export async function copyRows(
  * JavaScript array into a list of placeholders).
  */
 export function pgArray(values: readonly string[]): string {
-  return `{${values.map((value) => `"${value.replace(/["\\]/g, '\\$&')}"`).join(',')}}`;
+  // Built by appending, each element escaped only where it needs it: a quarter of the cost of a template per
+  // element (these arrays carry a batch's thousands of ids).
+  let literal = '{';
+  for (let i = 0; i < values.length; i++) {
+    const value = values[i]!;
+    literal += (i === 0 ? '"' : ',"') + (ARRAY_SPECIAL.test(value) ? value.replace(ARRAY_SPECIALS, '\\$&') : value) + '"';
+  }
+  return literal + '}';
 }
+const ARRAY_SPECIAL = /["\\]/;
+const ARRAY_SPECIALS = /["\\]/g;
 
 /** `sql` for the driver: prepared by name on a server (see onPlainConnection). */
 function statementFor(plain: { server: boolean }, sql: string, bindings: unknown[]): { name?: string; text: string; values: unknown[] } {

@@ -2,7 +2,8 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { expect } from 'chai';
 import pg from 'pg';
 import { createTestDatabase, type TestDatabase } from '../../test/support/postgres.ts';
-import { COPY_FROM_ROWS, copyRows, executeBound, onPlainConnection, type CopyValue } from './orm.ts';
+import type { CopyValue } from '../postgres/copy-format.ts';
+import { COPY_FROM_ROWS, copyRows, executeBound, onPlainConnection } from './orm.ts';
 
 describe('A plain connection of the read models: COPY for large batches, statements prepared by name on a server', function () {
   this.timeout(30_000);
@@ -50,6 +51,29 @@ describe('A plain connection of the read models: COPY for large batches, stateme
     expect(stored[1]!.at!.toISOString()).to.equal('2026-01-01T00:01:00.000Z');
     expect(stored[0]!.tags).to.deep.equal(['a\\b', 'c d', 'x']);
     expect(stored[labels.length]!.at).to.equal(null);
+  });
+
+  it('stores a batch of many chunks whole and in order, escapes and multi-byte characters on every side of a chunk’s edge', async () => {
+    // ~2 MB of rows: far more than one chunk of what goes to the connection at a time (about 64 KiB).
+    const labelOf = (id: number) => `${'x'.repeat(id % 97)}\t${'é✓'.repeat(id % 13)}\\\n🚀${'"'.repeat(id % 3)}${id}`;
+    const rows: CopyValue[][] = Array.from({ length: 12_000 }, (_, id) => [
+      id,
+      labelOf(id),
+      null,
+      `{"${id}"}`,
+      JSON.stringify({ id, label: labelOf(id) }),
+    ]);
+    await client.query('BEGIN');
+    expect(await copyRows(onPlainConnection(em(), client, { server: true }), 't', ['id', 'label', 'at', 'tags', 'doc'], rows)).to.equal(true);
+    await client.query('COMMIT');
+    const { rows: stored } = await client.query<{ id: number; label: string; tags: string[]; doc: { id: number; label: string } }>(
+      'SELECT id, label, tags, doc FROM t ORDER BY id',
+    );
+    expect(stored.length).to.equal(rows.length);
+    const wrong = stored.filter(
+      (row, i) => row.id !== i || row.label !== labelOf(i) || row.tags[0] !== String(i) || row.doc.id !== i || row.doc.label !== labelOf(i),
+    );
+    expect(wrong).to.deep.equal([]);
   });
 
   const many = (label: string): CopyValue[][] => Array.from({ length: COPY_FROM_ROWS }, (_, id) => [id, label]);

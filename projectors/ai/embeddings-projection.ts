@@ -225,8 +225,9 @@ async function applyContacts(events: RecordedEvent[], em: EntityManager, prompt:
     }
   }
   const upserts = [...changed].map((id) => {
-    const row = rows.get(id)!;
-    return { ...row, ...embeddingTextOf(prompt, row.source) };
+    const { organizationId, itemId, source } = rows.get(id)!;
+    const { text, textHash } = embeddingTextOf(prompt, source);
+    return { organizationId, itemId, source, text, textHash };
   });
   // Many new rows (a catch-up, an import) go by COPY where the server takes it (see copyRows). Nothing else
   // writes contact rows, and a batch this large holds the projection's checkpoint row from its start (the

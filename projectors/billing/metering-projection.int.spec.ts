@@ -163,5 +163,7 @@ describe('metering: days and periods in a time zone', () => {
 
   it('quotes array elements for PostgreSQL', () => {
     expect(pgArray(['a', 'b"c', 'd\\e'])).to.equal('{"a","b\\"c","d\\\\e"}');
+    expect(pgArray(['"\\"', '', 'NULL'])).to.equal('{"\\"\\\\\\"","","NULL"}');
+    expect(pgArray([])).to.equal('{}');
   });
 });

@@ -195,7 +195,10 @@ async function saveZones(em: EntityManager, batch: RecordedEvent<Metered>[], zon
 async function saveMembers(em: EntityManager, before: Map<string, string>, after: Map<string, string>): Promise<void> {
   const entered = [...after].filter(([key]) => !before.has(key));
   const left = [...before.keys()].filter((key) => !after.has(key));
-  const split = (key: string) => key.split('\n') as [string, string];
+  const split = (key: string): [string, string] => {
+    const at = key.indexOf('\n');
+    return [key.slice(0, at), key.slice(at + 1)];
+  };
   if (left.length > 0) {
     await writeBound(
       em,

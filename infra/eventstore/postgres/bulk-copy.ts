@@ -2,6 +2,7 @@ import { finished } from 'node:stream/promises';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { BulkAppendOutcome, StreamAppend } from '../../../command-api/ports.ts';
+import { copyJson, copyText } from '../../postgres/copy-format.ts';
 
 /**
  * The bulk append's fast path: a chunk of appends that all expect a new stream (an import's contacts, value
@@ -136,18 +137,6 @@ function fillPositions({ rows, slots }: CopyChunk, start: number): void {
       value = Math.floor(value / 10);
     }
   }
-}
-
-/** A field of COPY's text format: backslash, tab, newline and carriage return escaped. */
-function copyText(value: string): string {
-  return /[\\\t\n\r]/.test(value) ? value.replace(/[\\\t\n\r]/g, (c) => COPY_ESCAPES[c]!) : value;
-}
-const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
-
-/** A JSON document as a COPY field: JSON.stringify leaves no raw control character, so only backslashes double. */
-function copyJson(value: unknown): string {
-  const json = JSON.stringify(value) ?? 'null';
-  return json.includes('\\') ? json.replaceAll('\\', '\\\\') : json;
 }
 
 /**
