@@ -19,6 +19,7 @@
  *          --ai-requests 400 --ai-contacts 100000 --ai-searches 200 (ai: chat completions directly and through the
  *          gateway against the loopback provider; embedding search over that many contacts of one organization)
  */
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
@@ -31,9 +32,8 @@ import { benchCrmSync } from './crm.ts';
 import { benchBulkAppend, benchEventStore } from './eventstore.ts';
 import { benchFuzz } from './fuzz.ts';
 import { benchMemory } from './memory.ts';
-import { benchCreateContact, benchVisibilityLag } from './http.ts';
+import { benchCreateContact, benchVisibilityLag, deployedNodeOptions } from './http.ts';
 import { benchMeteringIngest } from './metering.ts';
-import { benchProjectionCatchUp } from './projection.ts';
 import { benchSearch } from './search.ts';
 import { benchExecutions, benchTimerLateness, benchWaitingMemory } from './workflows.ts';
 import { mib, note, report } from './stats.ts';
@@ -95,6 +95,13 @@ for (const name of chosen) {
 const durationMs = Number(values.seconds) * 1000;
 const serverUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
+/** Runs node with `args` (a bench section in a process of its own), its output as this process's; fails if it fails. */
+async function inChildProcess(args: string[]): Promise<void> {
+  const child = spawn(process.execPath, args, { stdio: 'inherit' });
+  const code = await new Promise<number | null>((resolve, reject) => child.once('error', reject).once('exit', resolve));
+  if (code !== 0) throw new Error(`node ${args.filter((arg) => !arg.startsWith('postgres')).join(' ')} exited with ${code}`);
+}
+
 async function withFreshDatabase(label: string, work: (url: string) => Promise<void>): Promise<void> {
   const name = `nf_bench_${label}_${randomBytes(3).toString('hex')}`;
   const admin = new pg.Client({ connectionString: serverUrl });
@@ -149,8 +156,19 @@ if (chosen.includes('http')) {
   await withFreshDatabase('http_limited', (url) => benchCreateContact(url, durationMs, 'command-api/main.ts', true));
 }
 if (chosen.includes('projection')) {
+  const deployed = await deployedNodeOptions('projectors/main.ts');
+  note(`catch-up: in a process of its own with the projectors' deployed node options (${deployed.join(' ') || 'none'})`);
   await withFreshDatabase('projection', (url) =>
-    benchProjectionCatchUp(url, Number(values.contacts), Number(values['batch-size']), Number(values['catchup-batch-size'])),
+    inChildProcess([
+      ...deployed,
+      '--import',
+      'tsx',
+      'bench/projection-process.ts',
+      url,
+      String(values.contacts),
+      String(values['batch-size']),
+      String(values['catchup-batch-size']),
+    ]),
   );
 }
 if (chosen.includes('visibility')) {
