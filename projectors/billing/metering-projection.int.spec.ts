@@ -108,6 +108,20 @@ describe('metering projection: usage per organization and day, from the log', fu
     await spec.given(facts.slice(0, 9)).when(facts.slice(9)).inBatchesOf(3).byRunners(2).then(bucketsOf(acme), expectedMonth(acme));
   });
 
+  it('counts a batch of many new contacts (their members stored by COPY) as one at a time and as on the embedded database, and their departure', async () => {
+    const acme = tenant('Acme');
+    const contacts = Array.from({ length: 300 }, () => acme.contact({}, 1));
+    const created: Fact[] = [acme.signup, contacts.map((contact) => contact.facts)].flat(2);
+    const deleted: Fact[] = contacts
+      .map((contact) => contact.stream.decide({ type: 'DeleteContact', data: { contactId: contact.id, organizationId: acme.id } }, 24 * 60))
+      .flat();
+    const contactsOf = rowsOf(UsageDailyViewSchema, { tenant: acme.id, where: { metric: 'contacts' }, orderBy: { day: 'asc' } as never });
+    const expected = [bucket(acme, 'contacts', '2026-03-02', 300), bucket(acme, 'contacts', '2026-03-03', -300)];
+    await spec.given(created).when(deleted).inBatchesOf(1_000).then(contactsOf, expected);
+    await spec.given(created).when(deleted).inBatchesOf(1_000).asOnEmbedded().then(contactsOf, expected);
+    await spec.given(created).when(deleted).inBatchesOf(7).then(contactsOf, expected);
+  });
+
   it("buckets by the organization's own calendar: 10:00 UTC is already tomorrow in Kiribati (UTC+14)", async () => {
     const kiribati = tenant('Kiribati', 'Pacific/Kiritimati');
     const contact = kiribati.contact();

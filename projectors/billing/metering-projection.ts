@@ -8,7 +8,7 @@ import type { MemberDeactivated, MemberReactivated } from '../../domain/organiza
 import type { UserRegistered } from '../../domain/users/user.ts';
 import type { ExecutionStarted } from '../../domain/workflows/execution.ts';
 import type { WorkflowCreated, WorkflowDeleted, WorkflowPaused, WorkflowResumed } from '../../domain/workflows/workflow.ts';
-import { executeBound, writeBound, pgArray } from '../../infra/readmodels/orm.ts';
+import { COPY_FROM_ROWS, copyRows, executeBound, writeBound, pgArray } from '../../infra/readmodels/orm.ts';
 import type { Projection } from '../runner/projection.ts';
 import type { CounterMetric, GaugeMetric, Metric } from './metering-views.ts';
 
@@ -207,7 +207,18 @@ async function saveMembers(em: EntityManager, before: Map<string, string>, after
       [pgArray(left.map((key) => split(key)[0])), pgArray(left.map((key) => split(key)[1]))],
     );
   }
-  if (entered.length > 0) {
+  // Many new members (a catch-up, an import) go by COPY where the server takes it (see copyRows): those not
+  // found by loadMembers are not there at the COPY either, since a batch this large holds the projection's
+  // checkpoint row from its start (the runner's transactChecked).
+  const copied =
+    entered.length >= COPY_FROM_ROWS &&
+    (await copyRows(
+      em,
+      'usage_gauge_members',
+      ['metric', 'entity_id', 'organization_id'],
+      entered.map(([key, organizationId]) => [...split(key), organizationId]),
+    ));
+  if (entered.length > 0 && !copied) {
     await writeBound(
       em,
       'INSERT INTO usage_gauge_members (metric, entity_id, organization_id) SELECT * FROM unnest(?::text[], ?::text[], ?::uuid[])',
