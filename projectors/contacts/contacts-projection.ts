@@ -1,6 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { applyChanges, contactEventTypes, type ContactEvent } from '../../domain/contacts/contact.ts';
 import type { RecordedEvent } from '../../domain/events.ts';
+import type { CopyValue } from '../../infra/postgres/copy-format.ts';
 import { COPY_FROM_ROWS, copyRows, executeBound, writeBound, pgArray } from '../../infra/readmodels/orm.ts';
 import { ProjectionError, type Projection } from '../runner/projection.ts';
 import { sortNameOf, type ContactView } from './contact-view.ts';
@@ -128,6 +129,8 @@ const INSERTED_COLUMNS = [
   'updated_at',
   'revision',
 ] as const;
+const CUSTOM_FIELDS = INSERTED_COLUMNS.indexOf('custom_fields');
+const TAGS = INSERTED_COLUMNS.indexOf('tags');
 
 /**
  * New rows: a large batch (a catch-up, an import) by COPY where the server takes it (cheaper per row: see
@@ -136,11 +139,13 @@ const INSERTED_COLUMNS = [
  */
 async function insertContacts(em: EntityManager, rows: ContactView[]): Promise<void> {
   if (rows.length >= COPY_FROM_ROWS) {
+    // columnsOf's properties are in the order of INSERTED_COLUMNS: its values are the COPY fields, but for the
+    // two that COPY takes in their own text form.
     const values = rows.map((row) => {
-      const columns = columnsOf(row);
-      return INSERTED_COLUMNS.map((column) =>
-        column === 'custom_fields' ? JSON.stringify(columns.custom_fields) : column === 'tags' ? pgArray(columns.tags) : columns[column],
-      );
+      const fields = Object.values(columnsOf(row)) as CopyValue[];
+      fields[CUSTOM_FIELDS] = JSON.stringify(row.customFields);
+      fields[TAGS] = pgArray(row.tags);
+      return fields;
     });
     if (await copyRows(em, 'contacts', INSERTED_COLUMNS, values)) return;
   }
@@ -153,7 +158,7 @@ const INSERT_SQL = `INSERT INTO contacts (${INSERTED_COLUMNS.join(', ')})
        phone text, company text, title text, timezone text, custom_fields jsonb, tags text[], sort_name text,
        created_at timestamptz, updated_at timestamptz, revision integer)`;
 
-/** A row as its table's columns, for json_to_recordset. */
+/** A row as its table's columns, for json_to_recordset (and, in this order, for COPY). */
 function columnsOf(row: ContactView) {
   return {
     id: row.id,

@@ -87,7 +87,6 @@ export const crmSyncProjection: Projection = {
     };
 
     for (const event of events) {
-      const at = new Date(event.metadata.occurredAt);
       if ((contactTypes as readonly string[]).includes(event.type)) {
         const organizationId = event.metadata.tenantId;
         const contactId = (event.data as { contactId: string }).contactId;
@@ -96,6 +95,7 @@ export const crmSyncProjection: Projection = {
           if (!integration.sendsOut || event.metadata.actor.id === syncActorId(integration.integrationId)) continue;
           const key = `${integration.integrationId}/${contactId}`;
           const deleted = event.type === 'ContactDeleted' || event.type === 'ContactErased' || outbound.get(key)?.deleted === true;
+          const at = new Date(event.metadata.occurredAt);
           outbound.set(key, { integrationId: integration.integrationId, contactId, organizationId: organizationId!, deleted, at });
         }
         if (event.type === 'ContactErased') {
@@ -106,7 +106,7 @@ export const crmSyncProjection: Projection = {
         continue;
       }
       await flushOutbound();
-      await applyIntegrationEvent(em, event as RecordedEvent<IntegrationEvent>, at, watched);
+      await applyIntegrationEvent(em, event as RecordedEvent<IntegrationEvent>, new Date(event.metadata.occurredAt), watched);
     }
     await flushOutbound();
   },
