@@ -97,7 +97,7 @@ export const projectionTables: Readonly<Record<string, readonly string[]>> = {
   'workflow-schedules': ['workflow_schedules'],
   plans: ['plans'],
   staff: ['staff_members'],
-  audit: ['audit_log'],
+  audit: ['audit_log', 'audit_tenants'],
   integrations: ['integration_sync_runs', 'integrations'],
   // Its links (crm_sync_links) are the sync's own memory, not rebuilt from the log: a reset keeps them.
   'crm-sync': ['crm_sync_outbound', 'crm_sync_integrations'],

@@ -137,13 +137,22 @@ export async function copyRows(
   rows: readonly (readonly CopyValue[])[],
 ): Promise<boolean> {
   const plain = plainConnections.get(em);
-  // A pipelined transaction takes no COPY (its batches are smaller than this anyway).
-  if (!plain?.server || plain.connection instanceof PipelinedTransaction || rows.length < COPY_FROM_ROWS) return false;
+  if (!plain || !canCopy(em) || rows.length < COPY_FROM_ROWS) return false;
   const copy = plain.connection.query(copyFrom(`COPY ${table} (${columns.join(', ')}) FROM STDIN`));
   const done = finished(copy);
   writeCopyRows(copy, rows);
   await done;
   return true;
+}
+
+/**
+ * Whether copyRows may COPY on `em` (a batch large enough aside): a plain connection to a server that is not a
+ * pipelined transaction (which takes no COPY; its batches are smaller than COPY_FROM_ROWS anyway). For a
+ * caller that reads something first only when it will COPY.
+ */
+export function canCopy(em: EntityManager): boolean {
+  const plain = plainConnections.get(em);
+  return plain !== undefined && plain.server && !(plain.connection instanceof PipelinedTransaction);
 }
 
 /**

@@ -126,8 +126,8 @@ describe('audit log projection', function () {
           .fork()
           .transactional(async (em) => {
             await em.execute(
-              `INSERT INTO audit_log (position, event_id, tenant_id, stream_id, entity_type, entity_id, event_type, event_version, actor_type, actor_id, occurred_at, correlation_id)
-               SELECT n::text, gen_random_uuid(), ?, 'contact-' || u, 'contact', u, 'ContactUpdated', 1, 'user', 'someone', now(), 'c'
+              `INSERT INTO audit_log (position, event_id, tenant_key, stream_id, entity_type, entity_id, event_type, event_version, actor_type, actor_id, occurred_at, correlation_id)
+               SELECT n::text, gen_random_uuid(), (SELECT tenant_key FROM audit_tenants WHERE tenant_id = ?), 'contact-' || u, 'contact', u, 'ContactUpdated', 1, 'user', 'someone', now(), 'c'
                  FROM generate_series(1000000, 1019999) AS n, LATERAL (SELECT gen_random_uuid()::text AS u) g`,
               [acme.organizationId],
             );
@@ -166,6 +166,55 @@ describe('audit log projection', function () {
     await spec.given(facts).inBatchesOf(1).then(auditLog(acme.organizationId), expected);
     await spec.given(facts.slice(0, 1)).when(facts.slice(1)).then(auditLog(acme.organizationId), expected);
     await spec.given(facts).inBatchesOf(1).byRunners(2).then(auditLog(acme.organizationId), expected);
+  });
+
+  it("keeps each tenant's entries and the platform's apart, by COPY as by statement, whether the tenant is new to the log or known", async () => {
+    const acme = tenant();
+    const globex = tenant();
+    const staff = { tenantId: null, actor: { type: 'staff' as const, id: randomUUID() } };
+    // Enough events for a batch by COPY: acme's, globex's and the platform's interleaved.
+    const facts: Fact[] = Array.from({ length: COPY_FROM_ROWS + 30 }, (_, i) => {
+      const owner = [acme, globex, null][i % 3];
+      const organizationId = owner?.organizationId ?? null;
+      const contactId = randomUUID();
+      const created = acme.contact.event as Extract<ContactEvent, { type: 'ContactCreated' }>;
+      return fact(
+        contactStream(contactId),
+        { ...created, data: { ...created.data, contactId, organizationId: organizationId ?? randomUUID() } },
+        {
+          ...(organizationId === null ? staff : { tenantId: organizationId, actor: { type: 'apiKey' as const, id: `key-${i}` } }),
+          occurredAt: at(i),
+        },
+      );
+    });
+    const entries = (owner: number) =>
+      facts
+        .map((f, i) => ({ f, i }))
+        .filter(({ i }) => i % 3 === owner)
+        .map(({ f, i }) => entry(f, i + 1, { type: 'contact', id: f.streamId.slice('contact-'.length) }))
+        .reverse();
+    const logOf =
+      (tenantId: string | null): Rows<AuditLogEntry> =>
+      async (orm) =>
+        (await auditLogPage(orm, tenantId, { limit: COPY_FROM_ROWS + 100 })).data;
+    for (const scenario of [
+      spec.given(facts).inBatchesOf(COPY_FROM_ROWS + 100),
+      // acme already known when the large batch comes: its key is found, globex's given.
+      spec
+        .given(facts.slice(0, 1))
+        .when(facts.slice(1))
+        .inBatchesOf(COPY_FROM_ROWS + 100),
+      spec
+        .given(facts)
+        .inBatchesOf(COPY_FROM_ROWS + 100)
+        .asOnEmbedded(),
+      spec.given(facts).inBatchesOf(5),
+    ]) {
+      await scenario.then(logOf(acme.organizationId), entries(0));
+      await scenario.then(logOf(globex.organizationId), entries(1));
+      await scenario.then(logOf(null), entries(2));
+      await scenario.then(logOf(randomUUID()), []);
+    }
   });
 
   it('indexes the same rows by COPY and by statement (the embedded database), in one batch or one at a time, whatever characters the values hold', async () => {

@@ -47,7 +47,9 @@ interface AuditLogRow {
  * filter is answered from its index on (tenant, filter, seq).
  */
 export function auditLogQuery(tenantId: string | null, filter: AuditLogFilter): { sql: string; values: unknown[] } {
-  const conditions = [tenantId === null ? 'tenant_id IS NULL' : 'tenant_id = ?'];
+  // The rows name their tenant by its key (audit_tenants; none: the platform's log). A tenant with no key has
+  // no entries: the key compares as null, which matches nothing.
+  const conditions = [tenantId === null ? 'tenant_key IS NULL' : 'tenant_key = (SELECT tenant_key FROM audit_tenants WHERE tenant_id = ?)'];
   const values: unknown[] = tenantId === null ? [] : [tenantId];
   if (filter.entity) {
     // An entity id, or a stream id. A stream's rows carry the entity its id names (`contact-<id>`: <id>; none
