@@ -244,6 +244,17 @@ describe('audit log projection', function () {
       await scenario.then(logOf(null), entries(2));
       await scenario.then(logOf(randomUUID()), []);
     }
+    // One key per tenant, however many batches named it (a key offered again would use one up): the keys drawn
+    // from the sequence since this scenario's first (the tables are emptied between scenarios, not the sequence).
+    const keysUsed: Rows<{ used: number; tenants: number }> = async (orm) =>
+      orm.em.fork().execute(
+        `SELECT (s.last_value - k.first + 1)::int AS used, k.tenants
+           FROM audit_tenants_tenant_key_seq s, (SELECT min(tenant_key) AS first, count(*)::int AS tenants FROM audit_tenants) k`,
+      );
+    await spec
+      .given(facts)
+      .inBatchesOf(5)
+      .then(keysUsed, [{ used: 2, tenants: 2 }]);
   });
 
   it('indexes the same rows by COPY and by statement (the embedded database), in one batch or one at a time, whatever characters the values hold', async () => {

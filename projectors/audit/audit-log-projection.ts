@@ -45,11 +45,21 @@ function rowOf(event: RecordedEvent, keys: ReadonlyMap<string, number> | null) {
   };
 }
 
-/** The batch's tenants get their keys (audit_tenants), those met for the first time a new one. */
+/**
+ * The batch's tenants get their keys (audit_tenants), those met for the first time a new one. Only tenants
+ * without a key are offered to the insert: one that conflicts still draws its key from the sequence, and
+ * every batch naming a known tenant would have used up a key (2^31 of them within months of live batches).
+ */
 async function addTenants(em: EntityManager, events: RecordedEvent[]): Promise<string[]> {
   const tenants = [...new Set(events.map((event) => event.metadata.tenantId).filter((id): id is string => id !== null))].sort();
   if (tenants.length > 0) {
-    await writeBound(em, 'INSERT INTO audit_tenants (tenant_id) SELECT unnest(?::text[]) ON CONFLICT (tenant_id) DO NOTHING', [pgArray(tenants)]);
+    await writeBound(
+      em,
+      `INSERT INTO audit_tenants (tenant_id)
+       SELECT t FROM unnest(?::text[]) AS t WHERE NOT EXISTS (SELECT 1 FROM audit_tenants a WHERE a.tenant_id = t)
+       ON CONFLICT (tenant_id) DO NOTHING`,
+      [pgArray(tenants)],
+    );
   }
   return tenants;
 }
