@@ -136,9 +136,8 @@ export async function copyRows(
   columns: readonly string[],
   rows: readonly (readonly CopyValue[])[],
 ): Promise<boolean> {
-  const plain = plainConnections.get(em);
-  if (!plain || !canCopy(em) || rows.length < COPY_FROM_ROWS) return false;
-  const copy = plain.connection.query(copyFrom(`COPY ${table} (${columns.join(', ')}) FROM STDIN`));
+  if (!canCopy(em) || rows.length < COPY_FROM_ROWS) return false;
+  const copy = plainConnections.get(em)!.connection.query(copyFrom(`COPY ${table} (${columns.join(', ')}) FROM STDIN`));
   const done = finished(copy);
   writeCopyRows(copy, rows);
   await done;
