@@ -2,6 +2,7 @@ import { createClient } from '@clickhouse/client';
 import { expect } from 'chai';
 import { FakeOpenAI } from '../support/fake-openai.ts';
 import { analyticsFactOf, metrics, type AnalyticsFact } from '../../domain/analytics/analytics-facts.ts';
+import { AI_TOKENS_USED } from '../../domain/ai/usage.ts';
 import type { RecordedEvent } from '../../domain/events.ts';
 import { ident, sql } from '../../infra/analytics/clickhouse-sql.ts';
 import { TOKENS } from '../../infra/di/tokens.ts';
@@ -42,11 +43,13 @@ for (const store of ['postgres', 'clickhouse'] as const) {
     let workflowB: string;
     /** The organization's CRM, for the workflow's crm_action step (an integration sync each). */
     let hubspot: FakeCrmServer;
-    /** The AI provider the workflow's ai_compose_email step writes through (its tokens are what ai_tokens counts). */
+    /** The AI provider the workflow's ai_compose_email step writes through, and the embedder embeds through (their tokens are what ai_tokens counts). */
     let openai: FakeOpenAI;
     const clickhouseDatabase = `nf_test_e2e_${Date.now().toString(36)}`;
     /** Where the numbers are counted up to: API usage keeps being recorded after it, with later times. */
     let until: string;
+    /** The tokens the AI provider had counted at `until`. */
+    let spentUntil = 0;
     let head: string;
     /** Every authenticated request each organization made before `until`: what api_calls must say. */
     const calls = { owner: 0, rival: 0 };
@@ -138,7 +141,17 @@ for (const store of ['postgres', 'clickhouse'] as const) {
         ([ownerCalls, rivalCalls]) => ownerCalls >= calls.owner && rivalCalls >= calls.rival,
         30_000,
       );
-      until = new Date(Date.now() + 1).toISOString();
+      // The embedder embeds the new contacts and the emails' subjects in the background, through the same
+      // provider, each call's tokens recorded in the log once it is answered. `until` is set once every call the
+      // provider has answered is in the log, and none was answered meanwhile: the tokens it counted up to then
+      // are those the analytics must total (a call answered later is recorded later, after `until`).
+      for (;;) {
+        const answered = providerTokens();
+        await eventually(recordedTokens, (recorded) => recorded >= answered, 30_000);
+        until = new Date(Date.now() + 1).toISOString();
+        spentUntil = providerTokens();
+        if (spentUntil === answered) break;
+      }
       head = (await system.process.platform.eventStore.headPosition())!;
     });
     after(async () => {
@@ -162,6 +175,16 @@ for (const store of ['postgres', 'clickhouse'] as const) {
         after = page[page.length - 1]!.position;
       }
       return events;
+    }
+
+    /** The tokens the AI provider has counted so far (the workflow step's calls and the embedder's). */
+    const providerTokens = () => openai.usages.reduce((sum, used) => sum + used.usage.total_tokens, 0);
+
+    /** The tokens the AI service has recorded in the log so far, every organization's. */
+    async function recordedTokens(): Promise<number> {
+      return (await theWholeLog())
+        .filter((event) => event.type === AI_TOKENS_USED)
+        .reduce((sum, event) => sum + (event.data as { tokens: number }).tokens, 0);
     }
 
     /** The API calls of `account`'s organization the meter has recorded in the log so far. */
@@ -200,10 +223,10 @@ for (const store of ['postgres', 'clickhouse'] as const) {
         integration_syncs: 4,
         users_joined: 2,
       });
-      // The AI step's tokens, as the provider counted them: the AI service recorded each call's once.
-      const spent = openai.usages.reduce((sum, used) => sum + used.usage.total_tokens, 0);
-      expect(spent).to.be.greaterThan(0);
-      expect(usage.metrics.ai_tokens + (await get(rival, `/analytics/usage?${range()}`)).body.metrics.ai_tokens).to.equal(spent);
+      // The AI calls' tokens (the step's and the embedder's) up to `until`, as the provider counted them: the AI
+      // service recorded each call's once.
+      expect(spentUntil).to.be.greaterThan(0);
+      expect(usage.metrics.ai_tokens + (await get(rival, `/analytics/usage?${range()}`)).body.metrics.ai_tokens).to.equal(spentUntil);
       expect(usage.successRate).to.equal(0.8);
     });
 
