@@ -368,7 +368,12 @@ export async function benchCreateContact(databaseUrl: string, durationMs: number
       if (count > 0) report(`${name}.layer.${layer}`, (sum * 1000) / count, `ms per pass (${(count / commands).toFixed(2)} per command)`);
     }
     const perCommand = (series: string, labels = '') => (total(after, series, labels) - total(before, series, labels)) / commands;
-    report(`${name}.redis_round_trips`, perCommand('nexusflow_redis_round_trips_total'), 'per command', '1 for every gateway check');
+    report(
+      `${name}.redis_round_trips`,
+      perCommand('nexusflow_redis_round_trips_total'),
+      'per command (the gateway rounds of requests read together share one script)',
+      '≤ 1 for every gateway check',
+    );
     report(
       `${name}.database_round_trips`,
       perCommand('nexusflow_database_round_trips_total'),

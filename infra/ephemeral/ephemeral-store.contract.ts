@@ -92,6 +92,34 @@ export function ephemeralStoreContract(name: string, open: () => Promise<Ephemer
       expect(await store.ttl(key('c2'))).to.be.within(1, 10_000);
     });
 
+    it('answers each of many rounds asked at once with its own marks and counts', async () => {
+      await store.set(key('mark-even'), 'even', 10_000);
+      await store.set(key('peek-7'), 'seven', 10_000);
+      // More rounds than one script carries; shapes vary: marks only, counters only, both, neither.
+      const rounds = Array.from({ length: 300 }, (_, i) => ({
+        marks: i % 3 === 0 ? [] : [key(i % 2 === 0 ? 'mark-even' : 'mark-odd'), key(`mark-${i}`)],
+        counters:
+          i % 4 === 0
+            ? []
+            : [
+                { key: key('shared'), ttlMs: 10_000, peekKey: key(`peek-${i}`) },
+                { key: key(`own-${i}`), ttlMs: 10_000, peekKey: key('peek-7') },
+              ],
+      }));
+      const answers = await Promise.all(rounds.map(({ marks, counters }) => store.gatewayRound(marks, counters)));
+      answers.forEach((answer, i) => {
+        expect(answer.marks, `round ${i}`).to.deep.equal(i % 3 === 0 ? [] : [i % 2 === 0 ? 'even' : null, null]);
+        expect(answer.counters.length, `round ${i}`).to.equal(i % 4 === 0 ? 0 : 2);
+        if (i % 4 !== 0) {
+          expect(answer.counters[0]![1], `round ${i}`).to.equal(i === 7 ? 'seven' : null);
+          expect(answer.counters[1], `round ${i}`).to.deep.equal([1, 'seven']);
+        }
+      });
+      // The shared counter counted every round that moved it, each once.
+      const shared = answers.filter((_, i) => i % 4 !== 0).map((answer) => answer.counters[0]![0]);
+      expect([...shared].sort((a, b) => a - b)).to.deep.equal(Array.from({ length: shared.length }, (_, i) => i + 1));
+    });
+
     it('increments and reads another key in one call', async () => {
       expect(await store.incrementAndPeek(key('window-2'), 10_000, key('window-1'))).to.deep.equal([1, null]);
       await store.set(key('window-1'), '7', 10_000);

@@ -10,24 +10,46 @@ if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) 
 return value`;
 
 /**
- * The gateway's round in one script: KEYS are a counter and its peek key per counter (ARGV[1] of them, each
- * counter's expiry in ARGV[1 + i]), then the marks to read. Answers each counter's value and peeked value,
- * then the marks (a missing key is a nil in the reply).
+ * The gateway rounds of the requests that arrived together, in one script: ARGV[1] is how many rounds; each
+ * round then gives its counters' count, its marks' count and each counter's expiry (ARGV), and its keys in
+ * turn (KEYS): a counter and its peek key per counter, then the marks. Answers, round after round, each
+ * counter's value and peeked value, then the marks (a missing key is a nil in the reply).
  */
-const GATEWAY_ROUND = `
-local counters = tonumber(ARGV[1])
-local out = {}
-for i = 1, counters do
-  local key = KEYS[2 * i - 1]
-  out[2 * i - 1] = redis.call('INCR', key)
-  if redis.call('PTTL', key) < 0 then redis.call('PEXPIRE', key, ARGV[1 + i]) end
-  out[2 * i] = redis.call('GET', KEYS[2 * i])
-end
-if #KEYS > 2 * counters then
-  local marks = redis.call('MGET', unpack(KEYS, 2 * counters + 1))
-  for i = 1, #marks do out[2 * counters + i] = marks[i] end
+const GATEWAY_ROUNDS = `
+local rounds = tonumber(ARGV[1])
+local out, n, k, a = {}, 0, 0, 1
+for r = 1, rounds do
+  local counters, marks = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+  for i = 1, counters do
+    local key = KEYS[k + 2 * i - 1]
+    n = n + 1
+    out[n] = redis.call('INCR', key)
+    if redis.call('PTTL', key) < 0 then redis.call('PEXPIRE', key, ARGV[a + 2 + i]) end
+    n = n + 1
+    out[n] = redis.call('GET', KEYS[k + 2 * i])
+  end
+  k = k + 2 * counters
+  if marks > 0 then
+    local values = redis.call('MGET', unpack(KEYS, k + 1, k + marks))
+    for i = 1, marks do
+      n = n + 1
+      out[n] = values[i]
+    end
+  end
+  k = k + marks
+  a = a + 2 + counters
 end
 return out`;
+
+/** At most this many requests' rounds in one script (Redis runs a script alone: a short one, then the next). */
+const ROUNDS_PER_SCRIPT = 128;
+
+interface PendingRound {
+  marks: readonly string[];
+  counters: readonly CounterStep[];
+  resolve(answer: { marks: (string | null)[]; counters: [number, string | null][] }): void;
+  reject(err: unknown): void;
+}
 
 /** INCREMENT, plus the value of a second key, in one round trip. */
 const INCREMENT_AND_PEEK = `
@@ -69,6 +91,8 @@ export class RedisEphemeralStore implements EphemeralStore {
       maxRetriesPerRequest: 2,
       // Concurrent requests' commands share one write (each authenticated request checks revocation marks).
       enableAutoPipelining: true,
+      // The gateway's script carries the rounds of one turn of the event loop already (gatewayRound): sent at once.
+      autoPipeliningIgnoredCommands: ['nfGatewayRounds'],
       connectTimeout: 5_000,
       retryStrategy: (attempt) => Math.min(100 * 2 ** attempt, 2_000),
     });
@@ -81,7 +105,7 @@ export class RedisEphemeralStore implements EphemeralStore {
     }
     redis.defineCommand('nfIncrement', { numberOfKeys: 1, lua: INCREMENT });
     redis.defineCommand('nfIncrementAndPeek', { numberOfKeys: 2, lua: INCREMENT_AND_PEEK });
-    redis.defineCommand('nfGateway', { lua: GATEWAY_ROUND });
+    redis.defineCommand('nfGatewayRounds', { lua: GATEWAY_ROUNDS });
     redis.defineCommand('nfTakeSlots', { lua: TAKE_SLOTS });
     return new RedisEphemeralStore(redis, prefix, metrics);
   }
@@ -121,23 +145,58 @@ export class RedisEphemeralStore implements EphemeralStore {
     return [Number(count), typeof peeked === 'string' ? peeked : null];
   }
 
-  async gatewayRound(
+  /**
+   * The rounds asked for in one turn of the event loop (the requests read together) go to Redis as one script:
+   * one command to build, send and parse instead of one per request, and one script run. ioredis's
+   * auto-pipelining used to put them in one write, but each was still a command of its own at both ends.
+   */
+  gatewayRound(
     marks: readonly string[],
     counters: readonly CounterStep[],
   ): Promise<{ marks: (string | null)[]; counters: [number, string | null][] }> {
+    return new Promise((resolve, reject) => {
+      this.rounds.push({ marks, counters, resolve, reject });
+      if (this.rounds.length === 1) setImmediate(this.sendRounds);
+    });
+  }
+
+  private rounds: PendingRound[] = [];
+
+  private readonly sendRounds = (): void => {
+    const all = this.rounds;
+    this.rounds = [];
+    for (let from = 0; from < all.length; from += ROUNDS_PER_SCRIPT) void this.runRounds(all.slice(from, from + ROUNDS_PER_SCRIPT));
+  };
+
+  private async runRounds(rounds: PendingRound[]): Promise<void> {
     this.counted('gateway');
-    // One command (not a pipeline of a MGET and a script per counter): auto-pipelining puts the rounds of the
-    // requests that arrive together into one write, and Redis runs one script for each.
     const keys: string[] = [];
-    for (const step of counters) keys.push(this.prefix + step.key, this.prefix + step.peekKey);
-    for (const mark of marks) keys.push(this.prefix + mark);
-    const ttls = counters.map((step) => Math.max(1, Math.ceil(step.ttlMs)));
-    const run = (this.redis as unknown as { nfGateway(keyCount: number, ...args: (string | number)[]): Promise<(number | string | null)[]> })
-      .nfGateway;
-    const reply = await run.call(this.redis, keys.length, ...keys, counters.length, ...ttls);
-    const answered: [number, string | null][] = [];
-    for (let i = 0; i < counters.length; i++) answered.push([Number(reply[2 * i]), (reply[2 * i + 1] as string | null) ?? null]);
-    return { marks: marks.map((_, i) => (reply[2 * counters.length + i] as string | null) ?? null), counters: answered };
+    const args: number[] = [rounds.length];
+    for (const { marks, counters } of rounds) {
+      args.push(counters.length, marks.length);
+      for (const step of counters) {
+        keys.push(this.prefix + step.key, this.prefix + step.peekKey);
+        args.push(Math.max(1, Math.ceil(step.ttlMs)));
+      }
+      for (const mark of marks) keys.push(this.prefix + mark);
+    }
+    const run = (this.redis as unknown as { nfGatewayRounds(keyCount: number, ...args: (string | number)[]): Promise<(number | string | null)[]> })
+      .nfGatewayRounds;
+    let reply: (number | string | null)[];
+    try {
+      reply = await run.call(this.redis, keys.length, ...keys, ...args);
+    } catch (err) {
+      for (const round of rounds) round.reject(err);
+      return;
+    }
+    let n = 0;
+    for (const { marks, counters, resolve } of rounds) {
+      const answered: [number, string | null][] = [];
+      for (let i = 0; i < counters.length; i++, n += 2) answered.push([Number(reply[n]), (reply[n + 1] as string | null) ?? null]);
+      const values: (string | null)[] = [];
+      for (let i = 0; i < marks.length; i++, n++) values.push((reply[n] as string | null) ?? null);
+      resolve({ marks: values, counters: answered });
+    }
   }
 
   async takeSlots(windows: readonly SlotWindow[]): Promise<number> {

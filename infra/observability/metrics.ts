@@ -1,4 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { KeyedHistogram } from './keyed-histogram.ts';
 
 /** Latency buckets in seconds, from sub-millisecond work to long waits. */
 const LATENCY = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -25,13 +26,13 @@ export class Metrics {
    * the hash chain, the append…): the bench prints sum/count per command, so a new layer shows its price.
    * Wall time: a layer that waits on Redis or PostgreSQL counts its round trip.
    */
-  readonly layerDuration = new Histogram({
-    name: 'nexusflow_request_layer_duration_seconds',
-    help: 'Time spent in each layer of the request path, by layer',
-    labelNames: ['layer'] as const,
-    buckets: LATENCY,
-    registers: [this.registry],
-  });
+  readonly layerDuration = new KeyedHistogram(
+    'nexusflow_request_layer_duration_seconds',
+    'Time spent in each layer of the request path, by layer',
+    'layer',
+    LATENCY,
+    this.registry,
+  );
   readonly commands = new Counter({
     name: 'nexusflow_commands_total',
     help: 'Commands handled, by command type and outcome (appended, unchanged, refused, conflict, failed)',
@@ -211,8 +212,9 @@ export class Metrics {
 
   /** Times one pass through a layer: `const done = metrics.layer('sealing'); …; done();` */
   layer(name: string): () => void {
-    const started = process.hrtime.bigint();
-    return () => this.layerDuration.observe({ layer: name }, Number(process.hrtime.bigint() - started) / 1e9);
+    const cell = this.layerDuration.cell(name);
+    const started = performance.now();
+    return () => cell.observe((performance.now() - started) / 1000);
   }
 
   /** The exposition text (and its content type) for GET /metrics. */
