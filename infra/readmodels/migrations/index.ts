@@ -18,6 +18,7 @@ import { Migration20261206000040 } from './Migration20261206000040.ts';
 import { Migration20261207000010 } from './Migration20261207000010.ts';
 import { Migration20261208000010 } from './Migration20261208000010.ts';
 import { Migration20261209000010 } from './Migration20261209000010.ts';
+import { Migration20261210000010 } from './Migration20261210000010.ts';
 
 /** Listed explicitly (no file globbing) so migrations run the same under tsx, in tests and in containers. */
 export const readModelMigrations = [
@@ -41,4 +42,5 @@ export const readModelMigrations = [
   { name: 'Migration20261207000010', class: Migration20261207000010 },
   { name: 'Migration20261208000010', class: Migration20261208000010 },
   { name: 'Migration20261209000010', class: Migration20261209000010 },
+  { name: 'Migration20261210000010', class: Migration20261210000010 },
 ];
