@@ -6,6 +6,7 @@
  * DATABASE_URL names the server (default: the local one); each section runs in a fresh database created on
  * it and dropped afterwards, so figures never depend on what an earlier run left behind.
  * Options: --only eventstore,http,projection,visibility,auth,workflows,search,analytics,audit,fuzz,ai  --seconds 5  --contacts 40000
+ *          --http-warmup 5 (seconds of c32 load on the fresh command API before the measured window; its figures apart)
  *          --bulk-streams 50000 (eventstore: new streams of 4 events in the bulk append)
  *          --executions 2000 --executions-limited 1000 (on a plan that limits executions; 0 skips) --timers 10000 --waiting 100000
  *          --timers-lead N (minutes between the set-up's start and the instant; default: 1 per 2,000 waits, at least 2)
@@ -66,6 +67,7 @@ const { values } = parseArgs({
     'catchup-batch-size': { type: 'string', default: '5000' },
     rate: { type: 'string', default: '500' },
     'visibility-warmup': { type: 'string', default: '5' },
+    'http-warmup': { type: 'string', default: '5' },
     'skip-one-process': { type: 'boolean', default: false },
     executions: { type: 'string', default: '2000' },
     'executions-warmup': { type: 'string', default: '500' },
@@ -151,9 +153,10 @@ if (chosen.includes('eventstore')) {
 }
 if (chosen.includes('http')) {
   note('HTTP: command API in its own process (npm run start:command-api), the load generator in this one');
-  await withFreshDatabase('http', (url) => benchCreateContact(url, durationMs, 'command-api/main.ts'));
+  const httpWarmupMs = Number(values['http-warmup']) * 1000;
+  await withFreshDatabase('http', (url) => benchCreateContact(url, durationMs, 'command-api/main.ts', false, httpWarmupMs));
   // The same on a plan that limits contacts: what the exact limit check costs when it applies.
-  await withFreshDatabase('http_limited', (url) => benchCreateContact(url, durationMs, 'command-api/main.ts', true));
+  await withFreshDatabase('http_limited', (url) => benchCreateContact(url, durationMs, 'command-api/main.ts', true, httpWarmupMs));
 }
 if (chosen.includes('projection')) {
   const deployed = await deployedNodeOptions('projectors/main.ts');

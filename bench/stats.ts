@@ -45,9 +45,20 @@ export async function closedLoop(options: {
   /** Called as the measured window opens and as it closes (e.g. to read a server's counters). */
   onMeasureStart?: () => Promise<void>;
   onMeasureEnd?: () => Promise<void>;
-}): Promise<{ perSecond: number; latencies: Latencies; errors: number; firstError?: unknown; done: number }> {
+}): Promise<{
+  perSecond: number;
+  latencies: Latencies;
+  errors: number;
+  firstError?: unknown;
+  done: number;
+  /** The warm-up's own figures (operations that ended before the measured window opened). */
+  warmup: { perSecond: number; latencies: Latencies };
+}> {
   const latencies = new Latencies();
+  const warmupLatencies = new Latencies();
+  let warmupDone = 0;
   let measuring = false;
+  let warmingUp = true;
   let stop = false;
   let done = 0;
   let errors = 0;
@@ -65,11 +76,17 @@ export async function closedLoop(options: {
       if (measuring) {
         latencies.add(performance.now() - started);
         done++;
+      } else if (warmingUp) {
+        warmupLatencies.add(performance.now() - started);
+        warmupDone++;
       }
     }
   };
   const workers = Array.from({ length: options.concurrency }, (_, i) => worker(i));
+  const warmupStarted = performance.now();
   await new Promise((r) => setTimeout(r, options.warmupMs));
+  warmingUp = false;
+  const warmupElapsed = performance.now() - warmupStarted;
   await options.onMeasureStart?.();
   measuring = true;
   const started = performance.now();
@@ -79,7 +96,14 @@ export async function closedLoop(options: {
   await options.onMeasureEnd?.();
   stop = true;
   await Promise.all(workers);
-  return { perSecond: (done / elapsed) * 1000, latencies, errors, firstError, done };
+  return {
+    perSecond: (done / elapsed) * 1000,
+    latencies,
+    errors,
+    firstError,
+    done,
+    warmup: { perSecond: warmupElapsed > 0 ? (warmupDone / warmupElapsed) * 1000 : Number.NaN, latencies: warmupLatencies },
+  };
 }
 
 /** Samples of a Prometheus exposition (GET /metrics): `name{labels}` → value. */
