@@ -1,5 +1,8 @@
 import type { Metric, Registry } from 'prom-client';
 
+/** One line of the exposition, as prom-client's registry reads it. */
+type Sample = { labels: Record<string, string | number>; value: number; metricName: string };
+
 /** One series of a {@link KeyedHistogram}: the counts of one label value. */
 export class HistogramCell {
   /** Per bucket, not cumulative (the exposition adds them up); the last one is +Inf. */
@@ -57,14 +60,8 @@ export class KeyedHistogram {
   }
 
   /** What prom-client's registry reads: the series in its own histograms' shape. */
-  get(): {
-    name: string;
-    help: string;
-    type: 'histogram';
-    aggregator: 'sum';
-    values: { labels: Record<string, string | number>; value: number; metricName: string }[];
-  } {
-    const values: { labels: Record<string, string | number>; value: number; metricName: string }[] = [];
+  get(): { name: string; help: string; type: 'histogram'; aggregator: 'sum'; values: Sample[] } {
+    const values: Sample[] = [];
     for (const [labelValue, cell] of this.cells) {
       let cumulative = 0;
       for (let i = 0; i <= this.buckets.length; i++) {
