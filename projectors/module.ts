@@ -100,6 +100,8 @@ export const projectorCoreModule = new ContainerModule((bind) => {
     };
     const tail = keepingTail(log, {
       maxEvents: config.PROJECTION_TAIL_EVENTS,
+      // A read model held back by the pace takes its events from here when the hold ends, not from the store.
+      maxAgeMs: Math.max(10_000, config.PROJECTION_BACKLOG_DELAY_MS + 2_000),
       readCount: config.PROJECTION_BATCH_SIZE,
       onPage: (source) => metrics.projectionLogPages.inc({ source }),
     });

@@ -138,8 +138,13 @@ const schema = z.object({
    * spell ends, nor for a read model a read-your-writes read waits on (projectors/backlog.ts ReadModelPace).
    */
   PROJECTION_BACKLOG_DELAY_MS: z.coerce.number().int().min(0).max(10_000).default(10_000),
-  /** Recent events a projector process keeps in memory for all its projections (projectors/runner/log-tail.ts); 0: none. */
-  PROJECTION_TAIL_EVENTS: z.coerce.number().int().min(0).max(1_000_000).default(10_000),
+  /**
+   * Recent events a projector process keeps in memory for all its projections (projectors/runner/log-tail.ts); 0:
+   * none. Each for 10 s at most, or PROJECTION_BACKLOG_DELAY_MS and 2 s if longer: the read models held back behind
+   * a backlogged runner still find their events there. About 2 KB each: 50,000 (the most a runner here writes in
+   * 12 s, 4,000 events/s) is ~100 MB at the peak of a burst, nothing once idle.
+   */
+  PROJECTION_TAIL_EVENTS: z.coerce.number().int().min(0).max(1_000_000).default(50_000),
   DB_POOL_SIZE: positiveInt(200).default(16),
   SHUTDOWN_TIMEOUT_MS: positiveInt(120_000).default(10_000),
   /** CRM sync: integrations synced at once per projector process, how often it looks for due ones, its lease, records per page. */
