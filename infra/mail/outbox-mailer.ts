@@ -1,6 +1,8 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import type { Logger } from 'pino';
 import type { Mailer, OutgoingEmail } from '../../command-api/ports.ts';
 
@@ -8,6 +10,12 @@ export interface StoredEmail extends OutgoingEmail {
   id: string;
   sentAt: string;
 }
+
+/**
+ * fs's callback writeFile, not fs/promises': that one opens a FileHandle (a promise and a tracked object per
+ * file) and took about twice the process CPU per email here (/dev/shm, 32 at once: 61–117 → 31–58 µs).
+ */
+const writeNewFile = promisify(writeFile);
 
 /**
  * The default mail transport: each message is written as a JSON file into an outbox directory (and named
@@ -32,7 +40,7 @@ export class OutboxMailer implements Mailer {
     const stored: StoredEmail = { id, sentAt, ...email };
     try {
       // The file holds live links: readable by this user only.
-      await writeFile(file, `${JSON.stringify(stored, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
+      await writeNewFile(file, `${JSON.stringify(stored, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EEXIST' && email.idempotencyKey) return;
       throw err;
