@@ -224,6 +224,11 @@ function ended(state: Execution, status: Ended['status'], endedAt: string): Exec
 /** A start that begins a new visit of its step (neither a retry nor a takeover): what the step budget counts. */
 const isNewVisit = (start: Pick<StepStart, 'attempt' | 'takeover'>) => !start.takeover && start.attempt === 1;
 
+/** A paused execution stays paused whatever a step's outcome says (its resume decides what comes next). */
+function keepPaused(state: Active, next: Active['status']): Active['status'] {
+  return state.status === 'paused' ? 'paused' : next;
+}
+
 export function evolveExecution(state: Execution, event: ExecutionEvent): Execution {
   if (event.type === 'ExecutionStarted') {
     const { executionId, organizationId, workflowId, version, contactId, cause, entryStepId, startedAt, queuedBehind } = event.data;
@@ -248,12 +253,11 @@ export function evolveExecution(state: Execution, event: ExecutionEvent): Execut
     };
   }
   if (!isActive(state)) return state;
-  const keepPaused = (next: Active['status']): Active['status'] => (state.status === 'paused' ? 'paused' : next);
   switch (event.type) {
     case 'StepStarted':
       return {
         ...state,
-        status: keepPaused('running'),
+        status: keepPaused(state, 'running'),
         inFlight: { stepId: event.data.stepId, attempt: event.data.attempt },
         stepsStarted: state.stepsStarted + (isNewVisit(event.data) ? 1 : 0),
       };
@@ -262,7 +266,7 @@ export function evolveExecution(state: Execution, event: ExecutionEvent): Execut
       const visits = { ...state.visits, [stepId]: (state.visits[stepId] ?? 0) + 1 };
       return {
         ...state,
-        status: keepPaused('running'),
+        status: keepPaused(state, 'running'),
         visits,
         inFlight: null,
         nextStepId: nextStepId ?? stepId,
@@ -275,9 +279,15 @@ export function evolveExecution(state: Execution, event: ExecutionEvent): Execut
     case 'StepFailed':
       return { ...state, inFlight: null };
     case 'RetryScheduled':
-      return { ...state, status: keepPaused('waiting'), attempt: event.data.attempt, dueAt: event.data.retryAt, waitReason: 'retry' };
+      return { ...state, status: keepPaused(state, 'waiting'), attempt: event.data.attempt, dueAt: event.data.retryAt, waitReason: 'retry' };
     case 'ExecutionWaiting':
-      return { ...state, status: keepPaused('waiting'), nextStepId: event.data.stepId, dueAt: event.data.until, waitReason: event.data.reason };
+      return {
+        ...state,
+        status: keepPaused(state, 'waiting'),
+        nextStepId: event.data.stepId,
+        dueAt: event.data.until,
+        waitReason: event.data.reason,
+      };
     case 'ExecutionPaused':
       return { ...state, status: 'paused', pausedBy: event.data.by };
     case 'ExecutionResumed': {
