@@ -17,7 +17,7 @@ import { ProjectorHost } from './projector-host.ts';
 import { GenerationalProjector } from './rebuild/generational-projector.ts';
 import type { RebuildableReadModel } from './rebuild/ports.ts';
 import type { Projection } from './runner/projection.ts';
-import { keepingTail } from './runner/log-tail.ts';
+import { keepingTail, TAIL_MAX_AGE_MS } from './runner/log-tail.ts';
 import { ProjectionMetrics } from './runner/projection-metrics.ts';
 import type { ProjectionRunnerOptions } from './runner/projection-runner.ts';
 import { sharingReads } from './runner/shared-reads.ts';
@@ -101,7 +101,7 @@ export const projectorCoreModule = new ContainerModule((bind) => {
     const tail = keepingTail(log, {
       maxEvents: config.PROJECTION_TAIL_EVENTS,
       // A read model held back by the pace takes its events from here when the hold ends, not from the store.
-      maxAgeMs: Math.max(10_000, config.PROJECTION_BACKLOG_DELAY_MS + 2_000),
+      maxAgeMs: Math.max(TAIL_MAX_AGE_MS, config.PROJECTION_BACKLOG_DELAY_MS + 2_000),
       readCount: config.PROJECTION_BATCH_SIZE,
       onPage: (source) => metrics.projectionLogPages.inc({ source }),
     });

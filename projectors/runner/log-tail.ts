@@ -1,6 +1,9 @@
 import type { RecordedEvent } from '../../domain/events.ts';
 import type { EventPage, GlobalEventLog } from '../ports.ts';
 
+/** How long the tail holds an event unless told otherwise (LogTailOptions.maxAgeMs). */
+export const TAIL_MAX_AGE_MS = 10_000;
+
 export interface LogTailOptions {
   /** The most events held (the oldest leave first); 0 turns the tail off (every read goes to the store). */
   maxEvents: number;
@@ -51,7 +54,7 @@ export interface LogTail extends GlobalEventLog {
  */
 export function keepingTail(log: GlobalEventLog, options: LogTailOptions): LogTail {
   const readCount = options.readCount ?? 1_000;
-  const maxAgeMs = options.maxAgeMs ?? 10_000;
+  const maxAgeMs = options.maxAgeMs ?? TAIL_MAX_AGE_MS;
   let started = false;
   /** The tail holds every event after `base` up to `end` (inclusive), oldest first. */
   let base: string | null = null;
