@@ -38,8 +38,8 @@ install_if_missing() {
     sudo=(sudo)
   fi
   log "installing clickhouse-server, clickhouse-client and curl from Debian"
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clickhouse-server clickhouse-client curl >/dev/null
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 update -qq
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq clickhouse-server clickhouse-client curl >/dev/null
 }
 
 write_config() {
