@@ -8,7 +8,7 @@
  * Options: --only eventstore,http,projection,visibility,auth,workflows,search,analytics,audit,fuzz,ai  --seconds 5  --contacts 40000
  *          --http-warmup 5 (seconds of c32 load on the fresh command API before the measured window; its figures apart)
  *          --bulk-streams 50000 (eventstore: new streams of 4 events in the bulk append)
- *          --executions 2000 --executions-limited 1000 (on a plan that limits executions; 0 skips) --timers 10000 --waiting 100000
+ *          --executions 2000 --executions-limited 2000 (on a plan that limits executions; 0 skips) --timers 10000 --waiting 100000
  *          --timers-lead N (minutes between the set-up's start and the instant; default: 1 per 2,000 waits, at least 2)
  *          --search-contacts 100000 (search)  --analytics-events 200000 --analytics-rows 1000000 (analytics)
  *          --batch-size 1000 (projection batches: projection, search, analytics)
@@ -71,7 +71,7 @@ const { values } = parseArgs({
     'skip-one-process': { type: 'boolean', default: false },
     executions: { type: 'string', default: '2000' },
     'executions-warmup': { type: 'string', default: '500' },
-    'executions-limited': { type: 'string', default: '1000' },
+    'executions-limited': { type: 'string', default: '2000' },
     timers: { type: 'string', default: '10000' },
     'timers-lead': { type: 'string', default: '0' },
     waiting: { type: 'string', default: '100000' },
