@@ -54,7 +54,11 @@ export class ServerProcess {
    * with (deployedNodeOptions). `cwd`: run another checkout's build (bench/ab.ts), migrated by its own
    * `nexusflow migrate`.
    */
-  static async start(entry: string, env: Record<string, string>, options: { compiled?: boolean; cwd?: string } = {}): Promise<ServerProcess> {
+  static async start(
+    entry: string,
+    env: Record<string, string>,
+    options: { compiled?: boolean; cwd?: string; nodeArgs?: string[] } = {},
+  ): Promise<ServerProcess> {
     const port = await freePort();
     env = {
       MAIL_OUTBOX_DIR: benchOutbox,
@@ -75,7 +79,7 @@ export class ServerProcess {
       });
     } else if (env.DATABASE_URL) await migrateDatabase({ ...process.env, ...env, LOG_LEVEL: 'warn' });
     // BENCH_SERVER_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=bench-results", profiles the server under load.
-    const extra = process.env.BENCH_SERVER_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+    const extra = [...(process.env.BENCH_SERVER_NODE_ARGS?.split(' ').filter(Boolean) ?? []), ...(options.nodeArgs ?? [])];
     if (options.compiled)
       execFileSync(process.execPath, ['scripts/build-if-stale.mjs'], { cwd: options.cwd, stdio: ['ignore', 'ignore', 'inherit'] });
     const deployed = await deployedNodeOptions(entry, options);

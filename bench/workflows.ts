@@ -4,11 +4,11 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import pino from 'pino';
-import { Pool } from 'undici';
+import { Pool, WebSocket } from 'undici';
 import type { NewEvent } from '../domain/events.ts';
 import { PostgresEventStore } from '../infra/eventstore/postgres/postgres-event-store.ts';
 import { PgNotifications } from '../infra/notifications/pg-notifications.ts';
-import { benchOutbox, json, limitPlan, organizationOf, ServerProcess, signUp } from './http.ts';
+import { benchOutbox, freePort, json, limitPlan, organizationOf, ServerProcess, signUp } from './http.ts';
 import { Latencies, mib, note, parseMetrics, report, until } from './stats.ts';
 
 const env = (databaseUrl: string) => ({
@@ -263,16 +263,60 @@ export async function benchTimerLateness(databaseUrl: string, count: number, lea
 }
 
 /**
+ * Calls the inspector of a process started with `--inspect=127.0.0.1:<port>` (Chrome DevTools Protocol over its
+ * WebSocket): `method` with `params`, its result.
+ */
+async function inspect<T>(port: number, method: string, params: Record<string, unknown> = {}): Promise<T> {
+  const targets = (await (await fetch(`http://127.0.0.1:${port}/json/list`)).json()) as { webSocketDebuggerUrl: string }[];
+  const socket = new WebSocket(targets[0]!.webSocketDebuggerUrl);
+  try {
+    await new Promise((resolve, reject) => {
+      socket.addEventListener('open', resolve, { once: true });
+      socket.addEventListener('error', reject, { once: true });
+    });
+    return await new Promise<T>((resolve, reject) => {
+      socket.addEventListener('message', (message) => {
+        const answer = JSON.parse(String(message.data)) as { id?: number; result?: T; error?: { message: string } };
+        if (answer.id !== 1) return;
+        if (answer.error) reject(new Error(`${method}: ${answer.error.message}`));
+        else resolve(answer.result as T);
+      });
+      socket.send(JSON.stringify({ id: 1, method, params }));
+    });
+  } finally {
+    socket.close();
+  }
+}
+
+/**
+ * The process's resident memory, and its V8 heap after a full garbage collection (through its inspector):
+ * what it holds, without the garbage a quiet process has no reason to collect.
+ */
+async function memoryOf(server: ServerProcess, inspectorPort: number): Promise<{ rss: number; rssBeforeGc: number; heapUsed: number }> {
+  const rssOf = async () => parseMetrics(await server.metricsText()).get('nexusflow_process_resident_memory_bytes') ?? Number.NaN;
+  const rssBeforeGc = await rssOf();
+  await inspect(inspectorPort, 'HeapProfiler.collectGarbage');
+  const { usedSize } = await inspect<{ usedSize: number }>(inspectorPort, 'Runtime.getHeapUsage');
+  return { rss: await rssOf(), rssBeforeGc, heapUsed: usedSize };
+}
+
+/**
  * Memory of a runner with `count` executions waiting: their events are written straight to the store
  * (as the runner itself would have), the projections build the queue, then a runner process runs over it.
+ * The runner's process is measured idle before (the figure the target compares with), 5 s after the queue
+ * is built, and again once the log tail the projections read the burst from has let it go (its age limit:
+ * PROJECTION_BACKLOG_DELAY_MS and 2 s), which is what the waiting executions themselves leave in memory.
  */
 export async function benchWaitingMemory(databaseUrl: string, count: number): Promise<void> {
   const db = new pg.Pool({ connectionString: databaseUrl, max: 16 });
   await PostgresEventStore.migrate(db);
   const notifications = new PgNotifications(databaseUrl, db, pino({ level: 'silent' }));
   const store = new PostgresEventStore(db, notifications);
-  const runner = await ServerProcess.start('projectors/main.ts', env(databaseUrl));
+  const inspectorPort = await freePort();
+  const runner = await ServerProcess.start('projectors/main.ts', env(databaseUrl), { nodeArgs: [`--inspect=127.0.0.1:${inspectorPort}`] });
   try {
+    await new Promise((r) => setTimeout(r, 5_000));
+    const idle = await memoryOf(runner, inspectorPort);
     const organizationId = randomUUID();
     const workflowId = randomUUID();
     const meta = () => ({
@@ -351,9 +395,28 @@ export async function benchWaitingMemory(databaseUrl: string, count: number): Pr
     );
     // Let the runner idle over the full queue for a while.
     await new Promise((r) => setTimeout(r, 5_000));
-    const health = (await runner.operatorHealth()) as { memory: { rssBytes: number } };
-    note(`${count} executions waiting (30 days) in the queue; the runner process (with the projections) idle over them`);
-    report('workflows.runner_rss_with_waiting', mib(health.memory.rssBytes), 'MiB', 'rows, not runner memory: close to the idle figure');
+    const waiting = await memoryOf(runner, inspectorPort);
+    // The tail holds the burst's events until they are older than its age limit (12 s by default).
+    await new Promise((r) => setTimeout(r, 10_000));
+    const settled = await memoryOf(runner, inspectorPort);
+    const over = (now: number, before: number) => `${now >= before ? '+' : '−'}${mib(Math.abs(now - before)).toFixed(0)} MiB`;
+    const after = (what: { rss: number; rssBeforeGc: number; heapUsed: number }) =>
+      `${over(what.rss, idle.rss)} against idle; heap after a full GC ${mib(what.heapUsed).toFixed(0)} MiB, ${over(what.heapUsed, idle.heapUsed)}; before that GC ${mib(what.rssBeforeGc).toFixed(0)} MiB of RSS`;
+    note(
+      `${count} executions waiting (30 days) in the queue; the runner process (with the projections) idle over them; each figure after a full GC (forced through the process's inspector): what the process holds, not the garbage an idle process has no reason to collect`,
+    );
+    report(
+      'workflows.runner_rss_idle',
+      mib(idle.rss),
+      `MiB (the same process before any execution; heap after a full GC ${mib(idle.heapUsed).toFixed(0)} MiB; before that GC ${mib(idle.rssBeforeGc).toFixed(0)} MiB of RSS)`,
+    );
+    report(
+      'workflows.runner_rss_with_waiting',
+      mib(waiting.rss),
+      `MiB 5 s after the queue was built (${after(waiting)})`,
+      'rows, not runner memory: close to the idle figure',
+    );
+    report('workflows.runner_rss_with_waiting_settled', mib(settled.rss), `MiB 15 s after (${after(settled)}; the log tail has let the burst go)`);
     report('workflows.runner_rss_peak_with_waiting', mib(await runner.peakRss()), 'MiB');
   } finally {
     await runner.stop();
