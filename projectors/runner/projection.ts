@@ -36,7 +36,7 @@ export interface Projection {
    * PROJECTION_BACKGROUND_DELAY_MS (250 ms) as one batch instead of every PROJECTION_LIVE_DELAY_MS (10 ms),
    * unless a read-your-writes read waits on it (then at once). A batch costs about the same whatever it holds,
    * so under a steady stream this takes a fraction of the process's and the database's time (measured: see the
-   * README, "Where the spine stands"), and what users wait on goes first.
+   * fifth session in docs/performance-log.md), and what users wait on goes first.
    */
   readonly background?: boolean;
 }
