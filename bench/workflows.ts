@@ -275,6 +275,7 @@ async function inspect<T>(port: number, method: string, params: Record<string, u
       socket.addEventListener('error', reject, { once: true });
     });
     return await new Promise<T>((resolve, reject) => {
+      socket.addEventListener('close', () => reject(new Error(`${method}: the inspector closed the connection`)), { once: true });
       socket.addEventListener('message', (message) => {
         const answer = JSON.parse(String(message.data)) as { id?: number; result?: T; error?: { message: string } };
         if (answer.id !== 1) return;
