@@ -293,12 +293,22 @@ export async function limitPlan(databaseUrl: string, organizationId: string, kin
 }
 
 /**
- * POST /contacts at concurrency 32 against the command API process, as a client sees it. `limited`: the
- * organization on a plan that limits contacts (far above what the bench creates), so each one takes a unit
- * of the quota in its append, the organization's creations deciding one after the other in the process.
+ * POST /contacts at concurrency 32 against the command API process, as a client sees it. `variant`: `plain`,
+ * the figures the issue's targets name; `limited`, the organization on a plan that limits contacts (far above
+ * what the bench creates), so each one takes a unit of the quota in its append, the organization's creations
+ * deciding one after the other in the process; `idempotent`, every request with an `Idempotency-Key` of its
+ * own, as a client that may retry sends them (what the idempotency layer costs: its claim before the command
+ * and the answer kept after it, a Redis round trip each).
  */
-export async function benchCreateContact(databaseUrl: string, durationMs: number, entry: string, limited = false, warmupMs = 5_000): Promise<void> {
-  const name = limited ? 'http.create_contact.limited' : 'http.create_contact';
+export async function benchCreateContact(
+  databaseUrl: string,
+  durationMs: number,
+  entry: string,
+  variant: 'plain' | 'limited' | 'idempotent' = 'plain',
+  warmupMs = 5_000,
+): Promise<void> {
+  const limited = variant === 'limited';
+  const name = variant === 'plain' ? 'http.create_contact' : `http.create_contact.${variant}`;
   const server = await ServerProcess.start(entry, {
     DATABASE_URL: databaseUrl,
     JWT_SECRET: 'bench-'.repeat(8),
@@ -328,12 +338,13 @@ export async function benchCreateContact(databaseUrl: string, durationMs: number
         [cpuAtEnd, after] = await Promise.all([server.cpuSeconds(), scrape()]);
       },
       operation: async () => {
-        await json(pool, 'POST', '/contacts', token, newContact());
+        await json(pool, 'POST', '/contacts', token, newContact(), variant === 'idempotent' ? { 'idempotency-key': randomUUID() } : {});
       },
     });
     if (result.errors) throw new Error(`create contact failed ${result.errors} times: ${String(result.firstError)}`);
+    const what = { plain: '', limited: ', on a plan that limits contacts', idempotent: ', each request with an Idempotency-Key of its own' }[variant];
     note(
-      `POST /contacts, 32 connections, ${entry}${limited ? ', on a plan that limits contacts' : ''}: ${result.latencies.count} commands in ${durationMs / 1000} s after ${warmupMs / 1000} s of warm-up`,
+      `POST /contacts, 32 connections, ${entry}${what}: ${result.latencies.count} commands in ${durationMs / 1000} s after ${warmupMs / 1000} s of warm-up`,
     );
     report(`${name}.c32`, result.perSecond, 'commands/s', '≥ 3,000');
     report(`${name}.c32.p50`, result.latencies.percentile(50), 'ms');
@@ -394,7 +405,7 @@ export async function benchCreateContact(databaseUrl: string, durationMs: number
       perCommand('nexusflow_event_store_append_batch_events_sum') / Math.max(1e-9, perCommand('nexusflow_event_store_append_batch_events_count')),
       'events per transaction',
     );
-    if (!limited) await benchFloors(server, pool, token, ((cpuAtEnd - cpuAtStart) * 1000) / commands);
+    if (variant === 'plain') await benchFloors(server, pool, token, ((cpuAtEnd - cpuAtStart) * 1000) / commands);
   } finally {
     await pool.close();
     await server.stop();

@@ -154,9 +154,11 @@ if (chosen.includes('eventstore')) {
 if (chosen.includes('http')) {
   note('HTTP: command API in its own process (npm run start:command-api), the load generator in this one');
   const httpWarmupMs = Number(values['http-warmup']) * 1000;
-  await withFreshDatabase('http', (url) => benchCreateContact(url, durationMs, 'command-api/main.ts', false, httpWarmupMs));
+  await withFreshDatabase('http', (url) => benchCreateContact(url, durationMs, 'command-api/main.ts', 'plain', httpWarmupMs));
   // The same on a plan that limits contacts: what the exact limit check costs when it applies.
-  await withFreshDatabase('http_limited', (url) => benchCreateContact(url, durationMs, 'command-api/main.ts', true, httpWarmupMs));
+  await withFreshDatabase('http_limited', (url) => benchCreateContact(url, durationMs, 'command-api/main.ts', 'limited', httpWarmupMs));
+  // The same with an Idempotency-Key on every request: what the idempotency layer costs (its Redis round trips).
+  await withFreshDatabase('http_idempotent', (url) => benchCreateContact(url, durationMs, 'command-api/main.ts', 'idempotent', httpWarmupMs));
 }
 if (chosen.includes('projection')) {
   const deployed = await deployedNodeOptions('projectors/main.ts');

@@ -76,7 +76,7 @@ export function createApp(options: AppOptions): Koa {
           },
         }
       : {}),
-    aroundCommand: idempotency(options.idempotencyStore, options.idempotency),
+    aroundCommand: idempotency(options.idempotencyStore, options.idempotency, options.health.metrics ?? null),
     ...(options.suspensions ? { suspensions: options.suspensions } : {}),
     ...(options.beforeHandler ? { beforeHandler: options.beforeHandler } : {}),
   });

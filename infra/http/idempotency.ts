@@ -2,6 +2,7 @@ import { hash } from 'node:crypto';
 import type Koa from 'koa';
 import type { Principal } from '../../domain/access/principal.ts';
 import type { EphemeralStore } from '../ephemeral/ephemeral-store.ts';
+import type { Metrics } from '../observability/metrics.ts';
 import { ProblemError } from './problem.ts';
 
 const KEY = /^[\x21-\x7e]{1,255}$/;
@@ -38,7 +39,7 @@ export interface IdempotencyOptions {
  * Errors are not kept: a failed command left nothing behind (commands are all or nothing), so a retry runs
  * it again.
  */
-export function idempotency(store: EphemeralStore, options: IdempotencyOptions): Koa.Middleware {
+export function idempotency(store: EphemeralStore, options: IdempotencyOptions, metrics: Pick<Metrics, 'layer'> | null = null): Koa.Middleware {
   return async (ctx, next) => {
     const key = ctx.get('Idempotency-Key');
     if (!key) return next();
@@ -51,9 +52,12 @@ export function idempotency(store: EphemeralStore, options: IdempotencyOptions):
     const rawBody = (ctx.request as { rawBody?: string }).rawBody ?? '';
     const fingerprint = sha256(`${ctx.method} ${ctx.url}\n${rawBody}`);
 
+    // Timed as the `idempotency` layer in two passes, a Redis round trip each: the claim, and the answer kept.
+    const claiming = metrics?.layer('idempotency');
     const claimed = await store.set(storeKey, JSON.stringify({ state: 'processing', fingerprint } satisfies InProgress), options.lockMs, {
       onlyIfAbsent: true,
     });
+    claiming?.();
     if (!claimed) {
       const stored = await store.get(storeKey);
       const earlier = stored ? (JSON.parse(stored) as InProgress | Done) : null;
@@ -100,11 +104,14 @@ export function idempotency(store: EphemeralStore, options: IdempotencyOptions):
     }
     const headers: Record<string, string> = {};
     for (const name of KEPT_HEADERS) {
-      const value = ctx.response.get(name);
-      if (value) headers[name] = String(value);
+      // From the response itself: Koa's `ctx.response.get` copies every header (getHeaders) at each call.
+      const value = ctx.res.getHeader(name);
+      if (value !== undefined && value !== '') headers[name] = String(value);
     }
+    const keeping = metrics?.layer('idempotency');
     const done: Done = { state: 'done', fingerprint, status: ctx.status, headers, body: ctx.body ?? null };
     await store.set(storeKey, JSON.stringify(done), options.retentionMs);
+    keeping?.();
   };
 }
 

@@ -60,6 +60,21 @@ describe('Metrics at /metrics (real PostgreSQL and Redis)', function () {
     expect(text).to.match(/^nexusflow_process_cpu_seconds_total /m);
   });
 
+  it('times the idempotency layer of a command sent with an Idempotency-Key: its claim and its kept answer, a Redis round trip each', async () => {
+    const before = await scrape();
+    const passes = (text: string) => sample(text, 'nexusflow_request_layer_duration_seconds_count', { layer: 'idempotency' }) ?? 0;
+    const sets = (text: string) => sample(text, 'nexusflow_redis_round_trips_total', { operation: 'set' }) ?? 0;
+    const created = await system.http.post(
+      '/contacts',
+      { email: uniqueEmail('keyed') },
+      { token: owner.accessToken, headers: { 'Idempotency-Key': `measured-${Date.now()}` } },
+    );
+    expect(created.status).to.equal(201);
+    const text = await scrape();
+    expect(passes(text) - passes(before)).to.equal(2);
+    expect(sets(text) - sets(before)).to.equal(2);
+  });
+
   it('counts a refused command as refused, and a 404 under its template', async () => {
     const missing = await system.http.patch('/contacts/00000000-0000-4000-8000-000000000000', { title: 'x' }, { token: owner.accessToken });
     expect(missing.status).to.equal(404);
