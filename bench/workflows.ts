@@ -294,11 +294,10 @@ async function inspect<T>(port: number, method: string, params: Record<string, u
  * what it holds, without the garbage a quiet process has no reason to collect.
  */
 async function memoryOf(server: ServerProcess, inspectorPort: number): Promise<{ rss: number; rssBeforeGc: number; heapUsed: number }> {
-  const rssOf = async () => parseMetrics(await server.metricsText()).get('nexusflow_process_resident_memory_bytes') ?? Number.NaN;
-  const rssBeforeGc = await rssOf();
+  const rssBeforeGc = await server.rss();
   await inspect(inspectorPort, 'HeapProfiler.collectGarbage');
   const { usedSize } = await inspect<{ usedSize: number }>(inspectorPort, 'Runtime.getHeapUsage');
-  return { rss: await rssOf(), rssBeforeGc, heapUsed: usedSize };
+  return { rss: await server.rss(), rssBeforeGc, heapUsed: usedSize };
 }
 
 /**
