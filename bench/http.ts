@@ -405,6 +405,11 @@ export async function benchCreateContact(
       perCommand('nexusflow_event_store_append_batch_events_sum') / Math.max(1e-9, perCommand('nexusflow_event_store_append_batch_events_count')),
       'events per transaction',
     );
+    report(
+      `${name}.appends_handed_back`,
+      perCommand('nexusflow_event_store_appends_handed_back_total') * 1000,
+      'per 1,000 commands (sent beside the transaction writing what they build on, which then went second: sent again)',
+    );
     if (variant === 'plain') await benchFloors(server, pool, token, ((cpuAtEnd - cpuAtStart) * 1000) / commands);
   } finally {
     await pool.close();

@@ -9,7 +9,7 @@ import type { NewEvent } from '../domain/events.ts';
 import { PostgresEventStore } from '../infra/eventstore/postgres/postgres-event-store.ts';
 import { PgNotifications } from '../infra/notifications/pg-notifications.ts';
 import { benchOutbox, freePort, json, limitPlan, organizationOf, ServerProcess, signUp } from './http.ts';
-import { Latencies, mib, note, parseMetrics, report, until } from './stats.ts';
+import { Latencies, mib, note, parseMetrics, report, total, until } from './stats.ts';
 
 const env = (databaseUrl: string) => ({
   DATABASE_URL: databaseUrl,
@@ -171,6 +171,15 @@ export async function benchExecutions(databaseUrl: string, executions: number, w
       `ms (command API ${((apiCpu / executions) * 1000).toFixed(2)} ms: the start; projectors ${((runnerCpu / executions) * 1000).toFixed(2)} ms: runner and projections)`,
     );
     report(`${name}.runner_rss_peak`, mib(await runner.peakRss()), 'MiB');
+    const runnerDelta = (series: string) => total(runnerMetricsAfter, series) - total(runnerMetricsBefore, series);
+    report(
+      `${name}.runner_append_batch_events`,
+      runnerDelta('nexusflow_event_store_append_batch_events_sum') / Math.max(1, runnerDelta('nexusflow_event_store_append_batch_events_count')),
+      `events per transaction (${(runnerDelta('nexusflow_event_store_append_batch_events_count') / executions).toFixed(2)} per execution), ${(
+        (runnerDelta('nexusflow_event_store_appends_handed_back_total') / executions) *
+        1000
+      ).toFixed(1)} appends handed back per 1,000 executions (sent beside the transaction writing what they build on, which then went second)`,
+    );
     // What each read model took meanwhile (its batches' time, database round trips included; those still
     // behind at the end have more to do), most first.
     const batchSeconds = new Map<string, { seconds: number; batches: number }>();

@@ -64,6 +64,15 @@ export class Metrics {
     buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000],
     registers: [this.registry],
   });
+  /**
+   * Appends sent beside the transaction that writes what they build on, whose own transaction took the log
+   * head first: handed back and sent again behind it (a transaction more for them; see AppendBatcher).
+   */
+  readonly appendsHandedBack = new Counter({
+    name: 'nexusflow_event_store_appends_handed_back_total',
+    help: 'Speculative appends whose transaction went ahead of their predecessor and that were sent again',
+    registers: [this.registry],
+  });
 
   // Projections
   readonly projectionLagEvents = new Gauge({

@@ -7,8 +7,11 @@
  * row lock in the database orders them), but the next batch is already waiting at the lock when the
  * previous one commits, instead of starting its round trip only then. Not always in the order sent, though:
  * a batch sent second can take the lock first. A request that builds on one in flight (`dependencies`: it
- * names a predecessor another request provides) therefore never goes in a batch beside it; it waits for the
- * next batch, and so does every request that builds on it.
+ * names a predecessor another request provides) therefore goes beside it only on approval: it is marked
+ * `speculative`, and if its batch went first the writer hands it back ("not yet": its predecessor was not
+ * stored yet), with every request that builds on it. Handed back, it goes at the head of the queue, in order,
+ * and waits for the batch it builds on to finish (it is not sent ahead of it twice). The usual order costs
+ * nothing; the other one costs the requests handed back a transaction more.
  */
 
 /** What a request builds on, and what later requests can build on (ids; StreamAppend.predecessorId). */
@@ -23,6 +26,13 @@ export interface PendingAppend<Request, Result> {
   size: number;
   resolve(result: Result): void;
   reject(error: unknown): void;
+  /**
+   * Sent beside the batch that writes what it builds on (or behind such a request in its own batch): the
+   * writer may hand it back, neither resolved nor rejected, when that batch had not committed yet.
+   */
+  speculative?: boolean;
+  /** Handed back once: it now waits for what it builds on to be written. */
+  handedBack?: boolean;
 }
 
 export class AppendBatcher<Request, Result> {
@@ -36,8 +46,11 @@ export class AppendBatcher<Request, Result> {
   private readonly idleWaiters: (() => void)[] = [];
 
   constructor(
-    /** Writes one batch and settles every entry in it; must not throw. */
-    private readonly write: (batch: PendingAppend<Request, Result>[]) => Promise<void>,
+    /**
+     * Writes one batch and settles every entry in it, except speculative ones it hands back (the requests
+     * they build on were not stored yet), in batch order; must not throw.
+     */
+    private readonly write: (batch: PendingAppend<Request, Result>[]) => Promise<readonly PendingAppend<Request, Result>[] | void>,
     private readonly maxBatchSize: number,
     private readonly maxInFlight = 2,
     /**
@@ -99,15 +112,33 @@ export class AppendBatcher<Request, Result> {
     this.inFlight++;
     if (this.dependencies) this.flying.add(batch);
     this.write(batch)
-      .catch((err: unknown) => {
-        for (const entry of batch) entry.reject(err);
-      })
+      .then(
+        (handedBack) => {
+          if (handedBack && handedBack.length > 0) this.putBack(handedBack);
+        },
+        (err: unknown) => {
+          for (const entry of batch) entry.reject(err);
+        },
+      )
       .finally(() => {
         this.inFlight--;
         this.flying.delete(batch);
         if (this.queue.length > 0) this.schedule();
         else if (this.inFlight === 0) for (const wake of this.idleWaiters.splice(0)) wake();
       });
+  }
+
+  /**
+   * Requests a speculative batch went ahead of their predecessors with: first in the queue again, in their
+   * order. Nothing queued is one they build on (a request queued behind its predecessor stays behind it).
+   */
+  private putBack(entries: readonly PendingAppend<Request, Result>[]): void {
+    for (const entry of entries) {
+      entry.speculative = false;
+      entry.handedBack = true;
+      this.queuedSize += entry.size;
+    }
+    this.queue = [...entries, ...this.queue];
   }
 
   /** The queue's first requests, up to the batch size (at least one). */
@@ -123,12 +154,15 @@ export class AppendBatcher<Request, Result> {
   }
 
   /**
-   * Beside a batch in flight: the queue's requests in order, up to the batch size, leaving queued those that
-   * build on a request in flight or on one left queued.
+   * Beside a batch in flight: the queue's requests in order, up to the batch size. One that builds on a
+   * request in flight goes as speculative, and so does one that builds on a speculative one; one handed back
+   * before stays queued until what it builds on is written, and so does every one that builds on it.
    */
   private takeIndependent(): PendingAppend<Request, Result>[] {
     const dependencies = this.dependencies!;
+    // Ids written by a batch in flight or by a speculative request of this batch; ids of requests left queued.
     let unwritten: Set<string> | null = null;
+    let leftIds: Set<string> | null = null;
     const unwrittenIds = () => {
       if (unwritten) return unwritten;
       unwritten = new Set<string>();
@@ -142,12 +176,22 @@ export class AppendBatcher<Request, Result> {
     for (; i < this.queue.length; i++) {
       const entry = this.queue[i]!;
       const needs = dependencies.needs(entry.request);
-      if (needs.length > 0 && needs.some((id) => unwrittenIds().has(id))) {
-        left.push(entry);
-        for (const id of dependencies.provides(entry.request)) unwrittenIds().add(id);
-        continue;
+      let speculative = false;
+      if (needs.length > 0) {
+        const waits = (entry.handedBack && needs.some((id) => unwrittenIds().has(id))) || (leftIds !== null && needs.some((id) => leftIds!.has(id)));
+        if (waits) {
+          left.push(entry);
+          leftIds ??= new Set<string>();
+          for (const id of dependencies.provides(entry.request)) leftIds.add(id);
+          continue;
+        }
+        speculative = needs.some((id) => unwrittenIds().has(id));
       }
       if (batch.length > 0 && total + entry.size > this.maxBatchSize) break;
+      if (speculative) {
+        entry.speculative = true;
+        for (const id of dependencies.provides(entry.request)) unwrittenIds().add(id);
+      }
       batch.push(entry);
       total += entry.size;
       // A later request may build on this one: it goes in this batch with it (they are written in order).

@@ -13,17 +13,21 @@ const dependencies: BatchDependencies<Request> = {
   provides: (request) => [request.id],
 };
 
-/** A batcher whose batches are written when the test says so, recording what went in each. */
+/**
+ * A batcher whose batches are written when the test says so, recording what went in each (a speculative
+ * request marked with a trailing '?'). finish[i](ids) ends batch i, handing back the requests named.
+ */
 function controlledBatcher(withDependencies: boolean) {
   const batches: string[][] = [];
-  const finish: (() => void)[] = [];
+  const finish: ((handBack?: string[]) => void)[] = [];
   const batcher = new AppendBatcher<Request, string>(
     (batch: PendingAppend<Request, string>[]) => {
-      batches.push(batch.map((entry) => entry.request.id));
-      return new Promise<void>((resolve) =>
-        finish.push(() => {
-          for (const entry of batch) entry.resolve(entry.request.id);
-          resolve();
+      batches.push(batch.map((entry) => entry.request.id + (entry.speculative ? '?' : '')));
+      return new Promise<PendingAppend<Request, string>[]>((resolve) =>
+        finish.push((handBack = []) => {
+          const back = batch.filter((entry) => handBack.includes(entry.request.id));
+          for (const entry of batch) if (!back.includes(entry)) entry.resolve(entry.request.id);
+          resolve(back);
         }),
       );
     },
@@ -35,8 +39,16 @@ function controlledBatcher(withDependencies: boolean) {
   return { batcher, batches, finish };
 }
 
+async function batchesSent(batches: string[][], n: number): Promise<void> {
+  await eventually(
+    async () => batches.length,
+    (sent) => sent === n,
+    2_000,
+  );
+}
+
 describe('AppendBatcher (group commit)', () => {
-  it('never puts a request beside the batch in flight that writes what it builds on, nor one building on a request held back', async () => {
+  it('puts a request beside the batch in flight that writes what it builds on only as speculative, and those building on it too', async () => {
     const { batcher, batches, finish } = controlledBatcher(true);
     const written = [
       batcher.submit({ id: 'a' }, 1),
@@ -45,23 +57,37 @@ describe('AppendBatcher (group commit)', () => {
       batcher.submit({ id: 'd', needs: ['b'] }, 1),
       batcher.submit({ id: 'e', needs: ['c'] }, 1),
     ];
-    // 'a' went alone (the batcher was idle); beside it, only what does not build on it: 'c', and 'e' after it.
-    await eventually(
-      async () => batches.length,
-      (n) => n === 2,
-      2_000,
-    );
-    expect(batches).to.deep.equal([['a'], ['c', 'e']]);
+    // 'a' went alone (the batcher was idle); beside it everything else, in order, 'b' and 'd' as speculative.
+    await batchesSent(batches, 2);
+    expect(batches).to.deep.equal([['a'], ['b?', 'c', 'd?', 'e']]);
     finish[0]!();
-    await eventually(
-      async () => batches.length,
-      (n) => n === 3,
-      2_000,
-    );
-    expect(batches[2]).to.deep.equal(['b', 'd']);
     finish[1]!();
-    finish[2]!();
     expect(await Promise.all(written)).to.deep.equal(['a', 'b', 'c', 'd', 'e']);
+  });
+
+  it('sends what was handed back again at the head of the queue, once what it builds on is written, and not as speculative', async () => {
+    const { batcher, batches, finish } = controlledBatcher(true);
+    const written = [
+      batcher.submit({ id: 'a' }, 1),
+      batcher.submit({ id: 'b', needs: ['a'] }, 1),
+      batcher.submit({ id: 'c' }, 1),
+      batcher.submit({ id: 'd', needs: ['b'] }, 1),
+    ];
+    await batchesSent(batches, 2);
+    expect(batches[1]).to.deep.equal(['b?', 'c', 'd?']);
+    // The second batch went first: 'b' (and 'd' on it) were not yet stored. Meanwhile more arrive.
+    const later = [batcher.submit({ id: 'f', needs: ['d'] }, 1), batcher.submit({ id: 'g' }, 1)];
+    finish[1]!(['b', 'd']);
+    // Beside 'a', still in flight: only 'g'. 'b' and 'd' wait for 'a', and 'f' waits behind 'd'.
+    await batchesSent(batches, 3);
+    expect(batches[2]).to.deep.equal(['g']);
+    finish[2]!();
+    finish[0]!();
+    await batchesSent(batches, 4);
+    expect(batches[3]).to.deep.equal(['b', 'd', 'f']);
+    finish[3]!();
+    expect(await Promise.all([...written, ...later])).to.deep.equal(['a', 'b', 'c', 'd', 'f', 'g']);
+    await batcher.flushed();
   });
 
   it('without dependencies, a second batch takes everything queued beside the one in flight', async () => {
@@ -78,19 +104,12 @@ describe('AppendBatcher (group commit)', () => {
     await Promise.all(written);
   });
 
-  it('waits for the batch in flight when everything queued builds on it, then writes it in order', async () => {
+  it('sends a chain beside the batch it builds on, in order, as speculative', async () => {
     const { batcher, batches, finish } = controlledBatcher(true);
     const written = [batcher.submit({ id: 'a' }, 1), batcher.submit({ id: 'b', needs: ['a'] }, 1), batcher.submit({ id: 'c', needs: ['b'] }, 1)];
-    await new Promise((resolve) => setImmediate(resolve));
-    await new Promise((resolve) => setImmediate(resolve));
-    expect(batches).to.deep.equal([['a']]);
+    await batchesSent(batches, 2);
+    expect(batches).to.deep.equal([['a'], ['b?', 'c?']]);
     finish[0]!();
-    await eventually(
-      async () => batches.length,
-      (n) => n === 2,
-      2_000,
-    );
-    expect(batches[1]).to.deep.equal(['b', 'c']);
     finish[1]!();
     expect(await Promise.all(written)).to.deep.equal(['a', 'b', 'c']);
     await batcher.flushed();

@@ -62,7 +62,7 @@ async function beginRawAppend(url: string, streamId: string) {
   const event = testEvent('RawAppend', { streamId });
   await client.query('BEGIN');
   const { rows } = await client.query(
-    'SELECT o_outcome, o_position FROM nf_append_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::text, $13::text, $14, $15, $16, $17::uuid[])',
+    'SELECT o_outcome, o_position FROM nf_append_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::text, $13::text, $14, $15, $16, $17::uuid[], $18::boolean[])',
     [
       [streamId],
       [-2],
@@ -80,6 +80,7 @@ async function beginRawAppend(url: string, streamId: string) {
       [],
       [],
       [],
+      null,
       null,
     ],
   );

@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import pg from 'pg';
 import pino from 'pino';
-import { DuplicateEventIdError, type StreamAppend } from '../../../command-api/ports.ts';
-import { testEvent } from '../../../test/support/events.ts';
+import { DuplicateEventIdError, type StreamAppend, WrongExpectedRevisionError } from '../../../command-api/ports.ts';
+import { eventually, testEvent } from '../../../test/support/events.ts';
 import { createTestDatabase } from '../../../test/support/postgres.ts';
 import { InProcessNotifications } from '../../notifications/in-process-notifications.ts';
 import { PgNotifications } from '../../notifications/pg-notifications.ts';
@@ -186,5 +186,90 @@ describe('PostgreSQL event store: bulks of new streams go in with COPY', () => {
     const outcomes = await store.appendBulk([newStream(), { streamId: existing, events: [testEvent('Later')], expectedRevision: 0 }]);
     expect(outcomes.map((o) => o.status)).to.deep.equal(['stored', 'stored']);
     expect(await roundTrips()).to.deep.equal({ copy: 0, function: 1 });
+  });
+});
+
+describe('PostgreSQL event store: an append sent beside the transaction that writes its predecessor', () => {
+  let database: Awaited<ReturnType<typeof createTestDatabase>>;
+  let pool: pg.Pool;
+  let metrics: Metrics;
+  let store: PostgresEventStore;
+  /** Holds the next group-commit transaction in this process until release() (it has not reached the server). */
+  let holdNext: () => { sent: Promise<void>; release(): void };
+  const handedBack = async () => (await metrics.appendsHandedBack.get()).values[0]?.value ?? 0;
+
+  beforeEach(async () => {
+    database = await createTestDatabase();
+    pool = new pg.Pool({ connectionString: database.url, max: 4 });
+    await PostgresEventStore.migrate(pool);
+    metrics = new Metrics({ defaultMetrics: false });
+    store = new PostgresEventStore(pool, new InProcessNotifications(), { metrics });
+    // The transaction held reaches the server after the next one: the order the log head's lock may also give
+    // two transactions on their way at once.
+    const query = pool.query.bind(pool) as (config: { text: string }) => Promise<unknown>;
+    let hold: { sent(): void; gate: Promise<void> } | null = null;
+    (pool as unknown as { query: (config: { text: string }) => Promise<unknown> }).query = async (config) => {
+      const held = config.text.includes('nf_append_batch') ? hold : null;
+      if (held) {
+        hold = null;
+        held.sent();
+        await held.gate;
+      }
+      return query(config);
+    };
+    holdNext = () => {
+      let release = () => {};
+      let sent = () => {};
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      const reached = new Promise<void>((resolve) => (sent = resolve));
+      hold = { sent, gate };
+      return { sent: reached, release };
+    };
+  });
+  afterEach(async () => {
+    await store.close();
+    await pool.end();
+    await database.drop();
+  });
+
+  /** Eight events: enough queued for a second transaction to start beside the first (APPEND_OVERLAP_FROM). */
+  const eight = () => Array.from({ length: 8 }, () => testEvent('Linked'));
+
+  it('is handed back when its transaction went first, and stored after its predecessor: nothing refused', async () => {
+    const streamId = `linked-${randomUUID()}`;
+    const predecessor = testEvent('First');
+    const held = holdNext();
+    const first = store.appendAtomically([{ streamId, events: [predecessor], expectedRevision: 'no_stream' }]);
+    await held.sent;
+    const second = store.appendAtomically([{ streamId, events: eight(), expectedRevision: 0, predecessorId: predecessor.id }]);
+    // Its transaction found the stream without the predecessor: handed back, not refused.
+    await eventually(handedBack, (n) => n === 1);
+    held.release();
+    expect(await first).to.deep.equal([{ nextRevision: 0, position: '1' }]);
+    expect(await second).to.deep.equal([{ nextRevision: 8, position: '9' }]);
+    const stored = await store.readStream(streamId);
+    expect(stored.map((event) => event.type)).to.deep.equal(['First', ...Array<string>(8).fill('Linked')]);
+  });
+
+  it('is refused, once sent again, when its predecessor was refused', async () => {
+    const streamId = `linked-${randomUUID()}`;
+    await store.append(streamId, [testEvent('Earlier')], 'no_stream');
+    const predecessor = testEvent('First');
+    // Refused: the stream exists. The append linked to it expects the revision it would have left.
+    const held = holdNext();
+    const first = store.appendAtomically([{ streamId, events: [predecessor], expectedRevision: 'no_stream' }]);
+    await held.sent;
+    const second = store.appendAtomically([{ streamId, events: eight(), expectedRevision: 1, predecessorId: predecessor.id }]);
+    await eventually(handedBack, (n) => n === 1);
+    held.release();
+    const refusal = (append: Promise<unknown>) =>
+      append.then(
+        () => null,
+        (err: unknown) => err,
+      );
+    expect(await refusal(first)).to.be.instanceOf(WrongExpectedRevisionError);
+    expect(await refusal(second)).to.be.instanceOf(WrongExpectedRevisionError);
+    expect((await store.readStream(streamId)).map((event) => event.type)).to.deep.equal(['Earlier']);
+    expect(await handedBack()).to.equal(1);
   });
 });

@@ -47,9 +47,10 @@ const EXPECTED_CODES = { no_stream: -1, any: -2, stream_exists: -3 } as const;
 const APPEND_OVERLAP_FROM = 8;
 
 /**
- * An append that names its predecessor (StreamAppend.predecessorId: linked to one still under way) never goes
- * in a batch beside the batch that writes that predecessor: the later batch could take the log head first,
- * and the append, with every one linked to it, would be refused.
+ * An append that names its predecessor (StreamAppend.predecessorId: linked to one still under way) goes in a
+ * batch beside the batch that writes that predecessor only as speculative: the later batch could take the log
+ * head first, and the function then hands the append back as 'not_yet' (with every one linked to it) instead
+ * of refusing it; the batcher sends it again once the predecessor's batch is over.
  */
 const APPEND_DEPENDENCIES: BatchDependencies<AppendRequest> = {
   needs: (request) => {
@@ -406,32 +407,36 @@ export class PostgresEventStore implements EventStreams, GlobalEventLog {
     for (const wake of [...this.wakeListeners]) wake();
   }
 
-  private async writeBatch(batch: PendingAppend<AppendRequest, AppendResult[]>[]): Promise<void> {
+  /** Settles the batch's entries; returns the speculative ones that went ahead of what they build on. */
+  private async writeBatch(batch: PendingAppend<AppendRequest, AppendResult[]>[]): Promise<PendingAppend<AppendRequest, AppendResult[]>[]> {
     let rows: OutcomeRow[];
     if (this.metrics) {
       this.metrics.databaseRoundTrips.inc({ kind: 'append' });
       this.metrics.appendBatchSize.observe(batch.reduce((n, entry) => n + entry.request.reduce((m, append) => m + append.events.length, 0), 0));
     }
     try {
-      const values = toParameters(batch.map((entry) => entry.request));
+      const values = toParameters(batch);
       rows = (await this.pool.query({ ...this.statement('nf_append_batch'), text: APPEND_SQL, values })).rows;
     } catch (err) {
       if (batch.length > 1 && !isTransientDatabaseError(err)) {
         // One bad append must not fail its neighbours: write them one by one to isolate it.
-        for (const entry of batch) await this.writeBatch([entry]);
-        return;
+        const handedBack: PendingAppend<AppendRequest, AppendResult[]>[] = [];
+        for (const entry of batch) handedBack.push(...(await this.writeBatch([entry])));
+        return handedBack;
       }
       // Alone, a key stored by a concurrent transaction since the function looked (see schema.ts) is what it
       // would have said a moment later.
       const keyed = isKeyStoredMeanwhile(err) ? batch[0]?.request.find((append) => append.keys?.length) : undefined;
       for (const entry of batch) entry.reject(keyed ? new PersonalDataKeyExistsError(keyed.streamId) : err);
-      return;
+      return NONE_HANDED_BACK;
     }
     let lastPosition: string | null = null;
     let row = 0;
+    let handedBack: PendingAppend<AppendRequest, AppendResult[]>[] | null = null;
     for (const entry of batch) {
       const results: AppendResult[] = [];
       let failure: Error | null = null;
+      let notYet = false;
       for (const { streamId, expectedRevision } of entry.request) {
         const { o_outcome: outcome, o_revision: revision, o_position: position } = rows[row++]!;
         if (outcome === 'ok') {
@@ -444,13 +449,19 @@ export class PostgresEventStore implements EventStreams, GlobalEventLog {
           failure ??= new DuplicateEventIdError(streamId);
         } else if (outcome === 'key_exists') {
           failure ??= new PersonalDataKeyExistsError(streamId);
+        } else if (outcome === 'not_yet') {
+          // Speculative, and its batch went first: nothing of it was stored; it goes again (AppendBatcher).
+          notYet = true;
         }
         // 'aborted': fine on its own, skipped with its group; the member that failed is reported.
       }
-      if (failure) entry.reject(failure);
+      if (notYet) (handedBack ??= []).push(entry);
+      else if (failure) entry.reject(failure);
       else entry.resolve(results);
     }
     if (lastPosition !== null) this.announce(lastPosition);
+    if (handedBack) this.metrics?.appendsHandedBack.inc(handedBack.length);
+    return handedBack ?? NONE_HANDED_BACK;
   }
 
   private announce(position: string): void {
@@ -551,9 +562,10 @@ function textArray(values: (string | null)[]): string {
   return `${literal}}`;
 }
 
-// 17 parameters: this release's function, not an earlier one a database may still hold (schema.ts).
+// 18 parameters: this release's function, not an earlier one a database may still hold (schema.ts).
 const APPEND_SQL =
-  'SELECT o_outcome, o_revision, o_position FROM nf_append_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::text, $13::text, $14, $15, $16, $17::uuid[])';
+  'SELECT o_outcome, o_revision, o_position FROM nf_append_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::text, $13::text, $14, $15, $16, $17::uuid[], $18::boolean[])';
+const NONE_HANDED_BACK: PendingAppend<AppendRequest, AppendResult[]>[] = [];
 
 /** nf_append_batch refused a key that a concurrent transaction stored after it had looked (schema.ts). */
 function isKeyStoredMeanwhile(err: unknown): boolean {
@@ -575,7 +587,7 @@ function checkedSize(appends: StreamAppend[]): number {
   return size;
 }
 
-function toParameters(requests: AppendRequest[]): unknown[] {
+function toParameters(batch: readonly PendingAppend<AppendRequest, AppendResult[]>[]): unknown[] {
   const streams: string[] = [];
   const expected: number[] = [];
   const counts: number[] = [];
@@ -595,11 +607,16 @@ function toParameters(requests: AppendRequest[]): unknown[] {
   // Per append; sent as NULL when no append names a predecessor (the function then skips the check).
   const predecessors: (string | null)[] = [];
   let anyPredecessor = false;
-  requests.forEach((appends, entry) => {
+  // Per append, like the predecessors: 't' for the appends of a speculative request (AppendBatcher).
+  const speculative: string[] = [];
+  let anySpeculative = false;
+  batch.forEach(({ request: appends, speculative: speculating }, entry) => {
     // A lone append needs no group; several from one request are one all-or-nothing group.
     const group = appends.length > 1 ? entry + 1 : 0;
+    if (speculating) anySpeculative = true;
     for (const { streamId, events, expectedRevision: exp, keys, predecessorId } of appends) {
       streams.push(streamId);
+      speculative.push(speculating ? 't' : 'f');
       const checked = predecessorId !== undefined && typeof exp === 'number';
       predecessors.push(checked ? predecessorId : null);
       if (checked) anyPredecessor = true;
@@ -648,6 +665,7 @@ function toParameters(requests: AppendRequest[]): unknown[] {
     textArray(keySubjects),
     textArray(sealedKeys),
     anyPredecessor ? textArray(predecessors) : null,
+    anySpeculative ? `{${speculative.join(',')}}` : null,
   ];
 }
 

@@ -45,13 +45,17 @@ DROP FUNCTION IF EXISTS nf_append_batch(text[], bigint[], integer[], integer[], 
 -- as jsonb[] the driver escaped every quote of every document and the server unescaped them again (pg's
 -- escapeElement was 2 % of the workflow runner's process). Earlier versions (the jsonb[] one of 2026-12-06
 -- and before; the text one without keys, 13 parameters, of the 2026-12-06 sessions; the one without
--- predecessors, 16 parameters, of the sessions before 2026-12-07) are left in place, not dropped: processes
--- of the previous release still call them during a rolling update. Callers pass all 17 parameters, which
--- picks this one.
+-- predecessors, 16 parameters, of the sessions before 2026-12-07; the one without speculative appends, 17
+-- parameters, of the 2026-12-07 sessions) are left in place, not dropped: processes of the previous release
+-- still call them during a rolling update. Callers pass all 18 parameters, which picks this one.
 -- p_predecessors (per append, NULL for none): with an exact expected revision, the id the event at that
 -- revision must have, whether stored or written by an earlier append of this batch; another one there fails
 -- the append as 'wrong_expected_revision' (StreamAppend.predecessorId: the hash chain's link to an append
 -- that was still under way when it linked).
+-- p_speculative (per append, NULL for none): the append was sent beside the transaction that writes what it
+-- builds on, which may take the log head after this one. With an exact expected revision above the stream's
+-- revision (its predecessor not stored yet) it fails as 'not_yet', its group with it, and the caller sends it
+-- again once that transaction is over; without the flag the same append fails as 'wrong_expected_revision'.
 -- Personal-data keys made for the events of an append (p_key_*) go in with it, in this transaction: the
 -- append waits for no key statement of its own, and an append left out leaves no key behind. An append
 -- whose key's person has a key already fails as 'key_exists' (its group with it); a key that a concurrent
@@ -75,7 +79,8 @@ CREATE OR REPLACE FUNCTION nf_append_batch(
   p_key_append     integer[],  -- per key: 1-based index of its append
   p_key_subjects   text[],     -- per key
   p_key_sealed     text[],     -- per key
-  p_predecessors   uuid[]      -- per append (NULL: none)
+  p_predecessors   uuid[],     -- per append (NULL: none)
+  p_speculative    boolean[]   -- per append (NULL: none)
 ) RETURNS TABLE (o_outcome text, o_revision bigint, o_position bigint)
 LANGUAGE plpgsql
 SET lock_timeout = '10s'
@@ -92,6 +97,8 @@ DECLARE
   v_current_id     uuid[];     -- the id of the stream's last event before the batch, per append
   v_previous       integer[];  -- previous append to the same stream in this batch (0: none)
   v_checks         boolean := p_predecessors IS NOT NULL;  -- callers send NULL when no append names one
+  v_speculating    boolean := p_speculative IS NOT NULL;   -- and when none is speculative
+  v_not_yet        boolean;
   v_last_id        uuid[];     -- the id of each append's last event (only with predecessors to check)
   v_tip_id         uuid[];     -- the id of the stream's last event after each append, as decided
   v_duplicate      boolean[] := array_fill(false, ARRAY[v_n]);
@@ -173,6 +180,8 @@ BEGIN
       -- The event at the expected revision is not the one the append names (see p_predecessors).
       v_stale_link := v_checks AND v_expected >= 0 AND p_predecessors[v_i] IS NOT NULL
                       AND v_tip_id[v_i] IS DISTINCT FROM p_predecessors[v_i];
+      -- What it builds on is not stored yet, and may be in a transaction waiting for this one (p_speculative).
+      v_not_yet := v_speculating AND p_speculative[v_i] AND v_expected >= 0 AND v_revision < v_expected;
       IF v_duplicate[v_i]
          OR v_key_exists[v_i]
          OR (v_expected = -1 AND v_revision <> -1)
@@ -181,6 +190,7 @@ BEGIN
          OR v_stale_link THEN
         v_failure[v_i] := CASE
           WHEN v_duplicate[v_i] THEN 'duplicate_event_id'
+          WHEN v_not_yet THEN 'not_yet'
           WHEN (v_expected = -1 AND v_revision <> -1) OR (v_expected = -3 AND v_revision = -1)
                OR (v_expected >= 0 AND v_expected <> v_revision) OR v_stale_link THEN 'wrong_expected_revision'
           ELSE 'key_exists' END;
