@@ -24,7 +24,7 @@ import { loadConfig } from '../infra/config/config.ts';
 import { createContainer } from '../infra/di/container.ts';
 import { TOKENS } from '../infra/di/tokens.ts';
 import { createLogger } from '../infra/logging.ts';
-import { Latencies, type Samples, closedLoop, mib, note, parseMetrics, report, total } from './stats.ts';
+import { Latencies, type Samples, closedLoop, machineCpu, mib, note, parseMetrics, report, total } from './stats.ts';
 
 /**
  * Where every server of one bench run writes its mail, so the bench can follow confirmation links: in memory
@@ -591,7 +591,9 @@ export async function benchVisibilityLag(
     const cpuOf = async () => (await cpuEach()).reduce((a, b) => a + b, 0);
     const cpuEachBefore = await cpuEach();
     const cpuBefore = await cpuOf();
+    const machine = machineCpu();
     const sent = await run(durationMs, true);
+    const machineBusy = machine.busy();
     await Promise.all(inFlight);
     const serverCpu = ((await cpuOf()) - cpuBefore) / (durationMs / 1000);
     const cpuEachAfter = await cpuEach();
@@ -615,6 +617,13 @@ export async function benchVisibilityLag(
     }
     report(`${prefix}.command.p99`, commandLatencies.percentile(99), 'ms');
     report(`${prefix}.server_cpu`, serverCpu * 100, '% of one core');
+    if (machineBusy !== null) {
+      report(
+        `${prefix}.machine_busy`,
+        machineBusy * 100,
+        `% of all ${os.cpus().length} cores (servers, PostgreSQL, Redis and this load generator)${machineBusy > 0.85 ? ': near full, the commands queue for the machine, and the figures above say so more than the code' : ''}`,
+      );
+    }
     report(`${prefix}.server_cpu_per_command`, (serverCpu * (durationMs / 1000) * 1000) / sent, 'ms (all processes)');
     if (servers.length > 1) {
       servers.forEach((server, i) => {

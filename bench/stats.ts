@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 /** Latency samples in milliseconds and what the bench prints about them. */
 export class Latencies {
   private readonly samples: number[] = [];
@@ -27,6 +28,31 @@ export function report(name: string, value: number, unit: string, target?: strin
 
 export function note(text: string): void {
   console.log(`# ${text}`);
+}
+
+/**
+ * The whole machine's CPU from now on (Linux /proc/stat: every process, the database and the load generator
+ * included): `busy()` is the share of all cores used since, 0..1, or null where /proc/stat is not there.
+ * An open-loop figure taken on a machine near 100 % measures the queue in front of a full machine.
+ */
+export function machineCpu(): { busy(): number | null } {
+  const read = (): { busy: number; total: number } | null => {
+    try {
+      const fields = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
+      const total = fields.reduce((a, b) => a + b, 0);
+      // idle and iowait are the time no process ran.
+      return { busy: total - fields[3]! - fields[4]!, total };
+    } catch {
+      return null;
+    }
+  };
+  const start = read();
+  return {
+    busy: () => {
+      const end = read();
+      return start && end && end.total > start.total ? (end.busy - start.busy) / (end.total - start.total) : null;
+    },
+  };
 }
 
 export function mib(bytes: number): number {
