@@ -39,6 +39,11 @@ function controlledBatcher(withDependencies: boolean) {
   return { batcher, batches, finish };
 }
 
+/** Submits each request (of size 1), in order. */
+function submitAll(batcher: AppendBatcher<Request, string>, requests: Request[]): Promise<string>[] {
+  return requests.map((request) => batcher.submit(request, 1));
+}
+
 async function batchesSent(batches: string[][], n: number): Promise<void> {
   await eventually(
     async () => batches.length,
@@ -50,13 +55,7 @@ async function batchesSent(batches: string[][], n: number): Promise<void> {
 describe('AppendBatcher (group commit)', () => {
   it('puts a request beside the batch in flight that writes what it builds on only as speculative, and those building on it too', async () => {
     const { batcher, batches, finish } = controlledBatcher(true);
-    const written = [
-      batcher.submit({ id: 'a' }, 1),
-      batcher.submit({ id: 'b', needs: ['a'] }, 1),
-      batcher.submit({ id: 'c' }, 1),
-      batcher.submit({ id: 'd', needs: ['b'] }, 1),
-      batcher.submit({ id: 'e', needs: ['c'] }, 1),
-    ];
+    const written = submitAll(batcher, [{ id: 'a' }, { id: 'b', needs: ['a'] }, { id: 'c' }, { id: 'd', needs: ['b'] }, { id: 'e', needs: ['c'] }]);
     // 'a' went alone (the batcher was idle); beside it everything else, in order, 'b' and 'd' as speculative.
     await batchesSent(batches, 2);
     expect(batches).to.deep.equal([['a'], ['b?', 'c', 'd?', 'e']]);
@@ -67,16 +66,11 @@ describe('AppendBatcher (group commit)', () => {
 
   it('sends what was handed back again at the head of the queue, once what it builds on is written, and not as speculative', async () => {
     const { batcher, batches, finish } = controlledBatcher(true);
-    const written = [
-      batcher.submit({ id: 'a' }, 1),
-      batcher.submit({ id: 'b', needs: ['a'] }, 1),
-      batcher.submit({ id: 'c' }, 1),
-      batcher.submit({ id: 'd', needs: ['b'] }, 1),
-    ];
+    const written = submitAll(batcher, [{ id: 'a' }, { id: 'b', needs: ['a'] }, { id: 'c' }, { id: 'd', needs: ['b'] }]);
     await batchesSent(batches, 2);
     expect(batches[1]).to.deep.equal(['b?', 'c', 'd?']);
     // The second batch went first: 'b' (and 'd' on it) were not yet stored. Meanwhile more arrive.
-    const later = [batcher.submit({ id: 'f', needs: ['d'] }, 1), batcher.submit({ id: 'g' }, 1)];
+    const later = submitAll(batcher, [{ id: 'f', needs: ['d'] }, { id: 'g' }]);
     finish[1]!(['b', 'd']);
     // Beside 'a', still in flight: only 'g'. 'b' and 'd' wait for 'a', and 'f' waits behind 'd'.
     await batchesSent(batches, 3);
@@ -92,7 +86,7 @@ describe('AppendBatcher (group commit)', () => {
 
   it('without dependencies, a second batch takes everything queued beside the one in flight', async () => {
     const { batcher, batches, finish } = controlledBatcher(false);
-    const written = [batcher.submit({ id: 'a' }, 1), batcher.submit({ id: 'b', needs: ['a'] }, 1), batcher.submit({ id: 'c' }, 1)];
+    const written = submitAll(batcher, [{ id: 'a' }, { id: 'b', needs: ['a'] }, { id: 'c' }]);
     await eventually(
       async () => batches.length,
       (n) => n === 2,
@@ -106,7 +100,7 @@ describe('AppendBatcher (group commit)', () => {
 
   it('sends a chain beside the batch it builds on, in order, as speculative', async () => {
     const { batcher, batches, finish } = controlledBatcher(true);
-    const written = [batcher.submit({ id: 'a' }, 1), batcher.submit({ id: 'b', needs: ['a'] }, 1), batcher.submit({ id: 'c', needs: ['b'] }, 1)];
+    const written = submitAll(batcher, [{ id: 'a' }, { id: 'b', needs: ['a'] }, { id: 'c', needs: ['b'] }]);
     await batchesSent(batches, 2);
     expect(batches).to.deep.equal([['a'], ['b?', 'c?']]);
     finish[0]!();

@@ -232,19 +232,27 @@ describe('PostgreSQL event store: an append sent beside the transaction that wri
     await database.drop();
   });
 
-  /** Eight events: enough queued for a second transaction to start beside the first (APPEND_OVERLAP_FROM). */
-  const eight = () => Array.from({ length: 8 }, () => testEvent('Linked'));
-
-  it('is handed back when its transaction went first, and stored after its predecessor: nothing refused', async () => {
-    const streamId = `linked-${randomUUID()}`;
+  /**
+   * A 'First' event sent as a new stream, its transaction held; then eight events linked to it (enough queued
+   * for a second transaction to start beside the first: APPEND_OVERLAP_FROM), expecting `expected`. Resolves
+   * once the second was handed back, with the first released.
+   */
+  async function linkedBehindHeld(streamId: string, expected: number) {
     const predecessor = testEvent('First');
     const held = holdNext();
     const first = store.appendAtomically([{ streamId, events: [predecessor], expectedRevision: 'no_stream' }]);
     await held.sent;
-    const second = store.appendAtomically([{ streamId, events: eight(), expectedRevision: 0, predecessorId: predecessor.id }]);
-    // Its transaction found the stream without the predecessor: handed back, not refused.
+    const events = Array.from({ length: 8 }, () => testEvent('Linked'));
+    const second = store.appendAtomically([{ streamId, events, expectedRevision: expected, predecessorId: predecessor.id }]);
     await eventually(handedBack, (n) => n === 1);
     held.release();
+    return { first, second };
+  }
+
+  it('is handed back when its transaction went first, and stored after its predecessor: nothing refused', async () => {
+    const streamId = `linked-${randomUUID()}`;
+    // Its transaction found the stream without the predecessor: handed back, not refused.
+    const { first, second } = await linkedBehindHeld(streamId, 0);
     expect(await first).to.deep.equal([{ nextRevision: 0, position: '1' }]);
     expect(await second).to.deep.equal([{ nextRevision: 8, position: '9' }]);
     const stored = await store.readStream(streamId);
@@ -254,14 +262,8 @@ describe('PostgreSQL event store: an append sent beside the transaction that wri
   it('is refused, once sent again, when its predecessor was refused', async () => {
     const streamId = `linked-${randomUUID()}`;
     await store.append(streamId, [testEvent('Earlier')], 'no_stream');
-    const predecessor = testEvent('First');
-    // Refused: the stream exists. The append linked to it expects the revision it would have left.
-    const held = holdNext();
-    const first = store.appendAtomically([{ streamId, events: [predecessor], expectedRevision: 'no_stream' }]);
-    await held.sent;
-    const second = store.appendAtomically([{ streamId, events: eight(), expectedRevision: 1, predecessorId: predecessor.id }]);
-    await eventually(handedBack, (n) => n === 1);
-    held.release();
+    // The first is refused (the stream exists); the one linked to it expects the revision it would have left.
+    const { first, second } = await linkedBehindHeld(streamId, 1);
     const refusal = (append: Promise<unknown>) =>
       append.then(
         () => null,
