@@ -408,7 +408,7 @@ export class PostgresEventStore implements EventStreams, GlobalEventLog {
   }
 
   /** Settles the batch's entries; returns the speculative ones that went ahead of what they build on. */
-  private async writeBatch(batch: PendingAppend<AppendRequest, AppendResult[]>[]): Promise<PendingAppend<AppendRequest, AppendResult[]>[]> {
+  private async writeBatch(batch: PendingAppend<AppendRequest, AppendResult[]>[]): Promise<readonly PendingAppend<AppendRequest, AppendResult[]>[]> {
     let rows: OutcomeRow[];
     if (this.metrics) {
       this.metrics.databaseRoundTrips.inc({ kind: 'append' });
@@ -565,7 +565,7 @@ function textArray(values: (string | null)[]): string {
 // 18 parameters: this release's function, not an earlier one a database may still hold (schema.ts).
 const APPEND_SQL =
   'SELECT o_outcome, o_revision, o_position FROM nf_append_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::text, $13::text, $14, $15, $16, $17::uuid[], $18::boolean[])';
-const NONE_HANDED_BACK: PendingAppend<AppendRequest, AppendResult[]>[] = [];
+const NONE_HANDED_BACK: readonly PendingAppend<AppendRequest, AppendResult[]>[] = [];
 
 /** nf_append_batch refused a key that a concurrent transaction stored after it had looked (schema.ts). */
 function isKeyStoredMeanwhile(err: unknown): boolean {
@@ -607,16 +607,11 @@ function toParameters(batch: readonly PendingAppend<AppendRequest, AppendResult[
   // Per append; sent as NULL when no append names a predecessor (the function then skips the check).
   const predecessors: (string | null)[] = [];
   let anyPredecessor = false;
-  // Per append, like the predecessors: 't' for the appends of a speculative request (AppendBatcher).
-  const speculative: string[] = [];
-  let anySpeculative = false;
-  batch.forEach(({ request: appends, speculative: speculating }, entry) => {
+  batch.forEach(({ request: appends }, entry) => {
     // A lone append needs no group; several from one request are one all-or-nothing group.
     const group = appends.length > 1 ? entry + 1 : 0;
-    if (speculating) anySpeculative = true;
     for (const { streamId, events, expectedRevision: exp, keys, predecessorId } of appends) {
       streams.push(streamId);
-      speculative.push(speculating ? 't' : 'f');
       const checked = predecessorId !== undefined && typeof exp === 'number';
       predecessors.push(checked ? predecessorId : null);
       if (checked) anyPredecessor = true;
@@ -665,8 +660,14 @@ function toParameters(batch: readonly PendingAppend<AppendRequest, AppendResult[
     textArray(keySubjects),
     textArray(sealedKeys),
     anyPredecessor ? textArray(predecessors) : null,
-    anySpeculative ? `{${speculative.join(',')}}` : null,
+    speculativeAppends(batch),
   ];
+}
+
+/** Per append, like the predecessors: true for the appends of a speculative request; NULL when there is none. */
+function speculativeAppends(batch: readonly PendingAppend<AppendRequest, AppendResult[]>[]): string | null {
+  if (!batch.some((entry) => entry.speculative)) return null;
+  return `{${batch.flatMap(({ request, speculative }) => request.map(() => (speculative ? 't' : 'f'))).join(',')}}`;
 }
 
 function toRecorded(row: EventRow): RecordedEvent {
